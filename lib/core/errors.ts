@@ -1,0 +1,127 @@
+/**
+ * Every error Uno Jobs throws, and the one place their messages are written. Each message names the problem and
+ * says what to do about it.
+ */
+
+/** Base class of every error thrown by Uno Jobs. */
+export class UnoJobsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Invalid input from the caller (options, payload, task name). Nothing was written. */
+export class InvalidJobError extends UnoJobsError {}
+
+/** Invalid module, task or queue configuration, detected at boot. */
+export class ConfigurationError extends UnoJobsError {}
+
+/** A job id that does not exist (or no longer exists: retention removed it). */
+export class JobNotFoundError extends UnoJobsError {}
+
+/** `waitForResult` gave up before the job reached a final state. */
+export class WaitTimeoutError extends UnoJobsError {}
+
+/** The awaited job ended `failed` or `cancelled`. */
+export class JobFailedError extends UnoJobsError {
+  constructor(
+    message: string,
+    /** Final state of the job: `failed` or `cancelled`. */
+    readonly state: 'failed' | 'cancelled',
+    /** The last recorded error, if any. */
+    readonly lastError?: { name: string; message: string },
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Throw this from a handler to fail the job at once, without the remaining attempts
+ * (bad input, a deleted record: anything a retry cannot fix).
+ */
+export class UnrecoverableError extends UnoJobsError {}
+
+/** The attempt ran longer than its timeout; its signal was aborted and the attempt counts as failed. */
+export class JobTimeoutError extends UnoJobsError {}
+
+/** The job was cancelled while running; its signal was aborted. */
+export class JobCancelledError extends UnoJobsError {}
+
+/**
+ * The worker lost the job's lease (it stalled past the lease and another worker took over, or the store rejected a
+ * fenced write). Its signal was aborted and its outcome is discarded.
+ */
+export class LeaseLostError extends UnoJobsError {}
+
+/** The storage backend failed or is unreachable. */
+export class StorageError extends UnoJobsError {}
+
+/** A handler threw something that is not an `Error` (a string, an object, undefined). */
+export class NonErrorThrown extends UnoJobsError {}
+
+const list = (names: readonly string[]): string => (names.length ? names.map((n) => `"${n}"`).join(', ') : '(none)');
+
+/** Message factories: the only place user-facing error text is written. */
+export const messages = {
+  unknownTask: (task: string, known: readonly string[]) =>
+    `Task "${task}" is not registered. Known tasks: ${list(known)}. ` +
+    `Add @Task('${task}') to a method of a provider in a module that is imported, or fix the name.`,
+  duplicateTask: (task: string, first: string, second: string) =>
+    `Task "${task}" is declared twice: by ${first} and by ${second}. Task names must be unique; rename one of them.`,
+  invalidTaskName: (task: unknown) =>
+    `Task name ${JSON.stringify(task)} is invalid: use a non-empty string of at most 200 characters.`,
+  invalidQueueName: (queue: unknown) =>
+    `Queue name ${JSON.stringify(queue)} is invalid: use a non-empty string of letters, digits, '.', '_', ':' or '-' (at most 100).`,
+  invalidPriority: (priority: unknown) =>
+    `Priority ${JSON.stringify(priority)} is invalid. Use one of "critical", "high", "normal", "low".`,
+  invalidDelay: (delay: unknown) =>
+    `Delay ${String(delay)} is invalid: pass a finite number of milliseconds >= 0, or a future Date as runAt.`,
+  delayAndRunAt: () => `Pass either delay or runAt, not both.`,
+  invalidRunAt: (runAt: unknown) => `runAt ${String(runAt)} is not a valid Date. Pass a Date instance with a valid time.`,
+  invalidAttempts: (attempts: unknown) =>
+    `attempts ${String(attempts)} is invalid: pass a whole number >= 1 (1 means no retry).`,
+  invalidTimeout: (timeout: unknown) =>
+    `timeout ${String(timeout)} is invalid: pass a whole number of milliseconds > 0, or leave it out for no timeout.`,
+  invalidConcurrency: (what: string, value: unknown) =>
+    `Concurrency ${String(value)} for ${what} is invalid: pass a whole number >= 1.`,
+  invalidBackoff: (detail: string) =>
+    `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
+  invalidJobId: (jobId: unknown) =>
+    `jobId ${JSON.stringify(jobId)} is invalid: use a non-empty string of at most 200 characters.`,
+  payloadNotSerialisable: (path: string, why: string) =>
+    `Payload is not JSON-serialisable at ${path}: ${why}. Pass plain data (objects, arrays, strings, finite numbers, booleans, null); ` +
+    `convert BigInt to string, Map to an object, and pass ids instead of class instances or functions.`,
+  payloadUndefined: () => `Payload is undefined. Pass null or an object if the task needs no input.`,
+  payloadProtoKey: (path: string) =>
+    `Payload has a "__proto__" key at ${path}; it is refused because it can pollute object prototypes in handlers. Rename the key.`,
+  payloadTooLarge: (bytes: number, limit: number) =>
+    `Payload is ${bytes} bytes as JSON, over the limit of ${limit} bytes. Store large data elsewhere (a bucket, a table) ` +
+    `and pass its id, or raise maxPayloadBytes in UnoJobsModule options.`,
+  resultNotSerialisable: (task: string, why: string) =>
+    `The handler of "${task}" returned a value that is not JSON-serialisable (${why}). Return plain data.`,
+  jobNotFound: (id: string) => `Job "${id}" does not exist (it may have been removed by retention).`,
+  waitTimeout: (id: string, ms: number, state: string) =>
+    `Job "${id}" did not finish within ${ms} ms (it is ${state}). Wait longer, or check that a worker runs its queue.`,
+  jobFailed: (id: string, state: string, last?: string) =>
+    `Job "${id}" ended ${state}${last ? `: ${last}` : ''}.`,
+  cannotRetry: (id: string, state: string) =>
+    `Job "${id}" is ${state}; only failed or cancelled jobs can be retried.`,
+  timeout: (ms: number) => `The attempt exceeded its timeout of ${ms} ms and was aborted.`,
+  cancelled: (id: string) => `Job "${id}" was cancelled while running.`,
+  leaseLost: (id: string) =>
+    `Lost the lease of job "${id}": this worker stalled past its lease or the job was cancelled; its outcome is discarded.`,
+  leaseExpired: (workerId: string) =>
+    `The worker ${workerId} stopped renewing its lease (it crashed, was killed or its event loop was blocked); the attempt is counted.`,
+  nonErrorThrown: (value: string) => `The handler threw a non-Error value: ${value}. Throw Error instances to keep a stack.`,
+  unknownStorage: (type: unknown) =>
+    `Unknown storage type ${JSON.stringify(type)}. Use 'memory', 'redis', 'typeorm', or 'custom' with a JobStorage.`,
+  missingOptionalDependency: (pkg: string, feature: string) =>
+    `${feature} needs the package "${pkg}". Install it: npm install ${pkg}`,
+  storageNotReady: () => `Uno Jobs storage is not initialised yet. Enqueue after the application has started (onModuleInit or later).`,
+  engineStopped: () => `Uno Jobs is shutting down; new jobs are refused. Enqueue before shutdown starts.`,
+  handlerNotFunction: (owner: string, method: string) =>
+    `@Task on ${owner}.${method} decorates something that is not a method.`,
+  invalidOption: (name: string, value: unknown, expected: string) =>
+    `Option ${name} = ${JSON.stringify(value)} is invalid: expected ${expected}.`,
+};

@@ -1,0 +1,91 @@
+import type { JobError, JobInfo, JobRecord } from './job.js';
+
+/** Payloads of the lifecycle events, by event name. */
+export interface JobEventMap {
+  /** A job was inserted (or an existing one returned for a duplicate `jobId`, with `created: false`). */
+  'job:enqueued': { job: JobRecord; created: boolean };
+  /** A worker started an attempt. */
+  'job:active': { job: JobInfo; workerId: string };
+  /** The handler reported progress. */
+  'job:progress': { job: JobInfo; progress: unknown };
+  /** The handler returned; the result is stored. */
+  'job:completed': { job: JobInfo; result: unknown; durationMs: number };
+  /** The attempt failed and the job will run again after `delayMs`. */
+  'job:retry': { job: JobInfo; error: JobError; delayMs: number };
+  /** The job failed for good (no attempts left, unrecoverable error, or the retry policy said stop). */
+  'job:failed': { job: JobInfo; error: JobError; durationMs: number };
+  /** A job was cancelled (before or while running). */
+  'job:cancelled': { jobId: string };
+  /** A worker lost a job's lease; its outcome was discarded. */
+  'job:lease-lost': { jobId: string; workerId: string };
+  /** Jobs whose worker stopped renewing the lease were put back (or failed, when out of attempts). */
+  'job:recovered': { count: number };
+  /** `emit(event)` found no task subscribed to the event. */
+  'event:unhandled': { event: string };
+  /** A claim round trip returned `count` jobs. */
+  'storage:claim': { queue: string; count: number };
+  /** Something failed in the background (storage unreachable, a listener threw). The engine keeps going. */
+  'worker:error': { error: Error; context: string };
+}
+
+/** Name of a lifecycle event. */
+export type JobEventName = keyof JobEventMap;
+
+/** A listener for event `E`. */
+export type JobEventListener<E extends JobEventName> = (payload: JobEventMap[E]) => void;
+
+/**
+ * Typed lifecycle events of one Uno Jobs instance. Listeners run synchronously; one that throws is reported as
+ * `worker:error` and never breaks the job.
+ *
+ * @example
+ * const off = events.on('job:failed', ({ job, error }) => logger.warn(`${job.task} failed: ${error.message}`));
+ */
+export class JobEvents {
+  private readonly listeners = new Map<JobEventName, Set<(payload: never) => void>>();
+
+  /** Subscribe; returns a function that unsubscribes. */
+  on<E extends JobEventName>(event: E, listener: JobEventListener<E>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as (payload: never) => void);
+    return () => this.off(event, listener);
+  }
+
+  /** Subscribe for one event only. */
+  once<E extends JobEventName>(event: E, listener: JobEventListener<E>): () => void {
+    const off = this.on(event, (payload) => {
+      off();
+      listener(payload);
+    });
+    return off;
+  }
+
+  off<E extends JobEventName>(event: E, listener: JobEventListener<E>): void {
+    this.listeners.get(event)?.delete(listener as (payload: never) => void);
+  }
+
+  /** True when someone listens to `event`: lets hot paths skip building payloads nobody reads. */
+  has(event: JobEventName): boolean {
+    const set = this.listeners.get(event);
+    return set !== undefined && set.size > 0;
+  }
+
+  emit<E extends JobEventName>(event: E, payload: JobEventMap[E]): void {
+    const set = this.listeners.get(event);
+    if (!set || set.size === 0) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as JobEventListener<E>)(payload);
+      } catch (error) {
+        if (event === 'worker:error') continue;
+        this.emit('worker:error', { error: toError(error), context: `listener of ${event}` });
+      }
+    }
+  }
+}
+
+/** Turn anything thrown into an Error, keeping Errors as they are. */
+export function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

@@ -1,0 +1,194 @@
+import type { Clock, TimerHandle } from './clock.js';
+import {
+  InvalidJobError,
+  JobCancelledError,
+  JobTimeoutError,
+  LeaseLostError,
+  NonErrorThrown,
+  messages,
+} from './errors.js';
+import type { JobEvents } from './events.js';
+import { jobInfo, type ClaimedJob, type JobError, type JobInfo } from './job.js';
+import { JobContext } from './job-context.js';
+import type { OutcomeWriter } from './outcome-writer.js';
+import { toJson } from './payload.js';
+import { nextRetryDelay } from './retry-policy.js';
+import type { TaskDefinition, TaskRegistry } from './task-registry.js';
+import type { JobStorage, Lease } from '../storage/job-storage.js';
+
+/** A job this process is running. */
+export interface RunningJob extends Lease {
+  task: string;
+  queue: string;
+  controller: AbortController;
+  /** Settles the attempt early with this error (timeout, cancel, lease loss). */
+  interrupt: (error: Error) => void;
+  /** The store already ended this job (cancelled, taken over): do not report the rejected write as a lease loss. */
+  ended: boolean;
+}
+
+/** Shared services of the executor. */
+export interface ExecutorDeps {
+  storage: JobStorage;
+  registry: TaskRegistry;
+  clock: Clock;
+  events: JobEvents;
+  outcomes: OutcomeWriter;
+  workerId: string;
+}
+
+/** Outcome writes are retried this many times (with these waits) when the store errors. */
+const WRITE_RETRY_DELAYS = [50, 250, 1000];
+
+/**
+ * Runs one claimed attempt: calls the handler with a context, enforces the timeout, turns the result or error into
+ * a fenced outcome (complete, retry later, or fail for good) and emits the lifecycle events.
+ */
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Run `claimed`; `track` receives the running job before the handler starts. Resolves when the outcome is written. */
+  async run(claimed: ClaimedJob, track: (running: RunningJob) => void): Promise<void> {
+    const { storage, registry, clock, events, workerId } = this.deps;
+    const { job, token } = claimed;
+    const info = jobInfo(job);
+    const controller = new AbortController();
+    let interrupt: (error: Error) => void = () => {};
+    const running: RunningJob = {
+      id: job.id,
+      token,
+      task: job.task,
+      queue: job.queue,
+      controller,
+      interrupt: (error) => interrupt(error),
+      ended: false,
+    };
+    track(running);
+    const startedAt = clock.now();
+    if (events.has('job:active')) events.emit('job:active', { job: info, workerId });
+
+    const definition = registry.get(job.task);
+    const timeoutMs = job.timeoutMs ?? definition?.timeout;
+    let timer: TimerHandle | undefined;
+    let result: unknown;
+    let thrown: unknown;
+    let failed = false;
+    try {
+      if (!definition) throw new InvalidJobError(messages.unknownTask(job.task, registry.names()));
+      const ctx = new JobContext(info, controller.signal, running, storage, events, () => {
+        running.ended = true;
+        controller.abort(new LeaseLostError(messages.leaseLost(job.id)));
+      });
+      result = await new Promise<unknown>((resolve, reject) => {
+        interrupt = (error) => {
+          if (!controller.signal.aborted) controller.abort(error);
+          reject(error);
+        };
+        if (timeoutMs) {
+          timer = clock.setTimeout(() => interrupt(new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);
+        }
+        try {
+          const value = definition.handler(job.payload, ctx);
+          if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
+            (value as PromiseLike<unknown>).then(resolve, reject);
+          } else {
+            resolve(value);
+          }
+        } catch (error) {
+          reject(error);
+        }
+      });
+    } catch (error) {
+      failed = true;
+      thrown = error;
+    } finally {
+      if (timer) clock.clearTimeout(timer);
+    }
+
+    let resultJson = 'null';
+    if (!failed) {
+      try {
+        resultJson = toJson(result, 'result');
+      } catch (error) {
+        failed = true;
+        thrown = new InvalidJobError(messages.resultNotSerialisable(job.task, (error as Error).message));
+      }
+    }
+    const durationMs = clock.now() - startedAt;
+    if (!failed) {
+      const accepted = await this.write(() => this.deps.outcomes.complete({ id: job.id, token, result: resultJson }));
+      if (accepted === false) this.lost(running);
+      else if (accepted && events.has('job:completed')) events.emit('job:completed', { job: info, result, durationMs });
+      return;
+    }
+
+    const error = toJobError(thrown, job.attempt, clock.now());
+    const retryDelayMs = this.retryDelay(definition, info, thrown, job.backoff ?? undefined);
+    const accepted = await this.write(() => this.deps.outcomes.fail({ id: job.id, token, error, retryDelayMs }));
+    if (accepted === false) return this.lost(running);
+    if (accepted === null) return;
+    if (retryDelayMs === null) events.emit('job:failed', { job: info, error, durationMs });
+    else events.emit('job:retry', { job: info, error, delayMs: retryDelayMs });
+  }
+
+  /** Delay before the next attempt, or null to fail for good. */
+  private retryDelay(
+    definition: TaskDefinition | undefined,
+    info: JobInfo,
+    thrown: unknown,
+    jobBackoff: TaskDefinition['backoff'],
+  ): number | null {
+    if (!definition || isUnrecoverable(thrown) || info.attempt >= info.maxAttempts) return null;
+    const error = thrown instanceof Error ? thrown : new NonErrorThrown(describe(thrown));
+    const delay = nextRetryDelay(jobBackoff ?? definition.backoff, info.attempt, error, info);
+    return delay === false ? null : delay;
+  }
+
+  private lost(running: RunningJob): void {
+    if (!running.controller.signal.aborted) running.controller.abort(new LeaseLostError(messages.leaseLost(running.id)));
+    if (running.ended) return;
+    this.deps.events.emit('job:lease-lost', { jobId: running.id, workerId: this.deps.workerId });
+  }
+
+  /**
+   * Write an outcome, retrying a few times when the store errors. If it still fails, the job stays active and is
+   * recovered when its lease expires: never lost, at worst run again. Null: the outcome is unknown.
+   */
+  private async write(attempt: () => Promise<boolean>): Promise<boolean | null> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
+        if (i >= WRITE_RETRY_DELAYS.length) return null; // unknown, not a lease loss: lease recovery takes over
+        await new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), WRITE_RETRY_DELAYS[i]!));
+      }
+    }
+  }
+}
+
+function isUnrecoverable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // By name too, so an UnrecoverableError from a second copy of the package still counts.
+  return error.name === 'UnrecoverableError' || error instanceof InvalidJobError || error instanceof JobCancelledError;
+}
+
+/** Record what a handler threw, whatever it is. */
+export function toJobError(thrown: unknown, attempt: number, now: number): JobError {
+  const at = new Date(now).toISOString();
+  if (thrown instanceof Error) {
+    return { attempt, name: thrown.name || 'Error', message: thrown.message, stack: thrown.stack, at };
+  }
+  return { attempt, name: 'NonErrorThrown', message: messages.nonErrorThrown(describe(thrown)), at };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json.length > 500 ? `${json.slice(0, 500)}…` : json;
+  } catch {
+    // fall through to String()
+  }
+  return String(value);
+}

@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from './clock.js';
+import {
+  InvalidJobError,
+  JobFailedError,
+  JobNotFoundError,
+  WaitTimeoutError,
+  messages,
+} from './errors.js';
+import type { JobEvents } from './events.js';
+import {
+  FINAL_STATES,
+  type EnqueueOptions,
+  type JobCounts,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type NewJob,
+} from './job.js';
+import { toJson } from './payload.js';
+import { validateBackoff } from './retry-policy.js';
+import { validateAttempts, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
+import type { JobStorage } from '../storage/job-storage.js';
+
+/** One item of {@link JobQueue.enqueueMany}. */
+export interface EnqueueItem<P = unknown> {
+  task: string;
+  payload: P;
+  options?: EnqueueOptions;
+}
+
+/** Options of {@link JobQueue.waitForResult}. */
+export interface WaitOptions {
+  /** Give up after this many ms with a `WaitTimeoutError`. Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link JobQueue.list}. */
+export interface ListOptions extends JobFilter {
+  /** Page size, 1..1000. Default 50. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string | null;
+}
+
+/** What the queue needs from the engine around it. */
+export interface JobQueueDeps {
+  storage: JobStorage;
+  registry: TaskRegistry;
+  events: JobEvents;
+  clock: Clock;
+  maxPayloadBytes: number;
+  /** Abort a job if it runs in this process. */
+  abortLocal: (id: string) => void;
+  /** Resolves when the store is initialised; throws when the engine no longer accepts work. */
+  ready: () => Promise<void>;
+}
+
+/**
+ * The producer API: enqueue jobs, read them back, wait for results, cancel and retry.
+ * Inject it in NestJS (`constructor(private readonly jobs: JobQueue) {}`).
+ *
+ * @example
+ * const job = await jobs.enqueue('report.generate', { userId: 'u1' }, { priority: 'high', jobId: 'report-u1' });
+ * const result = await jobs.waitForResult(job.id, { timeoutMs: 10_000 });
+ */
+export class JobQueue {
+  constructor(private readonly deps: JobQueueDeps) {}
+
+  /**
+   * Add one job. Validates everything first: an invalid payload or option throws `InvalidJobError` and writes
+   * nothing. With `jobId`, an existing job of that id is returned instead of a second one.
+   */
+  async enqueue<P = unknown>(task: string, payload: P, options: EnqueueOptions = {}): Promise<JobRecord> {
+    const [result] = await this.insert([{ task, payload, options }], options.manager);
+    return result!;
+  }
+
+  /**
+   * Add many jobs in one store round trip. All are validated before any is written; results keep the input order.
+   * A shared `manager` is taken from the first item's options.
+   */
+  async enqueueMany(items: readonly EnqueueItem[]): Promise<JobRecord[]> {
+    if (items.length === 0) return [];
+    return this.insert(items, items[0]!.options?.manager);
+  }
+
+  /** The job, or null when it does not exist (never did, or retention removed it). */
+  getJob(id: string): Promise<JobRecord | null> {
+    return this.deps.storage.get(id);
+  }
+
+  /**
+   * Wait until the job completes and return its result. Throws `JobFailedError` when it ends failed or cancelled,
+   * `JobNotFoundError` when it does not exist, `WaitTimeoutError` after `timeoutMs`.
+   */
+  async waitForResult<R = unknown>(id: string, options: WaitOptions = {}): Promise<R> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const { clock, events, storage } = this.deps;
+    const deadline = clock.now() + timeoutMs;
+    let pollMs = 25;
+    for (;;) {
+      const job = await storage.get(id);
+      if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+      if (FINAL_STATES.includes(job.state)) return settled<R>(job);
+      const remaining = deadline - clock.now();
+      if (remaining <= 0) throw new WaitTimeoutError(messages.waitTimeout(id, timeoutMs, job.state));
+      // Local events end the wait at once; polling covers jobs finished by other processes.
+      await new Promise<void>((resolve) => {
+        const offs = (['job:completed', 'job:failed', 'job:cancelled'] as const).map((event) =>
+          events.on(event, (payload) => {
+            if (('jobId' in payload ? payload.jobId : payload.job.id) === id) finish();
+          }),
+        );
+        const timer = clock.setTimeout(finish, Math.min(remaining, pollMs));
+        function finish() {
+          clock.clearTimeout(timer);
+          for (const off of offs) off();
+          resolve();
+        }
+      });
+      pollMs = Math.min(pollMs * 2, 1000);
+    }
+  }
+
+  /**
+   * Cancel a job: a waiting or scheduled job never runs; a running job's `ctx.signal` is aborted and its outcome
+   * discarded (at once in this process, at the next heartbeat elsewhere). Returns the job after the change.
+   */
+  async cancel(id: string): Promise<JobRecord> {
+    const job = await this.deps.storage.cancel(id);
+    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+    if (job.state === 'cancelled') {
+      this.deps.abortLocal(id);
+      this.deps.events.emit('job:cancelled', { jobId: id });
+    }
+    return job;
+  }
+
+  /** Run a failed or cancelled job again, with a fresh set of attempts. Its error history is kept. */
+  async retry(id: string): Promise<JobRecord> {
+    const job = await this.deps.storage.retry(id);
+    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+    if (job.state !== 'waiting') throw new InvalidJobError(messages.cannotRetry(id, job.state));
+    return job;
+  }
+
+  /** Jobs newest first, filtered by state, task or queue, one page at a time. */
+  list(options: ListOptions = {}): Promise<JobPage> {
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new InvalidJobError(messages.invalidOption('limit', limit, 'a whole number from 1 to 1000'));
+    }
+    const { state, task, queue, cursor } = options;
+    return this.deps.storage.list({ state, task, queue }, { limit, cursor });
+  }
+
+  /** Number of jobs per state, optionally for one queue. */
+  counts(queue?: string): Promise<JobCounts> {
+    return this.deps.storage.counts(queue ? { queue } : {});
+  }
+
+  private async insert(items: readonly EnqueueItem[], manager: unknown): Promise<JobRecord[]> {
+    const jobs = items.map((item) => this.prepare(item));
+    await this.deps.ready();
+    const results = await this.deps.storage.insert(jobs, manager === undefined ? undefined : { manager });
+    if (this.deps.events.has('job:enqueued')) {
+      for (const { job, created } of results) this.deps.events.emit('job:enqueued', { job, created });
+    }
+    return results.map((r) => r.job);
+  }
+
+  /** Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. */
+  private prepare({ task, payload, options = {} }: EnqueueItem): NewJob {
+    const definition = this.deps.registry.require(task);
+    const { priority = definition.priority, attempts = definition.attempts, delay, runAt, timeout, backoff, jobId } = options;
+    validatePriority(priority);
+    validateAttempts(attempts);
+    if (timeout !== undefined) validateTimeout(timeout);
+    if (backoff !== undefined) {
+      if (typeof backoff === 'function') throw new InvalidJobError(messages.invalidBackoff('a policy function cannot be stored with a job; set it on the task'));
+      validateBackoff(backoff);
+    }
+    if (delay !== undefined && runAt !== undefined) throw new InvalidJobError(messages.delayAndRunAt());
+    if (delay !== undefined && (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0)) {
+      throw new InvalidJobError(messages.invalidDelay(delay));
+    }
+    if (runAt !== undefined && (!(runAt instanceof Date) || Number.isNaN(runAt.getTime()))) {
+      throw new InvalidJobError(messages.invalidRunAt(runAt));
+    }
+    if (jobId !== undefined && (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 200)) {
+      throw new InvalidJobError(messages.invalidJobId(jobId));
+    }
+    return {
+      id: jobId ?? randomUUID(),
+      task,
+      queue: definition.queue,
+      payload: toJson(payload, 'payload', this.deps.maxPayloadBytes),
+      priority,
+      maxAttempts: attempts,
+      delayMs: delay ?? 0,
+      runAt: runAt ?? null,
+      timeoutMs: timeout ?? null,
+      backoff: backoff ?? null,
+    };
+  }
+}
+
+function settled<R>(job: JobRecord): R {
+  if (job.state === 'completed') return job.result as R;
+  const last = job.errors[job.errors.length - 1];
+  throw new JobFailedError(
+    messages.jobFailed(job.id, job.state, last ? `${last.name}: ${last.message}` : undefined),
+    job.state as 'failed' | 'cancelled',
+    last,
+  );
+}

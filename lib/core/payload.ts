@@ -1,0 +1,86 @@
+import { InvalidJobError, messages } from './errors.js';
+
+/** Default largest payload, as UTF-8 JSON: 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Check that `value` survives a JSON round trip unchanged in meaning, and return its JSON text.
+ * Refuses what JSON would silently drop or mangle (functions, undefined, symbols, BigInt, NaN, Map/Set, cycles)
+ * and `__proto__` keys, naming the path of the offending value.
+ */
+export function toJson(value: unknown, what: 'payload' | 'result', maxBytes = Infinity): string {
+  if (value === undefined) {
+    if (what === 'payload') throw new InvalidJobError(messages.payloadUndefined());
+    return 'null';
+  }
+  check(value, '$', new Set(), what);
+  const json = JSON.stringify(value);
+  // A cheap bound first: a UTF-8 string has at most 3 bytes per UTF-16 code unit.
+  if (json.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > maxBytes) throw new InvalidJobError(messages.payloadTooLarge(bytes, maxBytes));
+  }
+  return json;
+}
+
+function fail(path: string, why: string, what: 'payload' | 'result'): never {
+  if (what === 'payload') throw new InvalidJobError(messages.payloadNotSerialisable(path, why));
+  throw new InvalidJobError(`${why} at ${path}`);
+}
+
+function check(value: unknown, path: string, seen: Set<object>, what: 'payload' | 'result'): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) fail(path, `${value} is not a finite number (JSON turns it into null)`, what);
+      return;
+    case 'bigint':
+      fail(path, 'a BigInt cannot be represented in JSON', what);
+    // eslint-disable-next-line no-fallthrough
+    case 'function':
+      fail(path, 'a function cannot be serialised', what);
+    // eslint-disable-next-line no-fallthrough
+    case 'symbol':
+      fail(path, 'a symbol cannot be serialised', what);
+    // eslint-disable-next-line no-fallthrough
+    case 'undefined':
+      fail(path, 'undefined is dropped by JSON (use null)', what);
+    // eslint-disable-next-line no-fallthrough
+    case 'object': {
+      if (value === null) return;
+      if (seen.has(value)) fail(path, 'a circular reference', what);
+      if (value instanceof Map || value instanceof Set) fail(path, `a ${value.constructor.name} (JSON turns it into {})`, what);
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return; // Date and friends serialise themselves
+      seen.add(value);
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item === undefined || typeof item === 'function' || typeof item === 'symbol') {
+            fail(`${path}[${i}]`, `${typeof item} in an array becomes null in JSON`, what);
+          }
+          check(item, `${path}[${i}]`, seen, what);
+        }
+      } else {
+        for (const key of Object.keys(value)) {
+          if (key === '__proto__') {
+            if (what === 'payload') throw new InvalidJobError(messages.payloadProtoKey(path));
+            fail(path, 'a "__proto__" key', what);
+          }
+          const item = (value as Record<string, unknown>)[key];
+          // Undefined properties are dropped by JSON, like absent ones: harmless, so allowed.
+          if (item === undefined) continue;
+          check(item, `${path}.${key}`, seen, what);
+        }
+      }
+      seen.delete(value);
+      return;
+    }
+  }
+}
+
+/** Parse JSON produced by {@link toJson}. `__proto__` keys were refused on the way in, so a plain parse is safe. */
+export function fromJson(json: string): unknown {
+  return JSON.parse(json);
+}

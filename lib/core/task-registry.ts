@@ -1,0 +1,145 @@
+import { ConfigurationError, InvalidJobError, messages } from './errors.js';
+import { PRIORITIES, type BackoffOptions, type Priority, type RetryPolicy } from './job.js';
+import type { JobContext } from './job-context.js';
+import { validateBackoff } from './retry-policy.js';
+
+/** Queue used when a task names none. */
+export const DEFAULT_QUEUE = 'default';
+
+/** Options of a task, from `@Task(name, options)` and the module's `tasks` overrides. */
+export interface TaskOptions {
+  /** Queue the task's jobs go to. Default `'default'`. */
+  queue?: string;
+  /** Default priority of its jobs. Default `'normal'`. */
+  priority?: Priority;
+  /** Total attempts per job (>= 1). Default 1 (no retry). */
+  attempts?: number;
+  /** Backoff between attempts, or a custom policy. Default: retry at once. */
+  backoff?: BackoffOptions | RetryPolicy;
+  /** Per-attempt timeout in ms; the handler's signal is aborted and the attempt fails. Default: none. */
+  timeout?: number;
+  /** Most jobs of this task running at once in this process (within the queue's concurrency). Default: unlimited. */
+  concurrency?: number;
+}
+
+/** A job handler: receives the payload and the job's context; its return value is stored as the result. */
+export type TaskHandler<P = any, R = unknown> = (payload: P, ctx: JobContext) => R | Promise<R>;
+
+/** A registered task with its options resolved. */
+export interface TaskDefinition {
+  name: string;
+  queue: string;
+  priority: Priority;
+  attempts: number;
+  backoff: BackoffOptions | RetryPolicy | undefined;
+  timeout: number | undefined;
+  concurrency: number | undefined;
+  handler: TaskHandler;
+  /** Who declared it, e.g. `ReportService.generate`: named in duplicate-name errors. */
+  owner: string;
+}
+
+const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/** Throw unless `name` is a usable task name. */
+export function validateTaskName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new InvalidJobError(messages.invalidTaskName(name));
+}
+
+/** Throw unless `queue` is a usable queue name (safe as a Redis key part and a SQL value). */
+export function validateQueueName(queue: unknown): asserts queue is string {
+  if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) throw new InvalidJobError(messages.invalidQueueName(queue));
+}
+
+/** Throw unless `priority` is one of the four priorities. */
+export function validatePriority(priority: unknown): asserts priority is Priority {
+  if (!PRIORITIES.includes(priority as Priority)) throw new InvalidJobError(messages.invalidPriority(priority));
+}
+
+/** Throw unless `attempts` is a whole number >= 1. */
+export function validateAttempts(attempts: unknown): asserts attempts is number {
+  if (!Number.isInteger(attempts) || (attempts as number) < 1) throw new InvalidJobError(messages.invalidAttempts(attempts));
+}
+
+/** Throw unless `timeout` is a whole number of ms > 0. */
+export function validateTimeout(timeout: unknown): asserts timeout is number {
+  if (!Number.isInteger(timeout) || (timeout as number) <= 0) throw new InvalidJobError(messages.invalidTimeout(timeout));
+}
+
+/** Throw unless `value` is a whole number >= 1. */
+export function validateConcurrency(what: string, value: unknown): asserts value is number {
+  if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigurationError(messages.invalidConcurrency(what, value));
+}
+
+/** Check every field of a task's options; the error names the task. */
+export function validateTaskOptions(name: string, options: TaskOptions): void {
+  try {
+    if (options.queue !== undefined) validateQueueName(options.queue);
+    if (options.priority !== undefined) validatePriority(options.priority);
+    if (options.attempts !== undefined) validateAttempts(options.attempts);
+    if (options.timeout !== undefined) validateTimeout(options.timeout);
+    validateBackoff(options.backoff);
+    if (options.concurrency !== undefined) validateConcurrency(`task "${name}"`, options.concurrency);
+  } catch (error) {
+    throw new ConfigurationError(`Task "${name}": ${(error as Error).message}`);
+  }
+}
+
+/** The tasks this process knows, by name. */
+export class TaskRegistry {
+  private readonly tasks = new Map<string, TaskDefinition>();
+
+  constructor(private readonly overrides: Readonly<Record<string, TaskOptions>> = {}) {}
+
+  /**
+   * Register a handler. Module-level overrides for the name win over the decorator's options, so values can come
+   * from configuration. Throws on a duplicate name, naming both owners.
+   */
+  register(name: string, handler: TaskHandler, options: TaskOptions = {}, owner = 'anonymous'): TaskDefinition {
+    validateTaskName(name);
+    const existing = this.tasks.get(name);
+    if (existing) throw new ConfigurationError(messages.duplicateTask(name, existing.owner, owner));
+    const merged: TaskOptions = { ...options, ...this.overrides[name] };
+    validateTaskOptions(name, merged);
+    const definition: TaskDefinition = {
+      name,
+      queue: merged.queue ?? DEFAULT_QUEUE,
+      priority: merged.priority ?? 'normal',
+      attempts: merged.attempts ?? 1,
+      backoff: merged.backoff,
+      timeout: merged.timeout,
+      concurrency: merged.concurrency,
+      handler,
+      owner,
+    };
+    this.tasks.set(name, definition);
+    return definition;
+  }
+
+  get(name: string): TaskDefinition | undefined {
+    return this.tasks.get(name);
+  }
+
+  /** The definition, or a clear error listing the known names. */
+  require(name: string): TaskDefinition {
+    const task = this.tasks.get(name);
+    if (!task) {
+      validateTaskName(name);
+      throw new InvalidJobError(messages.unknownTask(name, this.names()));
+    }
+    return task;
+  }
+
+  names(): string[] {
+    return [...this.tasks.keys()].sort();
+  }
+
+  all(): TaskDefinition[] {
+    return [...this.tasks.values()];
+  }
+
+  /** Queues that at least one task uses. */
+  queues(): string[] {
+    return [...new Set(this.all().map((t) => t.queue))].sort();
+  }
+}

@@ -1,0 +1,210 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from './clock.js';
+import { ConfigurationError, UnoJobsError, messages } from './errors.js';
+import { JobEvents } from './events.js';
+import { JobQueue } from './job-queue.js';
+import { Maintenance } from './maintenance.js';
+import { OutcomeWriter } from './outcome-writer.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
+import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
+import { WorkerPool, type QueueWorkerConfig } from './worker-pool.js';
+import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
+
+/** Worker settings of this process. */
+export interface WorkerOptions {
+  /** Run jobs in this process. `false` makes a producer-only instance. Default `true`. */
+  enabled?: boolean;
+  /** Identifies this worker in leases and the admin API. Default `<hostname>:<pid>:<random>`. */
+  id?: string;
+  /** Queues this process serves. Default: every queue a registered task uses. */
+  queues?: string[];
+  /** Jobs running at once per queue, unless `queues` options say otherwise. Default 10. */
+  concurrency?: number;
+  /** Extra slots per queue that only `critical` jobs may use when all others are busy. Default 1. */
+  criticalSlots?: number;
+  /** Aging: jobs ready for longer than this many ms are fetched one priority level higher. Default: off. */
+  agingMs?: number;
+  /** Lease length in ms; a job whose worker stops renewing it is recovered after this long. Default 30 000. */
+  leaseMs?: number;
+  /** Lease renewal period in ms. Default leaseMs / 3. */
+  heartbeatMs?: number;
+  /** Longest idle wait before claiming again without a wake-up. Default 1000 (5000 on stores with push). */
+  pollIntervalMs?: number;
+  /** At shutdown, how long running jobs may take to finish before they are handed back. Default 10 000. */
+  shutdownGraceMs?: number;
+}
+
+/** Per-queue worker settings. */
+export interface QueueOptions {
+  concurrency?: number;
+  criticalSlots?: number;
+  agingMs?: number;
+}
+
+/** Retention of finished jobs. */
+export interface RetentionOptions {
+  /** Completed jobs: kept 24 h and at most 10 000 by default. */
+  completed?: { maxAgeMs?: number; maxCount?: number };
+  /** Failed and cancelled jobs: kept 7 days and at most 100 000 by default. */
+  failed?: { maxAgeMs?: number; maxCount?: number };
+}
+
+/** Options of the engine (the NestJS module passes its own options through). */
+export interface UnoJobsOptions {
+  storage: JobStorage;
+  clock?: Clock;
+  worker?: WorkerOptions;
+  /** Settings per queue name. */
+  queues?: Record<string, QueueOptions>;
+  /** Overrides of `@Task` options by task name (e.g. from ConfigService): they win over the decorator. */
+  tasks?: Record<string, TaskOptions>;
+  retention?: RetentionOptions;
+  /** Largest payload as UTF-8 JSON. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Period of promote/recover housekeeping in ms. Default 1000. */
+  maintenanceIntervalMs?: number;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** Resolve retention defaults: bounded by default, so finished jobs never fill the store. */
+export function resolveRetention(options: RetentionOptions = {}): RetentionPolicy {
+  return {
+    completed: { maxAgeMs: options.completed?.maxAgeMs ?? DAY, maxCount: options.completed?.maxCount ?? 10_000 },
+    failed: { maxAgeMs: options.failed?.maxAgeMs ?? 7 * DAY, maxCount: options.failed?.maxCount ?? 100_000 },
+  };
+}
+
+type Phase = 'new' | 'started' | 'stopping' | 'stopped';
+
+/**
+ * One Uno Jobs instance: the task registry, the producer queue, the worker pool and housekeeping over one store.
+ * NestJS-free: the module wires it, and tests or scripts can use it directly.
+ *
+ * @example
+ * const uno = new UnoJobs({ storage: new MemoryJobStorage() });
+ * uno.register('email.send', async (payload) => send(payload), { attempts: 3 });
+ * await uno.start();
+ * await uno.queue.enqueue('email.send', { to: 'a@b.c' });
+ * await uno.stop();
+ */
+export class UnoJobs {
+  readonly events = new JobEvents();
+  readonly registry: TaskRegistry;
+  readonly queue: JobQueue;
+  readonly storage: JobStorage;
+  readonly clock: Clock;
+  readonly workerId: string;
+  private pool: WorkerPool | null = null;
+  private maintenance: Maintenance | null = null;
+  private phase: Phase = 'new';
+  private initialised: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(private readonly options: UnoJobsOptions) {
+    this.storage = options.storage;
+    this.clock = options.clock ?? systemClock;
+    this.registry = new TaskRegistry(options.tasks);
+    this.workerId = options.worker?.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
+      throw new ConfigurationError(messages.invalidOption('maxPayloadBytes', maxPayloadBytes, 'a whole number of bytes >= 1'));
+    }
+    this.queue = new JobQueue({
+      storage: this.storage,
+      registry: this.registry,
+      events: this.events,
+      clock: this.clock,
+      maxPayloadBytes,
+      abortLocal: (id) => this.pool?.abortLocal(id),
+      ready: () => {
+        if (this.phase === 'stopped') throw new UnoJobsError(messages.engineStopped());
+        return this.init();
+      },
+    });
+  }
+
+  /** Register a handler (the NestJS explorer calls this for every `@Task`). */
+  register(name: string, handler: TaskHandler, options?: TaskOptions, owner?: string): void {
+    this.registry.register(name, handler, options, owner);
+  }
+
+  /** Connect the store. Idempotent; `start` calls it too. */
+  init(): Promise<void> {
+    this.initialised ??= this.storage.init();
+    return this.initialised;
+  }
+
+  /** Connect the store, then start workers and housekeeping (unless the worker is disabled). */
+  async start(): Promise<void> {
+    if (this.phase !== 'new') return;
+    this.phase = 'started';
+    await this.init();
+    const worker = this.options.worker ?? {};
+    if (worker.enabled === false) return;
+    const queues = this.queueConfigs(worker);
+    const leaseMs = worker.leaseMs ?? 30_000;
+    const outcomes = new OutcomeWriter(this.storage);
+    this.pool = new WorkerPool(
+      queues,
+      {
+        leaseMs,
+        heartbeatMs: worker.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3)),
+        pollIntervalMs: worker.pollIntervalMs ?? (this.storage.capabilities.push ? 5000 : 1000),
+      },
+      { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId },
+    );
+    this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
+      intervalMs: this.options.maintenanceIntervalMs ?? 1000,
+      pruneIntervalMs: 60_000,
+      retention: resolveRetention(this.options.retention),
+      pruneBatch: 1000,
+    });
+    this.pool.start();
+    this.maintenance.start();
+  }
+
+  /** Run one housekeeping round now: promote due jobs, recover expired leases, prune. */
+  async runMaintenance(): Promise<void> {
+    await this.maintenance?.tick();
+  }
+
+  /** Jobs running in this process, per queue. */
+  activeCounts(): Record<string, number> {
+    return this.pool?.activeCounts() ?? {};
+  }
+
+  /**
+   * Graceful stop: stop claiming, give running jobs `graceMs` (default: `worker.shutdownGraceMs`) to finish, hand
+   * back the rest, stop housekeeping. The store stays open (see `close`). Idempotent.
+   */
+  stop(graceMs?: number): Promise<void> {
+    this.stopping ??= (async () => {
+      this.phase = 'stopping';
+      await this.pool?.stop(graceMs ?? this.options.worker?.shutdownGraceMs ?? 10_000);
+      await this.maintenance?.stop();
+      this.phase = 'stopped';
+    })();
+    return this.stopping;
+  }
+
+  private queueConfigs(worker: WorkerOptions): QueueWorkerConfig[] {
+    const names = worker.queues ?? this.registry.queues();
+    return names.map((queue) => {
+      validateQueueName(queue);
+      const q = this.options.queues?.[queue] ?? {};
+      const concurrency = q.concurrency ?? worker.concurrency ?? 10;
+      const criticalSlots = q.criticalSlots ?? worker.criticalSlots ?? 1;
+      validateConcurrency(`queue "${queue}"`, concurrency);
+      if (!Number.isInteger(criticalSlots) || criticalSlots < 0) {
+        throw new ConfigurationError(messages.invalidOption(`queues.${queue}.criticalSlots`, criticalSlots, 'a whole number >= 0'));
+      }
+      const taskConcurrency = new Map<string, number>();
+      for (const task of this.registry.all()) {
+        if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
+      }
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency };
+    });
+  }
+}

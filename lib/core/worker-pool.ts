@@ -1,0 +1,260 @@
+import type { TimerHandle } from './clock.js';
+import { JobCancelledError, LeaseLostError, messages } from './errors.js';
+import { toError } from './events.js';
+import type { ClaimedJob, Priority } from './job.js';
+import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
+import type { ClaimRequest } from '../storage/job-storage.js';
+
+/** Settings of one queue's workers in this process. */
+export interface QueueWorkerConfig {
+  queue: string;
+  /** Jobs running at once. */
+  concurrency: number;
+  /** Extra slots only `critical` jobs may use when every regular slot is busy. */
+  criticalSlots: number;
+  /** Aging threshold in ms (see `ClaimRequest.agingMs`), or undefined for strict priority. */
+  agingMs: number | undefined;
+  /** Per-task concurrency caps within this queue. */
+  taskConcurrency: ReadonlyMap<string, number>;
+}
+
+/** Settings shared by every queue worker of the pool. */
+export interface WorkerPoolConfig {
+  leaseMs: number;
+  heartbeatMs: number;
+  /** Longest idle wait before claiming again when no wake-up arrives. */
+  pollIntervalMs: number;
+}
+
+const CRITICAL: readonly Priority[] = ['critical'];
+
+/** Claims and runs the jobs of one queue, never above its concurrency (plus the critical reserve). */
+class QueueWorker {
+  readonly running = new Map<string, RunningJob>();
+  private readonly perTask = new Map<string, number>();
+  private wake: (() => void) | null = null;
+  private dirty = true;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private idleSince = new Set<Promise<void>>();
+
+  constructor(
+    readonly config: QueueWorkerConfig,
+    private readonly pool: WorkerPoolConfig,
+    private readonly deps: ExecutorDeps,
+    private readonly executor: Executor,
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Something may have changed (a job arrived, a slot freed): claim again. */
+  poke(): void {
+    this.dirty = true;
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** Stop claiming; resolves when the loop has exited (running jobs continue). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    await this.loop;
+  }
+
+  /** Resolves when no job of this queue is running. */
+  async drained(): Promise<void> {
+    while (this.running.size > 0) await Promise.race([...this.idleSince]);
+  }
+
+  private async run(): Promise<void> {
+    const { concurrency, criticalSlots } = this.config;
+    while (!this.stopped) {
+      this.dirty = false;
+      const busy = this.running.size;
+      let request: ClaimRequest | null = null;
+      if (busy < concurrency) request = this.request(concurrency - busy, undefined);
+      else if (busy < concurrency + criticalSlots) request = this.request(concurrency + criticalSlots - busy, CRITICAL);
+      let claimed: ClaimedJob[] = [];
+      if (request) {
+        try {
+          claimed = await this.deps.storage.claim(request);
+        } catch (error) {
+          this.deps.events.emit('worker:error', { error: toError(error), context: `claiming from queue "${this.config.queue}"` });
+          await this.idle(this.pool.pollIntervalMs);
+          continue;
+        }
+        if (this.deps.events.has('storage:claim')) {
+          this.deps.events.emit('storage:claim', { queue: this.config.queue, count: claimed.length });
+        }
+      }
+      for (const job of claimed) this.start1(job);
+      // A full batch means more may be waiting: claim again at once if there is room.
+      if (claimed.length > 0 && claimed.length === request!.limit && this.running.size < concurrency) continue;
+      if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
+    }
+  }
+
+  private request(limit: number, priorities: readonly Priority[] | undefined): ClaimRequest {
+    let taskLimits: Record<string, number> | undefined;
+    if (this.config.taskConcurrency.size > 0) {
+      taskLimits = {};
+      for (const [task, max] of this.config.taskConcurrency) taskLimits[task] = Math.max(0, max - (this.perTask.get(task) ?? 0));
+    }
+    return {
+      queue: this.config.queue,
+      limit,
+      leaseMs: this.pool.leaseMs,
+      workerId: this.deps.workerId,
+      priorities,
+      taskLimits,
+      agingMs: this.config.agingMs,
+    };
+  }
+
+  private start1(claimed: ClaimedJob): void {
+    const task = claimed.job.task;
+    this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    this.idleSince.add(finished);
+    void this.executor
+      .run(claimed, (running) => this.running.set(running.id, running))
+      .catch((error) => this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` }))
+      .finally(() => {
+        this.running.delete(claimed.job.id);
+        this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
+        this.idleSince.delete(finished);
+        done();
+        this.poke();
+      });
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.deps.clock.setTimeout(() => {
+        if (this.wake === finish) this.wake = null;
+        resolve();
+      }, ms);
+      const finish = () => {
+        this.deps.clock.clearTimeout(timer);
+        resolve();
+      };
+      this.wake = finish;
+    });
+  }
+}
+
+/**
+ * Runs the workers of every queue this process serves: one claim loop per queue, one heartbeat for all leases,
+ * local cancellation, and a graceful stop that drains running jobs and hands back the rest.
+ */
+export class WorkerPool {
+  private readonly workers = new Map<string, QueueWorker>();
+  private readonly executor: Executor;
+  private heartbeatTimer: TimerHandle | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private stopping: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    queues: readonly QueueWorkerConfig[],
+    private readonly config: WorkerPoolConfig,
+    private readonly deps: ExecutorDeps,
+  ) {
+    this.executor = new Executor(deps);
+    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor));
+  }
+
+  /** Queues served, with their settings. */
+  get queues(): QueueWorkerConfig[] {
+    return [...this.workers.values()].map((w) => w.config);
+  }
+
+  /** Jobs running now, per queue. */
+  activeCounts(): Record<string, number> {
+    return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.running.size]));
+  }
+
+  start(): void {
+    if (this.stopping || this.workers.size === 0) return;
+    this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.poke());
+    for (const worker of this.workers.values()) worker.start();
+    this.scheduleHeartbeat();
+  }
+
+  /** Abort a job running in this process (after the store cancelled it). Returns whether it was running here. */
+  abortLocal(id: string, error: Error = new JobCancelledError(messages.cancelled(id))): boolean {
+    for (const worker of this.workers.values()) {
+      const running = worker.running.get(id);
+      if (running) {
+        running.ended = true;
+        running.interrupt(error);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Stop claiming, let running jobs finish for up to `graceMs`, then abort the rest and put them back to `waiting`
+   * (their attempt not counted) so another worker picks them up. Idempotent.
+   */
+  stop(graceMs: number): Promise<void> {
+    this.stopping ??= this.doStop(graceMs);
+    return this.stopping;
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
+    const workers = [...this.workers.values()];
+    await Promise.all(workers.map((w) => w.stop()));
+    this.unsubscribe?.();
+    let timer: TimerHandle | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(workers.map((w) => w.drained())), graceOver]);
+    if (timer) this.deps.clock.clearTimeout(timer);
+    const leftovers = workers.flatMap((w) => [...w.running.values()]);
+    if (leftovers.length > 0) {
+      for (const running of leftovers) {
+        running.ended = true;
+        running.controller.abort(new LeaseLostError(`Shutting down: job ${running.id} was handed back to the queue.`));
+      }
+      try {
+        await this.deps.storage.release(leftovers.map(({ id, token }) => ({ id, token })));
+      } catch (error) {
+        // The leases will expire and recovery puts the jobs back: nothing is lost.
+        this.deps.events.emit('worker:error', { error: toError(error), context: 'releasing jobs at shutdown' });
+      }
+      for (const running of leftovers) running.interrupt(new LeaseLostError('released at shutdown'));
+    }
+    this.closed = true;
+    if (this.heartbeatTimer) this.deps.clock.clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.deps.clock.setTimeout(() => void this.heartbeat(), this.config.heartbeatMs);
+    this.heartbeatTimer.unref?.();
+  }
+
+  /** Extend every lease in one call; abort the handlers whose lease is gone. */
+  private async heartbeat(): Promise<void> {
+    const running = [...this.workers.values()].flatMap((w) => [...w.running.values()]);
+    if (running.length > 0) {
+      try {
+        const lost = new Set(await this.deps.storage.heartbeat(running.map(({ id, token }) => ({ id, token })), this.config.leaseMs));
+        for (const job of running) {
+          if (!lost.has(job.id)) continue;
+          job.interrupt(new LeaseLostError(messages.leaseLost(job.id)));
+          this.deps.events.emit('job:lease-lost', { jobId: job.id, workerId: this.deps.workerId });
+          job.ended = true;
+        }
+      } catch (error) {
+        this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
+      }
+    }
+    if (!this.closed) this.scheduleHeartbeat();
+  }
+}

@@ -1,0 +1,64 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { ConfigurationError, messages } from '../core/errors.js';
+import type { UnoJobs } from '../core/uno-jobs.js';
+import { TASK_METADATA, type TaskMetadata } from '../decorators/task.decorator.js';
+import { UNO_JOBS } from './tokens.js';
+
+/** A handler found on a provider or controller. */
+export interface DiscoveredMethod<M> {
+  instance: object;
+  owner: string;
+  method: string;
+  metadata: M;
+}
+
+/**
+ * Finds methods carrying `metadataKey` on every provider and controller. Request-scoped classes are skipped with a
+ * warning: a background job has no request to build them for.
+ */
+export function discoverMethods<M>(
+  discovery: DiscoveryService,
+  scanner: MetadataScanner,
+  metadataKey: string,
+  logger: Logger,
+): DiscoveredMethod<M>[] {
+  const found: DiscoveredMethod<M>[] = [];
+  for (const wrapper of [...discovery.getProviders(), ...discovery.getControllers()]) {
+    const { instance } = wrapper;
+    const prototype = instance ? Object.getPrototypeOf(instance) : (wrapper.metatype as { prototype?: object } | undefined)?.prototype;
+    if (!prototype || typeof prototype !== 'object') continue;
+    for (const method of scanner.getAllMethodNames(prototype)) {
+      const fn = (prototype as Record<string, unknown>)[method];
+      const metadata = typeof fn === 'function' ? (Reflect.getMetadata(metadataKey, fn) as M | undefined) : undefined;
+      if (metadata === undefined) continue;
+      const owner = (wrapper.metatype as { name?: string } | undefined)?.name ?? wrapper.name?.toString() ?? 'unknown';
+      if (!wrapper.isDependencyTreeStatic() || !instance) {
+        logger.warn(`${owner}.${method} is request-scoped or transient: background handlers need a singleton provider; it is skipped.`);
+        continue;
+      }
+      found.push({ instance, owner, method, metadata });
+    }
+  }
+  return found;
+}
+
+/** Registers every `@Task` method with the engine at module init. */
+@Injectable()
+export class JobsExplorer {
+  private readonly logger = new Logger('UnoJobs');
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    @Inject(UNO_JOBS) private readonly uno: UnoJobs,
+  ) {}
+
+  explore(): void {
+    for (const { instance, owner, method, metadata } of discoverMethods<TaskMetadata>(this.discovery, this.scanner, TASK_METADATA, this.logger)) {
+      const fn = (instance as Record<string, unknown>)[method];
+      if (typeof fn !== 'function') throw new ConfigurationError(messages.handlerNotFunction(owner, method));
+      this.uno.register(metadata.name, fn.bind(instance), metadata.options, `${owner}.${method}`);
+    }
+  }
+}

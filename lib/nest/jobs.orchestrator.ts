@@ -1,0 +1,51 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import type { UnoJobs } from '../core/uno-jobs.js';
+import { JobsExplorer } from './jobs.explorer.js';
+import { UNO_JOBS } from './tokens.js';
+
+/**
+ * Owns the lifecycle: discovers handlers and connects the store at module init, starts workers at bootstrap,
+ * drains them before shutdown (jobs may still enqueue follow-ups), and closes the store last.
+ * Call `app.enableShutdownHooks()` so SIGTERM runs the drain.
+ */
+@Injectable()
+export class JobsOrchestrator implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('UnoJobs');
+
+  constructor(
+    @Inject(UNO_JOBS) private readonly uno: UnoJobs,
+    private readonly explorer: JobsExplorer,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.explorer.explore();
+    this.uno.events.on('worker:error', ({ error, context }) => this.logger.error(`${context}: ${error.message}`, error.stack));
+    await this.uno.init();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.uno.start();
+    const queues = Object.keys(this.uno.activeCounts());
+    this.logger.log(
+      `${this.uno.registry.names().length} task(s) registered; ` +
+        (queues.length ? `worker ${this.uno.workerId} serves ${queues.join(', ')}.` : 'no worker runs in this instance.'),
+    );
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.uno.stop();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.uno.stop();
+    await this.uno.storage.close();
+  }
+}

@@ -1,0 +1,169 @@
+import type {
+  ClaimedJob,
+  InsertResult,
+  JobCounts,
+  JobError,
+  JobFilter,
+  JobPage,
+  JobRecord,
+  NewJob,
+  Priority,
+} from '../core/job.js';
+
+/**
+ * What a backend guarantees. The core adapts to it (for example it polls when `push` is false).
+ */
+export interface StorageCapabilities {
+  /** `subscribe` wakes idle workers when jobs become ready, so they need not poll. */
+  readonly push: boolean;
+  /** Several processes can share this store (leases and fencing hold across them). */
+  readonly distributed: boolean;
+  /** `insert` accepts a transaction handle (`manager`) and commits with it. */
+  readonly transactions: boolean;
+}
+
+/** Ask for up to `limit` runnable jobs of one queue. */
+export interface ClaimRequest {
+  queue: string;
+  /** Most jobs to return (>= 1). */
+  limit: number;
+  /** Lease length in ms, judged by the store's clock. */
+  leaseMs: number;
+  /** Identifies the claiming worker (shown in the admin API, recorded in lease-expiry errors). */
+  workerId: string;
+  /** Only jobs of these priorities (the critical reserve slot asks for `['critical']`). Default: all. */
+  priorities?: readonly Priority[];
+  /**
+   * Per-task cap on how many jobs of that task this claim may return; 0 excludes the task. Tasks not listed are
+   * unlimited. Lets a worker never claim work it cannot start.
+   */
+  taskLimits?: Readonly<Record<string, number>>;
+  /**
+   * Aging: a job that has been ready for longer than this many ms is fetched as if it were one priority level
+   * higher. Default: off (strict priority).
+   */
+  agingMs?: number;
+}
+
+/** The identity of one claim: a job id and the fencing token the claim returned. */
+export interface Lease {
+  id: string;
+  token: string;
+}
+
+/** A successful attempt. `result` is JSON text (the core validated it). */
+export interface CompleteOutcome extends Lease {
+  result: string;
+}
+
+/** A failed attempt: retry after `retryDelayMs` (store clock), or fail for good when it is `null`. */
+export interface FailOutcome extends Lease {
+  error: JobError;
+  retryDelayMs: number | null;
+}
+
+/** A progress or log write from a running handler. `progress` is JSON text. */
+export interface ProgressUpdate {
+  progress?: string;
+  log?: string;
+}
+
+/** How long finished jobs are kept. `cancelled` jobs follow the `failed` rule. */
+export interface RetentionPolicy {
+  completed: { maxAgeMs: number; maxCount: number };
+  failed: { maxAgeMs: number; maxCount: number };
+}
+
+/** Insert options. */
+export interface InsertOptions {
+  /** Store-specific transaction handle (e.g. a TypeORM EntityManager). Only when `capabilities.transactions`. */
+  manager?: unknown;
+}
+
+/** Most log lines kept per job; older ones are dropped first. */
+export const MAX_LOG_LINES = 100;
+
+/**
+ * The storage contract: the job state machine. Every backend implements it and passes the conformance suite
+ * (`describeJobStorage` in `@uno/jobs/testing`); the core engine depends on nothing else.
+ *
+ * Rules every backend keeps:
+ * - **Atomic claim**: a job is handed to one claimer at a time. Claim moves `waiting` jobs, and `scheduled` jobs
+ *   whose `runAt` has passed, to `active`, counts the attempt, and returns a fresh fencing token per job.
+ *   Order: priority (critical first, with optional aging), then FIFO by the time the job became ready.
+ * - **Fencing**: `complete`, `fail`, `progress`, `heartbeat` and `release` with a token that is no longer the job's
+ *   current one change nothing and report the rejection. A job is never removed before its outcome is written.
+ * - **Store clock**: `runAt`, delays and lease expiry are judged by the store's clock.
+ * - **Unique ids**: inserting an id that exists returns the existing job with `created: false`.
+ *
+ * @example
+ * class MyStorage extends JobStorage { ... }
+ * UnoJobsModule.forRoot({ storage: { type: 'custom', storage: new MyStorage() } })
+ */
+export abstract class JobStorage {
+  abstract readonly capabilities: StorageCapabilities;
+
+  /** Connect and prepare (create structures if the backend does that). Called once before any other method. */
+  abstract init(): Promise<void>;
+
+  /** Release resources the store opened itself. Idempotent. Never closes a client the user passed in. */
+  abstract close(): Promise<void>;
+
+  /** Insert jobs in one round trip; per job, the stored record and whether it is new. */
+  abstract insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]>;
+
+  /** Atomically claim up to `request.limit` runnable jobs (see the class rules). */
+  abstract claim(request: ClaimRequest): Promise<ClaimedJob[]>;
+
+  /** Extend the leases by `leaseMs`; returns the ids whose lease is no longer held (taken over, cancelled, gone). */
+  abstract heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]>;
+
+  /** Record successful attempts; per outcome, whether it was accepted (false: fenced out). */
+  abstract complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]>;
+
+  /** Record failed attempts (scheduled for retry or failed for good); per outcome, whether it was accepted. */
+  abstract fail(outcomes: readonly FailOutcome[]): Promise<boolean[]>;
+
+  /** Put claimed jobs back to `waiting` without counting the attempt (graceful shutdown). */
+  abstract release(leases: readonly Lease[]): Promise<void>;
+
+  /** Store progress and/or append a log line; false when fenced out. */
+  abstract progress(lease: Lease, update: ProgressUpdate): Promise<boolean>;
+
+  /**
+   * Cancel a job: `waiting`/`scheduled` never run; an `active` job loses its lease (its worker sees the loss at the
+   * next heartbeat and aborts). Final jobs are returned unchanged. Null when the id does not exist.
+   */
+  abstract cancel(id: string): Promise<JobRecord | null>;
+
+  /** Run a `failed` or `cancelled` job again with a fresh set of attempts. Other states are returned unchanged. */
+  abstract retry(id: string): Promise<JobRecord | null>;
+
+  /** Move `scheduled` jobs that are due to `waiting`; returns how many moved. */
+  abstract promoteDue(): Promise<number>;
+
+  /**
+   * Put `active` jobs whose lease expired back to `waiting` (the attempt stays counted, an error is recorded), or
+   * to `failed` when it was their last attempt. Returns how many were recovered.
+   */
+  abstract recoverExpired(): Promise<number>;
+
+  /** Delete finished jobs beyond the retention policy, at most `limit` per call. Returns how many were deleted. */
+  abstract prune(policy: RetentionPolicy, limit: number): Promise<number>;
+
+  abstract get(id: string): Promise<JobRecord | null>;
+
+  /** Newest first, `limit` per page, `cursor` from the previous page. */
+  abstract list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage>;
+
+  /** Jobs per state, optionally for one queue. */
+  abstract counts(filter?: { queue?: string }): Promise<JobCounts>;
+
+  /**
+   * Be told when jobs of a queue may have become ready (insert, due, retry, release). Returns an unsubscribe
+   * function. Backends without push keep the default, and the core polls.
+   */
+  subscribe(_listener: (queue: string) => void): () => void {
+    return () => {};
+  }
+}

@@ -1,0 +1,488 @@
+import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
+import {
+  emptyCounts,
+  priorityLevel,
+  type ClaimedJob,
+  type InsertResult,
+  type JobCounts,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type JobState,
+  type NewJob,
+} from '../../core/job.js';
+import { messages } from '../../core/errors.js';
+import {
+  JobStorage,
+  MAX_LOG_LINES,
+  type ClaimRequest,
+  type CompleteOutcome,
+  type FailOutcome,
+  type Lease,
+  type ProgressUpdate,
+  type RetentionPolicy,
+  type StorageCapabilities,
+} from '../job-storage.js';
+import { Deque } from './deque.js';
+import { MinHeap } from './min-heap.js';
+
+/** A stored job plus the bookkeeping the memory store needs. Payload and result are kept as JSON text. */
+interface Entry {
+  record: JobRecord;
+  payloadJson: string;
+  resultJson: string | null;
+  progressJson: string | null;
+  token: string | null;
+  /** Sequence of the latest ready-list / due-heap insertion; older queue entries for this job are stale. */
+  seq: number;
+  /** When the job became ready (for FIFO and aging). */
+  readyAt: number;
+  /** Insertion order, for newest-first listing. */
+  order: number;
+}
+
+interface QueueRef {
+  entry: Entry;
+  seq: number;
+}
+
+interface QueueState {
+  /** One FIFO per priority level, critical first. */
+  ready: [Deque<QueueRef>, Deque<QueueRef>, Deque<QueueRef>, Deque<QueueRef>];
+}
+
+/** Options of the in-memory store. */
+export interface MemoryJobStorageOptions {
+  /** Clock the store judges due times and leases by. Default: the system clock. */
+  clock?: Clock;
+}
+
+const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+/** Skipped (over-limit) entries a single claim looks past before giving up on a level. */
+const MAX_SKIPPED = 1000;
+
+/**
+ * The default store: everything in this process's memory. Fast and exact, but jobs are lost when the process exits
+ * and it cannot be shared between processes. Use it for development, tests and single-process apps whose jobs can be
+ * lost on restart.
+ */
+export class MemoryJobStorage extends JobStorage {
+  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false };
+
+  private readonly clock: Clock;
+  private readonly jobs = new Map<string, Entry>();
+  private readonly queues = new Map<string, QueueState>();
+  private readonly due = new MinHeap<QueueRef & { at: number }>((a, b) => a.at - b.at || a.seq - b.seq);
+  private readonly active = new Map<string, Entry>();
+  /** Finished job ids per final state, in the order they finished (oldest first). */
+  private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
+  private readonly listeners = new Set<(queue: string) => void>();
+  private seq = 0;
+  private order = 0;
+  private tokenSeq = 0;
+  private dueTimer: TimerHandle | null = null;
+  private dueTimerAt = Infinity;
+
+  constructor(options: MemoryJobStorageOptions = {}) {
+    super();
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async init(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.dueTimer) this.clock.clearTimeout(this.dueTimer);
+    this.dueTimer = null;
+    this.listeners.clear();
+  }
+
+  override subscribe(listener: (queue: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
+    const now = this.clock.now();
+    const results: InsertResult[] = [];
+    const woken = new Set<string>();
+    for (const job of jobs) {
+      const existing = this.jobs.get(job.id);
+      if (existing) {
+        results.push({ job: this.snapshot(existing), created: false });
+        continue;
+      }
+      const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
+      const record: JobRecord = {
+        id: job.id,
+        task: job.task,
+        queue: job.queue,
+        payload: undefined,
+        priority: job.priority,
+        state: runAt > now ? 'scheduled' : 'waiting',
+        attempt: 0,
+        maxAttempts: job.maxAttempts,
+        runAt: new Date(runAt),
+        createdAt: new Date(now),
+        startedAt: null,
+        finishedAt: null,
+        timeoutMs: job.timeoutMs,
+        backoff: job.backoff,
+        progress: null,
+        result: null,
+        errors: [],
+        logs: [],
+        workerId: null,
+        leaseExpiresAt: null,
+      };
+      const entry: Entry = {
+        record,
+        payloadJson: job.payload,
+        resultJson: null,
+        progressJson: null,
+        token: null,
+        seq: 0,
+        readyAt: runAt,
+        order: this.order++,
+      };
+      this.jobs.set(job.id, entry);
+      if (record.state === 'waiting') {
+        this.pushReady(entry, now);
+        woken.add(job.queue);
+      } else {
+        this.pushDue(entry, runAt);
+      }
+      results.push({ job: this.snapshot(entry), created: true });
+    }
+    for (const queue of woken) this.notify(queue);
+    return results;
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    const now = this.clock.now();
+    this.promote(now);
+    const queue = this.queues.get(request.queue);
+    if (!queue) return [];
+    const claimed: ClaimedJob[] = [];
+    const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
+    const limits = request.taskLimits ? { ...request.taskLimits } : null;
+    const skipped: QueueRef[][] = [[], [], [], []];
+    while (claimed.length < request.limit) {
+      const level = this.pickLevel(queue, levels, request.agingMs, now);
+      if (level < 0) break;
+      const ref = queue.ready[level].shift()!;
+      const entry = ref.entry;
+      if (limits && entry.record.task in limits) {
+        if (limits[entry.record.task]! <= 0) {
+          skipped[level]!.push(ref);
+          if (skipped[level]!.length >= MAX_SKIPPED) levels.splice(levels.indexOf(level), 1);
+          continue;
+        }
+        limits[entry.record.task]!--;
+      }
+      claimed.push(this.activate(entry, request, now));
+    }
+    for (let level = 0; level < 4; level++) {
+      if (skipped[level]!.length) queue.ready[level]!.unshiftAll(skipped[level]!);
+    }
+    return claimed;
+  }
+
+  /** The level whose head job goes next, or -1. Stale heads are dropped on the way. */
+  private pickLevel(queue: QueueState, levels: number[], agingMs: number | undefined, now: number): number {
+    let best = -1;
+    let bestRank = Infinity;
+    let bestReady = Infinity;
+    for (const level of levels) {
+      const deque = queue.ready[level]!;
+      let head = deque.peek();
+      while (head && (head.entry.seq !== head.seq || head.entry.record.state !== 'waiting')) {
+        deque.shift();
+        head = deque.peek();
+      }
+      if (!head) continue;
+      if (!agingMs) return level;
+      const rank = level > 0 && now - head.entry.readyAt >= agingMs ? level - 1 : level;
+      if (rank < bestRank || (rank === bestRank && head.entry.readyAt < bestReady)) {
+        best = level;
+        bestRank = rank;
+        bestReady = head.entry.readyAt;
+      }
+    }
+    return best;
+  }
+
+  private activate(entry: Entry, request: ClaimRequest, now: number): ClaimedJob {
+    const r = entry.record;
+    r.state = 'active';
+    r.attempt++;
+    r.startedAt = new Date(now);
+    r.workerId = request.workerId;
+    r.leaseExpiresAt = new Date(now + request.leaseMs);
+    entry.token = String(++this.tokenSeq);
+    this.active.set(r.id, entry);
+    return { job: this.snapshot(entry), token: entry.token };
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+    const expiresAt = this.clock.now() + leaseMs;
+    const lost: string[] = [];
+    for (const lease of leases) {
+      const entry = this.owned(lease);
+      if (entry) entry.record.leaseExpiresAt = new Date(expiresAt);
+      else lost.push(lease.id);
+    }
+    return lost;
+  }
+
+  async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
+    const now = this.clock.now();
+    return outcomes.map((outcome) => {
+      const entry = this.owned(outcome);
+      if (!entry) return false;
+      entry.resultJson = outcome.result;
+      this.finish(entry, 'completed', now);
+      return true;
+    });
+  }
+
+  async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
+    const now = this.clock.now();
+    return outcomes.map((outcome) => {
+      const entry = this.owned(outcome);
+      if (!entry) return false;
+      entry.record.errors.push(outcome.error);
+      if (outcome.retryDelayMs === null) {
+        this.finish(entry, 'failed', now);
+      } else {
+        this.deactivate(entry);
+        this.requeue(entry, now + outcome.retryDelayMs, now);
+      }
+      return true;
+    });
+  }
+
+  async release(leases: readonly Lease[]): Promise<void> {
+    const now = this.clock.now();
+    for (const lease of leases) {
+      const entry = this.owned(lease);
+      if (!entry) continue;
+      this.deactivate(entry);
+      entry.record.attempt = Math.max(0, entry.record.attempt - 1);
+      this.requeue(entry, now, now);
+    }
+  }
+
+  async progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {
+    const entry = this.owned(lease);
+    if (!entry) return false;
+    if (update.progress !== undefined) entry.progressJson = update.progress;
+    if (update.log !== undefined) {
+      const logs = entry.record.logs;
+      logs.push(update.log);
+      if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
+    }
+    return true;
+  }
+
+  async cancel(id: string): Promise<JobRecord | null> {
+    const entry = this.jobs.get(id);
+    if (!entry) return null;
+    if (!FINAL.has(entry.record.state)) {
+      if (entry.record.state === 'active') this.deactivate(entry);
+      this.finish(entry, 'cancelled', this.clock.now());
+    }
+    return this.snapshot(entry);
+  }
+
+  async retry(id: string): Promise<JobRecord | null> {
+    const entry = this.jobs.get(id);
+    if (!entry) return null;
+    const state = entry.record.state;
+    if (state === 'failed' || state === 'cancelled') {
+      this.finished.failed.delete(id);
+      entry.record.attempt = 0;
+      entry.record.finishedAt = null;
+      const now = this.clock.now();
+      this.requeue(entry, now, now);
+    }
+    return this.snapshot(entry);
+  }
+
+  async promoteDue(): Promise<number> {
+    return this.promote(this.clock.now());
+  }
+
+  async recoverExpired(): Promise<number> {
+    const now = this.clock.now();
+    let count = 0;
+    for (const entry of [...this.active.values()]) {
+      const r = entry.record;
+      if (r.leaseExpiresAt && r.leaseExpiresAt.getTime() > now) continue;
+      count++;
+      r.errors.push({
+        attempt: r.attempt,
+        name: 'LeaseExpiredError',
+        message: messages.leaseExpired(r.workerId ?? 'unknown'),
+        at: new Date(now).toISOString(),
+      });
+      this.deactivate(entry);
+      if (r.attempt >= r.maxAttempts) this.finish(entry, 'failed', now);
+      else this.requeue(entry, now, now);
+    }
+    return count;
+  }
+
+  async prune(policy: RetentionPolicy, limit: number): Promise<number> {
+    const now = this.clock.now();
+    let removed = 0;
+    for (const kind of ['completed', 'failed'] as const) {
+      const ids = this.finished[kind];
+      const rule = policy[kind];
+      for (const id of ids) {
+        if (removed >= limit) return removed;
+        const entry = this.jobs.get(id)!;
+        const old = now - (entry.record.finishedAt?.getTime() ?? now) > rule.maxAgeMs;
+        if (!old && ids.size <= rule.maxCount) break; // oldest first: everything after is newer
+        ids.delete(id);
+        this.jobs.delete(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const entry = this.jobs.get(id);
+    return entry ? this.snapshot(entry) : null;
+  }
+
+  async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+    const before = page.cursor ? Number(page.cursor) : Infinity;
+    const matches = [...this.jobs.values()]
+      .filter(
+        (e) =>
+          e.order < before &&
+          (!filter.state || e.record.state === filter.state) &&
+          (!filter.task || e.record.task === filter.task) &&
+          (!filter.queue || e.record.queue === filter.queue),
+      )
+      .sort((a, b) => b.order - a.order);
+    const slice = matches.slice(0, page.limit);
+    const more = matches.length > page.limit;
+    return { jobs: slice.map((e) => this.snapshot(e)), nextCursor: more ? String(slice[slice.length - 1]!.order) : null };
+  }
+
+  async counts(filter: { queue?: string } = {}): Promise<JobCounts> {
+    const counts = emptyCounts();
+    const now = this.clock.now();
+    this.promote(now);
+    for (const entry of this.jobs.values()) {
+      if (!filter.queue || entry.record.queue === filter.queue) counts[entry.record.state]++;
+    }
+    return counts;
+  }
+
+  // --- internals -------------------------------------------------------------------------------------------------
+
+  /** The entry when `lease` is its current claim; null when the write must be fenced out. */
+  private owned(lease: Lease): Entry | null {
+    const entry = this.jobs.get(lease.id);
+    return entry && entry.record.state === 'active' && entry.token === lease.token ? entry : null;
+  }
+
+  private deactivate(entry: Entry): void {
+    this.active.delete(entry.record.id);
+    entry.token = null;
+    entry.record.workerId = null;
+    entry.record.leaseExpiresAt = null;
+  }
+
+  private finish(entry: Entry, state: 'completed' | 'failed' | 'cancelled', now: number): void {
+    this.deactivate(entry);
+    entry.record.state = state;
+    entry.record.finishedAt = new Date(now);
+    entry.seq = -1;
+    this.finished[state === 'completed' ? 'completed' : 'failed'].add(entry.record.id);
+  }
+
+  /** Back to waiting (due now) or scheduled (due later). */
+  private requeue(entry: Entry, runAt: number, now: number): void {
+    entry.record.runAt = new Date(runAt);
+    if (runAt > now) {
+      entry.record.state = 'scheduled';
+      this.pushDue(entry, runAt);
+    } else {
+      entry.record.state = 'waiting';
+      entry.readyAt = now;
+      this.pushReady(entry, now);
+      this.notify(entry.record.queue);
+    }
+  }
+
+  private pushReady(entry: Entry, now: number): void {
+    let queue = this.queues.get(entry.record.queue);
+    if (!queue) {
+      queue = { ready: [new Deque(), new Deque(), new Deque(), new Deque()] };
+      this.queues.set(entry.record.queue, queue);
+    }
+    entry.seq = ++this.seq;
+    entry.readyAt = Math.min(entry.readyAt, now);
+    queue.ready[priorityLevel(entry.record.priority)]!.push({ entry, seq: entry.seq });
+  }
+
+  private pushDue(entry: Entry, at: number): void {
+    entry.seq = ++this.seq;
+    this.due.push({ entry, seq: entry.seq, at });
+    this.armDueTimer();
+  }
+
+  /** Move due scheduled jobs to their ready lists. */
+  private promote(now: number): number {
+    let moved = 0;
+    const woken = new Set<string>();
+    for (let top = this.due.peek(); top && top.at <= now; top = this.due.peek()) {
+      this.due.pop();
+      const entry = top.entry;
+      if (entry.seq !== top.seq || entry.record.state !== 'scheduled') continue;
+      entry.record.state = 'waiting';
+      entry.readyAt = top.at;
+      this.pushReady(entry, now);
+      woken.add(entry.record.queue);
+      moved++;
+    }
+    for (const queue of woken) this.notify(queue);
+    return moved;
+  }
+
+  /** One timer for the earliest due job, so idle workers wake exactly when it is due. */
+  private armDueTimer(): void {
+    const top = this.due.peek();
+    if (!top || top.at >= this.dueTimerAt) return;
+    if (this.dueTimer) this.clock.clearTimeout(this.dueTimer);
+    this.dueTimerAt = top.at;
+    this.dueTimer = this.clock.setTimeout(() => {
+      this.dueTimer = null;
+      this.dueTimerAt = Infinity;
+      this.promote(this.clock.now());
+      this.armDueTimer();
+    }, top.at - this.clock.now());
+    this.dueTimer.unref?.();
+  }
+
+  private notify(queue: string): void {
+    for (const listener of this.listeners) listener(queue);
+  }
+
+  /** A copy the caller may keep: later state changes do not show through it. */
+  private snapshot(entry: Entry): JobRecord {
+    const r = entry.record;
+    return {
+      ...r,
+      payload: JSON.parse(entry.payloadJson),
+      result: entry.resultJson === null ? null : JSON.parse(entry.resultJson),
+      progress: entry.progressJson === null ? null : JSON.parse(entry.progressJson),
+      errors: r.errors.slice(),
+      logs: r.logs.slice(),
+    };
+  }
+}
