@@ -160,6 +160,18 @@ export abstract class JobStorage {
   abstract counts(filter?: { queue?: string }): Promise<JobCounts>;
 
   /**
+   * Schedules (cron, interval, dynamic) are kept as opaque JSON documents keyed by name; the core scheduler owns
+   * their shape. Insert or replace one.
+   */
+  abstract saveSchedule(name: string, data: string): Promise<void>;
+
+  /** Every stored schedule document. */
+  abstract listSchedules(): Promise<{ name: string; data: string }[]>;
+
+  /** Delete a schedule document; false when it did not exist. */
+  abstract removeSchedule(name: string): Promise<boolean>;
+
+  /**
    * Be told when jobs of a queue may have become ready (insert, due, retry, release). Returns an unsubscribe
    * function. Backends without push keep the default, and the core polls.
    */

@@ -77,6 +77,7 @@ export class MemoryJobStorage extends JobStorage {
   /** Finished job ids per final state, in the order they finished (oldest first). */
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
   private readonly listeners = new Set<(queue: string) => void>();
+  private readonly schedules = new Map<string, string>();
   private seq = 0;
   private order = 0;
   private tokenSeq = 0;
@@ -380,6 +381,18 @@ export class MemoryJobStorage extends JobStorage {
       if (!filter.queue || entry.record.queue === filter.queue) counts[entry.record.state]++;
     }
     return counts;
+  }
+
+  async saveSchedule(name: string, data: string): Promise<void> {
+    this.schedules.set(name, data);
+  }
+
+  async listSchedules(): Promise<{ name: string; data: string }[]> {
+    return [...this.schedules].map(([name, data]) => ({ name, data }));
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    return this.schedules.delete(name);
   }
 
   // --- internals -------------------------------------------------------------------------------------------------
