@@ -1,0 +1,84 @@
+import { describe, it, expect, beforeEach } from '@jest/globals';
+import { InvalidJobError } from '../../lib/index.js';
+import { createEngine } from '../support/engine.js';
+
+describe('enqueue refuses bad input with a clear error and writes nothing', () => {
+  let env: ReturnType<typeof createEngine>;
+  beforeEach(() => {
+    env = createEngine({ maxPayloadBytes: 1024 });
+    env.uno.register('known.task', () => null);
+    env.uno.register('other.task', () => null);
+  });
+
+  const refuses = async (payload: unknown, options: object, message: RegExp) => {
+    await expect(env.queue.enqueue('known.task', payload, options)).rejects.toThrow(InvalidJobError);
+    await expect(env.queue.enqueue('known.task', payload, options)).rejects.toThrow(message);
+    const counts = await env.queue.counts();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+  };
+
+  it('an unknown task lists the known ones', async () => {
+    await expect(env.queue.enqueue('nope', {})).rejects.toThrow('Task "nope" is not registered. Known tasks: "known.task", "other.task"');
+  });
+
+  it.each([
+    ['a function', { f: () => 1 }, /at \$\.f: a function/],
+    ['a BigInt', { n: 10n }, /at \$\.n: a BigInt/],
+    ['a symbol', { s: Symbol('x') }, /a symbol/],
+    ['NaN', { x: NaN }, /NaN is not a finite number/],
+    ['a Map', { m: new Map() }, /a Map/],
+    ['undefined in an array', [1, undefined], /\$\[1\]/],
+  ])('a payload with %s', async (_what, payload, message) => {
+    await refuses(payload, {}, message);
+  });
+
+  it('a circular payload', async () => {
+    const a: Record<string, unknown> = { x: 1 };
+    a.self = a;
+    await refuses(a, {}, /circular reference at \$\.self|at \$\.self: a circular reference/);
+  });
+
+  it('undefined at the top level', async () => {
+    await refuses(undefined, {}, /Payload is undefined/);
+  });
+
+  it('a __proto__ key', async () => {
+    await refuses(JSON.parse('{"ok":{"__proto__":{"admin":true}}}'), {}, /"__proto__" key at \$\.ok/);
+  });
+
+  it('a payload over the size limit names both sizes', async () => {
+    await refuses({ big: 'x'.repeat(2000) }, {}, /is 2010 bytes as JSON, over the limit of 1024 bytes/);
+  });
+
+  it.each([
+    ['an unknown priority', { priority: 'urgent' }, /Priority "urgent" is invalid/],
+    ['a negative delay', { delay: -5 }, /Delay -5 is invalid/],
+    ['delay and runAt together', { delay: 5, runAt: new Date() }, /either delay or runAt/],
+    ['an invalid date', { runAt: new Date('nope') }, /runAt Invalid Date is not a valid Date/],
+    ['attempts < 1', { attempts: 0 }, /attempts 0 is invalid/],
+    ['fractional attempts', { attempts: 1.5 }, /attempts 1.5 is invalid/],
+    ['an unknown backoff type', { backoff: { type: 'linear', delay: 1 } }, /type "linear" is not 'fixed' or 'exponential'/],
+    ['a negative backoff delay', { backoff: { type: 'fixed', delay: -1 } }, /delay -1 must be a number of ms >= 0/],
+    ['maxDelay below delay', { backoff: { type: 'exponential', delay: 100, maxDelay: 10 } }, /maxDelay 10 must be a number >= delay/],
+    ['jitter out of range', { backoff: { type: 'fixed', delay: 1, jitter: 2 } }, /jitter 2 must be a boolean or a number in \[0, 1\]/],
+    ['a zero timeout', { timeout: 0 }, /timeout 0 is invalid/],
+    ['an empty jobId', { jobId: '' }, /jobId "" is invalid/],
+  ])('%s', async (_what, options, message) => {
+    await refuses({ ok: true }, options, message);
+  });
+
+  it('enqueueMany validates every item before writing any', async () => {
+    await expect(
+      env.queue.enqueueMany([
+        { task: 'known.task', payload: 1 },
+        { task: 'known.task', payload: 2, options: { priority: 'bogus' as never } },
+      ]),
+    ).rejects.toThrow(/Priority "bogus"/);
+    expect((await env.queue.counts()).waiting).toBe(0);
+  });
+
+  it('accepts dates, nested plain data and undefined properties', async () => {
+    const job = await env.queue.enqueue('known.task', { at: new Date(0), list: [1, 'a', null, { b: false }], skip: undefined });
+    expect(job.payload).toEqual({ at: '1970-01-01T00:00:00.000Z', list: [1, 'a', null, { b: false }] });
+  });
+});
