@@ -43,14 +43,14 @@ export class Maintenance {
     await this.inFlight;
   }
 
-  /** Run one round now (tests call it after moving a manual clock). */
-  async tick(): Promise<void> {
+  /** Run one round now; `forcePrune` prunes even if the prune interval has not passed. */
+  async tick(forcePrune = false): Promise<void> {
     try {
       await this.storage.promoteDue();
       const recovered = await this.storage.recoverExpired();
       if (recovered > 0) this.events.emit('job:recovered', { count: recovered });
       const now = this.clock.now();
-      if (now - this.lastPrune >= this.config.pruneIntervalMs) {
+      if (forcePrune || now - this.lastPrune >= this.config.pruneIntervalMs) {
         this.lastPrune = now;
         // Bounded batches: a large backlog is worked off over several rounds.
         await this.storage.prune(this.config.retention, this.config.pruneBatch);

@@ -167,7 +167,7 @@ export class UnoJobs {
 
   /** Run one housekeeping round now: promote due jobs, recover expired leases, prune. */
   async runMaintenance(): Promise<void> {
-    await this.maintenance?.tick();
+    await this.maintenance?.tick(true);
   }
 
   /** Jobs running in this process, per queue. */

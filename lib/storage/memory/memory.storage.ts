@@ -78,6 +78,8 @@ export class MemoryJobStorage extends JobStorage {
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
   private readonly listeners = new Set<(queue: string) => void>();
   private readonly schedules = new Map<string, string>();
+  private readonly pendingWake = new Set<string>();
+  private wakeScheduled = false;
   private seq = 0;
   private order = 0;
   private tokenSeq = 0;
@@ -482,8 +484,21 @@ export class MemoryJobStorage extends JobStorage {
     this.dueTimer.unref?.();
   }
 
+  /**
+   * Wake-ups are coalesced and delivered on the next macrotask: a burst of inserts wakes each queue once, and
+   * everything the caller does in its own promise chain (emitting `job:retry`, say) happens before a worker reacts.
+   */
   private notify(queue: string): void {
-    for (const listener of this.listeners) listener(queue);
+    if (this.listeners.size === 0) return;
+    this.pendingWake.add(queue);
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      const queues = [...this.pendingWake];
+      this.pendingWake.clear();
+      for (const q of queues) for (const listener of this.listeners) listener(q);
+    });
   }
 
   /** A copy the caller may keep: later state changes do not show through it. */
