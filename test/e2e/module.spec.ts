@@ -1,0 +1,162 @@
+import 'reflect-metadata';
+import { describe, it, expect, afterEach } from '@jest/globals';
+import { Controller, Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  JobEvents,
+  JobQueue,
+  MemoryJobStorage,
+  Task,
+  UnoJobsModule,
+  UNO_JOBS,
+  type JobContext,
+  type UnoJobs,
+} from '../../lib/index.js';
+import { waitFor } from '../../lib/testing/index.js';
+
+let app: INestApplicationContext | null = null;
+afterEach(async () => {
+  await app?.close();
+  app = null;
+});
+
+@Injectable()
+class ReportService {
+  readonly seen: string[] = [];
+  @Task('report.generate', { queue: 'reports', attempts: 2, concurrency: 1 })
+  async generate(payload: { userId: string }, ctx: JobContext) {
+    this.seen.push(payload.userId);
+    await ctx.progress(50);
+    return { url: `/reports/${payload.userId}.pdf`, by: this.constructor.name };
+  }
+}
+
+@Controller()
+class HookController {
+  @Task('hook.ping')
+  ping() {
+    return 'pong';
+  }
+}
+
+async function boot(imports: unknown[], providers: unknown[] = [ReportService], controllers: unknown[] = []) {
+  const moduleRef = await Test.createTestingModule({
+    imports: imports as never[],
+    providers: providers as never[],
+    controllers: controllers as never[],
+  }).compile();
+  moduleRef.enableShutdownHooks();
+  await moduleRef.init();
+  app = moduleRef;
+  return moduleRef;
+}
+
+describe('UnoJobsModule', () => {
+  it('discovers @Task methods on providers and controllers and runs them with `this` bound', async () => {
+    const ref = await boot([UnoJobsModule.forRoot({})], [ReportService], [HookController]);
+    const jobs = ref.get(JobQueue);
+    const job = await jobs.enqueue('report.generate', { userId: 'u1' });
+    expect(await jobs.waitForResult(job.id, { timeoutMs: 5000 })).toEqual({ url: '/reports/u1.pdf', by: 'ReportService' });
+    const ping = await jobs.enqueue('hook.ping', null);
+    expect(await jobs.waitForResult(ping.id, { timeoutMs: 5000 })).toBe('pong');
+    expect(ref.get(ReportService).seen).toEqual(['u1']);
+    expect(job.queue).toBe('reports');
+  });
+
+  it('fails the boot when two handlers share a name, naming both classes', async () => {
+    @Injectable()
+    class DuplicateReports {
+      @Task('report.generate')
+      other() {}
+    }
+    await expect(boot([UnoJobsModule.forRoot({})], [ReportService, DuplicateReports])).rejects.toThrow(
+      'Task "report.generate" is declared twice: by ReportService.generate and by DuplicateReports.other',
+    );
+  });
+
+  it('fails the boot on invalid task options, naming the task', async () => {
+    @Injectable()
+    class Broken {
+      @Task('broken.task', { attempts: 0 })
+      run() {}
+    }
+    await expect(boot([UnoJobsModule.forRoot({})], [Broken])).rejects.toThrow('Task "broken.task": attempts 0 is invalid');
+  });
+
+  it('forRootAsync takes options from a factory, and task overrides win over the decorator', async () => {
+    @Injectable()
+    class Settings {
+      attempts = 4;
+    }
+    @Module({ providers: [Settings], exports: [Settings] })
+    class SettingsModule {}
+    const ref = await boot([
+      UnoJobsModule.forRootAsync({
+        imports: [SettingsModule],
+        inject: [Settings],
+        useFactory: (settings: Settings) => ({ tasks: { 'report.generate': { attempts: settings.attempts, priority: 'high' } } }),
+      }),
+    ]);
+    const job = await ref.get(JobQueue).enqueue('report.generate', { userId: 'u2' });
+    expect(job.maxAttempts).toBe(4);
+    expect(job.priority).toBe('high');
+  });
+
+  it('uses a custom storage given as an instance or as a provider token', async () => {
+    const mine = new MemoryJobStorage();
+    let ref = await boot([UnoJobsModule.forRoot({ storage: { type: 'custom', storage: mine } })]);
+    const job = await ref.get(JobQueue).enqueue('report.generate', { userId: 'u3' });
+    expect((await mine.get(job.id))!.task).toBe('report.generate');
+    await app!.close();
+
+    @Injectable()
+    class AppStorage extends MemoryJobStorage {}
+    @Module({ providers: [AppStorage], exports: [AppStorage] })
+    class StorageModule {}
+    ref = await boot([StorageModule, UnoJobsModule.forRoot({ storage: { type: 'custom', storage: AppStorage } })]);
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    expect(uno.storage).toBe(ref.get(AppStorage));
+  });
+
+  it('rejects an unknown storage type with the list of valid ones', async () => {
+    await expect(boot([UnoJobsModule.forRoot({ storage: { type: 'mongo' } as never })])).rejects.toThrow(
+      `Unknown storage type "mongo". Use 'memory', 'redis', 'typeorm', or 'custom' with a JobStorage.`,
+    );
+  });
+
+  it('a producer-only instance enqueues but runs nothing', async () => {
+    const ref = await boot([UnoJobsModule.forRoot({ worker: { enabled: false } })]);
+    await ref.get(JobQueue).enqueue('report.generate', { userId: 'u4' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ref.get(ReportService).seen).toEqual([]);
+    expect((await ref.get(JobQueue).counts()).waiting).toBe(1);
+  });
+
+  it('skips request-scoped providers with a warning instead of failing', async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      @Task('per.request')
+      run() {}
+    }
+    const ref = await boot([UnoJobsModule.forRoot({})], [ReportService, PerRequest]);
+    await expect(ref.get(JobQueue).enqueue('per.request', null)).rejects.toThrow('Task "per.request" is not registered');
+  });
+
+  it('exposes events, and app.close() drains a running job before closing the store', async () => {
+    const ref = await boot([UnoJobsModule.forRoot({ worker: { shutdownGraceMs: 5000 } })]);
+    const events = ref.get(JobEvents);
+    const completed: string[] = [];
+    events.on('job:completed', ({ job }) => completed.push(job.id));
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    let release!: () => void;
+    uno.registry.get('report.generate')!.handler = () => new Promise<void>((resolve) => (release = resolve));
+    const job = await ref.get(JobQueue).enqueue('report.generate', { userId: 'u5' });
+    await waitFor(() => uno.activeCounts().reports === 1);
+    const closing = app!.close();
+    app = null;
+    setTimeout(() => release(), 50);
+    await closing;
+    expect(completed).toEqual([job.id]);
+    expect((await uno.storage.get(job.id))!.state).toBe('completed');
+  });
+});
