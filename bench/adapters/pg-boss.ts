@@ -1,0 +1,100 @@
+import pg from 'pg';
+import { PgBoss } from 'pg-boss';
+import type { AdapterContext, Backend, BenchAdapter, BenchPayload, WorkerHandle, WorkerOptions } from '../types.js';
+import { PG_URL } from '../util.js';
+
+/**
+ * pg-boss in its own schema (`pgboss_<run>`, dropped at teardown), with LISTEN/NOTIFY enabled and notify-enabled
+ * queues so idle workers wake at once. Concurrency `c` maps to one fetch loop with `batchSize: c` and
+ * `burstWhenBatchFull` (keep fetching while batches come back full), the configuration pg-boss documents for
+ * throughput; `localConcurrency: c` with `batchSize: 1` would sleep the polling interval after every job.
+ * Each reset moves to a new queue (the old one is deleted).
+ */
+export class PgBossAdapter implements BenchAdapter {
+  readonly lib = 'pg-boss';
+  readonly variant = 'pg-boss';
+  readonly backend: Backend = 'postgres';
+  namespace: string;
+  private readonly schema: string;
+  private boss: PgBoss | null = null;
+  private sql: pg.Pool | null = null;
+  private seq = 0;
+
+  constructor(private readonly context: AdapterContext) {
+    this.schema = `pgboss_${context.runId}`;
+    this.namespace = context.namespace ?? `bench_${this.seq++}`;
+  }
+
+  async setup(): Promise<void> {
+    this.boss = await this.start(!this.context.attached);
+    this.sql = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    if (!this.context.attached) await this.boss.createQueue(this.namespace, { notify: true });
+  }
+
+  async reset(): Promise<void> {
+    await this.boss!.deleteQueue(this.namespace);
+    this.namespace = `bench_${this.seq++}`;
+    await this.boss!.createQueue(this.namespace, { notify: true });
+  }
+
+  async enqueue(payload: BenchPayload): Promise<void> {
+    await this.boss!.send(this.namespace, payload);
+  }
+
+  async enqueueBulk(payloads: readonly BenchPayload[]): Promise<void> {
+    await this.boss!.insert(this.namespace, payloads.map((data) => ({ data })));
+  }
+
+  async createWorker({ concurrency, onStart }: WorkerOptions): Promise<WorkerHandle> {
+    const boss = await this.start(false);
+    let stopped: Promise<void> | null = null;
+    return {
+      start: async () => {
+        await boss.work<BenchPayload>(
+          this.namespace,
+          { batchSize: concurrency, localConcurrency: 1, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+          async (jobs) => {
+            for (const job of jobs) onStart?.(job.data);
+          },
+        );
+      },
+      stop: () => (stopped ??= boss.stop({ graceful: true, timeout: 10_000 })),
+    };
+  }
+
+  async pending(): Promise<number> {
+    const { rows } = await this.sql!.query<{ n: string }>(
+      `SELECT count(*) AS n FROM "${this.schema}".job WHERE name = $1 AND state IN ('created', 'retry', 'active')`,
+      [this.namespace],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  async teardown(): Promise<void> {
+    await this.boss?.stop({ graceful: false });
+    this.boss = null;
+    if (!this.context.attached) await this.sql?.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`);
+    await this.sql?.end();
+    this.sql = null;
+  }
+
+  /** A pg-boss instance; only the owner migrates and supervises (maintenance), workers only work. */
+  private async start(owner: boolean): Promise<PgBoss> {
+    const boss = new PgBoss({
+      connectionString: PG_URL,
+      schema: this.schema,
+      useListenNotify: true,
+      migrate: owner,
+      supervise: owner,
+      schedule: false,
+    });
+    boss.on('error', (error: Error) => console.error(`# pg-boss error: ${error.message}`));
+    await boss.start();
+    return boss;
+  }
+}
+
+/** Factory used by the harness. */
+export function createPgBossAdapter(context: AdapterContext): BenchAdapter {
+  return new PgBossAdapter(context);
+}

@@ -1,0 +1,252 @@
+import 'reflect-metadata';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger, Module, type DynamicModule } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { JobQueue, MemoryJobStorage, Task, UnoJobsModule, type UnoJobsModuleOptions } from '../../lib/index.js';
+import type { AdapterContext, Backend, BenchAdapter, BenchPayload, WorkerHandle, WorkerOptions } from '../types.js';
+import { MARIADB_URL, PG_URL, deleteRedisKeys, redisConnection } from '../util.js';
+
+/** Task name every Uno benchmark job uses. */
+const TASK = 'bench.noop';
+const HOOKS = Symbol('BENCH_HOOKS');
+
+interface Hooks {
+  onStart?: (payload: BenchPayload) => void;
+}
+
+/** The no-op handler, discovered by Uno's explorer like any application provider. */
+@Injectable()
+class BenchTasks {
+  constructor(@Inject(HOOKS) private readonly hooks: Hooks) {}
+
+  @Task(TASK, { attempts: 1 })
+  noop(payload: BenchPayload): void {
+    this.hooks.onStart?.(payload);
+  }
+}
+
+@Module({})
+class BenchAppModule {
+  static register(options: UnoJobsModuleOptions, hooks: Hooks): DynamicModule {
+    return {
+      module: BenchAppModule,
+      imports: [UnoJobsModule.forRoot(options)],
+      providers: [BenchTasks, { provide: HOOKS, useValue: hooks }],
+    };
+  }
+}
+
+// Nest's bootstrap logs would drown the JSON lines; keep warnings and errors.
+Logger.overrideLogger(['error', 'warn']);
+
+/** Storage section of the module options for one backend and namespace. */
+type StorageConfig = UnoJobsModuleOptions['storage'];
+
+/**
+ * Uno Jobs on any of its backends, always inside a real NestJS application context: a producer-only app
+ * (`worker.enabled: false`) enqueues, and each worker is a separate app whose `@Task` provider is discovered at boot.
+ * On the memory backend both apps share one `MemoryJobStorage` instance (passed as custom storage), since that
+ * store cannot be shared across processes.
+ */
+export class UnoAdapter implements BenchAdapter {
+  readonly lib = 'uno';
+  readonly variant = 'uno';
+  readonly backend: Backend;
+  namespace: string;
+  private producer: TestingModule | null = null;
+  private queue: JobQueue | null = null;
+  private memory: MemoryJobStorage | null = null;
+  private readonly used = new Set<string>();
+  private readonly attached: boolean;
+  private seq = 0;
+
+  constructor(private readonly context: AdapterContext) {
+    this.backend = context.backend;
+    this.attached = context.attached ?? false;
+    this.namespace = context.namespace ?? this.nextNamespace();
+  }
+
+  async setup(): Promise<void> {
+    if (!this.attached) await this.openProducer();
+  }
+
+  async reset(): Promise<void> {
+    await this.closeProducer();
+    await this.drop(this.namespace);
+    this.namespace = this.nextNamespace();
+    await this.openProducer();
+  }
+
+  async enqueue(payload: BenchPayload): Promise<void> {
+    await this.queue!.enqueue(TASK, payload);
+  }
+
+  async enqueueBulk(payloads: readonly BenchPayload[]): Promise<void> {
+    await this.queue!.enqueueMany(payloads.map((payload) => ({ task: TASK, payload })));
+  }
+
+  async createWorker(options: WorkerOptions): Promise<WorkerHandle> {
+    const hooks: Hooks = { onStart: options.onStart };
+    const app = await Test.createTestingModule({
+      imports: [
+        BenchAppModule.register(
+          { storage: this.storageConfig(this.namespace), worker: { concurrency: options.concurrency } },
+          hooks,
+        ),
+      ],
+    }).compile();
+    let stopped: Promise<void> | null = null;
+    return {
+      // init() runs onModuleInit (discovery, store connect) and onApplicationBootstrap (workers start claiming).
+      start: async () => {
+        await app.init();
+      },
+      stop: () => (stopped ??= app.close()),
+    };
+  }
+
+  async pending(): Promise<number> {
+    const counts = await this.queue!.counts();
+    return counts.waiting + counts.active + counts.scheduled;
+  }
+
+  async teardown(): Promise<void> {
+    await this.closeProducer();
+    if (!this.attached) for (const ns of this.used) await this.drop(ns);
+  }
+
+  private nextNamespace(): string {
+    const ns = `unob_${this.context.runId}_${this.seq++}`;
+    this.used.add(ns);
+    return ns;
+  }
+
+  private async openProducer(): Promise<void> {
+    if (this.backend === 'memory') this.memory = new MemoryJobStorage();
+    this.producer = await Test.createTestingModule({
+      imports: [BenchAppModule.register({ storage: this.storageConfig(this.namespace), worker: { enabled: false } }, {})],
+    }).compile();
+    await this.producer.init();
+    this.queue = this.producer.get(JobQueue);
+  }
+
+  private async closeProducer(): Promise<void> {
+    await this.producer?.close();
+    this.producer = null;
+    this.queue = null;
+  }
+
+  /**
+   * Storage options per backend. Redis and TypeORM configs follow the documented `{ type: 'redis', connection,
+   * prefix }` and `{ type: 'typeorm', connection options, tablePrefix }` shapes; the cast keeps this file compiling
+   * on a checkout where those stores have not landed yet (the module then rejects the type with a clear error).
+   */
+  private storageConfig(ns: string): StorageConfig {
+    const { host, port, db } = redisConnection();
+    const pg = new URL(PG_URL);
+    const maria = new URL(MARIADB_URL);
+    let config: unknown;
+    switch (this.backend) {
+      case 'memory':
+        config = { type: 'custom', storage: this.memory ?? (this.memory = new MemoryJobStorage()) };
+        break;
+      case 'redis':
+        config = { type: 'redis', connection: { host, port, db }, prefix: ns };
+        break;
+      case 'postgres':
+        config = {
+          type: 'typeorm',
+          connection: {
+            type: 'postgres',
+            host: pg.hostname,
+            port: Number(pg.port || 5432),
+            username: decodeURIComponent(pg.username || 'postgres'),
+            password: decodeURIComponent(pg.password),
+            database: pg.pathname.slice(1),
+          },
+          tablePrefix: `${ns}_`,
+        };
+        break;
+      case 'mariadb':
+        config = {
+          type: 'typeorm',
+          connection: {
+            type: 'mariadb',
+            host: maria.hostname,
+            port: Number(maria.port || 3306),
+            username: decodeURIComponent(maria.username || 'root'),
+            password: decodeURIComponent(maria.password),
+            database: maria.pathname.slice(1),
+          },
+          tablePrefix: `${ns}_`,
+        };
+        break;
+      case 'sqlite':
+        config = { type: 'typeorm', connection: { type: 'better-sqlite3', database: sqliteFile(ns) }, tablePrefix: `${ns}_` };
+        break;
+    }
+    return config as StorageConfig;
+  }
+
+  /** Remove every key or table of namespace `ns`. */
+  private async drop(ns: string): Promise<void> {
+    if (this.attached) return;
+    switch (this.backend) {
+      case 'memory':
+        this.memory = null;
+        return;
+      case 'redis':
+        await deleteRedisKeys(`*${ns}*`);
+        return;
+      case 'sqlite':
+        for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(sqliteFile(ns) + suffix, { force: true });
+        return;
+      case 'postgres':
+        await dropPgTables(ns);
+        return;
+      case 'mariadb':
+        await dropMariaTables(ns);
+        return;
+    }
+  }
+}
+
+function sqliteFile(ns: string): string {
+  return join(tmpdir(), `${ns}.sqlite`);
+}
+
+async function dropPgTables(ns: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ tablename: string }>(
+      `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1`,
+      [`${ns}\\_%`],
+    );
+    for (const { tablename } of rows) await client.query(`DROP TABLE IF EXISTS "${tablename}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropMariaTables(ns: string): Promise<void> {
+  const mysql = await import('mysql2/promise');
+  const connection = await mysql.createConnection(MARIADB_URL);
+  try {
+    const [rows] = await connection.query(
+      `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE ?`,
+      [`${ns}\\_%`],
+    );
+    for (const { name } of rows as { name: string }[]) await connection.query(`DROP TABLE IF EXISTS \`${name}\``);
+  } finally {
+    await connection.end();
+  }
+}
+
+/** Factory used by the harness. */
+export function createUnoAdapter(context: AdapterContext): BenchAdapter {
+  return new UnoAdapter(context);
+}

@@ -1,0 +1,351 @@
+/**
+ * Side-by-side benchmark harness.
+ *
+ *   node dist-bench/bench/run.js <suite> [--reps N] [--scale X] [--only a,b] [--scenarios s1,s2] [--out file]
+ *
+ * Suites: `memory` (Uno in memory), `redis` (Uno vs BullMQ vs bee-queue), `postgres` (Uno on PostgreSQL and SQLite
+ * vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only). Every repetition runs every scenario
+ * for every library before the next repetition starts (order rotated per repetition), so slow drift of the machine
+ * hits all libraries alike. stdout gets one JSON line per figure (medians over repetitions), then one per ratio;
+ * progress and per-repetition figures go to stderr. The same lines are written to `bench/results/<suite>.jsonl`
+ * for `bench/plot.js`. Environment: BENCH_REPS, BENCH_SCALE, BENCH_MAX_S (cap per processing run, seconds),
+ * BENCH_LATENCY_N, BENCH_LATENCY_GAP_MS, BENCH_REDIS_URL, BENCH_PG_URL, BENCH_MARIADB_URL.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createAdapter } from './adapters/index.js';
+import type { Backend, BenchAdapter, BenchPayload } from './types.js';
+import { median, percentile, round, sleep, uid, waitUntil } from './util.js';
+
+/** One measurement to take per library and repetition. */
+export interface Scenario {
+  /** `enqueue-seq`, `enqueue-bulk`, `process` or `latency`. */
+  scenario: 'enqueue-seq' | 'enqueue-bulk' | 'process' | 'latency';
+  /** Jobs (or latency samples) per measurement, before `--scale`. */
+  n: number;
+  concurrency: number;
+  /** Worker processes (`process` only); 1 runs the worker in the harness process. */
+  workers: number;
+}
+
+/** The configurations (library name + backend) a suite compares, Uno first. */
+interface Suite {
+  entries: { name: string; backend: Backend }[];
+  scenarios: Scenario[];
+}
+
+const seq = (n: number): Scenario => ({ scenario: 'enqueue-seq', n, concurrency: 1, workers: 1 });
+const bulk = (n: number): Scenario => ({ scenario: 'enqueue-bulk', n, concurrency: 1, workers: 1 });
+const proc = (n: number, concurrency: number, workers = 1): Scenario => ({ scenario: 'process', n, concurrency, workers });
+const latency = (n: number): Scenario => ({ scenario: 'latency', n, concurrency: 10, workers: 1 });
+
+const SUITES: Record<string, Suite> = {
+  memory: {
+    entries: [{ name: 'uno', backend: 'memory' }],
+    scenarios: [seq(50_000), bulk(100_000), proc(30_000, 1), proc(100_000, 10), proc(100_000, 100), latency(500)],
+  },
+  redis: {
+    entries: [
+      { name: 'uno', backend: 'redis' },
+      { name: 'bullmq', backend: 'redis' },
+      { name: 'bee-queue', backend: 'redis' },
+    ],
+    scenarios: [seq(3000), bulk(20_000), proc(3000, 1), proc(10_000, 10), proc(20_000, 100), proc(20_000, 100, 2), latency(200)],
+  },
+  postgres: {
+    entries: [
+      { name: 'uno', backend: 'postgres' },
+      { name: 'uno', backend: 'sqlite' },
+      { name: 'pg-boss', backend: 'postgres' },
+      { name: 'graphile-worker', backend: 'postgres' },
+      { name: 'graphile-worker-batched', backend: 'postgres' },
+    ],
+    scenarios: [seq(1000), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), proc(10_000, 100, 2), latency(150)],
+  },
+  mariadb: {
+    entries: [{ name: 'uno', backend: 'mariadb' }],
+    scenarios: [seq(1000), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), latency(150)],
+  },
+};
+
+const BULK_BATCH = 1000;
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** One raw figure of one repetition. */
+interface Sample {
+  lib: string;
+  backend: Backend;
+  scenario: Scenario['scenario'];
+  concurrency: number;
+  workers: number;
+  n: number;
+  jobs_per_s?: number;
+  p50_ms?: number;
+  p99_ms?: number;
+  rep: number;
+}
+
+function payloads(n: number, from = 0): BenchPayload[] {
+  const now = performance.now();
+  return Array.from({ length: n }, (_, k) => ({ i: from + k, t: now }));
+}
+
+async function prefill(adapter: BenchAdapter, n: number): Promise<void> {
+  for (let i = 0; i < n; i += BULK_BATCH) await adapter.enqueueBulk(payloads(Math.min(BULK_BATCH, n - i), i));
+}
+
+async function enqueueSeq(adapter: BenchAdapter, n: number): Promise<{ jobs_per_s: number; n: number }> {
+  await adapter.reset();
+  for (let i = 0; i < Math.min(200, n / 10); i++) await adapter.enqueue({ i: -1, t: performance.now() });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await adapter.enqueue({ i, t: performance.now() });
+  return { jobs_per_s: (n * 1000) / (performance.now() - t0), n };
+}
+
+async function enqueueBulk(adapter: BenchAdapter, n: number): Promise<{ jobs_per_s: number; n: number }> {
+  await adapter.reset();
+  await adapter.enqueueBulk(payloads(Math.min(BULK_BATCH, n)));
+  const batches: BenchPayload[][] = [];
+  for (let i = 0; i < n; i += BULK_BATCH) batches.push(payloads(Math.min(BULK_BATCH, n - i), i));
+  const t0 = performance.now();
+  for (const batch of batches) await adapter.enqueueBulk(batch);
+  return { jobs_per_s: (n * 1000) / (performance.now() - t0), n };
+}
+
+/**
+ * Prefill `n` jobs, then time from `worker.start()` until every job is finished in the store (`pending() === 0`).
+ * Capped at `maxMs`: a library that cannot finish reports the jobs it finished in that time.
+ */
+async function processLocal(adapter: BenchAdapter, n: number, concurrency: number, maxMs: number) {
+  await adapter.reset();
+  await prefill(adapter, n);
+  let started = 0;
+  let allStarted!: () => void;
+  const startedAll = new Promise<void>((resolve) => (allStarted = resolve));
+  const worker = await adapter.createWorker({ concurrency, onStart: () => void (++started === n && allStarted()) });
+  const t0 = performance.now();
+  try {
+    await worker.start();
+    await Promise.race([startedAll, sleep(maxMs)]);
+    const left = maxMs - (performance.now() - t0);
+    await waitUntil(async () => (await adapter.pending()) === 0, Math.max(0, left), 2);
+    const elapsed = performance.now() - t0;
+    const done = n - (await adapter.pending());
+    return { jobs_per_s: (done * 1000) / elapsed, n: done };
+  } finally {
+    await worker.stop();
+  }
+}
+
+/** Same as {@link processLocal} with `workers` child processes consuming one shared queue. */
+async function processMulti(adapter: BenchAdapter, name: string, n: number, concurrency: number, workers: number, maxMs: number, runId: string) {
+  await adapter.reset();
+  const children: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  for (let w = 0; w < workers; w++) {
+    const child = fork(join(HERE, 'worker.js'), [JSON.stringify({ name, backend: adapter.backend, runId, namespace: adapter.namespace, concurrency })], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.push(child);
+    ready.push(
+      new Promise((resolve, reject) => {
+        child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`worker said ${String(m)}`))));
+        child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
+      }),
+    );
+  }
+  try {
+    await Promise.all(ready);
+    await prefill(adapter, n);
+    const t0 = performance.now();
+    for (const child of children) child.send('go');
+    await waitUntil(async () => (await adapter.pending()) === 0, maxMs, 10);
+    const elapsed = performance.now() - t0;
+    const done = n - (await adapter.pending());
+    return { jobs_per_s: (done * 1000) / elapsed, n: done };
+  } finally {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            child.once('exit', () => (clearTimeout(kill), resolve()));
+            child.send('stop');
+          }),
+      ),
+    );
+  }
+}
+
+/** Enqueue-to-start latency at light load: one job at a time, `gapMs` of idle between jobs. */
+async function latencyProbe(adapter: BenchAdapter, n: number, concurrency: number, gapMs: number) {
+  await adapter.reset();
+  let waiting: ((ms: number) => void) | null = null;
+  const worker = await adapter.createWorker({
+    concurrency,
+    onStart: (payload) => {
+      const ms = performance.now() - payload.t;
+      const resolve = waiting;
+      waiting = null;
+      resolve?.(ms);
+    },
+  });
+  await worker.start();
+  const samples: number[] = [];
+  try {
+    const warmup = Math.min(20, n);
+    for (let i = 0; i < n + warmup; i++) {
+      const started = new Promise<number | null>((resolve) => {
+        waiting = resolve;
+        setTimeout(() => resolve(null), 5000).unref();
+      });
+      await adapter.enqueue({ i, t: performance.now() });
+      const ms = await started;
+      if (ms === null) throw new Error(`latency probe: job ${i} did not start within 5 s`);
+      if (i >= warmup) samples.push(ms);
+      await sleep(gapMs);
+    }
+  } finally {
+    await worker.stop();
+  }
+  return { p50_ms: percentile(samples, 50), p99_ms: percentile(samples, 99), n: samples.length };
+}
+
+function label(s: { lib: string; backend: string; scenario: string; concurrency: number; workers: number }): string {
+  return `${s.lib}/${s.backend} ${s.scenario} c=${s.concurrency} w=${s.workers}`;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      reps: { type: 'string' },
+      scale: { type: 'string' },
+      only: { type: 'string' },
+      scenarios: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const suiteName = positionals[0] ?? 'memory';
+  const suite = SUITES[suiteName];
+  if (!suite) throw new Error(`Unknown suite "${suiteName}". Known: ${Object.keys(SUITES).join(', ')}`);
+  const reps = Number(values.reps ?? process.env.BENCH_REPS ?? 3);
+  const scale = Number(values.scale ?? process.env.BENCH_SCALE ?? 1);
+  const maxMs = Number(process.env.BENCH_MAX_S ?? 6) * 1000;
+  const latencyN = process.env.BENCH_LATENCY_N ? Number(process.env.BENCH_LATENCY_N) : undefined;
+  const gapMs = Number(process.env.BENCH_LATENCY_GAP_MS ?? 2);
+  const only = values.only?.split(',');
+  const scenarioFilter = values.scenarios?.split(',');
+  const entries = suite.entries.filter((e) => !only || only.includes(e.name) || only.includes(`${e.name}/${e.backend}`));
+  const scenarios = suite.scenarios.filter(
+    (s) => !scenarioFilter || scenarioFilter.includes(s.scenario) || scenarioFilter.includes(`${s.scenario}:${s.concurrency}:${s.workers}`),
+  );
+  const runId = uid(3);
+  console.error(`# suite ${suiteName}: ${entries.map((e) => `${e.name}/${e.backend}`).join(', ')}; reps ${reps}, scale ${scale}, run ${runId}`);
+
+  const adapters: { name: string; adapter: BenchAdapter }[] = [];
+  const samples: Sample[] = [];
+  try {
+    for (const { name, backend } of entries) {
+      const adapter = await createAdapter(name, { backend, runId });
+      await adapter.setup();
+      adapters.push({ name, adapter });
+    }
+    for (let rep = 0; rep < reps; rep++) {
+      for (const sc of scenarios) {
+        // Rotate the order each repetition so no library always runs first (or right after a heavy one).
+        const order = adapters.map((_, k) => adapters[(k + rep) % adapters.length]!);
+        for (const { name, adapter } of order) {
+          if (sc.workers > 1 && adapter.backend !== 'redis' && adapter.backend !== 'postgres') continue;
+          const n = sc.scenario === 'latency' ? (latencyN ?? sc.n) : Math.max(1, Math.round(sc.n * scale));
+          const base = { lib: adapter.variant, backend: adapter.backend, scenario: sc.scenario, concurrency: sc.concurrency, workers: sc.workers, rep };
+          let figure: Partial<Sample>;
+          try {
+            if (sc.scenario === 'enqueue-seq') figure = await enqueueSeq(adapter, n);
+            else if (sc.scenario === 'enqueue-bulk') figure = await enqueueBulk(adapter, n);
+            else if (sc.scenario === 'latency') figure = await latencyProbe(adapter, n, sc.concurrency, gapMs);
+            else if (sc.workers > 1) figure = await processMulti(adapter, name, n, sc.concurrency, sc.workers, maxMs, runId);
+            else figure = await processLocal(adapter, n, sc.concurrency, maxMs);
+          } catch (error) {
+            console.error(`# ${label(base)} failed: ${(error as Error).stack ?? String(error)}`);
+            continue;
+          }
+          const sample = { ...base, ...figure } as Sample;
+          samples.push(sample);
+          console.error(`# rep ${rep + 1}/${reps} ${label(base)}: ${JSON.stringify(figure, (_k, v) => (typeof v === 'number' ? round(v) : v))}`);
+        }
+      }
+    }
+  } finally {
+    for (const { adapter } of adapters) {
+      try {
+        await adapter.teardown();
+      } catch (error) {
+        console.error(`# teardown of ${adapter.variant}/${adapter.backend} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  const lines = summarise(samples, reps);
+  for (const line of lines) console.log(JSON.stringify(line));
+  const out = values.out ?? join(HERE, '..', '..', 'bench', 'results', `${suiteName}.jsonl`);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, lines.map((l) => JSON.stringify({ ...l, run: runId, at: new Date().toISOString() })).join('\n') + '\n');
+  console.error(`# wrote ${out}`);
+}
+
+/** Medians per (lib, backend, scenario, concurrency, workers), then Uno-to-peer ratios (median of per-repetition ratios). */
+function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
+  const groups = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const key = label(s);
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  const lines: Record<string, unknown>[] = [];
+  for (const group of groups.values()) {
+    const s = group[0]!;
+    const line: Record<string, unknown> = { lib: s.lib, backend: s.backend, scenario: s.scenario, concurrency: s.concurrency, workers: s.workers };
+    if (s.scenario === 'latency') {
+      line.p50_ms = round(median(group.map((g) => g.p50_ms!)));
+      line.p99_ms = round(median(group.map((g) => g.p99_ms!)));
+    } else {
+      line.jobs_per_s = Math.round(median(group.map((g) => g.jobs_per_s!)));
+    }
+    line.n = Math.round(median(group.map((g) => g.n)));
+    line.reps = group.length;
+    if (group.length < reps) line.failed_reps = reps - group.length;
+    lines.push(line);
+  }
+  // Ratios: each Uno backend against each peer measured in the same repetition.
+  const unos = samples.filter((s) => s.lib === 'uno');
+  const peers = samples.filter((s) => s.lib !== 'uno');
+  const ratios = new Map<string, { base: Record<string, unknown>; values: number[] }>();
+  for (const u of unos) {
+    for (const p of peers) {
+      if (p.rep !== u.rep || p.scenario !== u.scenario || p.concurrency !== u.concurrency || p.workers !== u.workers) continue;
+      const metric = u.scenario === 'latency' ? 'p99_ms' : 'jobs_per_s';
+      const value = u.scenario === 'latency' ? u.p99_ms! / p.p99_ms! : u.jobs_per_s! / p.jobs_per_s!;
+      const key = `${u.backend}|${p.lib}|${label(u)}`;
+      const entry = ratios.get(key) ?? {
+        base: { ratio: `uno/${p.lib}`, uno_backend: u.backend, peer_backend: p.backend, scenario: u.scenario, concurrency: u.concurrency, workers: u.workers, metric },
+        values: [],
+      };
+      entry.values.push(value);
+      ratios.set(key, entry);
+    }
+  }
+  for (const { base, values } of ratios.values()) lines.push({ ...base, value: round(median(values)), reps: values.length });
+  return lines;
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

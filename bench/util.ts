@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+/** Redis the Redis benchmarks share (override with BENCH_REDIS_URL). */
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** PostgreSQL the SQL benchmarks share (override with BENCH_PG_URL). */
+export const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** MariaDB for Uno's MariaDB backend (override with BENCH_MARIADB_URL). */
+export const MARIADB_URL = process.env.BENCH_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test';
+
+/** Parsed {@link REDIS_URL}, in the `{ host, port }` shape every Redis library accepts. */
+export function redisConnection(): { host: string; port: number; db: number } {
+  const url = new URL(REDIS_URL);
+  return { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0) };
+}
+
+/** A short random id, safe inside Redis keys and SQL identifiers. */
+export function uid(bytes = 4): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** Wait `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return delay(ms).then(() => undefined);
+}
+
+/** Median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Nearest-rank percentile (`p` in 0..100) of a non-empty list. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** Round to a readable number of significant digits for JSON output. */
+export function round(value: number, digits = 3): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  const magnitude = Math.floor(Math.log10(Math.abs(value)));
+  const factor = 10 ** Math.max(0, digits - 1 - magnitude);
+  return Math.round(value * factor) / factor;
+}
+
+/** Delete every Redis key matching `pattern` (SCAN + UNLINK, never KEYS). Returns how many were deleted. */
+export async function deleteRedisKeys(pattern: string): Promise<number> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) deleted += await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
+
+/** Poll `check` every `everyMs` until it returns true or `timeoutMs` passes; returns whether it became true. */
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (performance.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
+}
