@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { UnoJobsModule } from '../lib/index.js';
+import { EmailService, ReportService, ThumbnailService } from './services.js';
+import { sampleStorage } from './storage.js';
+
+@Module({
+  imports: [
+    UnoJobsModule.forRoot({
+      storage: sampleStorage(),
+      worker: { concurrency: 4, shutdownGraceMs: 5_000 },
+      queues: { images: { concurrency: 8 } },
+    }),
+  ],
+  providers: [ReportService, EmailService, ThumbnailService],
+})
+export class AppModule {}

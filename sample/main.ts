@@ -1,0 +1,58 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { JobEvents, JobFailedError, JobQueue } from '../lib/index.js';
+import { AppModule } from './app.module.js';
+
+/**
+ * A tour of Uno Jobs: priorities, retries with a flaky handler, an unrecoverable error, a delayed job,
+ * progress and results. Prints what happens, then shuts down gracefully.
+ */
+async function main() {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['log', 'warn', 'error'] });
+  app.enableShutdownHooks();
+  const log = new Logger('sample');
+  const jobs = app.get(JobQueue);
+  const events = app.get(JobEvents);
+  events.on('job:retry', ({ job, error, delayMs }) => log.warn(`${job.task} attempt ${job.attempt} failed (${error.message}); retry in ${delayMs} ms`));
+  events.on('job:failed', ({ job, error }) => log.error(`${job.task} failed for good: ${error.message}`));
+
+  // Priorities: the critical report jumps the queue of low-priority ones.
+  const low = await Promise.all(['u1', 'u2', 'u3'].map((userId) => jobs.enqueue('report.generate', { userId, pages: 5 }, { priority: 'low' })));
+  const vip = await jobs.enqueue('report.generate', { userId: 'ceo', pages: 3 }, { priority: 'critical', jobId: 'report-ceo' });
+  // Deduplication: the same jobId returns the existing job.
+  const again = await jobs.enqueue('report.generate', { userId: 'ceo', pages: 3 }, { jobId: 'report-ceo' });
+  log.log(`dedupe: second enqueue of report-ceo returned ${again.id === vip.id ? 'the same job' : 'a new job'}`);
+
+  // Retries: half of the e-mails fail on their first attempt; one address is invalid and fails at once.
+  const mails = await jobs.enqueueMany(
+    ['ada@example.com', 'alan@example.com', 'grace@example.com', 'not-an-address'].map((to) => ({
+      task: 'email.send',
+      payload: { to, subject: 'Your report is ready' },
+    })),
+  );
+
+  // A delayed job, and a batch of thumbnails.
+  const delayed = await jobs.enqueue('thumbnail.create', { imageId: 'banner', size: 1024 }, { delay: 500 });
+  log.log(`thumbnail "banner" is ${delayed.state}, due at ${delayed.runAt.toISOString()}`);
+  await jobs.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'thumbnail.create', payload: { imageId: `img-${i}`, size: 128 } })));
+
+  const vipResult = await jobs.waitForResult(vip.id, { timeoutMs: 10_000 });
+  log.log(`critical report result: ${JSON.stringify(vipResult)}`);
+  for (const job of [...low, ...mails, delayed]) {
+    try {
+      const result = await jobs.waitForResult(job.id, { timeoutMs: 15_000 });
+      log.log(`${job.task} ${job.id.slice(0, 8)} → ${JSON.stringify(result)}`);
+    } catch (error) {
+      if (!(error instanceof JobFailedError)) throw error;
+      log.warn(`${job.task} ${job.id.slice(0, 8)} → ${error.message}`);
+    }
+  }
+  log.log(`counts: ${JSON.stringify(await jobs.counts())}`);
+  await app.close();
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
