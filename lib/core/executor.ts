@@ -10,6 +10,7 @@ import {
 import type { JobEvents } from './events.js';
 import { jobInfo, type ClaimedJob, type JobError, type JobInfo } from './job.js';
 import { JobContext } from './job-context.js';
+import { LazyAbort } from './lazy-abort.js';
 import type { OutcomeWriter } from './outcome-writer.js';
 import { toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
@@ -20,7 +21,7 @@ import type { JobStorage, Lease } from '../storage/job-storage.js';
 export interface RunningJob extends Lease {
   task: string;
   queue: string;
-  controller: AbortController;
+  abort: LazyAbort;
   /** Settles the attempt early with this error (timeout, cancel, lease loss). */
   interrupt: (error: Error) => void;
   /** The store already ended this job (cancelled, taken over): do not report the rejected write as a lease loss. */
@@ -52,14 +53,14 @@ export class Executor {
     const { storage, registry, clock, events, workerId } = this.deps;
     const { job, token } = claimed;
     const info = jobInfo(job);
-    const controller = new AbortController();
+    const abort = new LazyAbort();
     let interrupt: (error: Error) => void = () => {};
     const running: RunningJob = {
       id: job.id,
       token,
       task: job.task,
       queue: job.queue,
-      controller,
+      abort,
       interrupt: (error) => interrupt(error),
       ended: false,
     };
@@ -75,13 +76,13 @@ export class Executor {
     let failed = false;
     try {
       if (!definition) throw new InvalidJobError(messages.unknownTask(job.task, registry.names()));
-      const ctx = new JobContext(info, controller.signal, running, storage, events, () => {
+      const ctx = new JobContext(info, abort, running, storage, events, () => {
         running.ended = true;
-        controller.abort(new LeaseLostError(messages.leaseLost(job.id)));
+        abort.abort(new LeaseLostError(messages.leaseLost(job.id)));
       });
       result = await new Promise<unknown>((resolve, reject) => {
         interrupt = (error) => {
-          if (!controller.signal.aborted) controller.abort(error);
+          abort.abort(error);
           reject(error);
         };
         if (timeoutMs) {
@@ -145,7 +146,7 @@ export class Executor {
   }
 
   private lost(running: RunningJob): void {
-    if (!running.controller.signal.aborted) running.controller.abort(new LeaseLostError(messages.leaseLost(running.id)));
+    running.abort.abort(new LeaseLostError(messages.leaseLost(running.id)));
     if (running.ended) return;
     this.deps.events.emit('job:lease-lost', { jobId: running.id, workerId: this.deps.workerId });
   }

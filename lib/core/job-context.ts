@@ -1,6 +1,7 @@
 import type { JobEvents } from './events.js';
 import { InvalidJobError, LeaseLostError, messages } from './errors.js';
 import type { JobInfo } from './job.js';
+import type { LazyAbort } from './lazy-abort.js';
 import { toJson } from './payload.js';
 import type { JobStorage, Lease } from '../storage/job-storage.js';
 
@@ -25,13 +26,17 @@ export class JobContext {
   constructor(
     /** The job being run: id, task, payload, attempt (1-based), maxAttempts, priority, createdAt. */
     readonly job: JobInfo,
-    /** Aborted on timeout, cancellation or lease loss; `signal.reason` says which. */
-    readonly signal: AbortSignal,
+    private readonly abort: LazyAbort,
     private readonly lease: Lease,
     private readonly storage: JobStorage,
     private readonly events: JobEvents,
     private readonly onLeaseLost: () => void,
   ) {}
+
+  /** Aborted on timeout, cancellation or lease loss; `signal.reason` says which. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
 
   /** Report progress: a number (e.g. a percentage) or a JSON object. Readable through `getJob` and events. */
   async progress(value: number | object): Promise<void> {
@@ -49,7 +54,7 @@ export class JobContext {
   }
 
   private async write(update: { progress?: string; log?: string }): Promise<void> {
-    if (this.signal.aborted) return;
+    if (this.abort.aborted) return;
     const accepted = await this.storage.progress(this.lease, update);
     if (!accepted) {
       this.onLeaseLost();

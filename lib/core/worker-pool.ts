@@ -36,7 +36,7 @@ class QueueWorker {
   private dirty = true;
   private stopped = false;
   private loop: Promise<void> | null = null;
-  private idleSince = new Set<Promise<void>>();
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     readonly config: QueueWorkerConfig,
@@ -65,8 +65,9 @@ class QueueWorker {
   }
 
   /** Resolves when no job of this queue is running. */
-  async drained(): Promise<void> {
-    while (this.running.size > 0) await Promise.race([...this.idleSince]);
+  drained(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   private async run(): Promise<void> {
@@ -117,19 +118,16 @@ class QueueWorker {
   private start1(claimed: ClaimedJob): void {
     const task = claimed.job.task;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => (done = resolve));
-    this.idleSince.add(finished);
-    void this.executor
-      .run(claimed, (running) => this.running.set(running.id, running))
-      .catch((error) => this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` }))
-      .finally(() => {
-        this.running.delete(claimed.job.id);
-        this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
-        this.idleSince.delete(finished);
-        done();
-        this.poke();
-      });
+    const finished = () => {
+      this.running.delete(claimed.job.id);
+      this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
+      if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
+      this.poke();
+    };
+    this.executor.run(claimed, (running) => this.running.set(running.id, running)).then(finished, (error) => {
+      this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
+      finished();
+    });
   }
 
   private idle(ms: number): Promise<void> {
@@ -219,7 +217,7 @@ export class WorkerPool {
     if (leftovers.length > 0) {
       for (const running of leftovers) {
         running.ended = true;
-        running.controller.abort(new LeaseLostError(`Shutting down: job ${running.id} was handed back to the queue.`));
+        running.abort.abort(new LeaseLostError(`Shutting down: job ${running.id} was handed back to the queue.`));
       }
       try {
         await this.deps.storage.release(leftovers.map(({ id, token }) => ({ id, token })));
