@@ -1,5 +1,5 @@
 import type { TimerHandle } from './clock.js';
-import { JobCancelledError, LeaseLostError, messages } from './errors.js';
+import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from './errors.js';
 import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
@@ -37,6 +37,8 @@ class QueueWorker {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private drainWaiters: (() => void)[] = [];
+  /** Tasks met in this queue that no handler here serves. */
+  private readonly unknownTasks = new Set<string>();
 
   constructor(
     readonly config: QueueWorkerConfig,
@@ -91,7 +93,9 @@ class QueueWorker {
           this.deps.events.emit('storage:claim', { queue: this.config.queue, count: claimed.length });
         }
       }
-      for (const job of claimed) this.start1(job);
+      const unknown = claimed.filter((c) => !this.deps.registry.get(c.job.task));
+      if (unknown.length) await this.handBack(unknown);
+      for (const job of claimed) if (this.deps.registry.get(job.job.task)) this.start1(job);
       // A full batch means more may be waiting: claim again at once if there is room.
       if (claimed.length > 0 && claimed.length === request!.limit && this.running.size < concurrency) continue;
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
@@ -100,9 +104,10 @@ class QueueWorker {
 
   private request(limit: number, priorities: readonly Priority[] | undefined): ClaimRequest {
     let taskLimits: Record<string, number> | undefined;
-    if (this.config.taskConcurrency.size > 0) {
+    if (this.config.taskConcurrency.size > 0 || this.unknownTasks.size > 0) {
       taskLimits = {};
       for (const [task, max] of this.config.taskConcurrency) taskLimits[task] = Math.max(0, max - (this.perTask.get(task) ?? 0));
+      for (const task of this.unknownTasks) taskLimits[task] = 0;
     }
     return {
       queue: this.config.queue,
@@ -113,6 +118,24 @@ class QueueWorker {
       taskLimits,
       agingMs: this.config.agingMs,
     };
+  }
+
+  /**
+   * Jobs of tasks this process does not know (another version of the app enqueued them) are put back untouched,
+   * and the task is excluded from later claims here, so an instance that lags behind a deploy never fails them.
+   */
+  private async handBack(jobs: ClaimedJob[]): Promise<void> {
+    for (const { job } of jobs) {
+      if (this.unknownTasks.has(job.task)) continue;
+      this.unknownTasks.add(job.task);
+      const error = new ConfigurationError(messages.unknownTask(job.task, this.deps.registry.names()));
+      this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
+    }
+    try {
+      await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
+    } catch (error) {
+      this.deps.events.emit('worker:error', { error: toError(error), context: 'handing back jobs of unknown tasks' });
+    }
   }
 
   private start1(claimed: ClaimedJob): void {

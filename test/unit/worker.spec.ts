@@ -250,3 +250,31 @@ describe('graceful shutdown', () => {
     await expect(env.queue.enqueue('t', null)).rejects.toThrow(/shutting down/);
   });
 });
+
+describe('jobs of tasks this process does not know', () => {
+  it('are handed back untouched and excluded from later claims, so a worker that knows the task runs them', async () => {
+    const old = createEngine();
+    old.uno.register('known', () => 'ok');
+    const errors: string[] = [];
+    old.uno.events.on('worker:error', ({ error }) => errors.push(error.message));
+    // A newer producer on the same store knows a task the old worker does not.
+    const producer = createEngine({ clock: old.clock, storage: old.storage, worker: { enabled: false } });
+    producer.uno.register('known', () => 'ok');
+    producer.uno.register('brand.new', () => 'new');
+    await old.uno.start();
+    await producer.uno.start();
+    const fresh = await producer.queue.enqueue('brand.new', null);
+    const known = await producer.queue.enqueue('known', null);
+    await old.clock.advance(100);
+    expect((await old.queue.getJob(known.id))!.state).toBe('completed');
+    const untouched = (await old.queue.getJob(fresh.id))!;
+    expect(untouched).toMatchObject({ state: 'waiting', attempt: 0, errors: [] });
+    expect(errors).toEqual([expect.stringContaining('Task "brand.new" is not registered')]);
+    await old.uno.stop(0);
+    env = createEngine({ clock: old.clock, storage: old.storage });
+    env.uno.register('brand.new', () => 'new');
+    await env.uno.start();
+    expect(await env.queue.waitForResult(fresh.id, { timeoutMs: 1000 })).toBe('new');
+    await producer.uno.stop(0);
+  });
+});
