@@ -124,4 +124,12 @@ export const messages = {
     `@Task on ${owner}.${method} decorates something that is not a method.`,
   invalidOption: (name: string, value: unknown, expected: string) =>
     `Option ${name} = ${JSON.stringify(value)} is invalid: expected ${expected}.`,
+  redisUnreachable: (target: string, ms: number, cause: string) =>
+    `Redis at ${target} is unreachable: no connection within ${ms} ms of retrying (last error: ${cause}). ` +
+    `Check that Redis runs and that host, port, password and TLS settings are right, or raise initTimeoutMs.`,
+  redisEvictionPolicy: (policy: string) =>
+    `Redis maxmemory-policy is "${policy}": when memory runs out Redis may silently delete jobs. ` +
+    `Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf / your provider's settings).`,
+  redisConfigUnavailable: (cause: string) =>
+    `Could not read Redis maxmemory-policy (${cause}); make sure it is "noeviction", or jobs may be evicted under memory pressure.`,
 };

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { ConfigurationError, messages } from '../core/errors.js';
 import { JobStorage } from './job-storage.js';
 import { MemoryJobStorage } from './memory/memory.storage.js';
+import type { RedisStorageOptions } from './redis/redis.storage.js';
 
 /** A class or DI token that resolves to a {@link JobStorage}. */
 export type StorageToken = string | symbol | (abstract new (...args: never[]) => JobStorage);
@@ -12,7 +13,8 @@ export type StorageToken = string | symbol | (abstract new (...args: never[]) =>
  */
 export type StorageConfig =
   | { type: 'memory' }
-  | { type: 'custom'; storage: JobStorage | StorageToken };
+  | { type: 'custom'; storage: JobStorage | StorageToken }
+  | ({ type: 'redis' } & RedisStorageOptions);
 
 /**
  * Build the store a config describes. Optional backends are imported only when configured, so an app on one
@@ -26,6 +28,11 @@ export async function createStorage(
   switch (config.type) {
     case 'memory':
       return new MemoryJobStorage({ clock });
+    case 'redis': {
+      const { RedisJobStorage } = await importOptional(() => import('./redis/redis.storage.js'), 'ioredis', 'Redis storage');
+      const { type: _type, ...options } = config;
+      return new RedisJobStorage(options);
+    }
     case 'custom': {
       const storage = config.storage instanceof JobStorage || isStorageLike(config.storage) ? config.storage : resolve(config.storage);
       if (!isStorageLike(storage)) {

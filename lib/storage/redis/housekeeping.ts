@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis';
+import type { JobFilter, JobPage } from '../../core/job.js';
+import type { RetentionPolicy } from '../job-storage.js';
+import { decodeJob, type RedisKeys } from './codec.js';
+import type { ScriptArg, ScriptName } from './scripts.js';
+
+/** What the admin-side reads need from the store. */
+export interface Housekeeping {
+  redis: Redis;
+  keys: RedisKeys;
+  cluster: boolean;
+  run: <T>(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]) => Promise<T>;
+}
+
+/** Jobs one list call examines per queue at most, so a selective filter cannot hold the server for long. */
+const MAX_SCAN = 5000;
+
+interface Position {
+  order: number;
+  id: string;
+}
+
+/** Newest first: by creation order, then by id (orders can tie across queues, never within one). */
+const newerFirst = (a: Position, b: Position): number => b.order - a.order || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+const encodeCursor = (p: Position): string => `${p.order}:${p.id}`;
+
+function decodeCursor(cursor: string | null | undefined): Position | null {
+  if (!cursor) return null;
+  const colon = cursor.indexOf(':');
+  const order = Number(cursor.slice(0, colon));
+  return colon > 0 && Number.isFinite(order) ? { order, id: cursor.slice(colon + 1) } : null;
+}
+
+type ListReply = [found: [order: string, flat: string[], logs: string[]][], boundaryOrder: string, boundaryId: string];
+
+/**
+ * List jobs of several queues newest first. Each queue is read by one script (after the cursor, filtered, at most
+ * `limit + 1` matches); the pages are merged here. When a queue stopped scanning early, nothing older than where it
+ * stopped is returned yet, and the cursor resumes there, so no job is skipped.
+ */
+export async function listJobs(h: Housekeeping, queues: string[], filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+  const cursor = decodeCursor(page.cursor);
+  const replies = await Promise.all(
+    queues.map((queue) =>
+      h.run<ListReply>('list', [h.keys.queue(queue)], [
+        cursor ? String(cursor.order) : '+inf', cursor?.id ?? '', filter.state ?? '', filter.task ?? '', page.limit + 1, MAX_SCAN,
+      ]),
+    ),
+  );
+  let items: (Position & { raw: [string[], string[]] })[] = [];
+  let boundary: Position | null = null;
+  for (const [found, bOrder, bId] of replies) {
+    for (const [order, flat, logs] of found) {
+      const id = flat[flat.indexOf('id') + 1]!;
+      items.push({ order: Number(order), id, raw: [flat, logs] });
+    }
+    if (bOrder !== '') {
+      const b = { order: Number(bOrder), id: bId };
+      // The newest stopping point wins: below it, that queue has not been looked at yet.
+      if (!boundary || newerFirst(b, boundary) < 0) boundary = b;
+    }
+  }
+  items.sort(newerFirst);
+  if (boundary) items = items.filter((item) => newerFirst(item, boundary!) <= 0);
+  const jobs = items.slice(0, page.limit);
+  let nextCursor: string | null = null;
+  if (items.length > page.limit) nextCursor = encodeCursor(jobs[jobs.length - 1]!);
+  else if (boundary) nextCursor = encodeCursor(boundary);
+  return { jobs: jobs.map((item) => decodeJob(item.raw)), nextCursor };
+}
+
+/**
+ * Delete finished jobs beyond retention, oldest first across all queues (counts are global, as in every store), at
+ * most `limit`. Candidates are read with plain commands; one script per queue deletes them, re-checking that each
+ * is still finished.
+ */
+export async function pruneJobs(h: Housekeeping, queues: string[], policy: RetentionPolicy, limit: number): Promise<number> {
+  if (limit <= 0 || queues.length === 0) return 0;
+  const [sec, usec] = await h.redis.time();
+  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  let removed = 0;
+  for (const kind of ['completed', 'failed'] as const) {
+    const budget = limit - removed;
+    if (budget <= 0) break;
+    const rule = policy[kind];
+    const scans = await Promise.all(
+      queues.map(async (queue) => {
+        const key = `${h.keys.queue(queue)}:${kind}`;
+        const [card, range] = await Promise.all([h.redis.zcard(key), h.redis.zrange(key, '0', String(budget - 1), 'WITHSCORES')]);
+        return { queue, card, range };
+      }),
+    );
+    let total = 0;
+    const candidates: { queue: string; id: string; at: number }[] = [];
+    for (const { queue, card, range } of scans) {
+      total += card;
+      for (let i = 0; i < range.length; i += 2) candidates.push({ queue, id: range[i]!, at: Number(range[i + 1]) });
+    }
+    candidates.sort((a, b) => a.at - b.at);
+    const picked = new Map<string, string[]>();
+    let n = 0;
+    for (const c of candidates) {
+      if (n >= budget) break;
+      const old = now - c.at > rule.maxAgeMs;
+      if (!old && total - n <= rule.maxCount) break; // oldest first: everything after is newer
+      picked.set(c.queue, [...(picked.get(c.queue) ?? []), c.id]);
+      n++;
+    }
+    const deleted = await Promise.all(
+      [...picked].map(([queue, ids]) =>
+        h.run<string[]>('prune', h.cluster ? [h.keys.queue(queue)] : [h.keys.queue(queue), h.keys.ids], [kind, ...ids]),
+      ),
+    );
+    const gone = deleted.flat();
+    // On a Cluster the id index is in another slot, so its entries go in a second step.
+    if (h.cluster && gone.length) await h.redis.hdel(h.keys.ids, ...gone);
+    removed += gone.length;
+  }
+  return removed;
+}

@@ -1,0 +1,461 @@
+import type { Redis } from 'ioredis';
+import { ConfigurationError, messages } from '../../core/errors.js';
+import {
+  emptyCounts,
+  priorityLevel,
+  type ClaimedJob,
+  type InsertResult,
+  type JobCounts,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type JobState,
+  type NewJob,
+} from '../../core/job.js';
+import {
+  JobStorage,
+  MAX_LOG_LINES,
+  type ClaimRequest,
+  type CompleteOutcome,
+  type FailOutcome,
+  type Lease,
+  type ProgressUpdate,
+  type RetentionPolicy,
+  type StorageCapabilities,
+} from '../job-storage.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
+import {
+  checkEvictionPolicy,
+  resolveClient,
+  waitReady,
+  type RedisConnection,
+  type RedisStorageLogger,
+  type ResolvedClient,
+} from './connection.js';
+import { listJobs, pruneJobs } from './housekeeping.js';
+import { loadScripts, ScriptRunner, type ScriptArg, type ScriptName } from './scripts.js';
+
+export type { RedisConnection, RedisClusterConnection, RedisStorageLogger } from './connection.js';
+
+/** Options of the Redis store. */
+export interface RedisStorageOptions {
+  /**
+   * ioredis options, a `redis://` URL, Cluster nodes (`{ cluster: [...] }`), or an ioredis `Redis` / `Cluster`
+   * client you own (never closed by the store).
+   */
+  connection: RedisConnection;
+  /** Namespace of every key and of the wake-up channel. Default `'uno'`. Letters, digits, `.`, `_`, `-`, `:`. */
+  prefix?: string;
+  /** How long `init()` keeps retrying an unreachable Redis (with backoff) before it fails. Default 15 000 ms. */
+  initTimeoutMs?: number;
+  /** Receives warnings (eviction policy). Default `console`. */
+  logger?: RedisStorageLogger;
+}
+
+const PREFIX = /^[A-Za-z0-9._:-]{1,100}$/;
+/** Jobs per insert script call: bounds how long one call holds the server. */
+const INSERT_CHUNK = 1000;
+/** Jobs moved per promote / recover call and queue. */
+const MAINTENANCE_BATCH = 1000;
+/** How long the list of queues is reused by maintenance before it is read again. */
+const QUEUE_LIST_TTL_MS = 1000;
+
+/**
+ * Jobs in Redis, shared by any number of processes. Every state change is one Lua script (atomic, one round trip),
+ * leases and due times follow Redis' clock, idle workers are woken by pub/sub, and all keys of a queue share the
+ * hash tag `{<prefix>:<queue>}` so it runs on Redis Cluster. See docs/storage-redis.md.
+ *
+ * @example
+ * const storage = new RedisJobStorage({ connection: { host: 'localhost', port: 6379 }, prefix: 'uno' });
+ * UnoJobsModule.forRoot({ storage: { type: 'custom', storage } });
+ */
+export class RedisJobStorage extends JobStorage {
+  readonly capabilities: StorageCapabilities = { push: true, distributed: true, transactions: false };
+
+  private readonly keys: RedisKeys;
+  private readonly resolved: ResolvedClient;
+  private readonly redis: Redis;
+  private readonly cluster: boolean;
+  private readonly logger: RedisStorageLogger;
+  private scripts: ScriptRunner | null = null;
+  private readonly listeners = new Set<(queue: string) => void>();
+  private subscriber: Redis | null = null;
+  /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
+  private readonly knownQueues = new Set<string>();
+  private queueList: { names: string[]; at: number } | null = null;
+  private dueTimer: NodeJS.Timeout | null = null;
+  private dueAt = Infinity;
+  private closing: Promise<void> | null = null;
+  private initialising: Promise<void> | null = null;
+
+  constructor(private readonly options: RedisStorageOptions) {
+    super();
+    const prefix = options.prefix ?? 'uno';
+    if (!PREFIX.test(prefix)) {
+      throw new ConfigurationError(messages.invalidOption('prefix', prefix, "1-100 letters, digits, '.', '_', ':' or '-' (no braces)"));
+    }
+    this.keys = new RedisKeys(prefix);
+    this.resolved = resolveClient(options.connection);
+    // Cluster shares the command API; one type keeps the calls simple.
+    this.redis = this.resolved.client as Redis;
+    this.cluster = this.resolved.client.isCluster;
+    this.logger = options.logger ?? console;
+    if (this.resolved.owned) {
+      // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
+      this.resolved.client.on('error', () => {});
+    }
+  }
+
+  init(): Promise<void> {
+    this.initialising ??= (async () => {
+      const scripts = await loadScripts();
+      await waitReady(this.resolved, this.options.initTimeoutMs ?? 15_000);
+      this.scripts = new ScriptRunner(this.redis, scripts);
+      await this.scripts.preload();
+      await checkEvictionPolicy(this.resolved.client, this.logger);
+    })();
+    return this.initialising;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.dueTimer) clearTimeout(this.dueTimer);
+      this.dueTimer = null;
+      this.listeners.clear();
+      const subscriber = this.subscriber;
+      this.subscriber = null;
+      subscriber?.disconnect();
+      if (this.resolved.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    return this.closing;
+  }
+
+  override subscribe(listener: (queue: string) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.subscriber && !this.closing) this.openSubscriber();
+    return () => this.listeners.delete(listener);
+  }
+
+  async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
+    const results: InsertResult[] = new Array(jobs.length);
+    const groups = byQueue(jobs, (job) => job.queue);
+    const calls: Promise<void>[] = [];
+    for (const [queue, indices] of groups) {
+      for (let i = 0; i < indices.length; i += INSERT_CHUNK) {
+        calls.push(this.insertChunk(queue!, jobs, indices.slice(i, i + INSERT_CHUNK), results));
+      }
+    }
+    await Promise.all(calls);
+    return results;
+  }
+
+  private async insertChunk(queue: string, jobs: readonly NewJob[], indices: number[], results: InsertResult[]): Promise<void> {
+    let fresh = indices;
+    let taken: number[] = [];
+    if (this.cluster) {
+      // The id index lives in another slot: claim ids first, then insert only the ids this call won.
+      if (!this.knownQueues.has(queue)) await this.redis.sadd(this.keys.queues, queue);
+      const won = await Promise.all(indices.map((i) => this.redis.hsetnx(this.keys.ids, jobs[i]!.id, queue)));
+      fresh = indices.filter((_, k) => won[k] === 1);
+      taken = indices.filter((_, k) => won[k] !== 1);
+    }
+    this.knownQueues.add(queue);
+    const args: ScriptArg[] = [this.keys.channel, queue, this.keys.prefix, fresh.length];
+    for (const i of fresh) {
+      const j = jobs[i]!;
+      args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
+        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '');
+    }
+    const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
+    const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];
+    let nextDue = Infinity;
+    replies.forEach((reply, k) => {
+      const i = fresh[k]!;
+      if (reply[0] === 0) {
+        results[i] = { job: decodeJob([reply[1] as string[], reply[2] as string[]]), created: false };
+        return;
+      }
+      const [, state, runAt, created] = reply as [number, JobState, string, string];
+      if (state === 'scheduled') nextDue = Math.min(nextDue, Number(runAt) - Number(created));
+      results[i] = { job: newRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
+    });
+    if (nextDue < Infinity) this.armDueTimer(nextDue);
+    // Cluster only: ids another insert already held. A stale index entry (its job gone) is taken over.
+    for (const i of taken) {
+      const existing = await this.get(jobs[i]!.id);
+      if (existing) results[i] = { job: existing, created: false };
+      else {
+        await this.redis.hset(this.keys.ids, jobs[i]!.id, queue);
+        await this.insertChunk(queue, jobs, [i], results);
+      }
+    }
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
+    const limits = Object.entries(request.taskLimits ?? {});
+    const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
+      request.queue, levels.length, ...levels, limits.length];
+    for (const [task, max] of limits) args.push(task, max);
+    const [first, raw] = await this.run<[number, RawJob[]]>('claim', [this.keys.queue(request.queue)], args);
+    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+    const lost: string[] = [];
+    await this.perQueue(leases, async (queue, group) => {
+      const args: ScriptArg[] = [leaseMs];
+      for (const { lease, counter } of group) args.push(lease.id, counter);
+      lost.push(...(await this.run<string[]>('heartbeat', [this.keys.queue(queue)], args)));
+    }, (lease) => lost.push(lease.id));
+    return lost;
+  }
+
+  async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
+    const accepted: boolean[] = outcomes.map(() => false);
+    await this.perQueue(outcomes, async (queue, group) => {
+      const args: ScriptArg[] = [];
+      for (const { lease, counter } of group) args.push(lease.id, counter, lease.result);
+      const reply = await this.run<number[]>('complete', [this.keys.queue(queue)], args);
+      group.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
+    });
+    return accepted;
+  }
+
+  async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
+    const accepted: boolean[] = outcomes.map(() => false);
+    let nextDue = Infinity;
+    await this.perQueue(outcomes, async (queue, group) => {
+      const args: ScriptArg[] = [this.keys.channel, queue];
+      for (const { lease, counter } of group) {
+        args.push(lease.id, counter, JSON.stringify(lease.error), lease.retryDelayMs ?? '');
+        if (lease.retryDelayMs !== null && lease.retryDelayMs > 0) nextDue = Math.min(nextDue, lease.retryDelayMs);
+      }
+      const reply = await this.run<number[]>('fail', [this.keys.queue(queue)], args);
+      group.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
+    });
+    if (nextDue < Infinity) this.armDueTimer(nextDue);
+    return accepted;
+  }
+
+  async release(leases: readonly Lease[]): Promise<void> {
+    await this.perQueue(leases, async (queue, group) => {
+      const args: ScriptArg[] = [this.keys.channel, queue];
+      for (const { lease, counter } of group) args.push(lease.id, counter);
+      await this.run<number>('release', [this.keys.queue(queue)], args);
+    });
+  }
+
+  async progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {
+    const token = decodeToken(lease.token);
+    if (!token) return false;
+    const reply = await this.run<number>('progress', [this.keys.queue(token.queue)], [
+      lease.id, token.counter, update.progress !== undefined ? '1' : '0', update.progress ?? '',
+      update.log !== undefined ? '1' : '0', update.log ?? '', MAX_LOG_LINES,
+    ]);
+    return reply === 1;
+  }
+
+  async cancel(id: string): Promise<JobRecord | null> {
+    const queue = await this.queueOf(id);
+    if (queue === null) return null;
+    const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id]);
+    return raw ? decodeJob(raw) : null;
+  }
+
+  async retry(id: string): Promise<JobRecord | null> {
+    const queue = await this.queueOf(id);
+    if (queue === null) return null;
+    const raw = await this.run<RawJob | null>('retry', [this.keys.queue(queue)], [this.keys.channel, queue, id]);
+    return raw ? decodeJob(raw) : null;
+  }
+
+  async promoteDue(): Promise<number> {
+    let moved = 0;
+    let nextDue = Infinity;
+    await Promise.all(
+      (await this.maintainedQueues()).map(async (queue) => {
+        const [n, wait] = await this.run<[number, number]>('promote', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH]);
+        moved += n;
+        // A full batch means more are due now; otherwise wake at the next due time.
+        if (n >= MAINTENANCE_BATCH) nextDue = 0;
+        else if (wait >= 0) nextDue = Math.min(nextDue, wait);
+      }),
+    );
+    if (nextDue < Infinity) this.armDueTimer(nextDue);
+    return moved;
+  }
+
+  async recoverExpired(): Promise<number> {
+    // The message is written in lib/core/errors.ts; the script only fills in the worker id.
+    const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
+    const counts = await Promise.all(
+      (await this.maintainedQueues()).map((queue) =>
+        this.run<number>('recover', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH, before, after]),
+      ),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async prune(policy: RetentionPolicy, limit: number): Promise<number> {
+    return pruneJobs(this.housekeeping(), await this.allQueues(), policy, limit);
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const queue = await this.queueOf(id);
+    if (queue === null) return null;
+    const raw = await this.run<RawJob | null>('get', [this.keys.queue(queue)], [id]);
+    return raw ? decodeJob(raw) : null;
+  }
+
+  async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+    const queues = filter.queue !== undefined ? [filter.queue] : await this.allQueues();
+    return listJobs(this.housekeeping(), queues, filter, page);
+  }
+
+  async counts(filter: { queue?: string } = {}): Promise<JobCounts> {
+    const queues = filter.queue !== undefined ? [filter.queue] : await this.allQueues();
+    const counts = emptyCounts();
+    const replies = await Promise.all(queues.map((queue) => this.run<number[]>('counts', [this.keys.queue(queue)], [])));
+    const states: JobState[] = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'];
+    for (const reply of replies) states.forEach((state, i) => (counts[state] += reply[i]!));
+    return counts;
+  }
+
+  async saveSchedule(name: string, data: string): Promise<void> {
+    await this.redis.hset(this.keys.schedules, name, data);
+  }
+
+  async listSchedules(): Promise<{ name: string; data: string }[]> {
+    const all = await this.redis.hgetall(this.keys.schedules);
+    return Object.entries(all).map(([name, data]) => ({ name, data }));
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.schedules, name)) === 1;
+  }
+
+  // --- internals -------------------------------------------------------------------------------------------------
+
+  private run<T>(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
+    if (!this.scripts) throw new ConfigurationError(messages.storageNotReady());
+    return this.scripts.run<T>(name, keys, args);
+  }
+
+  private housekeeping() {
+    return { redis: this.redis, keys: this.keys, cluster: this.cluster, run: this.run.bind(this) };
+  }
+
+  /**
+   * Split leases by the queue their token names and run `write` once per queue (concurrently: each queue is its own
+   * slot). Tokens that are not ours can never match; `malformed` hears about them.
+   */
+  private async perQueue<T extends Lease>(
+    leases: readonly T[],
+    write: (queue: string, group: { lease: T; counter: string; index: number }[]) => Promise<void>,
+    malformed?: (lease: T) => void,
+  ): Promise<void> {
+    const tokens = leases.map((lease) => decodeToken(lease.token));
+    const groups = byQueue(leases, (_, index) => tokens[index]?.queue ?? null);
+    await Promise.all(
+      [...groups].map(([queue, indices]) => {
+        if (queue === null) {
+          for (const index of indices) malformed?.(leases[index]!);
+          return null;
+        }
+        return write(queue, indices.map((index) => ({ lease: leases[index]!, counter: tokens[index]!.counter, index })));
+      }),
+    );
+  }
+
+  private async queueOf(id: string): Promise<string | null> {
+    return this.redis.hget(this.keys.ids, id);
+  }
+
+  /** Every queue that ever had a job (read fresh: admin reads must see other processes' queues at once). */
+  private async allQueues(): Promise<string[]> {
+    const names = await this.redis.smembers(this.keys.queues);
+    for (const name of this.knownQueues) if (!names.includes(name)) names.push(name);
+    this.queueList = { names, at: Date.now() };
+    return names;
+  }
+
+  /** The queue list for maintenance, re-read at most once a second (maintenance runs every second in every worker). */
+  private async maintainedQueues(): Promise<string[]> {
+    if (this.queueList && Date.now() - this.queueList.at < QUEUE_LIST_TTL_MS) {
+      const names = this.queueList.names;
+      for (const name of this.knownQueues) if (!names.includes(name)) names.push(name);
+      return names;
+    }
+    return this.allQueues();
+  }
+
+  private openSubscriber(): void {
+    const subscriber = (this.resolved.client as Redis).duplicate();
+    this.subscriber = subscriber;
+    let connectedBefore = false;
+    subscriber.on('error', () => {});
+    subscriber.on('message', (channel: string, queue: string) => {
+      if (channel === this.keys.channel) this.notify(queue);
+    });
+    subscriber.on('ready', () => {
+      // After a reconnect, wake-ups sent while we were away are lost: poke every queue once instead.
+      if (connectedBefore) for (const queue of this.knownQueues) this.notify(queue);
+      connectedBefore = true;
+    });
+    subscriber.subscribe(this.keys.channel).catch(() => {
+      // ioredis resubscribes on reconnect; until then the core's poll interval covers the gap.
+    });
+  }
+
+  private notify(queue: string): void {
+    this.knownQueues.add(queue);
+    for (const listener of this.listeners) listener(queue);
+  }
+
+  /**
+   * Wake idle workers when the earliest delayed job this process knows of falls due: one timer, re-armed by every
+   * promote. Only a process with workers (listeners) needs it; maintenance covers jobs other processes delay.
+   */
+  private armDueTimer(inMs: number): void {
+    if (this.listeners.size === 0 || this.closing) return;
+    const at = Date.now() + inMs;
+    if (this.dueTimer && at >= this.dueAt) return;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = null;
+      this.dueAt = Infinity;
+      this.promoteDue().catch(() => {
+        // Maintenance promotes every second anyway; a failed early promote only delays the wake-up until then.
+      });
+    }, Math.max(0, inMs) + 1);
+    this.dueTimer.unref();
+  }
+}
+
+/** The record of a job the insert script just created, built locally so bulk inserts need not read payloads back. */
+function newRecord(job: NewJob, state: JobState, runAt: number, created: number): JobRecord {
+  return {
+    id: job.id,
+    task: job.task,
+    queue: job.queue,
+    payload: JSON.parse(job.payload),
+    priority: job.priority,
+    state,
+    attempt: 0,
+    maxAttempts: job.maxAttempts,
+    runAt: new Date(runAt),
+    createdAt: new Date(created),
+    startedAt: null,
+    finishedAt: null,
+    timeoutMs: job.timeoutMs,
+    backoff: job.backoff,
+    progress: null,
+    result: null,
+    errors: [],
+    logs: [],
+    workerId: null,
+    leaseExpiresAt: null,
+  };
+}

@@ -1,0 +1,28 @@
+--[[
+  cancel: a waiting or scheduled job never runs; an active job loses its lease (its worker sees the loss at the next
+  heartbeat and every later write of the old token is fenced out). Final jobs are returned unchanged.
+
+  KEYS[1]  queue base "{<prefix>:<queue>}"
+  ARGV[1]  job id
+
+  Returns { { flat HGETALL }, { log lines } } after the change, or nil when the job does not exist.
+]]
+-- @include common
+
+local base, id = KEYS[1], ARGV[1]
+local jk = jobKey(base, id)
+local f = redis.call('HMGET', jk, 'state', 'prio')
+local state = f[1]
+if not state then return nil end
+if state == 'waiting' or state == 'scheduled' or state == 'active' then
+  local now = clock()
+  if state == 'waiting' then
+    redis.call('ZREM', base .. ':w:' .. f[2], id)
+  elseif state == 'scheduled' then
+    redis.call('ZREM', base .. ':scheduled', id)
+  else
+    deactivate(base, jk, id)
+  end
+  finish(base, jk, id, 'cancelled', now)
+end
+return snapshot(base, jk, id)

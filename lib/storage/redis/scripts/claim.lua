@@ -1,0 +1,131 @@
+--[[
+  claim: atomically hand up to `limit` runnable jobs of one queue to one worker, in one round trip.
+  Due scheduled jobs are promoted first, so a due job is claimable before any maintenance runs.
+  Order: priority level (with optional aging: a job ready for >= agingMs competes one level higher, ties going to
+  the earlier ready time), then FIFO by push sequence. Each claimed job gets state active, attempt + 1, a lease
+  expiring at now + leaseMs (Redis clock) and a fresh fencing token.
+
+  KEYS[1]  queue base "{<prefix>:<queue>}"
+  ARGV[1]  limit; ARGV[2] leaseMs; ARGV[3] workerId; ARGV[4] agingMs (0 = strict priority)
+  ARGV[5]  wake-up channel; ARGV[6] queue name
+  ARGV[7]  number of priority levels L, then L levels (0-3) in the order asked
+  then     number of task limits T, then T pairs: task name, most jobs of that task this claim may return
+
+  Returns { token counter of the first job, { { flat HGETALL }, { log lines } } ... } in claim order;
+  job i's token is first + i - 1.
+]]
+-- @include common
+
+local base = KEYS[1]
+local limit, leaseMs, worker, agingMs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local now = clock()
+
+-- Wake others only when promotion left work behind that this claim will not take.
+local promoted = promote(base, now, 1000)
+
+local levels = {}
+local nLevels = tonumber(ARGV[7])
+for i = 1, nLevels do levels[i] = tonumber(ARGV[7 + i]) end
+local limits = nil
+local p = 8 + nLevels
+local nLimits = tonumber(ARGV[p])
+if nLimits > 0 then
+  limits = {}
+  for i = 1, nLimits do limits[ARGV[p + 2 * i - 1]] = tonumber(ARGV[p + 2 * i]) end
+end
+
+-- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
+-- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
+local chunk = math.max(limit, 16)
+local buf, pos, off, done, skipped, take, readyOf = {}, {}, {}, {}, {}, {}, {}
+for _, l in ipairs(levels) do
+  buf[l], pos[l], off[l], done[l], skipped[l], take[l] = {}, 1, 0, false, 0, {}
+end
+
+local function peek(l)
+  if pos[l] > #buf[l] then
+    buf[l] = redis.call('ZRANGE', base .. ':w:' .. l, off[l], off[l] + chunk - 1)
+    pos[l] = 1
+    if #buf[l] == 0 then done[l] = true; return nil end
+  end
+  return buf[l][pos[l]]
+end
+
+local function ready(id)
+  local r = readyOf[id]
+  if r == nil then
+    r = tonumber(redis.call('HGET', jobKey(base, id), 'ready'))
+    readyOf[id] = r
+  end
+  return r
+end
+
+local function pick()
+  local best, bestId, bestRank, bestReady = nil, nil, math.huge, math.huge
+  for _, l in ipairs(levels) do
+    if not done[l] then
+      local id = peek(l)
+      if id ~= nil then
+        if agingMs <= 0 then return l, id end
+        local r = ready(id)
+        local rank = l
+        if l > 0 and now - r >= agingMs then rank = l - 1 end
+        if rank < bestRank or (rank == bestRank and r < bestReady) then
+          best, bestId, bestRank, bestReady = l, id, rank, r
+        end
+      end
+    end
+  end
+  return best, bestId
+end
+
+local claimed = {}
+while #claimed < limit do
+  local l, id = pick()
+  if l == nil then break end
+  pos[l] = pos[l] + 1
+  off[l] = off[l] + 1
+  local ok = true
+  if limits then
+    local task = redis.call('HGET', jobKey(base, id), 'task')
+    local cap = limits[task]
+    if cap ~= nil then
+      if cap <= 0 then
+        ok = false
+        skipped[l] = skipped[l] + 1
+        -- Bound the work one claim spends looking past jobs it may not take.
+        if skipped[l] >= 1000 then done[l] = true end
+      else
+        limits[task] = cap - 1
+      end
+    end
+  end
+  if ok then
+    claimed[#claimed + 1] = id
+    take[l][#take[l] + 1] = id
+  end
+end
+
+if promoted > #claimed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if #claimed == 0 then return { 0, {} } end
+
+for _, l in ipairs(levels) do
+  if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
+end
+
+local lease = S(now + leaseMs)
+local first = redis.call('HINCRBY', base .. ':meta', 'tok', #claimed) - #claimed + 1
+local jobs = {}
+local activeArgs = {}
+for i, id in ipairs(claimed) do
+  local jk = jobKey(base, id)
+  redis.call('HINCRBY', jk, 'attempt', 1)
+  redis.call('HSET', jk, 'state', 'active', 'started', S(now), 'worker', worker, 'lease', lease, 'token', S(first + i - 1))
+  activeArgs[2 * i - 1] = lease
+  activeArgs[2 * i] = id
+  jobs[i] = snapshot(base, jk, id)
+end
+for i = 1, #activeArgs, 5000 do
+  redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
+end
+return { first, jobs }

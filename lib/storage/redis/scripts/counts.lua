@@ -1,0 +1,20 @@
+--[[
+  counts: jobs per state in one queue (read-only). Scheduled jobs already due count as waiting, as a claim would
+  take them.
+
+  KEYS[1]  queue base "{<prefix>:<queue>}"
+
+  Returns { waiting, scheduled, active, completed, failed, cancelled }.
+]]
+-- @include common
+
+local base = KEYS[1]
+local now = clock()
+local waiting = 0
+for l = 0, 3 do waiting = waiting + redis.call('ZCARD', base .. ':w:' .. l) end
+local scheduled = redis.call('ZCARD', base .. ':scheduled')
+local due = redis.call('ZCOUNT', base .. ':scheduled', '-inf', S(now))
+local finished = redis.call('ZCARD', base .. ':failed')
+local cancelled = tonumber(redis.call('HGET', base .. ':meta', 'cancelled') or '0')
+return { waiting + due, scheduled - due, redis.call('ZCARD', base .. ':active'), redis.call('ZCARD', base .. ':completed'),
+  finished - cancelled, cancelled }

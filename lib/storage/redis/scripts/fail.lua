@@ -1,0 +1,35 @@
+--[[
+  fail: record failed attempts of one queue in one round trip. Each accepted outcome appends its error; with a
+  retry delay the job goes back to waiting (delay 0) or scheduled (runAt = now + delay, Redis clock), without one
+  it fails for good. The attempt stays counted (it was counted at claim).
+
+  KEYS[1]  queue base "{<prefix>:<queue>}"
+  ARGV[1]  wake-up channel; ARGV[2] queue name
+  ARGV[3..] quadruples: job id, fencing token counter, error JSON, retry delay ms ('' = fail for good)
+
+  Returns { 1 | 0 per outcome } (0: fenced out). Publishes the queue name when a job went back to waiting.
+]]
+-- @include common
+
+local base = KEYS[1]
+local now = clock()
+local accepted = {}
+local woken = false
+for i = 3, #ARGV, 4 do
+  local id = ARGV[i]
+  local jk = owned(base, id, ARGV[i + 1])
+  if jk then
+    redis.call('HSET', jk, 'errors', appendJson(redis.call('HGET', jk, 'errors'), ARGV[i + 2]))
+    deactivate(base, jk, id)
+    if ARGV[i + 3] == '' then
+      finish(base, jk, id, 'failed', now)
+    elseif requeue(base, jk, id, now + tonumber(ARGV[i + 3]), now) then
+      woken = true
+    end
+    accepted[#accepted + 1] = 1
+  else
+    accepted[#accepted + 1] = 0
+  end
+end
+if woken then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return accepted

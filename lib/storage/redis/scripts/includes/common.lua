@@ -1,0 +1,131 @@
+--[[
+  Helpers shared by the Uno Jobs scripts. A script pulls this file in with a line `-- @include common`; the loader
+  (lib/storage/redis/scripts.ts) pastes it there before the script is hashed, so each script stays one EVALSHA.
+
+  Key layout of one queue, all under the queue's hash tag B = "{<prefix>:<queue>}" so a Cluster keeps them in one slot:
+    B:w:0 .. B:w:3   waiting jobs per priority level, score = push sequence (FIFO by the time they became ready)
+    B:scheduled      score = runAt (ms, Redis clock)
+    B:active         score = lease expiry (ms, Redis clock)
+    B:completed      score = finishedAt (ms)
+    B:failed         failed and cancelled jobs, score = finishedAt (ms)
+    B:all            every job, score = creation order (microseconds, unique per queue), for listing
+    B:meta           hash: seq (push sequence), tok (fencing tokens), order (last creation order), cancelled (count)
+    B:job:<id>       hash: the job record
+    B:logs:<id>      list: log lines (bounded)
+]]
+
+-- Numbers go through string.format: Lua's own number-to-string keeps only 14 digits, which would corrupt
+-- microsecond orders and could print millisecond times in exponent form.
+local function S(n)
+  return string.format('%d', n)
+end
+
+-- Milliseconds and microseconds by Redis' clock (workers' clocks disagree; the server is the one judge).
+local function clock()
+  local t = redis.call('TIME')
+  local sec, usec = tonumber(t[1]), tonumber(t[2])
+  return sec * 1000 + math.floor(usec / 1000), sec * 1000000 + usec
+end
+
+local function jobKey(base, id)
+  return base .. ':job:' .. id
+end
+
+-- ISO 8601 in UTC for error entries (Redis' Lua has no os.date). Days-to-civil after H. Hinnant.
+local function iso(ms)
+  local s = math.floor(ms / 1000)
+  local milli = ms - s * 1000
+  local days = math.floor(s / 86400)
+  local rem = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(rem / 3600),
+    math.floor((rem % 3600) / 60), rem % 60, milli)
+end
+
+-- Append one JSON value to a JSON array kept as text, without decoding the array.
+local function appendJson(array, item)
+  if array == false or array == nil or array == '' or array == '[]' then return '[' .. item .. ']' end
+  return string.sub(array, 1, -2) .. ',' .. item .. ']'
+end
+
+-- Remove members in chunks: unpack() of a huge table overflows Lua's C stack.
+local function zremAll(key, ids)
+  for i = 1, #ids, 5000 do
+    redis.call('ZREM', key, unpack(ids, i, math.min(i + 4999, #ids)))
+  end
+end
+
+-- The job when `token` is its current claim, else nil (fencing: stale or foreign tokens change nothing).
+local function owned(base, id, token)
+  local jk = jobKey(base, id)
+  local f = redis.call('HMGET', jk, 'state', 'token')
+  if f[1] == 'active' and f[2] == token then return jk end
+  return nil
+end
+
+-- Drop the lease of an active job.
+local function deactivate(base, jk, id)
+  redis.call('HDEL', jk, 'worker', 'lease', 'token')
+  redis.call('ZREM', base .. ':active', id)
+end
+
+-- Back to waiting (due now) or scheduled (due later). Returns true when the job is waiting (worth a wake-up).
+local function requeue(base, jk, id, runAt, now)
+  if runAt > now then
+    redis.call('HSET', jk, 'state', 'scheduled', 'runAt', S(runAt))
+    redis.call('ZADD', base .. ':scheduled', S(runAt), id)
+    return false
+  end
+  local seq = redis.call('HINCRBY', base .. ':meta', 'seq', 1)
+  local prio = redis.call('HGET', jk, 'prio')
+  redis.call('HSET', jk, 'state', 'waiting', 'runAt', S(runAt), 'ready', S(now))
+  redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+  return true
+end
+
+-- Into a final state. Failed and cancelled share one set: retention treats them alike.
+local function finish(base, jk, id, state, now)
+  redis.call('HSET', jk, 'state', state, 'finished', S(now))
+  redis.call('HDEL', jk, 'worker', 'lease', 'token')
+  if state == 'completed' then
+    redis.call('ZADD', base .. ':completed', S(now), id)
+  else
+    redis.call('ZADD', base .. ':failed', S(now), id)
+    if state == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', 1) end
+  end
+end
+
+-- Move up to `max` due scheduled jobs to their waiting sets, oldest due first. Their ready time is their due time,
+-- so aging counts from when they became runnable, not from when someone noticed.
+local function promote(base, now, max)
+  local due = redis.call('ZRANGEBYSCORE', base .. ':scheduled', '-inf', S(now), 'WITHSCORES', 'LIMIT', 0, max)
+  local n = #due / 2
+  if n == 0 then return 0 end
+  local seq = redis.call('HINCRBY', base .. ':meta', 'seq', n) - n
+  local ids = {}
+  for i = 1, n do
+    local id, at = due[2 * i - 1], due[2 * i]
+    local jk = jobKey(base, id)
+    seq = seq + 1
+    local prio = redis.call('HGET', jk, 'prio')
+    redis.call('HSET', jk, 'state', 'waiting', 'ready', at)
+    redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+    ids[i] = id
+  end
+  zremAll(base .. ':scheduled', ids)
+  return n
+end
+
+-- A job hash and its log lines, as one reply element: { flat HGETALL, logs }.
+local function snapshot(base, jk, id)
+  return { redis.call('HGETALL', jk), redis.call('LRANGE', base .. ':logs:' .. id, 0, -1) }
+end

@@ -1,0 +1,78 @@
+--[[
+  insert: add jobs to one queue in one round trip; a job whose id exists (in any queue) is returned instead.
+
+  KEYS[1]  queue base "{<prefix>:<queue>}" (every queue key starts with it; see includes/common.lua)
+  KEYS[2]  optional "{<prefix>}:ids"    (hash id -> queue: global uniqueness and lookup by id)
+  KEYS[3]  optional "{<prefix>}:queues" (set of queue names)
+           Both are passed on a standalone server only. On a Cluster they live in another slot, so the client
+           claims ids with HSETNX and registers the queue itself, and this script only guards against a job key
+           that already exists.
+  ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] key prefix; ARGV[4] number of jobs n
+  ARGV[5..] n groups of 9: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
+           runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON ('')
+
+  Returns one element per job, in input order:
+    created:  { 1, state, runAt ms, created ms, order }
+    existing: { 0, { flat HGETALL }, { log lines } }
+  Publishes the queue name on the channel when any inserted job is waiting.
+]]
+-- @include common
+
+local base, channel, queue, prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local idsKey, queuesKey = KEYS[2], KEYS[3]
+local n = tonumber(ARGV[4])
+local now, nowUs = clock()
+local meta = base .. ':meta'
+local lastOrder = tonumber(redis.call('HGET', meta, 'order') or '0')
+local order = math.max(nowUs, lastOrder + 1) - 1
+local results = {}
+local woken = false
+
+if queuesKey then redis.call('SADD', queuesKey, queue) end
+
+for i = 1, n do
+  local a = 5 + (i - 1) * 9
+  local id = ARGV[a]
+  local jk = jobKey(base, id)
+  local existing = nil
+  if idsKey then
+    local q = redis.call('HGET', idsKey, id)
+    if q then
+      local otherBase = '{' .. prefix .. ':' .. q .. '}'
+      local ojk = jobKey(otherBase, id)
+      -- An index entry without its job (left by a crash between index and job on a Cluster) is repaired below.
+      if redis.call('EXISTS', ojk) == 1 then existing = snapshot(otherBase, ojk, id) end
+    end
+  elseif redis.call('EXISTS', jk) == 1 then
+    existing = snapshot(base, jk, id)
+  end
+  if existing then
+    results[i] = { 0, existing[1], existing[2] }
+  else
+    local runAt
+    if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
+    order = order + 1
+    local state = 'waiting'
+    if runAt > now then state = 'scheduled' end
+    local fields = { 'id', id, 'task', ARGV[a + 1], 'queue', queue, 'payload', ARGV[a + 2], 'prio', ARGV[a + 3],
+      'state', state, 'attempt', '0', 'max', ARGV[a + 4], 'runAt', S(runAt), 'created', S(now),
+      'ready', S(math.min(runAt, now)), 'order', S(order), 'errors', '[]' }
+    if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = ARGV[a + 7] end
+    if ARGV[a + 8] ~= '' then fields[#fields + 1] = 'backoff'; fields[#fields + 1] = ARGV[a + 8] end
+    redis.call('HSET', jk, unpack(fields))
+    redis.call('ZADD', base .. ':all', S(order), id)
+    if idsKey then redis.call('HSET', idsKey, id, queue) end
+    if state == 'waiting' then
+      local seq = redis.call('HINCRBY', meta, 'seq', 1)
+      redis.call('ZADD', base .. ':w:' .. ARGV[a + 3], seq, id)
+      woken = true
+    else
+      redis.call('ZADD', base .. ':scheduled', S(runAt), id)
+    end
+    results[i] = { 1, state, S(runAt), S(now), S(order) }
+  end
+end
+
+redis.call('HSET', meta, 'order', S(order))
+if woken then redis.call('PUBLISH', channel, queue) end
+return results

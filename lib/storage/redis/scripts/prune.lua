@@ -1,0 +1,29 @@
+--[[
+  prune: delete finished jobs the client picked (oldest first, across queues) for retention. A job that left the
+  finished set meanwhile (retried by hand) is kept.
+
+  KEYS[1]  queue base "{<prefix>:<queue>}"
+  KEYS[2]  optional "{<prefix>}:ids" (standalone server only; on a Cluster the client removes the index entries)
+  ARGV[1]  'completed' or 'failed' (the set the ids come from; it holds cancelled jobs too)
+  ARGV[2..] job ids
+
+  Returns the ids deleted.
+]]
+-- @include common
+
+local base, idsKey, kind = KEYS[1], KEYS[2], ARGV[1]
+local set = base .. ':' .. kind
+local deleted = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', set, id) then
+    local jk = jobKey(base, id)
+    if redis.call('HGET', jk, 'state') == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
+    redis.call('DEL', jk, base .. ':logs:' .. id)
+    redis.call('ZREM', set, id)
+    redis.call('ZREM', base .. ':all', id)
+    if idsKey then redis.call('HDEL', idsKey, id) end
+    deleted[#deleted + 1] = id
+  end
+end
+return deleted

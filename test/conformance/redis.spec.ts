@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { describe, it, beforeEach, afterEach, afterAll } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { RedisJobStorage } from '../../lib/redis.js';
+import { describeJobStorage } from '../../lib/testing/index.js';
+
+// Real Redis, never a mock. Each case gets its own random prefix; every key is deleted afterwards.
+const REDIS = { host: '127.0.0.1', port: 6379 };
+const fileTag = `uno-test-conf-${randomUUID().slice(0, 8)}`;
+const admin = new Redis({ ...REDIS, lazyConnect: true });
+
+afterAll(async () => {
+  // Keys are "{<prefix>}:..." or "{<prefix>:<queue>}:..."; every prefix of this file starts with fileTag.
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${fileTag}*`, 'COUNT', 1000);
+    if (keys.length) await admin.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await admin.quit();
+});
+
+describeJobStorage(
+  'redis',
+  () => new RedisJobStorage({ connection: REDIS, prefix: `${fileTag}-${randomUUID().slice(0, 8)}` }),
+  { describe, it, beforeEach, afterEach },
+);
