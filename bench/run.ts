@@ -126,6 +126,7 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
   let allStarted!: () => void;
   const startedAll = new Promise<void>((resolve) => (allStarted = resolve));
   const worker = await adapter.createWorker({ concurrency, onStart: () => void (++started === n && allStarted()) });
+  const profile = await startProfile();
   const t0 = performance.now();
   try {
     await worker.start();
@@ -133,11 +134,33 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
     const left = maxMs - (performance.now() - t0);
     await waitUntil(async () => (await adapter.pending()) === 0, Math.max(0, left), 2);
     const elapsed = performance.now() - t0;
+    await profile?.(`${adapter.variant}-${adapter.backend}-c${concurrency}`);
     const done = n - (await adapter.pending());
     return { jobs_per_s: (done * 1000) / elapsed, n: done };
   } finally {
     await worker.stop();
   }
+}
+
+/**
+ * With BENCH_PROFILE=<dir>, record a CPU profile of the timed window only (not the prefill) through the inspector,
+ * written as `<dir>/<label>-<time>.cpuprofile` (open in Chrome DevTools or summarise with `bench/profile-summary.js`).
+ */
+async function startProfile(): Promise<((name: string) => Promise<void>) | null> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return null;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return async (name) => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${name}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+  };
 }
 
 /** Same as {@link processLocal} with `workers` child processes consuming one shared queue. */
@@ -201,11 +224,11 @@ async function latencyProbe(adapter: BenchAdapter, n: number, concurrency: numbe
     for (let i = 0; i < n + warmup; i++) {
       const started = new Promise<number | null>((resolve) => {
         waiting = resolve;
-        setTimeout(() => resolve(null), 5000).unref();
+        setTimeout(() => resolve(null), 10_000).unref();
       });
       await adapter.enqueue({ i, t: performance.now() });
       const ms = await started;
-      if (ms === null) throw new Error(`latency probe: job ${i} did not start within 5 s`);
+      if (ms === null) throw new Error(`latency probe: job ${i} did not start within 10 s`);
       if (i >= warmup) samples.push(ms);
       await sleep(gapMs);
     }

@@ -52,7 +52,7 @@ export class PgBossAdapter implements BenchAdapter {
       start: async () => {
         await boss.work<BenchPayload>(
           this.namespace,
-          { batchSize: concurrency, localConcurrency: 1, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+          { batchSize: concurrency, localConcurrency: 1, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 },
           async (jobs) => {
             for (const job of jobs) onStart?.(job.data);
           },
