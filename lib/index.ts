@@ -6,10 +6,14 @@ export { UnoJobsModule } from './nest/uno-jobs.module.js';
 export type { UnoJobsModuleOptions } from './nest/uno-jobs.module-definition.js';
 export { UNO_JOBS } from './nest/tokens.js';
 export { Task, TASK_METADATA, type TaskMetadata } from './decorators/task.decorator.js';
+export { Cron, SCHEDULE_METADATA, type CronOptions, type ScheduleDecoratorOptions, type ScheduleMetadata } from './decorators/cron.decorator.js';
+export { Interval, type IntervalOptions } from './decorators/interval.decorator.js';
 
 export { UnoJobs, resolveRetention, type UnoJobsOptions, type WorkerOptions, type QueueOptions, type RetentionOptions } from './core/uno-jobs.js';
 export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
 export { JobContext } from './core/job-context.js';
+export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
+export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';
 export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener } from './core/events.js';
 export { DEFAULT_QUEUE, type TaskOptions, type TaskHandler, type TaskDefinition } from './core/task-registry.js';
 export { systemClock, type Clock, type TimerHandle } from './core/clock.js';

@@ -133,3 +133,27 @@ export const messages = {
   redisConfigUnavailable: (cause: string) =>
     `Could not read Redis maxmemory-policy (${cause}); make sure it is "noeviction", or jobs may be evicted under memory pressure.`,
 };
+  // Scheduler
+  invalidCron: (expression: unknown, reason: string) =>
+    `Cron expression ${JSON.stringify(expression)} is invalid (${reason}). Use 5 fields (minute hour day-of-month month ` +
+    `day-of-week), or 6 with seconds first, e.g. '0 3 * * *' or '*/10 * * * * *'.`,
+  invalidTimezone: (timezone: unknown) =>
+    `Time zone ${JSON.stringify(timezone)} is invalid. Use an IANA name such as 'Europe/Berlin' or 'UTC'.`,
+  invalidEvery: (every: unknown) => `Interval ${String(every)} is invalid: pass a whole number of milliseconds >= 1.`,
+  scheduleTiming: () => `A schedule needs exactly one of cron (an expression) and every (milliseconds).`,
+  timezoneWithEvery: () => `timezone applies to cron schedules only; an interval (every) counts milliseconds.`,
+  invalidScheduleName: (name: unknown) =>
+    `Schedule name ${JSON.stringify(name)} is invalid: use 1 to 150 characters without whitespace or '#'.`,
+  invalidMissed: (missed: unknown) => `missed ${JSON.stringify(missed)} is invalid. Use 'skip', 'last' or 'all'.`,
+  invalidMaxMissed: (maxMissed: unknown) => `maxMissed ${String(maxMissed)} is invalid: pass a whole number from 1 to 1000.`,
+  invalidSchedule: (name: string, reason: string) => `Schedule "${name}": ${reason}`,
+  invalidScheduleDeclaration: (decorator: string, owner: string, reason: string) =>
+    `${decorator} on ${owner}: ${reason}`,
+  scheduleNotFound: (name: string, known: readonly string[]) =>
+    `Schedule "${name}" does not exist. Known schedules: ${list(known)}.`,
+  duplicateSchedule: (name: string, first: string, second: string) =>
+    `Schedule "${name}" is declared twice: by ${first} and by ${second}. Give one of them another name.`,
+  scheduleDecoratedTwice: (owner: string) =>
+    `${owner} carries more than one @Cron/@Interval. Use one schedule per method, or scheduler.upsert() for more.`,
+  invalidEventName: (event: unknown) =>
+    `Event name ${JSON.stringify(event)} is invalid: use a non-empty string of at most 200 characters.`,

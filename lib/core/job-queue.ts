@@ -11,6 +11,7 @@ import type { JobEvents } from './events.js';
 import {
   FINAL_STATES,
   type EnqueueOptions,
+  type InsertResult,
   type JobCounts,
   type JobFilter,
   type JobPage,
@@ -19,7 +20,7 @@ import {
 } from './job.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
-import { validateAttempts, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
+import { validateAttempts, validateEventName, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
 import type { JobStorage } from '../storage/job-storage.js';
 
 /** One item of {@link JobQueue.enqueueMany}. */
@@ -65,6 +66,8 @@ export interface JobQueueDeps {
  * const result = await jobs.waitForResult(job.id, { timeoutMs: 10_000 });
  */
 export class JobQueue {
+  private readonly emitted = { total: 0, unhandled: 0 };
+
   constructor(private readonly deps: JobQueueDeps) {}
 
   /**
@@ -73,7 +76,7 @@ export class JobQueue {
    */
   async enqueue<P = unknown>(task: string, payload: P, options: EnqueueOptions = {}): Promise<JobRecord> {
     const [result] = await this.insert([{ task, payload, options }], options.manager);
-    return result!;
+    return result!.job;
   }
 
   /**
@@ -82,7 +85,44 @@ export class JobQueue {
    */
   async enqueueMany(items: readonly EnqueueItem[]): Promise<JobRecord[]> {
     if (items.length === 0) return [];
+    return (await this.insert(items, items[0]!.options?.manager)).map((r) => r.job);
+  }
+
+  /**
+   * Like {@link enqueueMany}, but says per job whether it was created or already existed (same `jobId`).
+   * The scheduler uses it to know which instance's firing won a tick.
+   */
+  enqueueManyResults(items: readonly EnqueueItem[]): Promise<InsertResult[]> {
+    if (items.length === 0) return Promise.resolve([]);
     return this.insert(items, items[0]!.options?.manager);
+  }
+
+  /**
+   * Publish an event: enqueue one job per task subscribed to it (`@Task(name, { on: event })`), all in one store
+   * round trip. Subscriptions are those registered in this process. With no subscriber nothing is written and
+   * `event:unhandled` is emitted. `options` apply to every job; a `jobId` becomes `<jobId>:<task>` per job, so
+   * emitting again with the same id is idempotent.
+   *
+   * @example
+   * await jobs.emit('user.created', { userId: 'u1' });
+   */
+  async emit<P = unknown>(event: string, payload: P, options: EnqueueOptions = {}): Promise<JobRecord[]> {
+    validateEventName(event);
+    const tasks = this.deps.registry.subscribers(event);
+    this.emitted.total++;
+    if (tasks.length === 0) {
+      this.emitted.unhandled++;
+      this.deps.events.emit('event:unhandled', { event });
+      return [];
+    }
+    const { jobId, ...rest } = options;
+    const items = tasks.map((t) => ({ task: t.name, payload, options: { ...rest, ...(jobId === undefined ? {} : { jobId: `${jobId}:${t.name}` }) } }));
+    return (await this.insert(items, options.manager)).map((r) => r.job);
+  }
+
+  /** Events emitted by this process so far, and how many found no subscriber (for metrics). */
+  eventCounts(): { emitted: number; unhandled: number } {
+    return { emitted: this.emitted.total, unhandled: this.emitted.unhandled };
   }
 
   /** The job, or null when it does not exist (never did, or retention removed it). */
@@ -160,14 +200,14 @@ export class JobQueue {
     return this.deps.storage.counts(queue ? { queue } : {});
   }
 
-  private async insert(items: readonly EnqueueItem[], manager: unknown): Promise<JobRecord[]> {
+  private async insert(items: readonly EnqueueItem[], manager: unknown): Promise<InsertResult[]> {
     const jobs = items.map((item) => this.prepare(item));
     await this.deps.ready();
     const results = await this.deps.storage.insert(jobs, manager === undefined ? undefined : { manager });
     if (this.deps.events.has('job:enqueued')) {
       for (const { job, created } of results) this.deps.events.emit('job:enqueued', { job, created });
     }
-    return results.map((r) => r.job);
+    return results;
   }
 
   /** Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. */

@@ -20,6 +20,8 @@ export interface TaskOptions {
   timeout?: number;
   /** Most jobs of this task running at once in this process (within the queue's concurrency). Default: unlimited. */
   concurrency?: number;
+  /** Event(s) that enqueue a job of this task: `jobs.emit(event, payload)` fans out to every subscriber. */
+  on?: string | readonly string[];
 }
 
 /** A job handler: receives the payload and the job's context; its return value is stored as the result. */
@@ -34,12 +36,19 @@ export interface TaskDefinition {
   backoff: BackoffOptions | RetryPolicy | undefined;
   timeout: number | undefined;
   concurrency: number | undefined;
+  /** Events this task subscribes to. */
+  on: readonly string[];
   handler: TaskHandler;
   /** Who declared it, e.g. `ReportService.generate`: named in duplicate-name errors. */
   owner: string;
 }
 
 const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/** Throw unless `event` is a usable event name. */
+export function validateEventName(event: unknown): asserts event is string {
+  if (typeof event !== 'string' || event.length === 0 || event.length > 200) throw new InvalidJobError(messages.invalidEventName(event));
+}
 
 /** Throw unless `name` is a usable task name. */
 export function validateTaskName(name: unknown): asserts name is string {
@@ -80,6 +89,7 @@ export function validateTaskOptions(name: string, options: TaskOptions): void {
     if (options.timeout !== undefined) validateTimeout(options.timeout);
     validateBackoff(options.backoff);
     if (options.concurrency !== undefined) validateConcurrency(`task "${name}"`, options.concurrency);
+    for (const event of eventList(options.on)) validateEventName(event);
   } catch (error) {
     throw new ConfigurationError(`Task "${name}": ${(error as Error).message}`);
   }
@@ -109,6 +119,7 @@ export class TaskRegistry {
       backoff: merged.backoff,
       timeout: merged.timeout,
       concurrency: merged.concurrency,
+      on: [...new Set(eventList(merged.on))],
       handler,
       owner,
     };
@@ -138,8 +149,18 @@ export class TaskRegistry {
     return [...this.tasks.values()];
   }
 
+  /** Tasks subscribed to `event`, in registration order. */
+  subscribers(event: string): TaskDefinition[] {
+    return this.all().filter((t) => t.on.includes(event));
+  }
+
   /** Queues that at least one task uses. */
   queues(): string[] {
     return [...new Set(this.all().map((t) => t.queue))].sort();
   }
+}
+
+function eventList(on: string | readonly string[] | undefined): readonly string[] {
+  // Anything but an array is treated as one name, so a wrong type reaches validateEventName and its message.
+  return on === undefined ? [] : Array.isArray(on) ? on : [on as string];
 }

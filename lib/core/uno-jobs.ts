@@ -7,6 +7,7 @@ import { JobQueue } from './job-queue.js';
 import { Maintenance } from './maintenance.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
 import { WorkerPool, type QueueWorkerConfig } from './worker-pool.js';
 import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
@@ -64,6 +65,8 @@ export interface UnoJobsOptions {
   maxPayloadBytes?: number;
   /** Period of promote/recover housekeeping in ms. Default 1000. */
   maintenanceIntervalMs?: number;
+  /** Cron/interval scheduler of this instance (by default it fires where the worker runs). */
+  scheduler?: SchedulerOptions;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -93,6 +96,8 @@ export class UnoJobs {
   readonly events = new JobEvents();
   readonly registry: TaskRegistry;
   readonly queue: JobQueue;
+  /** Cron and interval schedules, fired once per tick across the cluster. */
+  readonly scheduler: Scheduler;
   readonly storage: JobStorage;
   readonly clock: Clock;
   readonly workerId: string;
@@ -123,6 +128,10 @@ export class UnoJobs {
         return this.init();
       },
     });
+    this.scheduler = new Scheduler(
+      { storage: this.storage, registry: this.registry, queue: this.queue, clock: this.clock, events: this.events, ready: () => this.init() },
+      options.scheduler,
+    );
   }
 
   /** Register a handler (the NestJS explorer calls this for every `@Task`). */
@@ -142,6 +151,8 @@ export class UnoJobs {
     this.phase = 'started';
     await this.init();
     const worker = this.options.worker ?? {};
+    // Decorator schedules are stored on every instance; the loop runs where jobs run unless configured otherwise.
+    await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
     if (worker.enabled === false) return;
     const queues = this.queueConfigs(worker);
     const leaseMs = worker.leaseMs ?? 30_000;
@@ -182,6 +193,7 @@ export class UnoJobs {
   stop(graceMs?: number): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopping';
+      await this.scheduler.stop();
       await this.pool?.stop(graceMs ?? this.options.worker?.shutdownGraceMs ?? 10_000);
       await this.maintenance?.stop();
       this.phase = 'stopped';

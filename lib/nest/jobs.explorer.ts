@@ -3,6 +3,7 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ConfigurationError, messages } from '../core/errors.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
 import { TASK_METADATA, type TaskMetadata } from '../decorators/task.decorator.js';
+import { SCHEDULE_METADATA, type ScheduleMetadata } from '../decorators/cron.decorator.js';
 import { UNO_JOBS } from './tokens.js';
 
 /** A handler found on a provider or controller. */
@@ -43,7 +44,7 @@ export function discoverMethods<M>(
   return found;
 }
 
-/** Registers every `@Task` method with the engine at module init. */
+/** Registers every `@Task` method, and every `@Cron`/`@Interval` method as a task plus a schedule, at module init. */
 @Injectable()
 export class JobsExplorer {
   private readonly logger = new Logger('UnoJobs');
@@ -59,6 +60,16 @@ export class JobsExplorer {
       const fn = (instance as Record<string, unknown>)[method];
       if (typeof fn !== 'function') throw new ConfigurationError(messages.handlerNotFunction(owner, method));
       this.uno.register(metadata.name, fn.bind(instance), metadata.options, `${owner}.${method}`);
+    }
+    for (const { instance, owner, method, metadata } of discoverMethods<ScheduleMetadata>(this.discovery, this.scanner, SCHEDULE_METADATA, this.logger)) {
+      const fn = (instance as Record<string, unknown>)[method];
+      const where = `${owner}.${method}`;
+      if (typeof fn !== 'function') throw new ConfigurationError(messages.handlerNotFunction(owner, method));
+      const { name = where, timezone, payload, missed, maxMissed, overlap, ...taskOptions } = metadata.options;
+      const { cron, every } = metadata;
+      // Declared first: an invalid expression or time zone fails the boot naming this class and method.
+      this.uno.scheduler.declare(name, { cron, every, timezone, task: name, payload, missed, maxMissed, overlap }, where, metadata.decorator);
+      this.uno.register(name, fn.bind(instance), taskOptions, where);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { Clock } from '../core/clock.js';
 import type { QueueOptions, RetentionOptions, WorkerOptions } from '../core/uno-jobs.js';
+import type { SchedulerOptions } from '../core/scheduler.js';
 import type { TaskOptions } from '../core/task-registry.js';
 import type { StorageConfig } from '../storage/create-storage.js';
 
@@ -20,6 +21,8 @@ export interface UnoJobsModuleOptions {
   maxPayloadBytes?: number;
   /** Period of promote/recover housekeeping in ms. Default 1000. */
   maintenanceIntervalMs?: number;
+  /** Cron/interval scheduler: `enabled` (default: where the worker runs), `syncIntervalMs`, `graceMs`. */
+  scheduler?: SchedulerOptions;
   /** Time source (tests pass a `ManualClock`). Default: the system clock. */
   clock?: Clock;
 }

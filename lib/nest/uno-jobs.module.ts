@@ -2,6 +2,7 @@ import { Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule, ModuleRef } from '@nestjs/core';
 import { JobEvents } from '../core/events.js';
 import { JobQueue } from '../core/job-queue.js';
+import { Scheduler } from '../core/scheduler.js';
 import { UnoJobs } from '../core/uno-jobs.js';
 import { createStorage, type StorageToken } from '../storage/create-storage.js';
 import { JobsExplorer } from './jobs.explorer.js';
@@ -21,6 +22,7 @@ const providers: Provider[] = [
   },
   { provide: JobQueue, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.queue },
   { provide: JobEvents, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.events },
+  { provide: Scheduler, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.scheduler },
   JobsExplorer,
   JobsOrchestrator,
 ];
@@ -41,6 +43,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [JobQueue, JobEvents, UNO_JOBS],
+  exports: [JobQueue, JobEvents, Scheduler, UNO_JOBS],
 })
 export class UnoJobsModule extends UnoJobsConfigurableModule {}
