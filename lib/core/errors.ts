@@ -124,6 +124,22 @@ export const messages = {
     `@Task on ${owner}.${method} decorates something that is not a method.`,
   invalidOption: (name: string, value: unknown, expected: string) =>
     `Option ${name} = ${JSON.stringify(value)} is invalid: expected ${expected}.`,
+  storageUnavailable: (what: string, detail: string) =>
+    `Cannot reach the ${what} database: ${detail}. Check that the server is running and that the connection options ` +
+    `(host, port, user, password, database) are right; Uno Jobs needs its database at startup.`,
+  storageTablesMissing: (table: string, detail: string) =>
+    `Uno Jobs' table "${table}" is missing (${detail}). Add unoJobsMigrations() from '@uno/jobs/typeorm' to your ` +
+    `DataSource's migrations and run them, or set runMigrations: true in the storage options.`,
+  dataSourceNotInitialised: () =>
+    `The DataSource passed to Uno Jobs is not initialised. Call dataSource.initialize() first (TypeOrmModule does), ` +
+    `or pass connection options instead and Uno Jobs opens its own connection.`,
+  unsupportedDatabase: (type: unknown) =>
+    `Uno Jobs' SQL storage does not support the TypeORM database type ${JSON.stringify(type)}. ` +
+    `Use "postgres", "mysql", "mariadb" or "better-sqlite3".`,
+  invalidManager: () =>
+    `The manager passed to enqueue is not a TypeORM EntityManager of the storage's database. ` +
+    `Pass the manager you get from dataSource.transaction(async (manager) => ...).`,
+  jobVanished: (id: string) => `Job "${id}" was removed while it was being enqueued (retention ran meanwhile). Enqueue it again.`,
   redisUnreachable: (target: string, ms: number, cause: string) =>
     `Redis at ${target} is unreachable: no connection within ${ms} ms of retrying (last error: ${cause}). ` +
     `Check that Redis runs and that host, port, password and TLS settings are right, or raise initTimeoutMs.`,

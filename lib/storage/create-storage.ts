@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { ConfigurationError, messages } from '../core/errors.js';
 import { JobStorage } from './job-storage.js';
 import { MemoryJobStorage } from './memory/memory.storage.js';
+import type { TypeormStorageOptions } from './typeorm/typeorm.storage.js';
 import type { RedisStorageOptions } from './redis/redis.storage.js';
 
 /** A class or DI token that resolves to a {@link JobStorage}. */
@@ -14,7 +15,8 @@ export type StorageToken = string | symbol | (abstract new (...args: never[]) =>
 export type StorageConfig =
   | { type: 'memory' }
   | { type: 'custom'; storage: JobStorage | StorageToken }
-  | ({ type: 'redis' } & RedisStorageOptions);
+  | ({ type: 'redis' } & RedisStorageOptions)
+  | ({ type: 'typeorm' } & TypeormStorageOptions);
 
 /**
  * Build the store a config describes. Optional backends are imported only when configured, so an app on one
@@ -32,6 +34,11 @@ export async function createStorage(
       const { RedisJobStorage } = await importOptional(() => import('./redis/redis.storage.js'), 'ioredis', 'Redis storage');
       const { type: _type, ...options } = config;
       return new RedisJobStorage(options);
+    }
+    case 'typeorm': {
+      const { type: _type, ...options } = config;
+      const { TypeormJobStorage } = await importOptional(() => import('./typeorm/typeorm.storage.js'), 'typeorm', 'SQL storage');
+      return new TypeormJobStorage(options);
     }
     case 'custom': {
       const storage = config.storage instanceof JobStorage || isStorageLike(config.storage) ? config.storage : resolve(config.storage);

@@ -1,0 +1,118 @@
+/**
+ * The few places where PostgreSQL, MySQL/MariaDB and SQLite disagree, gathered so the queries can be written once.
+ * Times are stored as BIGINT milliseconds since the epoch on every database: one comparison rule everywhere, no
+ * time-zone conversion by drivers, and "now" always comes from the database (`nowMs`), never from a worker.
+ */
+
+/** Database families the SQL store speaks. */
+export type DialectName = 'postgres' | 'mysql' | 'sqlite';
+
+/** One SQL statement with its parameters, written with `?` placeholders. */
+export interface Stmt {
+  sql: string;
+  params: unknown[];
+}
+
+/** Rows a statement returned (none for plain writes), with the number of rows it changed when known. */
+export type Rows = Record<string, unknown>[] & { affected?: number };
+
+/**
+ * A store operation as a generator: it yields statements and receives their rows. The same operation runs inside an
+ * async transaction (PostgreSQL, MySQL), inside a synchronous better-sqlite3 transaction (nothing else can run on
+ * the event loop in between), or in the caller's own transaction (`insert` with a `manager`).
+ */
+export type Op<T> = Generator<Stmt, T, Rows>;
+
+/** Dialect-specific SQL fragments. */
+export interface Dialect {
+  readonly name: DialectName;
+  /** SQL expression: the database's current time in epoch milliseconds. */
+  readonly nowMs: string;
+  /** Row lock for read-then-write transactions ('' on SQLite, whose write transactions are exclusive). */
+  readonly forUpdate: string;
+  /** Row lock that skips rows another transaction holds (claims). */
+  readonly skipLocked: string;
+  /** String concatenation of SQL expressions. */
+  concat(...parts: string[]): string;
+  /** `INSERT` that keeps the existing row when the unique key already exists. */
+  insertIgnore(table: string, columns: readonly string[], rows: number, conflict: string): string;
+  /** Insert-or-replace of one row keyed by `key`; `update` columns take the new values. */
+  upsert(table: string, columns: readonly string[], key: string, update: readonly string[]): string;
+}
+
+const placeholders = (columns: number, rows: number): string => {
+  const row = `(${new Array(columns).fill('?').join(', ')})`;
+  return new Array(rows).fill(row).join(', ');
+};
+
+/** PostgreSQL: `now()`-based clock, SKIP LOCKED, ON CONFLICT. Placeholders are rewritten to `$n` by the runner. */
+export const postgres: Dialect = {
+  name: 'postgres',
+  // statement_timestamp(): the time this statement started, so a long transaction does not judge leases by its start.
+  nowMs: `(floor(extract(epoch from statement_timestamp()) * 1000))::bigint`,
+  forUpdate: 'FOR UPDATE',
+  skipLocked: 'FOR UPDATE SKIP LOCKED',
+  concat: (...parts) => parts.join(' || '),
+  insertIgnore: (table, columns, rows, conflict) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
+  upsert: (table, columns, key, update) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, 1)} ` +
+    `ON CONFLICT (${key}) DO UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
+};
+
+/**
+ * MySQL 8 / MariaDB 10.6+: SKIP LOCKED exists; older servers fall back to plain row locks (`skipLocked` is
+ * replaced at init), which is correct but serialises claims.
+ */
+export const mysql: Dialect = {
+  name: 'mysql',
+  nowMs: `CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)`,
+  forUpdate: 'FOR UPDATE',
+  skipLocked: 'FOR UPDATE SKIP LOCKED',
+  concat: (...parts) => `CONCAT(${parts.join(', ')})`,
+  // ON DUPLICATE KEY UPDATE id = id rather than INSERT IGNORE: IGNORE would also swallow real errors.
+  insertIgnore: (table, columns, rows, conflict) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)} ON DUPLICATE KEY UPDATE ${conflict} = ${conflict}`,
+  upsert: (table, columns, _key, update) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, 1)} ` +
+    `ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}`,
+};
+
+/** SQLite (better-sqlite3): one writer at a time, so no row locks; julianday gives sub-second time. */
+export const sqlite: Dialect = {
+  name: 'sqlite',
+  nowMs: `CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`,
+  forUpdate: '',
+  skipLocked: '',
+  concat: (...parts) => parts.join(' || '),
+  insertIgnore: (table, columns, rows, conflict) =>
+    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
+  upsert: postgres.upsert,
+};
+
+/** `?, ?, ?` for an IN list of `n` values. */
+export function list(n: number): string {
+  return new Array(n).fill('?').join(', ');
+}
+
+/** Rewrite `?` placeholders to PostgreSQL's `$1, $2, …`. Our SQL never has `?` inside string literals. */
+export function toDollar(sql: string): string {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+/** Which dialect a TypeORM driver type belongs to, or null when unsupported. */
+export function dialectOf(type: string): Dialect | null {
+  switch (type) {
+    case 'postgres':
+    case 'aurora-postgres':
+      return postgres;
+    case 'mysql':
+    case 'mariadb':
+      return mysql;
+    case 'better-sqlite3':
+      return sqlite;
+    default:
+      return null;
+  }
+}

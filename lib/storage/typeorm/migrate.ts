@@ -1,0 +1,67 @@
+import type { DataSource } from 'typeorm';
+import type { Dialect } from './dialect.js';
+import { applySchemaV1, SCHEMA_V1 } from './migrations/1764400000000-schema.js';
+import type { TableNames } from './schema.js';
+import type { SqliteDatabase } from './sql-runner.js';
+
+/** Every schema version the store knows, oldest first. */
+const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [{ version: SCHEMA_V1, apply: applySchemaV1 }];
+
+/**
+ * Bring the schema up to date with Uno Jobs' own bookkeeping table (`<prefix>migrations`), independent of the app's
+ * TypeORM migrations table so the two never collide. Several processes may start at once: PostgreSQL takes a
+ * transaction-scoped advisory lock (and its DDL is transactional), MySQL a named lock (`GET_LOCK`), SQLite an
+ * immediate write transaction; every DDL statement is idempotent besides.
+ */
+export async function runMigrations(dataSource: DataSource, dialect: Dialect, t: TableNames, sqlite?: SqliteDatabase): Promise<void> {
+  const type = dataSource.options.type;
+  const ledger = `CREATE TABLE IF NOT EXISTS ${t.migrations} (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`;
+  if (dialect.name === 'sqlite') {
+    // DDL through the driver's synchronous API in one immediate transaction: nothing else interleaves.
+    const db = sqlite!;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(ledger);
+      const done = new Set((db.prepare(`SELECT version FROM ${t.migrations}`).all() as { version: number }[]).map((r) => Number(r.version)));
+      for (const { version, apply } of VERSIONS) {
+        if (done.has(version)) continue;
+        await apply(type, t, async (sql, params = []) => {
+          const stmt = db.prepare(sql);
+          return stmt.reader ? stmt.all(...params) : stmt.run(...params);
+        });
+        db.prepare(`INSERT INTO ${t.migrations} (version, applied_at) VALUES (?, ?)`).run(version, Date.now());
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+    return;
+  }
+  const qr = dataSource.createQueryRunner();
+  const lockName = `uno_jobs_migrate_${t.jobs}`;
+  try {
+    if (dialect.name === 'postgres') {
+      await qr.startTransaction();
+      await qr.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [lockName]);
+    } else {
+      await qr.query(`SELECT GET_LOCK(?, 60) AS locked`, [lockName]);
+    }
+    await qr.query(ledger);
+    const rows = (await qr.query(`SELECT version FROM ${t.migrations}`)) as { version: unknown }[];
+    const done = new Set(rows.map((r) => Number(r.version)));
+    for (const { version, apply } of VERSIONS) {
+      if (done.has(version)) continue;
+      await apply(type, t, (sql, params) => qr.query(sql, params));
+      const placeholders = dialect.name === 'postgres' ? '$1, $2' : '?, ?';
+      await qr.query(`INSERT INTO ${t.migrations} (version, applied_at) VALUES (${placeholders})`, [version, Date.now()]);
+    }
+    if (dialect.name === 'postgres') await qr.commitTransaction();
+  } catch (error) {
+    if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+    throw error;
+  } finally {
+    if (dialect.name === 'mysql') await qr.query(`SELECT RELEASE_LOCK(?)`, [lockName]).catch(() => undefined);
+    await qr.release();
+  }
+}

@@ -1,0 +1,18 @@
+import type { MigrationInterface } from 'typeorm';
+import { DEFAULT_TABLE_PREFIX } from '../schema.js';
+import { schemaMigrationV1 } from './1764400000000-schema.js';
+
+export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
+
+/**
+ * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
+ * your migrations (`migration:run`, or `migrationsRun: true`). Set `runMigrations: false` (the default for a
+ * DataSource you pass) on the store then.
+ *
+ * @example
+ * new DataSource({ type: 'postgres', ..., migrations: [...unoJobsMigrations(), ...myMigrations] })
+ * UnoJobsModule.forRoot({ storage: { type: 'typeorm', dataSource } })
+ */
+export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
+  return [schemaMigrationV1(options.tablePrefix ?? DEFAULT_TABLE_PREFIX)];
+}

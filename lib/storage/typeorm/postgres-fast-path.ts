@@ -1,0 +1,95 @@
+import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
+import type { ClaimRequest, CompleteOutcome, FailOutcome, Lease } from '../job-storage.js';
+import { claimSql } from './queries/claim.postgres.js';
+import { existingSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
+import { completeSql, failSql, heartbeatSql } from './queries/outcomes.postgres.js';
+import { toRecord } from './rows.js';
+import type { TableNames } from './schema.js';
+import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
+
+/**
+ * The PostgreSQL hot path: insert, claim, heartbeat, complete and fail as single prepared statements over arrays,
+ * so a batch of any size is one round trip and needs no explicit transaction. Everything else uses the general
+ * operations.
+ */
+export class PgFastPath {
+  private readonly text = new Map<string, string>();
+
+  constructor(
+    private readonly runner: PgRunner,
+    private readonly t: TableNames,
+    private readonly channel: string,
+  ) {}
+
+  /** Statement text by key, built once; the key doubles as the prepared statement name. */
+  private stmt(key: string, build: () => string): { name: string; text: string } {
+    let text = this.text.get(key);
+    if (text === undefined) {
+      text = build();
+      this.text.set(key, text);
+    }
+    return { name: `uno_${this.t.jobs}_${key}`.slice(0, 63), text };
+  }
+
+  async insert(jobs: readonly NewJob[], manager?: ManagerLike): Promise<InsertResult[]> {
+    const ins = this.stmt('insert', () => insertSql(this.t));
+    const params = insertParams(jobs, this.channel);
+    const created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name);
+    const createdIds = new Set(created.map((r) => String(r.id)));
+    const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
+    let existing: Record<string, unknown>[] = [];
+    if (missing.length) {
+      const sel = this.stmt('existing', () => existingSql(this.t));
+      existing = manager ? fromTypeorm(await manager.query(sel.text, [missing])) : await this.runner.raw(sel.text, [missing], sel.name);
+    }
+    return insertResults(jobs, created, existing);
+  }
+
+  async claim(req: ClaimRequest, token: string): Promise<ClaimedJob[]> {
+    const priorities = !!req.priorities;
+    const aging = req.agingMs ? Math.floor(req.agingMs) : 0;
+    const q = this.stmt(`claim_${priorities ? 'p' : 'a'}_${aging}`, () => claimSql(this.t, { priorities, agingMs: aging || undefined }));
+    const params: unknown[] = [req.queue, req.limit, req.workerId, Math.round(req.leaseMs), token];
+    if (priorities) params.push(req.priorities!.map(priorityLevel));
+    const rows = await this.runner.raw(q.text, params, q.name);
+    // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
+    rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
+    return rows.map((row) => ({ job: toRecord(row), token }));
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+    const q = this.stmt('heartbeat', () => heartbeatSql(this.t));
+    const rows = await this.runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), Math.round(leaseMs)], q.name);
+    const held = new Set(rows.map((r) => String(r.id)));
+    return [...new Set(leases.map((l) => l.id).filter((id) => !held.has(id)))];
+  }
+
+  async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
+    const q = this.stmt('complete', () => completeSql(this.t));
+    const rows = await this.runner.raw(q.text, [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => o.result)], q.name);
+    return flags(outcomes, new Set(rows.map((r) => String(r.id))));
+  }
+
+  async fail(outcomes: readonly FailOutcome[]): Promise<{ accepted: boolean[]; woken: string[]; dueAt: number[] }> {
+    const q = this.stmt('fail', () => failSql(this.t));
+    const delays = outcomes.map((o) => (o.retryDelayMs === null ? null : Math.max(0, Math.round(o.retryDelayMs))));
+    const rows = await this.runner.raw(
+      q.text,
+      [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => JSON.stringify(o.error)), delays, this.channel],
+      q.name,
+    );
+    const dueAt = rows.filter((r) => r.state === 'scheduled').map((r) => Number(r.run_at));
+    return { accepted: flags(outcomes, new Set(rows.map((r) => String(r.id)))), woken: [], dueAt };
+  }
+
+  /** NOTIFY every process listening that these queues have ready jobs. */
+  async notify(queues: readonly string[]): Promise<void> {
+    const q = this.stmt('notify', () => `SELECT pg_notify($1, q)::text FROM unnest($2::text[]) AS q`);
+    await this.runner.raw(q.text, [this.channel, queues], q.name);
+  }
+}
+
+/** Accepted flags in input order; a lease listed twice counts once, like a second write that would be fenced. */
+function flags(leases: readonly Lease[], accepted: Set<string>): boolean[] {
+  return leases.map((l) => accepted.delete(l.id));
+}

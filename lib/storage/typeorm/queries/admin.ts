@@ -1,0 +1,101 @@
+import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../core/job.js';
+import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../job-storage.js';
+import type { Dialect, Op } from '../dialect.js';
+import { toRecord } from '../rows.js';
+import { JOB_COLUMNS, type TableNames } from '../schema.js';
+
+/**
+ * Reads and operator actions: single-row or paged, not on the hot path. Writes read the row under a lock first so
+ * the state test and the change are one step.
+ */
+const COLUMNS = JOB_COLUMNS.join(', ');
+
+/** One job by id. */
+export function getSql(t: TableNames): string {
+  return `SELECT ${COLUMNS} FROM ${t.jobs} WHERE id = ?`;
+}
+
+/** Newest first by insertion order; the cursor is the last row's `seq`. */
+export function* listOp(t: TableNames, filter: JobFilter, page: { limit: number; cursor?: string | null }): Op<JobPage> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  for (const [column, value] of [['state', filter.state], ['task', filter.task], ['queue', filter.queue]] as const) {
+    if (value === undefined) continue;
+    where.push(`${column} = ?`);
+    params.push(value);
+  }
+  if (page.cursor) {
+    where.push('seq < ?');
+    params.push(Number(page.cursor));
+  }
+  const limit = Math.max(1, Math.floor(page.limit));
+  const rows = yield {
+    sql: `SELECT ${COLUMNS} FROM ${t.jobs} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
+    params,
+  };
+  const more = rows.length > limit;
+  const slice = rows.slice(0, limit);
+  return { jobs: slice.map(toRecord), nextCursor: more ? String(slice[slice.length - 1]!.seq) : null };
+}
+
+/** Jobs per state. A `scheduled` job that is already due counts as `waiting`, as it is claimable. */
+export function* countsOp(d: Dialect, t: TableNames, queue?: string): Op<JobCounts> {
+  const rows = yield {
+    sql: `SELECT CASE WHEN state = 'scheduled' AND run_at <= ${d.nowMs} THEN 'waiting' ELSE state END AS s, COUNT(*) AS n
+          FROM ${t.jobs} ${queue === undefined ? '' : 'WHERE queue = ?'} GROUP BY 1`,
+    params: queue === undefined ? [] : [queue],
+  };
+  const counts = emptyCounts();
+  for (const row of rows) counts[String(row.s) as JobState] += Number(row.n);
+  return counts;
+}
+
+function* locked(d: Dialect, t: TableNames, id: string): Op<Record<string, unknown> | undefined> {
+  const [row] = yield { sql: `SELECT ${COLUMNS}, token, ${d.nowMs} AS now_ms FROM ${t.jobs} WHERE id = ? ${d.forUpdate}`, params: [id] };
+  return row;
+}
+
+/** Cancel a job unless it is final; an active job loses its lease (token cleared), so its worker is fenced out. */
+export function* cancelOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (FINAL_STATES.includes(String(row.state) as JobState)) return toRecord(row);
+  yield {
+    sql: `UPDATE ${t.jobs} SET state = 'cancelled', finished_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    params: [Number(row.now_ms), id],
+  };
+  return toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null });
+}
+
+/** Run a failed or cancelled job again: attempts reset to 0, error history kept, ready now. */
+export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (row.state !== 'failed' && row.state !== 'cancelled') return toRecord(row);
+  yield {
+    sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, finished_at = NULL, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    params: [Number(row.now_ms), id],
+  };
+  return toRecord({ ...row, state: 'waiting', attempt: 0, finished_at: null, run_at: row.now_ms });
+}
+
+/** Store progress and/or append a log line (the newest {@link MAX_LOG_LINES} kept); false when fenced out. */
+export function* progressOp(d: Dialect, t: TableNames, lease: Lease, update: ProgressUpdate): Op<boolean> {
+  const [row] = yield { sql: `SELECT state, token, logs FROM ${t.jobs} WHERE id = ? ${d.forUpdate}`, params: [lease.id] };
+  if (!row || row.state !== 'active' || row.token !== lease.token) return false;
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  if (update.progress !== undefined) {
+    sets.push('progress = ?');
+    params.push(update.progress);
+  }
+  if (update.log !== undefined) {
+    const logs = JSON.parse(String(row.logs)) as string[];
+    logs.push(update.log);
+    if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
+    sets.push('logs = ?');
+    params.push(JSON.stringify(logs));
+  }
+  if (sets.length) yield { sql: `UPDATE ${t.jobs} SET ${sets.join(', ')} WHERE id = ?`, params: [...params, lease.id] };
+  return true;
+}

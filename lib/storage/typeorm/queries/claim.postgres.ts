@@ -1,0 +1,34 @@
+import { postgres } from '../dialect.js';
+import type { TableNames } from '../schema.js';
+import { rankSql } from './claim.js';
+
+/**
+ * PostgreSQL claim: one statement, one round trip, many jobs.
+ *
+ * Why: `FOR UPDATE SKIP LOCKED` in the CTE lets concurrent claimers each take different rows without waiting on
+ * one another; the scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
+ * 'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so the
+ * planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed. The
+ * lease is set from the database clock, and the attempt is counted here, at claim. Statement text depends only on
+ * whether `priorities` and aging are used, so node-postgres prepares it once per connection.
+ *
+ * Parameters: $1 queue, $2 limit, $3 workerId, $4 leaseMs, $5 token, [$6 priority levels int[]].
+ */
+export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: number }): string {
+  const rank = rankSql(opts.agingMs, 'n.now');
+  return `WITH n AS (SELECT ${postgres.nowMs} AS now),
+c AS (
+  SELECT j.seq, ${rank} AS rnk
+  FROM ${t.jobs} j, n
+  WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now)
+    ${opts.priorities ? 'AND j.priority = ANY($6::int[])' : ''}
+  ORDER BY rnk, j.run_at, j.seq
+  LIMIT $2
+  FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE ${t.jobs} AS u
+SET state = 'active', attempt = u.attempt + 1, started_at = n.now, worker_id = $3, lease_expires_at = n.now + $4::bigint, token = $5
+FROM c, n
+WHERE u.seq = c.seq
+RETURNING u.*, c.rnk`;
+}

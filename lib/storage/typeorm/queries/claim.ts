@@ -1,0 +1,103 @@
+import type { ClaimedJob } from '../../../core/job.js';
+import { priorityLevel } from '../../../core/job.js';
+import type { ClaimRequest } from '../../job-storage.js';
+import { list, type Dialect, type Op } from '../dialect.js';
+import { toRecord } from '../rows.js';
+import { JOB_COLUMNS, type TableNames } from '../schema.js';
+
+/** Order key of a claim: priority level, lowered by one for jobs ready longer than `agingMs`. */
+export function rankSql(agingMs: number | undefined, nowParam: string): string {
+  return agingMs ? `CASE WHEN priority > 0 AND run_at <= ${nowParam} - ${Math.floor(agingMs)} THEN priority - 1 ELSE priority END` : 'priority';
+}
+
+/**
+ * The general claim (MySQL/MariaDB, SQLite, and PostgreSQL when `taskLimits` are set), in one transaction:
+ *
+ * 1. On MySQL, due `scheduled` jobs of the queue become `waiting` first: without partial indexes the claim index
+ *    starts `(queue, state, …)`, and a single state keeps the read in index order (a filesort under
+ *    `FOR UPDATE SKIP LOCKED` would lock every candidate). SQLite and PostgreSQL take due scheduled jobs directly.
+ * 2. Candidates in claim order (priority with aging, then ready time, then insertion), skipping rows other claimers
+ *    hold, excluding tasks whose cap is 0.
+ * 3. Only candidates within the per-task caps are accepted and updated; a task that reaches its cap is excluded and
+ *    step 2 repeats for the rest, at most once per capped task, so the claim never returns work the worker cannot start.
+ *
+ * Rejected candidates stay untouched (their row locks end with the transaction).
+ */
+export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: string): Op<ClaimedJob[]> {
+  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+  const now = Number(clock!.now);
+  const inline = d.name !== 'mysql';
+  if (!inline) {
+    yield { sql: `UPDATE ${t.jobs} SET state = 'waiting' WHERE state = 'scheduled' AND run_at <= ? AND queue = ?`, params: [now, req.queue] };
+  }
+  const caps = req.taskLimits ? new Map(Object.entries(req.taskLimits)) : new Map<string, number>();
+  const excluded = new Set([...caps].filter(([, cap]) => cap <= 0).map(([task]) => task));
+  const levels = req.priorities ? req.priorities.map(priorityLevel) : null;
+  const rank = rankSql(req.agingMs, '?');
+  // MySQL with aging orders by an expression (a filesort): pick candidates without locks, then lock just those.
+  const twoPhase = d.name === 'mysql' && !!req.agingMs;
+  const claimed: string[] = [];
+  const order = new Map<string, number>();
+  while (claimed.length < req.limit) {
+    const need = req.limit - claimed.length;
+    let where = `queue = ?`;
+    const rankParams = req.agingMs ? [now] : [];
+    const params: unknown[] = [...rankParams, req.queue];
+    where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?)` : ` AND state = 'waiting'`;
+    if (inline) params.push(now);
+    if (levels) {
+      where += ` AND priority IN (${list(levels.length)})`;
+      params.push(...levels);
+    }
+    if (excluded.size) {
+      where += ` AND task NOT IN (${list(excluded.size)})`;
+      params.push(...excluded);
+    }
+    const select = `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE ${where} ORDER BY rnk, run_at, seq LIMIT ${need}`;
+    let candidates;
+    if (twoPhase) {
+      const ids = (yield { sql: select, params }).map((r) => String(r.id));
+      if (ids.length === 0) break;
+      candidates = yield {
+        sql: `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE id IN (${list(ids.length)}) AND state = 'waiting' ORDER BY rnk, run_at, seq ${d.skipLocked}`,
+        params: [...rankParams, ...ids],
+      };
+    } else {
+      candidates = yield { sql: `${select} ${d.skipLocked}`, params };
+    }
+    if (candidates.length === 0) break;
+    const accepted: string[] = [];
+    let rejected = false;
+    for (const row of candidates) {
+      const task = String(row.task);
+      const cap = caps.get(task);
+      if (cap !== undefined) {
+        if (cap <= 0) {
+          rejected = true;
+          excluded.add(task);
+          continue;
+        }
+        caps.set(task, cap - 1);
+        if (cap - 1 === 0) excluded.add(task);
+      }
+      const id = String(row.id);
+      order.set(id, order.size);
+      accepted.push(id);
+    }
+    if (accepted.length) {
+      yield {
+        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ?, worker_id = ?, lease_expires_at = ?, token = ? WHERE id IN (${list(accepted.length)})`,
+        params: [now, req.workerId, now + req.leaseMs, token, ...accepted],
+      };
+      claimed.push(...accepted);
+    }
+    // Fewer rows than asked: the database has nothing more to offer. Otherwise only a rejection (a task reached its
+    // cap, and is now excluded) is a reason to look again.
+    if (candidates.length < need || !rejected) break;
+  }
+  if (claimed.length === 0) return [];
+  const rows = yield { sql: `SELECT ${JOB_COLUMNS.join(', ')} FROM ${t.jobs} WHERE id IN (${list(claimed.length)})`, params: claimed };
+  return rows
+    .map((row) => ({ job: toRecord(row), token }))
+    .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!);
+}

@@ -1,0 +1,58 @@
+import { StorageError, messages } from '../../../core/errors.js';
+import { priorityLevel, type InsertResult, type NewJob } from '../../../core/job.js';
+import { list, type Dialect, type Op } from '../dialect.js';
+import { chunks, toRecord, type JobRow } from '../rows.js';
+import { JOB_COLUMNS, type TableNames } from '../schema.js';
+
+const INSERT_COLUMNS = [
+  'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'timeout_ms', 'backoff',
+  'payload', 'errors', 'logs', 'token',
+] as const;
+
+/**
+ * Insert jobs, keeping existing ids (MySQL/MariaDB and SQLite; PostgreSQL uses insert.postgres.ts).
+ *
+ * Why this shape: the unique index on `id` decides duplicates, not a prior read, so two producers racing on one
+ * `jobId` still get one job. Each new row is stamped with this call's `tag` in `token` (harmless: fencing only
+ * honours tokens of `active` rows); reading the rows back in the same transaction tells created from existing
+ * without UPDATE ... RETURNING, which MariaDB lacks. "Now" is read from the database first so due times and the
+ * waiting/scheduled split follow the database clock.
+ */
+export function* insertOp(d: Dialect, t: TableNames, jobs: readonly NewJob[], tag: string): Op<InsertResult[]> {
+  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+  const now = Number(clock!.now);
+  for (const batch of chunks(jobs, 200)) {
+    const params: unknown[] = [];
+    for (const job of batch) {
+      const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
+      params.push(
+        job.id, job.task, job.queue, priorityLevel(job.priority), runAt > now ? 'scheduled' : 'waiting', 0, job.maxAttempts,
+        runAt, now, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, '[]', '[]', tag,
+      );
+    }
+    yield { sql: d.insertIgnore(t.jobs, INSERT_COLUMNS, batch.length, 'id'), params };
+  }
+  const byId = new Map<string, JobRow>();
+  const ids = [...new Set(jobs.map((j) => j.id))];
+  for (const batch of chunks(ids, 500)) {
+    const found = yield { sql: `SELECT ${JOB_COLUMNS.join(', ')}, token FROM ${t.jobs} WHERE id IN (${list(batch.length)})`, params: batch };
+    for (const row of found) byId.set(String(row.id), row);
+  }
+  return readBack(jobs, byId, (row) => row.token === tag);
+}
+
+/**
+ * Per input job, in input order: the stored record and whether this call created it. A duplicate id later in the
+ * same batch reports the first one as existing, as the memory store does.
+ */
+export function readBack(jobs: readonly NewJob[], byId: ReadonlyMap<string, JobRow>, isNew: (row: JobRow) => boolean): InsertResult[] {
+  const seen = new Set<string>();
+  return jobs.map((job) => {
+    const row = byId.get(job.id);
+    // Only possible if retention deleted the existing row between our insert and our read.
+    if (!row) throw new StorageError(messages.jobVanished(job.id));
+    const created = isNew(row) && !seen.has(job.id);
+    seen.add(job.id);
+    return { job: toRecord(row), created };
+  });
+}

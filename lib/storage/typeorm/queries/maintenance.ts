@@ -1,0 +1,91 @@
+import { messages } from '../../../core/errors.js';
+import type { RetentionPolicy } from '../../job-storage.js';
+import { list, type Dialect, type Op } from '../dialect.js';
+import { appendJson, caseSet, chunks } from '../rows.js';
+import type { TableNames } from '../schema.js';
+
+/** Most rows one promote or recovery round touches: bounded transactions keep locks short. */
+export const MAINTENANCE_BATCH = 1000;
+
+/**
+ * Move due `scheduled` jobs to `waiting`. Uses the partial index `(run_at) WHERE state = 'scheduled'`
+ * (`(state, run_at)` on MySQL); SKIP LOCKED so processes running maintenance at once split the work instead of
+ * queueing behind each other. Returns the queues that received jobs, one entry per job.
+ */
+export function* promoteDueOp(d: Dialect, t: TableNames): Op<string[]> {
+  const due = yield {
+    sql: `SELECT id, queue FROM ${t.jobs} WHERE state = 'scheduled' AND run_at <= ${d.nowMs} ORDER BY run_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
+    params: [],
+  };
+  if (due.length === 0) return [];
+  const ids = due.map((r) => String(r.id));
+  yield { sql: `UPDATE ${t.jobs} SET state = 'waiting' WHERE state = 'scheduled' AND id IN (${list(ids.length)})`, params: ids };
+  return due.map((r) => String(r.queue));
+}
+
+/**
+ * Jobs whose lease ran out go back to `waiting` with a `LeaseExpiredError` entry (the attempt stays counted), or to
+ * `failed` when that was their last attempt. Expiry is judged by the database clock on the index
+ * `(lease_expires_at) WHERE state = 'active'`. Returns the queues that received jobs, one entry per recovered job.
+ */
+export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ count: number; woken: string[] }> {
+  const expired = yield {
+    sql: `SELECT id, queue, attempt, max_attempts, worker_id, errors, ${d.nowMs} AS now_ms FROM ${t.jobs}
+          WHERE state = 'active' AND lease_expires_at <= ${d.nowMs} ORDER BY lease_expires_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
+    params: [],
+  };
+  if (expired.length === 0) return { count: 0, woken: [] };
+  const now = Number(expired[0]!.now_ms);
+  const at = new Date(now).toISOString();
+  const groups = { failed: new Map<string, string>(), waiting: new Map<string, string>() };
+  const woken: string[] = [];
+  for (const row of expired) {
+    const attempt = Number(row.attempt);
+    const entry = { attempt, name: 'LeaseExpiredError', message: messages.leaseExpired(String(row.worker_id ?? 'unknown')), at };
+    const last = attempt >= Number(row.max_attempts);
+    groups[last ? 'failed' : 'waiting'].set(String(row.id), appendJson(String(row.errors), JSON.stringify(entry)));
+    if (!last) woken.push(String(row.queue));
+  }
+  for (const [state, errors] of Object.entries(groups)) {
+    for (const batch of chunks([...errors], 200)) {
+      const set = caseSet('errors', new Map(batch));
+      const extra = state === 'failed' ? 'finished_at = ?' : 'run_at = ?';
+      yield {
+        sql: `UPDATE ${t.jobs} SET state = '${state}', ${set.sql}, ${extra}, token = NULL, worker_id = NULL, lease_expires_at = NULL
+              WHERE state = 'active' AND id IN (${list(batch.length)})`,
+        params: [...set.params, now, ...batch.map(([id]) => id)],
+      };
+    }
+  }
+  return { count: expired.length, woken };
+}
+
+/**
+ * Delete finished jobs beyond retention, oldest first, at most `limit` rows: completed jobs by the `completed`
+ * rule, failed and cancelled jobs together by the `failed` rule. Counts and picks use the index
+ * `(state, finished_at, seq)`; the DELETE repeats the state test so a job retried meanwhile is never removed.
+ */
+export function* pruneOp(d: Dialect, t: TableNames, policy: RetentionPolicy, limit: number): Op<number> {
+  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+  const now = Number(clock!.now);
+  let removed = 0;
+  for (const [rule, states] of [[policy.completed, ['completed']], [policy.failed, ['failed', 'cancelled']]] as const) {
+    if (removed >= limit) break;
+    const inStates = `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
+    const [total] = yield { sql: `SELECT COUNT(*) AS n FROM ${t.jobs} WHERE ${inStates}`, params: [] };
+    const excess = Number.isFinite(rule.maxCount) ? Math.max(0, Number(total!.n) - rule.maxCount) : 0;
+    let old = 0;
+    if (Number.isFinite(rule.maxAgeMs)) {
+      const [aged] = yield { sql: `SELECT COUNT(*) AS n FROM ${t.jobs} WHERE ${inStates} AND finished_at < ?`, params: [now - rule.maxAgeMs] };
+      old = Number(aged!.n);
+    }
+    const take = Math.min(limit - removed, Math.max(excess, old));
+    if (take <= 0) continue;
+    const victims = yield { sql: `SELECT seq FROM ${t.jobs} WHERE ${inStates} ORDER BY finished_at, seq LIMIT ${take}`, params: [] };
+    for (const batch of chunks(victims.map((r) => r.seq), 500)) {
+      const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${inStates} AND seq IN (${list(batch.length)})`, params: batch };
+      removed += result.affected ?? batch.length;
+    }
+  }
+  return removed;
+}

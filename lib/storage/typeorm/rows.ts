@@ -1,0 +1,71 @@
+import { PRIORITIES, type JobRecord, type JobState } from '../../core/job.js';
+import { list, type Dialect } from './dialect.js';
+
+/** A job row as drivers return it (BIGINTs may arrive as strings). */
+export type JobRow = Record<string, unknown>;
+
+const ms = (value: unknown): number => Number(value);
+const msOrNull = (value: unknown): Date | null => (value === null || value === undefined ? null : new Date(ms(value)));
+const jsonOrNull = (value: unknown): unknown => (value === null || value === undefined ? null : JSON.parse(String(value)));
+
+/** Turn a stored row into the record every layer shares. */
+export function toRecord(row: JobRow): JobRecord {
+  return {
+    id: String(row.id),
+    task: String(row.task),
+    queue: String(row.queue),
+    payload: JSON.parse(String(row.payload)),
+    priority: PRIORITIES[Number(row.priority)] ?? 'normal',
+    state: String(row.state) as JobState,
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    runAt: new Date(ms(row.run_at)),
+    createdAt: new Date(ms(row.created_at)),
+    startedAt: msOrNull(row.started_at),
+    finishedAt: msOrNull(row.finished_at),
+    timeoutMs: row.timeout_ms === null || row.timeout_ms === undefined ? null : Number(row.timeout_ms),
+    backoff: jsonOrNull(row.backoff) as JobRecord['backoff'],
+    progress: jsonOrNull(row.progress),
+    result: jsonOrNull(row.result),
+    errors: JSON.parse(String(row.errors)),
+    logs: JSON.parse(String(row.logs)),
+    workerId: row.worker_id === null || row.worker_id === undefined ? null : String(row.worker_id),
+    leaseExpiresAt: msOrNull(row.lease_expires_at),
+  };
+}
+
+/** Append one JSON value to a JSON array held as text, without parsing the rest (error history can be long). */
+export function appendJson(arrayText: string, itemJson: string): string {
+  return arrayText === '[]' || arrayText === '' ? `[${itemJson}]` : `${arrayText.slice(0, -1)},${itemJson}]`;
+}
+
+/** Split `items` into chunks so no statement exceeds the databases' parameter limits. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** `CAST(expr AS <64-bit integer>)` in each dialect's spelling (PostgreSQL types untyped parameters as text). */
+export function bigint(d: Dialect, expr: string): string {
+  return d.name === 'mysql' ? `CAST(${expr} AS SIGNED)` : `CAST(${expr} AS BIGINT)`;
+}
+
+/**
+ * One column set from a per-row value in a single statement: `col = CASE id WHEN ? THEN ? ... END`. Lets a batch
+ * of rows with different values be written in one round trip on every dialect.
+ */
+export function caseSet(column: string, values: ReadonlyMap<string, unknown>, cast?: (e: string) => string): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  let sql = `${column} = CASE id`;
+  for (const [id, value] of values) {
+    sql += ` WHEN ? THEN ${cast ? cast('?') : '?'}`;
+    params.push(id, value);
+  }
+  return { sql: `${sql} END`, params };
+}
+
+/** `id IN (?, …)` with its parameters. */
+export function idIn(ids: readonly string[]): { sql: string; params: string[] } {
+  return { sql: `id IN (${list(ids.length)})`, params: [...ids] };
+}

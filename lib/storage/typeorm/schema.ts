@@ -1,0 +1,119 @@
+import type { DialectName } from './dialect.js';
+
+/**
+ * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
+ * `<prefix>schedules`; applied schema versions in `<prefix>migrations` (only when Uno Jobs runs its own migrations).
+ *
+ * Column notes (why, not what):
+ * - `seq` is the clustered/row-id key: insertion order for newest-first listing and the FIFO tie-break.
+ * - `id` is the public job id, unique, so deduplication is enforced by the database itself.
+ * - Times are BIGINT epoch milliseconds written from the database clock, never a worker's.
+ * - `run_at` doubles as "ready since" for waiting jobs: FIFO and aging are judged by it.
+ * - `token` is the fencing token of the current claim; every write of a worker carries it.
+ */
+export interface TableNames {
+  jobs: string;
+  schedules: string;
+  migrations: string;
+}
+
+/** Default table prefix. */
+export const DEFAULT_TABLE_PREFIX = 'uno_';
+
+const PREFIX_RE = /^[A-Za-z_][A-Za-z0-9_]{0,40}$/;
+
+/** Whether a table prefix is safe to splice into SQL (letters, digits and `_`, not starting with a digit). */
+export function isValidPrefix(prefix: string): boolean {
+  return prefix === '' || PREFIX_RE.test(prefix);
+}
+
+/** Table names for a prefix (validated by the caller). */
+export function tableNames(prefix: string): TableNames {
+  return { jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, migrations: `${prefix}migrations` };
+}
+
+/** Columns read back into a job record (everything but bookkeeping that the record does not carry). */
+export const JOB_COLUMNS = [
+  'seq', 'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'started_at',
+  'finished_at', 'timeout_ms', 'backoff', 'payload', 'result', 'progress', 'errors', 'logs', 'worker_id',
+  'lease_expires_at',
+] as const;
+
+/** DDL statements creating version 1 of the schema (idempotent: IF NOT EXISTS everywhere it exists). */
+export function createSchemaSql(dialect: DialectName, t: TableNames): string[] {
+  const big = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
+  const text = dialect === 'mysql' ? 'LONGTEXT' : 'TEXT';
+  const seq =
+    dialect === 'postgres'
+      ? 'seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY'
+      : dialect === 'mysql'
+        ? 'seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY'
+        : 'seq INTEGER PRIMARY KEY AUTOINCREMENT';
+  // utf8mb4_bin: ids, task and queue names compare case- and accent-sensitively, as on the other databases.
+  const tableOptions = dialect === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
+  const jobs = `CREATE TABLE IF NOT EXISTS ${t.jobs} (
+  ${seq},
+  id VARCHAR(200) NOT NULL,
+  task VARCHAR(200) NOT NULL,
+  queue VARCHAR(100) NOT NULL,
+  priority SMALLINT NOT NULL,
+  state VARCHAR(16) NOT NULL,
+  attempt INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  run_at ${big} NOT NULL,
+  created_at ${big} NOT NULL,
+  started_at ${big} NULL,
+  finished_at ${big} NULL,
+  timeout_ms ${big} NULL,
+  backoff ${text} NULL,
+  payload ${text} NOT NULL,
+  result ${text} NULL,
+  progress ${text} NULL,
+  errors ${text} NOT NULL,
+  logs ${text} NOT NULL,
+  worker_id VARCHAR(200) NULL,
+  lease_expires_at ${big} NULL,
+  token VARCHAR(64) NULL
+)${tableOptions}`;
+  const schedules = `CREATE TABLE IF NOT EXISTS ${t.schedules} (
+  name VARCHAR(200) NOT NULL PRIMARY KEY,
+  data ${text} NOT NULL,
+  updated_at ${big} NOT NULL
+)${tableOptions}`;
+  const ix = (name: string, body: string, where = '') =>
+    dialect === 'mysql'
+      ? `CREATE INDEX ${t.jobs}_${name} ON ${t.jobs} ${body}`
+      : `CREATE INDEX IF NOT EXISTS ${t.jobs}_${name} ON ${t.jobs} ${body}${where ? ` WHERE ${where}` : ''}`;
+  const claimable = `state IN ('waiting', 'scheduled')`;
+  const finished = `state IN ('completed', 'failed', 'cancelled')`;
+  const indexes =
+    dialect === 'mysql'
+      ? [
+          // MySQL has no partial indexes: state goes second so `queue = ? AND state = 'waiting' ORDER BY priority,
+          // run_at, seq` reads the index in order and SKIP LOCKED locks only the rows it returns (a filesort
+          // would lock every candidate).
+          ix('claim', '(queue, state, priority, run_at, seq)'),
+          ix('due', '(state, run_at)'),
+          ix('lease', '(state, lease_expires_at)'),
+          ix('finished', '(state, finished_at, seq)'),
+        ]
+      : [
+          // Partial index on the claimable states only: it stays small however many finished jobs are kept.
+          ix('claim', '(queue, priority, run_at, seq)', claimable),
+          ix('due', '(run_at)', `state = 'scheduled'`),
+          ix('lease', '(lease_expires_at)', `state = 'active'`),
+          ix('finished', '(state, finished_at, seq)', finished),
+        ];
+  return [
+    jobs,
+    `CREATE UNIQUE INDEX ${dialect === 'mysql' ? '' : 'IF NOT EXISTS '}${t.jobs}_id ON ${t.jobs} (id)`,
+    ...indexes,
+    ix('list_state', '(state, seq)'),
+    schedules,
+  ];
+}
+
+/** DDL statements dropping the schema (the migration's `down`). */
+export function dropSchemaSql(t: TableNames): string[] {
+  return [`DROP TABLE IF EXISTS ${t.schedules}`, `DROP TABLE IF EXISTS ${t.jobs}`];
+}

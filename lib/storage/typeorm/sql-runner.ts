@@ -1,0 +1,211 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { toDollar, type Dialect, type Op, type Rows, type Stmt } from './dialect.js';
+
+/** The minimal better-sqlite3 surface the store uses (typed here so the driver stays an optional peer). */
+export interface SqliteDatabase {
+  prepare(sql: string): { reader: boolean; all(...params: unknown[]): unknown[]; run(...params: unknown[]): { changes: number } };
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F & { immediate: F };
+  exec(sql: string): unknown;
+}
+
+/** The minimal node-postgres pool surface the store uses. */
+export interface PgPool {
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  connect(): Promise<PgPoolClient>;
+}
+interface PgPoolClient {
+  query(config: { text: string; values?: unknown[]; name?: string } | string): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  release(destroy?: boolean | Error): void;
+}
+
+/** What a caller's transaction handle must offer (a TypeORM EntityManager does). */
+export interface ManagerLike {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/** Executes store operations on one database, each in its own transaction unless told otherwise. */
+export interface SqlRunner {
+  readonly dialect: Dialect;
+  /** Run an operation in a transaction of its own, retrying it on deadlocks and serialisation failures. */
+  tx<T>(make: () => Op<T>): Promise<T>;
+  /** Run one `?`-placeholder statement on its own. */
+  query(sql: string, params?: unknown[]): Promise<Rows>;
+  /** Run an operation inside the caller's transaction (its EntityManager). */
+  onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T>;
+}
+
+const RETRIES = 5;
+
+/** Deadlock, serialisation failure, lock wait timeout, database busy: the whole transaction can simply run again. */
+function retryable(error: unknown): boolean {
+  const e = error as { code?: unknown; errno?: unknown; driverError?: { code?: unknown; errno?: unknown } };
+  const codes = [e.code, e.errno, e.driverError?.code, e.driverError?.errno];
+  return codes.some((c) => c === '40P01' || c === '40001' || c === 1213 || c === 1205 || c === 'ER_LOCK_DEADLOCK' || c === 'SQLITE_BUSY');
+}
+
+async function withRetry<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= RETRIES || !retryable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+async function drive<T>(op: Op<T>, exec: (stmt: Stmt) => Promise<Rows>): Promise<T> {
+  let step = op.next();
+  while (!step.done) step = op.next(await exec(step.value));
+  return step.value;
+}
+
+function rows(records: Record<string, unknown>[], affected?: number | null): Rows {
+  const out = records as Rows;
+  if (affected !== undefined && affected !== null) out.affected = affected;
+  return out;
+}
+
+/** Normalise what TypeORM's `query()` returns on each driver into rows. */
+export function fromTypeorm(raw: unknown): Rows {
+  if (Array.isArray(raw)) {
+    // PostgreSQL UPDATE/DELETE through TypeORM: [rows, rowCount].
+    if (raw.length === 2 && Array.isArray(raw[0]) && typeof raw[1] === 'number') return rows(raw[0], raw[1]);
+    return rows(raw);
+  }
+  const affected = (raw as { affectedRows?: number } | null)?.affectedRows;
+  return rows([], affected);
+}
+
+/** PostgreSQL through the DataSource's own node-postgres pool (no ORM layer on the hot path). */
+export class PgRunner implements SqlRunner {
+  constructor(
+    readonly dialect: Dialect,
+    private readonly pool: PgPool,
+  ) {}
+
+  /** A `$n` statement; `name` makes node-postgres prepare it once per connection (hot paths). */
+  async raw(text: string, values: unknown[], name?: string): Promise<Rows> {
+    const result = await this.pool.query(name ? { name, text, values } : { text, values });
+    return rows(result.rows, result.rowCount);
+  }
+
+  query(sql: string, params: unknown[] = []): Promise<Rows> {
+    return this.raw(toDollar(sql), params);
+  }
+
+  tx<T>(make: () => Op<T>): Promise<T> {
+    return withRetry(async () => {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await drive(make(), async (s) => {
+          const r = await client.query({ text: toDollar(s.sql), values: s.params });
+          return rows(r.rows, r.rowCount);
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        // A killed connection cannot roll back; destroy it instead of returning it to the pool.
+        await client.query('ROLLBACK').catch(() => (broken = error as Error));
+        throw error;
+      } finally {
+        client.release(broken ?? false);
+      }
+    });
+  }
+
+  onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T> {
+    return drive(op, async (s) => fromTypeorm(await manager.query(toDollar(s.sql), s.params)));
+  }
+}
+
+/** MySQL/MariaDB through TypeORM query runners (one pooled connection per transaction). */
+export class MysqlRunner implements SqlRunner {
+  constructor(
+    readonly dialect: Dialect,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  async query(sql: string, params: unknown[] = []): Promise<Rows> {
+    const qr = this.dataSource.createQueryRunner();
+    try {
+      const r = await qr.query(sql, params, true);
+      return rows(r.records ?? [], r.affected);
+    } finally {
+      await qr.release();
+    }
+  }
+
+  tx<T>(make: () => Op<T>): Promise<T> {
+    return withRetry(async () => {
+      const qr: QueryRunner = this.dataSource.createQueryRunner();
+      try {
+        // READ COMMITTED: no gap locks, so concurrent claims and inserts do not block each other.
+        await qr.startTransaction('READ COMMITTED');
+        const result = await drive(make(), async (s) => {
+          const r = await qr.query(s.sql, s.params, true);
+          return rows(r.records ?? [], r.affected);
+        });
+        await qr.commitTransaction();
+        return result;
+      } catch (error) {
+        if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+        throw error;
+      } finally {
+        await qr.release();
+      }
+    });
+  }
+
+  onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T> {
+    return drive(op, async (s) => fromTypeorm(await manager.query(s.sql, s.params)));
+  }
+}
+
+/**
+ * SQLite through better-sqlite3's synchronous API. An operation runs start to finish inside one `BEGIN IMMEDIATE`
+ * transaction without yielding to the event loop, so writes are serialised in this process, and across processes
+ * by SQLite's write lock (waiting up to the connection's busy timeout).
+ */
+export class SqliteRunner implements SqlRunner {
+  private readonly statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
+
+  constructor(
+    readonly dialect: Dialect,
+    private readonly db: SqliteDatabase,
+  ) {}
+
+  private exec(sql: string, params: unknown[]): Rows {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      // Bounded cache: IN lists of many lengths would otherwise grow it without limit.
+      if (this.statements.size >= 500) this.statements.clear();
+      this.statements.set(sql, stmt);
+    }
+    if (stmt.reader) return rows(stmt.all(...params) as Record<string, unknown>[]);
+    return rows([], stmt.run(...params).changes);
+  }
+
+  async query(sql: string, params: unknown[] = []): Promise<Rows> {
+    return this.exec(sql, params);
+  }
+
+  tx<T>(make: () => Op<T>): Promise<T> {
+    return withRetry(async () => {
+      const run = this.db.transaction(() => {
+        const op = make();
+        let step = op.next();
+        while (!step.done) step = op.next(this.exec(step.value.sql, step.value.params));
+        return step.value;
+      });
+      return run.immediate() as T;
+    });
+  }
+
+  onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T> {
+    return drive(op, async (s) => fromTypeorm(await manager.query(s.sql, s.params)));
+  }
+}

@@ -1,0 +1,359 @@
+import { randomBytes } from 'node:crypto';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { ConfigurationError, StorageError, messages } from '../../core/errors.js';
+import type { ClaimedJob, InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../core/job.js';
+import {
+  JobStorage,
+  type ClaimRequest,
+  type CompleteOutcome,
+  type FailOutcome,
+  type InsertOptions,
+  type Lease,
+  type ProgressUpdate,
+  type RetentionPolicy,
+  type StorageCapabilities,
+} from '../job-storage.js';
+import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
+import { runMigrations } from './migrate.js';
+import { PgNotifier } from './notifier.postgres.js';
+import { PgFastPath } from './postgres-fast-path.js';
+import { cancelOp, countsOp, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
+import { claimOp } from './queries/claim.js';
+import { insertOp } from './queries/insert.js';
+import { promoteDueOp, pruneOp, recoverExpiredOp } from './queries/maintenance.js';
+import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
+import { toRecord } from './rows.js';
+import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
+import { MysqlRunner, PgRunner, SqliteRunner, type ManagerLike, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
+import { Wakeups } from './wakeups.js';
+
+/**
+ * Options of the SQL store.
+ *
+ * @example
+ * // The app's own DataSource (e.g. from @nestjs/typeorm): Uno Jobs never destroys it.
+ * { type: 'typeorm', dataSource, runMigrations: true }
+ * // Connection options: Uno Jobs opens the connection, runs its migrations and closes it at shutdown.
+ * { type: 'typeorm', dataSource: { type: 'better-sqlite3', database: 'jobs.sqlite' } }
+ */
+export interface TypeormStorageOptions {
+  /**
+   * An initialised TypeORM `DataSource` of the app (PostgreSQL, MySQL/MariaDB or better-sqlite3), or connection
+   * options from which the store creates (and later destroys) its own.
+   */
+  dataSource: DataSource | DataSourceOptions;
+  /** Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>migrations`). Default `uno_`. */
+  tablePrefix?: string;
+  /**
+   * Create or upgrade the tables at init. Default: `true` for a DataSource the store creates, `false` for the app's
+   * own (add `unoJobsMigrations()` to its migrations instead, or set this to `true`).
+   */
+  runMigrations?: boolean;
+  /**
+   * PostgreSQL: wake idle workers with LISTEN/NOTIFY over one dedicated connection (`capabilities.push`).
+   * Default `true`.
+   */
+  listen?: boolean;
+  /**
+   * Without LISTEN/NOTIFY (MySQL, SQLite, or `listen: false`): longest interval of the store's adaptive check for
+   * jobs other processes added, which wakes this process's idle workers. It checks 8x as often right after finding
+   * work and backs off to this when idle. Default 1000 ms.
+   */
+  pollIntervalMs?: number;
+}
+
+function isDataSource(value: unknown): value is DataSource {
+  const v = value as { initialize?: unknown; isInitialized?: unknown };
+  return typeof v?.initialize === 'function' && typeof v.isInitialized === 'boolean';
+}
+
+function describe(options: DataSourceOptions): string {
+  const o = options as { type: string; host?: string; port?: number; database?: unknown; url?: string };
+  if (o.type === 'better-sqlite3') return `SQLite (${String(o.database)})`;
+  return `${o.type} (${o.url ? o.url.replace(/\/\/[^@]*@/, '//') : `${o.host ?? 'localhost'}:${o.port ?? 'default port'}/${String(o.database ?? '')}`})`;
+}
+
+/**
+ * Uno Jobs on a SQL database through TypeORM: PostgreSQL, MySQL 8 / MariaDB 10.6+ or SQLite (better-sqlite3).
+ *
+ * - Claims are atomic (`FOR UPDATE SKIP LOCKED`; one writer at a time on SQLite) and take many jobs at once.
+ * - Due times and leases follow the database clock, so worker clock skew causes no early runs or stolen leases.
+ * - Job ids are unique in the database itself; `insert(jobs, { manager })` joins the caller's transaction, so a job
+ *   exists only if that transaction commits.
+ * - PostgreSQL wakes idle workers with LISTEN/NOTIFY; the others are polled adaptively.
+ */
+export class TypeormJobStorage extends JobStorage {
+  readonly capabilities: StorageCapabilities;
+  private readonly t: TableNames;
+  private readonly prefix: string;
+  private ds: DataSource | null = null;
+  private owned = false;
+  private runner: SqlRunner | null = null;
+  private fast: PgFastPath | null = null;
+  private notifier: PgNotifier | null = null;
+  private readonly wakeups: Wakeups;
+  private initialised: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly options: TypeormStorageOptions) {
+    super();
+    this.prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
+    if (!isValidPrefix(this.prefix)) {
+      throw new ConfigurationError(messages.invalidOption('tablePrefix', this.prefix, 'letters, digits and "_", not starting with a digit, at most 41 characters'));
+    }
+    this.t = tableNames(this.prefix);
+    const dsOptions = (isDataSource(options.dataSource) ? options.dataSource.options : options.dataSource) as DataSourceOptions | undefined;
+    const dialect = dsOptions ? dialectOf(dsOptions.type) : null;
+    if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
+    const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
+    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true };
+    this.wakeups = new Wakeups(options.pollIntervalMs ?? 1000, () => this.promoteDue(), (sinceSeq) => this.newWork(sinceSeq));
+  }
+
+  /** The DataSource in use (the app's, or the one the store created). Available after `init`. */
+  get dataSource(): DataSource {
+    if (!this.ds) throw new StorageError(messages.storageNotReady());
+    return this.ds;
+  }
+
+  /** Table names of this store. */
+  get tables(): TableNames {
+    return { ...this.t };
+  }
+
+  init(): Promise<void> {
+    this.initialised ??= this.connect();
+    return this.initialised;
+  }
+
+  private async connect(): Promise<void> {
+    const given = this.options.dataSource;
+    let ds: DataSource;
+    if (isDataSource(given)) {
+      if (!given.isInitialized) throw new ConfigurationError(messages.dataSourceNotInitialised());
+      ds = given;
+    } else {
+      const wal = given.type === 'better-sqlite3' && given.database !== ':memory:' && given.enableWAL === undefined ? { enableWAL: true } : {};
+      ds = new DataSource({ ...given, ...wal, entities: [], subscribers: [], migrations: [], synchronize: false, migrationsRun: false, dropSchema: false } as DataSourceOptions);
+      try {
+        await ds.initialize();
+      } catch (error) {
+        throw new StorageError(messages.storageUnavailable(describe(given), (error as Error).message || String(error)));
+      }
+      this.owned = true;
+    }
+    this.ds = ds;
+    try {
+      await this.prepare(ds);
+    } catch (error) {
+      if (this.owned) await ds.destroy().catch(() => undefined);
+      this.ds = null;
+      throw error;
+    }
+  }
+
+  private async prepare(ds: DataSource): Promise<void> {
+    let dialect = dialectOf(ds.options.type)!;
+    const driver = ds.driver as unknown as { master?: unknown; databaseConnection?: unknown; postgres?: { Client: new (c: object) => never } };
+    if (dialect.name === 'postgres') {
+      const runner = new PgRunner(dialect, driver.master as ConstructorParameters<typeof PgRunner>[1]);
+      this.runner = runner;
+      this.fast = new PgFastPath(runner, this.t, this.channel);
+    } else if (dialect.name === 'mysql') {
+      dialect = await this.mysqlDialect(ds);
+      this.runner = new MysqlRunner(dialect, ds);
+    } else {
+      this.runner = new SqliteRunner(dialect, driver.databaseConnection as SqliteDatabase);
+    }
+    if (this.options.runMigrations ?? this.owned) {
+      await runMigrations(ds, dialect, this.t, driver.databaseConnection as SqliteDatabase | undefined);
+    } else {
+      try {
+        await this.runner.query(`SELECT seq FROM ${this.t.jobs} WHERE 1 = 0`);
+      } catch (error) {
+        throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
+      }
+    }
+    if (this.capabilities.push) {
+      const pgOptions = ds.options as { url?: string; host?: string; port?: number; username?: string; password?: unknown; database?: string; ssl?: unknown; applicationName?: string; replication?: { master: object }; extra?: object };
+      const cred = (pgOptions.replication?.master ?? pgOptions) as typeof pgOptions;
+      const config = {
+        connectionString: cred.url, host: cred.host, port: cred.port, user: cred.username, password: cred.password,
+        database: cred.database, ssl: cred.ssl, application_name: pgOptions.applicationName, ...(pgOptions.extra ?? {}),
+      };
+      this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {});
+      // A failed LISTEN keeps retrying in the background; workers poll meanwhile.
+      await this.notifier.start().catch(() => undefined);
+    }
+  }
+
+  /** SKIP LOCKED needs MariaDB 10.6+ or MySQL 8; older servers fall back to waiting row locks. */
+  private async mysqlDialect(ds: DataSource): Promise<Dialect> {
+    const [row] = (await ds.query('SELECT VERSION() AS v')) as { v: string }[];
+    const v = String(row?.v ?? '');
+    const [major = 0, minor = 0] = v.split('.').map((n) => parseInt(n, 10));
+    const skip = /mariadb/i.test(v) ? major > 10 || (major === 10 && minor >= 6) : major >= 8;
+    return skip ? mysqlDialect : { ...mysqlDialect, skipLocked: 'FOR UPDATE' };
+  }
+
+  private get channel(): string {
+    return `${this.prefix}jobs`;
+  }
+
+  private get sql(): SqlRunner {
+    if (!this.runner) throw new StorageError(messages.storageNotReady());
+    return this.runner;
+  }
+
+  private tx<T>(make: (d: Dialect) => Op<T>): Promise<T> {
+    const runner = this.sql;
+    return runner.tx(() => make(runner.dialect));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.wakeups.close();
+      await this.notifier?.close();
+      await this.initialised?.catch(() => undefined);
+      if (this.owned && this.ds?.isInitialized) await this.ds.destroy();
+    })();
+    return this.closing;
+  }
+
+  override subscribe(listener: (queue: string) => void): () => void {
+    return this.wakeups.subscribe(listener, !this.capabilities.push);
+  }
+
+  /** Tell other processes (NOTIFY on PostgreSQL) and this one that jobs of these queues are ready. */
+  private async publish(queues: readonly string[]): Promise<void> {
+    if (queues.length === 0) return;
+    const distinct = [...new Set(queues)];
+    if (this.fast) await this.fast.notify(distinct).catch(() => undefined);
+    if (!this.notifier) for (const q of distinct) this.wakeups.wake(q);
+  }
+
+  async insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]> {
+    if (jobs.length === 0) return [];
+    const manager = options?.manager as ManagerLike | undefined;
+    if (manager !== undefined && typeof manager?.query !== 'function') throw new ConfigurationError(messages.invalidManager());
+    let results: InsertResult[];
+    if (this.fast) {
+      results = await this.fast.insert(jobs, manager);
+    } else {
+      const tag = randomBytes(9).toString('base64url');
+      const runner = this.sql;
+      results = manager
+        ? await runner.onManager(manager, insertOp(runner.dialect, this.t, jobs, tag))
+        : await runner.tx(() => insertOp(runner.dialect, this.t, jobs, tag));
+      // Inside a caller's transaction the rows are not visible until it commits; the wake-up may come too early,
+      // and polling picks the jobs up then.
+      for (const r of results) if (r.created && r.job.state === 'waiting') this.wakeups.wake(r.job.queue);
+    }
+    for (const r of results) if (r.created && r.job.state === 'scheduled') this.wakeups.dueAt(r.job.runAt.getTime());
+    return results;
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    this.wakeups.known(request.queue);
+    if (request.limit < 1) return [];
+    const token = randomBytes(9).toString('base64url');
+    const caps = Object.values(request.taskLimits ?? {});
+    // Caps that cannot bind within this claim's limit change nothing: keep the single-statement path.
+    const binding = caps.some((cap) => cap < request.limit);
+    if (this.fast && !binding) return this.fast.claim(request, token);
+    return this.tx((d) => claimOp(d, this.t, request, token));
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+    if (leases.length === 0) return [];
+    if (this.fast) return this.fast.heartbeat(leases, leaseMs);
+    return this.tx((d) => heartbeatOp(d, this.t, leases, leaseMs));
+  }
+
+  async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
+    if (outcomes.length === 0) return [];
+    if (this.fast) return this.fast.complete(outcomes);
+    return this.tx((d) => completeOp(d, this.t, outcomes));
+  }
+
+  async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
+    if (outcomes.length === 0) return [];
+    const { accepted, woken, dueAt } = this.fast ? await this.fast.fail(outcomes) : await this.tx((d) => failOp(d, this.t, outcomes));
+    if (!this.fast) for (const q of woken) this.wakeups.wake(q);
+    for (const at of dueAt) this.wakeups.dueAt(at);
+    return accepted;
+  }
+
+  async release(leases: readonly Lease[]): Promise<void> {
+    if (leases.length === 0) return;
+    await this.publish(await this.tx((d) => releaseOp(d, this.t, leases)));
+  }
+
+  progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {
+    return this.tx((d) => progressOp(d, this.t, lease, update));
+  }
+
+  cancel(id: string): Promise<JobRecord | null> {
+    return this.tx((d) => cancelOp(d, this.t, id));
+  }
+
+  async retry(id: string): Promise<JobRecord | null> {
+    const job = await this.tx((d) => retryOp(d, this.t, id));
+    if (job?.state === 'waiting') await this.publish([job.queue]);
+    return job;
+  }
+
+  async promoteDue(): Promise<number> {
+    const queues = await this.tx((d) => promoteDueOp(d, this.t));
+    await this.publish(queues);
+    return queues.length;
+  }
+
+  async recoverExpired(): Promise<number> {
+    const { count, woken } = await this.tx((d) => recoverExpiredOp(d, this.t));
+    await this.publish(woken);
+    return count;
+  }
+
+  prune(policy: RetentionPolicy, limit: number): Promise<number> {
+    if (limit < 1) return Promise.resolve(0);
+    return this.tx((d) => pruneOp(d, this.t, policy, limit));
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const [row] = await this.sql.query(getSql(this.t), [id]);
+    return row ? toRecord(row) : null;
+  }
+
+  list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+    return this.tx(() => listOp(this.t, filter, page));
+  }
+
+  counts(filter: { queue?: string } = {}): Promise<JobCounts> {
+    return this.tx((d) => countsOp(d, this.t, filter.queue));
+  }
+
+  async saveSchedule(name: string, data: string): Promise<void> {
+    const d = this.sql.dialect;
+    await this.sql.query(d.upsert(this.t.schedules, ['name', 'data', 'updated_at'], 'name', ['data', 'updated_at']), [name, data, Date.now()]);
+  }
+
+  async listSchedules(): Promise<{ name: string; data: string }[]> {
+    const rows = await this.sql.query(`SELECT name, data FROM ${this.t.schedules} ORDER BY name`);
+    return rows.map((r) => ({ name: String(r.name), data: String(r.data) }));
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const result = await this.sql.query(`DELETE FROM ${this.t.schedules} WHERE name = ?`, [name]);
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Queues with waiting jobs inserted after `sinceSeq` (by any process), and the newest seq: the poll's probe. */
+  private async newWork(sinceSeq: number): Promise<{ queues: string[]; seq: number }> {
+    const [top] = await this.sql.query(`SELECT MAX(seq) AS m FROM ${this.t.jobs}`);
+    const seq = Number(top?.m ?? 0);
+    if (seq <= sinceSeq) return { queues: [], seq };
+    const rows = await this.sql.query(`SELECT DISTINCT queue FROM ${this.t.jobs} WHERE seq > ? AND state = 'waiting'`, [sinceSeq]);
+    return { queues: rows.map((r) => String(r.queue)), seq };
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * SQL storage for Uno Jobs through TypeORM (PostgreSQL, MySQL/MariaDB, SQLite). Import from `@uno/jobs/typeorm`;
+ * it loads `typeorm` (a peer dependency), so apps on other stores never need it.
+ *
+ * @example
+ * import { TypeormJobStorage, unoJobsMigrations } from '@uno/jobs/typeorm';
+ * @packageDocumentation
+ */
+export { TypeormJobStorage, type TypeormStorageOptions } from './storage/typeorm/typeorm.storage.js';
+export { unoJobsMigrations, schemaMigrationV1, SCHEMA_V1 } from './storage/typeorm/migrations/index.js';
+export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';
