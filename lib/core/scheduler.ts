@@ -182,7 +182,7 @@ export class Scheduler {
   async list(): Promise<ScheduleInfo[]> {
     await this.deps.ready();
     const { definitions, states } = await this.load();
-    return [...definitions.values()].sort((a, b) => a.name.localeCompare(b.name)).map((d) => this.info(d, states.get(d.name)));
+    return [...definitions.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((d) => this.info(d, states.get(d.name)));
   }
 
   /** One schedule as `list` shows it, or null. */

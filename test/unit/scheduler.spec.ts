@@ -100,6 +100,10 @@ describe('firing', () => {
     expect(await jobIds(uno)).toEqual([1, 2, 3].map((s) => `sched:beat:${T0 + s * 1000}`));
     const job = await uno.queue.getJob(`sched:beat:${T0 + 1000}`);
     expect(job).toMatchObject({ task: 'tick', payload: { n: 1 }, state: 'waiting' });
+    await uno.stop(0);
+    expect(clock.pendingTimers()).toBe(0); // stop leaves no scheduler timer behind
+    await clock.advance(5000);
+    expect(await jobIds(uno)).toHaveLength(3);
   });
 
   it('two engines on one store produce exactly one job per tick', async () => {
