@@ -1,7 +1,14 @@
 import { PRIORITIES, type JobRecord, type JobState } from '../../core/job.js';
 
-/** A job as a script returns it: the flat HGETALL of its hash and its log lines. */
-export type RawJob = [flat: string[], logs: string[]];
+/**
+ * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), the last one replaced by
+ * the job's log lines, or null when it never logged.
+ */
+export type RawJob = (string | null)[] & { 19: string[] | null };
+
+/** Fields of a job hash in the order scripts return them (`FIELDS` in scripts/includes/common.lua: keep in step). */
+export const FIELDS = ['id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
+  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'logs'] as const;
 
 /** Key names of one store. Every key of a queue starts with its base `{<prefix>:<queue>}` (one Cluster hash slot). */
 export class RedisKeys {
@@ -43,34 +50,35 @@ export function decodeToken(token: string): { counter: string; queue: string } |
   return /^\d+$/.test(counter) ? { counter, queue: token.slice(colon + 1) } : null;
 }
 
-const date = (ms: string | undefined): Date | null => (ms === undefined || ms === '' ? null : new Date(Number(ms)));
-const json = (text: string | undefined): unknown => (text === undefined ? null : JSON.parse(text));
+const date = (ms: string | null): Date | null => (ms === null || ms === '' ? null : new Date(Number(ms)));
+const json = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
-/** Turn a job hash (see scripts/includes/common.lua) into the record the contract returns. */
-export function decodeJob([flat, logs]: RawJob): JobRecord {
-  const h: Record<string, string> = {};
-  for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+/** Turn a job snapshot (see {@link RawJob}) into the record the contract returns. */
+export function decodeJob(f: RawJob): JobRecord {
+  const state = f[5] as JobState;
+  // Worker and lease fields outlive the claim (not deleting them saves writes); they only count while active.
+  const active = state === 'active';
   return {
-    id: h.id!,
-    task: h.task!,
-    queue: h.queue!,
-    payload: JSON.parse(h.payload!),
-    priority: PRIORITIES[Number(h.prio)]!,
-    state: h.state as JobState,
-    attempt: Number(h.attempt),
-    maxAttempts: Number(h.max),
-    runAt: new Date(Number(h.runAt)),
-    createdAt: new Date(Number(h.created)),
-    startedAt: date(h.started),
-    finishedAt: date(h.finished),
-    timeoutMs: h.timeout === undefined ? null : Number(h.timeout),
-    backoff: h.backoff === undefined ? null : JSON.parse(h.backoff),
-    progress: json(h.progress),
-    result: json(h.result),
-    errors: JSON.parse(h.errors ?? '[]'),
-    logs,
-    workerId: h.worker ?? null,
-    leaseExpiresAt: date(h.lease),
+    id: f[0]!,
+    task: f[1]!,
+    queue: f[2]!,
+    payload: JSON.parse(f[3]!),
+    priority: PRIORITIES[Number(f[4])]!,
+    state,
+    attempt: Number(f[6]),
+    maxAttempts: Number(f[7]),
+    runAt: new Date(Number(f[8])),
+    createdAt: new Date(Number(f[9])),
+    startedAt: date(f[10]!),
+    finishedAt: date(f[11]!),
+    timeoutMs: f[12] === null ? null : Number(f[12]),
+    backoff: f[13] === null ? null : JSON.parse(f[13]!),
+    progress: json(f[14]!),
+    result: json(f[15]!),
+    errors: f[16] ? JSON.parse(f[16]) : [],
+    logs: f[19] ?? [],
+    workerId: active ? f[17]! : null,
+    leaseExpiresAt: active ? date(f[18]!) : null,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { JobFilter, JobPage } from '../../core/job.js';
 import type { RetentionPolicy } from '../job-storage.js';
-import { decodeJob, type RedisKeys } from './codec.js';
+import { decodeJob, type RawJob, type RedisKeys } from './codec.js';
 import type { ScriptArg, ScriptName } from './scripts.js';
 
 /** What the admin-side reads need from the store. */
@@ -32,7 +32,7 @@ function decodeCursor(cursor: string | null | undefined): Position | null {
   return colon > 0 && Number.isFinite(order) ? { order, id: cursor.slice(colon + 1) } : null;
 }
 
-type ListReply = [found: [order: string, flat: string[], logs: string[]][], boundaryOrder: string, boundaryId: string];
+type ListReply = [found: [order: string, job: RawJob][], boundaryOrder: string, boundaryId: string];
 
 /**
  * List jobs of several queues newest first. Each queue is read by one script (after the cursor, filtered, at most
@@ -48,13 +48,10 @@ export async function listJobs(h: Housekeeping, queues: string[], filter: JobFil
       ]),
     ),
   );
-  let items: (Position & { raw: [string[], string[]] })[] = [];
+  let items: (Position & { raw: RawJob })[] = [];
   let boundary: Position | null = null;
   for (const [found, bOrder, bId] of replies) {
-    for (const [order, flat, logs] of found) {
-      const id = flat[flat.indexOf('id') + 1]!;
-      items.push({ order: Number(order), id, raw: [flat, logs] });
-    }
+    for (const [order, raw] of found) items.push({ order: Number(order), id: raw[0]!, raw });
     if (bOrder !== '') {
       const b = { order: Number(bOrder), id: bId };
       // The newest stopping point wins: below it, that queue has not been looked at yet.

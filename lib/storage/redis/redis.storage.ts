@@ -172,7 +172,7 @@ export class RedisJobStorage extends JobStorage {
     replies.forEach((reply, k) => {
       const i = fresh[k]!;
       if (reply[0] === 0) {
-        results[i] = { job: decodeJob([reply[1] as string[], reply[2] as string[]]), created: false };
+        results[i] = { job: decodeJob(reply[1] as RawJob), created: false };
         return;
       }
       const [, state, runAt, created] = reply as [number, JobState, string, string];

@@ -11,7 +11,7 @@
   ARGV[7]  number of priority levels L, then L levels (0-3) in the order asked
   then     number of task limits T, then T pairs: task name, most jobs of that task this claim may return
 
-  Returns { token counter of the first job, { { flat HGETALL }, { log lines } } ... } in claim order;
+  Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... } } in claim order;
   job i's token is first + i - 1.
 ]]
 -- @include common
@@ -119,11 +119,16 @@ local jobs = {}
 local activeArgs = {}
 for i, id in ipairs(claimed) do
   local jk = jobKey(base, id)
-  redis.call('HINCRBY', jk, 'attempt', 1)
-  redis.call('HSET', jk, 'state', 'active', 'started', S(now), 'worker', worker, 'lease', lease, 'token', S(first + i - 1))
+  -- Read first and patch the reply: one HMGET and one HSET per job, nothing read twice.
+  local job = snapshot(base, jk, id)
+  local attempt = S(tonumber(job[F_ATTEMPT]) + 1)
+  local token = S(first + i - 1)
+  redis.call('HSET', jk, 'state', 'active', 'attempt', attempt, 'started', S(now), 'worker', worker, 'lease', lease,
+    'token', token)
+  job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, S(now), worker, lease
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
-  jobs[i] = snapshot(base, jk, id)
+  jobs[i] = job
 end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))

@@ -4,7 +4,7 @@
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  job id
 
-  Returns { { flat HGETALL }, { log lines } }, or nil when the job does not exist.
+  Returns job snapshot (FIELDS values, see common.lua), or nil when the job does not exist.
 ]]
 -- @include common
 

@@ -13,7 +13,7 @@
 
   Returns one element per job, in input order:
     created:  { 1, state, runAt ms, created ms, order }
-    existing: { 0, { flat HGETALL }, { log lines } }
+    existing: { 0, job snapshot (FIELDS values, see common.lua) }
   Publishes the queue name on the channel when any inserted job is waiting.
 ]]
 -- @include common
@@ -47,7 +47,7 @@ for i = 1, n do
     existing = snapshot(base, jk, id)
   end
   if existing then
-    results[i] = { 0, existing[1], existing[2] }
+    results[i] = { 0, existing }
   else
     local runAt
     if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end

@@ -7,7 +7,7 @@
   ARGV[1]  cursor order ('+inf' = from the newest); ARGV[2] cursor id ('' = none): only jobs before (order, id)
   ARGV[3]  state filter ('' = any); ARGV[4] task filter ('' = any); ARGV[5] most matches; ARGV[6] most jobs scanned
 
-  Returns { { { order, { flat HGETALL }, { log lines } } ... }, boundary order ('' when the scan was complete),
+  Returns { { { order, job snapshot } ... }, boundary order ('' when the scan was complete),
   boundary id }.
 ]]
 -- @include common
@@ -34,8 +34,7 @@ while #found < limit do
         match = (wantState == '' or f[1] == wantState) and (wantTask == '' or f[2] == wantTask)
       end
       if match then
-        local snap = snapshot(base, jk, id)
-        found[#found + 1] = { order, snap[1], snap[2] }
+        found[#found + 1] = { order, snapshot(base, jk, id) }
         if #found >= limit then return { found, '', '' } end
       end
       lastOrder, lastId = order, id

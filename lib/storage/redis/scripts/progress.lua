@@ -16,6 +16,7 @@ if ARGV[3] == '1' then redis.call('HSET', jk, 'progress', ARGV[4]) end
 if ARGV[5] == '1' then
   local logs = base .. ':logs:' .. id
   redis.call('RPUSH', logs, ARGV[6])
+  redis.call('HSET', jk, 'logs', '1')
   redis.call('LTRIM', logs, -tonumber(ARGV[7]), -1)
 end
 return 1

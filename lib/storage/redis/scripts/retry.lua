@@ -5,7 +5,7 @@
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] job id
 
-  Returns { { flat HGETALL }, { log lines } }, or nil when the job does not exist. Publishes when it was retried.
+  Returns job snapshot (FIELDS values, see common.lua), or nil when the job does not exist. Publishes when it was retried.
 ]]
 -- @include common
 

@@ -72,9 +72,9 @@ local function owned(base, id, token)
   return nil
 end
 
--- Drop the lease of an active job.
+-- Drop the lease of an active job. The worker/lease/token fields stay: they only mean something while the state is
+-- active (readers and the fencing check look at the state first), and not deleting them saves a write per job.
 local function deactivate(base, jk, id)
-  redis.call('HDEL', jk, 'worker', 'lease', 'token')
   redis.call('ZREM', base .. ':active', id)
 end
 
@@ -95,7 +95,6 @@ end
 -- Into a final state. Failed and cancelled share one set: retention treats them alike.
 local function finish(base, jk, id, state, now)
   redis.call('HSET', jk, 'state', state, 'finished', S(now))
-  redis.call('HDEL', jk, 'worker', 'lease', 'token')
   if state == 'completed' then
     redis.call('ZADD', base .. ':completed', S(now), id)
   else
@@ -125,7 +124,16 @@ local function promote(base, now, max)
   return n
 end
 
--- A job hash and its log lines, as one reply element: { flat HGETALL, logs }.
+-- The fields every read returns, by position (see FIELDS in lib/storage/redis/codec.ts; keep both in step).
+-- Positional HMGET replies are much cheaper for the client to parse than HGETALL's name/value pairs.
+local FIELDS = { 'id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
+  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'logs' }
+local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_LOGS = 6, 7, 11, 18, 19, 20
+
+-- One job as a reply element: its FIELDS values, the last one replaced by its log lines (or false when it has none:
+-- the 'logs' field is set once a job has logged, so most reads skip the LRANGE).
 local function snapshot(base, jk, id)
-  return { redis.call('HGETALL', jk), redis.call('LRANGE', base .. ':logs:' .. id, 0, -1) }
+  local f = redis.call('HMGET', jk, unpack(FIELDS))
+  if f[F_LOGS] then f[F_LOGS] = redis.call('LRANGE', base .. ':logs:' .. id, 0, -1) end
+  return f
 end
