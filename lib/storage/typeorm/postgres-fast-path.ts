@@ -54,7 +54,7 @@ export class PgFastPath {
     const rows = await this.runner.raw(q.text, params, q.name);
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
-    return rows.map((row) => ({ job: toRecord(row), token }));
+    return rows.map((row) => ({ job: toRecord(row), token: String(row.token) }));
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {

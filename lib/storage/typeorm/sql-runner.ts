@@ -61,7 +61,9 @@ async function drive<T>(op: Op<T>, exec: (stmt: Stmt) => Promise<Rows>): Promise
 }
 
 function rows(records: Record<string, unknown>[], affected?: number | null): Rows {
-  const out = records as Rows;
+  // A copy made here: drivers build arrays in Node's main realm, and results should be plain arrays of the realm
+  // the library runs in (under jest's VM modules, deepStrictEqual tells the two apart).
+  const out = Array.from(records) as Rows;
   if (affected !== undefined && affected !== null) out.affected = affected;
   return out;
 }

@@ -9,7 +9,8 @@ import { rankSql } from './claim.js';
  * one another; the scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
  * 'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so the
  * planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed. The
- * lease is set from the database clock, and the attempt is counted here, at claim. Statement text depends only on
+ * lease is set from the database clock, and the attempt is counted here, at claim. Each job gets its own token
+ * (claim token + row seq), so fencing is per job. Statement text depends only on
  * whether `priorities` and aging are used, so node-postgres prepares it once per connection.
  *
  * Parameters: $1 queue, $2 limit, $3 workerId, $4 leaseMs, $5 token, [$6 priority levels int[]].
@@ -27,7 +28,8 @@ c AS (
   FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE ${t.jobs} AS u
-SET state = 'active', attempt = u.attempt + 1, started_at = n.now, worker_id = $3, lease_expires_at = n.now + $4::bigint, token = $5
+SET state = 'active', attempt = u.attempt + 1, started_at = n.now, worker_id = $3, lease_expires_at = n.now + $4::bigint,
+    token = $5 || '.' || u.seq::text
 FROM c, n
 WHERE u.seq = c.seq
 RETURNING u.*, c.rnk`;

@@ -86,7 +86,9 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     }
     if (accepted.length) {
       yield {
-        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ?, worker_id = ?, lease_expires_at = ?, token = ? WHERE id IN (${list(accepted.length)})`,
+        // One token per job (claim token + row seq): fencing is per job, and no two claims share one.
+        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ?, worker_id = ?, lease_expires_at = ?,
+              token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq)` : `? || '.' || CAST(seq AS TEXT)`} WHERE id IN (${list(accepted.length)})`,
         params: [now, req.workerId, now + req.leaseMs, token, ...accepted],
       };
       claimed.push(...accepted);
@@ -96,8 +98,8 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     if (candidates.length < need || !rejected) break;
   }
   if (claimed.length === 0) return [];
-  const rows = yield { sql: `SELECT ${JOB_COLUMNS.join(', ')} FROM ${t.jobs} WHERE id IN (${list(claimed.length)})`, params: claimed };
+  const rows = yield { sql: `SELECT ${JOB_COLUMNS.join(', ')}, token FROM ${t.jobs} WHERE id IN (${list(claimed.length)})`, params: claimed };
   return rows
-    .map((row) => ({ job: toRecord(row), token }))
+    .map((row) => ({ job: toRecord(row), token: String(row.token) }))
     .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!);
 }

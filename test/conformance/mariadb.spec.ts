@@ -1,0 +1,96 @@
+import { describe, it, beforeEach, afterEach, beforeAll, afterAll, expect } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { describeJobStorage, newJob, waitFor } from '../../lib/testing/conformance.js';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { StorageError } from '../../lib/core/errors.js';
+
+const MY = { type: 'mariadb' as const, host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test' };
+// One table prefix per test file run: the database `test` is shared with other suites.
+const prefix = `c4my_${randomBytes(4).toString('hex')}_`;
+const prefixes = [prefix];
+let ds: DataSource;
+
+beforeAll(async () => {
+  ds = await new DataSource(MY).initialize();
+  const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
+  await setup.init();
+  await setup.close();
+});
+
+afterAll(async () => {
+  for (const p of prefixes) {
+    for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${p}${table}`);
+  }
+  await ds.destroy();
+});
+
+describeJobStorage(
+  'TypeORM MariaDB',
+  async () => {
+    await ds.query(`DELETE FROM ${prefix}jobs`);
+    await ds.query(`DELETE FROM ${prefix}schedules`);
+    return new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+  },
+  { describe, it, beforeEach, afterEach },
+);
+
+describe('TypeORM MariaDB specifics', () => {
+  it('opens, migrates and closes its own connection; reports no push', async () => {
+    const own = `${prefix}own_`;
+    prefixes.push(own);
+    const s = new TypeormJobStorage({ dataSource: MY, tablePrefix: own });
+    await s.init();
+    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true });
+    await s.insert([newJob({ id: 'Case' }), newJob({ id: 'case' })]);
+    // utf8mb4_bin: ids differing only in case are two jobs, as on the other databases.
+    expect((await s.counts()).waiting).toBe(2);
+    const owned = s.dataSource;
+    await s.close();
+    expect(owned.isInitialized).toBe(false);
+  });
+
+  it('database down at init gives a StorageError', async () => {
+    const s = new TypeormJobStorage({ dataSource: { ...MY, port: 1, connectTimeout: 2000 } });
+    const error = await s.init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(String((error as Error).message)).toMatch(/Cannot reach the mariadb/);
+  });
+
+  it('the shipped migrations run through TypeORM’s own runner', async () => {
+    const mig = `${prefix}mig_`;
+    prefixes.push(mig);
+    const app = await new DataSource({ ...MY, migrations: unoJobsMigrations({ tablePrefix: mig }), migrationsTableName: `${mig}typeorm_migrations` }).initialize();
+    try {
+      expect((await app.runMigrations()).length).toBe(1);
+      const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
+      await s.init();
+      await s.insert([newJob({ id: 'm1' })]);
+      expect((await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' })).length).toBe(1);
+      await s.close();
+      await app.undoLastMigration();
+      await app.query(`DROP TABLE IF EXISTS ${mig}typeorm_migrations`);
+    } finally {
+      await app.destroy();
+    }
+  });
+
+  it('the adaptive poll wakes idle subscribers for jobs another process inserted', async () => {
+    const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, pollIntervalMs: 200 });
+    const b = new TypeormJobStorage({ dataSource: MY, tablePrefix: prefix });
+    await a.init();
+    await b.init();
+    try {
+      const woken: string[] = [];
+      const off = a.subscribe((q) => woken.push(q));
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the first probe records where the table stands
+      await b.insert([newJob({ id: 'remote', queue: 'remote-q' })]);
+      await waitFor(() => woken.includes('remote-q'), 3000, 'a polled wake-up');
+      off();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, it, beforeEach, afterEach, beforeAll, afterAll, expect } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { describeJobStorage, newJob, waitFor } from '../../lib/testing/conformance.js';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { ConfigurationError, StorageError } from '../../lib/core/errors.js';
+
+const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
+// One table prefix per test file run: the database `test` is shared with other suites.
+const prefix = `c4pg_${randomBytes(4).toString('hex')}_`;
+const prefixes = [prefix];
+let ds: DataSource;
+
+beforeAll(async () => {
+  ds = await new DataSource({ ...PG, applicationName: 'uno-conformance' }).initialize();
+  const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
+  await setup.init();
+  await setup.close();
+});
+
+afterAll(async () => {
+  for (const p of prefixes) {
+    for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${p}${table}`);
+  }
+  await ds.destroy();
+});
+
+describeJobStorage(
+  'TypeORM PostgreSQL',
+  async () => {
+    await ds.query(`DELETE FROM ${prefix}jobs`);
+    await ds.query(`DELETE FROM ${prefix}schedules`);
+    return new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+  },
+  { describe, it, beforeEach, afterEach },
+);
+
+describe('TypeORM PostgreSQL specifics', () => {
+  it('opens, migrates and closes its own connection from options; never destroys a DataSource it was given', async () => {
+    const own = `${prefix}own_`;
+    prefixes.push(own);
+    const s = new TypeormJobStorage({ dataSource: PG, tablePrefix: own });
+    await s.init();
+    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true });
+    await s.insert([newJob({ id: 'o1' })]);
+    expect((await s.get('o1'))?.state).toBe('waiting');
+    const owned = s.dataSource;
+    await s.close();
+    expect(owned.isInitialized).toBe(false);
+    const given = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    await given.init();
+    await given.close();
+    expect(ds.isInitialized).toBe(true);
+  });
+
+  it('database down at init gives a StorageError that names the database', async () => {
+    const s = new TypeormJobStorage({ dataSource: { ...PG, port: 1, connectTimeoutMS: 2000 } });
+    const error = await s.init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(String((error as Error).message)).toMatch(/Cannot reach the postgres \(127\.0\.0\.1:1\/test\) database/);
+    await s.close();
+  });
+
+  it('missing tables on a given DataSource give a ConfigurationError pointing at the migrations', async () => {
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: `${prefix}none_` });
+    const error = await s.init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(String((error as Error).message)).toMatch(/unoJobsMigrations\(\)/);
+  });
+
+  it('an uninitialised DataSource is refused with a clear error', async () => {
+    const s = new TypeormJobStorage({ dataSource: new DataSource(PG) });
+    await expect(s.init()).rejects.toThrow(/not initialised/);
+  });
+
+  it('the shipped migrations run through TypeORM with the app’s own migrations, and revert', async () => {
+    const mig = `${prefix}mig_`;
+    prefixes.push(mig);
+    const app = await new DataSource({ ...PG, migrations: unoJobsMigrations({ tablePrefix: mig }), migrationsTableName: `${mig}typeorm_migrations` }).initialize();
+    try {
+      const ran = await app.runMigrations();
+      expect(ran.map((m) => m.name)).toEqual([expect.stringMatching(/^UnoJobsSchema.*1764400000000$/)]);
+      const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
+      await s.init();
+      await s.insert([newJob({ id: 'm1' })]);
+      expect((await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' })).length).toBe(1);
+      await s.close();
+      const indexes = (await app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1`, [`${mig}jobs`])) as { indexdef: string }[];
+      expect(indexes.some((i) => /WHERE .*state.*waiting.*scheduled/.test(i.indexdef))).toBe(true);
+      await app.undoLastMigration();
+      const [{ n }] = (await app.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = $1`, [`${mig}jobs`])) as { n: number }[];
+      expect(n).toBe(0);
+      await app.query(`DROP TABLE IF EXISTS ${mig}typeorm_migrations`);
+    } finally {
+      await app.destroy();
+    }
+  });
+
+  it('NOTIFY from another process-like store wakes a listener; the claim uses the database clock', async () => {
+    const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });
+    await a.init();
+    await b.init();
+    try {
+      const woken: string[] = [];
+      const off = a.subscribe((q) => woken.push(q));
+      await b.insert([newJob({ id: 'remote', queue: 'remote-q' })]);
+      await waitFor(() => woken.includes('remote-q'), 3000, 'a NOTIFY wake-up');
+      off();
+      const [claimed] = await a.claim({ queue: 'remote-q', limit: 1, leaseMs: 60_000, workerId: 'w' });
+      const [{ now }] = (await ds.query(`SELECT (extract(epoch from now()) * 1000)::bigint AS now`)) as { now: string }[];
+      expect(Math.abs(claimed!.job.leaseExpiresAt!.getTime() - 60_000 - Number(now))).toBeLessThan(2000);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

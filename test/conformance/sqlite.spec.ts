@@ -1,0 +1,47 @@
+import { describe, it, beforeEach, afterEach, afterAll, expect } from '@jest/globals';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeJobStorage } from '../../lib/testing/conformance.js';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { newJob } from '../../lib/testing/conformance.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'uno-sqlite-'));
+let n = 0;
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// A fresh database file per case: the store owns the DataSource, runs its migrations and closes it.
+describeJobStorage(
+  'TypeORM SQLite (file)',
+  () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, `case-${++n}.sqlite`) } }),
+  { describe, it, beforeEach, afterEach },
+);
+
+describeJobStorage(
+  'TypeORM SQLite (:memory:)',
+  () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' }, tablePrefix: 'mem_' }),
+  { describe, it, beforeEach, afterEach },
+);
+
+describe('TypeORM SQLite specifics', () => {
+  it('keeps jobs across a restart of the store (durable file)', async () => {
+    const file = join(dir, 'restart.sqlite');
+    const first = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
+    await first.init();
+    await first.insert([newJob({ id: 'survivor', delayMs: 60_000 })]);
+    await first.close();
+    expect(existsSync(file)).toBe(true);
+    const second = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
+    await second.init();
+    expect((await second.get('survivor'))?.state).toBe('scheduled');
+    expect(second.capabilities).toEqual({ push: false, distributed: true, transactions: true });
+    await second.close();
+    await second.close(); // idempotent
+  });
+
+  it('reports :memory: as not distributed', () => {
+    const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
+    expect(s.capabilities.distributed).toBe(false);
+  });
+});
