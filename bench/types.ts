@@ -27,6 +27,11 @@ export interface WorkerHandle {
   start(): Promise<void>;
   /** Stop consuming and release the worker's connections. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Enqueue through the worker's own application instead of the separate producer. Only for embedded stores that
+   * cannot wake another connection (Uno on SQLite); the latency probe then uses it.
+   */
+  enqueue?(payload: BenchPayload): Promise<void>;
 }
 
 /** Where an adapter keeps its jobs: a unique namespace (key prefix, queue name, schema or table prefix). */

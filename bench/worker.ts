@@ -18,7 +18,15 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
   const adapter = await createAdapter(args.name, { backend: args.backend, runId: args.runId, namespace: args.namespace, attached: true });
   await adapter.setup();
-  const worker: WorkerHandle = await adapter.createWorker({ concurrency: args.concurrency });
+  let first = true;
+  const worker: WorkerHandle = await adapter.createWorker({
+    concurrency: args.concurrency,
+    onStart: () => {
+      if (!first) return;
+      first = false;
+      process.send?.({ first: performance.timeOrigin + performance.now() });
+    },
+  });
   process.on('message', (message) => {
     if (message === 'go') {
       worker.start().catch((error: unknown) => {

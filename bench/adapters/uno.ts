@@ -98,7 +98,10 @@ export class UnoAdapter implements BenchAdapter {
       ],
     }).compile();
     let stopped: Promise<void> | null = null;
+    // SQLite has no cross-connection wake-up: an embedded app enqueues through its own module (see WorkerHandle).
+    const colocated = this.backend === 'sqlite' ? app.get(JobQueue) : null;
     return {
+      enqueue: colocated ? async (payload) => void (await colocated.enqueue(TASK, payload)) : undefined,
       // init() runs onModuleInit (discovery, store connect) and onApplicationBootstrap (workers start claiming).
       start: async () => {
         await app.init();
@@ -139,9 +142,9 @@ export class UnoAdapter implements BenchAdapter {
   }
 
   /**
-   * Storage options per backend. Redis and TypeORM configs follow the documented `{ type: 'redis', connection,
-   * prefix }` and `{ type: 'typeorm', connection options, tablePrefix }` shapes; the cast keeps this file compiling
-   * on a checkout where those stores have not landed yet (the module then rejects the type with a clear error).
+   * Storage options per backend: `{ type: 'redis', connection, prefix }` and `{ type: 'typeorm', dataSource:
+   * <connection options>, tablePrefix }` (the store then owns its DataSource and pool, like an app would). The cast
+   * keeps this file compiling on a checkout where a store has not landed yet (the module then rejects the type).
    */
   private storageConfig(ns: string): StorageConfig {
     const { host, port, db } = redisConnection();
@@ -158,7 +161,7 @@ export class UnoAdapter implements BenchAdapter {
       case 'postgres':
         config = {
           type: 'typeorm',
-          connection: {
+          dataSource: {
             type: 'postgres',
             host: pg.hostname,
             port: Number(pg.port || 5432),
@@ -172,7 +175,7 @@ export class UnoAdapter implements BenchAdapter {
       case 'mariadb':
         config = {
           type: 'typeorm',
-          connection: {
+          dataSource: {
             type: 'mariadb',
             host: maria.hostname,
             port: Number(maria.port || 3306),
@@ -184,7 +187,7 @@ export class UnoAdapter implements BenchAdapter {
         };
         break;
       case 'sqlite':
-        config = { type: 'typeorm', connection: { type: 'better-sqlite3', database: sqliteFile(ns) }, tablePrefix: `${ns}_` };
+        config = { type: 'typeorm', dataSource: { type: 'better-sqlite3', database: sqliteFile(ns) }, tablePrefix: `${ns}_` };
         break;
     }
     return config as StorageConfig;
