@@ -1,0 +1,109 @@
+import { describe, it, expect, afterAll } from '@jest/globals';
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { JobStorage } from '../../lib/index.js';
+import { RedisJobStorage } from '../../lib/redis.js';
+import { TypeormJobStorage } from '../../lib/typeorm.js';
+import { waitFor } from '../../lib/testing/index.js';
+
+/**
+ * The once-per-cluster guarantee with real processes: three instances of an app (the compiled package, run by
+ * `npm test` after `npm run build`) share one store and fire the same per-second schedules for a few seconds.
+ * Every tick must produce exactly one job, created by exactly one instance and run exactly once, with no tick
+ * missing. Real Redis and PostgreSQL, never mocks; each run uses its own key prefix / table prefix.
+ */
+const FIXTURE = fileURLToPath(new URL('./fixtures/scheduler-node.mjs', import.meta.url));
+const INSTANCES = 3;
+const RUN_MS = 4500;
+
+interface Message {
+  type: 'ready' | 'ran' | 'enqueued' | 'error' | 'stopped';
+  id?: string;
+  created?: boolean;
+  pid?: number;
+  message?: string;
+}
+
+const backends: { name: string; prefix: string; open: (prefix: string) => JobStorage; cleanup: (prefix: string) => Promise<void> }[] = [
+  {
+    name: 'redis',
+    prefix: `uno-sched-${randomBytes(4).toString('hex')}`,
+    open: (prefix) => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379, db: 15 }, prefix }),
+    cleanup: async (prefix) => {
+      const redis = new Redis({ host: '127.0.0.1', port: 6379, db: 15 });
+      const keys = await redis.keys(`*${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    },
+  },
+  {
+    name: 'postgres',
+    prefix: `uno_sched_${randomBytes(4).toString('hex')}_`,
+    open: (prefix) =>
+      new TypeormJobStorage({
+        dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
+        tablePrefix: prefix,
+      }),
+    cleanup: async (prefix) => {
+      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+      await client.connect();
+      await client.query(`DROP TABLE IF EXISTS ${prefix}schedules, ${prefix}jobs, ${prefix}migrations`);
+      await client.end();
+    },
+  },
+];
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+const tickOf = (id: string) => Number(id.slice(id.lastIndexOf(':') + 1));
+
+describe.each(backends)('once per tick across $name instances', ({ name, prefix, open, cleanup }) => {
+  it(`${INSTANCES} processes firing per-second schedules produce exactly one job per tick`, async () => {
+    const storage = open(prefix);
+    // Create the tables once before the instances start, as a deploy's migration step would.
+    await storage.init();
+    const messages: Message[] = [];
+    try {
+      const procs = Array.from({ length: INSTANCES }, () => {
+        const child = fork(FIXTURE, [name, prefix], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        children.push(child);
+        child.on('message', (m) => messages.push(m as Message));
+        return child;
+      });
+      await waitFor(() => messages.filter((m) => m.type === 'ready').length === INSTANCES, 20_000, 'instances ready');
+      await new Promise((resolve) => setTimeout(resolve, RUN_MS));
+      for (const child of procs) child.send('stop');
+      await waitFor(() => messages.filter((m) => m.type === 'stopped').length === INSTANCES, 20_000, 'instances stopped');
+
+      expect(messages.filter((m) => m.type === 'error')).toEqual([]);
+      for (const task of ['cluster.cron', 'cluster.every']) {
+        const { jobs } = await storage.list({ task }, { limit: 1000 });
+        const ticks = jobs.map((j) => tickOf(j.id)).sort((a, b) => a - b);
+        // At least the ticks of the run window, one second apart: none twice, none missing.
+        expect(ticks.length).toBeGreaterThanOrEqual(Math.floor(RUN_MS / 1000));
+        expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1000));
+        for (const job of jobs) {
+          const enqueued = messages.filter((m) => m.type === 'enqueued' && m.id === job.id);
+          // Exactly one instance created the job; every other firing of the tick found it already there.
+          expect(enqueued.filter((m) => m.created)).toHaveLength(1);
+          const runs = messages.filter((m) => m.type === 'ran' && m.id === job.id).length;
+          expect([job.id, runs]).toEqual([job.id, job.state === 'completed' ? 1 : 0]);
+          expect(['completed', 'waiting']).toContain(job.state);
+        }
+      }
+      // The instances really competed for the same ticks (not one firing alone).
+      const firers = new Set(messages.filter((m) => m.type === 'enqueued').map((m) => m.pid));
+      expect(firers.size).toBe(INSTANCES);
+      expect(messages.filter((m) => m.type === 'enqueued' && !m.created).length).toBeGreaterThan(0);
+    } finally {
+      await storage.close();
+      await cleanup(prefix);
+    }
+  }, 60_000);
+});
