@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { UnoJobs, type JobPage, type JobRecord } from '../../lib/index.js';
+import { RedisJobStorage } from '../../lib/redis.js';
+import { waitFor } from '../../lib/testing/index.js';
+
+// Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
+// share one Redis. One is SIGKILLed mid-run. Every job must complete; a job may run twice only if it was in flight
+// on the killed worker, and then its second run follows a recorded lease expiry of that worker.
+
+const JOBS = 20_000;
+const WORKERS = 4;
+const CONCURRENCY = 25;
+const LEASE_MS = 2000;
+const connection = { host: '127.0.0.1', port: 6379 };
+const prefix = `uno-test-crash-${randomUUID().slice(0, 8)}`;
+const execList = `${prefix}:executions`;
+const fixture = fileURLToPath(new URL('./fixtures/redis-worker.mjs', import.meta.url));
+
+const redis = new Redis(connection);
+const storage = new RedisJobStorage({ connection, prefix });
+const producer = new UnoJobs({ storage, worker: { enabled: false } });
+producer.register('crash.job', async () => {}, { queue: 'crash', attempts: 5 });
+const workers: ChildProcess[] = [];
+
+function startWorker(index: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [fixture], {
+    env: {
+      ...process.env,
+      UNO_PREFIX: prefix,
+      UNO_WORKER_ID: `crash-worker-${index}`,
+      UNO_CONCURRENCY: String(CONCURRENCY),
+      UNO_LEASE_MS: String(LEASE_MS),
+      UNO_EXEC_LIST: execList,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  workers.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`worker ${index} exited early with ${code}`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) resolve(child);
+    });
+  });
+}
+
+async function deleteKeys(): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.del(execList);
+}
+
+beforeAll(async () => {
+  await producer.start();
+});
+
+afterAll(async () => {
+  for (const child of workers) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+  await producer.stop();
+  await storage.close();
+  await deleteKeys();
+  await redis.quit();
+});
+
+describe('Redis store: crash of a worker process', () => {
+  it('completes every job once, re-running only the jobs in flight on the killed worker', async () => {
+    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => startWorker(i)));
+    const ids: string[] = [];
+    for (let i = 0; i < JOBS; i += 1000) {
+      const batch = Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ task: 'crash.job', payload: { i: i + k } }));
+      ids.push(...(await producer.queue.enqueueMany(batch)).map((job) => job.id));
+    }
+
+    await waitFor(async () => (await redis.llen(execList)) >= JOBS / 4, 30_000, 'a quarter of the jobs to start');
+    victim!.kill('SIGKILL');
+    await once(victim!, 'exit');
+    const killed = 'crash-worker-0';
+
+    await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === JOBS, 40_000, 'every job to complete');
+    const counts = await storage.counts({ queue: 'crash' });
+    expect(counts).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
+
+    // Executions per job, in the order they started.
+    const runs = new Map<string, { worker: string; attempt: number }[]>();
+    for (const entry of await redis.lrange(execList, 0, -1)) {
+      const [id, worker, attempt] = entry.split('|') as [string, string, string];
+      runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
+    }
+    expect(runs.size).toBe(JOBS);
+    for (const id of ids) expect(runs.has(id)).toBe(true);
+
+    const repeated = [...runs].filter(([, r]) => r.length > 1);
+    // At most the killed worker's slots were in flight; each such job ran once there and once more elsewhere.
+    expect(repeated.length).toBeLessThanOrEqual(CONCURRENCY);
+    for (const [id, r] of repeated) {
+      expect(r).toHaveLength(2);
+      expect(r[0]!.worker).toBe(killed);
+      expect(r[1]!.worker).not.toBe(killed);
+      const job = (await storage.get(id))!;
+      expect(job.errors.map((e) => e.name)).toEqual(['LeaseExpiredError']);
+      expect(job.errors[0]!.message).toContain(killed);
+    }
+
+    // The killed worker held leases when it died: they were recovered by the live workers after expiry.
+    const recovered: JobRecord[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: JobPage = await storage.list({ queue: 'crash', state: 'completed' }, { limit: 1000, cursor });
+      recovered.push(...page.jobs.filter((j) => j.errors.length > 0));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(recovered.length).toBeGreaterThan(0);
+    for (const job of recovered) {
+      expect(job.errors[0]!.message).toContain(killed);
+      expect(job.attempt).toBe(2);
+    }
+  }, 60_000);
+});
