@@ -291,7 +291,7 @@ export class Scheduler {
     const { definitions, states } = await this.load();
     for (const name of this.local.keys()) if (!definitions.has(name)) this.local.delete(name);
     let nextAt = now + this.syncIntervalMs;
-    const plans: { definition: ScheduleDefinition; state: ScheduleState; ticks: number[]; due: boolean }[] = [];
+    const plans: { definition: ScheduleDefinition; state: ScheduleState; ticks: number[] }[] = [];
     for (const definition of definitions.values()) {
       const timing = this.timing(definition);
       const state = this.merged(definition.name, states.get(definition.name), definition.createdAt);
@@ -312,7 +312,7 @@ export class Scheduler {
         ticks = ticks.slice(-1);
         if (state.lastJobId && BUSY.includes((await storage.get(state.lastJobId))?.state as JobState)) ticks = [];
       }
-      plans.push({ definition, state, ticks, due: true });
+      plans.push({ definition, state, ticks });
     }
     const items: EnqueueItem[] = plans.flatMap(({ definition: d, ticks }) =>
       ticks.map((tick) => ({
@@ -324,6 +324,7 @@ export class Scheduler {
     // One store round trip for every firing of the round. If it fails, no cursor moves: the next round retries.
     const results = await this.deps.queue.enqueueManyResults(items);
     let i = 0;
+    const writes: Promise<void>[] = [];
     for (const { definition, state, ticks } of plans) {
       const mine = results.slice(i, (i += ticks.length));
       const next: ScheduleState = { v: 1, cursor: Math.max(state.cursor, now), lastRunAt: state.lastRunAt, lastJobId: state.lastJobId };
@@ -334,10 +335,10 @@ export class Scheduler {
       this.local.set(definition.name, next);
       // The instance whose insert created the job records the run, so a tick costs one state write, not one per
       // instance. When nothing was enqueued (skipped as missed or overlapping), every instance records the skip.
-      if (mine.some((r) => r.created) || ticks.length === 0) {
-        await storage.saveSchedule(stateKey(definition.name), JSON.stringify(next));
-      }
+      if (mine.some((r) => r.created) || ticks.length === 0) writes.push(storage.saveSchedule(stateKey(definition.name), JSON.stringify(next)));
     }
+    // Concurrently: a thousand digests due at 08:00 should not cost a thousand sequential round trips.
+    await Promise.all(writes);
     return Math.max(nextAt, now);
   }
 

@@ -1,13 +1,13 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { MemoryJobStorage, UnoJobs, type InsertOptions, type NewJob } from '../../lib/index.js';
+import { MemoryJobStorage, UnoJobs } from '../../lib/index.js';
 import { ManualClock } from '../../lib/testing/index.js';
 
 /** The memory store, counting insert round trips (a thin wrapper, not a mock: jobs are really stored). */
 class CountingStorage extends MemoryJobStorage {
   inserts = 0;
-  override insert(jobs: readonly NewJob[], options?: InsertOptions) {
+  override insert(...args: Parameters<MemoryJobStorage['insert']>) {
     this.inserts++;
-    return super.insert(jobs, options);
+    return super.insert(...args);
   }
 }
 

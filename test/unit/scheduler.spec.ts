@@ -236,6 +236,26 @@ describe('dynamic schedules', () => {
     expect(digest.nextRunAt).toEqual(new Date('2026-01-12T13:00:00Z'));
   });
 
+  it('changes made on another instance reach a running loop within syncIntervalMs; remove stops the firing', async () => {
+    const clock = new ManualClock(T0 + 100);
+    const storage = new MemoryJobStorage({ clock });
+    const producer = engine(storage, clock, { scheduler: { enabled: false } });
+    const worker = engine(storage, clock, { scheduler: { enabled: true, syncIntervalMs: 3000 } });
+    await producer.start();
+    await worker.start();
+    await producer.scheduler.upsert('remote', { every: 1000, task: 'tick' });
+    await clock.advance(2000); // the worker's loop has not re-read the store yet, and the producer does not fire
+    expect(await jobIds(worker)).toEqual([]);
+    // Sync at +3 s: the ticks since the schedule was stored are within graceMs, so they still fire (late).
+    await clock.advance(1000);
+    const fired = [1000, 2000, 3000].map((ms) => `sched:remote:${T0 + ms}`);
+    expect(await jobIds(worker)).toEqual(fired);
+    await clock.advance(1000);
+    await producer.scheduler.remove('remote');
+    await clock.advance(5000);
+    expect(await jobIds(worker)).toEqual([...fired, `sched:remote:${T0 + 4000}`]);
+  });
+
   it('resume fires from the next tick on: ticks that passed while paused never run', async () => {
     const clock = new ManualClock(T0 + 100);
     const uno = engine(new MemoryJobStorage({ clock }), clock);
