@@ -3,6 +3,7 @@ import { PRIORITIES, type Priority } from './job.js';
 import { toJson } from './payload.js';
 import { DEFAULT_TIMEZONE, cronTiming, intervalTiming, type Timing } from './scheduler-timing.js';
 import { validateTaskName } from './task-registry.js';
+import type { JobStorage } from '../storage/job-storage.js';
 
 /**
  * What to do with ticks that passed while no instance could fire them (every instance down, or the schedule's
@@ -196,4 +197,23 @@ export function parseState(data: string): ScheduleState | null {
 /** True when two definitions are identical: a boot then skips the write (saves one per instance per boot). */
 export function sameDefinition(a: ScheduleDefinition, b: ScheduleDefinition): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Every stored schedule: definitions and run states, told apart by the state key prefix (one store round trip). */
+export async function loadSchedules(
+  storage: JobStorage,
+): Promise<{ definitions: Map<string, ScheduleDefinition>; states: Map<string, ScheduleState> }> {
+  const definitions = new Map<string, ScheduleDefinition>();
+  const states = new Map<string, ScheduleState>();
+  for (const { name, data } of await storage.listSchedules()) {
+    if (name.startsWith(STATE_PREFIX)) {
+      const state = parseState(data);
+      if (state) states.set(name.slice(STATE_PREFIX.length), state);
+    } else {
+      // Unreadable documents (another version's, or damaged) are ignored rather than stopping every schedule.
+      const definition = parseDefinition(data);
+      if (definition && definition.name === name) definitions.set(name, definition);
+    }
+  }
+  return { definitions, states };
 }

@@ -86,3 +86,12 @@ export function newestTicks(timing: Timing, after: number, upTo: number, limit: 
     if (ticks.length >= limit || start === after) return ticks;
   }
 }
+
+/**
+ * Ticks to fire in `(cursor, now]`, oldest first: every tick within `graceMs` of now (on time: the loop was merely
+ * late), plus the newest `missedLimit` older ones (missed: no instance ran when they fell due).
+ */
+export function dueTicks(timing: Timing, cursor: number, now: number, graceMs: number, missedLimit: number): number[] {
+  const onTime = ticksBetween(timing, Math.max(cursor, now - graceMs), now);
+  return [...newestTicks(timing, cursor, now - graceMs, missedLimit), ...onTime];
+}

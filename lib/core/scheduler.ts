@@ -2,24 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.js';
 import { ConfigurationError, InvalidJobError, UnoJobsError, messages } from './errors.js';
 import { toError, type JobEvents } from './events.js';
-import type { JobRecord, JobState } from './job.js';
+import type { InsertResult, JobRecord, JobState } from './job.js';
 import type { EnqueueItem, JobQueue } from './job-queue.js';
 import {
   buildDefinition,
   compileTiming,
-  parseDefinition,
-  parseState,
+  loadSchedules,
   sameDefinition,
   stateKey,
   tickJobId,
   validateScheduleName,
-  STATE_PREFIX,
   type ScheduleDefinition,
   type ScheduleInfo,
   type ScheduleOptions,
   type ScheduleState,
 } from './scheduler-definition.js';
-import { newestTicks, ticksBetween, type Timing } from './scheduler-timing.js';
+import { dueTicks, type Timing } from './scheduler-timing.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobStorage } from '../storage/job-storage.js';
 
@@ -49,11 +47,6 @@ export interface SchedulerDeps {
 
 /** States in which the previous firing's job blocks a schedule with `overlap: false`. */
 const BUSY: readonly JobState[] = ['waiting', 'scheduled', 'active'];
-
-interface Loaded {
-  definitions: Map<string, ScheduleDefinition>;
-  states: Map<string, ScheduleState>;
-}
 
 interface Declared {
   options: ScheduleOptions;
@@ -134,7 +127,7 @@ export class Scheduler {
     validateScheduleName(name);
     if (options && typeof options === 'object' && typeof options.task === 'string') this.deps.registry.require(options.task);
     await this.deps.ready();
-    const { definitions, states } = await this.load();
+    const { definitions, states } = await loadSchedules(this.deps.storage);
     let definition: ScheduleDefinition;
     try {
       definition = buildDefinition(name, options, 'dynamic', this.deps.clock.now(), definitions.get(name));
@@ -181,7 +174,7 @@ export class Scheduler {
   /** Every stored schedule with its next and last run, by name. */
   async list(): Promise<ScheduleInfo[]> {
     await this.deps.ready();
-    const { definitions, states } = await this.load();
+    const { definitions, states } = await loadSchedules(this.deps.storage);
     return [...definitions.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((d) => this.info(d, states.get(d.name)));
   }
 
@@ -193,7 +186,7 @@ export class Scheduler {
   private async setPaused(name: string, paused: boolean): Promise<ScheduleInfo> {
     const definition = { ...(await this.require(name)), paused };
     await this.deps.storage.saveSchedule(name, JSON.stringify(definition));
-    const state = this.merged(name, (await this.load()).states.get(name), this.deps.clock.now());
+    const state = this.merged(name, (await loadSchedules(this.deps.storage)).states.get(name), this.deps.clock.now());
     if (!paused) {
       // Ticks that passed while paused are dropped, not missed: move the cursor to now for every instance.
       state.cursor = Math.max(state.cursor, this.deps.clock.now());
@@ -206,7 +199,7 @@ export class Scheduler {
 
   private async require(name: string): Promise<ScheduleDefinition> {
     await this.deps.ready();
-    const { definitions } = await this.load();
+    const { definitions } = await loadSchedules(this.deps.storage);
     const definition = definitions.get(name);
     if (!definition) throw new InvalidJobError(messages.scheduleNotFound(name, [...definitions.keys()].sort()));
     return definition;
@@ -214,30 +207,13 @@ export class Scheduler {
 
   private async syncDeclared(): Promise<void> {
     if (this.declared.size === 0) return;
-    const { definitions } = await this.load();
+    const { definitions } = await loadSchedules(this.deps.storage);
     const now = this.deps.clock.now();
     for (const [name, { options }] of this.declared) {
       const previous = definitions.get(name);
       const definition = buildDefinition(name, options, 'decorator', now, previous);
       if (!previous || !sameDefinition(previous, definition)) await this.deps.storage.saveSchedule(name, JSON.stringify(definition));
     }
-  }
-
-  /** One read of every schedule document: definitions and states are told apart by the state key prefix. */
-  private async load(): Promise<Loaded> {
-    const definitions = new Map<string, ScheduleDefinition>();
-    const states = new Map<string, ScheduleState>();
-    for (const { name, data } of await this.deps.storage.listSchedules()) {
-      if (name.startsWith(STATE_PREFIX)) {
-        const state = parseState(data);
-        if (state) states.set(name.slice(STATE_PREFIX.length), state);
-      } else {
-        // Unreadable documents (another version's, or damaged) are ignored rather than stopping every schedule.
-        const definition = parseDefinition(data);
-        if (definition && definition.name === name) definitions.set(name, definition);
-      }
-    }
-    return { definitions, states };
   }
 
   /** Cursor and last run: the newer of what the store says and what this instance saw. */
@@ -288,8 +264,12 @@ export class Scheduler {
   private async round(): Promise<number> {
     const { clock, registry, storage } = this.deps;
     const now = clock.now();
-    const { definitions, states } = await this.load();
-    for (const name of this.local.keys()) if (!definitions.has(name)) this.local.delete(name);
+    const { definitions, states } = await loadSchedules(this.deps.storage);
+    for (const name of [...this.local.keys(), ...this.timings.keys()]) {
+      if (definitions.has(name)) continue;
+      this.local.delete(name);
+      this.timings.delete(name);
+    }
     let nextAt = now + this.syncIntervalMs;
     const plans: { definition: ScheduleDefinition; state: ScheduleState; ticks: number[] }[] = [];
     for (const definition of definitions.values()) {
@@ -303,10 +283,7 @@ export class Scheduler {
       }
       nextAt = Math.min(nextAt, timing.next(Math.max(now, state.cursor)));
       if (timing.next(state.cursor) > now) continue;
-      // On time: due within the grace period. Older ones were missed (every instance down or stalled).
-      const onTime = ticksBetween(timing, Math.max(state.cursor, now - this.graceMs), now);
-      const missedLimit = definition.missed === 'all' ? definition.maxMissed : definition.missed === 'last' ? 1 : 0;
-      let ticks = [...newestTicks(timing, state.cursor, now - this.graceMs, missedLimit), ...onTime];
+      let ticks = dueTicks(timing, state.cursor, now, this.graceMs, definition.missed === 'all' ? definition.maxMissed : definition.missed === 'last' ? 1 : 0);
       if (!definition.overlap && ticks.length > 0) {
         // One run at a time: at most the newest tick, and none while the previous firing's job is unfinished.
         ticks = ticks.slice(-1);
@@ -314,32 +291,60 @@ export class Scheduler {
       }
       plans.push({ definition, state, ticks });
     }
-    const items: EnqueueItem[] = plans.flatMap(({ definition: d, ticks }) =>
+    const batches: EnqueueItem[][] = plans.map(({ definition: d, ticks }) =>
       ticks.map((tick) => ({
         task: d.task,
         payload: d.payload,
         options: { jobId: tickJobId(d.name, tick), ...(d.priority ? { priority: d.priority } : {}) },
       })),
     );
-    // One store round trip for every firing of the round. If it fails, no cursor moves: the next round retries.
-    const results = await this.deps.queue.enqueueManyResults(items);
-    let i = 0;
+    // One store round trip for every firing of the round. If the store fails, no cursor moves: the next round
+    // retries (the tick ids make that safe).
+    const results = await this.insertAll(batches, plans.map((p) => p.definition.name));
     const writes: Promise<void>[] = [];
-    for (const { definition, state, ticks } of plans) {
-      const mine = results.slice(i, (i += ticks.length));
+    for (const [k, { definition, state }] of plans.entries()) {
+      const mine = results[k] ?? [];
       const next: ScheduleState = { v: 1, cursor: Math.max(state.cursor, now), lastRunAt: state.lastRunAt, lastJobId: state.lastJobId };
-      if (ticks.length > 0) {
-        next.lastRunAt = ticks[ticks.length - 1]!;
-        next.lastJobId = mine[mine.length - 1]!.job.id;
+      const newest = mine[mine.length - 1];
+      if (newest) {
+        next.lastRunAt = plans[k]!.ticks[mine.length - 1]!;
+        next.lastJobId = newest.job.id;
       }
       this.local.set(definition.name, next);
       // The instance whose insert created the job records the run, so a tick costs one state write, not one per
       // instance. When nothing was enqueued (skipped as missed or overlapping), every instance records the skip.
-      if (mine.some((r) => r.created) || ticks.length === 0) writes.push(storage.saveSchedule(stateKey(definition.name), JSON.stringify(next)));
+      if (mine.some((r) => r.created) || mine.length === 0) writes.push(storage.saveSchedule(stateKey(definition.name), JSON.stringify(next)));
     }
     // Concurrently: a thousand digests due at 08:00 should not cost a thousand sequential round trips.
     await Promise.all(writes);
     return Math.max(nextAt, now);
+  }
+
+  /**
+   * Insert each schedule's firings, all in one round trip. A firing the queue refuses (a payload over the engine's
+   * size limit, say) must not hold up the other schedules: the batch is then retried per schedule, and a refused
+   * schedule is reported (`worker:error`) and its ticks dropped (null).
+   */
+  private async insertAll(batches: EnqueueItem[][], names: string[]): Promise<(InsertResult[] | null)[]> {
+    const { queue, events } = this.deps;
+    try {
+      const flat = await queue.enqueueManyResults(batches.flat());
+      let i = 0;
+      return batches.map((batch) => flat.slice(i, (i += batch.length)));
+    } catch (error) {
+      if (!(error instanceof InvalidJobError)) throw error;
+    }
+    const results: (InsertResult[] | null)[] = [];
+    for (const [k, batch] of batches.entries()) {
+      try {
+        results.push(await queue.enqueueManyResults(batch));
+      } catch (error) {
+        if (!(error instanceof InvalidJobError)) throw error;
+        events.emit('worker:error', { error, context: `schedule "${names[k]}"` });
+        results.push(null);
+      }
+    }
+    return results;
   }
 
   /** (Re)arm the loop: run a round `ms` from now (0: at once). A round in flight re-runs when it ends. */

@@ -140,6 +140,22 @@ describe('firing', () => {
   });
 });
 
+describe('a schedule whose firing is refused', () => {
+  it('is reported and skipped without holding up the other schedules', async () => {
+    const clock = new ManualClock(T0 + 100);
+    const uno = engine(new MemoryJobStorage({ clock }), clock, { maxPayloadBytes: 100 });
+    const errors: string[] = [];
+    uno.events.on('worker:error', ({ error, context }) => errors.push(`${context}: ${error.message}`));
+    await uno.scheduler.upsert('big', { every: 1000, task: 'tick', payload: { blob: 'x'.repeat(500) } });
+    await uno.scheduler.upsert('small', { every: 1000, task: 'tick' });
+    await uno.start();
+    await clock.advance(2000);
+    expect(await jobIds(uno)).toEqual([`sched:small:${T0 + 1000}`, `sched:small:${T0 + 2000}`]);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/^schedule "big": Payload is \d+ bytes as JSON, over the limit of 100 bytes/);
+  });
+});
+
 describe('missed ticks after every instance was down', () => {
   async function downtime(missed: 'skip' | 'last' | 'all', maxMissed?: number) {
     const clock = new ManualClock(T0 + 100);
