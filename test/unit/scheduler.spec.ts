@@ -140,6 +140,28 @@ describe('firing', () => {
   });
 });
 
+describe('one-time future jobs', () => {
+  it('enqueue with runAt waits as scheduled and runs at that instant, not before', async () => {
+    const clock = new ManualClock(T0);
+    const storage = new MemoryJobStorage({ clock });
+    // Slow housekeeping and polling: the fake hour then passes in few timer callbacks.
+    const uno = new UnoJobs({ storage, clock, maintenanceIntervalMs: 60_000, worker: { pollIntervalMs: 60_000 } });
+    engines.push(uno);
+    const ranAt: number[] = [];
+    uno.register('report.generate', () => void ranAt.push(clock.now()));
+    await uno.start();
+    const at = new Date(T0 + 3600_000);
+    const job = await uno.queue.enqueue('report.generate', { id: 1 }, { runAt: at });
+    expect(job).toMatchObject({ state: 'scheduled', runAt: at });
+    await clock.advance(3600_000 - 1);
+    expect(ranAt).toEqual([]);
+    await clock.advance(200);
+    expect(ranAt).toHaveLength(1);
+    expect(ranAt[0]).toBeGreaterThanOrEqual(at.getTime());
+    expect((await uno.queue.getJob(job.id))!.state).toBe('completed');
+  });
+});
+
 describe('a schedule whose firing is refused', () => {
   it('is reported and skipped without holding up the other schedules', async () => {
     const clock = new ManualClock(T0 + 100);
