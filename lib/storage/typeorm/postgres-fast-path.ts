@@ -19,6 +19,7 @@ export class PgFastPath {
     private readonly runner: PgRunner,
     private readonly t: TableNames,
     private readonly channel: string,
+    private readonly asyncCommit: boolean,
   ) {}
 
   /** Statement text by key, built once; the key doubles as the prepared statement name. */
@@ -48,7 +49,7 @@ export class PgFastPath {
   async claim(req: ClaimRequest, token: string): Promise<ClaimedJob[]> {
     const priorities = !!req.priorities;
     const aging = req.agingMs ? Math.floor(req.agingMs) : 0;
-    const q = this.stmt(`claim_${priorities ? 'p' : 'a'}_${aging}`, () => claimSql(this.t, { priorities, agingMs: aging || undefined }));
+    const q = this.stmt(`claim_${priorities ? 'p' : 'a'}_${aging}`, () => claimSql(this.t, { priorities, agingMs: aging || undefined, asyncCommit: this.asyncCommit }));
     const params: unknown[] = [req.queue, req.limit, req.workerId, Math.round(req.leaseMs), token];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
     const rows = await this.runner.raw(q.text, params, q.name);
@@ -58,20 +59,20 @@ export class PgFastPath {
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
-    const q = this.stmt('heartbeat', () => heartbeatSql(this.t));
+    const q = this.stmt('heartbeat', () => heartbeatSql(this.t, this.asyncCommit));
     const rows = await this.runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), Math.round(leaseMs)], q.name);
     const held = new Set(rows.map((r) => String(r.id)));
     return [...new Set(leases.map((l) => l.id).filter((id) => !held.has(id)))];
   }
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
-    const q = this.stmt('complete', () => completeSql(this.t));
+    const q = this.stmt('complete', () => completeSql(this.t, this.asyncCommit));
     const rows = await this.runner.raw(q.text, [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => o.result)], q.name);
     return flags(outcomes, new Set(rows.map((r) => String(r.id))));
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<{ accepted: boolean[]; woken: string[]; dueAt: number[] }> {
-    const q = this.stmt('fail', () => failSql(this.t));
+    const q = this.stmt('fail', () => failSql(this.t, this.asyncCommit));
     const delays = outcomes.map((o) => (o.retryDelayMs === null ? null : Math.max(0, Math.round(o.retryDelayMs))));
     const rows = await this.runner.raw(
       q.text,

@@ -107,8 +107,9 @@ export function createSchemaSql(dialect: DialectName, t: TableNames): string[] {
   return [
     jobs,
     `CREATE UNIQUE INDEX ${dialect === 'mysql' ? '' : 'IF NOT EXISTS '}${t.jobs}_id ON ${t.jobs} (id)`,
+    // No index for list-by-state: every index is written on each claim and completion, and the admin list can
+    // walk the primary key backwards instead.
     ...indexes,
-    ix('list_state', '(state, seq)'),
     schedules,
   ];
 }

@@ -55,6 +55,13 @@ export interface TypeormStorageOptions {
    */
   listen?: boolean;
   /**
+   * PostgreSQL: commit claims, heartbeats and outcomes without waiting for the WAL flush (`synchronous_commit =
+   * off` for those transactions only; enqueues always wait). Only a crash of PostgreSQL itself can then forget the
+   * last few hundred ms of them, and the worst result is that those jobs run again, as after a worker crash. Set
+   * `false` to wait for every flush. Default `true`.
+   */
+  asyncCommit?: boolean;
+  /**
    * Without LISTEN/NOTIFY (MySQL, SQLite, or `listen: false`): longest interval of the store's adaptive check for
    * jobs other processes added, which wakes this process's idle workers. It checks 8x as often right after finding
    * work and backs off to this when idle. Default 1000 ms.
@@ -158,7 +165,7 @@ export class TypeormJobStorage extends JobStorage {
     if (dialect.name === 'postgres') {
       const runner = new PgRunner(dialect, driver.master as ConstructorParameters<typeof PgRunner>[1]);
       this.runner = runner;
-      this.fast = new PgFastPath(runner, this.t, this.channel);
+      this.fast = new PgFastPath(runner, this.t, this.channel, this.options.asyncCommit !== false);
     } else if (dialect.name === 'mysql') {
       dialect = await this.mysqlDialect(ds);
       this.runner = new MysqlRunner(dialect, ds);

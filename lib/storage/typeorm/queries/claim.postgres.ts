@@ -1,4 +1,5 @@
 import { postgres } from '../dialect.js';
+import { ASYNC_COMMIT } from './outcomes.postgres.js';
 import type { TableNames } from '../schema.js';
 import { rankSql } from './claim.js';
 
@@ -11,13 +12,14 @@ import { rankSql } from './claim.js';
  * planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed. The
  * lease is set from the database clock, and the attempt is counted here, at claim. Each job gets its own token
  * (claim token + row seq), so fencing is per job. Statement text depends only on
- * whether `priorities` and aging are used, so node-postgres prepares it once per connection.
+ * whether `priorities` and aging are used, so node-postgres prepares it once per connection. With `asyncCommit`
+ * the claim's transaction does not wait for its WAL flush (see ASYNC_COMMIT).
  *
  * Parameters: $1 queue, $2 limit, $3 workerId, $4 leaseMs, $5 token, [$6 priority levels int[]].
  */
-export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: number }): string {
+export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: number; asyncCommit: boolean }): string {
   const rank = rankSql(opts.agingMs, 'n.now');
-  return `WITH n AS (SELECT ${postgres.nowMs} AS now),
+  return `WITH n AS (SELECT ${postgres.nowMs} AS now${opts.asyncCommit ? `, ${ASYNC_COMMIT}` : ''}),
 c AS (
   SELECT j.seq, ${rank} AS rnk
   FROM ${t.jobs} j, n

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { UnoJobs } from '../../lib/index.js';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { waitFor } from '../../lib/testing/index.js';
+
+// Four real worker processes (test/integration/fixtures/postgres-worker.mjs, running dist/: `npm test` builds it
+// first) share one PostgreSQL database. One is SIGKILLed mid-run. Every job must complete; a job may run twice only
+// if it was in flight on the killed worker, and then its second run follows a recorded lease expiry of that worker.
+
+const JOBS = 20_000;
+const WORKERS = 4;
+const CONCURRENCY = 25;
+const LEASE_MS = 2000;
+const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
+const prefix = `t4crash_${randomBytes(4).toString('hex')}_`;
+const execTable = `${prefix}exec`;
+const fixture = fileURLToPath(new URL('./fixtures/postgres-worker.mjs', import.meta.url));
+
+const ds = new DataSource(PG);
+const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
+const producer = new UnoJobs({ storage, worker: { enabled: false } });
+producer.register('crash.job', async () => {}, { queue: 'crash', attempts: 5 });
+const workers: ChildProcess[] = [];
+
+function startWorker(index: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [fixture], {
+    env: {
+      ...process.env,
+      UNO_PREFIX: prefix,
+      UNO_WORKER_ID: `crash-worker-${index}`,
+      UNO_CONCURRENCY: String(CONCURRENCY),
+      UNO_LEASE_MS: String(LEASE_MS),
+      UNO_EXEC_TABLE: execTable,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  workers.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`worker ${index} exited early with ${code}`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) resolve(child);
+    });
+  });
+}
+
+beforeAll(async () => {
+  await ds.initialize();
+  await producer.start(); // runs the migrations once, before the workers start
+  await ds.query(`CREATE TABLE ${execTable} (job_id TEXT NOT NULL, worker TEXT NOT NULL, attempt INT NOT NULL, seq BIGSERIAL PRIMARY KEY)`);
+});
+
+afterAll(async () => {
+  for (const child of workers) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+  await producer.stop();
+  await storage.close();
+  for (const table of [execTable, `${prefix}jobs`, `${prefix}schedules`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
+  await ds.destroy();
+});
+
+const executions = async (): Promise<number> => Number(((await ds.query(`SELECT count(*) AS n FROM ${execTable}`)) as { n: string }[])[0]!.n);
+
+describe('PostgreSQL store: crash of a worker process', () => {
+  it('completes every job, re-running only the jobs in flight on the killed worker', async () => {
+    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => startWorker(i)));
+    const ids: string[] = [];
+    for (let i = 0; i < JOBS; i += 1000) {
+      const batch = Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ task: 'crash.job', payload: { i: i + k } }));
+      ids.push(...(await producer.queue.enqueueMany(batch)).map((job) => job.id));
+    }
+
+    await waitFor(async () => (await executions()) >= JOBS / 4, 30_000, 'a quarter of the jobs to start');
+    victim!.kill('SIGKILL');
+    await once(victim!, 'exit');
+    const killed = 'crash-worker-0';
+
+    await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === JOBS, 40_000, 'every job to complete');
+    expect(await storage.counts({ queue: 'crash' })).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
+
+    // Executions per job, in the order they started.
+    const runs = new Map<string, { worker: string; attempt: number }[]>();
+    const rows = (await ds.query(`SELECT job_id, worker, attempt FROM ${execTable} ORDER BY seq`)) as { job_id: string; worker: string; attempt: number }[];
+    for (const row of rows) runs.set(row.job_id, [...(runs.get(row.job_id) ?? []), { worker: row.worker, attempt: row.attempt }]);
+    expect(runs.size).toBe(JOBS);
+    for (const id of ids) expect(runs.has(id)).toBe(true);
+
+    const repeated = [...runs].filter(([, r]) => r.length > 1);
+    // At most the killed worker's slots (plus its critical reserve slot) were in flight; each such job ran once
+    // there and once more elsewhere, after the killed worker's lease expired.
+    expect(repeated.length).toBeLessThanOrEqual(CONCURRENCY + 1);
+    for (const [id, r] of repeated) {
+      expect(r).toHaveLength(2);
+      expect(r[0]!.worker).toBe(killed);
+      expect(r[1]!.worker).not.toBe(killed);
+      const job = (await storage.get(id))!;
+      expect(job.errors.map((e) => e.name)).toEqual(['LeaseExpiredError']);
+      expect(job.errors[0]!.message).toContain(killed);
+    }
+
+    // The killed worker held leases when it died: the live workers recovered them after expiry.
+    const [{ n: recovered }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors LIKE '%LeaseExpiredError%${killed}%'`)) as { n: number }[];
+    expect(recovered).toBeGreaterThan(0);
+    const [{ n: stray }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors <> '[]' AND errors NOT LIKE '%${killed}%'`)) as { n: number }[];
+    expect(stray).toBe(0);
+  }, 60_000);
+});
