@@ -41,7 +41,9 @@ export function resolveClient(connection: RedisConnection): ResolvedClient {
   if (isClient(connection)) return { client: connection, owned: false, target: describeClient(connection) };
   // No auto-pipelining: it defers every command to the next tick, which cost sequential callers half their speed;
   // the store batches by itself (claims and outcomes carry many jobs per script call).
-  const defaults = { lazyConnect: true, retryStrategy };
+  // disconnectTimeout: ioredis arms it even for a socket that already died (a failed boot), keeping the process
+  // alive for 2 s by default; our disconnects are only for dead or idle connections.
+  const defaults = { lazyConnect: true, retryStrategy, disconnectTimeout: 100 };
   if (typeof connection === 'string') {
     const url = new URL(connection);
     return { client: new Redis(connection, defaults), owned: true, target: `${url.hostname}:${url.port || 6379}` };

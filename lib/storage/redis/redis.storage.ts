@@ -393,22 +393,27 @@ export class RedisJobStorage extends JobStorage {
   private openSubscriber(): void {
     const subscriber = (this.resolved.client as Redis).duplicate();
     this.subscriber = subscriber;
-    let connectedBefore = false;
     subscriber.on('error', () => {});
     subscriber.on('message', (channel: string, queue: string) => {
       if (channel === this.keys.channel) this.notify(queue);
     });
+    // Wake-ups published before the subscription is active (at start, or while reconnecting) are lost. So once it is
+    // (re)established, confirm it and poke every queue: a worker that claimed nothing meanwhile looks again.
     subscriber.on('ready', () => {
-      // After a reconnect, wake-ups sent while we were away are lost: poke every queue once instead.
-      if (connectedBefore) for (const queue of this.knownQueues) this.notify(queue);
-      connectedBefore = true;
+      subscriber
+        .subscribe(this.keys.channel)
+        .then(() => this.allQueues())
+        .then((queues) => queues.forEach((queue) => this.notify(queue)))
+        .catch(() => {
+          // Retried at the next reconnect; until then the core's poll interval covers the gap.
+        });
     });
-    subscriber.subscribe(this.keys.channel).catch(() => {
-      // ioredis resubscribes on reconnect; until then the core's poll interval covers the gap.
-    });
+    // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
+    subscriber.subscribe(this.keys.channel).catch(() => {});
   }
 
   private notify(queue: string): void {
+    if (this.closing) return;
     this.knownQueues.add(queue);
     for (const listener of this.listeners) listener(queue);
   }

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { describe, it, expect, afterAll } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { StorageError, UnoJobs } from '../../lib/index.js';
+import { RedisJobStorage } from '../../lib/redis.js';
+import { createStorage } from '../../lib/storage/create-storage.js';
+import { newJob, waitFor } from '../../lib/testing/index.js';
+
+// Redis-specific behaviour beyond the conformance suite, on the shared real Redis: every test uses its own prefix
+// and every key is deleted afterwards. Connections are dropped with CLIENT KILL on our own clients only.
+
+const REDIS = { host: '127.0.0.1', port: 6379 };
+const fileTag = `uno-test-store-${randomUUID().slice(0, 8)}`;
+const admin = new Redis(REDIS);
+const prefixOf = () => `${fileTag}-${randomUUID().slice(0, 8)}`;
+const quiet = { warn: () => {} };
+
+afterAll(async () => {
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${fileTag}*`, 'COUNT', 1000);
+    if (keys.length) await admin.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await admin.quit();
+});
+
+/** Kill every connection of ours that carries `name` (the store's main and subscriber connections). */
+async function killConnections(name: string): Promise<number> {
+  const list = (await admin.client('LIST')) as string;
+  const ids = list.split('\n').filter((line) => line.includes(` name=${name} `)).map((line) => /id=(\d+)/.exec(line)![1]!);
+  for (const id of ids) await admin.client('KILL', 'ID', id);
+  return ids.length;
+}
+
+describe('RedisJobStorage connections', () => {
+  it('fails init with a clear StorageError after retrying an unreachable Redis for the bounded time', async () => {
+    const storage = new RedisJobStorage({ connection: { host: '127.0.0.1', port: 1 }, initTimeoutMs: 700, logger: quiet });
+    const started = Date.now();
+    const error = await storage.init().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/Redis at 127\.0\.0\.1:1 is unreachable: no connection within 700 ms/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(650);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await storage.close();
+  });
+
+  it('never closes a client the user passed in', async () => {
+    const client = new Redis(REDIS);
+    const storage = new RedisJobStorage({ connection: client, prefix: prefixOf() });
+    await storage.init();
+    storage.subscribe(() => {});
+    await storage.insert([newJob()]);
+    await storage.close();
+    expect(await client.ping()).toBe('PONG');
+    expect(client.status).toBe('ready');
+    await client.quit();
+  });
+
+  it('closes the connections it opened itself', async () => {
+    const name = `conn-${randomUUID().slice(0, 8)}`;
+    const storage = new RedisJobStorage({ connection: { ...REDIS, connectionName: name }, prefix: prefixOf() });
+    await storage.init();
+    storage.subscribe(() => {});
+    await waitFor(async () => ((await admin.client('LIST')) as string).split(` name=${name} `).length - 1 === 2, 2000, 'main and subscriber');
+    await storage.close();
+    await waitFor(async () => !((await admin.client('LIST')) as string).includes(` name=${name} `), 2000, 'connections closed');
+  });
+
+  it('warns when CONFIG is refused (managed Redis) and still starts', async () => {
+    const user = `uno-test-${randomUUID().slice(0, 8)}`;
+    const password = randomUUID();
+    await admin.acl('SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all', '-config');
+    try {
+      const warnings: string[] = [];
+      const storage = new RedisJobStorage({ connection: { ...REDIS, username: user, password }, prefix: prefixOf(), logger: { warn: (m) => warnings.push(m) } });
+      await storage.init();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/Could not read Redis maxmemory-policy/);
+      await storage.insert([newJob({ id: 'still-works' })]);
+      expect((await storage.get('still-works'))!.state).toBe('waiting');
+      await storage.close();
+    } finally {
+      await admin.acl('DELUSER', user);
+    }
+  });
+
+  it('does not warn when maxmemory-policy is noeviction', async () => {
+    const policy = ((await admin.config('GET', 'maxmemory-policy')) as string[])[1];
+    const warnings: string[] = [];
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf(), logger: { warn: (m) => warnings.push(m) } });
+    await storage.init();
+    expect(warnings).toEqual(policy === 'noeviction' ? [] : [expect.stringContaining(`"${policy}"`)]);
+    await storage.close();
+  });
+
+  it('is built by createStorage from a { type: "redis" } config', async () => {
+    const storage = await createStorage({ type: 'redis', connection: REDIS, prefix: prefixOf() }, () => {
+      throw new Error('no DI');
+    });
+    expect(storage).toBeInstanceOf(RedisJobStorage);
+    expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false });
+    await storage.close();
+  });
+});
+
+describe('RedisJobStorage behaviour', () => {
+  it('keeps every key of a queue under one hash tag (one Cluster slot)', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    await storage.insert([newJob({ id: 'a', queue: 'mail' }), newJob({ id: 'b', queue: 'mail', delayMs: 60_000 })]);
+    const [claimed] = await storage.claim({ queue: 'mail', limit: 1, leaseMs: 30_000, workerId: 'w' });
+    await storage.progress({ id: 'a', token: claimed!.token }, { log: 'hello' });
+    await storage.fail([{ id: 'a', token: claimed!.token, error: { attempt: 1, name: 'E', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]);
+    await storage.saveSchedule('s', '{}');
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await admin.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
+      keys.push(...found);
+      cursor = next;
+    } while (cursor !== '0');
+    const queueKeys = keys.filter((k) => k.startsWith(`{${prefix}:mail}:`));
+    const globalKeys = keys.filter((k) => k.startsWith(`{${prefix}}:`));
+    expect(queueKeys.length + globalKeys.length).toBe(keys.length);
+    expect(queueKeys).toEqual(expect.arrayContaining([`{${prefix}:mail}:job:a`, `{${prefix}:mail}:logs:a`, `{${prefix}:mail}:scheduled`, `{${prefix}:mail}:failed`]));
+    expect(globalKeys.sort()).toEqual([`{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
+    await storage.close();
+  });
+
+  it('wakes a subscriber when a delayed job falls due, without anyone calling promoteDue', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
+    await storage.init();
+    const woken: number[] = [];
+    storage.subscribe((queue) => queue === 'later' && woken.push(Date.now()));
+    await waitFor(async () => (await admin.pubsub('NUMSUB', `${(storage as unknown as { keys: { channel: string } }).keys.channel}`))[1] === 1, 2000, 'subscription');
+    const inserted = Date.now();
+    await storage.insert([newJob({ id: 'd', queue: 'later', delayMs: 300 })]);
+    // Setting up the subscription may poke every queue once; the wake-up that counts comes when the job is due.
+    await waitFor(() => woken.some((at) => at - inserted >= 250), 2000, 'a wake-up for the due job');
+    expect(woken.filter((at) => at - inserted >= 250)[0]! - inserted).toBeLessThan(900);
+    expect((await storage.get('d'))!.state).toBe('waiting');
+    await storage.close();
+  });
+
+  it('reconnects after its connections are killed mid-run, without losing jobs or leaving leases stuck', async () => {
+    const name = `conn-${randomUUID().slice(0, 8)}`;
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: { ...REDIS, connectionName: name }, prefix });
+    // A long poll interval: after the kill, only a working (resubscribed) wake-up gets the late jobs started quickly.
+    const uno = new UnoJobs({ storage, worker: { concurrency: 5, leaseMs: 1000, pollIntervalMs: 60_000 }, maintenanceIntervalMs: 200 });
+    const ran = new Set<string>();
+    let killedAt = 0;
+    uno.register(
+      'slow',
+      async (_payload, ctx) => {
+        if (!killedAt) {
+          killedAt = Date.now();
+          expect(await killConnections(name)).toBeGreaterThanOrEqual(2);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        ran.add(ctx.job.id);
+      },
+      { attempts: 3 },
+    );
+    await uno.start();
+    const first = await uno.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'slow', payload: { i } })));
+    await waitFor(() => killedAt > 0 && ran.size >= 20, 10_000, 'the first jobs to finish across the reconnect');
+    const late = await uno.queue.enqueue('slow', { late: true });
+    await waitFor(async () => (await storage.get(late.id))!.state === 'completed', 5000, 'a job enqueued after the reconnect');
+    await waitFor(async () => (await storage.counts()).completed === 21, 5000, 'every job completed');
+    expect(await storage.counts()).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: 21, failed: 0, cancelled: 0 });
+    for (const job of first) expect(ran.has(job.id)).toBe(true);
+    await uno.stop();
+    await storage.close();
+  }, 30_000);
+});
