@@ -35,6 +35,9 @@ export interface Scenario {
 interface Suite {
   entries: { name: string; backend: Backend }[];
   scenarios: Scenario[];
+  /** Default repetitions and processing cap (seconds) of this suite; BENCH_REPS / BENCH_MAX_S override. */
+  reps: number;
+  maxS: number;
 }
 
 const seq = (n: number): Scenario => ({ scenario: 'enqueue-seq', n, concurrency: 1, workers: 1 });
@@ -46,6 +49,8 @@ const SUITES: Record<string, Suite> = {
   memory: {
     entries: [{ name: 'uno', backend: 'memory' }],
     scenarios: [seq(50_000), bulk(100_000), proc(30_000, 1), proc(100_000, 10), proc(100_000, 100), latency(500)],
+    reps: 5,
+    maxS: 6,
   },
   redis: {
     entries: [
@@ -54,6 +59,8 @@ const SUITES: Record<string, Suite> = {
       { name: 'bee-queue', backend: 'redis' },
     ],
     scenarios: [seq(3000), bulk(20_000), proc(3000, 1), proc(10_000, 10), proc(20_000, 100), proc(20_000, 100, 2), latency(200)],
+    reps: 3,
+    maxS: 6,
   },
   postgres: {
     entries: [
@@ -63,11 +70,15 @@ const SUITES: Record<string, Suite> = {
       { name: 'graphile-worker', backend: 'postgres' },
       { name: 'graphile-worker-batched', backend: 'postgres' },
     ],
-    scenarios: [seq(1000), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), proc(10_000, 100, 2), latency(150)],
+    scenarios: [seq(500), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), proc(10_000, 100, 2), latency(100)],
+    reps: 3,
+    maxS: 3,
   },
   mariadb: {
     entries: [{ name: 'uno', backend: 'mariadb' }],
-    scenarios: [seq(1000), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), latency(150)],
+    scenarios: [seq(500), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), latency(100)],
+    reps: 3,
+    maxS: 3,
   },
 };
 
@@ -275,9 +286,9 @@ async function main(): Promise<void> {
   const suiteName = positionals[0] ?? 'memory';
   const suite = SUITES[suiteName];
   if (!suite) throw new Error(`Unknown suite "${suiteName}". Known: ${Object.keys(SUITES).join(', ')}`);
-  const reps = Number(values.reps ?? process.env.BENCH_REPS ?? 3);
+  const reps = Number(values.reps ?? process.env.BENCH_REPS ?? suite.reps);
   const scale = Number(values.scale ?? process.env.BENCH_SCALE ?? 1);
-  const maxMs = Number(process.env.BENCH_MAX_S ?? 6) * 1000;
+  const maxMs = Number(process.env.BENCH_MAX_S ?? suite.maxS) * 1000;
   const latencyN = process.env.BENCH_LATENCY_N ? Number(process.env.BENCH_LATENCY_N) : undefined;
   const gapMs = Number(process.env.BENCH_LATENCY_GAP_MS ?? 2);
   const only = values.only?.split(',');
@@ -355,7 +366,10 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
       line.p50_ms = round(median(group.map((g) => g.p50_ms!)));
       line.p99_ms = round(median(group.map((g) => g.p99_ms!)));
     } else {
-      line.jobs_per_s = Math.round(median(group.map((g) => g.jobs_per_s!)));
+      const values = group.map((g) => g.jobs_per_s!);
+      line.jobs_per_s = Math.round(median(values));
+      line.min = Math.round(Math.min(...values));
+      line.max = Math.round(Math.max(...values));
     }
     line.n = Math.round(median(group.map((g) => g.n)));
     line.reps = group.length;
@@ -380,7 +394,9 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
       ratios.set(key, entry);
     }
   }
-  for (const { base, values } of ratios.values()) lines.push({ ...base, value: round(median(values)), reps: values.length });
+  for (const { base, values } of ratios.values()) {
+    lines.push({ ...base, value: round(median(values)), min: round(Math.min(...values)), max: round(Math.max(...values)), reps: values.length });
+  }
   return lines;
 }
 

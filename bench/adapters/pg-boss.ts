@@ -28,6 +28,7 @@ export class PgBossAdapter implements BenchAdapter {
   async setup(): Promise<void> {
     this.boss = await this.start(!this.context.attached);
     this.sql = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    this.sql.on('error', (error) => console.error(`# pg-boss bench pool error: ${error.message}`));
     if (!this.context.attached) await this.boss.createQueue(this.namespace, { notify: true });
   }
 
