@@ -1,5 +1,24 @@
-import { CronTime } from 'cron';
-import { messages } from './errors.js';
+import { createRequire } from 'node:module';
+import type { CronTime } from 'cron';
+import { ConfigurationError, messages } from './errors.js';
+
+let cronTime: typeof CronTime | undefined;
+
+/**
+ * The `cron` package, loaded on first use: apps without cron schedules (intervals only, or no scheduler) need not
+ * install it. It is CommonJS, so a synchronous require keeps schedule validation synchronous.
+ */
+function loadCronTime(): typeof CronTime {
+  if (!cronTime) {
+    try {
+      cronTime = (createRequire(import.meta.url)('cron') as typeof import('cron')).CronTime;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') throw new ConfigurationError(messages.missingOptionalDependency('cron', 'Cron schedules'));
+      throw error;
+    }
+  }
+  return cronTime;
+}
 
 /**
  * When a schedule fires, as tick times in epoch milliseconds. Every instance of a cluster must compute the same
@@ -23,8 +42,9 @@ export function cronTiming(expression: string, timezone: string = DEFAULT_TIMEZO
   if (typeof expression !== 'string' || expression.trim() === '') throw new Error(messages.invalidCron(expression, 'it is empty'));
   if (typeof timezone !== 'string' || timezone === '') throw new Error(messages.invalidTimezone(timezone));
   let cron: CronTime;
+  const CronTimeClass = loadCronTime();
   try {
-    cron = new CronTime(expression, timezone);
+    cron = new CronTimeClass(expression, timezone);
   } catch (error) {
     const reason = (error as Error).message;
     if (/time ?zone/i.test(reason)) throw new Error(messages.invalidTimezone(timezone));

@@ -80,6 +80,8 @@ describe.each(backends)('once per tick across $name instances', ({ name, prefix,
       await new Promise((resolve) => setTimeout(resolve, RUN_MS));
       for (const child of procs) child.send('stop');
       await waitFor(() => messages.filter((m) => m.type === 'stopped').length === INSTANCES, 20_000, 'instances stopped');
+      // Their IPC channels close when they exit: wait, so the test leaves no handle open.
+      await waitFor(() => procs.every((child) => child.exitCode !== null), 10_000, 'instances exited');
 
       expect(messages.filter((m) => m.type === 'error')).toEqual([]);
       for (const task of ['cluster.cron', 'cluster.every']) {
