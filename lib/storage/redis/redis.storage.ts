@@ -23,7 +23,7 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
-import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, newRecord, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
   resolveClient,
@@ -34,6 +34,7 @@ import {
 } from './connection.js';
 import { listJobs, pruneJobs } from './housekeeping.js';
 import { loadScripts, ScriptRunner, type ScriptArg, type ScriptName } from './scripts.js';
+import { WakeUps } from './wakeups.js';
 
 export type { RedisConnection, RedisClusterConnection, RedisStorageLogger } from './connection.js';
 
@@ -78,13 +79,10 @@ export class RedisJobStorage extends JobStorage {
   private readonly cluster: boolean;
   private readonly logger: RedisStorageLogger;
   private scripts: ScriptRunner | null = null;
-  private readonly listeners = new Set<(queue: string) => void>();
-  private subscriber: Redis | null = null;
+  private readonly wakeUps: WakeUps;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
-  private dueTimer: NodeJS.Timeout | null = null;
-  private dueAt = Infinity;
   private closing: Promise<void> | null = null;
   private initialising: Promise<void> | null = null;
 
@@ -100,6 +98,7 @@ export class RedisJobStorage extends JobStorage {
     this.redis = this.resolved.client as Redis;
     this.cluster = this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
+    this.wakeUps = new WakeUps(this.redis, this.keys.channel, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
       this.resolved.client.on('error', () => {});
@@ -119,21 +118,14 @@ export class RedisJobStorage extends JobStorage {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.dueTimer) clearTimeout(this.dueTimer);
-      this.dueTimer = null;
-      this.listeners.clear();
-      const subscriber = this.subscriber;
-      this.subscriber = null;
-      subscriber?.disconnect();
+      this.wakeUps.close();
       if (this.resolved.owned) await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;
   }
 
   override subscribe(listener: (queue: string) => void): () => void {
-    this.listeners.add(listener);
-    if (!this.subscriber && !this.closing) this.openSubscriber();
-    return () => this.listeners.delete(listener);
+    return this.wakeUps.subscribe(listener);
   }
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
@@ -179,7 +171,7 @@ export class RedisJobStorage extends JobStorage {
       if (state === 'scheduled') nextDue = Math.min(nextDue, Number(runAt) - Number(created));
       results[i] = { job: newRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
     });
-    if (nextDue < Infinity) this.armDueTimer(nextDue);
+    if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
     // Cluster only: ids another insert already held. A stale index entry (its job gone) is taken over.
     for (const i of taken) {
       const existing = await this.get(jobs[i]!.id);
@@ -234,7 +226,7 @@ export class RedisJobStorage extends JobStorage {
       const reply = await this.run<number[]>('fail', [this.keys.queue(queue)], args);
       group.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
     });
-    if (nextDue < Infinity) this.armDueTimer(nextDue);
+    if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
     return accepted;
   }
 
@@ -282,7 +274,7 @@ export class RedisJobStorage extends JobStorage {
         else if (wait >= 0) nextDue = Math.min(nextDue, wait);
       }),
     );
-    if (nextDue < Infinity) this.armDueTimer(nextDue);
+    if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
     return moved;
   }
 
@@ -389,78 +381,4 @@ export class RedisJobStorage extends JobStorage {
     }
     return this.allQueues();
   }
-
-  private openSubscriber(): void {
-    const subscriber = (this.resolved.client as Redis).duplicate();
-    this.subscriber = subscriber;
-    subscriber.on('error', () => {});
-    subscriber.on('message', (channel: string, queue: string) => {
-      if (channel === this.keys.channel) this.notify(queue);
-    });
-    // Wake-ups published before the subscription is active (at start, or while reconnecting) are lost. So once it is
-    // (re)established, confirm it and poke every queue: a worker that claimed nothing meanwhile looks again.
-    subscriber.on('ready', () => {
-      subscriber
-        .subscribe(this.keys.channel)
-        .then(() => this.allQueues())
-        .then((queues) => queues.forEach((queue) => this.notify(queue)))
-        .catch(() => {
-          // Retried at the next reconnect; until then the core's poll interval covers the gap.
-        });
-    });
-    // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
-    subscriber.subscribe(this.keys.channel).catch(() => {});
-  }
-
-  private notify(queue: string): void {
-    if (this.closing) return;
-    this.knownQueues.add(queue);
-    for (const listener of this.listeners) listener(queue);
-  }
-
-  /**
-   * Wake idle workers when the earliest delayed job this process knows of falls due: one timer, re-armed by every
-   * promote. Only a process with workers (listeners) needs it; maintenance covers jobs other processes delay.
-   */
-  private armDueTimer(inMs: number): void {
-    if (this.listeners.size === 0 || this.closing) return;
-    const at = Date.now() + inMs;
-    if (this.dueTimer && at >= this.dueAt) return;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueAt = at;
-    this.dueTimer = setTimeout(() => {
-      this.dueTimer = null;
-      this.dueAt = Infinity;
-      this.promoteDue().catch(() => {
-        // Maintenance promotes every second anyway; a failed early promote only delays the wake-up until then.
-      });
-    }, Math.max(0, inMs) + 1);
-    this.dueTimer.unref();
-  }
-}
-
-/** The record of a job the insert script just created, built locally so bulk inserts need not read payloads back. */
-function newRecord(job: NewJob, state: JobState, runAt: number, created: number): JobRecord {
-  return {
-    id: job.id,
-    task: job.task,
-    queue: job.queue,
-    payload: JSON.parse(job.payload),
-    priority: job.priority,
-    state,
-    attempt: 0,
-    maxAttempts: job.maxAttempts,
-    runAt: new Date(runAt),
-    createdAt: new Date(created),
-    startedAt: null,
-    finishedAt: null,
-    timeoutMs: job.timeoutMs,
-    backoff: job.backoff,
-    progress: null,
-    result: null,
-    errors: [],
-    logs: [],
-    workerId: null,
-    leaseExpiresAt: null,
-  };
 }

@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Wakes idle workers without polling: a dedicated subscriber connection listens on the store's channel, where the
+ * scripts publish a queue's name whenever its jobs become ready (insert, promote, retry, release, recovery), and one
+ * timer promotes the earliest delayed job this process knows of the moment it falls due.
+ */
+export class WakeUps {
+  private readonly listeners = new Set<(queue: string) => void>();
+  private subscriber: Redis | null = null;
+  private dueTimer: NodeJS.Timeout | null = null;
+  private dueAt = Infinity;
+  private closed = false;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly channel: string,
+    /** Every queue name, read when the subscription is (re)established. */
+    private readonly allQueues: () => Promise<string[]>,
+    /** Promote due jobs of every queue (publishes, and re-arms the timer through {@link armDue}). */
+    private readonly promoteDue: () => Promise<unknown>,
+  ) {}
+
+  /** Add a listener; the first one opens the subscriber connection. */
+  subscribe(listener: (queue: string) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.subscriber && !this.closed) this.open();
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Promote and wake when a delayed job falls due in `inMs`. Only a process with workers (listeners) needs this;
+   * maintenance (every second, in every worker) re-arms it for jobs other processes delayed.
+   */
+  armDue(inMs: number): void {
+    if (this.listeners.size === 0 || this.closed) return;
+    const at = Date.now() + inMs;
+    if (this.dueTimer && at >= this.dueAt) return;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = null;
+      this.dueAt = Infinity;
+      this.promoteDue().catch(() => {
+        // Maintenance promotes every second anyway; a failed early promote only delays the wake-up until then.
+      });
+    }, Math.max(0, inMs) + 1);
+    this.dueTimer.unref();
+  }
+
+  /** Drop listeners, the timer and the subscriber connection (ours even when the main client is the user's). */
+  close(): void {
+    this.closed = true;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueTimer = null;
+    this.listeners.clear();
+    this.subscriber?.disconnect();
+    this.subscriber = null;
+  }
+
+  private open(): void {
+    const subscriber = this.client.duplicate();
+    this.subscriber = subscriber;
+    subscriber.on('error', () => {});
+    subscriber.on('message', (channel: string, queue: string) => {
+      if (channel === this.channel) this.notify(queue);
+    });
+    // Wake-ups published before the subscription is active (at start, or while reconnecting) are lost. So once it is
+    // (re)established, confirm it and poke every queue: a worker that claimed nothing meanwhile looks again.
+    subscriber.on('ready', () => {
+      subscriber
+        .subscribe(this.channel)
+        .then(() => this.allQueues())
+        .then((queues) => queues.forEach((queue) => this.notify(queue)))
+        .catch(() => {
+          // Retried at the next reconnect; until then the core's poll interval covers the gap.
+        });
+    });
+    // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
+    subscriber.subscribe(this.channel).catch(() => {});
+  }
+
+  private notify(queue: string): void {
+    if (this.closed) return;
+    for (const listener of this.listeners) listener(queue);
+  }
+}
