@@ -1,7 +1,8 @@
 /**
  * Turn `bench/results/<suite>.jsonl` (written by `bench/run.js`) into SVG bar charts under `docs/img/`:
  * `bench-<suite>-throughput.svg` (jobs per second per scenario, one bar per library, log scale) and, when the suite
- * has peers, `bench-<suite>-ratios.svg` (Uno / peer per scenario, with the 1.0 line).
+ * has peers, `bench-<suite>-ratios.svg` (Uno / peer per scenario, with the 1.0 line). Also prints the figures and
+ * ratios as Markdown tables on stdout, ready for docs/benchmarks.md.
  *
  *   node dist-bench/bench/plot.js [suite ...]      (default: every results file present)
  *
@@ -175,7 +176,40 @@ async function plotSuite(suite: string): Promise<string[]> {
     await writeFile(out, barChart(chart));
     written.push(out);
   }
+  console.log(markdown(suite, figures, ratios));
   return written;
+}
+
+/** The suite's figures (one row per scenario, one column per library) and ratios as Markdown tables. */
+function markdown(suite: string, figures: Figure[], ratios: Ratio[]): string {
+  const out: string[] = [`### ${suite}`, ''];
+  const names = [...new Set(figures.map((f) => `${f.lib} (${f.backend})`))];
+  const rows = [...new Set(figures.map((f) => `${f.scenario}|${f.concurrency}|${f.workers}`))];
+  out.push(`| scenario | c | workers | ${names.join(' | ')} |`, `| --- | --: | --: | ${names.map(() => '--:').join(' | ')} |`);
+  for (const row of rows) {
+    const [scenario, c, w] = row.split('|');
+    const cells = names.map((name) => {
+      const f = figures.find((x) => `${x.lib} (${x.backend})` === name && `${x.scenario}|${x.concurrency}|${x.workers}` === row);
+      if (!f) return '–';
+      if (f.scenario === 'latency') return `${f.p50_ms} / ${f.p99_ms} ms`;
+      return String(f.jobs_per_s);
+    });
+    out.push(`| ${scenario === 'latency' ? 'latency p50 / p99' : scenario} | ${c} | ${w} | ${cells.join(' | ')} |`);
+  }
+  if (ratios.length) {
+    const cols = [...new Set(ratios.map((r) => `${r.ratio} (${r.uno_backend})`))];
+    const rrows = [...new Set(ratios.map((r) => `${r.scenario}|${r.concurrency}|${r.workers}`))];
+    out.push('', `| scenario | c | workers | ${cols.join(' | ')} |`, `| --- | --: | --: | ${cols.map(() => '--:').join(' | ')} |`);
+    for (const row of rrows) {
+      const [scenario, c, w] = row.split('|');
+      const cells = cols.map((col) => {
+        const r = ratios.find((x) => `${x.ratio} (${x.uno_backend})` === col && `${x.scenario}|${x.concurrency}|${x.workers}` === row);
+        return r ? `${r.value}${'min' in r ? ` (${(r as Ratio & { min: number; max: number }).min}–${(r as Ratio & { min: number; max: number }).max})` : ''}` : '–';
+      });
+      out.push(`| ${scenario === 'latency' ? 'latency p99 (lower = Uno better)' : scenario} | ${c} | ${w} | ${cells.join(' | ')} |`);
+    }
+  }
+  return out.join('\n') + '\n';
 }
 
 const requested = process.argv.slice(2);
