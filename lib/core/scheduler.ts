@@ -135,9 +135,10 @@ export class Scheduler {
       if (error instanceof UnoJobsError) throw error;
       throw new InvalidJobError(messages.invalidSchedule(name, (error as Error).message));
     }
+    const state = await this.resumeCursor(definitions.get(name), definition, states.get(name));
     await this.deps.storage.saveSchedule(name, JSON.stringify(definition));
     this.wake(0);
-    return this.info(definition, states.get(name));
+    return this.info(definition, state);
   }
 
   /** Delete a schedule (its jobs stay). False when it did not exist. A decorator schedule returns at next boot. */
@@ -184,17 +185,26 @@ export class Scheduler {
   }
 
   private async setPaused(name: string, paused: boolean): Promise<ScheduleInfo> {
-    const definition = { ...(await this.require(name)), paused };
+    const previous = await this.require(name);
+    const definition = { ...previous, paused };
+    const state = await this.resumeCursor(previous, definition, (await loadSchedules(this.deps.storage)).states.get(name));
     await this.deps.storage.saveSchedule(name, JSON.stringify(definition));
-    const state = this.merged(name, (await loadSchedules(this.deps.storage)).states.get(name), this.deps.clock.now());
-    if (!paused) {
-      // Ticks that passed while paused are dropped, not missed: move the cursor to now for every instance.
-      state.cursor = Math.max(state.cursor, this.deps.clock.now());
-      this.local.set(name, state);
-      await this.deps.storage.saveSchedule(stateKey(name), JSON.stringify(state));
-    }
     this.wake(0);
     return this.info(definition, state);
+  }
+
+  /**
+   * Ticks that passed while a schedule was paused are dropped, not missed: when it is un-paused, move its cursor to
+   * now for every instance. Written before the definition, so no loop sees it active with the old cursor.
+   */
+  private async resumeCursor(previous: ScheduleDefinition | undefined, next: ScheduleDefinition, stored: ScheduleState | undefined): Promise<ScheduleState> {
+    const state = this.merged(next.name, stored, next.createdAt);
+    if (previous?.paused && !next.paused) {
+      state.cursor = Math.max(state.cursor, this.deps.clock.now());
+      this.local.set(next.name, state);
+      await this.deps.storage.saveSchedule(stateKey(next.name), JSON.stringify(state));
+    }
+    return state;
   }
 
   private async require(name: string): Promise<ScheduleDefinition> {

@@ -306,6 +306,12 @@ describe('dynamic schedules', () => {
     await uno.scheduler.resume('p');
     await clock.advance(1000);
     expect(await jobIds(uno)).toEqual([`sched:p:${T0 + 1000}`, `sched:p:${T0 + 12_000}`]);
+    // Un-pausing through upsert({ paused: false }) drops the paused ticks the same way.
+    await uno.scheduler.pause('p');
+    await clock.advance(10_000);
+    await uno.scheduler.upsert('p', { every: 1000, task: 'tick', missed: 'all', paused: false });
+    await clock.advance(1000);
+    expect(await jobIds(uno)).toEqual([`sched:p:${T0 + 1000}`, `sched:p:${T0 + 12_000}`, `sched:p:${T0 + 23_000}`]);
   });
 
   it('remove deletes it everywhere; upsert keeps the paused state; unknown names and tasks are refused', async () => {
