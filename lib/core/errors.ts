@@ -148,7 +148,6 @@ export const messages = {
     `Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf / your provider's settings).`,
   redisConfigUnavailable: (cause: string) =>
     `Could not read Redis maxmemory-policy (${cause}); make sure it is "noeviction", or jobs may be evicted under memory pressure.`,
-};
   // Scheduler
   invalidCron: (expression: unknown, reason: string) =>
     `Cron expression ${JSON.stringify(expression)} is invalid (${reason}). Use 5 fields (minute hour day-of-month month ` +
@@ -173,3 +172,4 @@ export const messages = {
     `${owner} carries more than one @Cron/@Interval. Use one schedule per method, or scheduler.upsert() for more.`,
   invalidEventName: (event: unknown) =>
     `Event name ${JSON.stringify(event)} is invalid: use a non-empty string of at most 200 characters.`,
+};
