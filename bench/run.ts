@@ -302,6 +302,11 @@ async function main(): Promise<void> {
 
   const adapters: { name: string; adapter: BenchAdapter }[] = [];
   const samples: Sample[] = [];
+  // Ctrl-C still removes the keys, tables and schemas this run created.
+  process.once('SIGINT', () => {
+    console.error('# interrupted: cleaning up');
+    void Promise.allSettled(adapters.map(({ adapter }) => adapter.teardown())).then(() => process.exit(130));
+  });
   try {
     for (const { name, backend } of entries) {
       const adapter = await createAdapter(name, { backend, runId });
