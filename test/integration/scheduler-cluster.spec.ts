@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { JobStorage } from '../../lib/index.js';
+import { UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
@@ -13,7 +13,7 @@ import { waitFor } from '../../lib/testing/index.js';
  * The once-per-cluster guarantee with real processes: three instances of an app (the compiled package, run by
  * `npm test` after `npm run build`) share one store and fire the same per-second schedules for a few seconds.
  * Every tick must produce exactly one job, created by exactly one instance and run exactly once, with no tick
- * missing. Real Redis and PostgreSQL, never mocks; each run uses its own key prefix / table prefix.
+ * missing; a dynamic schedule added through the store fires the same way. Real Redis and PostgreSQL, never mocks; each run uses its own key prefix / table prefix.
  */
 const FIXTURE = fileURLToPath(new URL('./fixtures/scheduler-node.mjs', import.meta.url));
 const INSTANCES = 3;
@@ -66,8 +66,12 @@ const tickOf = (id: string) => Number(id.slice(id.lastIndexOf(':') + 1));
 describe.each(backends)('once per tick across $name instances', ({ name, prefix, open, cleanup }) => {
   it(`${INSTANCES} processes firing per-second schedules produce exactly one job per tick`, async () => {
     const storage = open(prefix);
-    // Create the tables once before the instances start, as a deploy's migration step would.
-    await storage.init();
+    // An admin instance (no worker, no loop) creates the tables once before the app instances start, as a deploy's
+    // migration step would, and adds a dynamic schedule that the instances must pick up from the store.
+    const admin = new UnoJobs({ storage, worker: { enabled: false } });
+    admin.register('cluster.cron', () => null);
+    await admin.init();
+    await admin.scheduler.upsert('cluster-dynamic', { cron: '*/2 * * * * *', task: 'cluster.cron', payload: { dynamic: true } });
     const messages: Message[] = [];
     try {
       const procs = Array.from({ length: INSTANCES }, () => {
@@ -84,12 +88,23 @@ describe.each(backends)('once per tick across $name instances', ({ name, prefix,
       await waitFor(() => procs.every((child) => child.exitCode !== null), 10_000, 'instances exited');
 
       expect(messages.filter((m) => m.type === 'error')).toEqual([]);
-      for (const task of ['cluster.cron', 'cluster.every']) {
-        const { jobs } = await storage.list({ task }, { limit: 1000 });
+      const all = [...(await storage.list({ task: 'cluster.cron' }, { limit: 1000 })).jobs, ...(await storage.list({ task: 'cluster.every' }, { limit: 1000 })).jobs];
+      const schedules = await admin.scheduler.list();
+      expect(schedules.map((s) => [s.name, s.source])).toEqual([
+        ['cluster-cron', 'decorator'],
+        ['cluster-dynamic', 'dynamic'],
+        ['cluster-every', 'decorator'],
+      ]);
+      for (const [schedule, period] of [['cluster-cron', 1000], ['cluster-every', 1000], ['cluster-dynamic', 2000]] as const) {
+        const jobs = all.filter((j) => j.id.startsWith(`sched:${schedule}:`));
         const ticks = jobs.map((j) => tickOf(j.id)).sort((a, b) => a - b);
-        // At least the ticks of the run window, one second apart: none twice, none missing.
-        expect(ticks.length).toBeGreaterThanOrEqual(Math.floor(RUN_MS / 1000));
-        expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => 1000));
+        // At least the ticks of the run window, one period apart: none twice, none missing.
+        expect(ticks.length).toBeGreaterThanOrEqual(Math.floor(RUN_MS / period));
+        expect(ticks.slice(1).map((t, i) => t - ticks[i]!)).toEqual(ticks.slice(1).map(() => period));
+        // The run state in the store names the newest firing.
+        const info = schedules.find((s) => s.name === schedule)!;
+        expect([info.lastRunAt?.getTime(), info.lastJobId]).toEqual([ticks.at(-1), `sched:${schedule}:${ticks.at(-1)}`]);
+        if (schedule === 'cluster-dynamic') expect(jobs[0]!.payload).toEqual({ dynamic: true });
         for (const job of jobs) {
           const enqueued = messages.filter((m) => m.type === 'enqueued' && m.id === job.id);
           // Exactly one instance created the job; every other firing of the tick found it already there.
