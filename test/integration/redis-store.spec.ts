@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, afterAll } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { StorageError, UnoJobs } from '../../lib/index.js';
+import { ConfigurationError, StorageError, UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { createStorage } from '../../lib/storage/create-storage.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
@@ -94,6 +94,11 @@ describe('RedisJobStorage connections', () => {
     await storage.close();
   });
 
+  it('refuses a prefix that could share keys with another prefix', () => {
+    expect(() => new RedisJobStorage({ connection: REDIS, prefix: 'a:b' })).toThrow(ConfigurationError);
+    expect(() => new RedisJobStorage({ connection: REDIS, prefix: '{x}' })).toThrow(/Option prefix = "\{x\}" is invalid/);
+  });
+
   it('is built by createStorage from a { type: "redis" } config', async () => {
     const storage = await createStorage({ type: 'redis', connection: REDIS, prefix: prefixOf() }, () => {
       throw new Error('no DI');
@@ -126,6 +131,20 @@ describe('RedisJobStorage behaviour', () => {
     expect(queueKeys.length + globalKeys.length).toBe(keys.length);
     expect(queueKeys).toEqual(expect.arrayContaining([`{${prefix}:mail}:job:a`, `{${prefix}:mail}:logs:a`, `{${prefix}:mail}:scheduled`, `{${prefix}:mail}:failed`]));
     expect(globalKeys.sort()).toEqual([`{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
+    await storage.close();
+  });
+
+  it.each([false, true])('repairs an id index entry whose job is gone (clusterMode %s)', async (clusterMode) => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix, clusterMode });
+    await storage.init();
+    // What a crash between the index update and the insert script leaves behind on a Cluster.
+    await admin.hset(`{${prefix}}:ids`, 'ghost', 'elsewhere');
+    const [result] = await storage.insert([newJob({ id: 'ghost', queue: 'mail' })]);
+    expect(result!.created).toBe(true);
+    expect((await storage.get('ghost'))!.queue).toBe('mail');
+    const [again] = await storage.insert([newJob({ id: 'ghost', queue: 'mail' })]);
+    expect(again!.created).toBe(false);
     await storage.close();
   });
 

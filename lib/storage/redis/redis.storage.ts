@@ -45,15 +45,23 @@ export interface RedisStorageOptions {
    * client you own (never closed by the store).
    */
   connection: RedisConnection;
-  /** Namespace of every key and of the wake-up channel. Default `'uno'`. Letters, digits, `.`, `_`, `-`, `:`. */
+  /** Namespace of every key and of the wake-up channel. Default `'uno'`. Letters, digits, `.`, `_`, `-`. */
   prefix?: string;
   /** How long `init()` keeps retrying an unreachable Redis (with backoff) before it fails. Default 15 000 ms. */
   initTimeoutMs?: number;
   /** Receives warnings (eviction policy). Default `console`. */
   logger?: RedisStorageLogger;
+  /**
+   * Keep every script inside one hash slot, as a Cluster requires: the shared id index and queue set are then
+   * updated with separate commands. Default: on for a Cluster client, off otherwise (one round trip per insert).
+   * Turn it on for a standalone endpoint that fronts a Cluster (a proxy), or to test the Cluster path locally.
+   */
+  clusterMode?: boolean;
 }
 
-const PREFIX = /^[A-Za-z0-9._:-]{1,100}$/;
+// No ':' and no braces: the queue's hash tag is "{<prefix>:<queue>}", so prefix "a:b" with queue "c" would share keys
+// with prefix "a" and queue "b:c".
+const PREFIX = /^[A-Za-z0-9._-]{1,100}$/;
 /** Jobs per insert script call: bounds how long one call holds the server. */
 const INSERT_CHUNK = 1000;
 /** Jobs moved per promote / recover call and queue. */
@@ -90,13 +98,13 @@ export class RedisJobStorage extends JobStorage {
     super();
     const prefix = options.prefix ?? 'uno';
     if (!PREFIX.test(prefix)) {
-      throw new ConfigurationError(messages.invalidOption('prefix', prefix, "1-100 letters, digits, '.', '_', ':' or '-' (no braces)"));
+      throw new ConfigurationError(messages.invalidOption('prefix', prefix, "1-100 letters, digits, '.', '_' or '-'"));
     }
     this.keys = new RedisKeys(prefix);
     this.resolved = resolveClient(options.connection);
     // Cluster shares the command API; one type keeps the calls simple.
     this.redis = this.resolved.client as Redis;
-    this.cluster = this.resolved.client.isCluster;
+    this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
     this.wakeUps = new WakeUps(this.redis, this.keys.channel, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
@@ -141,10 +149,16 @@ export class RedisJobStorage extends JobStorage {
     return results;
   }
 
-  private async insertChunk(queue: string, jobs: readonly NewJob[], indices: number[], results: InsertResult[]): Promise<void> {
+  private async insertChunk(
+    queue: string,
+    jobs: readonly NewJob[],
+    indices: number[],
+    results: InsertResult[],
+    claimIds = this.cluster,
+  ): Promise<void> {
     let fresh = indices;
     let taken: number[] = [];
-    if (this.cluster) {
+    if (claimIds) {
       // The id index lives in another slot: claim ids first, then insert only the ids this call won.
       if (!this.knownQueues.has(queue)) await this.redis.sadd(this.keys.queues, queue);
       const won = await Promise.all(indices.map((i) => this.redis.hsetnx(this.keys.ids, jobs[i]!.id, queue)));
@@ -172,13 +186,14 @@ export class RedisJobStorage extends JobStorage {
       results[i] = { job: newRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
     });
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
-    // Cluster only: ids another insert already held. A stale index entry (its job gone) is taken over.
+    // Cluster only: ids another insert already held. A stale index entry (left by a crash between index and job)
+    // is taken over: the index is pointed here and the job inserted without claiming the id again.
     for (const i of taken) {
       const existing = await this.get(jobs[i]!.id);
       if (existing) results[i] = { job: existing, created: false };
       else {
         await this.redis.hset(this.keys.ids, jobs[i]!.id, queue);
-        await this.insertChunk(queue, jobs, [i], results);
+        await this.insertChunk(queue, jobs, [i], results, false);
       }
     }
   }
