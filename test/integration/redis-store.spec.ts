@@ -163,6 +163,30 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('wakes an idle worker within milliseconds of an enqueue (push, not polling)', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
+    // With a one-minute poll interval only a wake-up can start these jobs in time.
+    const uno = new UnoJobs({ storage, worker: { concurrency: 1, pollIntervalMs: 60_000 } });
+    const started = new Map<string, number>();
+    uno.register('ping', async (_payload, ctx) => void started.set(ctx.job.id, Date.now()));
+    await uno.start();
+    await uno.queue.enqueue('ping', {}); // the first one also waits for the subscription to be up
+    await waitFor(() => started.size === 1, 5000, 'the first job');
+    const latencies: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const at = Date.now();
+      const job = await uno.queue.enqueue('ping', { i });
+      await waitFor(() => started.has(job.id), 2000, `job ${i} to start`);
+      latencies.push(started.get(job.id)! - at);
+    }
+    latencies.sort((a, b) => a - b);
+    // Milliseconds on an idle machine; the bound leaves room for a loaded CI box while staying far below polling.
+    expect(latencies[4]!).toBeLessThan(100);
+    expect(latencies[9]!).toBeLessThan(1000);
+    await uno.stop();
+    await storage.close();
+  });
+
   it('reconnects after its connections are killed mid-run, without losing jobs or leaving leases stuck', async () => {
     const name = `conn-${randomUUID().slice(0, 8)}`;
     const prefix = prefixOf();
