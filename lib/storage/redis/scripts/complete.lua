@@ -10,19 +10,27 @@
 
 local base = KEYS[1]
 local now = clock()
+local nowS = S(now)
 local accepted = {}
-local done = {}
+local done, finished = {}, {}
 for i = 1, #ARGV, 3 do
   local id = ARGV[i]
   local jk = owned(base, id, ARGV[i + 1])
   if jk then
-    redis.call('HSET', jk, 'result', ARGV[i + 2])
-    finish(base, jk, id, 'completed', now)
+    -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
+    redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
     done[#done + 1] = id
+    finished[#finished + 1] = nowS
+    finished[#finished + 1] = id
     accepted[#accepted + 1] = 1
   else
     accepted[#accepted + 1] = 0
   end
 end
-if #done > 0 then zremAll(base .. ':active', done) end
+if #done > 0 then
+  zremAll(base .. ':active', done)
+  for i = 1, #finished, 5000 do
+    redis.call('ZADD', base .. ':completed', unpack(finished, i, math.min(i + 4999, #finished)))
+  end
+end
 return accepted
