@@ -153,9 +153,12 @@ async function plotSuite(suite: string): Promise<string[]> {
     written.push(out);
   }
 
-  if (ratios.length) {
+  // The chart compares like with like (Uno on the peers' own server); the tables keep every pairing.
+  const sameServer = ratios.filter((r) => r.uno_backend === (r as Ratio & { peer_backend?: string }).peer_backend);
+  if (sameServer.length) {
+    const ratios = sameServer;
     const rnames = [...new Set(ratios.map((r) => `${r.ratio} (uno on ${r.uno_backend})`))];
-    const rgroups = [...new Set(ratios.map((r) => (r.metric === 'p99_ms' ? 'latency p99 (lower=better)' : scenarioLabel(r))))];
+    const rgroups = [...new Set(ratios.map((r) => (r.metric === 'p99_ms' ? 'latency p99 (↓)' : scenarioLabel(r))))];
     const chart: Chart = {
       title: `${suite}: Uno / peer, same run (above 1 = Uno faster; latency: below 1 = Uno better)`,
       unit: 'ratio',
@@ -167,7 +170,7 @@ async function plotSuite(suite: string): Promise<string[]> {
         values: rgroups.map(
           (g) =>
             ratios.find(
-              (r) => `${r.ratio} (uno on ${r.uno_backend})` === name && (r.metric === 'p99_ms' ? 'latency p99 (lower=better)' : scenarioLabel(r)) === g,
+              (r) => `${r.ratio} (uno on ${r.uno_backend})` === name && (r.metric === 'p99_ms' ? 'latency p99 (↓)' : scenarioLabel(r)) === g,
             )?.value ?? null,
         ),
       })),
