@@ -67,6 +67,25 @@ describe('RedisJobStorage connections', () => {
     await waitFor(async () => !((await admin.client('LIST')) as string).includes(` name=${name} `), 2000, 'connections closed');
   });
 
+  it('closes promptly while Redis is unreachable', async () => {
+    const name = `conn-${randomUUID().slice(0, 8)}`;
+    // Redis "goes away": every reconnect attempt of this client is refused for the rest of the test.
+    const storage = new RedisJobStorage({ connection: { ...REDIS, connectionName: name }, prefix: prefixOf() });
+    await storage.init();
+    const redis = (storage as unknown as { redis: Redis }).redis;
+    redis.options.port = 1;
+    await killConnections(name);
+    await waitFor(() => redis.status !== 'ready', 2000, 'the connection to drop');
+    const started = Date.now();
+    await storage.close();
+    expect(Date.now() - started).toBeLessThan(500);
+    // And it gave up reconnecting: its next retry was due within 400 ms of the drop, so none may follow in 1 s.
+    let attempts = 0;
+    redis.on('connecting', () => attempts++);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(attempts).toBe(0);
+  });
+
   it('warns when CONFIG is refused (managed Redis) and still starts', async () => {
     const user = `uno-test-${randomUUID().slice(0, 8)}`;
     const password = randomUUID();

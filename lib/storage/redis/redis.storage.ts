@@ -127,7 +127,18 @@ export class RedisJobStorage extends JobStorage {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.wakeUps.close();
-      if (this.resolved.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+      if (!this.resolved.owned) return;
+      // QUIT lets replies in flight arrive, but while Redis is unreachable it would wait in the offline queue for
+      // the whole reconnect budget: shutdown must not hang on an outage, so it is bounded and skipped when down.
+      if (this.redis.status === 'ready') {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.redis.quit().catch(() => undefined),
+          new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+        ]);
+        clearTimeout(timer);
+      }
+      this.redis.disconnect();
     })();
     return this.closing;
   }
