@@ -149,6 +149,11 @@ export class RedisJobStorage extends JobStorage {
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
     const results: InsertResult[] = new Array(jobs.length);
+    if (jobs.length === 1) {
+      // One enqueue is the common call: skip the grouping.
+      await this.insertChunk(jobs[0]!.queue, jobs, [0], results);
+      return results;
+    }
     const groups = byQueue(jobs, (job) => job.queue);
     const calls: Promise<void>[] = [];
     for (const [queue, indices] of groups) {

@@ -36,12 +36,17 @@ for i = 1, n do
   local jk = jobKey(base, id)
   local existing = nil
   if idsKey then
-    local q = redis.call('HGET', idsKey, id)
-    if q then
+    -- Claiming the id and checking for it is one command in the common case (a new id).
+    if redis.call('HSETNX', idsKey, id, queue) == 0 then
+      local q = redis.call('HGET', idsKey, id)
       local otherBase = '{' .. prefix .. ':' .. q .. '}'
       local ojk = jobKey(otherBase, id)
-      -- An index entry without its job (left by a crash between index and job on a Cluster) is repaired below.
-      if redis.call('EXISTS', ojk) == 1 then existing = snapshot(otherBase, ojk, id) end
+      if redis.call('EXISTS', ojk) == 1 then
+        existing = snapshot(otherBase, ojk, id)
+      else
+        -- An index entry without its job (left by a crash between index and job on a Cluster): take it over.
+        redis.call('HSET', idsKey, id, queue)
+      end
     end
   elseif redis.call('EXISTS', jk) == 1 then
     existing = snapshot(base, jk, id)
@@ -61,7 +66,6 @@ for i = 1, n do
     if ARGV[a + 8] ~= '' then fields[#fields + 1] = 'backoff'; fields[#fields + 1] = ARGV[a + 8] end
     redis.call('HSET', jk, unpack(fields))
     redis.call('ZADD', base .. ':all', S(order), id)
-    if idsKey then redis.call('HSET', idsKey, id, queue) end
     if state == 'waiting' then
       local seq = redis.call('HINCRBY', meta, 'seq', 1)
       redis.call('ZADD', base .. ':w:' .. ARGV[a + 3], seq, id)
