@@ -16,12 +16,14 @@ local base = KEYS[1]
 local maxOrder, cursorId, wantState, wantTask = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit, maxScan = tonumber(ARGV[5]), tonumber(ARGV[6])
 local filtered = wantState ~= '' or wantTask ~= ''
-local found, scanned, offset = {}, 0, 0
+local found, scanned = {}, 0
 local lastOrder, lastId = '', ''
+local from = maxOrder
 while #found < limit do
-  local page = redis.call('ZREVRANGEBYSCORE', base .. ':all', maxOrder, '-inf', 'WITHSCORES', 'LIMIT', offset, 100)
+  local page = redis.call('ZREVRANGEBYSCORE', base .. ':all', from, '-inf', 'WITHSCORES', 'LIMIT', 0, 100)
   if #page == 0 then return { found, '', '' } end
-  offset = offset + #page / 2
+  -- Orders are unique within a queue, so the next page starts just below this one's last order (no growing offset).
+  from = '(' .. page[#page]
   for i = 1, #page, 2 do
     local id, order = page[i], page[i + 1]
     -- Orders are unique within a queue, so the cursor's own order only ever names the cursor job itself here.
