@@ -115,13 +115,17 @@ describe('Redis store: crash of a worker process', () => {
     }
 
     // The killed worker held leases when it died: they were recovered by the live workers after expiry.
+    // Paging through all of them also crosses the list script's scan bound several times.
     const recovered: JobRecord[] = [];
+    const listed = new Set<string>();
     let cursor: string | null = null;
     do {
       const page: JobPage = await storage.list({ queue: 'crash', state: 'completed' }, { limit: 1000, cursor });
+      for (const job of page.jobs) listed.add(job.id);
       recovered.push(...page.jobs.filter((j) => j.errors.length > 0));
       cursor = page.nextCursor;
     } while (cursor);
+    expect(listed.size).toBe(JOBS);
     expect(recovered.length).toBeGreaterThan(0);
     for (const job of recovered) {
       expect(job.errors[0]!.message).toContain(killed);
