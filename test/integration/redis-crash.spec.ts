@@ -118,14 +118,17 @@ describe('Redis store: crash of a worker process', () => {
     // Paging through all of them also crosses the list script's scan bound several times.
     const recovered: JobRecord[] = [];
     const listed = new Set<string>();
+    let rows = 0;
     let cursor: string | null = null;
     do {
       const page: JobPage = await storage.list({ queue: 'crash', state: 'completed' }, { limit: 1000, cursor });
       for (const job of page.jobs) listed.add(job.id);
+      rows += page.jobs.length;
       recovered.push(...page.jobs.filter((j) => j.errors.length > 0));
       cursor = page.nextCursor;
     } while (cursor);
     expect(listed.size).toBe(JOBS);
+    expect(rows).toBe(JOBS);
     expect(recovered.length).toBeGreaterThan(0);
     for (const job of recovered) {
       expect(job.errors[0]!.message).toContain(killed);
