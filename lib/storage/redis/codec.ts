@@ -75,7 +75,8 @@ export function decodeJob(f: RawJob): JobRecord {
     backoff: f[13] === null ? null : JSON.parse(f[13]!),
     progress: json(f[14]!),
     result: json(f[15]!),
-    errors: f[16] ? JSON.parse(f[16]) : [],
+    // Most jobs never failed: skip the parse for the empty list every job starts with.
+    errors: f[16] && f[16] !== '[]' ? JSON.parse(f[16]) : [],
     logs: f[19] ?? [],
     workerId: active ? f[17]! : null,
     leaseExpiresAt: active ? date(f[18]!) : null,
