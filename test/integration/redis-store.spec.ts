@@ -167,6 +167,21 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('drops ids whose job hash vanished (evicted or deleted) instead of jamming the queue', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    await storage.insert([newJob({ id: 'gone' }), newJob({ id: 'kept' }), newJob({ id: 'gone-later', delayMs: 50 })]);
+    await admin.del(`{${prefix}:q}:job:gone`, `{${prefix}:q}:job:gone-later`);
+    await waitFor(async () => (await admin.zcount(`{${prefix}:q}:scheduled`, '-inf', String(Date.now()))) === 1, 2000, 'due');
+    await storage.promoteDue();
+    const claimed = await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w', agingMs: 1000 });
+    expect(claimed.map((c) => c.job.id)).toEqual(['kept']);
+    expect(await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w' })).toEqual([]);
+    expect(await admin.zcard(`{${prefix}:q}:w:2`)).toBe(0);
+    await storage.close();
+  });
+
   it('wakes a subscriber when a delayed job falls due, without anyone calling promoteDue', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     await storage.init();

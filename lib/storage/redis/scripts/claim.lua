@@ -54,7 +54,8 @@ end
 local function ready(id)
   local r = readyOf[id]
   if r == nil then
-    r = tonumber(redis.call('HGET', jobKey(base, id), 'ready'))
+    -- A missing hash counts as ready now; the job is dropped below.
+    r = tonumber(redis.call('HGET', jobKey(base, id), 'ready')) or now
     readyOf[id] = r
   end
   return r
@@ -113,22 +114,31 @@ for _, l in ipairs(levels) do
   if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
 end
 
+-- Read every job first: an id whose hash is gone (evicted, or deleted by hand) is dropped here instead of failing the
+-- script on every claim and jamming the queue. It was already removed from its waiting set above.
+local valid, jobs = {}, {}
+for _, id in ipairs(claimed) do
+  local job = snapshot(base, jobKey(base, id), id)
+  if job[F_STATE] then
+    valid[#valid + 1] = id
+    jobs[#jobs + 1] = job
+  end
+end
+if #valid == 0 then return { 0, {} } end
+
 local lease = S(now + leaseMs)
-local first = redis.call('HINCRBY', base .. ':meta', 'tok', #claimed) - #claimed + 1
-local jobs = {}
+local first = redis.call('HINCRBY', base .. ':meta', 'tok', #valid) - #valid + 1
 local activeArgs = {}
-for i, id in ipairs(claimed) do
-  local jk = jobKey(base, id)
-  -- Read first and patch the reply: one HMGET and one HSET per job, nothing read twice.
-  local job = snapshot(base, jk, id)
+for i, id in ipairs(valid) do
+  local job = jobs[i]
   local attempt = S(tonumber(job[F_ATTEMPT]) + 1)
   local token = S(first + i - 1)
-  redis.call('HSET', jk, 'state', 'active', 'attempt', attempt, 'started', S(now), 'worker', worker, 'lease', lease,
-    'token', token)
+  -- One HMGET (above) and one HSET per job: the reply is patched rather than read again.
+  redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', S(now), 'worker', worker,
+    'lease', lease, 'token', token)
   job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, S(now), worker, lease
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
-  jobs[i] = job
 end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))

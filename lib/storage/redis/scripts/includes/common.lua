@@ -116,8 +116,11 @@ local function promote(base, now, max)
     local jk = jobKey(base, id)
     seq = seq + 1
     local prio = redis.call('HGET', jk, 'prio')
-    redis.call('HSET', jk, 'state', 'waiting', 'ready', at)
-    redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+    -- A job whose hash is gone (evicted, deleted by hand) is only dropped from the set.
+    if prio then
+      redis.call('HSET', jk, 'state', 'waiting', 'ready', at)
+      redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+    end
     ids[i] = id
   end
   zremAll(base .. ':scheduled', ids)
