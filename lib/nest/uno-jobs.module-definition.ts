@@ -1,30 +1,15 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { Clock } from '../core/clock.js';
-import type { QueueOptions, RetentionOptions, WorkerOptions } from '../core/uno-jobs.js';
-import type { SchedulerOptions } from '../core/scheduler.js';
-import type { TaskOptions } from '../core/task-registry.js';
+import type { UnoJobsOptions } from '../core/uno-jobs.js';
 import type { StorageConfig } from '../storage/create-storage.js';
 
-/** Options of `UnoJobsModule.forRoot()` / `forRootAsync()`. Every field is optional. */
-export interface UnoJobsModuleOptions {
+/**
+ * Options of `UnoJobsModule.forRoot()` / `forRootAsync()`: the engine's options (see `UnoJobsOptions`: worker,
+ * queues, task overrides, retention, payload limit, scheduler, clock), with the store given as a config. Every field
+ * is optional.
+ */
+export interface UnoJobsModuleOptions extends Omit<UnoJobsOptions, 'storage'> {
   /** Where jobs are stored. Default `{ type: 'memory' }`. */
   storage?: StorageConfig;
-  /** Workers of this instance (concurrency, leases, shutdown grace; `enabled: false` for producer-only). */
-  worker?: WorkerOptions;
-  /** Settings per queue name. */
-  queues?: Record<string, QueueOptions>;
-  /** Overrides of `@Task` options by task name, e.g. concurrency from ConfigService. They win over the decorator. */
-  tasks?: Record<string, TaskOptions>;
-  /** How long finished jobs are kept (bounded by default). */
-  retention?: RetentionOptions;
-  /** Largest payload as UTF-8 JSON. Default 1 MiB. */
-  maxPayloadBytes?: number;
-  /** Period of promote/recover housekeeping in ms. Default 1000. */
-  maintenanceIntervalMs?: number;
-  /** Cron/interval scheduler: `enabled` (default: where the worker runs), `syncIntervalMs`, `graceMs`. */
-  scheduler?: SchedulerOptions;
-  /** Time source (tests pass a `ManualClock`). Default: the system clock. */
-  clock?: Clock;
 }
 
 export const {
