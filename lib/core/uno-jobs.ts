@@ -54,6 +54,7 @@ export interface RetentionOptions {
 /** Options of the engine (the NestJS module passes its own options through). */
 export interface UnoJobsOptions {
   storage: JobStorage;
+  /** Time source (tests pass a `ManualClock`). Default: the system clock. */
   clock?: Clock;
   worker?: WorkerOptions;
   /** Settings per queue name. */
