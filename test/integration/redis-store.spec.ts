@@ -179,6 +179,7 @@ describe('RedisJobStorage behaviour', () => {
     expect(claimed.map((c) => c.job.id)).toEqual(['kept']);
     expect(await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w' })).toEqual([]);
     expect(await admin.zcard(`{${prefix}:q}:w:2`)).toBe(0);
+    expect((await storage.list({}, { limit: 10 })).jobs.map((j) => j.id)).toEqual(['kept']);
     await storage.close();
   });
 

@@ -36,7 +36,9 @@ while #found < limit do
         match = (wantState == '' or f[1] == wantState) and (wantTask == '' or f[2] == wantTask)
       end
       if match then
-        found[#found + 1] = { order, snapshot(base, jk, id) }
+        local job = snapshot(base, jk, id)
+        -- Skip an id whose hash vanished (evicted, deleted by hand) rather than return an empty record.
+        if job[F_STATE] then found[#found + 1] = { order, job } end
         if #found >= limit then return { found, '', '' } end
       end
       lastOrder, lastId = order, id
