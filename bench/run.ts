@@ -70,15 +70,15 @@ const SUITES: Record<string, Suite> = {
       { name: 'graphile-worker', backend: 'postgres' },
       { name: 'graphile-worker-batched', backend: 'postgres' },
     ],
-    scenarios: [seq(500), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), proc(10_000, 100, 2), latency(100)],
+    scenarios: [seq(300), bulk(10_000), proc(500, 1), proc(3000, 10), proc(8000, 100), proc(8000, 100, 2), latency(60)],
     reps: 3,
-    maxS: 3,
+    maxS: 2,
   },
   mariadb: {
     entries: [{ name: 'uno', backend: 'mariadb' }],
-    scenarios: [seq(500), bulk(10_000), proc(1000, 1), proc(5000, 10), proc(10_000, 100), latency(100)],
+    scenarios: [seq(300), bulk(10_000), proc(500, 1), proc(3000, 10), proc(8000, 100), latency(60)],
     reps: 3,
-    maxS: 3,
+    maxS: 2,
   },
 };
 

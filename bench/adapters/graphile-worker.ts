@@ -32,6 +32,7 @@ export class GraphileWorkerAdapter implements BenchAdapter {
   async setup(): Promise<void> {
     this.pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
     this.pool.on('error', (error) => console.error(`# graphile-worker pool error: ${error.message}`));
+    this.pool.on('connect', (client) => client.on('error', (error) => console.error(`# graphile-worker client error: ${error.message}`)));
     this.utils = await makeWorkerUtils({ pgPool: this.pool, schema: this.namespace, logger: quiet });
     if (!this.context.attached) await this.utils.migrate();
   }
