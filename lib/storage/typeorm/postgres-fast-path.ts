@@ -35,7 +35,7 @@ export class PgFastPath {
   async insert(jobs: readonly NewJob[], manager?: ManagerLike): Promise<InsertResult[]> {
     const ins = this.stmt('insert', () => insertSql(this.t));
     const params = insertParams(jobs, this.channel);
-    const created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name);
+    const created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
     const createdIds = new Set(created.map((r) => String(r.id)));
     const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
     let existing: Record<string, unknown>[] = [];

@@ -11,9 +11,11 @@ export interface SqliteDatabase {
 /** The minimal node-postgres pool surface the store uses. */
 export interface PgPool {
   query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
-  connect(): Promise<PgPoolClient>;
+  connect(callback: (error: Error | undefined, client: PgPoolClient) => void): void;
 }
 interface PgPoolClient {
+  on(event: 'error', fn: (error: Error) => void): unknown;
+  removeListener(event: 'error', fn: (error: Error) => void): unknown;
   query(config: { text: string; values?: unknown[]; name?: string } | string): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   release(destroy?: boolean | Error): void;
 }
@@ -43,11 +45,34 @@ function retryable(error: unknown): boolean {
   return codes.some((c) => c === '40P01' || c === '40001' || c === 1213 || c === 1205 || c === 'ER_LOCK_DEADLOCK' || c === 'SQLITE_BUSY');
 }
 
+/**
+ * The connection died under the statement (killed backend, server restart, network reset). A pooled connection
+ * that died while idle fails on first use, so one more try on a fresh connection usually succeeds.
+ */
+export function connectionLost(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown } };
+  const code = String(e?.code ?? e?.driverError?.code ?? '');
+  return (
+    /^(57P0[123]|08\d\d\d)$/.test(code) || ['ECONNRESET', 'EPIPE', 'ECONNREFUSED'].includes(code) ||
+    /Connection terminated|connection is closed|Client has encountered a connection error/i.test(String(e?.message ?? ''))
+  );
+}
+
+/**
+ * Run again on deadlocks and serialisation failures (up to 5 times) and once on a lost connection. Safe for every
+ * operation it wraps: each is one transaction that either committed or did not, and its retry re-reads the state
+ * (a claim or outcome that did commit finds its rows changed and does nothing the second time).
+ */
 async function withRetry<T>(run: () => Promise<T>): Promise<T> {
+  let reconnected = false;
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
     } catch (error) {
+      if (!reconnected && connectionLost(error)) {
+        reconnected = true;
+        continue;
+      }
       if (attempt >= RETRIES || !retryable(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
@@ -86,10 +111,23 @@ export class PgRunner implements SqlRunner {
     private readonly pool: PgPool,
   ) {}
 
-  /** A `$n` statement; `name` makes node-postgres prepare it once per connection (hot paths). */
-  async raw(text: string, values: unknown[], name?: string): Promise<Rows> {
-    const result = await this.pool.query(name ? { name, text, values } : { text, values });
-    return rows(result.rows, result.rowCount);
+  /**
+   * A `$n` statement; `name` makes node-postgres prepare it once per connection (hot paths). `retry` allows one
+   * more try on a fresh connection when the connection died (not for inserts: a retry could not tell which rows
+   * the first try created).
+   */
+  async raw(text: string, values: unknown[], name?: string, retry = true): Promise<Rows> {
+    const run = async () => {
+      const result = await this.pool.query(name ? { name, text, values } : { text, values });
+      return rows(result.rows, result.rowCount);
+    };
+    if (!retry) return run();
+    try {
+      return await run();
+    } catch (error) {
+      if (!connectionLost(error)) throw error;
+      return run();
+    }
   }
 
   query(sql: string, params: unknown[] = []): Promise<Rows> {
@@ -98,8 +136,19 @@ export class PgRunner implements SqlRunner {
 
   tx<T>(make: () => Op<T>): Promise<T> {
     return withRetry(async () => {
-      const client = await this.pool.connect();
       let broken: Error | undefined;
+      const onError = (error: Error) => (broken = error);
+      // A checked-out client has no error listener of the pool's: without ours, a connection dying between two
+      // statements would be an unhandled 'error' event and crash the process. It is attached inside the pool's
+      // callback, synchronously: a backend killed right after connecting can deliver its error in the same socket
+      // read that completed the connection, before any promise continuation would run.
+      const client = await new Promise<PgPoolClient>((resolve, reject) =>
+        this.pool.connect((error, c) => {
+          if (error) return reject(error);
+          c.on('error', onError);
+          resolve(c);
+        }),
+      );
       try {
         await client.query('BEGIN');
         const result = await drive(make(), async (s) => {
@@ -113,6 +162,7 @@ export class PgRunner implements SqlRunner {
         await client.query('ROLLBACK').catch(() => (broken = error as Error));
         throw error;
       } finally {
+        client.removeListener('error', onError);
         client.release(broken ?? false);
       }
     });

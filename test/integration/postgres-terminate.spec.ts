@@ -1,0 +1,154 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { UnoJobs } from '../../lib/index.js';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { newJob, waitFor } from '../../lib/testing/index.js';
+
+// Connections killed under the store (pg_terminate_backend): no job is lost, no lease outlives its expiry, and the
+// store keeps working on fresh connections (the pool replaces dead ones, LISTEN reconnects).
+
+const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
+const tag = randomBytes(4).toString('hex');
+const prefix = `t4term_${tag}_`;
+const app = `uno-term-${tag}`;
+const admin = new DataSource(PG);
+
+const terminateAll = async (): Promise<number> =>
+  ((await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [app])) as unknown[]).length;
+
+beforeAll(async () => {
+  await admin.initialize();
+  const setup = new TypeormJobStorage({ dataSource: admin, tablePrefix: prefix, runMigrations: true });
+  await setup.init();
+  await setup.close();
+});
+
+afterAll(async () => {
+  for (const table of ['jobs', 'schedules', 'migrations']) await admin.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await admin.destroy();
+});
+
+describe('PostgreSQL store: connections killed with pg_terminate_backend', () => {
+  it('a claim killed while it waits inside the database changes nothing, and is retried on a fresh connection', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+    await store.init();
+    const locker = admin.createQueryRunner();
+    try {
+      await store.insert(Array.from({ length: 50 }, (_, i) => newJob({ id: `k${i}` })));
+      // Hold the table so the claim statement blocks inside PostgreSQL, then kill its backend right there.
+      await locker.startTransaction();
+      await locker.query(`LOCK TABLE ${prefix}jobs IN ACCESS EXCLUSIVE MODE`);
+      const claim = store.claim({ queue: 'q', limit: 50, leaseMs: 10_000, workerId: 'victim' });
+      const waiting = async () =>
+        ((await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [app])) as { pid: number }[]).map((r) => r.pid);
+      let first: number[] = [];
+      await waitFor(async () => (first = await waiting()).length === 1, 5000, 'the claim to wait on the lock');
+      await admin.query(`SELECT pg_terminate_backend($1)`, [first[0]]);
+      // The store retries once on a fresh connection: that attempt waits on the lock in turn.
+      await waitFor(async () => {
+        const now = await waiting();
+        return now.length === 1 && now[0] !== first[0];
+      }, 5000, 'the retried claim to wait on the lock');
+      await locker.commitTransaction();
+      // The killed attempt left no trace: the retry gets every job, each counted once.
+      const claimed = await claim;
+      expect(claimed).toHaveLength(50);
+      expect(claimed.every((c) => c.job.attempt === 1)).toBe(true);
+      expect(await store.counts()).toMatchObject({ waiting: 0, active: 50 });
+    } finally {
+      if (locker.isTransactionActive) await locker.rollbackTransaction();
+      await locker.release();
+      await store.close();
+    }
+  });
+
+  it('a claim killed twice fails cleanly and leaves every job waiting', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+    await store.init();
+    const locker = admin.createQueryRunner();
+    try {
+      await store.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `t${i}` })));
+      await locker.startTransaction();
+      await locker.query(`LOCK TABLE ${prefix}jobs IN ACCESS EXCLUSIVE MODE`);
+      const claim = store.claim({ queue: 'q', limit: 20, leaseMs: 10_000, workerId: 'victim' });
+      claim.catch(() => undefined);
+      for (let kill = 0; kill < 2; kill++) {
+        await waitFor(async () => {
+          const rows = (await admin.query(`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [app])) as unknown[];
+          return rows.length === 1;
+        }, 5000, `attempt ${kill + 1} of the claim to wait on the lock, and be killed`);
+      }
+      await expect(claim).rejects.toThrow();
+      await locker.commitTransaction();
+      expect(await store.counts()).toMatchObject({ waiting: 20, active: 0 });
+      expect(await store.claim({ queue: 'q', limit: 20, leaseMs: 1000, workerId: 'next' })).toHaveLength(20);
+    } finally {
+      if (locker.isTransactionActive) await locker.rollbackTransaction();
+      await locker.release();
+      await store.close();
+    }
+  });
+
+  it('a lease taken by a claim whose connection then died expires and the job is recovered', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+    await store.init();
+    try {
+      await store.insert([newJob({ id: 'orphan' })]);
+      // The claim committed, then the connection and the worker are gone before anything else is written.
+      await store.claim({ queue: 'q', limit: 1, leaseMs: 500, workerId: 'gone' });
+      expect(await terminateAll()).toBeGreaterThan(0);
+      expect(await store.recoverExpired()).toBe(0);
+      await waitFor(async () => (await store.recoverExpired()) === 1, 5000, 'the orphaned lease to be recovered');
+      const job = (await store.get('orphan'))!;
+      expect(job.state).toBe('waiting');
+      expect(job.leaseExpiresAt).toBeNull();
+      expect(job.errors[0]!.name).toBe('LeaseExpiredError');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a worker whose connections are killed again and again still completes every job', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const JOBS = 2000;
+    const storage = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix });
+    const uno = new UnoJobs({
+      storage,
+      worker: { concurrency: 20, leaseMs: 1000, pollIntervalMs: 100 },
+      retention: { completed: { maxCount: 1e9 } },
+      maintenanceIntervalMs: 200,
+    });
+    const runs = new Map<string, number>();
+    const errors: string[] = [];
+    uno.events.on('worker:error', ({ error }) => void errors.push(error.message));
+    uno.register('term.job', async (_p, ctx) => {
+      runs.set(ctx.job.id, (runs.get(ctx.job.id) ?? 0) + 1);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    });
+    await uno.start();
+    const killer = setInterval(() => void terminateAll().catch(() => undefined), 150);
+    try {
+      for (let i = 0; i < JOBS; i += 500) {
+        const batch = Array.from({ length: 500 }, (_, k) => ({ task: 'term.job', payload: { i: i + k } }));
+        // An enqueue can hit a killed connection too; the caller retries, as an app would.
+        await waitFor(() => uno.queue.enqueueMany(batch).then(() => true, () => false), 10_000, 'an enqueue to succeed');
+      }
+      await waitFor(async () => {
+        const counts = await storage.counts().catch(() => null);
+        return counts?.completed === JOBS;
+      }, 40_000, 'every job to complete under connection kills');
+    } finally {
+      clearInterval(killer);
+    }
+    const counts = await storage.counts();
+    expect(counts).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
+    expect(runs.size).toBe(JOBS);
+    expect(errors.length).toBeGreaterThan(0); // the kills really hit the store
+    await uno.stop(1000);
+    await storage.close();
+  }, 60_000);
+});
