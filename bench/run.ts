@@ -370,11 +370,13 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
     if (s.scenario === 'latency') {
       line.p50_ms = round(median(group.map((g) => g.p50_ms!)));
       line.p99_ms = round(median(group.map((g) => g.p99_ms!)));
+      line.p99_values = group.map((g) => round(g.p99_ms!));
     } else {
       const values = group.map((g) => g.jobs_per_s!);
       line.jobs_per_s = Math.round(median(values));
       line.min = Math.round(Math.min(...values));
       line.max = Math.round(Math.max(...values));
+      line.values = values.map((v) => Math.round(v));
     }
     line.n = Math.round(median(group.map((g) => g.n)));
     line.reps = group.length;
