@@ -48,8 +48,11 @@ const WRITE_RETRY_DELAYS = [50, 250, 1000];
 export class Executor {
   constructor(private readonly deps: ExecutorDeps) {}
 
-  /** Run `claimed`; `track` receives the running job before the handler starts. Resolves when the outcome is written. */
-  async run(claimed: ClaimedJob, track: (running: RunningJob) => void): Promise<void> {
+  /**
+   * Run `claimed`: `track` receives the running job before the handler starts, `settled` is called when the handler
+   * is done (before the outcome is written). Resolves when the outcome is written.
+   */
+  async run(claimed: ClaimedJob, track: (running: RunningJob) => void, settled: () => void = () => {}): Promise<void> {
     const { storage, registry, clock, events, workerId } = this.deps;
     const { job, token } = claimed;
     const info = jobInfo(job);
@@ -104,6 +107,7 @@ export class Executor {
       thrown = error;
     } finally {
       if (timer) clock.clearTimeout(timer);
+      settled();
     }
 
     let resultJson = 'null';

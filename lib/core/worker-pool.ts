@@ -32,6 +32,8 @@ const CRITICAL: readonly Priority[] = ['critical'];
 class QueueWorker {
   readonly running = new Map<string, RunningJob>();
   private readonly perTask = new Map<string, number>();
+  /** Slots in use: handlers running (a job whose outcome is still being written no longer holds one). */
+  private busy = 0;
   private wake: (() => void) | null = null;
   private dirty = true;
   private stopped = false;
@@ -76,7 +78,7 @@ class QueueWorker {
     const { concurrency, criticalSlots } = this.config;
     while (!this.stopped) {
       this.dirty = false;
-      const busy = this.running.size;
+      const busy = this.busy;
       let request: ClaimRequest | null = null;
       if (busy < concurrency) request = this.request(concurrency - busy, undefined);
       else if (busy < concurrency + criticalSlots) request = this.request(concurrency + criticalSlots - busy, CRITICAL);
@@ -97,7 +99,7 @@ class QueueWorker {
       if (unknown.length) await this.handBack(unknown);
       for (const job of claimed) if (this.deps.registry.get(job.job.task)) this.start1(job);
       // A full batch means more may be waiting: claim again at once if there is room.
-      if (claimed.length > 0 && claimed.length === request!.limit && this.running.size < concurrency) continue;
+      if (claimed.length > 0 && claimed.length === request!.limit && this.busy < concurrency) continue;
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
     }
   }
@@ -138,16 +140,29 @@ class QueueWorker {
     }
   }
 
+  /**
+   * Start one job. Its slot frees as soon as the handler settles, so the next claim overlaps the outcome write (one
+   * round trip per job at concurrency 1, not two); its lease stays in `running`, renewed by heartbeats, until the
+   * outcome is written.
+   */
   private start1(claimed: ClaimedJob): void {
     const task = claimed.job.task;
+    this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
-    const finished = () => {
-      this.running.delete(claimed.job.id);
+    let slotHeld = true;
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      this.busy--;
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
-      if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
       this.poke();
     };
-    this.executor.run(claimed, (running) => this.running.set(running.id, running)).then(finished, (error) => {
+    const finished = () => {
+      freeSlot();
+      this.running.delete(claimed.job.id);
+      if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    };
+    this.executor.run(claimed, (running) => this.running.set(running.id, running), freeSlot).then(finished, (error) => {
       this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
       finished();
     });
