@@ -98,6 +98,8 @@ interface Sample {
   p99_ms?: number;
   /** Worker start to first job start, ms (processing scenarios; informative, not part of jobs_per_s). */
   boot_ms?: number;
+  /** Last job start to an empty store, ms (outcome writes still in flight plus the `pending()` poll). */
+  tail_ms?: number;
   rep: number;
 }
 
@@ -153,14 +155,15 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
   try {
     await worker.start();
     await Promise.race([startedAll, sleep(maxMs)]);
-    const left = maxMs - (performance.now() - bootAt);
+    const lastStartAt = performance.now();
+    const left = maxMs - (lastStartAt - bootAt);
     await waitUntil(async () => (await adapter.pending()) === 0, Math.max(0, left), 2);
     const end = performance.now();
     await profile?.(`${adapter.variant}-${adapter.backend}-c${concurrency}`);
     const done = n - (await adapter.pending());
     if (done <= 1 || firstAt === 0) return { jobs_per_s: (done * 1000) / (end - bootAt), n: done };
     // done - 1: the window opens as the first job starts, so it holds the other jobs' full runs.
-    return { jobs_per_s: ((done - 1) * 1000) / (end - firstAt), n: done, boot_ms: firstAt - bootAt };
+    return { jobs_per_s: ((done - 1) * 1000) / (end - firstAt), n: done, boot_ms: firstAt - bootAt, tail_ms: end - lastStartAt };
   } finally {
     await worker.stop();
   }
