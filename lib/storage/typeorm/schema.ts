@@ -5,8 +5,8 @@ import type { DialectName } from './dialect.js';
  * `<prefix>schedules`; applied schema versions in `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
- * - `seq` is the clustered/row-id key: insertion order for newest-first listing and the FIFO tie-break.
- * - `id` is the public job id, unique, so deduplication is enforced by the database itself.
+ * - `seq` is the insertion order: newest-first listing and the FIFO tie-break (the primary key on MySQL/SQLite).
+ * - `id` is the public job id, unique (the primary key on PostgreSQL), so the database itself enforces dedupe.
  * - Times are BIGINT epoch milliseconds written from the database clock, never a worker's.
  * - `run_at` doubles as "ready since" for waiting jobs: FIFO and aging are judged by it.
  * - `token` is the fencing token of the current claim; every write of a worker carries it.
@@ -43,9 +43,13 @@ export const JOB_COLUMNS = [
 export function createSchemaSql(dialect: DialectName, t: TableNames): string[] {
   const big = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
   const text = dialect === 'mysql' ? 'LONGTEXT' : 'TEXT';
+  // PostgreSQL: `id` is the primary key and `seq` carries no index. A job row is rewritten on every state change,
+  // and PostgreSQL adds an entry to every index of the table for each rewritten row, so each index costs on the
+  // hot path; listing by `seq` scans instead. MySQL clusters rows by the primary key (a short, increasing `seq`
+  // keeps secondary indexes small) and SQLite's `seq` is its row id, so both keep `seq` as the key.
   const seq =
     dialect === 'postgres'
-      ? 'seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY'
+      ? 'seq BIGINT GENERATED ALWAYS AS IDENTITY'
       : dialect === 'mysql'
         ? 'seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY'
         : 'seq INTEGER PRIMARY KEY AUTOINCREMENT';
@@ -53,7 +57,7 @@ export function createSchemaSql(dialect: DialectName, t: TableNames): string[] {
   const tableOptions = dialect === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
   const jobs = `CREATE TABLE IF NOT EXISTS ${t.jobs} (
   ${seq},
-  id VARCHAR(200) NOT NULL,
+  id VARCHAR(200) NOT NULL${dialect === 'postgres' ? ' PRIMARY KEY' : ''},
   task VARCHAR(200) NOT NULL,
   queue VARCHAR(100) NOT NULL,
   priority SMALLINT NOT NULL,
@@ -102,11 +106,12 @@ export function createSchemaSql(dialect: DialectName, t: TableNames): string[] {
           ix('claim', '(queue, priority, run_at, seq)', claimable),
           ix('due', '(run_at)', `state = 'scheduled'`),
           ix('lease', '(lease_expires_at)', `state = 'active'`),
-          ix('finished', '(state, finished_at, seq)', finished),
+          // Pruning runs once a minute; on PostgreSQL it scans rather than tax every completion with an index write.
+          ...(dialect === 'sqlite' ? [ix('finished', '(state, finished_at, seq)', finished)] : []),
         ];
   return [
     jobs,
-    `CREATE UNIQUE INDEX ${dialect === 'mysql' ? '' : 'IF NOT EXISTS '}${t.jobs}_id ON ${t.jobs} (id)`,
+    ...(dialect === 'postgres' ? [] : [`CREATE UNIQUE INDEX ${dialect === 'mysql' ? '' : 'IF NOT EXISTS '}${t.jobs}_id ON ${t.jobs} (id)`]),
     // No index for list-by-state: every index is written on each claim and completion, and the admin list can
     // walk the primary key backwards instead.
     ...indexes,

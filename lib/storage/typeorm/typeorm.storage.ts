@@ -220,8 +220,9 @@ export class TypeormJobStorage extends JobStorage {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.wakeups.close();
-      await this.notifier?.close();
+      // An init still running may yet open the LISTEN connection: let it finish first, then close everything.
       await this.initialised?.catch(() => undefined);
+      await this.notifier?.close();
       if (this.owned && this.ds?.isInitialized) await this.ds.destroy();
     })();
     return this.closing;

@@ -9,7 +9,7 @@ import { rankSql } from './claim.js';
  * Why: `FOR UPDATE SKIP LOCKED` in the CTE lets concurrent claimers each take different rows without waiting on
  * one another; the scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
  * 'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so the
- * planner can use the partial index). The UPDATE finds the chosen rows by primary key (`= ANY(ARRAY(...))`: a join
+ * planner can use the partial index). The UPDATE finds the chosen rows by primary key (`id = ANY(ARRAY(...))`: a join
  * to the CTE lets the planner hash-join against a scan of the whole table, finished jobs included). Due `scheduled` jobs are claimed directly, no promotion step needed. The
  * lease is set from the database clock, and the attempt is counted here, at claim. Each job gets its own token
  * (claim token + row seq), so fencing is per job. Statement text depends only on
@@ -22,7 +22,7 @@ export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: n
   const rank = rankSql(opts.agingMs, 'n.now');
   return `WITH n AS (SELECT ${postgres.nowMs} AS now${opts.asyncCommit ? `, ${ASYNC_COMMIT}` : ''}),
 c AS (
-  SELECT j.seq
+  SELECT j.id
   FROM ${t.jobs} j, n
   WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now)
     ${opts.priorities ? 'AND j.priority = ANY($6::int[])' : ''}
@@ -34,6 +34,6 @@ UPDATE ${t.jobs} AS u
 SET state = 'active', attempt = u.attempt + 1, started_at = n.now, worker_id = $3, lease_expires_at = n.now + $4::bigint,
     token = $5 || '.' || u.seq::text
 FROM n
-WHERE u.seq = ANY(ARRAY(SELECT seq FROM c))
+WHERE u.id = ANY(ARRAY(SELECT id FROM c))
 RETURNING u.*, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk`;
 }

@@ -63,7 +63,7 @@ export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ count: number
 /**
  * Delete finished jobs beyond retention, oldest first, at most `limit` rows: completed jobs by the `completed`
  * rule, failed and cancelled jobs together by the `failed` rule. Counts and picks use the index
- * `(state, finished_at, seq)`; the DELETE repeats the state test so a job retried meanwhile is never removed.
+ * `(state, finished_at, seq)` where there is one (PostgreSQL scans: see schema.ts); the DELETE repeats the state test so a job retried meanwhile is never removed.
  */
 export function* pruneOp(d: Dialect, t: TableNames, policy: RetentionPolicy, limit: number): Op<number> {
   const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
@@ -81,9 +81,9 @@ export function* pruneOp(d: Dialect, t: TableNames, policy: RetentionPolicy, lim
     }
     const take = Math.min(limit - removed, Math.max(excess, old));
     if (take <= 0) continue;
-    const victims = yield { sql: `SELECT seq FROM ${t.jobs} WHERE ${inStates} ORDER BY finished_at, seq LIMIT ${take}`, params: [] };
-    for (const batch of chunks(victims.map((r) => r.seq), 500)) {
-      const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${inStates} AND seq IN (${list(batch.length)})`, params: batch };
+    const victims = yield { sql: `SELECT id FROM ${t.jobs} WHERE ${inStates} ORDER BY finished_at, seq LIMIT ${take}`, params: [] };
+    for (const batch of chunks(victims.map((r) => r.id), 500)) {
+      const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${inStates} AND id IN (${list(batch.length)})`, params: batch };
       removed += result.affected ?? batch.length;
     }
   }

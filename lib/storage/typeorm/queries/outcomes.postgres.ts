@@ -6,8 +6,8 @@ import type { TableNames } from '../schema.js';
  *
  * Why: the fencing check (`state = 'active' AND token = v.token`) sits in the WHERE clause of the write itself, so
  * it is atomic without a prior read, and `RETURNING id` says which outcomes were accepted. A batch of 100 outcomes
- * is one round trip and one prepared statement; `j.id = ANY($1)` makes the rows be found through the unique index
- * on `id` rather than by scanning every active job.
+ * is one round trip and one prepared statement. The join to the batch is left to the planner (a hash join against
+ * the active rows, or index lookups by id): an `id = ANY($1)` filter would compare every active row with every id.
  */
 const CLEAR_LEASE = 'token = NULL, worker_id = NULL, lease_expires_at = NULL';
 
@@ -29,7 +29,7 @@ export function completeSql(t: TableNames, asyncCommit: boolean): string {
   return `${c.with ? `WITH ${c.with}\n` : ''}UPDATE ${t.jobs} AS j
 SET state = 'completed', result = v.result, finished_at = ${postgres.nowMs}, ${CLEAR_LEASE}
 FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, token, result)${c.from}
-WHERE j.id = ANY($1::text[]) AND j.id = v.id AND j.token = v.token AND j.state = 'active'
+WHERE j.id = v.id AND j.token = v.token AND j.state = 'active'
 RETURNING j.id`;
 }
 
@@ -48,7 +48,7 @@ SET state = CASE WHEN v.delay IS NULL THEN 'failed' WHEN v.delay > 0 THEN 'sched
     run_at = CASE WHEN v.delay IS NULL THEN j.run_at ELSE n.now + v.delay END,
     ${CLEAR_LEASE}
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, token, error, delay), n${c.from}
-WHERE j.id = ANY($1::text[]) AND j.id = v.id AND j.token = v.token AND j.state = 'active'
+WHERE j.id = v.id AND j.token = v.token AND j.state = 'active'
 RETURNING j.id, j.state, j.run_at, CASE WHEN j.state = 'waiting' THEN pg_notify($5, j.queue)::text END AS notified`;
 }
 
@@ -58,6 +58,6 @@ export function heartbeatSql(t: TableNames, asyncCommit: boolean): string {
   return `${c.with ? `WITH ${c.with}\n` : ''}UPDATE ${t.jobs} AS j
 SET lease_expires_at = ${postgres.nowMs} + $3::bigint
 FROM unnest($1::text[], $2::text[]) AS v(id, token)${c.from}
-WHERE j.id = ANY($1::text[]) AND j.id = v.id AND j.token = v.token AND j.state = 'active'
+WHERE j.id = v.id AND j.token = v.token AND j.state = 'active'
 RETURNING j.id`;
 }
