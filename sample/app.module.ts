@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { UnoJobsModule } from '../lib/index.js';
-import { EmailService, ReportService, ThumbnailService } from './services.js';
+import { AccountService, EmailService, ReportService, ThumbnailService } from './services.js';
 import { sampleStorage } from './storage.js';
 
 @Module({
@@ -11,6 +11,6 @@ import { sampleStorage } from './storage.js';
       queues: { images: { concurrency: 8 } },
     }),
   ],
-  providers: [ReportService, EmailService, ThumbnailService],
+  providers: [ReportService, EmailService, ThumbnailService, AccountService],
 })
 export class AppModule {}

@@ -37,9 +37,12 @@ async function main() {
   log.log(`thumbnail "banner" is ${delayed.state}, due at ${delayed.runAt.toISOString()}`);
   await jobs.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'thumbnail.create', payload: { imageId: `img-${i}`, size: 128 } })));
 
+  // An event: every task subscribed to user.created gets a job, in one store round trip.
+  const welcomes = await jobs.emit('user.created', { id: 'u42', email: 'new.user@example.com' });
+
   const vipResult = await jobs.waitForResult(vip.id, { timeoutMs: 10_000 });
   log.log(`critical report result: ${JSON.stringify(vipResult)}`);
-  for (const job of [...low, ...mails, delayed]) {
+  for (const job of [...low, ...mails, ...welcomes, delayed]) {
     try {
       const result = await jobs.waitForResult(job.id, { timeoutMs: 15_000 });
       log.log(`${job.task} ${job.id.slice(0, 8)} → ${JSON.stringify(result)}`);

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Task, UnrecoverableError, type JobContext } from '../lib/index.js';
+import { Interval, Task, UnrecoverableError, type JobContext } from '../lib/index.js';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -49,5 +49,24 @@ export class ThumbnailService {
   async create(payload: { imageId: string; size: number }) {
     await sleep(10);
     return { thumbnail: `${payload.imageId}-${payload.size}.webp` };
+  }
+}
+
+/** Accounts: an event trigger and a schedule that fires once per tick however many instances run. */
+@Injectable()
+export class AccountService {
+  private readonly logger = new Logger('accounts');
+
+  /** Runs as a job for every `jobs.emit('user.created', user)`. */
+  @Task('welcome.send', { queue: 'emails', on: 'user.created' })
+  async welcome(user: { id: string; email: string }) {
+    this.logger.log(`welcome mail queued for ${user.email}`);
+    return { welcomed: user.id };
+  }
+
+  /** Every 500 ms, once across the cluster (a job id per tick): start two samples on one store and see. */
+  @Interval(500, { name: 'accounts.cleanup', overlap: false })
+  async cleanup(_payload: unknown, ctx: JobContext) {
+    this.logger.log(`cleanup tick (job ${ctx.job.id})`);
   }
 }

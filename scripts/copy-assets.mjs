@@ -4,7 +4,9 @@ import { cpSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const assets = [['lib/storage/redis/scripts', 'dist/storage/redis/scripts']];
+// `node scripts/copy-assets.mjs [storageDir]`: the library build copies into dist/storage, the sample into dist-sample/lib/storage.
+const out = process.argv[2] ?? 'dist/storage';
+const assets = [['lib/storage/redis/scripts', `${out}/redis/scripts`]];
 
 for (const [from, to] of assets) {
   if (!existsSync(root + from)) throw new Error(`copy-assets: ${from} is missing`);
