@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describeJobStorage } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob } from '../../lib/testing/conformance.js';
+import { StorageError } from '../../lib/core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'uno-sqlite-'));
 let n = 0;
@@ -38,6 +39,32 @@ describe('TypeORM SQLite specifics', () => {
     expect(second.capabilities).toEqual({ push: false, distributed: true, transactions: true });
     await second.close();
     await second.close(); // idempotent
+  });
+
+  it('a database file that cannot be opened gives a StorageError naming it', async () => {
+    const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, 'no-such-dir', 'x.sqlite'), fileMustExist: true } });
+    const error = await s.init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(String((error as Error).message)).toContain('SQLite (');
+    await s.close();
+  });
+
+  it('two stores on one file (two processes) never claim the same job', async () => {
+    const file = join(dir, 'shared.sqlite');
+    const a = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
+    const b = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
+    await a.init();
+    await b.init();
+    try {
+      await a.insert(Array.from({ length: 100 }, () => newJob()));
+      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claim({ queue: 'q', limit: 15, leaseMs: 1000, workerId: `w${i}` })));
+      const ids = claims.flat().map((c) => c.job.id);
+      expect(ids).toHaveLength(100);
+      expect(new Set(ids).size).toBe(100);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('reports :memory: as not distributed', () => {

@@ -66,7 +66,9 @@ export const postgres: Dialect = {
  */
 export const mysql: Dialect = {
   name: 'mysql',
-  nowMs: `CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)`,
+  // Whole seconds from UNIX_TIMESTAMP() (time-zone free) plus the milliseconds of NOW(6): both read the statement's
+  // start time. UNIX_TIMESTAMP(NOW(3)) would convert a local time back and be an hour off when clocks fall back.
+  nowMs: `(UNIX_TIMESTAMP() * 1000 + FLOOR(MICROSECOND(NOW(6)) / 1000))`,
   forUpdate: 'FOR UPDATE',
   skipLocked: 'FOR UPDATE SKIP LOCKED',
   concat: (...parts) => `CONCAT(${parts.join(', ')})`,
