@@ -97,6 +97,21 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
+  it('with listen: false there is no push, and local inserts still wake local workers', async () => {
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, listen: false });
+    await s.init();
+    try {
+      expect(s.capabilities.push).toBe(false);
+      const woken: string[] = [];
+      const off = s.subscribe((q) => woken.push(q));
+      await s.insert([newJob({ queue: 'local-q' })]);
+      await waitFor(() => woken.includes('local-q'), 2000, 'a local wake-up');
+      off();
+    } finally {
+      await s.close();
+    }
+  });
+
   it('NOTIFY from another process-like store wakes a listener; the claim uses the database clock', async () => {
     const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });

@@ -49,7 +49,7 @@ describe('TypeORM SQLite specifics', () => {
     await s.close();
   });
 
-  it('two stores on one file (two processes) never claim the same job', async () => {
+  it('two connections on one file never claim the same job', async () => {
     const file = join(dir, 'shared.sqlite');
     const a = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
     const b = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });

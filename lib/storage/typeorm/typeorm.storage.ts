@@ -253,11 +253,15 @@ export class TypeormJobStorage extends JobStorage {
       results = manager
         ? await runner.onManager(manager, insertOp(runner.dialect, this.t, jobs, tag))
         : await runner.tx(() => insertOp(runner.dialect, this.t, jobs, tag));
-      // Inside a caller's transaction the rows are not visible until it commits; the wake-up may come too early,
-      // and polling picks the jobs up then.
-      for (const r of results) if (r.created && r.job.state === 'waiting') this.wakeups.wake(r.job.queue);
     }
-    for (const r of results) if (r.created && r.job.state === 'scheduled') this.wakeups.dueAt(r.job.runAt.getTime());
+    for (const r of results) {
+      if (!r.created) continue;
+      if (r.job.state === 'scheduled') this.wakeups.dueAt(r.job.runAt.getTime());
+      // With LISTEN the NOTIFY of the insert wakes everyone, this process included. Without it, wake this process;
+      // inside a caller's transaction the rows are not visible until it commits, so the wake-up may come too early,
+      // and polling picks the jobs up then.
+      else if (!this.notifier) this.wakeups.wake(r.job.queue);
+    }
     return results;
   }
 
