@@ -63,8 +63,8 @@ export interface TypeormStorageOptions {
   asyncCommit?: boolean;
   /**
    * Without LISTEN/NOTIFY (MySQL, SQLite, or `listen: false`): longest interval of the store's adaptive check for
-   * jobs other processes added, which wakes this process's idle workers. It checks 8x as often right after finding
-   * work and backs off to this when idle. Default 1000 ms.
+   * jobs other processes added, which wakes this process's idle workers. It checks 20x as often right after finding
+   * work (a cheap `MAX(seq)` read) and backs off to this when idle. Default 1000 ms.
    */
   pollIntervalMs?: number;
 }

@@ -96,7 +96,7 @@ export class Wakeups {
       // The database is unreachable: workers see the errors in their own claims; keep probing slowly.
     }
     // Adaptive: right after new work, look again soon (more is likely); when idle, back off to the maximum.
-    this.pollMs = found ? Math.max(25, Math.floor(this.maxPollMs / 8)) : Math.min(this.maxPollMs, this.pollMs * 2);
+    this.pollMs = found ? Math.max(20, Math.floor(this.maxPollMs / 20)) : Math.min(this.maxPollMs, this.pollMs * 2);
     this.schedulePoll(this.pollMs);
   }
 
