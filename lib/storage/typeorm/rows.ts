@@ -7,6 +7,8 @@ export type JobRow = Record<string, unknown>;
 const ms = (value: unknown): number => Number(value);
 const msOrNull = (value: unknown): Date | null => (value === null || value === undefined ? null : new Date(ms(value)));
 const jsonOrNull = (value: unknown): unknown => (value === null || value === undefined ? null : JSON.parse(String(value)));
+// Most jobs have no errors or logs: skip the parser for the empty array (the claim path maps every row).
+const jsonArray = <T>(value: unknown): T[] => (value === '[]' ? [] : (JSON.parse(String(value)) as T[]));
 
 /** Turn a stored row into the record every layer shares. */
 export function toRecord(row: JobRow): JobRecord {
@@ -27,8 +29,8 @@ export function toRecord(row: JobRow): JobRecord {
     backoff: jsonOrNull(row.backoff) as JobRecord['backoff'],
     progress: jsonOrNull(row.progress),
     result: jsonOrNull(row.result),
-    errors: JSON.parse(String(row.errors)),
-    logs: JSON.parse(String(row.logs)),
+    errors: jsonArray(row.errors),
+    logs: jsonArray(row.logs),
     workerId: row.worker_id === null || row.worker_id === undefined ? null : String(row.worker_id),
     leaseExpiresAt: msOrNull(row.lease_expires_at),
   };

@@ -6,15 +6,17 @@ import { rankSql } from './claim.js';
 /**
  * PostgreSQL claim: one statement, one round trip, many jobs.
  *
- * Why: `FOR UPDATE SKIP LOCKED` in the CTE lets concurrent claimers each take different rows without waiting on
- * one another; the scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
- * 'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so the
- * planner can use the partial index). The UPDATE finds the chosen rows by primary key (`id = ANY(ARRAY(...))`: a join
- * to the CTE lets the planner hash-join against a scan of the whole table, finished jobs included). Due `scheduled` jobs are claimed directly, no promotion step needed. The
- * lease is set from the database clock, and the attempt is counted here, at claim. Each job gets its own token
- * (claim token + row seq), so fencing is per job. Statement text depends only on
- * whether `priorities` and aging are used, so node-postgres prepares it once per connection. With `asyncCommit`
- * the claim's transaction does not wait for its WAL flush (see ASYNC_COMMIT).
+ * Why this shape:
+ * - `FOR UPDATE SKIP LOCKED` in the CTE lets concurrent claimers each take different rows without waiting on one
+ *   another. The scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
+ *   'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so
+ *   the planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed.
+ * - The UPDATE finds the chosen rows by primary key (`id = ANY(ARRAY(...))`); a join to the CTE lets the planner
+ *   hash-join against a scan of the whole table, finished jobs included.
+ * - The lease comes from the database clock and the attempt is counted here, at claim. Each job gets its own token
+ *   (claim token + row seq), so fencing is per job.
+ * - The text depends only on whether `priorities` and aging are used, so node-postgres prepares it once per
+ *   connection. With `asyncCommit` the transaction does not wait for its WAL flush (see ASYNC_COMMIT).
  *
  * Parameters: $1 queue, $2 limit, $3 workerId, $4 leaseMs, $5 token, [$6 priority levels int[]].
  */
