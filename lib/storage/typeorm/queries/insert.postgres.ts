@@ -30,6 +30,32 @@ ins AS (
 SELECT ins.*, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::text END AS notified FROM ins`;
 }
 
+/**
+ * The same insert for exactly one job, without arrays: `unnest` of ten one-element arrays costs more than the
+ * insert itself (about 0.8 ms against 0.5 ms here), and enqueueing one job at a time is the common case.
+ */
+export function insertOneSql(t: TableNames): string {
+  return `WITH n AS (SELECT ${postgres.nowMs} AS now),
+ins AS (
+  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs)
+  SELECT $1::text, $2::text, $3::text, $4::int,
+         CASE WHEN COALESCE($6::bigint, n.now + $7::bigint) > n.now THEN 'scheduled' ELSE 'waiting' END,
+         0, $5::int, COALESCE($6::bigint, n.now + $7::bigint), n.now, $8::bigint, $9::text, $10::text, '[]', '[]'
+  FROM n
+  ON CONFLICT (id) DO NOTHING
+  RETURNING *
+)
+SELECT ins.*, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::text END AS notified FROM ins`;
+}
+
+/** Parameters of {@link insertOneSql}. */
+export function insertOneParams(job: NewJob, channel: string): unknown[] {
+  return [
+    job.id, job.task, job.queue, priorityLevel(job.priority), job.maxAttempts, job.runAt ? job.runAt.getTime() : null,
+    job.delayMs, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, channel,
+  ];
+}
+
 /** Parameters of {@link insertSql}: one array per column. */
 export function insertParams(jobs: readonly NewJob[], channel: string): unknown[] {
   return [
