@@ -97,6 +97,25 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
+  it('the record a single insert returns equals the stored one (built without reading every column back)', async () => {
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    await s.init();
+    try {
+      const job = newJob({ priority: 'low', maxAttempts: 4, timeoutMs: 99, backoff: { type: 'exponential', delay: 5, maxDelay: 50 }, payload: '{"x":[1,{"y":null}]}' });
+      const later = newJob({ delayMs: 60_000 });
+      for (const j of [job, later]) {
+        const [result] = await s.insert([j]);
+        expect(result!.created).toBe(true);
+        expect(result!.job).toEqual(await s.get(j.id));
+      }
+      const [again] = await s.insert([{ ...job, payload: '"other"' }]);
+      expect(again!.created).toBe(false);
+      expect(again!.job.payload).toEqual({ x: [1, { y: null }] });
+    } finally {
+      await s.close();
+    }
+  });
+
   it('with listen: false there is no push, and local inserts still wake local workers', async () => {
     const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, listen: false });
     await s.init();

@@ -1,7 +1,7 @@
 import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
 import type { ClaimRequest, CompleteOutcome, FailOutcome, Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
-import { existingSql, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
+import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeSql, failSql, heartbeatSql } from './queries/outcomes.postgres.js';
 import { toRecord } from './rows.js';
 import type { TableNames } from './schema.js';
@@ -36,7 +36,8 @@ export class PgFastPath {
     const one = jobs.length === 1;
     const ins = one ? this.stmt('insert_one', () => insertOneSql(this.t)) : this.stmt('insert', () => insertSql(this.t));
     const params = one ? insertOneParams(jobs[0]!, this.channel) : insertParams(jobs, this.channel);
-    const created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
+    let created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
+    if (one) created = created.map((row) => insertedRow(jobs[0]!, row));
     const createdIds = new Set(created.map((r) => String(r.id)));
     const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
     let existing: Record<string, unknown>[] = [];
