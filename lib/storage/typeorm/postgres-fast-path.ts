@@ -2,7 +2,9 @@ import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '
 import type { ClaimRequest, CompleteOutcome, FailOutcome, Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
-import { completeSql, failSql, heartbeatSql } from './queries/outcomes.postgres.js';
+import { completeSql } from './queries/complete.postgres.js';
+import { failSql } from './queries/fail.postgres.js';
+import { heartbeatSql } from './queries/heartbeat.postgres.js';
 import { toRecord } from './rows.js';
 import type { TableNames } from './schema.js';
 import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';

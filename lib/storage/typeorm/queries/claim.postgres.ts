@@ -1,5 +1,5 @@
 import { postgres } from '../dialect.js';
-import { ASYNC_COMMIT } from './outcomes.postgres.js';
+import { ASYNC_COMMIT } from './async-commit.postgres.js';
 import type { TableNames } from '../schema.js';
 import { rankSql } from './claim.js';
 

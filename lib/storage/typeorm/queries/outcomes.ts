@@ -4,7 +4,7 @@ import { appendJson, bigint, caseSet, chunks, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
 /**
- * Worker writes on MySQL/MariaDB and SQLite (PostgreSQL: outcomes.postgres.ts): complete, fail, heartbeat and
+ * Worker writes on MySQL/MariaDB and SQLite (PostgreSQL: complete/fail/heartbeat.postgres.ts): complete, fail, heartbeat and
  * release, each for a whole batch in one transaction.
  *
  * Why this shape: the rows are read with a row lock first (`FOR UPDATE`; SQLite's write transaction is already
