@@ -79,9 +79,13 @@ class QueueWorker {
     while (!this.stopped) {
       this.dirty = false;
       const busy = this.busy;
+      // Jobs whose outcome is still being written keep their lease: holding at most twice the slots bounds what a
+      // crash of this process can make run twice, however slow the store's writes are.
+      const leaseRoom = 2 * (concurrency + criticalSlots) - this.running.size;
       let request: ClaimRequest | null = null;
-      if (busy < concurrency) request = this.request(concurrency - busy, undefined);
-      else if (busy < concurrency + criticalSlots) request = this.request(concurrency + criticalSlots - busy, CRITICAL);
+      if (leaseRoom <= 0) request = null;
+      else if (busy < concurrency) request = this.request(Math.min(concurrency - busy, leaseRoom), undefined);
+      else if (busy < concurrency + criticalSlots) request = this.request(Math.min(concurrency + criticalSlots - busy, leaseRoom), CRITICAL);
       let claimed: ClaimedJob[] = [];
       if (request) {
         try {
@@ -161,6 +165,7 @@ class QueueWorker {
       freeSlot();
       this.running.delete(claimed.job.id);
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
+      this.poke();
     };
     this.executor.run(claimed, (running) => this.running.set(running.id, running), freeSlot).then(finished, (error) => {
       this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
