@@ -87,9 +87,11 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     if (accepted.length) {
       yield {
         // One token per job (claim token + row seq): fencing is per job, and no two claims share one.
-        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ?, worker_id = ?, lease_expires_at = ?,
+        // The lease starts when the rows change, not when this transaction began: a slow claim does not shorten it.
+        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${d.nowMs}, worker_id = ?,
+              lease_expires_at = ${d.nowMs} + ?,
               token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq)` : `? || '.' || CAST(seq AS TEXT)`} WHERE id IN (${list(accepted.length)})`,
-        params: [now, req.workerId, now + req.leaseMs, token, ...accepted],
+        params: [req.workerId, Math.round(req.leaseMs), token, ...accepted],
       };
       claimed.push(...accepted);
     }

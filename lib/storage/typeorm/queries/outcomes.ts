@@ -94,10 +94,10 @@ export function* failOp(d: Dialect, t: TableNames, outcomes: readonly FailOutcom
 
 /** Extend leases; returns the ids whose lease is no longer held. */
 export function* heartbeatOp(d: Dialect, t: TableNames, leases: readonly Lease[], leaseMs: number): Op<string[]> {
-  const { accepted, now } = yield* owned(d, t, leases, 'queue');
+  const { accepted } = yield* owned(d, t, leases, 'queue');
   const keep = [...new Set(leases.filter((_, i) => accepted[i]).map((l) => l.id))];
   for (const batch of chunks(keep, 500)) {
-    yield { sql: `UPDATE ${t.jobs} SET lease_expires_at = ? WHERE id IN (${list(batch.length)})`, params: [now + leaseMs, ...batch] };
+    yield { sql: `UPDATE ${t.jobs} SET lease_expires_at = ${d.nowMs} + ? WHERE id IN (${list(batch.length)})`, params: [Math.round(leaseMs), ...batch] };
   }
   const held = new Set(keep);
   return [...new Set(leases.map((l) => l.id).filter((id) => !held.has(id)))];
@@ -105,12 +105,12 @@ export function* heartbeatOp(d: Dialect, t: TableNames, leases: readonly Lease[]
 
 /** Hand claimed jobs back without counting the attempt; returns the queues to wake. */
 export function* releaseOp(d: Dialect, t: TableNames, leases: readonly Lease[]): Op<string[]> {
-  const { accepted, rows, now } = yield* owned(d, t, leases, 'queue');
+  const { accepted, rows } = yield* owned(d, t, leases, 'queue');
   const ids = [...new Set(leases.filter((_, i) => accepted[i]).map((l) => l.id))];
   for (const batch of chunks(ids, 500)) {
     yield {
-      sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, run_at = ?, ${CLEAR_LEASE} WHERE id IN (${list(batch.length)})`,
-      params: [now, ...batch],
+      sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, run_at = ${d.nowMs}, ${CLEAR_LEASE} WHERE id IN (${list(batch.length)})`,
+      params: [...batch],
     };
   }
   return [...new Set(ids.map((id) => String(rows.get(id)!.queue)))];
