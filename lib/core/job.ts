@@ -185,6 +185,35 @@ export function emptyCounts(): JobCounts {
   return { waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 };
 }
 
+/**
+ * The record of a job a store has just created from `job`: state and times as the store decided them, nothing run
+ * yet. Stores that keep the payload as text may pass their own `payload` to skip the parse.
+ */
+export function newJobRecord(job: NewJob, state: JobState, runAt: number, createdAt: number, payload: unknown = JSON.parse(job.payload)): JobRecord {
+  return {
+    id: job.id,
+    task: job.task,
+    queue: job.queue,
+    payload,
+    priority: job.priority,
+    state,
+    attempt: 0,
+    maxAttempts: job.maxAttempts,
+    runAt: new Date(runAt),
+    createdAt: new Date(createdAt),
+    startedAt: null,
+    finishedAt: null,
+    timeoutMs: job.timeoutMs,
+    backoff: job.backoff,
+    progress: null,
+    result: null,
+    errors: [],
+    logs: [],
+    workerId: null,
+    leaseExpiresAt: null,
+  };
+}
+
 /** Public view of a job handed to handlers. */
 export function jobInfo(job: JobRecord): JobInfo {
   return {

@@ -1,6 +1,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 import {
   emptyCounts,
+  newJobRecord,
   priorityLevel,
   type ClaimedJob,
   type InsertResult,
@@ -115,28 +116,7 @@ export class MemoryJobStorage extends JobStorage {
         continue;
       }
       const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-      const record: JobRecord = {
-        id: job.id,
-        task: job.task,
-        queue: job.queue,
-        payload: undefined,
-        priority: job.priority,
-        state: runAt > now ? 'scheduled' : 'waiting',
-        attempt: 0,
-        maxAttempts: job.maxAttempts,
-        runAt: new Date(runAt),
-        createdAt: new Date(now),
-        startedAt: null,
-        finishedAt: null,
-        timeoutMs: job.timeoutMs,
-        backoff: job.backoff,
-        progress: null,
-        result: null,
-        errors: [],
-        logs: [],
-        workerId: null,
-        leaseExpiresAt: null,
-      };
+      const record = newJobRecord(job, runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
       const entry: Entry = {
         record,
         payloadJson: job.payload,

@@ -1,4 +1,4 @@
-import { PRIORITIES, type JobRecord, type JobState, type NewJob } from '../../core/job.js';
+import { PRIORITIES, type JobRecord, type JobState } from '../../core/job.js';
 
 /**
  * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), the last one replaced by
@@ -95,28 +95,3 @@ export function byQueue<T>(items: readonly T[], queueOf: (item: T, index: number
   return groups;
 }
 
-/** The record of a job the insert script just created, built locally so bulk inserts need not read payloads back. */
-export function newRecord(job: NewJob, state: JobState, runAt: number, created: number): JobRecord {
-  return {
-    id: job.id,
-    task: job.task,
-    queue: job.queue,
-    payload: JSON.parse(job.payload),
-    priority: job.priority,
-    state,
-    attempt: 0,
-    maxAttempts: job.maxAttempts,
-    runAt: new Date(runAt),
-    createdAt: new Date(created),
-    startedAt: null,
-    finishedAt: null,
-    timeoutMs: job.timeoutMs,
-    backoff: job.backoff,
-    progress: null,
-    result: null,
-    errors: [],
-    logs: [],
-    workerId: null,
-    leaseExpiresAt: null,
-  };
-}

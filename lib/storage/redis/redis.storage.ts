@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { ConfigurationError, messages } from '../../core/errors.js';
 import {
   emptyCounts,
+  newJobRecord,
   priorityLevel,
   type ClaimedJob,
   type InsertResult,
@@ -23,7 +24,7 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
-import { byQueue, decodeJob, decodeToken, encodeToken, newRecord, RedisKeys, type RawJob } from './codec.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
   resolveClient,
@@ -199,7 +200,7 @@ export class RedisJobStorage extends JobStorage {
       }
       const [, state, runAt, created] = reply as [number, JobState, string, string];
       if (state === 'scheduled') nextDue = Math.min(nextDue, Number(runAt) - Number(created));
-      results[i] = { job: newRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
+      results[i] = { job: newJobRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
     });
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
     // Cluster only: ids another insert already held. A stale index entry (left by a crash between index and job)
