@@ -23,6 +23,8 @@ export {
   FINAL_STATES,
   PRIORITIES,
   priorityLevel,
+  newJobRecord,
+  emptyCounts,
   type JobState,
   type Priority,
   type JobRecord,

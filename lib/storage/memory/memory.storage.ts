@@ -2,7 +2,6 @@ import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 import {
   emptyCounts,
   newJobRecord,
-  priorityLevel,
   type ClaimedJob,
   type InsertResult,
   type JobCounts,
@@ -24,32 +23,23 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
-import { Deque } from './deque.js';
 import { MinHeap } from './min-heap.js';
+import { ReadyLists, type Queued } from './ready-lists.js';
 
 /** A stored job plus the bookkeeping the memory store needs. Payload and result are kept as JSON text. */
-interface Entry {
-  record: JobRecord;
+interface Entry extends Queued {
   payloadJson: string;
   resultJson: string | null;
   progressJson: string | null;
   token: string | null;
-  /** Sequence of the latest ready-list / due-heap insertion; older queue entries for this job are stale. */
-  seq: number;
-  /** When the job became ready (for FIFO and aging). */
-  readyAt: number;
   /** Insertion order, for newest-first listing. */
   order: number;
 }
 
-interface QueueRef {
+interface DueRef {
   entry: Entry;
   seq: number;
-}
-
-interface QueueState {
-  /** One FIFO per priority level, critical first. */
-  ready: [Deque<QueueRef>, Deque<QueueRef>, Deque<QueueRef>, Deque<QueueRef>];
+  at: number;
 }
 
 /** Options of the in-memory store. */
@@ -59,8 +49,6 @@ export interface MemoryJobStorageOptions {
 }
 
 const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
-/** Skipped (over-limit) entries a single claim looks past before giving up on a level. */
-const MAX_SKIPPED = 1000;
 
 /**
  * The default store: everything in this process's memory. Fast and exact, but jobs are lost when the process exits
@@ -72,8 +60,8 @@ export class MemoryJobStorage extends JobStorage {
 
   private readonly clock: Clock;
   private readonly jobs = new Map<string, Entry>();
-  private readonly queues = new Map<string, QueueState>();
-  private readonly due = new MinHeap<QueueRef & { at: number }>((a, b) => a.at - b.at || a.seq - b.seq);
+  private readonly ready = new ReadyLists<Entry>();
+  private readonly due = new MinHeap<DueRef>((a, b) => a.at - b.at || a.seq - b.seq);
   private readonly active = new Map<string, Entry>();
   /** Finished job ids per final state, in the order they finished (oldest first). */
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
@@ -143,55 +131,7 @@ export class MemoryJobStorage extends JobStorage {
   async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
     const now = this.clock.now();
     this.promote(now);
-    const queue = this.queues.get(request.queue);
-    if (!queue) return [];
-    const claimed: ClaimedJob[] = [];
-    const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
-    const limits = request.taskLimits ? { ...request.taskLimits } : null;
-    const skipped: QueueRef[][] = [[], [], [], []];
-    while (claimed.length < request.limit) {
-      const level = this.pickLevel(queue, levels, request.agingMs, now);
-      if (level < 0) break;
-      const ref = queue.ready[level].shift()!;
-      const entry = ref.entry;
-      if (limits && entry.record.task in limits) {
-        if (limits[entry.record.task]! <= 0) {
-          skipped[level]!.push(ref);
-          if (skipped[level]!.length >= MAX_SKIPPED) levels.splice(levels.indexOf(level), 1);
-          continue;
-        }
-        limits[entry.record.task]!--;
-      }
-      claimed.push(this.activate(entry, request, now));
-    }
-    for (let level = 0; level < 4; level++) {
-      if (skipped[level]!.length) queue.ready[level]!.unshiftAll(skipped[level]!);
-    }
-    return claimed;
-  }
-
-  /** The level whose head job goes next, or -1. Stale heads are dropped on the way. */
-  private pickLevel(queue: QueueState, levels: number[], agingMs: number | undefined, now: number): number {
-    let best = -1;
-    let bestRank = Infinity;
-    let bestReady = Infinity;
-    for (const level of levels) {
-      const deque = queue.ready[level]!;
-      let head = deque.peek();
-      while (head && (head.entry.seq !== head.seq || head.entry.record.state !== 'waiting')) {
-        deque.shift();
-        head = deque.peek();
-      }
-      if (!head) continue;
-      if (!agingMs) return level;
-      const rank = level > 0 && now - head.entry.readyAt >= agingMs ? level - 1 : level;
-      if (rank < bestRank || (rank === bestRank && head.entry.readyAt < bestReady)) {
-        best = level;
-        bestRank = rank;
-        bestReady = head.entry.readyAt;
-      }
-    }
-    return best;
+    return this.ready.take(request, now).map((entry) => this.activate(entry, request, now));
   }
 
   private activate(entry: Entry, request: ClaimRequest, now: number): ClaimedJob {
@@ -415,14 +355,9 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   private pushReady(entry: Entry, now: number): void {
-    let queue = this.queues.get(entry.record.queue);
-    if (!queue) {
-      queue = { ready: [new Deque(), new Deque(), new Deque(), new Deque()] };
-      this.queues.set(entry.record.queue, queue);
-    }
     entry.seq = ++this.seq;
     entry.readyAt = Math.min(entry.readyAt, now);
-    queue.ready[priorityLevel(entry.record.priority)]!.push({ entry, seq: entry.seq });
+    this.ready.push(entry);
   }
 
   private pushDue(entry: Entry, at: number): void {
