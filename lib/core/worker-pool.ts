@@ -161,13 +161,19 @@ class QueueWorker {
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
       this.poke();
     };
+    let mine: RunningJob | undefined;
     const finished = () => {
       freeSlot();
-      this.running.delete(claimed.job.id);
+      const { concurrency, criticalSlots } = this.config;
+      // freeSlot() already announced the slot; the released lease matters only when leases, not slots, held the
+      // claim back (poking every time made the loop ask for critical jobs after each write: a wasted round trip).
+      const leaseBound = 2 * (concurrency + criticalSlots) - this.running.size < concurrency + criticalSlots - this.busy;
+      // Only our own entry: after a lost lease the same job may already run here again under a newer claim.
+      if (this.running.get(claimed.job.id) === mine) this.running.delete(claimed.job.id);
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
-      this.poke();
+      if (leaseBound) this.poke();
     };
-    this.executor.run(claimed, (running) => this.running.set(running.id, running), freeSlot).then(finished, (error) => {
+    this.executor.run(claimed, (running) => this.running.set(running.id, (mine = running)), freeSlot).then(finished, (error) => {
       this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
       finished();
     });
