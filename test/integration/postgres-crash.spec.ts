@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/postgres-worker.mjs, running dist/: `npm test` builds it
 // first) share one PostgreSQL database. One is SIGKILLed mid-run. Every job must complete; a job may run twice only
@@ -25,28 +25,12 @@ const ds = new DataSource(PG);
 const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
 const producer = new UnoJobs({ storage, worker: { enabled: false } });
 producer.register('crash.job', async () => {}, { queue: 'crash', attempts: 5 });
-const workers: ChildProcess[] = [];
-
-function startWorker(index: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [fixture], {
-    env: {
-      ...process.env,
-      UNO_PREFIX: prefix,
-      UNO_WORKER_ID: `crash-worker-${index}`,
-      UNO_CONCURRENCY: String(CONCURRENCY),
-      UNO_LEASE_MS: String(LEASE_MS),
-      UNO_EXEC_TABLE: execTable,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  workers.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`worker ${index} exited early with ${code}`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(child);
-    });
-  });
-}
+const workers = new WorkerProcesses(fixture, {
+  UNO_PREFIX: prefix,
+  UNO_CONCURRENCY: String(CONCURRENCY),
+  UNO_LEASE_MS: String(LEASE_MS),
+  UNO_EXEC_TABLE: execTable,
+});
 
 beforeAll(async () => {
   await ds.initialize();
@@ -55,12 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of workers) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  }
+  await workers.stopAll();
   await producer.stop();
   await storage.close();
   for (const table of [execTable, `${prefix}jobs`, `${prefix}schedules`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
@@ -77,7 +56,7 @@ describe('PostgreSQL store: crash of a worker process', () => {
       const batch = Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ task: 'crash.job', payload: { i: i + k } }));
       ids.push(...(await producer.queue.enqueueMany(batch)).map((job) => job.id));
     }
-    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => startWorker(i)));
+    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i)));
 
     await waitFor(async () => (await executions()) >= JOBS / 4, 30_000, 'a quarter of the jobs to start');
     victim!.kill('SIGKILL');

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +6,7 @@ import { Redis } from 'ioredis';
 import { UnoJobs, type JobPage, type JobRecord } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
 // share one Redis. One is SIGKILLed mid-run. Every job must complete; a job may run twice only if it was in flight
@@ -25,28 +25,12 @@ const redis = new Redis(connection);
 const storage = new RedisJobStorage({ connection, prefix });
 const producer = new UnoJobs({ storage, worker: { enabled: false } });
 producer.register('crash.job', async () => {}, { queue: 'crash', attempts: 5 });
-const workers: ChildProcess[] = [];
-
-function startWorker(index: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [fixture], {
-    env: {
-      ...process.env,
-      UNO_PREFIX: prefix,
-      UNO_WORKER_ID: `crash-worker-${index}`,
-      UNO_CONCURRENCY: String(CONCURRENCY),
-      UNO_LEASE_MS: String(LEASE_MS),
-      UNO_EXEC_LIST: execList,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  workers.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`worker ${index} exited early with ${code}`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(child);
-    });
-  });
-}
+const workers = new WorkerProcesses(fixture, {
+  UNO_PREFIX: prefix,
+  UNO_CONCURRENCY: String(CONCURRENCY),
+  UNO_LEASE_MS: String(LEASE_MS),
+  UNO_EXEC_LIST: execList,
+});
 
 async function deleteKeys(): Promise<void> {
   let cursor = '0';
@@ -63,12 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of workers) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  }
+  await workers.stopAll();
   await producer.stop();
   await storage.close();
   await deleteKeys();
@@ -77,7 +56,7 @@ afterAll(async () => {
 
 describe('Redis store: crash of a worker process', () => {
   it('completes every job once, re-running only the jobs in flight on the killed worker', async () => {
-    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => startWorker(i)));
+    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i)));
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i += 1000) {
       const batch = Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ task: 'crash.job', payload: { i: i + k } }));
