@@ -14,7 +14,7 @@ import { LazyAbort } from './lazy-abort.js';
 import type { OutcomeWriter } from './outcome-writer.js';
 import { toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
-import type { TaskDefinition, TaskRegistry } from './task-registry.js';
+import type { TaskDefinition } from './task-registry.js';
 import type { JobStorage, Lease } from '../storage/job-storage.js';
 
 /** A job this process is running. */
@@ -31,7 +31,6 @@ export interface RunningJob extends Lease {
 /** Shared services of the executor. */
 export interface ExecutorDeps {
   storage: JobStorage;
-  registry: TaskRegistry;
   clock: Clock;
   events: JobEvents;
   outcomes: OutcomeWriter;
@@ -49,11 +48,16 @@ export class Executor {
   constructor(private readonly deps: ExecutorDeps) {}
 
   /**
-   * Run `claimed`: `track` receives the running job before the handler starts, `settled` is called when the handler
+   * Run `claimed` with its task's `definition`: `track` receives the running job before the handler starts, `settled` is called when the handler
    * is done (before the outcome is written). Resolves when the outcome is written.
    */
-  async run(claimed: ClaimedJob, track: (running: RunningJob) => void, settled: () => void = () => {}): Promise<void> {
-    const { storage, registry, clock, events, workerId } = this.deps;
+  async run(
+    claimed: ClaimedJob,
+    definition: TaskDefinition,
+    track: (running: RunningJob) => void,
+    settled: () => void = () => {},
+  ): Promise<void> {
+    const { storage, clock, events, workerId } = this.deps;
     const { job, token } = claimed;
     const info = jobInfo(job);
     const abort = new LazyAbort();
@@ -71,14 +75,12 @@ export class Executor {
     const startedAt = clock.now();
     if (events.has('job:active')) events.emit('job:active', { job: info, workerId });
 
-    const definition = registry.get(job.task);
-    const timeoutMs = job.timeoutMs ?? definition?.timeout;
+    const timeoutMs = job.timeoutMs ?? definition.timeout;
     let timer: TimerHandle | undefined;
     let result: unknown;
     let thrown: unknown;
     let failed = false;
     try {
-      if (!definition) throw new InvalidJobError(messages.unknownTask(job.task, registry.names()));
       const ctx = new JobContext(info, abort, running, storage, events, () => {
         running.ended = true;
         abort.abort(new LeaseLostError(messages.leaseLost(job.id)));
@@ -138,12 +140,12 @@ export class Executor {
 
   /** Delay before the next attempt, or null to fail for good. */
   private retryDelay(
-    definition: TaskDefinition | undefined,
+    definition: TaskDefinition,
     info: JobInfo,
     thrown: unknown,
     jobBackoff: TaskDefinition['backoff'],
   ): number | null {
-    if (!definition || isUnrecoverable(thrown) || info.attempt >= info.maxAttempts) return null;
+    if (isUnrecoverable(thrown) || info.attempt >= info.maxAttempts) return null;
     const error = thrown instanceof Error ? thrown : new NonErrorThrown(describe(thrown));
     const delay = nextRetryDelay(jobBackoff ?? definition.backoff, info.attempt, error, info);
     return delay === false ? null : delay;

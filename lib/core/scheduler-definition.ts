@@ -87,20 +87,8 @@ export interface ScheduleState {
   lastJobId: string | null;
 }
 
-/** A schedule as `scheduler.list()` shows it. */
-export interface ScheduleInfo {
-  name: string;
-  cron: string | null;
-  every: number | null;
-  timezone: string;
-  task: string;
-  payload: unknown;
-  priority: Priority | null;
-  missed: MissedPolicy;
-  maxMissed: number;
-  overlap: boolean;
-  paused: boolean;
-  source: ScheduleSource;
+/** A schedule as `scheduler.list()` shows it: its definition plus when it runs next and ran last. */
+export interface ScheduleInfo extends Omit<ScheduleDefinition, 'v' | 'createdAt'> {
   /** Next tick, or null while paused. */
   nextRunAt: Date | null;
   /** Tick of the latest firing that created a job, or null if it never fired. */

@@ -3,6 +3,10 @@ import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from 
 import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
+import type { TaskDefinition, TaskRegistry } from './task-registry.js';
+
+/** What the pool needs: the executor's services plus the registry to find each job's handler. */
+export type WorkerPoolDeps = ExecutorDeps & { registry: TaskRegistry };
 import type { ClaimRequest } from '../storage/job-storage.js';
 
 /** Settings of one queue's workers in this process. */
@@ -45,7 +49,7 @@ class QueueWorker {
   constructor(
     readonly config: QueueWorkerConfig,
     private readonly pool: WorkerPoolConfig,
-    private readonly deps: ExecutorDeps,
+    private readonly deps: WorkerPoolDeps,
     private readonly executor: Executor,
   ) {}
 
@@ -99,9 +103,13 @@ class QueueWorker {
           this.deps.events.emit('storage:claim', { queue: this.config.queue, count: claimed.length });
         }
       }
-      const unknown = claimed.filter((c) => !this.deps.registry.get(c.job.task));
+      const unknown: ClaimedJob[] = [];
+      for (const job of claimed) {
+        const definition = this.deps.registry.get(job.job.task);
+        if (definition) this.start1(job, definition);
+        else unknown.push(job);
+      }
       if (unknown.length) await this.handBack(unknown);
-      for (const job of claimed) if (this.deps.registry.get(job.job.task)) this.start1(job);
       // A full batch means more may be waiting: claim again at once if there is room.
       if (claimed.length > 0 && claimed.length === request!.limit && this.busy < concurrency) continue;
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
@@ -149,7 +157,7 @@ class QueueWorker {
    * round trip per job at concurrency 1, not two); its lease stays in `running`, renewed by heartbeats, until the
    * outcome is written.
    */
-  private start1(claimed: ClaimedJob): void {
+  private start1(claimed: ClaimedJob, definition: TaskDefinition): void {
     const task = claimed.job.task;
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
@@ -173,7 +181,7 @@ class QueueWorker {
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
       if (leaseBound) this.poke();
     };
-    this.executor.run(claimed, (running) => this.running.set(running.id, (mine = running)), freeSlot).then(finished, (error) => {
+    this.executor.run(claimed, definition, (running) => this.running.set(running.id, (mine = running)), freeSlot).then(finished, (error) => {
       this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
       finished();
     });
@@ -209,7 +217,7 @@ export class WorkerPool {
   constructor(
     queues: readonly QueueWorkerConfig[],
     private readonly config: WorkerPoolConfig,
-    private readonly deps: ExecutorDeps,
+    private readonly deps: WorkerPoolDeps,
   ) {
     this.executor = new Executor(deps);
     for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor));
