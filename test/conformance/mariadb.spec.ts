@@ -1,40 +1,18 @@
-import { describe, it, beforeEach, afterEach, beforeAll, afterAll, expect } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
+import { describe, it, beforeAll, expect } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { describeJobStorage, newJob, waitFor } from '../../lib/testing/conformance.js';
+import { sqlConformance } from '../support/sql-conformance.js';
+import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { StorageError } from '../../lib/core/errors.js';
 
 const MY = { type: 'mariadb' as const, host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test' };
-// One table prefix per test file run: the database `test` is shared with other suites.
-const prefix = `c4my_${randomBytes(4).toString('hex')}_`;
-const prefixes = [prefix];
+const db = sqlConformance('TypeORM MariaDB', MY, 'my');
+const { prefix, prefixes } = db;
 let ds: DataSource;
-
-beforeAll(async () => {
-  ds = await new DataSource(MY).initialize();
-  const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
-  await setup.init();
-  await setup.close();
+beforeAll(() => {
+  ds = db.ds();
 });
-
-afterAll(async () => {
-  for (const p of prefixes) {
-    for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${p}${table}`);
-  }
-  await ds.destroy();
-});
-
-describeJobStorage(
-  'TypeORM MariaDB',
-  async () => {
-    await ds.query(`DELETE FROM ${prefix}jobs`);
-    await ds.query(`DELETE FROM ${prefix}schedules`);
-    return new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
-  },
-  { describe, it, beforeEach, afterEach },
-);
 
 describe('TypeORM MariaDB specifics', () => {
   it('opens, migrates and closes its own connection; reports no push', async () => {
