@@ -1,14 +1,11 @@
 import { postgres } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { asyncCommitCte as cfg, CLEAR_LEASE } from './async-commit.postgres.js';
+import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgres.js';
 
 /**
  * PostgreSQL failure of a batch (retry later, retry now, or fail for good): one fenced UPDATE joined to `unnest`.
  *
- * Why: the fencing check (`state = 'active' AND token = v.token`) sits in the WHERE clause of the write itself, so
- * it is atomic without a prior read, and `RETURNING` says which outcomes were accepted. A batch of 100 outcomes is
- * one round trip and one prepared statement. The join to the batch is left to the planner (a hash join against the
- * active rows, or index lookups by id): an `id = ANY($1)` filter would compare every active row with every id.
+ * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement.
  *
  * $1 ids, $2 tokens, $3 errors (JSON text of one entry each), $4 retry delays in ms (NULL: fail for good),
  * $5 notification channel. The error is appended to the stored JSON array as text, so long histories are not
@@ -24,7 +21,7 @@ SET state = CASE WHEN v.delay IS NULL THEN 'failed' WHEN v.delay > 0 THEN 'sched
     run_at = CASE WHEN v.delay IS NULL THEN j.run_at ELSE n.now + v.delay END,
     ${CLEAR_LEASE}
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, token, error, delay), n${c.from}
-WHERE j.id = v.id AND j.token = v.token AND j.state = 'active'
+WHERE ${FENCE}
 RETURNING j.id, j.state, j.run_at, CASE WHEN j.state = 'waiting' THEN pg_notify($5, j.queue)::text END AS notified`;
 }
 
