@@ -26,6 +26,13 @@ export interface WorkerOptions {
   criticalSlots?: number;
   /** Aging: jobs ready for longer than this many ms are fetched one priority level higher. Default: off. */
   agingMs?: number;
+  /**
+   * Most jobs per queue claimed ahead of free slots, waiting in this process with their lease held and renewed.
+   * The buffer adapts below this cap to about one claim round trip of work (concurrency × claim time / handler
+   * time): short jobs are fetched in large batches, slow ones hardly ahead at all. `0` claims only for free slots.
+   * Default `max(100, 4 × concurrency)`.
+   */
+  prefetch?: number;
   /** Lease length in ms; a job whose worker stops renewing it is recovered after this long. Default 30 000. */
   leaseMs?: number;
   /** Lease renewal period in ms. Default leaseMs / 3. */
@@ -41,6 +48,7 @@ export interface QueueOptions {
   concurrency?: number;
   criticalSlots?: number;
   agingMs?: number;
+  prefetch?: number;
 }
 
 /** Retention of finished jobs. */
@@ -217,7 +225,11 @@ export class UnoJobs {
       for (const task of this.registry.all()) {
         if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
       }
-      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency };
+      const prefetch = q.prefetch ?? worker.prefetch ?? Math.max(100, 4 * concurrency);
+      if (!Number.isInteger(prefetch) || prefetch < 0) {
+        throw new ConfigurationError(messages.invalidOption(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)'));
+      }
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch };
     });
   }
 }

@@ -3,11 +3,12 @@ import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from 
 import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
+import { PrefetchBuffer, type BufferedJob } from './prefetch.js';
 import type { TaskDefinition, TaskRegistry } from './task-registry.js';
 
 /** What the pool needs: the executor's services plus the registry to find each job's handler. */
 export type WorkerPoolDeps = ExecutorDeps & { registry: TaskRegistry };
-import type { ClaimRequest } from '../storage/job-storage.js';
+import type { ClaimRequest, Lease } from '../storage/job-storage.js';
 
 /** Settings of one queue's workers in this process. */
 export interface QueueWorkerConfig {
@@ -20,6 +21,8 @@ export interface QueueWorkerConfig {
   agingMs: number | undefined;
   /** Per-task concurrency caps within this queue. */
   taskConcurrency: ReadonlyMap<string, number>;
+  /** Most jobs claimed ahead of free slots (0: none); the buffer adapts below it (see PrefetchBuffer). */
+  prefetch: number;
 }
 
 /** Settings shared by every queue worker of the pool. */
@@ -35,6 +38,8 @@ const CRITICAL: readonly Priority[] = ['critical'];
 /** Claims and runs the jobs of one queue, never above its concurrency (plus the critical reserve). */
 class QueueWorker {
   readonly running = new Map<string, RunningJob>();
+  /** Jobs claimed ahead of free slots, waiting here with their lease held. */
+  readonly buffer: PrefetchBuffer;
   private readonly perTask = new Map<string, number>();
   /** Slots in use: handlers running (a job whose outcome is still being written no longer holds one). */
   private busy = 0;
@@ -51,7 +56,9 @@ class QueueWorker {
     private readonly pool: WorkerPoolConfig,
     private readonly deps: WorkerPoolDeps,
     private readonly executor: Executor,
-  ) {}
+  ) {
+    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency);
+  }
 
   start(): void {
     this.loop ??= this.run();
@@ -82,16 +89,22 @@ class QueueWorker {
     const { concurrency, criticalSlots } = this.config;
     while (!this.stopped) {
       this.dirty = false;
+      this.startBuffered();
       const busy = this.busy;
       // Jobs whose outcome is still being written keep their lease: holding at most twice the slots bounds what a
-      // crash of this process can make run twice, however slow the store's writes are.
-      const leaseRoom = 2 * (concurrency + criticalSlots) - this.running.size;
+      // crash of this process can make run twice, however slow the store's writes are. (Buffered jobs never ran: a
+      // crash only delays them until their lease expires.)
+      const leaseRoom = this.leaseRoom();
+      const regular = this.regularNeed();
       let request: ClaimRequest | null = null;
       if (leaseRoom <= 0) request = null;
-      else if (busy < concurrency) request = this.request(Math.min(concurrency - busy, leaseRoom), undefined);
-      else if (busy < concurrency + criticalSlots) request = this.request(Math.min(concurrency + criticalSlots - busy, leaseRoom), CRITICAL);
+      else if (regular > 0) request = this.request(Math.min(regular, leaseRoom), undefined);
+      else if (busy < concurrency + criticalSlots && !this.buffer.hasCritical()) {
+        request = this.request(Math.min(concurrency + criticalSlots - busy, leaseRoom), CRITICAL);
+      }
       let claimed: ClaimedJob[] = [];
       if (request) {
+        const began = PrefetchBuffer.now();
         try {
           claimed = await this.deps.storage.claim(request);
         } catch (error) {
@@ -99,28 +112,69 @@ class QueueWorker {
           await this.idle(this.pool.pollIntervalMs);
           continue;
         }
+        this.buffer.noteClaim(PrefetchBuffer.now() - began);
         if (this.deps.events.has('storage:claim')) {
           this.deps.events.emit('storage:claim', { queue: this.config.queue, count: claimed.length });
         }
       }
       const unknown: ClaimedJob[] = [];
+      const now = claimed.length > 0 ? this.deps.clock.now() : 0;
       for (const job of claimed) {
         const definition = this.deps.registry.get(job.job.task);
-        if (definition) this.start1(job, definition);
+        if (definition) this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
         else unknown.push(job);
       }
+      if (this.stopped) {
+        // Stopped during the claim: the jobs go back at once (see WorkerPool.doStop), none is started.
+      } else this.startBuffered();
       if (unknown.length) await this.handBack(unknown);
       // A full batch means more may be waiting: claim again at once if there is room.
-      if (claimed.length > 0 && claimed.length === request!.limit && this.busy < concurrency) continue;
+      if (claimed.length > 0 && claimed.length === request!.limit && this.regularNeed() > 0) continue;
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
     }
+  }
+
+  /** Leases this worker may still take: twice its slots plus the prefetch buffer, minus what it holds. */
+  private leaseRoom(): number {
+    const { concurrency, criticalSlots } = this.config;
+    return 2 * (concurrency + criticalSlots) + this.buffer.max - this.running.size - this.buffer.size;
+  }
+
+  /** Jobs of any priority to claim now: the free slots not covered by the buffer, plus the buffer's shortfall. */
+  private regularNeed(): number {
+    return Math.max(0, this.config.concurrency - this.busy + this.buffer.target() - this.buffer.size);
+  }
+
+  /** Start buffered jobs while slots are free: any priority in regular slots, critical ones in the reserve. */
+  private startBuffered(): void {
+    if (this.stopped || this.buffer.size === 0) return;
+    const { concurrency, criticalSlots, taskConcurrency } = this.config;
+    const allowed = taskConcurrency.size === 0
+      ? () => true
+      : (b: BufferedJob) => {
+          const max = taskConcurrency.get(b.claimed.job.task);
+          return max === undefined || (this.perTask.get(b.claimed.job.task) ?? 0) < max;
+        };
+    while (this.buffer.size > 0 && this.busy < concurrency + criticalSlots) {
+      const next = this.buffer.take(allowed, this.busy >= concurrency);
+      if (!next) break;
+      this.start1(next.claimed, next.definition);
+    }
+  }
+
+  /** Hand the buffered jobs over (shutdown): the caller releases their leases. */
+  takeBuffered(): BufferedJob[] {
+    return this.buffer.clear();
   }
 
   private request(limit: number, priorities: readonly Priority[] | undefined): ClaimRequest {
     let taskLimits: Record<string, number> | undefined;
     if (this.config.taskConcurrency.size > 0 || this.unknownTasks.size > 0) {
       taskLimits = {};
-      for (const [task, max] of this.config.taskConcurrency) taskLimits[task] = Math.max(0, max - (this.perTask.get(task) ?? 0));
+      const buffered = this.buffer.perTask();
+      for (const [task, max] of this.config.taskConcurrency) {
+        taskLimits[task] = Math.max(0, max - (this.perTask.get(task) ?? 0) - (buffered.get(task) ?? 0));
+      }
       for (const task of this.unknownTasks) taskLimits[task] = 0;
     }
     return {
@@ -162,20 +216,25 @@ class QueueWorker {
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
     let slotHeld = true;
+    const began = PrefetchBuffer.now();
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
       this.busy--;
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
-      this.poke();
+      this.buffer.noteRun(PrefetchBuffer.now() - began);
+      const reserveFreed = this.busy >= this.config.concurrency;
+      this.startBuffered();
+      // Wake the loop when it has something to claim. Asking for critical jobs after every handler would cost a
+      // round trip each; only a freed reserve slot does (other critical work arrives through wake-ups and polling).
+      if (reserveFreed || this.regularNeed() > 0) this.poke();
     };
     let mine: RunningJob | undefined;
     const finished = () => {
       freeSlot();
-      const { concurrency, criticalSlots } = this.config;
       // freeSlot() already announced the slot; the released lease matters only when leases, not slots, held the
       // claim back (poking every time made the loop ask for critical jobs after each write: a wasted round trip).
-      const leaseBound = 2 * (concurrency + criticalSlots) - this.running.size < concurrency + criticalSlots - this.busy;
+      const leaseBound = this.leaseRoom() < this.regularNeed();
       // Only our own entry: after a lost lease the same job may already run here again under a newer claim.
       if (this.running.get(claimed.job.id) === mine) this.running.delete(claimed.job.id);
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
@@ -243,6 +302,8 @@ export class WorkerPool {
   /** Abort a job running in this process (after the store cancelled it). Returns whether it was running here. */
   abortLocal(id: string, error: Error = new JobCancelledError(messages.cancelled(id))): boolean {
     for (const worker of this.workers.values()) {
+      // Not started yet: it simply never starts (the store already ended it).
+      if (worker.buffer.remove(id)) return true;
       const running = worker.running.get(id);
       if (running) {
         running.ended = true;
@@ -266,6 +327,9 @@ export class WorkerPool {
     const workers = [...this.workers.values()];
     await Promise.all(workers.map((w) => w.stop()));
     this.unsubscribe?.();
+    // Jobs claimed ahead and not started go back at once, for other workers to take.
+    const buffered = workers.flatMap((w) => w.takeBuffered());
+    if (buffered.length > 0) await this.release(buffered.map(({ claimed }) => ({ id: claimed.job.id, token: claimed.token })), 'handing back prefetched jobs at shutdown');
     let timer: TimerHandle | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, graceMs)));
     await Promise.race([Promise.all(workers.map((w) => w.drained())), graceOver]);
@@ -276,12 +340,7 @@ export class WorkerPool {
         running.ended = true;
         running.abort.abort(new LeaseLostError(`Shutting down: job ${running.id} was handed back to the queue.`));
       }
-      try {
-        await this.deps.storage.release(leftovers.map(({ id, token }) => ({ id, token })));
-      } catch (error) {
-        // The leases will expire and recovery puts the jobs back: nothing is lost.
-        this.deps.events.emit('worker:error', { error: toError(error), context: 'releasing jobs at shutdown' });
-      }
+      await this.release(leftovers.map(({ id, token }) => ({ id, token })), 'releasing jobs at shutdown');
       for (const running of leftovers) running.interrupt(new LeaseLostError('released at shutdown'));
     }
     this.closed = true;
@@ -289,17 +348,31 @@ export class WorkerPool {
     this.heartbeatTimer = null;
   }
 
+  private async release(leases: Lease[], context: string): Promise<void> {
+    try {
+      await this.deps.storage.release(leases);
+    } catch (error) {
+      // The leases will expire and recovery puts the jobs back: nothing is lost.
+      this.deps.events.emit('worker:error', { error: toError(error), context });
+    }
+  }
+
   private scheduleHeartbeat(): void {
     this.heartbeatTimer = this.deps.clock.setTimeout(() => void this.heartbeat(), this.config.heartbeatMs);
     this.heartbeatTimer.unref?.();
   }
 
-  /** Extend every lease in one call; abort the handlers whose lease is gone. */
+  /** Extend every lease in one call (running and buffered jobs); abort the handlers whose lease is gone. */
   private async heartbeat(): Promise<void> {
-    const running = [...this.workers.values()].flatMap((w) => [...w.running.values()]);
-    if (running.length > 0) {
+    const workers = [...this.workers.values()];
+    const running = workers.flatMap((w) => [...w.running.values()]);
+    const buffered = workers.flatMap((w) => w.buffer.all().map(({ claimed }) => ({ id: claimed.job.id, token: claimed.token })));
+    if (running.length + buffered.length > 0) {
       try {
-        const lost = new Set(await this.deps.storage.heartbeat(running.map(({ id, token }) => ({ id, token })), this.config.leaseMs));
+        const leases = running.map(({ id, token }): Lease => ({ id, token })).concat(buffered);
+        const lost = new Set(await this.deps.storage.heartbeat(leases, this.config.leaseMs));
+        // A buffered job whose lease is gone (recovered, cancelled) is dropped before it starts.
+        if (buffered.length > 0) for (const w of workers) for (const b of w.buffer.all()) if (lost.has(b.claimed.job.id)) w.buffer.remove(b.claimed.job.id);
         for (const job of running) {
           if (!lost.has(job.id)) continue;
           job.interrupt(new LeaseLostError(messages.leaseLost(job.id)));

@@ -1,0 +1,126 @@
+import { performance } from 'node:perf_hooks';
+import { priorityLevel, PRIORITIES, type ClaimedJob } from './job.js';
+import type { TaskDefinition } from './task-registry.js';
+
+/** A job claimed ahead of a free slot: its lease is held (and renewed) while it waits here. */
+export interface BufferedJob {
+  claimed: ClaimedJob;
+  definition: TaskDefinition;
+}
+
+/** Smoothing of the moving averages: each new sample weighs this much. */
+const ALPHA = 0.2;
+/** Shortest handler time the sizing assumes, ms (a no-op handler measures close to zero). */
+const MIN_RUN_MS = 0.005;
+
+/**
+ * Jobs claimed ahead of free slots, one FIFO per priority level, and the adaptive size of that buffer.
+ *
+ * Why: a claim costs one round trip to the store whatever its size, so a worker whose handlers are short spends
+ * most of its time waiting for claims unless it fetches more than its free slots. The buffer is sized to about one
+ * claim round trip of work: `concurrency × claim time / handler time`, never more than `max`. Short handlers get
+ * large batches; handlers much slower than a claim get (almost) no buffer, so jobs never queue behind slow work in
+ * one process while another process sits idle. Both times are moving averages measured with the monotonic timer:
+ * they size batches and decide nothing about when a job may run.
+ */
+export class PrefetchBuffer {
+  private readonly levels: BufferedJob[][] = PRIORITIES.map(() => []);
+  private count = 0;
+  private runMs = Number.NaN;
+  private claimMs = Number.NaN;
+
+  constructor(
+    /** Most jobs held here (0: no prefetch). */
+    readonly max: number,
+    private readonly concurrency: number,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** How many jobs the buffer should hold now. */
+  target(): number {
+    if (this.max === 0 || Number.isNaN(this.runMs) || Number.isNaN(this.claimMs)) return 0;
+    return Math.min(this.max, Math.ceil((this.concurrency * this.claimMs) / Math.max(this.runMs, MIN_RUN_MS)));
+  }
+
+  /** The monotonic timer of every measurement, in ms (replaceable by tests, which need the sizing deterministic). */
+  static now: () => number = () => performance.now();
+
+  /** A handler ran for `ms`. */
+  noteRun(ms: number): void {
+    this.runMs = Number.isNaN(this.runMs) ? ms : this.runMs + ALPHA * (ms - this.runMs);
+  }
+
+  /** A claim round trip took `ms`. */
+  noteClaim(ms: number): void {
+    this.claimMs = Number.isNaN(this.claimMs) ? ms : this.claimMs + ALPHA * (ms - this.claimMs);
+  }
+
+  /**
+   * Add a job in claim order. With aging (`agingMs`), a job ready for that long waits one level higher, as the
+   * store ranked it when claiming (`now` and the job's ready time on the same clock as far as the caller knows).
+   */
+  push(job: BufferedJob, agingMs: number | undefined, now: number): void {
+    let level = priorityLevel(job.claimed.job.priority);
+    if (agingMs && level > 0 && now - job.claimed.job.runAt.getTime() >= agingMs) level--;
+    this.levels[level]!.push(job);
+    this.count++;
+  }
+
+  /** Whether a `critical` job is waiting here. */
+  hasCritical(): boolean {
+    return this.levels[0]!.length > 0;
+  }
+
+  /**
+   * Remove and return the first job, highest priority first, that `allowed` accepts (FIFO within a level), or
+   * undefined. `criticalOnly` looks at the critical level alone.
+   */
+  take(allowed: (job: BufferedJob) => boolean, criticalOnly = false): BufferedJob | undefined {
+    const last = criticalOnly ? 1 : this.levels.length;
+    for (let level = 0; level < last; level++) {
+      const jobs = this.levels[level]!;
+      for (let i = 0; i < jobs.length; i++) {
+        if (!allowed(jobs[i]!)) continue;
+        this.count--;
+        return i === 0 ? jobs.shift() : jobs.splice(i, 1)[0];
+      }
+    }
+    return undefined;
+  }
+
+  /** Remove the job with this id (cancelled, or its lease lost). Returns whether it was here. */
+  remove(id: string): boolean {
+    for (const jobs of this.levels) {
+      const i = jobs.findIndex((b) => b.claimed.job.id === id);
+      if (i >= 0) {
+        jobs.splice(i, 1);
+        this.count--;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Every buffered job, highest priority first. */
+  all(): BufferedJob[] {
+    return this.levels.flat();
+  }
+
+  /** Empty the buffer, returning what it held. */
+  clear(): BufferedJob[] {
+    const all = this.all();
+    for (const jobs of this.levels) jobs.length = 0;
+    this.count = 0;
+    return all;
+  }
+
+  /** Buffered jobs per task. */
+  perTask(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const jobs of this.levels) for (const b of jobs) counts.set(b.claimed.job.task, (counts.get(b.claimed.job.task) ?? 0) + 1);
+    return counts;
+  }
+}
