@@ -237,6 +237,28 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a claimed job carries the whole stored record, earlier attempts included',
+    run: async (s) => {
+      const job = newJob({ id: 'w', maxAttempts: 3, timeoutMs: 500, backoff: { type: 'fixed', delay: 1 }, payload: '{"n":1}' });
+      await s.insert([job, newJob({ id: 'plain' })]);
+      const claimed = await s.claim(claimReq(2));
+      for (const c of claimed) assert.deepEqual(c.job, await s.get(c.job.id), `first claim of ${c.job.id} matches the stored job`);
+      const first = claimed.find((c) => c.job.id === 'w')!;
+      assert.equal(first.job.state, 'active');
+      assert.equal(first.job.workerId, 'w1');
+      assert.ok(first.job.leaseExpiresAt instanceof Date && first.job.startedAt instanceof Date);
+      await s.progress({ id: 'w', token: first.token }, { progress: '{"step":1}', log: 'half way' });
+      assert.deepEqual(await s.fail([{ id: 'w', token: first.token, error: err(1, 'one'), retryDelayMs: 0 }]), [true]);
+      const [second] = await s.claim(claimReq(1));
+      assert.equal(second!.job.id, 'w');
+      assert.deepEqual(second!.job, await s.get('w'), 'a retry claim matches the stored job');
+      assert.deepEqual(second!.job.errors.map((e) => e.message), ['one']);
+      assert.deepEqual(second!.job.progress, { step: 1 });
+      assert.deepEqual(second!.job.logs.length, 1);
+      assert.equal(second!.job.timeoutMs, 500);
+    },
+  },
+  {
     name: 'fail with a positive retry delay makes the job scheduled until then',
     run: async (s) => {
       await s.insert([newJob({ id: 'r' })]);

@@ -5,7 +5,7 @@ import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, 
 import { completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql } from './queries/heartbeat.postgres.js';
-import { toRecord } from './rows.js';
+import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
 import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
 
@@ -54,12 +54,14 @@ export class PgFastPath {
     const priorities = !!req.priorities;
     const aging = req.agingMs ? Math.floor(req.agingMs) : 0;
     const q = this.stmt(`claim_${priorities ? 'p' : 'a'}_${aging}`, () => claimSql(this.t, { priorities, agingMs: aging || undefined, asyncCommit: this.asyncCommit }));
-    const params: unknown[] = [req.queue, req.limit, req.workerId, Math.round(req.leaseMs), token];
+    const leaseMs = Math.round(req.leaseMs);
+    const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
     const rows = await this.runner.raw(q.text, params, q.name);
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
-    return rows.map((row) => ({ job: toRecord(row), token: String(row.token) }));
+    // The token each row got: the claim's plus the row's seq (see claimSql).
+    return rows.map((row) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs), token: `${token}.${String(row.seq)}` }));
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {

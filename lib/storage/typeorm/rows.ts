@@ -36,6 +36,37 @@ export function toRecord(row: JobRow): JobRecord {
   };
 }
 
+/**
+ * The record of a job a PostgreSQL claim returned ({@link CLAIMED_COLUMNS} of `claim.postgres.ts`), completed with
+ * what the claim itself decided: `active`, started and leased at the database's `now`, by this worker and token.
+ */
+export function claimedRecord(row: JobRow, queue: string, workerId: string, leaseMs: number): JobRecord {
+  const now = ms(row.now);
+  const extra = row.extra === null || row.extra === undefined ? null : (JSON.parse(String(row.extra)) as (string | number | null)[]);
+  return {
+    id: String(row.id),
+    task: String(row.task),
+    queue,
+    payload: JSON.parse(String(row.payload)),
+    priority: PRIORITIES[Number(row.priority)] ?? 'normal',
+    state: 'active',
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    runAt: new Date(ms(row.run_at)),
+    createdAt: new Date(ms(row.created_at)),
+    startedAt: new Date(now),
+    finishedAt: null,
+    timeoutMs: extra && extra[0] !== null ? Number(extra[0]) : null,
+    backoff: extra ? (jsonOrNull(extra[1]) as JobRecord['backoff']) : null,
+    progress: extra ? jsonOrNull(extra[2]) : null,
+    result: extra ? jsonOrNull(extra[3]) : null,
+    errors: extra ? jsonArray(extra[4]) : [],
+    logs: extra ? jsonArray(extra[5]) : [],
+    workerId,
+    leaseExpiresAt: new Date(now + leaseMs),
+  };
+}
+
 /** Append one JSON value to a JSON array held as text, without parsing the rest (error history can be long). */
 export function appendJson(arrayText: string, itemJson: string): string {
   return arrayText === '[]' || arrayText === '' ? `[${itemJson}]` : `${arrayText.slice(0, -1)},${itemJson}]`;

@@ -15,11 +15,22 @@ import { rankSql } from './claim.js';
  *   hash-join against a scan of the whole table, finished jobs included.
  * - The lease comes from the database clock and the attempt is counted here, at claim. Each job gets its own token
  *   (claim token + row seq), so fencing is per job.
+ * - It returns only what the worker cannot know ({@link CLAIMED_COLUMNS}): decoding each returned field costs the
+ *   worker more than the rest of the claim (23 columns: 16 µs per job in Node; 11: 9 µs). State, start, lease,
+ *   worker id and token follow from the claim itself (see `claimedRecord`).
  * - The text depends only on whether `priorities` and aging are used, so node-postgres prepares it once per
  *   connection. With `asyncCommit` the transaction does not wait for its WAL flush (see ASYNC_COMMIT).
  *
  * Parameters: $1 queue, $2 limit, $3 workerId, $4 leaseMs, $5 token, [$6 priority levels int[]].
  */
+/**
+ * Columns a claim returns. The six that are empty for a job's first attempt travel as one JSON array (`extra`),
+ * NULL in the common case.
+ */
+export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, u.max_attempts, u.run_at, u.created_at, u.seq,
+  CASE WHEN u.timeout_ms IS NULL AND u.backoff IS NULL AND u.progress IS NULL AND u.result IS NULL AND u.errors = '[]' AND u.logs = '[]'
+    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs)::text END AS extra`;
+
 export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: number; asyncCommit: boolean }): string {
   const rank = rankSql(opts.agingMs, 'n.now');
   return `WITH n AS (SELECT ${postgres.nowMs} AS now${opts.asyncCommit ? `, ${ASYNC_COMMIT}` : ''}),
@@ -37,5 +48,5 @@ SET state = 'active', attempt = u.attempt + 1, started_at = n.now, worker_id = $
     token = $5 || '.' || u.seq::text
 FROM n
 WHERE u.id = ANY(ARRAY(SELECT id FROM c))
-RETURNING u.*, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk`;
+RETURNING ${CLAIMED_COLUMNS}, n.now AS now, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk`;
 }
