@@ -17,8 +17,9 @@ const MIN_RUN_MS = 0.005;
  * Jobs claimed ahead of free slots, one FIFO per priority level, and the adaptive size of that buffer.
  *
  * Why: a claim costs one round trip to the store whatever its size, so a worker whose handlers are short spends
- * most of its time waiting for claims unless it fetches more than its free slots. The buffer is sized to about one
- * claim round trip of work: `concurrency × claim time / handler time`, never more than `max`. Short handlers get
+ * most of its time waiting for claims unless it fetches more than its free slots. The buffer is sized to about two
+ * claim round trips of work: `2 × concurrency × claim time / handler time`, never more than `max`, and refilled when
+ * half is left, so a claim is under way while the other half is worked off. Short handlers get
  * large batches; handlers much slower than a claim get (almost) no buffer, so jobs never queue behind slow work in
  * one process while another process sits idle. Both times are moving averages measured with the monotonic timer:
  * they size batches and decide nothing about when a job may run.
@@ -42,7 +43,7 @@ export class PrefetchBuffer {
   /** How many jobs the buffer should hold now. */
   target(): number {
     if (this.max === 0 || Number.isNaN(this.runMs) || Number.isNaN(this.claimMs)) return 0;
-    return Math.min(this.max, Math.ceil((this.concurrency * this.claimMs) / Math.max(this.runMs, MIN_RUN_MS)));
+    return Math.min(this.max, Math.ceil((2 * this.concurrency * this.claimMs) / Math.max(this.runMs, MIN_RUN_MS)));
   }
 
   /** The monotonic timer of every measurement, in ms (replaceable by tests, which need the sizing deterministic). */

@@ -28,9 +28,9 @@ export interface WorkerOptions {
   agingMs?: number;
   /**
    * Most jobs per queue claimed ahead of free slots, waiting in this process with their lease held and renewed.
-   * The buffer adapts below this cap to about one claim round trip of work (concurrency × claim time / handler
+   * The buffer adapts below this cap to about two claim round trips of work (2 × concurrency × claim time / handler
    * time): short jobs are fetched in large batches, slow ones hardly ahead at all. `0` claims only for free slots.
-   * Default `max(100, 4 × concurrency)`.
+   * Default `max(500, 4 × concurrency)`.
    */
   prefetch?: number;
   /** Lease length in ms; a job whose worker stops renewing it is recovered after this long. Default 30 000. */
@@ -225,7 +225,7 @@ export class UnoJobs {
       for (const task of this.registry.all()) {
         if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
       }
-      const prefetch = q.prefetch ?? worker.prefetch ?? Math.max(100, 4 * concurrency);
+      const prefetch = q.prefetch ?? worker.prefetch ?? Math.max(500, 4 * concurrency);
       if (!Number.isInteger(prefetch) || prefetch < 0) {
         throw new ConfigurationError(messages.invalidOption(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)'));
       }

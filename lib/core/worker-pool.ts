@@ -91,15 +91,14 @@ class QueueWorker {
       this.dirty = false;
       this.startBuffered();
       const busy = this.busy;
-      // Jobs whose outcome is still being written keep their lease: holding at most twice the slots bounds what a
-      // crash of this process can make run twice, however slow the store's writes are. (Buffered jobs never ran: a
-      // crash only delays them until their lease expires.)
       const leaseRoom = this.leaseRoom();
       const regular = this.regularNeed();
       let request: ClaimRequest | null = null;
       if (leaseRoom <= 0) request = null;
       else if (regular > 0) request = this.request(Math.min(regular, leaseRoom), undefined);
-      else if (busy < concurrency + criticalSlots && !this.buffer.hasCritical()) {
+      // The reserve slot's own claim, when every regular slot is busy. Not while jobs wait in the buffer: buffering
+      // means short jobs, and the refill claim (in priority order) comes within a round trip anyway.
+      else if (busy < concurrency + criticalSlots && this.buffer.size === 0) {
         request = this.request(Math.min(concurrency + criticalSlots - busy, leaseRoom), CRITICAL);
       }
       let claimed: ClaimedJob[] = [];
@@ -134,15 +133,27 @@ class QueueWorker {
     }
   }
 
-  /** Leases this worker may still take: twice its slots plus the prefetch buffer, minus what it holds. */
+  /**
+   * Leases this worker may still take. Handlers that finished keep their lease until their outcome is written, and
+   * a crash of this process makes exactly those jobs run again: bounding all leases held to twice the slots plus the
+   * prefetch cap bounds that, however slow the store's writes are (buffered jobs never ran: a crash only delays them
+   * until their lease expires).
+   */
   private leaseRoom(): number {
     const { concurrency, criticalSlots } = this.config;
-    return 2 * (concurrency + criticalSlots) + this.buffer.max - this.running.size - this.buffer.size;
+    return 2 * (concurrency + criticalSlots + this.buffer.max) - this.running.size - this.buffer.size;
   }
 
-  /** Jobs of any priority to claim now: the free slots not covered by the buffer, plus the buffer's shortfall. */
+  /**
+   * Jobs of any priority to claim now. Free slots the buffer cannot fill are claimed for at once; otherwise the
+   * buffer is refilled to its target when it is down to half of it, so the next claim is under way while the rest is
+   * worked off (a claim for a few jobs each time some start would cost a full round trip for little).
+   */
   private regularNeed(): number {
-    return Math.max(0, this.config.concurrency - this.busy + this.buffer.target() - this.buffer.size);
+    const free = this.config.concurrency - this.busy;
+    const target = this.buffer.target();
+    const size = this.buffer.size;
+    return size < free + Math.ceil(target / 2) ? Math.max(0, free + target - size) : 0;
   }
 
   /** Start buffered jobs while slots are free: any priority in regular slots, critical ones in the reserve. */

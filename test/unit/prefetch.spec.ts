@@ -144,12 +144,12 @@ describe('PrefetchBuffer', () => {
     token: `tok-${id}`,
   });
 
-  it('holds about one claim round trip of work: none for slow handlers, up to the cap for fast ones', () => {
+  it('holds about two claim round trips of work: next to none for slow handlers, up to the cap for fast ones', () => {
     const buffer = new PrefetchBuffer(400, 10);
     expect(buffer.target()).toBe(0); // nothing measured yet
     buffer.noteClaim(2);
     buffer.noteRun(1000);
-    expect(buffer.target()).toBe(1); // 10 slots × 2 ms / 1 s
+    expect(buffer.target()).toBe(1); // 2 round trips × 10 slots × 2 ms / 1 s, rounded up
     const fast = new PrefetchBuffer(400, 10);
     fast.noteClaim(2);
     fast.noteRun(0.01);
@@ -157,7 +157,7 @@ describe('PrefetchBuffer', () => {
     const mid = new PrefetchBuffer(400, 10);
     mid.noteClaim(2);
     mid.noteRun(1);
-    expect(mid.target()).toBe(20);
+    expect(mid.target()).toBe(40);
     const off = new PrefetchBuffer(0, 10);
     off.noteClaim(2);
     off.noteRun(0.01);

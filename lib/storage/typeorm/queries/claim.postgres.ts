@@ -4,6 +4,14 @@ import type { TableNames } from '../schema.js';
 import { rankSql } from './claim.js';
 
 /**
+ * Columns a claim returns. The six that are empty for a job's first attempt travel as one JSON array (`extra`),
+ * NULL in the common case.
+ */
+export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, u.max_attempts, u.run_at, u.created_at, u.seq,
+  CASE WHEN u.timeout_ms IS NULL AND u.backoff IS NULL AND u.progress IS NULL AND u.result IS NULL AND u.errors = '[]' AND u.logs = '[]'
+    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs)::text END AS extra`;
+
+/**
  * PostgreSQL claim: one statement, one round trip, many jobs.
  *
  * Why this shape:
@@ -11,8 +19,10 @@ import { rankSql } from './claim.js';
  *   another. The scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
  *   'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so
  *   the planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed.
- * - The UPDATE finds the chosen rows by primary key (`id = ANY(ARRAY(...))`); a join to the CTE lets the planner
- *   hash-join against a scan of the whole table, finished jobs included.
+ * - The UPDATE finds the chosen rows by their physical address (`ctid = ANY(ARRAY(...))`, a TID scan): the CTE
+ *   holds each row's lock, so no other transaction can move it before the UPDATE of the same statement, and the
+ *   TID scan costs a fifth of looking 300 ids up again in the primary key. (A join to the CTE would let the planner
+ *   hash-join against a scan of the whole table, finished jobs included.)
  * - The lease comes from the database clock and the attempt is counted here, at claim. Each job gets its own token
  *   (claim token + row seq), so fencing is per job.
  * - It returns only what the worker cannot know ({@link CLAIMED_COLUMNS}): decoding each returned field costs the
@@ -23,19 +33,11 @@ import { rankSql } from './claim.js';
  *
  * Parameters: $1 queue, $2 limit, $3 workerId, $4 leaseMs, $5 token, [$6 priority levels int[]].
  */
-/**
- * Columns a claim returns. The six that are empty for a job's first attempt travel as one JSON array (`extra`),
- * NULL in the common case.
- */
-export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, u.max_attempts, u.run_at, u.created_at, u.seq,
-  CASE WHEN u.timeout_ms IS NULL AND u.backoff IS NULL AND u.progress IS NULL AND u.result IS NULL AND u.errors = '[]' AND u.logs = '[]'
-    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs)::text END AS extra`;
-
 export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: number; asyncCommit: boolean }): string {
   const rank = rankSql(opts.agingMs, 'n.now');
   return `WITH n AS (SELECT ${postgres.nowMs} AS now${opts.asyncCommit ? `, ${ASYNC_COMMIT}` : ''}),
 c AS (
-  SELECT j.id
+  SELECT j.ctid AS tid
   FROM ${t.jobs} j, n
   WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now)
     ${opts.priorities ? 'AND j.priority = ANY($6::int[])' : ''}
@@ -47,6 +49,6 @@ UPDATE ${t.jobs} AS u
 SET state = 'active', attempt = u.attempt + 1, started_at = n.now, worker_id = $3, lease_expires_at = n.now + $4::bigint,
     token = $5 || '.' || u.seq::text
 FROM n
-WHERE u.id = ANY(ARRAY(SELECT id FROM c))
+WHERE u.ctid = ANY(ARRAY(SELECT tid FROM c))
 RETURNING ${CLAIMED_COLUMNS}, n.now AS now, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk`;
 }
