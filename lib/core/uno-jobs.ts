@@ -30,7 +30,8 @@ export interface WorkerOptions {
    * Most jobs per queue claimed ahead of free slots, waiting in this process with their lease held and renewed.
    * The buffer adapts below this cap to about two claim round trips of work (2 × concurrency × claim time / handler
    * time): short jobs are fetched in large batches, slow ones hardly ahead at all. `0` claims only for free slots.
-   * Default `max(500, 4 × concurrency)`.
+   * Default `max(500, 4 × concurrency)`; 0 on a store that is not shared between processes (the memory store), where
+   * a claim is a function call.
    */
   prefetch?: number;
   /** Lease length in ms; a job whose worker stops renewing it is recovered after this long. Default 30 000. */
@@ -225,7 +226,8 @@ export class UnoJobs {
       for (const task of this.registry.all()) {
         if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
       }
-      const prefetch = q.prefetch ?? worker.prefetch ?? Math.max(500, 4 * concurrency);
+      // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default.
+      const prefetch = q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
       if (!Number.isInteger(prefetch) || prefetch < 0) {
         throw new ConfigurationError(messages.invalidOption(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)'));
       }

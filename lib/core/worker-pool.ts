@@ -103,7 +103,8 @@ class QueueWorker {
       }
       let claimed: ClaimedJob[] = [];
       if (request) {
-        const began = PrefetchBuffer.now();
+        // Handler times only size the prefetch buffer: without one, skip the timer.
+    const began = this.buffer.max > 0 ? PrefetchBuffer.now() : 0;
         try {
           claimed = await this.deps.storage.claim(request);
         } catch (error) {
@@ -227,13 +228,14 @@ class QueueWorker {
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
     let slotHeld = true;
-    const began = PrefetchBuffer.now();
+    // Handler times only size the prefetch buffer: without one, skip the timer.
+    const began = this.buffer.max > 0 ? PrefetchBuffer.now() : 0;
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
       this.busy--;
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
-      this.buffer.noteRun(PrefetchBuffer.now() - began);
+      if (this.buffer.max > 0) this.buffer.noteRun(PrefetchBuffer.now() - began);
       const reserveFreed = this.busy >= this.config.concurrency;
       this.startBuffered();
       // Wake the loop when it has something to claim. Asking for critical jobs after every handler would cost a
