@@ -3,7 +3,8 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_V1, SCHEMA_V2, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/core/errors.js';
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
@@ -58,7 +59,15 @@ describe('TypeORM PostgreSQL specifics', () => {
     const app = await new DataSource({ ...PG, migrations: unoJobsMigrations({ tablePrefix: mig }), migrationsTableName: `${mig}typeorm_migrations` }).initialize();
     try {
       const ran = await app.runMigrations();
-      expect(ran.map((m) => m.name)).toEqual([expect.stringMatching(/^UnoJobsSchema.*1764400000000$/)]);
+      expect(ran.map((m) => m.name)).toEqual([
+        expect.stringMatching(/^UnoJobsSchema.*1764400000000$/),
+        expect.stringMatching(/^UnoJobsCollation.*1764500000000$/),
+      ]);
+      const collations = (await app.query(
+        `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('id', 'queue', 'token')`,
+        [`${mig}jobs`],
+      )) as { collation_name: string }[];
+      expect(collations.map((c) => c.collation_name)).toEqual(['C', 'C', 'C']);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
@@ -67,11 +76,43 @@ describe('TypeORM PostgreSQL specifics', () => {
       const indexes = (await app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1`, [`${mig}jobs`])) as { indexdef: string }[];
       expect(indexes.some((i) => /WHERE .*state.*waiting.*scheduled/.test(i.indexdef))).toBe(true);
       await app.undoLastMigration();
+      const [{ c }] = (await app.query(
+        `SELECT collation_name AS c FROM information_schema.columns WHERE table_name = $1 AND column_name = 'id'`,
+        [`${mig}jobs`],
+      )) as { c: string | null }[];
+      expect(c).toBeNull(); // back to the database default
+      await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = $1`, [`${mig}jobs`])) as { n: number }[];
       expect(n).toBe(0);
       await app.query(`DROP TABLE IF EXISTS ${mig}typeorm_migrations`);
     } finally {
       await app.destroy();
+    }
+  });
+
+  it('a schema at version 1 is upgraded in place by the store, jobs kept', async () => {
+    const old = `${prefix}v1_`;
+    prefixes.push(old);
+    const t = tableNames(old);
+    await applySchemaV1('postgres', t, (sql, params) => ds.query(sql, params));
+    await ds.query(`CREATE TABLE ${t.migrations} (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`);
+    await ds.query(`INSERT INTO ${t.migrations} VALUES ($1, 0)`, [SCHEMA_V1]);
+    const before = new TypeormJobStorage({ dataSource: ds, tablePrefix: old });
+    await before.init();
+    await before.insert([newJob({ id: 'kept' })]);
+    await before.close();
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: old, runMigrations: true });
+    await s.init();
+    try {
+      const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2]);
+      const [{ c }] = (await ds.query(`SELECT collation_name AS c FROM information_schema.columns WHERE table_name = $1 AND column_name = 'id'`, [t.jobs])) as { c: string }[];
+      expect(c).toBe('C');
+      const [claimed] = await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' });
+      expect(claimed!.job.id).toBe('kept');
+      expect(await s.complete([{ id: 'kept', token: claimed!.token, result: '1' }])).toEqual([true]);
+    } finally {
+      await s.close();
     }
   });
 

@@ -1,11 +1,15 @@
 import type { DataSource } from 'typeorm';
 import type { Dialect } from './dialect.js';
 import { applySchemaV1, SCHEMA_V1 } from './migrations/1764400000000-schema.js';
+import { applySchemaV2, SCHEMA_V2 } from './migrations/1764500000000-collation.js';
 import type { TableNames } from './schema.js';
 import type { SqliteDatabase } from './sql-runner.js';
 
 /** Every schema version the store knows, oldest first. */
-const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [{ version: SCHEMA_V1, apply: applySchemaV1 }];
+const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
+  { version: SCHEMA_V1, apply: applySchemaV1 },
+  { version: SCHEMA_V2, apply: applySchemaV2 },
+];
 
 /**
  * Bring the schema up to date with Uno Jobs' own bookkeeping table (`<prefix>migrations`), independent of the app's

@@ -1,8 +1,10 @@
 import type { MigrationInterface } from 'typeorm';
 import { DEFAULT_TABLE_PREFIX } from '../schema.js';
 import { schemaMigrationV1 } from './1764400000000-schema.js';
+import { schemaMigrationV2 } from './1764500000000-collation.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
+export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -14,5 +16,6 @@ export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-sch
  * UnoJobsModule.forRoot({ storage: { type: 'typeorm', dataSource } })
  */
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
-  return [schemaMigrationV1(options.tablePrefix ?? DEFAULT_TABLE_PREFIX)];
+  const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
+  return [schemaMigrationV1(prefix), schemaMigrationV2(prefix)];
 }

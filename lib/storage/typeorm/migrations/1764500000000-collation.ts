@@ -1,0 +1,49 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { dialectOf } from '../dialect.js';
+import { tableNames, type TableNames } from '../schema.js';
+
+/** Version and timestamp of the second schema: byte-wise collation of the text keys on PostgreSQL. */
+export const SCHEMA_V2 = 1764500000000;
+
+/** Text columns of the jobs table that are compared or indexed, with their declared length. */
+const KEYS: [string, number][] = [['id', 200], ['task', 200], ['queue', 100], ['state', 16], ['worker_id', 200], ['token', 64]];
+
+function alter(t: TableNames, collation: string): string[] {
+  return [
+    `ALTER TABLE ${t.jobs} ${KEYS.map(([c, n]) => `ALTER COLUMN ${c} TYPE VARCHAR(${n}) COLLATE ${collation}`).join(', ')}`,
+    `ALTER TABLE ${t.schedules} ALTER COLUMN name TYPE VARCHAR(200) COLLATE ${collation}`,
+  ];
+}
+
+/**
+ * Apply version 2 through any `exec`. PostgreSQL only: job ids, task and queue names and tokens compare byte by byte
+ * (`COLLATE "C"`), as they already do on MySQL (`utf8mb4_bin`) and SQLite.
+ *
+ * Why: every claim and completion looks ids up in, and adds entries to, the primary-key index, and under a
+ * linguistic collation (`en_US.UTF-8` and the like) each comparison is a `strcoll` call; "C" compares with memcmp.
+ * Sorting 200,000 UUIDs here takes 95 ms under "C" against 200 ms under `C.UTF-8`. Equality is unchanged (both are
+ * deterministic), so no stored id changes meaning. The statement rebuilds the indexes on these columns; it is
+ * idempotent.
+ */
+export async function applySchemaV2(type: string, t: TableNames, exec: (sql: string, params?: unknown[]) => Promise<unknown>): Promise<void> {
+  if (dialectOf(type)?.name !== 'postgres') return;
+  for (const sql of alter(t, '"C"')) await exec(sql);
+}
+
+/** The migration class of version 2 for one table prefix (see {@link schemaMigrationV1}). */
+export function schemaMigrationV2(prefix: string): new () => MigrationInterface {
+  const t = tableNames(prefix);
+  const name = `UnoJobsCollation${prefix.replace(/[^A-Za-z0-9]/g, '')}${SCHEMA_V2}`;
+  const migration = class implements MigrationInterface {
+    name = name;
+    async up(queryRunner: QueryRunner): Promise<void> {
+      await applySchemaV2(queryRunner.connection.options.type, t, (sql, params) => queryRunner.query(sql, params));
+    }
+    async down(queryRunner: QueryRunner): Promise<void> {
+      if (dialectOf(queryRunner.connection.options.type)?.name !== 'postgres') return;
+      for (const sql of alter(t, '"default"')) await queryRunner.query(sql);
+    }
+  };
+  Object.defineProperty(migration, 'name', { value: name });
+  return migration;
+}
