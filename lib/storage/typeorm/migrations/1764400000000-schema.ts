@@ -1,6 +1,7 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { MigrationInterface } from 'typeorm';
 import { dialectOf } from '../dialect.js';
-import { createSchemaSql, dropSchemaSql, tableNames, type TableNames } from '../schema.js';
+import { createSchemaSql, dropSchemaSql, type TableNames } from '../schema.js';
+import { defineMigration, type Exec } from './define.js';
 
 /** Version and timestamp of the first schema; TypeORM orders migrations by the 13 digits that end a name. */
 export const SCHEMA_V1 = 1764400000000;
@@ -12,7 +13,7 @@ export const SCHEMA_V1 = 1764400000000;
 export async function applySchemaV1(
   type: string,
   t: TableNames,
-  exec: (sql: string, params?: unknown[]) => Promise<unknown>,
+  exec: Exec,
 ): Promise<void> {
   const dialect = dialectOf(type);
   if (!dialect) throw new Error(`Uno Jobs migrations do not support the "${type}" database type.`);
@@ -34,17 +35,10 @@ export async function applySchemaV1(
  * run it with your own migrations (see {@link unoJobsMigrations}).
  */
 export function schemaMigrationV1(prefix: string): new () => MigrationInterface {
-  const t = tableNames(prefix);
-  const name = `UnoJobsSchema${prefix.replace(/[^A-Za-z0-9]/g, '')}${SCHEMA_V1}`;
-  const migration = class implements MigrationInterface {
-    name = name;
-    async up(queryRunner: QueryRunner): Promise<void> {
-      await applySchemaV1(queryRunner.connection.options.type, t, (sql, params) => queryRunner.query(sql, params));
-    }
-    async down(queryRunner: QueryRunner): Promise<void> {
-      for (const sql of dropSchemaSql(t)) await queryRunner.query(sql);
-    }
-  };
-  Object.defineProperty(migration, 'name', { value: name });
-  return migration;
+  return defineMigration('UnoJobsSchema', SCHEMA_V1, prefix, {
+    up: (type, t, exec) => applySchemaV1(type, t, exec),
+    down: async (_type, t, exec) => {
+      for (const sql of dropSchemaSql(t)) await exec(sql);
+    },
+  });
 }

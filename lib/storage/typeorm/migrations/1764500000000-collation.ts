@@ -1,6 +1,7 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { MigrationInterface } from 'typeorm';
 import { dialectOf } from '../dialect.js';
-import { tableNames, type TableNames } from '../schema.js';
+import type { TableNames } from '../schema.js';
+import { defineMigration, type Exec } from './define.js';
 
 /** Version and timestamp of the second schema: byte-wise collation of the text keys on PostgreSQL. */
 export const SCHEMA_V2 = 1764500000000;
@@ -25,25 +26,18 @@ function alter(t: TableNames, collation: string): string[] {
  * deterministic), so no stored id changes meaning. The statement rebuilds the indexes on these columns; it is
  * idempotent.
  */
-export async function applySchemaV2(type: string, t: TableNames, exec: (sql: string, params?: unknown[]) => Promise<unknown>): Promise<void> {
+export async function applySchemaV2(type: string, t: TableNames, exec: Exec): Promise<void> {
   if (dialectOf(type)?.name !== 'postgres') return;
   for (const sql of alter(t, '"C"')) await exec(sql);
 }
 
 /** The migration class of version 2 for one table prefix (see {@link schemaMigrationV1}). */
 export function schemaMigrationV2(prefix: string): new () => MigrationInterface {
-  const t = tableNames(prefix);
-  const name = `UnoJobsCollation${prefix.replace(/[^A-Za-z0-9]/g, '')}${SCHEMA_V2}`;
-  const migration = class implements MigrationInterface {
-    name = name;
-    async up(queryRunner: QueryRunner): Promise<void> {
-      await applySchemaV2(queryRunner.connection.options.type, t, (sql, params) => queryRunner.query(sql, params));
-    }
-    async down(queryRunner: QueryRunner): Promise<void> {
-      if (dialectOf(queryRunner.connection.options.type)?.name !== 'postgres') return;
-      for (const sql of alter(t, '"default"')) await queryRunner.query(sql);
-    }
-  };
-  Object.defineProperty(migration, 'name', { value: name });
-  return migration;
+  return defineMigration('UnoJobsCollation', SCHEMA_V2, prefix, {
+    up: (type, t, exec) => applySchemaV2(type, t, exec),
+    down: async (type, t, exec) => {
+      if (dialectOf(type)?.name !== 'postgres') return;
+      for (const sql of alter(t, '"default"')) await exec(sql);
+    },
+  });
 }
