@@ -103,8 +103,7 @@ class QueueWorker {
       }
       let claimed: ClaimedJob[] = [];
       if (request) {
-        // Handler times only size the prefetch buffer: without one, skip the timer.
-    const began = this.buffer.max > 0 ? PrefetchBuffer.now() : 0;
+        const began = PrefetchBuffer.now();
         try {
           claimed = await this.deps.storage.claim(request);
         } catch (error) {
@@ -124,9 +123,8 @@ class QueueWorker {
         if (definition) this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
         else unknown.push(job);
       }
-      if (this.stopped) {
-        // Stopped during the claim: the jobs go back at once (see WorkerPool.doStop), none is started.
-      } else this.startBuffered();
+      // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
+      this.startBuffered();
       if (unknown.length) await this.handBack(unknown);
       // A full batch means more may be waiting: claim again at once if there is room.
       if (claimed.length > 0 && claimed.length === request!.limit && this.regularNeed() > 0) continue;
