@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { MAX_LOG_LINES } from '../storage/job-storage.js';
+import { newJob, claimReq, err, keepAll, sleep, waitFor, type ConformanceCase } from './conformance-helpers.js';
+
+/** Conformance cases of the admin side: cancel, retry, release, progress, counts, listing, pruning, schedules, wake-ups. */
+export const adminCases: ConformanceCase[] = [
+  {
+    name: 'cancel: a waiting job never runs, a running one loses its lease, a final one is unchanged',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'w' }), newJob({ id: 'a' }), newJob({ id: 'later', delayMs: 60_000 })]);
+      assert.equal((await s.cancel('w'))!.state, 'cancelled');
+      assert.equal((await s.cancel('later'))!.state, 'cancelled');
+      const [running] = await s.claim(claimReq(5));
+      assert.equal(running!.job.id, 'a');
+      assert.equal((await s.cancel('a'))!.state, 'cancelled');
+      assert.deepEqual(await s.heartbeat([{ id: 'a', token: running!.token }], 1000), ['a']);
+      assert.deepEqual(await s.complete([{ id: 'a', token: running!.token, result: '1' }]), [false]);
+      assert.equal((await s.get('a'))!.state, 'cancelled');
+      assert.deepEqual(await s.claim(claimReq(5)), []);
+      assert.equal(await s.cancel('missing'), null);
+      assert.equal((await s.cancel('a'))!.state, 'cancelled');
+    },
+  },
+  {
+    name: 'retry runs a failed or cancelled job again with fresh attempts; other states are unchanged',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'x', maxAttempts: 1 })]);
+      const [c] = await s.claim(claimReq(1));
+      await s.fail([{ id: 'x', token: c!.token, error: err(1), retryDelayMs: null }]);
+      const retried = (await s.retry('x'))!;
+      assert.equal(retried.state, 'waiting');
+      assert.equal(retried.attempt, 0);
+      assert.equal(retried.errors.length, 1);
+      const [again] = await s.claim(claimReq(1));
+      assert.equal(again!.job.id, 'x');
+      assert.equal(again!.job.attempt, 1);
+      await s.insert([newJob({ id: 'y' })]);
+      assert.equal((await s.retry('y'))!.state, 'waiting');
+      await s.cancel('y');
+      assert.equal((await s.retry('y'))!.state, 'waiting');
+      assert.equal(await s.retry('missing'), null);
+    },
+  },
+  {
+    name: 'release puts a claimed job back without counting the attempt',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'rel' })]);
+      const [c] = await s.claim(claimReq(1));
+      await s.release([{ id: 'rel', token: c!.token }]);
+      const job = (await s.get('rel'))!;
+      assert.equal(job.state, 'waiting');
+      assert.equal(job.attempt, 0);
+      const [again] = await s.claim(claimReq(1));
+      assert.equal(again!.job.attempt, 1);
+      await s.release([{ id: 'rel', token: c!.token }]); // stale token: no effect
+      assert.equal((await s.get('rel'))!.state, 'active');
+    },
+  },
+  {
+    name: 'progress and logs are stored; logs are bounded',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'p' })]);
+      const [c] = await s.claim(claimReq(1));
+      const lease = { id: 'p', token: c!.token };
+      assert.equal(await s.progress(lease, { progress: '{"step":2}' }), true);
+      for (let i = 0; i < MAX_LOG_LINES + 5; i++) await s.progress(lease, { log: `line ${i}` });
+      const job = (await s.get('p'))!;
+      assert.deepEqual(job.progress, { step: 2 });
+      assert.equal(job.logs.length, MAX_LOG_LINES);
+      assert.equal(job.logs[job.logs.length - 1], `line ${MAX_LOG_LINES + 4}`);
+    },
+  },
+  {
+    name: 'counts per state, for all queues or one',
+    run: async (s) => {
+      await s.insert([newJob(), newJob(), newJob({ delayMs: 60_000 }), newJob({ queue: 'other' })]);
+      const [c] = await s.claim(claimReq(1));
+      await s.complete([{ id: c!.job.id, token: c!.token, result: 'null' }]);
+      assert.deepEqual(await s.counts(), { waiting: 2, scheduled: 1, active: 0, completed: 1, failed: 0, cancelled: 0 });
+      assert.deepEqual(await s.counts({ queue: 'q' }), { waiting: 1, scheduled: 1, active: 0, completed: 1, failed: 0, cancelled: 0 });
+    },
+  },
+  {
+    name: 'list pages newest first with a cursor and filters',
+    run: async (s) => {
+      for (let i = 0; i < 25; i++) await s.insert([newJob({ id: `l${String(i).padStart(2, '0')}`, task: i % 2 ? 'odd' : 'even' })]);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await s.list({}, { limit: 10, cursor });
+        assert.ok(page.jobs.length <= 10);
+        seen.push(...page.jobs.map((j) => j.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.equal(seen.length, 25);
+      assert.equal(new Set(seen).size, 25);
+      assert.equal(seen[0], 'l24');
+      assert.equal(seen[24], 'l00');
+      const odd = await s.list({ task: 'odd' }, { limit: 100 });
+      assert.equal(odd.jobs.length, 12);
+      assert.equal(odd.nextCursor, null);
+      assert.equal((await s.list({ state: 'completed' }, { limit: 10 })).jobs.length, 0);
+      assert.equal((await s.list({ queue: 'q', state: 'waiting' }, { limit: 100 })).jobs.length, 25);
+    },
+  },
+  {
+    name: 'prune removes finished jobs beyond the count and age limits, oldest first',
+    run: async (s) => {
+      await s.insert(Array.from({ length: 5 }, (_, i) => newJob({ id: `done${i}` })));
+      for (let i = 0; i < 5; i++) {
+        const [c] = await s.claim(claimReq(1));
+        await s.complete([{ id: c!.job.id, token: c!.token, result: 'null' }]);
+        await sleep(5);
+      }
+      await s.insert([newJob({ id: 'bad', maxAttempts: 1 }), newJob({ id: 'gone' }), newJob({ id: 'live' })]);
+      const [b] = await s.claim(claimReq(1));
+      await s.fail([{ id: 'bad', token: b!.token, error: err(1), retryDelayMs: null }]);
+      await s.cancel('gone');
+      assert.equal(await s.prune(keepAll, 100), 0);
+      const removed = await s.prune({ ...keepAll, completed: { maxAgeMs: 1e12, maxCount: 2 } }, 100);
+      assert.equal(removed, 3);
+      assert.equal(await s.get('done0'), null);
+      assert.ok(await s.get('done3'));
+      assert.ok(await s.get('done4'));
+      await sleep(20);
+      assert.equal(await s.prune({ ...keepAll, failed: { maxAgeMs: 10, maxCount: 1e9 } }, 100), 2);
+      assert.equal(await s.get('bad'), null);
+      assert.equal(await s.get('gone'), null);
+      assert.ok(await s.get('live'), 'unfinished jobs are never pruned');
+    },
+  },
+  {
+    name: 'prune respects its batch limit',
+    run: async (s) => {
+      await s.insert(Array.from({ length: 6 }, () => newJob()));
+      const claimed = await s.claim(claimReq(6));
+      await s.complete(claimed.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })));
+      const policy = { ...keepAll, completed: { maxAgeMs: 1e12, maxCount: 0 } };
+      assert.equal(await s.prune(policy, 4), 4);
+      assert.equal(await s.prune(policy, 4), 2);
+      assert.equal((await s.counts()).completed, 0);
+    },
+  },
+  {
+    name: 'schedule documents can be saved, replaced, listed and removed',
+    run: async (s) => {
+      await s.saveSchedule('nightly', '{"v":1}');
+      await s.saveSchedule('nightly', '{"v":2}');
+      await s.saveSchedule('hourly', '{"v":3}');
+      const all = (await s.listSchedules()).sort((a, b) => a.name.localeCompare(b.name));
+      assert.deepEqual(all, [{ name: 'hourly', data: '{"v":3}' }, { name: 'nightly', data: '{"v":2}' }]);
+      assert.equal(await s.removeSchedule('hourly'), true);
+      assert.equal(await s.removeSchedule('hourly'), false);
+      assert.deepEqual((await s.listSchedules()).map((x) => x.name), ['nightly']);
+    },
+  },
+  {
+    name: 'subscribers are woken when a job becomes ready (stores with push)',
+    run: async (s) => {
+      if (!s.capabilities.push) return;
+      const woken: string[] = [];
+      const off = s.subscribe((queue) => woken.push(queue));
+      try {
+        await sleep(50); // let a remote subscription settle
+        await s.insert([newJob({ queue: 'wake-me' })]);
+        await waitFor(() => woken.includes('wake-me'), 2000, 'a wake-up for queue wake-me');
+      } finally {
+        off();
+      }
+    },
+  },
+];

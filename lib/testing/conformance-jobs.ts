@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import type { Priority } from '../core/job.js';
+import { newJob, claimReq, err, sleep, type ConformanceCase } from './conformance-helpers.js';
+
+/** Conformance cases of a job's life: insert, claim order, outcomes, fencing, leases and recovery. */
+export const jobCases: ConformanceCase[] = [
+  {
+    name: 'insert stores every field and get returns it',
+    run: async (s) => {
+      const job = newJob({ priority: 'high', maxAttempts: 5, timeoutMs: 1234, backoff: { type: 'fixed', delay: 10 }, payload: '{"a":[1,"x",null]}' });
+      const [result] = await s.insert([job]);
+      assert.equal(result!.created, true);
+      const got = (await s.get(job.id))!;
+      assert.ok(got, 'get returns the inserted job');
+      assert.deepEqual(got.payload, { a: [1, 'x', null] });
+      assert.equal(got.state, 'waiting');
+      assert.equal(got.attempt, 0);
+      assert.equal(got.maxAttempts, 5);
+      assert.equal(got.priority, 'high');
+      assert.equal(got.task, 'test.task');
+      assert.equal(got.queue, 'q');
+      assert.equal(got.timeoutMs, 1234);
+      assert.deepEqual(got.backoff, { type: 'fixed', delay: 10 });
+      assert.ok(got.createdAt instanceof Date && got.runAt instanceof Date);
+      assert.deepEqual(got.errors, []);
+      assert.equal(await s.get('no-such-job'), null);
+    },
+  },
+  {
+    name: 'insert returns results in input order in one call',
+    run: async (s) => {
+      const jobs = Array.from({ length: 50 }, (_, i) => newJob({ payload: String(i) }));
+      const results = await s.insert(jobs);
+      assert.deepEqual(results.map((r) => r.job.id), jobs.map((j) => j.id));
+      assert.deepEqual(results.map((r) => r.job.payload), jobs.map((_, i) => i));
+    },
+  },
+  {
+    name: 'a duplicate id returns the existing job instead of a second one',
+    run: async (s) => {
+      const first = newJob({ id: 'dedupe-1', payload: '"first"' });
+      await s.insert([first]);
+      const [again] = await s.insert([newJob({ id: 'dedupe-1', payload: '"second"' })]);
+      assert.equal(again!.created, false);
+      assert.equal(again!.job.payload, 'first');
+      const [a, b] = await s.insert([newJob({ id: 'dedupe-2' }), newJob({ id: 'dedupe-2', payload: '"x"' })]);
+      assert.equal(a!.created, true);
+      assert.equal(b!.created, false);
+      const counts = await s.counts();
+      assert.equal(counts.waiting, 2);
+    },
+  },
+  {
+    name: 'claim order is priority first, FIFO within a priority',
+    run: async (s) => {
+      const order: [string, Priority][] = [
+        ['l1', 'low'], ['n1', 'normal'], ['c1', 'critical'], ['h1', 'high'], ['n2', 'normal'],
+        ['c2', 'critical'], ['l2', 'low'], ['h2', 'high'],
+      ];
+      for (const [id, priority] of order) await s.insert([newJob({ id, priority })]);
+      const claimed: string[] = [];
+      for (let i = 0; i < order.length; i++) claimed.push(...(await s.claim(claimReq(1))).map((c) => c.job.id));
+      assert.deepEqual(claimed, ['c1', 'c2', 'h1', 'h2', 'n1', 'n2', 'l1', 'l2']);
+      assert.deepEqual(await s.claim(claimReq(1)), []);
+    },
+  },
+  {
+    name: 'claim with a batch limit returns that many, in order',
+    run: async (s) => {
+      await s.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `b${i}` })));
+      const batch = await s.claim(claimReq(4));
+      assert.deepEqual(batch.map((c) => c.job.id), ['b0', 'b1', 'b2', 'b3']);
+      assert.ok(batch.every((c) => c.job.state === 'active' && c.job.attempt === 1 && typeof c.token === 'string'));
+      assert.equal(new Set(batch.map((c) => c.token)).size, 4);
+    },
+  },
+  {
+    name: 'claim only looks at its own queue',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'other', queue: 'other' })]);
+      assert.deepEqual(await s.claim(claimReq(5)), []);
+      assert.deepEqual((await s.claim({ ...claimReq(5), queue: 'other' })).map((c) => c.job.id), ['other']);
+    },
+  },
+  {
+    name: 'the priorities filter claims only those priorities',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'n', priority: 'normal' }), newJob({ id: 'c', priority: 'critical' })]);
+      assert.deepEqual((await s.claim(claimReq(5, { priorities: ['critical'] }))).map((c) => c.job.id), ['c']);
+      assert.deepEqual(await s.claim(claimReq(5, { priorities: ['critical'] })), []);
+      assert.deepEqual((await s.claim(claimReq(5))).map((c) => c.job.id), ['n']);
+    },
+  },
+  {
+    name: 'taskLimits cap each task within one claim; 0 excludes it',
+    run: async (s) => {
+      await s.insert([
+        newJob({ id: 'a1', task: 'a' }), newJob({ id: 'a2', task: 'a' }), newJob({ id: 'b1', task: 'b' }),
+        newJob({ id: 'a3', task: 'a' }), newJob({ id: 'b2', task: 'b' }),
+      ]);
+      const first = await s.claim(claimReq(10, { taskLimits: { a: 1 } }));
+      assert.deepEqual(first.map((c) => c.job.id).sort(), ['a1', 'b1', 'b2']);
+      assert.deepEqual(await s.claim(claimReq(10, { taskLimits: { a: 0 } })), []);
+      assert.deepEqual((await s.claim(claimReq(10, { taskLimits: { a: 1 } }))).map((c) => c.job.id), ['a2']);
+    },
+  },
+  {
+    name: 'aging lets a long-waiting low job go before newer normal ones',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'old-low', priority: 'low' })]);
+      await sleep(120);
+      await s.insert([newJob({ id: 'new-normal', priority: 'normal' })]);
+      const strict = await s.claim(claimReq(1));
+      assert.equal(strict[0]!.job.id, 'new-normal');
+      await s.release(strict.map((c) => ({ id: c.job.id, token: c.token })));
+      await sleep(20);
+      const aged = await s.claim(claimReq(1, { agingMs: 100 }));
+      assert.equal(aged[0]!.job.id, 'old-low');
+    },
+  },
+  {
+    name: 'concurrent claimers never receive the same job',
+    run: async (s) => {
+      await s.insert(Array.from({ length: 200 }, () => newJob()));
+      const batches = await Promise.all(Array.from({ length: 10 }, (_, i) => s.claim({ ...claimReq(30), workerId: `w${i}` })));
+      const ids = batches.flat().map((c) => c.job.id);
+      assert.equal(ids.length, 200);
+      assert.equal(new Set(ids).size, 200);
+    },
+  },
+  {
+    name: 'a delayed job is scheduled and only claimable once due',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'later', delayMs: 300 })]);
+      assert.equal((await s.get('later'))!.state, 'scheduled');
+      assert.deepEqual(await s.claim(claimReq(1)), []);
+      await sleep(350);
+      await s.promoteDue();
+      assert.equal((await s.get('later'))!.state, 'waiting');
+      assert.deepEqual((await s.claim(claimReq(1))).map((c) => c.job.id), ['later']);
+    },
+  },
+  {
+    name: 'a due scheduled job is claimable even before promoteDue runs, and runAt in the past is waiting',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'soon', delayMs: 100 }), newJob({ id: 'past', runAt: new Date(Date.now() - 60_000) })]);
+      assert.equal((await s.get('past'))!.state, 'waiting');
+      await sleep(150);
+      const ids = (await s.claim(claimReq(5))).map((c) => c.job.id).sort();
+      assert.deepEqual(ids, ['past', 'soon']);
+    },
+  },
+  {
+    name: 'complete stores the result; a wrong token is fenced out',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'c' })]);
+      const [claimed] = await s.claim(claimReq(1));
+      assert.deepEqual(await s.complete([{ id: 'c', token: 'not-the-token', result: '1' }]), [false]);
+      assert.deepEqual(await s.complete([{ id: 'c', token: claimed!.token, result: '{"url":"x"}' }]), [true]);
+      const job = (await s.get('c'))!;
+      assert.equal(job.state, 'completed');
+      assert.deepEqual(job.result, { url: 'x' });
+      assert.ok(job.finishedAt instanceof Date);
+      assert.deepEqual(await s.complete([{ id: 'c', token: claimed!.token, result: '2' }]), [false]);
+    },
+  },
+  {
+    name: 'fail with a retry delay reschedules; the next claim counts the next attempt; null fails for good',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'f', maxAttempts: 2 })]);
+      const [first] = await s.claim(claimReq(1));
+      assert.deepEqual(await s.fail([{ id: 'f', token: first!.token, error: err(1, 'one'), retryDelayMs: 0 }]), [true]);
+      let job = (await s.get('f'))!;
+      assert.equal(job.state, 'waiting');
+      const [second] = await s.claim(claimReq(1));
+      assert.equal(second!.job.attempt, 2);
+      assert.notEqual(second!.token, first!.token);
+      assert.deepEqual(await s.fail([{ id: 'f', token: first!.token, error: err(1, 'zombie'), retryDelayMs: null }]), [false]);
+      assert.deepEqual(await s.fail([{ id: 'f', token: second!.token, error: err(2, 'two'), retryDelayMs: null }]), [true]);
+      job = (await s.get('f'))!;
+      assert.equal(job.state, 'failed');
+      assert.deepEqual(job.errors.map((e) => [e.attempt, e.message]), [[1, 'one'], [2, 'two']]);
+    },
+  },
+  {
+    name: 'a claimed job carries the whole stored record, earlier attempts included',
+    run: async (s) => {
+      const job = newJob({ id: 'w', maxAttempts: 3, timeoutMs: 500, backoff: { type: 'fixed', delay: 1 }, payload: '{"n":1}' });
+      await s.insert([job, newJob({ id: 'plain' })]);
+      const claimed = await s.claim(claimReq(2));
+      for (const c of claimed) assert.deepEqual(c.job, await s.get(c.job.id), `first claim of ${c.job.id} matches the stored job`);
+      const first = claimed.find((c) => c.job.id === 'w')!;
+      assert.equal(first.job.state, 'active');
+      assert.equal(first.job.workerId, 'w1');
+      assert.ok(first.job.leaseExpiresAt instanceof Date && first.job.startedAt instanceof Date);
+      await s.progress({ id: 'w', token: first.token }, { progress: '{"step":1}', log: 'half way' });
+      assert.deepEqual(await s.fail([{ id: 'w', token: first.token, error: err(1, 'one'), retryDelayMs: 0 }]), [true]);
+      const [second] = await s.claim(claimReq(1));
+      assert.equal(second!.job.id, 'w');
+      assert.deepEqual(second!.job, await s.get('w'), 'a retry claim matches the stored job');
+      assert.deepEqual(second!.job.errors.map((e) => e.message), ['one']);
+      assert.deepEqual(second!.job.progress, { step: 1 });
+      assert.deepEqual(second!.job.logs.length, 1);
+      assert.equal(second!.job.timeoutMs, 500);
+    },
+  },
+  {
+    name: 'fail with a positive retry delay makes the job scheduled until then',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'r' })]);
+      const [c] = await s.claim(claimReq(1));
+      await s.fail([{ id: 'r', token: c!.token, error: err(1), retryDelayMs: 300 }]);
+      const job = (await s.get('r'))!;
+      assert.equal(job.state, 'scheduled');
+      assert.deepEqual(await s.claim(claimReq(1)), []);
+      await sleep(350);
+      assert.deepEqual((await s.claim(claimReq(1))).map((x) => x.job.id), ['r']);
+    },
+  },
+  {
+    name: 'an expired lease is recovered; the zombie worker is fenced out everywhere',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'z' })]);
+      const [zombie] = await s.claim({ ...claimReq(1), leaseMs: 100, workerId: 'zombie' });
+      assert.equal(await s.recoverExpired(), 0);
+      await sleep(150);
+      assert.equal(await s.recoverExpired(), 1);
+      let job = (await s.get('z'))!;
+      assert.equal(job.state, 'waiting');
+      assert.equal(job.errors.length, 1);
+      assert.equal(job.errors[0]!.name, 'LeaseExpiredError');
+      const [owner] = await s.claim({ ...claimReq(1), workerId: 'owner' });
+      assert.equal(owner!.job.attempt, 2);
+      const zl = { id: 'z', token: zombie!.token };
+      assert.deepEqual(await s.complete([{ ...zl, result: '"zombie"' }]), [false]);
+      assert.deepEqual(await s.fail([{ ...zl, error: err(1), retryDelayMs: null }]), [false]);
+      assert.equal(await s.progress(zl, { progress: '50' }), false);
+      assert.deepEqual(await s.heartbeat([zl], 30_000), ['z']);
+      assert.deepEqual(await s.heartbeat([{ id: 'z', token: owner!.token }], 30_000), []);
+      assert.deepEqual(await s.complete([{ id: 'z', token: owner!.token, result: '"owner"' }]), [true]);
+      job = (await s.get('z'))!;
+      assert.equal(job.result, 'owner');
+    },
+  },
+  {
+    name: 'an expired lease on the last attempt fails the job',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'last', maxAttempts: 1 })]);
+      await s.claim({ ...claimReq(1), leaseMs: 50 });
+      await sleep(100);
+      assert.equal(await s.recoverExpired(), 1);
+      const job = (await s.get('last'))!;
+      assert.equal(job.state, 'failed');
+      assert.equal(job.errors[0]!.name, 'LeaseExpiredError');
+    },
+  },
+  {
+    name: 'heartbeat extends a lease so it is not recovered',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'hb' })]);
+      const [c] = await s.claim({ ...claimReq(1), leaseMs: 200 });
+      await sleep(100);
+      assert.deepEqual(await s.heartbeat([{ id: 'hb', token: c!.token }], 2000), []);
+      await sleep(200);
+      assert.equal(await s.recoverExpired(), 0);
+      assert.equal((await s.get('hb'))!.state, 'active');
+    },
+  },
+];
