@@ -148,8 +148,6 @@ export class UnoAdapter implements BenchAdapter {
    */
   private storageConfig(ns: string): StorageConfig {
     const { host, port, db } = redisConnection();
-    const pg = new URL(PG_URL);
-    const maria = new URL(MARIADB_URL);
     let config: unknown;
     switch (this.backend) {
       case 'memory':
@@ -159,32 +157,10 @@ export class UnoAdapter implements BenchAdapter {
         config = { type: 'redis', connection: { host, port, db }, prefix: ns };
         break;
       case 'postgres':
-        config = {
-          type: 'typeorm',
-          dataSource: {
-            type: 'postgres',
-            host: pg.hostname,
-            port: Number(pg.port || 5432),
-            username: decodeURIComponent(pg.username || 'postgres'),
-            password: decodeURIComponent(pg.password),
-            database: pg.pathname.slice(1),
-          },
-          tablePrefix: `${ns}_`,
-        };
+        config = { type: 'typeorm', dataSource: sqlConnection('postgres', PG_URL, 5432, 'postgres'), tablePrefix: `${ns}_` };
         break;
       case 'mariadb':
-        config = {
-          type: 'typeorm',
-          dataSource: {
-            type: 'mariadb',
-            host: maria.hostname,
-            port: Number(maria.port || 3306),
-            username: decodeURIComponent(maria.username || 'root'),
-            password: decodeURIComponent(maria.password),
-            database: maria.pathname.slice(1),
-          },
-          tablePrefix: `${ns}_`,
-        };
+        config = { type: 'typeorm', dataSource: sqlConnection('mariadb', MARIADB_URL, 3306, 'root'), tablePrefix: `${ns}_` };
         break;
       case 'sqlite':
         config = { type: 'typeorm', dataSource: { type: 'better-sqlite3', database: sqliteFile(ns) }, tablePrefix: `${ns}_` };
@@ -252,4 +228,17 @@ async function dropMariaTables(ns: string): Promise<void> {
 /** Factory used by the harness. */
 export function createUnoAdapter(context: AdapterContext): BenchAdapter {
   return new UnoAdapter(context);
+}
+
+/** TypeORM connection options for a server given as a URL (`postgres://user:pass@host:port/db`). */
+function sqlConnection(type: 'postgres' | 'mariadb', url: string, defaultPort: number, defaultUser: string) {
+  const u = new URL(url);
+  return {
+    type,
+    host: u.hostname,
+    port: Number(u.port || defaultPort),
+    username: decodeURIComponent(u.username || defaultUser),
+    password: decodeURIComponent(u.password),
+    database: u.pathname.slice(1),
+  };
 }

@@ -51,12 +51,12 @@ export class PrefetchBuffer {
 
   /** A handler ran for `ms`. */
   noteRun(ms: number): void {
-    this.runMs = Number.isNaN(this.runMs) ? ms : this.runMs + ALPHA * (ms - this.runMs);
+    this.runMs = average(this.runMs, ms);
   }
 
   /** A claim round trip took `ms`. */
   noteClaim(ms: number): void {
-    this.claimMs = Number.isNaN(this.claimMs) ? ms : this.claimMs + ALPHA * (ms - this.claimMs);
+    this.claimMs = average(this.claimMs, ms);
   }
 
   /**
@@ -124,4 +124,9 @@ export class PrefetchBuffer {
     for (const jobs of this.levels) for (const b of jobs) counts.set(b.claimed.job.task, (counts.get(b.claimed.job.task) ?? 0) + 1);
     return counts;
   }
+}
+
+/** Exponential moving average: the first sample starts it. */
+function average(current: number, sample: number): number {
+  return Number.isNaN(current) ? sample : current + ALPHA * (sample - current);
 }

@@ -219,19 +219,20 @@ export class UnoJobs {
       const concurrency = q.concurrency ?? worker.concurrency ?? 10;
       const criticalSlots = q.criticalSlots ?? worker.criticalSlots ?? 1;
       validateConcurrency(`queue "${queue}"`, concurrency);
-      if (!Number.isInteger(criticalSlots) || criticalSlots < 0) {
-        throw new ConfigurationError(messages.invalidOption(`queues.${queue}.criticalSlots`, criticalSlots, 'a whole number >= 0'));
-      }
+      wholeNumber(`queues.${queue}.criticalSlots`, criticalSlots, 'a whole number >= 0');
       const taskConcurrency = new Map<string, number>();
       for (const task of this.registry.all()) {
         if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
       }
       // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default.
       const prefetch = q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
-      if (!Number.isInteger(prefetch) || prefetch < 0) {
-        throw new ConfigurationError(messages.invalidOption(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)'));
-      }
+      wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
       return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch };
     });
   }
+}
+
+/** Refuse a setting that is not a whole number >= 0, naming it and what it takes. */
+function wholeNumber(name: string, value: number, expected: string): void {
+  if (!Number.isInteger(value) || value < 0) throw new ConfigurationError(messages.invalidOption(name, value, expected));
 }

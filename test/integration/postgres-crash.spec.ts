@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { waitFor } from '../../lib/testing/index.js';
-import { WorkerProcesses } from '../support/worker-processes.js';
+import { expectEveryJobRanOnceBut, WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/postgres-worker.mjs, running dist/: `npm test` builds it
 // first) share one PostgreSQL database. One is SIGKILLed mid-run. Every job must complete; a job may run twice only
@@ -70,21 +70,7 @@ describe('PostgreSQL store: crash of a worker process', () => {
     const runs = new Map<string, { worker: string; attempt: number }[]>();
     const rows = (await ds.query(`SELECT job_id, worker, attempt FROM ${execTable} ORDER BY seq`)) as { job_id: string; worker: string; attempt: number }[];
     for (const row of rows) runs.set(row.job_id, [...(runs.get(row.job_id) ?? []), { worker: row.worker, attempt: row.attempt }]);
-    expect(runs.size).toBe(JOBS);
-    for (const id of ids) expect(runs.has(id)).toBe(true);
-
-    const repeated = [...runs].filter(([, r]) => r.length > 1);
-    // Only jobs whose lease the killed worker held can run twice: a worker holds at most twice its slots (plus the
-    // critical reserve) in leases, running or with the outcome being written. Each ran there once, then elsewhere.
-    expect(repeated.length).toBeLessThanOrEqual(2 * (CONCURRENCY + 1));
-    for (const [id, r] of repeated) {
-      expect(r).toHaveLength(2);
-      expect(r[0]!.worker).toBe(killed);
-      expect(r[1]!.worker).not.toBe(killed);
-      const job = (await storage.get(id))!;
-      expect(job.errors.map((e) => e.name)).toEqual(['LeaseExpiredError']);
-      expect(job.errors[0]!.message).toContain(killed);
-    }
+    await expectEveryJobRanOnceBut(runs, ids, killed, 2 * (CONCURRENCY + 1), storage);
 
     // The killed worker held leases when it died: the live workers recovered them after expiry.
     const [{ n: recovered }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors LIKE '%LeaseExpiredError%${killed}%'`)) as { n: number }[];

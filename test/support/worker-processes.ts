@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { expect } from '@jest/globals';
+import type { JobStorage } from '../../lib/storage/job-storage.js';
 
 /**
  * Real worker processes for the crash tests: each runs a fixture script (importing the compiled `dist/`) and prints
@@ -36,5 +38,28 @@ export class WorkerProcesses {
         await once(child, 'exit');
       }
     }
+  }
+}
+
+/** Where and in which attempt each job ran, by job id, as a crash test's fixture recorded it. */
+export type Runs = Map<string, { worker: string; attempt: number }[]>;
+
+/**
+ * Every job ran; a job ran twice only if the killed worker ran it first and then lost its lease to expiry (one
+ * `LeaseExpiredError` naming that worker), and at most `bound` of them. Jobs the killed worker only held in its
+ * prefetch buffer never ran there, so they ran once, after their lease expired.
+ */
+export async function expectEveryJobRanOnceBut(runs: Runs, ids: readonly string[], killed: string, bound: number, storage: JobStorage): Promise<void> {
+  expect(runs.size).toBe(ids.length);
+  for (const id of ids) expect(runs.has(id)).toBe(true);
+  const repeated = [...runs].filter(([, r]) => r.length > 1);
+  expect(repeated.length).toBeLessThanOrEqual(bound);
+  for (const [id, r] of repeated) {
+    expect(r).toHaveLength(2);
+    expect(r[0]!.worker).toBe(killed);
+    expect(r[1]!.worker).not.toBe(killed);
+    const job = (await storage.get(id))!;
+    expect(job.errors.map((e) => e.name)).toEqual(['LeaseExpiredError']);
+    expect(job.errors[0]!.message).toContain(killed);
   }
 }

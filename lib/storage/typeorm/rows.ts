@@ -42,29 +42,14 @@ export function toRecord(row: JobRow): JobRecord {
  */
 export function claimedRecord(row: JobRow, queue: string, workerId: string, leaseMs: number): JobRecord {
   const now = ms(row.now);
-  const extra = row.extra === null || row.extra === undefined ? null : (JSON.parse(String(row.extra)) as (string | number | null)[]);
-  return {
-    id: String(row.id),
-    task: String(row.task),
-    queue,
-    payload: JSON.parse(String(row.payload)),
-    priority: PRIORITIES[Number(row.priority)] ?? 'normal',
-    state: 'active',
-    attempt: Number(row.attempt),
-    maxAttempts: Number(row.max_attempts),
-    runAt: new Date(ms(row.run_at)),
-    createdAt: new Date(ms(row.created_at)),
-    startedAt: new Date(now),
-    finishedAt: null,
-    timeoutMs: extra && extra[0] !== null ? Number(extra[0]) : null,
-    backoff: extra ? (jsonOrNull(extra[1]) as JobRecord['backoff']) : null,
-    progress: extra ? jsonOrNull(extra[2]) : null,
-    result: extra ? jsonOrNull(extra[3]) : null,
-    errors: extra ? jsonArray(extra[4]) : [],
-    logs: extra ? jsonArray(extra[5]) : [],
-    workerId,
-    leaseExpiresAt: new Date(now + leaseMs),
-  };
+  const extra = row.extra === null || row.extra === undefined ? [] : (JSON.parse(String(row.extra)) as unknown[]);
+  // The driver's row is ours: fill in the columns the claim did not return, and map it like any stored row.
+  Object.assign(row, {
+    queue, state: 'active', started_at: now, finished_at: null, worker_id: workerId, lease_expires_at: now + leaseMs,
+    timeout_ms: extra[0] ?? null, backoff: extra[1] ?? null, progress: extra[2] ?? null, result: extra[3] ?? null,
+    errors: extra[4] ?? '[]', logs: extra[5] ?? '[]',
+  });
+  return toRecord(row);
 }
 
 /** Append one JSON value to a JSON array held as text, without parsing the rest (error history can be long). */
