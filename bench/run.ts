@@ -65,6 +65,7 @@ const SUITES: Record<string, Suite> = {
   postgres: {
     entries: [
       { name: 'uno', backend: 'postgres' },
+      { name: 'uno-removeOnComplete', backend: 'postgres' },
       { name: 'uno', backend: 'sqlite' },
       { name: 'pg-boss', backend: 'postgres' },
       { name: 'graphile-worker', backend: 'postgres' },
@@ -386,9 +387,10 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
     if (group.length < reps) line.failed_reps = reps - group.length;
     lines.push(line);
   }
-  // Ratios: each Uno backend against each peer measured in the same repetition.
-  const unos = samples.filter((s) => s.lib === 'uno');
-  const peers = samples.filter((s) => s.lib !== 'uno');
+  // Ratios: each Uno configuration and backend against each peer measured in the same repetition.
+  const isUno = (s: Sample) => s.lib === 'uno' || s.lib.startsWith('uno-');
+  const unos = samples.filter(isUno);
+  const peers = samples.filter((s) => !isUno(s));
   const ratios = new Map<string, { base: Record<string, unknown>; values: number[] }>();
   for (const u of unos) {
     for (const p of peers) {
@@ -397,7 +399,7 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
       const value = u.scenario === 'latency' ? u.p99_ms! / p.p99_ms! : u.jobs_per_s! / p.jobs_per_s!;
       const key = `${u.backend}|${p.lib}|${label(u)}`;
       const entry = ratios.get(key) ?? {
-        base: { ratio: `uno/${p.lib}`, uno_backend: u.backend, peer_backend: p.backend, scenario: u.scenario, concurrency: u.concurrency, workers: u.workers, metric },
+        base: { ratio: `${u.lib}/${p.lib}`, uno_backend: u.backend, peer_backend: p.backend, scenario: u.scenario, concurrency: u.concurrency, workers: u.workers, metric },
         values: [],
       };
       entry.values.push(value);

@@ -12,6 +12,10 @@ export const ADAPTERS: Record<string, Entry> = {
     backends: ['memory', 'redis', 'postgres', 'sqlite', 'mariadb'],
     load: async () => (await import('./uno.js')).createUnoAdapter,
   },
+  'uno-removeOnComplete': {
+    backends: ['memory', 'redis', 'postgres', 'sqlite', 'mariadb'],
+    load: async () => (await import('./uno.js')).createUnoRemovingAdapter,
+  },
   bullmq: { backends: ['redis'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
   'bee-queue': { backends: ['redis'], load: async () => (await import('./bee-queue.js')).createBeeQueueAdapter },
   'pg-boss': { backends: ['postgres'], load: async () => (await import('./pg-boss.js')).createPgBossAdapter },

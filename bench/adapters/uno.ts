@@ -52,7 +52,7 @@ type StorageConfig = UnoJobsModuleOptions['storage'];
  */
 export class UnoAdapter implements BenchAdapter {
   readonly lib = 'uno';
-  readonly variant = 'uno';
+  readonly variant: string;
   readonly backend: Backend;
   namespace: string;
   private producer: TestingModule | null = null;
@@ -62,7 +62,12 @@ export class UnoAdapter implements BenchAdapter {
   private readonly attached: boolean;
   private seq = 0;
 
-  constructor(private readonly context: AdapterContext) {
+  /** `removeCompleted`: retention keeps no completed jobs, so completion deletes the job (as graphile-worker does). */
+  constructor(
+    private readonly context: AdapterContext,
+    private readonly removeCompleted = false,
+  ) {
+    this.variant = removeCompleted ? 'uno-removeOnComplete' : 'uno';
     this.backend = context.backend;
     this.attached = context.attached ?? false;
     this.namespace = context.namespace ?? this.nextNamespace();
@@ -92,7 +97,11 @@ export class UnoAdapter implements BenchAdapter {
     const app = await Test.createTestingModule({
       imports: [
         BenchAppModule.register(
-          { storage: this.storageConfig(this.namespace), worker: { concurrency: options.concurrency } },
+          {
+            storage: this.storageConfig(this.namespace),
+            worker: { concurrency: options.concurrency },
+            retention: this.removeCompleted ? { completed: { maxCount: 0 } } : undefined,
+          },
           hooks,
         ),
       ],
@@ -225,9 +234,14 @@ async function dropMariaTables(ns: string): Promise<void> {
   }
 }
 
-/** Factory used by the harness. */
+/** Factory used by the harness: Uno with its defaults (completed jobs kept for retention). */
 export function createUnoAdapter(context: AdapterContext): BenchAdapter {
   return new UnoAdapter(context);
+}
+
+/** Uno with `retention: { completed: { maxCount: 0 } }`: like graphile-worker, completion deletes the job. */
+export function createUnoRemovingAdapter(context: AdapterContext): BenchAdapter {
+  return new UnoAdapter(context, true);
 }
 
 /** TypeORM connection options for a server given as a URL (`postgres://user:pass@host:port/db`). */

@@ -14,6 +14,7 @@ import { LazyAbort } from './lazy-abort.js';
 import type { OutcomeWriter } from './outcome-writer.js';
 import { toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
+import { isTickJobId } from './scheduler-definition.js';
 import type { TaskDefinition } from './task-registry.js';
 import type { JobStorage, Lease } from '../storage/job-storage.js';
 
@@ -35,6 +36,8 @@ export interface ExecutorDeps {
   events: JobEvents;
   outcomes: OutcomeWriter;
   workerId: string;
+  /** Delete completed jobs of tasks that do not say otherwise (retention keeps no completed jobs). */
+  removeCompleted: boolean;
 }
 
 /** Outcome writes are retried this many times (with these waits) when the store errors. */
@@ -123,7 +126,8 @@ export class Executor {
     }
     const durationMs = clock.now() - startedAt;
     if (!failed) {
-      const accepted = await this.write(() => this.deps.outcomes.complete({ id: job.id, token, result: resultJson }));
+      const remove = (definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
+      const accepted = await this.write(() => this.deps.outcomes.complete({ id: job.id, token, result: resultJson, remove }));
       if (accepted === false) this.lost(running);
       else if (accepted && events.has('job:completed')) events.emit('job:completed', { job: info, result, durationMs });
       return;

@@ -139,9 +139,14 @@ export class JobQueue {
     const { clock, events, storage } = this.deps;
     const deadline = clock.now() + timeoutMs;
     let pollMs = 25;
+    // A completion seen in this process: its result, even if the job was deleted as it completed (removeOnComplete).
+    const completed: { seen: boolean; result?: unknown } = { seen: false };
     for (;;) {
       const job = await storage.get(id);
-      if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+      if (!job) {
+        if (completed.seen) return completed.result as R;
+        throw new JobNotFoundError(messages.jobNotFound(id));
+      }
       if (FINAL_STATES.includes(job.state)) return settled<R>(job);
       const remaining = deadline - clock.now();
       if (remaining <= 0) throw new WaitTimeoutError(messages.waitTimeout(id, timeoutMs, job.state));
@@ -149,7 +154,9 @@ export class JobQueue {
       await new Promise<void>((resolve) => {
         const offs = (['job:completed', 'job:failed', 'job:cancelled'] as const).map((event) =>
           events.on(event, (payload) => {
-            if (('jobId' in payload ? payload.jobId : payload.job.id) === id) finish();
+            if (('jobId' in payload ? payload.jobId : payload.job.id) !== id) return;
+            if ('result' in payload) Object.assign(completed, { seen: true, result: payload.result });
+            finish();
           }),
         );
         const timer = clock.setTimeout(finish, Math.min(remaining, pollMs));

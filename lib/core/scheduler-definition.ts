@@ -106,6 +106,12 @@ export const stateKey = (name: string): string => `${STATE_PREFIX}${name}`;
 /** Job id of the firing of `name` at `tick`: identical on every instance, so the store keeps one job per tick. */
 export const tickJobId = (name: string, tick: number): string => `sched:${name}:${tick}`;
 
+/**
+ * Whether `id` is a schedule firing's id. Such jobs are never deleted at completion (`removeOnComplete`): while the
+ * job exists, its id stops a slower instance from firing the same tick again.
+ */
+export const isTickJobId = (id: string): boolean => id.startsWith('sched:');
+
 /** Throw unless `name` is a usable schedule name: 1..150 characters, no whitespace, no `#`. */
 export function validateScheduleName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !/^[^\s#]{1,150}$/.test(name)) throw new InvalidJobError(messages.invalidScheduleName(name));

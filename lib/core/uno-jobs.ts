@@ -54,7 +54,10 @@ export interface QueueOptions {
 
 /** Retention of finished jobs. */
 export interface RetentionOptions {
-  /** Completed jobs: kept 24 h and at most 10 000 by default. */
+  /**
+   * Completed jobs: kept 24 h and at most 10 000 by default. `maxCount: 0` (or `maxAgeMs: 0`) deletes each job as it
+   * completes, which is also the fastest completion (see `removeOnComplete` of a task).
+   */
   completed?: { maxAgeMs?: number; maxCount?: number };
   /** Failed and cancelled jobs: kept 7 days and at most 100 000 by default. */
   failed?: { maxAgeMs?: number; maxCount?: number };
@@ -167,6 +170,7 @@ export class UnoJobs {
     const queues = this.queueConfigs(worker);
     const leaseMs = worker.leaseMs ?? 30_000;
     const outcomes = new OutcomeWriter(this.storage);
+    const retention = resolveRetention(this.options.retention);
     this.pool = new WorkerPool(
       queues,
       {
@@ -174,12 +178,13 @@ export class UnoJobs {
         heartbeatMs: worker.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3)),
         pollIntervalMs: worker.pollIntervalMs ?? (this.storage.capabilities.push ? 5000 : 1000),
       },
-      { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId },
+      { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
+        removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0 },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: this.options.maintenanceIntervalMs ?? 1000,
       pruneIntervalMs: 60_000,
-      retention: resolveRetention(this.options.retention),
+      retention,
       pruneBatch: 1000,
     });
     this.pool.start();

@@ -54,6 +54,11 @@ export interface Lease {
 /** A successful attempt. `result` is JSON text (the core validated it). */
 export interface CompleteOutcome extends Lease {
   result: string;
+  /**
+   * Delete the job instead of keeping it `completed` (its task keeps no completed jobs). Fenced like any outcome;
+   * once deleted, the job's id is free again.
+   */
+  remove?: boolean;
 }
 
 /** A failed attempt: retry after `retryDelayMs` (store clock), or fail for good when it is `null`. */

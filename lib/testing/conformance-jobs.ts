@@ -165,6 +165,33 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'complete with remove deletes the job and frees its id; a wrong token is fenced out',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'r1' }), newJob({ id: 'r2' }), newJob({ id: 'k1' })]);
+      const claimed = await s.claim(claimReq(3));
+      const token = (id: string) => claimed.find((c) => c.job.id === id)!.token;
+      assert.deepEqual(await s.complete([{ id: 'r1', token: 'not-the-token', result: '1', remove: true }]), [false]);
+      assert.equal((await s.get('r1'))!.state, 'active', 'a fenced-out remove changes nothing');
+      // One batch mixing both kinds, as tasks with different retention complete together.
+      const accepted = await s.complete([
+        { id: 'r1', token: token('r1'), result: '1', remove: true },
+        { id: 'k1', token: token('k1'), result: '"kept"' },
+        { id: 'r2', token: token('r2'), result: '2', remove: true },
+      ]);
+      assert.deepEqual(accepted, [true, true, true]);
+      assert.equal(await s.get('r1'), null);
+      assert.equal(await s.get('r2'), null);
+      assert.deepEqual((await s.get('k1'))!.result, 'kept');
+      const counts = await s.counts({ queue: 'q' });
+      assert.deepEqual([counts.active, counts.completed], [0, 1]);
+      assert.deepEqual((await s.list({ queue: 'q' }, { limit: 10 })).jobs.map((j) => j.id), ['k1']);
+      assert.deepEqual(await s.complete([{ id: 'r1', token: token('r1'), result: '1', remove: true }]), [false]);
+      const [again] = await s.insert([newJob({ id: 'r1', payload: '"second"' })]);
+      assert.equal(again!.created, true, 'the id of a removed job can be used again');
+      assert.equal(again!.job.payload, 'second');
+    },
+  },
+  {
     name: 'fail with a retry delay reschedules; the next claim counts the next attempt; null fails for good',
     run: async (s) => {
       await s.insert([newJob({ id: 'f', maxAttempts: 2 })]);

@@ -15,13 +15,21 @@ const admin = new Redis(REDIS);
 const prefixOf = () => `${fileTag}-${randomUUID().slice(0, 8)}`;
 const quiet = { warn: () => {} };
 
-afterAll(async () => {
+/** Every key matching `pattern`. */
+async function scanKeys(pattern: string): Promise<string[]> {
+  const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${fileTag}*`, 'COUNT', 1000);
-    if (keys.length) await admin.del(...keys);
+    const [next, found] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...found);
     cursor = next;
   } while (cursor !== '0');
+  return keys;
+}
+
+afterAll(async () => {
+  const keys = await scanKeys(`{${fileTag}*`);
+  if (keys.length) await admin.del(...keys);
   await admin.quit();
 });
 
@@ -138,13 +146,7 @@ describe('RedisJobStorage behaviour', () => {
     await storage.progress({ id: 'a', token: claimed!.token }, { log: 'hello' });
     await storage.fail([{ id: 'a', token: claimed!.token, error: { attempt: 1, name: 'E', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]);
     await storage.saveSchedule('s', '{}');
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await admin.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-      keys.push(...found);
-      cursor = next;
-    } while (cursor !== '0');
+    const keys = await scanKeys(`{${prefix}*`);
     const queueKeys = keys.filter((k) => k.startsWith(`{${prefix}:mail}:`));
     const globalKeys = keys.filter((k) => k.startsWith(`{${prefix}}:`));
     expect(queueKeys.length + globalKeys.length).toBe(keys.length);
@@ -253,4 +255,25 @@ describe('RedisJobStorage behaviour', () => {
     await uno.stop();
     await storage.close();
   }, 30_000);
+});
+
+describe('RedisJobStorage keys', () => {
+  it.each([false, true])('a job removed as it completes leaves no key or index entry behind (clusterMode %s)', async (clusterMode) => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix, clusterMode });
+    await storage.init();
+    await storage.insert([newJob({ id: 'gone' })]);
+    await storage.progress({ id: 'gone', token: 'x' }, { log: 'fenced out' });
+    const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w1' });
+    expect(await storage.progress({ id: 'gone', token: claimed!.token }, { log: 'a line' })).toBe(true);
+    expect(await storage.complete([{ id: 'gone', token: claimed!.token, result: '1', remove: true }])).toEqual([true]);
+    const keys = await scanKeys(`{${prefix}*`);
+    for (const key of keys) {
+      const type = await admin.type(key);
+      const members =
+        type === 'zset' ? await admin.zrange(key, '0', '-1') : type === 'hash' ? await admin.hkeys(key) : type === 'set' ? await admin.smembers(key) : [];
+      expect({ key, mentions: members.includes('gone') || key.includes('gone') }).toEqual({ key, mentions: false });
+    }
+    await storage.close();
+  });
 });

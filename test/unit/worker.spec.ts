@@ -133,6 +133,63 @@ describe('worker pool', () => {
   });
 });
 
+describe('completed jobs kept or removed', () => {
+  it('removeOnComplete deletes each job as it completes; a local waitForResult still gets the result', async () => {
+    env = createEngine();
+    env.uno.register('lean', (p: { n: number }) => p.n * 2, { removeOnComplete: true });
+    env.uno.register('kept', (p: { n: number }) => p.n * 3);
+    env.uno.register('failing', () => {
+      throw new Error('no');
+    }, { removeOnComplete: true });
+    await env.uno.start();
+    const lean = await env.queue.enqueue('lean', { n: 21 });
+    const kept = await env.queue.enqueue('kept', { n: 1 });
+    const failing = await env.queue.enqueue('failing', null);
+    const result = env.queue.waitForResult(lean.id);
+    await env.clock.advance(10);
+    await expect(result).resolves.toBe(42);
+    expect(await env.queue.getJob(lean.id)).toBeNull();
+    expect((await env.queue.getJob(kept.id))!.state).toBe('completed');
+    expect((await env.queue.getJob(failing.id))!.state).toBe('failed');
+    // The id of the removed job is free again.
+    expect((await env.queue.enqueue('lean', { n: 1 }, { jobId: lean.id })).state).toBe('waiting');
+  });
+
+  it('retention that keeps no completed jobs removes them at completion, not at the next prune', async () => {
+    env = createEngine({ retention: { completed: { maxCount: 0 } }, maintenanceIntervalMs: 60_000 });
+    env.uno.register('lean', () => 'x');
+    env.uno.register('opted-out', () => 'y', { removeOnComplete: false });
+    await env.uno.start();
+    await env.clock.advance(1);
+    const lean = await env.queue.enqueue('lean', null);
+    const optedOut = await env.queue.enqueue('opted-out', null);
+    await env.clock.advance(10);
+    expect(await env.queue.getJob(lean.id)).toBeNull();
+    // A task that opts out is kept as completed until retention prunes it.
+    expect((await env.queue.getJob(optedOut.id))!.result).toBe('y');
+    await env.uno.runMaintenance();
+    expect(await env.queue.getJob(optedOut.id)).toBeNull();
+  });
+
+  it('keeps the jobs a schedule fires, so their tick id still stops a second firing', async () => {
+    env = createEngine({ scheduler: { enabled: true } });
+    env.uno.register('beat', () => 'ok', { removeOnComplete: true });
+    await env.uno.start();
+    await env.uno.scheduler.upsert('beat', { every: 1000, task: 'beat' });
+    await env.clock.advance(2500);
+    const page = await env.queue.list({ task: 'beat' });
+    expect(page.jobs.length).toBeGreaterThanOrEqual(2);
+    expect(page.jobs.every((j) => j.state === 'completed' && j.id.startsWith('sched:beat:'))).toBe(true);
+  });
+
+  it('refuses a removeOnComplete that is not a boolean, naming the task', () => {
+    env = createEngine();
+    expect(() => env!.uno.register('t', () => null, { removeOnComplete: 'yes' as unknown as boolean })).toThrow(
+      /Task "t": Option removeOnComplete = "yes" is invalid: expected true or false/,
+    );
+  });
+});
+
 describe('timeouts and cancellation', () => {
   it('a timed-out attempt aborts the signal, counts as a failure and is retried', async () => {
     env = createEngine();

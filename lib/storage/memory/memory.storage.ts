@@ -162,6 +162,11 @@ export class MemoryJobStorage extends JobStorage {
     return outcomes.map((outcome) => {
       const entry = this.owned(outcome);
       if (!entry) return false;
+      if (outcome.remove) {
+        this.deactivate(entry);
+        this.jobs.delete(outcome.id);
+        return true;
+      }
       entry.resultJson = outcome.result;
       this.finish(entry, 'completed', now);
       return true;

@@ -238,10 +238,24 @@ export class RedisJobStorage extends JobStorage {
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     const accepted: boolean[] = outcomes.map(() => false);
     await this.perQueue(outcomes, async (queue, group) => {
-      const args: ScriptArg[] = [];
-      for (const { lease, counter } of group) args.push(lease.id, counter, lease.result);
-      const reply = await this.run<number[]>('complete', [this.keys.queue(queue)], args);
-      group.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
+      const kept = group.filter(({ lease }) => !lease.remove);
+      const removed = group.filter(({ lease }) => lease.remove);
+      await Promise.all(
+        [kept, removed].map(async (part) => {
+          if (part.length === 0) return;
+          const remove = part === removed;
+          const args: ScriptArg[] = [remove ? '1' : '0'];
+          for (const { lease, counter } of part) args.push(lease.id, counter, remove ? '' : lease.result);
+          const keys = remove && !this.cluster ? [this.keys.queue(queue), this.keys.ids] : [this.keys.queue(queue)];
+          const reply = await this.run<number[]>('complete', keys, args);
+          part.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
+          // On a Cluster the id index is in another slot, so its entries go in a second step.
+          if (remove && this.cluster) {
+            const gone = part.filter((_, k) => reply[k] === 1).map(({ lease }) => lease.id);
+            if (gone.length) await this.redis.hdel(this.keys.ids, ...gone);
+          }
+        }),
+      );
     });
     return accepted;
   }

@@ -2,7 +2,7 @@ import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '
 import type { ClaimRequest, CompleteOutcome, FailOutcome, Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
-import { completeSql } from './queries/complete.postgres.js';
+import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
@@ -72,9 +72,22 @@ export class PgFastPath {
   }
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
-    const q = this.stmt('complete', () => completeSql(this.t, this.asyncCommit));
-    const rows = await this.runner.raw(q.text, [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => o.result)], q.name);
-    return flags(outcomes, new Set(rows.map((r) => String(r.id))));
+    const kept = outcomes.filter((o) => !o.remove);
+    const removed = outcomes.filter((o) => o.remove);
+    const accepted = new Set<string>();
+    // A batch mixing both kinds (tasks with different retention) is two statements on two pooled connections.
+    await Promise.all([
+      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [kept.map((o) => o.result)], accepted),
+      removed.length && this.write('complete_rm', () => completeRemoveSql(this.t, this.asyncCommit), removed, [], accepted),
+    ]);
+    return flags(outcomes, accepted);
+  }
+
+  /** Run a fenced batch write ($1 ids, $2 tokens, then `more`) and add the ids it accepted to `accepted`. */
+  private async write(key: string, build: () => string, leases: readonly Lease[], more: unknown[], accepted: Set<string>): Promise<void> {
+    const q = this.stmt(key, build);
+    const rows = await this.runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), ...more], q.name);
+    for (const row of rows) accepted.add(String(row.id));
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<{ accepted: boolean[]; woken: string[]; dueAt: number[] }> {

@@ -17,7 +17,7 @@ import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './diale
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
-import { cancelOp, countsOp, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
+import { cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
 import { promoteDueOp, pruneOp, recoverExpiredOp } from './queries/maintenance.js';
@@ -341,8 +341,9 @@ export class TypeormJobStorage extends JobStorage {
     return this.tx(() => listOp(this.t, filter, page));
   }
 
-  counts(filter: { queue?: string } = {}): Promise<JobCounts> {
-    return this.tx((d) => countsOp(d, this.t, filter.queue));
+  async counts(filter: { queue?: string } = {}): Promise<JobCounts> {
+    const { sql, params } = countsStmt(this.sql.dialect, this.t, filter.queue);
+    return countsOf(await this.sql.query(sql, params));
   }
 
   async saveSchedule(name: string, data: string): Promise<void> {

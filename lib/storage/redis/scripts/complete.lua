@@ -2,26 +2,35 @@
   complete: record successful attempts of one queue in one round trip (the core batches outcomes).
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
-  ARGV     triples: job id, fencing token counter, result JSON
+  KEYS[2]  optional "{<prefix>}:ids" (remove mode on a standalone server; on a Cluster the client removes the
+           index entries)
+  ARGV[1]  '1': delete the jobs (their task keeps no completed jobs); '0': keep them as completed
+  ARGV     then triples: job id, fencing token counter, result JSON (ignored in remove mode)
 
   Returns { 1 | 0 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing changed).
 ]]
 -- @include common
 
-local base = KEYS[1]
+local base, idsKey = KEYS[1], KEYS[2]
+local remove = ARGV[1] == '1'
 local now = clock()
 local nowS = S(now)
 local accepted = {}
 local done, finished = {}, {}
-for i = 1, #ARGV, 3 do
+for i = 2, #ARGV, 3 do
   local id = ARGV[i]
   local jk = owned(base, id, ARGV[i + 1])
   if jk then
-    -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
-    redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
+    if remove then
+      redis.call('DEL', jk, base .. ':logs:' .. id)
+      if idsKey then redis.call('HDEL', idsKey, id) end
+    else
+      -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
+      redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
+      finished[#finished + 1] = nowS
+      finished[#finished + 1] = id
+    end
     done[#done + 1] = id
-    finished[#finished + 1] = nowS
-    finished[#finished + 1] = id
     accepted[#accepted + 1] = 1
   else
     accepted[#accepted + 1] = 0
@@ -29,6 +38,7 @@ for i = 1, #ARGV, 3 do
 end
 if #done > 0 then
   zremAll(base .. ':active', done)
+  if remove then zremAll(base .. ':all', done) end
   for i = 1, #finished, 5000 do
     redis.call('ZADD', base .. ':completed', unpack(finished, i, math.min(i + 4999, #finished)))
   end

@@ -1,7 +1,7 @@
 import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../core/job.js';
 import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../job-storage.js';
-import type { Dialect, Op } from '../dialect.js';
-import { toRecord } from '../rows.js';
+import type { Dialect, Op, Stmt } from '../dialect.js';
+import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 
 /**
@@ -38,13 +38,20 @@ export function* listOp(t: TableNames, filter: JobFilter, page: { limit: number;
   return { jobs: slice.map(toRecord), nextCursor: more ? String(slice[slice.length - 1]!.seq) : null };
 }
 
-/** Jobs per state. A `scheduled` job that is already due counts as `waiting`, as it is claimable. */
-export function* countsOp(d: Dialect, t: TableNames, queue?: string): Op<JobCounts> {
-  const rows = yield {
+/**
+ * Jobs per state. A `scheduled` job that is already due counts as `waiting`, as it is claimable. One statement, run
+ * on its own without a transaction (dashboards and health checks poll it).
+ */
+export function countsStmt(d: Dialect, t: TableNames, queue?: string): Stmt {
+  return {
     sql: `SELECT CASE WHEN state = 'scheduled' AND run_at <= ${d.nowMs} THEN 'waiting' ELSE state END AS s, COUNT(*) AS n
           FROM ${t.jobs} ${queue === undefined ? '' : 'WHERE queue = ?'} GROUP BY 1`,
     params: queue === undefined ? [] : [queue],
   };
+}
+
+/** The counts of {@link countsStmt}'s rows. */
+export function countsOf(rows: readonly JobRow[]): JobCounts {
   const counts = emptyCounts();
   for (const row of rows) counts[String(row.s) as JobState] += Number(row.n);
   return counts;

@@ -18,3 +18,15 @@ WHERE ${FENCE}
 RETURNING j.id`;
 }
 
+/**
+ * SQL of the completion of jobs whose task keeps no completed jobs: the row is deleted, which costs PostgreSQL a
+ * third less than writing it again as `completed` (no new row version, no index entry). $1 ids, $2 tokens.
+ * Returns the accepted ids.
+ */
+export function completeRemoveSql(t: TableNames, asyncCommit: boolean): string {
+  const c = cfg(asyncCommit);
+  return `${c.with ? `WITH ${c.with}\n` : ''}DELETE FROM ${t.jobs} AS j
+USING unnest($1::text[], $2::text[]) AS v(id, token)${c.from}
+WHERE ${FENCE}
+RETURNING j.id`;
+}

@@ -38,11 +38,13 @@ function* owned(d: Dialect, t: TableNames, leases: readonly Lease[], columns: st
 
 const CLEAR_LEASE = 'token = NULL, worker_id = NULL, lease_expires_at = NULL';
 
-/** Record successful attempts. */
+/** Record successful attempts; outcomes with `remove` delete their job instead. */
 export function* completeOp(d: Dialect, t: TableNames, outcomes: readonly CompleteOutcome[]): Op<boolean[]> {
   const { accepted, now } = yield* owned(d, t, outcomes, 'queue');
   const results = new Map<string, unknown>();
-  outcomes.forEach((o, i) => accepted[i] && results.set(o.id, o.result));
+  const removed: string[] = [];
+  outcomes.forEach((o, i) => accepted[i] && (o.remove ? removed.push(o.id) : results.set(o.id, o.result)));
+  for (const batch of chunks(removed, 500)) yield { sql: `DELETE FROM ${t.jobs} WHERE id IN (${list(batch.length)})`, params: batch };
   for (const batch of chunks([...results], 200)) {
     const set = caseSet('result', new Map(batch));
     yield {
