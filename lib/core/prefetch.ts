@@ -70,11 +70,6 @@ export class PrefetchBuffer {
     this.count++;
   }
 
-  /** Whether a `critical` job is waiting here. */
-  hasCritical(): boolean {
-    return this.levels[0]!.length > 0;
-  }
-
   /**
    * Remove and return the first job, highest priority first, that `allowed` accepts (FIFO within a level), or
    * undefined. `criticalOnly` looks at the critical level alone.

@@ -376,19 +376,27 @@ export class WorkerPool {
   /** Extend every lease in one call (running and buffered jobs); abort the handlers whose lease is gone. */
   private async heartbeat(): Promise<void> {
     const workers = [...this.workers.values()];
-    const running = workers.flatMap((w) => [...w.running.values()]);
-    const buffered = workers.flatMap((w) => w.buffer.all().map(({ claimed }) => ({ id: claimed.job.id, token: claimed.token })));
-    if (running.length + buffered.length > 0) {
+    const leases: Lease[] = [];
+    for (const w of workers) {
+      for (const { id, token } of w.running.values()) leases.push({ id, token });
+      for (const { claimed } of w.buffer.all()) leases.push({ id: claimed.job.id, token: claimed.token });
+    }
+    if (leases.length > 0) {
       try {
-        const leases = running.map(({ id, token }): Lease => ({ id, token })).concat(buffered);
-        const lost = new Set(await this.deps.storage.heartbeat(leases, this.config.leaseMs));
-        // A buffered job whose lease is gone (recovered, cancelled) is dropped before it starts.
-        if (buffered.length > 0) for (const w of workers) for (const b of w.buffer.all()) if (lost.has(b.claimed.job.id)) w.buffer.remove(b.claimed.job.id);
-        for (const job of running) {
-          if (!lost.has(job.id)) continue;
-          job.interrupt(new LeaseLostError(messages.leaseLost(job.id)));
-          this.deps.events.emit('job:lease-lost', { jobId: job.id, workerId: this.deps.workerId });
-          job.ended = true;
+        const lost = await this.deps.storage.heartbeat(leases, this.config.leaseMs);
+        const sent = new Map(leases.map((l) => [l.id, l.token]));
+        // Act on where each job is now: a buffered job whose lease is gone (recovered, cancelled) is dropped before
+        // it starts; one that started meanwhile is interrupted like any running job.
+        for (const id of lost) {
+          for (const w of workers) {
+            if (w.buffer.remove(id)) break;
+            const job = w.running.get(id);
+            if (!job || job.token !== sent.get(id)) continue;
+            job.interrupt(new LeaseLostError(messages.leaseLost(id)));
+            this.deps.events.emit('job:lease-lost', { jobId: id, workerId: this.deps.workerId });
+            job.ended = true;
+            break;
+          }
         }
       } catch (error) {
         this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
