@@ -3,8 +3,8 @@
  *
  *   node dist-bench/bench/run.js <suite> [--reps N] [--scale X] [--only a,b] [--scenarios s1,s2] [--out file]
  *
- * Suites: `memory` (Uno in memory), `redis` (Uno vs BullMQ vs bee-queue), `postgres` (Uno on PostgreSQL and SQLite
- * vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only). Every repetition runs every scenario
+ * Suites: `memory` (Uno in memory), `redis` (Uno vs BullMQ vs bee-queue), `postgres` (Uno on PostgreSQL, also with
+ * `removeOnComplete`, and on SQLite vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only). Every repetition runs every scenario
  * for every library before the next repetition starts (order rotated per repetition), so slow drift of the machine
  * hits all libraries alike. stdout gets one JSON line per figure (medians over repetitions), then one per ratio;
  * progress and per-repetition figures go to stderr. The same lines are written to `bench/results/<suite>.jsonl`
