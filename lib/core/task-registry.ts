@@ -26,8 +26,8 @@ export interface TaskOptions {
    * Delete each job as it completes instead of keeping it as `completed` until retention removes it: the fastest
    * completion on every store, for high-volume tasks whose history nobody reads. Its result can then only be read
    * by `waitForResult` in the process that ran it, and its `jobId` is free for a new job at once. Failed jobs are
-   * kept as usual, and so are the jobs a schedule fires (their id guards the tick). Default: true when `retention.completed` keeps nothing (`maxCount: 0` or `maxAgeMs: 0`), else false
-   * (kept until retention prunes it).
+   * kept as usual, and so are the jobs a schedule fires (their id guards the tick). Default: true when
+   * `retention.completed` keeps nothing (`maxCount: 0` or `maxAgeMs: 0`), else false (kept until retention prunes it).
    */
   removeOnComplete?: boolean;
 }
