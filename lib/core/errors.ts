@@ -100,7 +100,9 @@ export const messages = {
     `and pass its id, or raise maxPayloadBytes in UnoJobsModule options.`,
   resultNotSerialisable: (task: string, why: string) =>
     `The handler of "${task}" returned a value that is not JSON-serialisable (${why}). Return plain data.`,
-  jobNotFound: (id: string) => `Job "${id}" does not exist (it may have been removed by retention).`,
+  jobNotFound: (id: string) =>
+    `Job "${id}" does not exist: it never did, or retention removed it (a task with removeOnComplete has its ` +
+    `completed jobs removed at once; keep them to read them later).`,
   waitTimeout: (id: string, ms: number, state: string) =>
     `Job "${id}" did not finish within ${ms} ms (it is ${state}). Wait longer, or check that a worker runs its queue.`,
   jobFailed: (id: string, state: string, last?: string) =>

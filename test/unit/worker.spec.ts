@@ -149,6 +149,8 @@ describe('completed jobs kept or removed', () => {
     await env.clock.advance(10);
     await expect(result).resolves.toBe(42);
     expect(await env.queue.getJob(lean.id)).toBeNull();
+    // Too late to wait for it now: the error says why the job is gone.
+    await expect(env.queue.waitForResult(lean.id)).rejects.toThrow(/removeOnComplete has its completed jobs removed at once/);
     expect((await env.queue.getJob(kept.id))!.state).toBe('completed');
     expect((await env.queue.getJob(failing.id))!.state).toBe('failed');
     // The id of the removed job is free again.
