@@ -49,6 +49,13 @@ export type Runs = Map<string, { worker: string; attempt: number }[]>;
  * `LeaseExpiredError` naming that worker), and at most `bound` of them. Jobs the killed worker only held in its
  * prefetch buffer never ran there, so they ran once, after their lease expired.
  */
+/**
+ * The most leases one worker holds at once: the worker pool's lease room, 2 × (concurrency + 1 critical slot +
+ * prefetch cap). Only jobs the killed worker had started (running, or finished with the outcome not yet written) can
+ * run twice, and each of them holds a lease, so no more than this many jobs can repeat.
+ */
+export const mostLeasesHeld = (concurrency: number, prefetch: number): number => 2 * (concurrency + 1 + prefetch);
+
 export async function expectEveryJobRanOnceBut(runs: Runs, ids: readonly string[], killed: string, bound: number, storage: JobStorage): Promise<void> {
   expect(runs.size).toBe(ids.length);
   for (const id of ids) expect(runs.has(id)).toBe(true);
