@@ -51,8 +51,9 @@ export class Executor {
   constructor(private readonly deps: ExecutorDeps) {}
 
   /**
-   * Run `claimed` with its task's `definition`: `track` receives the running job before the handler starts, `settled` is called when the handler
-   * is done (before the outcome is written). Resolves when the outcome is written.
+   * Run `claimed` with its task's `definition`: `track` receives the running job before the handler starts,
+   * `settled` is called when the handler is done (before the outcome is written). Resolves when the outcome is
+   * written.
    */
   async run(
     claimed: ClaimedJob,

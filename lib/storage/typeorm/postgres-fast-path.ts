@@ -65,9 +65,8 @@ export class PgFastPath {
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
-    const q = this.stmt('heartbeat', () => heartbeatSql(this.t, this.asyncCommit));
-    const rows = await this.runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), Math.round(leaseMs)], q.name);
-    const held = new Set(rows.map((r) => String(r.id)));
+    const held = new Set<string>();
+    await this.write('heartbeat', () => heartbeatSql(this.t, this.asyncCommit), leases, [Math.round(leaseMs)], held);
     return [...new Set(leases.map((l) => l.id).filter((id) => !held.has(id)))];
   }
 
