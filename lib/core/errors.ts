@@ -54,6 +54,12 @@ export class JobCancelledError extends UnoJobsError {}
  */
 export class LeaseLostError extends UnoJobsError {}
 
+/**
+ * The job's worker died (its lease expired) while running the handler. Recorded on the job each time; once the count
+ * passes the task's `maxStalls` the job fails with it instead of killing another worker.
+ */
+export class JobStalledError extends UnoJobsError {}
+
 /** The storage backend failed or is unreachable. */
 export class StorageError extends UnoJobsError {}
 
@@ -114,7 +120,14 @@ export const messages = {
   leaseLost: (id: string) =>
     `Lost the lease of job "${id}": this worker stalled past its lease or the job was cancelled; its outcome is discarded.`,
   leaseExpired: (workerId: string) =>
-    `The worker ${workerId} stopped renewing its lease (it crashed, was killed or its event loop was blocked); the attempt is counted.`,
+    `The worker ${workerId} stopped renewing its lease while running this job (it crashed, was killed or its event loop ` +
+    `was blocked). The job was put back without using an attempt; this counts one stall toward the task's maxStalls.`,
+  stalledTooOften: (id: string, stalls: number, maxStalls: number) =>
+    `Job "${id}" was given up: its worker died ${stalls} time${stalls === 1 ? '' : 's'} while running it (maxStalls ` +
+    `${maxStalls}). Its handler probably crashes the process (out of memory, a native crash, process.exit) or blocks the ` +
+    `event loop past the lease. Fix the handler, or raise maxStalls / worker.leaseMs, then retry the job.`,
+  invalidMaxStalls: (value: unknown) =>
+    `maxStalls ${String(value)} is invalid: pass a whole number >= 0 (0 fails a job the first time its worker dies running it).`,
   nonErrorThrown: (value: string) => `The handler threw a non-Error value: ${value}. Throw Error instances to keep a stack.`,
   unknownStorage: (type: unknown) =>
     `Unknown storage type ${JSON.stringify(type)}. Use 'memory', 'redis', 'typeorm', or 'custom' with a JobStorage.`,

@@ -18,8 +18,11 @@ export interface JobEventMap {
   'job:cancelled': { jobId: string };
   /** A worker lost a job's lease; its outcome was discarded. */
   'job:lease-lost': { jobId: string; workerId: string };
-  /** Jobs whose worker stopped renewing the lease were put back (or failed, when out of attempts). */
-  'job:recovered': { count: number };
+  /**
+   * Jobs whose worker stopped renewing the lease were put back to `waiting`, with no attempt used. `stalled` of them
+   * had started their handler (each counted a stall); the rest were still in the dead worker's prefetch buffer.
+   */
+  'job:recovered': { count: number; stalled: number };
   /** `emit(event)` found no task subscribed to the event. */
   'event:unhandled': { event: string };
   /** A claim round trip returned `count` jobs. */

@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from './clock.js';
 import {
   InvalidJobError,
   JobCancelledError,
+  JobStalledError,
   JobTimeoutError,
   LeaseLostError,
   NonErrorThrown,
@@ -38,6 +39,8 @@ export interface ExecutorDeps {
   workerId: string;
   /** Delete completed jobs of tasks that do not say otherwise (retention keeps no completed jobs). */
   removeCompleted: boolean;
+  /** Worker deaths tolerated per job for tasks that set no `maxStalls`. */
+  maxStalls: number;
 }
 
 /** Outcome writes are retried this many times (with these waits) when the store errors. */
@@ -64,6 +67,8 @@ export class Executor {
     const { storage, clock, events, workerId } = this.deps;
     const { job, token } = claimed;
     const info = jobInfo(job);
+    const maxStalls = definition.maxStalls ?? this.deps.maxStalls;
+    if (job.stalls > maxStalls) return this.giveUp(claimed, info, track, settled, maxStalls);
     const abort = new LazyAbort();
     let interrupt: (error: Error) => void = () => {};
     const running: RunningJob = {
@@ -141,6 +146,28 @@ export class Executor {
     if (accepted === null) return;
     if (retryDelayMs === null) events.emit('job:failed', { job: info, error, durationMs });
     else events.emit('job:retry', { job: info, error, delayMs: retryDelayMs });
+  }
+
+  /**
+   * Fail a job that killed its worker more than `maxStalls` times, without running it again: its handler would
+   * likely take this process down too.
+   */
+  private async giveUp(
+    claimed: ClaimedJob,
+    info: JobInfo,
+    track: (running: RunningJob) => void,
+    settled: () => void,
+    maxStalls: number,
+  ): Promise<void> {
+    const { job, token } = claimed;
+    const running: RunningJob = { id: job.id, token, task: job.task, queue: job.queue, abort: new LazyAbort(), interrupt: () => {}, ended: false };
+    track(running);
+    settled();
+    const thrown = new JobStalledError(messages.stalledTooOften(job.id, job.stalls, maxStalls));
+    const error = toJobError(thrown, job.attempt, this.deps.clock.now());
+    const accepted = await this.write(() => this.deps.outcomes.fail({ id: job.id, token, error, retryDelayMs: null }));
+    if (accepted === false) return this.lost(running);
+    if (accepted) this.deps.events.emit('job:failed', { job: info, error, durationMs: 0 });
   }
 
   /** Delay before the next attempt, or null to fail for good. */

@@ -71,13 +71,24 @@ export interface JobRecord {
   payload: unknown;
   priority: Priority;
   state: JobState;
-  /** Attempts started so far (the running attempt included). 0 until first claimed. */
+  /**
+   * Attempts counted so far, the running one included. A worker that dies costs no attempt: recovery gives the
+   * attempt back (see `stalls`). 0 until first claimed.
+   */
   attempt: number;
   maxAttempts: number;
+  /**
+   * Times a worker died (its lease expired) while running this job's handler. A job whose handler never started
+   * is recovered without counting one. The worker fails a job whose count passed its task's `maxStalls`.
+   */
+  stalls: number;
   /** When the job may run (for `scheduled` jobs: when it becomes due). */
   runAt: Date;
   createdAt: Date;
-  /** Start of the latest attempt. */
+  /**
+   * When the handler of the latest attempt started (store clock). Null while a claimed job waits in a worker's
+   * prefetch buffer, and before its first start.
+   */
   startedAt: Date | null;
   /** When the job reached a final state. */
   finishedAt: Date | null;
@@ -199,6 +210,7 @@ export function newJobRecord(job: NewJob, state: JobState, runAt: number, create
     state,
     attempt: 0,
     maxAttempts: job.maxAttempts,
+    stalls: 0,
     runAt: new Date(runAt),
     createdAt: new Date(createdAt),
     startedAt: null,

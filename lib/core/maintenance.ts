@@ -47,8 +47,8 @@ export class Maintenance {
   async tick(forcePrune = false): Promise<void> {
     try {
       await this.storage.promoteDue();
-      const recovered = await this.storage.recoverExpired();
-      if (recovered > 0) this.events.emit('job:recovered', { count: recovered });
+      const { recovered, stalled } = await this.storage.recoverExpired();
+      if (recovered > 0) this.events.emit('job:recovered', { count: recovered, stalled });
       const now = this.clock.now();
       if (forcePrune || now - this.lastPrune >= this.config.pruneIntervalMs) {
         this.lastPrune = now;

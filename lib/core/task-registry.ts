@@ -30,6 +30,12 @@ export interface TaskOptions {
    * `retention.completed` keeps nothing (`maxCount: 0` or `maxAgeMs: 0`), else false (kept until retention prunes it).
    */
   removeOnComplete?: boolean;
+  /**
+   * Poison-pill guard: how many times a job's worker may die (its lease expire) while running the handler before the
+   * job fails with a `JobStalledError` instead of being put back. A dead worker never uses up an attempt. Default:
+   * the module's `worker.maxStalls` (1).
+   */
+  maxStalls?: number;
 }
 
 /** A job handler: receives the payload and the job's context; its return value is stored as the result. */
@@ -48,6 +54,8 @@ export interface TaskDefinition {
   on: readonly string[];
   /** Delete completed jobs at once; undefined: follow the retention policy. */
   removeOnComplete: boolean | undefined;
+  /** Worker deaths tolerated while running one job; undefined: the module's default. */
+  maxStalls: number | undefined;
   handler: TaskHandler;
   /** Who declared it, e.g. `ReportService.generate`: named in duplicate-name errors. */
   owner: string;
@@ -75,6 +83,11 @@ export function validatePriority(priority: unknown): asserts priority is Priorit
   if (!PRIORITIES.includes(priority as Priority)) throw new InvalidJobError(messages.invalidPriority(priority));
 }
 
+/** Throw unless `maxStalls` is a whole number >= 0. */
+export function validateMaxStalls(value: unknown): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw new InvalidJobError(messages.invalidMaxStalls(value));
+}
+
 /** Throw unless `attempts` is a whole number >= 1. */
 export function validateAttempts(attempts: unknown): asserts attempts is number {
   if (!Number.isInteger(attempts) || (attempts as number) < 1) throw new InvalidJobError(messages.invalidAttempts(attempts));
@@ -96,6 +109,7 @@ export function validateTaskOptions(name: string, options: TaskOptions): void {
     if (options.queue !== undefined) validateQueueName(options.queue);
     if (options.priority !== undefined) validatePriority(options.priority);
     if (options.attempts !== undefined) validateAttempts(options.attempts);
+    if (options.maxStalls !== undefined) validateMaxStalls(options.maxStalls);
     if (options.timeout !== undefined) validateTimeout(options.timeout);
     validateBackoff(options.backoff);
     if (options.concurrency !== undefined) validateConcurrency(`task "${name}"`, options.concurrency);
@@ -134,6 +148,7 @@ export class TaskRegistry {
       concurrency: merged.concurrency,
       on: [...new Set(eventList(merged.on))],
       removeOnComplete: merged.removeOnComplete,
+      maxStalls: merged.maxStalls,
       handler,
       owner,
     };

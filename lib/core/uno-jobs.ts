@@ -42,6 +42,11 @@ export interface WorkerOptions {
   pollIntervalMs?: number;
   /** At shutdown, how long running jobs may take to finish before they are handed back. Default 10 000. */
   shutdownGraceMs?: number;
+  /**
+   * Poison-pill guard for tasks that do not set their own: how many times a job's worker may die while running its
+   * handler before the job fails with `JobStalledError`. A dead worker never uses up an attempt. Default 1.
+   */
+  maxStalls?: number;
 }
 
 /** Per-queue worker settings. */
@@ -169,6 +174,8 @@ export class UnoJobs {
     if (worker.enabled === false) return;
     const queues = this.queueConfigs(worker);
     const leaseMs = worker.leaseMs ?? 30_000;
+    const maxStalls = worker.maxStalls ?? 1;
+    wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
     const outcomes = new OutcomeWriter(this.storage);
     const retention = resolveRetention(this.options.retention);
     this.pool = new WorkerPool(
@@ -179,7 +186,7 @@ export class UnoJobs {
         pollIntervalMs: worker.pollIntervalMs ?? (this.storage.capabilities.push ? 5000 : 1000),
       },
       { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
-        removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0 },
+        removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: this.options.maintenanceIntervalMs ?? 1000,

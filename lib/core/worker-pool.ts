@@ -4,6 +4,7 @@ import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
 import { PrefetchBuffer, type BufferedJob } from './prefetch.js';
+import { StartMarks } from './start-marks.js';
 import type { TaskDefinition, TaskRegistry } from './task-registry.js';
 
 /** What the pool needs: the executor's services plus the registry to find each job's handler. */
@@ -56,6 +57,7 @@ class QueueWorker {
     private readonly pool: WorkerPoolConfig,
     private readonly deps: WorkerPoolDeps,
     private readonly executor: Executor,
+    private readonly marks: StartMarks,
   ) {
     this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency);
   }
@@ -95,11 +97,19 @@ class QueueWorker {
       const regular = this.regularNeed();
       let request: ClaimRequest | null = null;
       if (leaseRoom <= 0) request = null;
-      else if (regular > 0) request = this.request(Math.min(regular, leaseRoom), undefined);
+      else if (regular > 0) {
+        // With the buffer empty, the first jobs of the reply (the store's claim order) start at once, so the claim
+        // records their start itself and a crash from here on counts as a stall. Jobs started later from the buffer
+        // are recorded by StartMarks.
+        const limit = Math.min(regular, leaseRoom);
+        const startNow = this.buffer.size === 0 ? Math.min(limit, Math.max(0, concurrency - busy)) : 0;
+        request = this.request(limit, undefined, startNow);
+      }
       // The reserve slot's own claim, when every regular slot is busy. Not while jobs wait in the buffer: buffering
       // means short jobs, and the refill claim (in priority order) comes within a round trip anyway.
       else if (busy < concurrency + criticalSlots && this.buffer.size === 0) {
-        request = this.request(Math.min(concurrency + criticalSlots - busy, leaseRoom), CRITICAL);
+        const limit = Math.min(concurrency + criticalSlots - busy, leaseRoom);
+        request = this.request(limit, CRITICAL, limit);
       }
       let claimed: ClaimedJob[] = [];
       if (request) {
@@ -118,10 +128,14 @@ class QueueWorker {
       }
       const unknown: ClaimedJob[] = [];
       const now = claimed.length > 0 ? this.deps.clock.now() : 0;
-      for (const job of claimed) {
+      const startNow = request?.startNow ?? 0;
+      for (let i = 0; i < claimed.length; i++) {
+        const job = claimed[i]!;
         const definition = this.deps.registry.get(job.job.task);
-        if (definition) this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
-        else unknown.push(job);
+        if (!definition) unknown.push(job);
+        // Slots only freed while the claim was under way, and the buffer was empty: these start as the claim said.
+        else if (i < startNow && !this.stopped) this.start1(job, definition, false);
+        else this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
       }
       // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
       this.startBuffered();
@@ -168,7 +182,7 @@ class QueueWorker {
     while (this.buffer.size > 0 && this.busy < concurrency + criticalSlots) {
       const next = this.buffer.take(allowed, this.busy >= concurrency);
       if (!next) break;
-      this.start1(next.claimed, next.definition);
+      this.start1(next.claimed, next.definition, true);
     }
   }
 
@@ -177,7 +191,7 @@ class QueueWorker {
     return this.buffer.clear();
   }
 
-  private request(limit: number, priorities: readonly Priority[] | undefined): ClaimRequest {
+  private request(limit: number, priorities: readonly Priority[] | undefined, startNow: number): ClaimRequest {
     let taskLimits: Record<string, number> | undefined;
     if (this.config.taskConcurrency.size > 0 || this.unknownTasks.size > 0) {
       taskLimits = {};
@@ -195,6 +209,7 @@ class QueueWorker {
       priorities,
       taskLimits,
       agingMs: this.config.agingMs,
+      startNow,
     };
   }
 
@@ -219,10 +234,12 @@ class QueueWorker {
   /**
    * Start one job. Its slot frees as soon as the handler settles, so the next claim overlaps the outcome write (one
    * round trip per job at concurrency 1, not two); its lease stays in `running`, renewed by heartbeats, until the
-   * outcome is written.
+   * outcome is written. A job taken from the buffer has its start recorded (`marked`), so that only a crash after
+   * this point counts as a stall.
    */
-  private start1(claimed: ClaimedJob, definition: TaskDefinition): void {
+  private start1(claimed: ClaimedJob, definition: TaskDefinition, mark: boolean): void {
     const task = claimed.job.task;
+    if (mark) this.marks.add({ id: claimed.job.id, token: claimed.token });
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
     let slotHeld = true;
@@ -290,7 +307,8 @@ export class WorkerPool {
     private readonly deps: WorkerPoolDeps,
   ) {
     this.executor = new Executor(deps);
-    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor));
+    const marks = new StartMarks(deps);
+    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, marks));
   }
 
   /** Queues served, with their settings. */

@@ -43,6 +43,20 @@ export interface ClaimRequest {
    * higher. Default: off (strict priority).
    */
   agingMs?: number;
+  /**
+   * The first `startNow` jobs of the reply (in claim order) start at once: record their start (`startedAt`) in the
+   * claim itself. The others wait in the worker's prefetch buffer with `startedAt` null until `markStarted`.
+   * Default 0.
+   */
+  startNow?: number;
+}
+
+/** What one `recoverExpired` call did. */
+export interface RecoveryResult {
+  /** Jobs put back to `waiting` (both kinds below). */
+  recovered: number;
+  /** Of those, jobs whose handler had started: their `stalls` count went up. The others went back unchanged. */
+  stalled: number;
 }
 
 /** The identity of one claim: a job id and the fencing token the claim returned. */
@@ -95,6 +109,8 @@ export const MAX_LOG_LINES = 100;
  * Rules every backend keeps:
  * - **Atomic claim**: a job is handed to one claimer at a time. Claim moves `waiting` jobs, and `scheduled` jobs
  *   whose `runAt` has passed, to `active`, counts the attempt, and returns a fresh fencing token per job.
+ * - **A crash is not an attempt**: recovery of an expired lease gives the attempt back; only a started handler counts
+ *   a stall (see `recoverExpired`).
  *   Order: priority (critical first, with optional aging), then FIFO by the time the job became ready.
  * - **Fencing**: `complete`, `fail`, `progress`, `heartbeat` and `release` with a token that is no longer the job's
  *   current one change nothing and report the rejection. A job is never removed before its outcome is written.
@@ -129,6 +145,12 @@ export abstract class JobStorage {
   /** Record failed attempts (scheduled for retry or failed for good); per outcome, whether it was accepted. */
   abstract fail(outcomes: readonly FailOutcome[]): Promise<boolean[]>;
 
+  /**
+   * Record that the handlers of these claimed jobs started (`startedAt` = store now). Fenced: a stale token changes
+   * nothing. Only jobs whose start was recorded count a stall if their worker dies.
+   */
+  abstract markStarted(leases: readonly Lease[]): Promise<void>;
+
   /** Put claimed jobs back to `waiting` without counting the attempt (graceful shutdown). */
   abstract release(leases: readonly Lease[]): Promise<void>;
 
@@ -148,10 +170,12 @@ export abstract class JobStorage {
   abstract promoteDue(): Promise<number>;
 
   /**
-   * Put `active` jobs whose lease expired back to `waiting` (the attempt stays counted, an error is recorded), or
-   * to `failed` when it was their last attempt. Returns how many were recovered.
+   * Put `active` jobs whose lease expired back to `waiting`, giving their attempt back: a dead worker never uses up
+   * a job's retries. A job whose handler had started (`startedAt` set) also counts one stall and gets a
+   * `JobStalledError` entry in its errors; one that never started goes back unchanged. Stores never fail a job
+   * here: the worker that next claims it applies its task's `maxStalls`.
    */
-  abstract recoverExpired(): Promise<number>;
+  abstract recoverExpired(): Promise<RecoveryResult>;
 
   /** Delete finished jobs beyond the retention policy, at most `limit` per call. Returns how many were deleted. */
   abstract prune(policy: RetentionPolicy, limit: number): Promise<number>;

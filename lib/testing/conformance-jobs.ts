@@ -214,7 +214,7 @@ export const jobCases: ConformanceCase[] = [
     run: async (s) => {
       const job = newJob({ id: 'w', maxAttempts: 3, timeoutMs: 500, backoff: { type: 'fixed', delay: 1 }, payload: '{"n":1}' });
       await s.insert([job, newJob({ id: 'plain' })]);
-      const claimed = await s.claim(claimReq(2));
+      const claimed = await s.claim({ ...claimReq(2), startNow: 2 });
       for (const c of claimed) assert.deepEqual(c.job, await s.get(c.job.id), `first claim of ${c.job.id} matches the stored job`);
       const first = claimed.find((c) => c.job.id === 'w')!;
       assert.equal(first.job.state, 'active');
@@ -224,6 +224,7 @@ export const jobCases: ConformanceCase[] = [
       assert.deepEqual(await s.fail([{ id: 'w', token: first.token, error: err(1, 'one'), retryDelayMs: 0 }]), [true]);
       const [second] = await s.claim(claimReq(1));
       assert.equal(second!.job.id, 'w');
+      assert.equal(second!.job.startedAt, null, 'claimed into a buffer: not started');
       assert.deepEqual(second!.job, await s.get('w'), 'a retry claim matches the stored job');
       assert.deepEqual(second!.job.errors.map((e) => e.message), ['one']);
       assert.deepEqual(second!.job.progress, { step: 1 });
@@ -248,16 +249,17 @@ export const jobCases: ConformanceCase[] = [
     name: 'an expired lease is recovered; the zombie worker is fenced out everywhere',
     run: async (s) => {
       await s.insert([newJob({ id: 'z' })]);
-      const [zombie] = await s.claim({ ...claimReq(1), leaseMs: 100, workerId: 'zombie' });
-      assert.equal(await s.recoverExpired(), 0);
+      const [zombie] = await s.claim({ ...claimReq(1), leaseMs: 100, workerId: 'zombie', startNow: 1 });
+      assert.deepEqual(await s.recoverExpired(), { recovered: 0, stalled: 0 });
       await sleep(150);
-      assert.equal(await s.recoverExpired(), 1);
+      assert.deepEqual(await s.recoverExpired(), { recovered: 1, stalled: 1 });
       let job = (await s.get('z'))!;
       assert.equal(job.state, 'waiting');
       assert.equal(job.errors.length, 1);
-      assert.equal(job.errors[0]!.name, 'LeaseExpiredError');
+      assert.equal(job.errors[0]!.name, 'JobStalledError');
       const [owner] = await s.claim({ ...claimReq(1), workerId: 'owner' });
-      assert.equal(owner!.job.attempt, 2);
+      assert.equal(owner!.job.attempt, 1, 'the crashed attempt was given back');
+      assert.equal(owner!.job.stalls, 1);
       const zl = { id: 'z', token: zombie!.token };
       assert.deepEqual(await s.complete([{ ...zl, result: '"zombie"' }]), [false]);
       assert.deepEqual(await s.fail([{ ...zl, error: err(1), retryDelayMs: null }]), [false]);
@@ -270,15 +272,57 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
-    name: 'an expired lease on the last attempt fails the job',
+    name: 'a crash costs no attempt: a started job comes back with a stall, a buffered one unchanged',
     run: async (s) => {
-      await s.insert([newJob({ id: 'last', maxAttempts: 1 })]);
-      await s.claim({ ...claimReq(1), leaseMs: 50 });
+      await s.insert([newJob({ id: 'ran', maxAttempts: 1 }), newJob({ id: 'sat', maxAttempts: 1 })]);
+      const claimed = await s.claim({ ...claimReq(2), leaseMs: 50, startNow: 1 });
+      assert.deepEqual(claimed.map((c) => c.job.id), ['ran', 'sat']);
+      assert.ok(claimed[0]!.job.startedAt instanceof Date, 'the first startNow jobs are started by the claim');
+      assert.equal(claimed[1]!.job.startedAt, null, 'the others wait in the buffer, not started');
+      assert.equal((await s.get('sat'))!.startedAt, null);
       await sleep(100);
-      assert.equal(await s.recoverExpired(), 1);
-      const job = (await s.get('last'))!;
-      assert.equal(job.state, 'failed');
-      assert.equal(job.errors[0]!.name, 'LeaseExpiredError');
+      assert.deepEqual(await s.recoverExpired(), { recovered: 2, stalled: 1 });
+      const ran = (await s.get('ran'))!;
+      assert.equal(ran.state, 'waiting', 'attempts: 1 and a dead worker: not failed');
+      assert.equal(ran.attempt, 0);
+      assert.equal(ran.stalls, 1);
+      assert.deepEqual(ran.errors.map((e) => e.name), ['JobStalledError']);
+      const sat = (await s.get('sat'))!;
+      assert.equal(sat.state, 'waiting');
+      assert.equal(sat.attempt, 0);
+      assert.equal(sat.stalls, 0);
+      assert.deepEqual(sat.errors, []);
+    },
+  },
+  {
+    name: 'markStarted records the start of a buffered job, fenced by its token',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'b1' }), newJob({ id: 'b2' })]);
+      const [c1, c2] = await s.claim({ ...claimReq(2), leaseMs: 50 });
+      assert.equal(c1!.job.startedAt, null);
+      await s.markStarted([{ id: 'b1', token: c1!.token }, { id: 'b2', token: `${c2!.token}x` }]);
+      assert.ok((await s.get('b1'))!.startedAt instanceof Date);
+      assert.equal((await s.get('b2'))!.startedAt, null, 'a stale token marks nothing');
+      await sleep(100);
+      assert.deepEqual(await s.recoverExpired(), { recovered: 2, stalled: 1 });
+      assert.equal((await s.get('b1'))!.stalls, 1);
+      assert.equal((await s.get('b2'))!.stalls, 0);
+    },
+  },
+  {
+    name: 'retry resets the stall count with the attempts',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'st', maxAttempts: 1 })]);
+      await s.claim({ ...claimReq(1), leaseMs: 50, startNow: 1 });
+      await sleep(100);
+      await s.recoverExpired();
+      const [again] = await s.claim({ ...claimReq(1), startNow: 1 });
+      assert.equal(again!.job.stalls, 1);
+      await s.fail([{ id: 'st', token: again!.token, error: err(1), retryDelayMs: null }]);
+      const retried = (await s.retry('st'))!;
+      assert.equal(retried.state, 'waiting');
+      assert.equal(retried.stalls, 0);
+      assert.equal((await s.get('st'))!.stalls, 0);
     },
   },
   {
@@ -289,7 +333,7 @@ export const jobCases: ConformanceCase[] = [
       await sleep(100);
       assert.deepEqual(await s.heartbeat([{ id: 'hb', token: c!.token }], 2000), []);
       await sleep(200);
-      assert.equal(await s.recoverExpired(), 0);
+      assert.deepEqual(await s.recoverExpired(), { recovered: 0, stalled: 0 });
       assert.equal((await s.get('hb'))!.state, 'active');
     },
   },

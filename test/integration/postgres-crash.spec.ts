@@ -25,7 +25,7 @@ const fixture = fileURLToPath(new URL('./fixtures/postgres-worker.mjs', import.m
 const ds = new DataSource(PG);
 const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
 const producer = new UnoJobs({ storage, worker: { enabled: false } });
-producer.register('crash.job', async () => {}, { queue: 'crash', attempts: 5 });
+producer.register('crash.job', async () => {}, { queue: 'crash' }); // attempts: 1, the default
 const workers = new WorkerProcesses(fixture, {
   UNO_PREFIX: prefix,
   UNO_CONCURRENCY: String(CONCURRENCY),
@@ -60,12 +60,12 @@ describe('PostgreSQL store: crash of a worker process', () => {
     }
     const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i)));
 
-    await waitFor(async () => (await executions()) >= JOBS / 4, 30_000, 'a quarter of the jobs to start');
+    await waitFor(async () => (await executions()) >= JOBS / 4, 90_000, 'a quarter of the jobs to start');
     victim!.kill('SIGKILL');
     await once(victim!, 'exit');
     const killed = 'crash-worker-0';
 
-    await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === JOBS, 40_000, 'every job to complete');
+    await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === JOBS, 150_000, 'every job to complete');
     expect(await storage.counts({ queue: 'crash' })).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
 
     // Executions per job, in the order they started.
@@ -75,10 +75,10 @@ describe('PostgreSQL store: crash of a worker process', () => {
     await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
 
     // The killed worker held leases when it died: the live workers recovered them after expiry.
-    const [{ n: recovered }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors LIKE '%LeaseExpiredError%${killed}%'`)) as { n: number }[];
+    const [{ n: recovered }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors LIKE '%JobStalledError%${killed}%' AND stalls = 1 AND attempt = 1`)) as { n: number }[];
     expect(recovered).toBeGreaterThan(0);
     const [{ n: stray }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors <> '[]' AND errors NOT LIKE '%${killed}%'`)) as { n: number }[];
     expect(stray).toBe(0);
-    // Typically ~15 s alone; the cap leaves room for a loaded CI machine running other suites at the same time.
-  }, 90_000);
+    // Typically 25-45 s; the generous waits are for a machine loaded by other work (they cost nothing when green).
+  }, 300_000);
 });

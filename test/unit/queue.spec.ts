@@ -175,7 +175,7 @@ describe('fencing: a zombie worker can never overwrite the new owner', () => {
     const final = (await storage.get(job.id))!;
     expect(final.state).toBe('completed');
     expect(final.result).toBe('owner result');
-    expect(final.errors.map((e) => e.name)).toEqual(['LeaseExpiredError']);
+    expect(final.errors.map((e) => e.name)).toEqual(['JobStalledError']);
     expect(lost).toEqual([job.id]);
   });
 });

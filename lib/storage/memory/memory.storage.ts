@@ -20,6 +20,7 @@ import {
   type FailOutcome,
   type Lease,
   type ProgressUpdate,
+  type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
@@ -131,19 +132,28 @@ export class MemoryJobStorage extends JobStorage {
   async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
     const now = this.clock.now();
     this.promote(now);
-    return this.ready.take(request, now).map((entry) => this.activate(entry, request, now));
+    const startNow = request.startNow ?? 0;
+    return this.ready.take(request, now).map((entry, i) => this.activate(entry, request, now, i < startNow));
   }
 
-  private activate(entry: Entry, request: ClaimRequest, now: number): ClaimedJob {
+  private activate(entry: Entry, request: ClaimRequest, now: number, startNow: boolean): ClaimedJob {
     const r = entry.record;
     r.state = 'active';
     r.attempt++;
-    r.startedAt = new Date(now);
+    r.startedAt = startNow ? new Date(now) : null;
     r.workerId = request.workerId;
     r.leaseExpiresAt = new Date(now + request.leaseMs);
     entry.token = String(++this.tokenSeq);
     this.active.set(r.id, entry);
     return { job: this.snapshot(entry), token: entry.token };
+  }
+
+  async markStarted(leases: readonly Lease[]): Promise<void> {
+    const now = this.clock.now();
+    for (const lease of leases) {
+      const entry = this.owned(lease);
+      if (entry) entry.record.startedAt = new Date(now);
+    }
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
@@ -229,6 +239,7 @@ export class MemoryJobStorage extends JobStorage {
     if (state === 'failed' || state === 'cancelled') {
       this.finished.failed.delete(id);
       entry.record.attempt = 0;
+      entry.record.stalls = 0;
       entry.record.finishedAt = null;
       const now = this.clock.now();
       this.requeue(entry, now, now);
@@ -240,24 +251,28 @@ export class MemoryJobStorage extends JobStorage {
     return this.promote(this.clock.now());
   }
 
-  async recoverExpired(): Promise<number> {
+  async recoverExpired(): Promise<RecoveryResult> {
     const now = this.clock.now();
-    let count = 0;
+    const result = { recovered: 0, stalled: 0 };
     for (const entry of [...this.active.values()]) {
       const r = entry.record;
       if (r.leaseExpiresAt && r.leaseExpiresAt.getTime() > now) continue;
-      count++;
-      r.errors.push({
-        attempt: r.attempt,
-        name: 'LeaseExpiredError',
-        message: messages.leaseExpired(r.workerId ?? 'unknown'),
-        at: new Date(now).toISOString(),
-      });
+      result.recovered++;
+      if (r.startedAt) {
+        result.stalled++;
+        r.stalls++;
+        r.errors.push({
+          attempt: r.attempt,
+          name: 'JobStalledError',
+          message: messages.leaseExpired(r.workerId ?? 'unknown'),
+          at: new Date(now).toISOString(),
+        });
+      }
       this.deactivate(entry);
-      if (r.attempt >= r.maxAttempts) this.finish(entry, 'failed', now);
-      else this.requeue(entry, now, now);
+      r.attempt = Math.max(0, r.attempt - 1);
+      this.requeue(entry, now, now);
     }
-    return count;
+    return result;
   }
 
   async prune(policy: RetentionPolicy, limit: number): Promise<number> {

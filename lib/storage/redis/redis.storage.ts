@@ -21,6 +21,7 @@ import {
   type FailOutcome,
   type Lease,
   type ProgressUpdate,
+  type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
@@ -221,8 +222,17 @@ export class RedisJobStorage extends JobStorage {
     const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
       request.queue, levels.length, ...levels, limits.length];
     for (const [task, max] of limits) args.push(task, max);
+    args.push(request.startNow ?? 0);
     const [first, raw] = await this.run<[number, RawJob[]]>('claim', [this.keys.queue(request.queue)], args);
     return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+  }
+
+  async markStarted(leases: readonly Lease[]): Promise<void> {
+    await this.perQueue(leases, async (queue, group) => {
+      const args: ScriptArg[] = [];
+      for (const { lease, counter } of group) args.push(lease.id, counter);
+      await this.run<number>('started', [this.keys.queue(queue)], args);
+    }, () => {});
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
@@ -324,15 +334,15 @@ export class RedisJobStorage extends JobStorage {
     return moved;
   }
 
-  async recoverExpired(): Promise<number> {
+  async recoverExpired(): Promise<RecoveryResult> {
     // The message is written in lib/core/errors.ts; the script only fills in the worker id.
     const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
     const counts = await Promise.all(
       (await this.maintainedQueues()).map((queue) =>
-        this.run<number>('recover', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH, before, after]),
+        this.run<[number, number]>('recover', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH, before, after]),
       ),
     );
-    return counts.reduce((a, b) => a + b, 0);
+    return { recovered: counts.reduce((a, [n]) => a + n, 0), stalled: counts.reduce((a, [, n]) => a + n, 0) };
   }
 
   async prune(policy: RetentionPolicy, limit: number): Promise<number> {

@@ -9,6 +9,7 @@ export const SCRIPT_NAMES = [
   'complete',
   'fail',
   'heartbeat',
+  'started',
   'release',
   'progress',
   'cancel',

@@ -4,7 +4,7 @@ import { claimSql } from './queries/claim.postgres.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
-import { heartbeatSql } from './queries/heartbeat.postgres.js';
+import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
 import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
@@ -55,19 +55,24 @@ export class PgFastPath {
     const aging = req.agingMs ? Math.floor(req.agingMs) : 0;
     const q = this.stmt(`claim_${priorities ? 'p' : 'a'}_${aging}`, () => claimSql(this.t, { priorities, agingMs: aging || undefined, asyncCommit: this.asyncCommit }));
     const leaseMs = Math.round(req.leaseMs);
-    const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token];
+    const startNow = req.startNow ?? 0;
+    const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token, startNow];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
     const rows = await this.runner.raw(q.text, params, q.name);
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
     // The token each row got: the claim's plus the row's seq (see claimSql).
-    return rows.map((row) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs), token: `${token}.${String(row.seq)}` }));
+    return rows.map((row, i) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow), token: `${token}.${String(row.seq)}` }));
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
     const held = new Set<string>();
     await this.write('heartbeat', () => heartbeatSql(this.t, this.asyncCommit), leases, [Math.round(leaseMs)], held);
     return [...new Set(leases.map((l) => l.id).filter((id) => !held.has(id)))];
+  }
+
+  async markStarted(leases: readonly Lease[]): Promise<void> {
+    await this.write('started', () => markStartedSql(this.t, this.asyncCommit), leases, [], new Set());
   }
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {

@@ -33,14 +33,16 @@ export function toRecord(row: JobRow): JobRecord {
     logs: jsonArray(row.logs),
     workerId: row.worker_id === null || row.worker_id === undefined ? null : String(row.worker_id),
     leaseExpiresAt: msOrNull(row.lease_expires_at),
+    stalls: Number(row.stalls ?? 0),
   };
 }
 
 /**
  * The record of a job a PostgreSQL claim returned ({@link CLAIMED_COLUMNS} of `claim.postgres.ts`), completed with
- * what the claim itself decided: `active`, started and leased at the database's `now`, by this worker and token.
+ * what the claim itself decided: `active` and leased at the database's `now` by this worker and token, and started
+ * then when it is one of the `startNow` first.
  */
-export function claimedRecord(row: JobRow, queue: string, workerId: string, leaseMs: number): JobRecord {
+export function claimedRecord(row: JobRow, queue: string, workerId: string, leaseMs: number, started: boolean): JobRecord {
   const now = ms(row.now);
   const extra = row.extra === null || row.extra === undefined ? [] : (JSON.parse(String(row.extra)) as unknown[]);
   // A fresh row of one shape for every job (adding a dozen fields to the driver's row would make V8 turn it into a
@@ -48,9 +50,9 @@ export function claimedRecord(row: JobRow, queue: string, workerId: string, leas
   return toRecord({
     id: row.id, task: row.task, payload: row.payload, priority: row.priority, attempt: row.attempt,
     max_attempts: row.max_attempts, run_at: row.run_at, created_at: row.created_at,
-    queue, state: 'active', started_at: now, finished_at: null, worker_id: workerId, lease_expires_at: now + leaseMs,
+    queue, state: 'active', started_at: started ? now : null, finished_at: null, worker_id: workerId, lease_expires_at: now + leaseMs,
     timeout_ms: extra[0] ?? null, backoff: extra[1] ?? null, progress: extra[2] ?? null, result: extra[3] ?? null,
-    errors: extra[4] ?? '[]', logs: extra[5] ?? '[]',
+    errors: extra[4] ?? '[]', logs: extra[5] ?? '[]', stalls: extra[6] ?? 0,
   });
 }
 

@@ -36,7 +36,7 @@ export function tableNames(prefix: string): TableNames {
 export const JOB_COLUMNS = [
   'seq', 'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'started_at',
   'finished_at', 'timeout_ms', 'backoff', 'payload', 'result', 'progress', 'errors', 'logs', 'worker_id',
-  'lease_expires_at',
+  'lease_expires_at', 'stalls',
 ] as const;
 
 /** DDL statements creating version 1 of the schema (idempotent: IF NOT EXISTS everywhere it exists). */

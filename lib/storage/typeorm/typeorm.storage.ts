@@ -10,6 +10,7 @@ import {
   type InsertOptions,
   type Lease,
   type ProgressUpdate,
+  type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
@@ -20,7 +21,7 @@ import { PgFastPath } from './postgres-fast-path.js';
 import { cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
-import { promoteDueOp, pruneOp, recoverExpiredOp } from './queries/maintenance.js';
+import { markStartedOp, promoteDueOp, pruneOp, recoverExpiredOp } from './queries/maintenance.js';
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
@@ -282,6 +283,12 @@ export class TypeormJobStorage extends JobStorage {
     return this.tx((d) => heartbeatOp(d, this.t, leases, leaseMs));
   }
 
+  async markStarted(leases: readonly Lease[]): Promise<void> {
+    if (leases.length === 0) return;
+    if (this.fast) return this.fast.markStarted(leases);
+    await this.tx((d) => markStartedOp(d, this.t, leases));
+  }
+
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
     if (this.fast) return this.fast.complete(outcomes);
@@ -321,10 +328,10 @@ export class TypeormJobStorage extends JobStorage {
     return queues.length;
   }
 
-  async recoverExpired(): Promise<number> {
-    const { count, woken } = await this.tx((d) => recoverExpiredOp(d, this.t));
+  async recoverExpired(): Promise<RecoveryResult> {
+    const { recovered, stalled, woken } = await this.tx((d) => recoverExpiredOp(d, this.t));
     await this.publish(woken);
-    return count;
+    return { recovered, stalled };
   }
 
   prune(policy: RetentionPolicy, limit: number): Promise<number> {

@@ -10,6 +10,8 @@
   ARGV[5]  wake-up channel; ARGV[6] queue name
   ARGV[7]  number of priority levels L, then L levels (0-3) in the order asked
   then     number of task limits T, then T pairs: task name, most jobs of that task this claim may return
+  then     startNow: the first startNow claimed jobs start at once and get 'started' = now; the others wait in the
+           worker's buffer with 'started' cleared until markStarted (recovery tells the two apart)
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... } } in claim order;
   job i's token is first + i - 1.
@@ -33,6 +35,7 @@ if nLimits > 0 then
   limits = {}
   for i = 1, nLimits do limits[ARGV[p + 2 * i - 1]] = tonumber(ARGV[p + 2 * i]) end
 end
+local startNow = tonumber(ARGV[p + 2 * nLimits + 1]) or 0
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
 -- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
@@ -134,9 +137,11 @@ for i, id in ipairs(valid) do
   local attempt = S(tonumber(job[F_ATTEMPT]) + 1)
   local token = S(first + i - 1)
   -- One HMGET (above) and one HSET per job: the reply is patched rather than read again.
-  redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', S(now), 'worker', worker,
+  local started = ''
+  if i <= startNow then started = S(now) end
+  redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', started, 'worker', worker,
     'lease', lease, 'token', token)
-  job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, S(now), worker, lease
+  job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, started, worker, lease
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
 end

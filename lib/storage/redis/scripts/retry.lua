@@ -17,7 +17,7 @@ if state == 'failed' or state == 'cancelled' then
   local now = clock()
   redis.call('ZREM', base .. ':failed', id)
   if state == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
-  redis.call('HSET', jk, 'attempt', '0')
+  redis.call('HSET', jk, 'attempt', '0', 'stalls', '0')
   redis.call('HDEL', jk, 'finished')
   requeue(base, jk, id, now, now)
   redis.call('PUBLISH', ARGV[1], ARGV[2])

@@ -74,16 +74,16 @@ export function* cancelOp(d: Dialect, t: TableNames, id: string): Op<JobRecord |
   return toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null });
 }
 
-/** Run a failed or cancelled job again: attempts reset to 0, error history kept, ready now. */
+/** Run a failed or cancelled job again: attempts and stalls reset to 0, error history kept, ready now. */
 export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
   const row = yield* locked(d, t, id);
   if (!row) return null;
   if (row.state !== 'failed' && row.state !== 'cancelled') return toRecord(row);
   yield {
-    sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, finished_at = NULL, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, stalls = 0, finished_at = NULL, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
     params: [Number(row.now_ms), id],
   };
-  return toRecord({ ...row, state: 'waiting', attempt: 0, finished_at: null, run_at: row.now_ms });
+  return toRecord({ ...row, state: 'waiting', attempt: 0, stalls: 0, finished_at: null, run_at: row.now_ms });
 }
 
 /** Store progress and/or append a log line (the newest {@link MAX_LOG_LINES} kept); false when fenced out. */

@@ -85,13 +85,16 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
       accepted.push(id);
     }
     if (accepted.length) {
+      // The first `startNow` jobs in claim order start at once; the rest wait in the worker's buffer, not started.
+      const startIds = accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length));
+      const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${d.nowMs} ELSE NULL END` : 'NULL';
       yield {
         // One token per job (claim token + row seq): fencing is per job, and no two claims share one.
         // The lease starts when the rows change, not when this transaction began: a slow claim does not shorten it.
-        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${d.nowMs}, worker_id = ?,
+        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${started}, worker_id = ?,
               lease_expires_at = ${d.nowMs} + ?,
               token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq)` : `? || '.' || CAST(seq AS TEXT)`} WHERE id IN (${list(accepted.length)})`,
-        params: [req.workerId, Math.round(req.leaseMs), token, ...accepted],
+        params: [...startIds, req.workerId, Math.round(req.leaseMs), token, ...accepted],
       };
       claimed.push(...accepted);
     }

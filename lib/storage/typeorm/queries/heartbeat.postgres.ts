@@ -18,3 +18,19 @@ FROM unnest($1::text[], $2::text[]) AS v(id, token)${c.from}
 WHERE ${FENCE}
 RETURNING j.id`;
 }
+
+/**
+ * PostgreSQL start marks of a batch of prefetched jobs (see `JobStorage.markStarted`): the same fenced UPDATE over
+ * `unnest` as a heartbeat, one round trip and one prepared statement. `started_at` is in no index, so PostgreSQL can
+ * write the new row version as a heap-only tuple on the same page.
+ *
+ * $1 ids, $2 tokens. Returns the ids marked.
+ */
+export function markStartedSql(t: TableNames, asyncCommit: boolean): string {
+  const c = cfg(asyncCommit);
+  return `${c.with ? `WITH ${c.with}\n` : ''}UPDATE ${t.jobs} AS j
+SET started_at = ${postgres.nowMs}
+FROM unnest($1::text[], $2::text[]) AS v(id, token)${c.from}
+WHERE ${FENCE}
+RETURNING j.id`;
+}

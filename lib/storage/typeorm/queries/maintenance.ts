@@ -1,5 +1,5 @@
 import { messages } from '../../../core/errors.js';
-import type { RetentionPolicy } from '../../job-storage.js';
+import type { Lease, RetentionPolicy } from '../../job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { appendJson, caseSet, chunks } from '../rows.js';
 import type { TableNames } from '../schema.js';
@@ -24,40 +24,53 @@ export function* promoteDueOp(d: Dialect, t: TableNames): Op<string[]> {
 }
 
 /**
- * Jobs whose lease ran out go back to `waiting` with a `LeaseExpiredError` entry (the attempt stays counted), or to
- * `failed` when that was their last attempt. Expiry is judged by the database clock on the index
+ * Jobs whose lease ran out go back to `waiting` with their attempt given back: a dead worker costs no attempt. Those
+ * whose handler had started (`started_at` set) also count a stall and get a `JobStalledError` entry; the worker that
+ * claims them next applies the task's `maxStalls`. Expiry is judged by the database clock on the index
  * `(lease_expires_at) WHERE state = 'active'`. Returns the queues that received jobs, one entry per recovered job.
  */
-export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ count: number; woken: string[] }> {
+export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ recovered: number; stalled: number; woken: string[] }> {
   const expired = yield {
-    sql: `SELECT id, queue, attempt, max_attempts, worker_id, errors, ${d.nowMs} AS now_ms FROM ${t.jobs}
+    sql: `SELECT id, queue, attempt, worker_id, started_at, errors, ${d.nowMs} AS now_ms FROM ${t.jobs}
           WHERE state = 'active' AND lease_expires_at <= ${d.nowMs} ORDER BY lease_expires_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
     params: [],
   };
-  if (expired.length === 0) return { count: 0, woken: [] };
+  if (expired.length === 0) return { recovered: 0, stalled: 0, woken: [] };
   const now = Number(expired[0]!.now_ms);
   const at = new Date(now).toISOString();
-  const groups = { failed: new Map<string, string>(), waiting: new Map<string, string>() };
-  const woken: string[] = [];
+  const stalled = new Map<string, string>();
+  const unstarted: string[] = [];
   for (const row of expired) {
-    const attempt = Number(row.attempt);
-    const entry = { attempt, name: 'LeaseExpiredError', message: messages.leaseExpired(String(row.worker_id ?? 'unknown')), at };
-    const last = attempt >= Number(row.max_attempts);
-    groups[last ? 'failed' : 'waiting'].set(String(row.id), appendJson(String(row.errors), JSON.stringify(entry)));
-    if (!last) woken.push(String(row.queue));
-  }
-  for (const [state, errors] of Object.entries(groups)) {
-    for (const batch of chunks([...errors], 200)) {
-      const set = caseSet('errors', new Map(batch));
-      const extra = state === 'failed' ? 'finished_at = ?' : 'run_at = ?';
-      yield {
-        sql: `UPDATE ${t.jobs} SET state = '${state}', ${set.sql}, ${extra}, token = NULL, worker_id = NULL, lease_expires_at = NULL
-              WHERE state = 'active' AND id IN (${list(batch.length)})`,
-        params: [...set.params, now, ...batch.map(([id]) => id)],
-      };
+    if (row.started_at === null || row.started_at === undefined) {
+      unstarted.push(String(row.id));
+      continue;
     }
+    const entry = { attempt: Number(row.attempt), name: 'JobStalledError', message: messages.leaseExpired(String(row.worker_id ?? 'unknown')), at };
+    stalled.set(String(row.id), appendJson(String(row.errors), JSON.stringify(entry)));
   }
-  return { count: expired.length, woken };
+  const back = `state = 'waiting', attempt = attempt - 1, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL`;
+  for (const batch of chunks([...stalled], 200)) {
+    const set = caseSet('errors', new Map(batch));
+    yield {
+      sql: `UPDATE ${t.jobs} SET ${set.sql}, stalls = stalls + 1, ${back} WHERE state = 'active' AND id IN (${list(batch.length)})`,
+      params: [...set.params, now, ...batch.map(([id]) => id)],
+    };
+  }
+  for (const batch of chunks(unstarted, 500)) {
+    yield { sql: `UPDATE ${t.jobs} SET ${back} WHERE state = 'active' AND id IN (${list(batch.length)})`, params: [now, ...batch] };
+  }
+  return { recovered: expired.length, stalled: stalled.size, woken: expired.map((r) => String(r.queue)) };
+}
+
+/** Record that the handlers of these claimed jobs started (fenced by token: a stale lease changes nothing). */
+export function* markStartedOp(d: Dialect, t: TableNames, leases: readonly Lease[]): Op<void> {
+  for (const batch of chunks([...leases], 500)) {
+    const pairs = batch.map(() => '(id = ? AND token = ?)').join(' OR ');
+    yield {
+      sql: `UPDATE ${t.jobs} SET started_at = ${d.nowMs} WHERE state = 'active' AND (${pairs})`,
+      params: batch.flatMap((l) => [l.id, l.token]),
+    };
+  }
 }
 
 /**

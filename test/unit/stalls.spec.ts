@@ -1,0 +1,141 @@
+import { describe, it, expect, afterEach, beforeEach } from '@jest/globals';
+import type { JobError } from '../../lib/index.js';
+import { PrefetchBuffer } from '../../lib/core/prefetch.js';
+import type { ClaimRequest, Lease } from '../../lib/storage/job-storage.js';
+import { flushMicrotasks } from '../../lib/testing/index.js';
+import { createEngine, deferred } from '../support/engine.js';
+
+let env: ReturnType<typeof createEngine> | null = null;
+const realTimer = PrefetchBuffer.now;
+let timer = 0;
+beforeEach(() => {
+  timer = 0;
+  PrefetchBuffer.now = () => timer;
+});
+afterEach(async () => {
+  await env?.uno.stop(0);
+  env = null;
+  PrefetchBuffer.now = realTimer;
+});
+
+/** An engine whose claims take 2 ms on the prefetch sizing's timer (so the buffer fills), recording starts. */
+function bufferingEngine(worker: Record<string, unknown>, options: Record<string, unknown> = {}) {
+  const e = (env = createEngine({ worker: { criticalSlots: 0, ...worker }, ...options }));
+  const startNow: number[] = [];
+  const marked: Lease[] = [];
+  const claim = e.storage.claim.bind(e.storage);
+  e.storage.claim = async (request: ClaimRequest) => {
+    timer += 2;
+    const claimed = await claim(request);
+    startNow.push(Math.min(request.startNow ?? 0, claimed.length));
+    return claimed;
+  };
+  const markStarted = e.storage.markStarted.bind(e.storage);
+  e.storage.markStarted = async (leases: readonly Lease[]) => {
+    marked.push(...leases);
+    return markStarted(leases);
+  };
+  return { ...e, startNow, marked };
+}
+
+async function runUntil(done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 2000 && !(await done()); i++) await flushMicrotasks(5);
+}
+
+describe('a crash is not an attempt: starts are recorded', () => {
+  it('every job that ran was recorded as started, by its claim or by one mark, exactly once', async () => {
+    const e = bufferingEngine({ concurrency: 2, prefetch: 50 });
+    e.uno.register('t', () => undefined);
+    await e.uno.start();
+    const jobs = await e.queue.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ task: 't', payload: i })));
+    await runUntil(async () => (await e.queue.counts()).completed === 300);
+    expect((await e.queue.counts()).completed).toBe(300);
+    const startedByClaims = e.startNow.reduce((a, b) => a + b, 0);
+    expect(e.marked.length).toBeGreaterThan(0); // the buffer was used
+    expect(startedByClaims + e.marked.length).toBe(300);
+    expect(new Set(e.marked.map((l) => l.id)).size).toBe(e.marked.length);
+    for (const { id } of jobs) expect((await e.queue.getJob(id))!.startedAt).toBeInstanceOf(Date);
+  });
+
+  it('jobs waiting in the buffer are not started in the store; the running one is', async () => {
+    const e = bufferingEngine({ concurrency: 1, prefetch: 20 });
+    const gate = deferred();
+    e.uno.register('quick', () => undefined);
+    e.uno.register('block', () => gate.promise);
+    await e.uno.start();
+    await e.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'quick', payload: i })));
+    await runUntil(async () => (await e.queue.counts()).completed === 20);
+    const [block, ...buffered] = await e.queue.enqueueMany([
+      { task: 'block', payload: null },
+      ...Array.from({ length: 3 }, (_, i) => ({ task: 'quick', payload: i })),
+    ]);
+    await runUntil(async () => (await e.queue.counts()).active === 4);
+    expect((await e.queue.counts()).active).toBe(4);
+    await flushMicrotasks(5);
+    expect((await e.queue.getJob(block!.id))!.startedAt).toBeInstanceOf(Date);
+    for (const job of buffered) expect((await e.queue.getJob(job.id))!.startedAt).toBeNull();
+    gate.resolve();
+    await runUntil(async () => (await e.queue.counts()).completed === 24);
+    for (const job of buffered) expect((await e.queue.getJob(job.id))!.startedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('maxStalls: the poison-pill guard', () => {
+  /** Put a job through `stalls` worker deaths in the store: claimed as started, lease expired, recovered. */
+  async function stalledJob(e: ReturnType<typeof createEngine>, task: string, stalls: number) {
+    const job = await e.queue.enqueue(task, { n: 1 });
+    for (let i = 0; i < stalls; i++) {
+      // Only this task's job: others set up earlier wait in the same queue.
+      const taskLimits = Object.fromEntries(e.uno.registry.names().map((name) => [name, name === task ? 1 : 0]));
+      await e.storage.claim({ queue: 'default', limit: 1, leaseMs: 100, workerId: `dead-${i}`, startNow: 1, taskLimits });
+      await e.clock.advance(200);
+      expect(await e.storage.recoverExpired()).toEqual({ recovered: 1, stalled: 1 });
+    }
+    const stored = (await e.storage.get(job.id))!;
+    expect(stored.stalls).toBe(stalls);
+    expect(stored.attempt).toBe(0);
+    expect(stored.state).toBe('waiting');
+    return job;
+  }
+
+  it('a job within maxStalls (default 1) runs; past it, it fails with JobStalledError without running', async () => {
+    const e = (env = createEngine());
+    const ran: number[] = [];
+    const failed: JobError[] = [];
+    e.uno.events.on('job:failed', ({ error }) => failed.push(error));
+    e.uno.register('once', () => void ran.push(1));
+    e.uno.register('twice', () => void ran.push(2));
+    const once = await stalledJob(e, 'once', 1);
+    const twice = await stalledJob(e, 'twice', 2);
+    await e.uno.start();
+    await runUntil(async () => (await e.queue.counts()).waiting === 0 && (await e.queue.counts()).active === 0);
+    expect(ran).toEqual([1]);
+    expect((await e.queue.getJob(once.id))!.state).toBe('completed');
+    const given = (await e.queue.getJob(twice.id))!;
+    expect(given.state).toBe('failed');
+    const last = given.errors.at(-1)!;
+    expect(last.name).toBe('JobStalledError');
+    expect(last.message).toContain('its worker died 2 times while running it (maxStalls 1)');
+    expect(failed.map((f) => f.name)).toEqual(['JobStalledError']);
+  });
+
+  it('maxStalls per task wins over the module option', async () => {
+    const e = (env = createEngine({ worker: { maxStalls: 0 } }));
+    const ran: string[] = [];
+    e.uno.register('strict', () => void ran.push('strict'));
+    e.uno.register('lenient', () => void ran.push('lenient'), { maxStalls: 3 });
+    const strict = await stalledJob(e, 'strict', 1);
+    const lenient = await stalledJob(e, 'lenient', 3);
+    await e.uno.start();
+    await runUntil(async () => (await e.queue.counts()).waiting === 0 && (await e.queue.counts()).active === 0);
+    expect(ran).toEqual(['lenient']);
+    expect((await e.queue.getJob(strict.id))!.state).toBe('failed');
+    expect((await e.queue.getJob(lenient.id))!.state).toBe('completed');
+  });
+
+  it('refuses a maxStalls that is not a whole number >= 0', () => {
+    const e = (env = createEngine());
+    expect(() => e.uno.register('bad', () => undefined, { maxStalls: -1 })).toThrow('maxStalls -1 is invalid: pass a whole number >= 0');
+    expect(() => e.uno.register('bad2', () => undefined, { maxStalls: 1.5 })).toThrow('maxStalls 1.5 is invalid');
+  });
+});
