@@ -97,3 +97,22 @@ export class ManualClock implements Clock {
 export async function flushMicrotasks(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/**
+ * How long a shutdown waits for the store (handing jobs back, a housekeeping round) before it moves on: what could
+ * not be handed back is recovered when its lease expires, with no attempt used.
+ */
+export const SHUTDOWN_WRITE_MS = 2000;
+
+/**
+ * `promise`, or a rejection with `timeoutError()` once `ms` have passed on `clock`. For waits on the store that must
+ * end even when it never answers (lease renewal, shutdown).
+ */
+export function withDeadline<T>(clock: Clock, promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
+  let timer: TimerHandle | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(timeoutError()), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clock.clearTimeout(timer!));
+}

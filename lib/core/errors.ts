@@ -119,6 +119,13 @@ export const messages = {
   cancelled: (id: string) => `Job "${id}" was cancelled while running.`,
   leaseLost: (id: string) =>
     `Lost the lease of job "${id}": this worker stalled past its lease or the job was cancelled; its outcome is discarded.`,
+  selfFenced: (id: string, ms: number) =>
+    `Gave up job "${id}": this worker could not renew its lease for ${ms} ms (the store is unreachable or slow), so ` +
+    `another worker may take it over soon. Its signal was aborted and no outcome is written; the job is recovered ` +
+    `when its lease expires. Check the store connection, or raise worker.leaseMs.`,
+  heartbeatTimeout: (ms: number) => `Lease renewal did not answer within ${ms} ms; the leases count as not renewed.`,
+  shutdownWriteTimeout: (ms: number) =>
+    `The store did not answer within ${ms} ms while handing jobs back at shutdown; they are recovered when their leases expire.`,
   leaseExpired: (workerId: string) =>
     `The worker ${workerId} stopped renewing its lease while running this job (it crashed, was killed or its event loop ` +
     `was blocked). The job was put back without using an attempt; this counts one stall toward the task's maxStalls.`,

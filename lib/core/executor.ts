@@ -28,6 +28,11 @@ export interface RunningJob extends Lease {
   interrupt: (error: Error) => void;
   /** The store already ended this job (cancelled, taken over): do not report the rejected write as a lease loss. */
   ended: boolean;
+  /**
+   * This worker could not renew the lease in time and gave the job up itself (self-fencing): write no outcome, the
+   * store recovers the job once the lease expires.
+   */
+  fenced?: boolean;
 }
 
 /** Shared services of the executor. */
@@ -131,6 +136,7 @@ export class Executor {
       }
     }
     const durationMs = clock.now() - startedAt;
+    if (running.fenced) return;
     if (!failed) {
       const remove = (definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
       const accepted = await this.write(() => this.deps.outcomes.complete({ id: job.id, token, result: resultJson, remove }));

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from './clock.js';
+import { SHUTDOWN_WRITE_MS, withDeadline, type Clock, type TimerHandle } from './clock.js';
 import type { JobEvents } from './events.js';
 import { toError } from './events.js';
 import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
@@ -40,7 +40,8 @@ export class Maintenance {
     this.stopped = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
-    await this.inFlight;
+    // A round stuck on an unreachable store must not hold shutdown: it is left to finish or fail on its own.
+    if (this.inFlight) await withDeadline(this.clock, this.inFlight, SHUTDOWN_WRITE_MS, () => new Error('timeout')).catch(() => {});
   }
 
   /** Run one round now; `forcePrune` prunes even if the prune interval has not passed. */

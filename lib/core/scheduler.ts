@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, TimerHandle } from './clock.js';
+import { SHUTDOWN_WRITE_MS, withDeadline, type Clock, type TimerHandle } from './clock.js';
 import { ConfigurationError, InvalidJobError, UnoJobsError, messages } from './errors.js';
 import { toError, type JobEvents } from './events.js';
 import type { InsertResult, JobRecord, JobState } from './job.js';
@@ -116,7 +116,8 @@ export class Scheduler {
     this.looping = false;
     if (this.timer) this.deps.clock.clearTimeout(this.timer);
     this.timer = null;
-    await this.inFlight;
+    // A round stuck on an unreachable store must not hold shutdown: it is left to finish or fail on its own.
+    if (this.inFlight) await withDeadline(this.deps.clock, this.inFlight, SHUTDOWN_WRITE_MS, () => new Error('timeout')).catch(() => {});
   }
 
   /**

@@ -1,5 +1,5 @@
-import type { TimerHandle } from './clock.js';
-import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from './errors.js';
+import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from './clock.js';
+import { ConfigurationError, JobCancelledError, LeaseLostError, StorageError, messages } from './errors.js';
 import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
@@ -36,6 +36,10 @@ export interface WorkerPoolConfig {
 
 const CRITICAL: readonly Priority[] = ['critical'];
 
+
+/** Safety margin of self-fencing: a tenth of the lease (3 s by default). */
+const fenceMargin = (leaseMs: number): number => Math.max(1, Math.floor(leaseMs / 10));
+
 /** Claims and runs the jobs of one queue, never above its concurrency (plus the critical reserve). */
 class QueueWorker {
   readonly running = new Map<string, RunningJob>();
@@ -58,6 +62,8 @@ class QueueWorker {
     private readonly deps: WorkerPoolDeps,
     private readonly executor: Executor,
     private readonly marks: StartMarks,
+    /** Local deadline of every lease this process holds, by token (see WorkerPool.selfFence). */
+    private readonly leaseUntil: Map<string, number>,
   ) {
     this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency);
   }
@@ -114,8 +120,11 @@ class QueueWorker {
       let claimed: ClaimedJob[] = [];
       if (request) {
         const began = PrefetchBuffer.now();
+        // The store starts the lease when it runs the claim, after this instant: a deadline from here is safe.
+        const sentAt = this.deps.clock.now();
         try {
           claimed = await this.deps.storage.claim(request);
+          for (const { token } of claimed) this.leaseUntil.set(token, sentAt + request.leaseMs);
         } catch (error) {
           this.deps.events.emit('worker:error', { error: toError(error), context: `claiming from queue "${this.config.queue}"` });
           await this.idle(this.pool.pollIntervalMs);
@@ -297,6 +306,9 @@ export class WorkerPool {
   private readonly workers = new Map<string, QueueWorker>();
   private readonly executor: Executor;
   private heartbeatTimer: TimerHandle | null = null;
+  private fenceTimer: TimerHandle | null = null;
+  /** Local deadline (this process's clock) of every lease held, by token: last claim or renewal sent + leaseMs. */
+  private readonly leaseUntil = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
   private closed = false;
@@ -308,7 +320,7 @@ export class WorkerPool {
   ) {
     this.executor = new Executor(deps);
     const marks = new StartMarks(deps);
-    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, marks));
+    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, marks, this.leaseUntil));
   }
 
   /** Queues served, with their settings. */
@@ -374,25 +386,72 @@ export class WorkerPool {
     }
     this.closed = true;
     if (this.heartbeatTimer) this.deps.clock.clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = null;
+    if (this.fenceTimer) this.deps.clock.clearTimeout(this.fenceTimer);
+    this.heartbeatTimer = this.fenceTimer = null;
+  }
+
+  /** `promise`, or a `StorageError` with `message` once `ms` have passed on the engine's clock. */
+  private bounded<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+    return withDeadline(this.deps.clock, promise, ms, () => new StorageError(message));
+  }
+
+  /**
+   * Self-fencing: give up every job whose lease this process could not renew in time, before the store can hand it
+   * to another worker. Its deadline is the last claim or renewal *sent* plus `leaseMs` on this process's monotonic
+   * clock, less a margin for clock rate and transit. A running handler's signal is aborted and its outcome is never
+   * written (the store recovers the job when the lease expires); a buffered job is dropped before it starts.
+   */
+  private selfFence(): void {
+    this.fenceTimer = null;
+    if (this.closed) return;
+    const margin = fenceMargin(this.config.leaseMs);
+    const now = this.deps.clock.now();
+    let next = Infinity;
+    for (const w of this.workers.values()) {
+      for (const { claimed } of w.buffer.all()) {
+        const until = this.leaseUntil.get(claimed.token);
+        if (until === undefined) continue;
+        if (until - margin <= now) w.buffer.remove(claimed.job.id);
+        else next = Math.min(next, until - margin);
+      }
+      for (const job of w.running.values()) {
+        const until = this.leaseUntil.get(job.token);
+        if (until === undefined || job.fenced) continue;
+        if (until - margin > now) {
+          next = Math.min(next, until - margin);
+          continue;
+        }
+        job.fenced = job.ended = true;
+        job.interrupt(new LeaseLostError(messages.selfFenced(job.id, now - (until - this.config.leaseMs))));
+        this.deps.events.emit('job:lease-lost', { jobId: job.id, workerId: this.deps.workerId });
+      }
+    }
+    if (next < Infinity) {
+      this.fenceTimer = this.deps.clock.setTimeout(() => this.selfFence(), Math.max(1, next - now));
+      this.fenceTimer.unref?.();
+    }
   }
 
   private async release(leases: Lease[], context: string): Promise<void> {
     try {
-      await this.deps.storage.release(leases);
+      // Bounded: shutdown must end even when the store is unreachable.
+      await this.bounded(this.deps.storage.release(leases), SHUTDOWN_WRITE_MS, messages.shutdownWriteTimeout(SHUTDOWN_WRITE_MS));
     } catch (error) {
       // The leases will expire and recovery puts the jobs back: nothing is lost.
       this.deps.events.emit('worker:error', { error: toError(error), context });
     }
   }
 
-  private scheduleHeartbeat(): void {
-    this.heartbeatTimer = this.deps.clock.setTimeout(() => void this.heartbeat(), this.config.heartbeatMs);
+  /** The next renewal `heartbeatMs` after the last one began (a slow or timed-out renewal does not delay it further). */
+  private scheduleHeartbeat(began?: number): void {
+    const wait = began === undefined ? this.config.heartbeatMs : Math.max(1, this.config.heartbeatMs - (this.deps.clock.now() - began));
+    this.heartbeatTimer = this.deps.clock.setTimeout(() => void this.heartbeat(), wait);
     this.heartbeatTimer.unref?.();
   }
 
   /** Extend every lease in one call (running and buffered jobs); abort the handlers whose lease is gone. */
   private async heartbeat(): Promise<void> {
+    const began = this.deps.clock.now();
     const workers = [...this.workers.values()];
     const leases: Lease[] = [];
     for (const w of workers) {
@@ -400,8 +459,15 @@ export class WorkerPool {
       for (const { claimed } of w.buffer.all()) leases.push({ id: claimed.job.id, token: claimed.token });
     }
     if (leases.length > 0) {
+      const sentAt = this.deps.clock.now();
       try {
-        const lost = await this.deps.storage.heartbeat(leases, this.config.leaseMs);
+        // A renewal that hangs (a dead connection, a pool exhausted by handlers) must not stop the next ones.
+        const renewal = this.deps.storage.heartbeat(leases, this.config.leaseMs);
+        const lost = await this.bounded(renewal, this.config.heartbeatMs, messages.heartbeatTimeout(this.config.heartbeatMs));
+        const gone = new Set(lost);
+        const current = new Set(leases.map((l) => l.token));
+        for (const token of this.leaseUntil.keys()) if (!current.has(token)) this.leaseUntil.delete(token);
+        for (const l of leases) if (!gone.has(l.id)) this.leaseUntil.set(l.token, sentAt + this.config.leaseMs);
         const sent = new Map(leases.map((l) => [l.id, l.token]));
         // Act on where each job is now: a buffered job whose lease is gone (recovered, cancelled) is dropped before
         // it starts; one that started meanwhile is interrupted like any running job.
@@ -420,6 +486,8 @@ export class WorkerPool {
         this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
       }
     }
-    if (!this.closed) this.scheduleHeartbeat();
+    if (this.closed) return;
+    if (!this.fenceTimer) this.selfFence();
+    this.scheduleHeartbeat(began);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { MemoryJobStorage, type JobContext, type JobEventMap, type Lease } from '../../lib/index.js';
+import { MemoryJobStorage, type JobContext, type JobEventMap, type Lease, type ClaimRequest, type ClaimedJob } from '../../lib/index.js';
 import { flushMicrotasks, ManualClock } from '../../lib/testing/index.js';
 import { createEngine, deferred } from '../support/engine.js';
 
@@ -135,12 +135,16 @@ describe('events', () => {
   });
 });
 
-/** A memory store that can pretend this worker's heartbeats are lost (a stalled event loop, a network split). */
+/** A memory store that can pretend this worker is cut off (a network split): its heartbeats and claims fail. */
 class StallableStorage extends MemoryJobStorage {
   stalled = false;
   override async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
     if (this.stalled) throw new Error('network split');
     return super.heartbeat(leases, leaseMs);
+  }
+  override async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    if (this.stalled) throw new Error('network split');
+    return super.claim(request);
   }
 }
 
@@ -164,12 +168,15 @@ describe('fencing: a zombie worker can never overwrite the new owner', () => {
     await env.clock.advance(3500); // lease expired, heartbeats failed
     await env.uno.runMaintenance(); // recovers the job
     expect((await storage.get(job.id))!.state).toBe('waiting');
-    const [owner] = await storage.claim({ queue: 'default', limit: 1, leaseMs: 30_000, workerId: 'new-owner' });
+    // Another worker, which can reach the store, takes the job over.
+    const [owner] = await MemoryJobStorage.prototype.claim.call(storage, { queue: 'default', limit: 1, leaseMs: 30_000, workerId: 'new-owner' });
     await storage.complete([{ id: job.id, token: owner!.token, result: '"owner result"' }]);
     storage.stalled = false;
-    await env.clock.advance(1000); // next heartbeat says the lease is gone
+    await env.clock.advance(1000);
+    // It gave the job up itself before its lease could expire (self-fencing), and wrote nothing since.
     expect(zombieSignal!.aborted).toBe(true);
     expect((zombieSignal!.reason as Error).name).toBe('LeaseLostError');
+    expect((zombieSignal!.reason as Error).message).toContain('could not renew its lease');
     zombieDone.resolve('zombie result');
     await flushMicrotasks();
     const final = (await storage.get(job.id))!;

@@ -1,0 +1,101 @@
+import { describe, it, expect, afterEach } from '@jest/globals';
+import { ManualClock, SHUTDOWN_WRITE_MS } from '../../lib/core/clock.js';
+import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
+import type { Lease } from '../../lib/storage/job-storage.js';
+import type { JobContext } from '../../lib/index.js';
+import { flushMicrotasks } from '../../lib/testing/index.js';
+import { createEngine, deferred } from '../support/engine.js';
+
+/** A memory store that can stop answering: calls then fail (`split`) or never settle (`hang`). */
+class FlakyStorage extends MemoryJobStorage {
+  mode: 'ok' | 'split' | 'hang' = 'ok';
+  heartbeats = 0;
+  private gate<T>(call: () => Promise<T>): Promise<T> {
+    if (this.mode === 'split') return Promise.reject(new Error('network split'));
+    if (this.mode === 'hang') return new Promise<T>(() => {});
+    return call();
+  }
+  override heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
+    this.heartbeats++;
+    return this.gate(() => super.heartbeat(leases, leaseMs));
+  }
+  override release(leases: readonly Lease[]): Promise<void> {
+    return this.gate(() => super.release(leases));
+  }
+  override promoteDue(): Promise<number> {
+    return this.gate(() => super.promoteDue());
+  }
+}
+
+let env: ReturnType<typeof createEngine> | null = null;
+afterEach(async () => {
+  if (env) (env.storage as FlakyStorage).mode = 'ok';
+  await env?.uno.stop(0);
+  env = null;
+});
+
+/** An engine with a 3 s lease renewed every second, running one job whose handler waits for the test. */
+async function runningJob(mode: 'split' | 'hang') {
+  const clock = new ManualClock();
+  const storage = new FlakyStorage({ clock });
+  const e = (env = createEngine({ clock, storage, worker: { leaseMs: 3000, heartbeatMs: 1000, concurrency: 1 }, maintenanceIntervalMs: 60_000 }));
+  const done = deferred();
+  const aborted: { at: number; reason: Error }[] = [];
+  e.uno.register('slow', (_p: unknown, ctx: JobContext) => {
+    ctx.signal.addEventListener('abort', () => aborted.push({ at: clock.now(), reason: ctx.signal.reason as Error }));
+    return done.promise;
+  });
+  await e.uno.start();
+  const job = await e.queue.enqueue('slow', null);
+  await clock.advance(10);
+  expect((await storage.get(job.id))!.state).toBe('active');
+  storage.mode = mode;
+  return { e, clock, storage, job, done, aborted };
+}
+
+describe('self-fencing: a worker that cannot renew its lease gives the job up before the store can', () => {
+  it('aborts the handler before its lease expires in the store, and writes no outcome', async () => {
+    const { clock, storage, job, done, aborted } = await runningJob('split');
+    const leaseEnd = (await storage.get(job.id))!.leaseExpiresAt!.getTime();
+    await clock.advance(2600);
+    expect(aborted).toEqual([]); // renewals failed, but the lease it holds is still good for a while
+    await clock.advance(300);
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0]!.reason.name).toBe('LeaseLostError');
+    expect(aborted[0]!.reason.message).toContain('could not renew its lease');
+    expect(aborted[0]!.at).toBeLessThan(leaseEnd); // before another worker could take the job over
+    done.resolve();
+    await flushMicrotasks();
+    storage.mode = 'ok';
+    const stored = (await storage.get(job.id))!;
+    expect(stored.state).toBe('active'); // no outcome written: the store recovers it
+    expect(stored.errors).toEqual([]);
+    await clock.advance(500);
+    expect(await storage.recoverExpired()).toEqual({ recovered: 1, stalled: 1 });
+    const back = (await storage.get(job.id))!;
+    expect(back.state).toBe('waiting');
+    expect(back.attempt).toBe(0);
+  });
+
+  it('a renewal that never answers does not stop the next ones, and the job is still given up in time', async () => {
+    const { clock, storage, job, aborted } = await runningJob('hang');
+    const leaseEnd = (await storage.get(job.id))!.leaseExpiresAt!.getTime();
+    const before = storage.heartbeats;
+    await clock.advance(2900);
+    expect(storage.heartbeats - before).toBeGreaterThanOrEqual(2);
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0]!.at).toBeLessThan(leaseEnd);
+  });
+});
+
+describe('bounded shutdown', () => {
+  it('stop() returns within the grace period plus the shutdown wait when the store never answers', async () => {
+    const { e, clock } = await runningJob('hang');
+    let stopped = false;
+    void e.uno.stop(1000).then(() => (stopped = true));
+    await clock.advance(1000 + SHUTDOWN_WRITE_MS - 50);
+    expect(stopped).toBe(false);
+    await clock.advance(SHUTDOWN_WRITE_MS + 100); // the release and the housekeeping round each wait at most this long
+    expect(stopped).toBe(true);
+  });
+});
