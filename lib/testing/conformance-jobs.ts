@@ -131,10 +131,10 @@ export const jobCases: ConformanceCase[] = [
   {
     name: 'a delayed job is scheduled and only claimable once due',
     run: async (s) => {
-      await s.insert([newJob({ id: 'later', delayMs: 300 })]);
+      await s.insert([newJob({ id: 'later', delayMs: 1000 })]);
       assert.equal((await s.get('later'))!.state, 'scheduled');
       assert.deepEqual(await s.claim(claimReq(1)), []);
-      await sleep(350);
+      await sleep(1100);
       await s.promoteDue();
       assert.equal((await s.get('later'))!.state, 'waiting');
       assert.deepEqual((await s.claim(claimReq(1))).map((c) => c.job.id), ['later']);
@@ -237,11 +237,12 @@ export const jobCases: ConformanceCase[] = [
     run: async (s) => {
       await s.insert([newJob({ id: 'r' })]);
       const [c] = await s.claim(claimReq(1));
-      await s.fail([{ id: 'r', token: c!.token, error: err(1), retryDelayMs: 300 }]);
+      // Delays and leases here leave a loaded machine room: each step must happen well within them.
+      await s.fail([{ id: 'r', token: c!.token, error: err(1), retryDelayMs: 1000 }]);
       const job = (await s.get('r'))!;
       assert.equal(job.state, 'scheduled');
       assert.deepEqual(await s.claim(claimReq(1)), []);
-      await sleep(350);
+      await sleep(1100);
       assert.deepEqual((await s.claim(claimReq(1))).map((x) => x.job.id), ['r']);
     },
   },
@@ -249,9 +250,9 @@ export const jobCases: ConformanceCase[] = [
     name: 'an expired lease is recovered; the zombie worker is fenced out everywhere',
     run: async (s) => {
       await s.insert([newJob({ id: 'z' })]);
-      const [zombie] = await s.claim({ ...claimReq(1), leaseMs: 100, workerId: 'zombie', startNow: 1 });
+      const [zombie] = await s.claim({ ...claimReq(1), leaseMs: 1000, workerId: 'zombie', startNow: 1 });
       assert.deepEqual(await s.recoverExpired(), { recovered: 0, stalled: 0 });
-      await sleep(150);
+      await sleep(1100);
       assert.deepEqual(await s.recoverExpired(), { recovered: 1, stalled: 1 });
       let job = (await s.get('z'))!;
       assert.equal(job.state, 'waiting');
@@ -329,10 +330,10 @@ export const jobCases: ConformanceCase[] = [
     name: 'heartbeat extends a lease so it is not recovered',
     run: async (s) => {
       await s.insert([newJob({ id: 'hb' })]);
-      const [c] = await s.claim({ ...claimReq(1), leaseMs: 200 });
+      const [c] = await s.claim({ ...claimReq(1), leaseMs: 1000 });
       await sleep(100);
-      assert.deepEqual(await s.heartbeat([{ id: 'hb', token: c!.token }], 2000), []);
-      await sleep(200);
+      assert.deepEqual(await s.heartbeat([{ id: 'hb', token: c!.token }], 5000), []);
+      await sleep(1000);
       assert.deepEqual(await s.recoverExpired(), { recovered: 0, stalled: 0 });
       assert.equal((await s.get('hb'))!.state, 'active');
     },

