@@ -278,3 +278,29 @@ describe('RedisJobStorage keys', () => {
     await storage.close();
   });
 });
+
+describe('RedisJobStorage fencing tokens', () => {
+  it('never hands out a token twice, even after its counter is rolled back (restart from AOF, failover)', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      await storage.insert([newJob({ id: 'x' })]);
+      const meta = `{${prefix}:q}:meta`;
+      const before = await admin.hget(meta, 'tok');
+      const [first] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'lost' });
+      // What a restart that lost the last writes looks like: the claim is gone and the counter back where it was.
+      await storage.release([{ id: 'x', token: first!.token }]);
+      if (before === null) await admin.hdel(meta, 'tok');
+      else await admin.hset(meta, 'tok', before);
+      const [second] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'new' });
+      expect(second!.job.id).toBe('x');
+      expect(second!.token).not.toBe(first!.token);
+      // The worker that held the lost claim is fenced out.
+      expect(await storage.complete([{ id: 'x', token: first!.token, result: '"stale"' }])).toEqual([false]);
+      expect(await storage.complete([{ id: 'x', token: second!.token, result: '"fresh"' }])).toEqual([true]);
+    } finally {
+      await storage.close();
+    }
+  });
+});

@@ -130,7 +130,13 @@ end
 if #valid == 0 then return { 0, {} } end
 
 local lease = S(now + leaseMs)
-local first = redis.call('HINCRBY', base .. ':meta', 'tok', #valid) - #valid + 1
+-- Tokens never repeat, even after Redis restarts from a persistence file that missed its last writes, or a replica
+-- that lagged behind takes over: a rolled-back counter would hand out tokens again that a live worker still holds.
+-- The counter never falls below the Redis clock times 1000 (a thousand claims per millisecond of headroom), so time
+-- carries it past anything issued before the loss.
+local meta = base .. ':meta'
+local first = math.max(tonumber(redis.call('HGET', meta, 'tok')) or 0, now * 1000) + 1
+redis.call('HSET', meta, 'tok', S(first + #valid - 1))
 local activeArgs = {}
 for i, id in ipairs(valid) do
   local job = jobs[i]
