@@ -12,6 +12,8 @@ export interface MaintenanceConfig {
   retention: RetentionPolicy;
   /** Most jobs deleted per prune call (bounded batches keep the store responsive). */
   pruneBatch: number;
+  /** Error history kept when a recovered job gets its lease-expiry entry (see `limits.errorHistory`). */
+  errorHistory?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export class Maintenance {
   async tick(forcePrune = false): Promise<void> {
     try {
       await this.storage.promoteDue();
-      const recovered = await this.storage.recoverExpired();
+      const recovered = await this.storage.recoverExpired({ errorHistory: this.config.errorHistory });
       if (recovered > 0) this.events.emit('job:recovered', { count: recovered });
       const now = this.clock.now();
       if (forcePrune || now - this.lastPrune >= this.config.pruneIntervalMs) {

@@ -5,6 +5,7 @@
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] most jobs per call
   ARGV[4], ARGV[5]  error message text before and after the worker id (the message lives in lib/core/errors.ts)
+  ARGV[6]  error history bound (the first entry and this many last ones are kept)
 
   Returns the number of jobs recovered. Publishes the queue name when any went back to waiting.
 ]]
@@ -25,7 +26,7 @@ for _, id in ipairs(expired) do
     local attempt = tonumber(f[2])
     local entry = cjson.encode({ attempt = attempt, name = 'LeaseExpiredError',
       message = ARGV[4] .. (f[4] or 'unknown') .. ARGV[5], at = iso(now) })
-    redis.call('HSET', jk, 'errors', appendJson(redis.call('HGET', jk, 'errors'), entry))
+    redis.call('HSET', jk, 'errors', appendBounded(redis.call('HGET', jk, 'errors'), entry, tonumber(ARGV[6])))
     deactivate(base, jk, id)
     if attempt >= tonumber(f[3]) then
       finish(base, jk, id, 'failed', now)

@@ -1,7 +1,7 @@
 import { messages } from '../../../core/errors.js';
-import type { RetentionPolicy } from '../../job-storage.js';
+import { DEFAULT_ERROR_HISTORY, type RetentionPolicy } from '../../job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { appendJson, caseSet, chunks } from '../rows.js';
+import { appendBounded, caseSet, chunks } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
 /** Most rows one promote or recovery round touches: bounded transactions keep locks short. */
@@ -28,7 +28,7 @@ export function* promoteDueOp(d: Dialect, t: TableNames): Op<string[]> {
  * `failed` when that was their last attempt. Expiry is judged by the database clock on the index
  * `(lease_expires_at) WHERE state = 'active'`. Returns the queues that received jobs, one entry per recovered job.
  */
-export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ count: number; woken: string[] }> {
+export function* recoverExpiredOp(d: Dialect, t: TableNames, errorHistory = DEFAULT_ERROR_HISTORY): Op<{ count: number; woken: string[] }> {
   const expired = yield {
     sql: `SELECT id, queue, attempt, max_attempts, worker_id, errors, ${d.nowMs} AS now_ms FROM ${t.jobs}
           WHERE state = 'active' AND lease_expires_at <= ${d.nowMs} ORDER BY lease_expires_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
@@ -43,7 +43,7 @@ export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ count: number
     const attempt = Number(row.attempt);
     const entry = { attempt, name: 'LeaseExpiredError', message: messages.leaseExpired(String(row.worker_id ?? 'unknown')), at };
     const last = attempt >= Number(row.max_attempts);
-    groups[last ? 'failed' : 'waiting'].set(String(row.id), appendJson(String(row.errors), JSON.stringify(entry)));
+    groups[last ? 'failed' : 'waiting'].set(String(row.id), appendBounded(String(row.errors), JSON.stringify(entry), errorHistory));
     if (!last) woken.push(String(row.queue));
   }
   for (const [state, errors] of Object.entries(groups)) {
