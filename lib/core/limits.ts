@@ -12,7 +12,7 @@ export interface JobLimits {
   resultBytes?: number;
   /** Largest `ctx.progress()` value, as UTF-8 JSON; a larger one throws in the handler. Default 64 KiB. */
   progressBytes?: number;
-  /** Longest error message kept per failed attempt, in characters; the rest is cut with a marker. Default 8192. */
+  /** Longest error message (and name) kept per failed attempt, in characters; the rest is cut with a marker. Default 8192. */
   errorMessageLength?: number;
   /** Longest stack trace kept per failed attempt, in characters; the rest is cut with a marker. Default 16 384. */
   stackLength?: number;
@@ -66,7 +66,11 @@ export function truncate(text: string, max: number, option: keyof JobLimits): st
 
 /** An error entry with its message and stack cut to the limits. */
 export function boundJobError(error: JobError, limits: ResolvedLimits): JobError {
-  const bounded = { ...error, message: truncate(error.message, limits.errorMessageLength, 'errorMessageLength') };
+  const bounded = {
+    ...error,
+    name: truncate(error.name, limits.errorMessageLength, 'errorMessageLength'),
+    message: truncate(error.message, limits.errorMessageLength, 'errorMessageLength'),
+  };
   if (error.stack !== undefined) bounded.stack = truncate(error.stack, limits.stackLength, 'stackLength');
   return bounded;
 }
