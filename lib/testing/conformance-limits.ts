@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { JobStorage } from '../storage/job-storage.js';
-import { DEFAULT_ERROR_HISTORY } from '../storage/job-storage.js';
+import { DEFAULT_ERROR_HISTORY, MAX_RETRY_DELAY_MS } from '../storage/job-storage.js';
 import { newJob, claimReq, sleep, type ConformanceCase } from './conformance-helpers.js';
 
 /** Claim `id` and fail it `times` times (retry at once), with an error entry per attempt. */
@@ -70,7 +70,11 @@ export const limitCases: ConformanceCase[] = [
         assert.equal(job.state, 'active');
         assert.deepEqual(job.errors, []);
       }
-      assert.deepEqual(await s.complete([{ id: 'good', token: token('good'), result: '1' }, { id: 'bad', token: token('bad'), result: '2' }]), [true, true]);
+      // The longest storable delay is kept, and read back as a valid date.
+      assert.deepEqual(await s.fail([{ id: 'good', token: token('good'), error, retryDelayMs: MAX_RETRY_DELAY_MS }]), [true]);
+      const runAt = (await s.get('good'))!.runAt.getTime();
+      assert.ok(Math.abs(runAt - (Date.now() + MAX_RETRY_DELAY_MS)) < 24 * 3600 * 1000, `runAt ${runAt}`);
+      assert.deepEqual(await s.complete([{ id: 'bad', token: token('bad'), result: '2' }]), [true]);
     },
   },
 ];
