@@ -33,6 +33,7 @@ export class OutcomeWriter {
     });
   }
 
+  /** Like {@link complete}, for a failed attempt. Submit the same object again to retry a write the store refused. */
   fail(outcome: FailOutcome): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.fails.push({ outcome, resolve, reject });
