@@ -10,6 +10,7 @@ export { Cron, SCHEDULE_METADATA, type CronOptions, type ScheduleDecoratorOption
 export { Interval, type IntervalOptions } from './decorators/interval.decorator.js';
 
 export { UnoJobs, resolveRetention, type UnoJobsOptions, type WorkerOptions, type QueueOptions, type RetentionOptions } from './core/uno-jobs.js';
+export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';
 export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
 export { JobContext } from './core/job-context.js';
 export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
@@ -58,6 +59,11 @@ export {
 export {
   JobStorage,
   MAX_LOG_LINES,
+  DEFAULT_ERROR_HISTORY,
+  MAX_RETRY_DELAY_MS,
+  boundHistory,
+  checkRetryDelays,
+  type RecoverOptions,
   type StorageCapabilities,
   type ClaimRequest,
   type Lease,

@@ -106,6 +106,16 @@ export const messages = {
     `and pass its id, or raise maxPayloadBytes in UnoJobsModule options.`,
   resultNotSerialisable: (task: string, why: string) =>
     `The handler of "${task}" returned a value that is not JSON-serialisable (${why}). Return plain data.`,
+  resultTooLarge: (task: string, bytes: number, limit: number) =>
+    `The handler of "${task}" returned ${bytes} bytes of JSON, over the result limit of ${limit} bytes. Store large ` +
+    `output elsewhere (a bucket, a table) and return its id, or raise limits.resultBytes in UnoJobsModule options.`,
+  progressTooLarge: (bytes: number, limit: number) =>
+    `Progress is ${bytes} bytes as JSON, over the limit of ${limit} bytes. Report a number or a small object, ` +
+    `or raise limits.progressBytes in UnoJobsModule options.`,
+  truncated: (cut: number, option: string) => `… [${cut} more characters cut; raise limits.${option} to keep more]`,
+  retryDelayOutOfRange: (id: string, delay: unknown, max: number) =>
+    `The retry delay ${String(delay)} ms of job "${id}" cannot be stored: use a whole number of ms from 0 to ${max}. ` +
+    `Check the backoff function of its task: it must return a finite number of ms or false.`,
   jobNotFound: (id: string) =>
     `Job "${id}" does not exist: it never did, or retention removed it (a task with removeOnComplete has its ` +
     `completed jobs removed at once; keep them to read them later).`,

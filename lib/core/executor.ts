@@ -12,12 +12,13 @@ import type { JobEvents } from './events.js';
 import { jobInfo, type ClaimedJob, type JobError, type JobInfo } from './job.js';
 import { JobContext } from './job-context.js';
 import { LazyAbort } from './lazy-abort.js';
+import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
 import type { OutcomeWriter } from './outcome-writer.js';
-import { toJson } from './payload.js';
+import { bytesOver, toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
 import { isTickJobId } from './scheduler-definition.js';
 import type { TaskDefinition } from './task-registry.js';
-import type { JobStorage, Lease } from '../storage/job-storage.js';
+import type { CompleteOutcome, FailOutcome, JobStorage, Lease } from '../storage/job-storage.js';
 
 /** A job this process is running. */
 export interface RunningJob extends Lease {
@@ -46,6 +47,8 @@ export interface ExecutorDeps {
   removeCompleted: boolean;
   /** Worker deaths tolerated per job for tasks that set no `maxStalls`. */
   maxStalls: number;
+  /** Size limits of results, progress, errors and logs. Default {@link DEFAULT_LIMITS}. */
+  limits?: ResolvedLimits;
 }
 
 /** Outcome writes are retried this many times (with these waits) when the store errors. */
@@ -56,7 +59,11 @@ const WRITE_RETRY_DELAYS = [50, 250, 1000];
  * a fenced outcome (complete, retry later, or fail for good) and emits the lifecycle events.
  */
 export class Executor {
-  constructor(private readonly deps: ExecutorDeps) {}
+  private readonly limits: ResolvedLimits;
+
+  constructor(private readonly deps: ExecutorDeps) {
+    this.limits = deps.limits ?? DEFAULT_LIMITS;
+  }
 
   /**
    * Run `claimed` with its task's `definition`: `track` receives the running job before the handler starts,
@@ -98,7 +105,7 @@ export class Executor {
       const ctx = new JobContext(info, abort, running, storage, events, () => {
         running.ended = true;
         abort.abort(new LeaseLostError(messages.leaseLost(job.id)));
-      });
+      }, this.limits);
       result = await new Promise<unknown>((resolve, reject) => {
         interrupt = (error) => {
           abort.abort(error);
@@ -134,20 +141,29 @@ export class Executor {
         failed = true;
         thrown = new InvalidJobError(messages.resultNotSerialisable(job.task, (error as Error).message));
       }
+      // Checked here, not by the store: an oversized result must fail its own job, never the batch it joins.
+      const bytes = failed ? null : bytesOver(resultJson, this.limits.resultBytes);
+      if (bytes !== null) {
+        failed = true;
+        thrown = new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes));
+      }
     }
     const durationMs = clock.now() - startedAt;
     if (running.fenced) return;
     if (!failed) {
       const remove = (definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
-      const accepted = await this.write(() => this.deps.outcomes.complete({ id: job.id, token, result: resultJson, remove }));
+      const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
+      const accepted = await this.write(() => this.deps.outcomes.complete(outcome));
       if (accepted === false) this.lost(running);
       else if (accepted && events.has('job:completed')) events.emit('job:completed', { job: info, result, durationMs });
       return;
     }
 
-    const error = toJobError(thrown, job.attempt, clock.now());
+    const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
     const retryDelayMs = this.retryDelay(definition, info, thrown, job.backoff ?? undefined);
-    const accepted = await this.write(() => this.deps.outcomes.fail({ id: job.id, token, error, retryDelayMs }));
+    // One object for every write attempt: the writer recognises an outcome the store rejected and retries it alone.
+    const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
+    const accepted = await this.write(() => this.deps.outcomes.fail(outcome));
     if (accepted === false) return this.lost(running);
     if (accepted === null) return;
     if (retryDelayMs === null) events.emit('job:failed', { job: info, error, durationMs });
@@ -170,8 +186,9 @@ export class Executor {
     track(running);
     settled();
     const thrown = new JobStalledError(messages.stalledTooOften(job.id, job.stalls, maxStalls));
-    const error = toJobError(thrown, job.attempt, this.deps.clock.now());
-    const accepted = await this.write(() => this.deps.outcomes.fail({ id: job.id, token, error, retryDelayMs: null }));
+    const error = boundJobError(toJobError(thrown, job.attempt, this.deps.clock.now()), this.limits);
+    const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs: null, errorHistory: this.limits.errorHistory };
+    const accepted = await this.write(() => this.deps.outcomes.fail(outcome));
     if (accepted === false) return this.lost(running);
     if (accepted) this.deps.events.emit('job:failed', { job: info, error, durationMs: 0 });
   }

@@ -2,11 +2,9 @@ import type { JobEvents } from './events.js';
 import { InvalidJobError, LeaseLostError, messages } from './errors.js';
 import type { JobInfo } from './job.js';
 import type { LazyAbort } from './lazy-abort.js';
-import { toJson } from './payload.js';
+import { DEFAULT_LIMITS, truncate, type ResolvedLimits } from './limits.js';
+import { bytesOver, toJson } from './payload.js';
 import type { JobStorage, Lease } from '../storage/job-storage.js';
-
-/** Longest log line kept; longer lines are cut. */
-const MAX_LOG_LENGTH = 4096;
 
 /**
  * What a handler gets besides its payload: the job, an `AbortSignal`, and progress and log writers.
@@ -31,6 +29,7 @@ export class JobContext {
     private readonly storage: JobStorage,
     private readonly events: JobEvents,
     private readonly onLeaseLost: () => void,
+    private readonly limits: ResolvedLimits = DEFAULT_LIMITS,
   ) {}
 
   /** Aborted on timeout, cancellation or lease loss; `signal.reason` says which. */
@@ -38,24 +37,32 @@ export class JobContext {
     return this.abort.signal;
   }
 
-  /** Report progress: a number (e.g. a percentage) or a JSON object. Readable through `getJob` and events. */
+  /**
+   * Report progress: a number (e.g. a percentage) or a JSON object of at most `limits.progressBytes` (default
+   * 64 KiB); a larger one throws an `InvalidJobError` and nothing is written. Readable through `getJob` and events.
+   */
   async progress(value: number | object): Promise<void> {
     if (typeof value !== 'number' && (typeof value !== 'object' || value === null)) {
       throw new InvalidJobError(messages.invalidOption('progress', value, 'a number or a JSON object'));
     }
     const json = toJson(value, 'payload');
+    const bytes = bytesOver(json, this.limits.progressBytes);
+    if (bytes !== null) throw new InvalidJobError(messages.progressTooLarge(bytes, this.limits.progressBytes));
     await this.write({ progress: json });
     this.events.emit('job:progress', { job: this.job, progress: value });
   }
 
-  /** Append a line to the job's log (the last 100 lines are kept). */
+  /**
+   * Append a line to the job's log. The last `limits.logLines` lines are kept (default 100), each cut to
+   * `limits.logLineLength` characters (default 4096) with a marker.
+   */
   async log(message: string): Promise<void> {
-    await this.write({ log: String(message).slice(0, MAX_LOG_LENGTH) });
+    await this.write({ log: truncate(String(message), this.limits.logLineLength, 'logLineLength') });
   }
 
   private async write(update: { progress?: string; log?: string }): Promise<void> {
     if (this.abort.aborted) return;
-    const accepted = await this.storage.progress(this.lease, update);
+    const accepted = await this.storage.progress(this.lease, { ...update, logLines: this.limits.logLines });
     if (!accepted) {
       this.onLeaseLost();
       throw new LeaseLostError(messages.leaseLost(this.job.id));

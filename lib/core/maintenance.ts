@@ -12,6 +12,8 @@ export interface MaintenanceConfig {
   retention: RetentionPolicy;
   /** Most jobs deleted per prune call (bounded batches keep the store responsive). */
   pruneBatch: number;
+  /** Error history kept when a recovered job gets its lease-expiry entry (see `limits.errorHistory`). */
+  errorHistory?: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export class Maintenance {
   async tick(forcePrune = false): Promise<void> {
     try {
       await this.storage.promoteDue();
-      const { recovered, stalled } = await this.storage.recoverExpired();
+      const { recovered, stalled } = await this.storage.recoverExpired({ errorHistory: this.config.errorHistory });
       if (recovered > 0) this.events.emit('job:recovered', { count: recovered, stalled });
       const now = this.clock.now();
       if (forcePrune || now - this.lastPrune >= this.config.pruneIntervalMs) {

@@ -10,12 +10,18 @@ interface Pending<T> {
  * Coalesces outcomes that finish close together into one `complete` and one `fail` call, so a remote store sees
  * one round trip per batch instead of one per job. While a write is in flight the next batch gathers; a batch is
  * written as soon as the previous one returns.
+ *
+ * One outcome the store rejects (a value its column cannot hold, a packet over the server's limit) must not sink the
+ * others: when a batch call throws, each of its outcomes is written on its own, so only the bad one fails. An
+ * outcome that failed that way is remembered, and when it is submitted again (the executor retries the same object)
+ * it is written alone instead of rejoining, and failing, the next batch.
  */
 export class OutcomeWriter {
   private completes: Pending<CompleteOutcome>[] = [];
   private fails: Pending<FailOutcome>[] = [];
   private inFlight = false;
   private scheduled = false;
+  private readonly rejected = new WeakSet<object>();
 
   constructor(private readonly storage: JobStorage) {}
 
@@ -27,6 +33,7 @@ export class OutcomeWriter {
     });
   }
 
+  /** Like {@link complete}, for a failed attempt. Submit the same object again to retry a write the store refused. */
   fail(outcome: FailOutcome): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.fails.push({ outcome, resolve, reject });
@@ -54,21 +61,38 @@ export class OutcomeWriter {
         this.completes = [];
         this.fails = [];
         await Promise.all([
-          completes.length ? settle(completes, this.storage.complete(completes.map((p) => p.outcome))) : null,
-          fails.length ? settle(fails, this.storage.fail(fails.map((p) => p.outcome))) : null,
+          this.writeAll(completes, (o) => this.storage.complete(o)),
+          this.writeAll(fails, (o) => this.storage.fail(o)),
         ]);
       }
     } finally {
       this.inFlight = false;
     }
   }
-}
 
-async function settle<T>(pending: Pending<T>[], write: Promise<boolean[]>): Promise<void> {
-  try {
-    const accepted = await write;
+  /** Write the suspects one by one and the rest as one batch (split up if the store rejects it). */
+  private async writeAll<T extends object>(pending: Pending<T>[], write: (outcomes: T[]) => Promise<boolean[]>): Promise<void> {
+    if (pending.length === 0) return;
+    const batch = pending.filter((p) => !this.rejected.has(p.outcome));
+    const alone = pending.filter((p) => this.rejected.has(p.outcome));
+    await Promise.all([this.writeBatch(batch, write), ...alone.map((p) => this.writeBatch([p], write))]);
+  }
+
+  private async writeBatch<T extends object>(pending: Pending<T>[], write: (outcomes: T[]) => Promise<boolean[]>): Promise<void> {
+    if (pending.length === 0) return;
+    let accepted: boolean[];
+    try {
+      accepted = await write(pending.map((p) => p.outcome));
+    } catch (error) {
+      if (pending.length === 1) {
+        this.rejected.add(pending[0]!.outcome);
+        pending[0]!.reject(error);
+        return;
+      }
+      // Which outcome the store refused is unknown: write each alone, so every good one lands in this round.
+      await Promise.all(pending.map((p) => this.writeBatch([p], write)));
+      return;
+    }
     pending.forEach((p, i) => p.resolve(accepted[i] ?? false));
-  } catch (error) {
-    for (const p of pending) p.reject(error);
   }
 }

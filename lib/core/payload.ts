@@ -15,12 +15,17 @@ export function toJson(value: unknown, what: 'payload' | 'result', maxBytes = In
   }
   check(value, '$', new Set(), what);
   const json = JSON.stringify(value);
-  // A cheap bound first: a UTF-8 string has at most 3 bytes per UTF-16 code unit.
-  if (json.length * 3 > maxBytes) {
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > maxBytes) throw new InvalidJobError(messages.payloadTooLarge(bytes, maxBytes));
-  }
+  const bytes = bytesOver(json, maxBytes);
+  if (bytes !== null) throw new InvalidJobError(messages.payloadTooLarge(bytes, maxBytes));
   return json;
+}
+
+/** The UTF-8 size of `json` when it is over `maxBytes`, else null. */
+export function bytesOver(json: string, maxBytes: number): number | null {
+  // A cheap bound first: a UTF-8 string has at most 3 bytes per UTF-16 code unit.
+  if (json.length * 3 <= maxBytes) return null;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  return bytes > maxBytes ? bytes : null;
 }
 
 function fail(path: string, why: string, what: 'payload' | 'result'): never {

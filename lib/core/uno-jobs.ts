@@ -4,6 +4,7 @@ import { systemClock, type Clock } from './clock.js';
 import { ConfigurationError, UnoJobsError, messages } from './errors.js';
 import { JobEvents } from './events.js';
 import { JobQueue } from './job-queue.js';
+import { resolveLimits, type JobLimits, type ResolvedLimits } from './limits.js';
 import { Maintenance } from './maintenance.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
@@ -81,6 +82,11 @@ export interface UnoJobsOptions {
   retention?: RetentionOptions;
   /** Largest payload as UTF-8 JSON. Default 1 MiB. */
   maxPayloadBytes?: number;
+  /**
+   * Size limits of what running jobs store: results, progress, error messages and stacks, error history, logs.
+   * Defaults in {@link JobLimits}; each is a whole number >= 1, checked at construction.
+   */
+  limits?: JobLimits;
   /** Period of promote/recover housekeeping in ms. Default 1000. */
   maintenanceIntervalMs?: number;
   /** Cron/interval scheduler of this instance (by default it fires where the worker runs). */
@@ -124,8 +130,10 @@ export class UnoJobs {
   private phase: Phase = 'new';
   private initialised: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly limits: ResolvedLimits;
 
   constructor(private readonly options: UnoJobsOptions) {
+    this.limits = resolveLimits(options.limits);
     this.storage = options.storage;
     this.clock = options.clock ?? systemClock;
     this.registry = new TaskRegistry(options.tasks);
@@ -186,13 +194,15 @@ export class UnoJobs {
         pollIntervalMs: worker.pollIntervalMs ?? (this.storage.capabilities.push ? 5000 : 1000),
       },
       { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
-        removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls },
+        removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls,
+        limits: this.limits },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: this.options.maintenanceIntervalMs ?? 1000,
       pruneIntervalMs: 60_000,
       retention,
       pruneBatch: 1000,
+      errorHistory: this.limits.errorHistory,
     });
     this.pool.start();
     this.maintenance.start();

@@ -4,7 +4,7 @@ import type { StorageConfig } from '../storage/create-storage.js';
 
 /**
  * Options of `UnoJobsModule.forRoot()` / `forRootAsync()`: the engine's options (see `UnoJobsOptions`: worker,
- * queues, task overrides, retention, payload limit, scheduler, clock), with the store given as a config. Every field
+ * queues, task overrides, retention, payload and size limits, scheduler, clock), with the store given as a config. Every field
  * is optional.
  */
 export interface UnoJobsModuleOptions extends Omit<UnoJobsOptions, 'storage'> {

@@ -9,6 +9,7 @@ import type {
   NewJob,
   Priority,
 } from '../core/job.js';
+import { StorageError, messages } from '../core/errors.js';
 
 /**
  * What a backend guarantees. The core adapts to it (for example it polls when `push` is false).
@@ -75,16 +76,32 @@ export interface CompleteOutcome extends Lease {
   remove?: boolean;
 }
 
-/** A failed attempt: retry after `retryDelayMs` (store clock), or fail for good when it is `null`. */
+/**
+ * A failed attempt: retry after `retryDelayMs` (store clock), or fail for good when it is `null`. A store refuses
+ * (throws) a delay that is not a whole number from 0 to {@link MAX_RETRY_DELAY_MS}, before writing anything.
+ */
 export interface FailOutcome extends Lease {
   error: JobError;
   retryDelayMs: number | null;
+  /**
+   * Bound of the job's error history: after appending `error`, the store keeps the first entry and the last
+   * `errorHistory` ones (see {@link boundHistory}). Default {@link DEFAULT_ERROR_HISTORY}.
+   */
+  errorHistory?: number;
 }
 
 /** A progress or log write from a running handler. `progress` is JSON text. */
 export interface ProgressUpdate {
   progress?: string;
   log?: string;
+  /** Most log lines kept; older ones are dropped first. Default {@link MAX_LOG_LINES}. */
+  logLines?: number;
+}
+
+/** Options of `recoverExpired`. */
+export interface RecoverOptions {
+  /** Bound of the error history when the lease-expiry entry is appended, as in {@link FailOutcome}. */
+  errorHistory?: number;
 }
 
 /** How long finished jobs are kept. `cancelled` jobs follow the `failed` rule. */
@@ -99,8 +116,40 @@ export interface InsertOptions {
   manager?: unknown;
 }
 
-/** Most log lines kept per job; older ones are dropped first. */
+/** Most log lines kept per job by default; older ones are dropped first. */
 export const MAX_LOG_LINES = 100;
+
+/** Error history kept per job by default: the first failed attempt and the last 10. */
+export const DEFAULT_ERROR_HISTORY = 10;
+
+/**
+ * Longest retry delay a store accepts: 2^52 ms (about 142,000 years). Any longer and `now + delay` is no longer a
+ * valid `Date` (the stores would read the job back with an invalid `runAt`), or overflows a SQL BIGINT.
+ */
+export const MAX_RETRY_DELAY_MS = 2 ** 52;
+
+/**
+ * Bound a history after an append: keep the first entry (how it started) and the last `keep` (how it is going),
+ * drop the middle. Returns `items` itself when nothing is dropped. Stores that keep the history in memory or as
+ * parsed JSON use it; the SQL and Lua paths do the same in place.
+ */
+export function boundHistory<T>(items: T[], keep: number): T[] {
+  if (items.length <= keep + 1) return items;
+  return [items[0]!, ...items.slice(items.length - keep)];
+}
+
+/**
+ * Throw unless every retry delay can be stored (see {@link MAX_RETRY_DELAY_MS}). Stores call it before writing
+ * anything, so a bad outcome rejects its call without applying half of it.
+ */
+export function checkRetryDelays(outcomes: readonly FailOutcome[]): void {
+  for (const o of outcomes) {
+    const d = o.retryDelayMs;
+    if (d !== null && !(Number.isInteger(d) && d >= 0 && d <= MAX_RETRY_DELAY_MS)) {
+      throw new StorageError(messages.retryDelayOutOfRange(o.id, d, MAX_RETRY_DELAY_MS));
+    }
+  }
+}
 
 /**
  * The storage contract: the job state machine. Every backend implements it and passes the conformance suite
@@ -175,7 +224,7 @@ export abstract class JobStorage {
    * `JobStalledError` entry in its errors; one that never started goes back unchanged. Stores never fail a job
    * here: the worker that next claims it applies its task's `maxStalls`.
    */
-  abstract recoverExpired(): Promise<RecoveryResult>;
+  abstract recoverExpired(options?: RecoverOptions): Promise<RecoveryResult>;
 
   /** Delete finished jobs beyond the retention policy, at most `limit` per call. Returns how many were deleted. */
   abstract prune(policy: RetentionPolicy, limit: number): Promise<number>;

@@ -2,6 +2,7 @@ import type { JobStorage } from '../storage/job-storage.js';
 import { adminCases } from './conformance-admin.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
 import { jobCases } from './conformance-jobs.js';
+import { limitCases } from './conformance-limits.js';
 
 export { newJob, waitFor, type ConformanceCase, type TestApi } from './conformance-helpers.js';
 
@@ -10,7 +11,7 @@ export { newJob, waitFor, type ConformanceCase, type TestApi } from './conforman
  * Each case gets a fresh, initialised store and should leave the clock alone: time-based cases use short real
  * delays, so they work on stores that judge time by their own server clock.
  */
-export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases];
+export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases, ...limitCases];
 
 /**
  * Register the conformance suite with a test framework. `factory` returns a fresh, not yet initialised store for

@@ -52,7 +52,7 @@ describe('PostgreSQL worker writes: generic plans look jobs up by primary key', 
   const tokens = `'{a,b}'::text[]`;
   const cases: [string, string, string, string][] = [
     ['complete', completeSql(t, true), 'text[], text[], text[]', `${ids}, ${tokens}, '{1,2}'::text[]`],
-    ['fail', failSql(t, true), 'text[], text[], text[], bigint[], text', `${ids}, ${tokens}, '{"{}","{}"}'::text[], '{0,0}'::bigint[], 'ch'`],
+    ['fail', failSql(t, true), 'text[], text[], text[], bigint[], text, int[]', `${ids}, ${tokens}, '{"{}","{}"}'::text[], '{0,0}'::bigint[], 'ch', '{10,10}'::int[]`],
     ['heartbeat', heartbeatSql(t, true), 'text[], text[], bigint', `${ids}, ${tokens}, 1000`],
   ];
   it.each(cases)('%s', async (_name, sql, types, args) => {

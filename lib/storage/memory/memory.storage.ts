@@ -13,6 +13,9 @@ import {
 } from '../../core/job.js';
 import { messages } from '../../core/errors.js';
 import {
+  boundHistory,
+  checkRetryDelays,
+  DEFAULT_ERROR_HISTORY,
   JobStorage,
   MAX_LOG_LINES,
   type ClaimRequest,
@@ -20,6 +23,7 @@ import {
   type FailOutcome,
   type Lease,
   type ProgressUpdate,
+  type RecoverOptions,
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
@@ -184,11 +188,13 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
+    checkRetryDelays(outcomes);
     const now = this.clock.now();
     return outcomes.map((outcome) => {
       const entry = this.owned(outcome);
       if (!entry) return false;
       entry.record.errors.push(outcome.error);
+      entry.record.errors = boundHistory(entry.record.errors, outcome.errorHistory ?? DEFAULT_ERROR_HISTORY);
       if (outcome.retryDelayMs === null) {
         this.finish(entry, 'failed', now);
       } else {
@@ -216,8 +222,9 @@ export class MemoryJobStorage extends JobStorage {
     if (update.progress !== undefined) entry.progressJson = update.progress;
     if (update.log !== undefined) {
       const logs = entry.record.logs;
+      const keep = update.logLines ?? MAX_LOG_LINES;
       logs.push(update.log);
-      if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
+      if (logs.length > keep) logs.splice(0, logs.length - keep);
     }
     return true;
   }
@@ -251,7 +258,7 @@ export class MemoryJobStorage extends JobStorage {
     return this.promote(this.clock.now());
   }
 
-  async recoverExpired(): Promise<RecoveryResult> {
+  async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
     const now = this.clock.now();
     const result = { recovered: 0, stalled: 0 };
     for (const entry of [...this.active.values()]) {
@@ -267,6 +274,7 @@ export class MemoryJobStorage extends JobStorage {
           message: messages.leaseExpired(r.workerId ?? 'unknown'),
           at: new Date(now).toISOString(),
         });
+        r.errors = boundHistory(r.errors, options.errorHistory ?? DEFAULT_ERROR_HISTORY);
       }
       this.deactivate(entry);
       r.attempt = Math.max(0, r.attempt - 1);

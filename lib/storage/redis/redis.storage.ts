@@ -16,6 +16,9 @@ import {
 import {
   JobStorage,
   MAX_LOG_LINES,
+  DEFAULT_ERROR_HISTORY,
+  checkRetryDelays,
+  type RecoverOptions,
   type ClaimRequest,
   type CompleteOutcome,
   type FailOutcome,
@@ -271,12 +274,14 @@ export class RedisJobStorage extends JobStorage {
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
+    // Before any script runs: a script that stops half way keeps the writes it made (Redis has no rollback).
+    checkRetryDelays(outcomes);
     const accepted: boolean[] = outcomes.map(() => false);
     let nextDue = Infinity;
     await this.perQueue(outcomes, async (queue, group) => {
       const args: ScriptArg[] = [this.keys.channel, queue];
       for (const { lease, counter } of group) {
-        args.push(lease.id, counter, JSON.stringify(lease.error), lease.retryDelayMs ?? '');
+        args.push(lease.id, counter, JSON.stringify(lease.error), lease.retryDelayMs ?? '', lease.errorHistory ?? DEFAULT_ERROR_HISTORY);
         if (lease.retryDelayMs !== null && lease.retryDelayMs > 0) nextDue = Math.min(nextDue, lease.retryDelayMs);
       }
       const reply = await this.run<number[]>('fail', [this.keys.queue(queue)], args);
@@ -299,7 +304,7 @@ export class RedisJobStorage extends JobStorage {
     if (!token) return false;
     const reply = await this.run<number>('progress', [this.keys.queue(token.queue)], [
       lease.id, token.counter, update.progress !== undefined ? '1' : '0', update.progress ?? '',
-      update.log !== undefined ? '1' : '0', update.log ?? '', MAX_LOG_LINES,
+      update.log !== undefined ? '1' : '0', update.log ?? '', update.logLines ?? MAX_LOG_LINES,
     ]);
     return reply === 1;
   }
@@ -334,12 +339,13 @@ export class RedisJobStorage extends JobStorage {
     return moved;
   }
 
-  async recoverExpired(): Promise<RecoveryResult> {
+  async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
     // The message is written in lib/core/errors.ts; the script only fills in the worker id.
     const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
     const counts = await Promise.all(
       (await this.maintainedQueues()).map((queue) =>
-        this.run<[number, number]>('recover', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH, before, after]),
+        this.run<[number, number]>('recover', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH, before, after,
+          options.errorHistory ?? DEFAULT_ERROR_HISTORY]),
       ),
     );
     return { recovered: counts.reduce((a, [n]) => a + n, 0), stalled: counts.reduce((a, [, n]) => a + n, 0) };

@@ -1,5 +1,5 @@
 import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
-import type { ClaimRequest, CompleteOutcome, FailOutcome, Lease } from '../job-storage.js';
+import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
@@ -99,7 +99,8 @@ export class PgFastPath {
     const delays = outcomes.map((o) => (o.retryDelayMs === null ? null : Math.max(0, Math.round(o.retryDelayMs))));
     const rows = await this.runner.raw(
       q.text,
-      [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => JSON.stringify(o.error)), delays, this.channel],
+      [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => JSON.stringify(o.error)), delays, this.channel,
+        outcomes.map((o) => o.errorHistory ?? DEFAULT_ERROR_HISTORY)],
       q.name,
     );
     const dueAt = rows.filter((r) => r.state === 'scheduled').map((r) => Number(r.run_at));

@@ -1,5 +1,6 @@
 import { PRIORITIES, type JobRecord, type JobState } from '../../core/job.js';
 import { list, type Dialect } from './dialect.js';
+import { boundHistory } from '../job-storage.js';
 
 /** A job row as drivers return it (BIGINTs may arrive as strings). */
 export type JobRow = Record<string, unknown>;
@@ -59,6 +60,14 @@ export function claimedRecord(row: JobRow, queue: string, workerId: string, leas
 /** Append one JSON value to a JSON array held as text, without parsing the rest (error history can be long). */
 export function appendJson(arrayText: string, itemJson: string): string {
   return arrayText === '[]' || arrayText === '' ? `[${itemJson}]` : `${arrayText.slice(0, -1)},${itemJson}]`;
+}
+
+/** {@link appendJson}, then keep the first entry and the last `keep` (the error history bound). */
+export function appendBounded(arrayText: string, itemJson: string, keep: number): string {
+  const text = appendJson(arrayText, itemJson);
+  if (arrayText === '[]' || arrayText === '') return text;
+  const all = JSON.parse(text) as unknown[];
+  return all.length <= keep + 1 ? text : JSON.stringify(boundHistory(all, keep));
 }
 
 /** Split `items` into chunks so no statement exceeds the databases' parameter limits. */

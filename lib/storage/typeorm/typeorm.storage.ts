@@ -13,6 +13,8 @@ import {
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
+  checkRetryDelays,
+  type RecoverOptions,
 } from '../job-storage.js';
 import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
 import { runMigrations } from './migrate.js';
@@ -297,6 +299,7 @@ export class TypeormJobStorage extends JobStorage {
 
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
+    checkRetryDelays(outcomes);
     const { accepted, woken, dueAt } = this.fast ? await this.fast.fail(outcomes) : await this.tx((d) => failOp(d, this.t, outcomes));
     if (!this.fast) for (const q of woken) this.wakeups.wake(q);
     for (const at of dueAt) this.wakeups.dueAt(at);
@@ -328,8 +331,8 @@ export class TypeormJobStorage extends JobStorage {
     return queues.length;
   }
 
-  async recoverExpired(): Promise<RecoveryResult> {
-    const { recovered, stalled, woken } = await this.tx((d) => recoverExpiredOp(d, this.t));
+  async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
+    const { recovered, stalled, woken } = await this.tx((d) => recoverExpiredOp(d, this.t, options.errorHistory));
     await this.publish(woken);
     return { recovered, stalled };
   }

@@ -5,7 +5,8 @@
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  wake-up channel; ARGV[2] queue name
-  ARGV[3..] quadruples: job id, fencing token counter, error JSON, retry delay ms ('' = fail for good)
+  ARGV[3..] quintuples: job id, fencing token counter, error JSON, retry delay ms ('' = fail for good), error history
+            bound (the first entry and this many last ones are kept)
 
   Returns { 1 | 0 per outcome } (0: fenced out). Publishes the queue name when a job went back to waiting.
 ]]
@@ -15,11 +16,11 @@ local base = KEYS[1]
 local now = clock()
 local accepted = {}
 local woken = false
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 5 do
   local id = ARGV[i]
   local jk = owned(base, id, ARGV[i + 1])
   if jk then
-    redis.call('HSET', jk, 'errors', appendJson(redis.call('HGET', jk, 'errors'), ARGV[i + 2]))
+    redis.call('HSET', jk, 'errors', appendBounded(redis.call('HGET', jk, 'errors'), ARGV[i + 2], tonumber(ARGV[i + 4])))
     deactivate(base, jk, id)
     if ARGV[i + 3] == '' then
       finish(base, jk, id, 'failed', now)

@@ -6,6 +6,7 @@
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] most jobs per call
   ARGV[4], ARGV[5]  error message text before and after the worker id (the message lives in lib/core/errors.ts)
+  ARGV[6]  error history bound (the first entry and this many last ones are kept)
 
   Returns { jobs recovered, of those stalled }. Publishes the queue name when any went back to waiting.
 ]]
@@ -28,7 +29,7 @@ for _, id in ipairs(expired) do
       stalled = stalled + 1
       local entry = cjson.encode({ attempt = attempt, name = 'JobStalledError',
         message = ARGV[4] .. (f[4] or 'unknown') .. ARGV[5], at = iso(now) })
-      redis.call('HSET', jk, 'errors', appendJson(redis.call('HGET', jk, 'errors'), entry))
+      redis.call('HSET', jk, 'errors', appendBounded(redis.call('HGET', jk, 'errors'), entry, tonumber(ARGV[6])))
       redis.call('HINCRBY', jk, 'stalls', 1)
     end
     redis.call('HSET', jk, 'attempt', S(math.max(0, attempt - 1)))

@@ -86,7 +86,7 @@ export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | 
   return toRecord({ ...row, state: 'waiting', attempt: 0, stalls: 0, finished_at: null, run_at: row.now_ms });
 }
 
-/** Store progress and/or append a log line (the newest {@link MAX_LOG_LINES} kept); false when fenced out. */
+/** Store progress and/or append a log line (the newest `update.logLines`, default {@link MAX_LOG_LINES}, kept); false when fenced out. */
 export function* progressOp(d: Dialect, t: TableNames, lease: Lease, update: ProgressUpdate): Op<boolean> {
   const [row] = yield { sql: `SELECT state, token, logs FROM ${t.jobs} WHERE id = ? ${d.forUpdate}`, params: [lease.id] };
   if (!row || row.state !== 'active' || row.token !== lease.token) return false;
@@ -99,7 +99,8 @@ export function* progressOp(d: Dialect, t: TableNames, lease: Lease, update: Pro
   if (update.log !== undefined) {
     const logs = JSON.parse(String(row.logs)) as string[];
     logs.push(update.log);
-    if (logs.length > MAX_LOG_LINES) logs.splice(0, logs.length - MAX_LOG_LINES);
+    const keep = update.logLines ?? MAX_LOG_LINES;
+    if (logs.length > keep) logs.splice(0, logs.length - keep);
     sets.push('logs = ?');
     params.push(JSON.stringify(logs));
   }

@@ -1,7 +1,7 @@
 import { messages } from '../../../core/errors.js';
-import type { Lease, RetentionPolicy } from '../../job-storage.js';
+import { DEFAULT_ERROR_HISTORY, type Lease, type RetentionPolicy } from '../../job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { appendJson, caseSet, chunks } from '../rows.js';
+import { appendBounded, caseSet, chunks } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
 /** Most rows one promote or recovery round touches: bounded transactions keep locks short. */
@@ -29,7 +29,11 @@ export function* promoteDueOp(d: Dialect, t: TableNames): Op<string[]> {
  * claims them next applies the task's `maxStalls`. Expiry is judged by the database clock on the index
  * `(lease_expires_at) WHERE state = 'active'`. Returns the queues that received jobs, one entry per recovered job.
  */
-export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ recovered: number; stalled: number; woken: string[] }> {
+export function* recoverExpiredOp(
+  d: Dialect,
+  t: TableNames,
+  errorHistory = DEFAULT_ERROR_HISTORY,
+): Op<{ recovered: number; stalled: number; woken: string[] }> {
   const expired = yield {
     sql: `SELECT id, queue, attempt, worker_id, started_at, errors, ${d.nowMs} AS now_ms FROM ${t.jobs}
           WHERE state = 'active' AND lease_expires_at <= ${d.nowMs} ORDER BY lease_expires_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
@@ -46,7 +50,7 @@ export function* recoverExpiredOp(d: Dialect, t: TableNames): Op<{ recovered: nu
       continue;
     }
     const entry = { attempt: Number(row.attempt), name: 'JobStalledError', message: messages.leaseExpired(String(row.worker_id ?? 'unknown')), at };
-    stalled.set(String(row.id), appendJson(String(row.errors), JSON.stringify(entry)));
+    stalled.set(String(row.id), appendBounded(String(row.errors), JSON.stringify(entry), errorHistory));
   }
   const back = `state = 'waiting', attempt = attempt - 1, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL`;
   for (const batch of chunks([...stalled], 200)) {

@@ -1,6 +1,6 @@
-import type { CompleteOutcome, FailOutcome, Lease } from '../../job-storage.js';
+import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lease } from '../../job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { appendJson, bigint, caseSet, chunks, type JobRow } from '../rows.js';
+import { appendBounded, bigint, caseSet, chunks, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
 /**
@@ -67,7 +67,7 @@ export function* failOp(d: Dialect, t: TableNames, outcomes: readonly FailOutcom
   outcomes.forEach((o, i) => {
     if (!accepted[i]) return;
     const row = rows.get(o.id)!;
-    errors.set(o.id, appendJson(String(row.errors), JSON.stringify(o.error)));
+    errors.set(o.id, appendBounded(String(row.errors), JSON.stringify(o.error), o.errorHistory ?? DEFAULT_ERROR_HISTORY));
     if (o.retryDelayMs === null) return void failed.push(o.id);
     const due = now + Math.max(0, Math.round(o.retryDelayMs));
     state.set(o.id, due > now ? 'scheduled' : 'waiting');

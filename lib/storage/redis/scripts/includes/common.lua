@@ -57,6 +57,18 @@ local function appendJson(array, item)
   return string.sub(array, 1, -2) .. ',' .. item .. ']'
 end
 
+-- Append like appendJson, then keep the first entry and the last `keep` (the error history bound, limits.errorHistory
+-- in the core). Decoding is cheap because the history never grows past keep + 1 entries of bounded size.
+local function appendBounded(array, item, keep)
+  local text = appendJson(array, item)
+  if text == '[' .. item .. ']' then return text end
+  local all = cjson.decode(text)
+  if #all <= keep + 1 then return text end
+  local kept = { all[1] }
+  for i = #all - keep + 1, #all do kept[#kept + 1] = all[i] end
+  return cjson.encode(kept)
+end
+
 -- Remove members in chunks: unpack() of a huge table overflows Lua's C stack.
 local function zremAll(key, ids)
   for i = 1, #ids, 5000 do
