@@ -304,3 +304,32 @@ describe('RedisJobStorage fencing tokens', () => {
     }
   });
 });
+
+describe('RedisJobStorage claim replay', () => {
+  it('a claim call that runs twice (ioredis resending it after a reconnect) returns the same jobs, not a second batch', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      await storage.insert(Array.from({ length: 6 }, (_, i) => newJob({ id: `j${i}` })));
+      const redis = (storage as unknown as { redis: Redis }).redis;
+      // Capture the claim's EVALSHA, then send the very same command again, as ioredis does after a reconnect.
+      const sent: unknown[][] = [];
+      const original = redis.evalsha.bind(redis);
+      redis.evalsha = ((...args: unknown[]) => {
+        sent.push(args);
+        return (original as (...a: unknown[]) => Promise<unknown>)(...args);
+      }) as typeof redis.evalsha;
+      const first = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1' });
+      redis.evalsha = original;
+      expect(sent).toHaveLength(1);
+      const [, raw, tokens] = (await (original as (...a: unknown[]) => Promise<[number, unknown[], string[]]>)(...sent[0]!));
+      expect(raw).toHaveLength(3);
+      expect(tokens.map((t) => `${t}:q`)).toEqual(first.map((c) => c.token));
+      expect((await storage.counts()).active).toBe(3); // nothing more was claimed by the replay
+      expect((await storage.counts()).waiting).toBe(3);
+    } finally {
+      await storage.close();
+    }
+  });
+});

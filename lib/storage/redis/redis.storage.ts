@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigurationError, messages } from '../../core/errors.js';
 import {
@@ -225,9 +226,10 @@ export class RedisJobStorage extends JobStorage {
     const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
       request.queue, levels.length, ...levels, limits.length];
     for (const [task, max] of limits) args.push(task, max);
-    args.push(request.startNow ?? 0);
-    const [first, raw] = await this.run<[number, RawJob[]]>('claim', [this.keys.queue(request.queue)], args);
-    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    // The claim id makes a resent call (ioredis resends commands after a reconnect) return the same jobs.
+    args.push(request.startNow ?? 0, randomBytes(9).toString('base64url'));
+    const [first, raw, replayed] = await this.run<[number, RawJob[], string[]?]>('claim', [this.keys.queue(request.queue)], args);
+    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(replayed ? replayed[i]! : first + i, request.queue) }));
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {

@@ -1,13 +1,14 @@
 import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
 import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
+import { claimedBySql, claimedRows, tokenRange } from './queries/claim.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
-import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
+import { connectionLost, fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
  * The PostgreSQL hot path: insert, claim, heartbeat, complete and fail as single prepared statements over arrays,
@@ -58,7 +59,16 @@ export class PgFastPath {
     const startNow = req.startNow ?? 0;
     const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token, startNow];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
-    const rows = await this.runner.raw(q.text, params, q.name);
+    let rows;
+    try {
+      rows = await this.runner.raw(q.text, params, q.name, false);
+    } catch (error) {
+      if (!connectionLost(error)) throw error;
+      // The claim may have committed before the connection died: take those jobs rather than orphaning them.
+      const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token));
+      if (mine.length) return claimedRows(mine);
+      rows = await this.runner.raw(q.text, params, q.name, false);
+    }
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
     // The token each row got: the claim's plus the row's seq (see claimSql).

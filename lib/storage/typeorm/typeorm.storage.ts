@@ -276,7 +276,9 @@ export class TypeormJobStorage extends JobStorage {
     // Caps that cannot bind within this claim's limit change nothing: keep the single-statement path.
     const binding = caps.some((cap) => cap < request.limit);
     if (this.fast && !binding) return this.fast.claim(request, token);
-    return this.tx((d) => claimOp(d, this.t, request, token));
+    // A second run of the transaction (after a lost connection) first looks for what the first run may have taken.
+    let runs = 0;
+    return this.tx((d) => claimOp(d, this.t, request, token, runs++ > 0));
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {

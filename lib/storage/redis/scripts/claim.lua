@@ -12,9 +12,12 @@
   then     number of task limits T, then T pairs: task name, most jobs of that task this claim may return
   then     startNow: the first startNow claimed jobs start at once and get 'started' = now; the others wait in the
            worker's buffer with 'started' cleared until markStarted (recovery tells the two apart)
+  then     claim id, unique per call: a second run with the same id (ioredis resends a command whose reply a dropped
+           connection lost) returns the first run's jobs instead of claiming more and orphaning those
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... } } in claim order;
-  job i's token is first + i - 1.
+  job i's token is first + i - 1. A replay returns { 0, snapshots, token counters } of the first run's jobs that are
+  still active under its tokens.
 ]]
 -- @include common
 
@@ -36,6 +39,21 @@ if nLimits > 0 then
   for i = 1, nLimits do limits[ARGV[p + 2 * i - 1]] = tonumber(ARGV[p + 2 * i]) end
 end
 local startNow = tonumber(ARGV[p + 2 * nLimits + 1]) or 0
+local claimKey = base .. ':claim:' .. ARGV[p + 2 * nLimits + 2]
+
+local previous = redis.call('GET', claimKey)
+if previous then
+  local run = cjson.decode(previous)
+  local jobs, tokens = {}, {}
+  for i, id in ipairs(run.ids) do
+    local token = S(tonumber(run.first) + i - 1)
+    if owned(base, id, token) then
+      jobs[#jobs + 1] = snapshot(base, jobKey(base, id), id)
+      tokens[#tokens + 1] = token
+    end
+  end
+  return { 0, jobs, tokens }
+end
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
 -- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
@@ -154,4 +172,7 @@ end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
 end
+-- Remembered for as long as the leases last, for a resent copy of this call (see the header).
+-- The counter travels as text: cjson would round a 16-digit number to 14 significant digits.
+redis.call('SET', claimKey, cjson.encode({ first = S(first), ids = valid }), 'PX', leaseMs)
 return { first, jobs }

@@ -23,7 +23,12 @@ export function rankSql(agingMs: number | undefined, nowParam: string): string {
  *
  * Rejected candidates stay untouched (their row locks end with the transaction).
  */
-export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: string): Op<ClaimedJob[]> {
+export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: string, replay = false): Op<ClaimedJob[]> {
+  if (replay) {
+    // This transaction runs again after the connection died: if the first run committed, hand its jobs out again.
+    const mine = yield { sql: claimedBySql(t, '?', '?'), params: tokenRange(token) };
+    if (mine.length) return claimedRows(mine);
+  }
   const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
   const now = Number(clock!.now);
   const inline = d.name !== 'mysql';
@@ -107,4 +112,22 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   return rows
     .map((row) => ({ job: toRecord(row), token: String(row.token) }))
     .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!);
+}
+
+/**
+ * The jobs a claim with this claim token holds (every job token is `<claim token>.<seq>`): how a claim that runs again
+ * after a lost reply finds what its first run took, instead of claiming more and orphaning those until their leases
+ * expire. A range on the token rather than LIKE: the claim token may contain `_`. Runs only on such a retry.
+ */
+export function claimedBySql(t: TableNames, from: string, to: string): string {
+  return `SELECT ${JOB_COLUMNS.join(', ')}, token FROM ${t.jobs} WHERE state = 'active' AND token >= ${from} AND token < ${to}`;
+}
+
+/** Bounds of {@link claimedBySql} for a claim token ('/' follows '.' in byte order). */
+export const tokenRange = (token: string): [string, string] => [`${token}.`, `${token}/`];
+
+/** Rows of {@link claimedBySql} as claimed jobs, in claim order (priority, ready time, insertion). */
+export function claimedRows(rows: Record<string, unknown>[]): ClaimedJob[] {
+  rows.sort((a, b) => Number(a.priority) - Number(b.priority) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
+  return rows.map((row) => ({ job: toRecord(row), token: String(row.token) }));
 }
