@@ -281,6 +281,9 @@ export class WorkerPool {
   private readonly executor: Executor;
   private heartbeatTimer: TimerHandle | null = null;
   private unsubscribe: (() => void) | null = null;
+  private unsubscribeCancels: (() => void) | null = null;
+  /** Cancels this process has under way through `JobQueue.cancel`, which reports them itself (id → how many). */
+  private readonly localCancels = new Map<string, number>();
   private stopping: Promise<void> | null = null;
   private closed = false;
 
@@ -306,23 +309,54 @@ export class WorkerPool {
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
     this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.poke());
+    this.unsubscribeCancels = this.deps.storage.subscribeCancels((id) => this.cancelledInStore(id));
     for (const worker of this.workers.values()) worker.start();
     this.scheduleHeartbeat();
   }
 
-  /** Abort a job running in this process (after the store cancelled it). Returns whether it was running here. */
+  /**
+   * Abort a job this process holds (after the store cancelled it). Returns whether it was held here and not already
+   * ended, so a second notice of the same cancellation changes and reports nothing.
+   */
   abortLocal(id: string, error: Error = new JobCancelledError(messages.cancelled(id))): boolean {
     for (const worker of this.workers.values()) {
-      // Not started yet: it simply never starts (the store already ended it).
-      if (worker.buffer.remove(id)) return true;
+      // Not started yet: it simply never starts (the store already ended it), and its place may be refilled.
+      if (worker.buffer.remove(id)) {
+        worker.poke();
+        return true;
+      }
       const running = worker.running.get(id);
       if (running) {
+        if (running.ended) return false;
         running.ended = true;
         running.interrupt(error);
         return true;
       }
     }
     return false;
+  }
+
+  /**
+   * A cancel of `id` starts in this process. Call the returned function once the store answered: it aborts the job
+   * here if the store cancelled it. Meanwhile a notice of the same cancellation from the store aborts the job too
+   * but emits nothing, since `JobQueue.cancel` reports it once.
+   */
+  cancelling(id: string): (cancelled: boolean) => void {
+    this.localCancels.set(id, (this.localCancels.get(id) ?? 0) + 1);
+    let open = true;
+    return (cancelled) => {
+      if (!open) return;
+      open = false;
+      const left = this.localCancels.get(id)! - 1;
+      if (left > 0) this.localCancels.set(id, left);
+      else this.localCancels.delete(id);
+      if (cancelled) this.abortLocal(id);
+    };
+  }
+
+  /** The store says `id` was cancelled (by this process or another): drop or abort it here, and say so once. */
+  private cancelledInStore(id: string): void {
+    if (this.abortLocal(id) && !this.localCancels.has(id)) this.deps.events.emit('job:cancelled', { jobId: id });
   }
 
   /**
@@ -355,6 +389,8 @@ export class WorkerPool {
       for (const running of leftovers) running.interrupt(new LeaseLostError('released at shutdown'));
     }
     this.closed = true;
+    // Only now: jobs still draining above had to hear of cancellations too.
+    this.unsubscribeCancels?.();
     if (this.heartbeatTimer) this.deps.clock.clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = null;
   }
