@@ -175,9 +175,9 @@ export class JobQueue {
 
   /**
    * Cancel a job: a waiting or scheduled job never runs; a running job's `ctx.signal` is aborted and its outcome
-   * discarded, at once in this process and, in another, as soon as its store tells it (see docs/worker.md: within
-   * about a second on Redis and PostgreSQL, the store's poll interval on MySQL/MariaDB and SQLite). A job claimed
-   * ahead and not yet started never starts. Returns the job after the change.
+   * discarded, at once in this process and, in another, as soon as its store tells it (see docs/worker.md: pub/sub on
+   * Redis and NOTIFY on PostgreSQL within milliseconds, the store's poll interval on MySQL/MariaDB and SQLite, the
+   * next heartbeat otherwise). A job claimed ahead and not yet started never starts. Returns the job after the change.
    */
   async cancel(id: string): Promise<JobRecord> {
     const done = this.deps.cancelling(id);
