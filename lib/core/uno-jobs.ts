@@ -135,7 +135,7 @@ export class UnoJobs {
       events: this.events,
       clock: this.clock,
       maxPayloadBytes,
-      cancelling: (id) => this.pool?.cancelling(id) ?? (() => {}),
+      cancelling: (id) => this.pool?.cancellations.cancelling(id) ?? (() => {}),
       ready: () => {
         if (this.phase === 'stopped') throw new UnoJobsError(messages.engineStopped());
         return this.init();

@@ -1,3 +1,4 @@
+import { Cancellations } from './cancellations.js';
 import type { TimerHandle } from './clock.js';
 import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from './errors.js';
 import { toError } from './events.js';
@@ -282,8 +283,8 @@ export class WorkerPool {
   private heartbeatTimer: TimerHandle | null = null;
   private unsubscribe: (() => void) | null = null;
   private unsubscribeCancels: (() => void) | null = null;
-  /** Cancels this process has under way through `JobQueue.cancel`, which reports them itself (id → how many). */
-  private readonly localCancels = new Map<string, number>();
+  /** Cancellations from `JobQueue.cancel` here and from the store's notices, routed to the jobs held here. */
+  readonly cancellations: Cancellations;
   private stopping: Promise<void> | null = null;
   private closed = false;
 
@@ -293,6 +294,7 @@ export class WorkerPool {
     private readonly deps: WorkerPoolDeps,
   ) {
     this.executor = new Executor(deps);
+    this.cancellations = new Cancellations((id) => this.abortLocal(id), deps.events);
     for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor));
   }
 
@@ -309,7 +311,7 @@ export class WorkerPool {
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
     this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.poke());
-    this.unsubscribeCancels = this.deps.storage.subscribeCancels((id) => this.cancelledInStore(id));
+    this.unsubscribeCancels = this.deps.storage.subscribeCancels((id) => this.cancellations.notice(id));
     for (const worker of this.workers.values()) worker.start();
     this.scheduleHeartbeat();
   }
@@ -334,29 +336,6 @@ export class WorkerPool {
       }
     }
     return false;
-  }
-
-  /**
-   * A cancel of `id` starts in this process. Call the returned function once the store answered: it aborts the job
-   * here if the store cancelled it. Meanwhile a notice of the same cancellation from the store aborts the job too
-   * but emits nothing, since `JobQueue.cancel` reports it once.
-   */
-  cancelling(id: string): (cancelled: boolean) => void {
-    this.localCancels.set(id, (this.localCancels.get(id) ?? 0) + 1);
-    let open = true;
-    return (cancelled) => {
-      if (!open) return;
-      open = false;
-      const left = this.localCancels.get(id)! - 1;
-      if (left > 0) this.localCancels.set(id, left);
-      else this.localCancels.delete(id);
-      if (cancelled) this.abortLocal(id);
-    };
-  }
-
-  /** The store says `id` was cancelled (by this process or another): drop or abort it here, and say so once. */
-  private cancelledInStore(id: string): void {
-    if (this.abortLocal(id) && !this.localCancels.has(id)) this.deps.events.emit('job:cancelled', { jobId: id });
   }
 
   /**
