@@ -14,7 +14,10 @@ export interface JobEventMap {
   'job:retry': { job: JobInfo; error: JobError; delayMs: number };
   /** The job failed for good (no attempts left, unrecoverable error, or the retry policy said stop). */
   'job:failed': { job: JobInfo; error: JobError; durationMs: number };
-  /** A job was cancelled (before or while running). */
+  /**
+   * A job was cancelled (before or while running): emitted by the process that cancelled it, and by a worker process
+   * whose running or claimed-ahead job the store's cancel notice reached (once per process).
+   */
   'job:cancelled': { jobId: string };
   /** A worker lost a job's lease; its outcome was discarded. */
   'job:lease-lost': { jobId: string; workerId: string };

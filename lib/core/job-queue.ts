@@ -51,8 +51,11 @@ export interface JobQueueDeps {
   events: JobEvents;
   clock: Clock;
   maxPayloadBytes: number;
-  /** Abort a job if it runs in this process. */
-  abortLocal: (id: string) => void;
+  /**
+   * A cancel starts in this process; the returned function, called with whether the store cancelled the job, aborts
+   * it if this process holds it.
+   */
+  cancelling: (id: string) => (cancelled: boolean) => void;
   /** Resolves when the store is initialised; throws when the engine no longer accepts work. */
   ready: () => Promise<void>;
 }
@@ -172,15 +175,20 @@ export class JobQueue {
 
   /**
    * Cancel a job: a waiting or scheduled job never runs; a running job's `ctx.signal` is aborted and its outcome
-   * discarded (at once in this process, at the next heartbeat elsewhere). Returns the job after the change.
+   * discarded, at once in this process and, in another, as soon as its store tells it (see docs/worker.md: pub/sub on
+   * Redis and NOTIFY on PostgreSQL within milliseconds, the store's poll interval on MySQL/MariaDB and SQLite, the
+   * next heartbeat otherwise). A job claimed ahead and not yet started never starts. Returns the job after the change.
    */
   async cancel(id: string): Promise<JobRecord> {
-    const job = await this.deps.storage.cancel(id);
-    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
-    if (job.state === 'cancelled') {
-      this.deps.abortLocal(id);
-      this.deps.events.emit('job:cancelled', { jobId: id });
+    const done = this.deps.cancelling(id);
+    let job: JobRecord | null = null;
+    try {
+      job = await this.deps.storage.cancel(id);
+    } finally {
+      done(job?.state === 'cancelled');
     }
+    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+    if (job.state === 'cancelled') this.deps.events.emit('job:cancelled', { jobId: id });
     return job;
   }
 

@@ -148,7 +148,7 @@ export class UnoJobs {
       events: this.events,
       clock: this.clock,
       maxPayloadBytes,
-      abortLocal: (id) => this.pool?.abortLocal(id),
+      cancelling: (id) => this.pool?.cancellations.cancelling(id) ?? (() => {}),
       ready: () => {
         if (this.phase === 'stopped') throw new UnoJobsError(messages.engineStopped());
         return this.init();

@@ -1,3 +1,4 @@
+import { Cancellations } from './cancellations.js';
 import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from './clock.js';
 import { ConfigurationError, JobCancelledError, LeaseLostError, StorageError, messages } from './errors.js';
 import { toError } from './events.js';
@@ -310,6 +311,9 @@ export class WorkerPool {
   /** Local deadline (this process's clock) of every lease held, by token: last claim or renewal sent + leaseMs. */
   private readonly leaseUntil = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
+  private unsubscribeCancels: (() => void) | null = null;
+  /** Cancellations from `JobQueue.cancel` here and from the store's notices, routed to the jobs held here. */
+  readonly cancellations: Cancellations;
   private stopping: Promise<void> | null = null;
   private closed = false;
 
@@ -319,6 +323,7 @@ export class WorkerPool {
     private readonly deps: WorkerPoolDeps,
   ) {
     this.executor = new Executor(deps);
+    this.cancellations = new Cancellations((id) => this.abortLocal(id), deps.events);
     const marks = new StartMarks(deps);
     for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, marks, this.leaseUntil));
   }
@@ -336,17 +341,25 @@ export class WorkerPool {
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
     this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.poke());
+    this.unsubscribeCancels = this.deps.storage.subscribeCancels((id) => this.cancellations.notice(id));
     for (const worker of this.workers.values()) worker.start();
     this.scheduleHeartbeat();
   }
 
-  /** Abort a job running in this process (after the store cancelled it). Returns whether it was running here. */
+  /**
+   * Abort a job this process holds (after the store cancelled it). Returns whether it was held here and not already
+   * ended, so a second notice of the same cancellation changes and reports nothing.
+   */
   abortLocal(id: string, error: Error = new JobCancelledError(messages.cancelled(id))): boolean {
     for (const worker of this.workers.values()) {
-      // Not started yet: it simply never starts (the store already ended it).
-      if (worker.buffer.remove(id)) return true;
+      // Not started yet: it simply never starts (the store already ended it), and its place may be refilled.
+      if (worker.buffer.remove(id)) {
+        worker.poke();
+        return true;
+      }
       const running = worker.running.get(id);
       if (running) {
+        if (running.ended) return false;
         running.ended = true;
         running.interrupt(error);
         return true;
@@ -385,6 +398,8 @@ export class WorkerPool {
       for (const running of leftovers) running.interrupt(new LeaseLostError('released at shutdown'));
     }
     this.closed = true;
+    // Only now: jobs still draining above had to hear of cancellations too.
+    this.unsubscribeCancels?.();
     if (this.heartbeatTimer) this.deps.clock.clearTimeout(this.heartbeatTimer);
     if (this.fenceTimer) this.deps.clock.clearTimeout(this.fenceTimer);
     this.heartbeatTimer = this.fenceTimer = null;

@@ -207,8 +207,9 @@ export abstract class JobStorage {
   abstract progress(lease: Lease, update: ProgressUpdate): Promise<boolean>;
 
   /**
-   * Cancel a job: `waiting`/`scheduled` never run; an `active` job loses its lease (its worker sees the loss at the
-   * next heartbeat and aborts). Final jobs are returned unchanged. Null when the id does not exist.
+   * Cancel a job: `waiting`/`scheduled` never run; an `active` job loses its lease (its worker hears of it through
+   * {@link subscribeCancels}, or at its next heartbeat, and aborts). Final jobs are returned unchanged. Null when the
+   * id does not exist.
    */
   abstract cancel(id: string): Promise<JobRecord | null>;
 
@@ -255,5 +256,18 @@ export abstract class JobStorage {
    */
   subscribe(_listener: (queue: string) => void): () => void {
     return () => {};
+  }
+
+  /**
+   * Be told when `active` jobs (running, or claimed ahead and not started) are cancelled by any process, so their
+   * worker aborts them now rather than at its next heartbeat. `listener` gets job ids; it may also get ids this process
+   * does not hold, or one id more than once, and ignores those. Delivery is best effort: a notification missed (a
+   * dropped connection) is made up by the next heartbeat, which reports the lease as lost.
+   *
+   * Returns an unsubscribe function, or `null` when the store cannot tell (the default): workers then learn of a
+   * cancellation at their next heartbeat.
+   */
+  subscribeCancels(_listener: (id: string) => void): (() => void) | null {
+    return null;
   }
 }

@@ -155,6 +155,33 @@ export const adminCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'cancelling an active job tells cancel subscribers its id (stores that report cancellations)',
+    run: async (s) => {
+      const heard: string[] = [];
+      const off = s.subscribeCancels((id) => heard.push(id));
+      if (!off) return; // the default: workers learn of cancellations at their next heartbeat
+      try {
+        // A remote subscription may still be connecting, and a notice sent before it listens is lost (the next
+        // heartbeat makes up for it): try fresh active jobs until one is heard.
+        const ids: string[] = [];
+        for (let i = 0; i < 4 && !ids.some((id) => heard.includes(id)); i++) {
+          const id = `active-${i}`;
+          ids.push(id);
+          await s.insert([newJob({ id })]);
+          const [claimed] = await s.claim(claimReq(1));
+          assert.equal(claimed!.job.id, id);
+          await s.cancel(id);
+          await waitFor(() => heard.includes(id), 3000, `a cancel notice for ${id}`).catch(() => undefined);
+          // Fencing is unchanged: the lease is gone whether or not the notice came.
+          assert.deepEqual(await s.heartbeat([{ id, token: claimed!.token }], 1000), [id]);
+        }
+        assert.ok(ids.some((id) => heard.includes(id)), `a cancel notice for one of ${ids.join(', ')}`);
+      } finally {
+        off();
+      }
+    },
+  },
+  {
     name: 'subscribers are woken when a job becomes ready (stores with push)',
     run: async (s) => {
       if (!s.capabilities.push) return;

@@ -140,11 +140,13 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
-  it('with listen: false there is no push, and local inserts still wake local workers', async () => {
+  it('with listen: false there is no push and no cancel notice, and local inserts still wake local workers', async () => {
     const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, listen: false });
     await s.init();
     try {
       expect(s.capabilities.push).toBe(false);
+      // Workers then learn of cancellations at their next heartbeat (docs/worker.md#cancellation).
+      expect(s.subscribeCancels(() => {})).toBeNull();
       const woken: string[] = [];
       const off = s.subscribe((q) => woken.push(q));
       await s.insert([newJob({ queue: 'local-q' })]);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeJobStorage } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { newJob } from '../../lib/testing/conformance.js';
+import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { StorageError } from '../../lib/core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'uno-sqlite-'));
@@ -64,6 +64,32 @@ describe('TypeORM SQLite specifics', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('the cancel poll reports a job cancelled through another connection once, and never a job no worker held', async () => {
+    const file = join(dir, 'cancel-poll.sqlite');
+    const worker = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file }, pollIntervalMs: 50 });
+    const admin = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
+    await worker.init();
+    await admin.init();
+    const heard: string[] = [];
+    const off = worker.subscribeCancels((id) => heard.push(id))!;
+    try {
+      await admin.insert([newJob({ id: 'first' }), newJob({ id: 'second' }), newJob({ id: 'idle', queue: 'other' })]);
+      const claimed = await worker.claim({ queue: 'q', limit: 2, leaseMs: 60_000, workerId: 'w' });
+      expect(claimed.map((c) => c.job.id)).toEqual(['first', 'second']);
+      await admin.cancel('first');
+      await waitFor(() => heard.includes('first'), 5000, 'the notice for the first job');
+      await admin.cancel('idle');
+      await admin.cancel('second');
+      await waitFor(() => heard.includes('second'), 5000, 'the notice for the second job');
+      // The looks that found `second` reached back over `first` too: each id is handed over once.
+      expect(heard).toEqual(['first', 'second']);
+    } finally {
+      off();
+      await worker.close();
+      await admin.close();
     }
   });
 

@@ -71,6 +71,7 @@ export class MemoryJobStorage extends JobStorage {
   /** Finished job ids per final state, in the order they finished (oldest first). */
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
   private readonly listeners = new Set<(queue: string) => void>();
+  private readonly cancelListeners = new Set<(id: string) => void>();
   private readonly schedules = new Map<string, string>();
   private readonly pendingWake = new Set<string>();
   private wakeScheduled = false;
@@ -91,11 +92,17 @@ export class MemoryJobStorage extends JobStorage {
     if (this.dueTimer) this.clock.clearTimeout(this.dueTimer);
     this.dueTimer = null;
     this.listeners.clear();
+    this.cancelListeners.clear();
   }
 
   override subscribe(listener: (queue: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  override subscribeCancels(listener: (id: string) => void): () => void {
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
   }
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
@@ -233,8 +240,10 @@ export class MemoryJobStorage extends JobStorage {
     const entry = this.jobs.get(id);
     if (!entry) return null;
     if (!FINAL.has(entry.record.state)) {
-      if (entry.record.state === 'active') this.deactivate(entry);
+      const active = entry.record.state === 'active';
+      if (active) this.deactivate(entry);
       this.finish(entry, 'cancelled', this.clock.now());
+      if (active) for (const listener of this.cancelListeners) listener(id);
     }
     return this.snapshot(entry);
   }

@@ -20,12 +20,15 @@ export class RedisKeys {
   readonly schedules: string;
   /** Pub/sub channel carrying the name of a queue whose jobs became ready. */
   readonly channel: string;
+  /** Pub/sub channel carrying the id of an active job that was cancelled. */
+  readonly cancelChannel: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
     this.queues = `{${prefix}}:queues`;
     this.schedules = `{${prefix}}:schedules`;
     this.channel = `${prefix}:wake`;
+    this.cancelChannel = `${prefix}:cancel`;
   }
 
   /** The base (and hash tag) of one queue's keys. */

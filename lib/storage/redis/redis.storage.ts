@@ -112,7 +112,7 @@ export class RedisJobStorage extends JobStorage {
     this.redis = this.resolved.client as Redis;
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
-    this.wakeUps = new WakeUps(this.redis, this.keys.channel, () => this.allQueues(), () => this.promoteDue());
+    this.wakeUps = new WakeUps(this.redis, this.keys.channel, this.keys.cancelChannel, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
       this.resolved.client.on('error', () => {});
@@ -151,6 +151,11 @@ export class RedisJobStorage extends JobStorage {
 
   override subscribe(listener: (queue: string) => void): () => void {
     return this.wakeUps.subscribe(listener);
+  }
+
+  /** Cancellations of active jobs arrive over pub/sub, on the subscriber connection the wake-ups use. */
+  override subscribeCancels(listener: (id: string) => void): () => void {
+    return this.wakeUps.subscribeCancels(listener);
   }
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
@@ -314,7 +319,7 @@ export class RedisJobStorage extends JobStorage {
   async cancel(id: string): Promise<JobRecord | null> {
     const queue = await this.queueOf(id);
     if (queue === null) return null;
-    const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id]);
+    const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id, this.keys.cancelChannel]);
     return raw ? decodeJob(raw) : null;
   }
 

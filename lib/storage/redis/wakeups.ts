@@ -3,10 +3,12 @@ import type { Redis } from 'ioredis';
 /**
  * Wakes idle workers without polling: a dedicated subscriber connection listens on the store's channel, where the
  * scripts publish a queue's name whenever its jobs become ready (insert, promote, retry, release, recovery), and one
- * timer promotes the earliest delayed job this process knows of the moment it falls due.
+ * timer promotes the earliest delayed job this process knows of the moment it falls due. The same connection
+ * listens on the cancel channel, where the cancel script publishes the id of an active job it cancelled.
  */
 export class WakeUps {
   private readonly listeners = new Set<(queue: string) => void>();
+  private readonly cancelListeners = new Set<(id: string) => void>();
   private subscriber: Redis | null = null;
   private dueTimer: NodeJS.Timeout | null = null;
   private dueAt = Infinity;
@@ -15,6 +17,7 @@ export class WakeUps {
   constructor(
     private readonly client: Redis,
     private readonly channel: string,
+    private readonly cancelChannel: string,
     /** Every queue name, read when the subscription is (re)established. */
     private readonly allQueues: () => Promise<string[]>,
     /** Promote due jobs of every queue (publishes, and re-arms the timer through {@link armDue}). */
@@ -26,6 +29,16 @@ export class WakeUps {
     this.listeners.add(listener);
     if (!this.subscriber && !this.closed) this.open();
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Add a listener for cancelled active jobs; the first listener of either kind opens the subscriber connection.
+   * A cancellation published while the connection is down is not replayed: the worker's next heartbeat reports it.
+   */
+  subscribeCancels(listener: (id: string) => void): () => void {
+    this.cancelListeners.add(listener);
+    if (!this.subscriber && !this.closed) this.open();
+    return () => this.cancelListeners.delete(listener);
   }
 
   /**
@@ -54,6 +67,7 @@ export class WakeUps {
     if (this.dueTimer) clearTimeout(this.dueTimer);
     this.dueTimer = null;
     this.listeners.clear();
+    this.cancelListeners.clear();
     this.subscriber?.disconnect();
     this.subscriber = null;
   }
@@ -62,14 +76,15 @@ export class WakeUps {
     const subscriber = this.client.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', () => {});
-    subscriber.on('message', (channel: string, queue: string) => {
-      if (channel === this.channel) this.notify(queue);
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.notify(message);
+      else if (channel === this.cancelChannel && !this.closed) for (const listener of this.cancelListeners) listener(message);
     });
     // Wake-ups published before the subscription is active (at start, or while reconnecting) are lost. So once it is
     // (re)established, confirm it and poke every queue: a worker that claimed nothing meanwhile looks again.
     subscriber.on('ready', () => {
       subscriber
-        .subscribe(this.channel)
+        .subscribe(this.channel, this.cancelChannel)
         .then(() => this.allQueues())
         .then((queues) => queues.forEach((queue) => this.notify(queue)))
         .catch(() => {
@@ -77,7 +92,7 @@ export class WakeUps {
         });
     });
     // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
-    subscriber.subscribe(this.channel).catch(() => {});
+    subscriber.subscribe(this.channel, this.cancelChannel).catch(() => {});
   }
 
   private notify(queue: string): void {

@@ -20,7 +20,8 @@ import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './diale
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
-import { cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
+import { CancelPoll } from './cancel-poll.js';
+import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, pruneOp, recoverExpiredOp } from './queries/maintenance.js';
@@ -102,6 +103,9 @@ export class TypeormJobStorage extends JobStorage {
   private fast: PgFastPath | null = null;
   private notifier: PgNotifier | null = null;
   private readonly wakeups: Wakeups;
+  /** Without LISTEN (and not on PostgreSQL, which has no finished-jobs index to poll cheaply): cancels by polling. */
+  private readonly cancelPoll: CancelPoll | null;
+  private readonly cancelListeners = new Set<(id: string) => void>();
   private initialised: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
@@ -118,6 +122,7 @@ export class TypeormJobStorage extends JobStorage {
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
     this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true };
     this.wakeups = new Wakeups(options.pollIntervalMs ?? 1000, () => this.promoteDue(), (sinceSeq) => this.newWork(sinceSeq));
+    this.cancelPoll = dialect.name === 'postgres' ? null : new CancelPoll(options.pollIntervalMs ?? 1000, (since) => this.cancelledSince(since));
   }
 
   /** The DataSource in use (the app's, or the one the store created). Available after `init`. */
@@ -191,7 +196,8 @@ export class TypeormJobStorage extends JobStorage {
         connectionString: cred.url, host: cred.host, port: cred.port, user: cred.username, password: cred.password,
         database: cred.database, ssl: cred.ssl, application_name: pgOptions.applicationName, ...(pgOptions.extra ?? {}),
       };
-      this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {});
+      const cancels = { channel: this.cancelChannel, onCancel: (id: string) => this.cancelListeners.forEach((listener) => listener(id)) };
+      this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {}, cancels);
       // A failed LISTEN keeps retrying in the background; workers poll meanwhile.
       await this.notifier.start().catch(() => undefined);
     }
@@ -210,6 +216,11 @@ export class TypeormJobStorage extends JobStorage {
     return `${this.prefix}jobs`;
   }
 
+  /** NOTIFY channel of cancelled active jobs (PostgreSQL with LISTEN). */
+  private get cancelChannel(): string {
+    return `${this.prefix}jobs_cancel`;
+  }
+
   private get sql(): SqlRunner {
     if (!this.runner) throw new StorageError(messages.storageNotReady());
     return this.runner;
@@ -223,6 +234,8 @@ export class TypeormJobStorage extends JobStorage {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.wakeups.close();
+      this.cancelPoll?.close();
+      this.cancelListeners.clear();
       // An init still running may yet open the LISTEN connection: let it finish first, then close everything.
       await this.initialised?.catch(() => undefined);
       await this.notifier?.close();
@@ -233,6 +246,18 @@ export class TypeormJobStorage extends JobStorage {
 
   override subscribe(listener: (queue: string) => void): () => void {
     return this.wakeups.subscribe(listener, !this.capabilities.push);
+  }
+
+  /**
+   * PostgreSQL with LISTEN: a NOTIFY from the cancel transaction, within a round trip. MySQL/MariaDB and SQLite: a
+   * look every `pollIntervalMs` at the jobs cancelled lately. PostgreSQL with `listen: false`: null, workers learn
+   * of cancellations at their next heartbeat.
+   */
+  override subscribeCancels(listener: (id: string) => void): (() => void) | null {
+    if (this.cancelPoll) return this.cancelPoll.subscribe(listener);
+    if (!this.capabilities.push) return null;
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
   }
 
   /** Tell other processes (NOTIFY on PostgreSQL) and this one that jobs of these queues are ready. */
@@ -318,7 +343,7 @@ export class TypeormJobStorage extends JobStorage {
   }
 
   cancel(id: string): Promise<JobRecord | null> {
-    return this.tx((d) => cancelOp(d, this.t, id));
+    return this.tx((d) => cancelOp(d, this.t, id, this.capabilities.push ? this.cancelChannel : null));
   }
 
   async retry(id: string): Promise<JobRecord | null> {
@@ -371,6 +396,14 @@ export class TypeormJobStorage extends JobStorage {
   async removeSchedule(name: string): Promise<boolean> {
     const result = await this.sql.query(`DELETE FROM ${this.t.schedules} WHERE name = ?`, [name]);
     return (result.affected ?? 0) > 0;
+  }
+
+  /** The cancel poll's look: the database's time, and the jobs cancelled since `since(now)`. */
+  private async cancelledSince(since: (now: number) => number): Promise<{ now: number; cancelled: { id: string; at: number }[] }> {
+    const [row] = await this.sql.query(`SELECT ${this.sql.dialect.nowMs} AS now_ms`);
+    const now = Number(row!.now_ms);
+    const rows = await this.sql.query(cancelledSinceSql(this.t), [since(now)]);
+    return { now, cancelled: rows.map((r) => ({ id: String(r.id), at: Number(r.finished_at) })) };
   }
 
   /** Queues with waiting jobs inserted after `sinceSeq` (by any process), and the newest seq: the poll's probe. */

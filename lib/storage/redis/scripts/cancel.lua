@@ -1,9 +1,11 @@
 --[[
-  cancel: a waiting or scheduled job never runs; an active job loses its lease (its worker sees the loss at the next
-  heartbeat and every later write of the old token is fenced out). Final jobs are returned unchanged.
+  cancel: a waiting or scheduled job never runs; an active job loses its lease (every later write of the old token is
+  fenced out) and its id is published on the cancel channel, so the worker holding it aborts it now instead of at
+  its next heartbeat. Final jobs are returned unchanged.
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  job id
+  ARGV[2]  cancel channel
 
   Returns job snapshot (FIELDS values, see common.lua) after the change, or nil when the job does not exist.
 ]]
@@ -24,5 +26,7 @@ if state == 'waiting' or state == 'scheduled' or state == 'active' then
     deactivate(base, jk, id)
   end
   finish(base, jk, id, 'cancelled', now)
+  -- Only an active job has a worker to tell; the message goes out only if the script's writes do (atomic).
+  if state == 'active' then redis.call('PUBLISH', ARGV[2], id) end
 end
 return snapshot(base, jk, id)

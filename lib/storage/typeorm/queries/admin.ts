@@ -62,8 +62,12 @@ function* locked(d: Dialect, t: TableNames, id: string): Op<Record<string, unkno
   return row;
 }
 
-/** Cancel a job unless it is final; an active job loses its lease (token cleared), so its worker is fenced out. */
-export function* cancelOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+/**
+ * Cancel a job unless it is final; an active job loses its lease (token cleared), so its worker is fenced out. With
+ * `notify` (PostgreSQL with LISTEN) the id of an active job is sent on that channel, so the worker holding it aborts
+ * it now: NOTIFY inside the transaction is delivered at commit, and never if it rolls back.
+ */
+export function* cancelOp(d: Dialect, t: TableNames, id: string, notify: string | null = null): Op<JobRecord | null> {
   const row = yield* locked(d, t, id);
   if (!row) return null;
   if (FINAL_STATES.includes(String(row.state) as JobState)) return toRecord(row);
@@ -71,7 +75,19 @@ export function* cancelOp(d: Dialect, t: TableNames, id: string): Op<JobRecord |
     sql: `UPDATE ${t.jobs} SET state = 'cancelled', finished_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
     params: [Number(row.now_ms), id],
   };
+  if (notify !== null && row.state === 'active') yield { sql: 'SELECT pg_notify(?, ?)', params: [notify, id] };
   return toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null });
+}
+
+/**
+ * Jobs cancelled at or after a time (database clock), for the cancel poll of databases without LISTEN. Only jobs
+ * that were claimed at some point (`attempt > 0`; a job cancelled in a worker's prefetch buffer has not started) can
+ * have a worker to tell. The state list repeats the finished-jobs index's condition so that SQLite uses that partial
+ * index; MySQL/MariaDB range-scan its (state, finished_at) prefix.
+ */
+export function cancelledSinceSql(t: TableNames): string {
+  return `SELECT id, finished_at FROM ${t.jobs}
+          WHERE state IN ('completed', 'failed', 'cancelled') AND state = 'cancelled' AND finished_at >= ? AND attempt > 0`;
 }
 
 /** Run a failed or cancelled job again: attempts and stalls reset to 0, error history kept, ready now. */

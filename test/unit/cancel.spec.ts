@@ -1,0 +1,126 @@
+import { describe, it, expect, afterEach, beforeEach } from '@jest/globals';
+import { UnoJobs, type JobContext, type JobEventMap } from '../../lib/index.js';
+import { PrefetchBuffer } from '../../lib/core/prefetch.js';
+import { flushMicrotasks } from '../../lib/testing/index.js';
+import { createEngine, deferred } from '../support/engine.js';
+
+// Cancellation that reaches the worker holding the job through the store's cancel notice (`subscribeCancels`),
+// not at its next heartbeat. Two engines on one memory store stand in for two processes: `worker` runs jobs,
+// `admin` only cancels them. The clock never reaches the first heartbeat (leaseMs 60 s: one at 20 s), so only the
+// notice can explain an abort.
+
+const LEASE_MS = 60_000;
+let env: ReturnType<typeof createEngine> | null = null;
+let admin: UnoJobs | null = null;
+const realTimer = PrefetchBuffer.now;
+let timer = 0;
+
+beforeEach(() => {
+  timer = 0;
+  PrefetchBuffer.now = () => timer;
+});
+afterEach(async () => {
+  await admin?.stop(0);
+  await env?.uno.stop(0);
+  env = admin = null;
+  PrefetchBuffer.now = realTimer;
+});
+
+/** The worker engine, a producer-only engine on the same store and clock, and the events the worker emitted. */
+async function twoEngines(worker: Record<string, unknown> = {}) {
+  const e = (env = createEngine({ worker: { leaseMs: LEASE_MS, ...worker } }));
+  admin = new UnoJobs({ storage: e.storage, clock: e.clock, worker: { enabled: false } });
+  const seen: string[] = [];
+  const names = ['job:cancelled', 'job:lease-lost', 'job:active'] as const;
+  for (const name of names) e.uno.events.on(name, (p: JobEventMap[typeof name]) => seen.push(`${name} ${'jobId' in p ? p.jobId : p.job.id}`));
+  return { e, admin, seen };
+}
+
+/** A handler that waits for its signal and records the reason. */
+function waitsForAbort(started: () => void, reasons: unknown[]) {
+  return (_p: unknown, ctx: JobContext) => {
+    started();
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
+      reasons.push(ctx.signal.reason);
+      reject(ctx.signal.reason);
+    }));
+  };
+}
+
+describe('cancel from another engine', () => {
+  it('aborts a running job at once through the store notice, long before the heartbeat, and says job:cancelled', async () => {
+    const { e, admin, seen } = await twoEngines();
+    const started = deferred();
+    const reasons: unknown[] = [];
+    e.uno.register('long', waitsForAbort(started.resolve, reasons));
+    await e.uno.start();
+    const t0 = e.clock.now();
+    const job = await e.queue.enqueue('long', null);
+    await started.promise;
+    await admin.queue.cancel(job.id);
+    await flushMicrotasks();
+    expect(e.clock.now()).toBe(t0);
+    expect(reasons.map((r) => (r as Error).name)).toEqual(['JobCancelledError']);
+    expect((reasons[0] as Error).message).toBe(`Job "${job.id}" was cancelled while running.`);
+    expect(seen).toEqual([`job:active ${job.id}`, `job:cancelled ${job.id}`]);
+    expect((await e.queue.getJob(job.id))!.state).toBe('cancelled');
+    expect(e.uno.activeCounts()).toEqual({ default: 0 });
+  });
+
+  it('a job claimed ahead and cancelled elsewhere never starts, and the worker says so', async () => {
+    // A store that takes 2 ms per claim on the sizing's timer while handlers take none: the buffer fills up.
+    const { e, admin, seen } = await twoEngines({ concurrency: 1, criticalSlots: 0, prefetch: 20 });
+    const claim = e.storage.claim.bind(e.storage);
+    e.storage.claim = async (request) => {
+      timer += 2;
+      return claim(request);
+    };
+    const gate = deferred();
+    const ran: string[] = [];
+    e.uno.register('quick', () => undefined);
+    e.uno.register('block', () => gate.promise);
+    e.uno.register('record', (p: { id: string }) => void ran.push(p.id));
+    await e.uno.start();
+    await e.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'quick', payload: i })));
+    for (let i = 0; i < 200 && (await e.queue.counts()).completed < 20; i++) await flushMicrotasks(5);
+    const [block, ...records] = await e.queue.enqueueMany([
+      { task: 'block', payload: null },
+      ...['r0', 'r1', 'r2'].map((id) => ({ task: 'record', payload: { id } })),
+    ]);
+    for (let i = 0; i < 200 && (await e.queue.counts()).active < 4; i++) await flushMicrotasks(5);
+    expect((await e.queue.counts()).active).toBe(4); // `block` running, three held in the worker's buffer
+    seen.length = 0;
+
+    await admin.queue.cancel(records[1]!.id);
+    await flushMicrotasks();
+    expect(seen).toEqual([`job:cancelled ${records[1]!.id}`]);
+    gate.resolve();
+    for (let i = 0; i < 200 && (await e.queue.counts()).completed < 22; i++) await flushMicrotasks(5);
+    expect(ran).toEqual(['r0', 'r2']);
+    expect(seen).not.toContain(`job:active ${records[1]!.id}`);
+    expect((await e.queue.getJob(records[1]!.id))!.state).toBe('cancelled');
+    expect((await e.queue.getJob(block!.id))!.state).toBe('completed');
+  });
+});
+
+describe('cancel in the engine that runs the job', () => {
+  it('reports job:cancelled once, although the store notice arrives too', async () => {
+    const e = (env = createEngine({ worker: { leaseMs: LEASE_MS } }));
+    const cancelled: string[] = [];
+    e.uno.events.on('job:cancelled', ({ jobId }) => cancelled.push(jobId));
+    const started = deferred();
+    const reasons: unknown[] = [];
+    e.uno.register('long', waitsForAbort(started.resolve, reasons));
+    await e.uno.start();
+    const job = await e.queue.enqueue('long', null);
+    await started.promise;
+    await e.queue.cancel(job.id);
+    await flushMicrotasks();
+    expect(reasons.map((r) => (r as Error).name)).toEqual(['JobCancelledError']);
+    expect(cancelled).toEqual([job.id]);
+    // A second cancel of the final job changes nothing here and says so again, as before.
+    await e.queue.cancel(job.id);
+    expect(cancelled).toEqual([job.id, job.id]);
+    expect(reasons).toHaveLength(1);
+  });
+});
