@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { systemClock } from '../../core/clock.js';
 import { StorageError, messages } from '../../core/errors.js';
 
 /** Cluster nodes and options, for a store that opens its own Redis Cluster connection. */
@@ -90,9 +91,9 @@ export async function waitReady(resolved: ResolvedClient, timeoutMs: number): Pr
       cleanup();
       reject(new StorageError(messages.redisUnreachable(resolved.target, timeoutMs, lastError)));
     };
-    const timer = setTimeout(fail, timeoutMs);
+    const timer = systemClock.setTimeout(fail, timeoutMs);
     const cleanup = () => {
-      clearTimeout(timer);
+      systemClock.clearTimeout(timer);
       client.off('ready', onReady);
       client.off('error', onError);
       client.off('end', onEnd);
