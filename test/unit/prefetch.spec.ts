@@ -125,10 +125,12 @@ describe('prefetch', () => {
     expect((await e.queue.list({ state: 'completed', limit: 100 })).jobs.filter((j) => j.attempt !== 1)).toEqual([]);
   });
 
-  it('refuses a prefetch that is not a whole number >= 0, naming the option', () => {
-    const e = createEngine({ worker: { prefetch: -1 } });
+  it('refuses a prefetch that is not a whole number >= 0, naming the option', async () => {
+    // The worker-wide setting as the engine is built; a queue's own setting when the worker starts.
+    expect(() => createEngine({ worker: { prefetch: -1 } })).toThrow(expect.objectContaining({ name: ConfigurationError.name, message: expect.stringContaining('worker.prefetch') }));
+    const e = createEngine({ queues: { default: { prefetch: -1 } } });
     e.uno.register('t', () => undefined);
-    return expect(e.uno.start()).rejects.toThrow(expect.objectContaining({ name: ConfigurationError.name, message: expect.stringContaining('prefetch') }));
+    await expect(e.uno.start()).rejects.toThrow(expect.objectContaining({ name: ConfigurationError.name, message: expect.stringContaining('queues.default.prefetch') }));
   });
 });
 

@@ -121,7 +121,11 @@ export class RedisJobStorage extends JobStorage {
       this.scripts = new ScriptRunner(this.redis, scripts);
       await this.scripts.preload();
       await checkEvictionPolicy(this.resolved.client, this.logger);
-    })();
+    })().catch((error: unknown) => {
+      // Not remembered: the next call retries (Redis may be up by then).
+      this.initialising = null;
+      throw error;
+    });
     return this.initialising;
   }
 
