@@ -10,6 +10,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
 import { MAX_DELAY_MS } from './limits.js';
+import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
 import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
 
@@ -35,6 +36,11 @@ export interface WorkerOptions {
    * a claim is a function call.
    */
   prefetch?: number;
+  /**
+   * Most payload bytes (as UTF-8 JSON) per queue held in the prefetch buffer: the buffer claims fewer jobs when
+   * payloads are large, and hands back at once a claimed job that does not fit. Default 64 MiB.
+   */
+  prefetchBytes?: number;
   /** Lease length in ms; a job whose worker stops renewing it is recovered after this long. Default 30 000. */
   leaseMs?: number;
   /** Lease renewal period in ms. Default leaseMs / 3. */
@@ -51,6 +57,8 @@ export interface QueueOptions {
   criticalSlots?: number;
   agingMs?: number;
   prefetch?: number;
+  /** See {@link WorkerOptions.prefetchBytes}. */
+  prefetchBytes?: number;
 }
 
 /** Retention of finished jobs. */
@@ -235,7 +243,9 @@ export class UnoJobs {
       // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default.
       const prefetch = q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
-      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch };
+      const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
+      wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes };
     });
   }
 }
@@ -267,6 +277,7 @@ function resolveTiming(options: UnoJobsOptions, push: boolean): WorkerPoolConfig
   if (worker.concurrency !== undefined) validateConcurrency('worker.concurrency', worker.concurrency);
   if (worker.criticalSlots !== undefined) wholeNumber('worker.criticalSlots', worker.criticalSlots, 'a whole number >= 0');
   if (worker.prefetch !== undefined) wholeNumber('worker.prefetch', worker.prefetch, 'a whole number >= 0 (0 turns prefetching off)');
+  if (worker.prefetchBytes !== undefined) wholeNumber('worker.prefetchBytes', worker.prefetchBytes, 'a whole number of bytes >= 1', 1);
   if (worker.agingMs !== undefined) ms('worker.agingMs', worker.agingMs);
   return { leaseMs, heartbeatMs, pollIntervalMs, maintenanceIntervalMs };
 }

@@ -3,7 +3,7 @@ import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from 
 import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
-import { PrefetchBuffer, type BufferedJob } from './prefetch.js';
+import { PrefetchBuffer, payloadBytes, type BufferedJob } from './prefetch.js';
 import type { TaskDefinition, TaskRegistry } from './task-registry.js';
 
 /** What the pool needs: the executor's services plus the registry to find each job's handler. */
@@ -23,6 +23,8 @@ export interface QueueWorkerConfig {
   taskConcurrency: ReadonlyMap<string, number>;
   /** Most jobs claimed ahead of free slots (0: none); the buffer adapts below it (see PrefetchBuffer). */
   prefetch: number;
+  /** Most payload bytes held in the prefetch buffer. */
+  prefetchBytes: number;
 }
 
 /** Settings shared by every queue worker of the pool. */
@@ -57,7 +59,7 @@ class QueueWorker {
     private readonly deps: WorkerPoolDeps,
     private readonly executor: Executor,
   ) {
-    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency);
+    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes);
   }
 
   start(): void {
@@ -117,15 +119,21 @@ class QueueWorker {
         }
       }
       const unknown: ClaimedJob[] = [];
+      const overBudget: ClaimedJob[] = [];
       const now = claimed.length > 0 ? this.deps.clock.now() : 0;
+      // Jobs for free slots start at once; the rest wait in the buffer only while its byte budget allows.
+      let free = concurrency - this.busy;
       for (const job of claimed) {
         const definition = this.deps.registry.get(job.job.task);
-        if (definition) this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
-        else unknown.push(job);
+        const bytes = this.buffer.max > 0 ? payloadBytes(job) : 0;
+        if (!definition) unknown.push(job);
+        else if (free-- > 0 || this.buffer.fits(bytes)) this.buffer.push({ claimed: job, definition, bytes }, this.config.agingMs, now);
+        else overBudget.push(job);
       }
       // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
       this.startBuffered();
       if (unknown.length) await this.handBack(unknown);
+      if (overBudget.length) await this.release(overBudget, 'handing back jobs over the prefetch byte budget');
       // A full batch means more may be waiting: claim again at once if there is room.
       if (claimed.length > 0 && claimed.length === request!.limit && this.regularNeed() > 0) continue;
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
@@ -196,6 +204,15 @@ class QueueWorker {
       taskLimits,
       agingMs: this.config.agingMs,
     };
+  }
+
+  private async release(jobs: ClaimedJob[], context: string): Promise<void> {
+    try {
+      await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
+    } catch (error) {
+      // Their leases expire and recovery puts them back.
+      this.deps.events.emit('worker:error', { error: toError(error), context });
+    }
   }
 
   /**
