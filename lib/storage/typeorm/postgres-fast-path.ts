@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
 import type { ClaimRequest, CompleteOutcome, FailOutcome, Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
@@ -8,6 +9,18 @@ import { heartbeatSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
 import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
+
+/**
+ * Name of a prepared statement: `uno_<table>_<key>`, readable when it fits PostgreSQL's 63-byte identifier limit.
+ * A longer one (a long table prefix, a long key) keeps its first 46 characters and adds a hash of the whole name:
+ * cutting it short alone made different statements share a name, which node-postgres refuses on a connection that
+ * already prepared the other one.
+ */
+export function statementName(table: string, key: string): string {
+  const name = `uno_${table}_${key}`;
+  if (name.length <= 63) return name;
+  return `${name.slice(0, 46)}_${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+}
 
 /**
  * The PostgreSQL hot path: insert, claim, heartbeat, complete and fail as single prepared statements over arrays,
@@ -31,7 +44,7 @@ export class PgFastPath {
       text = build();
       this.text.set(key, text);
     }
-    return { name: `uno_${this.t.jobs}_${key}`.slice(0, 63), text };
+    return { name: statementName(this.t.jobs, key), text };
   }
 
   async insert(jobs: readonly NewJob[], manager?: ManagerLike): Promise<InsertResult[]> {
