@@ -142,6 +142,10 @@ export const messages = {
   storageTablesMissing: (table: string, detail: string) =>
     `Uno Jobs' table "${table}" is missing (${detail}). Add unoJobsMigrations() from '@uno/jobs/typeorm' to your ` +
     `DataSource's migrations and run them, or set runMigrations: true in the storage options.`,
+  migrationLockTimeout: (lock: string, seconds: number) =>
+    `Could not take the migration lock "${lock}" within ${seconds} s: another process is migrating Uno Jobs' tables, ` +
+    `or holds the lock. Start again once it has finished, or run the migrations once before the workers start ` +
+    `(unoJobsMigrations() in your DataSource's migrations, runMigrations: false here).`,
   dataSourceNotInitialised: () =>
     `The DataSource passed to Uno Jobs is not initialised. Call dataSource.initialize() first (TypeOrmModule does), ` +
     `or pass connection options instead and Uno Jobs opens its own connection.`,
