@@ -15,8 +15,7 @@ export const MAX_ATTEMPTS = 1_000_000;
 
 /**
  * Deepest nesting of a payload or result (objects and arrays inside each other): 100 levels. Deeper data is refused
- * with a clear error instead of overflowing the stack while it is checked, encoded or decoded (Redis' Lua JSON
- * decoder, for one, stops at 1,000).
+ * with a clear error instead of overflowing the stack while it is checked, encoded or decoded.
  */
 export const MAX_JSON_DEPTH = 100;
 

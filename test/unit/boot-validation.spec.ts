@@ -32,11 +32,29 @@ describe('worker options are checked when the engine is built, naming the option
     expect(() => new UnoJobs({ storage: new MemoryJobStorage(), worker: { leaseMs: 50 } })).not.toThrow();
   });
 
+  it('the SQL store refuses a table prefix over 41 characters', () => {
+    const build = (tablePrefix: string) => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' }, tablePrefix });
+    expect(() => build('p'.repeat(42))).toThrow(/Option tablePrefix = "p{42}" is invalid: expected letters, digits and "_", not starting with a digit, at most 41 characters/);
+    expect(() => build('p'.repeat(41))).not.toThrow();
+  });
+
   it('the SQL store refuses a poll interval of 0 (a tight polling loop)', () => {
     const build = (pollIntervalMs: number) => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' }, pollIntervalMs });
     expect(() => build(0)).toThrow(ConfigurationError);
     expect(() => build(0)).toThrow('Option pollIntervalMs = 0 is invalid: expected a whole number of ms >= 1.');
     expect(() => build(NaN)).toThrow('Option pollIntervalMs = NaN is invalid');
+  });
+});
+
+describe('task options beyond the limits fail at declaration, naming the task', () => {
+  it.each([
+    ['attempts over 1,000,000', { attempts: 1_000_001 }, 'Task "t": attempts 1000001 is invalid: pass a whole number from 1 to 1000000'],
+    ['a timeout over 100 years', { timeout: 4e12 }, 'Task "t": timeout 4000000000000 is invalid'],
+    ['maxDelay: Infinity', { backoff: { type: 'exponential' as const, delay: 1000, maxDelay: Infinity } }, 'Task "t": Invalid backoff: maxDelay Infinity must be a number >= delay and <= 3155760000000'],
+  ])('%s', (_what, options, message) => {
+    const { uno } = createEngine();
+    expect(() => uno.register('t', () => null, options)).toThrow(ConfigurationError);
+    expect(() => createEngine().uno.register('t', () => null, options)).toThrow(message);
   });
 });
 

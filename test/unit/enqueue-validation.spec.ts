@@ -74,6 +74,7 @@ describe('enqueue refuses bad input with a clear error and writes nothing', () =
     ['a fractional timeout', { timeout: 10.5 }, /timeout 10.5 is invalid/],
     ['a backoff delay beyond 100 years', { backoff: { type: 'fixed', delay: 1e20 } }, /delay 100000000000000000000 must be a number of ms >= 0 and <= 3155760000000/],
     ['maxDelay: Infinity', { backoff: { type: 'exponential', delay: 1, maxDelay: Infinity } }, /maxDelay Infinity must be a number >= delay and <= 3155760000000/],
+    ['a jobId over 200 characters', { jobId: 'j'.repeat(201) }, /jobId "j{201}" is invalid: use a non-empty string of at most 200 characters/],
     ['a jobId with the scheduler\'s prefix', { jobId: 'sched:nightly:1' }, /jobId "sched:nightly:1" starts with "sched:", which is reserved for the scheduler's firings\. Use another prefix/],
   ])('%s', async (_what, options, message) => {
     await refuses({ ok: true }, options, message);
@@ -113,6 +114,13 @@ describe('enqueue refuses bad input with a clear error and writes nothing', () =
   it('the reserved scheduler prefix is refused through emit too', async () => {
     env.uno.register('on.signup', () => null, { on: 'user.created' });
     await expect(env.queue.emit('user.created', {}, { jobId: 'sched:u1' })).rejects.toThrow(/starts with "sched:", which is reserved/);
+  });
+
+  it('the default payload limit is 1 MiB', async () => {
+    const { queue, uno } = createEngine();
+    uno.register('t', () => null);
+    await expect(queue.enqueue('t', 'x'.repeat(1024 * 1024))).rejects.toThrow('Payload is 1048578 bytes as JSON, over the limit of 1048576 bytes');
+    await expect(queue.enqueue('t', 'x'.repeat(1024 * 1024 - 2))).resolves.toMatchObject({ state: 'waiting' });
   });
 
   it('accepts the limits themselves', async () => {
