@@ -206,6 +206,7 @@ class QueueWorker {
     };
   }
 
+  /** Put claimed jobs back to waiting, their attempt not counted. */
   private async release(jobs: ClaimedJob[], context: string): Promise<void> {
     try {
       await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
@@ -226,11 +227,7 @@ class QueueWorker {
       const error = new ConfigurationError(messages.unknownTask(job.task, this.deps.registry.names()));
       this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
     }
-    try {
-      await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
-    } catch (error) {
-      this.deps.events.emit('worker:error', { error: toError(error), context: 'handing back jobs of unknown tasks' });
-    }
+    await this.release(jobs, 'handing back jobs of unknown tasks');
   }
 
   /**
