@@ -16,6 +16,10 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
+  /**
+   * Run `fn` once after `ms`. Must accept delays of any length: the engine passes delays, timeouts and cron gaps of
+   * months (the {@link systemClock} and {@link ManualClock} re-arm delays above Node's limit of 2^31-1 ms).
+   */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
