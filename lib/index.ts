@@ -19,6 +19,7 @@ export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener }
 export { DEFAULT_QUEUE, type TaskOptions, type TaskHandler, type TaskDefinition } from './core/task-registry.js';
 export { systemClock, type Clock, type TimerHandle } from './core/clock.js';
 export { backoffDelay } from './core/retry-policy.js';
+export { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_JSON_DEPTH, RESERVED_JOB_ID_PREFIX } from './core/limits.js';
 export {
   JOB_STATES,
   FINAL_STATES,

@@ -3,6 +3,9 @@
  * backoff, timeouts and schedules with a {@link ManualClock} instead of sleeping.
  */
 
+/** Longest delay Node's timers accept (about 24.8 days); a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export interface TimerHandle {
   /** Let the process exit while this timer is pending. */
@@ -13,15 +16,83 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
+  /**
+   * Run `fn` once after `ms`. Must accept delays of any length: the engine passes delays, timeouts and cron gaps of
+   * months (the {@link systemClock} and {@link ManualClock} re-arm delays above Node's limit of 2^31-1 ms).
+   */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock: `Date.now()` and Node's timers. */
+/** The raw timer functions a clock is built on: they need not accept delays above {@link MAX_TIMER_MS}. */
+interface RawTimers {
+  set(fn: () => void, ms: number): TimerHandle;
+  clear(handle: TimerHandle): void;
+}
+
+/**
+ * A timer longer than the raw timers accept, run as a chain of stretches of at most {@link MAX_TIMER_MS} each. Why:
+ * Node fires a longer timer after 1 ms, so a job delayed by 30 days, a 30-day timeout or a yearly cron gap would
+ * otherwise make its loop spin. The stretches are counted, not measured, so a manual clock drives them exactly.
+ */
+class LongTimer implements TimerHandle {
+  private current: TimerHandle;
+  private unrefed = false;
+
+  constructor(
+    private readonly raw: RawTimers,
+    private readonly fn: () => void,
+    private remaining: number,
+  ) {
+    this.current = this.arm();
+  }
+
+  unref(): this {
+    this.unrefed = true;
+    this.current.unref?.();
+    return this;
+  }
+
+  cancel(): void {
+    this.raw.clear(this.current);
+  }
+
+  private arm(): TimerHandle {
+    const stretch = Math.min(this.remaining, MAX_TIMER_MS);
+    this.remaining -= stretch;
+    const handle = this.raw.set(() => {
+      if (this.remaining > 0) this.current = this.arm();
+      else this.fn();
+    }, stretch);
+    if (this.unrefed) handle.unref?.();
+    return handle;
+  }
+}
+
+/** Set a timer of any length on `raw`: short ones directly (the common case costs nothing), long ones re-armed. */
+function setAnyTimeout(raw: RawTimers, fn: () => void, ms: number): TimerHandle {
+  return ms > MAX_TIMER_MS ? new LongTimer(raw, fn, ms) : raw.set(fn, ms);
+}
+
+function clearAnyTimeout(raw: RawTimers, handle: TimerHandle): void {
+  if (handle instanceof LongTimer) handle.cancel();
+  else raw.clear(handle);
+}
+
+const nodeTimers: RawTimers = {
+  // Looked up on each call, so fake timers installed later (tests) are used.
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/**
+ * The real clock: `Date.now()` and Node's timers, with delays of any length (a delay above Node's limit of
+ * 2^31-1 ms is re-armed in stretches rather than fired at once).
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimeout: (fn, ms) => setAnyTimeout(nodeTimers, fn, ms),
+  clearTimeout: (handle) => clearAnyTimeout(nodeTimers, handle),
 };
 
 interface ManualTimer extends TimerHandle {
@@ -33,7 +104,8 @@ interface ManualTimer extends TimerHandle {
 
 /**
  * A clock that only moves when told to. `advance(ms)` fires every timer that falls due, in order, letting
- * promise callbacks run between timers so async code behaves as it would in real time.
+ * promise callbacks run between timers so async code behaves as it would in real time. Timers of any length work as
+ * on the {@link systemClock}; `fired` counts the firings, so a test can assert that nothing spins.
  *
  * @example
  * const clock = new ManualClock();
@@ -53,14 +125,29 @@ export class ManualClock implements Clock {
     return this.current;
   }
 
+  /** Timers fired so far (each stretch of a long timer counts): a test can tell a loop that waits from one that spins. */
+  fired = 0;
+
+  private readonly raw: RawTimers = {
+    set: (fn, ms) => {
+      // Like Node: a delay above the timer limit fires after 1 ms, so code that bypasses the clock's re-arming
+      // spins here too.
+      const delay = ms > MAX_TIMER_MS ? 1 : Math.max(0, ms);
+      const timer: ManualTimer = { at: this.current + delay, seq: this.seq++, fn, cancelled: false };
+      this.timers.push(timer);
+      return timer;
+    },
+    clear: (handle) => {
+      (handle as ManualTimer).cancelled = true;
+    },
+  };
+
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timer: ManualTimer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
-    this.timers.push(timer);
-    return timer;
+    return setAnyTimeout(this.raw, fn, ms);
   }
 
   clearTimeout(handle: TimerHandle): void {
-    (handle as ManualTimer).cancelled = true;
+    clearAnyTimeout(this.raw, handle);
   }
 
   /** Number of timers that have not fired or been cleared. */
@@ -79,6 +166,7 @@ export class ManualClock implements Clock {
       if (!next || next.at > target) break;
       this.timers.shift();
       this.current = Math.max(this.current, next.at);
+      this.fired++;
       next.fn();
       await flushMicrotasks();
     }

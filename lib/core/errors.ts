@@ -81,20 +81,27 @@ export const messages = {
     `Queue name ${JSON.stringify(queue)} is invalid: use a non-empty string of letters, digits, '.', '_', ':' or '-' (at most 100).`,
   invalidPriority: (priority: unknown) =>
     `Priority ${JSON.stringify(priority)} is invalid. Use one of "critical", "high", "normal", "low".`,
-  invalidDelay: (delay: unknown) =>
-    `Delay ${String(delay)} is invalid: pass a finite number of milliseconds >= 0, or a future Date as runAt.`,
+  invalidDelay: (delay: unknown, max: number) =>
+    `Delay ${String(delay)} is invalid: pass a whole number of milliseconds from 0 to ${max} (100 years), or a Date as runAt.`,
   delayAndRunAt: () => `Pass either delay or runAt, not both.`,
   invalidRunAt: (runAt: unknown) => `runAt ${String(runAt)} is not a valid Date. Pass a Date instance with a valid time.`,
-  invalidAttempts: (attempts: unknown) =>
-    `attempts ${String(attempts)} is invalid: pass a whole number >= 1 (1 means no retry).`,
-  invalidTimeout: (timeout: unknown) =>
-    `timeout ${String(timeout)} is invalid: pass a whole number of milliseconds > 0, or leave it out for no timeout.`,
+  runAtTooFar: (runAt: Date, max: number) =>
+    `runAt ${runAt.toISOString()} is more than ${max} ms (100 years) from now. Pass an earlier date.`,
+  invalidAttempts: (attempts: unknown, max: number) =>
+    `attempts ${String(attempts)} is invalid: pass a whole number from 1 to ${max} (1 means no retry).`,
+  invalidTimeout: (timeout: unknown, max: number) =>
+    `timeout ${String(timeout)} is invalid: pass a whole number of milliseconds from 1 to ${max} (100 years), or leave it out for no timeout.`,
   invalidConcurrency: (what: string, value: unknown) =>
     `Concurrency ${String(value)} for ${what} is invalid: pass a whole number >= 1.`,
   invalidBackoff: (detail: string) =>
     `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
   invalidJobId: (jobId: unknown) =>
     `jobId ${JSON.stringify(jobId)} is invalid: use a non-empty string of at most 200 characters.`,
+  reservedJobId: (jobId: string, prefix: string) =>
+    `jobId ${JSON.stringify(jobId)} starts with "${prefix}", which is reserved for the scheduler's firings. ` +
+    `Use another prefix (e.g. "schedule-" or "cron:").`,
+  payloadTooDeep: (path: string, max: number) =>
+    `Payload is nested deeper than ${max} levels at ${path}. Flatten it, or store the data elsewhere and pass its id.`,
   payloadNotSerialisable: (path: string, why: string) =>
     `Payload is not JSON-serialisable at ${path}: ${why}. Pass plain data (objects, arrays, strings, finite numbers, booleans, null); ` +
     `convert BigInt to string, Map to an object, and pass ids instead of class instances or functions.`,
@@ -155,13 +162,20 @@ export const messages = {
   handlerNotFunction: (owner: string, method: string) =>
     `@Task on ${owner}.${method} decorates something that is not a method.`,
   invalidOption: (name: string, value: unknown, expected: string) =>
-    `Option ${name} = ${JSON.stringify(value)} is invalid: expected ${expected}.`,
+    `Option ${name} = ${typeof value === 'number' ? String(value) : JSON.stringify(value)} is invalid: expected ${expected}.`,
+  heartbeatNotBelowLease: (heartbeatMs: number, leaseMs: number) =>
+    `Option worker.heartbeatMs = ${heartbeatMs} is invalid: it must be below worker.leaseMs (${leaseMs}), or every ` +
+    `lease runs out before it is renewed. Leave heartbeatMs out (it defaults to leaseMs / 3) or lower it.`,
   storageUnavailable: (what: string, detail: string) =>
     `Cannot reach the ${what} database: ${detail}. Check that the server is running and that the connection options ` +
     `(host, port, user, password, database) are right; Uno Jobs needs its database at startup.`,
   storageTablesMissing: (table: string, detail: string) =>
     `Uno Jobs' table "${table}" is missing (${detail}). Add unoJobsMigrations() from '@uno/jobs/typeorm' to your ` +
     `DataSource's migrations and run them, or set runMigrations: true in the storage options.`,
+  migrationLockTimeout: (lock: string, seconds: number) =>
+    `Could not take the migration lock "${lock}" within ${seconds} s: another process is migrating Uno Jobs' tables, ` +
+    `or holds the lock. Start again once it has finished, or run the migrations once before the workers start ` +
+    `(unoJobsMigrations() in your DataSource's migrations, runMigrations: false here).`,
   dataSourceNotInitialised: () =>
     `The DataSource passed to Uno Jobs is not initialised. Call dataSource.initialize() first (TypeOrmModule does), ` +
     `or pass connection options instead and Uno Jobs opens its own connection.`,

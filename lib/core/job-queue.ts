@@ -18,6 +18,7 @@ import {
   type JobRecord,
   type NewJob,
 } from './job.js';
+import { MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateAttempts, validateEventName, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
@@ -98,6 +99,16 @@ export class JobQueue {
   enqueueManyResults(items: readonly EnqueueItem[]): Promise<InsertResult[]> {
     if (items.length === 0) return Promise.resolve([]);
     return this.insert(items, items[0]!.options?.manager);
+  }
+
+  /**
+   * {@link enqueueManyResults} for the scheduler's own firings, whose ids carry the reserved `sched:` prefix that
+   * producers may not use. Internal: the `Scheduler` calls it.
+   * @internal
+   */
+  enqueueScheduled(items: readonly EnqueueItem[]): Promise<InsertResult[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return this.insert(items, items[0]!.options?.manager, true);
   }
 
   /**
@@ -215,8 +226,8 @@ export class JobQueue {
     return this.deps.storage.counts(queue ? { queue } : {});
   }
 
-  private async insert(items: readonly EnqueueItem[], manager: unknown): Promise<InsertResult[]> {
-    const jobs = items.map((item) => this.prepare(item));
+  private async insert(items: readonly EnqueueItem[], manager: unknown, reserved = false): Promise<InsertResult[]> {
+    const jobs = items.map((item) => this.prepare(item, reserved));
     await this.deps.ready();
     const results = await this.deps.storage.insert(jobs, manager === undefined ? undefined : { manager });
     if (this.deps.events.has('job:enqueued')) {
@@ -226,7 +237,7 @@ export class JobQueue {
   }
 
   /** Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. */
-  private prepare({ task, payload, options = {} }: EnqueueItem): NewJob {
+  private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean): NewJob {
     const definition = this.deps.registry.require(task);
     const { priority = definition.priority, attempts = definition.attempts, delay, runAt, timeout, backoff, jobId } = options;
     validatePriority(priority);
@@ -237,14 +248,23 @@ export class JobQueue {
       validateBackoff(backoff);
     }
     if (delay !== undefined && runAt !== undefined) throw new InvalidJobError(messages.delayAndRunAt());
-    if (delay !== undefined && (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0)) {
-      throw new InvalidJobError(messages.invalidDelay(delay));
+    // Whole milliseconds: SQL stores add the delay to a BIGINT, and a fraction fails the cast there.
+    if (delay !== undefined && (!Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_MS)) {
+      throw new InvalidJobError(messages.invalidDelay(delay, MAX_DELAY_MS));
     }
     if (runAt !== undefined && (!(runAt instanceof Date) || Number.isNaN(runAt.getTime()))) {
       throw new InvalidJobError(messages.invalidRunAt(runAt));
     }
+    if (runAt !== undefined && runAt.getTime() > this.deps.clock.now() + MAX_DELAY_MS) {
+      throw new InvalidJobError(messages.runAtTooFar(runAt, MAX_DELAY_MS));
+    }
     if (jobId !== undefined && (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 200)) {
       throw new InvalidJobError(messages.invalidJobId(jobId));
+    }
+    // The scheduler's firings carry this prefix, and a job with it is treated as a tick (never removed at
+    // completion, so the id keeps guarding its tick): a producer's own id must not be mistaken for one.
+    if (!reserved && jobId?.startsWith(RESERVED_JOB_ID_PREFIX)) {
+      throw new InvalidJobError(messages.reservedJobId(jobId, RESERVED_JOB_ID_PREFIX));
     }
     return {
       id: jobId ?? randomUUID(),

@@ -6,6 +6,17 @@ import type { TaskDefinition } from './task-registry.js';
 export interface BufferedJob {
   claimed: ClaimedJob;
   definition: TaskDefinition;
+  /** Size of its payload as UTF-8 JSON, counted against the buffer's byte budget. */
+  bytes: number;
+}
+
+/** Default byte budget of one queue's prefetch buffer: 64 MiB of payloads. */
+export const DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024;
+
+/** Size of a claimed job's payload as UTF-8 JSON. */
+export function payloadBytes(claimed: ClaimedJob): number {
+  const json = JSON.stringify(claimed.job.payload);
+  return json === undefined ? 0 : Buffer.byteLength(json, 'utf8');
 }
 
 /** Smoothing of the moving averages: each new sample weighs this much. */
@@ -23,27 +34,51 @@ const MIN_RUN_MS = 0.005;
  * large batches; handlers much slower than a claim get (almost) no buffer, so jobs never queue behind slow work in
  * one process while another process sits idle. Both times are moving averages measured with the monotonic timer:
  * they size batches and decide nothing about when a job may run.
+ *
+ * The buffer is bounded in bytes of payload as well (`maxBytes`): 500 jobs of 1 MiB each would hold half a GiB per
+ * queue. The target shrinks to what fits at the average payload size seen, and a job that does not fit is refused
+ * (the caller hands it back to the store), so the payloads held never exceed the budget by more than one job.
  */
 export class PrefetchBuffer {
   private readonly levels: BufferedJob[][] = PRIORITIES.map(() => []);
   private count = 0;
+  private held = 0;
   private runMs = Number.NaN;
   private claimMs = Number.NaN;
+  private jobBytes = Number.NaN;
 
   constructor(
     /** Most jobs held here (0: no prefetch). */
     readonly max: number,
     private readonly concurrency: number,
+    /** Most payload bytes held here. */
+    readonly maxBytes: number = DEFAULT_PREFETCH_BYTES,
   ) {}
 
   get size(): number {
     return this.count;
   }
 
+  /** Payload bytes held now. */
+  get bytes(): number {
+    return this.held;
+  }
+
   /** How many jobs the buffer should hold now. */
   target(): number {
     if (this.max === 0 || Number.isNaN(this.runMs) || Number.isNaN(this.claimMs)) return 0;
-    return Math.min(this.max, Math.ceil((2 * this.concurrency * this.claimMs) / Math.max(this.runMs, MIN_RUN_MS)));
+    const byTime = Math.ceil((2 * this.concurrency * this.claimMs) / Math.max(this.runMs, MIN_RUN_MS));
+    const byBytes = Number.isNaN(this.jobBytes) ? this.max : Math.floor(this.maxBytes / Math.max(this.jobBytes, 1));
+    return Math.min(this.max, byTime, byBytes);
+  }
+
+  /**
+   * Whether a job of `bytes` may join the buffer without exceeding its byte budget. An empty buffer takes any one
+   * job, so a payload larger than the budget still runs.
+   */
+  fits(bytes: number): boolean {
+    this.jobBytes = average(this.jobBytes, bytes);
+    return this.count === 0 || this.held + bytes <= this.maxBytes;
   }
 
   /** The monotonic timer of every measurement, in ms (replaceable by tests, which need the sizing deterministic). */
@@ -68,6 +103,7 @@ export class PrefetchBuffer {
     if (agingMs && level > 0 && now - job.claimed.job.runAt.getTime() >= agingMs) level--;
     this.levels[level]!.push(job);
     this.count++;
+    this.held += job.bytes;
   }
 
   /**
@@ -81,6 +117,7 @@ export class PrefetchBuffer {
       for (let i = 0; i < jobs.length; i++) {
         if (!allowed(jobs[i]!)) continue;
         this.count--;
+        this.held -= jobs[i]!.bytes;
         return i === 0 ? jobs.shift() : jobs.splice(i, 1)[0];
       }
     }
@@ -92,6 +129,7 @@ export class PrefetchBuffer {
     for (const jobs of this.levels) {
       const i = jobs.findIndex((b) => b.claimed.job.id === id);
       if (i >= 0) {
+        this.held -= jobs[i]!.bytes;
         jobs.splice(i, 1);
         this.count--;
         return true;
@@ -110,6 +148,7 @@ export class PrefetchBuffer {
     const all = this.all();
     for (const jobs of this.levels) jobs.length = 0;
     this.count = 0;
+    this.held = 0;
     return all;
   }
 

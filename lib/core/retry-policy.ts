@@ -1,5 +1,6 @@
 import { InvalidJobError, messages } from './errors.js';
 import type { BackoffOptions, JobInfo, RetryPolicy } from './job.js';
+import { MAX_DELAY_MS } from './limits.js';
 
 /** Exponential delays never exceed this (24 h) unless `maxDelay` says otherwise. */
 const DEFAULT_MAX_DELAY = 24 * 60 * 60 * 1000;
@@ -12,16 +13,20 @@ export function validateBackoff(backoff: unknown): asserts backoff is BackoffOpt
   if (b.type !== 'fixed' && b.type !== 'exponential') {
     throw new InvalidJobError(messages.invalidBackoff(`type ${JSON.stringify(b.type)} is not 'fixed' or 'exponential'`));
   }
-  if (typeof b.delay !== 'number' || !Number.isFinite(b.delay) || b.delay < 0) {
-    throw new InvalidJobError(messages.invalidBackoff(`delay ${JSON.stringify(b.delay)} must be a number of ms >= 0`));
+  // Every delay becomes a due time in the store (a BIGINT, a Redis score): bounded, so none can overflow there.
+  if (typeof b.delay !== 'number' || !Number.isFinite(b.delay) || b.delay < 0 || b.delay > MAX_DELAY_MS) {
+    throw new InvalidJobError(messages.invalidBackoff(`delay ${show(b.delay)} must be a number of ms >= 0 and <= ${MAX_DELAY_MS} (100 years)`));
   }
-  if (b.maxDelay !== undefined && (typeof b.maxDelay !== 'number' || !(b.maxDelay >= b.delay))) {
-    throw new InvalidJobError(messages.invalidBackoff(`maxDelay ${JSON.stringify(b.maxDelay)} must be a number >= delay`));
+  if (b.maxDelay !== undefined && (typeof b.maxDelay !== 'number' || !(b.maxDelay >= b.delay) || !(b.maxDelay <= MAX_DELAY_MS))) {
+    throw new InvalidJobError(messages.invalidBackoff(`maxDelay ${show(b.maxDelay)} must be a number >= delay and <= ${MAX_DELAY_MS} (100 years)`));
   }
   if (b.jitter !== undefined && typeof b.jitter !== 'boolean' && !(typeof b.jitter === 'number' && b.jitter >= 0 && b.jitter <= 1)) {
     throw new InvalidJobError(messages.invalidBackoff(`jitter ${JSON.stringify(b.jitter)} must be a boolean or a number in [0, 1]`));
   }
 }
+
+/** A value as the user wrote it: numbers plainly (Infinity, NaN), anything else as JSON. */
+const show = (value: unknown): string => (typeof value === 'number' ? String(value) : JSON.stringify(value));
 
 /**
  * Delay before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.
@@ -42,7 +47,7 @@ export function backoffDelay(backoff: BackoffOptions, attempt: number, random: (
 
 /**
  * Decide what happens after a failed attempt: a delay in ms before the next one, or `false` to fail the job.
- * The policy is only asked while attempts remain.
+ * The policy is only asked while attempts remain; a custom policy's delay is capped at `MAX_DELAY_MS` (100 years).
  */
 export function nextRetryDelay(
   backoff: BackoffOptions | RetryPolicy | undefined,
@@ -55,7 +60,8 @@ export function nextRetryDelay(
     const decided = backoff(attempt, error, job);
     if (decided === false) return false;
     if (typeof decided !== 'number' || !Number.isFinite(decided) || decided < 0) return false;
-    return Math.round(decided);
+    // A policy runs after enqueue, where nothing can be refused any more: a delay beyond the limit waits the limit.
+    return Math.round(Math.min(decided, MAX_DELAY_MS));
   }
   return backoffDelay(backoff, attempt);
 }

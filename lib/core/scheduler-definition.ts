@@ -1,5 +1,6 @@
 import { InvalidJobError, messages } from './errors.js';
 import { PRIORITIES, type Priority } from './job.js';
+import { RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { DEFAULT_TIMEZONE, cronTiming, intervalTiming, type Timing } from './scheduler-timing.js';
 import { validateTaskName } from './task-registry.js';
@@ -104,13 +105,14 @@ export const STATE_PREFIX = '#state:';
 export const stateKey = (name: string): string => `${STATE_PREFIX}${name}`;
 
 /** Job id of the firing of `name` at `tick`: identical on every instance, so the store keeps one job per tick. */
-export const tickJobId = (name: string, tick: number): string => `sched:${name}:${tick}`;
+export const tickJobId = (name: string, tick: number): string => `${RESERVED_JOB_ID_PREFIX}${name}:${tick}`;
 
 /**
  * Whether `id` is a schedule firing's id. Such jobs are never deleted at completion (`removeOnComplete`): while the
- * job exists, its id stops a slower instance from firing the same tick again.
+ * job exists, its id stops a slower instance from firing the same tick again. Only the scheduler writes ids with this
+ * prefix: the queue refuses it in a producer's `jobId`.
  */
-export const isTickJobId = (id: string): boolean => id.startsWith('sched:');
+export const isTickJobId = (id: string): boolean => id.startsWith(RESERVED_JOB_ID_PREFIX);
 
 /** Throw unless `name` is a usable schedule name: 1..150 characters, no whitespace, no `#`. */
 export function validateScheduleName(name: unknown): asserts name is string {

@@ -167,10 +167,12 @@ export class Scheduler {
    */
   async trigger(name: string, payload?: unknown): Promise<JobRecord> {
     const definition = await this.require(name);
-    return this.deps.queue.enqueue(definition.task, payload === undefined ? definition.payload : payload, {
-      jobId: `sched:${name}:manual:${randomUUID()}`,
-      ...(definition.priority ? { priority: definition.priority } : {}),
-    });
+    const [result] = await this.deps.queue.enqueueScheduled([{
+      task: definition.task,
+      payload: payload === undefined ? definition.payload : payload,
+      options: { jobId: `sched:${name}:manual:${randomUUID()}`, ...(definition.priority ? { priority: definition.priority } : {}) },
+    }]);
+    return result!.job;
   }
 
   /** Every stored schedule with its next and last run, by name. */
@@ -339,7 +341,7 @@ export class Scheduler {
   private async insertAll(batches: EnqueueItem[][], names: string[]): Promise<(InsertResult[] | null)[]> {
     const { queue, events } = this.deps;
     try {
-      const flat = await queue.enqueueManyResults(batches.flat());
+      const flat = await queue.enqueueScheduled(batches.flat());
       let i = 0;
       return batches.map((batch) => flat.slice(i, (i += batch.length)));
     } catch (error) {
@@ -348,7 +350,7 @@ export class Scheduler {
     const results: (InsertResult[] | null)[] = [];
     for (const [k, batch] of batches.entries()) {
       try {
-        results.push(await queue.enqueueManyResults(batch));
+        results.push(await queue.enqueueScheduled(batch));
       } catch (error) {
         if (!(error instanceof InvalidJobError)) throw error;
         events.emit('worker:error', { error, context: `schedule "${names[k]}"` });

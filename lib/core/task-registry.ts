@@ -1,6 +1,7 @@
 import { ConfigurationError, InvalidJobError, messages } from './errors.js';
 import { PRIORITIES, type BackoffOptions, type Priority, type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
+import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
 import { validateBackoff } from './retry-policy.js';
 
 /** Queue used when a task names none. */
@@ -88,14 +89,18 @@ export function validateMaxStalls(value: unknown): asserts value is number {
   if (!Number.isSafeInteger(value) || (value as number) < 0) throw new InvalidJobError(messages.invalidMaxStalls(value));
 }
 
-/** Throw unless `attempts` is a whole number >= 1. */
+/** Throw unless `attempts` is a whole number from 1 to {@link MAX_ATTEMPTS}. */
 export function validateAttempts(attempts: unknown): asserts attempts is number {
-  if (!Number.isInteger(attempts) || (attempts as number) < 1) throw new InvalidJobError(messages.invalidAttempts(attempts));
+  if (!Number.isInteger(attempts) || (attempts as number) < 1 || (attempts as number) > MAX_ATTEMPTS) {
+    throw new InvalidJobError(messages.invalidAttempts(attempts, MAX_ATTEMPTS));
+  }
 }
 
-/** Throw unless `timeout` is a whole number of ms > 0. */
+/** Throw unless `timeout` is a whole number of ms from 1 to {@link MAX_DELAY_MS} (longer than a timer: re-armed). */
 export function validateTimeout(timeout: unknown): asserts timeout is number {
-  if (!Number.isInteger(timeout) || (timeout as number) <= 0) throw new InvalidJobError(messages.invalidTimeout(timeout));
+  if (!Number.isInteger(timeout) || (timeout as number) <= 0 || (timeout as number) > MAX_DELAY_MS) {
+    throw new InvalidJobError(messages.invalidTimeout(timeout, MAX_DELAY_MS));
+  }
 }
 
 /** Throw unless `value` is a whole number >= 1. */

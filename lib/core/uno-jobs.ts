@@ -10,7 +10,9 @@ import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
-import { WorkerPool, type QueueWorkerConfig } from './worker-pool.js';
+import { MAX_DELAY_MS } from './limits.js';
+import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
+import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
 import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
 
 /** Worker settings of this process. */
@@ -35,6 +37,11 @@ export interface WorkerOptions {
    * a claim is a function call.
    */
   prefetch?: number;
+  /**
+   * Most payload bytes (as UTF-8 JSON) per queue held in the prefetch buffer: the buffer claims fewer jobs when
+   * payloads are large, and hands back at once a claimed job that does not fit. Default 64 MiB.
+   */
+  prefetchBytes?: number;
   /** Lease length in ms; a job whose worker stops renewing it is recovered after this long. Default 30 000. */
   leaseMs?: number;
   /** Lease renewal period in ms. Default leaseMs / 3. */
@@ -56,6 +63,8 @@ export interface QueueOptions {
   criticalSlots?: number;
   agingMs?: number;
   prefetch?: number;
+  /** See {@link WorkerOptions.prefetchBytes}. */
+  prefetchBytes?: number;
 }
 
 /** Retention of finished jobs. */
@@ -131,6 +140,7 @@ export class UnoJobs {
   private initialised: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private readonly limits: ResolvedLimits;
+  private readonly timing: WorkerPoolConfig & { maintenanceIntervalMs: number };
 
   constructor(private readonly options: UnoJobsOptions) {
     this.limits = resolveLimits(options.limits);
@@ -139,9 +149,8 @@ export class UnoJobs {
     this.registry = new TaskRegistry(options.tasks);
     this.workerId = options.worker?.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
-      throw new ConfigurationError(messages.invalidOption('maxPayloadBytes', maxPayloadBytes, 'a whole number of bytes >= 1'));
-    }
+    wholeNumber('maxPayloadBytes', maxPayloadBytes, 'a whole number of bytes >= 1', 1);
+    this.timing = resolveTiming(options, this.storage.capabilities.push);
     this.queue = new JobQueue({
       storage: this.storage,
       registry: this.registry,
@@ -165,9 +174,15 @@ export class UnoJobs {
     this.registry.register(name, handler, options, owner);
   }
 
-  /** Connect the store. Idempotent; `start` calls it too. */
+  /**
+   * Connect the store. Idempotent; `start` calls it too. A failed attempt (the store was unreachable) is not
+   * remembered: the next call tries again.
+   */
   init(): Promise<void> {
-    this.initialised ??= this.storage.init();
+    this.initialised ??= this.storage.init().catch((error: unknown) => {
+      this.initialised = null;
+      throw error;
+    });
     return this.initialised;
   }
 
@@ -181,24 +196,20 @@ export class UnoJobs {
     await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
     if (worker.enabled === false) return;
     const queues = this.queueConfigs(worker);
-    const leaseMs = worker.leaseMs ?? 30_000;
     const maxStalls = worker.maxStalls ?? 1;
     wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
     const outcomes = new OutcomeWriter(this.storage);
     const retention = resolveRetention(this.options.retention);
+    const { leaseMs, heartbeatMs, pollIntervalMs, maintenanceIntervalMs } = this.timing;
     this.pool = new WorkerPool(
       queues,
-      {
-        leaseMs,
-        heartbeatMs: worker.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3)),
-        pollIntervalMs: worker.pollIntervalMs ?? (this.storage.capabilities.push ? 5000 : 1000),
-      },
+      { leaseMs, heartbeatMs, pollIntervalMs },
       { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
         removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls,
         limits: this.limits },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
-      intervalMs: this.options.maintenanceIntervalMs ?? 1000,
+      intervalMs: maintenanceIntervalMs,
       pruneIntervalMs: 60_000,
       retention,
       pruneBatch: 1000,
@@ -249,12 +260,41 @@ export class UnoJobs {
       // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default.
       const prefetch = q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
-      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch };
+      const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
+      wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes };
     });
   }
 }
 
-/** Refuse a setting that is not a whole number >= 0, naming it and what it takes. */
-function wholeNumber(name: string, value: number, expected: string): void {
-  if (!Number.isInteger(value) || value < 0) throw new ConfigurationError(messages.invalidOption(name, value, expected));
+/** Refuse a setting that is not a whole number from `min` to `max`, naming it and what it takes. */
+function wholeNumber(name: string, value: unknown, expected: string, min = 0, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw new ConfigurationError(messages.invalidOption(name, value, expected));
+  }
+}
+
+/**
+ * Lease, heartbeat, polling and housekeeping periods, checked at construction: a NaN lease would expire every lease
+ * at once, a heartbeat no shorter than the lease loses every lease, and a zero poll interval is a tight loop.
+ */
+function resolveTiming(options: UnoJobsOptions, push: boolean): WorkerPoolConfig & { maintenanceIntervalMs: number } {
+  const worker = options.worker ?? {};
+  const ms = (name: string, value: number) => wholeNumber(name, value, `a whole number of ms from 1 to ${MAX_DELAY_MS}`, 1, MAX_DELAY_MS);
+  const leaseMs = worker.leaseMs ?? 30_000;
+  ms('worker.leaseMs', leaseMs);
+  const heartbeatMs = worker.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  ms('worker.heartbeatMs', heartbeatMs);
+  if (heartbeatMs >= leaseMs) throw new ConfigurationError(messages.heartbeatNotBelowLease(heartbeatMs, leaseMs));
+  const pollIntervalMs = worker.pollIntervalMs ?? (push ? 5000 : 1000);
+  ms('worker.pollIntervalMs', pollIntervalMs);
+  const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
+  ms('maintenanceIntervalMs', maintenanceIntervalMs);
+  if (worker.shutdownGraceMs !== undefined) wholeNumber('worker.shutdownGraceMs', worker.shutdownGraceMs, 'a whole number of ms >= 0');
+  if (worker.concurrency !== undefined) validateConcurrency('worker.concurrency', worker.concurrency);
+  if (worker.criticalSlots !== undefined) wholeNumber('worker.criticalSlots', worker.criticalSlots, 'a whole number >= 0');
+  if (worker.prefetch !== undefined) wholeNumber('worker.prefetch', worker.prefetch, 'a whole number >= 0 (0 turns prefetching off)');
+  if (worker.prefetchBytes !== undefined) wholeNumber('worker.prefetchBytes', worker.prefetchBytes, 'a whole number of bytes >= 1', 1);
+  if (worker.agingMs !== undefined) ms('worker.agingMs', worker.agingMs);
+  return { leaseMs, heartbeatMs, pollIntervalMs, maintenanceIntervalMs };
 }

@@ -4,7 +4,7 @@ import { ConfigurationError, JobCancelledError, LeaseLostError, StorageError, me
 import { toError } from './events.js';
 import type { ClaimedJob, Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
-import { PrefetchBuffer, type BufferedJob } from './prefetch.js';
+import { PrefetchBuffer, payloadBytes, type BufferedJob } from './prefetch.js';
 import { StartMarks } from './start-marks.js';
 import type { TaskDefinition, TaskRegistry } from './task-registry.js';
 
@@ -25,6 +25,8 @@ export interface QueueWorkerConfig {
   taskConcurrency: ReadonlyMap<string, number>;
   /** Most jobs claimed ahead of free slots (0: none); the buffer adapts below it (see PrefetchBuffer). */
   prefetch: number;
+  /** Most payload bytes held in the prefetch buffer. */
+  prefetchBytes: number;
 }
 
 /** Settings shared by every queue worker of the pool. */
@@ -66,7 +68,7 @@ class QueueWorker {
     /** Local deadline of every lease this process holds, by token (see WorkerPool.selfFence). */
     private readonly leaseUntil: Map<string, number>,
   ) {
-    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency);
+    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes);
   }
 
   start(): void {
@@ -137,19 +139,32 @@ class QueueWorker {
         }
       }
       const unknown: ClaimedJob[] = [];
+      const overBudget: ClaimedJob[] = [];
       const now = claimed.length > 0 ? this.deps.clock.now() : 0;
+      // Jobs for free slots start at once (the first `startNow`, as the claim recorded); the rest wait in the buffer
+      // only while its byte budget allows.
       const startNow = request?.startNow ?? 0;
+      let free = concurrency - this.busy;
       for (let i = 0; i < claimed.length; i++) {
         const job = claimed[i]!;
         const definition = this.deps.registry.get(job.job.task);
-        if (!definition) unknown.push(job);
-        // Slots only freed while the claim was under way, and the buffer was empty: these start as the claim said.
-        else if (i < startNow && !this.stopped) this.start1(job, definition, false);
-        else this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
+        if (!definition) {
+          unknown.push(job);
+          continue;
+        }
+        if (i < startNow && !this.stopped) {
+          free--;
+          this.start1(job, definition, false);
+          continue;
+        }
+        const bytes = this.buffer.max > 0 ? payloadBytes(job) : 0;
+        if (free-- > 0 || this.buffer.fits(bytes)) this.buffer.push({ claimed: job, definition, bytes }, this.config.agingMs, now);
+        else overBudget.push(job);
       }
       // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
       this.startBuffered();
       if (unknown.length) await this.handBack(unknown);
+      if (overBudget.length) await this.release(overBudget, 'handing back jobs over the prefetch byte budget');
       // A full batch means more may be waiting: claim again at once if there is room.
       if (claimed.length > 0 && claimed.length === request!.limit && this.regularNeed() > 0) continue;
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
@@ -223,6 +238,16 @@ class QueueWorker {
     };
   }
 
+  /** Put claimed jobs back to waiting, their attempt not counted. */
+  private async release(jobs: ClaimedJob[], context: string): Promise<void> {
+    try {
+      await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
+    } catch (error) {
+      // Their leases expire and recovery puts them back.
+      this.deps.events.emit('worker:error', { error: toError(error), context });
+    }
+  }
+
   /**
    * Jobs of tasks this process does not know (another version of the app enqueued them) are put back untouched,
    * and the task is excluded from later claims here, so an instance that lags behind a deploy never fails them.
@@ -234,11 +259,7 @@ class QueueWorker {
       const error = new ConfigurationError(messages.unknownTask(job.task, this.deps.registry.names()));
       this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
     }
-    try {
-      await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
-    } catch (error) {
-      this.deps.events.emit('worker:error', { error: toError(error), context: 'handing back jobs of unknown tasks' });
-    }
+    await this.release(jobs, 'handing back jobs of unknown tasks');
   }
 
   /**

@@ -5,6 +5,9 @@ import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { StorageError } from '../../lib/core/errors.js';
+import { mysql as mysqlDialect } from '../../lib/storage/typeorm/dialect.js';
+import { runMigrations } from '../../lib/storage/typeorm/migrate.js';
+import { tableNames } from '../../lib/storage/typeorm/schema.js';
 
 const MY = { type: 'mariadb' as const, host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test' };
 const db = sqlConformance('TypeORM MariaDB', MY, 'my');
@@ -74,5 +77,26 @@ describe('TypeORM MariaDB specifics', () => {
       await a.close();
       await b.close();
     }
+  });
+
+  it('migrations refuse to go on when another process holds the migration lock (GET_LOCK returned 0)', async () => {
+    const locked = `${prefix}lock_`;
+    prefixes.push(locked);
+    const lockName = `uno_jobs_migrate_${tableNames(locked).jobs}`;
+    const holder = ds.createQueryRunner();
+    await holder.query('SELECT GET_LOCK(?, 0)', [lockName]);
+    try {
+      const run = runMigrations(ds, mysqlDialect, tableNames(locked), undefined, 1);
+      await expect(run).rejects.toThrow(StorageError);
+      await expect(runMigrations(ds, mysqlDialect, tableNames(locked), undefined, 1)).rejects.toThrow(
+        `Could not take the migration lock "${lockName}" within 1 s: another process is migrating Uno Jobs' tables`,
+      );
+      const [row] = (await ds.query('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?', [tableNames(locked).migrations])) as { n: unknown }[];
+      expect(Number(row!.n)).toBe(0);
+    } finally {
+      await holder.query('SELECT RELEASE_LOCK(?)', [lockName]);
+      await holder.release();
+    }
+    await runMigrations(ds, mysqlDialect, tableNames(locked), undefined, 1);
   });
 });

@@ -186,6 +186,24 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('a run of more than 1,000 jobs of a task this worker may not take does not hide the jobs behind it', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    await storage.insert(Array.from({ length: 2500 }, (_, i) => newJob({ id: `other-${i}`, task: 'other.version' })));
+    await storage.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `mine-${i}`, task: 'mine' })));
+    const claim = () => storage.claim({ queue: 'q', limit: 5, leaseMs: 30_000, workerId: 'w', taskLimits: { 'other.version': 0 } });
+    const claimed: string[] = [];
+    // Each claim looks past at most 1,000 of them and the next goes on from there: three claims reach the others.
+    for (let i = 0; i < 6 && claimed.length < 10; i++) claimed.push(...(await claim()).map((c) => c.job.id));
+    expect(claimed.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `mine-${i}`).sort());
+    // Once the task may run, the scan starts from the head again and finds its jobs first.
+    const other = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w' });
+    expect(other.map((c) => c.job.id)).toEqual(['other-0', 'other-1', 'other-2']);
+    expect((await storage.counts()).waiting).toBe(2497);
+    await storage.close();
+  });
+
   it('wakes a subscriber when a delayed job falls due, without anyone calling promoteDue', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     await storage.init();
@@ -323,7 +341,7 @@ describe('RedisJobStorage claim replay', () => {
       const first = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1' });
       redis.evalsha = original;
       expect(sent).toHaveLength(1);
-      const [, raw, tokens] = (await (original as (...a: unknown[]) => Promise<[number, unknown[], string[]]>)(...sent[0]!));
+      const [, raw, , tokens] = (await (original as (...a: unknown[]) => Promise<[number, unknown[], string[], string[]]>)(...sent[0]!));
       expect(raw).toHaveLength(3);
       expect(tokens.map((t) => `${t}:q`)).toEqual(first.map((c) => c.token));
       expect((await storage.counts()).active).toBe(3); // nothing more was claimed by the replay

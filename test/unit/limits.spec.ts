@@ -172,7 +172,7 @@ describe('limits helpers and validation', () => {
     for (const [key, value] of [['resultBytes', 0], ['errorHistory', -1], ['logLines', 1.5], ['stackLength', Number.NaN]] as const) {
       const build = () => new UnoJobs({ storage: new MemoryJobStorage(), limits: { [key]: value } });
       expect(build).toThrow(ConfigurationError);
-      expect(build).toThrow(`Option limits.${key} = ${JSON.stringify(value)} is invalid: expected a whole number >= 1.`);
+      expect(build).toThrow(`Option limits.${key} = ${String(value)} is invalid: expected a whole number >= 1.`);
     }
   });
 });

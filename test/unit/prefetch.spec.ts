@@ -125,10 +125,29 @@ describe('prefetch', () => {
     expect((await e.queue.list({ state: 'completed', limit: 100 })).jobs.filter((j) => j.attempt !== 1)).toEqual([]);
   });
 
-  it('refuses a prefetch that is not a whole number >= 0, naming the option', () => {
-    const e = createEngine({ worker: { prefetch: -1 } });
+  it('holds no more payload bytes than prefetchBytes, whatever the job cap, and still runs every job once', async () => {
+    const { e, gate, ran, records } = await bufferedBehindBlock(0, { prefetchBytes: 5000 });
+    // 20 jobs of about 1 KB behind the blocked slot: the job cap (20) would buffer all of them.
+    const big = await e.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'record', payload: { id: `b${i}`, pad: 'x'.repeat(990) } })));
+    await runUntil(async () => e.requests.length > 40);
+    for (let i = 0; i < 50; i++) await flushMicrotasks(5);
+    const held = (await e.queue.counts()).active - 1;
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThanOrEqual(5);
+    const handedBack = await Promise.all(big.map((j) => e.queue.getJob(j.id)));
+    expect(handedBack.filter((j) => j!.state === 'waiting').length).toBe(20 - held);
+    gate.resolve();
+    await runUntil(async () => (await e.queue.counts()).completed === 20 + 1 + 20);
+    expect(ran.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `b${i}`).sort());
+    for (const id of [...records, ...big.map((j) => j.id)]) expect((await e.queue.getJob(id))!.attempt).toBe(1);
+  });
+
+  it('refuses a prefetch that is not a whole number >= 0, naming the option', async () => {
+    // The worker-wide setting as the engine is built; a queue's own setting when the worker starts.
+    expect(() => createEngine({ worker: { prefetch: -1 } })).toThrow(expect.objectContaining({ name: ConfigurationError.name, message: expect.stringContaining('worker.prefetch') }));
+    const e = createEngine({ queues: { default: { prefetch: -1 } } });
     e.uno.register('t', () => undefined);
-    return expect(e.uno.start()).rejects.toThrow(expect.objectContaining({ name: ConfigurationError.name, message: expect.stringContaining('prefetch') }));
+    await expect(e.uno.start()).rejects.toThrow(expect.objectContaining({ name: ConfigurationError.name, message: expect.stringContaining('queues.default.prefetch') }));
   });
 });
 
@@ -168,7 +187,7 @@ describe('PrefetchBuffer', () => {
     const buffer = new PrefetchBuffer(10, 1);
     const now = 1_000_000;
     for (const [id, priority, ago] of [['n1', 'normal', 0], ['l-old', 'low', 5000], ['c1', 'critical', 0], ['n2', 'normal', 0], ['h1', 'high', 0]] as const) {
-      buffer.push({ claimed: job(id, priority, ago), definition }, 1000, now);
+      buffer.push({ bytes: 0, claimed: job(id, priority, ago), definition }, 1000, now);
     }
     const order: string[] = [];
     for (let b = buffer.take(() => true); b; b = buffer.take(() => true)) order.push(b.claimed.job.id);
@@ -179,7 +198,7 @@ describe('PrefetchBuffer', () => {
   it('skips jobs the caller cannot start yet and takes only critical ones from the reserve', () => {
     const buffer = new PrefetchBuffer(10, 1);
     for (const [id, priority] of [['a', 'normal'], ['b', 'normal'], ['c', 'critical']] as const) {
-      buffer.push({ claimed: job(id, priority), definition }, undefined, 0);
+      buffer.push({ bytes: 0, claimed: job(id, priority), definition }, undefined, 0);
     }
     expect(buffer.take((b) => b.claimed.job.id !== 'c', false)?.claimed.job.id).toBe('a');
     expect(buffer.take(() => true, true)?.claimed.job.id).toBe('c');

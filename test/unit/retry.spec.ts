@@ -1,9 +1,20 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { backoffDelay, UnrecoverableError, type JobContext, type JobRecord } from '../../lib/index.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
+import { MAX_DELAY_MS } from '../../lib/core/limits.js';
+import { nextRetryDelay } from '../../lib/core/retry-policy.js';
+import type { JobInfo } from '../../lib/core/job.js';
 import { createEngine } from '../support/engine.js';
 
 describe('backoff maths', () => {
+  it('a custom policy\'s delay is capped at 100 years; a negative or non-finite one fails the job', () => {
+    const info = {} as JobInfo;
+    expect(nextRetryDelay(() => 1e20, 1, new Error('x'), info)).toBe(MAX_DELAY_MS);
+    expect(nextRetryDelay(() => 1500.4, 1, new Error('x'), info)).toBe(1500);
+    expect(nextRetryDelay(() => Infinity, 1, new Error('x'), info)).toBe(false);
+    expect(nextRetryDelay(() => -1, 1, new Error('x'), info)).toBe(false);
+  });
+
   it('fixed waits the same each time', () => {
     expect([1, 2, 5].map((a) => backoffDelay({ type: 'fixed', delay: 250 }, a))).toEqual([250, 250, 250]);
   });

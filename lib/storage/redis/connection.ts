@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { systemClock } from '../../core/clock.js';
 import { StorageError, messages } from '../../core/errors.js';
 
 /** Cluster nodes and options, for a store that opens its own Redis Cluster connection. */
@@ -69,6 +70,9 @@ function describeClient(client: Redis | Cluster): string {
   return o.path ?? `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`;
 }
 
+/** Owned clients disconnected after a failed boot: a later `waitReady` (init retried) connects them again. */
+const givenUp = new WeakSet<Redis | Cluster>();
+
 /**
  * Wait until the client is ready, letting ioredis retry with backoff, for at most `timeoutMs`; then fail with a
  * clear StorageError. An owned client is disconnected on failure so it stops retrying in the background.
@@ -90,9 +94,9 @@ export async function waitReady(resolved: ResolvedClient, timeoutMs: number): Pr
       cleanup();
       reject(new StorageError(messages.redisUnreachable(resolved.target, timeoutMs, lastError)));
     };
-    const timer = setTimeout(fail, timeoutMs);
+    const timer = systemClock.setTimeout(fail, timeoutMs);
     const cleanup = () => {
-      clearTimeout(timer);
+      systemClock.clearTimeout(timer);
       client.off('ready', onReady);
       client.off('error', onError);
       client.off('end', onEnd);
@@ -101,9 +105,14 @@ export async function waitReady(resolved: ResolvedClient, timeoutMs: number): Pr
     client.on('error', onError);
     client.on('end', onEnd);
     // A lazy client (ours, or the user's) only connects when asked; its retries then follow its retryStrategy.
-    if (client.status === 'wait') client.connect().catch((error: Error) => onError(error));
+    // After a failed boot our own client was disconnected (and stays so, whatever its status says): connecting
+    // again is the retry.
+    if (client.status === 'wait' || givenUp.delete(client)) client.connect().catch((error: Error) => onError(error));
   }).catch((error) => {
-    if (resolved.owned) client.disconnect();
+    if (resolved.owned) {
+      client.disconnect();
+      givenUp.add(client);
+    }
     throw error;
   });
 }

@@ -97,6 +97,11 @@ export class RedisJobStorage extends JobStorage {
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
+  /**
+   * Per queue and priority set: where the next claim resumes in each level after a claim looked past the most jobs
+   * it may (tasks this worker does not know, or at their concurrency limit), and for which excluded tasks.
+   */
+  private readonly claimHints = new Map<string, { excluded: string; scores: string[] }>();
   private closing: Promise<void> | null = null;
   private initialising: Promise<void> | null = null;
 
@@ -126,7 +131,11 @@ export class RedisJobStorage extends JobStorage {
       this.scripts = new ScriptRunner(this.redis, scripts);
       await this.scripts.preload();
       await checkEvictionPolicy(this.resolved.client, this.logger);
-    })();
+    })().catch((error: unknown) => {
+      // Not remembered: the next call retries (Redis may be up by then).
+      this.initialising = null;
+      throw error;
+    });
     return this.initialising;
   }
 
@@ -231,9 +240,18 @@ export class RedisJobStorage extends JobStorage {
     const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
       request.queue, levels.length, ...levels, limits.length];
     for (const [task, max] of limits) args.push(task, max);
+    // Resume where the last claim ran out of its skip budget, but only while the same tasks are excluded: once one
+    // may run again, its jobs before the hint must be seen, so the scan starts from the head.
+    const where = `${request.queue}|${levels.join(',')}`;
+    const excluded = limits.filter(([, max]) => max <= 0).map(([task]) => task).sort().join('\n');
+    const hint = this.claimHints.get(where);
+    const resume = hint && hint.excluded === excluded ? hint.scores : [];
+    args.push(resume.length, ...resume);
     // The claim id makes a resent call (ioredis resends commands after a reconnect) return the same jobs.
     args.push(request.startNow ?? 0, randomBytes(9).toString('base64url'));
-    const [first, raw, replayed] = await this.run<[number, RawJob[], string[]?]>('claim', [this.keys.queue(request.queue)], args);
+    const [first, raw, next, replayed] = await this.run<[number, RawJob[], string[], string[]?]>('claim', [this.keys.queue(request.queue)], args);
+    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, scores: next });
+    else this.claimHints.delete(where);
     return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(replayed ? replayed[i]! : first + i, request.queue) }));
   }
 

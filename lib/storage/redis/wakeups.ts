@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { systemClock, type TimerHandle } from '../../core/clock.js';
 
 /**
  * Wakes idle workers without polling: a dedicated subscriber connection listens on the store's channel, where the
@@ -10,7 +11,7 @@ export class WakeUps {
   private readonly listeners = new Set<(queue: string) => void>();
   private readonly cancelListeners = new Set<(id: string) => void>();
   private subscriber: Redis | null = null;
-  private dueTimer: NodeJS.Timeout | null = null;
+  private dueTimer: TimerHandle | null = null;
   private dueAt = Infinity;
   private closed = false;
 
@@ -49,22 +50,24 @@ export class WakeUps {
     if (this.listeners.size === 0 || this.closed) return;
     const at = Date.now() + inMs;
     if (this.dueTimer && at >= this.dueAt) return;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
+    if (this.dueTimer) systemClock.clearTimeout(this.dueTimer);
     this.dueAt = at;
-    this.dueTimer = setTimeout(() => {
+    // The system clock re-arms delays beyond Node's timer limit: a job delayed by 30 days must not make this fire
+    // (and run the promote script) every millisecond.
+    this.dueTimer = systemClock.setTimeout(() => {
       this.dueTimer = null;
       this.dueAt = Infinity;
       this.promoteDue().catch(() => {
         // Maintenance promotes every second anyway; a failed early promote only delays the wake-up until then.
       });
     }, Math.max(0, inMs) + 1);
-    this.dueTimer.unref();
+    this.dueTimer.unref?.();
   }
 
   /** Drop listeners, the timer and the subscriber connection (ours even when the main client is the user's). */
   close(): void {
     this.closed = true;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
+    if (this.dueTimer) systemClock.clearTimeout(this.dueTimer);
     this.dueTimer = null;
     this.listeners.clear();
     this.cancelListeners.clear();

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { StorageError, messages } from '../../core/errors.js';
 import type { Dialect } from './dialect.js';
 import { applySchemaV1, SCHEMA_V1 } from './migrations/1764400000000-schema.js';
 import { applySchemaV2, SCHEMA_V2 } from './migrations/1764500000000-collation.js';
@@ -19,7 +20,7 @@ const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
  * transaction-scoped advisory lock (and its DDL is transactional), MySQL a named lock (`GET_LOCK`), SQLite an
  * immediate write transaction; every DDL statement is idempotent besides.
  */
-export async function runMigrations(dataSource: DataSource, dialect: Dialect, t: TableNames, sqlite?: SqliteDatabase): Promise<void> {
+export async function runMigrations(dataSource: DataSource, dialect: Dialect, t: TableNames, sqlite?: SqliteDatabase, lockTimeoutS = 60): Promise<void> {
   const type = dataSource.options.type;
   const ledger = `CREATE TABLE IF NOT EXISTS ${t.migrations} (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`;
   if (dialect.name === 'sqlite') {
@@ -51,7 +52,10 @@ export async function runMigrations(dataSource: DataSource, dialect: Dialect, t:
       await qr.startTransaction();
       await qr.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [lockName]);
     } else {
-      await qr.query(`SELECT GET_LOCK(?, 60) AS locked`, [lockName]);
+      // 1: taken; 0: another session held it for the whole timeout; NULL: an error. Only 1 may go on: migrating
+      // unlocked next to another process is what the lock is there to prevent.
+      const [row] = (await qr.query(`SELECT GET_LOCK(?, ?) AS locked`, [lockName, lockTimeoutS])) as { locked: unknown }[];
+      if (Number(row?.locked) !== 1) throw new StorageError(messages.migrationLockTimeout(lockName, lockTimeoutS));
     }
     await qr.query(ledger);
     const rows = (await qr.query(`SELECT version FROM ${t.migrations}`)) as { version: unknown }[];

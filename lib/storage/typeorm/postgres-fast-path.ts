@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
 import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
@@ -9,6 +10,18 @@ import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
 import { connectionLost, fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
+
+/**
+ * Name of a prepared statement: `uno_<table>_<key>`, readable when it fits PostgreSQL's 63-byte identifier limit.
+ * A longer one (a long table prefix, a long key) keeps its first 46 characters and adds a hash of the whole name:
+ * cutting it short alone made different statements share a name, which node-postgres refuses on a connection that
+ * already prepared the other one.
+ */
+export function statementName(table: string, key: string): string {
+  const name = `uno_${table}_${key}`;
+  if (name.length <= 63) return name;
+  return `${name.slice(0, 46)}_${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+}
 
 /**
  * The PostgreSQL hot path: insert, claim, heartbeat, complete and fail as single prepared statements over arrays,
@@ -32,7 +45,7 @@ export class PgFastPath {
       text = build();
       this.text.set(key, text);
     }
-    return { name: `uno_${this.t.jobs}_${key}`.slice(0, 63), text };
+    return { name: statementName(this.t.jobs, key), text };
   }
 
   async insert(jobs: readonly NewJob[], manager?: ManagerLike): Promise<InsertResult[]> {
@@ -65,7 +78,8 @@ export class PgFastPath {
     } catch (error) {
       if (!connectionLost(error)) throw error;
       // The claim may have committed before the connection died: take those jobs rather than orphaning them.
-      const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token));
+      // One more try in all (as for any statement on a lost connection): the look-up, then the claim if it found none.
+      const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
       if (mine.length) return claimedRows(mine);
       rows = await this.runner.raw(q.text, params, q.name, false);
     }

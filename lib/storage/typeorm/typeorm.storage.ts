@@ -121,8 +121,13 @@ export class TypeormJobStorage extends JobStorage {
     if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
     this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true };
-    this.wakeups = new Wakeups(options.pollIntervalMs ?? 1000, () => this.promoteDue(), (sinceSeq) => this.newWork(sinceSeq));
-    this.cancelPoll = dialect.name === 'postgres' ? null : new CancelPoll(options.pollIntervalMs ?? 1000, (since) => this.cancelledSince(since));
+    const pollIntervalMs = options.pollIntervalMs ?? 1000;
+    // 0 would probe the database in a tight loop; NaN would never back off.
+    if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
+      throw new ConfigurationError(messages.invalidOption('pollIntervalMs', pollIntervalMs, 'a whole number of ms >= 1'));
+    }
+    this.wakeups = new Wakeups(pollIntervalMs, () => this.promoteDue(), (sinceSeq) => this.newWork(sinceSeq));
+    this.cancelPoll = dialect.name === 'postgres' ? null : new CancelPoll(pollIntervalMs, (since) => this.cancelledSince(since));
   }
 
   /** The DataSource in use (the app's, or the one the store created). Available after `init`. */
@@ -136,8 +141,12 @@ export class TypeormJobStorage extends JobStorage {
     return { ...this.t };
   }
 
+  /** Connect (and migrate). A failed attempt is not remembered: calling again retries, e.g. once the database is up. */
   init(): Promise<void> {
-    this.initialised ??= this.connect();
+    this.initialised ??= this.connect().catch((error: unknown) => {
+      this.initialised = null;
+      throw error;
+    });
     return this.initialised;
   }
 

@@ -1,3 +1,5 @@
+import { systemClock, type TimerHandle } from '../../core/clock.js';
+
 /**
  * Wake-ups for idle workers of this process: coalesced per queue on the next macrotask (a burst of inserts wakes
  * each queue once), a timer for the earliest due job this process knows of, and — on databases without
@@ -8,7 +10,7 @@ export class Wakeups {
   private readonly pending = new Set<string>();
   private readonly queues = new Set<string>();
   private flushScheduled = false;
-  private dueTimer: NodeJS.Timeout | null = null;
+  private dueTimer: TimerHandle | null = null;
   private dueTimerAt = Infinity;
   private pollTimer: NodeJS.Timeout | null = null;
   private pollers = 0;
@@ -67,14 +69,15 @@ export class Wakeups {
    */
   dueAt(at: number): void {
     if (this.closed || at >= this.dueTimerAt) return;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
+    if (this.dueTimer) systemClock.clearTimeout(this.dueTimer);
     this.dueTimerAt = at;
-    this.dueTimer = setTimeout(() => {
+    // The system clock re-arms delays beyond Node's timer limit (a job due in 30 days must not spin this timer).
+    this.dueTimer = systemClock.setTimeout(() => {
       this.dueTimer = null;
       this.dueTimerAt = Infinity;
       this.promote().catch(() => undefined);
     }, Math.max(0, at - Date.now()) + 5);
-    this.dueTimer.unref();
+    this.dueTimer.unref?.();
   }
 
   private schedulePoll(ms: number): void {
@@ -102,7 +105,7 @@ export class Wakeups {
 
   close(): void {
     this.closed = true;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
+    if (this.dueTimer) systemClock.clearTimeout(this.dueTimer);
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.listeners.clear();
   }

@@ -10,14 +10,16 @@
   ARGV[5]  wake-up channel; ARGV[6] queue name
   ARGV[7]  number of priority levels L, then L levels (0-3) in the order asked
   then     number of task limits T, then T pairs: task name, most jobs of that task this claim may return
+  then     number of resume hints H (0 or L), then H push sequences ('' = from the head), one per level asked: where
+           the previous claim ran out of its skip budget, so this one goes on from there
   then     startNow: the first startNow claimed jobs start at once and get 'started' = now; the others wait in the
            worker's buffer with 'started' cleared until markStarted (recovery tells the two apart)
   then     claim id, unique per call: a second run with the same id (ioredis resends a command whose reply a dropped
            connection lost) returns the first run's jobs instead of claiming more and orphaning those
 
-  Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... } } in claim order;
-  job i's token is first + i - 1. A replay returns { 0, snapshots, token counters } of the first run's jobs that are
-  still active under its tokens.
+  Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... }, { resume hint per
+  level ('' = from the head) } } with jobs in claim order; job i's token is first + i - 1. A replay returns
+  { 0, snapshots, {}, token counters } of the first run's jobs that are still active under its tokens.
 ]]
 -- @include common
 
@@ -38,8 +40,12 @@ if nLimits > 0 then
   limits = {}
   for i = 1, nLimits do limits[ARGV[p + 2 * i - 1]] = tonumber(ARGV[p + 2 * i]) end
 end
-local startNow = tonumber(ARGV[p + 2 * nLimits + 1]) or 0
-local claimKey = base .. ':claim:' .. ARGV[p + 2 * nLimits + 2]
+local h = p + 2 * nLimits + 1
+local nHints = tonumber(ARGV[h] or '0')
+local hints = {}
+for i = 1, nHints do hints[levels[i]] = ARGV[h + i] end
+local startNow = tonumber(ARGV[h + nHints + 1]) or 0
+local claimKey = base .. ':claim:' .. ARGV[h + nHints + 2]
 
 local previous = redis.call('GET', claimKey)
 if previous then
@@ -52,24 +58,44 @@ if previous then
       tokens[#tokens + 1] = token
     end
   end
-  return { 0, jobs, tokens }
+  return { 0, jobs, {}, tokens }
 end
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
 -- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
+-- With a resume hint the scan starts after the jobs the previous claim already looked past (all of tasks it may not
+-- take): a run of more than the skip budget of them would otherwise hide every job behind it from this worker.
 local chunk = math.max(limit, 16)
-local buf, pos, off, done, skipped, take, readyOf = {}, {}, {}, {}, {}, {}, {}
+local SKIP_BUDGET = 1000
+local buf, pos, off, done, ended, skipped, lastSkipped, take, readyOf = {}, {}, {}, {}, {}, {}, {}, {}, {}
 for _, l in ipairs(levels) do
-  buf[l], pos[l], off[l], done[l], skipped[l], take[l] = {}, 1, 0, false, 0, {}
+  buf[l], pos[l], off[l], done[l], ended[l], skipped[l], take[l] = {}, 1, 0, false, false, 0, {}
+  if hints[l] ~= nil and hints[l] ~= '' then off[l] = redis.call('ZCOUNT', base .. ':w:' .. l, '-inf', hints[l]) end
 end
 
 local function peek(l)
   if pos[l] > #buf[l] then
     buf[l] = redis.call('ZRANGE', base .. ':w:' .. l, off[l], off[l] + chunk - 1)
     pos[l] = 1
-    if #buf[l] == 0 then done[l] = true; return nil end
+    if #buf[l] == 0 then done[l] = true; ended[l] = true; return nil end
   end
   return buf[l][pos[l]]
+end
+
+-- Where the next claim should resume per level: after the last skipped job when the budget ran out; at the same
+-- hint while resuming has not reached the end of the level; else from the head.
+local function resumeHints()
+  local out = {}
+  for i, l in ipairs(levels) do
+    local hint = ''
+    if skipped[l] >= SKIP_BUDGET then
+      hint = redis.call('ZSCORE', base .. ':w:' .. l, lastSkipped[l]) or ''
+    elseif hints[l] ~= nil and hints[l] ~= '' and not ended[l] then
+      hint = hints[l]
+    end
+    out[i] = hint
+  end
+  return out
 end
 
 local function ready(id)
@@ -115,8 +141,9 @@ while #claimed < limit do
       if cap <= 0 then
         ok = false
         skipped[l] = skipped[l] + 1
-        -- Bound the work one claim spends looking past jobs it may not take.
-        if skipped[l] >= 1000 then done[l] = true end
+        lastSkipped[l] = id
+        -- Bound the work one claim spends looking past jobs it may not take; the next claim resumes here.
+        if skipped[l] >= SKIP_BUDGET then done[l] = true end
       else
         limits[task] = cap - 1
       end
@@ -129,7 +156,9 @@ while #claimed < limit do
 end
 
 if promoted > #claimed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
-if #claimed == 0 then return { 0, {} } end
+-- Hints are read before the claimed ids leave their sets (a skipped id never does).
+local resume = resumeHints()
+if #claimed == 0 then return { 0, {}, resume } end
 
 for _, l in ipairs(levels) do
   if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
@@ -145,7 +174,7 @@ for _, id in ipairs(claimed) do
     jobs[#jobs + 1] = job
   end
 end
-if #valid == 0 then return { 0, {} } end
+if #valid == 0 then return { 0, {}, resume } end
 
 local lease = S(now + leaseMs)
 -- Tokens never repeat, even after Redis restarts from a persistence file that missed its last writes, or a replica
@@ -175,4 +204,4 @@ end
 -- Remembered for as long as the leases last, for a resent copy of this call (see the header).
 -- The counter travels as text: cjson would round a 16-digit number to 14 significant digits.
 redis.call('SET', claimKey, cjson.encode({ first = S(first), ids = valid }), 'PX', leaseMs)
-return { first, jobs }
+return { first, jobs, resume }
