@@ -9,7 +9,7 @@ import {
   messages,
 } from './errors.js';
 import type { JobEvents } from './events.js';
-import { jobInfo, type ClaimedJob, type JobError, type JobInfo } from './job.js';
+import { jobInfo, type ClaimedJob, type JobError, type JobInfo, type JobRecord } from './job.js';
 import { JobContext } from './job-context.js';
 import { LazyAbort } from './lazy-abort.js';
 import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
@@ -153,7 +153,8 @@ export class Executor {
     if (!failed) {
       const remove = (definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
       const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
-      const accepted = await this.write(() => this.deps.outcomes.complete(outcome));
+      const accepted = await this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
+        now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson);
       if (accepted === false) this.lost(running);
       else if (accepted && events.has('job:completed')) events.emit('job:completed', { job: info, result, durationMs });
       return;
@@ -163,7 +164,7 @@ export class Executor {
     const retryDelayMs = this.retryDelay(definition, info, thrown, job.backoff ?? undefined);
     // One object for every write attempt: the writer recognises an outcome the store rejected and retries it alone.
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
-    const accepted = await this.write(() => this.deps.outcomes.fail(outcome));
+    const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
     if (accepted === false) return this.lost(running);
     if (accepted === null) return;
     if (retryDelayMs === null) events.emit('job:failed', { job: info, error, durationMs });
@@ -188,7 +189,7 @@ export class Executor {
     const thrown = new JobStalledError(messages.stalledTooOften(job.id, job.stalls, maxStalls));
     const error = boundJobError(toJobError(thrown, job.attempt, this.deps.clock.now()), this.limits);
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs: null, errorHistory: this.limits.errorHistory };
-    const accepted = await this.write(() => this.deps.outcomes.fail(outcome));
+    const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
     if (accepted === false) return this.lost(running);
     if (accepted) this.deps.events.emit('job:failed', { job: info, error, durationMs: 0 });
   }
@@ -215,11 +216,16 @@ export class Executor {
   /**
    * Write an outcome, retrying a few times when the store errors. If it still fails, the job stays active and is
    * recovered when its lease expires: never lost, at worst run again. Null: the outcome is unknown.
+   *
+   * A write that errored may still have been applied (the connection died after the store committed it); its retry
+   * is then refused, as the lease is gone. `applied` reads the job to tell that case from a real lease loss.
    */
-  private async write(attempt: () => Promise<boolean>): Promise<boolean | null> {
+  private async write(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean): Promise<boolean | null> {
     for (let i = 0; ; i++) {
       try {
-        return await attempt();
+        const accepted = await attempt();
+        if (accepted || i === 0) return accepted;
+        return applied(await this.deps.storage.get(id));
       } catch (error) {
         this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
         if (i >= WRITE_RETRY_DELAYS.length) return null; // unknown, not a lease loss: lease recovery takes over
@@ -227,6 +233,12 @@ export class Executor {
       }
     }
   }
+}
+
+/** Whether `error` is the last entry of the job's error history: a fail outcome that was applied. */
+function recorded(job: JobRecord | null, error: JobError): boolean {
+  const last = job?.errors.at(-1);
+  return !!last && last.attempt === error.attempt && last.at === error.at && last.message === error.message;
 }
 
 function isUnrecoverable(error: unknown): boolean {
