@@ -31,12 +31,26 @@ export function statementName(table: string, key: string): string {
 export class PgFastPath {
   private readonly text = new Map<string, string>();
 
+  /**
+   * Lease renewals and start marks go through `leases`, a small pool of the store's own: the app's pool may be
+   * exhausted by handlers holding connections, and a renewal waiting behind them would let leases expire under
+   * workers that are alive. Without one they share `runner`.
+   */
+  private leases: PgRunner;
+
   constructor(
     private readonly runner: PgRunner,
     private readonly t: TableNames,
     private readonly channel: string,
     private readonly asyncCommit: boolean,
-  ) {}
+  ) {
+    this.leases = runner;
+  }
+
+  /** Send heartbeats and start marks through this runner from now on (see `leases`). */
+  useLeaseRunner(runner: PgRunner): void {
+    this.leases = runner;
+  }
 
   /** Statement text by key, built once; the key doubles as the prepared statement name. */
   private stmt(key: string, build: () => string): { name: string; text: string } {
@@ -91,12 +105,12 @@ export class PgFastPath {
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
     const held = new Set<string>();
-    await this.write('heartbeat', () => heartbeatSql(this.t, this.asyncCommit), leases, [Math.round(leaseMs)], held);
+    await this.write('heartbeat', () => heartbeatSql(this.t, this.asyncCommit), leases, [Math.round(leaseMs)], held, this.leases);
     return [...new Set(leases.map((l) => l.id).filter((id) => !held.has(id)))];
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {
-    await this.write('started', () => markStartedSql(this.t, this.asyncCommit), leases, [], new Set());
+    await this.write('started', () => markStartedSql(this.t, this.asyncCommit), leases, [], new Set(), this.leases);
   }
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
@@ -112,9 +126,9 @@ export class PgFastPath {
   }
 
   /** Run a fenced batch write ($1 ids, $2 tokens, then `more`) and add the ids it accepted to `accepted`. */
-  private async write(key: string, build: () => string, leases: readonly Lease[], more: unknown[], accepted: Set<string>): Promise<void> {
+  private async write(key: string, build: () => string, leases: readonly Lease[], more: unknown[], accepted: Set<string>, runner = this.runner): Promise<void> {
     const q = this.stmt(key, build);
-    const rows = await this.runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), ...more], q.name);
+    const rows = await runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), ...more], q.name);
     for (const row of rows) accepted.add(String(row.id));
   }
 

@@ -28,7 +28,10 @@ import { markStartedOp, promoteDueOp, pruneOp, recoverExpiredOp } from './querie
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
-import { MysqlRunner, PgRunner, SqliteRunner, type ManagerLike, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
+import { MysqlRunner, PgRunner, SqliteRunner, type ManagerLike, type PgPool, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
+
+/** A node-postgres pool the store opened itself. */
+type PgPoolOwned = PgPool & { end(): Promise<void>; on(event: 'error', fn: () => void): unknown };
 import { Wakeups } from './wakeups.js';
 
 /**
@@ -100,6 +103,8 @@ export class TypeormJobStorage extends JobStorage {
   private ds: DataSource | null = null;
   private owned = false;
   private runner: SqlRunner | null = null;
+  /** PostgreSQL: the store's own small pool for lease renewals (see PgFastPath.useLeaseRunner). */
+  private leasePool: PgPoolOwned | null = null;
   private fast: PgFastPath | null = null;
   private notifier: PgNotifier | null = null;
   private readonly wakeups: Wakeups;
@@ -178,7 +183,7 @@ export class TypeormJobStorage extends JobStorage {
 
   private async prepare(ds: DataSource): Promise<void> {
     let dialect = dialectOf(ds.options.type)!;
-    const driver = ds.driver as unknown as { master?: unknown; databaseConnection?: unknown; postgres?: { Client: new (c: object) => never } };
+    const driver = ds.driver as unknown as { master?: unknown; databaseConnection?: unknown; postgres?: { Client: new (c: object) => never; Pool: new (c: object) => unknown } };
     if (dialect.name === 'postgres') {
       const runner = new PgRunner(dialect, driver.master as ConstructorParameters<typeof PgRunner>[1]);
       this.runner = runner;
@@ -198,17 +203,24 @@ export class TypeormJobStorage extends JobStorage {
         throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
       }
     }
-    if (this.capabilities.push) {
+    if (dialect.name === 'postgres') {
       const pgOptions = ds.options as { url?: string; host?: string; port?: number; username?: string; password?: unknown; database?: string; ssl?: unknown; applicationName?: string; replication?: { master: object }; extra?: object };
       const cred = (pgOptions.replication?.master ?? pgOptions) as typeof pgOptions;
       const config = {
         connectionString: cred.url, host: cred.host, port: cred.port, user: cred.username, password: cred.password,
         database: cred.database, ssl: cred.ssl, application_name: pgOptions.applicationName, ...(pgOptions.extra ?? {}),
       };
-      const cancels = { channel: this.cancelChannel, onCancel: (id: string) => this.cancelListeners.forEach((listener) => listener(id)) };
-      this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {}, cancels);
-      // A failed LISTEN keeps retrying in the background; workers poll meanwhile.
-      await this.notifier.start().catch(() => undefined);
+      // Two connections at most, opened on first use: renewals never queue behind the app's busy pool.
+      const pool = new driver.postgres!.Pool({ ...config, max: 2, idleTimeoutMillis: 60_000 }) as unknown as PgPoolOwned;
+      pool.on('error', () => {}); // an idle connection that dies is replaced on next use
+      this.leasePool = pool;
+      this.fast!.useLeaseRunner(new PgRunner(dialect, pool));
+      if (this.capabilities.push) {
+        const cancels = { channel: this.cancelChannel, onCancel: (id: string) => this.cancelListeners.forEach((listener) => listener(id)) };
+        this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {}, cancels);
+        // A failed LISTEN keeps retrying in the background; workers poll meanwhile.
+        await this.notifier.start().catch(() => undefined);
+      }
     }
   }
 
@@ -248,6 +260,7 @@ export class TypeormJobStorage extends JobStorage {
       // An init still running may yet open the LISTEN connection: let it finish first, then close everything.
       await this.initialised?.catch(() => undefined);
       await this.notifier?.close();
+      await this.leasePool?.end().catch(() => undefined);
       if (this.owned && this.ds?.isInitialized) await this.ds.destroy();
     })();
     return this.closing;

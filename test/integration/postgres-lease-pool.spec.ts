@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { describe, it, expect } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { newJob } from '../../lib/testing/index.js';
+
+const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
+
+describe('PostgreSQL: lease renewals do not wait behind the app’s connection pool', () => {
+  it('renews leases and records starts while handlers hold every connection of the app’s pool', async () => {
+    const prefix = `leasepool_${randomBytes(4).toString('hex')}_`;
+    const ds = await new DataSource({ ...PG, extra: { max: 2 } }).initialize();
+    const store = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true, listen: false });
+    const held = [ds.createQueryRunner(), ds.createQueryRunner()];
+    try {
+      await store.init();
+      await store.insert([newJob({ id: 'a' })]);
+      const [claimed] = await store.claim({ queue: 'q', limit: 1, leaseMs: 5000, workerId: 'w' });
+      const before = (await store.get('a'))!.leaseExpiresAt!.getTime();
+      // Handlers busy in long transactions: the app's pool has nothing left to give.
+      for (const qr of held) {
+        await qr.connect();
+        await qr.startTransaction();
+      }
+      const lease = { id: 'a', token: claimed!.token };
+      const renewal = Promise.all([store.heartbeat([lease], 60_000), store.markStarted([lease])]);
+      // Generous: a renewal waiting for the pool would wait for as long as the handlers hold it (forever here).
+      const outcome = await Promise.race([renewal.then(() => 'renewed'), new Promise((r) => setTimeout(() => r('stuck'), 10_000))]);
+      expect(outcome).toBe('renewed');
+      for (const qr of held) {
+        await qr.rollbackTransaction();
+        await qr.release();
+      }
+      const after = (await store.get('a'))!;
+      expect(after.leaseExpiresAt!.getTime()).toBeGreaterThan(before);
+      expect(after.startedAt).toBeInstanceOf(Date);
+    } finally {
+      for (const qr of held) if (!qr.isReleased) await qr.release();
+      await store.close();
+      for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+      await ds.destroy();
+    }
+  }, 30_000);
+});
