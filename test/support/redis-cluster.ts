@@ -44,10 +44,13 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A client port whose bus port is free too, from a random spot of a range other tests and services do not use. */
+/**
+ * A client port whose bus port is free too. Both stay below Linux's ephemeral range (32768+), so an outgoing connection
+ * cannot take one between this check and the server binding it.
+ */
 async function sparePort(taken: Set<number>): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
-    const port = 30_000 + Math.floor(Math.random() * 15_000);
+    const port = 10_000 + Math.floor(Math.random() * 12_000);
     if (taken.has(port) || taken.has(port + BUS_OFFSET)) continue;
     if ((await portFree(port)) && (await portFree(port + BUS_OFFSET))) {
       taken.add(port);
