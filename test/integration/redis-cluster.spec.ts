@@ -201,7 +201,7 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       master.process.kill('SIGKILL');
       await once(master.process, 'exit');
       replica.process.kill('SIGCONT');
-      await waitFor(async () => (await cluster.masterOf(slot)).port === replica.port, 30_000, 'the replica to take over');
+      await waitFor(async () => (await cluster.masterOf(slot)).port === replica.port, 60_000, 'the replica to take over');
 
       await waitFor(async () => (await producerStore.counts({ queue }).catch(() => null))?.completed === FAILOVER_JOBS, 60_000, 'every job to complete on the new master');
       expect(await producerStore.counts({ queue })).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: FAILOVER_JOBS, failed: 0, cancelled: 0 });

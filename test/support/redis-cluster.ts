@@ -26,8 +26,9 @@ export interface RedisTestClusterOptions {
   /** Replicas per master (needed for a failover). Default 0. */
   replicasPerMaster?: number;
   /**
-   * `cluster-node-timeout` in ms: how long a silent master is given before its replica takes over. Short, so a
-   * failover test waits seconds, not the production default of 15.
+   * `cluster-node-timeout` in ms: how long a silent master is given before its replica takes over. Default 2000: a
+   * failover test waits seconds, not the production default of 15, while a node starved of CPU on a loaded machine
+   * is not taken for dead.
    */
   nodeTimeoutMs?: number;
 }
@@ -89,7 +90,7 @@ export class RedisTestCluster {
   static async start(options: RedisTestClusterOptions = {}): Promise<RedisTestCluster> {
     const masters = options.masters ?? 3;
     const replicas = options.replicasPerMaster ?? 0;
-    const nodeTimeout = options.nodeTimeoutMs ?? 1000;
+    const nodeTimeout = options.nodeTimeoutMs ?? 2000;
     const taken = new Set<number>();
     const nodes: ClusterNodeProcess[] = [];
     const cluster = new RedisTestCluster(nodes);
