@@ -18,10 +18,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RedisTestCluster } from '../test/support/redis-cluster.js';
 import { createAdapter } from './adapters/index.js';
 import type { Backend, BenchAdapter, BenchPayload } from './types.js';
-import { median, percentile, round, sleep, uid, waitUntil } from './util.js';
+import { ensureRedisCluster, median, percentile, round, sleep, uid, waitUntil } from './util.js';
 
 /** One measurement to take per library and repetition. */
 export interface Scenario {
@@ -317,13 +316,7 @@ async function main(): Promise<void> {
   const runId = uid(3);
   console.error(`# suite ${suiteName}: ${entries.map((e) => `${e.name}/${e.backend}`).join(', ')}; reps ${reps}, scale ${scale}, run ${runId}`);
 
-  // A local 3-master cluster for the run, when none is given: child worker processes find it in the environment.
-  let cluster: RedisTestCluster | null = null;
-  if (entries.some((e) => e.backend === 'redis-cluster') && !process.env.BENCH_REDIS_CLUSTER) {
-    cluster = await RedisTestCluster.start({ masters: 3 });
-    process.env.BENCH_REDIS_CLUSTER = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',');
-    console.error(`# started a 3-master Redis Cluster on ${process.env.BENCH_REDIS_CLUSTER}`);
-  }
+  const cluster = entries.some((e) => e.backend === 'redis-cluster') ? await ensureRedisCluster() : null;
 
   const adapters: { name: string; adapter: BenchAdapter }[] = [];
   const samples: Sample[] = [];

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
+import { RedisTestCluster } from '../test/support/redis-cluster.js';
 
 /** Redis the Redis benchmarks share (override with BENCH_REDIS_URL). */
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -26,6 +27,19 @@ export function redisClusterSeeds(): { host: string; port: number }[] {
     const [host, port] = seed.split(':');
     return { host: host!, port: Number(port) };
   });
+}
+
+/**
+ * The Redis Cluster of the `redis-cluster` suite: BENCH_REDIS_CLUSTER when set (null is returned: not ours to stop),
+ * else a local 3-master cluster started from redis-server, announced in BENCH_REDIS_CLUSTER so child worker processes
+ * find it. The caller stops what it gets.
+ */
+export async function ensureRedisCluster(): Promise<RedisTestCluster | null> {
+  if (process.env.BENCH_REDIS_CLUSTER) return null;
+  const cluster = await RedisTestCluster.start({ masters: 3 });
+  process.env.BENCH_REDIS_CLUSTER = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',');
+  console.error(`# started a 3-master Redis Cluster on ${process.env.BENCH_REDIS_CLUSTER}`);
+  return cluster;
 }
 
 /** Delete every key matching `pattern` on every master of the benchmark's Redis Cluster. */
