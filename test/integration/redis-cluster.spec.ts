@@ -64,11 +64,13 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       await storage.insert([
         newJob({ id: `${queue}-a`, queue }),
         newJob({ id: `${queue}-b`, queue, priority: 'high', delayMs: 60_000 }),
+        newJob({ id: `${queue}-c`, queue, priority: 'low' }),
       ]);
       const [claimed] = await storage.claim({ queue, limit: 1, leaseMs: 30_000, workerId: 'w' });
       await storage.progress({ id: claimed!.job.id, token: claimed!.token }, { log: 'step' });
       await storage.complete([{ id: claimed!.job.id, token: claimed!.token, result: 'null' }]);
     }
+    await storage.saveSchedule('nightly', '{}');
 
     const masters = cluster.nodes.filter((n) => n.role === 'master');
     const holders = new Map<string, Set<number>>();
@@ -82,15 +84,18 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
     for (const queue of queues) {
       const tag = `{${prefix}:${queue}}`;
       // Job hash, log list, waiting, scheduled, completed and the rest: all in the tag's slot ...
-      for (const suffix of [':job:' + `${queue}-a`, ':logs:' + `${queue}-a`, ':scheduled', ':completed', ':all', ':meta']) {
-        expect(await cluster.keySlot(tag + suffix)).toBe(await cluster.keySlot(tag));
-      }
+      const keys = (await Promise.all(masters.map((m) => keysOn(m.port, `${tag}*`)))).flat();
+      const expected = ['all', 'completed', `job:${queue}-a`, `job:${queue}-b`, `job:${queue}-c`, `logs:${queue}-a`, 'meta', 'scheduled', 'w:3'];
+      expect(keys.sort()).toEqual(expected.map((suffix) => `${tag}:${suffix}`).sort());
+      for (const key of keys) expect(await cluster.keySlot(key)).toBe(await cluster.keySlot(tag));
       // ... so on exactly one node: the master that serves that slot.
       const owner = await cluster.masterOf(await cluster.keySlot(tag));
       expect([...holders.get(tag)!]).toEqual([owner.port]);
       used.add(owner.port);
     }
     // The shared id index, queue set and schedules live together in the prefix's own slot.
+    const shared = (await Promise.all(masters.map((m) => keysOn(m.port, `{${prefix}}*`)))).flat();
+    expect(shared.sort()).toEqual([`{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
     expect([...holders.get(`{${prefix}}`)!]).toHaveLength(1);
     // Twelve queues land on all three masters.
     expect([...used].sort()).toEqual(masters.map((m) => m.port).sort());
