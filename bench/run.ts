@@ -4,12 +4,14 @@
  *   node dist-bench/bench/run.js <suite> [--reps N] [--scale X] [--only a,b] [--scenarios s1,s2] [--out file]
  *
  * Suites: `memory` (Uno in memory), `redis` (Uno vs BullMQ vs bee-queue), `postgres` (Uno on PostgreSQL, also with
- * `removeOnComplete`, and on SQLite vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only). Every repetition runs every scenario
+ * `removeOnComplete`, and on SQLite vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only),
+ * `redis-cluster` (Uno on one Redis and on a 3-master Redis Cluster, BullMQ on the same Cluster; the harness starts
+ * the cluster from redis-server on spare ports unless BENCH_REDIS_CLUSTER names one). Every repetition runs every scenario
  * for every library before the next repetition starts (order rotated per repetition), so slow drift of the machine
  * hits all libraries alike. stdout gets one JSON line per figure (medians over repetitions), then one per ratio;
  * progress and per-repetition figures go to stderr. The same lines are written to `bench/results/<suite>.jsonl`
  * for `bench/plot.js`. Environment: BENCH_REPS, BENCH_SCALE, BENCH_MAX_S (cap per processing run, seconds),
- * BENCH_LATENCY_N, BENCH_LATENCY_GAP_MS, BENCH_REDIS_URL, BENCH_PG_URL, BENCH_MARIADB_URL.
+ * BENCH_LATENCY_N, BENCH_LATENCY_GAP_MS, BENCH_REDIS_URL, BENCH_REDIS_CLUSTER, BENCH_PG_URL, BENCH_MARIADB_URL.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createAdapter } from './adapters/index.js';
 import type { Backend, BenchAdapter, BenchPayload } from './types.js';
-import { median, percentile, round, sleep, uid, waitUntil } from './util.js';
+import { ensureRedisCluster, median, percentile, round, sleep, uid, waitUntil } from './util.js';
 
 /** One measurement to take per library and repetition. */
 export interface Scenario {
@@ -74,6 +76,16 @@ const SUITES: Record<string, Suite> = {
     scenarios: [seq(300), bulk(10_000), proc(500, 1), proc(3000, 10), proc(8000, 100), proc(8000, 100, 2), latency(60)],
     reps: 3,
     maxS: 2,
+  },
+  'redis-cluster': {
+    entries: [
+      { name: 'uno', backend: 'redis' },
+      { name: 'uno', backend: 'redis-cluster' },
+      { name: 'bullmq', backend: 'redis-cluster' },
+    ],
+    scenarios: [seq(3000), bulk(20_000), proc(3000, 1), proc(10_000, 10), proc(20_000, 100), proc(20_000, 100, 2), latency(200)],
+    reps: 3,
+    maxS: 6,
   },
   mariadb: {
     entries: [{ name: 'uno', backend: 'mariadb' }],
@@ -304,12 +316,16 @@ async function main(): Promise<void> {
   const runId = uid(3);
   console.error(`# suite ${suiteName}: ${entries.map((e) => `${e.name}/${e.backend}`).join(', ')}; reps ${reps}, scale ${scale}, run ${runId}`);
 
+  const cluster = entries.some((e) => e.backend === 'redis-cluster') ? await ensureRedisCluster() : null;
+
   const adapters: { name: string; adapter: BenchAdapter }[] = [];
   const samples: Sample[] = [];
   // Ctrl-C still removes the keys, tables and schemas this run created.
   process.once('SIGINT', () => {
     console.error('# interrupted: cleaning up');
-    void Promise.allSettled(adapters.map(({ adapter }) => adapter.teardown())).then(() => process.exit(130));
+    void Promise.allSettled(adapters.map(({ adapter }) => adapter.teardown()))
+      .then(() => cluster?.stop())
+      .then(() => process.exit(130));
   });
   try {
     for (const { name, backend } of entries) {
@@ -322,7 +338,7 @@ async function main(): Promise<void> {
         // Rotate the order each repetition so no library always runs first (or right after a heavy one).
         const order = adapters.map((_, k) => adapters[(k + rep) % adapters.length]!);
         for (const { name, adapter } of order) {
-          if (sc.workers > 1 && adapter.backend !== 'redis' && adapter.backend !== 'postgres') continue;
+          if (sc.workers > 1 && !['redis', 'redis-cluster', 'postgres'].includes(adapter.backend)) continue;
           const n = sc.scenario === 'latency' ? (latencyN ?? sc.n) : Math.max(1, Math.round(sc.n * scale));
           const base = { lib: adapter.variant, backend: adapter.backend, scenario: sc.scenario, concurrency: sc.concurrency, workers: sc.workers, rep };
           let figure: Partial<Sample>;
@@ -350,6 +366,7 @@ async function main(): Promise<void> {
         console.error(`# teardown of ${adapter.variant}/${adapter.backend} failed: ${(error as Error).message}`);
       }
     }
+    await cluster?.stop();
   }
 
   const lines = summarise(samples, reps);

@@ -5,7 +5,7 @@
  */
 
 /** Store a library runs on, as reported in the `backend` key of every JSON line. */
-export type Backend = 'memory' | 'redis' | 'postgres' | 'sqlite' | 'mariadb';
+export type Backend = 'memory' | 'redis' | 'redis-cluster' | 'postgres' | 'sqlite' | 'mariadb';
 
 /** Payload of every benchmark job: `i` is its index, `t` the producer's `performance.now()` at enqueue time. */
 export interface BenchPayload {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { RedisTestCluster } from '../test/support/redis-cluster.js';
 
 /** Redis the Redis benchmarks share (override with BENCH_REDIS_URL). */
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -13,6 +14,53 @@ export const MARIADB_URL = process.env.BENCH_MARIADB_URL ?? 'mysql://root@127.0.
 export function redisConnection(): { host: string; port: number; db: number } {
   const url = new URL(REDIS_URL);
   return { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0) };
+}
+
+/**
+ * Seed nodes of the Redis Cluster the `redis-cluster` suite runs on: BENCH_REDIS_CLUSTER as `host:port,host:port`
+ * (the harness starts a local 3-master cluster and sets it when it is not given).
+ */
+export function redisClusterSeeds(): { host: string; port: number }[] {
+  const list = process.env.BENCH_REDIS_CLUSTER;
+  if (!list) throw new Error('BENCH_REDIS_CLUSTER is not set: give the cluster as host:port,host:port or run the redis-cluster suite');
+  return list.split(',').map((seed) => {
+    const [host, port] = seed.split(':');
+    return { host: host!, port: Number(port) };
+  });
+}
+
+/**
+ * The Redis Cluster of the `redis-cluster` suite: BENCH_REDIS_CLUSTER when set (null is returned: not ours to stop),
+ * else a local 3-master cluster started from redis-server, announced in BENCH_REDIS_CLUSTER so child worker processes
+ * find it. The caller stops what it gets.
+ */
+export async function ensureRedisCluster(): Promise<RedisTestCluster | null> {
+  if (process.env.BENCH_REDIS_CLUSTER) return null;
+  const cluster = await RedisTestCluster.start({ masters: 3 });
+  process.env.BENCH_REDIS_CLUSTER = cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',');
+  console.error(`# started a 3-master Redis Cluster on ${process.env.BENCH_REDIS_CLUSTER}`);
+  return cluster;
+}
+
+/** Delete every key matching `pattern` on every master of the benchmark's Redis Cluster. */
+export async function deleteRedisClusterKeys(pattern: string): Promise<number> {
+  const cluster = new Cluster(redisClusterSeeds(), { lazyConnect: true });
+  await cluster.connect();
+  let deleted = 0;
+  try {
+    for (const node of cluster.nodes('master')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        // One UNLINK per key: the keys of one SCAN page may sit in different slots.
+        for (const key of keys) deleted += await node.unlink(key);
+      } while (cursor !== '0');
+    }
+  } finally {
+    cluster.disconnect();
+  }
+  return deleted;
 }
 
 /** A short random id, safe inside Redis keys and SQL identifiers. */

@@ -9,14 +9,14 @@ interface Entry {
 /** Every configuration the harness knows, by the name printed in the `lib` key. */
 export const ADAPTERS: Record<string, Entry> = {
   uno: {
-    backends: ['memory', 'redis', 'postgres', 'sqlite', 'mariadb'],
+    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
     load: async () => (await import('./uno.js')).createUnoAdapter,
   },
   'uno-removeOnComplete': {
-    backends: ['memory', 'redis', 'postgres', 'sqlite', 'mariadb'],
+    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
     load: async () => (await import('./uno.js')).createUnoRemovingAdapter,
   },
-  bullmq: { backends: ['redis'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
+  bullmq: { backends: ['redis', 'redis-cluster'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
   'bee-queue': { backends: ['redis'], load: async () => (await import('./bee-queue.js')).createBeeQueueAdapter },
   'pg-boss': { backends: ['postgres'], load: async () => (await import('./pg-boss.js')).createPgBossAdapter },
   'graphile-worker': {

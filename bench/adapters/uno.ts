@@ -6,7 +6,7 @@ import { Inject, Injectable, Logger, Module, type DynamicModule } from '@nestjs/
 import { Test, type TestingModule } from '@nestjs/testing';
 import { JobQueue, MemoryJobStorage, Task, UnoJobsModule, type UnoJobsModuleOptions } from '../../lib/index.js';
 import type { AdapterContext, Backend, BenchAdapter, BenchPayload, WorkerHandle, WorkerOptions } from '../types.js';
-import { MARIADB_URL, PG_URL, deleteRedisKeys, redisConnection } from '../util.js';
+import { MARIADB_URL, PG_URL, deleteRedisClusterKeys, deleteRedisKeys, redisClusterSeeds, redisConnection } from '../util.js';
 
 /** Task name every Uno benchmark job uses. */
 const TASK = 'bench.noop';
@@ -181,6 +181,9 @@ export class UnoAdapter implements BenchAdapter {
       case 'redis':
         config = { type: 'redis', connection: { host, port, db }, prefix: ns };
         break;
+      case 'redis-cluster':
+        config = { type: 'redis', connection: { cluster: redisClusterSeeds() }, prefix: ns };
+        break;
       case 'postgres':
         config = { type: 'typeorm', dataSource: sqlConnection('postgres', PG_URL, 5432, 'postgres'), tablePrefix: `${ns}_` };
         break;
@@ -203,6 +206,9 @@ export class UnoAdapter implements BenchAdapter {
         return;
       case 'redis':
         await deleteRedisKeys(`*${ns}*`);
+        return;
+      case 'redis-cluster':
+        await deleteRedisClusterKeys(`*${ns}*`);
         return;
       case 'sqlite':
         for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(sqliteFile(ns) + suffix, { force: true });

@@ -156,6 +156,29 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('never hands out a fencing token twice when the store loses its last claims (failover to a lagging replica)', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    try {
+      await storage.init();
+      await storage.insert([newJob({ id: 'a' })]);
+      // What a replica that had not yet received the claim holds: every key of the queue as it was just before it.
+      const keys = await scanKeys(`{${prefix}:q}*`);
+      const before = await Promise.all(keys.map((key) => admin.dumpBuffer(key)));
+      const [stale] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'old' });
+      for (const [i, key] of keys.entries()) await admin.restore(key, 0, before[i]!, 'REPLACE');
+      expect((await storage.get('a'))!.state).toBe('waiting');
+
+      const [fresh] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'new' });
+      expect(fresh!.token).not.toBe(stale!.token);
+      // The worker that still holds the lost claim cannot write over the new owner's run.
+      expect(await storage.complete([{ id: 'a', token: stale!.token, result: '1' }])).toEqual([false]);
+      expect(await storage.complete([{ id: 'a', token: fresh!.token, result: '2' }])).toEqual([true]);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it.each([false, true])('repairs an id index entry whose job is gone (clusterMode %s)', async (clusterMode) => {
     const prefix = prefixOf();
     const storage = new RedisJobStorage({ connection: REDIS, prefix, clusterMode });

@@ -3,7 +3,8 @@
   Due scheduled jobs are promoted first, so a due job is claimable before any maintenance runs.
   Order: priority level (with optional aging: a job ready for >= agingMs competes one level higher, ties going to
   the earlier ready time), then FIFO by push sequence. Each claimed job gets state active, attempt + 1, a lease
-  expiring at now + leaseMs (Redis clock) and a fresh fencing token.
+  expiring at now + leaseMs (Redis clock) and a fresh fencing token: above every token handed out before and at least
+  Redis' clock in microseconds, so tokens stay unique across a failover or a restart that lost the last writes.
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  limit; ARGV[2] leaseMs; ARGV[3] workerId; ARGV[4] agingMs (0 = strict priority)
@@ -25,7 +26,7 @@
 
 local base = KEYS[1]
 local limit, leaseMs, worker, agingMs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local now = clock()
+local now, nowUs = clock()
 
 -- Wake others only when promotion left work behind that this claim will not take.
 local promoted = promote(base, now, 1000)
@@ -177,12 +178,12 @@ end
 if #valid == 0 then return { 0, {}, resume } end
 
 local lease = S(now + leaseMs)
--- Tokens never repeat, even after Redis restarts from a persistence file that missed its last writes, or a replica
--- that lagged behind takes over: a rolled-back counter would hand out tokens again that a live worker still holds.
--- The counter never falls below the Redis clock times 1000 (a thousand claims per millisecond of headroom), so time
--- carries it past anything issued before the loss.
+-- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last claims,
+-- or a restart from an AOF that lost its last second, leaves 'tok' behind tokens that workers still hold, and counting
+-- on from there would hand the same token out twice (a stale worker's write would then pass the fencing check). Taking
+-- at least Redis' clock in microseconds puts every new token past those: the lost writes are older than the failover.
 local meta = base .. ':meta'
-local first = math.max(tonumber(redis.call('HGET', meta, 'tok')) or 0, now * 1000) + 1
+local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
 redis.call('HSET', meta, 'tok', S(first + #valid - 1))
 local activeArgs = {}
 for i, id in ipairs(valid) do

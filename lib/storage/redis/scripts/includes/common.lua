@@ -9,7 +9,8 @@
     B:completed      score = finishedAt (ms)
     B:failed         failed and cancelled jobs, score = finishedAt (ms)
     B:all            every job, score = creation order (microseconds, unique per queue), for listing
-    B:meta           hash: seq (push sequence), tok (fencing tokens), order (last creation order), cancelled (count)
+    B:meta           hash: seq (push sequence), tok (last fencing token: never below the claim time in µs), order (last
+                     creation order), cancelled (count)
     B:job:<id>       hash: the job record
     B:logs:<id>      list: log lines (bounded)
 ]]
