@@ -7,5 +7,7 @@
  * @packageDocumentation
  */
 export { TypeormJobStorage, type TypeormStorageOptions } from './storage/typeorm/typeorm.storage.js';
-export { unoJobsMigrations, schemaMigrationV1, SCHEMA_V1, schemaMigrationV2, SCHEMA_V2 } from './storage/typeorm/migrations/index.js';
+export {
+  unoJobsMigrations, schemaMigrationV1, SCHEMA_V1, schemaMigrationV2, SCHEMA_V2, retentionIndexesMigration, SCHEMA_RETENTION_INDEXES,
+} from './storage/typeorm/migrations/index.js';
 export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';

@@ -84,6 +84,12 @@ export interface UnoJobsOptions {
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/**
+ * Most finished jobs one prune call deletes. Stores split a call into short steps (a few hundred rows per
+ * transaction or script); a prune round repeats calls until the store is within its limits.
+ */
+const PRUNE_BATCH = 10_000;
+
 /** Resolve retention defaults: bounded by default, so finished jobs never fill the store. */
 export function resolveRetention(options: RetentionOptions = {}): RetentionPolicy {
   return {
@@ -185,7 +191,7 @@ export class UnoJobs {
       intervalMs: this.options.maintenanceIntervalMs ?? 1000,
       pruneIntervalMs: 60_000,
       retention,
-      pruneBatch: 1000,
+      pruneBatch: PRUNE_BATCH,
     });
     this.pool.start();
     this.maintenance.start();

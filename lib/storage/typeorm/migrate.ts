@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Dialect } from './dialect.js';
 import { applySchemaV1, SCHEMA_V1 } from './migrations/1764400000000-schema.js';
 import { applySchemaV2, SCHEMA_V2 } from './migrations/1764500000000-collation.js';
+import { applyRetentionIndexes, SCHEMA_RETENTION_INDEXES } from './migrations/1764650000000-retention-indexes.js';
 import type { TableNames } from './schema.js';
 import type { SqliteDatabase } from './sql-runner.js';
 
@@ -9,6 +10,7 @@ import type { SqliteDatabase } from './sql-runner.js';
 const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
   { version: SCHEMA_V1, apply: applySchemaV1 },
   { version: SCHEMA_V2, apply: applySchemaV2 },
+  { version: SCHEMA_RETENTION_INDEXES, apply: applyRetentionIndexes },
 ];
 
 /**
