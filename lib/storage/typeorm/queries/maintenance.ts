@@ -110,7 +110,8 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
   const where =
     'before' in cut
       ? { sql: 'finished_at < ?', params: [cut.before] }
-      : { sql: '(finished_at < ? OR (finished_at = ? AND seq <= ?))', params: [cut.upTo.finishedAt, cut.upTo.finishedAt, cut.upTo.seq] };
+      : // The leading `finished_at <= ?` is a range the index can seek on; the rest settles ties at the cut by seq.
+        { sql: 'finished_at <= ? AND (finished_at < ? OR seq <= ?)', params: [cut.upTo.finishedAt, cut.upTo.finishedAt, cut.upTo.seq] };
   const pick = `SELECT id FROM ${t.jobs} WHERE ${states} AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit}`;
   if (d.name === 'postgres') {
     // One statement: the ids are locked as they are picked and deleted by primary key.
