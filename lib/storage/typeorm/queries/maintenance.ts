@@ -1,5 +1,5 @@
 import { messages } from '../../../core/errors.js';
-import { list, type Dialect, type Op } from '../dialect.js';
+import { list, type Dialect, type Op, type Rows } from '../dialect.js';
 import { appendJson, caseSet, chunks } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
@@ -118,7 +118,18 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
     const result = yield { sql: `DELETE FROM ${t.jobs} WHERE id = ANY(ARRAY(${pick} ${d.skipLocked})) AND ${states}`, params: where.params };
     return result.affected ?? 0;
   }
-  const victims = yield { sql: `${pick} ${d.skipLocked}`, params: where.params };
+  let victims: Rows;
+  if (d.name === 'mysql' && cut.kind === 'failed') {
+    // No partial indexes on MySQL: `state IN (..)` on (state, finished_at, seq) is two ranges, which MySQL would
+    // merge with a sort of every row before the cut. Each state's range read in order, then merged, stays at `limit`.
+    const one = (state: string) => `(SELECT id, finished_at, seq FROM ${t.jobs} WHERE state = '${state}' AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit})`;
+    victims = yield {
+      sql: `SELECT id FROM (${one('failed')} UNION ALL ${one('cancelled')}) AS oldest ORDER BY finished_at, seq LIMIT ${limit}`,
+      params: [...where.params, ...where.params],
+    };
+  } else {
+    victims = yield { sql: `${pick} ${d.skipLocked}`, params: where.params };
+  }
   if (victims.length === 0) return 0;
   const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${states} AND id IN (${list(victims.length)})`, params: victims.map((r) => r.id) };
   return result.affected ?? victims.length;
