@@ -342,6 +342,8 @@ export class TypeormJobStorage extends JobStorage {
         const n = await this.tx((d) => pruneStepOp(d, this.t, cut, step));
         removed += n;
         if (n < step) break; // nothing left before the cut (or another process holds the rest)
+        // better-sqlite3 runs a transaction synchronously: let claims and writes waiting on the event loop go first.
+        if (this.sql.dialect.name === 'sqlite') await new Promise((resolve) => setImmediate(resolve));
       }
     }
     return removed;
