@@ -28,12 +28,12 @@ const COMPLETED = 40_000;
 const FAILED = 4_000;
 const BATCH = 2_000;
 
-const backends: { name: string; open: (clock: ManualClock) => JobStorage }[] = [
+const backends: { name: string; open: (clock: ManualClock) => JobStorage; shared?: boolean }[] = [
   { name: 'memory', open: (clock) => new MemoryJobStorage({ clock }) },
-  { name: 'sqlite', open: () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, 'r.sqlite') }, tablePrefix }) },
-  { name: 'postgres', open: () => new TypeormJobStorage({ dataSource: PG, tablePrefix }) },
-  { name: 'mariadb', open: () => new TypeormJobStorage({ dataSource: MARIADB, tablePrefix }) },
-  { name: 'redis', open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: redisPrefix }) },
+  { name: 'sqlite', shared: true, open: () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, 'r.sqlite') }, tablePrefix }) },
+  { name: 'postgres', shared: true, open: () => new TypeormJobStorage({ dataSource: PG, tablePrefix }) },
+  { name: 'mariadb', shared: true, open: () => new TypeormJobStorage({ dataSource: MARIADB, tablePrefix }) },
+  { name: 'redis', shared: true, open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: redisPrefix }) },
 ];
 
 afterAll(async () => {
@@ -117,4 +117,32 @@ describe.each(backends)('retention on $name', ({ open }) => {
       await store.close();
     }
   }, 180_000);
+});
+
+describe.each(backends.filter((b) => b.shared))('two pruners on one $name store', ({ open }) => {
+  it('split the excess: the store ends at its limit and every job is counted as deleted once', async () => {
+    const clock = new ManualClock();
+    const [a, b] = [open(clock), open(clock)];
+    await a.init();
+    await b.init();
+    try {
+      await a.prune({ completed: { maxAgeMs: Infinity, maxCount: 0 }, failed: { maxAgeMs: Infinity, maxCount: 0 } }, 1e9);
+      await finish(a, 3000, 'completed');
+      const policy = { completed: { maxAgeMs: Infinity, maxCount: 500 }, failed: { maxAgeMs: Infinity, maxCount: Infinity } };
+      // Calls of 600 (several steps each), as the engine's rounds do: again while a call comes back full.
+      const round = async (s: JobStorage) => {
+        let removed = 0;
+        for (let n = 600; n === 600; removed += n) n = await s.prune(policy, 600);
+        return removed;
+      };
+      const [ra, rb] = await Promise.all([round(a), round(b)]);
+      // A pruner that found its share taken may stop early; one more call finishes what it left.
+      const rest = await round(a);
+      expect(ra + rb + rest).toBe(2500);
+      expect((await a.counts()).completed).toBe(500);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 120_000);
 });
