@@ -20,12 +20,15 @@ export class RedisKeys {
   readonly schedules: string;
   /** Pub/sub channel carrying the name of a queue whose jobs became ready. */
   readonly channel: string;
+  /** Held (with a random token and an expiry) by the one process pruning at a time. */
+  readonly pruneLock: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
     this.queues = `{${prefix}}:queues`;
     this.schedules = `{${prefix}}:schedules`;
     this.channel = `${prefix}:wake`;
+    this.pruneLock = `{${prefix}}:prune-lock`;
   }
 
   /** The base (and hash tag) of one queue's keys. */

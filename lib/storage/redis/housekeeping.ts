@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InvalidJobError, messages } from '../../core/errors.js';
 import type { JobFilter, JobPage } from '../../core/job.js';
@@ -78,9 +79,25 @@ export const PRUNE_STEP = 250;
  * most `limit`. Works in steps: each reads the oldest {@link PRUNE_STEP} entries of every queue's finished set with
  * plain commands, picks the globally oldest that are over the count or age limit, and deletes them with one short
  * script per queue that re-checks that each is still finished. Sizes come from ZCARD (O(1)), never a scan.
+ * Returns 0 at once while another process holds the prune lock (it is working off the excess).
  */
 export async function pruneJobs(h: Housekeeping, queues: string[], policy: RetentionPolicy, limit: number): Promise<number> {
   if (limit <= 0 || queues.length === 0) return 0;
+  // One pruner at a time: each counts what it deleted against the sizes it read, and two at once would each cut
+  // the excess, together deleting up to twice it. Another process holding the lock is pruning already.
+  const token = randomBytes(9).toString('base64url');
+  if ((await h.redis.set(h.keys.pruneLock, token, 'PX', PRUNE_LOCK_MS, 'NX')) === null) return 0;
+  try {
+    return await pruneLocked(h, queues, policy, limit);
+  } finally {
+    await h.run('unlock', [h.keys.pruneLock], [token]).catch(() => undefined);
+  }
+}
+
+/** Longest a prune call may hold the lock if its process dies mid-call. */
+const PRUNE_LOCK_MS = 60_000;
+
+async function pruneLocked(h: Housekeeping, queues: string[], policy: RetentionPolicy, limit: number): Promise<number> {
   const [sec, usec] = await h.redis.time();
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   let removed = 0;
@@ -115,7 +132,7 @@ export async function pruneJobs(h: Housekeeping, queues: string[], policy: Reten
       // On a Cluster the id index is in another slot, so its entries go in a second step.
       if (h.cluster && gone.length) await h.redis.hdel(h.keys.ids, ...gone);
       removed += gone.length;
-      // Ids another process pruned first count as gone too: the set shrank by them all the same.
+      // Ids deleted meanwhile by hand (or by a pruner whose lock had expired) count as gone too: the set shrank.
       total -= n;
     }
   }

@@ -17,6 +17,7 @@ export const SCRIPT_NAMES = [
   'promote',
   'recover',
   'prune',
+  'unlock',
   'counts',
   'list',
 ] as const;
