@@ -82,7 +82,8 @@ export const PRUNE_STEP = 250;
  * Returns 0 at once while another process holds the prune lock (it is working off the excess).
  */
 export async function pruneJobs(h: Housekeeping, queues: string[], policy: RetentionPolicy, limit: number): Promise<number> {
-  if (limit <= 0 || queues.length === 0) return 0;
+  const keepsAll = (rule: { maxAgeMs: number; maxCount: number }) => !Number.isFinite(rule.maxAgeMs) && !Number.isFinite(rule.maxCount);
+  if (limit <= 0 || queues.length === 0 || (keepsAll(policy.completed) && keepsAll(policy.failed))) return 0;
   // One pruner at a time: each counts what it deleted against the sizes it read, and two at once would each cut
   // the excess, together deleting up to twice it. Another process holding the lock is pruning already.
   const token = randomBytes(9).toString('base64url');
