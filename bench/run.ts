@@ -57,6 +57,7 @@ const SUITES: Record<string, Suite> = {
   redis: {
     entries: [
       { name: 'uno', backend: 'redis' },
+      { name: 'uno-removeOnComplete', backend: 'redis' },
       { name: 'bullmq', backend: 'redis' },
       { name: 'bee-queue', backend: 'redis' },
     ],

@@ -185,6 +185,9 @@ export const messages = {
   invalidManager: () =>
     `The manager passed to enqueue is not a TypeORM EntityManager of the storage's database. ` +
     `Pass the manager you get from dataSource.transaction(async (manager) => ...).`,
+  invalidCursor: (cursor: unknown) =>
+    `List cursor ${JSON.stringify(cursor)} is invalid: pass the nextCursor of the previous page unchanged (cursors ` +
+    `belong to the store that returned them), or leave it out to start from the newest job.`,
   jobVanished: (id: string) => `Job "${id}" was removed while it was being enqueued (retention ran meanwhile). Enqueue it again.`,
   redisUnreachable: (target: string, ms: number, cause: string) =>
     `Redis at ${target} is unreachable: no connection within ${ms} ms of retrying (last error: ${cause}). ` +

@@ -104,6 +104,12 @@ export interface UnoJobsOptions {
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/**
+ * Most finished jobs one prune call deletes. Stores split a call into short steps (a few hundred rows per
+ * transaction or script); a prune round repeats calls until the store is within its limits.
+ */
+const PRUNE_BATCH = 10_000;
+
 /** Resolve retention defaults: bounded by default, so finished jobs never fill the store. */
 export function resolveRetention(options: RetentionOptions = {}): RetentionPolicy {
   return {
@@ -210,9 +216,10 @@ export class UnoJobs {
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: maintenanceIntervalMs,
-      pruneIntervalMs: 60_000,
+      // Once a minute, or at the housekeeping period when that is longer (a slower housekeeping asked for fewer rounds).
+      pruneIntervalMs: Math.max(60_000, maintenanceIntervalMs),
       retention,
-      pruneBatch: 1000,
+      pruneBatch: PRUNE_BATCH,
       errorHistory: this.limits.errorHistory,
     });
     this.pool.start();

@@ -227,12 +227,23 @@ export abstract class JobStorage {
    */
   abstract recoverExpired(options?: RecoverOptions): Promise<RecoveryResult>;
 
-  /** Delete finished jobs beyond the retention policy, at most `limit` per call. Returns how many were deleted. */
+  /**
+   * Delete finished jobs beyond the retention policy, oldest first, at most `limit` per call; returns how many were
+   * deleted. A rule whose `maxCount` and `maxAgeMs` are both `Infinity` is skipped without reading anything.
+   *
+   * The core calls this again while a call comes back with `limit` deleted, so returning fewer must mean the store
+   * is within its policy (as far as this call saw). Work in short steps: no transaction, lock or script may delete
+   * more than a few hundred jobs, so claims of every process keep running while a large excess is worked off, and
+   * find the excess through an index (never a count of the whole table).
+   */
   abstract prune(policy: RetentionPolicy, limit: number): Promise<number>;
 
   abstract get(id: string): Promise<JobRecord | null>;
 
-  /** Newest first, `limit` per page, `cursor` from the previous page. */
+  /**
+   * Newest first, `limit` per page, `cursor` from the previous page. A cursor this store did not hand out is refused
+   * with an `InvalidJobError` (`messages.invalidCursor`), never a database error or a silently wrong page.
+   */
   abstract list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage>;
 
   /** Jobs per state, optionally for one queue. */

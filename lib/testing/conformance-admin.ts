@@ -104,6 +104,44 @@ export const adminCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'list refuses a malformed cursor with a validation error, before any query',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'c1' }), newJob({ id: 'c2' })]);
+      const first = await s.list({}, { limit: 1 });
+      assert.ok(first.nextCursor, 'a page with more after it has a cursor');
+      assert.equal((await s.list({}, { limit: 1, cursor: first.nextCursor })).jobs[0]!.id, 'c1');
+      for (const cursor of ['not-a-cursor', 'NaN', '1.5e400', "1' OR '1'='1", '-', ':', '１２']) {
+        await assert.rejects(s.list({}, { limit: 10, cursor }), (e: Error) => {
+          assert.equal(e.name, 'InvalidJobError', `cursor ${JSON.stringify(cursor)}: ${e.message}`);
+          assert.match(e.message, /cursor .* is invalid: pass the nextCursor of the previous page/);
+          return true;
+        });
+      }
+    },
+  },
+  {
+    name: 'prune works off an excess larger than its steps, oldest first, and skips rules that keep everything',
+    run: async (s) => {
+      const n = 1200;
+      const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(4, '0')}`);
+      for (let i = 0; i < n; i += 400) {
+        await s.insert(ids.slice(i, i + 400).map((id) => newJob({ id })));
+        const claimed = (await s.claim(claimReq(400))).sort((a, b) => (a.job.id < b.job.id ? -1 : 1));
+        // One write per batch: jobs finishing in the same millisecond are ordered by insertion (seq, or id on Redis).
+        await s.complete(claimed.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })));
+        await sleep(2);
+      }
+      const keep = { maxAgeMs: Infinity, maxCount: Infinity };
+      assert.equal(await s.prune({ completed: keep, failed: keep }, 10_000), 0);
+      const policy = { completed: { maxAgeMs: Infinity, maxCount: 100 }, failed: keep };
+      assert.equal(await s.prune(policy, 1050), 1050, 'a full call: the caller calls again');
+      assert.equal(await s.prune(policy, 1050), 50, 'a short call: within the policy now');
+      assert.equal((await s.counts()).completed, 100);
+      assert.equal(await s.get('p1099'), null);
+      assert.ok(await s.get('p1100'), 'the newest 100 stay');
+    },
+  },
+  {
     name: 'prune removes finished jobs beyond the count and age limits, oldest first',
     run: async (s) => {
       await s.insert(Array.from({ length: 5 }, (_, i) => newJob({ id: `done${i}` })));

@@ -93,6 +93,28 @@ describe('TypeORM SQLite specifics', () => {
     }
   });
 
+  it('a prune larger than one step lets the event loop run between its synchronous transactions', async () => {
+    const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, 'yield.sqlite') } });
+    await s.init();
+    try {
+      await s.insert(Array.from({ length: 1200 }, () => newJob()));
+      const claimed = await s.claim({ queue: 'q', limit: 1200, leaseMs: 60_000, workerId: 'w' });
+      await s.complete(claimed.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })));
+      let turns = 0;
+      const tick = () => {
+        turns++;
+        if (turns < 100) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const policy = { completed: { maxAgeMs: Infinity, maxCount: 0 }, failed: { maxAgeMs: Infinity, maxCount: Infinity } };
+      expect(await s.prune(policy, 10_000)).toBe(1200);
+      // Three steps of at most 500 rows: the event loop turned between them (a claim could have run there).
+      expect(turns).toBeGreaterThanOrEqual(2);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('reports :memory: as not distributed', () => {
     const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
     expect(s.capabilities.distributed).toBe(false);

@@ -28,6 +28,7 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
 } from '../job-storage.js';
+import { seqCursor } from '../cursor.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
 
@@ -317,7 +318,7 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
-    const before = page.cursor ? Number(page.cursor) : Infinity;
+    const before = seqCursor(page.cursor) ?? Infinity;
     const matches = [...this.jobs.values()]
       .filter(
         (e) =>

@@ -22,6 +22,8 @@ export class RedisKeys {
   readonly channel: string;
   /** Pub/sub channel carrying the id of an active job that was cancelled. */
   readonly cancelChannel: string;
+  /** Held (with a random token and an expiry) by the one process pruning at a time. */
+  readonly pruneLock: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
@@ -29,6 +31,7 @@ export class RedisKeys {
     this.schedules = `{${prefix}}:schedules`;
     this.channel = `${prefix}:wake`;
     this.cancelChannel = `${prefix}:cancel`;
+    this.pruneLock = `{${prefix}}:prune-lock`;
   }
 
   /** The base (and hash tag) of one queue's keys. */

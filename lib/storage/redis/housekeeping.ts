@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { InvalidJobError, messages } from '../../core/errors.js';
 import type { JobFilter, JobPage } from '../../core/job.js';
 import type { RetentionPolicy } from '../job-storage.js';
 import { decodeJob, type RawJob, type RedisKeys } from './codec.js';
@@ -25,11 +27,13 @@ const newerFirst = (a: Position, b: Position): number => b.order - a.order || (a
 
 const encodeCursor = (p: Position): string => `${p.order}:${p.id}`;
 
+/** The position a cursor names; a cursor this store did not hand out is refused rather than read as "from the top". */
 function decodeCursor(cursor: string | null | undefined): Position | null {
-  if (!cursor) return null;
-  const colon = cursor.indexOf(':');
-  const order = Number(cursor.slice(0, colon));
-  return colon > 0 && Number.isFinite(order) ? { order, id: cursor.slice(colon + 1) } : null;
+  if (cursor === null || cursor === undefined || cursor === '') return null;
+  const colon = typeof cursor === 'string' ? cursor.indexOf(':') : -1;
+  const order = colon > 0 && /^-?\d{1,17}(\.\d+)?$/.test(cursor.slice(0, colon)) ? Number(cursor.slice(0, colon)) : NaN;
+  if (!Number.isFinite(order) || colon === cursor.length - 1) throw new InvalidJobError(messages.invalidCursor(cursor));
+  return { order, id: cursor.slice(colon + 1) };
 }
 
 type ListReply = [found: [order: string, job: RawJob][], boundaryOrder: string, boundaryId: string];
@@ -67,52 +71,71 @@ export async function listJobs(h: Housekeeping, queues: string[], filter: JobFil
   return { jobs: jobs.map((item) => decodeJob(item.raw)), nextCursor };
 }
 
+/** Jobs one prune step reads per queue and deletes at most: each script stays around a millisecond. */
+export const PRUNE_STEP = 250;
+
 /**
  * Delete finished jobs beyond retention, oldest first across all queues (counts are global, as in every store), at
- * most `limit`. Candidates are read with plain commands; one script per queue deletes them, re-checking that each
- * is still finished.
+ * most `limit`. Works in steps: each reads the oldest {@link PRUNE_STEP} entries of every queue's finished set with
+ * plain commands, picks the globally oldest that are over the count or age limit, and deletes them with one short
+ * script per queue that re-checks that each is still finished. Sizes come from ZCARD (O(1)), never a scan.
+ * Returns 0 at once while another process holds the prune lock (it is working off the excess).
  */
 export async function pruneJobs(h: Housekeeping, queues: string[], policy: RetentionPolicy, limit: number): Promise<number> {
-  if (limit <= 0 || queues.length === 0) return 0;
+  const keepsAll = (rule: { maxAgeMs: number; maxCount: number }) => !Number.isFinite(rule.maxAgeMs) && !Number.isFinite(rule.maxCount);
+  if (limit <= 0 || queues.length === 0 || (keepsAll(policy.completed) && keepsAll(policy.failed))) return 0;
+  // One pruner at a time: each counts what it deleted against the sizes it read, and two at once would each cut
+  // the excess, together deleting up to twice it. Another process holding the lock is pruning already.
+  const token = randomBytes(9).toString('base64url');
+  if ((await h.redis.set(h.keys.pruneLock, token, 'PX', PRUNE_LOCK_MS, 'NX')) === null) return 0;
+  try {
+    return await pruneLocked(h, queues, policy, limit);
+  } finally {
+    await h.run('unlock', [h.keys.pruneLock], [token]).catch(() => undefined);
+  }
+}
+
+/** Longest a prune call may hold the lock if its process dies mid-call. */
+const PRUNE_LOCK_MS = 60_000;
+
+async function pruneLocked(h: Housekeeping, queues: string[], policy: RetentionPolicy, limit: number): Promise<number> {
   const [sec, usec] = await h.redis.time();
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   let removed = 0;
   for (const kind of ['completed', 'failed'] as const) {
-    const budget = limit - removed;
-    if (budget <= 0) break;
     const rule = policy[kind];
-    const scans = await Promise.all(
-      queues.map(async (queue) => {
-        const key = `${h.keys.queue(queue)}:${kind}`;
-        const [card, range] = await Promise.all([h.redis.zcard(key), h.redis.zrange(key, '0', String(budget - 1), 'WITHSCORES')]);
-        return { queue, card, range };
-      }),
-    );
-    let total = 0;
-    const candidates: { queue: string; id: string; at: number }[] = [];
-    for (const { queue, card, range } of scans) {
-      total += card;
-      for (let i = 0; i < range.length; i += 2) candidates.push({ queue, id: range[i]!, at: Number(range[i + 1]) });
+    if (!Number.isFinite(rule.maxCount) && !Number.isFinite(rule.maxAgeMs)) continue;
+    const setOf = (queue: string) => `${h.keys.queue(queue)}:${kind}`;
+    let total = (await Promise.all(queues.map((queue) => h.redis.zcard(setOf(queue))))).reduce((a, b) => a + b, 0);
+    while (removed < limit) {
+      const step = Math.min(PRUNE_STEP, limit - removed);
+      const heads = await Promise.all(queues.map((queue) => h.redis.zrange(setOf(queue), '0', String(step - 1), 'WITHSCORES')));
+      const candidates: { queue: string; id: string; at: number }[] = [];
+      heads.forEach((range, q) => {
+        for (let i = 0; i < range.length; i += 2) candidates.push({ queue: queues[q]!, id: range[i]!, at: Number(range[i + 1]) });
+      });
+      candidates.sort((a, b) => a.at - b.at);
+      const picked = new Map<string, string[]>();
+      let n = 0;
+      for (const c of candidates) {
+        if (n >= step) break;
+        if (now - c.at <= rule.maxAgeMs && total - n <= rule.maxCount) break; // oldest first: everything after is newer
+        picked.set(c.queue, [...(picked.get(c.queue) ?? []), c.id]);
+        n++;
+      }
+      if (n === 0) break;
+      const deleted = await Promise.all(
+        [...picked].map(([queue, ids]) =>
+          h.run<string[]>('prune', h.cluster ? [h.keys.queue(queue)] : [h.keys.queue(queue), h.keys.ids], [kind, ...ids]),
+        ),
+      );
+      const gone = deleted.flat();
+      // On a Cluster the id index is in another slot, so its entries go in a second step.
+      if (h.cluster && gone.length) await h.redis.hdel(h.keys.ids, ...gone);
+      removed += gone.length;
+      // Ids deleted meanwhile by hand (or by a pruner whose lock had expired) count as gone too: the set shrank.
+      total -= n;
     }
-    candidates.sort((a, b) => a.at - b.at);
-    const picked = new Map<string, string[]>();
-    let n = 0;
-    for (const c of candidates) {
-      if (n >= budget) break;
-      const old = now - c.at > rule.maxAgeMs;
-      if (!old && total - n <= rule.maxCount) break; // oldest first: everything after is newer
-      picked.set(c.queue, [...(picked.get(c.queue) ?? []), c.id]);
-      n++;
-    }
-    const deleted = await Promise.all(
-      [...picked].map(([queue, ids]) =>
-        h.run<string[]>('prune', h.cluster ? [h.keys.queue(queue)] : [h.keys.queue(queue), h.keys.ids], [kind, ...ids]),
-      ),
-    );
-    const gone = deleted.flat();
-    // On a Cluster the id index is in another slot, so its entries go in a second step.
-    if (h.cluster && gone.length) await h.redis.hdel(h.keys.ids, ...gone);
-    removed += gone.length;
   }
   return removed;
 }

@@ -18,6 +18,7 @@ export const SCRIPT_NAMES = [
   'promote',
   'recover',
   'prune',
+  'unlock',
   'counts',
   'list',
 ] as const;

@@ -16,6 +16,7 @@ import {
   checkRetryDelays,
   type RecoverOptions,
 } from '../job-storage.js';
+import { seqCursor } from '../cursor.js';
 import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
@@ -24,7 +25,7 @@ import { CancelPoll } from './cancel-poll.js';
 import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
-import { markStartedOp, promoteDueOp, pruneOp, recoverExpiredOp } from './queries/maintenance.js';
+import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
@@ -386,9 +387,25 @@ export class TypeormJobStorage extends JobStorage {
     return { recovered, stalled };
   }
 
-  prune(policy: RetentionPolicy, limit: number): Promise<number> {
-    if (limit < 1) return Promise.resolve(0);
-    return this.tx((d) => pruneOp(d, this.t, policy, limit));
+  /**
+   * Find where each rule cuts once, then delete the rows before the cut oldest first in steps of
+   * {@link PRUNE_STEP} rows, each its own short transaction (see queries/maintenance.ts).
+   */
+  async prune(policy: RetentionPolicy, limit: number): Promise<number> {
+    let removed = 0;
+    for (const kind of ['completed', 'failed'] as const) {
+      if (removed >= limit) break;
+      const cut = await this.tx((d) => pruneCutOp(d, this.t, kind, policy[kind]));
+      while (cut && removed < limit) {
+        const step = Math.min(PRUNE_STEP, limit - removed);
+        const n = await this.tx((d) => pruneStepOp(d, this.t, cut, step));
+        removed += n;
+        if (n < step) break; // nothing left before the cut (or another process holds the rest)
+        // better-sqlite3 runs a transaction synchronously: let claims and writes waiting on the event loop go first.
+        if (this.sql.dialect.name === 'sqlite') await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    return removed;
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -396,7 +413,8 @@ export class TypeormJobStorage extends JobStorage {
     return row ? toRecord(row) : null;
   }
 
-  list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+  async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+    seqCursor(page.cursor); // a malformed cursor is the caller's error: refuse it before any query runs
     return this.tx(() => listOp(this.t, filter, page));
   }
 

@@ -1,5 +1,6 @@
 import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../core/job.js';
 import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../job-storage.js';
+import { seqCursor } from '../../cursor.js';
 import type { Dialect, Op, Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
@@ -15,7 +16,10 @@ export function getSql(t: TableNames): string {
   return `SELECT ${COLUMNS} FROM ${t.jobs} WHERE id = ?`;
 }
 
-/** Newest first by insertion order; the cursor is the last row's `seq`. */
+/**
+ * Newest first by insertion order; the cursor is the last row's `seq`. Reads an index in `seq` order (the primary key
+ * on MySQL and SQLite, `<prefix>jobs_seq` on PostgreSQL), so a page costs its own rows, not the table.
+ */
 export function* listOp(t: TableNames, filter: JobFilter, page: { limit: number; cursor?: string | null }): Op<JobPage> {
   const where: string[] = [];
   const params: unknown[] = [];
@@ -24,9 +28,10 @@ export function* listOp(t: TableNames, filter: JobFilter, page: { limit: number;
     where.push(`${column} = ?`);
     params.push(value);
   }
-  if (page.cursor) {
+  const cursor = seqCursor(page.cursor);
+  if (cursor !== null) {
     where.push('seq < ?');
-    params.push(Number(page.cursor));
+    params.push(cursor);
   }
   const limit = Math.max(1, Math.floor(page.limit));
   const rows = yield {

@@ -1,6 +1,6 @@
 import { messages } from '../../../core/errors.js';
-import { DEFAULT_ERROR_HISTORY, type Lease, type RetentionPolicy } from '../../job-storage.js';
-import { list, type Dialect, type Op } from '../dialect.js';
+import { DEFAULT_ERROR_HISTORY, type Lease } from '../../job-storage.js';
+import { list, type Dialect, type Op, type Rows } from '../dialect.js';
 import { appendBounded, caseSet, chunks } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
@@ -77,32 +77,78 @@ export function* markStartedOp(d: Dialect, t: TableNames, leases: readonly Lease
   }
 }
 
+/** Most rows one prune step (one short transaction) deletes. */
+export const PRUNE_STEP = 500;
+
+/** The finished states one retention rule covers: `failed` holds cancelled jobs too. */
+export type PruneKind = 'completed' | 'failed';
+
+const STATES: Record<PruneKind, string> = {
+  completed: `state = 'completed'`,
+  failed: `state IN ('failed', 'cancelled')`,
+};
+
 /**
- * Delete finished jobs beyond retention, oldest first, at most `limit` rows: completed jobs by the `completed`
- * rule, failed and cancelled jobs together by the `failed` rule. Counts and picks use the index
- * `(state, finished_at, seq)` where there is one (PostgreSQL scans: see schema.ts); the DELETE repeats the state test so a job retried meanwhile is never removed.
+ * Which rows of a kind are beyond retention: every row up to a position in `(finished_at, seq)` order. The count and
+ * age rules each cut the oldest rows off, so together they cut the longer of the two prefixes.
  */
-export function* pruneOp(d: Dialect, t: TableNames, policy: RetentionPolicy, limit: number): Op<number> {
-  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
-  const now = Number(clock!.now);
-  let removed = 0;
-  for (const [rule, states] of [[policy.completed, ['completed']], [policy.failed, ['failed', 'cancelled']]] as const) {
-    if (removed >= limit) break;
-    const inStates = `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
-    const [total] = yield { sql: `SELECT COUNT(*) AS n FROM ${t.jobs} WHERE ${inStates}`, params: [] };
-    const excess = Number.isFinite(rule.maxCount) ? Math.max(0, Number(total!.n) - rule.maxCount) : 0;
-    let old = 0;
-    if (Number.isFinite(rule.maxAgeMs)) {
-      const [aged] = yield { sql: `SELECT COUNT(*) AS n FROM ${t.jobs} WHERE ${inStates} AND finished_at < ?`, params: [now - rule.maxAgeMs] };
-      old = Number(aged!.n);
-    }
-    const take = Math.min(limit - removed, Math.max(excess, old));
-    if (take <= 0) continue;
-    const victims = yield { sql: `SELECT id FROM ${t.jobs} WHERE ${inStates} ORDER BY finished_at, seq LIMIT ${take}`, params: [] };
-    for (const batch of chunks(victims.map((r) => r.id), 500)) {
-      const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${inStates} AND id IN (${list(batch.length)})`, params: batch };
-      removed += result.affected ?? batch.length;
+export type PruneCut = { kind: PruneKind } & ({ before: number } | { upTo: { finishedAt: number; seq: number } });
+
+/**
+ * Where each rule cuts, read once per prune call. The count rule looks up the row `maxCount` places from the newest
+ * through the kind's index (`(finished_at, seq) WHERE <states>` on PostgreSQL and SQLite, `(state, finished_at, seq)`
+ * on MySQL): it reads at most `maxCount` index entries, never the table, and no `COUNT(*)`. Null: nothing to delete.
+ */
+export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { maxAgeMs: number; maxCount: number }): Op<PruneCut | null> {
+  let before: number | null = null;
+  if (Number.isFinite(rule.maxAgeMs)) {
+    const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+    before = Number(clock!.now) - rule.maxAgeMs;
+  }
+  if (Number.isFinite(rule.maxCount)) {
+    const [edge] = yield {
+      sql: `SELECT finished_at, seq FROM ${t.jobs} WHERE ${STATES[kind]} ORDER BY finished_at DESC, seq DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(rule.maxCount))}`,
+      params: [],
+    };
+    // The count cut reaches at least as far as the age cut: it covers every row the age rule would delete too.
+    if (edge && (before === null || Number(edge.finished_at) >= before)) {
+      return { kind, upTo: { finishedAt: Number(edge.finished_at), seq: Number(edge.seq) } };
     }
   }
-  return removed;
+  return before === null ? null : { kind, before };
+}
+
+/**
+ * One bounded step: delete up to `limit` of the oldest rows before the cut, in one short transaction, and return how
+ * many went. The pick reads the kind's index from its oldest end and stops after `limit` rows; SKIP LOCKED lets
+ * processes pruning at once split the rows. The DELETE repeats the state test, so a job retried meanwhile stays.
+ */
+export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: number): Op<number> {
+  const states = STATES[cut.kind];
+  const where =
+    'before' in cut
+      ? { sql: 'finished_at < ?', params: [cut.before] }
+      : // The leading `finished_at <= ?` is a range the index can seek on; the rest settles ties at the cut by seq.
+        { sql: 'finished_at <= ? AND (finished_at < ? OR seq <= ?)', params: [cut.upTo.finishedAt, cut.upTo.finishedAt, cut.upTo.seq] };
+  const pick = `SELECT id FROM ${t.jobs} WHERE ${states} AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit}`;
+  if (d.name === 'postgres') {
+    // One statement: the ids are locked as they are picked and deleted by primary key.
+    const result = yield { sql: `DELETE FROM ${t.jobs} WHERE id = ANY(ARRAY(${pick} ${d.skipLocked})) AND ${states}`, params: where.params };
+    return result.affected ?? 0;
+  }
+  let victims: Rows;
+  if (d.name === 'mysql' && cut.kind === 'failed') {
+    // No partial indexes on MySQL: `state IN (..)` on (state, finished_at, seq) is two ranges, which MySQL would
+    // merge with a sort of every row before the cut. Each state's range read in order, then merged, stays at `limit`.
+    const one = (state: string) => `(SELECT id, finished_at, seq FROM ${t.jobs} WHERE state = '${state}' AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit})`;
+    victims = yield {
+      sql: `SELECT id FROM (${one('failed')} UNION ALL ${one('cancelled')}) AS oldest ORDER BY finished_at, seq LIMIT ${limit}`,
+      params: [...where.params, ...where.params],
+    };
+  } else {
+    victims = yield { sql: `${pick} ${d.skipLocked}`, params: where.params };
+  }
+  if (victims.length === 0) return 0;
+  const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${states} AND id IN (${list(victims.length)})`, params: victims.map((r) => r.id) };
+  return result.affected ?? victims.length;
 }

@@ -1,0 +1,104 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { postgres, toDollar, type Op, type Stmt } from '../../lib/storage/typeorm/dialect.js';
+import { tableNames } from '../../lib/storage/typeorm/schema.js';
+import { pruneCutOp, pruneStepOp, type PruneCut } from '../../lib/storage/typeorm/queries/maintenance.js';
+import { listOp } from '../../lib/storage/typeorm/queries/admin.js';
+import { newJob } from '../../lib/testing/index.js';
+
+// Pruning and the admin list must read indexes, never the whole table: a store that keeps 10,000 completed jobs
+// (and up to 100,000 failed ones) prunes every few seconds at full speed, and a dashboard pages through it. The plans
+// are read on 20,000 rows (12,000 completed, 1,000 failed, 500 cancelled, the rest waiting) after VACUUM ANALYZE, as
+// autovacuum leaves a table with this much churn: with a stale visibility map and completed jobs making up nearly the
+// whole table, PostgreSQL may rather read the table for the count cut, which then costs about what the index walk does.
+
+const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
+const prefix = `t4ret_${randomBytes(4).toString('hex')}_`;
+const t = tableNames(prefix);
+const ds = new DataSource(PG);
+
+beforeAll(async () => {
+  await ds.initialize();
+  const store = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true, listen: false });
+  await store.init();
+  await store.insert(Array.from({ length: 20_000 }, (_, i) => newJob({ id: `r${i}`, maxAttempts: 1, task: i % 2 ? 'odd' : 'even' })));
+  for (let i = 0; i < 13; i++) {
+    const claimed = await store.claim({ queue: 'q', limit: 1000, leaseMs: 60_000, workerId: 'w' });
+    if (i < 12) await store.complete(claimed.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })));
+    else {
+      const error = { attempt: 1, name: 'Error', message: 'boom', at: new Date().toISOString() };
+      await store.fail(claimed.map((c) => ({ id: c.job.id, token: c.token, error, retryDelayMs: null })));
+    }
+  }
+  for (let i = 19_500; i < 20_000; i++) await store.cancel(`r${i}`);
+  await store.close();
+  await ds.query(`VACUUM ANALYZE ${t.jobs}`);
+}, 120_000);
+
+afterAll(async () => {
+  for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await ds.destroy();
+});
+
+/** Every statement an operation yields, answering each with `answers` in turn (empty rows after them). */
+function statements<T>(op: Op<T>, answers: Record<string, unknown>[][] = []): Stmt[] {
+  const out: Stmt[] = [];
+  let step = op.next();
+  for (let i = 0; !step.done; i++) {
+    out.push(step.value);
+    step = op.next(answers[i] ?? []);
+  }
+  return out;
+}
+
+async function plan(stmt: Stmt): Promise<string> {
+  const rows = (await ds.query(`EXPLAIN ${toDollar(stmt.sql)}`, stmt.params)) as { 'QUERY PLAN': string }[];
+  return rows.map((r) => r['QUERY PLAN']).join('\n');
+}
+
+function expectIndexOnly(text: string, index: string): void {
+  expect(text).toContain(`${t.jobs}_${index}`);
+  expect(text).not.toMatch(/Seq Scan on \S*jobs/);
+}
+
+describe('PostgreSQL retention and list plans read indexes, never the whole table', () => {
+  it('the count cut of each kind walks its partial index from the newest end, with no COUNT(*)', async () => {
+    const completed = statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: 86_400_000, maxCount: 10_000 }), [[{ now: Date.now() }]]);
+    const failed = statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: Infinity, maxCount: 100_000 }));
+    for (const stmt of [...completed, ...failed]) expect(stmt.sql).not.toMatch(/COUNT\(/i);
+    expectIndexOnly(await plan(completed[1]!), 'done');
+    expectIndexOnly(await plan(failed[0]!), 'dead');
+    // A rule that keeps everything reads nothing at all.
+    expect(statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: Infinity, maxCount: Infinity }))).toEqual([]);
+  });
+
+  it('each delete step picks its rows from the oldest end of the partial index', async () => {
+    const cuts: PruneCut[] = [
+      { kind: 'completed', upTo: { finishedAt: Date.now(), seq: 5000 } },
+      { kind: 'completed', before: Date.now() - 60_000 },
+      { kind: 'failed', upTo: { finishedAt: Date.now(), seq: 19_000 } },
+    ];
+    for (const cut of cuts) {
+      const [stmt] = statements(pruneStepOp(postgres, t, cut, 500));
+      expect(stmt!.sql).toMatch(/^DELETE/);
+      const text = await plan(stmt!);
+      expectIndexOnly(text, cut.kind === 'completed' ? 'done' : 'dead');
+      expect(text).toContain(`${t.jobs}_pkey`); // the picked ids are deleted by primary key
+      expect(text).not.toMatch(/Sort/); // read in index order: the step stops after its 500 rows
+    }
+  });
+
+  it('list pages newest first through an index, with and without a cursor and filters', async () => {
+    const filters = [{}, { state: 'failed' as const }, { state: 'completed' as const }, { task: 'odd' }, { queue: 'q' }];
+    for (const filter of filters) {
+      for (const cursor of [null, '15000']) {
+        const [stmt] = statements(listOp(t, filter, { limit: 50, cursor }));
+        const text = await plan(stmt!);
+        expect(text).toMatch(new RegExp(`Index (Only )?Scan.* on ${t.jobs}|Bitmap Index Scan on ${t.jobs}`));
+        expect(text).not.toMatch(/Seq Scan on \S*jobs/);
+      }
+    }
+  });
+});
