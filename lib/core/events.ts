@@ -16,6 +16,12 @@ export interface JobEventMap {
   'job:failed': { job: JobInfo; error: JobError; durationMs: number };
   /** A job was cancelled (before or while running). */
   'job:cancelled': { jobId: string };
+  /**
+   * An attempt ended (timeout, cancel, lease loss) while its handler ignored `ctx.signal` and kept running. Its
+   * outcome is written; its slot stays taken until the handler returns. `reason` is the interruption's error name,
+   * `overdue` the number of overdue handlers in this job's queue in this process, this one included.
+   */
+  'job:overdue': { job: JobInfo; workerId: string; reason: string; overdue: number };
   /** A worker lost a job's lease; its outcome was discarded. */
   'job:lease-lost': { jobId: string; workerId: string };
   /** Jobs whose worker stopped renewing the lease were put back (or failed, when out of attempts). */

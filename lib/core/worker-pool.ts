@@ -1,7 +1,7 @@
 import type { TimerHandle } from './clock.js';
 import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from './errors.js';
 import { toError } from './events.js';
-import type { ClaimedJob, Priority } from './job.js';
+import { jobInfo, type ClaimedJob, type Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
 import { PrefetchBuffer, type BufferedJob } from './prefetch.js';
 import type { TaskDefinition, TaskRegistry } from './task-registry.js';
@@ -43,6 +43,8 @@ class QueueWorker {
   private readonly perTask = new Map<string, number>();
   /** Slots in use: handlers running (a job whose outcome is still being written no longer holds one). */
   private busy = 0;
+  /** Handlers still running after their attempt was settled without them (timeout, cancel, lease loss). */
+  overdue = 0;
   private wake: (() => void) | null = null;
   private dirty = true;
   private stopped = false;
@@ -219,18 +221,21 @@ class QueueWorker {
   /**
    * Start one job. Its slot frees as soon as the handler settles, so the next claim overlaps the outcome write (one
    * round trip per job at concurrency 1, not two); its lease stays in `running`, renewed by heartbeats, until the
-   * outcome is written.
+   * outcome is written. A handler that ignores its signal after a timeout, cancel or lease loss keeps its slot until
+   * it really returns: its outcome is written at the interruption, but it still uses a slot's worth of resources.
    */
   private start1(claimed: ClaimedJob, definition: TaskDefinition): void {
     const task = claimed.job.task;
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
     let slotHeld = true;
+    let wasOverdue = false;
     // Handler times only size the prefetch buffer: without one, skip the timer.
     const began = this.buffer.max > 0 ? PrefetchBuffer.now() : 0;
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
+      if (wasOverdue) this.overdue--;
       this.busy--;
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
       if (this.buffer.max > 0) this.buffer.noteRun(PrefetchBuffer.now() - began);
@@ -240,19 +245,25 @@ class QueueWorker {
       // round trip each; only a freed reserve slot does (other critical work arrives through wake-ups and polling).
       if (reserveFreed || this.regularNeed() > 0) this.poke();
     };
+    const overdue = (reason: Error) => {
+      wasOverdue = true;
+      this.overdue++;
+      this.deps.events.emit('job:overdue', { job: jobInfo(claimed.job), workerId: this.deps.workerId, reason: reason.name, overdue: this.overdue });
+    };
     let mine: RunningJob | undefined;
     const finished = () => {
-      freeSlot();
-      // freeSlot() already announced the slot; the released lease matters only when leases, not slots, held the
-      // claim back (poking every time made the loop ask for critical jobs after each write: a wasted round trip).
+      // freeSlot() already announced the slot (or will, when an overdue handler returns); the released lease matters
+      // only when leases, not slots, held the claim back (poking every time made the loop ask for critical jobs
+      // after each write: a wasted round trip).
       const leaseBound = this.leaseRoom() < this.regularNeed();
       // Only our own entry: after a lost lease the same job may already run here again under a newer claim.
       if (this.running.get(claimed.job.id) === mine) this.running.delete(claimed.job.id);
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
       if (leaseBound) this.poke();
     };
-    this.executor.run(claimed, definition, (running) => this.running.set(running.id, (mine = running)), freeSlot).then(finished, (error) => {
+    this.executor.run(claimed, definition, (running) => this.running.set(running.id, (mine = running)), freeSlot, overdue).then(finished, (error) => {
       this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
+      freeSlot();
       finished();
     });
   }
@@ -301,6 +312,14 @@ export class WorkerPool {
   /** Jobs running now, per queue. */
   activeCounts(): Record<string, number> {
     return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.running.size]));
+  }
+
+  /**
+   * Overdue handlers per queue: handlers still running after their attempt ended without them (timeout, cancel,
+   * lease loss) because they ignore `ctx.signal`. Each keeps its slot until it returns.
+   */
+  overdueCounts(): Record<string, number> {
+    return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.overdue]));
   }
 
   start(): void {

@@ -1,0 +1,52 @@
+import { describe, it, expect, afterEach } from '@jest/globals';
+import type { JobEventMap } from '../../lib/index.js';
+import { flushMicrotasks } from '../../lib/testing/index.js';
+import { createEngine, deferred } from '../support/engine.js';
+
+let env: ReturnType<typeof createEngine> | null = null;
+afterEach(async () => {
+  await env?.uno.stop(0);
+  env = null;
+});
+
+describe('a handler that ignores its timeout', () => {
+  it('keeps its slot until it really returns: with concurrency 1 the next job waits, and job:overdue reports it', async () => {
+    env = createEngine({ worker: { concurrency: 1 } }); // defaults otherwise: attempts 1, one critical reserve slot
+    const late = deferred<string>();
+    const started: string[] = [];
+    env.uno.register('stubborn', () => {
+      started.push('stubborn');
+      return late.promise; // never looks at ctx.signal
+    }, { timeout: 1000 });
+    env.uno.register('next', () => void started.push('next'));
+    const overdue: JobEventMap['job:overdue'][] = [];
+    env.uno.events.on('job:overdue', (e) => overdue.push(e));
+    await env.uno.start();
+    const stubborn = await env.queue.enqueue('stubborn', null);
+    await flushMicrotasks();
+    const next = await env.queue.enqueue('next', null);
+
+    await env.clock.advance(1000);
+    // The outcome is written at the timeout, as before...
+    const failed = (await env.queue.getJob(stubborn.id))!;
+    expect(failed.state).toBe('failed');
+    expect(failed.errors.map((e) => e.name)).toEqual(['JobTimeoutError']);
+    // ...but the handler still runs, so its slot stays taken.
+    expect(overdue).toHaveLength(1);
+    expect(overdue[0]).toMatchObject({ job: { id: stubborn.id, task: 'stubborn' }, reason: 'JobTimeoutError', overdue: 1 });
+    expect(env.uno.overdueCounts()).toEqual({ default: 1 });
+    expect(env.uno.activeCounts()).toEqual({ default: 0 });
+    await env.clock.advance(10_000); // polls and heartbeats come and go
+    expect(started).toEqual(['stubborn']);
+    expect((await env.queue.getJob(next.id))!.state).toBe('waiting');
+
+    late.resolve('too late');
+    await env.clock.advance(10);
+    expect(started).toEqual(['stubborn', 'next']);
+    expect(env.uno.overdueCounts()).toEqual({ default: 0 });
+    expect((await env.queue.getJob(next.id))!.state).toBe('completed');
+    const after = (await env.queue.getJob(stubborn.id))!;
+    expect(after.state).toBe('failed');
+    expect(after.result).toBeNull();
+  });
+});
