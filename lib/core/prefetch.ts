@@ -100,6 +100,16 @@ export class PrefetchBuffer {
     return false;
   }
 
+  /**
+   * The level (0 = critical … 3 = low) of the least urgent job held, aging included, or -1 when empty: a job ready
+   * in the store at a level above it should start before some buffered job.
+   */
+  lowestLevel(): number {
+    if (this.count === 0) return -1;
+    for (let level = this.levels.length - 1; level > 0; level--) if (this.levels[level]!.length > 0) return level;
+    return 0;
+  }
+
   /** Every buffered job, highest priority first. */
   all(): BufferedJob[] {
     return this.levels.flat();

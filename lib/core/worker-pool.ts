@@ -1,7 +1,7 @@
 import type { TimerHandle } from './clock.js';
 import { ConfigurationError, JobCancelledError, LeaseLostError, messages } from './errors.js';
 import { toError } from './events.js';
-import { jobInfo, type ClaimedJob, type Priority } from './job.js';
+import { jobInfo, PRIORITIES, type ClaimedJob, type Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
 import { PrefetchBuffer, type BufferedJob } from './prefetch.js';
 import type { TaskDefinition, TaskRegistry } from './task-registry.js';
@@ -47,6 +47,8 @@ class QueueWorker {
   overdue = 0;
   private wake: (() => void) | null = null;
   private dirty = true;
+  /** Jobs may have become ready in the store since the last claim (a wake-up or a poll), not just a slot freed. */
+  private arrived = false;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private drainWaiters: (() => void)[] = [];
@@ -64,6 +66,12 @@ class QueueWorker {
 
   start(): void {
     this.loop ??= this.run();
+  }
+
+  /** Jobs of this queue may have become ready in the store (a wake-up): claim again, probing above the buffer. */
+  arrival(): void {
+    this.arrived = true;
+    this.poke();
   }
 
   /** Something may have changed (a job arrived, a slot freed): claim again. */
@@ -91,17 +99,26 @@ class QueueWorker {
     const { concurrency, criticalSlots } = this.config;
     while (!this.stopped) {
       this.dirty = false;
+      const arrived = this.arrived;
+      this.arrived = false;
       this.startBuffered();
       const busy = this.busy;
       const leaseRoom = this.leaseRoom();
       const regular = this.regularNeed();
       let request: ClaimRequest | null = null;
-      if (leaseRoom <= 0) request = null;
+      // No room: a probe waits (its wake-up kept) until a finished job hands a lease back.
+      if (leaseRoom <= 0) this.arrived ||= arrived;
       else if (regular > 0) request = this.request(Math.min(regular, leaseRoom), undefined);
-      // The reserve slot's own claim, when every regular slot is busy. Not while jobs wait in the buffer: buffering
-      // means short jobs, and the refill claim (in priority order) comes within a round trip anyway.
+      // The reserve slot's own claim, when every regular slot is busy and nothing is buffered.
       else if (busy < concurrency + criticalSlots && this.buffer.size === 0) {
         request = this.request(Math.min(concurrency + criticalSlots - busy, leaseRoom), CRITICAL);
+      }
+      // The priority probe. Buffered jobs were claimed before the jobs that just arrived, and the buffer is not due
+      // for a refill: without this, a job arriving with a higher priority would wait behind every buffered job of a
+      // lower one. So fetch only what outranks the least urgent buffered job (critical included: the reserve slot
+      // takes it from the buffer); a batch of nothing costs one round trip per wake-up, and only while jobs wait here.
+      else if (arrived && this.buffer.lowestLevel() > 0) {
+        request = this.request(Math.min(Math.max(1, this.buffer.target()), leaseRoom), PRIORITIES.slice(0, this.buffer.lowestLevel()));
       }
       let claimed: ClaimedJob[] = [];
       if (request) {
@@ -128,8 +145,14 @@ class QueueWorker {
       // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
       this.startBuffered();
       if (unknown.length) await this.handBack(unknown);
-      // A full batch means more may be waiting: claim again at once if there is room.
-      if (claimed.length > 0 && claimed.length === request!.limit && this.regularNeed() > 0) continue;
+      // A full batch means more may be waiting: claim again at once if there is room (a full probe: probe again).
+      if (claimed.length > 0 && claimed.length === request!.limit) {
+        if (this.regularNeed() > 0) continue;
+        if (request!.priorities && request!.priorities !== CRITICAL) {
+          this.arrived = true;
+          continue;
+        }
+      }
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
     }
   }
@@ -255,7 +278,8 @@ class QueueWorker {
       // freeSlot() already announced the slot (or will, when an overdue handler returns); the released lease matters
       // only when leases, not slots, held the claim back (poking every time made the loop ask for critical jobs
       // after each write: a wasted round trip).
-      const leaseBound = this.leaseRoom() < this.regularNeed();
+      // A probe kept waiting for room (this.arrived still set) may go now too.
+      const leaseBound = this.leaseRoom() < this.regularNeed() || this.arrived;
       // Only our own entry: after a lost lease the same job may already run here again under a newer claim.
       if (this.running.get(claimed.job.id) === mine) this.running.delete(claimed.job.id);
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
@@ -272,6 +296,8 @@ class QueueWorker {
     return new Promise<void>((resolve) => {
       const timer = this.deps.clock.setTimeout(() => {
         if (this.wake === finish) this.wake = null;
+        // A poll stands in for the wake-ups a store without push cannot send (and any a store with push lost).
+        this.arrived = true;
         resolve();
       }, ms);
       const finish = () => {
@@ -324,7 +350,7 @@ export class WorkerPool {
 
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
-    this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.poke());
+    this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.arrival());
     for (const worker of this.workers.values()) worker.start();
     this.scheduleHeartbeat();
   }
