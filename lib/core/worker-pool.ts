@@ -61,7 +61,7 @@ class QueueWorker {
     private readonly deps: WorkerPoolDeps,
     private readonly executor: Executor,
   ) {
-    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency);
+    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.agingMs);
   }
 
   start(): void {
@@ -136,10 +136,9 @@ class QueueWorker {
         }
       }
       const unknown: ClaimedJob[] = [];
-      const now = claimed.length > 0 ? this.deps.clock.now() : 0;
       for (const job of claimed) {
         const definition = this.deps.registry.get(job.job.task);
-        if (definition) this.buffer.push({ claimed: job, definition }, this.config.agingMs, now);
+        if (definition) this.buffer.push({ claimed: job, definition });
         else unknown.push(job);
       }
       // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
@@ -190,8 +189,9 @@ class QueueWorker {
           const max = taskConcurrency.get(b.claimed.job.task);
           return max === undefined || (this.perTask.get(b.claimed.job.task) ?? 0) < max;
         };
+    const now = this.config.agingMs ? this.deps.clock.now() : 0;
     while (this.buffer.size > 0 && this.busy < concurrency + criticalSlots) {
-      const next = this.buffer.take(allowed, this.busy >= concurrency);
+      const next = this.buffer.take(allowed, this.busy >= concurrency, now);
       if (!next) break;
       this.start1(next.claimed, next.definition);
     }
