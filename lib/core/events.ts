@@ -17,8 +17,9 @@ export interface JobEventMap {
   /** A job was cancelled (before or while running). */
   'job:cancelled': { jobId: string };
   /**
-   * An attempt ended (timeout, cancel, lease loss) while its handler ignored `ctx.signal` and kept running. Its
-   * outcome is written; its slot stays taken until the handler returns. `reason` is the interruption's error name,
+   * An attempt ended (timeout, cancel, lease loss) while its handler ignored `ctx.signal` and kept running (it had
+   * not returned by the next turn of the event loop). Its outcome is written; its slot stays taken until the handler
+   * returns. `reason` is the interruption's error name,
    * `overdue` the number of overdue handlers in this job's queue in this process, this one included.
    */
   'job:overdue': { job: JobInfo; workerId: string; reason: string; overdue: number };

@@ -142,8 +142,13 @@ export class Executor {
       if (returned || !interrupted) {
         settled();
       } else {
+        // The slot stays taken until the handler returns. It is reported overdue only if it has not returned by the
+        // next turn of the event loop: one that honours its signal often needs a few promise ticks to unwind.
         isOverdue = true;
-        overdue(interrupted);
+        const reason: Error = interrupted;
+        setImmediate(() => {
+          if (isOverdue) overdue(reason);
+        });
       }
     }
 

@@ -49,4 +49,20 @@ describe('a handler that ignores its timeout', () => {
     expect(after.state).toBe('failed');
     expect(after.result).toBeNull();
   });
+
+  it('a handler that honours its signal is not overdue, even when it takes a few ticks to return', async () => {
+    env = createEngine({ worker: { concurrency: 1 } });
+    const overdue: unknown[] = [];
+    env.uno.events.on('job:overdue', (e) => overdue.push(e));
+    env.uno.register('polite', async (_p: unknown, ctx) => {
+      await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      await Promise.resolve(); // cleanup of its own before it returns
+    }, { timeout: 1000 });
+    await env.uno.start();
+    const job = await env.queue.enqueue('polite', null);
+    await env.clock.advance(1000);
+    expect((await env.queue.getJob(job.id))!.errors.map((e) => e.name)).toEqual(['JobTimeoutError']);
+    expect(overdue).toEqual([]);
+    expect(env.uno.overdueCounts()).toEqual({ default: 0 });
+  });
 });
