@@ -66,10 +66,17 @@ async function engine(open: () => JobStorage) {
   uno.register('quick', () => void warm++, { queue: q });
   uno.register('step', () => sleep(50).then(() => void warm++), { queue: q });
   await uno.start();
+  // The jobs under test come from a producer with a connection of its own, as from another process: its inserts
+  // reach the worker through the store's wake-ups (pub/sub, NOTIFY) or the worker's poll, not a local call.
+  const producerStorage = storage instanceof MemoryJobStorage ? storage : open();
+  const producer = new UnoJobs({ storage: producerStorage, worker: { enabled: false } });
+  for (const task of ['gate', 'record', 'quick', 'step']) producer.register(task, () => undefined, { queue: q });
+  await producer.start();
   const prefetching = storage.capabilities.distributed;
   const state = async (id: string) => (await uno.queue.getJob(id))!.state;
   return {
     uno,
+    producer: producer.queue,
     q,
     started,
     gate,
@@ -92,7 +99,9 @@ async function engine(open: () => JobStorage) {
     async close() {
       gate.resolve();
       await uno.stop(5000);
+      await producer.stop();
       await storage.close();
+      if (producerStorage !== storage) await producerStorage.close();
     },
   };
 }
@@ -106,7 +115,7 @@ describe.each(backends)('priorities with prefetch on $name', ({ open }) => {
       const plan: Priority[] = ['low', 'normal', 'high', 'low', 'high', 'normal'];
       const ids: string[] = [];
       for (const [i, priority] of plan.entries()) {
-        const job = await e.uno.queue.enqueue('record', `${priority}-${i}`, { priority });
+        const job = await e.producer.enqueue('record', `${priority}-${i}`, { priority });
         ids.push(job.id);
         if (i === 0) await e.claimedAhead([job.id]); // the first one waits in the buffer
       }
@@ -124,15 +133,15 @@ describe.each(backends)('priorities with prefetch on $name', ({ open }) => {
     try {
       await e.warmUp('quick', 100); // handlers far shorter than a claim: the buffer grows to hundreds of jobs
       await e.holdSlot();
-      const lows = await e.uno.queue.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ task: 'record', payload: `low-${i}`, options: { priority: 'low' as const } })));
+      const lows = await e.producer.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ task: 'record', payload: `low-${i}`, options: { priority: 'low' as const } })));
       await e.claimedAhead([lows[0]!.id]);
       await sleep(100); // let the claims that fill the buffer settle
-      const critical = await e.uno.queue.enqueue('record', 'critical', { priority: 'critical' });
+      const critical = await e.producer.enqueue('record', 'critical', { priority: 'critical' });
       // Every regular slot is busy and the buffer is full: the critical job takes the reserve slot.
       await waitFor(() => e.started.includes('critical'), 10_000, 'the critical job to start while the gate runs');
       expect(e.started).toEqual(['critical']);
       expect(await e.state(critical.id)).not.toBe('waiting');
-      const high = await e.uno.queue.enqueue('record', 'high', { priority: 'high' });
+      const high = await e.producer.enqueue('record', 'high', { priority: 'high' });
       await e.claimedAhead([high.id]);
       e.gate.resolve();
       await waitFor(() => e.started.length === 302, 20_000, 'every job');
