@@ -65,4 +65,30 @@ describe('a handler that ignores its timeout', () => {
     expect(overdue).toEqual([]);
     expect(env.uno.overdueCounts()).toEqual({ default: 0 });
   });
+
+  it('a cancelled handler that ignores its signal keeps its slot too', async () => {
+    env = createEngine({ worker: { concurrency: 1 } });
+    const late = deferred();
+    const started: string[] = [];
+    env.uno.register('stubborn', () => {
+      started.push('stubborn');
+      return late.promise;
+    });
+    env.uno.register('next', () => void started.push('next'));
+    const overdue: JobEventMap['job:overdue'][] = [];
+    env.uno.events.on('job:overdue', (e) => overdue.push(e));
+    await env.uno.start();
+    const stubborn = await env.queue.enqueue('stubborn', null);
+    await flushMicrotasks();
+    await env.queue.enqueue('next', null);
+    await env.queue.cancel(stubborn.id);
+    await env.clock.advance(10_000);
+    expect((await env.queue.getJob(stubborn.id))!.state).toBe('cancelled');
+    expect(overdue.map((e) => e.reason)).toEqual(['JobCancelledError']);
+    expect(started).toEqual(['stubborn']);
+    late.resolve();
+    await env.clock.advance(10);
+    expect(started).toEqual(['stubborn', 'next']);
+    expect(env.uno.overdueCounts()).toEqual({ default: 0 });
+  });
 });
