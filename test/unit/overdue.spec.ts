@@ -91,4 +91,31 @@ describe('a handler that ignores its timeout', () => {
     expect(started).toEqual(['stubborn', 'next']);
     expect(env.uno.overdueCounts()).toEqual({ default: 0 });
   });
+
+  it('a handler that lost its lease and ignores its signal keeps its slot too', async () => {
+    // The lease runs out before the first heartbeat (an event loop blocked that long), so maintenance recovers the job.
+    env = createEngine({ worker: { concurrency: 1, leaseMs: 1000, heartbeatMs: 5000 } });
+    const late = deferred();
+    const started: string[] = [];
+    env.uno.register('stubborn', () => {
+      started.push('stubborn');
+      return late.promise;
+    });
+    env.uno.register('next', () => void started.push('next'));
+    const overdue: JobEventMap['job:overdue'][] = [];
+    env.uno.events.on('job:overdue', (e) => overdue.push(e));
+    await env.uno.start();
+    const stubborn = await env.queue.enqueue('stubborn', null);
+    await flushMicrotasks();
+    await env.queue.enqueue('next', null);
+    await env.clock.advance(1500);
+    await env.uno.runMaintenance(); // lease expired: recovered (its only attempt: failed)
+    await env.clock.advance(5000); // the heartbeat learns the lease is gone and interrupts the handler
+    expect(overdue.map((e) => e.reason)).toEqual(['LeaseLostError']);
+    expect((await env.queue.getJob(stubborn.id))!.state).toBe('failed');
+    expect(started).toEqual(['stubborn']);
+    late.resolve();
+    await env.clock.advance(10);
+    expect(started).toEqual(['stubborn', 'next']);
+  });
 });
