@@ -19,6 +19,13 @@ export interface JobEventMap {
    * whose running or claimed-ahead job the store's cancel notice reached (once per process).
    */
   'job:cancelled': { jobId: string };
+  /**
+   * An attempt ended (timeout, cancel, lease loss) while its handler ignored `ctx.signal` and kept running (it had
+   * not returned by the next turn of the event loop). Its outcome is written; its slot stays taken until the handler
+   * returns. `reason` is the interruption's error name,
+   * `overdue` the number of overdue handlers in this job's queue in this process, this one included.
+   */
+  'job:overdue': { job: JobInfo; workerId: string; reason: string; overdue: number };
   /** A worker lost a job's lease; its outcome was discarded. */
   'job:lease-lost': { jobId: string; workerId: string };
   /**

@@ -67,14 +67,17 @@ export class Executor {
 
   /**
    * Run `claimed` with its task's `definition`: `track` receives the running job before the handler starts,
-   * `settled` is called when the handler is done (before the outcome is written). Resolves when the outcome is
-   * written.
+   * `settled` is called when the handler has really returned (before the outcome is written, unless the attempt was
+   * interrupted first). Resolves when the outcome is written. An attempt interrupted (timeout, cancel, lease loss)
+   * while its handler ignores the signal is settled at once, but its handler is *overdue*: `overdue` is called then,
+   * and `settled` only when the handler returns, so the caller can keep its slot taken until then.
    */
   async run(
     claimed: ClaimedJob,
     definition: TaskDefinition,
     track: (running: RunningJob) => void,
     settled: () => void = () => {},
+    overdue: (reason: Error) => void = () => {},
   ): Promise<void> {
     const { storage, clock, events, workerId } = this.deps;
     const { job, token } = claimed;
@@ -101,6 +104,17 @@ export class Executor {
     let result: unknown;
     let thrown: unknown;
     let failed = false;
+    // An interruption settles the attempt without the handler: track whether the handler itself has returned, and
+    // whether the attempt was given up on while it still ran (overdue), to announce the slot free only once it has.
+    let interrupted: Error | null = null;
+    let returned = false;
+    let isOverdue = false;
+    const handlerReturned = () => {
+      returned = true;
+      if (!isOverdue) return;
+      isOverdue = false;
+      settled();
+    };
     try {
       const ctx = new JobContext(info, abort, running, storage, events, () => {
         running.ended = true;
@@ -108,6 +122,7 @@ export class Executor {
       }, this.limits);
       result = await new Promise<unknown>((resolve, reject) => {
         interrupt = (error) => {
+          interrupted ??= error;
           abort.abort(error);
           reject(error);
         };
@@ -117,11 +132,22 @@ export class Executor {
         try {
           const value = definition.handler(job.payload, ctx);
           if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
-            (value as PromiseLike<unknown>).then(resolve, reject);
+            (value as PromiseLike<unknown>).then(
+              (v) => {
+                handlerReturned();
+                resolve(v);
+              },
+              (error: unknown) => {
+                handlerReturned();
+                reject(error);
+              },
+            );
           } else {
+            returned = true;
             resolve(value);
           }
         } catch (error) {
+          returned = true;
           reject(error);
         }
       });
@@ -130,7 +156,17 @@ export class Executor {
       thrown = error;
     } finally {
       if (timer) clock.clearTimeout(timer);
-      settled();
+      if (returned || !interrupted) {
+        settled();
+      } else {
+        // The slot stays taken until the handler returns. It is reported overdue only if it has not returned by the
+        // next turn of the event loop: one that honours its signal often needs a few promise ticks to unwind.
+        isOverdue = true;
+        const reason: Error = interrupted;
+        setImmediate(() => {
+          if (isOverdue) overdue(reason);
+        });
+      }
     }
 
     let resultJson = 'null';

@@ -53,6 +53,8 @@ export class PrefetchBuffer {
     private readonly concurrency: number,
     /** Most payload bytes held here. */
     readonly maxBytes: number = DEFAULT_PREFETCH_BYTES,
+    /** Aging threshold of the queue (see `ClaimRequest.agingMs`), applied again when a job is taken from here. */
+    private readonly agingMs?: number,
   ) {}
 
   get size(): number {
@@ -94,34 +96,46 @@ export class PrefetchBuffer {
     this.claimMs = average(this.claimMs, ms);
   }
 
-  /**
-   * Add a job in claim order. With aging (`agingMs`), a job ready for that long waits one level higher, as the
-   * store ranked it when claiming (`now` and the job's ready time on the same clock as far as the caller knows).
-   */
-  push(job: BufferedJob, agingMs: number | undefined, now: number): void {
-    let level = priorityLevel(job.claimed.job.priority);
-    if (agingMs && level > 0 && now - job.claimed.job.runAt.getTime() >= agingMs) level--;
-    this.levels[level]!.push(job);
+  /** Add a job, at its own priority level, in claim order. */
+  push(job: BufferedJob): void {
+    this.levels[priorityLevel(job.claimed.job.priority)]!.push(job);
     this.count++;
     this.held += job.bytes;
   }
 
   /**
    * Remove and return the first job, highest priority first, that `allowed` accepts (FIFO within a level), or
-   * undefined. `criticalOnly` looks at the critical level alone.
+   * undefined. `criticalOnly` looks at the critical level alone. With aging, ranks are those of the store's claim
+   * at `now`: a job ready for `agingMs` competes one level higher, the one ready longer winning a tie. Judged here
+   * again because jobs age while they wait in the buffer too: ranked once at claim time, a low job claimed just
+   * before it aged would stay behind every normal job claimed after it.
    */
-  take(allowed: (job: BufferedJob) => boolean, criticalOnly = false): BufferedJob | undefined {
+  take(allowed: (job: BufferedJob) => boolean, criticalOnly = false, now = 0): BufferedJob | undefined {
     const last = criticalOnly ? 1 : this.levels.length;
-    for (let level = 0; level < last; level++) {
-      const jobs = this.levels[level]!;
-      for (let i = 0; i < jobs.length; i++) {
-        if (!allowed(jobs[i]!)) continue;
+    if (!this.agingMs) {
+      for (let level = 0; level < last; level++) {
+        const jobs = this.levels[level]!;
+        const i = jobs.findIndex(allowed);
+        if (i < 0) continue;
         this.count--;
         this.held -= jobs[i]!.bytes;
         return i === 0 ? jobs.shift() : jobs.splice(i, 1)[0];
       }
+      return undefined;
     }
-    return undefined;
+    let best: { level: number; i: number; rank: number; ready: number } | null = null;
+    for (let level = 0; level < last; level++) {
+      const jobs = this.levels[level]!;
+      const i = jobs.findIndex(allowed);
+      if (i < 0) continue;
+      const ready = jobs[i]!.claimed.job.runAt.getTime();
+      const rank = level > 0 && now - ready >= this.agingMs ? level - 1 : level;
+      if (!best || rank < best.rank || (rank === best.rank && ready < best.ready)) best = { level, i, rank, ready };
+    }
+    if (!best) return undefined;
+    this.count--;
+    const jobs = this.levels[best.level]!;
+    return best.i === 0 ? jobs.shift() : jobs.splice(best.i, 1)[0];
   }
 
   /** Remove the job with this id (cancelled, or its lease lost). Returns whether it was here. */
@@ -136,6 +150,16 @@ export class PrefetchBuffer {
       }
     }
     return false;
+  }
+
+  /**
+   * The level (0 = critical … 3 = low) of the least urgent job held, aging included, or -1 when empty: a job ready
+   * in the store at a level above it should start before some buffered job.
+   */
+  lowestLevel(): number {
+    if (this.count === 0) return -1;
+    for (let level = this.levels.length - 1; level > 0; level--) if (this.levels[level]!.length > 0) return level;
+    return 0;
   }
 
   /** Every buffered job, highest priority first. */

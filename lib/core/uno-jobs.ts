@@ -237,6 +237,14 @@ export class UnoJobs {
   }
 
   /**
+   * Handlers still running in this process after their attempt ended without them (they ignore `ctx.signal` past a
+   * timeout, cancel or lease loss), per queue. Each keeps its slot until it returns; see the `job:overdue` event.
+   */
+  overdueCounts(): Record<string, number> {
+    return this.pool?.overdueCounts() ?? {};
+  }
+
+  /**
    * Graceful stop: stop claiming, give running jobs `graceMs` (default: `worker.shutdownGraceMs`) to finish, hand
    * back the rest, stop housekeeping. The store stays open (see `close`). Idempotent.
    */

@@ -2,7 +2,7 @@ import { Cancellations } from './cancellations.js';
 import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from './clock.js';
 import { ConfigurationError, JobCancelledError, LeaseLostError, StorageError, messages } from './errors.js';
 import { toError } from './events.js';
-import type { ClaimedJob, Priority } from './job.js';
+import { jobInfo, PRIORITIES, type ClaimedJob, type Priority } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
 import { PrefetchBuffer, payloadBytes, type BufferedJob } from './prefetch.js';
 import { StartMarks } from './start-marks.js';
@@ -51,8 +51,12 @@ class QueueWorker {
   private readonly perTask = new Map<string, number>();
   /** Slots in use: handlers running (a job whose outcome is still being written no longer holds one). */
   private busy = 0;
+  /** Handlers still running after their attempt was settled without them (timeout, cancel, lease loss). */
+  overdue = 0;
   private wake: (() => void) | null = null;
   private dirty = true;
+  /** Jobs may have become ready in the store since the last claim (a wake-up or a poll), not just a slot freed. */
+  private arrived = false;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private drainWaiters: (() => void)[] = [];
@@ -68,11 +72,17 @@ class QueueWorker {
     /** Local deadline of every lease this process holds, by token (see WorkerPool.selfFence). */
     private readonly leaseUntil: Map<string, number>,
   ) {
-    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes);
+    this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes, config.agingMs);
   }
 
   start(): void {
     this.loop ??= this.run();
+  }
+
+  /** Jobs of this queue may have become ready in the store (a wake-up): claim again, probing above the buffer. */
+  arrival(): void {
+    this.arrived = true;
+    this.poke();
   }
 
   /** Something may have changed (a job arrived, a slot freed): claim again. */
@@ -100,12 +110,15 @@ class QueueWorker {
     const { concurrency, criticalSlots } = this.config;
     while (!this.stopped) {
       this.dirty = false;
+      const arrived = this.arrived;
+      this.arrived = false;
       this.startBuffered();
       const busy = this.busy;
       const leaseRoom = this.leaseRoom();
       const regular = this.regularNeed();
       let request: ClaimRequest | null = null;
-      if (leaseRoom <= 0) request = null;
+      // No room: a probe waits (its wake-up kept) until a finished job hands a lease back.
+      if (leaseRoom <= 0) this.arrived ||= arrived;
       else if (regular > 0) {
         // With the buffer empty, the first jobs of the reply (the store's claim order) start at once, so the claim
         // records their start itself and a crash from here on counts as a stall. Jobs started later from the buffer
@@ -114,11 +127,17 @@ class QueueWorker {
         const startNow = this.buffer.size === 0 ? Math.min(limit, Math.max(0, concurrency - busy)) : 0;
         request = this.request(limit, undefined, startNow);
       }
-      // The reserve slot's own claim, when every regular slot is busy. Not while jobs wait in the buffer: buffering
-      // means short jobs, and the refill claim (in priority order) comes within a round trip anyway.
+      // The reserve slot's own claim, when every regular slot is busy and nothing is buffered.
       else if (busy < concurrency + criticalSlots && this.buffer.size === 0) {
         const limit = Math.min(concurrency + criticalSlots - busy, leaseRoom);
         request = this.request(limit, CRITICAL, limit);
+      }
+      // The priority probe. Buffered jobs were claimed before the jobs that just arrived, and the buffer is not due
+      // for a refill: without this, a job arriving with a higher priority would wait behind every buffered job of a
+      // lower one. So fetch only what outranks the least urgent buffered job (critical included: the reserve slot
+      // takes it from the buffer); a batch of nothing costs one round trip per wake-up, and only while jobs wait here.
+      else if (arrived && this.buffer.lowestLevel() > 0) {
+        request = this.request(Math.min(Math.max(1, this.buffer.target()), leaseRoom), PRIORITIES.slice(0, this.buffer.lowestLevel()), 0);
       }
       let claimed: ClaimedJob[] = [];
       if (request) {
@@ -140,7 +159,6 @@ class QueueWorker {
       }
       const unknown: ClaimedJob[] = [];
       const overBudget: ClaimedJob[] = [];
-      const now = claimed.length > 0 ? this.deps.clock.now() : 0;
       // Jobs for free slots start at once (the first `startNow`, as the claim recorded); the rest wait in the buffer
       // only while its byte budget allows.
       const startNow = request?.startNow ?? 0;
@@ -158,15 +176,21 @@ class QueueWorker {
           continue;
         }
         const bytes = this.buffer.max > 0 ? payloadBytes(job) : 0;
-        if (free-- > 0 || this.buffer.fits(bytes)) this.buffer.push({ claimed: job, definition, bytes }, this.config.agingMs, now);
+        if (free-- > 0 || this.buffer.fits(bytes)) this.buffer.push({ claimed: job, definition, bytes });
         else overBudget.push(job);
       }
       // Once stopped this starts nothing: WorkerPool.doStop hands the buffered jobs back.
       this.startBuffered();
       if (unknown.length) await this.handBack(unknown);
       if (overBudget.length) await this.release(overBudget, 'handing back jobs over the prefetch byte budget');
-      // A full batch means more may be waiting: claim again at once if there is room.
-      if (claimed.length > 0 && claimed.length === request!.limit && this.regularNeed() > 0) continue;
+      // A full batch means more may be waiting: claim again at once if there is room (a full probe: probe again).
+      if (claimed.length > 0 && claimed.length === request!.limit) {
+        if (this.regularNeed() > 0) continue;
+        if (request!.priorities && request!.priorities !== CRITICAL) {
+          this.arrived = true;
+          continue;
+        }
+      }
       if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
     }
   }
@@ -204,8 +228,9 @@ class QueueWorker {
           const max = taskConcurrency.get(b.claimed.job.task);
           return max === undefined || (this.perTask.get(b.claimed.job.task) ?? 0) < max;
         };
+    const now = this.config.agingMs ? this.deps.clock.now() : 0;
     while (this.buffer.size > 0 && this.busy < concurrency + criticalSlots) {
-      const next = this.buffer.take(allowed, this.busy >= concurrency);
+      const next = this.buffer.take(allowed, this.busy >= concurrency, now);
       if (!next) break;
       this.start1(next.claimed, next.definition, true);
     }
@@ -265,8 +290,10 @@ class QueueWorker {
   /**
    * Start one job. Its slot frees as soon as the handler settles, so the next claim overlaps the outcome write (one
    * round trip per job at concurrency 1, not two); its lease stays in `running`, renewed by heartbeats, until the
-   * outcome is written. A job taken from the buffer has its start recorded (`marked`), so that only a crash after
-   * this point counts as a stall.
+   * outcome is written. A handler that ignores its signal after a timeout, cancel or lease loss keeps its slot until
+   * it really returns: its outcome is written at the interruption, but it still uses a slot's worth of resources.
+   * A job taken from the buffer has its start recorded (`mark`), so that only a crash after this point counts as a
+   * stall.
    */
   private start1(claimed: ClaimedJob, definition: TaskDefinition, mark: boolean): void {
     const task = claimed.job.task;
@@ -274,11 +301,13 @@ class QueueWorker {
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
     let slotHeld = true;
+    let wasOverdue = false;
     // Handler times only size the prefetch buffer: without one, skip the timer.
     const began = this.buffer.max > 0 ? PrefetchBuffer.now() : 0;
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
+      if (wasOverdue) this.overdue--;
       this.busy--;
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
       if (this.buffer.max > 0) this.buffer.noteRun(PrefetchBuffer.now() - began);
@@ -288,19 +317,26 @@ class QueueWorker {
       // round trip each; only a freed reserve slot does (other critical work arrives through wake-ups and polling).
       if (reserveFreed || this.regularNeed() > 0) this.poke();
     };
+    const overdue = (reason: Error) => {
+      wasOverdue = true;
+      this.overdue++;
+      this.deps.events.emit('job:overdue', { job: jobInfo(claimed.job), workerId: this.deps.workerId, reason: reason.name, overdue: this.overdue });
+    };
     let mine: RunningJob | undefined;
     const finished = () => {
-      freeSlot();
-      // freeSlot() already announced the slot; the released lease matters only when leases, not slots, held the
-      // claim back (poking every time made the loop ask for critical jobs after each write: a wasted round trip).
-      const leaseBound = this.leaseRoom() < this.regularNeed();
+      // freeSlot() already announced the slot (or will, when an overdue handler returns); the released lease matters
+      // only when leases, not slots, held the claim back (poking every time made the loop ask for critical jobs
+      // after each write: a wasted round trip).
+      // A probe kept waiting for room (this.arrived still set) may go now too.
+      const leaseBound = this.leaseRoom() < this.regularNeed() || this.arrived;
       // Only our own entry: after a lost lease the same job may already run here again under a newer claim.
       if (this.running.get(claimed.job.id) === mine) this.running.delete(claimed.job.id);
       if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
       if (leaseBound) this.poke();
     };
-    this.executor.run(claimed, definition, (running) => this.running.set(running.id, (mine = running)), freeSlot).then(finished, (error) => {
+    this.executor.run(claimed, definition, (running) => this.running.set(running.id, (mine = running)), freeSlot, overdue).then(finished, (error) => {
       this.deps.events.emit('worker:error', { error: toError(error), context: `running job ${claimed.job.id}` });
+      freeSlot();
       finished();
     });
   }
@@ -309,6 +345,8 @@ class QueueWorker {
     return new Promise<void>((resolve) => {
       const timer = this.deps.clock.setTimeout(() => {
         if (this.wake === finish) this.wake = null;
+        // A poll stands in for the wake-ups a store without push cannot send (and any a store with push lost).
+        this.arrived = true;
         resolve();
       }, ms);
       const finish = () => {
@@ -359,9 +397,17 @@ export class WorkerPool {
     return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.running.size]));
   }
 
+  /**
+   * Overdue handlers per queue: handlers still running after their attempt ended without them (timeout, cancel,
+   * lease loss) because they ignore `ctx.signal`. Each keeps its slot until it returns.
+   */
+  overdueCounts(): Record<string, number> {
+    return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.overdue]));
+  }
+
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
-    this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.poke());
+    this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.arrival());
     this.unsubscribeCancels = this.deps.storage.subscribeCancels((id) => this.cancellations.notice(id));
     for (const worker of this.workers.values()) worker.start();
     this.scheduleHeartbeat();

@@ -311,6 +311,18 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a job that completes before its start mark lands still shows a start time',
+    run: async (s) => {
+      await s.insert([newJob({ id: 'quick' })]);
+      const [c] = await s.claim(claimReq(1));
+      assert.equal(c!.job.startedAt, null);
+      assert.deepEqual(await s.complete([{ id: 'quick', token: c!.token, result: '1' }]), [true]);
+      const done = (await s.get('quick'))!;
+      assert.ok(done.startedAt instanceof Date && done.finishedAt instanceof Date);
+      assert.ok(done.startedAt.getTime() <= done.finishedAt.getTime());
+    },
+  },
+  {
     name: 'retry resets the stall count with the attempts',
     run: async (s) => {
       await s.insert([newJob({ id: 'st', maxAttempts: 1 })]);

@@ -183,22 +183,32 @@ describe('PrefetchBuffer', () => {
     expect(off.target()).toBe(0);
   });
 
-  it('hands out the highest priority first, FIFO within a level, an aged job one level up', () => {
-    const buffer = new PrefetchBuffer(10, 1);
+  it('hands out the highest priority first, FIFO within a level, an aged job one level up (ahead of newer ones there)', () => {
+    const buffer = new PrefetchBuffer(10, 1, undefined, 1000);
     const now = 1_000_000;
-    for (const [id, priority, ago] of [['n1', 'normal', 0], ['l-old', 'low', 5000], ['c1', 'critical', 0], ['n2', 'normal', 0], ['h1', 'high', 0]] as const) {
-      buffer.push({ bytes: 0, claimed: job(id, priority, ago), definition }, 1000, now);
+    for (const [id, priority, ago] of [['n1', 'normal', 0], ['l-old', 'low', 5000], ['c1', 'critical', 0], ['n2', 'normal', 0], ['h1', 'high', 0], ['l-new', 'low', 0]] as const) {
+      buffer.push({ bytes: 0, claimed: job(id, priority, ago), definition });
     }
     const order: string[] = [];
-    for (let b = buffer.take(() => true); b; b = buffer.take(() => true)) order.push(b.claimed.job.id);
-    expect(order).toEqual(['c1', 'h1', 'n1', 'l-old', 'n2']);
+    for (let b = buffer.take(() => true, false, now); b; b = buffer.take(() => true, false, now)) order.push(b.claimed.job.id);
+    expect(order).toEqual(['c1', 'h1', 'l-old', 'n1', 'n2', 'l-new']);
     expect(buffer.size).toBe(0);
+  });
+
+  it('ages jobs while they wait in the buffer: a low job pushed fresh competes as normal once agingMs has passed', () => {
+    const buffer = new PrefetchBuffer(10, 1, undefined, 1000);
+    const now = 1_000_000;
+    buffer.push({ bytes: 0, claimed: job('low', 'low', 0), definition });
+    buffer.push({ bytes: 0, claimed: job('normal', 'normal', 0), definition });
+    expect(buffer.take(() => true, false, now + 999)!.claimed.job.id).toBe('normal');
+    buffer.push({ bytes: 0, claimed: job('normal-2', 'normal', -500), definition }); // ready after the low one
+    expect(buffer.take(() => true, false, now + 1000)!.claimed.job.id).toBe('low');
   });
 
   it('skips jobs the caller cannot start yet and takes only critical ones from the reserve', () => {
     const buffer = new PrefetchBuffer(10, 1);
     for (const [id, priority] of [['a', 'normal'], ['b', 'normal'], ['c', 'critical']] as const) {
-      buffer.push({ bytes: 0, claimed: job(id, priority), definition }, undefined, 0);
+      buffer.push({ bytes: 0, claimed: job(id, priority), definition });
     }
     expect(buffer.take((b) => b.claimed.job.id !== 'c', false)?.claimed.job.id).toBe('a');
     expect(buffer.take(() => true, true)?.claimed.job.id).toBe('c');

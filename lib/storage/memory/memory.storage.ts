@@ -190,6 +190,8 @@ export class MemoryJobStorage extends JobStorage {
         return true;
       }
       entry.resultJson = outcome.result;
+      // A start mark still on its way (the handler finished first): the finish time stands in for the start.
+      entry.record.startedAt ??= new Date(now);
       this.finish(entry, 'completed', now);
       return true;
     });

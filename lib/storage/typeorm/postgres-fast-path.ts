@@ -32,7 +32,7 @@ export class PgFastPath {
   private readonly text = new Map<string, string>();
 
   /**
-   * Lease renewals and start marks go through `leases`, a small pool of the store's own: the app's pool may be
+   * Lease renewals go through `leases`, a small pool of the store's own: the app's pool may be
    * exhausted by handlers holding connections, and a renewal waiting behind them would let leases expire under
    * workers that are alive. Without one they share `runner`.
    */
@@ -47,7 +47,7 @@ export class PgFastPath {
     this.leases = runner;
   }
 
-  /** Send heartbeats and start marks through this runner from now on (see `leases`). */
+  /** Send heartbeats through this runner from now on (see `leases`). */
   useLeaseRunner(runner: PgRunner): void {
     this.leases = runner;
   }
@@ -110,7 +110,8 @@ export class PgFastPath {
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {
-    await this.write('started', () => markStartedSql(this.t, this.asyncCommit), leases, [], new Set(), this.leases);
+    // Through the main pool: a start mark races the job's own outcome, and the small lease pool would queue it.
+    await this.write('started', () => markStartedSql(this.t, this.asyncCommit), leases, [], new Set());
   }
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {

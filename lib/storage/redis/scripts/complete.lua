@@ -27,6 +27,8 @@ for i = 2, #ARGV, 3 do
     else
       -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
       redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
+      -- A short handler can finish before its start mark lands: its finish time stands in for its start.
+      if (redis.call('HGET', jk, 'started') or '') == '' then redis.call('HSET', jk, 'started', nowS) end
       finished[#finished + 1] = nowS
       finished[#finished + 1] = id
     end

@@ -5,14 +5,16 @@ import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgr
 /**
  * PostgreSQL completion of a batch: one fenced UPDATE joined to `unnest` of typed arrays.
  *
- * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement.
+ * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement. A job whose start mark
+ * had not landed yet (a short handler finishes before its mark's round trip) gets its finish time as start.
  *
  * SQL of the completion. $1 ids, $2 tokens, $3 results (JSON text). Returns the accepted ids.
  */
 export function completeSql(t: TableNames, asyncCommit: boolean): string {
   const c = cfg(asyncCommit);
   return `${c.with ? `WITH ${c.with}\n` : ''}UPDATE ${t.jobs} AS j
-SET state = 'completed', result = v.result, finished_at = ${postgres.nowMs}, ${CLEAR_LEASE}
+SET state = 'completed', result = v.result, finished_at = ${postgres.nowMs}, started_at = COALESCE(j.started_at, ${postgres.nowMs}),
+    ${CLEAR_LEASE}
 FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, token, result)${c.from}
 WHERE ${FENCE}
 RETURNING j.id`;

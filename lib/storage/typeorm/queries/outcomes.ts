@@ -48,8 +48,10 @@ export function* completeOp(d: Dialect, t: TableNames, outcomes: readonly Comple
   for (const batch of chunks([...results], 200)) {
     const set = caseSet('result', new Map(batch));
     yield {
-      sql: `UPDATE ${t.jobs} SET state = 'completed', ${set.sql}, finished_at = ?, ${CLEAR_LEASE} WHERE id IN (${list(batch.length)})`,
-      params: [...set.params, now, ...batch.map(([id]) => id)],
+      // A short handler can finish before its start mark lands: then its finish time stands in for its start.
+      sql: `UPDATE ${t.jobs} SET state = 'completed', ${set.sql}, finished_at = ?, started_at = COALESCE(started_at, ?), ${CLEAR_LEASE}
+            WHERE id IN (${list(batch.length)})`,
+      params: [...set.params, now, now, ...batch.map(([id]) => id)],
     };
   }
   return accepted;
