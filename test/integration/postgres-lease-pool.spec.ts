@@ -7,7 +7,7 @@ import { newJob } from '../../lib/testing/index.js';
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 
 describe('PostgreSQL: lease renewals do not wait behind the app’s connection pool', () => {
-  it('renews leases and records starts while handlers hold every connection of the app’s pool', async () => {
+  it('renews leases while handlers hold every connection of the app’s pool', async () => {
     const prefix = `leasepool_${randomBytes(4).toString('hex')}_`;
     const ds = await new DataSource({ ...PG, extra: { max: 2 } }).initialize();
     const store = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true, listen: false });
@@ -23,7 +23,7 @@ describe('PostgreSQL: lease renewals do not wait behind the app’s connection p
         await qr.startTransaction();
       }
       const lease = { id: 'a', token: claimed!.token };
-      const renewal = Promise.all([store.heartbeat([lease], 60_000), store.markStarted([lease])]);
+      const renewal = store.heartbeat([lease], 60_000);
       // Generous: a renewal waiting for the pool would wait for as long as the handlers hold it (forever here).
       const outcome = await Promise.race([renewal.then(() => 'renewed'), new Promise((r) => setTimeout(() => r('stuck'), 10_000))]);
       expect(outcome).toBe('renewed');
@@ -33,7 +33,6 @@ describe('PostgreSQL: lease renewals do not wait behind the app’s connection p
       }
       const after = (await store.get('a'))!;
       expect(after.leaseExpiresAt!.getTime()).toBeGreaterThan(before);
-      expect(after.startedAt).toBeInstanceOf(Date);
     } finally {
       for (const qr of held) if (!qr.isReleased) await qr.release();
       await store.close();
