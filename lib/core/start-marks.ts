@@ -1,30 +1,66 @@
+import type { Clock, TimerHandle } from './clock.js';
 import { toError, type JobEvents } from './events.js';
 import type { JobStorage, Lease } from '../storage/job-storage.js';
+
+/**
+ * How long a handler started from the prefetch buffer runs before its start is recorded in the store. Handlers
+ * shorter than this are never recorded one by one: their completion records the start (a write per job would cost
+ * short jobs a third of their throughput on PostgreSQL).
+ */
+export const START_MARK_DELAY_MS = 100;
 
 /**
  * Records in the store that handlers of prefetched jobs started, so that recovery can tell a job its dead worker was
  * running (a stall, counted toward `maxStalls`) from one that only sat in the dead worker's buffer (put back
  * unchanged).
  *
- * Why batched and not awaited: a handler must not wait a round trip to start (that would undo prefetching), and
- * jobs started in the same turn share one write. The write leaves at the end of the current turn, so a handler that
- * kills its process before then (a synchronous `process.exit`, an endless loop) is recovered as never started; the
- * guard then still catches it once a worker with an empty buffer claims it, because such a claim records the start
- * itself (`ClaimRequest.startNow`).
+ * Why only handlers still running after {@link START_MARK_DELAY_MS}, in one write per sweep: a write per started job
+ * would double the writes of short jobs, and a worker death costs no attempt either way. What is recorded is what
+ * the poison-pill guard needs: a handler that runs a while and then takes its process down (out of memory, a native
+ * crash). One that kills its process within the delay is recovered as never started; the guard still catches it once
+ * a worker with an empty buffer claims it, because such a claim records the start itself (`ClaimRequest.startNow`),
+ * as the first claims of a restarted worker do.
  */
 export class StartMarks {
-  private pending: Lease[] = [];
+  /** Handlers started from the buffer and not finished yet, with when they started (engine clock). */
+  private readonly running = new Map<string, { lease: Lease; at: number }>();
+  private timer: TimerHandle | null = null;
 
-  constructor(private readonly deps: { storage: JobStorage; events: JobEvents }) {}
+  constructor(private readonly deps: { storage: JobStorage; events: JobEvents; clock: Clock }) {}
 
-  /** The handler of this claimed job starts now. */
-  add(lease: Lease): void {
-    if (this.pending.push(lease) === 1) queueMicrotask(() => void this.flush());
+  /** The handler of this claimed job starts now. Returns what to call when it finishes. */
+  add(lease: Lease): () => void {
+    const key = lease.token;
+    this.running.set(key, { lease, at: this.deps.clock.now() });
+    this.timer ??= this.schedule();
+    return () => this.running.delete(key);
   }
 
-  private async flush(): Promise<void> {
-    const leases = this.pending;
-    this.pending = [];
+  /** Forget every pending start (the pool stopped). */
+  clear(): void {
+    this.running.clear();
+    if (this.timer) this.deps.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): TimerHandle {
+    const timer = this.deps.clock.setTimeout(() => void this.sweep(), START_MARK_DELAY_MS);
+    timer.unref?.();
+    return timer;
+  }
+
+  /** Record every handler that has run for the delay, in one write; come back while others are still young. */
+  private async sweep(): Promise<void> {
+    this.timer = null;
+    const due = this.deps.clock.now() - START_MARK_DELAY_MS;
+    const leases: Lease[] = [];
+    for (const [key, { lease, at }] of this.running) {
+      if (at > due) continue;
+      leases.push(lease);
+      this.running.delete(key);
+    }
+    if (this.running.size > 0) this.timer = this.schedule();
+    if (leases.length === 0) return;
     try {
       await this.deps.storage.markStarted(leases);
     } catch (error) {

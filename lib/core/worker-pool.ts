@@ -297,7 +297,7 @@ class QueueWorker {
    */
   private start1(claimed: ClaimedJob, definition: TaskDefinition, mark: boolean): void {
     const task = claimed.job.task;
-    if (mark) this.marks.add({ id: claimed.job.id, token: claimed.token });
+    const unmark = mark ? this.marks.add({ id: claimed.job.id, token: claimed.token }) : undefined;
     this.busy++;
     this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1);
     let slotHeld = true;
@@ -307,6 +307,7 @@ class QueueWorker {
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
+      unmark?.();
       if (wasOverdue) this.overdue--;
       this.busy--;
       this.perTask.set(task, (this.perTask.get(task) ?? 1) - 1);
@@ -367,6 +368,7 @@ export class WorkerPool {
   private readonly executor: Executor;
   private heartbeatTimer: TimerHandle | null = null;
   private fenceTimer: TimerHandle | null = null;
+  private readonly marks: StartMarks;
   /** Local deadline (this process's clock) of every lease held, by token: last claim or renewal sent + leaseMs. */
   private readonly leaseUntil = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
@@ -383,8 +385,8 @@ export class WorkerPool {
   ) {
     this.executor = new Executor(deps);
     this.cancellations = new Cancellations((id) => this.abortLocal(id), deps.events);
-    const marks = new StartMarks(deps);
-    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, marks, this.leaseUntil));
+    this.marks = new StartMarks(deps);
+    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, this.marks, this.leaseUntil));
   }
 
   /** Queues served, with their settings. */
@@ -465,6 +467,7 @@ export class WorkerPool {
       for (const running of leftovers) running.interrupt(new LeaseLostError('released at shutdown'));
     }
     this.closed = true;
+    this.marks.clear();
     // Only now: jobs still draining above had to hear of cancellations too.
     this.unsubscribeCancels?.();
     if (this.heartbeatTimer) this.deps.clock.clearTimeout(this.heartbeatTimer);
