@@ -1,4 +1,6 @@
+import { afterEach, beforeEach } from '@jest/globals';
 import { ManualClock } from '../../lib/core/clock.js';
+import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import { UnoJobs, type UnoJobsOptions } from '../../lib/core/uno-jobs.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 
@@ -19,4 +21,22 @@ export function deferred<T = void>() {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * Drive the prefetch sizing's timer from the test file that calls this (at its top level): it starts at 0 for each
+ * test, and only the test moves it (`timer.ms += 2` per claim makes a store look remote while handlers take no time,
+ * so the adaptive buffer grows to its cap). The real timer is restored after each test.
+ */
+export function prefetchTimer(): { ms: number } {
+  const real = PrefetchBuffer.now;
+  const timer = { ms: 0 };
+  beforeEach(() => {
+    timer.ms = 0;
+    PrefetchBuffer.now = () => timer.ms;
+  });
+  afterEach(() => {
+    PrefetchBuffer.now = real;
+  });
+  return timer;
 }

@@ -1,8 +1,7 @@
-import { describe, it, expect, afterEach, beforeEach } from '@jest/globals';
+import { describe, it, expect, afterEach } from '@jest/globals';
 import { UnoJobs, type JobContext, type JobEventMap } from '../../lib/index.js';
-import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
 
 // Cancellation that reaches the worker holding the job through the store's cancel notice (`subscribeCancels`),
 // not at its next heartbeat. Two engines on one memory store stand in for two processes: `worker` runs jobs,
@@ -12,18 +11,12 @@ import { createEngine, deferred } from '../support/engine.js';
 const LEASE_MS = 60_000;
 let env: ReturnType<typeof createEngine> | null = null;
 let admin: UnoJobs | null = null;
-const realTimer = PrefetchBuffer.now;
-let timer = 0;
+const timer = prefetchTimer();
 
-beforeEach(() => {
-  timer = 0;
-  PrefetchBuffer.now = () => timer;
-});
 afterEach(async () => {
   await admin?.stop(0);
   await env?.uno.stop(0);
   env = admin = null;
-  PrefetchBuffer.now = realTimer;
 });
 
 /** The worker engine, a producer-only engine on the same store and clock, and the events the worker emitted. */
@@ -72,7 +65,7 @@ describe('cancel from another engine', () => {
     const { e, admin, seen } = await twoEngines({ concurrency: 1, criticalSlots: 0, prefetch: 20 });
     const claim = e.storage.claim.bind(e.storage);
     e.storage.claim = async (request) => {
-      timer += 2;
+      timer.ms += 2;
       return claim(request);
     };
     const gate = deferred();

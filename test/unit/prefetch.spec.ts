@@ -1,24 +1,18 @@
-import { describe, it, expect, afterEach, beforeEach } from '@jest/globals';
+import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, type ClaimedJob, type Priority } from '../../lib/index.js';
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import { newJobRecord } from '../../lib/core/job.js';
 import type { TaskDefinition } from '../../lib/core/task-registry.js';
 import type { ClaimRequest } from '../../lib/storage/job-storage.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
 
 let env: ReturnType<typeof createEngine> | null = null;
-const realTimer = PrefetchBuffer.now;
 /** The sizing's timer, driven by the test: handlers take no time, each claim takes 2 ms. */
-let timer = 0;
-beforeEach(() => {
-  timer = 0;
-  PrefetchBuffer.now = () => timer;
-});
+const timer = prefetchTimer();
 afterEach(async () => {
   await env?.uno.stop(0);
   env = null;
-  PrefetchBuffer.now = realTimer;
 });
 
 /**
@@ -31,7 +25,7 @@ function remoteLike(worker: Record<string, unknown>) {
   const claim = e.storage.claim.bind(e.storage);
   e.storage.claim = async (request: ClaimRequest) => {
     requests.push(request);
-    timer += 2;
+    timer.ms += 2;
     return claim(request);
   };
   return { ...e, requests };

@@ -1,9 +1,8 @@
-import { describe, it, expect, afterEach, beforeEach } from '@jest/globals';
+import { describe, it, expect, afterEach } from '@jest/globals';
 import type { Priority } from '../../lib/index.js';
-import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import type { ClaimRequest } from '../../lib/storage/job-storage.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
 
 /**
  * Priorities with prefetch on, on the memory store with a manual clock: a job never starts while a job of higher
@@ -11,13 +10,8 @@ import { createEngine, deferred } from '../support/engine.js';
  * time: test/integration/priority.spec.ts.)
  */
 let env: ReturnType<typeof createEngine> | null = null;
-const realTimer = PrefetchBuffer.now;
 /** The sizing's timer: handlers take no time, each claim 2 ms, so the buffer grows to its cap. */
-let timer = 0;
-beforeEach(() => {
-  timer = 0;
-  PrefetchBuffer.now = () => timer;
-});
+const timer = prefetchTimer();
 let open: (() => void) | null = null;
 afterEach(async () => {
   open?.();
@@ -25,7 +19,6 @@ afterEach(async () => {
   await env?.clock.advance(10);
   await env?.uno.stop(0);
   env = null;
-  PrefetchBuffer.now = realTimer;
 });
 
 /**
@@ -38,7 +31,7 @@ async function setup(prefetch: number) {
   const claim = e.storage.claim.bind(e.storage);
   e.storage.claim = async (request: ClaimRequest) => {
     requests.push(request);
-    timer += 2;
+    timer.ms += 2;
     return claim(request);
   };
   const gate = deferred();

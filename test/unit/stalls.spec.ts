@@ -1,22 +1,15 @@
-import { describe, it, expect, afterEach, beforeEach } from '@jest/globals';
+import { describe, it, expect, afterEach } from '@jest/globals';
 import type { JobError } from '../../lib/index.js';
-import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import { START_MARK_DELAY_MS } from '../../lib/core/start-marks.js';
 import type { ClaimRequest, Lease } from '../../lib/storage/job-storage.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
 
 let env: ReturnType<typeof createEngine> | null = null;
-const realTimer = PrefetchBuffer.now;
-let timer = 0;
-beforeEach(() => {
-  timer = 0;
-  PrefetchBuffer.now = () => timer;
-});
+const timer = prefetchTimer();
 afterEach(async () => {
   await env?.uno.stop(0);
   env = null;
-  PrefetchBuffer.now = realTimer;
 });
 
 /** An engine whose claims take 2 ms on the prefetch sizing's timer (so the buffer fills), recording starts. */
@@ -26,7 +19,7 @@ function bufferingEngine(worker: Record<string, unknown>, options: Record<string
   const marked: Lease[] = [];
   const claim = e.storage.claim.bind(e.storage);
   e.storage.claim = async (request: ClaimRequest) => {
-    timer += 2;
+    timer.ms += 2;
     const claimed = await claim(request);
     startNow.push(Math.min(request.startNow ?? 0, claimed.length));
     return claimed;
