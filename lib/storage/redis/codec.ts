@@ -20,12 +20,15 @@ export class RedisKeys {
   readonly schedules: string;
   /** Pub/sub channel carrying the name of a queue whose jobs became ready. */
   readonly channel: string;
+  /** Marker whose loss says Redis lost this prefix's data (see DataEpoch). */
+  readonly epoch: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
     this.queues = `{${prefix}}:queues`;
     this.schedules = `{${prefix}}:schedules`;
     this.channel = `${prefix}:wake`;
+    this.epoch = `{${prefix}}:epoch`;
   }
 
   /** The base (and hash tag) of one queue's keys. */

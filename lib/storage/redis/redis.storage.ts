@@ -37,6 +37,7 @@ import {
   type RedisStorageLogger,
   type ResolvedClient,
 } from './connection.js';
+import { DataEpoch } from './epoch.js';
 import { listJobs, pruneJobs } from './housekeeping.js';
 import { loadScripts, ScriptRunner, type ScriptArg, type ScriptName } from './scripts.js';
 import { WakeUps } from './wakeups.js';
@@ -93,6 +94,7 @@ export class RedisJobStorage extends JobStorage {
   private readonly logger: RedisStorageLogger;
   private scripts: ScriptRunner | null = null;
   private readonly wakeUps: WakeUps;
+  private readonly epoch: DataEpoch;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
@@ -111,6 +113,7 @@ export class RedisJobStorage extends JobStorage {
     this.redis = this.resolved.client as Redis;
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
+    this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
     this.wakeUps = new WakeUps(this.redis, this.keys.channel, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
@@ -124,6 +127,7 @@ export class RedisJobStorage extends JobStorage {
       await waitReady(this.resolved, this.options.initTimeoutMs ?? 15_000);
       this.scripts = new ScriptRunner(this.redis, scripts);
       await this.scripts.preload();
+      await this.epoch.adopt();
       await checkEvictionPolicy(this.resolved.client, this.logger);
     })();
     return this.initialising;
@@ -340,6 +344,8 @@ export class RedisJobStorage extends JobStorage {
   }
 
   async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
+    // Every maintenance round: data lost by Redis (a restart without persistence) is reported, never silent.
+    await this.epoch.check();
     // The message is written in lib/core/errors.ts; the script only fills in the worker id.
     const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
     const counts = await Promise.all(
