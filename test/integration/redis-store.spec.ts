@@ -152,7 +152,7 @@ describe('RedisJobStorage behaviour', () => {
     const globalKeys = keys.filter((k) => k.startsWith(`{${prefix}}:`));
     expect(queueKeys.length + globalKeys.length).toBe(keys.length);
     expect(queueKeys).toEqual(expect.arrayContaining([`{${prefix}:mail}:job:a`, `{${prefix}:mail}:logs:a`, `{${prefix}:mail}:scheduled`, `{${prefix}:mail}:failed`]));
-    expect(globalKeys.sort()).toEqual([`{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
+    expect(globalKeys.sort()).toEqual([`{${prefix}}:epoch`, `{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
     await storage.close();
   });
 

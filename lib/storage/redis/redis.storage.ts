@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigurationError, messages } from '../../core/errors.js';
 import {
@@ -95,6 +96,9 @@ export class RedisJobStorage extends JobStorage {
   private scripts: ScriptRunner | null = null;
   private readonly wakeUps: WakeUps;
   private readonly epoch: DataEpoch;
+  /** Claim ids are this store's random instance id plus a counter (see claim.lua). */
+  private readonly instance = randomUUID();
+  private claims = 0;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
@@ -229,7 +233,8 @@ export class RedisJobStorage extends JobStorage {
     const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
       request.queue, levels.length, ...levels, limits.length];
     for (const [task, max] of limits) args.push(task, max);
-    args.push(request.startNow ?? 0);
+    // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
+    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`);
     const [first, raw] = await this.run<[number, RawJob[]]>('claim', [this.keys.queue(request.queue)], args);
     return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
   }

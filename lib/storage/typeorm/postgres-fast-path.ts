@@ -1,13 +1,14 @@
 import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
 import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../job-storage.js';
-import { claimSql } from './queries/claim.postgres.js';
+import { claimedBySql, claimSql } from './queries/claim.postgres.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
-import { fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
+import type { Rows } from './dialect.js';
+import { connectionLost, fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
  * The PostgreSQL hot path: insert, claim, heartbeat, complete and fail as single prepared statements over arrays,
@@ -58,11 +59,23 @@ export class PgFastPath {
     const startNow = req.startNow ?? 0;
     const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token, startNow];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
-    const rows = await this.runner.raw(q.text, params, q.name);
-    // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
-    rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
+    let rows: Rows;
+    try {
+      rows = await this.runner.raw(q.text, params, q.name, false);
+    } catch (error) {
+      if (!connectionLost(error)) throw error;
+      // The claim may have committed with only its reply lost: take that batch back by its token, else claim again.
+      const by = this.stmt(`claimed_${aging}`, () => claimedBySql(this.t, { agingMs: aging || undefined }));
+      // Together these are the one retry a lost connection gets (no retry of their own).
+      rows = await this.runner.raw(by.text, [req.queue, req.workerId, token], by.name, false);
+      if (rows.length === 0) rows = await this.runner.raw(q.text, params, q.name, false);
+    }
+    // UPDATE ... RETURNING has no order: restore claim order (started at once first, rank, ready time, insertion).
+    const began = (row: Rows[number], i: number) => (row.began === undefined ? i < startNow : row.began === true);
+    rows.sort((a, b) => Number(b.began === true) - Number(a.began === true) || Number(a.rnk) - Number(b.rnk) ||
+      Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
     // The token each row got: the claim's plus the row's seq (see claimSql).
-    return rows.map((row, i) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow), token: `${token}.${String(row.seq)}` }));
+    return rows.map((row, i) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs, began(row, i)), token: `${token}.${String(row.seq)}` }));
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {

@@ -12,6 +12,9 @@
   then     number of task limits T, then T pairs: task name, most jobs of that task this claim may return
   then     startNow: the first startNow claimed jobs start at once and get 'started' = now; the others wait in the
            worker's buffer with 'started' cleared until markStarted (recovery tells the two apart)
+  then     claim id: unique per claim call. A call that arrives again with the id of this worker's last claim (ioredis
+           resends a command whose reply a dropped connection lost) gets that claim's batch again instead of a
+           second one, so a lost reply orphans no job. Remembered in "<base>:claim:<workerId>" for leaseMs.
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... } } in claim order;
   job i's token is first + i - 1.
@@ -36,6 +39,25 @@ if nLimits > 0 then
   for i = 1, nLimits do limits[ARGV[p + 2 * i - 1]] = tonumber(ARGV[p + 2 * i]) end
 end
 local startNow = tonumber(ARGV[p + 2 * nLimits + 1]) or 0
+local claimId = ARGV[p + 2 * nLimits + 2] or ''
+local lastClaim = base .. ':claim:' .. worker
+
+-- The same claim again: answer with its batch while every job of it is still held under the token it got then.
+if claimId ~= '' then
+  local prev = redis.call('GET', lastClaim)
+  if prev then
+    local last = cjson.decode(prev)
+    if last[1] == claimId then
+      local first, jobs = tonumber(last[2]), {}
+      for i, id in ipairs(last[3]) do
+        local jk = owned(base, id, S(first + i - 1))
+        if not jk then return { 0, {} } end
+        jobs[i] = snapshot(base, jk, id)
+      end
+      return { first, jobs }
+    end
+  end
+end
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
 -- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
@@ -154,4 +176,5 @@ end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
 end
+if claimId ~= '' then redis.call('SET', lastClaim, cjson.encode({ claimId, S(first), valid }), 'PX', math.max(1, math.floor(leaseMs))) end
 return { first, jobs }

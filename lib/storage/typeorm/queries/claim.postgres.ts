@@ -56,3 +56,22 @@ FROM n
 WHERE u.ctid = ANY(ARRAY(SELECT tid FROM c))
 RETURNING ${CLAIMED_COLUMNS}, n.now AS now, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk`;
 }
+
+/**
+ * The batch that the claim with token `$3` took, for a claim whose connection died before its reply arrived: the
+ * claim may have committed all the same, and claiming again would orphan that batch until its lease expired (and
+ * count a stall for its started-at-once jobs, which never ran). The retry asks for these rows first.
+ *
+ * Why this shape: it runs only after a lost connection, so it has no index of its own and reads the active rows
+ * through the partial lease index. The token prefix is matched with `left()`, not LIKE: tokens are base64url, and
+ * `_` is a LIKE wildcard. `began` says which rows the claim started at once.
+ *
+ * Parameters: $1 queue, $2 workerId, $3 claim token.
+ */
+export function claimedBySql(t: TableNames, opts: { agingMs?: number }): string {
+  return `WITH n AS (SELECT ${postgres.nowMs} AS now)
+SELECT ${CLAIMED_COLUMNS}, n.now AS now, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk,
+  u.started_at IS NOT NULL AS began
+FROM ${t.jobs} u, n
+WHERE u.state = 'active' AND u.queue = $1 AND u.worker_id = $2 AND left(u.token, length($3) + 1) = $3 || '.'`;
+}
