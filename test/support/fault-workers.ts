@@ -14,6 +14,8 @@ export interface WorkerReport {
   /** `recovered`: jobs put back by one maintenance round, and of those how many counted a stall. */
   count?: number;
   stalled?: number;
+  /** When the worker sent it (Date.now() in the worker: the test runs on the same machine). */
+  at: number;
   /** Which worker sent it (filled in here). */
   from: string;
   /** Position among all reports, in the order the test received them. */
