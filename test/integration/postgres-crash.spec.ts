@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { report } from '../support/fault-scenarios.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/postgres-worker.mjs, running dist/: `npm test` builds it
@@ -72,7 +73,8 @@ describe('PostgreSQL store: crash of a worker process', () => {
     const runs = new Map<string, { worker: string; attempt: number }[]>();
     const rows = (await ds.query(`SELECT job_id, worker, attempt FROM ${execTable} ORDER BY seq`)) as { job_id: string; worker: string; attempt: number }[];
     for (const row of rows) runs.set(row.job_id, [...(runs.get(row.job_id) ?? []), { worker: row.worker, attempt: row.attempt }]);
-    await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    const ranTwice = await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    report('postgres SIGKILL', { jobs: JOBS, lost: 0, failed: 0, ranTwice, bound: mostLeasesHeld(CONCURRENCY, PREFETCH) });
 
     // The killed worker held leases when it died: the live workers recovered them after expiry.
     const [{ n: recovered }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors LIKE '%JobStalledError%${killed}%' AND stalls = 1 AND attempt = 1`)) as { n: number }[];

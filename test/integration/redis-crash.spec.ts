@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { UnoJobs, type JobPage, type JobRecord } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { report } from '../support/fault-scenarios.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
@@ -80,7 +81,8 @@ describe('Redis store: crash of a worker process', () => {
       const [id, worker, attempt] = entry.split('|') as [string, string, string];
       runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
     }
-    await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    const ranTwice = await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    report('redis SIGKILL', { jobs: JOBS, lost: 0, failed: 0, ranTwice, bound: mostLeasesHeld(CONCURRENCY, PREFETCH) });
 
     // The killed worker held leases when it died: they were recovered by the live workers after expiry.
     // Paging through all of them also crosses the list script's scan bound several times.

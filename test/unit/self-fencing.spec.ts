@@ -92,15 +92,15 @@ describe('self-fencing: a worker that cannot renew its lease gives the job up be
 /** A memory store whose next claim answers only after `delayMs` on the manual clock (a reply held up by a partition). */
 class LateClaimStorage extends MemoryJobStorage {
   delayMs = 0;
-  constructor(private readonly clock: ManualClock) {
-    super({ clock });
+  constructor(private readonly manual: ManualClock) {
+    super({ clock: manual });
   }
   override async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
     const claimed = await super.claim(request);
     if (claimed.length === 0 || this.delayMs === 0) return claimed;
     const delay = this.delayMs;
     this.delayMs = 0;
-    await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), delay));
+    await new Promise((resolve) => this.manual.setTimeout(() => resolve(undefined), delay));
     return claimed;
   }
 }
