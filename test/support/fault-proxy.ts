@@ -20,6 +20,8 @@ export class FaultProxy {
   private held = false;
   private refusing = false;
   private readonly server: Server;
+  /** Watches each request forwarded (armed by {@link loseReplyTo}). */
+  private onRequest: ((link: Link, chunk: Buffer) => void) | null = null;
 
   private constructor(private readonly target: { host: string; port: number }) {
     this.server = createServer((client) => this.accept(client));
@@ -36,11 +38,6 @@ export class FaultProxy {
   /** The local port clients connect to. */
   get port(): number {
     return (this.server.address() as { port: number }).port;
-  }
-
-  /** Connections currently open through the proxy. */
-  get connections(): number {
-    return this.links.size;
   }
 
   /**
@@ -101,8 +98,6 @@ export class FaultProxy {
     for (const link of [...this.links]) this.drop(link);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-
-  private onRequest: ((link: Link, chunk: Buffer) => void) | null = null;
 
   private accept(client: Socket): void {
     if (this.refusing) {
