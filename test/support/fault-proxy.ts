@@ -22,6 +22,7 @@ export class FaultProxy {
   private readonly server: Server;
   /** Watches each request forwarded (armed by {@link loseReplyTo}). */
   private onRequest: ((link: Link, chunk: Buffer) => void) | null = null;
+  private disarmed: (() => void) | null = null;
 
   private constructor(private readonly target: { host: string; port: number }) {
     this.server = createServer((client) => this.accept(client));
@@ -75,22 +76,35 @@ export class FaultProxy {
   /**
    * Lose the reply of the next request whose bytes contain `marker`: the request reaches the server, whatever the
    * server answers on that connection is discarded, and then the connection is reset (a reply cannot vanish from a
-   * live TCP stream; the connection dies). Resolves, once the connection was reset, with the first bytes of the
-   * reply that was lost (the test can check what it held).
+   * live TCP stream; the connection dies). Resolves, once the connection was reset, with the reply that was lost
+   * (the test can check what it held).
    */
   loseReplyTo(marker: string | Buffer): Promise<Buffer> {
     return new Promise((resolve) => {
+      this.disarmed = () => resolve(Buffer.alloc(0));
       this.onRequest = (link, chunk) => {
         if (!chunk.includes(marker)) return;
-        this.onRequest = null;
+        this.onRequest = this.disarmed = null;
         link.dropping = true;
-        // Reset as soon as the server has answered (and the answer was thrown away).
-        link.server!.once('data', (reply: Buffer) => {
-          this.drop(link);
-          resolve(reply);
+        // Reset once the server has answered (and the answer was thrown away): what it sends in the next 100 ms
+        // counts as the reply (a long one comes in several chunks).
+        const reply: Buffer[] = [];
+        link.server!.on('data', (chunk: Buffer) => {
+          if (reply.push(chunk) > 1) return;
+          setTimeout(() => {
+            this.drop(link);
+            resolve(Buffer.concat(reply));
+          }, 100);
         });
       };
     });
+  }
+
+  /** Stop watching for the request {@link loseReplyTo} waits for; its promise resolves with an empty reply. */
+  disarm(): void {
+    const disarmed = this.disarmed;
+    this.onRequest = this.disarmed = null;
+    disarmed?.();
   }
 
   /** Close the listener and every connection. */
