@@ -43,19 +43,18 @@ local claimId = ARGV[p + 2 * nLimits + 2] or ''
 local lastClaim = base .. ':claim:' .. worker
 
 -- The same claim again: answer with its batch while every job of it is still held under the token it got then.
+-- The record is "<claim id>\n<JSON>", so the common case (a new claim) compares a prefix and decodes nothing.
 if claimId ~= '' then
   local prev = redis.call('GET', lastClaim)
-  if prev then
-    local last = cjson.decode(prev)
-    if last[1] == claimId then
-      local first, jobs = tonumber(last[2]), {}
-      for i, id in ipairs(last[3]) do
-        local jk = owned(base, id, S(first + i - 1))
-        if not jk then return { 0, {} } end
-        jobs[i] = snapshot(base, jk, id)
-      end
-      return { first, jobs }
+  if prev and string.sub(prev, 1, #claimId + 1) == claimId .. '\n' then
+    local last = cjson.decode(string.sub(prev, #claimId + 2))
+    local first, jobs = tonumber(last[1]), {}
+    for i, id in ipairs(last[2]) do
+      local jk = owned(base, id, S(first + i - 1))
+      if not jk then return { 0, {} } end
+      jobs[i] = snapshot(base, jk, id)
     end
+    return { first, jobs }
   end
 end
 
@@ -176,5 +175,7 @@ end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
 end
-if claimId ~= '' then redis.call('SET', lastClaim, cjson.encode({ claimId, S(first), valid }), 'PX', math.max(1, math.floor(leaseMs))) end
+if claimId ~= '' then
+  redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', math.max(1, math.floor(leaseMs)))
+end
 return { first, jobs }
