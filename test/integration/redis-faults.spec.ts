@@ -55,7 +55,7 @@ describe('Redis store: faults between the workers and Redis', () => {
     report('redis cut', figures);
   }, 120_000);
 
-  it('a lost claim reply orphans no job: the batch comes back after its lease, never started, attempt 0', async () => {
+  it('a lost claim reply orphans no job: the retried claim gets the same batch, which runs once, unchanged', async () => {
     const { sha } = (await loadScripts()).get('claim')!;
     const figures = await lostClaimReply(rig, Buffer.from(sha));
     report('redis lost claim reply', figures);

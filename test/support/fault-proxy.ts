@@ -76,25 +76,28 @@ export class FaultProxy {
   /**
    * Lose the reply of the next request whose bytes contain `marker`: the request reaches the server, whatever the
    * server answers on that connection is discarded, and then the connection is reset (a reply cannot vanish from a
-   * live TCP stream; the connection dies). Resolves, once the connection was reset, with the reply that was lost
-   * (the test can check what it held).
+   * live TCP stream; the connection dies). The reset comes once `complete` says the server's answer is whole (for
+   * PostgreSQL: its transaction has ended), or else 100 ms after the answer began. Resolves, once the connection was
+   * reset, with the reply that was lost (the test can check what it held).
    */
-  loseReplyTo(marker: string | Buffer): Promise<Buffer> {
+  loseReplyTo(marker: string | Buffer, complete?: (reply: Buffer) => boolean): Promise<Buffer> {
     return new Promise((resolve) => {
       this.disarmed = () => resolve(Buffer.alloc(0));
       this.onRequest = (link, chunk) => {
         if (!chunk.includes(marker)) return;
         this.onRequest = this.disarmed = null;
         link.dropping = true;
-        // Reset once the server has answered (and the answer was thrown away): what it sends in the next 100 ms
-        // counts as the reply (a long one comes in several chunks).
+        // Reset once the server has answered (and the answer was thrown away); a long answer comes in chunks.
         const reply: Buffer[] = [];
+        const reset = () => {
+          this.drop(link);
+          resolve(Buffer.concat(reply));
+        };
         link.server!.on('data', (chunk: Buffer) => {
-          if (reply.push(chunk) > 1) return;
-          setTimeout(() => {
-            this.drop(link);
-            resolve(Buffer.concat(reply));
-          }, 100);
+          const first = reply.push(chunk) === 1;
+          if (complete) {
+            if (complete(Buffer.concat(reply))) reset();
+          } else if (first) setTimeout(reset, 100);
         });
       };
     });

@@ -108,7 +108,12 @@ export async function storeOutage(rig: FaultRig, kind: 'pause' | 'cut', n: numbe
  * resends the command, the SQL store re-asks once) must get that batch back rather than orphan it: no job waits for
  * its lease to expire, none is recovered, and each runs once, unchanged (attempt 1 of 1, no stall, no error).
  */
-export async function lostClaimReply(rig: FaultRig, marker: Buffer, n = 100): Promise<FaultFigures & { orphaned: number }> {
+export async function lostClaimReply(
+  rig: FaultRig,
+  marker: Buffer,
+  complete?: (reply: Buffer) => boolean,
+  n = 100,
+): Promise<FaultFigures & { orphaned: number }> {
   const { proxy, workers, storage, leaseMs } = rig;
   const recoveredBefore = workers.of('recovered').length;
   let ids: string[] = [];
@@ -119,7 +124,7 @@ export async function lostClaimReply(rig: FaultRig, marker: Buffer, n = 100): Pr
     const tag = `b${batch}-`;
     let armed = true;
     const lost = (async () => {
-      while (armed) if ((await proxy.loseReplyTo(marker)).includes(tag)) return Date.now();
+      while (armed) if ((await proxy.loseReplyTo(marker, complete)).includes(tag)) return Date.now();
       return 0;
     })();
     ids = await enqueue(rig, n);
