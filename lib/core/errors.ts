@@ -195,6 +195,11 @@ export const messages = {
   redisEvictionPolicy: (policy: string) =>
     `Redis maxmemory-policy is "${policy}": when memory runs out Redis may silently delete jobs. ` +
     `Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf / your provider's settings).`,
+  redisDataLost: (target: string, prefix: string) =>
+    `Redis at ${target} lost every job of prefix "${prefix}": its marker key vanished, so Redis restarted without ` +
+    `persistence, was flushed (FLUSHALL / FLUSHDB) or evicted keys. The jobs, results and schedules it held are gone ` +
+    `and cannot be recovered; handlers still running lose their leases. Turn on persistence (appendonly yes with ` +
+    `appendfsync always or everysec) and set maxmemory-policy noeviction, then enqueue the lost work again.`,
   redisConfigUnavailable: (cause: string) =>
     `Could not read Redis maxmemory-policy (${cause}); make sure it is "noeviction", or jobs may be evicted under memory pressure.`,
   // Scheduler

@@ -146,6 +146,13 @@ class QueueWorker {
         const sentAt = this.deps.clock.now();
         try {
           claimed = await this.deps.storage.claim(request);
+          // A reply that arrives past this worker's own deadline for the leases (the claim was held up by a partition
+          // and delivered late) would be self-fenced at once: hand the jobs back unstarted instead of starting
+          // handlers that are aborted a moment later and then run again elsewhere.
+          if (claimed.length > 0 && this.deps.clock.now() >= sentAt + request.leaseMs - fenceMargin(request.leaseMs)) {
+            await this.handBackLate(claimed);
+            claimed = [];
+          }
           for (const { token } of claimed) this.leaseUntil.set(token, sentAt + request.leaseMs);
         } catch (error) {
           this.deps.events.emit('worker:error', { error: toError(error), context: `claiming from queue "${this.config.queue}"` });
@@ -285,6 +292,15 @@ class QueueWorker {
       this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
     }
     await this.release(jobs, 'handing back jobs of unknown tasks');
+  }
+
+  /** Release jobs claimed too late to run safely (see the claim loop); a failed release leaves them to lease expiry. */
+  private async handBackLate(jobs: ClaimedJob[]): Promise<void> {
+    try {
+      await this.deps.storage.release(jobs.map(({ job, token }) => ({ id: job.id, token })));
+    } catch (error) {
+      this.deps.events.emit('worker:error', { error: toError(error), context: `handing back jobs claimed past their lease in queue "${this.config.queue}"` });
+    }
   }
 
   /**

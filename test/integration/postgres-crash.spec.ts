@@ -6,17 +6,20 @@ import { DataSource } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { report } from '../support/fault-scenarios.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/postgres-worker.mjs, running dist/: `npm test` builds it
 // first) share one PostgreSQL database. One is SIGKILLed mid-run. Every job must complete; a job may run twice only
 // if it was in flight on the killed worker, and then its second run follows a recorded lease expiry of that worker.
 
-const JOBS = 20_000;
+const JOBS = 5_000; // the figure of issue 10 (part 2)
 const WORKERS = 4;
 const CONCURRENCY = 25;
 const PREFETCH = 100;
-const LEASE_MS = 2000;
+// Long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
+// only the killed worker's jobs may run twice.
+const LEASE_MS = 5000;
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const prefix = `t4crash_${randomBytes(4).toString('hex')}_`;
 const execTable = `${prefix}exec`;
@@ -72,13 +75,17 @@ describe('PostgreSQL store: crash of a worker process', () => {
     const runs = new Map<string, { worker: string; attempt: number }[]>();
     const rows = (await ds.query(`SELECT job_id, worker, attempt FROM ${execTable} ORDER BY seq`)) as { job_id: string; worker: string; attempt: number }[];
     for (const row of rows) runs.set(row.job_id, [...(runs.get(row.job_id) ?? []), { worker: row.worker, attempt: row.attempt }]);
-    await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    const ranTwice = await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    report('postgres SIGKILL', { jobs: JOBS, lost: 0, failed: 0, ranTwice, bound: mostLeasesHeld(CONCURRENCY, PREFETCH) });
 
-    // The killed worker held leases when it died: the live workers recovered them after expiry.
-    const [{ n: recovered }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors LIKE '%JobStalledError%${killed}%' AND stalls = 1 AND attempt = 1`)) as { n: number }[];
-    expect(recovered).toBeGreaterThan(0);
+    // The killed worker had jobs in flight when it died: the live workers recovered them after expiry and ran them
+    // again. (A stall is recorded only for handlers that ran for START_MARK_DELAY_MS or were started by their claim:
+    // these 2 ms jobs mostly come back as never started, which costs them nothing.)
+    expect(ranTwice).toBeGreaterThan(0);
+    const [{ n: badStalls }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE stalls > 1 OR attempt <> 1`)) as { n: number }[];
+    expect(badStalls).toBe(0);
     const [{ n: stray }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE errors <> '[]' AND errors NOT LIKE '%${killed}%'`)) as { n: number }[];
     expect(stray).toBe(0);
-    // Typically 25-45 s; the generous waits are for a machine loaded by other work (they cost nothing when green).
+    // The generous waits are for a machine loaded by other work (they cost nothing when green).
   }, 300_000);
 });

@@ -6,17 +6,20 @@ import { Redis } from 'ioredis';
 import { UnoJobs, type JobPage, type JobRecord } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { report } from '../support/fault-scenarios.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
 
 // Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
 // share one Redis. One is SIGKILLed mid-run. Every job must complete; a job may run twice only if it was in flight
 // on the killed worker, and then its second run follows a recorded lease expiry of that worker.
 
-const JOBS = 20_000;
+const JOBS = 5_000; // the figure of issue 10 (part 2)
 const WORKERS = 4;
 const CONCURRENCY = 25;
 const PREFETCH = 100;
-const LEASE_MS = 2000;
+// Long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
+// only the killed worker's jobs may run twice.
+const LEASE_MS = 5000;
 const connection = { host: '127.0.0.1', port: 6379 };
 const prefix = `uno-test-crash-${randomUUID().slice(0, 8)}`;
 const execList = `${prefix}:executions`;
@@ -80,10 +83,11 @@ describe('Redis store: crash of a worker process', () => {
       const [id, worker, attempt] = entry.split('|') as [string, string, string];
       runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
     }
-    await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    const ranTwice = await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
+    report('redis SIGKILL', { jobs: JOBS, lost: 0, failed: 0, ranTwice, bound: mostLeasesHeld(CONCURRENCY, PREFETCH) });
 
     // The killed worker held leases when it died: they were recovered by the live workers after expiry.
-    // Paging through all of them also crosses the list script's scan bound several times.
+    // Paging through all of them with a cursor.
     const recovered: JobRecord[] = [];
     const listed = new Set<string>();
     let rows = 0;
@@ -97,7 +101,9 @@ describe('Redis store: crash of a worker process', () => {
     } while (cursor);
     expect(listed.size).toBe(JOBS);
     expect(rows).toBe(JOBS);
-    expect(recovered.length).toBeGreaterThan(0);
+    // The killed worker had jobs in flight: they ran again elsewhere (and a stall is recorded only for those the store
+    // knew had started: by their claim, or after START_MARK_DELAY_MS).
+    expect(ranTwice).toBeGreaterThan(0);
     for (const job of recovered) {
       expect(job.errors[0]!.message).toContain(killed);
       // The crash cost no attempt (attempts: 1 and still completed), and counted one stall.

@@ -55,9 +55,9 @@ export const mostLeasesHeld = (concurrency: number, prefetch: number): number =>
  * Every job ran; a job ran twice only if the killed worker ran it first and then lost its lease to expiry (at most
  * one `JobStalledError` naming that worker, one stall), and at most `bound` of them. Both runs were attempt 1: the crash
  * used up no attempt. Jobs the killed worker only held in its prefetch buffer never ran there, so they ran once,
- * after their lease expired.
+ * after their lease expired. Returns how many ran twice.
  */
-export async function expectEveryJobRanOnceBut(runs: Runs, ids: readonly string[], killed: string, bound: number, storage: JobStorage): Promise<void> {
+export async function expectEveryJobRanOnceBut(runs: Runs, ids: readonly string[], killed: string, bound: number, storage: JobStorage): Promise<number> {
   expect(runs.size).toBe(ids.length);
   for (const id of ids) expect(runs.has(id)).toBe(true);
   const repeated = [...runs].filter(([, r]) => r.length > 1);
@@ -77,4 +77,5 @@ export async function expectEveryJobRanOnceBut(runs: Runs, ids: readonly string[
       expect(error.message).toContain(killed);
     }
   }
+  return repeated.length;
 }

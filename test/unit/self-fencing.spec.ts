@@ -1,7 +1,8 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ManualClock, SHUTDOWN_WRITE_MS } from '../../lib/core/clock.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
-import type { Lease } from '../../lib/storage/job-storage.js';
+import type { ClaimedJob } from '../../lib/core/job.js';
+import type { ClaimRequest, Lease } from '../../lib/storage/job-storage.js';
 import type { JobContext } from '../../lib/index.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
 import { createEngine, deferred } from '../support/engine.js';
@@ -85,6 +86,54 @@ describe('self-fencing: a worker that cannot renew its lease gives the job up be
     expect(storage.heartbeats - before).toBeGreaterThanOrEqual(2);
     expect(aborted).toHaveLength(1);
     expect(aborted[0]!.at).toBeLessThan(leaseEnd);
+  });
+});
+
+/** A memory store whose next claim answers only after `delayMs` on the manual clock (a reply held up by a partition). */
+class LateClaimStorage extends MemoryJobStorage {
+  delayMs = 0;
+  constructor(private readonly manual: ManualClock) {
+    super({ clock: manual });
+  }
+  override async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    const claimed = await super.claim(request);
+    if (claimed.length === 0 || this.delayMs === 0) return claimed;
+    const delay = this.delayMs;
+    this.delayMs = 0;
+    await new Promise((resolve) => this.manual.setTimeout(() => resolve(undefined), delay));
+    return claimed;
+  }
+}
+
+describe('self-fencing: a claim answered past the worker\'s own deadline', () => {
+  it('hands the jobs back unstarted instead of running them on leases about to expire', async () => {
+    const clock = new ManualClock();
+    const storage = new LateClaimStorage(clock);
+    const e = (env = createEngine({ clock, storage, worker: { leaseMs: 3000, heartbeatMs: 1000, concurrency: 2 }, maintenanceIntervalMs: 60_000 }));
+    const runs: string[] = [];
+    const aborted: string[] = [];
+    e.uno.register('late', async (_p: unknown, ctx: JobContext) => {
+      runs.push(ctx.job.id);
+      ctx.signal.addEventListener('abort', () => aborted.push(ctx.job.id));
+      await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 1000));
+    });
+    await e.uno.start();
+    await clock.advance(500);
+    // Claimed at 500 (store lease until 3500, this worker's own deadline 3200); the reply arrives at 3300.
+    storage.delayMs = 2800;
+    const jobs = await e.queue.enqueueMany([{ task: 'late', payload: 1 }, { task: 'late', payload: 2 }]);
+    await clock.advance(2800);
+    // Another worker's maintenance recovers the leases that ran out at 3500.
+    await clock.advance(300);
+    await storage.recoverExpired();
+    await clock.advance(2000);
+    await flushMicrotasks();
+    // Each ran once, on a lease claimed in time, and was never aborted: attempt 1, no stall.
+    expect(aborted).toEqual([]);
+    expect(runs.sort()).toEqual(jobs.map((j) => j.id).sort());
+    for (const job of jobs) {
+      expect(await storage.get(job.id)).toMatchObject({ state: 'completed', attempt: 1, stalls: 0, errors: [] });
+    }
   });
 });
 

@@ -24,6 +24,8 @@ export class RedisKeys {
   readonly cancelChannel: string;
   /** Held (with a random token and an expiry) by the one process pruning at a time. */
   readonly pruneLock: string;
+  /** Marker whose loss says Redis lost this prefix's data (see DataEpoch). */
+  readonly epoch: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
@@ -32,6 +34,7 @@ export class RedisKeys {
     this.channel = `${prefix}:wake`;
     this.cancelChannel = `${prefix}:cancel`;
     this.pruneLock = `{${prefix}}:prune-lock`;
+    this.epoch = `{${prefix}}:epoch`;
   }
 
   /** The base (and hash tag) of one queue's keys. */

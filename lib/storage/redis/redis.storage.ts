@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfigurationError, messages } from '../../core/errors.js';
 import {
@@ -38,6 +38,7 @@ import {
   type RedisStorageLogger,
   type ResolvedClient,
 } from './connection.js';
+import { DataEpoch } from './epoch.js';
 import { listJobs, pruneJobs } from './housekeeping.js';
 import { loadScripts, ScriptRunner, type ScriptArg, type ScriptName } from './scripts.js';
 import { WakeUps } from './wakeups.js';
@@ -94,6 +95,10 @@ export class RedisJobStorage extends JobStorage {
   private readonly logger: RedisStorageLogger;
   private scripts: ScriptRunner | null = null;
   private readonly wakeUps: WakeUps;
+  private readonly epoch: DataEpoch;
+  /** Claim ids are this store's random instance id plus a counter (see claim.lua). */
+  private readonly instance = randomUUID();
+  private claims = 0;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
@@ -117,6 +122,7 @@ export class RedisJobStorage extends JobStorage {
     this.redis = this.resolved.client as Redis;
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
+    this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
     this.wakeUps = new WakeUps(this.redis, this.keys.channel, this.keys.cancelChannel, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
@@ -130,6 +136,7 @@ export class RedisJobStorage extends JobStorage {
       await waitReady(this.resolved, this.options.initTimeoutMs ?? 15_000);
       this.scripts = new ScriptRunner(this.redis, scripts);
       await this.scripts.preload();
+      await this.epoch.adopt();
       await checkEvictionPolicy(this.resolved.client, this.logger);
     })().catch((error: unknown) => {
       // Not remembered: the next call retries (Redis may be up by then).
@@ -247,12 +254,12 @@ export class RedisJobStorage extends JobStorage {
     const hint = this.claimHints.get(where);
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
     args.push(resume.length, ...resume);
-    // The claim id makes a resent call (ioredis resends commands after a reconnect) return the same jobs.
-    args.push(request.startNow ?? 0, randomBytes(9).toString('base64url'));
-    const [first, raw, next, replayed] = await this.run<[number, RawJob[], string[], string[]?]>('claim', [this.keys.queue(request.queue)], args);
+    // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
+    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`);
+    const [first, raw, next] = await this.run<[number, RawJob[], string[]]>('claim', [this.keys.queue(request.queue)], args);
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, scores: next });
     else this.claimHints.delete(where);
-    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(replayed ? replayed[i]! : first + i, request.queue) }));
+    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {
@@ -365,6 +372,8 @@ export class RedisJobStorage extends JobStorage {
   }
 
   async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
+    // Every maintenance round: data lost by Redis (a restart without persistence) is reported, never silent.
+    await this.epoch.check();
     // The message is written in lib/core/errors.ts; the script only fills in the worker id.
     const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
     const counts = await Promise.all(

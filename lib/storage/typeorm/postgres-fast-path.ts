@@ -9,6 +9,7 @@ import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
 import type { TableNames } from './schema.js';
+import type { Rows } from './dialect.js';
 import { connectionLost, fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
@@ -86,7 +87,7 @@ export class PgFastPath {
     const startNow = req.startNow ?? 0;
     const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token, startNow];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
-    let rows;
+    let rows: Rows;
     try {
       rows = await this.runner.raw(q.text, params, q.name, false);
     } catch (error) {

@@ -15,12 +15,13 @@
            the previous claim ran out of its skip budget, so this one goes on from there
   then     startNow: the first startNow claimed jobs start at once and get 'started' = now; the others wait in the
            worker's buffer with 'started' cleared until markStarted (recovery tells the two apart)
-  then     claim id, unique per call: a second run with the same id (ioredis resends a command whose reply a dropped
-           connection lost) returns the first run's jobs instead of claiming more and orphaning those
+  then     claim id: unique per claim call. A call that arrives again with the id of this worker's last claim (ioredis
+           resends a command whose reply a dropped connection lost) gets that claim's batch again instead of a
+           second one, so a lost reply orphans no job. Remembered in "<base>:claim:<workerId>" for leaseMs.
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... }, { resume hint per
   level ('' = from the head) } } with jobs in claim order; job i's token is first + i - 1. A replay returns
-  { 0, snapshots, {}, token counters } of the first run's jobs that are still active under its tokens.
+  the remembered batch the same way (no resume hints), or nothing when any of its jobs is no longer held.
 ]]
 -- @include common
 
@@ -46,20 +47,23 @@ local nHints = tonumber(ARGV[h] or '0')
 local hints = {}
 for i = 1, nHints do hints[levels[i]] = ARGV[h + i] end
 local startNow = tonumber(ARGV[h + nHints + 1]) or 0
-local claimKey = base .. ':claim:' .. ARGV[h + nHints + 2]
+local claimId = ARGV[h + nHints + 2] or ''
+local lastClaim = base .. ':claim:' .. worker
 
-local previous = redis.call('GET', claimKey)
-if previous then
-  local run = cjson.decode(previous)
-  local jobs, tokens = {}, {}
-  for i, id in ipairs(run.ids) do
-    local token = S(tonumber(run.first) + i - 1)
-    if owned(base, id, token) then
-      jobs[#jobs + 1] = snapshot(base, jobKey(base, id), id)
-      tokens[#tokens + 1] = token
+-- The same claim again: answer with its batch while every job of it is still held under the token it got then.
+-- The record is "<claim id>\n<JSON>", so the common case (a new claim) compares a prefix and decodes nothing.
+if claimId ~= '' then
+  local prev = redis.call('GET', lastClaim)
+  if prev and string.sub(prev, 1, #claimId + 1) == claimId .. '\n' then
+    local last = cjson.decode(string.sub(prev, #claimId + 2))
+    local first, jobs = tonumber(last[1]), {}
+    for i, id in ipairs(last[2]) do
+      local jk = owned(base, id, S(first + i - 1))
+      if not jk then return { 0, {}, {} } end
+      jobs[i] = snapshot(base, jk, id)
     end
+    return { first, jobs, {} }
   end
-  return { 0, jobs, {}, tokens }
 end
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
@@ -202,7 +206,9 @@ end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
 end
--- Remembered for as long as the leases last, for a resent copy of this call (see the header).
--- The counter travels as text: cjson would round a 16-digit number to 14 significant digits.
-redis.call('SET', claimKey, cjson.encode({ first = S(first), ids = valid }), 'PX', leaseMs)
+-- Remembered for one lease, for a resent copy of this call (see the header). The counter travels as text: cjson
+-- would round a 16-digit number to 14 significant digits.
+if claimId ~= '' then
+  redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', math.max(1, math.floor(leaseMs)))
+end
 return { first, jobs, resume }

@@ -1,0 +1,160 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+
+/** One client connection through the proxy and its upstream connection to the server. */
+interface Link {
+  client: Socket;
+  server: Socket | null;
+  /** Replies from the server are discarded (the request went through, its answer never arrives). */
+  dropping: boolean;
+}
+
+/**
+ * A TCP proxy between worker processes and a store (Redis, PostgreSQL) that a fault test drives: it can hold all
+ * traffic (a network partition), reset every connection and refuse new ones (the server is unreachable), or let
+ * one request through and lose its reply (the connection dies after the server acted, before the client heard).
+ * Built on node:net only; every socket it opens is closed by {@link close}.
+ */
+export class FaultProxy {
+  private readonly links = new Set<Link>();
+  private held = false;
+  private refusing = false;
+  private readonly server: Server;
+  /** Watches each request forwarded (armed by {@link loseReplyTo}). */
+  private onRequest: ((link: Link, chunk: Buffer) => void) | null = null;
+  private disarmed: (() => void) | null = null;
+
+  private constructor(private readonly target: { host: string; port: number }) {
+    this.server = createServer((client) => this.accept(client));
+  }
+
+  /** Start a proxy to `target` on a free local port (see {@link port}). */
+  static async start(target: { host: string; port: number }): Promise<FaultProxy> {
+    const proxy = new FaultProxy(target);
+    proxy.server.listen(0, '127.0.0.1');
+    await once(proxy.server, 'listening');
+    return proxy;
+  }
+
+  /** The local port clients connect to. */
+  get port(): number {
+    return (this.server.address() as { port: number }).port;
+  }
+
+  /**
+   * Hold all traffic both ways, on open connections and on new ones, as a partition does: nothing is lost, the
+   * bytes are delivered on {@link resume} (TCP keeps them in the socket buffers meanwhile).
+   */
+  pause(): void {
+    this.held = true;
+    for (const link of this.links) {
+      link.client.pause();
+      link.server?.pause();
+    }
+  }
+
+  /** Deliver what was held and forward again. */
+  resume(): void {
+    this.held = false;
+    for (const link of this.links) {
+      link.client.resume();
+      link.server?.resume();
+    }
+  }
+
+  /** Reset every open connection and refuse new ones until {@link restore}: the server is unreachable. */
+  cut(): void {
+    this.refusing = true;
+    for (const link of [...this.links]) this.drop(link);
+  }
+
+  /** Accept connections again after {@link cut}. */
+  restore(): void {
+    this.refusing = false;
+  }
+
+  /**
+   * Lose the reply of the next request whose bytes contain `marker`: the request reaches the server, whatever the
+   * server answers on that connection is discarded, and then the connection is reset (a reply cannot vanish from a
+   * live TCP stream; the connection dies). The reset comes once `complete` says the server's answer is whole (for
+   * PostgreSQL: its transaction has ended), or else 100 ms after the answer began. Resolves, once the connection was
+   * reset, with the reply that was lost (the test can check what it held).
+   */
+  loseReplyTo(marker: string | Buffer, complete?: (reply: Buffer) => boolean): Promise<Buffer> {
+    return new Promise((resolve) => {
+      this.disarmed = () => resolve(Buffer.alloc(0));
+      this.onRequest = (link, chunk) => {
+        if (!chunk.includes(marker)) return;
+        this.onRequest = this.disarmed = null;
+        link.dropping = true;
+        // Reset once the server has answered (and the answer was thrown away); a long answer comes in chunks.
+        const reply: Buffer[] = [];
+        const reset = () => {
+          this.drop(link);
+          resolve(Buffer.concat(reply));
+        };
+        link.server!.on('data', (chunk: Buffer) => {
+          const first = reply.push(chunk) === 1;
+          if (complete) {
+            if (complete(Buffer.concat(reply))) reset();
+          } else if (first) setTimeout(reset, 100);
+        });
+      };
+    });
+  }
+
+  /** Stop watching for the request {@link loseReplyTo} waits for; its promise resolves with an empty reply. */
+  disarm(): void {
+    const disarmed = this.disarmed;
+    this.onRequest = this.disarmed = null;
+    disarmed?.();
+  }
+
+  /** Close the listener and every connection. */
+  async close(): Promise<void> {
+    for (const link of [...this.links]) this.drop(link);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    if (this.refusing) {
+      client.resetAndDestroy();
+      return;
+    }
+    const link: Link = { client, server: null, dropping: false };
+    this.links.add(link);
+    client.on('error', () => this.drop(link));
+    client.on('close', () => this.drop(link));
+    // Bytes a client sends before the upstream connection is up wait here, in order.
+    const early: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => {
+      if (!link.server || link.server.connecting) {
+        early.push(chunk);
+        return;
+      }
+      link.server.write(chunk);
+      this.onRequest?.(link, chunk);
+    });
+    if (this.held) client.pause();
+    const server = connect(this.target.port, this.target.host);
+    link.server = server;
+    if (this.held) server.pause();
+    server.on('connect', () => {
+      for (const chunk of early.splice(0)) {
+        server.write(chunk);
+        this.onRequest?.(link, chunk);
+      }
+    });
+    server.on('data', (chunk: Buffer) => {
+      if (!link.dropping) client.write(chunk);
+    });
+    server.on('error', () => this.drop(link));
+    server.on('close', () => this.drop(link));
+  }
+
+  private drop(link: Link): void {
+    if (!this.links.delete(link)) return;
+    link.client.resetAndDestroy();
+    link.server?.resetAndDestroy();
+  }
+}
