@@ -94,9 +94,9 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       expect([...holders.get(tag)!]).toEqual([owner.port]);
       used.add(owner.port);
     }
-    // The shared id index, queue set and schedules live together in the prefix's own slot.
+    // The shared id index, queue set, schedules and data-loss marker live together in the prefix's own slot.
     const shared = (await Promise.all(masters.map((m) => keysOn(m.port, `{${prefix}}*`)))).flat();
-    expect(shared.sort()).toEqual([`{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
+    expect(shared.sort()).toEqual([`{${prefix}}:epoch`, `{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
     expect([...holders.get(`{${prefix}}`)!]).toHaveLength(1);
     // Twelve queues land on all three masters.
     expect([...used].sort()).toEqual(masters.map((m) => m.port).sort());
