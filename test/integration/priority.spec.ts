@@ -55,6 +55,15 @@ let queues = 0;
  */
 async function engine(open: () => JobStorage) {
   const storage = open();
+  // Ids the worker's claims returned: "claimed ahead" means the worker holds the job, not only that the store has
+  // marked it active (on a loaded machine the claim's reply can still be on its way when the test moves on).
+  const received = new Set<string>();
+  const claim = storage.claim.bind(storage);
+  storage.claim = async (request) => {
+    const claimed = await claim(request);
+    for (const c of claimed) received.add(c.job.id);
+    return claimed;
+  };
   const q = `q${++queues}`;
   const uno = new UnoJobs({ storage, queues: { [q]: { concurrency: 1 } } });
   const gate = deferred();
@@ -94,7 +103,8 @@ async function engine(open: () => JobStorage) {
     /** Wait until the claim loop holds these jobs (claimed into its buffer); without prefetch nothing is claimed ahead. */
     async claimedAhead(ids: string[]) {
       if (!prefetching) return;
-      await waitFor(async () => (await Promise.all(ids.map(state))).every((s) => s === 'active'), 10_000, 'the jobs to be claimed ahead');
+      await waitFor(() => ids.every((id) => received.has(id)), 10_000, 'the jobs to be claimed ahead');
+      expect((await Promise.all(ids.map(state))).every((s) => s === 'active')).toBe(true);
     },
     async close() {
       gate.resolve();
