@@ -1,6 +1,7 @@
 import { afterEach, beforeEach } from '@jest/globals';
-import { ManualClock } from '../../lib/core/clock.js';
+import { flushMicrotasks, ManualClock } from '../../lib/core/clock.js';
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
+import type { ClaimRequest, JobStorage } from '../../lib/storage/job-storage.js';
 import { UnoJobs, type UnoJobsOptions } from '../../lib/core/uno-jobs.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 
@@ -28,9 +29,22 @@ export function deferred<T = void>() {
  * test, and only the test moves it (`timer.ms += 2` per claim makes a store look remote while handlers take no time,
  * so the adaptive buffer grows to its cap). The real timer is restored after each test.
  */
-export function prefetchTimer(): { ms: number } {
+export function prefetchTimer(): { ms: number; remote: (storage: JobStorage) => ClaimRequest[] } {
   const real = PrefetchBuffer.now;
-  const timer = { ms: 0 };
+  const timer = {
+    ms: 0,
+    /** Make `storage` look remote: each claim takes 2 ms on this timer. Returns the claim requests as they come. */
+    remote(storage: JobStorage): ClaimRequest[] {
+      const requests: ClaimRequest[] = [];
+      const claim = storage.claim.bind(storage);
+      storage.claim = (request: ClaimRequest) => {
+        requests.push(request);
+        timer.ms += 2;
+        return claim(request);
+      };
+      return requests;
+    },
+  };
   beforeEach(() => {
     timer.ms = 0;
     PrefetchBuffer.now = () => timer.ms;
@@ -39,4 +53,9 @@ export function prefetchTimer(): { ms: number } {
     PrefetchBuffer.now = real;
   });
   return timer;
+}
+
+/** Let the engine run (microtasks and in-memory I/O) until `done` holds, or give up after a bounded number of turns. */
+export async function runUntil(done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 2000 && !(await done()); i++) await flushMicrotasks(5);
 }

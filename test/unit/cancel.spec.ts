@@ -63,11 +63,7 @@ describe('cancel from another engine', () => {
   it('a job claimed ahead and cancelled elsewhere never starts, and the worker says so', async () => {
     // A store that takes 2 ms per claim on the sizing's timer while handlers take none: the buffer fills up.
     const { e, admin, seen } = await twoEngines({ concurrency: 1, criticalSlots: 0, prefetch: 20 });
-    const claim = e.storage.claim.bind(e.storage);
-    e.storage.claim = async (request) => {
-      timer.ms += 2;
-      return claim(request);
-    };
+    timer.remote(e.storage);
     const gate = deferred();
     const ran: string[] = [];
     e.uno.register('quick', () => undefined);

@@ -3,9 +3,8 @@ import { ConfigurationError, type ClaimedJob, type Priority } from '../../lib/in
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import { newJobRecord } from '../../lib/core/job.js';
 import type { TaskDefinition } from '../../lib/core/task-registry.js';
-import type { ClaimRequest } from '../../lib/storage/job-storage.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
 
 let env: ReturnType<typeof createEngine> | null = null;
 /** The sizing's timer, driven by the test: handlers take no time, each claim takes 2 ms. */
@@ -21,18 +20,7 @@ afterEach(async () => {
  */
 function remoteLike(worker: Record<string, unknown>) {
   const e = createEngine({ worker: { criticalSlots: 0, ...worker } });
-  const requests: ClaimRequest[] = [];
-  const claim = e.storage.claim.bind(e.storage);
-  e.storage.claim = async (request: ClaimRequest) => {
-    requests.push(request);
-    timer.ms += 2;
-    return claim(request);
-  };
-  return { ...e, requests };
-}
-
-async function runUntil(done: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 2000 && !(await done()); i++) await flushMicrotasks(5);
+  return { ...e, requests: timer.remote(e.storage) };
 }
 
 describe('prefetch', () => {

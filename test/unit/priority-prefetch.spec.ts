@@ -1,6 +1,5 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import type { Priority } from '../../lib/index.js';
-import type { ClaimRequest } from '../../lib/storage/job-storage.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
 import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
 
@@ -27,13 +26,7 @@ afterEach(async () => {
  */
 async function setup(prefetch: number) {
   const e = (env = createEngine({ worker: { concurrency: 1, prefetch } }));
-  const requests: ClaimRequest[] = [];
-  const claim = e.storage.claim.bind(e.storage);
-  e.storage.claim = async (request: ClaimRequest) => {
-    requests.push(request);
-    timer.ms += 2;
-    return claim(request);
-  };
+  const requests = timer.remote(e.storage);
   const gate = deferred();
   open = gate.resolve;
   const started: string[] = [];

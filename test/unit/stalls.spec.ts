@@ -2,8 +2,7 @@ import { describe, it, expect, afterEach } from '@jest/globals';
 import type { JobError } from '../../lib/index.js';
 import { START_MARK_DELAY_MS } from '../../lib/core/start-marks.js';
 import type { ClaimRequest, Lease } from '../../lib/storage/job-storage.js';
-import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
 
 let env: ReturnType<typeof createEngine> | null = null;
 const timer = prefetchTimer();
@@ -17,9 +16,9 @@ function bufferingEngine(worker: Record<string, unknown>, options: Record<string
   const e = (env = createEngine({ worker: { criticalSlots: 0, ...worker }, ...options }));
   const startNow: number[] = [];
   const marked: Lease[] = [];
+  timer.remote(e.storage);
   const claim = e.storage.claim.bind(e.storage);
   e.storage.claim = async (request: ClaimRequest) => {
-    timer.ms += 2;
     const claimed = await claim(request);
     startNow.push(Math.min(request.startNow ?? 0, claimed.length));
     return claimed;
@@ -32,9 +31,6 @@ function bufferingEngine(worker: Record<string, unknown>, options: Record<string
   return { ...e, startNow, marked };
 }
 
-async function runUntil(done: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 2000 && !(await done()); i++) await flushMicrotasks(5);
-}
 
 describe('a crash is not an attempt: starts are recorded', () => {
   it('short handlers cost no start write: their claim or their completion records the start', async () => {
