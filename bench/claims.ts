@@ -8,7 +8,7 @@
  * Prints one JSON line: `{ backend, concurrency, jobs, regular, reserve, probe }`. Used for docs/benchmarks.md.
  */
 import { UnoJobs, type JobStorage } from '../lib/index.js';
-import type { ClaimRequest } from '../lib/storage/job-storage.js';
+import type { ClaimRequest } from '../lib/contract/job-storage.js';
 import { RedisJobStorage } from '../lib/storage/redis/redis.storage.js';
 import { TypeormJobStorage } from '../lib/storage/typeorm/typeorm.storage.js';
 import { PG_URL, deleteRedisKeys, redisConnection, sleep, uid } from './util.js';

@@ -17,31 +17,23 @@ export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
 export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';
 export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener } from './core/events.js';
 export { DEFAULT_QUEUE, type TaskOptions, type TaskHandler, type TaskDefinition } from './core/task-registry.js';
-export { systemClock, type Clock, type TimerHandle } from './core/clock.js';
 export { backoffDelay } from './core/retry-policy.js';
 export { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_JSON_DEPTH, RESERVED_JOB_ID_PREFIX } from './core/limits.js';
+export { systemClock, type Clock, type TimerHandle } from './contract/clock.js';
 export {
   JOB_STATES,
   FINAL_STATES,
   PRIORITIES,
-  priorityLevel,
-  newJobRecord,
-  emptyCounts,
   type JobState,
   type Priority,
   type JobRecord,
-  type JobInfo,
   type JobError,
   type BackoffOptions,
-  type RetryPolicy,
-  type EnqueueOptions,
   type JobFilter,
   type JobPage,
   type JobCounts,
-  type ClaimedJob,
-  type NewJob,
-  type InsertResult,
-} from './core/job.js';
+} from './contract/job.js';
+export type { JobInfo, RetryPolicy, EnqueueOptions } from './core/job.js';
 export {
   UnoJobsError,
   InvalidJobError,
@@ -53,26 +45,12 @@ export {
   JobTimeoutError,
   JobCancelledError,
   LeaseLostError,
+  JobStalledError,
   StorageError,
   NonErrorThrown,
-} from './core/errors.js';
+} from './contract/errors.js';
 
-export {
-  JobStorage,
-  MAX_LOG_LINES,
-  DEFAULT_ERROR_HISTORY,
-  MAX_RETRY_DELAY_MS,
-  boundHistory,
-  checkRetryDelays,
-  type RecoverOptions,
-  type StorageCapabilities,
-  type ClaimRequest,
-  type Lease,
-  type CompleteOutcome,
-  type FailOutcome,
-  type ProgressUpdate,
-  type RetentionPolicy,
-  type InsertOptions,
-} from './storage/job-storage.js';
+/** The storage contract: the injectable store (`JobStorage`); store authors import the rest from `@uno/jobs/storage`. */
+export { JobStorage, type RetentionPolicy } from './contract/job-storage.js';
 export { MemoryJobStorage, type MemoryJobStorageOptions } from './storage/memory/memory.storage.js';
-export type { StorageConfig, StorageToken } from './storage/create-storage.js';
+export type { StorageToken } from './nest/storage.js';

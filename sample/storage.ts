@@ -1,4 +1,6 @@
-import type { UnoJobsModuleOptions } from '../lib/index.js';
+import { MemoryJobStorage, type JobStorage } from '../lib/index.js';
+import { RedisJobStorage } from '../lib/redis.js';
+import { TypeormJobStorage } from '../lib/typeorm.js';
 
 /**
  * Picks the sample's store from the UNO_STORAGE environment variable:
@@ -7,17 +9,16 @@ import type { UnoJobsModuleOptions } from '../lib/index.js';
  * - `postgres`, `mariadb`: the local servers (override with UNO_DB_HOST, UNO_DB_PORT, UNO_DB_USER, UNO_DB_PASSWORD, UNO_DB_NAME).
  * - `redis`: the local Redis (override with UNO_REDIS_URL).
  */
-export function sampleStorage(): UnoJobsModuleOptions['storage'] {
+export function sampleStorage(): JobStorage {
   const kind = process.env.UNO_STORAGE ?? 'sqlite';
   const env = process.env;
   switch (kind) {
     case 'sqlite':
-      return { type: 'typeorm', dataSource: { type: 'better-sqlite3', database: env.UNO_SQLITE_FILE ?? 'uno-sample.sqlite' } };
+      return new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: env.UNO_SQLITE_FILE ?? 'uno-sample.sqlite' } });
     case 'memory':
-      return { type: 'memory' };
+      return new MemoryJobStorage();
     case 'postgres':
-      return {
-        type: 'typeorm',
+      return new TypeormJobStorage({
         dataSource: {
           type: 'postgres',
           host: env.UNO_DB_HOST ?? '127.0.0.1',
@@ -26,10 +27,9 @@ export function sampleStorage(): UnoJobsModuleOptions['storage'] {
           password: env.UNO_DB_PASSWORD,
           database: env.UNO_DB_NAME ?? 'test',
         },
-      };
+      });
     case 'mariadb':
-      return {
-        type: 'typeorm',
+      return new TypeormJobStorage({
         dataSource: {
           type: 'mariadb',
           host: env.UNO_DB_HOST ?? '127.0.0.1',
@@ -38,9 +38,9 @@ export function sampleStorage(): UnoJobsModuleOptions['storage'] {
           password: env.UNO_DB_PASSWORD ?? '',
           database: env.UNO_DB_NAME ?? 'test',
         },
-      };
+      });
     case 'redis':
-      return { type: 'redis', connection: env.UNO_REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: 'uno-sample' };
+      return new RedisJobStorage({ connection: env.UNO_REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: 'uno-sample' });
     default:
       throw new Error(`UNO_STORAGE=${kind} is not supported. Use one of: sqlite (default), memory, postgres, mariadb, redis.`);
   }

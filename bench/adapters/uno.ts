@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger, Module, type DynamicModule } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { JobQueue, MemoryJobStorage, Task, UnoJobsModule, type UnoJobsModuleOptions } from '../../lib/index.js';
+import { JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type UnoJobsModuleOptions } from '../../lib/index.js';
+import { RedisJobStorage } from '../../lib/redis.js';
+import { TypeormJobStorage } from '../../lib/typeorm.js';
 import type { AdapterContext, Backend, BenchAdapter, BenchPayload, WorkerHandle, WorkerOptions } from '../types.js';
 import { MARIADB_URL, PG_URL, deleteRedisClusterKeys, deleteRedisKeys, redisClusterSeeds, redisConnection } from '../util.js';
 
@@ -42,7 +44,6 @@ class BenchAppModule {
 Logger.overrideLogger(['error', 'warn']);
 
 /** Storage section of the module options for one backend and namespace. */
-type StorageConfig = UnoJobsModuleOptions['storage'];
 
 /**
  * Uno Jobs on any of its backends, always inside a real NestJS application context: a producer-only app
@@ -167,34 +168,26 @@ export class UnoAdapter implements BenchAdapter {
   }
 
   /**
-   * Storage options per backend: `{ type: 'redis', connection, prefix }` and `{ type: 'typeorm', dataSource:
-   * <connection options>, tablePrefix }` (the store then owns its DataSource and pool, like an app would). The cast
-   * keeps this file compiling on a checkout where a store has not landed yet (the module then rejects the type).
+   * A new store per module for each backend, as an app would build it (`new RedisJobStorage(...)`,
+   * `new TypeormJobStorage({ dataSource: <connection options>, tablePrefix })`: the store then owns its DataSource
+   * and pool). The memory backend shares one store between the producer and the workers of a run.
    */
-  private storageConfig(ns: string): StorageConfig {
+  private storageConfig(ns: string): JobStorage {
     const { host, port, db } = redisConnection();
-    let config: unknown;
     switch (this.backend) {
       case 'memory':
-        config = { type: 'custom', storage: this.memory ?? (this.memory = new MemoryJobStorage()) };
-        break;
+        return this.memory ?? (this.memory = new MemoryJobStorage());
       case 'redis':
-        config = { type: 'redis', connection: { host, port, db }, prefix: ns };
-        break;
+        return new RedisJobStorage({ connection: { host, port, db }, prefix: ns });
       case 'redis-cluster':
-        config = { type: 'redis', connection: { cluster: redisClusterSeeds() }, prefix: ns };
-        break;
+        return new RedisJobStorage({ connection: { cluster: redisClusterSeeds() }, prefix: ns });
       case 'postgres':
-        config = { type: 'typeorm', dataSource: sqlConnection('postgres', PG_URL, 5432, 'postgres'), tablePrefix: `${ns}_` };
-        break;
+        return new TypeormJobStorage({ dataSource: sqlConnection('postgres', PG_URL, 5432, 'postgres'), tablePrefix: `${ns}_` });
       case 'mariadb':
-        config = { type: 'typeorm', dataSource: sqlConnection('mariadb', MARIADB_URL, 3306, 'root'), tablePrefix: `${ns}_` };
-        break;
+        return new TypeormJobStorage({ dataSource: sqlConnection('mariadb', MARIADB_URL, 3306, 'root'), tablePrefix: `${ns}_` });
       case 'sqlite':
-        config = { type: 'typeorm', dataSource: { type: 'better-sqlite3', database: sqliteFile(ns) }, tablePrefix: `${ns}_` };
-        break;
+        return new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: sqliteFile(ns) }, tablePrefix: `${ns}_` });
     }
-    return config as StorageConfig;
   }
 
   /** Remove every key or table of namespace `ns`. */

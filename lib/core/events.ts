@@ -1,4 +1,5 @@
-import type { JobError, JobInfo, JobRecord } from './job.js';
+import type { JobError, JobRecord } from '../contract/job.js';
+import type { JobInfo } from './job.js';
 
 /** Payloads of the lifecycle events, by event name. */
 export interface JobEventMap {

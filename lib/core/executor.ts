@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../contract/clock.js';
 import {
   InvalidJobError,
   JobCancelledError,
@@ -7,9 +7,10 @@ import {
   LeaseLostError,
   NonErrorThrown,
   messages,
-} from './errors.js';
+} from '../contract/errors.js';
 import type { JobEvents } from './events.js';
-import { jobInfo, type ClaimedJob, type JobError, type JobInfo, type JobRecord } from './job.js';
+import { type ClaimedJob, type JobError, type JobRecord } from '../contract/job.js';
+import { jobInfo, type JobInfo } from './job.js';
 import { JobContext } from './job-context.js';
 import { LazyAbort } from './lazy-abort.js';
 import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
@@ -18,7 +19,7 @@ import { bytesOver, toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
 import { isTickJobId } from './scheduler-definition.js';
 import type { TaskDefinition } from './task-registry.js';
-import type { CompleteOutcome, FailOutcome, JobStorage, Lease } from '../storage/job-storage.js';
+import type { CompleteOutcome, FailOutcome, JobStorage, Lease } from '../contract/job-storage.js';
 
 /** A job this process is running. */
 export interface RunningJob extends Lease {

@@ -1,10 +1,10 @@
 import type { JobEvents } from './events.js';
-import { InvalidJobError, LeaseLostError, messages } from './errors.js';
+import { InvalidJobError, LeaseLostError, messages } from '../contract/errors.js';
 import type { JobInfo } from './job.js';
 import type { LazyAbort } from './lazy-abort.js';
 import { DEFAULT_LIMITS, truncate, type ResolvedLimits } from './limits.js';
 import { bytesOver, toJson } from './payload.js';
-import type { JobStorage, Lease } from '../storage/job-storage.js';
+import type { JobStorage, Lease } from '../contract/job-storage.js';
 
 /**
  * What a handler gets besides its payload: the job, an `AbortSignal`, and progress and log writers.

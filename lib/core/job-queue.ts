@@ -1,28 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock } from './clock.js';
+import type { Clock } from '../contract/clock.js';
 import {
   InvalidJobError,
   JobFailedError,
   JobNotFoundError,
   WaitTimeoutError,
   messages,
-} from './errors.js';
+} from '../contract/errors.js';
 import type { JobEvents } from './events.js';
 import {
   FINAL_STATES,
-  type EnqueueOptions,
   type InsertResult,
   type JobCounts,
   type JobFilter,
   type JobPage,
   type JobRecord,
   type NewJob,
+} from '../contract/job.js';
+import {
+  type EnqueueOptions,
 } from './job.js';
 import { MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateAttempts, validateEventName, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
-import type { JobStorage } from '../storage/job-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
 
 /** One item of {@link JobQueue.enqueueMany}. */
 export interface EnqueueItem<P = unknown> {

@@ -1,6 +1,6 @@
-import { ConfigurationError, messages } from './errors.js';
-import type { JobError } from './job.js';
-import { DEFAULT_ERROR_HISTORY, MAX_LOG_LINES } from '../storage/job-storage.js';
+import { ConfigurationError, messages } from '../contract/errors.js';
+import type { JobError } from '../contract/job.js';
+import { DEFAULT_ERROR_HISTORY, MAX_LOG_LINES } from '../contract/job-storage.js';
 
 /**
  * Bounds on what a running job may store, so no job can grow the store without limit. Every backend gets them:

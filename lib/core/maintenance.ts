@@ -1,7 +1,7 @@
-import { SHUTDOWN_WRITE_MS, withDeadline, type Clock, type TimerHandle } from './clock.js';
+import { SHUTDOWN_WRITE_MS, withDeadline, type Clock, type TimerHandle } from '../contract/clock.js';
 import type { JobEvents } from './events.js';
 import { toError } from './events.js';
-import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
+import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
 
 /** Settings of the maintenance loop. */
 export interface MaintenanceConfig {

@@ -1,4 +1,4 @@
-import type { CompleteOutcome, FailOutcome, JobStorage } from '../storage/job-storage.js';
+import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
 
 interface Pending<T> {
   outcome: T;

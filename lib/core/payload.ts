@@ -1,4 +1,4 @@
-import { InvalidJobError, messages } from './errors.js';
+import { InvalidJobError, messages } from '../contract/errors.js';
 import { MAX_JSON_DEPTH } from './limits.js';
 
 /** Default largest payload, as UTF-8 JSON: 1 MiB. */

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { priorityLevel, PRIORITIES, type ClaimedJob } from './job.js';
+import { priorityLevel, PRIORITIES, type ClaimedJob } from '../contract/job.js';
 import type { TaskDefinition } from './task-registry.js';
 
 /** A job claimed ahead of a free slot: its lease is held (and renewed) while it waits here. */

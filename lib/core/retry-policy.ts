@@ -1,5 +1,6 @@
-import { InvalidJobError, messages } from './errors.js';
-import type { BackoffOptions, JobInfo, RetryPolicy } from './job.js';
+import { InvalidJobError, messages } from '../contract/errors.js';
+import type { BackoffOptions } from '../contract/job.js';
+import type { JobInfo, RetryPolicy } from './job.js';
 import { MAX_DELAY_MS } from './limits.js';
 
 /** Exponential delays never exceed this (24 h) unless `maxDelay` says otherwise. */

@@ -1,10 +1,10 @@
-import { InvalidJobError, messages } from './errors.js';
-import { PRIORITIES, type Priority } from './job.js';
+import { InvalidJobError, messages } from '../contract/errors.js';
+import { PRIORITIES, type Priority } from '../contract/job.js';
 import { RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { DEFAULT_TIMEZONE, cronTiming, intervalTiming, type Timing } from './scheduler-timing.js';
 import { validateTaskName } from './task-registry.js';
-import type { JobStorage } from '../storage/job-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
 
 /**
  * What to do with ticks that passed while no instance could fire them (every instance down, or the schedule's

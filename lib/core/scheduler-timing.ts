@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { CronTime } from 'cron';
-import { ConfigurationError, messages } from './errors.js';
+import { ConfigurationError, messages } from '../contract/errors.js';
 
 let cronTime: typeof CronTime | undefined;
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { SHUTDOWN_WRITE_MS, withDeadline, type Clock, type TimerHandle } from './clock.js';
-import { ConfigurationError, InvalidJobError, UnoJobsError, messages } from './errors.js';
+import { SHUTDOWN_WRITE_MS, withDeadline, type Clock, type TimerHandle } from '../contract/clock.js';
+import { ConfigurationError, InvalidJobError, UnoJobsError, messages } from '../contract/errors.js';
 import { toError, type JobEvents } from './events.js';
-import type { InsertResult, JobRecord, JobState } from './job.js';
+import type { InsertResult, JobRecord, JobState } from '../contract/job.js';
 import type { EnqueueItem, JobQueue } from './job-queue.js';
 import {
   buildDefinition,
@@ -19,7 +19,7 @@ import {
 } from './scheduler-definition.js';
 import { dueTicks, type Timing } from './scheduler-timing.js';
 import type { TaskRegistry } from './task-registry.js';
-import type { JobStorage } from '../storage/job-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
 
 /** Scheduler settings of one instance. */
 export interface SchedulerOptions {

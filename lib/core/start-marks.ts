@@ -1,6 +1,6 @@
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../contract/clock.js';
 import { toError, type JobEvents } from './events.js';
-import type { JobStorage, Lease } from '../storage/job-storage.js';
+import type { JobStorage, Lease } from '../contract/job-storage.js';
 
 /**
  * How long a handler started from the prefetch buffer runs before its start is recorded in the store. Handlers

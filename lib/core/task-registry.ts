@@ -1,5 +1,6 @@
-import { ConfigurationError, InvalidJobError, messages } from './errors.js';
-import { PRIORITIES, type BackoffOptions, type Priority, type RetryPolicy } from './job.js';
+import { ConfigurationError, InvalidJobError, messages } from '../contract/errors.js';
+import { PRIORITIES, type BackoffOptions, type Priority } from '../contract/job.js';
+import { type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
 import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
 import { validateBackoff } from './retry-policy.js';

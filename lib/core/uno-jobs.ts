@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { systemClock, type Clock } from './clock.js';
-import { ConfigurationError, UnoJobsError, messages } from './errors.js';
+import { systemClock, type Clock } from '../contract/clock.js';
+import { ConfigurationError, UnoJobsError, messages } from '../contract/errors.js';
 import { JobEvents } from './events.js';
 import { JobQueue } from './job-queue.js';
 import { resolveLimits, type JobLimits, type ResolvedLimits } from './limits.js';
@@ -13,7 +13,7 @@ import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler,
 import { MAX_DELAY_MS } from './limits.js';
 import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
-import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
+import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
 
 /** Worker settings of this process. */
 export interface WorkerOptions {

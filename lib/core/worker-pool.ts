@@ -1,8 +1,9 @@
 import { Cancellations } from './cancellations.js';
-import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from './clock.js';
-import { ConfigurationError, JobCancelledError, LeaseLostError, StorageError, messages } from './errors.js';
+import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from '../contract/clock.js';
+import { ConfigurationError, JobCancelledError, LeaseLostError, StorageError, messages } from '../contract/errors.js';
 import { toError } from './events.js';
-import { jobInfo, PRIORITIES, type ClaimedJob, type Priority } from './job.js';
+import { PRIORITIES, type ClaimedJob, type Priority } from '../contract/job.js';
+import { jobInfo } from './job.js';
 import { Executor, type ExecutorDeps, type RunningJob } from './executor.js';
 import { PrefetchBuffer, payloadBytes, type BufferedJob } from './prefetch.js';
 import { StartMarks } from './start-marks.js';
@@ -10,7 +11,7 @@ import type { TaskDefinition, TaskRegistry } from './task-registry.js';
 
 /** What the pool needs: the executor's services plus the registry to find each job's handler. */
 export type WorkerPoolDeps = ExecutorDeps & { registry: TaskRegistry };
-import type { ClaimRequest, Lease } from '../storage/job-storage.js';
+import type { ClaimRequest, Lease } from '../contract/job-storage.js';
 
 /** Settings of one queue's workers in this process. */
 export interface QueueWorkerConfig {

@@ -1,6 +1,6 @@
 import type { MissedPolicy } from '../core/scheduler-definition.js';
 import type { TaskOptions } from '../core/task-registry.js';
-import { ConfigurationError, messages } from '../core/errors.js';
+import { ConfigurationError, messages } from '../contract/errors.js';
 
 /**
  * Metadata key of `@Cron` and `@Interval` (one per method). Deliberately distinct from `@nestjs/schedule`'s keys

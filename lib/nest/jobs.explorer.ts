@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { ConfigurationError, messages } from '../core/errors.js';
+import { ConfigurationError, messages } from '../contract/errors.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
 import { TASK_METADATA, type TaskMetadata } from '../decorators/task.decorator.js';
 import { SCHEDULE_METADATA, type ScheduleMetadata } from '../decorators/cron.decorator.js';

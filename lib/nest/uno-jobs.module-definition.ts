@@ -1,15 +1,21 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { UnoJobsOptions } from '../core/uno-jobs.js';
-import type { StorageConfig } from '../storage/create-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
+import type { StorageToken } from './storage.js';
 
 /**
  * Options of `UnoJobsModule.forRoot()` / `forRootAsync()`: the engine's options (see `UnoJobsOptions`: worker,
- * queues, task overrides, retention, payload and size limits, scheduler, clock), with the store given as a config. Every field
+ * queues, task overrides, retention, payload and size limits, scheduler, clock), with the store given as an instance or a provider token. Every field
  * is optional.
  */
 export interface UnoJobsModuleOptions extends Omit<UnoJobsOptions, 'storage'> {
-  /** Where jobs are stored. Default `{ type: 'memory' }`. */
-  storage?: StorageConfig;
+  /**
+   * Where jobs are stored: a store instance or the DI token of a provider of one. Default: a `MemoryJobStorage`.
+   * Each backend has one spelling, from its own entry point, so an app never loads the drivers of another:
+   * `new RedisJobStorage({ connection, prefix })` from `@uno/jobs/redis`, `new TypeormJobStorage({ dataSource })`
+   * from `@uno/jobs/typeorm`, or your own `JobStorage`. The module connects it at init and closes it at shutdown.
+   */
+  storage?: JobStorage | StorageToken;
 }
 
 export const {

@@ -4,7 +4,8 @@ import { JobEvents } from '../core/events.js';
 import { JobQueue } from '../core/job-queue.js';
 import { Scheduler } from '../core/scheduler.js';
 import { UnoJobs } from '../core/uno-jobs.js';
-import { createStorage, type StorageToken } from '../storage/create-storage.js';
+import { JobStorage } from '../contract/job-storage.js';
+import { resolveStorage } from './storage.js';
 import { JobsExplorer } from './jobs.explorer.js';
 import { JobsOrchestrator } from './jobs.orchestrator.js';
 import { UNO_JOBS } from './tokens.js';
@@ -14,15 +15,15 @@ const providers: Provider[] = [
   {
     provide: UNO_JOBS,
     inject: [UNO_JOBS_OPTIONS, ModuleRef],
-    useFactory: async (options: UnoJobsModuleOptions, moduleRef: ModuleRef) => {
-      const { storage: storageConfig, ...rest } = options ?? {};
-      const storage = await createStorage(storageConfig, (token: StorageToken) => moduleRef.get(token as never, { strict: false }), rest.clock);
-      return new UnoJobs({ ...rest, storage });
+    useFactory: (options: UnoJobsModuleOptions, moduleRef: ModuleRef) => {
+      const { storage, ...rest } = options ?? {};
+      return new UnoJobs({ ...rest, storage: resolveStorage(storage, moduleRef, rest.clock) });
     },
   },
   { provide: JobQueue, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.queue },
   { provide: JobEvents, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.events },
   { provide: Scheduler, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.scheduler },
+  { provide: JobStorage, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.storage },
   JobsExplorer,
   JobsOrchestrator,
 ];
@@ -31,18 +32,18 @@ const providers: Provider[] = [
  * Uno Jobs for NestJS. Import it once, in the root module; it is global by default (`isGlobal: false` to opt out).
  *
  * @example
- * @Module({ imports: [UnoJobsModule.forRoot({ storage: { type: 'memory' } })] })
+ * @Module({ imports: [UnoJobsModule.forRoot()] }) // memory store
  * export class AppModule {}
  *
- * // options from configuration:
+ * // the store and options from configuration:
  * UnoJobsModule.forRootAsync({
- *   imports: [ConfigModule], inject: [ConfigService],
- *   useFactory: (config: ConfigService) => ({ tasks: { 'report.generate': { concurrency: config.get('REPORTS') } } }),
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({ storage: new RedisJobStorage({ connection: config.get('REDIS_URL') }) }),
  * })
  */
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [JobQueue, JobEvents, Scheduler, UNO_JOBS],
+  exports: [JobQueue, JobEvents, Scheduler, JobStorage, UNO_JOBS],
 })
 export class UnoJobsModule extends UnoJobsConfigurableModule {}

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { MAX_LOG_LINES } from '../storage/job-storage.js';
+import { MAX_LOG_LINES } from '../contract/job-storage.js';
 import { newJob, claimReq, err, keepAll, sleep, waitFor, type ConformanceCase } from './conformance-helpers.js';
 
 /** Conformance cases of the admin side: cancel, retry, release, progress, counts, listing, pruning, schedules, wake-ups. */

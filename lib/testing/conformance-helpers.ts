@@ -2,8 +2,8 @@
  * Shared pieces of the storage conformance suite: its types, job and request builders, and a polling wait.
  */
 import { randomUUID } from 'node:crypto';
-import type { NewJob } from '../core/job.js';
-import type { JobStorage, RetentionPolicy } from '../storage/job-storage.js';
+import type { NewJob } from '../contract/job.js';
+import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
 
 /** The test-framework functions the suite needs (jest, vitest and node:test all provide them). */
 export interface TestApi {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Priority } from '../core/job.js';
+import type { Priority } from '../contract/job.js';
 import { newJob, claimReq, err, sleep, type ConformanceCase } from './conformance-helpers.js';
 
 /** Conformance cases of a job's life: insert, claim order, outcomes, fencing, leases and recovery. */

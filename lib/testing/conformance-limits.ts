@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { JobStorage } from '../storage/job-storage.js';
-import { DEFAULT_ERROR_HISTORY, MAX_RETRY_DELAY_MS } from '../storage/job-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
+import { DEFAULT_ERROR_HISTORY, MAX_RETRY_DELAY_MS } from '../contract/job-storage.js';
 import { newJob, claimReq, sleep, type ConformanceCase } from './conformance-helpers.js';
 
 /** Claim `id` and fail it `times` times (retry at once), with an error entry per attempt. */

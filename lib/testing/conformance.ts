@@ -1,4 +1,4 @@
-import type { JobStorage } from '../storage/job-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
 import { adminCases } from './conformance-admin.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
 import { jobCases } from './conformance-jobs.js';

@@ -4,4 +4,4 @@
  * @packageDocumentation
  */
 export { describeJobStorage, conformanceCases, newJob, waitFor, type ConformanceCase, type TestApi } from './conformance.js';
-export { ManualClock, flushMicrotasks } from '../core/clock.js';
+export { ManualClock, flushMicrotasks } from '../contract/clock.js';

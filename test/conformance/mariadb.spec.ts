@@ -4,7 +4,7 @@ import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
-import { StorageError } from '../../lib/core/errors.js';
+import { StorageError } from '../../lib/contract/errors.js';
 import { mysql as mysqlDialect } from '../../lib/storage/typeorm/dialect.js';
 import { runMigrations } from '../../lib/storage/typeorm/migrate.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';

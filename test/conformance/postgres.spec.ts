@@ -5,7 +5,7 @@ import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { applySchemaV1, SCHEMA_RETENTION_INDEXES, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
-import { ConfigurationError, StorageError } from '../../lib/core/errors.js';
+import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const db = sqlConformance('TypeORM PostgreSQL', { ...PG, applicationName: 'uno-conformance' }, 'pg');

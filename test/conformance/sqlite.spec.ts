@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describeJobStorage } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
-import { StorageError } from '../../lib/core/errors.js';
+import { StorageError } from '../../lib/contract/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'uno-sqlite-'));
 let n = 0;

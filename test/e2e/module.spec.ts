@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import {
   JobEvents,
   JobQueue,
+  JobStorage,
   MemoryJobStorage,
   Task,
   UnoJobsModule,
@@ -102,26 +103,32 @@ describe('UnoJobsModule', () => {
     expect(job.priority).toBe('high');
   });
 
-  it('uses a custom storage given as an instance or as a provider token', async () => {
+  it('uses a store given as an instance or as a provider token, and makes it injectable as JobStorage', async () => {
     const mine = new MemoryJobStorage();
-    let ref = await boot([UnoJobsModule.forRoot({ storage: { type: 'custom', storage: mine } })]);
+    let ref = await boot([UnoJobsModule.forRoot({ storage: mine })]);
     const job = await ref.get(JobQueue).enqueue('report.generate', { userId: 'u3' });
     expect((await mine.get(job.id))!.task).toBe('report.generate');
+    expect(ref.get(JobStorage)).toBe(mine);
     await app!.close();
 
     @Injectable()
     class AppStorage extends MemoryJobStorage {}
     @Module({ providers: [AppStorage], exports: [AppStorage] })
     class StorageModule {}
-    ref = await boot([StorageModule, UnoJobsModule.forRoot({ storage: { type: 'custom', storage: AppStorage } })]);
+    ref = await boot([StorageModule, UnoJobsModule.forRoot({ storage: AppStorage })]);
     const uno = ref.get<UnoJobs>(UNO_JOBS);
     expect(uno.storage).toBe(ref.get(AppStorage));
   });
 
-  it('rejects an unknown storage type with the list of valid ones', async () => {
-    await expect(boot([UnoJobsModule.forRoot({ storage: { type: 'mongo' } as never })])).rejects.toThrow(
-      `Unknown storage type "mongo". Use 'memory', 'redis', 'typeorm', or 'custom' with a JobStorage.`,
+  it('rejects a storage option that is not a store, showing the spelling that replaces it', async () => {
+    await expect(boot([UnoJobsModule.forRoot({ storage: { type: 'redis', connection: 'redis://x' } as never })])).rejects.toThrow(
+      `Option storage = { type: "redis" } is not a store. Pass a JobStorage instance or the DI token of a provider of one: ` +
+        `here, new RedisJobStorage({ connection, prefix }) from '@uno/jobs/redis'.`,
     );
+    await expect(boot([UnoJobsModule.forRoot({ storage: { type: 'mongo' } as never })])).rejects.toThrow(
+      /Option storage = \{ type: "mongo" \} is not a store\. .*new MemoryJobStorage\(\) from '@uno\/jobs', new RedisJobStorage/,
+    );
+    await expect(boot([UnoJobsModule.forRoot({ storage: 'NO_SUCH_TOKEN' })])).rejects.toThrow(/NO_SUCH_TOKEN|is not a store/);
   });
 
   it('a producer-only instance enqueues but runs nothing', async () => {

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { OutcomeWriter } from '../../lib/core/outcome-writer.js';
-import { StorageError } from '../../lib/core/errors.js';
-import type { CompleteOutcome, FailOutcome, JobStorage } from '../../lib/storage/job-storage.js';
+import { StorageError } from '../../lib/contract/errors.js';
+import type { CompleteOutcome, FailOutcome, JobStorage } from '../../lib/contract/job-storage.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob } from '../../lib/testing/conformance.js';
-import type { ClaimedJob } from '../../lib/core/job.js';
+import type { ClaimedJob } from '../../lib/contract/job.js';
 
 // One bad outcome never sinks the batch it was written with, on every backend (real servers, never mocks).
 const tag = `poison_${randomBytes(4).toString('hex')}_`;

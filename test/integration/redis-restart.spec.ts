@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { messages } from '../../lib/core/errors.js';
+import { messages } from '../../lib/contract/errors.js';
 import { UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { sleep, waitFor } from '../../lib/testing/conformance-helpers.js';

@@ -3,7 +3,6 @@ import { describe, it, expect, afterAll } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { ConfigurationError, StorageError, UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
-import { createStorage } from '../../lib/storage/create-storage.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 
 // Redis-specific behaviour beyond the conformance suite, on the shared real Redis: every test uses its own prefix
@@ -127,11 +126,8 @@ describe('RedisJobStorage connections', () => {
     expect(() => new RedisJobStorage({ connection: REDIS, prefix: '{x}' })).toThrow(/Option prefix = "\{x\}" is invalid/);
   });
 
-  it('is built by createStorage from a { type: "redis" } config', async () => {
-    const storage = await createStorage({ type: 'redis', connection: REDIS, prefix: prefixOf() }, () => {
-      throw new Error('no DI');
-    });
-    expect(storage).toBeInstanceOf(RedisJobStorage);
+  it('reports push and distributed, without transactions', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false });
     await storage.close();
   });

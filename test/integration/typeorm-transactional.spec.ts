@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DataSource, type DataSourceOptions, type EntityManager } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { ConfigurationError } from '../../lib/core/errors.js';
+import { ConfigurationError } from '../../lib/contract/errors.js';
 import { waitFor } from '../../lib/testing/index.js';
 
 // Transactional enqueue: a job enqueued with the caller's EntityManager exists if and only if the caller's

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach } from '@jest/globals';
-import { flushMicrotasks, ManualClock } from '../../lib/core/clock.js';
+import { flushMicrotasks, ManualClock } from '../../lib/contract/clock.js';
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
-import type { ClaimRequest, JobStorage } from '../../lib/storage/job-storage.js';
+import type { ClaimRequest, JobStorage } from '../../lib/contract/job-storage.js';
 import { UnoJobs, type UnoJobsOptions } from '../../lib/core/uno-jobs.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 

@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import type { UnoJobs } from '../../lib/index.js';
-import type { JobStorage } from '../../lib/storage/job-storage.js';
+import type { JobStorage } from '../../lib/contract/job-storage.js';
 import { sleep, waitFor } from '../../lib/testing/conformance-helpers.js';
 import type { FaultProxy } from './fault-proxy.js';
 import type { FaultWorkers } from './fault-workers.js';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { expect } from '@jest/globals';
-import type { JobStorage } from '../../lib/storage/job-storage.js';
+import type { JobStorage } from '../../lib/contract/job-storage.js';
 
 /**
  * Real worker processes for the crash tests: each runs a fixture script (importing the compiled `dist/`) and prints

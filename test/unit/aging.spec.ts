@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import type { Priority } from '../../lib/index.js';
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
-import type { ClaimRequest } from '../../lib/storage/job-storage.js';
+import type { ClaimRequest } from '../../lib/contract/job-storage.js';
 import { createEngine } from '../support/engine.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach, jest } from '@jest/globals';
 import { JobTimeoutError, type JobContext } from '../../lib/index.js';
-import { MAX_TIMER_MS, systemClock } from '../../lib/core/clock.js';
+import { MAX_TIMER_MS, systemClock } from '../../lib/contract/clock.js';
 import { ManualClock } from '../../lib/testing/index.js';
 import { createEngine } from '../support/engine.js';
 

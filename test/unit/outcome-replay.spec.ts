@@ -1,5 +1,5 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import type { CompleteOutcome, FailOutcome } from '../../lib/index.js';
+import type { CompleteOutcome, FailOutcome } from '../../lib/storage.js';
 import { createEngine } from '../support/engine.js';
 
 // The store commits an outcome, then the connection dies before the reply arrives: the executor's retry is refused

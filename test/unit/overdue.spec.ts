@@ -1,5 +1,6 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { MemoryJobStorage, type JobEventMap, type Lease } from '../../lib/index.js';
+import { MemoryJobStorage, type JobEventMap } from '../../lib/index.js';
+import { type Lease } from '../../lib/storage.js';
 import { flushMicrotasks, ManualClock } from '../../lib/testing/index.js';
 import { createEngine, deferred } from '../support/engine.js';
 

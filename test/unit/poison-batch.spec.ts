@@ -1,5 +1,5 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import type { FailOutcome } from '../../lib/index.js';
+import type { FailOutcome } from '../../lib/storage.js';
 import { createEngine, deferred } from '../support/engine.js';
 
 describe('one bad outcome never sinks a batch (engine on the memory store)', () => {

@@ -1,7 +1,8 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { ConfigurationError, type ClaimedJob, type Priority } from '../../lib/index.js';
+import { ConfigurationError, type Priority } from '../../lib/index.js';
+import { type ClaimedJob } from '../../lib/storage.js';
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
-import { newJobRecord } from '../../lib/core/job.js';
+import { newJobRecord } from '../../lib/contract/job.js';
 import type { TaskDefinition } from '../../lib/core/task-registry.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
 import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';

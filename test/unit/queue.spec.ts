@@ -1,5 +1,6 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { MemoryJobStorage, type JobContext, type JobEventMap, type Lease, type ClaimRequest, type ClaimedJob } from '../../lib/index.js';
+import { MemoryJobStorage, type JobContext, type JobEventMap } from '../../lib/index.js';
+import { type Lease, type ClaimRequest, type ClaimedJob } from '../../lib/storage.js';
 import { flushMicrotasks, ManualClock } from '../../lib/testing/index.js';
 import { createEngine, deferred } from '../support/engine.js';
 

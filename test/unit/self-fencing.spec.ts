@@ -1,8 +1,8 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { ManualClock, SHUTDOWN_WRITE_MS } from '../../lib/core/clock.js';
+import { ManualClock, SHUTDOWN_WRITE_MS } from '../../lib/contract/clock.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
-import type { ClaimedJob } from '../../lib/core/job.js';
-import type { ClaimRequest, Lease } from '../../lib/storage/job-storage.js';
+import type { ClaimedJob } from '../../lib/contract/job.js';
+import type { ClaimRequest, Lease } from '../../lib/contract/job-storage.js';
 import type { JobContext } from '../../lib/index.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
 import { createEngine, deferred } from '../support/engine.js';

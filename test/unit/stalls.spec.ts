@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import type { JobError } from '../../lib/index.js';
 import { START_MARK_DELAY_MS } from '../../lib/core/start-marks.js';
-import type { ClaimRequest, Lease } from '../../lib/storage/job-storage.js';
+import type { ClaimRequest, Lease } from '../../lib/contract/job-storage.js';
 import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
 
 let env: ReturnType<typeof createEngine> | null = null;

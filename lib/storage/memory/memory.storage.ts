@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../contract/clock.js';
 import {
   emptyCounts,
   newJobRecord,
@@ -10,8 +10,8 @@ import {
   type JobRecord,
   type JobState,
   type NewJob,
-} from '../../core/job.js';
-import { messages } from '../../core/errors.js';
+} from '../../contract/job.js';
+import { messages } from '../../contract/errors.js';
 import {
   boundHistory,
   checkRetryDelays,
@@ -27,8 +27,8 @@ import {
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
-} from '../job-storage.js';
-import { seqCursor } from '../cursor.js';
+} from '../../contract/job-storage.js';
+import { seqCursor } from '../../contract/cursor.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
 

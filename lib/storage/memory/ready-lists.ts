@@ -1,5 +1,5 @@
-import { priorityLevel, type JobRecord } from '../../core/job.js';
-import type { ClaimRequest } from '../job-storage.js';
+import { priorityLevel, type JobRecord } from '../../contract/job.js';
+import type { ClaimRequest } from '../../contract/job-storage.js';
 import { Deque } from './deque.js';
 
 /** What the ready lists need of a stored job. */

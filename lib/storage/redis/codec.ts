@@ -1,4 +1,4 @@
-import { PRIORITIES, type JobRecord, type JobState } from '../../core/job.js';
+import { PRIORITIES, type JobRecord, type JobState } from '../../contract/job.js';
 
 /**
  * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), the last one replaced by

@@ -1,6 +1,6 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { systemClock } from '../../core/clock.js';
-import { StorageError, messages } from '../../core/errors.js';
+import { systemClock } from '../../contract/clock.js';
+import { StorageError, messages } from '../../contract/errors.js';
 
 /** Cluster nodes and options, for a store that opens its own Redis Cluster connection. */
 export interface RedisClusterConnection {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { StorageError } from '../../core/errors.js';
+import { StorageError } from '../../contract/errors.js';
 
 /**
  * Tells when Redis lost this store's data: a restart without persistence, a FLUSHALL, eviction. A marker key holds

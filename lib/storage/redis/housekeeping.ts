@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { InvalidJobError, messages } from '../../core/errors.js';
-import type { JobFilter, JobPage } from '../../core/job.js';
-import type { RetentionPolicy } from '../job-storage.js';
+import { InvalidJobError, messages } from '../../contract/errors.js';
+import type { JobFilter, JobPage } from '../../contract/job.js';
+import type { RetentionPolicy } from '../../contract/job-storage.js';
 import { decodeJob, type RawJob, type RedisKeys } from './codec.js';
 import type { ScriptArg, ScriptName } from './scripts.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConfigurationError, messages } from '../../core/errors.js';
+import { ConfigurationError, messages } from '../../contract/errors.js';
 import {
   emptyCounts,
   newJobRecord,
@@ -13,7 +13,7 @@ import {
   type JobRecord,
   type JobState,
   type NewJob,
-} from '../../core/job.js';
+} from '../../contract/job.js';
 import {
   JobStorage,
   MAX_LOG_LINES,
@@ -28,7 +28,7 @@ import {
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
-} from '../job-storage.js';
+} from '../../contract/job-storage.js';
 import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,

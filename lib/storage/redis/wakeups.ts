@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { systemClock, type TimerHandle } from '../../core/clock.js';
+import { systemClock, type TimerHandle } from '../../contract/clock.js';
 
 /**
  * Wakes idle workers without polling: a dedicated subscriber connection listens on the store's channel, where the

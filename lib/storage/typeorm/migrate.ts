@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { StorageError, messages } from '../../core/errors.js';
+import { StorageError, messages } from '../../contract/errors.js';
 import type { Dialect } from './dialect.js';
 import { applySchemaV1, SCHEMA_V1 } from './migrations/1764400000000-schema.js';
 import { applySchemaV2, SCHEMA_V2 } from './migrations/1764500000000-collation.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../core/job.js';
-import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../job-storage.js';
+import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../contract/job.js';
+import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../../contract/job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { claimedBySql, claimedRows, tokenRange } from './queries/claim.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';

@@ -1,6 +1,6 @@
-import { PRIORITIES, type JobRecord, type JobState } from '../../core/job.js';
+import { PRIORITIES, type JobRecord, type JobState } from '../../contract/job.js';
 import { list, type Dialect } from './dialect.js';
-import { boundHistory } from '../job-storage.js';
+import { boundHistory } from '../../contract/job-storage.js';
 
 /** A job row as drivers return it (BIGINTs may arrive as strings). */
 export type JobRow = Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { ConfigurationError, StorageError, messages } from '../../core/errors.js';
-import type { ClaimedJob, InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../core/job.js';
+import { ConfigurationError, StorageError, messages } from '../../contract/errors.js';
+import type { ClaimedJob, InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../contract/job.js';
 import {
   JobStorage,
   type ClaimRequest,
@@ -15,8 +15,8 @@ import {
   type StorageCapabilities,
   checkRetryDelays,
   type RecoverOptions,
-} from '../job-storage.js';
-import { seqCursor } from '../cursor.js';
+} from '../../contract/job-storage.js';
+import { seqCursor } from '../../contract/cursor.js';
 import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';

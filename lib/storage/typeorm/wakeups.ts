@@ -1,4 +1,4 @@
-import { systemClock, type TimerHandle } from '../../core/clock.js';
+import { systemClock, type TimerHandle } from '../../contract/clock.js';
 
 /**
  * Wake-ups for idle workers of this process: coalesced per queue on the next macrotask (a burst of inserts wakes

@@ -1,6 +1,6 @@
-import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../core/job.js';
-import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../job-storage.js';
-import { seqCursor } from '../../cursor.js';
+import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../contract/job.js';
+import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../../contract/job-storage.js';
+import { seqCursor } from '../../../contract/cursor.js';
 import type { Dialect, Op, Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';

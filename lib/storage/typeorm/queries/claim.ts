@@ -1,6 +1,6 @@
-import type { ClaimedJob } from '../../../core/job.js';
-import { priorityLevel } from '../../../core/job.js';
-import type { ClaimRequest } from '../../job-storage.js';
+import type { ClaimedJob } from '../../../contract/job.js';
+import { priorityLevel } from '../../../contract/job.js';
+import type { ClaimRequest } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';

@@ -1,4 +1,4 @@
-import { priorityLevel, type InsertResult, type NewJob } from '../../../core/job.js';
+import { priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
 import { postgres } from '../dialect.js';
 import type { JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';

@@ -1,5 +1,5 @@
-import { StorageError, messages } from '../../../core/errors.js';
-import { priorityLevel, type InsertResult, type NewJob } from '../../../core/job.js';
+import { StorageError, messages } from '../../../contract/errors.js';
+import { priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { chunks, toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';

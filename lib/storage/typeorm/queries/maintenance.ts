@@ -1,5 +1,5 @@
-import { messages } from '../../../core/errors.js';
-import { DEFAULT_ERROR_HISTORY, type Lease } from '../../job-storage.js';
+import { messages } from '../../../contract/errors.js';
+import { DEFAULT_ERROR_HISTORY, type Lease } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op, type Rows } from '../dialect.js';
 import { appendBounded, caseSet, chunks } from '../rows.js';
 import type { TableNames } from '../schema.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lease } from '../../job-storage.js';
+import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lease } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { appendBounded, bigint, caseSet, chunks, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';

@@ -153,8 +153,21 @@ export const messages = {
   invalidMaxStalls: (value: unknown) =>
     `maxStalls ${String(value)} is invalid: pass a whole number >= 0 (0 fails a job the first time its worker dies running it).`,
   nonErrorThrown: (value: string) => `The handler threw a non-Error value: ${value}. Throw Error instances to keep a stack.`,
-  unknownStorage: (type: unknown) =>
-    `Unknown storage type ${JSON.stringify(type)}. Use 'memory', 'redis', 'typeorm', or 'custom' with a JobStorage.`,
+  invalidStorage: (value: unknown) => {
+    const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+    const hint: Record<string, string> = {
+      redis: "new RedisJobStorage({ connection, prefix }) from '@uno/jobs/redis'",
+      typeorm: "new TypeormJobStorage({ dataSource }) from '@uno/jobs/typeorm'",
+      memory: "new MemoryJobStorage() from '@uno/jobs', or leave storage out (memory is the default)",
+      custom: 'the store itself (or its provider token) as storage, without the { type, storage } wrapper',
+    };
+    const given = typeof type === 'string' ? `{ type: ${JSON.stringify(type)} }` : typeof value === 'object' && value !== null ? 'an object' : String(value);
+    return (
+      `Option storage = ${given} is not a store. Pass a JobStorage instance or the DI token of a provider of one: ` +
+      (typeof type === 'string' && hint[type] ? `here, ${hint[type]}.` : "new MemoryJobStorage() from '@uno/jobs', " +
+        "new RedisJobStorage({ connection, prefix }) from '@uno/jobs/redis', new TypeormJobStorage({ dataSource }) from '@uno/jobs/typeorm', or your own JobStorage.")
+    );
+  },
   missingOptionalDependency: (pkg: string, feature: string) =>
     `${feature} needs the package "${pkg}". Install it: npm install ${pkg}`,
   storageNotReady: () => `Uno Jobs storage is not initialised yet. Enqueue after the application has started (onModuleInit or later).`,

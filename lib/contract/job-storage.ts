@@ -8,8 +8,8 @@ import type {
   JobRecord,
   NewJob,
   Priority,
-} from '../core/job.js';
-import { StorageError, messages } from '../core/errors.js';
+} from './job.js';
+import { StorageError, messages } from './errors.js';
 
 /**
  * What a backend guarantees. The core adapts to it (for example it polls when `push` is false).

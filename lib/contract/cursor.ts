@@ -1,4 +1,4 @@
-import { InvalidJobError, messages } from '../core/errors.js';
+import { InvalidJobError, messages } from './errors.js';
 
 /**
  * Read a list cursor that is a position in insertion order (memory and SQL stores hand out the last row's `seq`).

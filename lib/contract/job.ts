@@ -1,0 +1,186 @@
+/**
+ * The stored job model, part of the storage contract: states, priorities, the record every store persists and what
+ * the queue hands a store to insert. One vocabulary everywhere: storage, events, admin API, database columns and
+ * dashboard. The producer's side (enqueue options, retry policies) lives in the core (`core/job.ts`).
+ */
+
+/**
+ * Where a job is in its life.
+ * - `waiting`: ready to run now.
+ * - `scheduled`: due later (delayed, one-time future, or backing off before a retry).
+ * - `active`: claimed by a worker that holds its lease.
+ * - `completed`: the handler returned; the result is stored.
+ * - `failed`: no attempts left, or an unrecoverable error; kept for inspection (a dead letter).
+ * - `cancelled`: cancelled before it finished.
+ */
+export type JobState = 'waiting' | 'scheduled' | 'active' | 'completed' | 'failed' | 'cancelled';
+
+/** Every job state, in lifecycle order. */
+export const JOB_STATES: readonly JobState[] = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'];
+
+/** States a job never leaves on its own (it may be retried by hand). */
+export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+
+/** Job priority. Workers fetch `critical` before `high` before `normal` before `low`, FIFO within one level. */
+export type Priority = 'critical' | 'high' | 'normal' | 'low';
+
+/** Priorities from most to least urgent. The index is the numeric level stores persist (0 = critical). */
+export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'normal', 'low'];
+
+/** Numeric level of a priority: 0 (critical) to 3 (low). */
+export function priorityLevel(priority: Priority): number {
+  return PRIORITIES.indexOf(priority);
+}
+
+/** One failed attempt, as recorded on the job. */
+export interface JobError {
+  /** The attempt that failed (1-based). */
+  attempt: number;
+  /** Error class name, e.g. `TypeError`, `JobTimeoutError`. */
+  name: string;
+  message: string;
+  stack?: string;
+  /** When the failure was recorded (ISO 8601). */
+  at: string;
+}
+
+/** Backoff between attempts. `delay` is the first wait in ms; exponential doubles it each attempt up to `maxDelay`. */
+export interface BackoffOptions {
+  type: 'fixed' | 'exponential';
+  /** First delay in milliseconds (>= 0). */
+  delay: number;
+  /** Upper bound for exponential delays, in milliseconds. Default: no cap beyond 24 h. */
+  maxDelay?: number;
+  /**
+   * Spread retries so that failed jobs do not come back in lockstep. `true` picks uniformly in [delay/2, delay];
+   * a number in (0, 1] is the fraction of the delay that is randomised. Default `false`.
+   */
+  jitter?: boolean | number;
+}
+
+/** Everything a stored job carries. Backends persist exactly these fields. */
+export interface JobRecord {
+  id: string;
+  task: string;
+  queue: string;
+  payload: unknown;
+  priority: Priority;
+  state: JobState;
+  /**
+   * Attempts counted so far, the running one included. A worker that dies costs no attempt: recovery gives the
+   * attempt back (see `stalls`). 0 until first claimed.
+   */
+  attempt: number;
+  maxAttempts: number;
+  /**
+   * Times a worker died (its lease expired) while running this job's handler. A job whose handler never started
+   * is recovered without counting one. The worker fails a job whose count passed its task's `maxStalls`.
+   */
+  stalls: number;
+  /** When the job may run (for `scheduled` jobs: when it becomes due). */
+  runAt: Date;
+  createdAt: Date;
+  /**
+   * When the handler of the latest attempt started (store clock). Null while a claimed job waits in a worker's
+   * prefetch buffer, and before its first start.
+   */
+  startedAt: Date | null;
+  /** When the job reached a final state. */
+  finishedAt: Date | null;
+  /** Per-attempt timeout in ms, when the producer set one (otherwise the task's). */
+  timeoutMs: number | null;
+  /** Backoff chosen by the producer, overriding the task's. */
+  backoff: BackoffOptions | null;
+  progress: unknown;
+  result: unknown;
+  /** One entry per failed attempt, oldest first. */
+  errors: JobError[];
+  /** Messages from `ctx.log()`, oldest first (bounded). */
+  logs: string[];
+  /** Worker that holds the lease while active. */
+  workerId: string | null;
+  /** Lease expiry while active (store clock). */
+  leaseExpiresAt: Date | null;
+}
+
+/** A job handed out by `claim`, with the fencing token every later write must carry. */
+export interface ClaimedJob {
+  job: JobRecord;
+  /** Fencing token of this claim: a write with an older token is rejected. */
+  token: string;
+}
+
+/** What the queue hands to storage for insertion, fully resolved and validated. */
+export interface NewJob {
+  id: string;
+  task: string;
+  queue: string;
+  /** Payload as JSON text, already validated (see `toJson`). */
+  payload: string;
+  priority: Priority;
+  maxAttempts: number;
+  /** Delay from the store's now in ms (0 = waiting at once). Stores turn it into `runAt` with their own clock. */
+  delayMs: number;
+  /** Absolute due time, when the producer gave `runAt`; takes precedence over `delayMs`. */
+  runAt: Date | null;
+  timeoutMs: number | null;
+  backoff: BackoffOptions | null;
+}
+
+/** Result of inserting one job. */
+export interface InsertResult {
+  job: JobRecord;
+  /** False when a job with the same id already existed (deduplicated). */
+  created: boolean;
+}
+
+/** Filter for `list`. */
+export interface JobFilter {
+  state?: JobState;
+  task?: string;
+  queue?: string;
+}
+
+/** A page of jobs with an opaque cursor for the next page (null at the end). */
+export interface JobPage {
+  jobs: JobRecord[];
+  nextCursor: string | null;
+}
+
+/** Number of jobs per state. */
+export type JobCounts = Record<JobState, number>;
+
+/** A zeroed `JobCounts`. */
+export function emptyCounts(): JobCounts {
+  return { waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 };
+}
+
+/**
+ * The record of a job a store has just created from `job`: state and times as the store decided them, nothing run
+ * yet. Stores that keep the payload as text may pass their own `payload` to skip the parse.
+ */
+export function newJobRecord(job: NewJob, state: JobState, runAt: number, createdAt: number, payload: unknown = JSON.parse(job.payload)): JobRecord {
+  return {
+    id: job.id,
+    task: job.task,
+    queue: job.queue,
+    payload,
+    priority: job.priority,
+    state,
+    attempt: 0,
+    maxAttempts: job.maxAttempts,
+    stalls: 0,
+    runAt: new Date(runAt),
+    createdAt: new Date(createdAt),
+    startedAt: null,
+    finishedAt: null,
+    timeoutMs: job.timeoutMs,
+    backoff: job.backoff,
+    progress: null,
+    result: null,
+    errors: [],
+    logs: [],
+    workerId: null,
+    leaseExpiresAt: null,
+  };
+}

@@ -1,0 +1,101 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+/**
+ * The package as a user meets it: `npm pack`, installed into a fresh app that has neither `typeorm` nor `ioredis`,
+ * type-checked with `skipLibCheck: false`. Needs the built `dist/` (`npm test` builds first).
+ */
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The version this repository's lock file installed, so the app gets the same (and npm's cache has it). */
+const version = (pkg: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+
+const TSCONFIG = {
+  compilerOptions: {
+    module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2023', lib: ['ES2023'], types: ['node'], strict: true,
+    experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: false, noEmit: true,
+  },
+};
+
+const APP = `
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { JobQueue, JobStorage, MemoryJobStorage, Task, UnoJobsModule, type JobRecord } from '@uno/jobs';
+import { JobStorage as Contract, newJobRecord } from '@uno/jobs/storage';
+
+@Injectable()
+class Mailer {
+  constructor(private readonly jobs: JobQueue, readonly storage: JobStorage) {}
+  @Task('mail.send', { attempts: 3 })
+  async send(payload: { to: string }): Promise<void> { void payload; }
+  enqueue(): Promise<JobRecord> { return this.jobs.enqueue('mail.send', { to: 'a@b.c' }); }
+}
+
+@Module({ imports: [UnoJobsModule.forRoot({ storage: new MemoryJobStorage() })], providers: [Mailer] })
+export class AppModule {}
+export const same: typeof Contract = JobStorage;
+export const record = newJobRecord;
+`;
+
+let app: string;
+
+async function tsc(file: string): Promise<{ code: number; output: string }> {
+  await writeFile(join(app, 'tsconfig.json'), JSON.stringify({ ...TSCONFIG, include: [file] }));
+  try {
+    const { stdout } = await run(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app });
+    return { code: 0, output: stdout };
+  } catch (error) {
+    const e = error as { code: number; stdout: string };
+    return { code: e.code, output: e.stdout };
+  }
+}
+
+describe('the packed library in an app without typeorm and ioredis', () => {
+  beforeAll(async () => {
+    app = await mkdtemp(join(tmpdir(), 'uno-pack-'));
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', app], { cwd: ROOT });
+    const [{ filename }] = JSON.parse(stdout) as { filename: string }[];
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    await run(
+      'npm',
+      [
+        'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', `./${filename}`,
+        `@nestjs/common@${version('@nestjs/common')}`, `@nestjs/core@${version('@nestjs/core')}`,
+        `reflect-metadata@${version('reflect-metadata')}`, `rxjs@${version('rxjs')}`,
+        `typescript@${version('typescript')}`, `@types/node@${version('@types/node')}`,
+      ],
+      { cwd: app },
+    );
+  }, 240_000);
+
+  afterAll(async () => {
+    if (app) await rm(app, { recursive: true, force: true });
+  });
+
+  it('installs without the optional store drivers', async () => {
+    const installed = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(installed.dependencies)).toContain('@uno/jobs');
+    await expect(readFile(join(app, 'node_modules/typeorm/package.json'))).rejects.toThrow(/ENOENT/);
+    await expect(readFile(join(app, 'node_modules/ioredis/package.json'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('type-checks an app on @uno/jobs and @uno/jobs/storage with skipLibCheck: false', async () => {
+    await writeFile(join(app, 'app.ts'), APP);
+    const { code, output } = await tsc('app.ts');
+    expect(output).toBe('');
+    expect(code).toBe(0);
+  }, 120_000);
+
+  it('would catch a driver type leaking in: @uno/jobs/redis needs ioredis and says so', async () => {
+    await writeFile(join(app, 'redis-app.ts'), `import { RedisJobStorage } from '@uno/jobs/redis';\nexport const s = RedisJobStorage;\n`);
+    const { code, output } = await tsc('redis-app.ts');
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/Cannot find module 'ioredis'/);
+  }, 120_000);
+});
