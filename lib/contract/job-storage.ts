@@ -168,7 +168,7 @@ export function checkRetryDelays(outcomes: readonly FailOutcome[]): void {
  *
  * @example
  * class MyStorage extends JobStorage { ... }
- * UnoJobsModule.forRoot({ storage: { type: 'custom', storage: new MyStorage() } })
+ * UnoJobsModule.forRoot({ storage: new MyStorage() })
  */
 export abstract class JobStorage {
   abstract readonly capabilities: StorageCapabilities;

@@ -83,7 +83,7 @@ const QUEUE_LIST_TTL_MS = 1000;
  *
  * @example
  * const storage = new RedisJobStorage({ connection: { host: 'localhost', port: 6379 }, prefix: 'uno' });
- * UnoJobsModule.forRoot({ storage: { type: 'custom', storage } });
+ * UnoJobsModule.forRoot({ storage });
  */
 export class RedisJobStorage extends JobStorage {
   readonly capabilities: StorageCapabilities = { push: true, distributed: true, transactions: false };
@@ -374,7 +374,7 @@ export class RedisJobStorage extends JobStorage {
   async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
     // Every maintenance round: data lost by Redis (a restart without persistence) is reported, never silent.
     await this.epoch.check();
-    // The message is written in lib/core/errors.ts; the script only fills in the worker id.
+    // The message is written in lib/contract/errors.ts; the script only fills in the worker id.
     const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
     const counts = await Promise.all(
       (await this.maintainedQueues()).map((queue) =>

@@ -40,9 +40,9 @@ import { Wakeups } from './wakeups.js';
  *
  * @example
  * // The app's own DataSource (e.g. from @nestjs/typeorm): Uno Jobs never destroys it.
- * { type: 'typeorm', dataSource, runMigrations: true }
+ * new TypeormJobStorage({ dataSource, runMigrations: true })
  * // Connection options: Uno Jobs opens the connection, runs its migrations and closes it at shutdown.
- * { type: 'typeorm', dataSource: { type: 'better-sqlite3', database: 'jobs.sqlite' } }
+ * new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: 'jobs.sqlite' } })
  */
 export interface TypeormStorageOptions {
   /**

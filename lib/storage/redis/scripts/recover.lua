@@ -5,7 +5,7 @@
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] most jobs per call
-  ARGV[4], ARGV[5]  error message text before and after the worker id (the message lives in lib/core/errors.ts)
+  ARGV[4], ARGV[5]  error message text before and after the worker id (the message lives in lib/contract/errors.ts)
   ARGV[6]  error history bound (the first entry and this many last ones are kept)
 
   Returns { jobs recovered, of those stalled }. Publishes the queue name when any went back to waiting.

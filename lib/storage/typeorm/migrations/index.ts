@@ -17,7 +17,7 @@ export { applyRetentionIndexes, retentionIndexesMigration, SCHEMA_RETENTION_INDE
  *
  * @example
  * new DataSource({ type: 'postgres', ..., migrations: [...unoJobsMigrations(), ...myMigrations] })
- * UnoJobsModule.forRoot({ storage: { type: 'typeorm', dataSource } })
+ * UnoJobsModule.forRoot({ storage: new TypeormJobStorage({ dataSource }) })
  */
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
