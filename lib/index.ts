@@ -8,6 +8,15 @@ export { UNO_JOBS } from './nest/tokens.js';
 export { Task, TASK_METADATA, type TaskMetadata } from './decorators/task.decorator.js';
 export { Cron, SCHEDULE_METADATA, type CronOptions, type ScheduleDecoratorOptions, type ScheduleMetadata } from './decorators/cron.decorator.js';
 export { Interval, type IntervalOptions } from './decorators/interval.decorator.js';
+export {
+  OnJobEvent,
+  JOB_EVENT_METADATA,
+  type OnJobEventName,
+  type OnJobEventOptions,
+  type OnJobEventPayload,
+  type JobLifecycleEvent,
+  type JobEventMetadata,
+} from './decorators/on-job-event.decorator.js';
 
 export { UnoJobs, resolveRetention, type UnoJobsOptions, type WorkerOptions, type QueueOptions, type RetentionOptions } from './core/uno-jobs.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';

@@ -235,6 +235,16 @@ export const messages = {
     `Schedule "${name}" does not exist. Known schedules: ${list(known)}.`,
   duplicateSchedule: (name: string, first: string, second: string) =>
     `Schedule "${name}" is declared twice: by ${first} and by ${second}. Give one of them another name.`,
+  unknownJobEvent: (where: string, event: unknown, known: readonly string[]) =>
+    `@OnJobEvent(${JSON.stringify(event)}) on ${where}: no such event. Use a job event by its short name ` +
+    `(${known.filter((e) => e.startsWith('job:')).map((e) => `'${e.slice(4)}'`).join(', ')}) or one of ` +
+    `${known.filter((e) => !e.startsWith('job:')).map((e) => `'${e}'`).join(', ')}.`,
+  invalidJobEventTaskFilter: (where: string, event: unknown, filterable: readonly string[]) =>
+    `@OnJobEvent(${JSON.stringify(event)}, { task }) on ${where}: a task filter needs one or more task names, and ` +
+    `applies only to events that carry the job (${filterable.map((e) => `'${e}'`).join(', ')}). Remove the filter or listen to one of those.`,
+  conflictingTimeZone: (where: string, timeZone: unknown, timezone: unknown) =>
+    `@Cron on ${where} sets timeZone ${JSON.stringify(timeZone)} and timezone ${JSON.stringify(timezone)}. They are the same option ` +
+    `(timeZone is the @nestjs/schedule spelling): keep one.`,
   scheduleDecoratedTwice: (owner: string) =>
     `${owner} carries more than one @Cron/@Interval. Use one schedule per method, or scheduler.upsert() for more.`,
   invalidEventName: (event: unknown) =>

@@ -26,6 +26,8 @@ export interface ScheduleDecoratorOptions extends TaskOptions {
 export interface CronOptions extends ScheduleDecoratorOptions {
   /** IANA time zone the expression is read in (DST-aware). Default `'UTC'` (see docs/scheduler.md). */
   timezone?: string;
+  /** The same as `timezone`, spelled as `@nestjs/schedule` spells it, so moving a decorator over is a rename of the import. */
+  timeZone?: string;
 }
 
 /** What `@Cron`/`@Interval` record on a method. */
@@ -55,12 +57,19 @@ export function defineScheduleMetadata(metadata: ScheduleMetadata): MethodDecora
  * An invalid expression or time zone fails the boot with an error naming the class and method.
  *
  * @example
- * @Cron('0 3 * * *', { name: 'nightly-sync', timezone: 'Europe/Berlin', payload: { full: true }, attempts: 3 })
+ * @Cron('0 3 * * *', { name: 'nightly-sync', timeZone: 'Europe/Berlin', payload: { full: true }, attempts: 3 })
  * async nightlySync(payload: { full: boolean }, ctx: JobContext) { ... }
  *
  * @Cron('*\/10 * * * * *', { overlap: false })   // 6 fields: seconds first
  * async poll() { ... }
  */
 export function Cron(expression: string, options: CronOptions = {}): MethodDecorator {
-  return defineScheduleMetadata({ decorator: '@Cron', cron: expression, options });
+  const { timeZone, ...rest } = options;
+  if (timeZone === undefined) return defineScheduleMetadata({ decorator: '@Cron', cron: expression, options });
+  return (target, key, descriptor) => {
+    if (rest.timezone !== undefined && rest.timezone !== timeZone) {
+      throw new ConfigurationError(messages.conflictingTimeZone(`${(target as { constructor: { name: string } }).constructor.name}.${String(key)}`, timeZone, rest.timezone));
+    }
+    return defineScheduleMetadata({ decorator: '@Cron', cron: expression, options: { ...rest, timezone: timeZone } })(target, key, descriptor);
+  };
 }

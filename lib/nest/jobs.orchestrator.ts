@@ -8,6 +8,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import type { UnoJobs } from '../core/uno-jobs.js';
+import { JobEventListeners } from './job-event.listeners.js';
 import { JobsExplorer } from './jobs.explorer.js';
 import { UNO_JOBS } from './tokens.js';
 
@@ -23,10 +24,12 @@ export class JobsOrchestrator implements OnModuleInit, OnApplicationBootstrap, B
   constructor(
     @Inject(UNO_JOBS) private readonly uno: UnoJobs,
     private readonly explorer: JobsExplorer,
+    private readonly listeners: JobEventListeners,
   ) {}
 
   async onModuleInit(): Promise<void> {
     this.explorer.explore();
+    this.listeners.subscribe();
     this.uno.events.on('worker:error', ({ error, context }) => this.logger.error(`${context}: ${error.message}`, error.stack));
     await this.uno.init();
   }
@@ -46,6 +49,7 @@ export class JobsOrchestrator implements OnModuleInit, OnApplicationBootstrap, B
 
   async onApplicationShutdown(): Promise<void> {
     await this.uno.stop();
+    this.listeners.unsubscribe();
     await this.uno.storage.close();
   }
 }

@@ -1,4 +1,4 @@
-import { Module, type Provider } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule, ModuleRef } from '@nestjs/core';
 import { JobEvents } from '../core/events.js';
 import { JobQueue } from '../core/job-queue.js';
@@ -6,10 +6,11 @@ import { Scheduler } from '../core/scheduler.js';
 import { UnoJobs } from '../core/uno-jobs.js';
 import { JobStorage } from '../contract/job-storage.js';
 import { resolveStorage } from './storage.js';
+import { JobEventListeners } from './job-event.listeners.js';
 import { JobsExplorer } from './jobs.explorer.js';
 import { JobsOrchestrator } from './jobs.orchestrator.js';
 import { UNO_JOBS } from './tokens.js';
-import { UNO_JOBS_OPTIONS, UnoJobsConfigurableModule, type UnoJobsModuleOptions } from './uno-jobs.module-definition.js';
+import { UNO_JOBS_OPTIONS, UnoJobsConfigurableModule, type UNO_JOBS_OPTIONS_TYPE, type UnoJobsModuleOptions } from './uno-jobs.module-definition.js';
 
 const providers: Provider[] = [
   {
@@ -25,6 +26,7 @@ const providers: Provider[] = [
   { provide: Scheduler, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.scheduler },
   { provide: JobStorage, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.storage },
   JobsExplorer,
+  JobEventListeners,
   JobsOrchestrator,
 ];
 
@@ -46,4 +48,9 @@ const providers: Provider[] = [
   providers,
   exports: [JobQueue, JobEvents, Scheduler, JobStorage, UNO_JOBS],
 })
-export class UnoJobsModule extends UnoJobsConfigurableModule {}
+export class UnoJobsModule extends UnoJobsConfigurableModule {
+  /** Uno Jobs with these options (all optional: `forRoot()` runs on a memory store with the defaults). */
+  static override forRoot(options: typeof UNO_JOBS_OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+}

@@ -242,8 +242,14 @@ export const jobCases: ConformanceCase[] = [
       const job = (await s.get('r'))!;
       assert.equal(job.state, 'scheduled');
       assert.deepEqual(await s.claim(claimReq(1)), []);
-      await sleep(1100);
-      assert.deepEqual((await s.claim(claimReq(1))).map((x) => x.job.id), ['r']);
+      await sleep(1000);
+      // Due now by the store's clock; a store that estimates its server's clock may be off by a loaded round trip.
+      let claimed: string[] = [];
+      for (let i = 0; i < 100 && claimed.length === 0; i++) {
+        claimed = (await s.claim(claimReq(1))).map((x) => x.job.id);
+        if (claimed.length === 0) await sleep(50);
+      }
+      assert.deepEqual(claimed, ['r']);
     },
   },
   {

@@ -90,6 +90,29 @@ describe('@Cron / @Interval in a NestJS app', () => {
     );
   });
 
+  it('accepts timeZone, the @nestjs/schedule spelling, and refuses it when it contradicts timezone', async () => {
+    @Injectable()
+    class ZonedService {
+      @Cron('0 8 * * 1', { name: 'weekly-digest', timeZone: 'America/New_York' })
+      digest() {}
+      @Cron('0 9 * * 1', { name: 'same-twice', timeZone: 'Asia/Tokyo', timezone: 'Asia/Tokyo' })
+      same() {}
+    }
+    const ref = await boot([ZonedService], new ManualClock(T0));
+    const list = await ref.get(Scheduler).list();
+    expect(list.map((s) => [s.name, s.timezone])).toEqual([
+      ['same-twice', 'Asia/Tokyo'],
+      ['weekly-digest', 'America/New_York'],
+    ]);
+    expect(() => {
+      class Conflicting {
+        @Cron('0 8 * * *', { timeZone: 'Europe/Paris', timezone: 'Europe/Berlin' })
+        run() {}
+      }
+      return Conflicting;
+    }).toThrow('@Cron on Conflicting.run sets timeZone "Europe/Paris" and timezone "Europe/Berlin". They are the same option');
+  });
+
   it('refuses two schedule decorators on one method when the class is defined', () => {
     expect(() => {
       class Twice {
