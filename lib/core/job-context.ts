@@ -14,8 +14,9 @@ import type { JobStorage } from '../contract/job-storage.js';
  * `signal.aborted` in loops: JavaScript cannot stop a function from outside, so a handler that ignores it keeps
  * running (and keeps its worker slot), but its outcome is discarded.
  *
- * The engine creates one per attempt; the class is abstract so it cannot be built by hand, yet stays a value for
- * `instanceof` and decorator metadata. In a unit test of a handler, extend it with your own fake.
+ * The engine creates one per attempt. The class is abstract, so TypeScript refuses `new JobContext(...)`: its
+ * construction is internal and may change. It stays a value, for `instanceof` and decorator metadata. In a unit test
+ * of a handler, extend it with your own fake.
  *
  * @example
  * async generate(payload: { userId: string }, ctx: JobContext) {

@@ -5,7 +5,7 @@ import type { CompleteOutcome, FailOutcome } from '../../lib/contract/job-storag
 import type { Attempt } from '../../lib/core/attempt.js';
 import { Executor } from '../../lib/core/executor.js';
 import { OutcomeWriter } from '../../lib/core/outcome-writer.js';
-import type { JobContext, TaskOptions } from '../../lib/index.js';
+import { JobContext, type TaskOptions } from '../../lib/index.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { createEngine, deferred } from '../support/engine.js';
 
@@ -210,14 +210,14 @@ describe('timeout and cancel racing', () => {
   });
 });
 
-describe('a progress write the store refuses', () => {
-  it('ends the attempt with lease-lost once, throws LeaseLostError to the handler, and writes no outcome', async () => {
+describe('a progress or log write the store refuses', () => {
+  it.each(['progress', 'log'] as const)('%s: ends the attempt with lease-lost once, throws LeaseLostError to the handler, and writes no outcome', async (write) => {
     const thrown: string[] = [];
     const gate = deferred();
     const { storage, job, attempt, events, heard } = await attemptOf(async (_p, ctx) => {
       await gate.promise;
       try {
-        await ctx.progress(50);
+        await (write === 'progress' ? ctx.progress(50) : ctx.log('a line'));
       } catch (error) {
         thrown.push((error as Error).name);
       }
@@ -229,8 +229,24 @@ describe('a progress write the store refuses', () => {
     await flushMicrotasks();
     expect(thrown).toEqual(['LeaseLostError']);
     expect(attempt.reason).toBe('lease-lost');
+    expect(attempt.abort.signal.aborted).toBe(true);
     expect(events).toEqual(['job:lease-lost']);
     expect(storage.writes).toBe(0);
     expect(heard).toEqual(['settled', 'slot']);
+  });
+});
+
+describe('JobContext', () => {
+  it('is a type and a value for handlers, but only the engine builds one', () => {
+    // @ts-expect-error: abstract, its construction is internal (npm run typecheck fails if this compiles)
+    const build = () => new JobContext();
+    expect(typeof build).toBe('function');
+    class FakeContext extends JobContext {
+      readonly job = { id: 'j1' } as JobContext['job'];
+      readonly signal = new AbortController().signal;
+      async progress(): Promise<void> {}
+      async log(): Promise<void> {}
+    }
+    expect(new FakeContext()).toBeInstanceOf(JobContext);
   });
 });
