@@ -56,8 +56,11 @@ export interface AttemptOptions {
  * resources), and the lease, when the outcome is settled.
  */
 export class Attempt {
+  /** The job's id. */
   readonly id: string;
+  /** The fencing token of the claim: every write of this attempt carries it. */
   readonly token: string;
+  /** The job as handlers and events see it. */
   readonly info: JobInfo;
   /** Aborted with the reason's error when the attempt is interrupted. */
   readonly abort = new LazyAbort();
@@ -92,6 +95,7 @@ export class Attempt {
     return { id: this.id, token: this.token };
   }
 
+  /** The job's task name. */
   get task(): string {
     return this.claimed.job.task;
   }
