@@ -140,6 +140,9 @@ export const messages = {
     `Gave up job "${id}": this worker could not renew its lease for ${ms} ms (the store is unreachable or slow), so ` +
     `another worker may take it over soon. Its signal was aborted and no outcome is written; the job is recovered ` +
     `when its lease expires. Check the store connection, or raise worker.leaseMs.`,
+  handedBackAtShutdown: (id: string) =>
+    `Job "${id}" was handed back to the queue because this worker is shutting down: another worker runs it again ` +
+    `without using an attempt. Stop work when ctx.signal aborts, and give handlers time with worker.shutdownGraceMs.`,
   heartbeatTimeout: (ms: number) => `Lease renewal did not answer within ${ms} ms; the leases count as not renewed.`,
   shutdownWriteTimeout: (ms: number) =>
     `The store did not answer within ${ms} ms while handing jobs back at shutdown; they are recovered when their leases expire.`,

@@ -1,41 +1,17 @@
-import type { Clock, TimerHandle } from '../contract/clock.js';
-import {
-  InvalidJobError,
-  JobCancelledError,
-  JobStalledError,
-  JobTimeoutError,
-  LeaseLostError,
-  NonErrorThrown,
-  messages,
-} from '../contract/errors.js';
+import type { Clock } from '../contract/clock.js';
+import { InvalidJobError, JobCancelledError, JobStalledError, NonErrorThrown, messages } from '../contract/errors.js';
+import type { ClaimedJob, JobError, JobRecord } from '../contract/job.js';
+import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
+import { Attempt, type AttemptOptions, type AttemptOwner } from './attempt.js';
 import type { JobEvents } from './events.js';
-import { type ClaimedJob, type JobError, type JobRecord } from '../contract/job.js';
-import { jobInfo, type JobInfo } from './job.js';
-import { JobContext } from './job-context.js';
-import { LazyAbort } from './lazy-abort.js';
+import type { JobInfo } from './job.js';
 import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
 import type { OutcomeWriter } from './outcome-writer.js';
 import { bytesOver, toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
 import { isTickJobId } from './scheduler-definition.js';
+import { StartMarks } from './start-marks.js';
 import type { TaskDefinition } from './task-registry.js';
-import type { CompleteOutcome, FailOutcome, JobStorage, Lease } from '../contract/job-storage.js';
-
-/** A job this process is running. */
-export interface RunningJob extends Lease {
-  task: string;
-  queue: string;
-  abort: LazyAbort;
-  /** Settles the attempt early with this error (timeout, cancel, lease loss). */
-  interrupt: (error: Error) => void;
-  /** The store already ended this job (cancelled, taken over): do not report the rejected write as a lease loss. */
-  ended: boolean;
-  /**
-   * This worker could not renew the lease in time and gave the job up itself (self-fencing): write no outcome, the
-   * store recovers the job once the lease expires.
-   */
-  fenced?: boolean;
-}
 
 /** Shared services of the executor. */
 export interface ExecutorDeps {
@@ -56,179 +32,72 @@ export interface ExecutorDeps {
 const WRITE_RETRY_DELAYS = [50, 250, 1000];
 
 /**
- * Runs one claimed attempt: calls the handler with a context, enforces the timeout, turns the result or error into
- * a fenced outcome (complete, retry later, or fail for good) and emits the lifecycle events.
+ * Starts attempts and writes their outcomes. Each claimed job runs as one {@link Attempt}, which decides when and
+ * why it ended; the executor holds the services they share and the outcome policy: a completion (its result checked
+ * as JSON within the size limit), or a failure that the retry policy turns into a retry or a final failure. Retry
+ * decisions (attempts, backoff, custom policies, `UnrecoverableError`) are made here, once, never in a store.
  */
 export class Executor {
-  private readonly limits: ResolvedLimits;
+  /** Size limits of results, progress, errors and logs. */
+  readonly limits: ResolvedLimits;
+  /** Start records of handlers taken from the prefetch buffer. */
+  readonly marks: StartMarks;
 
-  constructor(private readonly deps: ExecutorDeps) {
+  constructor(readonly deps: ExecutorDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
+    this.marks = new StartMarks(deps);
   }
 
   /**
-   * Run `claimed` with its task's `definition`: `track` receives the running job before the handler starts,
-   * `settled` is called when the handler has really returned (before the outcome is written, unless the attempt was
-   * interrupted first). Resolves when the outcome is written. An attempt interrupted (timeout, cancel, lease loss)
-   * while its handler ignores the signal is settled at once, but its handler is *overdue*: `overdue` is called then,
-   * and `settled` only when the handler returns, so the caller can keep its slot taken until then.
+   * A new attempt of `claimed` with its task's `definition`, reporting its slot and lease to `owner`. Register it,
+   * then call `start()`.
    */
-  async run(
-    claimed: ClaimedJob,
-    definition: TaskDefinition,
-    track: (running: RunningJob) => void,
-    settled: () => void = () => {},
-    overdue: (reason: Error) => void = () => {},
-  ): Promise<void> {
-    const { storage, clock, events, workerId } = this.deps;
-    const { job, token } = claimed;
-    const info = jobInfo(job);
-    const maxStalls = definition.maxStalls ?? this.deps.maxStalls;
-    if (job.stalls > maxStalls) return this.giveUp(claimed, info, track, settled, maxStalls);
-    const abort = new LazyAbort();
-    let interrupt: (error: Error) => void = () => {};
-    const running: RunningJob = {
-      id: job.id,
-      token,
-      task: job.task,
-      queue: job.queue,
-      abort,
-      interrupt: (error) => interrupt(error),
-      ended: false,
-    };
-    track(running);
-    const startedAt = clock.now();
-    if (events.has('job:active')) events.emit('job:active', { job: info, workerId });
+  attempt(claimed: ClaimedJob, definition: TaskDefinition, owner: AttemptOwner, options: AttemptOptions): Attempt {
+    return new Attempt(this, claimed, definition, owner, options);
+  }
 
-    const timeoutMs = job.timeoutMs ?? definition.timeout;
-    let timer: TimerHandle | undefined;
-    let result: unknown;
-    let thrown: unknown;
-    let failed = false;
-    // An interruption settles the attempt without the handler: track whether the handler itself has returned, and
-    // whether the attempt was given up on while it still ran (overdue), to announce the slot free only once it has.
-    let interrupted: Error | null = null;
-    let returned = false;
-    let isOverdue = false;
-    const handlerReturned = () => {
-      returned = true;
-      if (!isOverdue) return;
-      isOverdue = false;
-      settled();
-    };
+  /** Forget pending start records (the pool stopped). */
+  close(): void {
+    this.marks.clear();
+  }
+
+  /**
+   * Write the completion of `attempt` (called by the attempt, once). Resolves with whether the store accepted it
+   * (false: the lease was lost first; null: unknown, left to lease recovery). A result that is not JSON or is over
+   * the size limit fails the attempt instead: checked here, not by the store, so it fails its own job, never the
+   * batch it joins.
+   */
+  async complete(attempt: Attempt, result: unknown, durationMs: number): Promise<boolean | null> {
+    const { job, token } = attempt.claimed;
+    let resultJson: string;
     try {
-      const ctx = new JobContext(info, abort, running, storage, events, () => {
-        running.ended = true;
-        abort.abort(new LeaseLostError(messages.leaseLost(job.id)));
-      }, this.limits);
-      result = await new Promise<unknown>((resolve, reject) => {
-        interrupt = (error) => {
-          interrupted ??= error;
-          abort.abort(error);
-          reject(error);
-        };
-        if (timeoutMs) {
-          timer = clock.setTimeout(() => interrupt(new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);
-        }
-        try {
-          const value = definition.handler(job.payload, ctx);
-          if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
-            (value as PromiseLike<unknown>).then(
-              (v) => {
-                handlerReturned();
-                resolve(v);
-              },
-              (error: unknown) => {
-                handlerReturned();
-                reject(error);
-              },
-            );
-          } else {
-            returned = true;
-            resolve(value);
-          }
-        } catch (error) {
-          returned = true;
-          reject(error);
-        }
-      });
+      resultJson = toJson(result, 'result');
     } catch (error) {
-      failed = true;
-      thrown = error;
-    } finally {
-      if (timer) clock.clearTimeout(timer);
-      if (returned || !interrupted) {
-        settled();
-      } else {
-        // The slot stays taken until the handler returns. It is reported overdue only if it has not returned by the
-        // next turn of the event loop: one that honours its signal often needs a few promise ticks to unwind.
-        isOverdue = true;
-        const reason: Error = interrupted;
-        setImmediate(() => {
-          if (isOverdue) overdue(reason);
-        });
-      }
+      return this.fail(attempt, new InvalidJobError(messages.resultNotSerialisable(job.task, (error as Error).message)), durationMs);
     }
+    const bytes = bytesOver(resultJson, this.limits.resultBytes);
+    if (bytes !== null) return this.fail(attempt, new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes)), durationMs);
+    const remove = (attempt.definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
+    const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
+    const accepted = await this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
+      now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson);
+    if (accepted && this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
+    return accepted;
+  }
 
-    let resultJson = 'null';
-    if (!failed) {
-      try {
-        resultJson = toJson(result, 'result');
-      } catch (error) {
-        failed = true;
-        thrown = new InvalidJobError(messages.resultNotSerialisable(job.task, (error as Error).message));
-      }
-      // Checked here, not by the store: an oversized result must fail its own job, never the batch it joins.
-      const bytes = failed ? null : bytesOver(resultJson, this.limits.resultBytes);
-      if (bytes !== null) {
-        failed = true;
-        thrown = new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes));
-      }
-    }
-    const durationMs = clock.now() - startedAt;
-    if (running.fenced) return;
-    if (!failed) {
-      const remove = (definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
-      const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
-      const accepted = await this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
-        now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson);
-      if (accepted === false) this.lost(running);
-      else if (accepted && events.has('job:completed')) events.emit('job:completed', { job: info, result, durationMs });
-      return;
-    }
-
+  /** Write the failure of `attempt` for `thrown` (called by the attempt, once); resolves like {@link complete}. */
+  async fail(attempt: Attempt, thrown: unknown, durationMs: number): Promise<boolean | null> {
+    const { job, token } = attempt.claimed;
+    const { clock, events } = this.deps;
     const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
-    const retryDelayMs = this.retryDelay(definition, info, thrown, job.backoff ?? undefined);
+    const retryDelayMs = this.retryDelay(attempt.definition, attempt.info, thrown, job.backoff ?? undefined);
     // One object for every write attempt: the writer recognises an outcome the store rejected and retries it alone.
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
     const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
-    if (accepted === false) return this.lost(running);
-    if (accepted === null) return;
-    if (retryDelayMs === null) events.emit('job:failed', { job: info, error, durationMs });
-    else events.emit('job:retry', { job: info, error, delayMs: retryDelayMs });
-  }
-
-  /**
-   * Fail a job that killed its worker more than `maxStalls` times, without running it again: its handler would
-   * likely take this process down too.
-   */
-  private async giveUp(
-    claimed: ClaimedJob,
-    info: JobInfo,
-    track: (running: RunningJob) => void,
-    settled: () => void,
-    maxStalls: number,
-  ): Promise<void> {
-    const { job, token } = claimed;
-    const running: RunningJob = { id: job.id, token, task: job.task, queue: job.queue, abort: new LazyAbort(), interrupt: () => {}, ended: false };
-    track(running);
-    settled();
-    const thrown = new JobStalledError(messages.stalledTooOften(job.id, job.stalls, maxStalls));
-    const error = boundJobError(toJobError(thrown, job.attempt, this.deps.clock.now()), this.limits);
-    const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs: null, errorHistory: this.limits.errorHistory };
-    const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
-    if (accepted === false) return this.lost(running);
-    if (accepted) this.deps.events.emit('job:failed', { job: info, error, durationMs: 0 });
+    if (!accepted) return accepted;
+    if (retryDelayMs === null) events.emit('job:failed', { job: attempt.info, error, durationMs });
+    else events.emit('job:retry', { job: attempt.info, error, delayMs: retryDelayMs });
+    return accepted;
   }
 
   /** Delay before the next attempt, or null to fail for good. */
@@ -242,12 +111,6 @@ export class Executor {
     const error = thrown instanceof Error ? thrown : new NonErrorThrown(describe(thrown));
     const delay = nextRetryDelay(jobBackoff ?? definition.backoff, info.attempt, error, info);
     return delay === false ? null : delay;
-  }
-
-  private lost(running: RunningJob): void {
-    running.abort.abort(new LeaseLostError(messages.leaseLost(running.id)));
-    if (running.ended) return;
-    this.deps.events.emit('job:lease-lost', { jobId: running.id, workerId: this.deps.workerId });
   }
 
   /**
@@ -281,7 +144,9 @@ function recorded(job: JobRecord | null, error: JobError): boolean {
 function isUnrecoverable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   // By name too, so an UnrecoverableError from a second copy of the package still counts.
-  return error.name === 'UnrecoverableError' || error instanceof InvalidJobError || error instanceof JobCancelledError;
+  // A job given up for killing its workers (JobStalledError) is not run again either.
+  return error.name === 'UnrecoverableError' || error instanceof InvalidJobError || error instanceof JobCancelledError ||
+    error instanceof JobStalledError;
 }
 
 /** Record what a handler threw, whatever it is. */

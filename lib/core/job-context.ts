@@ -1,17 +1,22 @@
 import type { JobEvents } from './events.js';
 import { InvalidJobError, LeaseLostError, messages } from '../contract/errors.js';
+import type { Attempt } from './attempt.js';
 import type { JobInfo } from './job.js';
-import type { LazyAbort } from './lazy-abort.js';
-import { DEFAULT_LIMITS, truncate, type ResolvedLimits } from './limits.js';
+import { truncate, type ResolvedLimits } from './limits.js';
 import { bytesOver, toJson } from './payload.js';
-import type { JobStorage, Lease } from '../contract/job-storage.js';
+import type { JobStorage } from '../contract/job-storage.js';
 
 /**
  * What a handler gets besides its payload: the job, an `AbortSignal`, and progress and log writers.
  *
- * The signal aborts when the attempt times out, the job is cancelled, or this worker lost the lease. Pass it to
- * `fetch`, database drivers and child processes, or check `signal.aborted` in loops: JavaScript cannot stop a
- * function from outside, so a handler that ignores it keeps running, but its outcome is discarded.
+ * The signal aborts when the attempt times out, the job is cancelled, this worker lost the lease, or the process
+ * shuts down and hands the job back. Pass it to `fetch`, database drivers and child processes, or check
+ * `signal.aborted` in loops: JavaScript cannot stop a function from outside, so a handler that ignores it keeps
+ * running (and keeps its worker slot), but its outcome is discarded.
+ *
+ * The engine creates one per attempt. The class is abstract, so TypeScript refuses `new JobContext(...)`: its
+ * construction is internal and may change. It stays a value, for `instanceof` and decorator metadata. In a unit test
+ * of a handler, extend it with your own fake.
  *
  * @example
  * async generate(payload: { userId: string }, ctx: JobContext) {
@@ -20,27 +25,46 @@ import type { JobStorage, Lease } from '../contract/job-storage.js';
  *   ctx.log(`read ${rows.length} rows`);
  * }
  */
-export class JobContext {
-  constructor(
-    /** The job being run: id, task, payload, attempt (1-based), maxAttempts, priority, createdAt. */
-    readonly job: JobInfo,
-    private readonly abort: LazyAbort,
-    private readonly lease: Lease,
-    private readonly storage: JobStorage,
-    private readonly events: JobEvents,
-    private readonly onLeaseLost: () => void,
-    private readonly limits: ResolvedLimits = DEFAULT_LIMITS,
-  ) {}
+export abstract class JobContext {
+  /** The job being run: id, task, payload, attempt (1-based), maxAttempts, priority, createdAt. */
+  abstract readonly job: JobInfo;
 
-  /** Aborted on timeout, cancellation or lease loss; `signal.reason` says which. */
-  get signal(): AbortSignal {
-    return this.abort.signal;
-  }
+  /** Aborted on timeout, cancellation, lease loss or shutdown; `signal.reason` says which. */
+  abstract readonly signal: AbortSignal;
 
   /**
    * Report progress: a number (e.g. a percentage) or a JSON object of at most `limits.progressBytes` (default
    * 64 KiB); a larger one throws an `InvalidJobError` and nothing is written. Readable through `getJob` and events.
+   * Throws a `LeaseLostError` when the store refuses the write: the job is no longer this worker's.
    */
+  abstract progress(value: number | object): Promise<void>;
+
+  /**
+   * Append a line to the job's log. The last `limits.logLines` lines are kept (default 100), each cut to
+   * `limits.logLineLength` characters (default 4096) with a marker.
+   */
+  abstract log(message: string): Promise<void>;
+}
+
+/** The context of one {@link Attempt}: its writes carry the attempt's lease, and a refused one ends the attempt. */
+export class AttemptContext extends JobContext {
+  constructor(
+    private readonly attempt: Attempt,
+    private readonly storage: JobStorage,
+    private readonly events: JobEvents,
+    private readonly limits: ResolvedLimits,
+  ) {
+    super();
+  }
+
+  get job(): JobInfo {
+    return this.attempt.info;
+  }
+
+  get signal(): AbortSignal {
+    return this.attempt.abort.signal;
+  }
+
   async progress(value: number | object): Promise<void> {
     if (typeof value !== 'number' && (typeof value !== 'object' || value === null)) {
       throw new InvalidJobError(messages.invalidOption('progress', value, 'a number or a JSON object'));
@@ -52,20 +76,17 @@ export class JobContext {
     this.events.emit('job:progress', { job: this.job, progress: value });
   }
 
-  /**
-   * Append a line to the job's log. The last `limits.logLines` lines are kept (default 100), each cut to
-   * `limits.logLineLength` characters (default 4096) with a marker.
-   */
   async log(message: string): Promise<void> {
     await this.write({ log: truncate(String(message), this.limits.logLineLength, 'logLineLength') });
   }
 
   private async write(update: { progress?: string; log?: string }): Promise<void> {
-    if (this.abort.aborted) return;
-    const accepted = await this.storage.progress(this.lease, { ...update, logLines: this.limits.logLines });
+    if (this.attempt.abort.aborted) return;
+    const accepted = await this.storage.progress(this.attempt.lease, { ...update, logLines: this.limits.logLines });
     if (!accepted) {
-      this.onLeaseLost();
-      throw new LeaseLostError(messages.leaseLost(this.job.id));
+      const error = new LeaseLostError(messages.leaseLost(this.job.id));
+      this.attempt.end('lease-lost', error);
+      throw error;
     }
   }
 }

@@ -147,4 +147,19 @@ describe('bounded shutdown', () => {
     await clock.advance(SHUTDOWN_WRITE_MS + 100); // the release and the housekeeping round each wait at most this long
     expect(stopped).toBe(true);
   });
+
+  it('a job handed back at shutdown gets no outcome, even when the release fails: lease expiry puts it back, attempt not counted', async () => {
+    const { e, clock, storage, job, aborted } = await runningJob('split'); // release (and renewals) fail; outcome writes would not
+    let stopped = false;
+    void e.uno.stop(0).then(() => (stopped = true));
+    await clock.advance(SHUTDOWN_WRITE_MS + 100); // the failed release; the last housekeeping round waits at most this long
+    expect(stopped).toBe(true);
+    expect(aborted.map((a) => a.reason.message)).toEqual([`Job "${job.id}" was handed back to the queue because this worker is shutting down: another worker runs it again without using an attempt. Stop work when ctx.signal aborts, and give handlers time with worker.shutdownGraceMs.`]);
+    await flushMicrotasks();
+    expect(await storage.get(job.id)).toMatchObject({ state: 'active', errors: [] });
+    storage.mode = 'ok';
+    await clock.advance(3000 - SHUTDOWN_WRITE_MS);
+    expect(await storage.recoverExpired()).toEqual({ recovered: 1, stalled: 1 });
+    expect(await storage.get(job.id)).toMatchObject({ state: 'waiting', attempt: 0 });
+  });
 });
