@@ -244,6 +244,11 @@ class QueueWorker {
     }
   }
 
+  /** Tasks met in this queue that no handler here serves (their jobs were left waiting). */
+  unserved(): string[] {
+    return [...this.unknownTasks].sort();
+  }
+
   /** Hand the buffered jobs over (shutdown): the caller releases their leases. */
   takeBuffered(): BufferedJob[] {
     return this.buffer.clear();
@@ -289,7 +294,7 @@ class QueueWorker {
     for (const { job } of jobs) {
       if (this.unknownTasks.has(job.task)) continue;
       this.unknownTasks.add(job.task);
-      const error = new ConfigurationError(messages.unknownTask(job.task, this.deps.registry.names()));
+      const error = new ConfigurationError(messages.unservedTask(job.task, this.config.queue, this.deps.registry.names()));
       this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
     }
     await this.release(jobs, 'handing back jobs of unknown tasks');
@@ -422,6 +427,11 @@ export class WorkerPool {
    */
   overdueCounts(): Record<string, number> {
     return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.overdue]));
+  }
+
+  /** Tasks whose jobs a queue's worker claimed with no handler here, per queue (only queues that met one). */
+  unservedTasks(): Record<string, string[]> {
+    return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.unserved()]).filter(([, tasks]) => tasks.length > 0));
   }
 
   start(): void {
