@@ -98,6 +98,23 @@ afterAll(async () => {
   await admin.quit();
 });
 
+describe('@Task(ref) in a NestJS app', () => {
+  it('fails the boot when the handler sets a queue the reference does not (plain JavaScript gets past the types)', async () => {
+    @Injectable()
+    class Misplaced {
+      @Task(SendWelcome, { queue: 'elsewhere' } as never)
+      welcome() {
+        return { messageId: 'm' };
+      }
+    }
+    @Module({ imports: [UnoJobsModule.forRoot({})], providers: [Misplaced] })
+    class MisplacedModule {}
+    await expect(boot(MisplacedModule)).rejects.toThrow(
+      '@Task on Misplaced.welcome sets queue "elsewhere" for "email.welcome", but its reference from defineTask says "mail".',
+    );
+  });
+});
+
 describe('a producer app without the handler code and a worker app on one Redis store', () => {
   it('the API enqueues by typed reference and by name; the worker runs both; the typed result comes back', async () => {
     const worker = await boot(WorkerAppModule);
