@@ -5,7 +5,7 @@
 export { UnoJobsModule } from './nest/uno-jobs.module.js';
 export type { UnoJobsModuleOptions } from './nest/uno-jobs.module-definition.js';
 export { UNO_JOBS } from './nest/tokens.js';
-export { Task, TASK_METADATA, type TaskMetadata } from './decorators/task.decorator.js';
+export { Task, TASK_METADATA, type TaskMetadata, type TaskMethodDecorator } from './decorators/task.decorator.js';
 export { Cron, SCHEDULE_METADATA, type CronOptions, type ScheduleDecoratorOptions, type ScheduleMetadata } from './decorators/cron.decorator.js';
 export { Interval, type IntervalOptions } from './decorators/interval.decorator.js';
 export {
@@ -26,6 +26,7 @@ export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
 export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';
 export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener } from './core/events.js';
 export { DEFAULT_QUEUE, type TaskOptions, type TaskHandler, type TaskDefinition } from './core/task-registry.js';
+export { defineTask, isTaskRef, type TaskRef, type TaskHandlerOptions, type Job, type PayloadOf, type ResultOf } from './core/task-ref.js';
 export { backoffDelay } from './core/retry-policy.js';
 export { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_JSON_DEPTH, RESERVED_JOB_ID_PREFIX } from './core/limits.js';
 export { systemClock, type Clock, type TimerHandle } from './contract/clock.js';

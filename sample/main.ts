@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { JobEvents, JobFailedError, JobQueue } from '../lib/index.js';
 import { AppModule } from './app.module.js';
+import { GenerateReport } from './tasks.js';
 
 /**
  * A tour of Uno Jobs: priorities, retries with a flaky handler, an unrecoverable error, a delayed job,
@@ -17,11 +18,11 @@ async function main() {
   events.on('job:retry', ({ job, error, delayMs }) => log.warn(`${job.task} attempt ${job.attempt} failed (${error.message}); retry in ${delayMs} ms`));
   events.on('job:failed', ({ job, error }) => log.error(`${job.task} failed for good: ${error.message}`));
 
-  // Priorities: the critical report jumps the queue of low-priority ones.
-  const low = await Promise.all(['u1', 'u2', 'u3'].map((userId) => jobs.enqueue('report.generate', { userId, pages: 5 }, { priority: 'low' })));
-  const vip = await jobs.enqueue('report.generate', { userId: 'ceo', pages: 3 }, { priority: 'critical', jobId: 'report-ceo' });
+  // Priorities: the critical report jumps the queue of low-priority ones. Typed: the payload is checked.
+  const low = await Promise.all(['u1', 'u2', 'u3'].map((userId) => jobs.enqueue(GenerateReport, { userId, pages: 5 }, { priority: 'low' })));
+  const vip = await jobs.enqueue(GenerateReport, { userId: 'ceo', pages: 3 }, { priority: 'critical', jobId: 'report-ceo' });
   // Deduplication: the same jobId returns the existing job.
-  const again = await jobs.enqueue('report.generate', { userId: 'ceo', pages: 3 }, { jobId: 'report-ceo' });
+  const again = await jobs.enqueue(GenerateReport, { userId: 'ceo', pages: 3 }, { jobId: 'report-ceo' });
   log.log(`dedupe: second enqueue of report-ceo returned ${again.id === vip.id ? 'the same job' : 'a new job'}`);
 
   // Retries: half of the e-mails fail on their first attempt; one address is invalid and fails at once.
@@ -40,8 +41,8 @@ async function main() {
   // An event: every task subscribed to user.created gets a job, in one store round trip.
   const welcomes = await jobs.emit('user.created', { id: 'u42', email: 'new.user@example.com' });
 
-  const vipResult = await jobs.waitForResult(vip.id, { timeoutMs: 10_000 });
-  log.log(`critical report result: ${JSON.stringify(vipResult)}`);
+  const vipResult = await jobs.waitForResult(vip, { timeoutMs: 10_000 }); // typed { url, pages }
+  log.log(`critical report result: ${vipResult.url} (${vipResult.pages} pages)`);
   for (const job of [...low, ...mails, ...welcomes, delayed]) {
     try {
       const result = await jobs.waitForResult(job.id, { timeoutMs: 15_000 });

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Interval, Task, UnrecoverableError, type JobContext } from '../lib/index.js';
+import { GenerateReport } from './tasks.js';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -15,7 +16,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export class ReportService {
   private readonly logger = new Logger('reports');
 
-  @Task('report.generate', { queue: 'reports', timeout: 5_000, concurrency: 2 })
+  @Task(GenerateReport, { concurrency: 2 })
   async generate(payload: { userId: string; pages: number }, ctx: JobContext) {
     for (let page = 1; page <= payload.pages; page++) {
       await sleep(40, ctx.signal); // pass the signal on: a cancelled or timed-out report stops here

@@ -73,10 +73,23 @@ export const messages = {
   unknownTask: (task: string, known: readonly string[]) =>
     `Task "${task}" is not registered. Known tasks: ${list(known)}. ` +
     `Add @Task('${task}') to a method of a provider in a module that is imported, or fix the name.`,
+  unservedTask: (task: string, queue: string, known: readonly string[]) =>
+    `Jobs of task "${task}" in queue "${queue}" have no handler in this worker (it knows ${list(known)}). They are left ` +
+    `waiting, with no attempt used, for a worker that has @Task('${task}'): deploy or start one. If the name is a typo, ` +
+    `fix the producer (a defineTask reference catches it at compile time) and cancel the jobs already enqueued ` +
+    `(jobs.list({ task: '${task}' })).`,
+  taskRefOptionConflict: (task: string, owner: string, field: string, fromRef: unknown, given: unknown) =>
+    `@Task on ${owner} sets ${field} ${JSON.stringify(given)} for "${task}", but its reference from defineTask says ` +
+    `${JSON.stringify(fromRef ?? null)}. Producers enqueue with the reference's ${field}: set it in defineTask('${task}', ` +
+    `{ ${field}: ... }), not in @Task.`,
+  taskRefMismatch: (task: string, fromRef: string, owner: string, fromHandler: string) =>
+    `Task "${task}": its reference from defineTask enqueues with ${fromRef}, but its handler here (${owner}) is ` +
+    `registered with ${fromHandler}, so jobs would go where its workers do not look. Declare the handler with ` +
+    `@Task(ref) so both use the reference's options, or make defineTask and @Task agree.`,
   duplicateTask: (task: string, first: string, second: string) =>
     `Task "${task}" is declared twice: by ${first} and by ${second}. Task names must be unique; rename one of them.`,
   invalidTaskName: (task: unknown) =>
-    `Task name ${JSON.stringify(task)} is invalid: use a non-empty string of at most 200 characters.`,
+    `Task name ${JSON.stringify(task)} is invalid: use a non-empty string of at most 200 characters, or a reference from defineTask().`,
   invalidQueueName: (queue: unknown) =>
     `Queue name ${JSON.stringify(queue)} is invalid: use a non-empty string of letters, digits, '.', '_', ':' or '-' (at most 100).`,
   invalidPriority: (priority: unknown) =>

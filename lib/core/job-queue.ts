@@ -24,12 +24,16 @@ import { MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateAttempts, validateEventName, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
+import type { Job, TaskRef } from './task-ref.js';
 import type { JobStorage } from '../contract/job-storage.js';
 
-/** One item of {@link JobQueue.enqueueMany}. */
+/**
+ * One item of {@link JobQueue.enqueueMany}: a task by reference (its payload is checked against the reference's
+ * type) or by name.
+ */
 export interface EnqueueItem<P = unknown> {
-  task: string;
-  payload: P;
+  task: string | TaskRef<P, any>;
+  payload: NoInfer<P>;
   options?: EnqueueOptions;
 }
 
@@ -68,8 +72,10 @@ export interface JobQueueDeps {
  * Inject it in NestJS (`constructor(private readonly jobs: JobQueue) {}`).
  *
  * @example
- * const job = await jobs.enqueue('report.generate', { userId: 'u1' }, { priority: 'high', jobId: 'report-u1' });
- * const result = await jobs.waitForResult(job.id, { timeoutMs: 10_000 });
+ * const GenerateReport = defineTask<{ userId: string }, { url: string }>('report.generate', { queue: 'reports' });
+ * const job = await jobs.enqueue(GenerateReport, { userId: 'u1' }, { priority: 'high', jobId: 'report-u1' });
+ * const { url } = await jobs.waitForResult(job, { timeoutMs: 10_000 });
+ * // by name (untyped): await jobs.enqueue('report.generate', { userId: 'u1' })
  */
 export class JobQueue {
   private readonly emitted = { total: 0, unhandled: 0 };
@@ -77,35 +83,38 @@ export class JobQueue {
   constructor(private readonly deps: JobQueueDeps) {}
 
   /**
-   * Add one job. Validates everything first: an invalid payload or option throws `InvalidJobError` and writes
-   * nothing. With `jobId`, an existing job of that id is returned instead of a second one.
+   * Add one job of a task declared with `defineTask`: the payload is checked against the reference's type, the job
+   * goes to the reference's queue with its priority and attempts (a handler need not be registered here), and the
+   * returned job is typed, so `waitForResult(job)` resolves to the task's result type. Validates everything first:
+   * an invalid payload or option throws `InvalidJobError` and writes nothing. With `jobId`, an existing job of that
+   * id is returned instead of a second one.
    */
-  async enqueue<P = unknown>(task: string, payload: P, options: EnqueueOptions = {}): Promise<JobRecord> {
+  enqueue<P, R>(task: TaskRef<P, R>, payload: NoInfer<P>, options?: EnqueueOptions): Promise<Job<P, R>>;
+  /**
+   * Add one job of a task by name (untyped). With a handler registered here, the job takes its options; without
+   * one, the module's `tasks[name]` options, else the default queue. A worker that does not know the name leaves
+   * the job waiting and reports it, so check spelling with `defineTask` references where you can.
+   */
+  enqueue<P = unknown>(task: string, payload: P, options?: EnqueueOptions): Promise<JobRecord>;
+  async enqueue(task: string | TaskRef, payload: unknown, options: EnqueueOptions = {}): Promise<JobRecord> {
     const [result] = await this.insert([{ task, payload, options }], options.manager);
     return result!.job;
   }
 
   /**
-   * Add many jobs in one store round trip. All are validated before any is written; results keep the input order.
-   * A shared `manager` is taken from the first item's options.
+   * Add many jobs in one store round trip, each by reference (its payload checked against the reference's type) or
+   * by name. All are validated before any is written; results keep the input order. A shared `manager` is taken from
+   * the first item's options.
    */
-  async enqueueMany(items: readonly EnqueueItem[]): Promise<JobRecord[]> {
+  async enqueueMany<T extends readonly unknown[]>(items: readonly [...{ [K in keyof T]: EnqueueItem<T[K]> }]): Promise<JobRecord[]> {
     if (items.length === 0) return [];
-    return (await this.insert(items, items[0]!.options?.manager)).map((r) => r.job);
+    return (await this.insert(items as readonly EnqueueItem[], (items[0] as EnqueueItem).options?.manager)).map((r) => r.job);
   }
 
   /**
-   * Like {@link enqueueMany}, but says per job whether it was created or already existed (same `jobId`).
-   * The scheduler uses it to know which instance's firing won a tick.
-   */
-  enqueueManyResults(items: readonly EnqueueItem[]): Promise<InsertResult[]> {
-    if (items.length === 0) return Promise.resolve([]);
-    return this.insert(items, items[0]!.options?.manager);
-  }
-
-  /**
-   * {@link enqueueManyResults} for the scheduler's own firings, whose ids carry the reserved `sched:` prefix that
-   * producers may not use. Internal: the `Scheduler` calls it.
+   * Insert the scheduler's own firings, saying per job whether it was created or already existed, so the scheduler
+   * knows which instance's firing won a tick. Their ids carry the reserved `sched:` prefix that producers may not
+   * use. Internal: the `Scheduler` calls it.
    * @internal
    */
   enqueueScheduled(items: readonly EnqueueItem[]): Promise<InsertResult[]> {
@@ -147,10 +156,14 @@ export class JobQueue {
   }
 
   /**
-   * Wait until the job completes and return its result. Throws `JobFailedError` when it ends failed or cancelled,
+   * Wait until the job completes and return its result: typed when the job came from `enqueue(ref, payload)`. Throws `JobFailedError` when it ends failed or cancelled,
    * `JobNotFoundError` when it does not exist, `WaitTimeoutError` after `timeoutMs`.
    */
-  async waitForResult<R = unknown>(id: string, options: WaitOptions = {}): Promise<R> {
+  waitForResult<R>(job: Job<unknown, R>, options?: WaitOptions): Promise<R>;
+  /** {@link waitForResult} by job id; give the result type yourself (`waitForResult<MyResult>(id)`). */
+  waitForResult<R = unknown>(id: string, options?: WaitOptions): Promise<R>;
+  async waitForResult<R>(job: string | JobRecord, options: WaitOptions = {}): Promise<R> {
+    const id = typeof job === 'string' ? job : job.id;
     const timeoutMs = options.timeoutMs ?? 30_000;
     const { clock, events, storage } = this.deps;
     const deadline = clock.now() + timeoutMs;
@@ -240,7 +253,7 @@ export class JobQueue {
 
   /** Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. */
   private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean): NewJob {
-    const definition = this.deps.registry.require(task);
+    const definition = this.deps.registry.producerTask(task);
     const { priority = definition.priority, attempts = definition.attempts, delay, runAt, timeout, backoff, jobId } = options;
     validatePriority(priority);
     validateAttempts(attempts);
@@ -270,7 +283,7 @@ export class JobQueue {
     }
     return {
       id: jobId ?? randomUUID(),
-      task,
+      task: definition.name,
       queue: definition.queue,
       payload: toJson(payload, 'payload', this.deps.maxPayloadBytes),
       priority,

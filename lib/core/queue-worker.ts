@@ -251,6 +251,11 @@ export class QueueWorker implements AttemptOwner {
     }
   }
 
+  /** Tasks met in this queue that no handler here serves (their jobs were left waiting). */
+  unserved(): string[] {
+    return [...this.unknownTasks].sort();
+  }
+
   /** Hand the buffered jobs over (shutdown): the caller releases their leases. */
   takeBuffered(): BufferedJob[] {
     return this.buffer.clear();
@@ -296,7 +301,7 @@ export class QueueWorker implements AttemptOwner {
     for (const { job } of jobs) {
       if (this.unknownTasks.has(job.task)) continue;
       this.unknownTasks.add(job.task);
-      const error = new ConfigurationError(messages.unknownTask(job.task, this.deps.registry.names()));
+      const error = new ConfigurationError(messages.unservedTask(job.task, this.config.queue, this.deps.registry.names()));
       this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
     }
     await this.release(jobs, 'handing back jobs of unknown tasks');

@@ -4,6 +4,7 @@ import { type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
 import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
 import { validateBackoff } from './retry-policy.js';
+import { isTaskRef, PRODUCER_OPTIONS, type TaskRef } from './task-ref.js';
 
 /** Queue used when a task names none. */
 export const DEFAULT_QUEUE = 'default';
@@ -61,6 +62,14 @@ export interface TaskDefinition {
   handler: TaskHandler;
   /** Who declared it, e.g. `ReportService.generate`: named in duplicate-name errors. */
   owner: string;
+}
+
+/** What a producer stamps on a job of a task: resolved from a local handler, a reference or module options. */
+export interface ProducerTask {
+  name: string;
+  queue: string;
+  priority: Priority;
+  attempts: number;
 }
 
 const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -131,18 +140,34 @@ export function validateTaskOptions(name: string, options: TaskOptions): void {
 /** The tasks this process knows, by name. */
 export class TaskRegistry {
   private readonly tasks = new Map<string, TaskDefinition>();
+  /** Producer defaults per reference, checked once against the local handler (cleared when one registers). */
+  private refTargets = new WeakMap<TaskRef, ProducerTask>();
+  private readonly overrides: Readonly<Record<string, TaskOptions>>;
 
-  constructor(private readonly overrides: Readonly<Record<string, TaskOptions>> = {}) {}
+  /** Module overrides are checked here, so a bad one fails the boot even for a task this process only enqueues. */
+  constructor(overrides: Readonly<Record<string, TaskOptions>> | null = {}) {
+    this.overrides = overrides ?? {};
+    for (const [name, options] of Object.entries(this.overrides)) validateTaskOptions(name, options ?? {});
+  }
 
   /**
-   * Register a handler. Module-level overrides for the name win over the decorator's options, so values can come
+   * Register a handler, by name or by a {@link TaskRef} (its options first, then `options`, which may not change the
+   * reference's queue, priority or attempts). Module-level overrides for the name win over both, so values can come
    * from configuration. Throws on a duplicate name, naming both owners.
    */
-  register(name: string, handler: TaskHandler, options: TaskOptions = {}, owner = 'anonymous'): TaskDefinition {
+  register(task: string | TaskRef, handler: TaskHandler, options: TaskOptions = {}, owner = 'anonymous'): TaskDefinition {
+    const name = isTaskRef(task) ? task.name : task;
     validateTaskName(name);
     const existing = this.tasks.get(name);
     if (existing) throw new ConfigurationError(messages.duplicateTask(name, existing.owner, owner));
-    const merged: TaskOptions = { ...options, ...this.overrides[name] };
+    if (isTaskRef(task)) {
+      for (const field of PRODUCER_OPTIONS) {
+        if (options[field] !== undefined && options[field] !== task.options[field]) {
+          throw new ConfigurationError(messages.taskRefOptionConflict(name, owner, field, task.options[field], options[field]));
+        }
+      }
+    }
+    const merged: TaskOptions = { ...(isTaskRef(task) ? task.options : {}), ...options, ...this.overrides[name] };
     validateTaskOptions(name, merged);
     const definition: TaskDefinition = {
       name,
@@ -159,7 +184,37 @@ export class TaskRegistry {
       owner,
     };
     this.tasks.set(name, definition);
+    this.refTargets = new WeakMap();
     return definition;
+  }
+
+  /**
+   * Where and how a producer enqueues `task`, with or without its handler here:
+   * - a local handler: its options (as before references existed);
+   * - a reference: its options under the module overrides, and if a handler of that name is registered here with
+   *   another queue, priority or attempts, a `ConfigurationError` (its jobs would go where its workers do not look);
+   * - a name with no handler here: the module's `tasks[name]` options, else the default queue and defaults. A worker
+   *   that claims a job of a task it does not know leaves it waiting (see the worker pool's hand-back).
+   */
+  producerTask(task: string | TaskRef): ProducerTask {
+    if (!isTaskRef(task)) {
+      const local = this.tasks.get(task);
+      if (local) return local;
+      validateTaskName(task);
+      return producerDefaults(task, this.overrides[task] ?? {});
+    }
+    let target = this.refTargets.get(task);
+    if (!target) {
+      target = producerDefaults(task.name, { ...task.options, ...this.overrides[task.name] });
+      const local = this.tasks.get(task.name);
+      const differs = local && PRODUCER_OPTIONS.filter((field) => local[field] !== target![field]);
+      if (local && differs!.length > 0) {
+        const show = (from: ProducerTask) => differs!.map((field) => `${field} ${JSON.stringify(from[field])}`).join(', ');
+        throw new ConfigurationError(messages.taskRefMismatch(task.name, show(target), local.owner, show(local)));
+      }
+      this.refTargets.set(task, target);
+    }
+    return target;
   }
 
   get(name: string): TaskDefinition | undefined {
@@ -193,6 +248,10 @@ export class TaskRegistry {
   queues(): string[] {
     return [...new Set(this.all().map((t) => t.queue))].sort();
   }
+}
+
+function producerDefaults(name: string, options: TaskOptions): ProducerTask {
+  return { name, queue: options.queue ?? DEFAULT_QUEUE, priority: options.priority ?? 'normal', attempts: options.attempts ?? 1 };
 }
 
 function eventList(on: string | readonly string[] | undefined): readonly string[] {

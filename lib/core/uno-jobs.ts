@@ -10,6 +10,7 @@ import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
+import type { TaskHandlerOptions, TaskRef } from './task-ref.js';
 import { MAX_DELAY_MS } from './limits.js';
 import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
@@ -126,9 +127,10 @@ type Phase = 'new' | 'started' | 'stopping' | 'stopped';
  *
  * @example
  * const uno = new UnoJobs({ storage: new MemoryJobStorage() });
- * uno.register('email.send', async (payload) => send(payload), { attempts: 3 });
+ * const SendEmail = defineTask<{ to: string }>('email.send', { attempts: 3 });
+ * uno.register(SendEmail, async (payload) => send(payload.to));
  * await uno.start();
- * await uno.queue.enqueue('email.send', { to: 'a@b.c' });
+ * await uno.queue.enqueue(SendEmail, { to: 'a@b.c' });
  * await uno.stop();
  */
 export class UnoJobs {
@@ -175,9 +177,24 @@ export class UnoJobs {
     );
   }
 
-  /** Register a handler (the NestJS explorer calls this for every `@Task`). */
-  register(name: string, handler: TaskHandler, options?: TaskOptions, owner?: string): void {
-    this.registry.register(name, handler, options, owner);
+  /**
+   * Register the handler of a task declared with `defineTask`: it must take the reference's payload type and return
+   * its result type. `options` add worker-side settings to the reference's (the NestJS explorer calls this for
+   * every `@Task(ref)`).
+   */
+  register<P, R>(task: TaskRef<P, R>, handler: TaskHandler<P, R>, options?: TaskHandlerOptions, owner?: string): void;
+  /** Register a handler by name (the NestJS explorer calls this for every `@Task(name)`). */
+  register(name: string, handler: TaskHandler, options?: TaskOptions, owner?: string): void;
+  register(task: string | TaskRef<any, any>, handler: TaskHandler, options?: TaskOptions, owner?: string): void {
+    this.registry.register(task, handler, options, owner);
+  }
+
+  /**
+   * Tasks whose jobs this worker claimed without a handler for them, per queue: it left those jobs waiting (no
+   * attempt used) and no longer claims them. A name here is a typo in a producer or a worker not yet deployed.
+   */
+  unservedTasks(): Record<string, string[]> {
+    return this.pool?.unservedTasks() ?? {};
   }
 
   /**

@@ -54,6 +54,11 @@ export class WorkerPool {
     return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.overdueCount]));
   }
 
+  /** Tasks whose jobs a queue's worker claimed with no handler here, per queue (only queues that met one). */
+  unservedTasks(): Record<string, string[]> {
+    return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.unserved()]).filter(([, tasks]) => tasks.length > 0));
+  }
+
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
     this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.arrival());

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ConfigurationError, messages } from '../contract/errors.js';
+import type { TaskHandler } from '../core/task-registry.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
 import { TASK_METADATA, type TaskMetadata } from '../decorators/task.decorator.js';
 import { SCHEDULE_METADATA, type ScheduleMetadata } from '../decorators/cron.decorator.js';
@@ -59,7 +60,9 @@ export class JobsExplorer {
     for (const { instance, owner, method, metadata } of discoverMethods<TaskMetadata>(this.discovery, this.scanner, TASK_METADATA, this.logger)) {
       const fn = (instance as Record<string, unknown>)[method];
       if (typeof fn !== 'function') throw new ConfigurationError(messages.handlerNotFunction(owner, method));
-      this.uno.register(metadata.name, fn.bind(instance), metadata.options, `${owner}.${method}`);
+      const handler = fn.bind(instance) as TaskHandler;
+      if (metadata.ref) this.uno.register(metadata.ref, handler, metadata.options, `${owner}.${method}`);
+      else this.uno.register(metadata.name, handler, metadata.options, `${owner}.${method}`);
     }
     for (const { instance, owner, method, metadata } of discoverMethods<ScheduleMetadata>(this.discovery, this.scanner, SCHEDULE_METADATA, this.logger)) {
       const fn = (instance as Record<string, unknown>)[method];

@@ -146,7 +146,12 @@ describe('UnoJobsModule', () => {
       run() {}
     }
     const ref = await boot([UnoJobsModule.forRoot({})], [ReportService, PerRequest]);
-    await expect(ref.get(JobQueue).enqueue('per.request', null)).rejects.toThrow('Task "per.request" is not registered');
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    expect(uno.registry.get('per.request')).toBeUndefined();
+    // Its jobs are accepted (another service may run them) on the default queue, which no worker here serves.
+    const job = await ref.get(JobQueue).enqueue('per.request', null);
+    expect(Object.keys(uno.activeCounts())).toEqual(['reports']);
+    expect(await uno.storage.get(job.id)).toMatchObject({ state: 'waiting', queue: 'default', attempt: 0 });
   });
 
   it('exposes events, and app.close() drains a running job before closing the store', async () => {

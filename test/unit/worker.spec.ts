@@ -328,7 +328,8 @@ describe('jobs of tasks this process does not know', () => {
     expect((await old.queue.getJob(known.id))!.state).toBe('completed');
     const untouched = (await old.queue.getJob(fresh.id))!;
     expect(untouched).toMatchObject({ state: 'waiting', attempt: 0, errors: [] });
-    expect(errors).toEqual([expect.stringContaining('Task "brand.new" is not registered')]);
+    expect(errors).toEqual([expect.stringContaining('Jobs of task "brand.new" in queue "default" have no handler in this worker (it knows "known")')]);
+    expect(old.uno.unservedTasks()).toEqual({ default: ['brand.new'] });
     await old.uno.stop(0);
     env = createEngine({ clock: old.clock, storage: old.storage });
     env.uno.register('brand.new', () => 'new');
