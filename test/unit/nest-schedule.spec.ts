@@ -5,7 +5,7 @@ import { Test } from '@nestjs/testing';
 // The app's decorators come from @nestjs/schedule only: adoption means they stay as they are.
 import { Cron, CronExpression, Interval, ScheduleModule, SchedulerRegistry, Timeout } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { MemoryJobStorage, Scheduler, UnoJobsModule, UNO_JOBS, type NestScheduleOption, type UnoJobs } from '../../lib/index.js';
+import { MemoryJobStorage, Scheduler, UnoJobsModule, UNO_JOBS, type NestScheduleOption, type TaskOptions, type UnoJobs } from '../../lib/index.js';
 import { ManualClock } from '../../lib/testing/index.js';
 import { loadNestScheduleModule, resolveNestSchedule } from '../../lib/nest/nest-schedule.bridge.js';
 import { offsetZone } from '../../lib/nest/nest-schedule.adopter.js';
@@ -54,10 +54,17 @@ class LegacyService {
   }
 }
 
-async function boot(options: { clock: ManualClock; nestSchedule?: NestScheduleOption; storage?: MemoryJobStorage; providers?: unknown[]; imports?: unknown[] }) {
+async function boot(options: {
+  clock: ManualClock;
+  nestSchedule?: NestScheduleOption;
+  storage?: MemoryJobStorage;
+  providers?: unknown[];
+  imports?: unknown[];
+  tasks?: Record<string, TaskOptions>;
+}) {
   const ref = await Test.createTestingModule({
     imports: [
-      UnoJobsModule.forRoot({ clock: options.clock, storage: options.storage, worker: { pollIntervalMs: 100 }, nestSchedule: options.nestSchedule }),
+      UnoJobsModule.forRoot({ clock: options.clock, storage: options.storage, tasks: options.tasks, worker: { pollIntervalMs: 100 }, nestSchedule: options.nestSchedule }),
       ...((options.imports ?? []) as never[]),
     ],
     providers: (options.providers ?? [LegacyService]) as never[],
@@ -78,7 +85,8 @@ async function advanceUntil(clock: ManualClock, ms: number, done: () => boolean)
 describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')", () => {
   it('maps every @Cron and @Interval to a Uno schedule with its options (semantics table of docs/nest-schedule.md)', async () => {
     const clock = new ManualClock(T0);
-    const { scheduler, uno } = await boot({ clock, nestSchedule: { timeZone: 'America/New_York' } });
+    // Uno's task options (retries, timeout, queue, priority) come from the module's overrides by task name.
+    const { scheduler, uno } = await boot({ clock, nestSchedule: { timeZone: 'America/New_York' }, tasks: { report: { attempts: 3, timeout: 30_000, priority: 'high' } } });
     const rows = (await scheduler.list()).map((s) => [s.name, s.cron ?? s.every, s.timezone, s.overlap, s.paused, s.missed, s.task, s.source]);
     expect(rows).toEqual([
       // No name: <Class>.<method>; no timeZone/utcOffset: the configured default zone.
@@ -94,7 +102,7 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     ]);
     expect((await scheduler.get('offset'))!.nextRunAt!.toISOString()).toBe('2026-01-01T21:30:00.000Z');
     expect((await scheduler.get('off'))!.nextRunAt).toBeNull();
-    expect(uno.registry.get('report')).toMatchObject({ owner: 'LegacyService.report' });
+    expect(uno.registry.get('report')).toMatchObject({ owner: 'LegacyService.report', attempts: 3, timeout: 30_000, priority: 'high' });
   });
 
   it('fires a cron tick as one job and calls the method with no arguments, as @nestjs/schedule does', async () => {
@@ -175,6 +183,31 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     expect([...registry.getCronJobs().keys()]).toContain('runtime');
     registry.deleteCronJob('runtime');
     expect(registry.doesExist('cron', 'runtime')).toBe(false);
+  });
+
+  it('forRootAsync takes nestSchedule beside the factory; disabled is paused again at every boot, as @nestjs/schedule leaves it stopped', async () => {
+    const clock = new ManualClock(T0);
+    const storage = new MemoryJobStorage({ clock });
+    const bootAsync = async () => {
+      const ref = await Test.createTestingModule({
+        imports: [UnoJobsModule.forRootAsync({ nestSchedule: 'adopt', useFactory: () => ({ clock, storage, worker: { pollIntervalMs: 100 } }) })],
+        providers: [LegacyService],
+      }).compile();
+      apps.push(ref);
+      await ref.init();
+      return ref.get(Scheduler);
+    };
+    const first = await bootAsync();
+    expect((await first.get('off'))!.paused).toBe(true);
+    await first.resume('off');
+    expect((await first.get('off'))!.paused).toBe(false);
+    await apps.pop()!.close();
+    const second = await bootAsync();
+    expect((await second.get('off'))!.paused).toBe(true);
+    // An ordinary schedule keeps a pause across boots (Uno's rule for decorator schedules).
+    await second.pause('report');
+    await apps.pop()!.close();
+    expect((await (await bootAsync()).get('report'))!.paused).toBe(true);
   });
 
   it('fails the boot when ScheduleModule is imported too, saying what to remove', async () => {
