@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { describe, it, expect, afterEach } from '@jest/globals';
-import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { describe, it, expect, afterEach, jest } from '@jest/globals';
+import { Injectable, Logger, Scope, type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 // The app's decorators come from @nestjs/schedule only: adoption means they stay as they are.
 import { Cron, CronExpression, Interval, ScheduleModule, SchedulerRegistry, Timeout } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { MemoryJobStorage, Scheduler, UnoJobsModule, UNO_JOBS, type NestScheduleOption, type TaskOptions, type UnoJobs } from '../../lib/index.js';
-import { ManualClock } from '../../lib/testing/index.js';
+import { ManualClock, flushMicrotasks } from '../../lib/testing/index.js';
 import { loadNestScheduleModule, resolveNestSchedule } from '../../lib/nest/nest-schedule.bridge.js';
 import { offsetZone } from '../../lib/nest/nest-schedule.adopter.js';
 
@@ -138,6 +138,44 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     expect(a.service!.calls.find((c) => c.method === 'warm')!.args).toBe(0);
   });
 
+  it('@Timeout: an error is logged, not thrown; a timer that has not fired is cleared at shutdown; request-scoped providers are skipped', async () => {
+    const errors: string[] = [];
+    const warnings: string[] = [];
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    try {
+      @Injectable()
+      class Failing {
+        runs = 0;
+        @Timeout('boom', 100)
+        boom() {
+          this.runs++;
+          throw new Error('cache server down');
+        }
+      }
+      @Injectable({ scope: Scope.REQUEST })
+      class PerRequest {
+        @Cron('* * * * * *', { name: 'per-request' })
+        tick() {}
+      }
+      const clock = new ManualClock(T0);
+      const { ref, scheduler } = await boot({ clock, nestSchedule: 'adopt', providers: [Failing, LegacyService, PerRequest] });
+      await clock.advance(100);
+      expect(ref.get(Failing).runs).toBe(1);
+      await flushMicrotasks();
+      expect(errors).toEqual(['@Timeout boom: cache server down']);
+      expect(warnings).toEqual(['PerRequest.tick is request-scoped or transient: background handlers need a singleton provider; it is skipped.']);
+      expect((await scheduler.list()).map((s) => s.name)).not.toContain('per-request');
+      const service = ref.get(LegacyService);
+      await apps.pop()!.close();
+      await clock.advance(5000);
+      expect(service.calls.filter((c) => c.method === 'warm')).toEqual([]);
+    } finally {
+      error.mockRestore();
+      warn.mockRestore();
+    }
+  });
+
   it("@Timeout with timeouts: 'deploy' runs once for a deploy id across instances, again for the next deploy", async () => {
     const clock = new ManualClock(T0);
     const storage = new MemoryJobStorage({ clock });
@@ -172,7 +210,13 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     expect(() => report.stop()).toThrow("SchedulerRegistry.getCronJob('report').stop() is not available");
     expect(() => report.stop()).toThrow("Instead: scheduler.pause('report') (Uno's Scheduler)");
     expect(() => report.lastDate()).toThrow("(await scheduler.get('report')).lastRunAt");
+    expect(() => report.start()).toThrow("Instead: scheduler.resume('report')");
+    expect(() => report.setTime(report.cronTime)).toThrow("Instead: scheduler.upsert('report', { cron, task })");
+    expect(() => report.fireOnTick()).toThrow("Instead: scheduler.trigger('report')");
     expect(() => registry.deleteCronJob('report')).toThrow("scheduler.pause('report')");
+    expect(() => registry.deleteInterval('named-interval')).toThrow("scheduler.pause('named-interval')");
+    expect(() => registry.getTimeout('LegacyService.warm')).toThrow('SchedulerRegistry.getTimeout');
+    expect(() => registry.deleteTimeout('LegacyService.warm')).toThrow('is cleared at shutdown');
     expect(() => registry.getInterval('named-interval')).toThrow("scheduler.get('named-interval')");
     expect(() => registry.getCronJob('nope')).toThrow('No cron job named "nope"');
 
@@ -183,6 +227,12 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     expect([...registry.getCronJobs().keys()]).toContain('runtime');
     registry.deleteCronJob('runtime');
     expect(registry.doesExist('cron', 'runtime')).toBe(false);
+    // ... and are stopped at shutdown, as ScheduleModule's orchestrator stops them.
+    const live = CronJob.from({ cronTime: '0 0 1 1 *', onTick: () => {}, start: true });
+    registry.addCronJob('live', live);
+    expect(live.isActive).toBe(true);
+    await apps.pop()!.close();
+    expect(live.isActive).toBe(false);
   });
 
   it('forRootAsync takes nestSchedule beside the factory; disabled is paused again at every boot, as @nestjs/schedule leaves it stopped', async () => {
@@ -216,7 +266,7 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     );
   });
 
-  it('refuses what cannot keep its meaning: a Date cronTime, initialDelay', async () => {
+  it('refuses what cannot keep its meaning: a Date cronTime, initialDelay; and a name Uno cannot store', async () => {
     @Injectable()
     class OnceService {
       @Cron(new Date(T0 + 60_000))
@@ -232,6 +282,14 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     }
     await expect(boot({ clock: new ManualClock(T0), nestSchedule: 'adopt', providers: [DelayedService] })).rejects.toThrow(
       '@Cron on DelayedService.delayed: the option initialDelay cannot be kept',
+    );
+    @Injectable()
+    class SpacedService {
+      @Cron('* * * * *', { name: 'nightly report' })
+      report() {}
+    }
+    await expect(boot({ clock: new ManualClock(T0), nestSchedule: 'adopt', providers: [SpacedService] })).rejects.toThrow(
+      `@Cron on SpacedService.report: Schedule name "nightly report" is invalid: use 1 to 150 characters without whitespace or '#'.`,
     );
   });
 
