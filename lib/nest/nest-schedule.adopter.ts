@@ -120,8 +120,10 @@ export class NestScheduleAdopter implements NestScheduleAdopterPort, AdoptedSche
       } else if (type === this.keys.types.timeout) {
         const { timeout: ms } = Reflect.getMetadata(this.keys.timeout, fn) as { timeout: number };
         if (!Number.isInteger(ms) || ms < 0) throw new ConfigurationError(messages.invalidScheduleDeclaration('@Timeout', where, messages.invalidDelay(ms, 2 ** 31 - 1)));
+        const existing = this.timeouts.get(name);
+        if (existing) throw new ConfigurationError(messages.duplicateSchedule(name, existing.owner, where));
         if (this.options.timeouts === 'deploy') uno.register(name, handler, {}, where);
-        this.timeouts.set(name, { name, ms, run: handler });
+        this.timeouts.set(name, { name, ms, run: handler, owner: where });
       }
     }
   }

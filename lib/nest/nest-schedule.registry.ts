@@ -17,6 +17,8 @@ export interface AdoptedTimeout {
   name: string;
   ms: number;
   run: () => Promise<void>;
+  /** `<Class>.<method>` that declared it. */
+  owner: string;
 }
 
 /** What the registry reads from the adopter. */
