@@ -4,6 +4,7 @@
  */
 export { UnoJobsModule } from './nest/uno-jobs.module.js';
 export type { UnoJobsModuleOptions } from './nest/uno-jobs.module-definition.js';
+export type { NestScheduleOption, NestScheduleAdoptOptions, NestScheduleTimeouts } from './nest/nest-schedule.bridge.js';
 export { UNO_JOBS } from './nest/tokens.js';
 export { Task, TASK_METADATA, type TaskMetadata, type TaskMethodDecorator } from './decorators/task.decorator.js';
 export { Cron, SCHEDULE_METADATA, type CronOptions, type ScheduleDecoratorOptions, type ScheduleMetadata } from './decorators/cron.decorator.js';

@@ -265,4 +265,27 @@ export const messages = {
     `${owner} carries more than one @Cron/@Interval. Use one schedule per method, or scheduler.upsert() for more.`,
   invalidEventName: (event: unknown) =>
     `Event name ${JSON.stringify(event)} is invalid: use a non-empty string of at most 200 characters.`,
+  // @nestjs/schedule adoption (UnoJobsModule.forRoot({ nestSchedule: 'adopt' }), docs/nest-schedule.md)
+  nestScheduleModuleImported: () =>
+    `ScheduleModule (from @nestjs/schedule) is imported while UnoJobsModule adopts its @Cron, @Interval and @Timeout ` +
+    `methods (nestSchedule: 'adopt'): both would fire them, and ScheduleModule on every instance. Remove ` +
+    `ScheduleModule.forRoot() from your imports; Uno Jobs runs those methods and provides SchedulerRegistry ` +
+    `(see docs/nest-schedule.md). To keep ScheduleModule instead, remove the nestSchedule option.`,
+  nestScheduleIncompatible: () =>
+    `This version of @nestjs/schedule stores its decorator metadata in a way Uno Jobs does not know. Install ` +
+    `@nestjs/schedule 12 (npm install @nestjs/schedule@12), or remove the nestSchedule option and move the methods ` +
+    `to Uno's own @Cron/@Interval (docs/scheduler.md).`,
+  nestScheduleCronTime: (owner: string) =>
+    `@Cron on ${owner}: a Date or DateTime fires once, not on a schedule, and cannot be adopted. Enqueue a one-time ` +
+    `job instead (jobs.enqueue(task, payload, { runAt })), or use a cron expression.`,
+  nestScheduleUnsupported: (owner: string, option: string, hint: string) =>
+    `@Cron on ${owner}: the option ${option} cannot be kept when Uno Jobs runs the schedule: ${hint}`,
+  nestScheduleInvalid: (option: string, value: unknown, expected: string) =>
+    `${option} ${JSON.stringify(value)} is invalid: ${expected}.`,
+  nestScheduleReadOnly: (call: string, instead: string) =>
+    `SchedulerRegistry.${call} is not available for a schedule that Uno Jobs adopted from @nestjs/schedule: it runs ` +
+    `cluster-wide, not in this process. Instead: ${instead} (see docs/nest-schedule.md).`,
+  nestScheduleNotFound: (kind: string, name: string) =>
+    `No ${kind} named "${name}": neither adopted from @nestjs/schedule nor added to SchedulerRegistry. ` +
+    `Uno's Scheduler lists every stored schedule: scheduler.list().`,
 };

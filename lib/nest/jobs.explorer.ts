@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ConfigurationError, messages } from '../contract/errors.js';
 import type { TaskHandler } from '../core/task-registry.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
 import { TASK_METADATA, type TaskMetadata } from '../decorators/task.decorator.js';
 import { SCHEDULE_METADATA, type ScheduleMetadata } from '../decorators/cron.decorator.js';
+import { NEST_SCHEDULE_ADOPTER, type NestScheduleAdopterPort } from './nest-schedule.bridge.js';
 import { UNO_JOBS } from './tokens.js';
 
 /** A handler found on a provider or controller. */
@@ -54,6 +55,7 @@ export class JobsExplorer {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     @Inject(UNO_JOBS) private readonly uno: UnoJobs,
+    @Optional() @Inject(NEST_SCHEDULE_ADOPTER) private readonly nestSchedule?: NestScheduleAdopterPort,
   ) {}
 
   explore(): void {
@@ -74,5 +76,6 @@ export class JobsExplorer {
       this.uno.scheduler.declare(name, { cron, every, timezone, task: name, payload, missed, maxMissed, overlap }, where, metadata.decorator);
       this.uno.register(name, fn.bind(instance), taskOptions, where);
     }
+    this.nestSchedule?.adopt(this.discovery, this.scanner, this.uno);
   }
 }

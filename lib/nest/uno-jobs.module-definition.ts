@@ -1,6 +1,7 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { UnoJobsOptions } from '../core/uno-jobs.js';
 import type { JobStorage } from '../contract/job-storage.js';
+import { loadNestScheduleModule, type NestScheduleOption } from './nest-schedule.bridge.js';
 import type { StorageToken } from './storage.js';
 
 /**
@@ -26,5 +27,11 @@ export const {
 } = new ConfigurableModuleBuilder<UnoJobsModuleOptions>()
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createUnoJobsOptions')
-  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  // nestSchedule is an extra (known when the module is built, also with forRootAsync): it adds the module that
+  // provides SchedulerRegistry, loaded only when set (see nest-schedule.bridge.ts).
+  .setExtras<{ isGlobal?: boolean; nestSchedule?: NestScheduleOption }>({ isGlobal: true, nestSchedule: undefined }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+    ...(extras.nestSchedule === undefined ? {} : { imports: [...(definition.imports ?? []), loadNestScheduleModule(extras.nestSchedule)] }),
+  }))
   .build();

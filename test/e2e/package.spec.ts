@@ -43,6 +43,23 @@ export const same: typeof Contract = JobStorage;
 export const record = newJobRecord;
 `;
 
+/** Boots the module, with `adopt` as argv[2] also with `nestSchedule: 'adopt'`; prints the outcome. */
+const BOOT = `
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { UnoJobsModule } from '@uno/jobs';
+class AppModule {}
+Module({ imports: [UnoJobsModule.forRoot(process.argv[2] === 'adopt' ? { nestSchedule: 'adopt' } : {})] })(AppModule);
+try {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
+  await app.close();
+  console.log('booted');
+} catch (error) {
+  console.log('failed: ' + error.message);
+}
+`;
+
 let app: string;
 
 async function tsc(file: string): Promise<{ code: number; output: string }> {
@@ -98,4 +115,13 @@ describe('the packed library in an app without typeorm and ioredis', () => {
     expect(code).not.toBe(0);
     expect(output).toMatch(/Cannot find module 'ioredis'/);
   }, 120_000);
+
+  it('boots without @nestjs/schedule (loaded only for nestSchedule), and nestSchedule then names the package to install', async () => {
+    await expect(readFile(join(app, 'node_modules/@nestjs/schedule/package.json'))).rejects.toThrow(/ENOENT/);
+    await writeFile(join(app, 'boot.mjs'), BOOT);
+    expect((await run(process.execPath, ['boot.mjs'], { cwd: app })).stdout).toBe('booted\n');
+    expect((await run(process.execPath, ['boot.mjs', 'adopt'], { cwd: app })).stdout).toBe(
+      `failed: UnoJobsModule's nestSchedule option needs the package "@nestjs/schedule". Install it: npm install @nestjs/schedule\n`,
+    );
+  }, 60_000);
 });

@@ -28,7 +28,8 @@ export const LAYERS: Layer[] = [
     owns: (f) => f.startsWith('nest/'),
     // The memory store is the module's default store, the one backend the NestJS layer may build.
     mayImport: ['contract', 'core', 'decorators', 'nest', 'storage/memory'],
-    packages: /^(@nestjs\/(common|core)|rxjs|reflect-metadata)$/,
+    // @nestjs/schedule (and the cron it brings) only in the files loaded lazily for the nestSchedule option.
+    packages: /^(@nestjs\/(common|core|schedule)|rxjs|reflect-metadata|cron)$/,
   },
 ];
 
