@@ -55,6 +55,13 @@ function statements<T>(op: Op<T>, answers: Record<string, unknown>[][] = []): St
   return out;
 }
 
+/** What an operation returns when its statements are answered with `answers` in turn. */
+function result<T>(op: Op<T>, answers: Record<string, unknown>[][]): T {
+  let step = op.next();
+  for (let i = 0; !step.done; i++) step = op.next(answers[i] ?? []);
+  return step.value;
+}
+
 async function plan(stmt: Stmt): Promise<string> {
   const rows = (await ds.query(`EXPLAIN ${toDollar(stmt.sql)}`, stmt.params)) as { 'QUERY PLAN': string }[];
   return rows.map((r) => r['QUERY PLAN']).join('\n');
@@ -90,6 +97,18 @@ describe('PostgreSQL retention and list plans read indexes, never the whole tabl
     }
     // An empty table (NULL span) has nothing to cut by count.
     expect(statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: Infinity, maxCount: 0 }), [[{ now: 0, span: null }]])).toHaveLength(1);
+  });
+
+  it('the age cut is returned only when the oldest finished job of the kind is past the limit', async () => {
+    const [head] = statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: 60_000, maxCount: Infinity }));
+    expectIndexOnly(await plan(head!), 'dead'); // the oldest end of the kind's index
+    const [{ oldest }] = (await ds.query(toDollar(head!.sql), head!.params)) as { oldest: string }[];
+    const [{ m }] = (await ds.query(`SELECT MIN(finished_at) AS m FROM ${t.jobs} WHERE state IN ('failed', 'cancelled')`)) as { m: string }[];
+    expect(Number(oldest)).toBe(Number(m));
+    const cutAt = (now: number, oldestAt: number | null) => result(pruneCutOp(postgres, t, 'failed', { maxAgeMs: 60_000, maxCount: Infinity }), [[{ now, span: 1, oldest: oldestAt }]]);
+    expect(cutAt(100_000, 40_000)).toBeNull(); // finished exactly at the limit: kept, so no delete step at all
+    expect(cutAt(100_000, 40_000 - 1)).toEqual({ kind: 'failed', before: 40_000 });
+    expect(cutAt(100_000, null)).toBeNull(); // no job of the kind
   });
 
   it('each delete step picks its rows from the oldest end of the partial index', async () => {

@@ -395,7 +395,9 @@ export class TypeormJobStorage extends JobStorage {
     let removed = 0;
     for (const kind of ['completed', 'failed'] as const) {
       if (removed >= limit) break;
-      const cut = await this.tx((d) => pruneCutOp(d, this.t, kind, policy[kind]));
+      const rule = policy[kind];
+      if (!Number.isFinite(rule.maxAgeMs) && !Number.isFinite(rule.maxCount)) continue; // keeps every job: no transaction
+      const cut = await this.tx((d) => pruneCutOp(d, this.t, kind, rule));
       while (cut && removed < limit) {
         const step = Math.min(PRUNE_STEP, limit - removed);
         const n = await this.tx((d) => pruneStepOp(d, this.t, cut, step));

@@ -107,8 +107,11 @@ export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { 
   const byAge = Number.isFinite(rule.maxAgeMs);
   const byCount = Number.isFinite(rule.maxCount);
   if (!byAge && !byCount) return null;
-  const [head] = yield { sql: `SELECT ${d.nowMs} AS now, (${seqSpanSql(d, t)}) AS span`, params: [] };
-  const before = byAge ? Number(head!.now) - rule.maxAgeMs : null;
+  const [head] = yield { sql: `SELECT ${d.nowMs} AS now, (${seqSpanSql(d, t)}) AS span, (${oldestSql(d, t, kind)}) AS oldest`, params: [] };
+  // The age rule cuts only when the oldest finished job of the kind is older than its limit: a round then costs no
+  // delete statement when nothing has aged out (which, with a 24 h limit, is most of them).
+  const oldest = head?.oldest === null || head?.oldest === undefined ? null : Number(head.oldest);
+  const before = byAge && oldest !== null && oldest < Number(head!.now) - rule.maxAgeMs ? Number(head!.now) - rule.maxAgeMs : null;
   const maxCount = Math.max(0, Math.floor(rule.maxCount));
   if (byCount && Number(head?.span ?? 0) > maxCount) {
     const [edge] = yield {
@@ -121,6 +124,18 @@ export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { 
     }
   }
   return before === null ? null : { kind, before };
+}
+
+/**
+ * The finish time of the oldest job of a kind (NULL when there is none): the first entry of the kind's index. MySQL
+ * reads `(state, finished_at, seq)` once per state, as `state IN (..)` there is a range it would scan.
+ */
+function oldestSql(d: Dialect, t: TableNames, kind: PruneKind): string {
+  if (d.name === 'mysql' && kind === 'failed') {
+    const one = (state: string) => `SELECT MIN(finished_at) AS m FROM ${t.jobs} WHERE state = '${state}'`;
+    return `SELECT MIN(m) FROM (${one('failed')} UNION ALL ${one('cancelled')}) AS oldest`;
+  }
+  return `SELECT MIN(finished_at) FROM ${t.jobs} WHERE ${STATES[kind]}`;
 }
 
 /**
