@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { JobPage } from '../contract/job.js';
 import { MAX_LOG_LINES } from '../contract/job-storage.js';
 import { newJob, claimReq, err, keepAll, sleep, waitFor, type ConformanceCase } from './conformance-helpers.js';
 
@@ -101,6 +102,33 @@ export const adminCases: ConformanceCase[] = [
       assert.equal(odd.nextCursor, null);
       assert.equal((await s.list({ state: 'completed' }, { limit: 10 })).jobs.length, 0);
       assert.equal((await s.list({ queue: 'q', state: 'waiting' }, { limit: 100 })).jobs.length, 25);
+    },
+  },
+  {
+    name: 'list pages newest first across every state, active jobs merged in place',
+    run: async (s) => {
+      for (let i = 0; i < 12; i++) await s.insert([newJob({ id: `m${String(i).padStart(2, '0')}`, maxAttempts: 1 })]);
+      const claimed = await s.claim({ queue: 'q', limit: 6, leaseMs: 60_000, workerId: 'w' });
+      assert.deepEqual(claimed.map((c) => c.job.id), ['m00', 'm01', 'm02', 'm03', 'm04', 'm05']);
+      const token = (id: string) => claimed.find((c) => c.job.id === id)!.token;
+      await s.complete([{ id: 'm00', token: token('m00'), result: 'null' }, { id: 'm01', token: token('m01'), result: 'null' }]);
+      await s.fail([{ id: 'm02', token: token('m02'), error: err(1), retryDelayMs: null }]);
+      await s.cancel('m07');
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: JobPage = await s.list({}, { limit: 4, cursor });
+        seen.push(...page.jobs.map((j) => j.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.deepEqual(seen, ['m11', 'm10', 'm09', 'm08', 'm07', 'm06', 'm05', 'm04', 'm03', 'm02', 'm01', 'm00']);
+      const active = await s.list({ state: 'active' }, { limit: 2 });
+      assert.deepEqual(active.jobs.map((j) => j.id), ['m05', 'm04']);
+      assert.deepEqual((await s.list({ state: 'active' }, { limit: 2, cursor: active.nextCursor })).jobs.map((j) => j.id), ['m03']);
+      assert.deepEqual((await s.list({ state: 'completed' }, { limit: 10 })).jobs.map((j) => j.id), ['m01', 'm00']);
+      // A cursor taken from a page of every state serves a filtered page too.
+      const firstFive = await s.list({}, { limit: 5 });
+      assert.deepEqual((await s.list({ queue: 'q' }, { limit: 3, cursor: firstFive.nextCursor })).jobs.map((j) => j.id), ['m06', 'm05', 'm04']);
     },
   },
   {

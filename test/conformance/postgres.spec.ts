@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_RETENTION_INDEXES, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_RETENTION_INDEXES, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -64,6 +64,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsCollation.*1764500000000$/),
         expect.stringMatching(/^UnoJobsStalls.*1764600000000$/),
         expect.stringMatching(/^UnoJobsRetentionIndexes.*1764650000000$/),
+        expect.stringMatching(/^UnoJobsListingIndex.*1764700000000$/),
       ]);
       const collations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('id', 'queue', 'token')`,
@@ -77,7 +78,12 @@ describe('TypeORM PostgreSQL specifics', () => {
       await s.close();
       const indexes = (await app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1`, [`${mig}jobs`])) as { indexdef: string }[];
       expect(indexes.some((i) => /WHERE .*state.*waiting.*scheduled/.test(i.indexdef))).toBe(true);
-      expect(indexes.filter((i) => /_(done|dead|seq) ON/.test(i.indexdef))).toHaveLength(3);
+      expect(indexes.filter((i) => /_(done|dead|listing) ON/.test(i.indexdef))).toHaveLength(3);
+      expect(indexes.filter((i) => /_seq ON/.test(i.indexdef))).toHaveLength(0); // replaced by the listing index
+      await app.undoLastMigration();
+      const back = (await app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1`, [`${mig}jobs`])) as { indexdef: string }[];
+      expect(back.filter((i) => /_(done|dead|seq) ON/.test(i.indexdef))).toHaveLength(3);
+      expect(back.filter((i) => /_listing ON/.test(i.indexdef))).toHaveLength(0);
       await app.undoLastMigration();
       const left = (await app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1`, [`${mig}jobs`])) as { indexdef: string }[];
       expect(left.filter((i) => /_(done|dead|seq) ON/.test(i.indexdef))).toHaveLength(0);
@@ -115,7 +121,10 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX]);
+      const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
+      expect(names).toContain(`${t.jobs}_listing`);
+      expect(names).not.toContain(`${t.jobs}_seq`);
       const [{ c }] = (await ds.query(`SELECT collation_name AS c FROM information_schema.columns WHERE table_name = $1 AND column_name = 'id'`, [t.jobs])) as { c: string }[];
       expect(c).toBe('C');
       const [claimed] = await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' });

@@ -10,7 +10,7 @@ import { newJob } from '../../lib/testing/index.js';
 
 // Pruning and the admin list must read indexes, never the whole table: a store that keeps 10,000 completed jobs
 // (and up to 100,000 failed ones) prunes every few seconds at full speed, and a dashboard pages through it. The plans
-// are read on 20,000 rows (12,000 completed, 1,000 failed, 500 cancelled, the rest waiting) after VACUUM ANALYZE, as
+// are read on 20,000 rows (12,000 completed, 1,000 failed, 500 cancelled, 200 active, the rest waiting) after VACUUM ANALYZE, as
 // autovacuum leaves a table with this much churn: with a stale visibility map and completed jobs making up nearly the
 // whole table, PostgreSQL may rather read the table for the count cut, which then costs about what the index walk does.
 
@@ -33,6 +33,8 @@ beforeAll(async () => {
     }
   }
   for (let i = 19_500; i < 20_000; i++) await store.cancel(`r${i}`);
+  // Active jobs, which the listing index leaves out: `list` reads them through the lease index.
+  await store.claim({ queue: 'q', limit: 200, leaseMs: 600_000, workerId: 'w' });
   await store.close();
   await ds.query(`VACUUM ANALYZE ${t.jobs}`);
 }, 120_000);
@@ -53,6 +55,13 @@ function statements<T>(op: Op<T>, answers: Record<string, unknown>[][] = []): St
   return out;
 }
 
+/** What an operation returns when its statements are answered with `answers` in turn. */
+function result<T>(op: Op<T>, answers: Record<string, unknown>[][]): T {
+  let step = op.next();
+  for (let i = 0; !step.done; i++) step = op.next(answers[i] ?? []);
+  return step.value;
+}
+
 async function plan(stmt: Stmt): Promise<string> {
   const rows = (await ds.query(`EXPLAIN ${toDollar(stmt.sql)}`, stmt.params)) as { 'QUERY PLAN': string }[];
   return rows.map((r) => r['QUERY PLAN']).join('\n');
@@ -65,13 +74,41 @@ function expectIndexOnly(text: string, index: string): void {
 
 describe('PostgreSQL retention and list plans read indexes, never the whole table', () => {
   it('the count cut of each kind walks its partial index from the newest end, with no COUNT(*)', async () => {
-    const completed = statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: 86_400_000, maxCount: 10_000 }), [[{ now: Date.now() }]]);
-    const failed = statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: Infinity, maxCount: 100_000 }));
+    const now = Date.now();
+    const completed = statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: 86_400_000, maxCount: 10_000 }), [[{ now, span: 20_000 }]]);
+    const failed = statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: Infinity, maxCount: 100_000 }), [[{ now, span: 200_000 }]]);
     for (const stmt of [...completed, ...failed]) expect(stmt.sql).not.toMatch(/COUNT\(/i);
     expectIndexOnly(await plan(completed[1]!), 'done');
-    expectIndexOnly(await plan(failed[0]!), 'dead');
+    expectIndexOnly(await plan(failed[1]!), 'dead');
     // A rule that keeps everything reads nothing at all.
     expect(statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: Infinity, maxCount: Infinity }))).toEqual([]);
+  });
+
+  it('the count cut is skipped when the seq span of the jobs that are not active is within maxCount', async () => {
+    const [head] = statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: Infinity, maxCount: 10_000 }));
+    // Both ends of the listing index, not the table.
+    expectIndexOnly(await plan(head!), 'listing');
+    const [{ span }] = (await ds.query(toDollar(head!.sql), head!.params)) as { span: string }[];
+    const [{ n }] = (await ds.query(`SELECT count(*)::int AS n FROM ${t.jobs} WHERE state <> 'active'`)) as { n: number }[];
+    expect(Number(span)).toBeGreaterThanOrEqual(n); // an upper bound of the finished jobs
+    for (const [maxCount, walks] of [[Number(span), false], [Number(span) - 1, true]] as const) {
+      const stmts = statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: Infinity, maxCount }), [[{ now: 0, span }]]);
+      expect(stmts.some((s) => /OFFSET/.test(s.sql))).toBe(walks);
+    }
+    // An empty table (NULL span) has nothing to cut by count.
+    expect(statements(pruneCutOp(postgres, t, 'completed', { maxAgeMs: Infinity, maxCount: 0 }), [[{ now: 0, span: null }]])).toHaveLength(1);
+  });
+
+  it('the age cut is returned only when the oldest finished job of the kind is past the limit', async () => {
+    const [head] = statements(pruneCutOp(postgres, t, 'failed', { maxAgeMs: 60_000, maxCount: Infinity }));
+    expectIndexOnly(await plan(head!), 'dead'); // the oldest end of the kind's index
+    const [{ oldest }] = (await ds.query(toDollar(head!.sql), head!.params)) as { oldest: string }[];
+    const [{ m }] = (await ds.query(`SELECT MIN(finished_at) AS m FROM ${t.jobs} WHERE state IN ('failed', 'cancelled')`)) as { m: string }[];
+    expect(Number(oldest)).toBe(Number(m));
+    const cutAt = (now: number, oldestAt: number | null) => result(pruneCutOp(postgres, t, 'failed', { maxAgeMs: 60_000, maxCount: Infinity }), [[{ now, span: 1, oldest: oldestAt }]]);
+    expect(cutAt(100_000, 40_000)).toBeNull(); // finished exactly at the limit: kept, so no delete step at all
+    expect(cutAt(100_000, 40_000 - 1)).toEqual({ kind: 'failed', before: 40_000 });
+    expect(cutAt(100_000, null)).toBeNull(); // no job of the kind
   });
 
   it('each delete step picks its rows from the oldest end of the partial index', async () => {
@@ -91,14 +128,25 @@ describe('PostgreSQL retention and list plans read indexes, never the whole tabl
   });
 
   it('list pages newest first through an index, with and without a cursor and filters', async () => {
-    const filters = [{}, { state: 'failed' as const }, { state: 'completed' as const }, { task: 'odd' }, { queue: 'q' }];
+    const filters = [{}, { state: 'failed' as const }, { state: 'completed' as const }, { state: 'waiting' as const }, { state: 'active' as const }, { task: 'odd' }, { queue: 'q' }];
     for (const filter of filters) {
       for (const cursor of [null, '15000']) {
-        const [stmt] = statements(listOp(t, filter, { limit: 50, cursor }));
+        const [stmt] = statements(listOp(postgres, t, filter, { limit: 50, cursor }));
         const text = await plan(stmt!);
         expect(text).toMatch(new RegExp(`Index (Only )?Scan.* on ${t.jobs}|Bitmap Index Scan on ${t.jobs}`));
         expect(text).not.toMatch(/Seq Scan on \S*jobs/);
+        // Every state but `active` is read through the listing index; active jobs through the lease index.
+        if (filter.state !== 'active') expect(text).toContain(`${t.jobs}_listing`);
+        if (filter.state === undefined || filter.state === 'active') expect(text).toContain(`${t.jobs}_lease`);
       }
     }
+  });
+
+  it('the listing index leaves active jobs out and replaces the plain seq index', async () => {
+    const indexes = (await ds.query(`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string; indexdef: string }[];
+    const names = indexes.map((i) => i.indexname);
+    expect(names).toContain(`${t.jobs}_listing`);
+    expect(names).not.toContain(`${t.jobs}_seq`);
+    expect(indexes.find((i) => i.indexname === `${t.jobs}_listing`)!.indexdef).toMatch(/\(seq\) WHERE \(\(state\)::text <> 'active'::text\)/);
   });
 });

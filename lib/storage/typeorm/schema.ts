@@ -106,7 +106,8 @@ export function createSchemaSql(dialect: DialectName, t: TableNames): string[] {
           ix('claim', '(queue, priority, run_at, seq)', claimable),
           ix('due', '(run_at)', `state = 'scheduled'`),
           ix('lease', '(lease_expires_at)', `state = 'active'`),
-          // Schema version 1. PostgreSQL's pruning and listing indexes come with migration 1764650000000.
+          // Schema version 1. PostgreSQL's pruning indexes come with migration 1764650000000, its listing
+          // index with 1764700000000.
           ...(dialect === 'sqlite' ? [ix('finished', '(state, finished_at, seq)', finished)] : []),
         ];
   return [

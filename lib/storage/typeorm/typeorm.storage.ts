@@ -395,7 +395,9 @@ export class TypeormJobStorage extends JobStorage {
     let removed = 0;
     for (const kind of ['completed', 'failed'] as const) {
       if (removed >= limit) break;
-      const cut = await this.tx((d) => pruneCutOp(d, this.t, kind, policy[kind]));
+      const rule = policy[kind];
+      if (!Number.isFinite(rule.maxAgeMs) && !Number.isFinite(rule.maxCount)) continue; // keeps every job: no transaction
+      const cut = await this.tx((d) => pruneCutOp(d, this.t, kind, rule));
       while (cut && removed < limit) {
         const step = Math.min(PRUNE_STEP, limit - removed);
         const n = await this.tx((d) => pruneStepOp(d, this.t, cut, step));
@@ -415,7 +417,7 @@ export class TypeormJobStorage extends JobStorage {
 
   async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
     seqCursor(page.cursor); // a malformed cursor is the caller's error: refuse it before any query runs
-    return this.tx(() => listOp(this.t, filter, page));
+    return this.tx((d) => listOp(d, this.t, filter, page));
   }
 
   async counts(filter: { queue?: string } = {}): Promise<JobCounts> {
@@ -448,8 +450,12 @@ export class TypeormJobStorage extends JobStorage {
 
   /** Queues with waiting jobs inserted after `sinceSeq` (by any process), and the newest seq: the poll's probe. */
   private async newWork(sinceSeq: number): Promise<{ queues: string[]; seq: number }> {
-    const [top] = await this.sql.query(`SELECT MAX(seq) AS m FROM ${this.t.jobs}`);
-    const seq = Number(top?.m ?? 0);
+    // PostgreSQL's seq index leaves active jobs out (see the listing index): the newest of them comes from the lease index.
+    const top = this.sql.dialect.name === 'postgres'
+      ? `SELECT GREATEST((SELECT MAX(seq) FROM ${this.t.jobs} WHERE state <> 'active'), (SELECT MAX(seq) FROM ${this.t.jobs} WHERE state = 'active')) AS m`
+      : `SELECT MAX(seq) AS m FROM ${this.t.jobs}`;
+    const [newest] = await this.sql.query(top);
+    const seq = Number(newest?.m ?? 0);
     if (seq <= sinceSeq) return { queues: [], seq };
     const rows = await this.sql.query(`SELECT DISTINCT queue FROM ${this.t.jobs} WHERE seq > ? AND state = 'waiting'`, [sinceSeq]);
     return { queues: rows.map((r) => String(r.queue)), seq };

@@ -18,9 +18,12 @@ export function getSql(t: TableNames): string {
 
 /**
  * Newest first by insertion order; the cursor is the last row's `seq`. Reads an index in `seq` order (the primary key
- * on MySQL and SQLite, `<prefix>jobs_seq` on PostgreSQL), so a page costs its own rows, not the table.
+ * on MySQL and SQLite), so a page costs its own rows, not the table. PostgreSQL's listing index leaves active jobs out
+ * (a claim would otherwise add an entry to it for every job it takes): a page of every state there merges the
+ * newest rows of that index with the newest active jobs, which the lease index `(lease_expires_at) WHERE state =
+ * 'active'` holds (few: at most the workers' slots and buffers). A filter on one state reads one of the two.
  */
-export function* listOp(t: TableNames, filter: JobFilter, page: { limit: number; cursor?: string | null }): Op<JobPage> {
+export function* listOp(d: Dialect, t: TableNames, filter: JobFilter, page: { limit: number; cursor?: string | null }): Op<JobPage> {
   const where: string[] = [];
   const params: unknown[] = [];
   for (const [column, value] of [['state', filter.state], ['task', filter.task], ['queue', filter.queue]] as const) {
@@ -34,10 +37,17 @@ export function* listOp(t: TableNames, filter: JobFilter, page: { limit: number;
     params.push(cursor);
   }
   const limit = Math.max(1, Math.floor(page.limit));
-  const rows = yield {
-    sql: `SELECT ${COLUMNS} FROM ${t.jobs} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
-    params,
+  const select = (extra: string[]) => {
+    const terms = [...extra, ...where];
+    return `SELECT ${COLUMNS} FROM ${t.jobs} ${terms.length ? `WHERE ${terms.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`;
   };
+  const split = d.name === 'postgres' && filter.state === undefined;
+  const rows = yield split
+    ? {
+        sql: `(${select([`state <> 'active'`])}) UNION ALL (${select([`state = 'active'`])}) ORDER BY seq DESC LIMIT ${limit + 1}`,
+        params: [...params, ...params],
+      }
+    : { sql: select([]), params };
   const more = rows.length > limit;
   const slice = rows.slice(0, limit);
   return { jobs: slice.map(toRecord), nextCursor: more ? String(slice[slice.length - 1]!.seq) : null };

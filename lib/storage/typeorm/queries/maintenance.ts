@@ -97,17 +97,25 @@ export type PruneCut = { kind: PruneKind } & ({ before: number } | { upTo: { fin
 /**
  * Where each rule cuts, read once per prune call. The count rule looks up the row `maxCount` places from the newest
  * through the kind's index (`(finished_at, seq) WHERE <states>` on PostgreSQL and SQLite, `(state, finished_at, seq)`
- * on MySQL): it reads at most `maxCount` index entries, never the table, and no `COUNT(*)`. Null: nothing to delete.
+ * on MySQL): it reads at most `maxCount` index entries, never the table, and no `COUNT(*)`. Before that walk it reads
+ * the span of `seq` over the jobs that are not active (both ends of the listing index or primary key): a table whose
+ * span is within `maxCount` cannot hold more finished jobs than that, so the walk, which would read every finished
+ * job to find no row, is skipped. Rounds run every tenth of `maxCount` completions, so a store below its limit paid
+ * that walk over and over. Null: nothing to delete.
  */
 export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { maxAgeMs: number; maxCount: number }): Op<PruneCut | null> {
-  let before: number | null = null;
-  if (Number.isFinite(rule.maxAgeMs)) {
-    const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
-    before = Number(clock!.now) - rule.maxAgeMs;
-  }
-  if (Number.isFinite(rule.maxCount)) {
+  const byAge = Number.isFinite(rule.maxAgeMs);
+  const byCount = Number.isFinite(rule.maxCount);
+  if (!byAge && !byCount) return null;
+  const [head] = yield { sql: `SELECT ${d.nowMs} AS now, (${seqSpanSql(d, t)}) AS span, (${oldestSql(d, t, kind)}) AS oldest`, params: [] };
+  // The age rule cuts only when the oldest finished job of the kind is older than its limit: a round then costs no
+  // delete statement when nothing has aged out (which, with a 24 h limit, is most of them).
+  const oldest = head?.oldest === null || head?.oldest === undefined ? null : Number(head.oldest);
+  const before = byAge && oldest !== null && oldest < Number(head!.now) - rule.maxAgeMs ? Number(head!.now) - rule.maxAgeMs : null;
+  const maxCount = Math.max(0, Math.floor(rule.maxCount));
+  if (byCount && Number(head?.span ?? 0) > maxCount) {
     const [edge] = yield {
-      sql: `SELECT finished_at, seq FROM ${t.jobs} WHERE ${STATES[kind]} ORDER BY finished_at DESC, seq DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(rule.maxCount))}`,
+      sql: `SELECT finished_at, seq FROM ${t.jobs} WHERE ${STATES[kind]} ORDER BY finished_at DESC, seq DESC LIMIT 1 OFFSET ${maxCount}`,
       params: [],
     };
     // The count cut reaches at least as far as the age cut: it covers every row the age rule would delete too.
@@ -116,6 +124,27 @@ export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { 
     }
   }
   return before === null ? null : { kind, before };
+}
+
+/**
+ * The finish time of the oldest job of a kind (NULL when there is none): the first entry of the kind's index. MySQL
+ * reads `(state, finished_at, seq)` once per state, as `state IN (..)` there is a range it would scan.
+ */
+function oldestSql(d: Dialect, t: TableNames, kind: PruneKind): string {
+  if (d.name === 'mysql' && kind === 'failed') {
+    const one = (state: string) => `SELECT MIN(finished_at) AS m FROM ${t.jobs} WHERE state = '${state}'`;
+    return `SELECT MIN(m) FROM (${one('failed')} UNION ALL ${one('cancelled')}) AS oldest`;
+  }
+  return `SELECT MIN(finished_at) FROM ${t.jobs} WHERE ${STATES[kind]}`;
+}
+
+/**
+ * An upper bound of the number of finished jobs: `MAX(seq) - MIN(seq) + 1` over the jobs that are not active (NULL
+ * when there are none). Two index look-ups: the primary key on MySQL and SQLite, the listing index `(seq) WHERE state
+ * <> 'active'` on PostgreSQL.
+ */
+function seqSpanSql(d: Dialect, t: TableNames): string {
+  return `SELECT MAX(seq) - MIN(seq) + 1 FROM ${t.jobs}${d.name === 'postgres' ? ` WHERE state <> 'active'` : ''}`;
 }
 
 /**
