@@ -15,6 +15,7 @@ import {
   type StorageCapabilities,
   checkRetryDelays,
   type RecoverOptions,
+  type Subscription,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
 import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
@@ -27,6 +28,7 @@ import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
+import { saveSubscriptionsStmt, subscriptionsStmt, toSubscription } from './queries/subscriptions.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
 import { MysqlRunner, PgRunner, SqliteRunner, type ManagerLike, type PgPool, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
@@ -50,7 +52,10 @@ export interface TypeormStorageOptions {
    * options from which the store creates (and later destroys) its own.
    */
   dataSource: DataSource | DataSourceOptions;
-  /** Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>migrations`). Default `uno_`. */
+  /**
+   * Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>subscriptions`, `<prefix>migrations`).
+   * Default `uno_`.
+   */
   tablePrefix?: string;
   /**
    * Create or upgrade the tables at init. Default: `true` for a DataSource the store creates, `false` for the app's
@@ -198,10 +203,13 @@ export class TypeormJobStorage extends JobStorage {
     if (this.options.runMigrations ?? this.owned) {
       await runMigrations(ds, dialect, this.t, driver.databaseConnection as SqliteDatabase | undefined);
     } else {
-      try {
-        await this.runner.query(`SELECT seq FROM ${this.t.jobs} WHERE 1 = 0`);
-      } catch (error) {
-        throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
+      // Every table, so an app whose own migrations miss a newer one hears it here, not from its first emit.
+      for (const [table, column] of [[this.t.jobs, 'seq'], [this.t.subscriptions, 'event']] as const) {
+        try {
+          await this.runner.query(`SELECT ${column} FROM ${table} WHERE 1 = 0`);
+        } catch (error) {
+          throw new ConfigurationError(messages.storageTablesMissing(table, (error as Error).message));
+        }
       }
     }
     if (dialect.name === 'postgres') {
@@ -435,6 +443,22 @@ export class TypeormJobStorage extends JobStorage {
 
   async removeSchedule(name: string): Promise<boolean> {
     const result = await this.sql.query(`DELETE FROM ${this.t.schedules} WHERE name = ?`, [name]);
+    return (result.affected ?? 0) > 0;
+  }
+
+  async saveSubscriptions(subscriptions: readonly Subscription[]): Promise<void> {
+    if (subscriptions.length === 0) return;
+    const { sql, params } = saveSubscriptionsStmt(this.sql.dialect, this.t, subscriptions);
+    await this.sql.query(sql, params);
+  }
+
+  async subscriptions(event?: string): Promise<Subscription[]> {
+    const { sql, params } = subscriptionsStmt(this.t, event);
+    return (await this.sql.query(sql, params)).map(toSubscription);
+  }
+
+  async removeSubscription(event: string, task: string): Promise<boolean> {
+    const result = await this.sql.query(`DELETE FROM ${this.t.subscriptions} WHERE event = ? AND task = ?`, [event, task]);
     return (result.affected ?? 0) > 0;
   }
 
