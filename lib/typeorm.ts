@@ -9,6 +9,6 @@
 export { TypeormJobStorage, type TypeormStorageOptions } from './storage/typeorm/typeorm.storage.js';
 export {
   unoJobsMigrations, schemaMigrationV1, SCHEMA_V1, schemaMigrationV2, SCHEMA_V2, schemaMigrationV3, SCHEMA_V3,
-  retentionIndexesMigration, SCHEMA_RETENTION_INDEXES,
+  retentionIndexesMigration, SCHEMA_RETENTION_INDEXES, subscriptionsMigration, SCHEMA_SUBSCRIPTIONS,
 } from './storage/typeorm/migrations/index.js';
 export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';
