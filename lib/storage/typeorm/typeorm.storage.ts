@@ -18,7 +18,7 @@ import {
   type Subscription,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
-import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
+import { dialectOf, mysql as mysqlDialect, type Dialect, type Op, type Rows } from './dialect.js';
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
@@ -203,13 +203,10 @@ export class TypeormJobStorage extends JobStorage {
     if (this.options.runMigrations ?? this.owned) {
       await runMigrations(ds, dialect, this.t, driver.databaseConnection as SqliteDatabase | undefined);
     } else {
-      // Every table, so an app whose own migrations miss a newer one hears it here, not from its first emit.
-      for (const [table, column] of [[this.t.jobs, 'seq'], [this.t.subscriptions, 'event']] as const) {
-        try {
-          await this.runner.query(`SELECT ${column} FROM ${table} WHERE 1 = 0`);
-        } catch (error) {
-          throw new ConfigurationError(messages.storageTablesMissing(table, (error as Error).message));
-        }
+      try {
+        await this.runner.query(`SELECT seq FROM ${this.t.jobs} WHERE 1 = 0`);
+      } catch (error) {
+        throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
       }
     }
     if (dialect.name === 'postgres') {
@@ -449,17 +446,32 @@ export class TypeormJobStorage extends JobStorage {
   async saveSubscriptions(subscriptions: readonly Subscription[]): Promise<void> {
     if (subscriptions.length === 0) return;
     const { sql, params } = saveSubscriptionsStmt(this.sql.dialect, this.t, subscriptions);
-    await this.sql.query(sql, params);
+    await this.onSubscriptions(sql, params);
   }
 
   async subscriptions(event?: string): Promise<Subscription[]> {
     const { sql, params } = subscriptionsStmt(this.t, event);
-    return (await this.sql.query(sql, params)).map(toSubscription);
+    return (await this.onSubscriptions(sql, params)).map(toSubscription);
   }
 
   async removeSubscription(event: string, task: string): Promise<boolean> {
-    const result = await this.sql.query(`DELETE FROM ${this.t.subscriptions} WHERE event = ? AND task = ?`, [event, task]);
+    const result = await this.onSubscriptions(`DELETE FROM ${this.t.subscriptions} WHERE event = ? AND task = ?`, [event, task]);
     return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * A statement on the subscriptions table. An app that runs our migrations with its own may not have run the one
+   * that adds it (init only checks the jobs table, so stores of apps that never emit keep working): when a statement
+   * fails and the table cannot be read, say which migration is missing instead of passing on a driver error.
+   */
+  private async onSubscriptions(sql: string, params: unknown[]): Promise<Rows> {
+    try {
+      return await this.sql.query(sql, params);
+    } catch (error) {
+      const missing = await this.sql.query(`SELECT event FROM ${this.t.subscriptions} WHERE 1 = 0`).then(() => false, () => true);
+      if (missing) throw new ConfigurationError(messages.storageTablesMissing(this.t.subscriptions, (error as Error).message));
+      throw error;
+    }
   }
 
   /** The cancel poll's look: the database's time, and the jobs cancelled since `since(now)`. */
