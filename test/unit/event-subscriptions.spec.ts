@@ -207,7 +207,11 @@ describe('stored event subscriptions', () => {
         'start would store the subscription again. Remove "user.created" from the task\'s \'on\' option and deploy first; ' +
         'unsubscribe is for subscriptions of tasks that no longer exist in your code.',
     );
+    const before = (await producer.queue.list({ task: 'old.task' })).jobs.map((j) => j.state);
     expect(await sub.queue.unsubscribe('user.created', 'old.task')).toBe(true);
+    // Jobs already enqueued for it stay, waiting for a worker that knows the task.
+    expect((await producer.queue.list({ task: 'old.task' })).jobs.map((j) => j.state)).toEqual(before);
+    expect(before).toEqual(['waiting']);
     expect(await sub.queue.unsubscribe('user.created', 'old.task')).toBe(false);
     expect((await producer.queue.subscriptions('user.created')).map((s) => s.task)).toEqual(['welcome.send']);
     // The producer's cache still holds the removed one for at most cacheMs.
