@@ -35,8 +35,6 @@ export class EventSubscriptions {
   private readonly reading = new Map<string, Promise<Subscription[]>>();
   /** The store answered `null`: it keeps no subscriptions, never ask again. */
   private unsupported = false;
-  /** Store reads made for emits (for tests and the report of round trips). */
-  reads = 0;
 
   constructor(
     private readonly deps: { storage: JobStorage; registry: TaskRegistry; clock: Clock },
@@ -115,7 +113,6 @@ export class EventSubscriptions {
     if (this.unsupported) return Promise.resolve([]);
     let pending = this.reading.get(event);
     if (!pending) {
-      this.reads++;
       pending = this.deps.storage
         .subscriptions(event)
         .then((stored) => {
