@@ -111,7 +111,7 @@ async function cleanup(backend: string, ns: string): Promise<void> {
   } else {
     const { DataSource } = await import('typeorm');
     const ds = await new DataSource(backend === 'postgres' ? { type: 'postgres', url: PG_URL } : { type: 'mariadb', url: MARIADB_URL }).initialize();
-    for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${ns}_${table}`);
+    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${ns}_${table}`);
     await ds.destroy();
   }
 }

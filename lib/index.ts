@@ -22,6 +22,9 @@ export {
 export { UnoJobs, resolveRetention, type UnoJobsOptions, type WorkerOptions, type QueueOptions, type RetentionOptions } from './core/uno-jobs.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';
 export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
+/** Event subscriptions stored across processes (`jobs.emit`, `jobs.subscriptions()`, `jobs.unsubscribe()`). */
+export { EventSubscriptions, type SubscriptionOptions, type Subscriber } from './core/subscriptions.js';
+export type { Subscription } from './contract/job-storage.js';
 export { JobContext } from './core/job-context.js';
 export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
 export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';

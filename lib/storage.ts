@@ -21,6 +21,7 @@ export {
   type ProgressUpdate,
   type RetentionPolicy,
   type InsertOptions,
+  type Subscription,
 } from './contract/job-storage.js';
 export {
   JOB_STATES,

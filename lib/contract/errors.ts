@@ -263,6 +263,10 @@ export const messages = {
     `(timeZone is the @nestjs/schedule spelling): keep one.`,
   scheduleDecoratedTwice: (owner: string) =>
     `${owner} carries more than one @Cron/@Interval. Use one schedule per method, or scheduler.upsert() for more.`,
+  unsubscribeDeclared: (event: string, task: string) =>
+    `Task "${task}" still subscribes to event "${event}" in this process (its @Task 'on' option), and its next start ` +
+    `would store the subscription again. Remove "${event}" from the task's 'on' option and deploy first; unsubscribe ` +
+    `is for subscriptions of tasks that no longer exist in your code.`,
   invalidEventName: (event: unknown) =>
     `Event name ${JSON.stringify(event)} is invalid: use a non-empty string of at most 200 characters.`,
   // @nestjs/schedule adoption (UnoJobsModule.forRoot({ nestSchedule: 'adopt' }), docs/nest-schedule.md)

@@ -110,6 +110,25 @@ export interface RetentionPolicy {
   failed: { maxAgeMs: number; maxCount: number };
 }
 
+/**
+ * A durable event subscription: task `task` gets one job for every `emit(event)` from any process on the store.
+ * Keyed by (`event`, `task`). It carries what a producer needs to insert the job without the task's code: the queue
+ * it goes to and the job defaults set at insert. Timeout and backoff are not part of it: the worker that runs the
+ * job applies its own task's (a job carries them only when the emitter set them explicitly).
+ */
+export interface Subscription {
+  /** Event name (1..200 characters). */
+  event: string;
+  /** Task that subscribes (1..200 characters). */
+  task: string;
+  /** Queue of the task's jobs. */
+  queue: string;
+  /** Default priority of the task's jobs. */
+  priority: Priority;
+  /** Total attempts per job (the task's `attempts`). */
+  attempts: number;
+}
+
 /** Insert options. */
 export interface InsertOptions {
   /** Store-specific transaction handle (e.g. a TypeORM EntityManager). Only when `capabilities.transactions`. */
@@ -260,6 +279,27 @@ export abstract class JobStorage {
 
   /** Delete a schedule document; false when it did not exist. */
   abstract removeSchedule(name: string): Promise<boolean>;
+
+  /**
+   * Durable event subscriptions, optional: a store that keeps them returns them here, and `emit` in any process then
+   * reaches tasks registered in other processes. Insert or replace each subscription by (`event`, `task`); others
+   * are left alone (no subscription is removed by a save, so one instance can never drop another's). Idempotent.
+   * The default keeps nothing (then {@link subscriptions} returns `null`).
+   */
+  async saveSubscriptions(_subscriptions: readonly Subscription[]): Promise<void> {}
+
+  /**
+   * The stored subscriptions of `event` (all of them without `event`), in no particular order. `null` (the
+   * default) means this store keeps none: `emit` then reaches only the tasks registered in the emitting process.
+   */
+  async subscriptions(_event?: string): Promise<Subscription[] | null> {
+    return null;
+  }
+
+  /** Delete the subscription of `task` to `event`; false when there was none. The default keeps nothing. */
+  async removeSubscription(_event: string, _task: string): Promise<boolean> {
+    return false;
+  }
 
   /**
    * Be told when jobs of a queue may have become ready (insert, due, retry, release). Returns an unsubscribe

@@ -25,7 +25,8 @@ import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateAttempts, validateEventName, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
 import type { Job, TaskRef } from './task-ref.js';
-import type { JobStorage } from '../contract/job-storage.js';
+import type { JobStorage, Subscription } from '../contract/job-storage.js';
+import type { EventSubscriptions } from './subscriptions.js';
 
 /**
  * One item of {@link JobQueue.enqueueMany}: a task by reference (its payload is checked against the reference's
@@ -55,6 +56,8 @@ export interface ListOptions extends JobFilter {
 export interface JobQueueDeps {
   storage: JobStorage;
   registry: TaskRegistry;
+  /** Stored event subscriptions of every process, for `emit`. */
+  subscriptions: EventSubscriptions;
   events: JobEvents;
   clock: Clock;
   maxPayloadBytes: number;
@@ -124,25 +127,47 @@ export class JobQueue {
 
   /**
    * Publish an event: enqueue one job per task subscribed to it (`@Task(name, { on: event })`), all in one store
-   * round trip. Subscriptions are those registered in this process. With no subscriber nothing is written and
-   * `event:unhandled` is emitted. `options` apply to every job; a `jobId` becomes `<jobId>:<task>` per job, so
-   * emitting again with the same id is idempotent.
+   * round trip. Subscribers are the tasks registered in this process and those stored by the worker instances of
+   * every process on the store (read through a cache of `subscriptions.cacheMs`, see docs/events.md), so a producer
+   * needs no handler of its own. With no subscriber nothing is written and `event:unhandled` is emitted. `options`
+   * apply to every job; a `jobId` becomes `<jobId>:<task>` per job, so emitting again with the same id is idempotent.
    *
    * @example
    * await jobs.emit('user.created', { userId: 'u1' });
    */
   async emit<P = unknown>(event: string, payload: P, options: EnqueueOptions = {}): Promise<JobRecord[]> {
     validateEventName(event);
-    const tasks = this.deps.registry.subscribers(event);
+    await this.deps.ready();
+    const subscribers = await this.deps.subscriptions.resolve(event);
     this.emitted.total++;
-    if (tasks.length === 0) {
+    if (subscribers.length === 0) {
       this.emitted.unhandled++;
       this.deps.events.emit('event:unhandled', { event });
       return [];
     }
     const { jobId, ...rest } = options;
-    const items = tasks.map((t) => ({ task: t.name, payload, options: { ...rest, ...(jobId === undefined ? {} : { jobId: `${jobId}:${t.name}` }) } }));
-    return (await this.insert(items, options.manager)).map((r) => r.job);
+    const items = subscribers.map((s) => ({ task: s.task, payload, options: { ...rest, ...(jobId === undefined ? {} : { jobId: `${jobId}:${s.task}` }) } }));
+    const defaults = new Map(subscribers.flatMap((s) => (s.defaults ? [[s.task, s.defaults] as const] : [])));
+    return (await this.insert(items, options.manager, false, defaults)).map((r) => r.job);
+  }
+
+  /**
+   * Stored event subscriptions, of one event or all, sorted by event then task: what `emit` reaches beyond this
+   * process's own tasks. Empty when the store keeps none (a custom store without them).
+   */
+  subscriptions(event?: string): Promise<Subscription[]> {
+    return this.deps.subscriptions.list(event);
+  }
+
+  /**
+   * Remove the stored subscription of `task` to `event`: for a task renamed or deleted from your code, whose
+   * subscription would otherwise keep enqueueing jobs that no worker runs. Refused with an `InvalidJobError` while this
+   * process still declares it. Other processes stop enqueueing for it within `subscriptions.cacheMs`. Returns false
+   * when there was no such subscription.
+   */
+  async unsubscribe(event: string, task: string): Promise<boolean> {
+    await this.deps.ready();
+    return this.deps.subscriptions.remove(event, task);
   }
 
   /** Events emitted by this process so far, and how many found no subscriber (for metrics). */
@@ -241,8 +266,8 @@ export class JobQueue {
     return this.deps.storage.counts(queue ? { queue } : {});
   }
 
-  private async insert(items: readonly EnqueueItem[], manager: unknown, reserved = false): Promise<InsertResult[]> {
-    const jobs = items.map((item) => this.prepare(item, reserved));
+  private async insert(items: readonly EnqueueItem[], manager: unknown, reserved = false, defaults?: ReadonlyMap<string, TaskDefaults>): Promise<InsertResult[]> {
+    const jobs = items.map((item) => this.prepare(item, reserved, defaults?.get(typeof item.task === 'string' ? item.task : item.task.name)));
     await this.deps.ready();
     const results = await this.deps.storage.insert(jobs, manager === undefined ? undefined : { manager });
     if (this.deps.events.has('job:enqueued')) {
@@ -251,9 +276,12 @@ export class JobQueue {
     return results;
   }
 
-  /** Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. */
-  private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean): NewJob {
-    const definition = this.deps.registry.producerTask(task);
+  /**
+   * Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. `stored`: the
+   * defaults of a task another process subscribed to an event, when this process does not register it.
+   */
+  private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean, stored?: TaskDefaults): NewJob {
+    const definition = stored ? { name: typeof task === 'string' ? task : task.name, ...stored } : this.deps.registry.producerTask(task);
     const { priority = definition.priority, attempts = definition.attempts, delay, runAt, timeout, backoff, jobId } = options;
     validatePriority(priority);
     validateAttempts(attempts);
@@ -295,6 +323,9 @@ export class JobQueue {
     };
   }
 }
+
+/** What a job takes from its task at insert. */
+type TaskDefaults = Pick<Subscription, 'queue' | 'priority' | 'attempts'>;
 
 function settled<R>(job: JobRecord): R {
   if (job.state === 'completed') return job.result as R;

@@ -9,6 +9,7 @@ import { Maintenance } from './maintenance.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import { EventSubscriptions, type SubscriptionOptions } from './subscriptions.js';
 import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
 import type { TaskHandlerOptions, TaskRef } from './task-ref.js';
 import { MAX_DELAY_MS } from './limits.js';
@@ -101,6 +102,8 @@ export interface UnoJobsOptions {
   maintenanceIntervalMs?: number;
   /** Cron/interval scheduler of this instance (by default it fires where the worker runs). */
   scheduler?: SchedulerOptions;
+  /** Stored event subscriptions: how long `emit` caches another process's subscribers (see docs/events.md). */
+  subscriptions?: SubscriptionOptions;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -142,6 +145,8 @@ export class UnoJobs {
   readonly storage: JobStorage;
   readonly clock: Clock;
   readonly workerId: string;
+  /** Event subscriptions of every process on the store, saved by workers at start and read by `emit`. */
+  readonly subscriptions: EventSubscriptions;
   private pool: WorkerPool | null = null;
   private maintenance: Maintenance | null = null;
   private phase: Phase = 'new';
@@ -159,9 +164,11 @@ export class UnoJobs {
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     wholeNumber('maxPayloadBytes', maxPayloadBytes, 'a whole number of bytes >= 1', 1);
     this.timing = resolveTiming(options, this.storage.capabilities.push);
+    this.subscriptions = new EventSubscriptions({ storage: this.storage, registry: this.registry, clock: this.clock }, options.subscriptions);
     this.queue = new JobQueue({
       storage: this.storage,
       registry: this.registry,
+      subscriptions: this.subscriptions,
       events: this.events,
       clock: this.clock,
       maxPayloadBytes,
@@ -219,6 +226,8 @@ export class UnoJobs {
     await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
     if (worker.enabled === false) return;
     const queues = this.queueConfigs(worker);
+    // A worker stores the subscriptions of the tasks it runs, so emits from any process reach them (docs/events.md).
+    await this.subscriptions.save(queues.map((q) => q.queue));
     const maxStalls = worker.maxStalls ?? 1;
     wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
     const outcomes = new OutcomeWriter(this.storage);

@@ -3,6 +3,7 @@ import { adminCases } from './conformance-admin.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
 import { jobCases } from './conformance-jobs.js';
 import { limitCases } from './conformance-limits.js';
+import { subscriptionCases } from './conformance-subscriptions.js';
 
 export { newJob, waitFor, type ConformanceCase, type TestApi } from './conformance-helpers.js';
 
@@ -11,7 +12,7 @@ export { newJob, waitFor, type ConformanceCase, type TestApi } from './conforman
  * Each case gets a fresh, initialised store and should leave the clock alone: time-based cases use short real
  * delays, so they work on stores that judge time by their own server clock.
  */
-export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases, ...limitCases];
+export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases, ...limitCases, ...subscriptionCases];
 
 /**
  * Register the conformance suite with a test framework. `factory` returns a fresh, not yet initialised store for

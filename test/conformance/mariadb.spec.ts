@@ -46,14 +46,16 @@ describe('TypeORM MariaDB specifics', () => {
     try {
       // Every version is recorded; the second (byte-wise collation) changes nothing here (the columns are
       // utf8mb4_bin), nor do the retention one (MySQL's (state, finished_at, seq) index already serves pruning) and the
-      // listing one (MySQL lists through its primary key, seq).
-      expect((await app.runMigrations()).length).toBe(5);
+      // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table.
+      expect((await app.runMigrations()).length).toBe(6);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
       expect((await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' })).length).toBe(1);
+      await s.saveSubscriptions([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
+      expect(await s.subscriptions('e')).toEqual([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
       await s.close();
-      for (let i = 0; i < 5; i++) await app.undoLastMigration();
+      for (let i = 0; i < 6; i++) await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [`${mig}jobs`])) as { n: number | string }[];
       expect(Number(n)).toBe(0);
     } finally {

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_RETENTION_INDEXES, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -48,6 +48,27 @@ describe('TypeORM PostgreSQL specifics', () => {
     expect(String((error as Error).message)).toMatch(/unoJobsMigrations\(\)/);
   });
 
+  it('without the subscriptions migration the store works, and a subscription call names the missing table', async () => {
+    const partial = `${prefix}nosubs_`;
+    prefixes.push(partial);
+    const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: partial, runMigrations: true });
+    await setup.init();
+    await setup.close();
+    await ds.query(`DROP TABLE ${partial}subscriptions`);
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: partial });
+    await s.init();
+    try {
+      await s.insert([newJob({ id: 'still-works' })]);
+      for (const call of [() => s.subscriptions('e'), () => s.saveSubscriptions([{ event: 'e', task: 't', queue: 'q', priority: 'normal', attempts: 1 }])]) {
+        const error = await call().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigurationError);
+        expect(String((error as Error).message)).toMatch(new RegExp(`table "${partial}subscriptions" is missing .*unoJobsMigrations\\(\\)`));
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('an uninitialised DataSource is refused with a clear error', async () => {
     const s = new TypeormJobStorage({ dataSource: new DataSource(PG) });
     await expect(s.init()).rejects.toThrow(/not initialised/);
@@ -65,7 +86,13 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsStalls.*1764600000000$/),
         expect.stringMatching(/^UnoJobsRetentionIndexes.*1764650000000$/),
         expect.stringMatching(/^UnoJobsListingIndex.*1764700000000$/),
+        expect.stringMatching(/^UnoJobsSubscriptions.*1764750000000$/),
       ]);
+      const keyCollations = (await app.query(
+        `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('event', 'task') ORDER BY column_name`,
+        [`${mig}subscriptions`],
+      )) as { collation_name: string }[];
+      expect(keyCollations.map((c) => c.collation_name)).toEqual(['C', 'C']);
       const collations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('id', 'queue', 'token')`,
         [`${mig}jobs`],
@@ -75,7 +102,12 @@ describe('TypeORM PostgreSQL specifics', () => {
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
       expect((await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' })).length).toBe(1);
+      await s.saveSubscriptions([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
+      expect(await s.subscriptions('e')).toEqual([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
       await s.close();
+      await app.undoLastMigration();
+      const [{ subs }] = (await app.query(`SELECT count(*)::int AS subs FROM information_schema.tables WHERE table_name = $1`, [`${mig}subscriptions`])) as { subs: number }[];
+      expect(subs).toBe(0);
       const indexes = (await app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1`, [`${mig}jobs`])) as { indexdef: string }[];
       expect(indexes.some((i) => /WHERE .*state.*waiting.*scheduled/.test(i.indexdef))).toBe(true);
       expect(indexes.filter((i) => /_(done|dead|listing) ON/.test(i.indexdef))).toHaveLength(3);
@@ -121,7 +153,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

@@ -42,7 +42,7 @@ interface Backend {
 }
 
 const dropTables = (prefix: string) => async (storage: JobStorage) => {
-  for (const table of ['jobs', 'schedules', 'migrations']) await (storage as TypeormJobStorage).dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await (storage as TypeormJobStorage).dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
 };
 
 const backends: Backend[] = [

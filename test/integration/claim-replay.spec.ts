@@ -44,7 +44,7 @@ describe('a claim that runs again after its reply was lost returns the same jobs
         };
       });
     } finally {
-      for (const table of ['jobs', 'schedules', 'migrations']) await storage.dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+      for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await storage.dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
       await storage.close();
     }
   });

@@ -33,7 +33,7 @@ afterAll(async () => {
   for (const [options, prefix] of [[PG, `${tag}pg_`], [MY, `${tag}my_`]] as const) {
     const s = new TypeormJobStorage({ dataSource: options, tablePrefix: prefix });
     await s.init().catch(() => {}); // tables may not exist when a test failed early
-    for (const table of ['jobs', 'schedules', 'migrations']) await s.dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await s.dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
     await s.close();
   }
   const admin = new Redis(REDIS);

@@ -47,7 +47,7 @@ afterAll(async () => {
   await workers.stopAll();
   await producer.stop();
   await storage.close();
-  for (const table of [execTable, `${prefix}jobs`, `${prefix}schedules`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
+  for (const table of [execTable, `${prefix}jobs`, `${prefix}schedules`, `${prefix}subscriptions`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
   await ds.destroy();
 });
 

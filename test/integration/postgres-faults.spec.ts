@@ -36,7 +36,7 @@ afterAll(async () => {
   await rig?.proxy.close();
   await producer.stop();
   await storage.close();
-  for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
   await ds.destroy();
 });
 

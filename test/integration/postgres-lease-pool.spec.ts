@@ -36,7 +36,7 @@ describe('PostgreSQL: lease renewals do not wait behind the app’s connection p
     } finally {
       for (const qr of held) if (!qr.isReleased) await qr.release();
       await store.close();
-      for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+      for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
       await ds.destroy();
     }
   }, 30_000);

@@ -13,7 +13,7 @@ const prefix = `p${randomBytes(20).toString('hex')}`.slice(0, 40) + '_';
 const ds = new DataSource({ type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test', extra: { max: 1 } });
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
   await ds.destroy();
 });
 

@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'migrations']) await admin.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await admin.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
   await admin.destroy();
 });
 

@@ -36,7 +36,7 @@ afterAll(async () => {
   rmSync(sqliteFile, { force: true });
   for (const options of [PG, MARIADB]) {
     const ds = await new DataSource(options).initialize();
-    for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
+    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
     await ds.destroy();
   }
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });

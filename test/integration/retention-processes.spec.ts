@@ -32,7 +32,7 @@ const backends = [
 
 afterAll(async () => {
   const ds = await new DataSource(PG).initialize();
-  for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS uretp_${tag}_${table}`);
+  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS uretp_${tag}_${table}`);
   await ds.destroy();
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });
   let cursor = '0';

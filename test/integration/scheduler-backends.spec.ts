@@ -44,7 +44,7 @@ const backends: { name: string; open: () => JobStorage; cleanup: () => Promise<v
 
 async function dropTables(options: typeof PG | typeof MARIADB): Promise<void> {
   const ds = await new DataSource(options).initialize();
-  for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
+  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
   await ds.destroy();
 }
 

@@ -50,7 +50,7 @@ const backends: { name: string; prefix: string; open: (prefix: string) => JobSto
     cleanup: async (prefix) => {
       const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
       await client.connect();
-      await client.query(`DROP TABLE IF EXISTS ${prefix}schedules, ${prefix}jobs, ${prefix}migrations`);
+      await client.query(`DROP TABLE IF EXISTS ${prefix}schedules, ${prefix}subscriptions, ${prefix}jobs, ${prefix}migrations`);
       await client.end();
     },
   },

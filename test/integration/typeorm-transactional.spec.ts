@@ -42,7 +42,7 @@ describe.each(databases)('transactional enqueue on %s', (_name, options) => {
   afterAll(async () => {
     await uno.stop(1000);
     await uno.storage.close();
-    for (const table of [orders, `${prefix}jobs`, `${prefix}schedules`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
+    for (const table of [orders, `${prefix}jobs`, `${prefix}schedules`, `${prefix}subscriptions`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
     await ds.destroy();
   });
 

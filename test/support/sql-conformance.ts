@@ -22,7 +22,7 @@ export function sqlConformance(name: string, options: DataSourceOptions, tag: st
 
   afterAll(async () => {
     for (const p of prefixes) {
-      for (const table of ['jobs', 'schedules', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${p}${table}`);
+      for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${p}${table}`);
     }
     await ds.destroy();
   });
@@ -32,6 +32,7 @@ export function sqlConformance(name: string, options: DataSourceOptions, tag: st
     async () => {
       await ds.query(`DELETE FROM ${prefix}jobs`);
       await ds.query(`DELETE FROM ${prefix}schedules`);
+      await ds.query(`DELETE FROM ${prefix}subscriptions`);
       return new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     },
     { describe, it, beforeEach, afterEach },

@@ -27,6 +27,7 @@ import {
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
+  type Subscription,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
 import { MinHeap } from './min-heap.js';
@@ -74,6 +75,8 @@ export class MemoryJobStorage extends JobStorage {
   private readonly listeners = new Set<(queue: string) => void>();
   private readonly cancelListeners = new Set<(id: string) => void>();
   private readonly schedules = new Map<string, string>();
+  /** Event subscriptions by event, then task. */
+  private readonly subs = new Map<string, Map<string, Subscription>>();
   private readonly pendingWake = new Set<string>();
   private wakeScheduled = false;
   private seq = 0;
@@ -355,6 +358,26 @@ export class MemoryJobStorage extends JobStorage {
 
   async removeSchedule(name: string): Promise<boolean> {
     return this.schedules.delete(name);
+  }
+
+  async saveSubscriptions(subscriptions: readonly Subscription[]): Promise<void> {
+    for (const { event, task, queue, priority, attempts } of subscriptions) {
+      let tasks = this.subs.get(event);
+      if (!tasks) this.subs.set(event, (tasks = new Map()));
+      tasks.set(task, { event, task, queue, priority, attempts });
+    }
+  }
+
+  async subscriptions(event?: string): Promise<Subscription[]> {
+    const maps = event === undefined ? [...this.subs.values()] : [this.subs.get(event) ?? new Map<string, Subscription>()];
+    return maps.flatMap((tasks) => [...tasks.values()].map((s) => ({ ...s })));
+  }
+
+  async removeSubscription(event: string, task: string): Promise<boolean> {
+    const tasks = this.subs.get(event);
+    const removed = tasks?.delete(task) ?? false;
+    if (tasks?.size === 0) this.subs.delete(event);
+    return removed;
   }
 
   // --- internals -------------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ export class RedisKeys {
   readonly queues: string;
   /** Hash schedule name -> JSON document. */
   readonly schedules: string;
+  /** Hash `JSON [event, task]` -> JSON `{ queue, priority, attempts }`: the durable event subscriptions. */
+  readonly subscriptions: string;
   /** Pub/sub channel carrying the name of a queue whose jobs became ready. */
   readonly channel: string;
   /** Pub/sub channel carrying the id of an active job that was cancelled. */
@@ -31,6 +33,7 @@ export class RedisKeys {
     this.ids = `{${prefix}}:ids`;
     this.queues = `{${prefix}}:queues`;
     this.schedules = `{${prefix}}:schedules`;
+    this.subscriptions = `{${prefix}}:subscriptions`;
     this.channel = `${prefix}:wake`;
     this.cancelChannel = `${prefix}:cancel`;
     this.pruneLock = `{${prefix}}:prune-lock`;

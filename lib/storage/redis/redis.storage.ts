@@ -28,6 +28,7 @@ import {
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
+  type Subscription,
 } from '../../contract/job-storage.js';
 import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
 import {
@@ -421,6 +422,33 @@ export class RedisJobStorage extends JobStorage {
 
   async removeSchedule(name: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.schedules, name)) === 1;
+  }
+
+  // One hash for all subscriptions (a few per task): HSET per field is atomic, so instances saving at once never
+  // lose each other's entries, and a read of one event is a single HGETALL (the emitter caches it).
+  async saveSubscriptions(subscriptions: readonly Subscription[]): Promise<void> {
+    if (subscriptions.length === 0) return;
+    const fields = subscriptions.flatMap(({ event, task, queue, priority, attempts }) => [
+      JSON.stringify([event, task]),
+      JSON.stringify({ queue, priority, attempts }),
+    ]);
+    await this.redis.hset(this.keys.subscriptions, ...fields);
+  }
+
+  async subscriptions(event?: string): Promise<Subscription[]> {
+    const all = await this.redis.hgetall(this.keys.subscriptions);
+    const found: Subscription[] = [];
+    for (const [field, value] of Object.entries(all)) {
+      const [e, task] = JSON.parse(field) as [string, string];
+      if (event !== undefined && e !== event) continue;
+      const { queue, priority, attempts } = JSON.parse(value) as Omit<Subscription, 'event' | 'task'>;
+      found.push({ event: e, task, queue, priority, attempts });
+    }
+    return found;
+  }
+
+  async removeSubscription(event: string, task: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.subscriptions, JSON.stringify([event, task]))) === 1;
   }
 
   // --- internals -------------------------------------------------------------------------------------------------

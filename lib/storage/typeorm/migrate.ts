@@ -6,6 +6,7 @@ import { applySchemaV2, SCHEMA_V2 } from './migrations/1764500000000-collation.j
 import { applySchemaV3, SCHEMA_V3 } from './migrations/1764600000000-stalls.js';
 import { applyRetentionIndexes, SCHEMA_RETENTION_INDEXES } from './migrations/1764650000000-retention-indexes.js';
 import { applyListingIndex, SCHEMA_LISTING_INDEX } from './migrations/1764700000000-listing-index.js';
+import { applySubscriptions, SCHEMA_SUBSCRIPTIONS } from './migrations/1764750000000-subscriptions.js';
 import type { TableNames } from './schema.js';
 import type { SqliteDatabase } from './sql-runner.js';
 
@@ -16,6 +17,7 @@ const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
   { version: SCHEMA_V3, apply: applySchemaV3 },
   { version: SCHEMA_RETENTION_INDEXES, apply: applyRetentionIndexes },
   { version: SCHEMA_LISTING_INDEX, apply: applyListingIndex },
+  { version: SCHEMA_SUBSCRIPTIONS, apply: applySubscriptions },
 ];
 
 /**

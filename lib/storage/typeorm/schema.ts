@@ -2,7 +2,7 @@ import type { DialectName } from './dialect.js';
 
 /**
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
- * `<prefix>schedules`; applied schema versions in `<prefix>migrations` (only when Uno Jobs runs its own migrations).
+ * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; applied schema versions in `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
  * - `seq` is the insertion order: newest-first listing and the FIFO tie-break (the primary key on MySQL/SQLite).
@@ -14,6 +14,8 @@ import type { DialectName } from './dialect.js';
 export interface TableNames {
   jobs: string;
   schedules: string;
+  /** Durable event subscriptions (event, task), created by migration 1764750000000. */
+  subscriptions: string;
   migrations: string;
 }
 
@@ -29,7 +31,7 @@ export function isValidPrefix(prefix: string): boolean {
 
 /** Table names for a prefix (validated by the caller). */
 export function tableNames(prefix: string): TableNames {
-  return { jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, migrations: `${prefix}migrations` };
+  return { jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, migrations: `${prefix}migrations` };
 }
 
 /** Columns read back into a job record (everything but bookkeeping that the record does not carry). */

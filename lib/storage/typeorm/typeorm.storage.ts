@@ -15,9 +15,10 @@ import {
   type StorageCapabilities,
   checkRetryDelays,
   type RecoverOptions,
+  type Subscription,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
-import { dialectOf, mysql as mysqlDialect, type Dialect, type Op } from './dialect.js';
+import { dialectOf, mysql as mysqlDialect, type Dialect, type Op, type Rows } from './dialect.js';
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
@@ -27,6 +28,7 @@ import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
+import { saveSubscriptionsStmt, subscriptionsStmt, toSubscription } from './queries/subscriptions.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
 import { MysqlRunner, PgRunner, SqliteRunner, type ManagerLike, type PgPool, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
@@ -50,7 +52,10 @@ export interface TypeormStorageOptions {
    * options from which the store creates (and later destroys) its own.
    */
   dataSource: DataSource | DataSourceOptions;
-  /** Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>migrations`). Default `uno_`. */
+  /**
+   * Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>subscriptions`, `<prefix>migrations`).
+   * Default `uno_`.
+   */
   tablePrefix?: string;
   /**
    * Create or upgrade the tables at init. Default: `true` for a DataSource the store creates, `false` for the app's
@@ -438,6 +443,37 @@ export class TypeormJobStorage extends JobStorage {
   async removeSchedule(name: string): Promise<boolean> {
     const result = await this.sql.query(`DELETE FROM ${this.t.schedules} WHERE name = ?`, [name]);
     return (result.affected ?? 0) > 0;
+  }
+
+  async saveSubscriptions(subscriptions: readonly Subscription[]): Promise<void> {
+    if (subscriptions.length === 0) return;
+    const { sql, params } = saveSubscriptionsStmt(this.sql.dialect, this.t, subscriptions);
+    await this.onSubscriptions(sql, params);
+  }
+
+  async subscriptions(event?: string): Promise<Subscription[]> {
+    const { sql, params } = subscriptionsStmt(this.t, event);
+    return (await this.onSubscriptions(sql, params)).map(toSubscription);
+  }
+
+  async removeSubscription(event: string, task: string): Promise<boolean> {
+    const result = await this.onSubscriptions(`DELETE FROM ${this.t.subscriptions} WHERE event = ? AND task = ?`, [event, task]);
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * A statement on the subscriptions table. An app that runs our migrations with its own may not have run the one
+   * that adds it (init only checks the jobs table, so stores of apps that never emit keep working): when a statement
+   * fails and the table cannot be read, say which migration is missing instead of passing on a driver error.
+   */
+  private async onSubscriptions(sql: string, params: unknown[]): Promise<Rows> {
+    try {
+      return await this.sql.query(sql, params);
+    } catch (error) {
+      const missing = await this.sql.query(`SELECT event FROM ${this.t.subscriptions} WHERE 1 = 0`).then(() => false, () => true);
+      if (missing) throw new ConfigurationError(messages.storageTablesMissing(this.t.subscriptions, (error as Error).message));
+      throw error;
+    }
   }
 
   /** The cancel poll's look: the database's time, and the jobs cancelled since `since(now)`. */
