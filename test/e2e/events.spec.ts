@@ -49,11 +49,11 @@ describe('events across NestJS apps', () => {
       const [job, ...rest] = await jobs.emit('user.created', { id: 'u1' });
       expect(rest).toEqual([]);
       expect([job!.task, job!.queue, job!.maxAttempts]).toEqual(['welcome.send', 'mail', 2]);
-      expect(await jobs.waitForResult(job!.id, { timeoutMs: 15_000 })).toEqual({ welcomed: 'u1', attempt: 1 });
+      expect(await jobs.waitForResult(job!.id, { timeoutMs: 60_000 })).toEqual({ welcomed: 'u1', attempt: 1 });
       expect(await jobs.subscriptions()).toEqual([{ event: 'user.created', task: 'welcome.send', queue: 'mail', priority: 'normal', attempts: 2 }]);
     } finally {
       await accounts.close();
       await users.close();
     }
-  });
+  }, 120_000);
 });
