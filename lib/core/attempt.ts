@@ -214,7 +214,7 @@ export class Attempt {
     return true;
   }
 
-  /** The handler has returned: free its slot (and its start mark, and the timeout it no longer needs). */
+  /** The handler has returned: drop its start mark, measure it, and free its slot. */
   private returned(): void {
     this.running = false;
     this.unmark?.();
