@@ -10,7 +10,7 @@ import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { EventSubscriptions, type SubscriptionOptions } from './subscriptions.js';
-import { TaskRegistry, validateConcurrency, validateQueueName, type TaskHandler, type TaskOptions } from './task-registry.js';
+import { TaskRegistry, validateConcurrency, validateQueueName, type TaskDefinition, type TaskHandler, type TaskOptions } from './task-registry.js';
 import type { TaskHandlerOptions, TaskRef } from './task-ref.js';
 import { MAX_DELAY_MS } from './limits.js';
 import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
@@ -138,7 +138,8 @@ type Phase = 'new' | 'started' | 'stopping' | 'stopped';
  */
 export class UnoJobs {
   readonly events = new JobEvents();
-  readonly registry: TaskRegistry;
+  /** The tasks registered here. Private: reading goes through `task()` and `taskNames()`, registering through `register()`. */
+  private readonly registry: TaskRegistry;
   readonly queue: JobQueue;
   /** Cron and interval schedules, fired once per tick across the cluster. */
   readonly scheduler: Scheduler;
@@ -202,6 +203,16 @@ export class UnoJobs {
    */
   unservedTasks(): Record<string, string[]> {
     return this.pool?.unservedTasks() ?? {};
+  }
+
+  /** The task registered here under `name`, with its options resolved (read-only), or undefined. */
+  task(name: string): Readonly<TaskDefinition> | undefined {
+    return this.registry.get(name);
+  }
+
+  /** Names of the tasks registered in this process, sorted. */
+  taskNames(): string[] {
+    return this.registry.names();
   }
 
   /**

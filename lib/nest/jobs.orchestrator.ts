@@ -38,7 +38,7 @@ export class JobsOrchestrator implements OnModuleInit, OnApplicationBootstrap, B
     await this.uno.start();
     const queues = Object.keys(this.uno.activeCounts());
     this.logger.log(
-      `${this.uno.registry.names().length} task(s) registered; ` +
+      `${this.uno.taskNames().length} task(s) registered; ` +
         (queues.length ? `worker ${this.uno.workerId} serves ${queues.join(', ')}.` : 'no worker runs in this instance.'),
     );
   }

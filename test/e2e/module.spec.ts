@@ -147,7 +147,7 @@ describe('UnoJobsModule', () => {
     }
     const ref = await boot([UnoJobsModule.forRoot({})], [ReportService, PerRequest]);
     const uno = ref.get<UnoJobs>(UNO_JOBS);
-    expect(uno.registry.get('per.request')).toBeUndefined();
+    expect(uno.task('per.request')).toBeUndefined();
     // Its jobs are accepted (another service may run them) on the default queue, which no worker here serves.
     const job = await ref.get(JobQueue).enqueue('per.request', null);
     expect(Object.keys(uno.activeCounts())).toEqual(['reports']);
@@ -155,15 +155,23 @@ describe('UnoJobsModule', () => {
   });
 
   it('exposes events, and app.close() drains a running job before closing the store', async () => {
-    const ref = await boot([UnoJobsModule.forRoot({ worker: { shutdownGraceMs: 5000 } })]);
+    @Injectable()
+    class GatedService {
+      release!: () => void;
+      @Task('gated.run', { queue: 'reports' })
+      run() {
+        return new Promise<void>((resolve) => (this.release = resolve));
+      }
+    }
+    const ref = await boot([UnoJobsModule.forRoot({ worker: { shutdownGraceMs: 5000 } })], [ReportService, GatedService]);
     const events = ref.get(JobEvents);
     const completed: string[] = [];
     events.on('job:completed', ({ job }) => completed.push(job.id));
     const uno = ref.get<UnoJobs>(UNO_JOBS);
-    let release!: () => void;
-    uno.registry.get('report.generate')!.handler = () => new Promise<void>((resolve) => (release = resolve));
-    const job = await ref.get(JobQueue).enqueue('report.generate', { userId: 'u5' });
+    const gated = ref.get(GatedService);
+    const job = await ref.get(JobQueue).enqueue('gated.run', null);
     await waitFor(() => uno.activeCounts().reports === 1);
+    const release = () => gated.release();
     const closing = app!.close();
     app = null;
     setTimeout(() => release(), 50);

@@ -120,7 +120,7 @@ describe('a producer app without the handler code and a worker app on one Redis 
     const worker = await boot(WorkerAppModule);
     const api = await boot(ApiAppModule);
     const producer = api.get<UnoJobs>(UNO_JOBS);
-    expect(producer.registry.names()).toEqual([]);
+    expect(producer.taskNames()).toEqual([]);
 
     const job = await api.get(SignupService).signup('u1', 'u1@example.com');
     expect(job).toMatchObject({ task: 'email.welcome', queue: 'mail', priority: 'high', maxAttempts: 2 });

@@ -102,7 +102,7 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
     ]);
     expect((await scheduler.get('offset'))!.nextRunAt!.toISOString()).toBe('2026-01-01T21:30:00.000Z');
     expect((await scheduler.get('off'))!.nextRunAt).toBeNull();
-    expect(uno.registry.get('report')).toMatchObject({ owner: 'LegacyService.report', attempts: 3, timeout: 30_000, priority: 'high' });
+    expect(uno.task('report')).toMatchObject({ owner: 'LegacyService.report', attempts: 3, timeout: 30_000, priority: 'high' });
   });
 
   it('fires a cron tick as one job and calls the method with no arguments, as @nestjs/schedule does', async () => {

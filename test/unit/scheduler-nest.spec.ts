@@ -58,7 +58,7 @@ describe('@Cron / @Interval in a NestJS app', () => {
       ['nightly-sync', 'nightly-sync', 'decorator', '*/2 * * * * *', null, 'Europe/Berlin'],
     ]);
     expect(list[0]).toMatchObject({ overlap: false, missed: 'last' });
-    expect(uno.registry.get('nightly-sync')).toMatchObject({ priority: 'high', attempts: 2, owner: 'SyncService.nightlySync' });
+    expect(uno.task('nightly-sync')).toMatchObject({ priority: 'high', attempts: 2, owner: 'SyncService.nightlySync' });
 
     const service = ref.get(SyncService);
     await clock.advance(2000);

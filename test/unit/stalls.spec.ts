@@ -81,7 +81,7 @@ describe('maxStalls: the poison-pill guard', () => {
     const job = await e.queue.enqueue(task, { n: 1 });
     for (let i = 0; i < stalls; i++) {
       // Only this task's job: others set up earlier wait in the same queue.
-      const taskLimits = Object.fromEntries(e.uno.registry.names().map((name) => [name, name === task ? 1 : 0]));
+      const taskLimits = Object.fromEntries(e.uno.taskNames().map((name) => [name, name === task ? 1 : 0]));
       await e.storage.claim({ queue: 'default', limit: 1, leaseMs: 100, workerId: `dead-${i}`, startNow: 1, taskLimits });
       await e.clock.advance(200);
       expect(await e.storage.recoverExpired()).toEqual({ recovered: 1, stalled: 1 });

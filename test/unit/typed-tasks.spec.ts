@@ -68,7 +68,7 @@ describe('a producer with no handler code', () => {
     });
     await worker.uno.start();
     await producer.uno.start();
-    expect(producer.uno.registry.names()).toEqual([]);
+    expect(producer.uno.taskNames()).toEqual([]);
 
     const job = await producer.queue.enqueue(SendEmail, { to: 'a@b.c', subject: 'Hi' });
     expect(job).toMatchObject({ task: 'email.send', queue: 'mail', priority: 'high', maxAttempts: 3, state: 'waiting' });
@@ -86,7 +86,7 @@ describe('a producer with no handler code', () => {
   it('the worker registers the handler with the reference’s options plus its own worker-side ones', () => {
     const { uno } = engine();
     uno.register(SendEmail, async (p) => ({ messageId: p.to }), { concurrency: 2, timeout: 5000 }, 'EmailWorker.send');
-    expect(uno.registry.get('email.send')).toMatchObject({
+    expect(uno.task('email.send')).toMatchObject({
       queue: 'mail', priority: 'high', attempts: 3, backoff: { type: 'fixed', delay: 1000 }, concurrency: 2, timeout: 5000,
     });
   });
@@ -126,7 +126,7 @@ describe('a producer with no handler code', () => {
     const worker = engine({ tasks });
     const producer = engine({ tasks, clock: worker.clock, storage: worker.storage, worker: { enabled: false } });
     worker.uno.register(SendEmail, async (p) => ({ messageId: p.to }));
-    expect(worker.uno.registry.get('email.send')).toMatchObject({ queue: 'mail-eu', attempts: 5, priority: 'high' });
+    expect(worker.uno.task('email.send')).toMatchObject({ queue: 'mail-eu', attempts: 5, priority: 'high' });
     await worker.uno.start();
     const job = await producer.queue.enqueue(SendEmail, { to: 'x@y.z', subject: 's' });
     expect(job).toMatchObject({ queue: 'mail-eu', maxAttempts: 5, priority: 'high' });
@@ -161,7 +161,7 @@ describe('a reference and a local handler that disagree', () => {
       '@Task on MailService.send sets queue "elsewhere" for "email.send", but its reference from defineTask says "mail". ' +
         "Producers enqueue with the reference's queue: set it in defineTask('email.send', { queue: ... }), not in @Task.",
     );
-    expect(uno.registry.get('email.send')).toBeUndefined();
+    expect(uno.task('email.send')).toBeUndefined();
   });
 
   it('a handler declared by name with the same options as the reference agrees with it', async () => {
