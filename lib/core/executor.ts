@@ -98,7 +98,10 @@ export class Executor {
     };
     track(running);
     const startedAt = clock.now();
-    if (events.has('job:active')) events.emit('job:active', { job: info, workerId });
+    if (events.has('job:active')) {
+      const waitMs = Math.max(0, startedAt - Math.max(job.createdAt.getTime(), job.runAt.getTime()));
+      events.emit('job:active', { job: info, workerId, waitMs });
+    }
 
     const timeoutMs = job.timeoutMs ?? definition.timeout;
     let timer: TimerHandle | undefined;
@@ -205,7 +208,7 @@ export class Executor {
     if (accepted === false) return this.lost(running);
     if (accepted === null) return;
     if (retryDelayMs === null) events.emit('job:failed', { job: info, error, durationMs });
-    else events.emit('job:retry', { job: info, error, delayMs: retryDelayMs });
+    else events.emit('job:retry', { job: info, error, delayMs: retryDelayMs, durationMs });
   }
 
   /**

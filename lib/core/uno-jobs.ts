@@ -120,6 +120,18 @@ export function resolveRetention(options: RetentionOptions = {}): RetentionPolic
 
 type Phase = 'new' | 'started' | 'stopping' | 'stopped';
 
+/** What {@link UnoJobs.workerStatus} reports about this process's worker. */
+export interface WorkerStatus {
+  /** The `worker.enabled` option: false on a producer-only instance. */
+  enabled: boolean;
+  /** Started and not stopping: its claim loops are running. */
+  running: boolean;
+  /** Where the engine is in its life: `new` (not started), `started`, `stopping` or `stopped`. */
+  phase: 'new' | 'started' | 'stopping' | 'stopped';
+  /** Configured concurrency per queue this worker serves (empty until it starts). */
+  concurrency: Record<string, number>;
+}
+
 /**
  * One Uno Jobs instance: the task registry, the producer queue, the worker pool and housekeeping over one store.
  * NestJS-free: the module wires it, and tests or scripts can use it directly.
@@ -141,6 +153,7 @@ export class UnoJobs {
   readonly clock: Clock;
   readonly workerId: string;
   private pool: WorkerPool | null = null;
+  private concurrency: Record<string, number> = {};
   private maintenance: Maintenance | null = null;
   private phase: Phase = 'new';
   private initialised: Promise<void> | null = null;
@@ -202,6 +215,7 @@ export class UnoJobs {
     await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
     if (worker.enabled === false) return;
     const queues = this.queueConfigs(worker);
+    this.concurrency = Object.fromEntries(queues.map((q) => [q.queue, q.concurrency]));
     const maxStalls = worker.maxStalls ?? 1;
     wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
     const outcomes = new OutcomeWriter(this.storage);
@@ -234,6 +248,11 @@ export class UnoJobs {
   /** Jobs running in this process, per queue. */
   activeCounts(): Record<string, number> {
     return this.pool?.activeCounts() ?? {};
+  }
+
+  /** This process's worker: enabled or not, running or not, and its concurrency per queue (for health and metrics). */
+  workerStatus(): WorkerStatus {
+    return { enabled: this.options.worker?.enabled !== false, running: this.phase === 'started' && this.pool !== null, phase: this.phase, concurrency: { ...this.concurrency } };
   }
 
   /**
