@@ -49,7 +49,8 @@ const latency = (n: number): Scenario => ({ scenario: 'latency', n, concurrency:
 
 const SUITES: Record<string, Suite> = {
   memory: {
-    entries: [{ name: 'uno', backend: 'memory' }],
+    // uno-prometheus: the same with UnoJobsPrometheusModule imported, so the metrics' cost is measured in the same run.
+    entries: [{ name: 'uno', backend: 'memory' }, { name: 'uno-prometheus', backend: 'memory' }],
     scenarios: [seq(50_000), bulk(100_000), proc(30_000, 1), proc(100_000, 10), proc(100_000, 100), latency(500)],
     reps: 5,
     maxS: 6,
@@ -114,6 +115,11 @@ interface Sample {
   boot_ms?: number;
   /** Last job start to an empty store, ms (outcome writes still in flight plus the `pending()` poll). */
   tail_ms?: number;
+  /**
+   * CPU time of the harness process per finished job, µs, from worker start to an empty store (single-process
+   * processing only): unlike jobs_per_s it hardly moves when other processes load the machine.
+   */
+  cpu_us_per_job?: number;
   rep: number;
 }
 
@@ -165,6 +171,7 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
     },
   });
   const profile = await startProfile();
+  const cpuAt = process.cpuUsage();
   const bootAt = performance.now();
   try {
     await worker.start();
@@ -173,11 +180,13 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
     const left = maxMs - (lastStartAt - bootAt);
     await waitUntil(async () => (await adapter.pending()) === 0, Math.max(0, left), 2);
     const end = performance.now();
+    const cpu = process.cpuUsage(cpuAt);
     await profile?.(`${adapter.variant}-${adapter.backend}-c${concurrency}`);
     const done = n - (await adapter.pending());
-    if (done <= 1 || firstAt === 0) return { jobs_per_s: (done * 1000) / (end - bootAt), n: done };
+    const cpu_us_per_job = round((cpu.user + cpu.system) / Math.max(1, done));
+    if (done <= 1 || firstAt === 0) return { jobs_per_s: (done * 1000) / (end - bootAt), n: done, cpu_us_per_job };
     // done - 1: the window opens as the first job starts, so it holds the other jobs' full runs.
-    return { jobs_per_s: ((done - 1) * 1000) / (end - firstAt), n: done, boot_ms: firstAt - bootAt, tail_ms: end - lastStartAt };
+    return { jobs_per_s: ((done - 1) * 1000) / (end - firstAt), n: done, boot_ms: firstAt - bootAt, tail_ms: end - lastStartAt, cpu_us_per_job };
   } finally {
     await worker.stop();
   }
@@ -399,6 +408,8 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
       line.min = Math.round(Math.min(...values));
       line.max = Math.round(Math.max(...values));
       line.values = values.map((v) => Math.round(v));
+      const cpu = group.map((g) => g.cpu_us_per_job).filter((v): v is number => v !== undefined);
+      if (cpu.length > 0) line.cpu_us_per_job = round(median(cpu));
     }
     line.n = Math.round(median(group.map((g) => g.n)));
     line.reps = group.length;

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { UnoJobsModule } from '../lib/index.js';
+import { MonitoringModule } from './monitoring.js';
 import { AccountService, EmailService, ReportService, ThumbnailService } from './services.js';
 import { sampleStorage } from './storage.js';
 
@@ -10,6 +11,7 @@ import { sampleStorage } from './storage.js';
       worker: { concurrency: 4, shutdownGraceMs: 5_000 },
       queues: { images: { concurrency: 8 } },
     }),
+    MonitoringModule,
   ],
   providers: [ReportService, EmailService, ThumbnailService, AccountService],
 })

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { JobEvents, JobFailedError, JobQueue } from '../lib/index.js';
@@ -7,11 +8,15 @@ import { GenerateReport } from './tasks.js';
 
 /**
  * A tour of Uno Jobs: priorities, retries with a flaky handler, an unrecoverable error, a delayed job,
- * progress and results. Prints what happens, then shuts down gracefully.
+ * progress and results. Serves GET /health and GET /metrics on UNO_SAMPLE_PORT (default 3000) while it runs,
+ * prints what happens and what both answer, then shuts down gracefully.
  */
 async function main() {
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['log', 'warn', 'error'] });
+  const app = await NestFactory.create(AppModule, { logger: ['log', 'warn', 'error'] });
   app.enableShutdownHooks();
+  const port = Number(process.env.UNO_SAMPLE_PORT ?? 3000);
+  await app.listen(port, '127.0.0.1');
+  const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
   const log = new Logger('sample');
   const jobs = app.get(JobQueue);
   const events = app.get(JobEvents);
@@ -53,6 +58,10 @@ async function main() {
     }
   }
   log.log(`counts: ${JSON.stringify(await jobs.counts())}`);
+  const health = await fetch(`${base}/health`);
+  log.log(`GET /health → ${health.status} ${await health.text()}`);
+  const metrics = (await (await fetch(`${base}/metrics`)).text()).split('\n').filter((line) => line.startsWith('uno_jobs_processed_total'));
+  log.log(`GET /metrics →\n${metrics.join('\n')}`);
   await app.close();
 }
 

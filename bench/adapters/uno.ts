@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Inject, Injectable, Logger, Module, type DynamicModule } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type UnoJobsModuleOptions } from '../../lib/index.js';
+import { Registry } from 'prom-client';
+import { UnoJobsPrometheusModule } from '../../lib/prometheus.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import type { AdapterContext, Backend, BenchAdapter, BenchPayload, WorkerHandle, WorkerOptions } from '../types.js';
@@ -31,10 +33,10 @@ class BenchTasks {
 
 @Module({})
 class BenchAppModule {
-  static register(options: UnoJobsModuleOptions, hooks: Hooks): DynamicModule {
+  static register(options: UnoJobsModuleOptions, hooks: Hooks, extra: DynamicModule[] = []): DynamicModule {
     return {
       module: BenchAppModule,
-      imports: [UnoJobsModule.forRoot(options)],
+      imports: [UnoJobsModule.forRoot(options), ...extra],
       providers: [BenchTasks, { provide: HOOKS, useValue: hooks }],
     };
   }
@@ -64,12 +66,16 @@ export class UnoAdapter implements BenchAdapter {
   private seq = 0;
   private sql: PgClient | null = null;
 
-  /** `removeCompleted`: retention keeps no completed jobs, so completion deletes the job (as graphile-worker does). */
+  /**
+   * `removeCompleted`: retention keeps no completed jobs, so completion deletes the job (as graphile-worker does).
+   * `prometheus`: the worker app also imports UnoJobsPrometheusModule (on its own registry), to measure the metrics' cost.
+   */
   constructor(
     private readonly context: AdapterContext,
     private readonly removeCompleted = false,
+    private readonly prometheus = false,
   ) {
-    this.variant = removeCompleted ? 'uno-removeOnComplete' : 'uno';
+    this.variant = removeCompleted ? 'uno-removeOnComplete' : prometheus ? 'uno-prometheus' : 'uno';
     this.backend = context.backend;
     this.attached = context.attached ?? false;
     this.namespace = context.namespace ?? this.nextNamespace();
@@ -105,6 +111,7 @@ export class UnoAdapter implements BenchAdapter {
             retention: this.removeCompleted ? { completed: { maxCount: 0 } } : undefined,
           },
           hooks,
+          this.prometheus ? [UnoJobsPrometheusModule.register({ registry: new Registry() })] : [],
         ),
       ],
     }).compile();
@@ -265,6 +272,11 @@ export function createUnoAdapter(context: AdapterContext): BenchAdapter {
 /** Uno with `retention: { completed: { maxCount: 0 } }`: like graphile-worker, completion deletes the job. */
 export function createUnoRemovingAdapter(context: AdapterContext): BenchAdapter {
   return new UnoAdapter(context, true);
+}
+
+/** Uno with its defaults plus the Prometheus metrics (UnoJobsPrometheusModule), to compare against `uno` in one run. */
+export function createUnoPrometheusAdapter(context: AdapterContext): BenchAdapter {
+  return new UnoAdapter(context, false, true);
 }
 
 /** TypeORM connection options for a server given as a URL (`postgres://user:pass@host:port/db`). */

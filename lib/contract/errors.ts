@@ -292,4 +292,22 @@ export const messages = {
   nestScheduleNotFound: (kind: string, name: string) =>
     `No ${kind} named "${name}": neither adopted from @nestjs/schedule nor added to SchedulerRegistry. ` +
     `Uno's Scheduler lists every stored schedule: scheduler.list().`,
+  healthStoreTimeout: (ms: number) =>
+    `store: the job store did not answer counts() within ${ms} ms. Check that the database or Redis server is up and ` +
+    `reachable from this process (network, credentials, connection pool), or raise the health check's timeoutMs if it is only slow.`,
+  healthStoreFailed: (detail: string) =>
+    `store: the job store failed counts(): ${detail}. Check that the database or Redis server is up and reachable ` +
+    `from this process, and the store's connection options.`,
+  healthWorkerNotRunning: (phase: string) =>
+    `worker: this instance's worker is ${phase}, so it runs no jobs. Check the application's startup logs (the ` +
+    `worker starts at onApplicationBootstrap), or set worker.enabled: false on a producer-only instance.`,
+  healthBacklog: (where: string, waiting: number, max: number) =>
+    `backlog: ${waiting} jobs are waiting ${where}, above the threshold of ${max}. Add workers or concurrency, ` +
+    `look for a slow or stuck task, or raise maxWaiting.`,
+  healthFailedJobs: (failed: number, max: number) =>
+    `failed: ${failed} failed jobs are kept in the store, above the threshold of ${max}. Inspect them (jobs.list({ state: 'failed' })), ` +
+    `fix the cause and retry or remove them, or raise maxFailed.`,
+  metricConflict: (name: string, registered: string) =>
+    `The metric "${name}" is already registered on this prom-client registry as ${registered}, not as Uno Jobs defines it. ` +
+    `Remove the other metric of that name, or give Uno Jobs its own registry (the registry option).`,
 };

@@ -141,7 +141,10 @@ export class Attempt {
     this.running = true;
     if (this.options.mark) this.unmark = this.executor.marks.add(this.lease);
     if (this.options.timer) this.began = this.options.timer();
-    if (deps.events.has('job:active')) deps.events.emit('job:active', { job: this.info, workerId: deps.workerId });
+    if (deps.events.has('job:active')) {
+      const waitMs = Math.max(0, deps.clock.now() - Math.max(job.createdAt.getTime(), job.runAt.getTime()));
+      deps.events.emit('job:active', { job: this.info, workerId: deps.workerId, waitMs });
+    }
     const timeoutMs = job.timeoutMs ?? this.definition.timeout;
     if (timeoutMs) this.timeout = deps.clock.setTimeout(() => this.end('timeout', new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);
     let value: unknown;

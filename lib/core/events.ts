@@ -5,14 +5,17 @@ import type { JobInfo } from './job.js';
 export interface JobEventMap {
   /** A job was inserted (or an existing one returned for a duplicate `jobId`, with `created: false`). */
   'job:enqueued': { job: JobRecord; created: boolean };
-  /** A worker started an attempt. */
-  'job:active': { job: JobInfo; workerId: string };
+  /**
+   * A worker started an attempt. `waitMs` is how long the job waited since it became due: the start minus the later of
+   * its creation and its due time (`runAt`; for a retry, the end of its backoff), never below 0.
+   */
+  'job:active': { job: JobInfo; workerId: string; waitMs: number };
   /** The handler reported progress. */
   'job:progress': { job: JobInfo; progress: unknown };
   /** The handler returned; the result is stored. */
   'job:completed': { job: JobInfo; result: unknown; durationMs: number };
-  /** The attempt failed and the job will run again after `delayMs`. */
-  'job:retry': { job: JobInfo; error: JobError; delayMs: number };
+  /** The attempt failed after running `durationMs`, and the job will run again after `delayMs`. */
+  'job:retry': { job: JobInfo; error: JobError; delayMs: number; durationMs: number };
   /** The job failed for good (no attempts left, unrecoverable error, or the retry policy said stop). */
   'job:failed': { job: JobInfo; error: JobError; durationMs: number };
   /**

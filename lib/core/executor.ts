@@ -96,7 +96,7 @@ export class Executor {
     const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
     if (!accepted) return accepted;
     if (retryDelayMs === null) events.emit('job:failed', { job: attempt.info, error, durationMs });
-    else events.emit('job:retry', { job: attempt.info, error, delayMs: retryDelayMs });
+    else events.emit('job:retry', { job: attempt.info, error, delayMs: retryDelayMs, durationMs });
     return accepted;
   }
 

@@ -124,6 +124,18 @@ export function resolveRetention(options: RetentionOptions = {}): RetentionPolic
 
 type Phase = 'new' | 'started' | 'stopping' | 'stopped';
 
+/** What {@link UnoJobs.workerStatus} reports about this process's worker. */
+export interface WorkerStatus {
+  /** The `worker.enabled` option: false on a producer-only instance. */
+  enabled: boolean;
+  /** Started and not stopping: its claim loops are running. */
+  running: boolean;
+  /** Where the engine is in its life: `new` (not started), `started`, `stopping` or `stopped`. */
+  phase: 'new' | 'started' | 'stopping' | 'stopped';
+  /** Configured concurrency per queue this worker serves (empty until it starts). */
+  concurrency: Record<string, number>;
+}
+
 /**
  * One Uno Jobs instance: the task registry, the producer queue, the worker pool and housekeeping over one store.
  * NestJS-free: the module wires it, and tests or scripts can use it directly.
@@ -149,6 +161,7 @@ export class UnoJobs {
   /** Event subscriptions of every process on the store, saved by workers at start and read by `emit`. */
   readonly subscriptions: EventSubscriptions;
   private pool: WorkerPool | null = null;
+  private concurrency: Record<string, number> = {};
   private maintenance: Maintenance | null = null;
   private phase: Phase = 'new';
   private initialised: Promise<void> | null = null;
@@ -239,6 +252,7 @@ export class UnoJobs {
     const queues = this.queueConfigs(worker);
     // A worker stores the subscriptions of the tasks it runs, so emits from any process reach them (docs/events.md).
     await this.subscriptions.save(queues.map((q) => q.queue));
+    this.concurrency = Object.fromEntries(queues.map((q) => [q.queue, q.concurrency]));
     const maxStalls = worker.maxStalls ?? 1;
     wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
     const outcomes = new OutcomeWriter(this.storage);
@@ -271,6 +285,11 @@ export class UnoJobs {
   /** Jobs running in this process, per queue. */
   activeCounts(): Record<string, number> {
     return this.pool?.activeCounts() ?? {};
+  }
+
+  /** This process's worker: enabled or not, running or not, and its concurrency per queue (for health and metrics). */
+  workerStatus(): WorkerStatus {
+    return { enabled: this.options.worker?.enabled !== false, running: this.phase === 'started' && this.pool !== null, phase: this.phase, concurrency: { ...this.concurrency } };
   }
 
   /**

@@ -31,6 +31,16 @@ export const LAYERS: Layer[] = [
     // @nestjs/schedule (and the cron it brings) only in the files loaded lazily for the nestSchedule option.
     packages: /^(@nestjs\/(common|core|schedule)|rxjs|reflect-metadata|cron)$/,
   },
+  // Health and metrics without NestJS: read the engine, its events and the contract; prom-client is an optional peer.
+  { name: 'monitoring', owns: (f) => f.startsWith('monitoring/'), mayImport: ['contract', 'core', 'monitoring'], packages: /^prom-client$/ },
+  {
+    // The NestJS side of monitoring, loaded only from its own entry points (@uno/jobs/terminus, @uno/jobs/prometheus):
+    // the one place @nestjs/terminus may be imported, so the root entry point never needs it.
+    name: 'nest-monitoring',
+    owns: (f) => f.startsWith('nest-monitoring/'),
+    mayImport: ['contract', 'core', 'nest', 'monitoring', 'nest-monitoring'],
+    packages: /^(@nestjs\/(common|core|terminus)|prom-client)$/,
+  },
 ];
 
 /** One import that breaks the rule. */

@@ -1,4 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkFile, checkTree, importsOf } from '../support/layers.js';
 
@@ -33,6 +35,41 @@ describe('layers point one way (docs/architecture.md)', () => {
     expect(checkFile('storage/redis/a.ts', `import { x } from './b.js';\nimport type { JobRecord } from '../../contract/job.js';\nimport Redis from 'ioredis';`)).toEqual([]);
     expect(checkFile('nest/storage.ts', `import { MemoryJobStorage } from '../storage/memory/memory.storage.js';`)).toEqual([]);
     expect(checkFile('index.ts', `export * from './storage/redis/redis.storage.js';`)).toEqual([]);
+  });
+
+  it('keeps @nestjs/terminus and prom-client behind their own entry points: only nest-monitoring/ and monitoring/ may import them', () => {
+    expect(checkFile('nest/x.ts', `import { HealthIndicatorService } from '@nestjs/terminus';`)[0]!.reason).toBe(
+      'the nest layer may not import the package "@nestjs/terminus"',
+    );
+    expect(checkFile('core/x.ts', `import { Counter } from 'prom-client';`)[0]!.reason).toBe('the core layer may not import the package "prom-client"');
+    expect(checkFile('monitoring/x.ts', `import { Injectable } from '@nestjs/common';`)[0]!.reason).toBe(
+      'the monitoring layer may not import the package "@nestjs/common"',
+    );
+    expect(checkFile('nest/x.ts', `import { checkHealth } from '../monitoring/health-check.js';`)[0]!.reason).toBe(
+      'the nest layer may not import the monitoring layer',
+    );
+    expect(checkFile('nest-monitoring/x.ts', `import { HealthIndicatorService } from '@nestjs/terminus';\nimport { Counter } from 'prom-client';\nimport { UNO_JOBS } from '../nest/tokens.js';`)).toEqual([]);
+  });
+
+  it('the root entry point reaches neither @nestjs/terminus nor prom-client, following every relative import', () => {
+    const packages = new Set<string>();
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
+        if (specifier.startsWith('.')) visit(join(dirname(file), specifier.replace(/\.js$/, '.ts')));
+        else packages.add(specifier);
+      }
+    };
+    visit(join(LIB, 'index.ts'));
+    expect(seen.size).toBeGreaterThan(10);
+    expect([...packages].filter((p) => p.startsWith('@nestjs/terminus') || p.startsWith('prom-client'))).toEqual([]);
+    seen.clear();
+    packages.clear();
+    visit(join(LIB, 'terminus.ts'));
+    expect(packages.has('@nestjs/terminus')).toBe(true);
+    expect(packages.has('prom-client')).toBe(false);
   });
 
   it('reads static, type-only, re-export, side-effect, dynamic and require imports, and skips comments', () => {

@@ -1,0 +1,216 @@
+import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
+import { withDeadline } from '../contract/clock.js';
+import { ConfigurationError, UnoJobsError, messages } from '../contract/errors.js';
+import { JOB_STATES, type JobCounts } from '../contract/job.js';
+import { toError } from '../core/events.js';
+import type { UnoJobs } from '../core/uno-jobs.js';
+
+/** Options of {@link UnoJobsMetrics}. */
+export interface PrometheusMetricsOptions {
+  /**
+   * The prom-client registry the metrics are registered on. Default: prom-client's global `register`, the one
+   * `@willsoto/nestjs-prometheus` serves on `/metrics`, so those apps get the metrics with no wiring.
+   */
+  registry?: Registry;
+  /**
+   * Collect `uno_queue_jobs{queue,state}` from the store at scrape time: one `counts()` per queue this instance knows
+   * (its tasks' queues and the queues its worker serves). `false` leaves the store alone on scrapes. Default `true`.
+   */
+  queueGauges?: boolean;
+  /** Longest wait in ms for those `counts()` at a scrape; a store that does not answer in time is left out of it. Default 3000. */
+  timeoutMs?: number;
+  /** Buckets of the two histograms, in seconds. Default 5 ms to 5 min ({@link DEFAULT_BUCKETS}). */
+  buckets?: number[];
+}
+
+/** Default histogram buckets in seconds: 5 ms to 5 min. */
+export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** Names of every metric Uno Jobs registers. */
+export const METRIC_NAMES = {
+  enqueued: 'uno_jobs_enqueued_total',
+  processed: 'uno_jobs_processed_total',
+  duration: 'uno_jobs_duration_seconds',
+  wait: 'uno_jobs_wait_seconds',
+  stalled: 'uno_jobs_stalled_total',
+  active: 'uno_worker_active_jobs',
+  concurrency: 'uno_worker_concurrency',
+  queueJobs: 'uno_queue_jobs',
+} as const;
+
+/** The instances attached to each registry: the scrape-time gauges read them (a registry's metrics exist once). */
+const sources = new WeakMap<Registry, Set<UnoJobsMetrics>>();
+
+interface Metrics {
+  enqueued: Counter<'queue' | 'task' | 'priority'>;
+  processed: Counter<'queue' | 'task' | 'status'>;
+  duration: Histogram<'queue' | 'task' | 'status'>;
+  wait: Histogram<'queue' | 'task'>;
+  stalled: Counter<string>;
+}
+
+/**
+ * Prometheus metrics of one Uno Jobs instance, fed by its lifecycle events and, at scrape time, by its worker and its
+ * store. Labels are queue, task, priority, status and state: never a job id, a payload or an error message.
+ * NestJS-free; in a NestJS app use `UnoJobsPrometheusModule` from `@uno/jobs/prometheus`.
+ *
+ * Building it twice on one registry (two apps in one test, a module built twice) reuses the registered metrics
+ * (`registry.getSingleMetric`): counters keep counting and the gauges sum the attached instances.
+ *
+ * @example
+ * const metrics = new UnoJobsMetrics(uno, { registry }).attach();
+ * // ... later
+ * metrics.detach();
+ */
+export class UnoJobsMetrics {
+  private readonly registry: Registry;
+  private readonly metrics: Metrics;
+  private offs: (() => void)[] = [];
+  /** @internal Read by the scrape-time gauges. */
+  readonly queueGauges: boolean;
+  /** @internal Read by the scrape-time gauges. */
+  readonly timeoutMs: number;
+
+  constructor(
+    /** @internal */ readonly uno: UnoJobs,
+    options: PrometheusMetricsOptions = {},
+  ) {
+    this.registry = options.registry ?? globalRegistry;
+    this.queueGauges = options.queueGauges ?? true;
+    this.timeoutMs = options.timeoutMs ?? 3000;
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) {
+      throw new ConfigurationError(messages.invalidOption('timeoutMs', options.timeoutMs, 'a whole number of ms >= 1'));
+    }
+    const buckets = [...(options.buckets ?? DEFAULT_BUCKETS)];
+    this.metrics = defineMetrics(this.registry, buckets);
+  }
+
+  /** Start counting this instance's events and report it in the gauges. Idempotent; returns `this`. */
+  attach(): this {
+    if (this.offs.length > 0) return this;
+    const { events } = this.uno;
+    const m = this.metrics;
+    this.offs = [
+      events.on('job:enqueued', ({ job, created }) => {
+        if (created) m.enqueued.inc({ queue: job.queue, task: job.task, priority: job.priority });
+      }),
+      events.on('job:active', ({ job, waitMs }) => m.wait.observe({ queue: job.queue, task: job.task }, waitMs / 1000)),
+      events.on('job:completed', ({ job, durationMs }) => this.processed(job.queue, job.task, 'completed', durationMs)),
+      events.on('job:retry', ({ job, durationMs }) => this.processed(job.queue, job.task, 'retry', durationMs)),
+      events.on('job:failed', ({ job, durationMs }) => this.processed(job.queue, job.task, 'failed', durationMs)),
+      events.on('job:recovered', ({ stalled }) => {
+        if (stalled > 0) m.stalled.inc(stalled);
+      }),
+    ];
+    let set = sources.get(this.registry);
+    if (!set) sources.set(this.registry, (set = new Set()));
+    set.add(this);
+    return this;
+  }
+
+  /** Stop counting and leave the gauges. The registered metrics stay (counters are cumulative). Idempotent. */
+  detach(): void {
+    for (const off of this.offs.splice(0)) off();
+    sources.get(this.registry)?.delete(this);
+  }
+
+  private processed(queue: string, task: string, status: 'completed' | 'retry' | 'failed', durationMs: number): void {
+    this.metrics.processed.inc({ queue, task, status });
+    this.metrics.duration.observe({ queue, task, status }, durationMs / 1000);
+  }
+
+  /** @internal Queues this instance knows: its tasks' queues and the ones its worker serves. */
+  queues(): string[] {
+    const taskQueues = this.uno.taskNames().map((name) => this.uno.task(name)!.queue);
+    return [...new Set([...taskQueues, ...Object.keys(this.uno.workerStatus().concurrency)])].sort();
+  }
+}
+
+/** Register Uno's metrics on `registry`, or take the ones registered there before. */
+function defineMetrics(registry: Registry, buckets: number[]): Metrics {
+  const registers = [registry];
+  const metrics: Metrics = {
+    enqueued: reuse(registry, Counter, METRIC_NAMES.enqueued, ['queue', 'task', 'priority'], () =>
+      new Counter({ name: METRIC_NAMES.enqueued, help: 'Jobs inserted (a duplicate jobId returning the existing job is not counted).', labelNames: ['queue', 'task', 'priority'], registers })),
+    processed: reuse(registry, Counter, METRIC_NAMES.processed, ['queue', 'task', 'status'], () =>
+      new Counter({ name: METRIC_NAMES.processed, help: 'Attempts finished in this process, by outcome: completed, retry (failed, will run again) or failed (for good).', labelNames: ['queue', 'task', 'status'], registers })),
+    duration: reuse(registry, Histogram, METRIC_NAMES.duration, ['queue', 'task', 'status'], () =>
+      new Histogram({ name: METRIC_NAMES.duration, help: 'Run time of an attempt in seconds, by outcome.', labelNames: ['queue', 'task', 'status'], buckets, registers })),
+    wait: reuse(registry, Histogram, METRIC_NAMES.wait, ['queue', 'task'], () =>
+      new Histogram({ name: METRIC_NAMES.wait, help: 'Seconds from when a job became due (the later of its creation and runAt) to the start of its attempt.', labelNames: ['queue', 'task'], buckets, registers })),
+    stalled: reuse(registry, Counter, METRIC_NAMES.stalled, [], () =>
+      new Counter({ name: METRIC_NAMES.stalled, help: 'Jobs whose worker died while running them, recovered by this process when their lease expired.', registers })),
+  };
+  reuse(registry, Gauge, METRIC_NAMES.active, ['queue'], () =>
+    new Gauge({
+      name: METRIC_NAMES.active,
+      help: 'Jobs running in this process, per queue.',
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of sources.get(registry) ?? []) {
+          for (const [queue, n] of Object.entries(source.uno.activeCounts())) this.inc({ queue }, n);
+        }
+      },
+    }));
+  reuse(registry, Gauge, METRIC_NAMES.concurrency, ['queue'], () =>
+    new Gauge({
+      name: METRIC_NAMES.concurrency,
+      help: 'Configured concurrency (job slots) of this process, per queue; with uno_worker_active_jobs it gives utilisation.',
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of sources.get(registry) ?? []) {
+          for (const [queue, n] of Object.entries(source.uno.workerStatus().concurrency)) this.inc({ queue }, n);
+        }
+      },
+    }));
+  reuse(registry, Gauge, METRIC_NAMES.queueJobs, ['queue', 'state'], () =>
+    new Gauge({
+      name: METRIC_NAMES.queueJobs,
+      help: 'Jobs in the store by queue and state (read from the store at scrape time).',
+      labelNames: ['queue', 'state'],
+      registers,
+      async collect() {
+        const rows = await Promise.all([...(sources.get(registry) ?? [])].filter((s) => s.queueGauges).map(queueCounts));
+        this.reset();
+        for (const [queue, counts] of rows.flat()) {
+          for (const state of JOB_STATES) this.set({ queue, state }, counts[state]);
+        }
+      },
+    }));
+  return metrics;
+}
+
+/** One scrape's counts of `source`'s queues; a store that fails or does not answer in time is reported and left out. */
+async function queueCounts(source: UnoJobsMetrics): Promise<[string, JobCounts][]> {
+  const { uno } = source;
+  const queues = source.queues();
+  try {
+    const counts = await withDeadline(uno.clock, Promise.all(queues.map((queue) => uno.storage.counts({ queue }))), source.timeoutMs,
+      () => new UnoJobsError(messages.healthStoreTimeout(source.timeoutMs)));
+    return queues.map((queue, i) => [queue, counts[i]!]);
+  } catch (error) {
+    uno.events.emit('worker:error', { error: toError(error), context: `collecting ${METRIC_NAMES.queueJobs}` });
+    return [];
+  }
+}
+
+type MetricClass = typeof Counter | typeof Gauge | typeof Histogram;
+
+/**
+ * The metric `name` already on `registry` when it is the same kind with the same labels (a module built twice), else
+ * a new one from `create`. A different metric of that name is a configuration error, named.
+ */
+function reuse<T>(registry: Registry, kind: MetricClass, name: string, labelNames: string[], create: () => T): T {
+  const existing = registry.getSingleMetric(name) as unknown as { constructor: unknown; labelNames?: string[] } | undefined;
+  if (!existing) return create();
+  const labels = existing.labelNames ?? [];
+  if (existing.constructor !== kind || labels.join(',') !== labelNames.join(',')) {
+    const kindName = (existing.constructor as { name?: string }).name ?? 'another metric';
+    throw new ConfigurationError(messages.metricConflict(name, `a ${kindName} with labels [${labels.join(', ')}]`));
+  }
+  return existing as T;
+}
