@@ -3,6 +3,7 @@ import { describe, it, beforeEach, afterEach, afterAll } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { describeJobStorage } from '../../lib/testing/index.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // Real Redis, never a mock. Each case gets its own random prefix; every key is deleted afterwards.
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -11,12 +12,7 @@ const admin = new Redis({ ...REDIS, lazyConnect: true });
 
 afterAll(async () => {
   // Keys are "{<prefix>}:..." or "{<prefix>:<queue>}:..."; every prefix of this file starts with fileTag.
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${fileTag}*`, 'COUNT', 1000);
-    if (keys.length) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(admin, `{${fileTag}*`);
   await admin.quit();
 });
 

@@ -6,6 +6,7 @@ import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import { JobQueue, Task, UnoJobsModule, type JobContext } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // Two NestJS apps on one Redis store: the users app declares the subscriber, the accounts app only emits.
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -13,12 +14,7 @@ const prefix = `uno-e2e-events-${randomUUID().slice(0, 8)}`;
 
 afterAll(async () => {
   const redis = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(redis, `{${prefix}*`);
   await redis.quit();
 });
 

@@ -13,6 +13,7 @@ import { UnoJobsHealthIndicator, type UnoJobsHealthOptions } from '../../lib/ter
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // A real NestJS HTTP app with TerminusModule serving GET /health from UnoJobsHealthIndicator, asked with plain fetch:
 // 200 while the store answers, 503 with the reason once it does not (a TCP proxy between the app and the server is
@@ -140,12 +141,7 @@ describe('GET /health with UnoJobsHealthIndicator (Terminus)', () => {
     cleanups.push(async () => {
       await proxy.close();
       const redis = new Redis(target);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeys(redis, `{${prefix}*`);
       await redis.quit();
     });
     const url = await boot(new RedisJobStorage({ connection: { host: '127.0.0.1', port: proxy.port }, prefix }), { timeoutMs: 1000 });

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { defineTask, JobQueue, Task, UnoJobsModule, UNO_JOBS, type JobContext, type UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // Two NestJS apps on one Redis store, as two services of a real deployment: the API enqueues tasks it has no
 // handler code for (a typed reference from a shared package, or a name with module options); the worker runs them.
@@ -89,12 +90,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   const admin = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(admin, `*${prefix}*`);
   await admin.quit();
 });
 

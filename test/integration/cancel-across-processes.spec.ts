@@ -11,6 +11,7 @@ import { UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 /**
  * `jobs.cancel(id)` in this process reaches a job that a real worker process (fixtures/cancel-worker.mjs, on the
@@ -52,12 +53,7 @@ const backends: Backend[] = [
     open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: `uno-cancel-${tag}` }),
     cleanup: async () => {
       const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `{uno-cancel-${tag}*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeys(redis, `{uno-cancel-${tag}*`);
       await redis.quit();
     },
   },

@@ -8,6 +8,7 @@ import { UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 /**
  * `jobs.emit(event)` in one service reaches a task that only another service registers, through the subscriptions
@@ -65,12 +66,7 @@ const backends: Backend[] = [
     open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: `uno-events-${tag}` }),
     cleanup: async () => {
       const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `{uno-events-${tag}*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeys(redis, `{uno-events-${tag}*`);
       await redis.quit();
     },
   },

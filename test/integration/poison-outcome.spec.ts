@@ -12,6 +12,7 @@ import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js'
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob } from '../../lib/testing/conformance.js';
 import type { ClaimedJob } from '../../lib/contract/job.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // One bad outcome never sinks the batch it was written with, on every backend (real servers, never mocks).
 const tag = `poison_${randomBytes(4).toString('hex')}_`;
@@ -37,12 +38,7 @@ afterAll(async () => {
     await s.close();
   }
   const admin = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${tag}*`, 'COUNT', 1000);
-    if (keys.length) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(admin, `{${tag}*`);
   await admin.quit();
 });
 

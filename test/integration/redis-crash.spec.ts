@@ -8,6 +8,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { report } from '../support/fault-scenarios.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
 // share one Redis. One is SIGKILLed mid-run. Every job must complete; a job may run twice only if it was in flight
@@ -37,13 +38,8 @@ const workers = new WorkerProcesses(fixture, {
   UNO_EXEC_LIST: execList,
 });
 
-async function deleteKeys(): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+async function cleanUp(): Promise<void> {
+  await deleteKeys(redis, `{${prefix}*`);
   await redis.del(execList);
 }
 
@@ -55,7 +51,7 @@ afterAll(async () => {
   await workers.stopAll();
   await producer.stop();
   await storage.close();
-  await deleteKeys();
+  await cleanUp();
   await redis.quit();
 });
 

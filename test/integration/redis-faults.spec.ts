@@ -7,6 +7,7 @@ import { loadScripts } from '../../lib/storage/redis/scripts.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { FaultWorkers } from '../support/fault-workers.js';
 import { lostClaimReply, report, stalledWorker, storeOutage, type FaultRig } from '../support/fault-scenarios.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 // Faults between worker processes and Redis, made by a TCP proxy the test drives (test/support/fault-proxy.ts):
 // a partition, a reset-and-refuse outage, a lost claim reply, and a worker frozen past its lease. The workers run
@@ -35,12 +36,7 @@ afterAll(async () => {
   await rig?.proxy.close();
   await producer.stop();
   await storage.close();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(redis, `{${prefix}*`);
   await redis.quit();
 });
 

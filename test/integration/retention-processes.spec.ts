@@ -9,6 +9,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 /**
  * Retention with real worker processes at full speed: two workers with completed.maxCount 1,000 (a round every 100
@@ -35,12 +36,7 @@ afterAll(async () => {
   for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS uretp_${tag}_${table}`);
   await ds.destroy();
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{uno-test-retp-${tag}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(redis, `{uno-test-retp-${tag}*`);
   await redis.quit();
 });
 

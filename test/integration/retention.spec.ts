@@ -9,6 +9,7 @@ import { MemoryJobStorage, UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { ManualClock, newJob, waitFor } from '../../lib/testing/index.js';
+import { deleteKeys } from '../support/redis-keys.js';
 
 /**
  * Retention keeps up with any completion rate, on every backend: 40,000 completed jobs (and 4,000 failed ones
@@ -44,12 +45,7 @@ afterAll(async () => {
     await ds.destroy();
   }
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${redisPrefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(redis, `{${redisPrefix}*`);
   await redis.quit();
 });
 

@@ -1,0 +1,11 @@
+import type { Redis } from 'ioredis';
+
+/** Delete every key matching `pattern` (SCAN in pages, then DEL): a test's cleanup of its own prefix. */
+export async function deleteKeys(redis: Pick<Redis, 'scan' | 'del'>, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
