@@ -41,7 +41,20 @@ export {
   type ClaimedJob,
   type NewJob,
   type InsertResult,
+  MAX_HEADERS,
 } from './contract/job.js';
+export {
+  METRIC_RESOLUTION_MS,
+  type StoredWorker,
+  type ErrorPattern,
+  type ErrorPatternHit,
+  type ErrorPatternBounds,
+  type ErrorPatternFilter,
+  type MetricResolution,
+  type MetricPoint,
+  type MetricQuery,
+  type MetricRetention,
+} from './contract/monitoring.js';
 export { seqCursor } from './contract/cursor.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './contract/clock.js';
 export { UnoJobsError, StorageError, ConfigurationError, InvalidJobError } from './contract/errors.js';

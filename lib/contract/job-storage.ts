@@ -10,6 +10,7 @@ import type {
   Priority,
 } from './job.js';
 import { StorageError, messages } from './errors.js';
+import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from './monitoring.js';
 
 /**
  * What a backend guarantees. The core adapts to it (for example it polls when `push` is false).
@@ -299,6 +300,71 @@ export abstract class JobStorage {
   /** Delete the subscription of `task` to `event`; false when there was none. The default keeps nothing. */
   async removeSubscription(_event: string, _task: string): Promise<boolean> {
     return false;
+  }
+
+  /**
+   * Worker registry, optional like the rest of the monitoring methods (a store that keeps none answers `null` from
+   * {@link listWorkers}, the default). Insert or replace the instance `id` with the core's JSON document `data`, and
+   * set its `lastSeenAt` to the store's now.
+   */
+  async saveWorker(_id: string, _data: string): Promise<void> {}
+
+  /** Every registered instance, in no particular order; `null` (the default) when this store keeps no registry. */
+  async listWorkers(): Promise<StoredWorker[] | null> {
+    return null;
+  }
+
+  /** Remove one instance (it stopped); false when it was not registered. */
+  async removeWorker(_id: string): Promise<boolean> {
+    return false;
+  }
+
+  /** Remove instances not seen for more than `olderThanMs` (store clock); returns how many were removed. */
+  async pruneWorkers(_olderThanMs: number): Promise<number> {
+    return 0;
+  }
+
+  /**
+   * Merge failures into the stored error patterns, keyed by (`task`, `fingerprint`): add `count`, set `lastSeenAt`
+   * to the store's now (and `firstSeenAt` when new), refresh `name`, `pattern`, `frame` and `queue`, and append
+   * `jobIds` to the samples, keeping the last `bounds.samples`. Then keep at most `bounds.maxPerTask` patterns per
+   * task, dropping those seen longest ago. Hits of one call have distinct keys.
+   */
+  async recordErrorPatterns(_hits: readonly ErrorPatternHit[], _bounds: ErrorPatternBounds): Promise<void> {}
+
+  /** Stored error patterns, most recently seen first; `null` (the default) when this store keeps none. */
+  async listErrorPatterns(_filter?: ErrorPatternFilter): Promise<ErrorPattern[] | null> {
+    return null;
+  }
+
+  /** Delete error patterns not seen for more than `olderThanMs` (store clock); returns how many. */
+  async pruneErrorPatterns(_olderThanMs: number): Promise<number> {
+    return 0;
+  }
+
+  /**
+   * Add metric points to the stored counters (see {@link MetricPoint}), in one round trip where the store can. Points
+   * of one call have distinct keys. Concurrent calls from many processes add up exactly.
+   */
+  async addMetrics(_points: readonly MetricPoint[]): Promise<void> {}
+
+  /** Stored points of one resolution in a time range; `null` (the default) when this store keeps no metrics. */
+  async readMetrics(_query: MetricQuery): Promise<MetricPoint[] | null> {
+    return null;
+  }
+
+  /** Delete buckets that start before `before[resolution]`; returns how many points were deleted. */
+  async pruneMetrics(_before: MetricRetention): Promise<number> {
+    return 0;
+  }
+
+  /**
+   * When the longest-waiting ready job of each queue became ready: the smallest `runAt` among its `waiting` jobs
+   * (and `scheduled` jobs already due, where the store sees them without a scan). A queue with none maps to `null`.
+   * `null` (the default) when this store cannot tell.
+   */
+  async oldestWaiting(_queues: readonly string[]): Promise<Record<string, Date | null> | null> {
+    return null;
   }
 
   /**

@@ -101,6 +101,8 @@ export interface JobRecord {
   workerId: string | null;
   /** Lease expiry while active (store clock). */
   leaseExpiresAt: Date | null;
+  /** The string map given at insert (see {@link NewJob.headers}), or null/absent when there was none. */
+  headers?: Record<string, string> | null;
 }
 
 /** A job handed out by `claim`, with the fencing token every later write must carry. */
@@ -125,7 +127,16 @@ export interface NewJob {
   runAt: Date | null;
   timeoutMs: number | null;
   backoff: BackoffOptions | null;
+  /**
+   * A small string map the store keeps with the job and returns with it, unchanged: the W3C trace context of the
+   * enqueue (`traceparent`, `tracestate`), so the attempt's span can link to the producer's. At most
+   * {@link MAX_HEADERS} entries, keys of 1..64 and values of at most 512 characters (the core checks).
+   */
+  headers?: Record<string, string> | null;
 }
+
+/** Most entries in a job's `headers`. */
+export const MAX_HEADERS = 8;
 
 /** Result of inserting one job. */
 export interface InsertResult {
@@ -182,5 +193,6 @@ export function newJobRecord(job: NewJob, state: JobState, runAt: number, create
     logs: [],
     workerId: null,
     leaseExpiresAt: null,
+    headers: job.headers ?? null,
   };
 }

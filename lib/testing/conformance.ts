@@ -3,6 +3,7 @@ import { adminCases } from './conformance-admin.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
 import { jobCases } from './conformance-jobs.js';
 import { limitCases } from './conformance-limits.js';
+import { keepsMonitoring, monitoringCases } from './conformance-monitoring.js';
 import { subscriptionCases } from './conformance-subscriptions.js';
 
 export { newJob, waitFor, type ConformanceCase, type TestApi } from './conformance-helpers.js';
@@ -12,7 +13,7 @@ export { newJob, waitFor, type ConformanceCase, type TestApi } from './conforman
  * Each case gets a fresh, initialised store and should leave the clock alone: time-based cases use short real
  * delays, so they work on stores that judge time by their own server clock.
  */
-export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases, ...limitCases, ...subscriptionCases];
+export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases];
 
 /**
  * Register the conformance suite with a test framework. `factory` returns a fresh, not yet initialised store for
@@ -27,7 +28,14 @@ export function describeJobStorage(
   name: string,
   factory: () => JobStorage | Promise<JobStorage>,
   test: TestApi,
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number;
+    /**
+     * The store keeps the optional monitoring records (registry, error patterns, metrics, oldest waiting job): a case
+     * then checks that none of their reads answers `null`, so the monitoring cases cannot pass by skipping.
+     */
+    monitoring?: boolean;
+  } = {},
 ): void {
   test.describe(`JobStorage conformance: ${name}`, () => {
     let storage: JobStorage | null = null;
@@ -40,5 +48,6 @@ export function describeJobStorage(
       storage = null;
     });
     for (const c of conformanceCases) test.it(c.name, () => c.run(storage!), options.timeoutMs ?? 15_000);
+    if (options.monitoring) test.it('monitoring: the store keeps every monitoring record', () => keepsMonitoring(storage!));
   });
 }

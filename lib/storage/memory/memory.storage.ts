@@ -30,6 +30,7 @@ import {
   type Subscription,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
+import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from '../../contract/monitoring.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
 
@@ -77,6 +78,11 @@ export class MemoryJobStorage extends JobStorage {
   private readonly schedules = new Map<string, string>();
   /** Event subscriptions by event, then task. */
   private readonly subs = new Map<string, Map<string, Subscription>>();
+  private readonly workers = new Map<string, { data: string; lastSeenAt: number }>();
+  /** Error patterns by task, then fingerprint. */
+  private readonly patterns = new Map<string, Map<string, ErrorPattern>>();
+  /** Metric points by their full key. */
+  private readonly metrics = new Map<string, MetricPoint>();
   private readonly pendingWake = new Set<string>();
   private wakeScheduled = false;
   private seq = 0;
@@ -121,6 +127,7 @@ export class MemoryJobStorage extends JobStorage {
       }
       const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
       const record = newJobRecord(job, runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
+      if (record.headers) record.headers = { ...record.headers };
       const entry: Entry = {
         record,
         payloadJson: job.payload,
@@ -380,6 +387,109 @@ export class MemoryJobStorage extends JobStorage {
     return removed;
   }
 
+  async saveWorker(id: string, data: string): Promise<void> {
+    this.workers.set(id, { data, lastSeenAt: this.clock.now() });
+  }
+
+  async listWorkers(): Promise<StoredWorker[]> {
+    const now = this.clock.now();
+    return [...this.workers].map(([id, w]) => ({ id, data: w.data, lastSeenAt: new Date(w.lastSeenAt), ageMs: Math.max(0, now - w.lastSeenAt) }));
+  }
+
+  async removeWorker(id: string): Promise<boolean> {
+    return this.workers.delete(id);
+  }
+
+  async pruneWorkers(olderThanMs: number): Promise<number> {
+    const cutoff = this.clock.now() - olderThanMs;
+    let removed = 0;
+    for (const [id, w] of this.workers) if (w.lastSeenAt < cutoff && this.workers.delete(id)) removed++;
+    return removed;
+  }
+
+  async recordErrorPatterns(hits: readonly ErrorPatternHit[], bounds: ErrorPatternBounds): Promise<void> {
+    const now = new Date(this.clock.now());
+    const touched = new Set<string>();
+    for (const { fingerprint, task, queue, name, pattern, frame, count, jobIds } of hits) {
+      let byFingerprint = this.patterns.get(task);
+      if (!byFingerprint) this.patterns.set(task, (byFingerprint = new Map()));
+      const stored = byFingerprint.get(fingerprint);
+      const samples = [...(stored?.sampleJobIds ?? []), ...jobIds].slice(-bounds.samples);
+      // Delete first so the map's order stays "seen longest ago first".
+      byFingerprint.delete(fingerprint);
+      byFingerprint.set(fingerprint, {
+        fingerprint, task, queue, name, pattern, frame,
+        count: (stored?.count ?? 0) + count,
+        firstSeenAt: stored?.firstSeenAt ?? now,
+        lastSeenAt: now,
+        sampleJobIds: samples,
+      });
+      touched.add(task);
+    }
+    for (const task of touched) {
+      const byFingerprint = this.patterns.get(task)!;
+      for (const fingerprint of byFingerprint.keys()) {
+        if (byFingerprint.size <= bounds.maxPerTask) break;
+        byFingerprint.delete(fingerprint);
+      }
+    }
+  }
+
+  async listErrorPatterns(filter: ErrorPatternFilter = {}): Promise<ErrorPattern[]> {
+    const tasks = filter.task === undefined ? [...this.patterns.values()] : [this.patterns.get(filter.task) ?? new Map<string, ErrorPattern>()];
+    return tasks
+      .flatMap((byFingerprint) => [...byFingerprint.values()])
+      .filter((p) => filter.queue === undefined || p.queue === filter.queue)
+      .sort((a, b) => b.lastSeenAt.getTime() - a.lastSeenAt.getTime())
+      .slice(0, filter.limit ?? 100)
+      .map((p) => ({ ...p, sampleJobIds: [...p.sampleJobIds] }));
+  }
+
+  async pruneErrorPatterns(olderThanMs: number): Promise<number> {
+    const cutoff = this.clock.now() - olderThanMs;
+    let removed = 0;
+    for (const [task, byFingerprint] of this.patterns) {
+      for (const [fingerprint, p] of byFingerprint) {
+        if (p.lastSeenAt.getTime() < cutoff && byFingerprint.delete(fingerprint)) removed++;
+      }
+      if (byFingerprint.size === 0) this.patterns.delete(task);
+    }
+    return removed;
+  }
+
+  async addMetrics(points: readonly MetricPoint[]): Promise<void> {
+    for (const p of points) {
+      const key = `${p.resolution}\0${p.bucket}\0${p.queue}\0${p.task}\0${p.name}\0${p.slot}`;
+      const stored = this.metrics.get(key);
+      if (stored) stored.value += p.value;
+      else this.metrics.set(key, { ...p });
+    }
+  }
+
+  async readMetrics(query: MetricQuery): Promise<MetricPoint[]> {
+    const out: MetricPoint[] = [];
+    for (const p of this.metrics.values()) {
+      if (p.resolution !== query.resolution || p.bucket < query.from || p.bucket >= query.to) continue;
+      if ((query.queue !== undefined && p.queue !== query.queue) || (query.task !== undefined && p.task !== query.task)) continue;
+      out.push({ ...p });
+    }
+    return out;
+  }
+
+  async pruneMetrics(before: MetricRetention): Promise<number> {
+    let removed = 0;
+    for (const [key, p] of this.metrics) if (p.bucket < before[p.resolution] && this.metrics.delete(key)) removed++;
+    return removed;
+  }
+
+  async oldestWaiting(queues: readonly string[]): Promise<Record<string, Date | null>> {
+    this.promote(this.clock.now());
+    return Object.fromEntries(queues.map((queue) => {
+      const at = this.ready.oldest(queue);
+      return [queue, at === null ? null : new Date(at)];
+    }));
+  }
+
   // --- internals -------------------------------------------------------------------------------------------------
 
   /** The entry when `lease` is its current claim; null when the write must be fenced out. */
@@ -489,6 +599,7 @@ export class MemoryJobStorage extends JobStorage {
       progress: entry.progressJson === null ? null : JSON.parse(entry.progressJson),
       errors: r.errors.slice(),
       logs: r.logs.slice(),
+      headers: r.headers ? { ...r.headers } : null,
     };
   }
 }

@@ -65,18 +65,26 @@ export class ReadyLists<E extends Queued> {
     return taken;
   }
 
+  /**
+   * When the longest-waiting job of `queue` became ready: the earliest `readyAt` among the heads of its levels (each
+   * level is FIFO by readiness), or null when none waits.
+   */
+  oldest(queue: string): number | null {
+    let oldest: number | null = null;
+    for (const deque of this.queues.get(queue) ?? []) {
+      const head = liveHead(deque);
+      if (head && (oldest === null || head.entry.readyAt < oldest)) oldest = head.entry.readyAt;
+    }
+    return oldest;
+  }
+
   /** The level whose head job goes next, or -1. Stale heads are dropped on the way. */
   private pickLevel(queue: Deque<Ref<E>>[], levels: number[], agingMs: number | undefined, now: number): number {
     let best = -1;
     let bestRank = Infinity;
     let bestReady = Infinity;
     for (const level of levels) {
-      const deque = queue[level]!;
-      let head = deque.peek();
-      while (head && (head.entry.seq !== head.seq || head.entry.record.state !== 'waiting')) {
-        deque.shift();
-        head = deque.peek();
-      }
+      const head = liveHead(queue[level]!);
       if (!head) continue;
       if (!agingMs) return level;
       // Aging: a job ready for agingMs competes one level higher; the one ready longer wins a tie.
@@ -89,4 +97,14 @@ export class ReadyLists<E extends Queued> {
     }
     return best;
   }
+}
+
+/** The first entry of `deque` that still waits; stale heads are dropped on the way. */
+function liveHead<E extends Queued>(deque: Deque<Ref<E>>): Ref<E> | undefined {
+  let head = deque.peek();
+  while (head && (head.entry.seq !== head.seq || head.entry.record.state !== 'waiting')) {
+    deque.shift();
+    head = deque.peek();
+  }
+  return head;
 }
