@@ -19,7 +19,20 @@ export {
   type JobEventMetadata,
 } from './decorators/on-job-event.decorator.js';
 
-export { UnoJobs, resolveRetention, type UnoJobsOptions, type WorkerOptions, type QueueOptions, type RetentionOptions } from './core/uno-jobs.js';
+export {
+  UnoJobs,
+  resolveRetention,
+  type UnoJobsOptions,
+  type WorkerOptions,
+  type QueueOptions,
+  type RetentionOptions,
+  type MonitoringOptions,
+} from './core/uno-jobs.js';
+/** Cluster-wide monitoring read from the store (injectable): rates, percentiles, workers, error patterns. */
+export { UnoMetrics, RATE_WINDOWS, type MetricsSummary, type MetricsSeriesPoint, type Rates, type Utilisation } from './core/uno-metrics.js';
+export type { WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js';
+export type { Percentiles } from './core/metric-histogram.js';
+export type { ErrorPattern, ErrorPatternFilter, MetricResolution } from './contract/monitoring.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';
 export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
 /** Event subscriptions stored across processes (`jobs.emit`, `jobs.subscriptions()`, `jobs.unsubscribe()`). */

@@ -143,7 +143,9 @@ export class Attempt {
     if (this.options.timer) this.began = this.options.timer();
     if (deps.events.has('job:active')) {
       const waitMs = Math.max(0, deps.clock.now() - Math.max(job.createdAt.getTime(), job.runAt.getTime()));
-      deps.events.emit('job:active', { job: this.info, workerId: deps.workerId, waitMs });
+      const last = job.stalls > 0 ? job.errors[job.errors.length - 1] : undefined;
+      const afterStall = last !== undefined && last.name === 'JobStalledError' && last.attempt === job.attempt;
+      deps.events.emit('job:active', { job: this.info, workerId: deps.workerId, waitMs, afterStall });
     }
     const timeoutMs = job.timeoutMs ?? this.definition.timeout;
     if (timeoutMs) this.timeout = deps.clock.setTimeout(() => this.end('timeout', new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);

@@ -9,7 +9,13 @@ export interface JobEventMap {
    * A worker started an attempt. `waitMs` is how long the job waited since it became due: the start minus the later of
    * its creation and its due time (`runAt`; for a retry, the end of its backoff), never below 0.
    */
-  'job:active': { job: JobInfo; workerId: string; waitMs: number };
+  'job:active': {
+    job: JobInfo;
+    workerId: string;
+    waitMs: number;
+    /** This attempt re-runs one whose worker died while running it (the job stalled; see `JobRecord.stalls`). */
+    afterStall: boolean;
+  };
   /** The handler reported progress. */
   'job:progress': { job: JobInfo; progress: unknown };
   /** The handler returned; the result is stored. */

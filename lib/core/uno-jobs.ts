@@ -15,6 +15,9 @@ import type { TaskHandlerOptions, TaskRef } from './task-ref.js';
 import { MAX_DELAY_MS } from './limits.js';
 import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
+import { MonitorRecorder } from './monitor-recorder.js';
+import { UnoMetrics } from './uno-metrics.js';
+import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
 import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
 
 /** Worker settings of this process. */
@@ -80,6 +83,32 @@ export interface RetentionOptions {
   failed?: { maxAgeMs?: number; maxCount?: number };
 }
 
+/**
+ * Cluster-wide monitoring kept in the store (see docs/monitoring.md): job figures per minute and hour, error patterns
+ * and the worker registry. On by default; a store that keeps none of it (a custom store without the optional
+ * methods) simply reports nothing.
+ */
+export interface MonitoringOptions {
+  /** Record figures, error patterns and this instance in the store. Default `true`. */
+  enabled?: boolean;
+  /** How often this process adds its gathered figures and error patterns to the store, in ms. Default 5000. */
+  flushIntervalMs?: number;
+  /** Period of this instance's registry heartbeat, in ms. Default 10 000. */
+  heartbeatMs?: number;
+  /** An instance whose heartbeat is older than this is shown as gone (not alive), in ms. Default 3 × heartbeatMs. */
+  goneAfterMs?: number;
+  /** A gone instance is removed from the registry after this long, in ms. Default 1 h. */
+  removeAfterMs?: number;
+  /** How long minute buckets are kept, in ms. Default 24 h. */
+  keepMinutesMs?: number;
+  /** How long hour buckets are kept, in ms. Default 7 days. */
+  keepHoursMs?: number;
+  /** Error patterns kept per task (the ones seen longest ago go first). Default 100. */
+  maxErrorPatternsPerTask?: number;
+  /** An error pattern not seen for this long is deleted, in ms. Default 7 days. */
+  keepErrorPatternsMs?: number;
+}
+
 /** Options of the engine (the NestJS module passes its own options through). */
 export interface UnoJobsOptions {
   storage: JobStorage;
@@ -104,6 +133,8 @@ export interface UnoJobsOptions {
   scheduler?: SchedulerOptions;
   /** Stored event subscriptions: how long `emit` caches another process's subscribers (see docs/events.md). */
   subscriptions?: SubscriptionOptions;
+  /** Cluster-wide monitoring records in the store. */
+  monitoring?: MonitoringOptions;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -168,6 +199,10 @@ export class UnoJobs {
   private stopping: Promise<void> | null = null;
   private readonly limits: ResolvedLimits;
   private readonly timing: WorkerPoolConfig & { maintenanceIntervalMs: number };
+  /** Cluster-wide figures, worker registry and error patterns, read from the store. */
+  readonly metrics: UnoMetrics;
+  private readonly registryEntry: WorkerRegistry;
+  private readonly recorder: MonitorRecorder | null;
 
   constructor(private readonly options: UnoJobsOptions) {
     this.limits = resolveLimits(options.limits);
@@ -196,6 +231,13 @@ export class UnoJobs {
       { storage: this.storage, registry: this.registry, queue: this.queue, clock: this.clock, events: this.events, ready: () => this.init() },
       options.scheduler,
     );
+    const monitoring = resolveMonitoring(options.monitoring);
+    this.registryEntry = new WorkerRegistry(this.storage, this.clock, this.events, this.workerId, () => this.registryQueues(), monitoring);
+    this.recorder = monitoring.enabled ? new MonitorRecorder(this.storage, this.clock, this.events, monitoring) : null;
+    this.metrics = new UnoMetrics({
+      storage: this.storage, clock: this.clock, registry: this.registryEntry,
+      knownQueues: () => [...new Set([...this.registry.queues(), ...Object.keys(this.concurrency)])].sort(),
+    });
   }
 
   /**
@@ -246,9 +288,10 @@ export class UnoJobs {
     this.phase = 'started';
     await this.init();
     const worker = this.options.worker ?? {};
+    this.recorder?.start();
     // Decorator schedules are stored on every instance; the loop runs where jobs run unless configured otherwise.
     await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
-    if (worker.enabled === false) return;
+    if (worker.enabled === false) return this.joinRegistry();
     const queues = this.queueConfigs(worker);
     // A worker stores the subscriptions of the tasks it runs, so emits from any process reach them (docs/events.md).
     await this.subscriptions.save(queues.map((q) => q.queue));
@@ -275,6 +318,12 @@ export class UnoJobs {
     });
     this.pool.start();
     this.maintenance.start();
+    await this.joinRegistry();
+  }
+
+  /** Register this instance (with its queues, none on a producer) in the store's worker registry. */
+  private async joinRegistry(): Promise<void> {
+    if (this.recorder) await this.registryEntry.start();
   }
 
   /** Run one housekeeping round now: promote due jobs, recover expired leases, prune. */
@@ -310,9 +359,16 @@ export class UnoJobs {
       await this.scheduler.stop();
       await this.pool?.stop(graceMs ?? this.options.worker?.shutdownGraceMs ?? 10_000);
       await this.maintenance?.stop();
+      if (this.recorder) await Promise.all([this.recorder.stop(), this.registryEntry.stop()]);
       this.phase = 'stopped';
     })();
     return this.stopping;
+  }
+
+  /** This instance's queues as the registry shows them: slots and busy slots. */
+  private registryQueues(): Record<string, WorkerQueueInfo> {
+    const active = this.activeCounts();
+    return Object.fromEntries(Object.entries(this.concurrency).map(([queue, concurrency]) => [queue, { concurrency, busy: active[queue] ?? 0 }]));
   }
 
   private queueConfigs(worker: WorkerOptions): QueueWorkerConfig[] {
@@ -343,6 +399,42 @@ function wholeNumber(name: string, value: unknown, expected: string, min = 0, ma
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
     throw new ConfigurationError(messages.invalidOption(name, value, expected));
   }
+}
+
+/** Monitoring settings with their defaults, checked at construction. */
+function resolveMonitoring(options: MonitoringOptions = {}) {
+  const ms = (name: string, value: number, min = 1) => wholeNumber(`monitoring.${name}`, value, `a whole number of ms from ${min} to ${MAX_DELAY_MS}`, min, MAX_DELAY_MS);
+  const heartbeatMs = options.heartbeatMs ?? 10_000;
+  const resolved = {
+    enabled: options.enabled ?? true,
+    flushIntervalMs: options.flushIntervalMs ?? 5000,
+    heartbeatMs,
+    goneAfterMs: options.goneAfterMs ?? 3 * heartbeatMs,
+    maxPatternsPerTask: options.maxErrorPatternsPerTask ?? 100,
+    patternSamples: 5,
+    maxPendingPoints: 100_000,
+    // Prune every 10 minutes, or as often as gone instances are to be removed when that is sooner.
+    pruneIntervalMs: Math.min(10 * 60_000, options.removeAfterMs ?? Infinity),
+    keep: {
+      minuteMs: options.keepMinutesMs ?? DAY,
+      hourMs: options.keepHoursMs ?? 7 * DAY,
+      patternsMs: options.keepErrorPatternsMs ?? 7 * DAY,
+      workersMs: options.removeAfterMs ?? 60 * 60_000,
+    },
+  };
+  if (typeof resolved.enabled !== 'boolean') throw new ConfigurationError(messages.invalidOption('monitoring.enabled', resolved.enabled, 'true or false'));
+  ms('flushIntervalMs', resolved.flushIntervalMs);
+  ms('heartbeatMs', heartbeatMs);
+  ms('goneAfterMs', resolved.goneAfterMs);
+  if (resolved.goneAfterMs <= heartbeatMs) {
+    throw new ConfigurationError(messages.invalidOption('monitoring.goneAfterMs', resolved.goneAfterMs, `more than monitoring.heartbeatMs (${heartbeatMs}), or every instance looks gone between two heartbeats`));
+  }
+  ms('keepMinutesMs', resolved.keep.minuteMs);
+  ms('keepHoursMs', resolved.keep.hourMs);
+  ms('keepErrorPatternsMs', resolved.keep.patternsMs);
+  ms('removeAfterMs', resolved.keep.workersMs);
+  wholeNumber('monitoring.maxErrorPatternsPerTask', resolved.maxPatternsPerTask, 'a whole number from 1 to 10000', 1, 10_000);
+  return resolved;
 }
 
 /**

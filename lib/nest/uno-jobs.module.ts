@@ -4,6 +4,7 @@ import { JobEvents } from '../core/events.js';
 import { JobQueue } from '../core/job-queue.js';
 import { Scheduler } from '../core/scheduler.js';
 import { UnoJobs } from '../core/uno-jobs.js';
+import { UnoMetrics } from '../core/uno-metrics.js';
 import { JobStorage } from '../contract/job-storage.js';
 import { resolveStorage } from './storage.js';
 import { JobEventListeners } from './job-event.listeners.js';
@@ -25,6 +26,7 @@ const providers: Provider[] = [
   { provide: JobEvents, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.events },
   { provide: Scheduler, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.scheduler },
   { provide: JobStorage, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.storage },
+  { provide: UnoMetrics, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.metrics },
   JobsExplorer,
   JobEventListeners,
   JobsOrchestrator,
@@ -46,7 +48,7 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [JobQueue, JobEvents, Scheduler, JobStorage, UNO_JOBS],
+  exports: [JobQueue, JobEvents, Scheduler, JobStorage, UnoMetrics, UNO_JOBS],
 })
 export class UnoJobsModule extends UnoJobsConfigurableModule {
   /** Uno Jobs with these options (all optional: `forRoot()` runs on a memory store with the defaults). */

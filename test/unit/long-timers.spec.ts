@@ -57,13 +57,14 @@ describe('an engine with 30-day delays, timeouts, backoffs and cron gaps (manual
     env = null;
   });
 
-  // Polls, heartbeats and housekeeping hourly: 30 days at the defaults would be millions of timer firings to step
+  // Polls, heartbeats, housekeeping and monitoring flushes hourly: 30 days at the defaults would be millions of timer firings to step
   // through. What matters is that nothing else fires: a spinning timer shows as thousands of firings per second.
   const engine = (period = HOUR) =>
     createEngine({
       worker: { pollIntervalMs: period, leaseMs: 3 * period },
       maintenanceIntervalMs: period,
       scheduler: { syncIntervalMs: 400 * DAY },
+      monitoring: { flushIntervalMs: period, heartbeatMs: period },
     });
 
   const idleFirings = async () => {

@@ -1,0 +1,244 @@
+import { fileURLToPath } from 'node:url';
+import type { Clock, TimerHandle } from '../contract/clock.js';
+import type { JobError } from '../contract/job.js';
+import type { JobStorage } from '../contract/job-storage.js';
+import { METRIC_RESOLUTION_MS, type ErrorPatternHit, type MetricPoint } from '../contract/monitoring.js';
+import { fingerprintError } from './error-fingerprint.js';
+import { toError, type JobEvents } from './events.js';
+import { histogramSlot } from './metric-histogram.js';
+
+/** Counter names in the store's metric points (see docs/monitoring.md). */
+export const METRIC = {
+  enqueued: 'enqueued',
+  completed: 'completed',
+  failed: 'failed',
+  retried: 'retried',
+  stalled: 'stalled',
+  /** Histogram of attempt run times in ms (every outcome). */
+  duration: 'duration',
+  /** Sum of attempt run times in ms (with the histogram's count, the mean). */
+  durationSum: 'duration_sum',
+  /** Histogram of waits in ms, from due to started. */
+  wait: 'wait',
+} as const;
+
+type Counter = 'enqueued' | 'completed' | 'failed' | 'retried' | 'stalled';
+
+/** One (queue, task)'s figures in the current minute. */
+interface Stats {
+  queue: string;
+  task: string;
+  counters: Record<Counter, number>;
+  durationSum: number;
+  duration: Map<number, number>;
+  wait: Map<number, number>;
+}
+
+/** Settings of the recorder, resolved by the engine. */
+export interface MonitorRecorderConfig {
+  flushIntervalMs: number;
+  /** Error patterns kept per task, and sample job ids per pattern. */
+  maxPatternsPerTask: number;
+  patternSamples: number;
+  /** Most distinct keys held while the store is unreachable; past it, the oldest minute's figures are dropped. */
+  maxPendingPoints: number;
+  /** How long minute and hour buckets, error patterns and gone instances are kept, in ms. */
+  keep: { minuteMs: number; hourMs: number; patternsMs: number; workersMs: number };
+  /** Period of the pruning of those (every instance prunes; it is idempotent). */
+  pruneIntervalMs: number;
+}
+
+/** Uno's own files: their stack frames are not the user's code. */
+const LIBRARY_PATHS = [fileURLToPath(new URL('..', import.meta.url))];
+
+/**
+ * Aggregates this process's job events in memory, per minute and per (queue, task), and adds them to the store's
+ * metric buckets (minute and hour) and error patterns every `flushIntervalMs`: a job costs a few map updates here and
+ * nothing in the store. Every process flushes its own figures; the store sums them, so any instance reads the
+ * cluster's. A flush that fails keeps its figures for the next one (bounded).
+ */
+export class MonitorRecorder {
+  /** Figures per minute bucket, then per `queue\0task`. */
+  private readonly minutes = new Map<number, Map<string, Stats>>();
+  private current: { minute: number; stats: Map<string, Stats> } | null = null;
+  private hits = new Map<string, ErrorPatternHit>();
+  /** Points of a failed flush, written again with the next one. */
+  private pending: MetricPoint[] = [];
+  private offs: (() => void)[] = [];
+  private timer: TimerHandle | null = null;
+  private flushing: Promise<void> | null = null;
+  private prunedAt = -Infinity;
+
+  constructor(
+    private readonly storage: JobStorage,
+    private readonly clock: Clock,
+    private readonly events: JobEvents,
+    private readonly config: MonitorRecorderConfig,
+  ) {}
+
+  /** Start listening and flushing. */
+  start(): void {
+    const { events } = this;
+    this.offs = [
+      events.on('job:enqueued', ({ job, created }) => {
+        if (created) this.stats(job.queue, job.task).counters.enqueued++;
+      }),
+      events.on('job:active', ({ job, waitMs, afterStall }) => {
+        const stats = this.stats(job.queue, job.task);
+        add(stats.wait, histogramSlot(waitMs));
+        if (afterStall) stats.counters.stalled++;
+      }),
+      events.on('job:completed', ({ job, durationMs }) => this.ended(job.queue, job.task, 'completed', durationMs)),
+      events.on('job:retry', ({ job, durationMs, error }) => {
+        this.ended(job.queue, job.task, 'retried', durationMs);
+        this.failure(job.queue, job.task, job.id, error);
+      }),
+      events.on('job:failed', ({ job, durationMs, error }) => {
+        const stats = this.ended(job.queue, job.task, 'failed', durationMs);
+        // A job that killed its workers too often fails before it starts: its last stall is counted here.
+        if (error.name === 'JobStalledError') stats.counters.stalled++;
+        this.failure(job.queue, job.task, job.id, error);
+      }),
+    ];
+    this.schedule();
+  }
+
+  /** Stop listening and write what is left. */
+  async stop(): Promise<void> {
+    for (const off of this.offs.splice(0)) off();
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+
+  /** Write the figures gathered so far (and those of a flush that failed). Resolves when written or reported. */
+  flush(): Promise<void> {
+    // One flush at a time: a second caller waits for the running one, then writes what came in meanwhile.
+    const run = async (): Promise<void> => {
+      const points = [...this.pending, ...this.drainPoints()];
+      const hits = [...this.hits.values()];
+      this.pending = [];
+      this.hits = new Map();
+      if (points.length > 0) {
+        try {
+          await this.storage.addMetrics(merge(points));
+        } catch (error) {
+          this.pending = merge(points).slice(-this.config.maxPendingPoints);
+          this.events.emit('worker:error', { error: toError(error), context: 'writing job metrics' });
+        }
+      }
+      if (hits.length > 0) {
+        try {
+          await this.storage.recordErrorPatterns(hits, { maxPerTask: this.config.maxPatternsPerTask, samples: this.config.patternSamples });
+        } catch (error) {
+          this.events.emit('worker:error', { error: toError(error), context: 'writing error patterns' });
+        }
+      }
+      await this.prune();
+    };
+    const next: Promise<void> = (this.flushing ?? Promise.resolve()).then(run).finally(() => {
+      if (this.flushing === next) this.flushing = null;
+    });
+    this.flushing = next;
+    return next;
+  }
+
+  /** Drop buckets, patterns and gone instances past their keep times, once per `pruneIntervalMs`. */
+  private async prune(): Promise<void> {
+    const now = this.clock.now();
+    if (now - this.prunedAt < this.config.pruneIntervalMs) return;
+    this.prunedAt = now;
+    const { keep } = this.config;
+    try {
+      await this.storage.pruneMetrics({ minute: now - keep.minuteMs, hour: now - keep.hourMs });
+      await this.storage.pruneErrorPatterns(keep.patternsMs);
+      await this.storage.pruneWorkers(keep.workersMs);
+    } catch (error) {
+      this.events.emit('worker:error', { error: toError(error), context: 'pruning monitoring records' });
+    }
+  }
+
+  private schedule(): void {
+    this.timer = this.clock.setTimeout(() => {
+      void this.flush().finally(() => {
+        if (this.offs.length > 0) this.schedule();
+      });
+    }, this.config.flushIntervalMs);
+  }
+
+  private ended(queue: string, task: string, counter: Counter, durationMs: number): Stats {
+    const stats = this.stats(queue, task);
+    stats.counters[counter]++;
+    stats.durationSum += durationMs;
+    add(stats.duration, histogramSlot(durationMs));
+    return stats;
+  }
+
+  private failure(queue: string, task: string, jobId: string, error: JobError): void {
+    const fp = fingerprintError(error, LIBRARY_PATHS);
+    const key = `${task}\0${fp.id}`;
+    const hit = this.hits.get(key);
+    if (hit) {
+      hit.count++;
+      hit.jobIds.push(jobId);
+      if (hit.jobIds.length > this.config.patternSamples) hit.jobIds.shift();
+    } else {
+      this.hits.set(key, { fingerprint: fp.id, task, queue, name: fp.name, pattern: fp.pattern, frame: fp.frame, count: 1, jobIds: [jobId] });
+    }
+  }
+
+  /** The current minute's figures of (queue, task). */
+  private stats(queue: string, task: string): Stats {
+    const minute = Math.floor(this.clock.now() / METRIC_RESOLUTION_MS.minute) * METRIC_RESOLUTION_MS.minute;
+    if (this.current?.minute !== minute) {
+      let stats = this.minutes.get(minute);
+      if (!stats) this.minutes.set(minute, (stats = new Map()));
+      this.current = { minute, stats };
+    }
+    const key = `${queue}\0${task}`;
+    let stats = this.current.stats.get(key);
+    if (!stats) {
+      stats = { queue, task, counters: { enqueued: 0, completed: 0, failed: 0, retried: 0, stalled: 0 }, durationSum: 0, duration: new Map(), wait: new Map() };
+      this.current.stats.set(key, stats);
+    }
+    return stats;
+  }
+
+  /** Every gathered figure as store points, minute and hour; the gathered figures are reset. */
+  private drainPoints(): MetricPoint[] {
+    const points: MetricPoint[] = [];
+    for (const [minute, byKey] of this.minutes) {
+      const hour = Math.floor(minute / METRIC_RESOLUTION_MS.hour) * METRIC_RESOLUTION_MS.hour;
+      for (const s of byKey.values()) {
+        const push = (name: string, slot: number, value: number) => {
+          if (value <= 0) return;
+          points.push({ resolution: 'minute', bucket: minute, queue: s.queue, task: s.task, name, slot, value });
+          points.push({ resolution: 'hour', bucket: hour, queue: s.queue, task: s.task, name, slot, value });
+        };
+        for (const counter of Object.keys(s.counters) as Counter[]) push(METRIC[counter], 0, s.counters[counter]);
+        push(METRIC.durationSum, 0, Math.round(s.durationSum));
+        for (const [slot, n] of s.duration) push(METRIC.duration, slot, n);
+        for (const [slot, n] of s.wait) push(METRIC.wait, slot, n);
+      }
+    }
+    this.minutes.clear();
+    this.current = null;
+    return points;
+  }
+}
+
+function add(histogram: Map<number, number>, slot: number): void {
+  histogram.set(slot, (histogram.get(slot) ?? 0) + 1);
+}
+
+/** Points with the same key summed into one (a store's multi-row upsert must not see one key twice). */
+function merge(points: MetricPoint[]): MetricPoint[] {
+  const byKey = new Map<string, MetricPoint>();
+  for (const p of points) {
+    const key = `${p.resolution}\0${p.bucket}\0${p.queue}\0${p.task}\0${p.name}\0${p.slot}`;
+    const seen = byKey.get(key);
+    if (seen) seen.value += p.value;
+    else byKey.set(key, { ...p });
+  }
+  return [...byKey.values()];
+}

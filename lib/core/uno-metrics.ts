@@ -1,0 +1,216 @@
+import type { Clock } from '../contract/clock.js';
+import type { JobCounts } from '../contract/job.js';
+import type { JobStorage } from '../contract/job-storage.js';
+import { METRIC_RESOLUTION_MS, type ErrorPattern, type ErrorPatternFilter, type MetricPoint, type MetricResolution } from '../contract/monitoring.js';
+import { METRIC } from './monitor-recorder.js';
+import { percentiles, type Percentiles } from './metric-histogram.js';
+import type { WorkerInstance, WorkerRegistry } from './worker-registry.js';
+
+/** The three windows rates are given over, in minutes. */
+export const RATE_WINDOWS = [1, 5, 15] as const;
+
+/** Jobs per window (or per second of it, in `rates`), by what happened to them. */
+export interface Rates {
+  enqueued: number;
+  completed: number;
+  /** Attempts that failed for good. */
+  failed: number;
+  /** Attempts that failed and will run again. */
+  retried: number;
+  /** Jobs whose worker died while running them. */
+  stalled: number;
+}
+
+/** Slots and busy slots of live instances. */
+export interface Utilisation {
+  busy: number;
+  slots: number;
+  /** busy / slots, or null with no slot. */
+  ratio: number | null;
+}
+
+/** Cluster-wide figures of one queue, one task, or everything. */
+export interface MetricsSummary {
+  queue: string | null;
+  task: string | null;
+  /** Jobs by state in the store (null for a task filter: the store counts by queue). */
+  counts: JobCounts | null;
+  /**
+   * Jobs counted in the last 1, 5 and 15 minutes (keys `1m`, `5m`, `15m`). A window of n minutes is the current
+   * minute bucket (from its start to now) plus the n - 1 before it.
+   */
+  totals: Record<'1m' | '5m' | '15m', Rates>;
+  /** `totals` per second of each window (the window's length counted to now, at least 1 s). */
+  rates: Record<'1m' | '5m' | '15m', Rates>;
+  /** failed / (completed + failed) over each window; null with nothing finished. Retries are not failures here. */
+  failureRate: Record<'1m' | '5m' | '15m', number | null>;
+  /** Attempt run time over the last 15 minutes in ms (every outcome); null with no attempt. */
+  processingMs: (Percentiles & { mean: number }) | null;
+  /** Wait from due to started over the last 15 minutes in ms; null with no start. */
+  waitMs: Percentiles | null;
+  /** Age in ms of the longest-waiting ready job (of the queue, or of all known queues); null with none waiting. */
+  oldestWaitMs: number | null;
+  /** Slots of live instances serving the queue (all queues without a queue filter). */
+  utilisation: Utilisation;
+}
+
+/** Totals of one bucket, for charts. */
+export interface MetricsSeriesPoint {
+  /** Start of the bucket. */
+  at: Date;
+  enqueued: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  stalled: number;
+  processingMs: Percentiles | null;
+  waitMs: Percentiles | null;
+}
+
+/** What {@link UnoMetrics} needs of the engine. */
+export interface UnoMetricsDeps {
+  storage: JobStorage;
+  clock: Clock;
+  registry: WorkerRegistry;
+  /** Queues this process knows (its tasks' and its worker's): what "all queues" means for the oldest wait. */
+  knownQueues: () => string[];
+}
+
+const COUNTERS = ['enqueued', 'completed', 'failed', 'retried', 'stalled'] as const;
+
+/**
+ * Cluster-wide monitoring read from the store: every instance flushes its job figures into shared minute and hour
+ * buckets, registers itself with a heartbeat, and groups its failures into error patterns, so any instance (and the
+ * admin API) answers for the whole cluster. Figures lag by up to the flush interval (`monitoring.flushIntervalMs`).
+ * Injectable in NestJS apps; `uno.metrics` otherwise.
+ *
+ * @example
+ * const s = await metrics.summary({ queue: 'emails' });
+ * console.log(s.rates['5m'].completed, s.failureRate['15m'], s.processingMs?.p95, s.oldestWaitMs);
+ */
+export class UnoMetrics {
+  constructor(private readonly deps: UnoMetricsDeps) {}
+
+  /** Figures of one queue, one task, or the whole cluster (no filter). */
+  async summary(filter: { queue?: string; task?: string } = {}): Promise<MetricsSummary> {
+    const { storage, clock } = this.deps;
+    const now = clock.now();
+    const minute = METRIC_RESOLUTION_MS.minute;
+    const windowStart = (n: number) => Math.floor(now / minute) * minute - (n - 1) * minute;
+    const [points, counts, oldest, workers] = await Promise.all([
+      storage.readMetrics({ resolution: 'minute', from: windowStart(15), to: now + 1, ...filter }),
+      filter.task === undefined ? storage.counts(filter.queue === undefined ? {} : { queue: filter.queue }) : Promise.resolve(null),
+      filter.task === undefined ? this.oldestWait(filter.queue === undefined ? this.deps.knownQueues() : [filter.queue], now) : Promise.resolve(null),
+      this.workers(),
+    ]);
+    const rates = {} as MetricsSummary['rates'];
+    const totalsByWindow = {} as MetricsSummary['totals'];
+    const failureRate = {} as MetricsSummary['failureRate'];
+    for (const n of RATE_WINDOWS) {
+      const from = windowStart(n);
+      const totals = sumCounters((points ?? []).filter((p) => p.bucket >= from));
+      totalsByWindow[`${n}m`] = totals;
+      const seconds = Math.max(1, (now - from) / 1000);
+      rates[`${n}m`] = Object.fromEntries(COUNTERS.map((c) => [c, round(totals[c] / seconds)])) as unknown as Rates;
+      const finished = totals.completed + totals.failed;
+      failureRate[`${n}m`] = finished === 0 ? null : round(totals.failed / finished);
+    }
+    const duration = histogram(points ?? [], METRIC.duration);
+    const processing = percentiles(duration);
+    const durationSum = (points ?? []).filter((p) => p.name === METRIC.durationSum).reduce((sum, p) => sum + p.value, 0);
+    return {
+      queue: filter.queue ?? null,
+      task: filter.task ?? null,
+      counts,
+      totals: totalsByWindow,
+      rates,
+      failureRate,
+      processingMs: processing && { ...processing, mean: round(durationSum / processing.count) },
+      waitMs: percentiles(histogram(points ?? [], METRIC.wait)),
+      oldestWaitMs: oldest,
+      utilisation: utilisation(workers ?? [], filter.queue),
+    };
+  }
+
+  /** Per-bucket totals over [`from`, `to`) for charts, optionally of one queue or task. Minute buckets by default. */
+  async series(query: { from: Date; to: Date; resolution?: MetricResolution; queue?: string; task?: string }): Promise<MetricsSeriesPoint[]> {
+    const resolution = query.resolution ?? 'minute';
+    const points = await this.deps.storage.readMetrics({
+      resolution, from: query.from.getTime(), to: query.to.getTime(),
+      ...(query.queue === undefined ? {} : { queue: query.queue }),
+      ...(query.task === undefined ? {} : { task: query.task }),
+    });
+    const byBucket = new Map<number, MetricPoint[]>();
+    for (const p of points ?? []) {
+      let list = byBucket.get(p.bucket);
+      if (!list) byBucket.set(p.bucket, (list = []));
+      list.push(p);
+    }
+    return [...byBucket].sort((a, b) => a[0] - b[0]).map(([bucket, list]) => ({
+      at: new Date(bucket),
+      ...sumCounters(list),
+      processingMs: percentiles(histogram(list, METRIC.duration)),
+      waitMs: percentiles(histogram(list, METRIC.wait)),
+    }));
+  }
+
+  /** Every registered instance with its queues, slots and heartbeat; `null` when the store keeps no registry. */
+  workers(): Promise<WorkerInstance[] | null> {
+    return this.deps.registry.list();
+  }
+
+  /** Live instances serving `queue`. */
+  async workersOf(queue: string): Promise<WorkerInstance[]> {
+    return ((await this.workers()) ?? []).filter((w) => w.alive && queue in w.queues);
+  }
+
+  /** Busy and total slots of live instances, for the cluster and per queue. */
+  async utilisation(): Promise<{ cluster: Utilisation; queues: Record<string, Utilisation> }> {
+    const workers = (await this.workers()) ?? [];
+    const queues = [...new Set(workers.filter((w) => w.alive).flatMap((w) => Object.keys(w.queues)))].sort();
+    return { cluster: utilisation(workers), queues: Object.fromEntries(queues.map((q) => [q, utilisation(workers, q)])) };
+  }
+
+  /** Failures grouped by error pattern, most recently seen first; `null` when the store keeps none. */
+  errorPatterns(filter: ErrorPatternFilter = {}): Promise<ErrorPattern[] | null> {
+    return this.deps.storage.listErrorPatterns(filter);
+  }
+
+  /** Age in ms of the longest-waiting ready job of `queues`, or null with none (or a store that cannot tell). */
+  async oldestWait(queues: readonly string[], now = this.deps.clock.now()): Promise<number | null> {
+    if (queues.length === 0) return null;
+    const oldest = await this.deps.storage.oldestWaiting(queues);
+    const times = Object.values(oldest ?? {}).filter((d): d is Date => d !== null).map((d) => d.getTime());
+    return times.length === 0 ? null : Math.max(0, now - Math.min(...times));
+  }
+}
+
+function sumCounters(points: readonly MetricPoint[]): Record<(typeof COUNTERS)[number], number> {
+  const totals = { enqueued: 0, completed: 0, failed: 0, retried: 0, stalled: 0 };
+  for (const p of points) if (p.name in totals) totals[p.name as keyof typeof totals] += p.value;
+  return totals;
+}
+
+function histogram(points: readonly MetricPoint[], name: string): Map<number, number> {
+  const slots = new Map<number, number>();
+  for (const p of points) if (p.name === name) slots.set(p.slot, (slots.get(p.slot) ?? 0) + p.value);
+  return slots;
+}
+
+function utilisation(workers: readonly WorkerInstance[], queue?: string): Utilisation {
+  let busy = 0;
+  let slots = 0;
+  for (const w of workers) {
+    if (!w.alive) continue;
+    if (queue === undefined) {
+      busy += w.busy;
+      slots += w.concurrency;
+    } else if (w.queues[queue]) {
+      busy += w.queues[queue]!.busy;
+      slots += w.queues[queue]!.concurrency;
+    }
+  }
+  return { busy, slots, ratio: slots === 0 ? null : round(busy / slots) };
+}
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000;
