@@ -214,7 +214,7 @@ export class RedisJobStorage extends JobStorage {
     for (const i of fresh) {
       const j = jobs[i]!;
       args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
-        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '');
+        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '');
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];
