@@ -28,6 +28,11 @@ export class RedisKeys {
   readonly pruneLock: string;
   /** Marker whose loss says Redis lost this prefix's data (see DataEpoch). */
   readonly epoch: string;
+  /**
+   * Base of the monitoring keys (worker registry, error patterns, metric buckets; see scripts/includes/monitor.lua):
+   * `{<prefix>}`, the shared keys' slot, which no queue's tag can name.
+   */
+  readonly monitor: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
@@ -38,6 +43,7 @@ export class RedisKeys {
     this.cancelChannel = `${prefix}:cancel`;
     this.pruneLock = `{${prefix}}:prune-lock`;
     this.epoch = `{${prefix}}:epoch`;
+    this.monitor = `{${prefix}}`;
   }
 
   /** The base (and hash tag) of one queue's keys. */
