@@ -45,6 +45,7 @@ export {
 } from './contract/job.js';
 export {
   METRIC_RESOLUTION_MS,
+  checkMetricPoints,
   type StoredWorker,
   type ErrorPattern,
   type ErrorPatternHit,

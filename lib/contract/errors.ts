@@ -217,6 +217,9 @@ export const messages = {
   invalidCursor: (cursor: unknown) =>
     `List cursor ${JSON.stringify(cursor)} is invalid: pass the nextCursor of the previous page unchanged (cursors ` +
     `belong to the store that returned them), or leave it out to start from the newest job.`,
+  invalidMetricPoint: (point: unknown, problem: string) =>
+    `Metric point ${JSON.stringify(point)} is invalid: ${problem}. Pass a resolution of "minute" or "hour", a bucket ` +
+    `start that is a multiple of its width, a slot from 0 to 255 and a whole value >= 0.`,
   jobVanished: (id: string) => `Job "${id}" was removed while it was being enqueued (retention ran meanwhile). Enqueue it again.`,
   redisUnreachable: (target: string, ms: number, cause: string) =>
     `Redis at ${target} is unreachable: no connection within ${ms} ms of retrying (last error: ${cause}). ` +

@@ -1,3 +1,5 @@
+import { InvalidJobError, messages } from './errors.js';
+
 /**
  * What a store keeps for monitoring, part of the storage contract: the worker registry, error patterns and metric
  * buckets. The store keeps them as small generic records (opaque JSON, named integer counters); the core owns their
@@ -107,3 +109,21 @@ export interface MetricQuery {
 
 /** Delete buckets that start before these times (epoch ms), per resolution. */
 export type MetricRetention = Readonly<Record<MetricResolution, number>>;
+
+/**
+ * Throw unless every point can be stored as given: a known resolution, a bucket start on its grid, a slot of 0..255
+ * and a whole value >= 0 (a store adding it with an integer command would otherwise fail half way with a driver
+ * error, or round it). Stores call it before writing anything.
+ */
+export function checkMetricPoints(points: readonly MetricPoint[]): void {
+  for (const p of points) {
+    const width = Object.hasOwn(METRIC_RESOLUTION_MS, p.resolution) ? METRIC_RESOLUTION_MS[p.resolution] : null;
+    const problem =
+      width === null ? 'unknown resolution'
+      : !Number.isSafeInteger(p.bucket) || p.bucket % width !== 0 ? `bucket is not a multiple of ${width} ms`
+      : !Number.isInteger(p.slot) || p.slot < 0 || p.slot > 255 ? 'slot is not a whole number from 0 to 255'
+      : !Number.isSafeInteger(p.value) || p.value < 0 ? 'value is not a whole number >= 0'
+      : null;
+    if (problem) throw new InvalidJobError(messages.invalidMetricPoint(p, problem));
+  }
+}

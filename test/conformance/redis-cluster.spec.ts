@@ -21,4 +21,5 @@ describeJobStorage(
   'redis cluster (3 masters)',
   () => new RedisJobStorage({ connection: { cluster: cluster!.seeds }, prefix: `conf-${randomUUID().slice(0, 8)}` }),
   { describe, it, beforeEach, afterEach },
+  { monitoring: true },
 );

@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 const api = { describe, it, beforeEach, afterEach };
-describeJobStorage('redis', () => new RedisJobStorage({ connection: REDIS, prefix: `${fileTag}-${randomUUID().slice(0, 8)}` }), api);
+describeJobStorage('redis', () => new RedisJobStorage({ connection: REDIS, prefix: `${fileTag}-${randomUUID().slice(0, 8)}` }), api, { monitoring: true });
 
 // The Cluster code path (every script in one hash slot; the shared id index and queue set updated by separate
 // commands) on the same standalone server: the test machine has no Redis Cluster.
@@ -25,4 +25,5 @@ describeJobStorage(
   'redis (cluster mode)',
   () => new RedisJobStorage({ connection: REDIS, prefix: `${fileTag}-${randomUUID().slice(0, 8)}`, clusterMode: true }),
   api,
+  { monitoring: true },
 );

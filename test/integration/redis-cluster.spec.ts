@@ -72,6 +72,10 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       await storage.complete([{ id: claimed!.job.id, token: claimed!.token, result: 'null' }]);
     }
     await storage.saveSchedule('nightly', '{}');
+    // The monitoring records: registry, one error pattern, one metric bucket.
+    await storage.saveWorker('w', '{}');
+    await storage.recordErrorPatterns([{ fingerprint: 'f', task: 't', queue: 'queue-0', name: 'Error', pattern: 'boom', frame: null, count: 1, jobIds: [] }], { maxPerTask: 10, samples: 5 });
+    await storage.addMetrics([{ resolution: 'minute', bucket: 60_000, queue: 'queue-0', task: 't', name: 'completed', slot: 0, value: 1 }]);
 
     const masters = cluster.nodes.filter((n) => n.role === 'master');
     const holders = new Map<string, Set<number>>();
@@ -95,9 +99,12 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       expect([...holders.get(tag)!]).toEqual([owner.port]);
       used.add(owner.port);
     }
-    // The shared id index, queue set, schedules and data-loss marker live together in the prefix's own slot.
+    // The shared id index, queue set, schedules, data-loss marker and monitoring records live together in the
+    // prefix's own slot.
     const shared = (await Promise.all(masters.map((m) => keysOn(m.port, `{${prefix}}*`)))).flat();
-    expect(shared.sort()).toEqual([`{${prefix}}:epoch`, `{${prefix}}:ids`, `{${prefix}}:queues`, `{${prefix}}:schedules`]);
+    const sharedKeys = ['epoch', 'ids', 'queues', 'schedules', 'workers', 'workers:seen', 'patterns', 'patterns:seen', 'patterns:task:t',
+      'metrics:minute', 'metrics:minute:60000'];
+    expect(shared.sort()).toEqual(sharedKeys.map((suffix) => `{${prefix}}:${suffix}`).sort());
     expect([...holders.get(`{${prefix}}`)!]).toHaveLength(1);
     // Twelve queues land on all three masters.
     expect([...used].sort()).toEqual(masters.map((m) => m.port).sort());

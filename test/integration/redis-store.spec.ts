@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, afterAll } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { ConfigurationError, StorageError, UnoJobs } from '../../lib/index.js';
+import { ConfigurationError, InvalidJobError, StorageError, UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 
@@ -312,6 +312,68 @@ describe('RedisJobStorage keys', () => {
         type === 'zset' ? await admin.zrange(key, '0', '-1') : type === 'hash' ? await admin.hkeys(key) : type === 'set' ? await admin.smembers(key) : [];
       expect({ key, mentions: members.includes('gone') || key.includes('gone') }).toEqual({ key, mentions: false });
     }
+    await storage.close();
+  });
+});
+
+describe('RedisJobStorage monitoring records', () => {
+  const hit = (fingerprint: string, queue: string) => ({ fingerprint, task: 't', queue, name: 'Error', pattern: 'boom', frame: null, count: 1, jobIds: [] });
+  const point = (bucket: number, value = 1) => ({ resolution: 'minute' as const, bucket, queue: 'q', task: 't', name: 'completed', slot: 0, value });
+
+  it('refuses a bad metric point with an InvalidJobError before anything of the call is written', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
+    await storage.init();
+    for (const bad of [point(60_000, 1.5), point(60_000, -1), point(60_001), { ...point(60_000), slot: 256 }, { ...point(60_000), resolution: 'day' as 'minute' }]) {
+      const error = await storage.addMetrics([point(0), bad]).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidJobError);
+      expect((error as Error).message).toMatch(/^Metric point .* is invalid: .+\. Pass a resolution of "minute" or "hour"/);
+    }
+    expect(await storage.readMetrics({ resolution: 'minute', from: 0, to: Infinity })).toEqual([]);
+    await storage.close();
+  });
+
+  it('prunes more metric buckets than one script call deletes, through the bucket index', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    await storage.addMetrics(Array.from({ length: 1200 }, (_, i) => point(i * 60_000, i + 1)));
+    const read = await storage.readMetrics({ resolution: 'minute', from: 100 * 60_000, to: 103 * 60_000 });
+    expect(read.map((p) => [p.bucket, p.value])).toEqual([[6_000_000, 101], [6_060_000, 102], [6_120_000, 103]]);
+    expect(await storage.pruneMetrics({ minute: 1150 * 60_000, hour: 0 })).toBe(1150);
+    expect((await storage.readMetrics({ resolution: 'minute', from: 0, to: Infinity })).length).toBe(50);
+    expect(await admin.zcard(`{${prefix}}:metrics:minute`)).toBe(50);
+    await storage.close();
+  });
+
+  it('filters error patterns by queue past the first page of the newest, then applies the limit', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
+    await storage.init();
+    const bounds = { maxPerTask: 1000, samples: 5 };
+    await storage.recordErrorPatterns([hit('old-1', 'rare'), hit('old-2', 'rare')], bounds);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await storage.recordErrorPatterns(Array.from({ length: 250 }, (_, i) => hit(`new-${i}`, 'busy')), bounds);
+    expect((await storage.listErrorPatterns({ queue: 'rare' })).map((p) => p.fingerprint).sort()).toEqual(['old-1', 'old-2']);
+    expect(await storage.listErrorPatterns({ queue: 'rare', limit: 1 })).toHaveLength(1);
+    expect(await storage.listErrorPatterns({ task: 't', limit: 300 })).toHaveLength(252);
+    expect(await storage.listErrorPatterns()).toHaveLength(100);
+    await storage.close();
+  });
+
+  it('leaves no monitoring key behind once its records are removed or pruned', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    await storage.saveWorker('w1', '{}');
+    await storage.saveWorker('w2', '{}');
+    await storage.recordErrorPatterns([hit('a', 'q'), { ...hit('b', 'q'), task: 'other' }], { maxPerTask: 1, samples: 1 });
+    await storage.recordErrorPatterns([hit('c', 'q')], { maxPerTask: 1, samples: 1 });
+    expect((await storage.listErrorPatterns()).map((p) => p.fingerprint).sort()).toEqual(['b', 'c']);
+    await storage.addMetrics([point(0), { ...point(0), resolution: 'hour' }]);
+    expect(await storage.removeWorker('w1')).toBe(true);
+    expect(await storage.pruneWorkers(-1000)).toBe(1);
+    expect(await storage.pruneErrorPatterns(-1000)).toBe(2);
+    expect(await storage.pruneMetrics({ minute: 60_000, hour: 3_600_000 })).toBe(2);
+    expect((await scanKeys(`{${prefix}}:*`)).sort()).toEqual([`{${prefix}}:epoch`]);
     await storage.close();
   });
 });

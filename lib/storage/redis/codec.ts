@@ -4,11 +4,11 @@ import { PRIORITIES, type JobRecord, type JobState } from '../../contract/job.js
  * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), the last one replaced by
  * the job's log lines, or null when it never logged.
  */
-export type RawJob = (string | null)[] & { 20: string[] | null };
+export type RawJob = (string | null)[] & { 21: string[] | null };
 
 /** Fields of a job hash in the order scripts return them (`FIELDS` in scripts/includes/common.lua: keep in step). */
 export const FIELDS = ['id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
-  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'logs'] as const;
+  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'logs'] as const;
 
 /** Key names of one store. Every key of a queue starts with its base `{<prefix>:<queue>}` (one Cluster hash slot). */
 export class RedisKeys {
@@ -28,6 +28,11 @@ export class RedisKeys {
   readonly pruneLock: string;
   /** Marker whose loss says Redis lost this prefix's data (see DataEpoch). */
   readonly epoch: string;
+  /**
+   * Base of the monitoring keys (worker registry, error patterns, metric buckets; see scripts/includes/monitor.lua):
+   * `{<prefix>}`, the shared keys' slot, which no queue's tag can name.
+   */
+  readonly monitor: string;
 
   constructor(readonly prefix: string) {
     this.ids = `{${prefix}}:ids`;
@@ -38,6 +43,7 @@ export class RedisKeys {
     this.cancelChannel = `${prefix}:cancel`;
     this.pruneLock = `{${prefix}}:prune-lock`;
     this.epoch = `{${prefix}}:epoch`;
+    this.monitor = `{${prefix}}`;
   }
 
   /** The base (and hash tag) of one queue's keys. */
@@ -89,11 +95,13 @@ export function decodeJob(f: RawJob): JobRecord {
     result: json(f[15]!),
     // Most jobs never failed: skip the parse for the empty list every job starts with.
     errors: f[16] && f[16] !== '[]' ? JSON.parse(f[16]) : [],
-    logs: f[20] ?? [],
+    logs: f[21] ?? [],
     workerId: active ? f[17]! : null,
     leaseExpiresAt: active ? date(f[18]!) : null,
     // Jobs stored before stalls were counted have no field: none counted.
     stalls: f[19] ? Number(f[19]) : 0,
+    // Set only when the producer gave headers: a job without them reads one nil and parses nothing.
+    headers: f[20] ? JSON.parse(f[20]) : null,
   };
 }
 

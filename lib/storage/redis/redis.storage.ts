@@ -30,6 +30,16 @@ import {
   type StorageCapabilities,
   type Subscription,
 } from '../../contract/job-storage.js';
+import type {
+  ErrorPattern,
+  ErrorPatternBounds,
+  ErrorPatternFilter,
+  ErrorPatternHit,
+  MetricPoint,
+  MetricQuery,
+  MetricRetention,
+  StoredWorker,
+} from '../../contract/monitoring.js';
 import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
@@ -40,7 +50,8 @@ import {
   type ResolvedClient,
 } from './connection.js';
 import { DataEpoch } from './epoch.js';
-import { listJobs, pruneJobs } from './housekeeping.js';
+import { listJobs, pruneJobs, type Housekeeping } from './housekeeping.js';
+import * as monitoring from './monitoring.js';
 import { loadScripts, ScriptRunner, type ScriptArg, type ScriptName } from './scripts.js';
 import { WakeUps } from './wakeups.js';
 
@@ -214,7 +225,7 @@ export class RedisJobStorage extends JobStorage {
     for (const i of fresh) {
       const j = jobs[i]!;
       args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
-        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '');
+        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '');
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];
@@ -451,6 +462,54 @@ export class RedisJobStorage extends JobStorage {
     return (await this.redis.hdel(this.keys.subscriptions, JSON.stringify([event, task]))) === 1;
   }
 
+  // Monitoring records (lib/storage/redis/monitoring.ts): keys under `{<prefix>}`, one script per call, Redis' clock.
+
+  override saveWorker(id: string, data: string): Promise<void> {
+    return monitoring.saveWorker(this.housekeeping(), id, data);
+  }
+
+  override listWorkers(): Promise<StoredWorker[]> {
+    return monitoring.listWorkers(this.housekeeping());
+  }
+
+  override removeWorker(id: string): Promise<boolean> {
+    return monitoring.removeWorker(this.housekeeping(), id);
+  }
+
+  override pruneWorkers(olderThanMs: number): Promise<number> {
+    return monitoring.pruneWorkers(this.housekeeping(), olderThanMs);
+  }
+
+  override recordErrorPatterns(hits: readonly ErrorPatternHit[], bounds: ErrorPatternBounds): Promise<void> {
+    return monitoring.recordErrorPatterns(this.housekeeping(), hits, bounds);
+  }
+
+  override listErrorPatterns(filter: ErrorPatternFilter = {}): Promise<ErrorPattern[]> {
+    return monitoring.listErrorPatterns(this.housekeeping(), filter);
+  }
+
+  override pruneErrorPatterns(olderThanMs: number): Promise<number> {
+    return monitoring.pruneErrorPatterns(this.housekeeping(), olderThanMs);
+  }
+
+  override addMetrics(points: readonly MetricPoint[]): Promise<void> {
+    return monitoring.addMetrics(this.housekeeping(), points);
+  }
+
+  override readMetrics(query: MetricQuery): Promise<MetricPoint[]> {
+    return monitoring.readMetrics(this.housekeeping(), query);
+  }
+
+  override pruneMetrics(before: MetricRetention): Promise<number> {
+    return monitoring.pruneMetrics(this.housekeeping(), before);
+  }
+
+  /** One short read-only script per queue (each in its own slot), run together: the heads of its waiting sets. */
+  override async oldestWaiting(queues: readonly string[]): Promise<Record<string, Date | null>> {
+    const oldest = await Promise.all(queues.map((queue) => this.run<string | null>('oldest', [this.keys.queue(queue)], [])));
+    return Object.fromEntries(queues.map((queue, i) => [queue, oldest[i] === null ? null : new Date(Number(oldest[i]))]));
+  }
+
   // --- internals -------------------------------------------------------------------------------------------------
 
   private run<T>(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
@@ -458,7 +517,7 @@ export class RedisJobStorage extends JobStorage {
     return this.scripts.run<T>(name, keys, args);
   }
 
-  private housekeeping() {
+  private housekeeping(): Housekeeping {
     return { redis: this.redis, keys: this.keys, cluster: this.cluster, run: this.run.bind(this) };
   }
 

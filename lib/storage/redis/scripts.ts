@@ -21,6 +21,16 @@ export const SCRIPT_NAMES = [
   'unlock',
   'counts',
   'list',
+  'oldest',
+  'worker-save',
+  'worker-list',
+  'worker-drop',
+  'pattern-record',
+  'pattern-list',
+  'pattern-prune',
+  'metric-add',
+  'metric-read',
+  'metric-prune',
 ] as const;
 
 /** Name of one Lua script. */

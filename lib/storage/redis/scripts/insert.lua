@@ -8,8 +8,8 @@
            claims ids with HSETNX and registers the queue itself, and this script only guards against a job key
            that already exists.
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] key prefix; ARGV[4] number of jobs n
-  ARGV[5..] n groups of 9: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
-           runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON ('')
+  ARGV[5..] n groups of 10: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
+           runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON (''), headers JSON ('')
 
   Returns one element per job, in input order:
     created:  { 1, state, runAt ms, created ms, order }
@@ -31,7 +31,7 @@ local woken = false
 if queuesKey then redis.call('SADD', queuesKey, queue) end
 
 for i = 1, n do
-  local a = 5 + (i - 1) * 9
+  local a = 5 + (i - 1) * 10
   local id = ARGV[a]
   local jk = jobKey(base, id)
   local existing = nil
@@ -64,6 +64,7 @@ for i = 1, n do
       'ready', S(math.min(runAt, now)), 'order', S(order), 'errors', '[]' }
     if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = ARGV[a + 7] end
     if ARGV[a + 8] ~= '' then fields[#fields + 1] = 'backoff'; fields[#fields + 1] = ARGV[a + 8] end
+    if ARGV[a + 9] ~= '' then fields[#fields + 1] = 'headers'; fields[#fields + 1] = ARGV[a + 9] end
     redis.call('HSET', jk, unpack(fields))
     redis.call('ZADD', base .. ':all', S(order), id)
     if state == 'waiting' then

@@ -1,0 +1,22 @@
+--[[
+  oldest: when the longest-waiting ready job of one queue became ready (read-only). Each waiting set is FIFO, so only
+  the head of each priority level is looked at, plus the earliest scheduled job when it is already due.
+
+  KEYS[1]  queue base "{<prefix>:<queue>}"
+
+  Returns the earliest ready time in ms, or nil when no job waits.
+]]
+-- @include common
+
+local base = KEYS[1]
+local now = clock()
+local oldest = nil
+for l = 0, 3 do
+  local head = redis.call('ZRANGE', base .. ':w:' .. l, 0, 0)[1]
+  local ready = head and tonumber(redis.call('HGET', jobKey(base, head), 'ready'))
+  if ready and (not oldest or ready < oldest) then oldest = ready end
+end
+local due = redis.call('ZRANGEBYSCORE', base .. ':scheduled', '-inf', S(now), 'WITHSCORES', 'LIMIT', 0, 1)[2]
+if due and (not oldest or tonumber(due) < oldest) then oldest = tonumber(due) end
+if oldest then return S(oldest) end
+return nil
