@@ -30,7 +30,7 @@ import {
   type Subscription,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
-import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from '../../contract/monitoring.js';
+import { checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredWorker } from '../../contract/monitoring.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
 
@@ -458,6 +458,7 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   async addMetrics(points: readonly MetricPoint[]): Promise<void> {
+    checkMetricPoints(points);
     for (const p of points) {
       const key = `${p.resolution}\0${p.bucket}\0${p.queue}\0${p.task}\0${p.name}\0${p.slot}`;
       const stored = this.metrics.get(key);
