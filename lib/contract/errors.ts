@@ -310,6 +310,19 @@ export const messages = {
   healthFailedJobs: (failed: number, max: number) =>
     `failed: ${failed} failed jobs are kept in the store, above the threshold of ${max}. Inspect them (jobs.list({ state: 'failed' })), ` +
     `fix the cause and retry or remove them, or raise maxFailed.`,
+  healthOldestWait: (queue: string, ageMs: number, max: number) =>
+    `oldest: the longest-waiting job of queue "${queue}" has waited ${ageMs} ms, above the threshold of ${max} ms. ` +
+    `Check that workers serve the queue and are not saturated (uno.metrics.workersOf), or raise maxOldestWaitMs.`,
+  healthFailureRate: (rate: number, window: string, failed: number, finished: number, max: number) =>
+    `failure-rate: ${(rate * 100).toFixed(1)}% of the jobs finished in the last ${window} failed (${failed} of ${finished}), ` +
+    `above the threshold of ${(max * 100).toFixed(1)}%. See the error patterns (uno.metrics.errorPatterns()) for the cause, ` +
+    `or raise maxFailureRate.`,
+  healthNoWorkers: (queues: string[]) =>
+    `workers: no live worker serves ${queues.map((q) => `"${q}"`).join(', ')} (none has sent a heartbeat recently). ` +
+    `Start a worker for ${queues.length === 1 ? 'it' : 'them'}, or check the worker logs; a producer-only setup leaves requireWorkers off.`,
+  healthRegistryMissing: () =>
+    `workers: this store keeps no worker registry, so live workers cannot be checked. Use a store that keeps one ` +
+    `(every store of @uno/jobs does) or leave requireWorkers off.`,
   metricConflict: (name: string, registered: string) =>
     `The metric "${name}" is already registered on this prom-client registry as ${registered}, not as Uno Jobs defines it. ` +
     `Remove the other metric of that name, or give Uno Jobs its own registry (the registry option).`,

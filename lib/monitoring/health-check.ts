@@ -17,10 +17,26 @@ export interface HealthCheckOptions {
   maxWaiting?: number | Record<string, number>;
   /** Down when the store keeps more `failed` jobs than this (all queues). Default: no threshold. */
   maxFailed?: number;
+  /**
+   * Down when the longest-waiting ready job of a queue has waited longer than this many ms. A number applies to every
+   * queue this instance knows (its tasks' and its worker's), an object to each named queue. Default: no threshold.
+   */
+  maxOldestWaitMs?: number | Record<string, number>;
+  /**
+   * Down when more than `rate` (0..1) of the jobs that finished in the last `window` (cluster-wide, from the stored
+   * figures) failed for good, once at least `minFinished` finished (default 20, so a handful of failures on a quiet
+   * system does not page anyone). `window` is `'1m'`, `'5m'` (default) or `'15m'`.
+   */
+  maxFailureRate?: { rate: number; window?: '1m' | '5m' | '15m'; minFinished?: number };
+  /**
+   * Down when a queue has no live worker in the registry: `true` checks the queues of this instance's tasks, a list
+   * names them. Default: off.
+   */
+  requireWorkers?: boolean | string[];
 }
 
 /** Name of one check: the store answered, the worker runs, the backlog and failed-job thresholds hold. */
-export type HealthCheckName = 'store' | 'worker' | 'backlog' | 'failed';
+export type HealthCheckName = 'store' | 'worker' | 'backlog' | 'failed' | 'oldest' | 'failure-rate' | 'workers';
 
 /** Outcome of {@link checkHealth}. Details carry counts and timings only: never job ids, payloads or error texts. */
 export interface HealthReport {
@@ -38,15 +54,21 @@ export interface HealthReport {
   waitingByQueue?: Record<string, number>;
   /** This instance's worker: `enabled` (the option) and `running`. */
   worker: { enabled: boolean; running: boolean };
+  /** Age in ms of the longest-waiting job per checked queue (with `maxOldestWaitMs`; null: none waits). */
+  oldestWaitMs?: Record<string, number | null>;
+  /** The failure rate of the checked window (with `maxFailureRate`; null: nothing finished). */
+  failureRate?: number | null;
+  /** Live workers per checked queue (with `requireWorkers`). */
+  liveWorkers?: Record<string, number>;
 }
 
 const DEFAULT_TIMEOUT_MS = 3000;
 
 /**
  * Check one Uno Jobs instance: the store answers `counts()` within `timeoutMs`, this instance's worker runs (when it
- * is enabled), and the optional backlog and failed-job thresholds hold. NestJS-free; the Terminus indicator
- * (`@uno/jobs/terminus`) reports it. Thresholds on the oldest job's age, the failure rate and the number of live
- * workers need store-backed metrics and are not available yet.
+ * is enabled), and the optional thresholds hold: backlog, failed jobs kept, the oldest waiting job's age, the
+ * cluster's failure rate and a live worker per queue. NestJS-free; the Terminus indicator (`@uno/jobs/terminus`)
+ * reports it.
  *
  * @example
  * const report = await checkHealth(uno, { timeoutMs: 2000, maxWaiting: { emails: 1000 }, maxFailed: 100 });
@@ -93,8 +115,52 @@ export async function checkHealth(uno: UnoJobs, options: HealthCheckOptions = {}
     }
     if (maxFailed !== undefined && report.counts.failed > maxFailed) fail('failed', messages.healthFailedJobs(report.counts.failed, maxFailed));
   }
+  if (!failed.includes('store')) {
+    const found: [HealthCheckName, string][] = [];
+    try {
+      await withDeadline(uno.clock, checkClusterFigures(uno, options, report, (check, problem) => found.push([check, problem])), timeoutMs, () => new HealthTimeout());
+      for (const [check, problem] of found) fail(check, problem);
+    } catch (error) {
+      fail('store', error instanceof HealthTimeout ? messages.healthStoreTimeout(timeoutMs) : messages.healthStoreFailed(describe(error)));
+    }
+  }
   report.healthy = failed.length === 0;
   return report;
+}
+
+/** The thresholds read from the stored figures and the registry: oldest wait, failure rate, live workers. */
+async function checkClusterFigures(uno: UnoJobs, options: HealthCheckOptions, report: HealthReport, fail: (check: HealthCheckName, problem: string) => void): Promise<void> {
+  const known = () => [...new Set([...uno.taskNames().map((name) => uno.task(name)!.queue), ...Object.keys(uno.workerStatus().concurrency)])].sort();
+  const { maxOldestWaitMs, maxFailureRate, requireWorkers } = options;
+  if (maxOldestWaitMs !== undefined) {
+    const limits = typeof maxOldestWaitMs === 'number' ? Object.fromEntries(known().map((q) => [q, maxOldestWaitMs])) : maxOldestWaitMs;
+    const queues = Object.keys(limits);
+    const now = uno.clock.now();
+    const oldest = queues.length === 0 ? {} : ((await uno.storage.oldestWaiting(queues)) ?? {});
+    report.oldestWaitMs = Object.fromEntries(queues.map((q) => [q, oldest[q] ? Math.max(0, now - oldest[q]!.getTime()) : null]));
+    const over = queues.filter((q) => (report.oldestWaitMs![q] ?? 0) > limits[q]!);
+    if (over.length > 0) fail('oldest', over.map((q) => messages.healthOldestWait(q, report.oldestWaitMs![q]!, limits[q]!)).join(' '));
+  }
+  if (maxFailureRate) {
+    const window = maxFailureRate.window ?? '5m';
+    const { totals } = await uno.metrics.summary();
+    const finished = totals[window].completed + totals[window].failed;
+    report.failureRate = finished === 0 ? null : totals[window].failed / finished;
+    if (finished >= (maxFailureRate.minFinished ?? 20) && report.failureRate! > maxFailureRate.rate) {
+      fail('failure-rate', messages.healthFailureRate(report.failureRate!, window, totals[window].failed, finished, maxFailureRate.rate));
+    }
+  }
+  if (requireWorkers) {
+    const queues = requireWorkers === true ? [...new Set(uno.taskNames().map((name) => uno.task(name)!.queue))].sort() : requireWorkers;
+    const instances = await uno.metrics.workers();
+    if (instances === null) {
+      fail('workers', messages.healthRegistryMissing());
+      return;
+    }
+    report.liveWorkers = Object.fromEntries(queues.map((q) => [q, instances.filter((w) => w.alive && q in w.queues).length]));
+    const unserved = queues.filter((q) => report.liveWorkers![q] === 0);
+    if (unserved.length > 0) fail('workers', messages.healthNoWorkers(unserved));
+  }
 }
 
 /** Raised by the deadline; told apart from the store's own errors to pick the message. */
@@ -122,6 +188,27 @@ function validated(options: HealthCheckOptions): number {
     for (const [queue, max] of Object.entries(options.maxWaiting)) count(`maxWaiting.${queue}`, max, 0);
   }
   if (options.maxFailed !== undefined) count('maxFailed', options.maxFailed, 0);
+  if (typeof options.maxOldestWaitMs === 'number') count('maxOldestWaitMs', options.maxOldestWaitMs, 0);
+  else if (options.maxOldestWaitMs !== undefined) {
+    if (typeof options.maxOldestWaitMs !== 'object' || options.maxOldestWaitMs === null) {
+      throw new ConfigurationError(messages.invalidOption('maxOldestWaitMs', options.maxOldestWaitMs, 'a whole number of ms >= 0, or { [queue]: ms }'));
+    }
+    for (const [queue, max] of Object.entries(options.maxOldestWaitMs)) count(`maxOldestWaitMs.${queue}`, max, 0);
+  }
+  const rate = options.maxFailureRate;
+  if (rate !== undefined) {
+    if (typeof rate !== 'object' || rate === null || typeof rate.rate !== 'number' || !(rate.rate >= 0 && rate.rate <= 1)) {
+      throw new ConfigurationError(messages.invalidOption('maxFailureRate', rate, "{ rate: a number from 0 to 1, window?: '1m' | '5m' | '15m', minFinished?: n }"));
+    }
+    if (rate.window !== undefined && !['1m', '5m', '15m'].includes(rate.window)) {
+      throw new ConfigurationError(messages.invalidOption('maxFailureRate.window', rate.window, "'1m', '5m' or '15m'"));
+    }
+    if (rate.minFinished !== undefined) count('maxFailureRate.minFinished', rate.minFinished, 0);
+  }
+  const req = options.requireWorkers;
+  if (req !== undefined && typeof req !== 'boolean' && !(Array.isArray(req) && req.every((q) => typeof q === 'string' && q.length > 0))) {
+    throw new ConfigurationError(messages.invalidOption('requireWorkers', req, 'true, false, or a list of queue names'));
+  }
   return timeoutMs;
 }
 

@@ -164,11 +164,69 @@ describe('checkHealth', () => {
     );
   });
 
+  it('oldest-wait threshold: the longest-waiting job of each known or named queue, aged on the clock', async () => {
+    const e = slowEngine({ worker: { enabled: false } });
+    e.uno.register('later', () => 1, { queue: 'slow' });
+    await e.uno.start();
+    await e.queue.enqueue('later', null);
+    await e.clock.advance(4000);
+    const ok = await checkHealth(e.uno, { maxOldestWaitMs: 4000 });
+    expect(ok.healthy).toBe(true);
+    expect(ok.oldestWaitMs).toEqual({ slow: 4000 });
+    await e.clock.advance(1);
+    const down = await checkHealth(e.uno, { maxOldestWaitMs: { slow: 4000, other: 0 } });
+    expect(down.failed).toEqual(['oldest']);
+    expect(down.oldestWaitMs).toEqual({ slow: 4001, other: null });
+    expect(down.problems[0]).toMatch(/^oldest: the longest-waiting job of queue "slow" has waited 4001 ms, above the threshold of 4000 ms\./);
+  });
+
+  it('failure-rate threshold: read from the stored figures over a window, only past a minimum volume', async () => {
+    const e = slowEngine({ monitoring: { flushIntervalMs: 100 } });
+    e.uno.register('flaky', (payload) => {
+      if ((payload as { fail: boolean }).fail) throw new Error('nope');
+      return 1;
+    });
+    await e.uno.start();
+    const run = async (fails: number, passes: number) => {
+      await e.queue.enqueueMany([...Array.from({ length: fails }, () => ({ task: 'flaky', payload: { fail: true } })), ...Array.from({ length: passes }, () => ({ task: 'flaky', payload: { fail: false } }))]);
+      const target = (await e.queue.counts()).completed + (await e.queue.counts()).failed + fails + passes;
+      for (let i = 0; i < 200 && (await e.queue.counts()).completed + (await e.queue.counts()).failed < target; i++) await e.clock.advance(10);
+      await e.clock.advance(200);
+      for (let i = 0; i < 50; i++) await flushMicrotasks();
+    };
+    await run(3, 1);
+    // 75% failed, but 4 finished jobs are below minFinished (20 by default).
+    const quiet = await checkHealth(e.uno, { maxFailureRate: { rate: 0.5 } });
+    expect(quiet.healthy).toBe(true);
+    expect(quiet.failureRate).toBe(0.75);
+    await run(7, 9);
+    const down = await checkHealth(e.uno, { maxFailureRate: { rate: 0.4, window: '15m' } });
+    expect(down.failed).toEqual(['failure-rate']);
+    expect(down.problems[0]).toMatch(/^failure-rate: 50\.0% of the jobs finished in the last 15m failed \(10 of 20\), above the threshold of 40\.0%\./);
+    expect((await checkHealth(e.uno, { maxFailureRate: { rate: 0.5 } })).healthy).toBe(true);
+  });
+
+  it("live-worker check: every queue of this instance's tasks (or the named ones) has a live worker in the registry", async () => {
+    const e = slowEngine({ worker: { queues: ['a'] } });
+    e.uno.register('ta', () => 1, { queue: 'a' });
+    e.uno.register('tb', () => 1, { queue: 'b' });
+    await e.uno.start();
+    const report = await checkHealth(e.uno, { requireWorkers: true });
+    expect(report.failed).toEqual(['workers']);
+    expect(report.liveWorkers).toEqual({ a: 1, b: 0 });
+    expect(report.problems[0]).toMatch(/^workers: no live worker serves "b"/);
+    expect((await checkHealth(e.uno, { requireWorkers: ['a'] })).healthy).toBe(true);
+  });
+
   it('refuses invalid options with the option named', async () => {
     const e = slowEngine();
     await expect(checkHealth(e.uno, { timeoutMs: 0 })).rejects.toThrow(ConfigurationError);
     await expect(checkHealth(e.uno, { timeoutMs: 0 })).rejects.toThrow('Option timeoutMs = 0 is invalid: expected a whole number >= 1.');
     await expect(checkHealth(e.uno, { maxWaiting: { emails: -1 } })).rejects.toThrow('Option maxWaiting.emails = -1 is invalid');
     await expect(checkHealth(e.uno, { maxFailed: 1.5 })).rejects.toThrow('Option maxFailed = 1.5 is invalid');
+    await expect(checkHealth(e.uno, { maxOldestWaitMs: -1 })).rejects.toThrow('Option maxOldestWaitMs = -1 is invalid');
+    await expect(checkHealth(e.uno, { maxFailureRate: { rate: 2 } })).rejects.toThrow('Option maxFailureRate');
+    await expect(checkHealth(e.uno, { maxFailureRate: { rate: 0.1, window: '2m' as '1m' } })).rejects.toThrow('Option maxFailureRate.window');
+    await expect(checkHealth(e.uno, { requireWorkers: [''] })).rejects.toThrow('Option requireWorkers');
   });
 });
