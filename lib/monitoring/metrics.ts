@@ -13,8 +13,9 @@ export interface PrometheusMetricsOptions {
    */
   registry?: Registry;
   /**
-   * Collect `uno_queue_jobs{queue,state}` from the store at scrape time: one `counts()` per queue this instance knows
-   * (its tasks' queues and the queues its worker serves). `false` leaves the store alone on scrapes. Default `true`.
+   * Collect the store gauges at scrape time: `uno_queue_jobs{queue,state}` (one `counts()` per queue this instance
+   * knows: its tasks' queues and the queues its worker serves), `uno_queue_oldest_job_age_seconds{queue}` and
+   * `uno_workers{queue}` (the worker registry). `false` leaves the store alone on scrapes. Default `true`.
    */
   queueGauges?: boolean;
   /** Longest wait in ms for those `counts()` at a scrape; a store that does not answer in time is left out of it. Default 3000. */
@@ -36,6 +37,8 @@ export const METRIC_NAMES = {
   active: 'uno_worker_active_jobs',
   concurrency: 'uno_worker_concurrency',
   queueJobs: 'uno_queue_jobs',
+  oldestAge: 'uno_queue_oldest_job_age_seconds',
+  workers: 'uno_workers',
 } as const;
 
 /** The instances attached to each registry: the scrape-time gauges read them (a registry's metrics exist once). */
@@ -174,28 +177,85 @@ function defineMetrics(registry: Registry, buckets: number[]): Metrics {
       labelNames: ['queue', 'state'],
       registers,
       async collect() {
-        const rows = await Promise.all([...(sources.get(registry) ?? [])].filter((s) => s.queueGauges).map(queueCounts));
+        const rows = await Promise.all(gaugeSources(registry).map(queueCounts));
         this.reset();
         for (const [queue, counts] of rows.flat()) {
           for (const state of JOB_STATES) this.set({ queue, state }, counts[state]);
         }
       },
     }));
+  reuse(registry, Gauge, METRIC_NAMES.oldestAge, ['queue'], () =>
+    new Gauge({
+      name: METRIC_NAMES.oldestAge,
+      help: 'Age of the longest-waiting ready job per queue, in seconds (0 when none waits; read from the store at scrape time).',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        const rows = await Promise.all(gaugeSources(registry).map(oldestAges));
+        this.reset();
+        for (const [queue, seconds] of rows.flat()) this.set({ queue }, seconds);
+      },
+    }));
+  reuse(registry, Gauge, METRIC_NAMES.workers, ['queue'], () =>
+    new Gauge({
+      name: METRIC_NAMES.workers,
+      help: 'Live worker instances serving each queue, from the worker registry in the store (read at scrape time).',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        const rows = await Promise.all(gaugeSources(registry).map(liveWorkers));
+        this.reset();
+        for (const [queue, n] of rows.flat()) this.set({ queue }, n);
+      },
+    }));
   return metrics;
 }
 
-/** One scrape's counts of `source`'s queues; a store that fails or does not answer in time is reported and left out. */
-async function queueCounts(source: UnoJobsMetrics): Promise<[string, JobCounts][]> {
+/** The attached instances that read the store at scrape time. */
+function gaugeSources(registry: Registry): UnoJobsMetrics[] {
+  return [...(sources.get(registry) ?? [])].filter((s) => s.queueGauges);
+}
+
+/** `read` bounded by the source's timeout; a store that fails or does not answer is reported and left out. */
+async function fromStore<T>(source: UnoJobsMetrics, metric: string, read: () => Promise<T[]>): Promise<T[]> {
   const { uno } = source;
-  const queues = source.queues();
   try {
-    const counts = await withDeadline(uno.clock, Promise.all(queues.map((queue) => uno.storage.counts({ queue }))), source.timeoutMs,
-      () => new UnoJobsError(messages.healthStoreTimeout(source.timeoutMs)));
-    return queues.map((queue, i) => [queue, counts[i]!]);
+    return await withDeadline(uno.clock, read(), source.timeoutMs, () => new UnoJobsError(messages.healthStoreTimeout(source.timeoutMs)));
   } catch (error) {
-    uno.events.emit('worker:error', { error: toError(error), context: `collecting ${METRIC_NAMES.queueJobs}` });
+    uno.events.emit('worker:error', { error: toError(error), context: `collecting ${metric}` });
     return [];
   }
+}
+
+/** Oldest waiting job's age per queue of `source`, in seconds. */
+function oldestAges(source: UnoJobsMetrics): Promise<[string, number][]> {
+  return fromStore(source, METRIC_NAMES.oldestAge, async () => {
+    const queues = source.queues();
+    const oldest = (await source.uno.storage.oldestWaiting(queues)) ?? {};
+    const now = source.uno.clock.now();
+    return queues.map((q): [string, number] => [q, oldest[q] ? Math.max(0, now - oldest[q]!.getTime()) / 1000 : 0]);
+  });
+}
+
+/** Live instances per queue in the registry. */
+function liveWorkers(source: UnoJobsMetrics): Promise<[string, number][]> {
+  return fromStore(source, METRIC_NAMES.workers, async () => {
+    const counts = new Map<string, number>();
+    for (const w of (await source.uno.metrics.workers()) ?? []) {
+      if (!w.alive) continue;
+      for (const q of Object.keys(w.queues)) counts.set(q, (counts.get(q) ?? 0) + 1);
+    }
+    return [...counts];
+  });
+}
+
+/** One scrape's counts of `source`'s queues. */
+function queueCounts(source: UnoJobsMetrics): Promise<[string, JobCounts][]> {
+  return fromStore(source, METRIC_NAMES.queueJobs, async () => {
+    const queues = source.queues();
+    const counts = await Promise.all(queues.map((queue) => source.uno.storage.counts({ queue })));
+    return queues.map((queue, i): [string, JobCounts] => [queue, counts[i]!]);
+  });
 }
 
 type MetricClass = typeof Counter | typeof Gauge | typeof Histogram;

@@ -131,6 +131,21 @@ describe('UnoJobsMetrics', () => {
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'images', state: 'completed' })).toBe(2);
   });
 
+  it('reports the oldest waiting job\'s age and the live workers per queue, from the store and its registry', async () => {
+    const registry = new Registry();
+    const e = engine({ worker: { queues: ['served'] } });
+    new UnoJobsMetrics(e.uno, { registry }).attach();
+    e.uno.register('idle', () => 1, { queue: 'unserved' });
+    e.uno.register('run', () => 1, { queue: 'served' });
+    await e.uno.start();
+    await e.queue.enqueue('idle', null);
+    await (e.clock as ManualClock).advance(2500);
+    expect(await value(registry, METRIC_NAMES.oldestAge, { queue: 'unserved' })).toBe(2.5);
+    expect(await value(registry, METRIC_NAMES.oldestAge, { queue: 'served' })).toBe(0);
+    expect(await value(registry, METRIC_NAMES.workers, { queue: 'served' })).toBe(1);
+    expect((await metric(registry, METRIC_NAMES.workers)).values.map((v) => v.labels.queue)).toEqual(['served']);
+  });
+
   it('queueGauges: false never calls the store at a scrape; a store that does not answer is left out after timeoutMs and reported', async () => {
     const registry = new Registry();
     const e = engine();
