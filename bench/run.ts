@@ -49,8 +49,9 @@ const latency = (n: number): Scenario => ({ scenario: 'latency', n, concurrency:
 
 const SUITES: Record<string, Suite> = {
   memory: {
-    // uno-prometheus: the same with UnoJobsPrometheusModule imported, so the metrics' cost is measured in the same run.
-    entries: [{ name: 'uno', backend: 'memory' }, { name: 'uno-prometheus', backend: 'memory' }],
+    // uno-prometheus: the same with UnoJobsPrometheusModule imported; uno-monitoring-off: without the store-backed
+    // monitoring that is on by default. Both costs are measured in the same run.
+    entries: [{ name: 'uno', backend: 'memory' }, { name: 'uno-prometheus', backend: 'memory' }, { name: 'uno-monitoring-off', backend: 'memory' }],
     scenarios: [seq(50_000), bulk(100_000), proc(30_000, 1), proc(100_000, 10), proc(100_000, 100), latency(500)],
     reps: 5,
     maxS: 6,

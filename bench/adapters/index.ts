@@ -20,6 +20,10 @@ export const ADAPTERS: Record<string, Entry> = {
     backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
     load: async () => (await import('./uno.js')).createUnoPrometheusAdapter,
   },
+  'uno-monitoring-off': {
+    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
+    load: async () => (await import('./uno.js')).createUnoMonitoringOffAdapter,
+  },
   bullmq: { backends: ['redis', 'redis-cluster'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
   'bee-queue': { backends: ['redis'], load: async () => (await import('./bee-queue.js')).createBeeQueueAdapter },
   'pg-boss': { backends: ['postgres'], load: async () => (await import('./pg-boss.js')).createPgBossAdapter },

@@ -69,13 +69,16 @@ export class UnoAdapter implements BenchAdapter {
   /**
    * `removeCompleted`: retention keeps no completed jobs, so completion deletes the job (as graphile-worker does).
    * `prometheus`: the worker app also imports UnoJobsPrometheusModule (on its own registry), to measure the metrics' cost.
+   * `monitoringOff`: `monitoring: { enabled: false }` (no store-backed figures, registry or error patterns), to measure
+   * the cost of the monitoring that is on by default.
    */
   constructor(
     private readonly context: AdapterContext,
     private readonly removeCompleted = false,
     private readonly prometheus = false,
+    private readonly monitoringOff = false,
   ) {
-    this.variant = removeCompleted ? 'uno-removeOnComplete' : prometheus ? 'uno-prometheus' : 'uno';
+    this.variant = removeCompleted ? 'uno-removeOnComplete' : prometheus ? 'uno-prometheus' : monitoringOff ? 'uno-monitoring-off' : 'uno';
     this.backend = context.backend;
     this.attached = context.attached ?? false;
     this.namespace = context.namespace ?? this.nextNamespace();
@@ -109,6 +112,7 @@ export class UnoAdapter implements BenchAdapter {
             storage: this.storageConfig(this.namespace),
             worker: { concurrency: options.concurrency },
             retention: this.removeCompleted ? { completed: { maxCount: 0 } } : undefined,
+            monitoring: { enabled: !this.monitoringOff },
           },
           hooks,
           this.prometheus ? [UnoJobsPrometheusModule.register({ registry: new Registry() })] : [],
@@ -162,7 +166,7 @@ export class UnoAdapter implements BenchAdapter {
   private async openProducer(): Promise<void> {
     if (this.backend === 'memory') this.memory = new MemoryJobStorage();
     this.producer = await Test.createTestingModule({
-      imports: [BenchAppModule.register({ storage: this.storageConfig(this.namespace), worker: { enabled: false } }, {})],
+      imports: [BenchAppModule.register({ storage: this.storageConfig(this.namespace), worker: { enabled: false }, monitoring: { enabled: !this.monitoringOff } }, {})],
     }).compile();
     await this.producer.init();
     this.queue = this.producer.get(JobQueue);
@@ -277,6 +281,11 @@ export function createUnoRemovingAdapter(context: AdapterContext): BenchAdapter 
 /** Uno with its defaults plus the Prometheus metrics (UnoJobsPrometheusModule), to compare against `uno` in one run. */
 export function createUnoPrometheusAdapter(context: AdapterContext): BenchAdapter {
   return new UnoAdapter(context, false, true);
+}
+
+/** Uno with `monitoring: { enabled: false }`, to compare against `uno` (monitoring on by default) in one run. */
+export function createUnoMonitoringOffAdapter(context: AdapterContext): BenchAdapter {
+  return new UnoAdapter(context, false, false, true);
 }
 
 /** TypeORM connection options for a server given as a URL (`postgres://user:pass@host:port/db`). */
