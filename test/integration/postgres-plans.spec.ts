@@ -7,6 +7,7 @@ import { completeSql } from '../../lib/storage/typeorm/queries/complete.postgres
 import { failSql } from '../../lib/storage/typeorm/queries/fail.postgres.js';
 import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
 import { newJob } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // The batched worker writes are prepared statements, so after a few runs PostgreSQL plans them generically, guessing
 // 10 rows for `unnest`. With a `state = 'active'` term that plan scanned every active job through the partial lease
@@ -29,7 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await dropTables(ds, prefix);
   await ds.destroy();
 });
 
