@@ -17,12 +17,14 @@ describeJobStorage(
   'TypeORM SQLite (file)',
   () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, `case-${++n}.sqlite`) } }),
   { describe, it, beforeEach, afterEach },
+  { monitoring: true },
 );
 
 describeJobStorage(
   'TypeORM SQLite (:memory:)',
   () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' }, tablePrefix: 'mem_' }),
   { describe, it, beforeEach, afterEach },
+  { monitoring: true },
 );
 
 describe('TypeORM SQLite specifics', () => {
