@@ -1,3 +1,4 @@
+import { InvalidJobError, messages } from '../../../contract/errors.js';
 import { PRIORITIES } from '../../../contract/job.js';
 import {
   METRIC_RESOLUTION_MS,
@@ -44,6 +45,12 @@ export function pruneSeenStmt(d: Dialect, table: string, olderThanMs: number): S
   return { sql: `DELETE FROM ${table} WHERE last_seen_at < ${d.nowMs} - ?`, params: [Math.round(olderThanMs)] };
 }
 
+/** `value` when it is a whole number >= `min` (it is spliced into SQL), or an InvalidJobError naming it. */
+function wholeNumber(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new InvalidJobError(messages.invalidOption(name, value, `a whole number >= ${min}`));
+  return value;
+}
+
 const PATTERN_COLUMNS = ['task', 'fingerprint', 'queue', 'name', 'pattern', 'frame', 'count', 'first_seen_at', 'last_seen_at', 'samples'] as const;
 
 /** Rows per statement: 10 parameters each, well within every database's limit. */
@@ -64,7 +71,8 @@ export function* recordErrorPatternsOp(d: Dialect, t: TableNames, hits: readonly
   const sorted = [...hits].sort((a, b) => cmp(a.task, b.task) || cmp(a.fingerprint, b.fingerprint));
   const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
   const now = Number(clock!.now);
-  const keep = Math.max(0, Math.floor(bounds.samples));
+  const keep = wholeNumber('samples', bounds.samples, 0);
+  const max = wholeNumber('maxPerTask', bounds.maxPerTask, 1);
   const values = (h: ErrorPatternHit, count: number, samples: string) => [h.task, h.fingerprint, h.queue, h.name, h.pattern, h.frame, count, now, now, samples];
   for (const batch of chunks(sorted, PATTERN_CHUNK)) {
     yield { sql: d.insertIgnore(t.errorPatterns, PATTERN_COLUMNS, batch.length, 'task, fingerprint'), params: batch.flatMap((h) => values(h, 0, '[]')) };
@@ -75,7 +83,7 @@ export function* recordErrorPatternsOp(d: Dialect, t: TableNames, hits: readonly
     const samples = new Map(stored.map((r) => [JSON.stringify([r.task, r.fingerprint]), JSON.parse(String(r.samples)) as string[]]));
     const merged = (h: ErrorPatternHit) => {
       const all = [...(samples.get(JSON.stringify([h.task, h.fingerprint])) ?? []), ...h.jobIds];
-      return JSON.stringify(keep === 0 ? [] : all.slice(-keep));
+      return JSON.stringify(all.slice(all.length - keep));
     };
     yield {
       sql: `${insertRows(t.errorPatterns, PATTERN_COLUMNS, batch.length)} ` +
@@ -83,7 +91,6 @@ export function* recordErrorPatternsOp(d: Dialect, t: TableNames, hits: readonly
       params: batch.flatMap((h) => values(h, h.count, merged(h))),
     };
   }
-  const max = Math.max(0, Math.floor(bounds.maxPerTask));
   for (const task of new Set(sorted.map((h) => h.task))) {
     const [cut] = yield {
       sql: `SELECT last_seen_at, fingerprint FROM ${t.errorPatterns} WHERE task = ? ORDER BY last_seen_at DESC, fingerprint DESC LIMIT 1 OFFSET ${max}`,
@@ -106,7 +113,7 @@ export function listErrorPatternsStmt(t: TableNames, filter: ErrorPatternFilter)
     where.push(`${column} = ?`);
     params.push(value);
   }
-  const limit = Math.max(1, Math.floor(filter.limit ?? 100));
+  const limit = wholeNumber('limit', filter.limit ?? 100, 1);
   return {
     sql: `SELECT ${PATTERN_COLUMNS.join(', ')} FROM ${t.errorPatterns} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ` +
       `ORDER BY last_seen_at DESC, fingerprint DESC LIMIT ${limit}`,
