@@ -48,7 +48,7 @@ try {
   console.log(JSON.stringify({ backend, concurrency, jobs, ...counts }));
 } finally {
   if (storage instanceof TypeormJobStorage) {
-    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await storage.dataSource.query(`DROP TABLE IF EXISTS ${namespace}_${table}`);
+    for (const table of Object.values(storage.tables)) await storage.dataSource.query(`DROP TABLE IF EXISTS ${table}`);
   }
   await storage.close();
   if (backend === 'redis') await deleteRedisKeys(`{${namespace}*`);

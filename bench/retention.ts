@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { RedisJobStorage } from '../lib/redis.js';
-import { TypeormJobStorage } from '../lib/typeorm.js';
+import { TypeormJobStorage, tableNames } from '../lib/typeorm.js';
 import { resolveRetention, type JobStorage } from '../lib/index.js';
 import { newJob } from '../lib/testing/index.js';
 import { MARIADB_URL, PG_URL, deleteRedisKeys, percentile, redisConnection, round, uid } from './util.js';
@@ -111,7 +111,7 @@ async function cleanup(backend: string, ns: string): Promise<void> {
   } else {
     const { DataSource } = await import('typeorm');
     const ds = await new DataSource(backend === 'postgres' ? { type: 'postgres', url: PG_URL } : { type: 'mariadb', url: MARIADB_URL }).initialize();
-    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${ns}_${table}`);
+    for (const table of Object.values(tableNames(`${ns}_`))) await ds.query(`DROP TABLE IF EXISTS ${table}`);
     await ds.destroy();
   }
 }

@@ -201,6 +201,9 @@ export const messages = {
   storageTablesMissing: (table: string, detail: string) =>
     `Uno Jobs' table "${table}" is missing (${detail}). Add unoJobsMigrations() from '@uno/jobs/typeorm' to your ` +
     `DataSource's migrations and run them, or set runMigrations: true in the storage options.`,
+  storageSchemaOutdated: (table: string, detail: string) =>
+    `Uno Jobs' table "${table}" is from an older version (${detail}). Run the migrations of unoJobsMigrations() from ` +
+    `'@uno/jobs/typeorm' (they include every version since your last run), or set runMigrations: true in the storage options.`,
   migrationLockTimeout: (lock: string, seconds: number) =>
     `Could not take the migration lock "${lock}" within ${seconds} s: another process is migrating Uno Jobs' tables, ` +
     `or holds the lock. Start again once it has finished, or run the migrations once before the workers start ` +

@@ -11,7 +11,7 @@ import { tableNames } from '../../lib/storage/typeorm/schema.js';
 
 const MY = { type: 'mariadb' as const, host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test' };
 const db = sqlConformance('TypeORM MariaDB', MY, 'my');
-const { prefix, prefixes } = db;
+const { prefix } = db;
 let ds: DataSource;
 beforeAll(() => {
   ds = db.ds();
@@ -20,7 +20,6 @@ beforeAll(() => {
 describe('TypeORM MariaDB specifics', () => {
   it('opens, migrates and closes its own connection; reports no push', async () => {
     const own = `${prefix}own_`;
-    prefixes.push(own);
     const s = new TypeormJobStorage({ dataSource: MY, tablePrefix: own });
     await s.init();
     expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true });
@@ -41,26 +40,28 @@ describe('TypeORM MariaDB specifics', () => {
 
   it('the shipped migrations run through TypeORM’s own runner', async () => {
     const mig = `${prefix}mig_`;
-    prefixes.push(mig);
     const app = await new DataSource({ ...MY, migrations: unoJobsMigrations({ tablePrefix: mig }), migrationsTableName: `${mig}typeorm_migrations` }).initialize();
     try {
       // Every version is recorded; the second (byte-wise collation) changes nothing here (the columns are
       // utf8mb4_bin), nor do the retention one (MySQL's (state, finished_at, seq) index already serves pruning) and the
-      // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table.
-      expect((await app.runMigrations()).length).toBe(6);
+      // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table, the seventh the
+      // jobs' headers and the monitoring tables.
+      expect((await app.runMigrations()).length).toBe(7);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
       expect((await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' })).length).toBe(1);
       await s.saveSubscriptions([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
       expect(await s.subscriptions('e')).toEqual([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
+      await s.insert([newJob({ id: 'h1', headers: { traceparent: 'x' } })]);
+      expect((await s.get('h1'))!.headers).toEqual({ traceparent: 'x' });
+      await s.addMetrics([{ resolution: 'minute', bucket: 0, queue: 'q', task: 't', name: 'n', slot: 0, value: 2 }]);
+      expect((await s.readMetrics({ resolution: 'minute', from: 0, to: 1 })).map((p) => p.value)).toEqual([2]);
       await s.close();
-      for (let i = 0; i < 6; i++) await app.undoLastMigration();
+      for (let i = 0; i < 7; i++) await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [`${mig}jobs`])) as { n: number | string }[];
       expect(Number(n)).toBe(0);
     } finally {
-      // Also when an assertion failed: TypeORM's ledger is not among the tables the suite drops.
-      await app.query(`DROP TABLE IF EXISTS ${mig}typeorm_migrations`);
       await app.destroy();
     }
   });
@@ -85,7 +86,6 @@ describe('TypeORM MariaDB specifics', () => {
 
   it('migrations refuse to go on when another process holds the migration lock (GET_LOCK returned 0)', async () => {
     const locked = `${prefix}lock_`;
-    prefixes.push(locked);
     const lockName = `uno_jobs_migrate_${tableNames(locked).jobs}`;
     const holder = ds.createQueryRunner();
     await holder.query('SELECT GET_LOCK(?, 0)', [lockName]);

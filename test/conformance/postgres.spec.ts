@@ -3,13 +3,13 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const db = sqlConformance('TypeORM PostgreSQL', { ...PG, applicationName: 'uno-conformance' }, 'pg');
-const { prefix, prefixes } = db;
+const { prefix } = db;
 let ds: DataSource;
 beforeAll(() => {
   ds = db.ds();
@@ -18,7 +18,6 @@ beforeAll(() => {
 describe('TypeORM PostgreSQL specifics', () => {
   it('opens, migrates and closes its own connection from options; never destroys a DataSource it was given', async () => {
     const own = `${prefix}own_`;
-    prefixes.push(own);
     const s = new TypeormJobStorage({ dataSource: PG, tablePrefix: own });
     await s.init();
     expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true });
@@ -50,7 +49,6 @@ describe('TypeORM PostgreSQL specifics', () => {
 
   it('without the subscriptions migration the store works, and a subscription call names the missing table', async () => {
     const partial = `${prefix}nosubs_`;
-    prefixes.push(partial);
     const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: partial, runMigrations: true });
     await setup.init();
     await setup.close();
@@ -76,7 +74,6 @@ describe('TypeORM PostgreSQL specifics', () => {
 
   it('the shipped migrations run through TypeORM with the app’s own migrations, and revert', async () => {
     const mig = `${prefix}mig_`;
-    prefixes.push(mig);
     const app = await new DataSource({ ...PG, migrations: unoJobsMigrations({ tablePrefix: mig }), migrationsTableName: `${mig}typeorm_migrations` }).initialize();
     try {
       const ran = await app.runMigrations();
@@ -87,6 +84,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsRetentionIndexes.*1764650000000$/),
         expect.stringMatching(/^UnoJobsListingIndex.*1764700000000$/),
         expect.stringMatching(/^UnoJobsSubscriptions.*1764750000000$/),
+        expect.stringMatching(/^UnoJobsMonitoring.*1764800000000$/),
       ]);
       const keyCollations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('event', 'task') ORDER BY column_name`,
@@ -104,7 +102,17 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect((await s.claim({ queue: 'q', limit: 1, leaseMs: 1000, workerId: 'w' })).length).toBe(1);
       await s.saveSubscriptions([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
       expect(await s.subscriptions('e')).toEqual([{ event: 'e', task: 't', queue: 'q', priority: 'high', attempts: 2 }]);
+      await s.insert([newJob({ id: 'h1', headers: { traceparent: 'x' } })]);
+      expect((await s.get('h1'))!.headers).toEqual({ traceparent: 'x' });
+      await s.saveWorker('w', '{}');
+      expect((await s.listWorkers()).map((w) => w.id)).toEqual(['w']);
       await s.close();
+      await app.undoLastMigration();
+      const monitoring = (await app.query(
+        `SELECT table_name FROM information_schema.tables WHERE table_name IN ($1, $2, $3) UNION ALL SELECT column_name FROM information_schema.columns WHERE table_name = $4 AND column_name = 'headers'`,
+        [`${mig}workers`, `${mig}error_patterns`, `${mig}metric_points`, `${mig}jobs`],
+      )) as unknown[];
+      expect(monitoring).toHaveLength(0);
       await app.undoLastMigration();
       const [{ subs }] = (await app.query(`SELECT count(*)::int AS subs FROM information_schema.tables WHERE table_name = $1`, [`${mig}subscriptions`])) as { subs: number }[];
       expect(subs).toBe(0);
@@ -132,28 +140,31 @@ describe('TypeORM PostgreSQL specifics', () => {
       const [{ n }] = (await app.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = $1`, [`${mig}jobs`])) as { n: number }[];
       expect(n).toBe(0);
     } finally {
-      // Also when an assertion failed: TypeORM's ledger is not among the tables the suite drops.
-      await app.query(`DROP TABLE IF EXISTS ${mig}typeorm_migrations`);
       await app.destroy();
     }
   });
 
   it('a schema at version 1 is upgraded in place by the store, jobs kept', async () => {
     const old = `${prefix}v1_`;
-    prefixes.push(old);
     const t = tableNames(old);
     await applySchemaV1('postgres', t, (sql, params) => ds.query(sql, params));
     await ds.query(`CREATE TABLE ${t.migrations} (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`);
     await ds.query(`INSERT INTO ${t.migrations} VALUES ($1, 0)`, [SCHEMA_V1]);
+    // A job written by a version-1 store (its columns only).
+    await ds.query(
+      `INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, payload, errors, logs) VALUES ('kept', 't', 'q', 2, 'waiting', 0, 1, 0, 0, 'null', '[]', '[]')`,
+    );
+    // A store that may not migrate refuses the old schema at init, naming the table and the way out.
     const before = new TypeormJobStorage({ dataSource: ds, tablePrefix: old });
-    await before.init();
-    await before.insert([newJob({ id: 'kept' })]);
+    const refused = await before.init().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigurationError);
+    expect(String((refused as Error).message)).toMatch(new RegExp(`table "${t.jobs}" is from an older version \\(column "headers" does not exist\\)\\. Run the migrations of unoJobsMigrations\\(\\)`));
     await before.close();
     const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: old, runMigrations: true });
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

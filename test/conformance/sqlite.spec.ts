@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describeJobStorage } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
-import { StorageError } from '../../lib/contract/errors.js';
+import { InvalidJobError, StorageError } from '../../lib/contract/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'uno-sqlite-'));
 let n = 0;
@@ -17,12 +17,14 @@ describeJobStorage(
   'TypeORM SQLite (file)',
   () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: join(dir, `case-${++n}.sqlite`) } }),
   { describe, it, beforeEach, afterEach },
+  { monitoring: true },
 );
 
 describeJobStorage(
   'TypeORM SQLite (:memory:)',
   () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' }, tablePrefix: 'mem_' }),
   { describe, it, beforeEach, afterEach },
+  { monitoring: true },
 );
 
 describe('TypeORM SQLite specifics', () => {
@@ -110,6 +112,21 @@ describe('TypeORM SQLite specifics', () => {
       expect(await s.prune(policy, 10_000)).toBe(1200);
       // Three steps of at most 500 rows: the event loop turned between them (a claim could have run there).
       expect(turns).toBeGreaterThanOrEqual(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('monitoring numbers that become SQL text are checked: a bad one is an InvalidJobError naming it, and nothing is written', async () => {
+    const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
+    await s.init();
+    try {
+      await expect(s.listErrorPatterns({ limit: 0 })).rejects.toThrow('Option limit = 0 is invalid: expected a whole number >= 1.');
+      const hit = { fingerprint: 'f', task: 't', queue: 'q', name: 'Error', pattern: 'boom', frame: null, count: 1, jobIds: ['j'] };
+      const error = await s.recordErrorPatterns([hit], { maxPerTask: 1.5, samples: 2 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidJobError);
+      expect(String((error as Error).message)).toBe('Option maxPerTask = 1.5 is invalid: expected a whole number >= 1.');
+      expect(await s.listErrorPatterns()).toEqual([]);
     } finally {
       await s.close();
     }

@@ -14,6 +14,7 @@ import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // A real NestJS HTTP app with TerminusModule serving GET /health from UnoJobsHealthIndicator, asked with plain fetch:
 // 200 while the store answers, 503 with the reason once it does not (a TCP proxy between the app and the server is
@@ -156,7 +157,7 @@ describe('GET /health with UnoJobsHealthIndicator (Terminus)', () => {
       await proxy.close();
       const client = new pg.Client({ ...target, user: 'postgres', database: 'test' });
       await client.connect();
-      for (const table of ['jobs', 'schedules', 'migrations']) await client.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
+      await dropTables(client, tablePrefix);
       await client.end();
     });
     const storage = new TypeormJobStorage({

@@ -12,6 +12,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * `jobs.cancel(id)` in this process reaches a job that a real worker process (fixtures/cancel-worker.mjs, on the
@@ -42,9 +43,7 @@ interface Backend {
   cleanup: (storage: JobStorage) => Promise<void>;
 }
 
-const dropTables = (prefix: string) => async (storage: JobStorage) => {
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await (storage as TypeormJobStorage).dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
-};
+const dropStoreTables = (prefix: string) => (storage: JobStorage) => dropTables((storage as TypeormJobStorage).dataSource, prefix);
 
 const backends: Backend[] = [
   {
@@ -64,7 +63,7 @@ const backends: Backend[] = [
       dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
       tablePrefix: `uno_cancel_${tag}_`,
     }),
-    cleanup: dropTables(`uno_cancel_${tag}_`),
+    cleanup: dropStoreTables(`uno_cancel_${tag}_`),
   },
   {
     name: 'mariadb',
@@ -73,7 +72,7 @@ const backends: Backend[] = [
       dataSource: { type: 'mariadb', host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test' },
       tablePrefix: `uno_cancel_${tag}_`,
     }),
-    cleanup: dropTables(`uno_cancel_${tag}_`),
+    cleanup: dropStoreTables(`uno_cancel_${tag}_`),
   },
   {
     name: 'sqlite',

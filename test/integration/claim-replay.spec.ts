@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it, expect } from '@jest/globals';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // A claim whose reply is lost (the connection dies after the database committed it) runs again. The second run must
 // hand out the jobs the first one took, not claim more and leave those orphaned until their leases expire.
@@ -44,7 +45,7 @@ describe('a claim that runs again after its reply was lost returns the same jobs
         };
       });
     } finally {
-      for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await storage.dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+      await dropTables(storage.dataSource, prefix);
       await storage.close();
     }
   });

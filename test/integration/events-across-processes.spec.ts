@@ -9,6 +9,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * `jobs.emit(event)` in one service reaches a task that only another service registers, through the subscriptions
@@ -53,9 +54,7 @@ const sql = (name: 'postgres' | 'mariadb', prefix: string): Backend => ({
     tablePrefix: prefix,
   }),
   cleanup: async (storage) => {
-    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) {
-      await (storage as TypeormJobStorage).dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
-    }
+    await dropTables((storage as TypeormJobStorage).dataSource, prefix);
   },
 });
 

@@ -8,6 +8,7 @@ import { UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * @nestjs/schedule's decorators, unchanged, made cluster-safe: three processes run the same NestJS app (its
@@ -51,7 +52,7 @@ const backends: { name: string; prefix: string; open: (prefix: string) => JobSto
     cleanup: async (prefix) => {
       const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
       await client.connect();
-      await client.query(`DROP TABLE IF EXISTS ${prefix}schedules, ${prefix}jobs, ${prefix}migrations`);
+      await dropTables(client, prefix);
       await client.end();
     },
   },

@@ -13,6 +13,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob } from '../../lib/testing/conformance.js';
 import type { ClaimedJob } from '../../lib/contract/job.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // One bad outcome never sinks the batch it was written with, on every backend (real servers, never mocks).
 const tag = `poison_${randomBytes(4).toString('hex')}_`;
@@ -34,7 +35,7 @@ afterAll(async () => {
   for (const [options, prefix] of [[PG, `${tag}pg_`], [MY, `${tag}my_`]] as const) {
     const s = new TypeormJobStorage({ dataSource: options, tablePrefix: prefix });
     await s.init().catch(() => {}); // tables may not exist when a test failed early
-    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await s.dataSource.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+    await dropTables(s.dataSource, prefix);
     await s.close();
   }
   const admin = new Redis(REDIS);

@@ -8,6 +8,7 @@ import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js'
 import { waitFor } from '../../lib/testing/index.js';
 import { report } from '../support/fault-scenarios.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // Four real worker processes (test/integration/fixtures/postgres-worker.mjs, running dist/: `npm test` builds it
 // first) share one PostgreSQL database. One is SIGKILLed mid-run. Every job must complete; a job may run twice only
@@ -47,7 +48,7 @@ afterAll(async () => {
   await workers.stopAll();
   await producer.stop();
   await storage.close();
-  for (const table of [execTable, `${prefix}jobs`, `${prefix}schedules`, `${prefix}subscriptions`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
+  await dropTables(ds, prefix); // the store's tables and execTable
   await ds.destroy();
 });
 

@@ -6,6 +6,7 @@ import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js'
 import { FaultProxy } from '../support/fault-proxy.js';
 import { FaultWorkers } from '../support/fault-workers.js';
 import { lostClaimReply, report, stalledWorker, storeOutage, type FaultRig } from '../support/fault-scenarios.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // Faults between worker processes and PostgreSQL, made by a TCP proxy the test drives (test/support/fault-proxy.ts):
 // a partition, a reset-and-refuse outage, a lost claim reply, and a worker frozen past its lease. The workers run
@@ -36,7 +37,7 @@ afterAll(async () => {
   await rig?.proxy.close();
   await producer.stop();
   await storage.close();
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await dropTables(ds, prefix);
   await ds.destroy();
 });
 

@@ -3,6 +3,7 @@ import { describe, it, expect } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 
@@ -36,7 +37,7 @@ describe('PostgreSQL: lease renewals do not wait behind the app’s connection p
     } finally {
       for (const qr of held) if (!qr.isReleased) await qr.release();
       await store.close();
-      for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+      await dropTables(ds, prefix);
       await ds.destroy();
     }
   }, 30_000);

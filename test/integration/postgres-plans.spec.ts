@@ -6,7 +6,10 @@ import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { completeSql } from '../../lib/storage/typeorm/queries/complete.postgres.js';
 import { failSql } from '../../lib/storage/typeorm/queries/fail.postgres.js';
 import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
+import { oldestWaitingStmt } from '../../lib/storage/typeorm/queries/monitoring.js';
+import { postgres, toDollar } from '../../lib/storage/typeorm/dialect.js';
 import { newJob } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // The batched worker writes are prepared statements, so after a few runs PostgreSQL plans them generically, guessing
 // 10 rows for `unnest`. With a `state = 'active'` term that plan scanned every active job through the partial lease
@@ -29,7 +32,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await dropTables(ds, prefix);
   await ds.destroy();
 });
 
@@ -60,5 +63,18 @@ describe('PostgreSQL worker writes: generic plans look jobs up by primary key', 
     expect(plan).toContain(`${t.jobs}_pkey`);
     expect(plan).not.toContain(`${t.jobs}_lease`);
     expect(plan).not.toMatch(/Seq Scan on \S*jobs/);
+  });
+});
+
+describe('PostgreSQL monitoring reads', () => {
+  it('oldestWaiting probes the claim index once per queue and priority: no scan of the 18,000 waiting jobs, no sort', async () => {
+    const { sql, params } = oldestWaitingStmt(postgres, t, ['default', 'empty']);
+    const rows = (await ds.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${toDollar(sql)}`, params)) as { 'QUERY PLAN': string }[];
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).toContain(`${t.jobs}_claim`);
+    expect(plan).not.toMatch(/Seq Scan|Sort/);
+    // Each probe stops at its first index entry: no node returns more than one row.
+    const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...returned)).toBeLessThanOrEqual(2);
   });
 });

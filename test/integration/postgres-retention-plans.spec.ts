@@ -7,6 +7,7 @@ import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { pruneCutOp, pruneStepOp, type PruneCut } from '../../lib/storage/typeorm/queries/maintenance.js';
 import { listOp } from '../../lib/storage/typeorm/queries/admin.js';
 import { newJob } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // Pruning and the admin list must read indexes, never the whole table: a store that keeps 10,000 completed jobs
 // (and up to 100,000 failed ones) prunes every few seconds at full speed, and a dashboard pages through it. The plans
@@ -40,7 +41,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await dropTables(ds, prefix);
   await ds.destroy();
 });
 

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { statementName } from '../../lib/storage/typeorm/postgres-fast-path.js';
 import { newJob } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // Hot statements are prepared by name on each connection. With the longest table prefix (41 characters) the names
 // of the claim statements for two aging thresholds used to be cut to the same 63 characters, and the second claim
@@ -13,7 +14,7 @@ const prefix = `p${randomBytes(20).toString('hex')}`.slice(0, 40) + '_';
 const ds = new DataSource({ type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test', extra: { max: 1 } });
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await dropTables(ds, prefix);
   await ds.destroy();
 });
 

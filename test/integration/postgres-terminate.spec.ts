@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // Connections killed under the store (pg_terminate_backend): no job is lost, no lease outlives its expiry, and the
 // store keeps working on fresh connections (the pool replaces dead ones, LISTEN reconnects).
@@ -25,7 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await admin.query(`DROP TABLE IF EXISTS ${prefix}${table}`);
+  await dropTables(admin, prefix);
   await admin.destroy();
 });
 

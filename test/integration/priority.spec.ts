@@ -10,6 +10,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { deferred } from '../support/engine.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * The priority rule on every backend, with the defaults a user gets (prefetch on for the shared stores, attempts 1,
@@ -36,7 +37,7 @@ afterAll(async () => {
   rmSync(sqliteFile, { force: true });
   for (const options of [PG, MARIADB]) {
     const ds = await new DataSource(options).initialize();
-    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
+    await dropTables(ds, tablePrefix);
     await ds.destroy();
   }
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });

@@ -10,6 +10,7 @@ import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * Retention with real worker processes at full speed: two workers with completed.maxCount 1,000 (a round every 100
@@ -33,7 +34,7 @@ const backends = [
 
 afterAll(async () => {
   const ds = await new DataSource(PG).initialize();
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS uretp_${tag}_${table}`);
+  await dropTables(ds, `uretp_${tag}_`);
   await ds.destroy();
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });
   await deleteKeys(redis, `{uno-test-retp-${tag}*`);

@@ -10,6 +10,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { ManualClock, newJob, waitFor } from '../../lib/testing/index.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * Retention keeps up with any completion rate, on every backend: 40,000 completed jobs (and 4,000 failed ones
@@ -41,7 +42,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   for (const options of [PG, MARIADB]) {
     const ds = await new DataSource(options).initialize();
-    for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
+    await dropTables(ds, tablePrefix);
     await ds.destroy();
   }
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });

@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { MemoryJobStorage, UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * The scheduler on every backend: two instances share one store and fire the same 500 ms schedule for a few
@@ -28,8 +29,8 @@ const backends: { name: string; open: () => JobStorage; cleanup: () => Promise<v
     open: () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: sqliteFile }, tablePrefix }),
     cleanup: async () => rmSync(sqliteFile, { force: true }),
   },
-  { name: 'postgres', open: () => new TypeormJobStorage({ dataSource: PG, tablePrefix }), cleanup: () => dropTables(PG) },
-  { name: 'mariadb', open: () => new TypeormJobStorage({ dataSource: MARIADB, tablePrefix }), cleanup: () => dropTables(MARIADB) },
+  { name: 'postgres', open: () => new TypeormJobStorage({ dataSource: PG, tablePrefix }), cleanup: () => dropSqlTables(PG) },
+  { name: 'mariadb', open: () => new TypeormJobStorage({ dataSource: MARIADB, tablePrefix }), cleanup: () => dropSqlTables(MARIADB) },
   {
     name: 'redis',
     open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: `usb-${tag}` }),
@@ -42,9 +43,9 @@ const backends: { name: string; open: () => JobStorage; cleanup: () => Promise<v
   },
 ];
 
-async function dropTables(options: typeof PG | typeof MARIADB): Promise<void> {
+async function dropSqlTables(options: typeof PG | typeof MARIADB): Promise<void> {
   const ds = await new DataSource(options).initialize();
-  for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${tablePrefix}${table}`);
+  await dropTables(ds, tablePrefix);
   await ds.destroy();
 }
 

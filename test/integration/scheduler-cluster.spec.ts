@@ -8,6 +8,7 @@ import { UnoJobs, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 /**
  * The once-per-cluster guarantee with real processes: three instances of an app (the compiled package, run by
@@ -50,7 +51,7 @@ const backends: { name: string; prefix: string; open: (prefix: string) => JobSto
     cleanup: async (prefix) => {
       const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
       await client.connect();
-      await client.query(`DROP TABLE IF EXISTS ${prefix}schedules, ${prefix}subscriptions, ${prefix}jobs, ${prefix}migrations`);
+      await dropTables(client, prefix);
       await client.end();
     },
   },

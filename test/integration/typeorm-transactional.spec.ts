@@ -8,6 +8,7 @@ import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { ConfigurationError } from '../../lib/contract/errors.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { dropTables } from '../support/sql-tables.js';
 
 // Transactional enqueue: a job enqueued with the caller's EntityManager exists if and only if the caller's
 // transaction commits, on every database. The business table and the job commit or roll back together.
@@ -42,7 +43,7 @@ describe.each(databases)('transactional enqueue on %s', (_name, options) => {
   afterAll(async () => {
     await uno.stop(1000);
     await uno.storage.close();
-    for (const table of [orders, `${prefix}jobs`, `${prefix}schedules`, `${prefix}subscriptions`, `${prefix}migrations`]) await ds.query(`DROP TABLE IF EXISTS ${table}`);
+    await dropTables(ds, prefix); // the store's tables and orders
     await ds.destroy();
   });
 

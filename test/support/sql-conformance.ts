@@ -3,14 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { describeJobStorage } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { tableNames } from '../../lib/storage/typeorm/schema.js';
+import { dropTables } from './sql-tables.js';
 
 /**
  * Runs the shared conformance suite on a SQL server with one table prefix for the file (the `test` database is shared
- * with other suites), and drops every prefix listed in `prefixes` afterwards. `ds()` is the file's DataSource.
+ * with other suites), and drops every table under that prefix afterwards: a test that needs tables of its own gives
+ * them a prefix starting with it (`${prefix}own_`). `ds()` is the file's DataSource.
  */
 export function sqlConformance(name: string, options: DataSourceOptions, tag: string) {
   const prefix = `c4${tag}_${randomBytes(4).toString('hex')}_`;
-  const prefixes = [prefix];
+  const { migrations: _ledger, ...tables } = tableNames(prefix);
   let ds: DataSource;
 
   beforeAll(async () => {
@@ -21,22 +24,19 @@ export function sqlConformance(name: string, options: DataSourceOptions, tag: st
   });
 
   afterAll(async () => {
-    for (const p of prefixes) {
-      for (const table of ['jobs', 'schedules', 'subscriptions', 'migrations']) await ds.query(`DROP TABLE IF EXISTS ${p}${table}`);
-    }
+    await dropTables(ds, prefix);
     await ds.destroy();
   });
 
   describeJobStorage(
     name,
     async () => {
-      await ds.query(`DELETE FROM ${prefix}jobs`);
-      await ds.query(`DELETE FROM ${prefix}schedules`);
-      await ds.query(`DELETE FROM ${prefix}subscriptions`);
+      for (const table of Object.values(tables)) await ds.query(`DELETE FROM ${table}`);
       return new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     },
     { describe, it, beforeEach, afterEach },
+    { monitoring: true },
   );
 
-  return { prefix, prefixes, ds: () => ds };
+  return { prefix, ds: () => ds };
 }

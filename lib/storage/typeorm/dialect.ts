@@ -38,12 +38,27 @@ export interface Dialect {
   insertIgnore(table: string, columns: readonly string[], rows: number, conflict: string): string;
   /** Insert-or-replace of one row keyed by `key`; `update` columns take the new values. */
   upsert(table: string, columns: readonly string[], key: string, update: readonly string[]): string;
+  /**
+   * The update clause of an upsert on the unique key `key` (`ON CONFLICT (key) DO UPDATE SET`, or `ON DUPLICATE KEY
+   * UPDATE`): `set` columns take the inserted value, `add` columns add it to the stored one.
+   */
+  onConflict(table: string, key: string, set: readonly string[], add?: readonly string[]): string;
 }
 
 const placeholders = (columns: number, rows: number): string => {
   const row = `(${new Array(columns).fill('?').join(', ')})`;
   return new Array(rows).fill(row).join(', ');
 };
+
+/** `INSERT INTO table (columns) VALUES (?, …), …` for `rows` rows, to be followed by a conflict clause. */
+export function insertRows(table: string, columns: readonly string[], rows: number): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)}`;
+}
+
+/** {@link Dialect.upsert} of every dialect, through its own `onConflict`. */
+function upsert(this: Dialect, table: string, columns: readonly string[], key: string, update: readonly string[]): string {
+  return `${insertRows(table, columns, 1)} ${this.onConflict(table, key, update)}`;
+}
 
 /** PostgreSQL: `now()`-based clock, SKIP LOCKED, ON CONFLICT. Placeholders are rewritten to `$n` by the runner. */
 export const postgres: Dialect = {
@@ -53,11 +68,10 @@ export const postgres: Dialect = {
   forUpdate: 'FOR UPDATE',
   skipLocked: 'FOR UPDATE SKIP LOCKED',
   concat: (...parts) => parts.join(' || '),
-  insertIgnore: (table, columns, rows, conflict) =>
-    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
-  upsert: (table, columns, key, update) =>
-    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, 1)} ` +
-    `ON CONFLICT (${key}) DO UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
+  insertIgnore: (table, columns, rows, conflict) => `${insertRows(table, columns, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
+  upsert,
+  onConflict: (table, key, set, add = []) =>
+    `ON CONFLICT (${key}) DO UPDATE SET ${[...set.map((c) => `${c} = EXCLUDED.${c}`), ...add.map((c) => `${c} = ${table}.${c} + EXCLUDED.${c}`)].join(', ')}`,
 };
 
 /**
@@ -73,11 +87,13 @@ export const mysql: Dialect = {
   skipLocked: 'FOR UPDATE SKIP LOCKED',
   concat: (...parts) => `CONCAT(${parts.join(', ')})`,
   // ON DUPLICATE KEY UPDATE id = id rather than INSERT IGNORE: IGNORE would also swallow real errors.
-  insertIgnore: (table, columns, rows, conflict) =>
-    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)} ON DUPLICATE KEY UPDATE ${conflict} = ${conflict}`,
-  upsert: (table, columns, _key, update) =>
-    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, 1)} ` +
-    `ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}`,
+  insertIgnore: (table, columns, rows, conflict) => {
+    const first = conflict.split(',')[0]!.trim();
+    return `${insertRows(table, columns, rows)} ON DUPLICATE KEY UPDATE ${first} = ${first}`;
+  },
+  upsert,
+  onConflict: (_table, _key, set, add = []) =>
+    `ON DUPLICATE KEY UPDATE ${[...set.map((c) => `${c} = VALUES(${c})`), ...add.map((c) => `${c} = ${c} + VALUES(${c})`)].join(', ')}`,
 };
 
 /** SQLite (better-sqlite3): one writer at a time, so no row locks; julianday gives sub-second time. */
@@ -87,9 +103,9 @@ export const sqlite: Dialect = {
   forUpdate: '',
   skipLocked: '',
   concat: (...parts) => parts.join(' || '),
-  insertIgnore: (table, columns, rows, conflict) =>
-    `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${placeholders(columns.length, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
-  upsert: postgres.upsert,
+  insertIgnore: (table, columns, rows, conflict) => `${insertRows(table, columns, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
+  upsert,
+  onConflict: postgres.onConflict,
 };
 
 /** `?, ?, ?` for an IN list of `n` values. */

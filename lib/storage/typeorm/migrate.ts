@@ -7,6 +7,7 @@ import { applySchemaV3, SCHEMA_V3 } from './migrations/1764600000000-stalls.js';
 import { applyRetentionIndexes, SCHEMA_RETENTION_INDEXES } from './migrations/1764650000000-retention-indexes.js';
 import { applyListingIndex, SCHEMA_LISTING_INDEX } from './migrations/1764700000000-listing-index.js';
 import { applySubscriptions, SCHEMA_SUBSCRIPTIONS } from './migrations/1764750000000-subscriptions.js';
+import { applyMonitoring, SCHEMA_MONITORING } from './migrations/1764800000000-monitoring.js';
 import type { TableNames } from './schema.js';
 import type { SqliteDatabase } from './sql-runner.js';
 
@@ -18,6 +19,7 @@ const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
   { version: SCHEMA_RETENTION_INDEXES, apply: applyRetentionIndexes },
   { version: SCHEMA_LISTING_INDEX, apply: applyListingIndex },
   { version: SCHEMA_SUBSCRIPTIONS, apply: applySubscriptions },
+  { version: SCHEMA_MONITORING, apply: applyMonitoring },
 ];
 
 /**

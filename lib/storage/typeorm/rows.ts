@@ -1,4 +1,4 @@
-import { PRIORITIES, type JobRecord, type JobState } from '../../contract/job.js';
+import { PRIORITIES, type JobRecord, type JobState, type NewJob } from '../../contract/job.js';
 import { list, type Dialect } from './dialect.js';
 import { boundHistory } from '../../contract/job-storage.js';
 
@@ -35,7 +35,13 @@ export function toRecord(row: JobRow): JobRecord {
     workerId: row.worker_id === null || row.worker_id === undefined ? null : String(row.worker_id),
     leaseExpiresAt: msOrNull(row.lease_expires_at),
     stalls: Number(row.stalls ?? 0),
+    headers: jsonOrNull(row.headers) as JobRecord['headers'],
   };
+}
+
+/** A job's headers as stored: JSON text, or null when it has none (most jobs: nothing to write or parse). */
+export function headersJson(job: NewJob): string | null {
+  return job.headers ? JSON.stringify(job.headers) : null;
 }
 
 /**
@@ -53,7 +59,7 @@ export function claimedRecord(row: JobRow, queue: string, workerId: string, leas
     max_attempts: row.max_attempts, run_at: row.run_at, created_at: row.created_at,
     queue, state: 'active', started_at: started ? now : null, finished_at: null, worker_id: workerId, lease_expires_at: now + leaseMs,
     timeout_ms: extra[0] ?? null, backoff: extra[1] ?? null, progress: extra[2] ?? null, result: extra[3] ?? null,
-    errors: extra[4] ?? '[]', logs: extra[5] ?? '[]', stalls: extra[6] ?? 0,
+    errors: extra[4] ?? '[]', logs: extra[5] ?? '[]', stalls: extra[6] ?? 0, headers: extra[7] ?? null,
   });
 }
 
@@ -99,4 +105,9 @@ export function caseSet(column: string, values: ReadonlyMap<string, unknown>, ca
 /** `id IN (?, …)` with its parameters. */
 export function idIn(ids: readonly string[]): { sql: string; params: string[] } {
   return { sql: `id IN (${list(ids.length)})`, params: [...ids] };
+}
+
+/** Byte-order comparison of two strings (UTF-16 code units, which agree with the keys' byte-wise collations on ASCII). */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -2,7 +2,9 @@ import type { DialectName } from './dialect.js';
 
 /**
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
- * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; applied schema versions in `<prefix>migrations` (only when Uno Jobs runs its own migrations).
+ * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; the monitoring records in
+ * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; applied schema versions in
+ * `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
  * - `seq` is the insertion order: newest-first listing and the FIFO tie-break (the primary key on MySQL/SQLite).
@@ -10,12 +12,19 @@ import type { DialectName } from './dialect.js';
  * - Times are BIGINT epoch milliseconds written from the database clock, never a worker's.
  * - `run_at` doubles as "ready since" for waiting jobs: FIFO and aging are judged by it.
  * - `token` is the fencing token of the current claim; every write of a worker carries it.
+ * - `headers` is the job's string map as JSON text, NULL when it has none (migration 1764800000000).
  */
 export interface TableNames {
   jobs: string;
   schedules: string;
   /** Durable event subscriptions (event, task), created by migration 1764750000000. */
   subscriptions: string;
+  /** Worker registry (id, data, last_seen_at), created by migration 1764800000000 like the next two. */
+  workers: string;
+  /** Error patterns, one row per (task, fingerprint). */
+  errorPatterns: string;
+  /** Metric points, one integer per (resolution, bucket, queue, task, name, slot). */
+  metrics: string;
   migrations: string;
 }
 
@@ -31,14 +40,17 @@ export function isValidPrefix(prefix: string): boolean {
 
 /** Table names for a prefix (validated by the caller). */
 export function tableNames(prefix: string): TableNames {
-  return { jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, migrations: `${prefix}migrations` };
+  return {
+    jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
+    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, migrations: `${prefix}migrations`,
+  };
 }
 
 /** Columns read back into a job record (everything but bookkeeping that the record does not carry). */
 export const JOB_COLUMNS = [
   'seq', 'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'started_at',
   'finished_at', 'timeout_ms', 'backoff', 'payload', 'result', 'progress', 'errors', 'logs', 'worker_id',
-  'lease_expires_at', 'stalls',
+  'lease_expires_at', 'stalls', 'headers',
 ] as const;
 
 /** DDL statements creating version 1 of the schema (idempotent: IF NOT EXISTS everywhere it exists). */

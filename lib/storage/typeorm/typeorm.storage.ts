@@ -17,8 +17,9 @@ import {
   type RecoverOptions,
   type Subscription,
 } from '../../contract/job-storage.js';
+import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from '../../contract/monitoring.js';
 import { seqCursor } from '../../contract/cursor.js';
-import { dialectOf, mysql as mysqlDialect, type Dialect, type Op, type Rows } from './dialect.js';
+import { dialectOf, mysql as mysqlDialect, type Dialect, type Op, type Rows, type Stmt } from './dialect.js';
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
@@ -27,6 +28,10 @@ import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, prog
 import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
+import {
+  addMetricsOp, listErrorPatternsStmt, listWorkersSql, oldestOf, oldestWaitingStmt, pruneMetricsStmts, pruneSeenStmt, readMetricsStmt,
+  recordErrorPatternsOp, saveWorkerStmt, toErrorPattern, toMetricPoint, toWorker,
+} from './queries/monitoring.js';
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
 import { saveSubscriptionsStmt, subscriptionsStmt, toSubscription } from './queries/subscriptions.js';
 import { toRecord } from './rows.js';
@@ -53,8 +58,8 @@ export interface TypeormStorageOptions {
    */
   dataSource: DataSource | DataSourceOptions;
   /**
-   * Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>subscriptions`, `<prefix>migrations`).
-   * Default `uno_`.
+   * Prefix of the store's tables (`<prefix>jobs`, `<prefix>schedules`, `<prefix>subscriptions`, `<prefix>workers`,
+   * `<prefix>error_patterns`, `<prefix>metric_points`, `<prefix>migrations`). Default `uno_`.
    */
   tablePrefix?: string;
   /**
@@ -207,6 +212,12 @@ export class TypeormJobStorage extends JobStorage {
         await this.runner.query(`SELECT seq FROM ${this.t.jobs} WHERE 1 = 0`);
       } catch (error) {
         throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
+      }
+      // Every insert writes `headers` (migration 1764800000000): say so now rather than fail each enqueue.
+      try {
+        await this.runner.query(`SELECT headers FROM ${this.t.jobs} WHERE 1 = 0`);
+      } catch (error) {
+        throw new ConfigurationError(messages.storageSchemaOutdated(this.t.jobs, (error as Error).message));
       }
     }
     if (dialect.name === 'postgres') {
@@ -474,6 +485,66 @@ export class TypeormJobStorage extends JobStorage {
       if (missing) throw new ConfigurationError(messages.storageTablesMissing(this.t.subscriptions, (error as Error).message));
       throw error;
     }
+  }
+
+  async saveWorker(id: string, data: string): Promise<void> {
+    const { sql, params } = saveWorkerStmt(this.sql.dialect, this.t, id, data);
+    await this.sql.query(sql, params);
+  }
+
+  async listWorkers(): Promise<StoredWorker[]> {
+    return (await this.sql.query(listWorkersSql(this.sql.dialect, this.t))).map(toWorker);
+  }
+
+  async removeWorker(id: string): Promise<boolean> {
+    const result = await this.sql.query(`DELETE FROM ${this.t.workers} WHERE id = ?`, [id]);
+    return (result.affected ?? 0) > 0;
+  }
+
+  pruneWorkers(olderThanMs: number): Promise<number> {
+    return this.deleted([pruneSeenStmt(this.sql.dialect, this.t.workers, olderThanMs)]);
+  }
+
+  async recordErrorPatterns(hits: readonly ErrorPatternHit[], bounds: ErrorPatternBounds): Promise<void> {
+    if (hits.length === 0) return;
+    await this.tx((d) => recordErrorPatternsOp(d, this.t, hits, bounds));
+  }
+
+  async listErrorPatterns(filter: ErrorPatternFilter = {}): Promise<ErrorPattern[]> {
+    const { sql, params } = listErrorPatternsStmt(this.t, filter);
+    return (await this.sql.query(sql, params)).map(toErrorPattern);
+  }
+
+  pruneErrorPatterns(olderThanMs: number): Promise<number> {
+    return this.deleted([pruneSeenStmt(this.sql.dialect, this.t.errorPatterns, olderThanMs)]);
+  }
+
+  /** One multi-row upsert (per 1,000 points), in a transaction so a deadlock between writers is retried. */
+  async addMetrics(points: readonly MetricPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    await this.tx((d) => addMetricsOp(d, this.t, points));
+  }
+
+  async readMetrics(query: MetricQuery): Promise<MetricPoint[]> {
+    const { sql, params } = readMetricsStmt(this.t, query);
+    return (await this.sql.query(sql, params)).map(toMetricPoint);
+  }
+
+  pruneMetrics(before: MetricRetention): Promise<number> {
+    return this.deleted(pruneMetricsStmts(this.t, before));
+  }
+
+  async oldestWaiting(queues: readonly string[]): Promise<Record<string, Date | null>> {
+    if (queues.length === 0) return {};
+    const { sql, params } = oldestWaitingStmt(this.sql.dialect, this.t, queues);
+    return oldestOf(queues, await this.sql.query(sql, params));
+  }
+
+  /** Run deletes one after the other, each on its own; returns how many rows they deleted in all. */
+  private async deleted(stmts: Stmt[]): Promise<number> {
+    let n = 0;
+    for (const { sql, params } of stmts) n += (await this.sql.query(sql, params)).affected ?? 0;
+    return n;
   }
 
   /** The cancel poll's look: the database's time, and the jobs cancelled since `since(now)`. */

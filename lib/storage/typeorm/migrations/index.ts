@@ -6,6 +6,7 @@ import { schemaMigrationV3 } from './1764600000000-stalls.js';
 import { retentionIndexesMigration } from './1764650000000-retention-indexes.js';
 import { listingIndexMigration } from './1764700000000-listing-index.js';
 import { subscriptionsMigration } from './1764750000000-subscriptions.js';
+import { monitoringMigration } from './1764800000000-monitoring.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
 export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
@@ -13,6 +14,7 @@ export { applySchemaV3, schemaMigrationV3, SCHEMA_V3 } from './1764600000000-sta
 export { applyRetentionIndexes, retentionIndexesMigration, SCHEMA_RETENTION_INDEXES } from './1764650000000-retention-indexes.js';
 export { applyListingIndex, listingIndexMigration, SCHEMA_LISTING_INDEX } from './1764700000000-listing-index.js';
 export { applySubscriptions, subscriptionsMigration, SCHEMA_SUBSCRIPTIONS } from './1764750000000-subscriptions.js';
+export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './1764800000000-monitoring.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -26,5 +28,5 @@ export { applySubscriptions, subscriptionsMigration, SCHEMA_SUBSCRIPTIONS } from
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
-    listingIndexMigration(prefix), subscriptionsMigration(prefix)];
+    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix)];
 }

@@ -4,13 +4,13 @@ import type { TableNames } from '../schema.js';
 import { rankSql } from './claim.js';
 
 /**
- * Columns a claim returns. The six that are empty for a job's first attempt travel as one JSON array (`extra`),
- * NULL in the common case.
+ * Columns a claim returns. The eight that are empty for a job's first attempt (and headers, absent unless the
+ * producer traced the enqueue) travel as one JSON array (`extra`), NULL in the common case.
  */
 export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, u.max_attempts, u.run_at, u.created_at, u.seq,
   CASE WHEN u.timeout_ms IS NULL AND u.backoff IS NULL AND u.progress IS NULL AND u.result IS NULL AND u.errors = '[]' AND u.logs = '[]'
-    AND u.stalls = 0
-    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs, u.stalls)::text END AS extra`;
+    AND u.stalls = 0 AND u.headers IS NULL
+    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs, u.stalls, u.headers)::text END AS extra`;
 
 /**
  * PostgreSQL claim: one statement, one round trip, many jobs.

@@ -1,13 +1,13 @@
 import { priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
 import { postgres } from '../dialect.js';
-import type { JobRow } from '../rows.js';
+import { headersJson, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
 import { readBack } from './insert.js';
 
 /**
  * PostgreSQL insert: one statement for the whole batch, whatever its size.
  *
- * Why: `unnest` of typed arrays keeps the statement text fixed (prepared once per connection, 11 parameters for
+ * Why: `unnest` of typed arrays keeps the statement text fixed (prepared once per connection, 12 parameters for
  * 1 or 10 000 jobs); `ON CONFLICT (id) DO NOTHING` lets the unique index decide duplicates, even between racing
  * producers; `RETURNING` hands back only the rows created, so only conflicting ids need a second read; and
  * `pg_notify` per waiting row (deduplicated by PostgreSQL within a transaction) wakes idle workers in every process
@@ -16,12 +16,12 @@ import { readBack } from './insert.js';
 export function insertSql(t: TableNames): string {
   return `WITH n AS (SELECT ${postgres.nowMs} AS now),
 ins AS (
-  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs)
+  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs, headers)
   SELECT v.id, v.task, v.queue, v.priority,
          CASE WHEN COALESCE(v.run_at, n.now + v.delay) > n.now THEN 'scheduled' ELSE 'waiting' END,
-         0, v.max_attempts, COALESCE(v.run_at, n.now + v.delay), n.now, v.timeout_ms, v.backoff, v.payload, '[]', '[]'
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[])
-       WITH ORDINALITY AS v(id, task, queue, priority, max_attempts, run_at, delay, timeout_ms, backoff, payload, ord)
+         0, v.max_attempts, COALESCE(v.run_at, n.now + v.delay), n.now, v.timeout_ms, v.backoff, v.payload, '[]', '[]', v.headers
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $12::text[])
+       WITH ORDINALITY AS v(id, task, queue, priority, max_attempts, run_at, delay, timeout_ms, backoff, payload, headers, ord)
   CROSS JOIN n
   ORDER BY v.ord
   ON CONFLICT (id) DO NOTHING
@@ -37,10 +37,10 @@ SELECT ins.*, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::te
 export function insertOneSql(t: TableNames): string {
   return `WITH n AS (SELECT ${postgres.nowMs} AS now),
 ins AS (
-  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs)
+  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs, headers)
   SELECT $1::text, $2::text, $3::text, $4::int,
          CASE WHEN COALESCE($6::bigint, n.now + $7::bigint) > n.now THEN 'scheduled' ELSE 'waiting' END,
-         0, $5::int, COALESCE($6::bigint, n.now + $7::bigint), n.now, $8::bigint, $9::text, $10::text, '[]', '[]'
+         0, $5::int, COALESCE($6::bigint, n.now + $7::bigint), n.now, $8::bigint, $9::text, $10::text, '[]', '[]', $12::text
   FROM n
   ON CONFLICT (id) DO NOTHING
   RETURNING seq, state, run_at, created_at, queue
@@ -58,6 +58,7 @@ export function insertedRow(job: NewJob, returned: JobRow): JobRow {
     state: returned.state, attempt: 0, max_attempts: job.maxAttempts, run_at: returned.run_at, created_at: returned.created_at,
     started_at: null, finished_at: null, timeout_ms: job.timeoutMs, backoff: job.backoff ? JSON.stringify(job.backoff) : null,
     payload: job.payload, result: null, progress: null, errors: '[]', logs: '[]', worker_id: null, lease_expires_at: null,
+    headers: headersJson(job),
   };
 }
 
@@ -65,7 +66,7 @@ export function insertedRow(job: NewJob, returned: JobRow): JobRow {
 export function insertOneParams(job: NewJob, channel: string): unknown[] {
   return [
     job.id, job.task, job.queue, priorityLevel(job.priority), job.maxAttempts, job.runAt ? job.runAt.getTime() : null,
-    job.delayMs, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, channel,
+    job.delayMs, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, channel, headersJson(job),
   ];
 }
 
@@ -83,6 +84,7 @@ export function insertParams(jobs: readonly NewJob[], channel: string): unknown[
     jobs.map((j) => (j.backoff ? JSON.stringify(j.backoff) : null)),
     jobs.map((j) => j.payload),
     channel,
+    jobs.map(headersJson),
   ];
 }
 

@@ -1,12 +1,12 @@
 import { StorageError, messages } from '../../../contract/errors.js';
 import { priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { chunks, toRecord, type JobRow } from '../rows.js';
+import { chunks, headersJson, toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 
 const INSERT_COLUMNS = [
   'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'timeout_ms', 'backoff',
-  'payload', 'errors', 'logs', 'token',
+  'payload', 'errors', 'logs', 'token', 'headers',
 ] as const;
 
 /**
@@ -28,6 +28,7 @@ export function* insertOp(d: Dialect, t: TableNames, jobs: readonly NewJob[], ta
       params.push(
         job.id, job.task, job.queue, priorityLevel(job.priority), runAt > now ? 'scheduled' : 'waiting', 0, job.maxAttempts,
         runAt, now, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, '[]', '[]', tag,
+        headersJson(job),
       );
     }
     yield { sql: d.insertIgnore(t.jobs, INSERT_COLUMNS, batch.length, 'id'), params };

@@ -1,6 +1,7 @@
 import { PRIORITIES, priorityLevel } from '../../../contract/job.js';
 import type { Subscription } from '../../../contract/job-storage.js';
-import { list, type Dialect, type Stmt } from '../dialect.js';
+import { insertRows, type Dialect, type Stmt } from '../dialect.js';
+import { cmp } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
 const COLUMNS = ['event', 'task', 'queue', 'priority', 'attempts'] as const;
@@ -14,14 +15,8 @@ export function saveSubscriptionsStmt(d: Dialect, t: TableNames, subscriptions: 
   const byKey = new Map<string, Subscription>();
   for (const s of subscriptions) byKey.set(JSON.stringify([s.event, s.task]), s);
   const rows = [...byKey.values()].sort((a, b) => cmp(a.event, b.event) || cmp(a.task, b.task));
-  const values = rows.map(() => `(${list(COLUMNS.length)})`).join(', ');
-  const update = ['queue', 'priority', 'attempts'];
-  const onConflict =
-    d.name === 'mysql'
-      ? `ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}`
-      : `ON CONFLICT (event, task) DO UPDATE SET ${update.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
   return {
-    sql: `INSERT INTO ${t.subscriptions} (${COLUMNS.join(', ')}) VALUES ${values} ${onConflict}`,
+    sql: `${insertRows(t.subscriptions, COLUMNS, rows.length)} ${d.onConflict(t.subscriptions, 'event, task', ['queue', 'priority', 'attempts'])}`,
     params: rows.flatMap((s) => [s.event, s.task, s.queue, priorityLevel(s.priority), s.attempts]),
   };
 }
@@ -43,8 +38,4 @@ export function toSubscription(row: Record<string, unknown>): Subscription {
     priority: PRIORITIES[Number(row.priority)]!,
     attempts: Number(row.attempts),
   };
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
