@@ -2,10 +2,13 @@ import { describe, it, expect, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { UnoJobs, defineTask, type JobStorage } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
+import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { deleteKeys } from '../support/redis-keys.js';
+import { dropTables } from '../support/sql-tables.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
 
 /**
@@ -26,6 +29,7 @@ interface Backend {
 }
 
 const redisPrefix = `mon-${tag}`;
+const sqlPrefix = `mon_${tag}_`;
 const BACKENDS: Backend[] = [
   {
     name: 'redis',
@@ -35,6 +39,20 @@ const BACKENDS: Backend[] = [
       const redis = new Redis({ host: '127.0.0.1', port: 6379 });
       await deleteKeys(redis, `*${redisPrefix}*`);
       redis.disconnect();
+    },
+  },
+  {
+    name: 'postgres',
+    prefix: sqlPrefix,
+    open: () => new TypeormJobStorage({
+      dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
+      tablePrefix: sqlPrefix,
+    }),
+    cleanup: async () => {
+      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+      await client.connect();
+      await dropTables(client, sqlPrefix);
+      await client.end();
     },
   },
 ];
@@ -58,6 +76,8 @@ describe.each(BACKENDS)('cluster-wide monitoring on $name', (backend) => {
   });
 
   it('figures, workers and error patterns of every process, read from any; a killed worker is gone, a stopped one leaves', async () => {
+    const errors: string[] = [];
+    producer.events.on('worker:error', ({ context, error }) => errors.push(`${context}: ${error.message}`));
     await producer.start();
     const [first] = await Promise.all([workers.start(0), workers.start(1)]);
     await producer.queue.enqueueMany([
@@ -70,8 +90,11 @@ describe.each(BACKENDS)('cluster-wide monitoring on $name', (backend) => {
     }, WAIT_MS, 'every job finished');
 
     // Every process flushed its own share; the store summed them.
-    await waitFor(async () => (await producer.metrics.summary({ queue: 'm' })).totals['15m'].failed === 30 &&
-      (await producer.metrics.summary({ queue: 'm' })).totals['15m'].completed === 300, WAIT_MS, 'the figures of both workers');
+    await waitFor(async () => {
+      const { totals } = await producer.metrics.summary({ queue: 'm' });
+      return totals['15m'].failed === 30 && totals['15m'].completed === 300 && totals['15m'].enqueued === 330;
+    }, WAIT_MS, 'the figures of the producer and both workers');
+    expect(errors).toEqual([]);
     const summary = await producer.metrics.summary({ queue: 'm' });
     expect(summary.totals['15m']).toEqual({ enqueued: 330, completed: 300, failed: 30, retried: 0, stalled: 0 });
     expect(summary.failureRate['15m']).toBe(Math.round((30 / 330) * 10_000) / 10_000);
