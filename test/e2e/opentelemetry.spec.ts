@@ -94,7 +94,7 @@ async function boot(storage: JobStorage, tracing?: TracingOptions, worker?: Work
 
 /** Run `fn` inside a span of the test app, as a request handler would; returns its result and the span. */
 async function inSpan<T>(name: string, fn: () => Promise<T>): Promise<[T, Span]> {
-  return tracer.startActiveSpan(name, async (span) => {
+  return tracer.startActiveSpan(name, async (span): Promise<[T, Span]> => {
     try {
       return [await fn(), span];
     } finally {
