@@ -7,7 +7,7 @@ import { jobInfo, type JobInfo } from './job.js';
 import { AttemptContext } from './job-context.js';
 import { LazyAbort } from './lazy-abort.js';
 import type { Executor } from './executor.js';
-import { tell, type AttemptOutcome, type AttemptScope } from './instrumentation.js';
+import { safely, type AttemptOutcome, type AttemptScope } from './instrumentation.js';
 import type { TaskDefinition } from './task-registry.js';
 
 /**
@@ -138,7 +138,8 @@ export class Attempt {
     const { deps } = this.executor;
     const maxStalls = this.definition.maxStalls ?? deps.maxStalls;
     this.startedAt = deps.clock.now();
-    if (deps.instrumentation?.attempt) this.scope = this.open(deps.instrumentation.attempt.bind(deps.instrumentation));
+    const { instrumentation } = deps;
+    if (instrumentation?.attempt) this.scope = safely(deps.events, `attempt() of job ${this.id}`, () => instrumentation.attempt!(job)) ?? undefined;
     if (job.stalls > maxStalls) {
       // Its handler would likely take this process down too.
       this.owner.slotFreed(this);
@@ -242,7 +243,7 @@ export class Attempt {
         const lost = new LeaseLostError(messages.leaseLost(this.id));
         this.abort.abort(lost);
         if (!this.taken) this.leaseLost();
-        this.report(this.taken ?? 'lease-lost', this.cause ?? lost);
+        this.report(this.taken ?? 'lease-lost', this.taken ? this.reasonError(this.taken, undefined) : lost);
       } else if (accepted === null) this.report('unknown', this.failure?.error ?? null);
       else if (this.failure) this.report(this.failure.retryDelayMs === null ? 'failed' : 'retry', this.failure.error, this.failure.retryDelayMs);
       else this.report('completed', null);
@@ -253,22 +254,12 @@ export class Attempt {
     this.settle();
   }
 
-  /** Open the instrumentation's scope of this attempt; one that throws is reported, and the attempt runs without. */
-  private open(attempt: (job: ClaimedJob['job']) => AttemptScope | void): AttemptScope | undefined {
-    try {
-      return attempt(this.claimed.job) ?? undefined;
-    } catch (error) {
-      this.executor.deps.events.emit('worker:error', { error: toError(error), context: `the instrumentation's attempt() of job ${this.id}` });
-      return undefined;
-    }
-  }
-
   /** Tell the instrumentation how the attempt ended (once; nothing without one). */
   private report(outcome: AttemptOutcome, error: Error | null, retryDelayMs: number | null = null): void {
     const scope = this.scope;
     if (!scope) return;
     this.scope = undefined;
-    tell(this.executor.deps.events, 'attempt', () => scope.end({ outcome, reason: this.why!, error, retryDelayMs }));
+    safely(this.executor.deps.events, 'attempt end()', () => scope.end({ outcome, reason: this.why!, error, retryDelayMs }));
   }
 
   private settle(): void {

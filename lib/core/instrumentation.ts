@@ -108,13 +108,14 @@ export function applyHeaders(jobs: NewJob[], headers: EnqueueScope['headers']): 
 }
 
 /**
- * Call one of an instrumentation's `end` methods: one that throws is reported as `worker:error`, never failing the
- * enqueue or the job it observes (the insert or the outcome is already written).
+ * Call into the instrumentation (`what` names the call, e.g. `attempt end()`): one that throws is reported as
+ * `worker:error` and gives undefined, never failing the enqueue or the job it observes.
  */
-export function tell(events: JobEvents, what: 'enqueue' | 'attempt', end: () => void): void {
+export function safely<T>(events: JobEvents, what: string, call: () => T): T | undefined {
   try {
-    end();
+    return call();
   } catch (error) {
-    events.emit('worker:error', { error: toError(error), context: `the instrumentation's ${what} end()` });
+    events.emit('worker:error', { error: toError(error), context: `the instrumentation's ${what}` });
+    return undefined;
   }
 }

@@ -27,7 +27,7 @@ import { validateAttempts, validateEventName, validatePriority, validateTimeout,
 import type { Job, TaskRef } from './task-ref.js';
 import type { JobStorage, Subscription } from '../contract/job-storage.js';
 import type { EventSubscriptions } from './subscriptions.js';
-import { applyHeaders, tell, type Instrumentation } from './instrumentation.js';
+import { applyHeaders, safely, type Instrumentation } from './instrumentation.js';
 
 /**
  * One item of {@link JobQueue.enqueueMany}: a task by reference (its payload is checked against the reference's
@@ -272,17 +272,18 @@ export class JobQueue {
   private async insert(items: readonly EnqueueItem[], manager: unknown, reserved = false, defaults?: ReadonlyMap<string, TaskDefaults>): Promise<InsertResult[]> {
     const jobs = items.map((item) => this.prepare(item, reserved, defaults?.get(typeof item.task === 'string' ? item.task : item.task.name)));
     await this.deps.ready();
-    const scope = this.deps.instrumentation?.enqueue?.(jobs);
+    const { instrumentation, events } = this.deps;
+    const scope = instrumentation?.enqueue && safely(events, 'enqueue()', () => instrumentation.enqueue!(jobs));
     if (!scope) return this.write(jobs, manager);
     let results: InsertResult[];
     try {
       applyHeaders(jobs, scope.headers);
       results = await this.write(jobs, manager);
     } catch (error) {
-      tell(this.deps.events, 'enqueue', () => scope.end(null, error));
+      safely(events, 'enqueue end()', () => scope.end(null, error));
       throw error;
     }
-    tell(this.deps.events, 'enqueue', () => scope.end(results));
+    safely(events, 'enqueue end()', () => scope.end(results));
     return results;
   }
 

@@ -15,6 +15,7 @@ import {
   type JobRecord,
   type NewJob,
 } from '../../lib/index.js';
+import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { createEngine, runUntil } from '../support/engine.js';
 
 // The instrumentation hook of the core: headers added at every kind of insert and checked, each attempt run in the
@@ -179,9 +180,35 @@ describe('instrumentation: attempts', () => {
     expect(seen.attempts.find((a) => a.job.id === long.id)!.end!.error).toBeInstanceOf(JobCancelledError);
   });
 
+  it('reports a job handed back at shutdown, and one whose lease the store took away', async () => {
+    const { seen, instrumentation } = recorder();
+    env = createEngine({ instrumentation });
+    const hold = (_p: unknown, ctx: JobContext) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+    env.uno.register('held', hold);
+    env.uno.register('stolen', hold);
+    await env.uno.start();
+    const stolen = await env.queue.enqueue('stolen', {});
+    await runUntil(async () => seen.attempts.length === 1);
+    // The store says at the next heartbeat that this worker's lease is gone (taken over by another worker).
+    env.storage.heartbeat = async (leases) => leases.map((l) => l.id);
+    await env.clock.advance(11_000);
+    env.storage.heartbeat = MemoryJobStorage.prototype.heartbeat.bind(env.storage);
+    await runUntil(async () => seen.attempts[0]!.end !== undefined);
+    const held = await env.queue.enqueue('held', {});
+    await runUntil(async () => seen.attempts.length === 2);
+    const stopping = env.uno.stop(0);
+    await env.clock.advance(1);
+    await stopping;
+    expect(ends(seen, stolen.id)).toEqual([{ outcome: 'lease-lost', reason: 'lease-lost', error: expect.stringMatching(/^LeaseLostError: /), retryDelayMs: null }]);
+    expect(ends(seen, held.id)).toEqual([{ outcome: 'shutdown', reason: 'shutdown', error: expect.stringMatching(/^LeaseLostError: /), retryDelayMs: null }]);
+  });
+
   it('an instrumentation that throws is reported as worker:error, and enqueues and jobs go on', async () => {
     const instrumentation: Instrumentation = {
-      enqueue: () => ({ end: () => { throw new Error('exporter down'); } }),
+      enqueue: (jobs) => {
+        if (jobs[0]!.payload === '"no scope"') throw new Error('tracer broken');
+        return { end: () => { throw new Error('exporter down'); } };
+      },
       attempt: (job) => {
         if (job.payload === 'no scope') throw new Error('tracer broken');
         return { run: (fn) => fn(), end: () => { throw new Error('exporter down'); } };
@@ -195,9 +222,10 @@ describe('instrumentation: attempts', () => {
     const a = await env.queue.enqueue('report', 'with scope');
     const b = await env.queue.enqueue('report', 'no scope');
     expect((await settle([a.id, b.id])).map((j) => j.state)).toEqual(['completed', 'completed']);
-    await runUntil(async () => errors.length >= 4);
+    await runUntil(async () => errors.length >= 5);
     expect(errors).toEqual(expect.arrayContaining([
       "the instrumentation's enqueue end(): exporter down",
+      "the instrumentation's enqueue(): tracer broken",
       "the instrumentation's attempt end(): exporter down",
       `the instrumentation's attempt() of job ${b.id}: tracer broken`,
     ]));
