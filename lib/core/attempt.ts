@@ -157,8 +157,7 @@ export class Attempt {
     if (timeoutMs) this.timeout = deps.clock.setTimeout(() => this.end('timeout', new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);
     let value: unknown;
     try {
-      const run = () => this.definition.handler(job.payload, new AttemptContext(this, deps.storage, deps.events, this.executor.limits));
-      value = this.scope ? this.scope.run(run) : run();
+      value = this.scope ? this.scope.run(() => this.invoke()) : this.invoke();
     } catch (error) {
       value = Promise.reject(error);
     }
@@ -225,6 +224,12 @@ export class Attempt {
     this.report(reason as TakenReason, error);
     this.settle();
     return true;
+  }
+
+  /** Call the handler with the job's payload and this attempt's context. */
+  private invoke(): unknown {
+    const { deps } = this.executor;
+    return this.definition.handler(this.claimed.job.payload, new AttemptContext(this, deps.storage, deps.events, this.executor.limits));
   }
 
   /** The handler has returned: drop its start mark, measure it, and free its slot. */
