@@ -42,6 +42,11 @@ export interface EnqueueScope {
    */
   headers?: readonly (JobHeaders | null | undefined)[];
   /**
+   * Call `fn` (the store's insert) in the context it should run in, e.g. the enqueue's span, so that a database
+   * client's own spans nest under it; return what it returns. Default: the caller's context.
+   */
+  run?<T>(fn: () => T): T;
+  /**
    * The insert is over: `results` per job in the same order (`created: false` for a deduplicated id), or null with
    * the `error` that failed it (the store's, or a header the core refused). Called once.
    */

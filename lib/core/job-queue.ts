@@ -278,7 +278,7 @@ export class JobQueue {
     let results: InsertResult[];
     try {
       applyHeaders(jobs, scope.headers);
-      results = await this.write(jobs, manager);
+      results = await (scope.run ? scope.run(() => this.write(jobs, manager)) : this.write(jobs, manager));
     } catch (error) {
       safely(events, 'enqueue end()', () => scope.end(null, error));
       throw error;

@@ -66,7 +66,10 @@ export class UnoJobsTracing implements Instrumentation {
     this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(TRACER_NAME);
   }
 
-  /** One `send {queue}` span per job, under the caller's active span; its context becomes the job's headers. */
+  /**
+   * One `send {queue}` span per job, under the caller's active span; its context becomes the job's headers. A single
+   * job's insert runs inside its span (a batch's, shared by every job, in the caller's).
+   */
   enqueue(jobs: readonly NewJob[]): EnqueueScope {
     const active = context.active();
     const spans = jobs.map((job) =>
@@ -78,6 +81,7 @@ export class UnoJobsTracing implements Instrumentation {
     });
     return {
       headers,
+      run: spans.length === 1 ? (fn) => context.with(trace.setSpan(active, spans[0]!), fn) : undefined,
       end: (results: readonly InsertResult[] | null, error?: unknown) => {
         spans.forEach((span, i) => {
           if (results === null) fail(span, error);

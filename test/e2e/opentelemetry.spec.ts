@@ -6,7 +6,7 @@ import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type WorkerOptions } from '../../lib/index.js';
+import { JobEvents, JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type WorkerOptions } from '../../lib/index.js';
 import { UnoJobsTracing, type TracingOptions } from '../../lib/opentelemetry.js';
 import { waitFor } from '../../lib/testing/index.js';
 
@@ -92,6 +92,13 @@ async function boot(storage: JobStorage, tracing?: TracingOptions, worker?: Work
   return app.get(JobQueue);
 }
 
+/** The active span's id at each `job:enqueued` of the latest app (emitted inside the store insert's context). */
+function activeSpanAtInsert(): (string | undefined)[] {
+  const ids: (string | undefined)[] = [];
+  apps.at(-1)!.get(JobEvents).on('job:enqueued', () => ids.push(trace.getActiveSpan()?.spanContext().spanId));
+  return ids;
+}
+
 /** Run `fn` inside a span of the test app, as a request handler would; returns its result and the span. */
 async function inSpan<T>(name: string, fn: () => Promise<T>): Promise<[T, Span]> {
   return tracer.startActiveSpan(name, async (span): Promise<[T, Span]> => {
@@ -119,6 +126,7 @@ const exceptions = (span: ReadableSpan) => span.events.filter((e) => e.name === 
 describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
   it('a job enqueued under a request span: send is its child, process the child of send with a link, the handler span inside', async () => {
     const jobs = await boot(new MemoryJobStorage());
+    const insertedIn = activeSpanAtInsert();
     const [job, request] = await inSpan('POST /reports', () => jobs.enqueue('report.build', { n: 21 }));
     expect(await jobs.waitForResult(job)).toBe(42);
     const [send, process] = await spansOf(job.id, 2);
@@ -126,6 +134,8 @@ describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
     const render = exporter.getFinishedSpans().find((s) => s.name === 'render')!;
 
     expect([send!.name, send!.kind, parentOf(send!), traceOf(send!)]).toEqual(['send reports', SpanKind.PRODUCER, idOf(request), traceOf(request)]);
+    // The store's insert ran inside the send span (a database client's spans would nest under it).
+    expect(insertedIn).toEqual([idOf(send!)]);
     expect(send!.attributes).toEqual({
       'messaging.system': 'uno_jobs',
       'messaging.operation.type': 'send',
@@ -181,6 +191,7 @@ describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
 
   it('enqueueMany: one send span per job under the caller, each job processed under its own; a duplicate id is marked', async () => {
     const jobs = await boot(new MemoryJobStorage());
+    const insertedIn = activeSpanAtInsert();
     const [batch, request] = await inSpan('import', () =>
       jobs.enqueueMany([1, 2, 3].map((n) => ({ task: 'report.build', payload: { n }, options: { jobId: `r${n}` } }))));
     for (const job of batch) {
@@ -190,6 +201,8 @@ describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
       expect(job.headers!.traceparent).toContain(idOf(send!));
     }
     expect(new Set(batch.map((j) => j.headers!.traceparent)).size).toBe(3);
+    // One insert for the batch, in the caller's span.
+    expect(insertedIn).toEqual([idOf(request), idOf(request), idOf(request)]);
     await jobs.enqueue('report.build', { n: 1 }, { jobId: 'r1' });
     await waitFor(() => exporter.getFinishedSpans().some((s) => s.attributes['uno_jobs.deduplicated'] === true));
   });

@@ -36,6 +36,7 @@ function recorder(headersFor: (job: NewJob) => JobHeaders | null = (job) => ({ o
       seen.enqueues.push(entry);
       return {
         headers: jobs.map(headersFor),
+        run: (fn) => scope.run(`enqueue:${jobs.length}`, fn),
         end: (results, error) => Object.assign(entry, { results, error }),
       };
     },
@@ -74,11 +75,13 @@ const ends = (seen: Recorded, id: string) =>
 
 describe('instrumentation: headers at insert', () => {
   it('adds headers to the jobs of enqueue, enqueueMany and emit; the store keeps them and attempt() gets them', async () => {
-    const { seen, instrumentation } = recorder();
+    const { seen, scope, instrumentation } = recorder();
     env = createEngine({ instrumentation });
     env.uno.register('report', async () => 'ok');
     env.uno.register('welcome', async () => 'ok', { on: 'user.created' });
     await env.uno.start();
+    const inserts: (string | undefined)[] = [];
+    env.uno.events.on('job:enqueued', () => inserts.push(scope.getStore()));
     const one = await env.queue.enqueue('report', { n: 1 });
     const many = await env.queue.enqueueMany([{ task: 'report', payload: { n: 2 } }, { task: 'report', payload: { n: 3 } }]);
     const emitted = await env.queue.emit('user.created', { id: 'u1' });
@@ -95,6 +98,8 @@ describe('instrumentation: headers at insert', () => {
       expect.arrayContaining(ids.map((id, i) => [id, { origin: `enqueue of ${i === 3 ? 'welcome' : 'report'}` }])),
     );
     expect(seen.attempts).toHaveLength(4);
+    // Each insert ran in the scope's run().
+    expect(inserts).toEqual(['enqueue:1', 'enqueue:2', 'enqueue:2', 'enqueue:1']);
   });
 
   it('a job given no headers keeps none, and a deduplicated id is reported as not created', async () => {
