@@ -14,8 +14,16 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { ConfigurationError, messages } from '../contract/errors.js';
-import type { InsertResult, JobRecord, NewJob } from '../contract/job.js';
-import type { AttemptEnd, AttemptScope, EnqueueScope, Instrumentation, JobHeaders } from '../core/instrumentation.js';
+import { MAX_HEADERS, type InsertResult, type JobRecord, type NewJob } from '../contract/job.js';
+import {
+  MAX_HEADER_KEY_LENGTH,
+  MAX_HEADER_VALUE_LENGTH,
+  type AttemptEnd,
+  type AttemptScope,
+  type EnqueueScope,
+  type Instrumentation,
+  type JobHeaders,
+} from '../core/instrumentation.js';
 
 /** Options of {@link UnoJobsTracing}. */
 export interface TracingOptions {
@@ -77,7 +85,7 @@ export class UnoJobsTracing implements Instrumentation {
     const headers = spans.map((span) => {
       const carrier: JobHeaders = {};
       propagation.inject(trace.setSpan(active, span), carrier);
-      return carrier;
+      return fitting(carrier);
     });
     return {
       headers,
@@ -114,6 +122,16 @@ export class UnoJobsTracing implements Instrumentation {
       },
     };
   }
+}
+
+/**
+ * The entries a job can keep (see `MAX_HEADERS`): one over the size limits, such as a large `baggage`, is left out
+ * rather than failing the enqueue; the trace context (`traceparent`, at most 55 characters) always fits.
+ */
+function fitting(carrier: JobHeaders): JobHeaders {
+  const entries = Object.entries(carrier);
+  const fits = entries.filter(([key, value]) => key.length <= MAX_HEADER_KEY_LENGTH && value.length <= MAX_HEADER_VALUE_LENGTH).slice(0, MAX_HEADERS);
+  return fits.length === entries.length ? carrier : Object.fromEntries(fits);
 }
 
 /** The semantic-convention attributes of a job's span. */

@@ -4,7 +4,7 @@ import { Injectable, Module, type DynamicModule, type INestApplicationContext } 
 import { NestFactory } from '@nestjs/core';
 import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { JobEvents, JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type WorkerOptions } from '../../lib/index.js';
 import { UnoJobsTracing, type TracingOptions } from '../../lib/opentelemetry.js';
@@ -55,6 +55,12 @@ class Tasks {
   @Task('mail.bounce', { queue: 'mail' })
   bounce() {
     throw new TypeError('mailbox does not exist');
+  }
+
+  @Task('tenant.read', { queue: 'reports' })
+  tenant() {
+    // Baggage stored with the job reaches the handler with its trace context.
+    return propagation.getActiveBaggage()?.getEntry('tenant')?.value ?? null;
   }
 
   @Task('welcome.mail', { queue: 'mail', on: 'user.created' })
@@ -227,6 +233,26 @@ describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
     expect(process!.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([[traceOf(send!), idOf(send!)]]);
     const render = exporter.getFinishedSpans().find((s) => s.name === 'render')!;
     expect(parentOf(render)).toBe(idOf(process!));
+  });
+
+  it('with the baggage propagator too, small baggage reaches the handler and a large one is left out, never failing the enqueue', async () => {
+    propagation.disable();
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+    try {
+      const jobs = await boot(new MemoryJobStorage());
+      const withBaggage = (entries: Record<string, string>) =>
+        context.with(propagation.setBaggage(context.active(), propagation.createBaggage(Object.fromEntries(Object.entries(entries).map(([k, value]) => [k, { value }])))),
+          () => inSpan('request', () => jobs.enqueue('tenant.read', {})));
+      const [small] = await withBaggage({ tenant: 'acme' });
+      const [large] = await withBaggage({ tenant: 'acme', blob: 'x'.repeat(600) });
+      expect(small.headers).toEqual({ traceparent: expect.any(String), baggage: 'tenant=acme' });
+      expect(large.headers).toEqual({ traceparent: expect.any(String) });
+      expect(await jobs.waitForResult(small)).toBe('acme');
+      expect(await jobs.waitForResult(large)).toBeNull();
+    } finally {
+      propagation.disable();
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    }
   });
 
   it('refuses an unknown consumerParent, naming the choices', () => {
