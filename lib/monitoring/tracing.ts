@@ -105,10 +105,12 @@ export class UnoJobsTracing implements Instrumentation {
     const creation = job.headers ? propagation.extract(ROOT_CONTEXT, job.headers) : ROOT_CONTEXT;
     const producer = trace.getSpanContext(creation);
     const links: Link[] = producer && isSpanContextValid(producer) ? [{ context: producer }] : [];
-    const parent: Context = this.consumerParent === 'creation' ? creation : ROOT_CONTEXT;
+    const child = links.length > 0 && this.consumerParent === 'creation';
+    // Without the producer's span as parent, the rest of the stored context (baggage) still applies.
+    const parent: Context = child ? creation : trace.deleteSpan(creation);
     const span = this.tracer.startSpan(
       `process ${job.queue}`,
-      { kind: SpanKind.CONSUMER, links, root: parent === ROOT_CONTEXT, attributes: { ...attributes(job, 'process'), 'uno_jobs.attempt': job.attempt } },
+      { kind: SpanKind.CONSUMER, links, root: !child, attributes: { ...attributes(job, 'process'), 'uno_jobs.attempt': job.attempt } },
       parent,
     );
     const inside = trace.setSpan(parent, span);
