@@ -39,6 +39,18 @@ export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from '
 export { EventSubscriptions, type SubscriptionOptions, type Subscriber } from './core/subscriptions.js';
 export type { Subscription } from './contract/job-storage.js';
 export { JobContext } from './core/job-context.js';
+/** The tracing hook (the `instrumentation` option); `@uno/jobs/opentelemetry` implements it for OpenTelemetry. */
+export {
+  MAX_HEADER_KEY_LENGTH,
+  MAX_HEADER_VALUE_LENGTH,
+  type Instrumentation,
+  type EnqueueScope,
+  type AttemptScope,
+  type AttemptEnd,
+  type AttemptOutcome,
+  type JobHeaders,
+} from './core/instrumentation.js';
+export type { EndReason } from './core/attempt.js';
 export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
 export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';
 export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener } from './core/events.js';
@@ -51,9 +63,12 @@ export {
   JOB_STATES,
   FINAL_STATES,
   PRIORITIES,
+  MAX_HEADERS,
   type JobState,
   type Priority,
   type JobRecord,
+  type NewJob,
+  type InsertResult,
   type JobError,
   type BackoffOptions,
   type JobFilter,

@@ -113,6 +113,10 @@ export const messages = {
   reservedJobId: (jobId: string, prefix: string) =>
     `jobId ${JSON.stringify(jobId)} starts with "${prefix}", which is reserved for the scheduler's firings. ` +
     `Use another prefix (e.g. "schedule-" or "cron:").`,
+  invalidHeaders: (jobId: string, detail: string, max: { entries: number; key: number; value: number }) =>
+    `The headers the instrumentation added to job "${jobId}" are invalid: ${detail}. A job keeps at most ${max.entries} headers, ` +
+    `keys of 1 to ${max.key} characters and string values of at most ${max.value} (a trace context needs traceparent and tracestate): ` +
+    `fix the instrumentation option's enqueue() so it returns fewer or shorter ones. Nothing was written.`,
   payloadTooDeep: (path: string, max: number) =>
     `Payload is nested deeper than ${max} levels at ${path}. Flatten it, or store the data elsewhere and pass its id.`,
   payloadNotSerialisable: (path: string, why: string) =>

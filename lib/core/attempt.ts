@@ -7,6 +7,7 @@ import { jobInfo, type JobInfo } from './job.js';
 import { AttemptContext } from './job-context.js';
 import { LazyAbort } from './lazy-abort.js';
 import type { Executor } from './executor.js';
+import { safely, type AttemptOutcome, type AttemptScope } from './instrumentation.js';
 import type { TaskDefinition } from './task-registry.js';
 
 /**
@@ -22,7 +23,8 @@ import type { TaskDefinition } from './task-registry.js';
 export type EndReason = 'completed' | 'failed' | 'timeout' | 'cancelled' | 'lease-lost' | 'shutdown';
 
 /** Reasons that mean the store took (or is taking) the job away from this attempt: no outcome of ours may follow. */
-const TAKEN: ReadonlySet<EndReason> = new Set(['cancelled', 'lease-lost', 'shutdown']);
+type TakenReason = 'cancelled' | 'lease-lost' | 'shutdown';
+const TAKEN: ReadonlySet<EndReason> = new Set<TakenReason>(['cancelled', 'lease-lost', 'shutdown']);
 
 /**
  * What the owner of attempts (one queue's worker) hears from them, each at most once per attempt and synchronously,
@@ -68,8 +70,10 @@ export class Attempt {
   private cause: Error | null = null;
   private running = false;
   private late = false;
-  /** The store ended the job while our outcome write was under way: its refusal is no lease loss to report. */
-  private taken = false;
+  /** The store ended the job (why) while our outcome write was under way: its refusal is no lease loss to report. */
+  private taken: TakenReason | null = null;
+  /** The instrumentation's scope of this attempt, until it is told the outcome. */
+  private scope: AttemptScope | undefined;
   private done = false;
   private timeout: TimerHandle | undefined;
   private unmark: (() => void) | undefined;
@@ -77,6 +81,8 @@ export class Attempt {
   private began = 0;
   /** Handler run time on the owner's timer, once it returned; NaN when not measured. */
   handlerMs = Number.NaN;
+  /** The failure the executor writes (what failed the attempt, and the retry delay or null), once it decided one. */
+  failure: { error: Error; retryDelayMs: number | null } | null = null;
 
   constructor(
     private readonly executor: Executor,
@@ -132,6 +138,8 @@ export class Attempt {
     const { deps } = this.executor;
     const maxStalls = this.definition.maxStalls ?? deps.maxStalls;
     this.startedAt = deps.clock.now();
+    const { instrumentation } = deps;
+    if (instrumentation?.attempt) this.scope = safely(deps.events, `attempt() of job ${this.id}`, () => instrumentation.attempt!(job)) ?? undefined;
     if (job.stalls > maxStalls) {
       // Its handler would likely take this process down too.
       this.owner.slotFreed(this);
@@ -151,7 +159,7 @@ export class Attempt {
     if (timeoutMs) this.timeout = deps.clock.setTimeout(() => this.end('timeout', new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);
     let value: unknown;
     try {
-      value = this.definition.handler(job.payload, new AttemptContext(this, deps.storage, deps.events, this.executor.limits));
+      value = this.scope ? this.scope.run(() => this.invoke()) : this.invoke();
     } catch (error) {
       value = Promise.reject(error);
     }
@@ -181,7 +189,7 @@ export class Attempt {
   end(reason: EndReason, detail?: unknown): boolean {
     if (this.why !== null) {
       if (this.done || this.taken || !TAKEN.has(reason)) return false;
-      this.taken = true;
+      this.taken = reason as TakenReason;
       this.abort.abort(this.reasonError(reason, detail));
       if (reason === 'lease-lost') this.leaseLost();
       return true;
@@ -215,8 +223,15 @@ export class Attempt {
       return true;
     }
     if (reason === 'lease-lost') this.leaseLost();
+    this.report(reason as TakenReason, error);
     this.settle();
     return true;
+  }
+
+  /** Call the handler with the job's payload and this attempt's context. */
+  private invoke(): unknown {
+    const { deps } = this.executor;
+    return this.definition.handler(this.claimed.job.payload, new AttemptContext(this, deps.storage, deps.events, this.executor.limits));
   }
 
   /** The handler has returned: drop its start mark, measure it, and free its slot. */
@@ -232,13 +247,26 @@ export class Attempt {
     try {
       const accepted = await write;
       if (accepted === false) {
-        this.abort.abort(new LeaseLostError(messages.leaseLost(this.id)));
+        const lost = new LeaseLostError(messages.leaseLost(this.id));
+        this.abort.abort(lost);
         if (!this.taken) this.leaseLost();
-      }
+        this.report(this.taken ?? 'lease-lost', this.taken ? this.reasonError(this.taken, undefined) : lost);
+      } else if (accepted === null) this.report('unknown', this.failure?.error ?? null);
+      else if (this.failure) this.report(this.failure.retryDelayMs === null ? 'failed' : 'retry', this.failure.error, this.failure.retryDelayMs);
+      else this.report('completed', null);
     } catch (error) {
       this.executor.deps.events.emit('worker:error', { error: toError(error), context: `running job ${this.id}` });
+      this.report('unknown', toError(error));
     }
     this.settle();
+  }
+
+  /** Tell the instrumentation how the attempt ended (once; nothing without one). */
+  private report(outcome: AttemptOutcome, error: Error | null, retryDelayMs: number | null = null): void {
+    const scope = this.scope;
+    if (!scope) return;
+    this.scope = undefined;
+    safely(this.executor.deps.events, 'attempt end()', () => scope.end({ outcome, reason: this.why!, error, retryDelayMs }));
   }
 
   private settle(): void {

@@ -12,6 +12,7 @@ import { nextRetryDelay } from './retry-policy.js';
 import { isTickJobId } from './scheduler-definition.js';
 import { StartMarks } from './start-marks.js';
 import type { TaskDefinition } from './task-registry.js';
+import type { Instrumentation } from './instrumentation.js';
 
 /** Shared services of the executor. */
 export interface ExecutorDeps {
@@ -26,6 +27,8 @@ export interface ExecutorDeps {
   maxStalls: number;
   /** Size limits of results, progress, errors and logs. Default {@link DEFAULT_LIMITS}. */
   limits?: ResolvedLimits;
+  /** Runs each attempt in its scope and is told how it ended (the `instrumentation` option). */
+  instrumentation?: Instrumentation;
 }
 
 /** Outcome writes are retried this many times (with these waits) when the store errors. */
@@ -90,7 +93,9 @@ export class Executor {
     const { job, token } = attempt.claimed;
     const { clock, events } = this.deps;
     const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
-    const retryDelayMs = this.retryDelay(attempt.definition, attempt.info, thrown, job.backoff ?? undefined);
+    const failure = asError(thrown);
+    const retryDelayMs = this.retryDelay(attempt.definition, attempt.info, failure, job.backoff ?? undefined);
+    attempt.failure = { error: failure, retryDelayMs };
     // One object for every write attempt: the writer recognises an outcome the store rejected and retries it alone.
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
     const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
@@ -104,11 +109,10 @@ export class Executor {
   private retryDelay(
     definition: TaskDefinition,
     info: JobInfo,
-    thrown: unknown,
+    error: Error,
     jobBackoff: TaskDefinition['backoff'],
   ): number | null {
-    if (isUnrecoverable(thrown) || info.attempt >= info.maxAttempts) return null;
-    const error = thrown instanceof Error ? thrown : new NonErrorThrown(describe(thrown));
+    if (isUnrecoverable(error) || info.attempt >= info.maxAttempts) return null;
     const delay = nextRetryDelay(jobBackoff ?? definition.backoff, info.attempt, error, info);
     return delay === false ? null : delay;
   }
@@ -139,6 +143,11 @@ export class Executor {
 function recorded(job: JobRecord | null, error: JobError): boolean {
   const last = job?.errors.at(-1);
   return !!last && last.attempt === error.attempt && last.at === error.at && last.message === error.message;
+}
+
+/** What was thrown, as an Error (a string or object thrown becomes a `NonErrorThrown` describing it). */
+function asError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new NonErrorThrown(describe(thrown));
 }
 
 function isUnrecoverable(error: unknown): boolean {

@@ -27,6 +27,7 @@ import { validateAttempts, validateEventName, validatePriority, validateTimeout,
 import type { Job, TaskRef } from './task-ref.js';
 import type { JobStorage, Subscription } from '../contract/job-storage.js';
 import type { EventSubscriptions } from './subscriptions.js';
+import { applyHeaders, safely, type Instrumentation } from './instrumentation.js';
 
 /**
  * One item of {@link JobQueue.enqueueMany}: a task by reference (its payload is checked against the reference's
@@ -68,6 +69,8 @@ export interface JobQueueDeps {
   cancelling: (id: string) => (cancelled: boolean) => void;
   /** Resolves when the store is initialised; throws when the engine no longer accepts work. */
   ready: () => Promise<void>;
+  /** Told of every insert, and may add headers to its jobs (the `instrumentation` option). */
+  instrumentation?: Instrumentation;
 }
 
 /**
@@ -269,6 +272,23 @@ export class JobQueue {
   private async insert(items: readonly EnqueueItem[], manager: unknown, reserved = false, defaults?: ReadonlyMap<string, TaskDefaults>): Promise<InsertResult[]> {
     const jobs = items.map((item) => this.prepare(item, reserved, defaults?.get(typeof item.task === 'string' ? item.task : item.task.name)));
     await this.deps.ready();
+    const { instrumentation, events } = this.deps;
+    const scope = instrumentation?.enqueue && safely(events, 'enqueue()', () => instrumentation.enqueue!(jobs));
+    if (!scope) return this.write(jobs, manager);
+    let results: InsertResult[];
+    try {
+      applyHeaders(jobs, scope.headers);
+      results = await (scope.run ? scope.run(() => this.write(jobs, manager)) : this.write(jobs, manager));
+    } catch (error) {
+      safely(events, 'enqueue end()', () => scope.end(null, error));
+      throw error;
+    }
+    safely(events, 'enqueue end()', () => scope.end(results));
+    return results;
+  }
+
+  /** Insert prepared jobs and announce them. */
+  private async write(jobs: NewJob[], manager: unknown): Promise<InsertResult[]> {
     const results = await this.deps.storage.insert(jobs, manager === undefined ? undefined : { manager });
     if (this.deps.events.has('job:enqueued')) {
       for (const { job, created } of results) this.deps.events.emit('job:enqueued', { job, created });

@@ -19,6 +19,7 @@ import { MonitorRecorder } from './monitor-recorder.js';
 import { UnoMetrics } from './uno-metrics.js';
 import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
 import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
+import type { Instrumentation } from './instrumentation.js';
 
 /** Worker settings of this process. */
 export interface WorkerOptions {
@@ -135,6 +136,12 @@ export interface UnoJobsOptions {
   subscriptions?: SubscriptionOptions;
   /** Cluster-wide monitoring records in the store. */
   monitoring?: MonitoringOptions;
+  /**
+   * A tracing hook: adds headers to the jobs of every insert and runs every attempt of this process in its own
+   * scope, told of the outcome (see {@link Instrumentation}; `UnoJobsTracing` from `@uno/jobs/opentelemetry` is one).
+   * Default: none, and no cost.
+   */
+  instrumentation?: Instrumentation;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -213,6 +220,10 @@ export class UnoJobs {
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     wholeNumber('maxPayloadBytes', maxPayloadBytes, 'a whole number of bytes >= 1', 1);
     this.timing = resolveTiming(options, this.storage.capabilities.push);
+    const { instrumentation } = options;
+    if (instrumentation !== undefined && !isInstrumentation(instrumentation)) {
+      throw new ConfigurationError(messages.invalidOption('instrumentation', instrumentation, 'an object whose enqueue and attempt, where present, are methods'));
+    }
     this.subscriptions = new EventSubscriptions({ storage: this.storage, registry: this.registry, clock: this.clock }, options.subscriptions);
     this.queue = new JobQueue({
       storage: this.storage,
@@ -221,6 +232,7 @@ export class UnoJobs {
       events: this.events,
       clock: this.clock,
       maxPayloadBytes,
+      instrumentation,
       cancelling: (id) => this.pool?.cancellations.cancelling(id) ?? (() => {}),
       ready: () => {
         if (this.phase === 'stopped') throw new UnoJobsError(messages.engineStopped());
@@ -306,7 +318,7 @@ export class UnoJobs {
       { leaseMs, heartbeatMs, pollIntervalMs },
       { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
         removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls,
-        limits: this.limits },
+        limits: this.limits, instrumentation: this.options.instrumentation },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: maintenanceIntervalMs,
@@ -392,6 +404,13 @@ export class UnoJobs {
       return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes };
     });
   }
+}
+
+/** An object whose `enqueue` and `attempt` are functions where present. */
+function isInstrumentation(value: unknown): value is Instrumentation {
+  if (typeof value !== 'object' || value === null) return false;
+  const { enqueue, attempt } = value as Record<string, unknown>;
+  return (enqueue === undefined || typeof enqueue === 'function') && (attempt === undefined || typeof attempt === 'function');
 }
 
 /** Refuse a setting that is not a whole number from `min` to `max`, naming it and what it takes. */

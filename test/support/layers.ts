@@ -31,8 +31,9 @@ export const LAYERS: Layer[] = [
     // @nestjs/schedule (and the cron it brings) only in the files loaded lazily for the nestSchedule option.
     packages: /^(@nestjs\/(common|core|schedule)|rxjs|reflect-metadata|cron)$/,
   },
-  // Health and metrics without NestJS: read the engine, its events and the contract; prom-client is an optional peer.
-  { name: 'monitoring', owns: (f) => f.startsWith('monitoring/'), mayImport: ['contract', 'core', 'monitoring'], packages: /^prom-client$/ },
+  // Health, metrics and tracing without NestJS: read the engine, its events and the contract; prom-client and
+  // @opentelemetry/api are optional peers, each reached only from its own entry point.
+  { name: 'monitoring', owns: (f) => f.startsWith('monitoring/'), mayImport: ['contract', 'core', 'monitoring'], packages: /^(prom-client|@opentelemetry\/api)$/ },
   {
     // The NestJS side of monitoring, loaded only from its own entry points (@uno/jobs/terminus, @uno/jobs/prometheus):
     // the one place @nestjs/terminus may be imported, so the root entry point never needs it.

@@ -51,25 +51,37 @@ describe('layers point one way (docs/architecture.md)', () => {
     expect(checkFile('nest-monitoring/x.ts', `import { HealthIndicatorService } from '@nestjs/terminus';\nimport { Counter } from 'prom-client';\nimport { UNO_JOBS } from '../nest/tokens.js';`)).toEqual([]);
   });
 
-  it('the root entry point reaches neither @nestjs/terminus nor prom-client, following every relative import', () => {
-    const packages = new Set<string>();
-    const seen = new Set<string>();
-    const visit = (file: string) => {
-      if (seen.has(file)) return;
-      seen.add(file);
-      for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
-        if (specifier.startsWith('.')) visit(join(dirname(file), specifier.replace(/\.js$/, '.ts')));
-        else packages.add(specifier);
-      }
+  it('keeps @opentelemetry/api out of the core and the NestJS layer: only monitoring/ may import it', () => {
+    expect(checkFile('core/x.ts', `import { trace } from '@opentelemetry/api';`)[0]!.reason).toBe(
+      'the core layer may not import the package "@opentelemetry/api"',
+    );
+    expect(checkFile('nest/x.ts', `import type { Span } from '@opentelemetry/api';`)[0]!.reason).toBe(
+      'the nest layer may not import the package "@opentelemetry/api"',
+    );
+    expect(checkFile('monitoring/x.ts', `import { trace } from '@opentelemetry/api';`)).toEqual([]);
+  });
+
+  it('each optional peer is reached only from its own entry point, following every relative import', () => {
+    const optional = ['@nestjs/terminus', 'prom-client', '@opentelemetry/api'];
+    const reached = (entry: string) => {
+      const packages = new Set<string>();
+      const seen = new Set<string>();
+      const visit = (file: string) => {
+        if (seen.has(file)) return;
+        seen.add(file);
+        for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
+          if (specifier.startsWith('.')) visit(join(dirname(file), specifier.replace(/\.js$/, '.ts')));
+          else packages.add(specifier);
+        }
+      };
+      visit(join(LIB, entry));
+      expect(seen.size).toBeGreaterThan(entry === 'index.ts' ? 10 : 1);
+      return optional.filter((p) => packages.has(p));
     };
-    visit(join(LIB, 'index.ts'));
-    expect(seen.size).toBeGreaterThan(10);
-    expect([...packages].filter((p) => p.startsWith('@nestjs/terminus') || p.startsWith('prom-client'))).toEqual([]);
-    seen.clear();
-    packages.clear();
-    visit(join(LIB, 'terminus.ts'));
-    expect(packages.has('@nestjs/terminus')).toBe(true);
-    expect(packages.has('prom-client')).toBe(false);
+    expect(reached('index.ts')).toEqual([]);
+    expect(reached('terminus.ts')).toEqual(['@nestjs/terminus']);
+    expect(reached('prometheus.ts')).toEqual(['prom-client']);
+    expect(reached('opentelemetry.ts')).toEqual(['@opentelemetry/api']);
   });
 
   it('reads static, type-only, re-export, side-effect, dynamic and require imports, and skips comments', () => {
