@@ -317,6 +317,9 @@ export const messages = {
   healthFailedJobs: (failed: number, max: number) =>
     `failed: ${failed} failed jobs are kept in the store, above the threshold of ${max}. Inspect them (jobs.list({ state: 'failed' })), ` +
     `fix the cause and retry or remove them, or raise maxFailed.`,
+  pauseUnsupported: () =>
+    `This job store cannot pause queues or tasks (it does not implement pause()). Every store of @uno/jobs can; ` +
+    `a custom store implements pause, resume and listPaused (see docs/storage.md).`,
   healthOldestWait: (queue: string, ageMs: number, max: number) =>
     `oldest: the longest-waiting job of queue "${queue}" has waited ${ageMs} ms, above the threshold of ${max} ms. ` +
     `Check that workers serve the queue and are not saturated (uno.metrics.workersOf), or raise maxOldestWaitMs.`,

@@ -130,6 +130,13 @@ export interface Subscription {
   attempts: number;
 }
 
+/** What `pause` stops: a whole queue, or one task of it (`task` set). */
+export interface PauseTarget {
+  queue: string;
+  /** One task of the queue; null or absent pauses the whole queue. */
+  task?: string | null;
+}
+
 /** Insert options. */
 export interface InsertOptions {
   /** Store-specific transaction handle (e.g. a TypeORM EntityManager). Only when `capabilities.transactions`. */
@@ -364,6 +371,25 @@ export abstract class JobStorage {
    * `null` (the default) when this store cannot tell.
    */
   async oldestWaiting(_queues: readonly string[]): Promise<Record<string, Date | null> | null> {
+    return null;
+  }
+
+  /**
+   * Pause claims, cluster-wide, until {@link resume}: `claim` returns no job of a paused queue, and no job of a paused
+   * task (as if its `taskLimits` entry were 0); jobs already claimed keep running. Idempotent. Optional: the default
+   * refuses with a `StorageError`, and {@link listPaused} answers `null`.
+   */
+  async pause(_target: PauseTarget): Promise<void> {
+    throw new StorageError(messages.pauseUnsupported());
+  }
+
+  /** Resume claims of a paused queue or task and wake its workers; false when it was not paused. */
+  async resume(_target: PauseTarget): Promise<boolean> {
+    return false;
+  }
+
+  /** Every paused queue (`task` null) and task, in no particular order; `null` when this store cannot pause. */
+  async listPaused(): Promise<Required<PauseTarget>[] | null> {
     return null;
   }
 

@@ -48,6 +48,35 @@ export const monitoringCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'pause: a paused queue or task is not claimed, cluster-wide, until resumed; claimed jobs are untouched',
+    run: async (s) => {
+      if ((await s.listPaused()) === null) return;
+      const [a1, b1, a2] = await s.insert([newJob({ task: 'a' }), newJob({ task: 'b' }), newJob({ task: 'a' })]);
+      const [held] = await s.claim(claimReq(1));
+      assert.equal(held!.job.id, a1!.job.id);
+      await s.pause({ queue: 'q' });
+      await s.pause({ queue: 'q' });
+      assert.deepEqual(await s.listPaused(), [{ queue: 'q', task: null }]);
+      assert.deepEqual(await s.claim(claimReq(5)), []);
+      assert.equal((await s.heartbeat([{ id: held!.job.id, token: held!.token }], 30_000)).length, 0, 'a claimed job keeps its lease');
+      assert.equal(await s.complete([{ id: held!.job.id, token: held!.token, result: 'null' }]).then((r) => r[0]), true);
+
+      await s.pause({ queue: 'q', task: 'a' });
+      assert.equal(await s.resume({ queue: 'q' }), true);
+      assert.equal(await s.resume({ queue: 'q' }), false);
+      assert.deepEqual(await s.listPaused(), [{ queue: 'q', task: 'a' }]);
+      // Task a is paused: only b comes out, and a's job keeps its place.
+      assert.deepEqual((await s.claim(claimReq(5))).map((c) => c.job.id), [b1!.job.id]);
+      assert.equal(await s.resume({ queue: 'q', task: 'a' }), true);
+      assert.deepEqual(await s.listPaused(), []);
+      assert.deepEqual((await s.claim(claimReq(5))).map((c) => c.job.id), [a2!.job.id]);
+      // Another queue is not affected by a pause of q.
+      await s.pause({ queue: 'q' });
+      const [other] = await s.insert([newJob({ queue: 'other' })]);
+      assert.deepEqual((await s.claim({ ...claimReq(5), queue: 'other' })).map((c) => c.job.id), [other!.job.id]);
+    },
+  },
+  {
     name: 'worker registry: saved, replaced, aged by the store clock, removed and pruned',
     run: async (s) => {
       if ((await s.listWorkers()) === null) return;

@@ -28,6 +28,7 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
   type Subscription,
+  type PauseTarget,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
 import { checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredWorker } from '../../contract/monitoring.js';
@@ -79,6 +80,8 @@ export class MemoryJobStorage extends JobStorage {
   /** Event subscriptions by event, then task. */
   private readonly subs = new Map<string, Map<string, Subscription>>();
   private readonly workers = new Map<string, { data: string; lastSeenAt: number }>();
+  /** Paused tasks per queue; `null` stands for the whole queue. */
+  private readonly paused = new Map<string, Set<string | null>>();
   /** Error patterns by task, then fingerprint. */
   private readonly patterns = new Map<string, Map<string, ErrorPattern>>();
   /** Metric points by their full key. */
@@ -154,6 +157,12 @@ export class MemoryJobStorage extends JobStorage {
   async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
     const now = this.clock.now();
     this.promote(now);
+    const paused = this.paused.get(request.queue);
+    if (paused) {
+      if (paused.has(null)) return [];
+      const held = Object.fromEntries([...paused].map((task) => [task, 0]));
+      request = { ...request, taskLimits: { ...request.taskLimits, ...held } };
+    }
     const startNow = request.startNow ?? 0;
     return this.ready.take(request, now).map((entry, i) => this.activate(entry, request, now, i < startNow));
   }
@@ -385,6 +394,24 @@ export class MemoryJobStorage extends JobStorage {
     const removed = tasks?.delete(task) ?? false;
     if (tasks?.size === 0) this.subs.delete(event);
     return removed;
+  }
+
+  async pause(target: PauseTarget): Promise<void> {
+    let set = this.paused.get(target.queue);
+    if (!set) this.paused.set(target.queue, (set = new Set()));
+    set.add(target.task ?? null);
+  }
+
+  async resume(target: PauseTarget): Promise<boolean> {
+    const set = this.paused.get(target.queue);
+    const resumed = set?.delete(target.task ?? null) ?? false;
+    if (set?.size === 0) this.paused.delete(target.queue);
+    if (resumed) this.notify(target.queue);
+    return resumed;
+  }
+
+  async listPaused(): Promise<Required<PauseTarget>[]> {
+    return [...this.paused].flatMap(([queue, tasks]) => [...tasks].map((task) => ({ queue, task })));
   }
 
   async saveWorker(id: string, data: string): Promise<void> {
