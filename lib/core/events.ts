@@ -65,13 +65,16 @@ export type JobEventListener<E extends JobEventName> = (payload: JobEventMap[E])
  * const off = events.on('job:failed', ({ job, error }) => logger.warn(`${job.task} failed: ${error.message}`));
  */
 export class JobEvents {
-  private readonly listeners = new Map<JobEventName, Set<(payload: never) => void>>();
+  /**
+   * Listeners per event as immutable arrays, replaced on every (un)subscribe: an emit iterates the array it read,
+   * so a listener that (un)subscribes during an emit does not disturb it, and an emit copies nothing.
+   */
+  private readonly listeners = new Map<JobEventName, readonly ((payload: never) => void)[]>();
 
   /** Subscribe; returns a function that unsubscribes. */
   on<E extends JobEventName>(event: E, listener: JobEventListener<E>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as (payload: never) => void);
+    const list = this.listeners.get(event) ?? [];
+    if (!list.includes(listener as (payload: never) => void)) this.listeners.set(event, [...list, listener as (payload: never) => void]);
     return () => this.off(event, listener);
   }
 
@@ -85,19 +88,22 @@ export class JobEvents {
   }
 
   off<E extends JobEventName>(event: E, listener: JobEventListener<E>): void {
-    this.listeners.get(event)?.delete(listener as (payload: never) => void);
+    const list = this.listeners.get(event);
+    if (!list?.includes(listener as (payload: never) => void)) return;
+    const rest = list.filter((l) => l !== listener);
+    if (rest.length === 0) this.listeners.delete(event);
+    else this.listeners.set(event, rest);
   }
 
   /** True when someone listens to `event`: lets hot paths skip building payloads nobody reads. */
   has(event: JobEventName): boolean {
-    const set = this.listeners.get(event);
-    return set !== undefined && set.size > 0;
+    return this.listeners.has(event);
   }
 
   emit<E extends JobEventName>(event: E, payload: JobEventMap[E]): void {
-    const set = this.listeners.get(event);
-    if (!set || set.size === 0) return;
-    for (const listener of [...set]) {
+    const list = this.listeners.get(event);
+    if (!list) return;
+    for (const listener of list) {
       try {
         (listener as JobEventListener<E>)(payload);
       } catch (error) {

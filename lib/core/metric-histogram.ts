@@ -9,10 +9,20 @@ const PER_DOUBLING = 4;
 /** Last slot: 2^(255/4) ms is far beyond any duration (about 10^11 years). */
 const MAX_SLOT = 255;
 
-/** The slot of a value in ms. */
+/** Where each quarter of a doubling ends: 2^(1/4), 2^(2/4), 2^(3/4). */
+const QUARTERS = [2 ** 0.25, 2 ** 0.5, 2 ** 0.75];
+
+/** Number of slots (0..MAX_SLOT). */
+export const HISTOGRAM_SLOTS = MAX_SLOT + 1;
+
+/** The slot of a value in ms. Called once or twice per job: integer arithmetic, no logarithm, below 2^31 ms. */
 export function histogramSlot(ms: number): number {
   if (!(ms > 1)) return 0;
-  return Math.min(MAX_SLOT, Math.ceil(Math.log2(ms) * PER_DOUBLING - 1e-9));
+  if (ms >= 2 ** 31) return Math.min(MAX_SLOT, Math.ceil(Math.log2(ms) * PER_DOUBLING - 1e-9));
+  const doublings = 31 - Math.clz32(ms);
+  const ratio = ms / 2 ** doublings;
+  const base = doublings * PER_DOUBLING;
+  return ratio === 1 ? base : ratio <= QUARTERS[0]! ? base + 1 : ratio <= QUARTERS[1]! ? base + 2 : ratio <= QUARTERS[2]! ? base + 3 : base + 4;
 }
 
 /** The upper bound in ms of a slot. */

@@ -5,7 +5,7 @@ import type { JobStorage } from '../contract/job-storage.js';
 import { METRIC_RESOLUTION_MS, type ErrorPatternHit, type MetricPoint } from '../contract/monitoring.js';
 import { fingerprintError } from './error-fingerprint.js';
 import { toError, type JobEvents } from './events.js';
-import { histogramSlot } from './metric-histogram.js';
+import { HISTOGRAM_SLOTS, histogramSlot } from './metric-histogram.js';
 
 /** Counter names in the store's metric points (see docs/monitoring.md). */
 export const METRIC = {
@@ -30,8 +30,9 @@ interface Stats {
   task: string;
   counters: Record<Counter, number>;
   durationSum: number;
-  duration: Map<number, number>;
-  wait: Map<number, number>;
+  /** Counts per histogram slot. */
+  duration: Uint32Array;
+  wait: Uint32Array;
 }
 
 /** Settings of the recorder, resolved by the engine. */
@@ -68,6 +69,9 @@ export class MonitorRecorder {
   private timer: TimerHandle | null = null;
   private flushing: Promise<void> | null = null;
   private prunedAt = -Infinity;
+  /** The figures the last event went to (in the current minute). */
+  private last: Stats | null = null;
+  private minuteTimer: TimerHandle | null = null;
 
   constructor(
     private readonly storage: JobStorage,
@@ -85,7 +89,7 @@ export class MonitorRecorder {
       }),
       events.on('job:active', ({ job, waitMs, afterStall }) => {
         const stats = this.stats(job.queue, job.task);
-        add(stats.wait, histogramSlot(waitMs));
+        stats.wait[histogramSlot(waitMs)]!++;
         if (afterStall) stats.counters.stalled++;
       }),
       events.on('job:completed', ({ job, durationMs }) => this.ended(job.queue, job.task, 'completed', durationMs)),
@@ -109,6 +113,7 @@ export class MonitorRecorder {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     await this.flush();
+    this.retireMinute();
   }
 
   /** Write the figures gathered so far (and those of a flush that failed). Resolves when written or reported. */
@@ -170,7 +175,7 @@ export class MonitorRecorder {
     const stats = this.stats(queue, task);
     stats.counters[counter]++;
     stats.durationSum += durationMs;
-    add(stats.duration, histogramSlot(durationMs));
+    stats.duration[histogramSlot(durationMs)]!++;
     return stats;
   }
 
@@ -187,21 +192,38 @@ export class MonitorRecorder {
     }
   }
 
-  /** The current minute's figures of (queue, task). */
+  /**
+   * The current minute's figures of (queue, task). The minute is read from the clock at its first event only: a
+   * timer at its end retires it, so the events in between (most of them of one task) cost no clock read.
+   */
   private stats(queue: string, task: string): Stats {
-    const minute = Math.floor(this.clock.now() / METRIC_RESOLUTION_MS.minute) * METRIC_RESOLUTION_MS.minute;
-    if (this.current?.minute !== minute) {
+    const last = this.last;
+    if (last !== null && last.queue === queue && last.task === task) return last;
+    if (this.current === null) {
+      const now = this.clock.now();
+      const width = METRIC_RESOLUTION_MS.minute;
+      const minute = Math.floor(now / width) * width;
       let stats = this.minutes.get(minute);
       if (!stats) this.minutes.set(minute, (stats = new Map()));
       this.current = { minute, stats };
+      this.minuteTimer = this.clock.setTimeout(() => this.retireMinute(), minute + width - now);
     }
     const key = `${queue}\0${task}`;
     let stats = this.current.stats.get(key);
     if (!stats) {
-      stats = { queue, task, counters: { enqueued: 0, completed: 0, failed: 0, retried: 0, stalled: 0 }, durationSum: 0, duration: new Map(), wait: new Map() };
+      stats = { queue, task, counters: { enqueued: 0, completed: 0, failed: 0, retried: 0, stalled: 0 }, durationSum: 0, duration: new Uint32Array(HISTOGRAM_SLOTS), wait: new Uint32Array(HISTOGRAM_SLOTS) };
       this.current.stats.set(key, stats);
     }
+    this.last = stats;
     return stats;
+  }
+
+  /** The minute is over: the next event starts the next one. */
+  private retireMinute(): void {
+    if (this.minuteTimer) this.clock.clearTimeout(this.minuteTimer);
+    this.minuteTimer = null;
+    this.current = null;
+    this.last = null;
   }
 
   /** Every gathered figure as store points, minute and hour; the gathered figures are reset. */
@@ -217,18 +239,14 @@ export class MonitorRecorder {
         };
         for (const counter of Object.keys(s.counters) as Counter[]) push(METRIC[counter], 0, s.counters[counter]);
         push(METRIC.durationSum, 0, Math.round(s.durationSum));
-        for (const [slot, n] of s.duration) push(METRIC.duration, slot, n);
-        for (const [slot, n] of s.wait) push(METRIC.wait, slot, n);
+        s.duration.forEach((n, slot) => push(METRIC.duration, slot, n));
+        s.wait.forEach((n, slot) => push(METRIC.wait, slot, n));
       }
     }
     this.minutes.clear();
-    this.current = null;
+    this.retireMinute();
     return points;
   }
-}
-
-function add(histogram: Map<number, number>, slot: number): void {
-  histogram.set(slot, (histogram.get(slot) ?? 0) + 1);
 }
 
 /** Points with the same key summed into one (a store's multi-row upsert must not see one key twice). */

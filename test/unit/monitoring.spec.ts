@@ -36,6 +36,11 @@ describe('metric histogram', () => {
       if (slot > 0) expect(ms).toBeGreaterThan(slotUpperBound(slot - 1));
     }
     expect(histogramSlot(2) - histogramSlot(1)).toBe(4);
+    // The integer fast path agrees with the logarithm everywhere (away from float rounding at the exact bounds).
+    for (let ms = 1.5; ms < 2 ** 32; ms *= 1.0137) {
+      if (Math.abs(Math.log2(ms) * 4 - Math.round(Math.log2(ms) * 4)) < 1e-6) continue;
+      expect(histogramSlot(ms)).toBe(Math.ceil(Math.log2(ms) * 4));
+    }
   });
 
   it('reads percentiles within one slot (19%) of the true value, from 1 ms to an hour', () => {
