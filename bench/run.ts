@@ -3,6 +3,9 @@
  *
  *   node dist-bench/bench/run.js <suite> [--reps N] [--scale X] [--only a,b] [--scenarios s1,s2] [--out file]
  *
+ * `--only` picks configurations of the suite by name (`uno`) or name/backend (`uno/sqlite`); a name/backend the suite
+ * does not run by default is added (`--only uno,uno-monitoring-off/redis` measures the monitoring's cost).
+ *
  * Suites: `memory` (Uno in memory), `redis` (Uno vs BullMQ vs bee-queue), `postgres` (Uno on PostgreSQL, also with
  * `removeOnComplete`, and on SQLite vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only),
  * `redis-cluster` (Uno on one Redis and on a 3-master Redis Cluster, BullMQ on the same Cluster; the harness starts
@@ -320,7 +323,10 @@ async function main(): Promise<void> {
   const gapMs = Number(process.env.BENCH_LATENCY_GAP_MS ?? 2);
   const only = values.only?.split(',');
   const scenarioFilter = values.scenarios?.split(',');
-  const entries = suite.entries.filter((e) => !only || only.includes(e.name) || only.includes(`${e.name}/${e.backend}`));
+  // `--only name/backend` may also name a configuration the suite does not run by default (e.g. uno-monitoring-off/redis).
+  const extra = (only ?? []).filter((o) => o.includes('/')).map((o) => ({ name: o.split('/')[0]!, backend: o.split('/')[1] as Backend }))
+    .filter((e) => !suite.entries.some((s) => s.name === e.name && s.backend === e.backend));
+  const entries = [...suite.entries.filter((e) => !only || only.includes(e.name) || only.includes(`${e.name}/${e.backend}`)), ...extra];
   const scenarios = suite.scenarios.filter(
     (s) => !scenarioFilter || scenarioFilter.includes(s.scenario) || scenarioFilter.includes(`${s.scenario}:${s.concurrency}:${s.workers}`),
   );

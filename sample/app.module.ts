@@ -9,6 +9,8 @@ import { sampleStorage } from './storage.js';
     UnoJobsModule.forRoot({
       storage: sampleStorage(),
       worker: { concurrency: 4, shutdownGraceMs: 5_000 },
+      // Cluster-wide figures are flushed to the store every second here (default 5 s), so GET /stats shows them soon.
+      monitoring: { flushIntervalMs: 1000 },
       queues: { images: { concurrency: 8 } },
     }),
     MonitoringModule,

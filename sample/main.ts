@@ -8,7 +8,7 @@ import { GenerateReport } from './tasks.js';
 
 /**
  * A tour of Uno Jobs: priorities, retries with a flaky handler, an unrecoverable error, a delayed job,
- * progress and results. Serves GET /health and GET /metrics on UNO_SAMPLE_PORT (default 3000) while it runs,
+ * progress and results. Serves GET /health, GET /metrics and GET /stats on UNO_SAMPLE_PORT (default 3000) while it runs,
  * prints what happens and what both answer, then shuts down gracefully.
  */
 async function main() {
@@ -62,6 +62,10 @@ async function main() {
   log.log(`GET /health → ${health.status} ${await health.text()}`);
   const metrics = (await (await fetch(`${base}/metrics`)).text()).split('\n').filter((line) => line.startsWith('uno_jobs_processed_total'));
   log.log(`GET /metrics →\n${metrics.join('\n')}`);
+  await new Promise((resolve) => setTimeout(resolve, 1200)); // one monitoring flush
+  const stats = (await (await fetch(`${base}/stats`)).json()) as { summary: { totals: Record<string, unknown> }; workers: { id: string }[]; errorPatterns: { task: string; pattern: string; count: number }[] };
+  log.log(`GET /stats → last 15 min ${JSON.stringify(stats.summary.totals['15m'])}, ${stats.workers.length} worker(s), ` +
+    `error patterns: ${JSON.stringify(stats.errorPatterns.map((p) => `${p.task}: ${p.pattern} ×${p.count}`))}`);
   await app.close();
 }
 

@@ -1,6 +1,7 @@
-import { Controller, Get, Header, Module } from '@nestjs/common';
+import { Controller, Get, Header, Module, Query } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { register } from 'prom-client';
+import { UnoMetrics } from '../lib/index.js';
 import { UnoJobsPrometheusModule } from '../lib/prometheus.js';
 import { UnoJobsHealthIndicator } from '../lib/terminus.js';
 
@@ -29,10 +30,26 @@ export class MetricsController {
   }
 }
 
+/** `GET /stats?queue=`: the cluster's figures, workers and error patterns from the store (`UnoMetrics`). */
+@Controller()
+export class StatsController {
+  constructor(private readonly metrics: UnoMetrics) {}
+
+  @Get('stats')
+  async stats(@Query('queue') queue?: string) {
+    const [summary, workers, errorPatterns] = await Promise.all([
+      this.metrics.summary(queue ? { queue } : {}),
+      this.metrics.workers(),
+      this.metrics.errorPatterns({ limit: 10 }),
+    ]);
+    return { summary, workers, errorPatterns };
+  }
+}
+
 /** Health and metrics of the sample: what an app adds to serve both (see docs/monitoring.md). */
 @Module({
   imports: [TerminusModule, UnoJobsPrometheusModule.register()],
-  controllers: [HealthController, MetricsController],
+  controllers: [HealthController, MetricsController, StatsController],
   providers: [UnoJobsHealthIndicator],
 })
 export class MonitoringModule {}
