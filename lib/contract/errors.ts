@@ -320,6 +320,9 @@ export const messages = {
   pauseUnsupported: () =>
     `This job store cannot pause queues or tasks (it does not implement pause()). Every store of @uno/jobs can; ` +
     `a custom store implements pause, resume and listPaused (see docs/storage.md).`,
+  promoteUnsupported: () =>
+    `This job store cannot run a scheduled job now (it does not implement promote()). The memory store can; a ` +
+    `custom store implements promote (see docs/storage.md). Meanwhile the job runs at its runAt.`,
   healthOldestWait: (queue: string, ageMs: number, max: number) =>
     `oldest: the longest-waiting job of queue "${queue}" has waited ${ageMs} ms, above the threshold of ${max} ms. ` +
     `Check that workers serve the queue and are not saturated (uno.metrics.workersOf), or raise maxOldestWaitMs.`,
