@@ -1,50 +1,16 @@
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { JobQueue, MemoryJobStorage, Scheduler, type JobStorage } from '../../lib/index.js';
+import { JobQueue, Scheduler } from '../../lib/index.js';
 import { messages } from '../../lib/contract/errors.js';
-import { RedisJobStorage } from '../../lib/redis.js';
-import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
-import { deleteKeys } from '../support/redis-keys.js';
-import { dropTables } from '../support/sql-tables.js';
 import { ADMIN, authorizeByRole, bootAdmin, TokenGuard, type AdminClient } from '../support/admin-app.js';
+import { storeCases } from '../support/store-cases.js';
 
 // Actions of the admin API over HTTP in a real NestJS app, on the memory store, Redis and PostgreSQL: a failed job
 // retried from the API completes, cancel / run now / bulk / pause / schedules act and are idempotent, and the reads
 // (queues, workers, figures, error patterns) answer.
 
-const tag = randomBytes(4).toString('hex');
-let round = 0;
-
-const STORES: { name: string; open: () => JobStorage; reset: () => Promise<void> }[] = [
-  { name: 'memory', open: () => new MemoryJobStorage(), reset: async () => {} },
-  {
-    name: 'redis',
-    open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: `admin-${tag}-${round}` }),
-    reset: async () => {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-      await deleteKeys(redis, `*admin-${tag}-${round++}*`);
-      redis.disconnect();
-    },
-  },
-  {
-    name: 'postgres',
-    open: () => new TypeormJobStorage({
-      dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
-      tablePrefix: `admin_${tag}_${round}_`,
-      runMigrations: true,
-    }),
-    reset: async () => {
-      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
-      await client.connect();
-      await dropTables(client, `admin_${tag}_${round++}_`);
-      await client.end();
-    },
-  },
-];
+const STORES = storeCases('admin');
 
 describe.each(STORES)('admin actions on $name', (store) => {
   let client: AdminClient | null = null;
