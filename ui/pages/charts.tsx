@@ -1,0 +1,57 @@
+import { get } from '../api.js';
+import { Chart, Loaded, useConfig } from '../components.js';
+import { usePoll } from '../poll.js';
+import type { SeriesPoint } from '../types.js';
+
+/** Minutes of history the charts show. */
+const WINDOW_MIN = 60;
+
+/**
+ * Throughput, failure rate and latency over the last hour, per minute, from `GET /metrics/series` (of one queue, or
+ * of the whole cluster).
+ */
+export function MetricCharts({ queue }: { queue?: string }) {
+  const { pollMs } = useConfig();
+  const series = usePoll(() => {
+    const to = Math.ceil(Date.now() / 60_000) * 60_000;
+    const from = to - WINDOW_MIN * 60_000;
+    return get<{ points: SeriesPoint[] }>('api/metrics/series', { from: new Date(from).toISOString(), to: new Date(to).toISOString(), resolution: 'minute', queue });
+  }, pollMs, [queue]);
+  return (
+    <Loaded polled={series}>
+      {({ points }) => {
+        const times = points.map((p) => Date.parse(p.at) / 1000);
+        const finished = (p: SeriesPoint) => p.completed + p.failed;
+        return (
+          <div class="charts">
+            <Chart
+              title="Throughput (jobs per minute)"
+              times={times}
+              series={[
+                { label: 'enqueued', stroke: '#64748b', values: points.map((p) => p.enqueued) },
+                { label: 'completed', stroke: '#16a34a', values: points.map((p) => p.completed) },
+                { label: 'failed', stroke: '#dc2626', values: points.map((p) => p.failed) },
+                { label: 'retried', stroke: '#d97706', values: points.map((p) => p.retried) },
+              ]}
+            />
+            <Chart
+              title="Failure rate (%)"
+              times={times}
+              unit="%"
+              series={[{ label: 'failed / finished', stroke: '#dc2626', values: points.map((p) => (finished(p) ? (100 * p.failed) / finished(p) : null)) }]}
+            />
+            <Chart
+              title="Latency (ms)"
+              times={times}
+              series={[
+                { label: 'run p50', stroke: '#2563eb', values: points.map((p) => p.processingMs?.p50 ?? null) },
+                { label: 'run p95', stroke: '#7c3aed', values: points.map((p) => p.processingMs?.p95 ?? null) },
+                { label: 'wait p95', stroke: '#d97706', values: points.map((p) => p.waitMs?.p95 ?? null) },
+              ]}
+            />
+          </div>
+        );
+      }}
+    </Loaded>
+  );
+}
