@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigurationError, InvalidJobError, messages } from '../contract/errors.js';
+import { ConfigurationError, messages } from '../contract/errors.js';
 
 /**
  * The web dashboard's server side, without NestJS: finds the files `npm run build` bundled from ui/, renders the
@@ -39,10 +39,10 @@ export function dashboardAssets(): DashboardAssets {
   return cached;
 }
 
-/** The resolved poll interval; a bad one is an `InvalidJobError` naming it. */
+/** The resolved poll interval; a bad one is a `ConfigurationError` naming it, at boot. */
 export function dashboardPollMs(options: DashboardOptions = {}): number {
   const ms = options.pollMs ?? 5000;
-  if (!Number.isInteger(ms) || ms < 1000 || ms > 3_600_000) throw new InvalidJobError(messages.invalidDashboardPollMs(ms));
+  if (!Number.isInteger(ms) || ms < 1000 || ms > 3_600_000) throw new ConfigurationError(messages.invalidDashboardPollMs(ms));
   return ms;
 }
 

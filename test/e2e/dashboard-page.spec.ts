@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { Module, type INestApplication } from '@nestjs/common';
 import { NestFactory, RouterModule } from '@nestjs/core';
-import { InvalidJobError } from '../../lib/index.js';
+import { ConfigurationError } from '../../lib/index.js';
 import { DashboardController, UNO_DASHBOARD_OPTIONS } from '../../lib/nest-admin/ui.controller.js';
 
 // The dashboard's page and files over HTTP, mounted under a base path (needs `npm run build` for the bundle): the
@@ -76,7 +76,7 @@ describe('dashboard page', () => {
   });
 
   it('refuses a poll interval out of range, naming it', () => {
-    expect(() => new DashboardController({ pollMs: 10 })).toThrow(InvalidJobError);
+    expect(() => new DashboardController({ pollMs: 10 })).toThrow(ConfigurationError);
     expect(() => new DashboardController({ pollMs: 10 })).toThrow(/dashboard\.pollMs 10 is invalid/);
   });
 
