@@ -325,6 +325,47 @@ export const messages = {
   pauseUnsupported: () =>
     `This job store cannot pause queues or tasks (it does not implement pause()). Every store of @uno/jobs can; ` +
     `a custom store implements pause, resume and listPaused (see docs/storage.md).`,
+  promoteUnsupported: () =>
+    `This job store cannot run a scheduled job now (it does not implement promote()). The memory store can; a ` +
+    `custom store implements promote (see docs/storage.md). Meanwhile the job runs at its runAt.`,
+  // Admin API (@uno/jobs/admin, docs/admin.md)
+  adminNoAuthorization: () =>
+    `UnoJobsAdminModule.register() needs an authorization hook: guards (your app's Nest guards, run on every admin ` +
+    `route) or authorize: (request) => 'read' | 'write' | false. For local development only, allowUnauthenticated: true ` +
+    `opens the API to anyone (refused when NODE_ENV=production).`,
+  adminUnauthenticatedInProduction: () =>
+    `UnoJobsAdminModule: allowUnauthenticated: true is refused when NODE_ENV=production: it would open the job admin ` +
+    `API (payloads, retries, cancels) to anyone. Pass guards or authorize instead.`,
+  adminUnauthenticatedWarning: (path: string) =>
+    `The Uno Jobs admin API at /${path} is open to anyone (allowUnauthenticated: true). Use it for local development ` +
+    `only; pass guards or authorize before deploying.`,
+  adminUnauthorized: () =>
+    `Not authorized for the Uno Jobs admin API: the app's authorize hook refused this request. Sign in with an account it accepts.`,
+  adminReadOnly: (why: 'scope' | 'readOnly') =>
+    why === 'readOnly'
+      ? `The Uno Jobs admin API is read-only (readOnly: true): actions are refused. Remove readOnly to allow them.`
+      : `This caller has the read scope of the Uno Jobs admin API: actions need the write scope (the app's authorize hook decides).`,
+  adminCrossSite: (detail: string) =>
+    `Refused a cross-site request to an admin action (${detail}). Send actions from the admin's own origin (the dashboard), ` +
+    `or from a client that sends no Origin header (curl, a server).`,
+  adminInvalidField: (field: string, value: unknown, expected: string) =>
+    `${field} ${JSON.stringify(value)} is invalid: expected ${expected}.`,
+  adminUnknownField: (field: string, known: readonly string[]) =>
+    `${field} is not a known field. Known fields: ${list(known)}.`,
+  adminScheduleNotFound: (name: string) => `Schedule "${name}" does not exist. GET the schedules route for the stored ones.`,
+  adminStateConflict: (id: string, state: string, action: string, states: readonly string[]) =>
+    `Job "${id}" is ${state}; ${action} applies only to ${states.join(' or ')} jobs.`,
+  adminBulkTooMany: (limit: number) =>
+    `More than ${limit} jobs match this bulk action, the most one call acts on. Narrow the filter (queue, task, state, ` +
+    `idPrefix, from, to) and dry-run it again.`,
+  adminBulkConfirm: (confirm: unknown, matched: number) =>
+    `confirm ${JSON.stringify(confirm)} does not match the ${matched} jobs this bulk action applies to now. Dry-run it ` +
+    `(dryRun: true), check the count, and send it again with confirm set to that count.`,
+  adminAlertsUnavailable: () =>
+    `Alerts are not available in this version of @uno/jobs (uno.alerts does not exist yet). Use the error patterns and ` +
+    `figures routes, or the health check's thresholds (docs/monitoring.md).`,
+  adminInvalidOption: (name: string, value: unknown, expected: string) =>
+    `UnoJobsAdminModule option ${name} = ${typeof value === 'function' ? 'a function' : JSON.stringify(value)} is invalid: expected ${expected}.`,
   healthOldestWait: (queue: string, ageMs: number, max: number) =>
     `oldest: the longest-waiting job of queue "${queue}" has waited ${ageMs} ms, above the threshold of ${max} ms. ` +
     `Check that workers serve the queue and are not saturated (uno.metrics.workersOf), or raise maxOldestWaitMs.`,

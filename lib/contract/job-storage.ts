@@ -243,6 +243,16 @@ export abstract class JobStorage {
   /** Run a `failed` or `cancelled` job again with a fresh set of attempts. Other states are returned unchanged. */
   abstract retry(id: string): Promise<JobRecord | null>;
 
+  /**
+   * Run a `scheduled` job now (delayed, or backing off before a retry): it becomes `waiting`, ready at the store's
+   * now, with its attempts and history unchanged, and its queue's workers are woken. Other states are returned
+   * unchanged; null when the id does not exist. Optional: the default refuses with a `StorageError`
+   * (`messages.promoteUnsupported`).
+   */
+  async promote(_id: string): Promise<JobRecord | null> {
+    throw new StorageError(messages.promoteUnsupported());
+  }
+
   /** Move `scheduled` jobs that are due to `waiting`; returns how many moved. */
   abstract promoteDue(): Promise<number>;
 

@@ -254,6 +254,16 @@ export class JobQueue {
     return job;
   }
 
+  /**
+   * Run a scheduled job (delayed, or backing off before a retry) now: it becomes waiting, its attempts unchanged.
+   * Other states are returned unchanged. A store without `promote` refuses with a `StorageError`.
+   */
+  async runNow(id: string): Promise<JobRecord> {
+    const job = await this.deps.storage.promote(id);
+    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+    return job;
+  }
+
   /** Jobs newest first, filtered by state, task or queue, one page at a time. */
   list(options: ListOptions = {}): Promise<JobPage> {
     const limit = options.limit ?? 50;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { JobPage } from '../contract/job.js';
 import { MAX_LOG_LINES } from '../contract/job-storage.js';
+import { messages } from '../contract/errors.js';
 import { newJob, claimReq, err, keepAll, sleep, waitFor, type ConformanceCase } from './conformance-helpers.js';
 
 /** Conformance cases of the admin side: cancel, retry, release, progress, counts, listing, pruning, schedules, wake-ups. */
@@ -40,6 +41,24 @@ export const adminCases: ConformanceCase[] = [
       await s.cancel('y');
       assert.equal((await s.retry('y'))!.state, 'waiting');
       assert.equal(await s.retry('missing'), null);
+    },
+  },
+  {
+    name: 'promote runs a scheduled job now, attempts unchanged; other states are unchanged (optional: a store may refuse)',
+    run: async (s) => {
+      const supported = await s.promote('missing').then((job) => (assert.equal(job, null), true), (error: Error) => {
+        assert.equal(error.message, messages.promoteUnsupported());
+        return false;
+      });
+      if (!supported) return;
+      await s.insert([newJob({ id: 'later', delayMs: 60_000 }), newJob({ id: 'now' })]);
+      const promoted = (await s.promote('later'))!;
+      assert.equal(promoted.state, 'waiting');
+      assert.equal(promoted.attempt, 0);
+      assert.equal((await s.promote('later'))!.state, 'waiting');
+      const claimed = await s.claim(claimReq(5));
+      assert.deepEqual(claimed.map((c) => c.job.id).sort(), ['later', 'now']);
+      assert.equal((await s.promote('now'))!.state, 'active');
     },
   },
   {

@@ -42,6 +42,13 @@ export const LAYERS: Layer[] = [
     mayImport: ['contract', 'core', 'nest', 'monitoring', 'nest-monitoring'],
     packages: /^(@nestjs\/(common|core|terminus)|prom-client)$/,
   },
+  {
+    // The admin REST API, loaded only from @uno/jobs/admin: on the core and the NestJS layer's tokens.
+    name: 'nest-admin',
+    owns: (f) => f.startsWith('nest-admin/'),
+    mayImport: ['contract', 'core', 'nest', 'nest-admin'],
+    packages: /^@nestjs\/(common|core)$/,
+  },
 ];
 
 /** One import that breaks the rule. */

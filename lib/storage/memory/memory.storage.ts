@@ -156,7 +156,7 @@ export class MemoryJobStorage extends JobStorage {
 
   async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
     const now = this.clock.now();
-    this.promote(now);
+    this.promoteAt(now);
     const paused = this.paused.get(request.queue);
     if (paused) {
       if (paused.has(null)) return [];
@@ -285,8 +285,18 @@ export class MemoryJobStorage extends JobStorage {
     return this.snapshot(entry);
   }
 
+  override async promote(id: string): Promise<JobRecord | null> {
+    const entry = this.jobs.get(id);
+    if (!entry) return null;
+    if (entry.record.state === 'scheduled') {
+      const now = this.clock.now();
+      this.requeue(entry, now, now);
+    }
+    return this.snapshot(entry);
+  }
+
   async promoteDue(): Promise<number> {
-    return this.promote(this.clock.now());
+    return this.promoteAt(this.clock.now());
   }
 
   async recoverExpired(options: RecoverOptions = {}): Promise<RecoveryResult> {
@@ -357,7 +367,7 @@ export class MemoryJobStorage extends JobStorage {
   async counts(filter: { queue?: string } = {}): Promise<JobCounts> {
     const counts = emptyCounts();
     const now = this.clock.now();
-    this.promote(now);
+    this.promoteAt(now);
     for (const entry of this.jobs.values()) {
       if (!filter.queue || entry.record.queue === filter.queue) counts[entry.record.state]++;
     }
@@ -511,7 +521,7 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   async oldestWaiting(queues: readonly string[]): Promise<Record<string, Date | null>> {
-    this.promote(this.clock.now());
+    this.promoteAt(this.clock.now());
     return Object.fromEntries(queues.map((queue) => {
       const at = this.ready.oldest(queue);
       return [queue, at === null ? null : new Date(at)];
@@ -568,7 +578,7 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   /** Move due scheduled jobs to their ready lists. */
-  private promote(now: number): number {
+  private promoteAt(now: number): number {
     let moved = 0;
     const woken = new Set<string>();
     for (let top = this.due.peek(); top && top.at <= now; top = this.due.peek()) {
@@ -594,7 +604,7 @@ export class MemoryJobStorage extends JobStorage {
     this.dueTimer = this.clock.setTimeout(() => {
       this.dueTimer = null;
       this.dueTimerAt = Infinity;
-      this.promote(this.clock.now());
+      this.promoteAt(this.clock.now());
       this.armDueTimer();
     }, top.at - this.clock.now());
     this.dueTimer.unref?.();

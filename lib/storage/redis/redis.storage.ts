@@ -367,6 +367,13 @@ export class RedisJobStorage extends JobStorage {
     return raw ? decodeJob(raw) : null;
   }
 
+  override async promote(id: string): Promise<JobRecord | null> {
+    const queue = await this.queueOf(id);
+    if (queue === null) return null;
+    const raw = await this.run<RawJob | null>('run-now', [this.keys.queue(queue)], [this.keys.channel, queue, id]);
+    return raw ? decodeJob(raw) : null;
+  }
+
   async promoteDue(): Promise<number> {
     let moved = 0;
     let nextDue = Infinity;

@@ -14,6 +14,7 @@ export const SCRIPT_NAMES = [
   'progress',
   'cancel',
   'retry',
+  'run-now',
   'get',
   'promote',
   'recover',

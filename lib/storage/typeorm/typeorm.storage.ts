@@ -24,7 +24,7 @@ import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
 import { CancelPoll } from './cancel-poll.js';
-import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, retryOp } from './queries/admin.js';
+import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
@@ -387,6 +387,12 @@ export class TypeormJobStorage extends JobStorage {
 
   async retry(id: string): Promise<JobRecord | null> {
     const job = await this.tx((d) => retryOp(d, this.t, id));
+    if (job?.state === 'waiting') await this.publish([job.queue]);
+    return job;
+  }
+
+  override async promote(id: string): Promise<JobRecord | null> {
+    const job = await this.tx((d) => promoteOp(d, this.t, id));
     if (job?.state === 'waiting') await this.publish([job.queue]);
     return job;
   }

@@ -117,6 +117,15 @@ export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | 
   return toRecord({ ...row, state: 'waiting', attempt: 0, stalls: 0, finished_at: null, run_at: row.now_ms });
 }
 
+/** Run a scheduled job now: waiting, ready at the database's now, attempts and history unchanged. */
+export function* promoteOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (row.state !== 'scheduled') return toRecord(row);
+  yield { sql: `UPDATE ${t.jobs} SET state = 'waiting', run_at = ? WHERE id = ?`, params: [Number(row.now_ms), id] };
+  return toRecord({ ...row, state: 'waiting', run_at: row.now_ms });
+}
+
 /** Store progress and/or append a log line (the newest `update.logLines`, default {@link MAX_LOG_LINES}, kept); false when fenced out. */
 export function* progressOp(d: Dialect, t: TableNames, lease: Lease, update: ProgressUpdate): Op<boolean> {
   const [row] = yield { sql: `SELECT state, token, logs FROM ${t.jobs} WHERE id = ? ${d.forUpdate}`, params: [lease.id] };
