@@ -5,6 +5,16 @@ import type { SeriesPoint } from '../types.js';
 
 /** Minutes of history the charts show. */
 const WINDOW_MIN = 60;
+const MINUTE = 60_000;
+
+/** One point per minute of the window from `from`: the store keeps only minutes that had figures, the others are 0. */
+function everyMinute(from: number, points: SeriesPoint[]): SeriesPoint[] {
+  const byMinute = new Map(points.map((p) => [Date.parse(p.at), p]));
+  return Array.from({ length: WINDOW_MIN }, (_, i) => {
+    const at = from + i * MINUTE;
+    return byMinute.get(at) ?? { at: new Date(at).toISOString(), enqueued: 0, completed: 0, failed: 0, retried: 0, stalled: 0, processingMs: null, waitMs: null };
+  });
+}
 
 /**
  * Throughput, failure rate and latency over the last hour, per minute, from `GET /metrics/series` (of one queue, or
@@ -12,14 +22,15 @@ const WINDOW_MIN = 60;
  */
 export function MetricCharts({ queue }: { queue?: string }) {
   const { pollMs } = useConfig();
-  const series = usePoll(() => {
-    const to = Math.ceil(Date.now() / 60_000) * 60_000;
-    const from = to - WINDOW_MIN * 60_000;
-    return get<{ points: SeriesPoint[] }>('api/metrics/series', { from: new Date(from).toISOString(), to: new Date(to).toISOString(), resolution: 'minute', queue });
+  const series = usePoll(async () => {
+    const to = Math.ceil(Date.now() / MINUTE) * MINUTE;
+    const from = to - WINDOW_MIN * MINUTE;
+    const { points } = await get<{ points: SeriesPoint[] }>('api/metrics/series', { from: new Date(from).toISOString(), to: new Date(to).toISOString(), resolution: 'minute', queue });
+    return everyMinute(from, points);
   }, pollMs, [queue]);
   return (
     <Loaded polled={series}>
-      {({ points }) => {
+      {(points) => {
         const times = points.map((p) => Date.parse(p.at) / 1000);
         const finished = (p: SeriesPoint) => p.completed + p.failed;
         return (
