@@ -1,138 +1,30 @@
 /**
- * Answer shapes of the admin REST API (docs/admin.md, "REST API"), as the dashboard reads them: dates are ISO strings.
+ * Answer shapes of the admin REST API (docs/admin.md, "REST API"), derived from the service that builds them, so the
+ * dashboard is type-checked against the server: each is what a method of `UnoJobsAdminService` returns, as JSON
+ * carries it (dates become ISO strings).
  */
+import type { JobDetail as ServerJobDetail, JobSummary as ServerJobSummary, UnoJobsAdminService } from '../lib/nest-admin/admin.service.js';
 
-/** Jobs per state. */
-export type Counts = Record<'waiting' | 'scheduled' | 'active' | 'completed' | 'failed' | 'cancelled', number>;
+/** A value after `JSON.stringify` and `JSON.parse`: dates are strings. */
+export type Wire<T> = T extends Date ? string : T extends readonly (infer U)[] ? Wire<U>[] : T extends object ? { [K in keyof T]: Wire<T[K]> } : T;
+
+/** The JSON answer of the route served by the service method `K`. */
+export type Answer<K extends keyof UnoJobsAdminService> = UnoJobsAdminService[K] extends (...args: never[]) => infer R ? Wire<Awaited<R>> : never;
 
 /** The job states, in lifecycle order. */
 export const STATES = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'] as const;
 
-/** Rate windows. */
-export type Window = '1m' | '5m' | '15m';
-
-/** Jobs per second by outcome. */
-export interface Rates {
-  enqueued: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  stalled: number;
-}
-
 /** `GET /me`. */
-export interface Me {
-  scope: 'read' | 'write';
-  readOnly: boolean;
-}
-
-/** One queue, as `GET /queues` lists it. */
-export interface QueueView {
-  name: string;
-  counts: Counts;
-  rates: Record<Window, Rates>;
-  failureRate: Record<Window, number | null>;
-  oldestWaitMs: number | null;
-  /** Null when the store cannot pause. */
-  paused: boolean | null;
-  pausedTasks: string[];
-}
-
+export type Me = Answer<'me'>;
+/** One queue. */
+export type QueueView = Answer<'queue'>;
 /** A job in a list. */
-export interface JobSummary {
-  id: string;
-  task: string;
-  queue: string;
-  state: string;
-  priority: string;
-  attempt: number;
-  maxAttempts: number;
-  stalls: number;
-  runAt: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  workerId: string | null;
-  lastError: { name: string; message: string } | null;
-}
-
+export type JobSummary = Wire<ServerJobSummary>;
 /** One job with everything stored about it. */
-export interface JobDetail extends JobSummary {
-  payload: unknown;
-  result: unknown;
-  progress: unknown;
-  errors: { attempt: number; name: string; message: string; stack?: string; at: string }[];
-  logs: string[];
-  timeoutMs: number | null;
-  leaseExpiresAt: string | null;
-  timeline: { at: string; event: string; detail?: string }[];
-}
-
-/** A schedule with its next and last runs. */
-export interface ScheduleView {
-  name: string;
-  task: string;
-  cron?: string | null;
-  every?: number | null;
-  timezone?: string;
-  payload: unknown;
-  paused: boolean;
-  nextRunAt: string | null;
-  lastRunAt: string | null;
-  lastJobId: string | null;
-  source: string;
-}
-
-/** A registered worker instance. */
-export interface WorkerView {
-  id: string;
-  host: string;
-  pid: number;
-  version: string;
-  queues: Record<string, { slots: number; busy: number }>;
-  busy: number;
-  concurrency: number;
-  startedAt: string;
-  lastSeenAt: string;
-  alive: boolean;
-}
-
-/** Percentiles of a latency, in ms. */
-export interface Percentiles {
-  count: number;
-  p50: number;
-  p95: number;
-  p99: number;
-}
-
+export type JobDetail = Wire<ServerJobDetail>;
+/** A page of jobs. */
+export type JobPage = Answer<'jobs'>;
 /** `GET /metrics`: the cluster summary. */
-export interface MetricsSummary {
-  counts: Counts | null;
-  rates: Record<Window, Rates>;
-  failureRate: Record<Window, number | null>;
-  processingMs: (Percentiles & { mean: number }) | null;
-  waitMs: Percentiles | null;
-  oldestWaitMs: number | null;
-  utilisation: { busy: number; slots: number; ratio: number | null };
-}
-
+export type MetricsSummary = Answer<'metrics'>;
 /** One bucket of `GET /metrics/series`. */
-export interface SeriesPoint extends Rates {
-  at: string;
-  processingMs: Percentiles | null;
-  waitMs: Percentiles | null;
-}
-
-/** One kind of failure of one task, with some of its jobs. */
-export interface ErrorPatternView {
-  fingerprint: string;
-  task: string;
-  queue: string;
-  name: string;
-  pattern: string;
-  frame: string | null;
-  count: number;
-  firstSeenAt: string;
-  lastSeenAt: string;
-  jobs: JobSummary[];
-}
+export type SeriesPoint = Answer<'series'>['points'][number];

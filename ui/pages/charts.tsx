@@ -1,7 +1,7 @@
 import { get } from '../api.js';
 import { Chart, Loaded, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
-import type { SeriesPoint } from '../types.js';
+import type { Answer, SeriesPoint } from '../types.js';
 
 /** Minutes of history the charts show. */
 const WINDOW_MIN = 60;
@@ -25,7 +25,7 @@ export function MetricCharts({ queue }: { queue?: string }) {
   const series = usePoll(async () => {
     const to = Math.ceil(Date.now() / MINUTE) * MINUTE;
     const from = to - WINDOW_MIN * MINUTE;
-    const { points } = await get<{ points: SeriesPoint[] }>('api/metrics/series', { from: new Date(from).toISOString(), to: new Date(to).toISOString(), resolution: 'minute', queue });
+    const { points } = await get<Answer<'series'>>('api/metrics/series', { from: new Date(from).toISOString(), to: new Date(to).toISOString(), resolution: 'minute', queue });
     return everyMinute(from, points);
   }, pollMs, [queue]);
   return (

@@ -2,12 +2,12 @@ import { get } from '../api.js';
 import { Loaded, Time, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
 import { href } from '../router.js';
-import type { ErrorPatternView } from '../types.js';
+import type { Answer } from '../types.js';
 
 /** Failures grouped by kind (task and fingerprint), most recent first, with some of their jobs. */
 export function ErrorsPage() {
   const { pollMs } = useConfig();
-  const list = usePoll(() => get<{ patterns: ErrorPatternView[] | null }>('api/error-patterns', { limit: 100 }), pollMs, []);
+  const list = usePoll(() => get<Answer<'errorPatterns'>>('api/error-patterns', { limit: 100 }), pollMs, []);
   return (
     <section>
       <h1>Error patterns</h1>

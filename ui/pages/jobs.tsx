@@ -3,7 +3,7 @@ import { get, post } from '../api.js';
 import { Action, Loaded, StateBadge, Time, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
 import { href, navigate } from '../router.js';
-import { STATES, type JobSummary } from '../types.js';
+import { STATES, type JobPage, type JobSummary } from '../types.js';
 
 /** The list's filters, kept in the route's query so a filtered list can be linked to and reloaded. */
 const FILTERS = ['queue', 'task', 'state', 'idPrefix', 'from', 'to'] as const;
@@ -16,7 +16,7 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
   const filter: Filter = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) ?? undefined]).filter(([, v]) => v));
   const cursor = query.get('cursor') ?? undefined;
   const key = query.toString();
-  const page = usePoll(() => get<{ jobs: JobSummary[]; nextCursor: string | null }>('api/jobs', { ...filter, cursor, limit: 50 }), pollMs, [key]);
+  const page = usePoll(() => get<JobPage>('api/jobs', { ...filter, cursor, limit: 50 }), pollMs, [key]);
   return (
     <section>
       <h1>Jobs</h1>

@@ -2,7 +2,7 @@ import { get } from '../api.js';
 import { Loaded, Stat, duration, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
 import { href } from '../router.js';
-import { STATES, type MetricsSummary, type QueueView } from '../types.js';
+import { STATES, type Answer, type MetricsSummary, type QueueView } from '../types.js';
 import { MetricCharts } from './charts.js';
 
 const percent = (ratio: number | null | undefined) => (ratio === null || ratio === undefined ? '–' : `${(100 * ratio).toFixed(1)} %`);
@@ -11,7 +11,7 @@ const percent = (ratio: number | null | undefined) => (ratio === null || ratio =
 export function Overview() {
   const { pollMs } = useConfig();
   const summary = usePoll(() => get<MetricsSummary>('api/metrics'), pollMs, []);
-  const queues = usePoll(() => get<{ queues: QueueView[] }>('api/queues'), pollMs, []);
+  const queues = usePoll(() => get<Answer<'queues'>>('api/queues'), pollMs, []);
   return (
     <section>
       <h1>Overview</h1>
@@ -54,7 +54,7 @@ export function QueueTable({ queues }: { queues: QueueView[] }) {
             <td><a href={href('queue', q.name)}>{q.name}</a></td>
             {STATES.map((s) => (
               <td class="num" key={s} data-state={s}>
-                <a href={href('jobs', { queue: q.name, state: s })}>{q.counts[s]}</a>
+                <a href={href('jobs', { queue: q.name, state: s })}>{q.counts?.[s] ?? '–'}</a>
               </td>
             ))}
             <td class="num">{percent(q.failureRate['15m'])}</td>

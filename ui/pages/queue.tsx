@@ -17,7 +17,7 @@ export function QueuePage({ name }: { name: string }) {
         {(q) => (
           <>
             <div class="stats">
-              {STATES.map((s) => <Stat key={s} label={s} value={<a href={href('jobs', { queue: name, state: s })}>{q.counts[s]}</a>} />)}
+              {STATES.map((s) => <Stat key={s} label={s} value={<a href={href('jobs', { queue: name, state: s })}>{q.counts?.[s] ?? '–'}</a>} />)}
               <Stat label="completed / s (5 min)" value={q.rates['5m'].completed.toFixed(2)} />
               <Stat label="oldest wait" value={duration(q.oldestWaitMs)} />
             </div>

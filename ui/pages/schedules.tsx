@@ -2,12 +2,12 @@ import { del, get, post } from '../api.js';
 import { Action, Loaded, Time, duration, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
 import { href } from '../router.js';
-import type { ScheduleView } from '../types.js';
+import type { Answer } from '../types.js';
 
 /** Schedules with their next and last runs: run now, pause, resume, remove. */
 export function SchedulesPage() {
   const { pollMs } = useConfig();
-  const list = usePoll(() => get<{ schedules: ScheduleView[] }>('api/schedules'), pollMs, []);
+  const list = usePoll(() => get<Answer<'schedules'>>('api/schedules'), pollMs, []);
   const path = (name: string, action?: string) => `api/schedules/${encodeURIComponent(name)}${action ? `/${action}` : ''}`;
   return (
     <section>

@@ -1,12 +1,12 @@
 import { get } from '../api.js';
 import { Loaded, Time, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
-import type { WorkerView } from '../types.js';
+import type { Answer } from '../types.js';
 
 /** The worker registry: every instance with its queues, busy slots and last heartbeat. */
 export function WorkersPage() {
   const { pollMs } = useConfig();
-  const list = usePoll(() => get<{ workers: WorkerView[] | null }>('api/workers'), pollMs, []);
+  const list = usePoll(() => get<Answer<'workers'>>('api/workers'), pollMs, []);
   return (
     <section>
       <h1>Workers</h1>
@@ -25,7 +25,7 @@ export function WorkersPage() {
                     <td class="mono">{w.id}</td>
                     <td>{w.host}</td>
                     <td class="num">{w.pid}</td>
-                    <td>{Object.entries(w.queues).map(([q, s]) => `${q} ${s.busy}/${s.slots}`).join(', ') || 'producer only'}</td>
+                    <td>{Object.entries(w.queues).map(([q, s]) => `${q} ${s.busy}/${s.concurrency}`).join(', ') || 'producer only'}</td>
                     <td class="num">{w.busy}/{w.concurrency}</td>
                     <td><Time at={w.startedAt} /></td>
                     <td><Time at={w.lastSeenAt} /></td>
