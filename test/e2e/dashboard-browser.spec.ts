@@ -158,6 +158,22 @@ describe('dashboard in Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('stops polling while the tab is hidden and polls again at once when it shows', async () => {
+    const { page } = await open('admin');
+    await page.locator('tr[data-queue="mail"]').waitFor();
+    const polls: string[] = [];
+    page.on('request', (r) => r.url().includes('/api/') && polls.push(r.url()));
+    const visibility = (hidden: boolean) =>
+      page.evaluate(`Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'))`);
+    await visibility(true);
+    polls.length = 0;
+    await new Promise((resolve) => setTimeout(resolve, 3500)); // 3.5 poll intervals
+    expect(polls).toEqual([]);
+    await visibility(false);
+    await waitFor(() => polls.some((url) => url.endsWith('/api/queues')));
+    await page.close();
+  }, 30_000);
+
   it('shows no action button to a read-only caller, and the API refuses its writes with 403', async () => {
     const { page, report } = await open('viewer', `#/job/${xssId}`);
     await page.locator('.job-head .badge', { hasText: 'failed' }).waitFor();
