@@ -102,10 +102,8 @@ export class AdminErrorFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const response = exception.getResponse();
       const base = body(status, exception.name.replace(/Exception$/, '').replace(/([a-z])([A-Z])/g, '$1 $2'), exception.message);
-      if (typeof response === 'object' && response !== null) {
-        const { message, error, field } = response as { message?: unknown; error?: unknown; field?: unknown };
-        Object.assign(base.body, typeof error === 'string' ? { error } : {}, typeof message === 'string' ? { message } : {}, typeof field === 'string' ? { field } : {});
-      }
+      // Nest's own shape ({ statusCode, message, error }) or ours, with extra fields such as a bulk action's `matched`.
+      if (typeof response === 'object' && response !== null) Object.assign(base.body, response, { statusCode: status });
       return base;
     }
     if (exception instanceof JobNotFoundError) return body(404, 'Not Found', exception.message);

@@ -53,7 +53,7 @@ const invalid = (name: string, value: unknown, expected: string) => new Configur
  * Check the options and resolve them; throws a `ConfigurationError` at boot without an authorization hook, or with
  * `allowUnauthenticated` when `env.NODE_ENV` is `production`.
  */
-export function resolveAdminOptions(options: UnoJobsAdminOptions, env: NodeJS.ProcessEnv = process.env): ResolvedAdminOptions {
+export function resolveAdminOptions(options: UnoJobsAdminOptions, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedAdminOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', options, 'an object');
   const { path = 'jobs-admin', guards = [], authorize, allowUnauthenticated = false, redact = {}, readOnly = false, dashboard = true } = options;
   const segments = typeof path === 'string' ? path.replace(/^\/+|\/+$/g, '').split('/') : [];

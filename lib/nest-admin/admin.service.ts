@@ -11,21 +11,11 @@ import type { RedactedField, ResolvedAdminOptions } from './admin-options.js';
 import { badField } from './fields.js';
 import { BULK_LIMIT, SCAN_LIMIT, type AdminScope, type BulkAction } from './routes.js';
 
+/** The fields of a job that lists show. */
+type SummaryFields = 'id' | 'task' | 'queue' | 'state' | 'priority' | 'attempt' | 'maxAttempts' | 'stalls' | 'runAt' | 'createdAt' | 'startedAt' | 'finishedAt' | 'workerId';
+
 /** A job in a list: no payload, result or logs. */
-export interface JobSummary {
-  id: string;
-  task: string;
-  queue: string;
-  state: JobState;
-  priority: JobRecord['priority'];
-  attempt: number;
-  maxAttempts: number;
-  stalls: number;
-  runAt: Date;
-  createdAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  workerId: string | null;
+export interface JobSummary extends Pick<JobRecord, SummaryFields> {
   /** The latest error, redacted. */
   lastError: { name: string; message: string } | null;
 }

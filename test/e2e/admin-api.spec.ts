@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, JobQueue, MemoryJobStorage, Scheduler, UnoMetrics } from '../../lib/index.js';
 import { messages } from '../../lib/contract/errors.js';
-import { ADMIN_ROUTES, buildOpenApi, REDACTION_FAILED, UnoJobsAdminModule } from '../../lib/admin.js';
+import { ADMIN_ROUTES, BULK_LIMIT, buildOpenApi, REDACTION_FAILED, UnoJobsAdminModule } from '../../lib/admin.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { ADMIN, authorizeByRole, bootAdmin, TokenGuard, VIEWER, type AdminClient } from '../support/admin-app.js';
 
@@ -147,6 +147,17 @@ describe('admin API answers', () => {
     expect(answers[2]!.body.patterns[0].jobs.map((j: { id: string }) => j.id)).toContain(signup.id);
     expect(answers[3]!.body.schedules[0].payload).toEqual({ email: 'b@example.com', password: '***' });
     expect((await c.call('GET', `jobs/${report.id}`, { headers: VIEWER })).body.result).toBe(REDACTION_FAILED);
+  });
+
+  it(`a bulk action over more than ${BULK_LIMIT} jobs is capped in the dry run and refused (400 naming the filter)`, async () => {
+    const c = await boot();
+    const jobs = c.app.get(JobQueue);
+    await jobs.enqueueMany(Array.from({ length: BULK_LIMIT + 1 }, (_, n) => ({ task: 'report.build', payload: { n }, options: { delay: 3_600_000 } })));
+    const body = { action: 'cancel', filter: { state: 'scheduled' } };
+    expect((await c.call('POST', 'jobs/bulk', { headers: ADMIN, body: { ...body, dryRun: true } })).body).toEqual({ action: 'cancel', matched: BULK_LIMIT, capped: true });
+    const refused = await c.call('POST', 'jobs/bulk', { headers: ADMIN, body: { ...body, confirm: BULK_LIMIT } });
+    expect([refused.status, refused.body.field, refused.body.message]).toEqual([400, 'filter', messages.adminBulkTooMany(BULK_LIMIT)]);
+    expect((await jobs.counts()).scheduled).toBe(BULK_LIMIT + 1);
   });
 
   it('bad input answers 400 naming the field, unknown ids 404, missing capabilities 501, never 500', async () => {

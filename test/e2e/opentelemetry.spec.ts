@@ -9,13 +9,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { JobEvents, JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type WorkerOptions } from '../../lib/index.js';
 import { UnoJobsTracing, type TracingOptions } from '../../lib/opentelemetry.js';
 import { waitFor } from '../../lib/testing/index.js';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { RedisJobStorage } from '../../lib/redis.js';
-import { TypeormJobStorage } from '../../lib/typeorm.js';
-import { deleteKeys } from '../support/redis-keys.js';
-import { dropTables } from '../support/sql-tables.js';
+import { storeCases } from '../support/store-cases.js';
 
 // Real NestJS apps with UnoJobsTracing as the module's instrumentation, traced by the OpenTelemetry SDK into an
 // in-memory exporter (the global tracer provider, AsyncLocalStorage context manager and W3C propagator, as an app's
@@ -267,48 +261,7 @@ describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
   });
 });
 
-/**
- * One backend that two apps share, as two processes would. `open` gives each app its own store on it (each app
- * closes the one it got); `reset` runs after each test.
- */
-interface StoreCase {
-  name: string;
-  open: () => JobStorage;
-  reset: () => Promise<void>;
-}
-
-const tag = randomBytes(4).toString('hex');
-let round = 0;
-
-/** The memory store can only be shared as one instance; Redis and PostgreSQL get a fresh prefix per test. */
-const STORES: StoreCase[] = [
-  (() => {
-    let shared: MemoryJobStorage | null = null;
-    return { name: 'memory', open: () => (shared ??= new MemoryJobStorage()), reset: async () => void (shared = null) };
-  })(),
-  {
-    name: 'redis',
-    open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: `otel-${tag}-${round}` }),
-    reset: async () => {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-      await deleteKeys(redis, `*otel-${tag}-${round++}*`);
-      redis.disconnect();
-    },
-  },
-  {
-    name: 'postgres',
-    open: () => new TypeormJobStorage({
-      dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
-      tablePrefix: `otel_${tag}_${round}_`,
-    }),
-    reset: async () => {
-      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
-      await client.connect();
-      await dropTables(client, `otel_${tag}_${round++}_`);
-      await client.end();
-    },
-  },
-];
+const STORES = storeCases('otel');
 
 describe.each(STORES)('the trace context crosses the store: a producer app and a worker app on $name', (store) => {
   afterEach(() => store.reset());

@@ -28,6 +28,7 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { JobQueue, JobStorage, MemoryJobStorage, Task, UnoJobsModule, type JobRecord } from '@uno/jobs';
 import { JobStorage as Contract, newJobRecord } from '@uno/jobs/storage';
+import { UnoJobsAdminModule } from '@uno/jobs/admin';
 
 @Injectable()
 class Mailer {
@@ -41,6 +42,7 @@ class Mailer {
 export class AppModule {}
 export const same: typeof Contract = JobStorage;
 export const record = newJobRecord;
+export const admin = UnoJobsAdminModule.register({ authorize: (req: { headers: Record<string, string> }) => (req.headers['x-admin'] ? 'write' : false) });
 `;
 
 /** Boots the module, with `adopt` as argv[2] also with `nestSchedule: 'adopt'`; prints the outcome. */
@@ -102,7 +104,7 @@ describe('the packed library in an app without typeorm and ioredis', () => {
     await expect(readFile(join(app, 'node_modules/ioredis/package.json'))).rejects.toThrow(/ENOENT/);
   });
 
-  it('type-checks an app on @uno/jobs and @uno/jobs/storage with skipLibCheck: false', async () => {
+  it('type-checks an app on @uno/jobs, @uno/jobs/storage and @uno/jobs/admin with skipLibCheck: false', async () => {
     await writeFile(join(app, 'app.ts'), APP);
     const { code, output } = await tsc('app.ts');
     expect(output).toBe('');

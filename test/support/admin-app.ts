@@ -41,8 +41,9 @@ export class TokenGuard implements CanActivate {
 export const authorizeByRole = (request: { headers: Record<string, string | undefined> }) =>
   request.headers['x-role'] === 'admin' ? 'write' : request.headers['x-role'] === 'viewer' ? 'read' : false;
 
-/** Credentials of each caller of the test apps. */
+/** Credentials of the write caller of the test apps. */
 export const ADMIN = { 'x-token': 'secret', 'x-role': 'admin' };
+/** Credentials of the read-only caller of the test apps. */
 export const VIEWER = { 'x-token': 'secret', 'x-role': 'viewer' };
 
 @Module({})
