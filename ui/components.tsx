@@ -132,7 +132,7 @@ export function Chart({ title, times, series, unit }: { title: string; times: nu
     const opts: uPlot.Options = {
       width: Math.max(240, el.clientWidth),
       height: 180,
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false }))],
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false, points: { show: true, size: 4 } }))],
       axes: [{}, { size: 56, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit ?? ''}`) }],
       scales: { y: { range: (_u, _min, max) => [0, Math.max(max, 1)] } },
       legend: { live: false },
