@@ -302,6 +302,11 @@ export const messages = {
   nestScheduleNotFound: (kind: string, name: string) =>
     `No ${kind} named "${name}": neither adopted from @nestjs/schedule nor added to SchedulerRegistry. ` +
     `Uno's Scheduler lists every stored schedule: scheduler.list().`,
+  dashboardAssetsMissing: (tried: readonly string[]) =>
+    `The admin dashboard's files are missing (looked for manifest.json in ${tried.join(', ')}). They are built by ` +
+    `\`npm run build\` (scripts/build-dashboard.mjs); reinstall @uno/jobs, or build it when running from source.`,
+  invalidDashboardPollMs: (value: unknown) =>
+    `dashboard.pollMs ${String(value)} is invalid: pass a whole number of milliseconds from 1000 to 3600000.`,
   healthStoreTimeout: (ms: number) =>
     `store: the job store did not answer counts() within ${ms} ms. Check that the database or Redis server is up and ` +
     `reachable from this process (network, credentials, connection pool), or raise the health check's timeoutMs if it is only slow.`,

@@ -1,5 +1,6 @@
 import type { CanActivate, Type } from '@nestjs/common';
 import { ConfigurationError, messages } from '../contract/errors.js';
+import { dashboardPollMs, type DashboardOptions } from './dashboard.js';
 import type { AdminScope } from './routes.js';
 
 /** Which part of a job a redactor is given. */
@@ -28,6 +29,8 @@ export interface UnoJobsAdminOptions {
   redact?: Readonly<Record<string, Redactor>>;
   /** Refuse every write route (403), whoever asks. */
   readOnly?: boolean;
+  /** The web dashboard at `/<path>/` (docs/admin.md, "Dashboard"): on by default; `false` serves the API alone. */
+  dashboard?: boolean | DashboardOptions;
 }
 
 /** Options after validation: the path normalised and the access decision resolved. */
@@ -40,6 +43,8 @@ export interface ResolvedAdminOptions {
   /** The redactor of a task, if any. */
   redactor: (task: string) => Redactor | undefined;
   unauthenticated: boolean;
+  /** The dashboard's settings, or null when it is off. */
+  dashboard: Required<DashboardOptions> | null;
 }
 
 const invalid = (name: string, value: unknown, expected: string) => new ConfigurationError(messages.adminInvalidOption(name, value, expected));
@@ -50,7 +55,7 @@ const invalid = (name: string, value: unknown, expected: string) => new Configur
  */
 export function resolveAdminOptions(options: UnoJobsAdminOptions, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedAdminOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', options, 'an object');
-  const { path = 'jobs-admin', guards = [], authorize, allowUnauthenticated = false, redact = {}, readOnly = false } = options;
+  const { path = 'jobs-admin', guards = [], authorize, allowUnauthenticated = false, redact = {}, readOnly = false, dashboard = true } = options;
   const segments = typeof path === 'string' ? path.replace(/^\/+|\/+$/g, '').split('/') : [];
   if (segments.length === 0 || segments.some((s) => !/^[A-Za-z0-9._~-]+$/.test(s) || /^\.+$/.test(s))) {
     throw invalid('path', path, "URL path segments of letters, digits, '.', '_', '~' or '-', e.g. 'jobs-admin' or 'ops/jobs'");
@@ -61,6 +66,7 @@ export function resolveAdminOptions(options: UnoJobsAdminOptions, env: Readonly<
   if (authorize !== undefined && typeof authorize !== 'function') throw invalid('authorize', authorize, "a function (request) => 'read' | 'write' | false");
   if (typeof allowUnauthenticated !== 'boolean') throw invalid('allowUnauthenticated', allowUnauthenticated, 'a boolean');
   if (typeof readOnly !== 'boolean') throw invalid('readOnly', readOnly, 'a boolean');
+  if (typeof dashboard !== 'boolean' && (typeof dashboard !== 'object' || dashboard === null)) throw invalid('dashboard', dashboard, 'a boolean or { pollMs }');
   if (typeof redact !== 'object' || redact === null || Object.values(redact).some((r) => typeof r !== 'function')) {
     throw invalid('redact', redact, 'an object of functions by task name, e.g. { "user.signup": (value, field) => value }');
   }
@@ -74,5 +80,6 @@ export function resolveAdminOptions(options: UnoJobsAdminOptions, env: Readonly<
     access: async (request) => (authorize ? await authorize(request) : 'write'),
     redactor: (task) => (Object.hasOwn(redact, task) ? redact[task] : Object.hasOwn(redact, '*') ? redact['*'] : undefined),
     unauthenticated: !hooked,
+    dashboard: dashboard === false ? null : { pollMs: dashboardPollMs(dashboard === true ? {} : dashboard) },
   };
 }

@@ -3,6 +3,7 @@ import { ADMIN_OPTIONS, AdminAccessGuard, AdminErrorFilter } from './admin-acces
 import { UnoJobsAdminControllerBase } from './admin.controller.js';
 import { resolveAdminOptions, type ResolvedAdminOptions, type UnoJobsAdminOptions } from './admin-options.js';
 import { UnoJobsAdminService } from './admin.service.js';
+import { UNO_DASHBOARD_OPTIONS, dashboardControllerAt } from './ui.controller.js';
 
 /** The admin controller mounted at `/<path>/api`, behind the app's guards, then the access guard. */
 function controllerAt(options: ResolvedAdminOptions): Type<unknown> {
@@ -29,8 +30,8 @@ export class UnoJobsAdminModule {
     const resolved = resolveAdminOptions(options);
     return {
       module: UnoJobsAdminModule,
-      controllers: [controllerAt(resolved)],
-      providers: [{ provide: ADMIN_OPTIONS, useValue: resolved }, UnoJobsAdminService],
+      controllers: [controllerAt(resolved), ...(resolved.dashboard ? [dashboardControllerAt(resolved)] : [])],
+      providers: [{ provide: ADMIN_OPTIONS, useValue: resolved }, { provide: UNO_DASHBOARD_OPTIONS, useValue: resolved.dashboard }, UnoJobsAdminService],
       exports: [UnoJobsAdminService],
     };
   }

@@ -104,6 +104,14 @@ describe('the packed library in an app without typeorm and ioredis', () => {
     await expect(readFile(join(app, 'node_modules/ioredis/package.json'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('ships the built dashboard (the files its manifest names) without its source or its build-time packages', async () => {
+    const dist = join(app, 'node_modules/@uno/jobs/dist/dashboard');
+    const manifest = JSON.parse(await readFile(join(dist, 'manifest.json'), 'utf8')) as { script: string; style: string };
+    for (const file of [manifest.script, manifest.style]) expect((await readFile(join(dist, file))).length).toBeGreaterThan(1000);
+    await expect(readFile(join(app, 'node_modules/@uno/jobs/ui/main.tsx'))).rejects.toThrow(/ENOENT/);
+    for (const pkg of ['preact', 'uplot', 'esbuild']) await expect(readFile(join(app, `node_modules/${pkg}/package.json`))).rejects.toThrow(/ENOENT/);
+  });
+
   it('type-checks an app on @uno/jobs, @uno/jobs/storage and @uno/jobs/admin with skipLibCheck: false', async () => {
     await writeFile(join(app, 'app.ts'), APP);
     const { code, output } = await tsc('app.ts');

@@ -1,0 +1,81 @@
+import { get, post } from '../api.js';
+import { Action, JsonView, Loaded, StateBadge, Time, duration, useConfig } from '../components.js';
+import { usePoll } from '../poll.js';
+import { href } from '../router.js';
+import type { JobDetail } from '../types.js';
+
+/** Which actions apply to a job in a state (the API answers 409 to the others). */
+const ACTIONS: Record<string, ('retry' | 'cancel' | 'run-now')[]> = {
+  waiting: ['cancel'],
+  scheduled: ['run-now', 'cancel'],
+  active: ['cancel'],
+  failed: ['retry'],
+  cancelled: ['retry'],
+};
+
+const LABELS = { retry: 'Retry', cancel: 'Cancel', 'run-now': 'Run now' } as const;
+
+/** One job: its fields, payload, result and progress as JSON trees, errors with stacks, logs, timeline, actions. */
+export function JobPage({ id }: { id: string }) {
+  const { pollMs } = useConfig();
+  const path = `api/jobs/${encodeURIComponent(id)}`;
+  const job = usePoll(() => get<JobDetail>(path), pollMs, [id]);
+  return (
+    <section>
+      <h1>Job <span class="mono">{id}</span></h1>
+      <Loaded polled={job}>
+        {(j) => (
+          <>
+            <p class="job-head">
+              <StateBadge state={j.state} />
+              {(ACTIONS[j.state] ?? []).map((a) => (
+                <Action key={a} label={LABELS[a]} confirm={a === 'cancel' ? `Cancel job ${id}?` : undefined} run={() => post(`${path}/${a}`)} done={job.reload} />
+              ))}
+            </p>
+            <dl class="fields">
+              <dt>task</dt><dd>{j.task}</dd>
+              <dt>queue</dt><dd><a href={href('queue', j.queue)}>{j.queue}</a></dd>
+              <dt>priority</dt><dd>{j.priority}</dd>
+              <dt>attempt</dt><dd>{j.attempt} of {j.maxAttempts}{j.stalls ? `, ${j.stalls} stall(s)` : ''}</dd>
+              <dt>created</dt><dd><Time at={j.createdAt} /></dd>
+              <dt>runs at</dt><dd><Time at={j.runAt} /></dd>
+              <dt>started</dt><dd><Time at={j.startedAt} /></dd>
+              <dt>finished</dt><dd><Time at={j.finishedAt} /></dd>
+              <dt>timeout</dt><dd>{duration(j.timeoutMs)}</dd>
+              <dt>worker</dt><dd>{j.workerId ?? '–'}</dd>
+            </dl>
+            <h2>Payload</h2>
+            <JsonView value={j.payload} />
+            <h2>Result</h2>
+            <JsonView value={j.result} />
+            {j.progress !== null && (
+              <>
+                <h2>Progress</h2>
+                <JsonView value={j.progress} />
+              </>
+            )}
+            <h2>Errors ({j.errors.length})</h2>
+            {j.errors.map((e) => (
+              <details key={`${e.attempt}-${e.at}`} class="error-entry">
+                <summary>
+                  attempt {e.attempt}, <Time at={e.at} />: <strong>{e.name}</strong> {e.message}
+                </summary>
+                {e.stack && <pre>{e.stack}</pre>}
+              </details>
+            ))}
+            <h2>Logs ({j.logs.length})</h2>
+            {j.logs.length > 0 && <pre class="logs">{j.logs.join('\n')}</pre>}
+            <h2>Timeline</h2>
+            <ol class="timeline">
+              {j.timeline.map((t, i) => (
+                <li key={i}>
+                  <Time at={t.at} /> <strong>{t.event}</strong> {t.detail ?? ''}
+                </li>
+              ))}
+            </ol>
+          </>
+        )}
+      </Loaded>
+    </section>
+  );
+}
