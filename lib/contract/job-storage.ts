@@ -394,6 +394,16 @@ export abstract class JobStorage {
   }
 
   /**
+   * Be told when any process pauses a queue or task, so workers hand back the jobs they claimed ahead of it at once
+   * rather than at their next heartbeat. Delivery is best effort, like {@link subscribeCancels}. Returns an
+   * unsubscribe function, or `null` when the store cannot tell (the default): workers then read {@link listPaused}
+   * at each heartbeat while they hold prefetched jobs.
+   */
+  subscribePauses(_listener: (target: Required<PauseTarget>) => void): (() => void) | null {
+    return null;
+  }
+
+  /**
    * Be told when jobs of a queue may have become ready (insert, due, retry, release). Returns an unsubscribe
    * function. Backends without push keep the default, and the core polls.
    */

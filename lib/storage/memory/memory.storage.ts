@@ -76,6 +76,7 @@ export class MemoryJobStorage extends JobStorage {
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
   private readonly listeners = new Set<(queue: string) => void>();
   private readonly cancelListeners = new Set<(id: string) => void>();
+  private readonly pauseListeners = new Set<(target: Required<PauseTarget>) => void>();
   private readonly schedules = new Map<string, string>();
   /** Event subscriptions by event, then task. */
   private readonly subs = new Map<string, Map<string, Subscription>>();
@@ -106,6 +107,7 @@ export class MemoryJobStorage extends JobStorage {
     this.dueTimer = null;
     this.listeners.clear();
     this.cancelListeners.clear();
+    this.pauseListeners.clear();
   }
 
   override subscribe(listener: (queue: string) => void): () => void {
@@ -116,6 +118,11 @@ export class MemoryJobStorage extends JobStorage {
   override subscribeCancels(listener: (id: string) => void): () => void {
     this.cancelListeners.add(listener);
     return () => this.cancelListeners.delete(listener);
+  }
+
+  override subscribePauses(listener: (target: Required<PauseTarget>) => void): () => void {
+    this.pauseListeners.add(listener);
+    return () => this.pauseListeners.delete(listener);
   }
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
@@ -400,6 +407,7 @@ export class MemoryJobStorage extends JobStorage {
     let set = this.paused.get(target.queue);
     if (!set) this.paused.set(target.queue, (set = new Set()));
     set.add(target.task ?? null);
+    for (const listener of this.pauseListeners) listener({ queue: target.queue, task: target.task ?? null });
   }
 
   async resume(target: PauseTarget): Promise<boolean> {

@@ -29,6 +29,7 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
   type Subscription,
+  type PauseTarget,
 } from '../../contract/job-storage.js';
 import type {
   ErrorPattern,
@@ -118,7 +119,7 @@ export class RedisJobStorage extends JobStorage {
    * Per queue and priority set: where the next claim resumes in each level after a claim looked past the most jobs
    * it may (tasks this worker does not know, or at their concurrency limit), and for which excluded tasks.
    */
-  private readonly claimHints = new Map<string, { excluded: string; scores: string[] }>();
+  private readonly claimHints = new Map<string, { excluded: string; paused: string; scores: string[] }>();
   private closing: Promise<void> | null = null;
   private initialising: Promise<void> | null = null;
 
@@ -135,7 +136,7 @@ export class RedisJobStorage extends JobStorage {
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
     this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
-    this.wakeUps = new WakeUps(this.redis, this.keys.channel, this.keys.cancelChannel, () => this.allQueues(), () => this.promoteDue());
+    this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
       this.resolved.client.on('error', () => {});
@@ -267,9 +268,10 @@ export class RedisJobStorage extends JobStorage {
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
     args.push(resume.length, ...resume);
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
-    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`);
-    const [first, raw, next] = await this.run<[number, RawJob[], string[]]>('claim', [this.keys.queue(request.queue)], args);
-    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, scores: next });
+    // The paused tasks the hint was made under go along: the script drops the hint once they changed.
+    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.paused : '');
+    const [first, raw, next, paused] = await this.run<[number, RawJob[], string[], string]>('claim', [this.keys.queue(request.queue)], args);
+    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, paused, scores: next });
     else this.claimHints.delete(where);
     return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
   }
@@ -460,6 +462,34 @@ export class RedisJobStorage extends JobStorage {
 
   async removeSubscription(event: string, task: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.subscriptions, JSON.stringify([event, task]))) === 1;
+  }
+
+  // Pause: a set per queue ('<base>:paused': '' for the whole queue, else task names) that the claim script reads.
+
+  override async pause(target: PauseTarget): Promise<void> {
+    const task = target.task ?? null;
+    // The queue joins the queue set, so listPaused finds a queue paused before its first job.
+    if (!this.knownQueues.has(target.queue)) await this.redis.sadd(this.keys.queues, target.queue);
+    this.knownQueues.add(target.queue);
+    await this.redis.sadd(this.keys.paused(target.queue), task ?? '');
+    await this.redis.publish(this.keys.pauseChannel, JSON.stringify({ queue: target.queue, task }));
+  }
+
+  override async resume(target: PauseTarget): Promise<boolean> {
+    const resumed = (await this.redis.srem(this.keys.paused(target.queue), target.task ?? '')) === 1;
+    if (resumed) await this.redis.publish(this.keys.channel, target.queue);
+    return resumed;
+  }
+
+  override async listPaused(): Promise<Required<PauseTarget>[]> {
+    const queues = await this.allQueues();
+    const members = await Promise.all(queues.map((queue) => this.redis.smembers(this.keys.paused(queue))));
+    return queues.flatMap((queue, i) => members[i]!.map((task) => ({ queue, task: task === '' ? null : task })));
+  }
+
+  /** Pauses arrive over pub/sub, on the subscriber connection the wake-ups use. */
+  override subscribePauses(listener: (target: Required<PauseTarget>) => void): () => void {
+    return this.wakeUps.subscribePauses(listener);
   }
 
   // Monitoring records (lib/storage/redis/monitoring.ts): keys under `{<prefix>}`, one script per call, Redis' clock.

@@ -18,10 +18,15 @@
   then     claim id: unique per claim call. A call that arrives again with the id of this worker's last claim (ioredis
            resends a command whose reply a dropped connection lost) gets that claim's batch again instead of a
            second one, so a lost reply orphans no job. Remembered in "<base>:claim:<workerId>" for leaseMs.
+  then     the paused tasks the resume hints were made under (sorted, joined by newlines): hints made under another
+           set of paused tasks are dropped, since a resumed task's jobs may sit before them.
+
+  Paused ("<base>:paused", a set: '' for the whole queue, else task names): a paused queue returns nothing, and a
+  paused task is claimed as if its task limit were 0.
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... }, { resume hint per
-  level ('' = from the head) } } with jobs in claim order; job i's token is first + i - 1. A replay returns
-  the remembered batch the same way (no resume hints), or nothing when any of its jobs is no longer held.
+  level ('' = from the head) }, paused tasks (as above) } with jobs in claim order; job i's token is first + i - 1. A
+  replay returns the remembered batch the same way (no resume hints), or nothing when any of its jobs is no longer held.
 ]]
 -- @include common
 
@@ -48,6 +53,7 @@ local hints = {}
 for i = 1, nHints do hints[levels[i]] = ARGV[h + i] end
 local startNow = tonumber(ARGV[h + nHints + 1]) or 0
 local claimId = ARGV[h + nHints + 2] or ''
+local hintedUnder = ARGV[h + nHints + 3] or ''
 local lastClaim = base .. ':claim:' .. worker
 
 -- The same claim again: answer with its batch while every job of it is still held under the token it got then.
@@ -65,6 +71,18 @@ if claimId ~= '' then
     return { first, jobs, {} }
   end
 end
+
+-- Paused: nothing of a paused queue; a paused task as if its limit were 0 (one SMEMBERS of a key that rarely exists).
+local paused = redis.call('SMEMBERS', base .. ':paused')
+local pausedTasks = ''
+if #paused > 0 then
+  table.sort(paused)
+  if paused[1] == '' then return { 0, {}, {}, '' } end
+  limits = limits or {}
+  for _, task in ipairs(paused) do limits[task] = 0 end
+  pausedTasks = table.concat(paused, '\n')
+end
+if pausedTasks ~= hintedUnder then hints = {} end
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
 -- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
@@ -163,7 +181,7 @@ end
 if promoted > #claimed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 -- Hints are read before the claimed ids leave their sets (a skipped id never does).
 local resume = resumeHints()
-if #claimed == 0 then return { 0, {}, resume } end
+if #claimed == 0 then return { 0, {}, resume, pausedTasks } end
 
 for _, l in ipairs(levels) do
   if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
@@ -179,7 +197,7 @@ for _, id in ipairs(claimed) do
     jobs[#jobs + 1] = job
   end
 end
-if #valid == 0 then return { 0, {}, resume } end
+if #valid == 0 then return { 0, {}, resume, pausedTasks } end
 
 local lease = S(now + leaseMs)
 -- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last claims,
@@ -211,4 +229,4 @@ end
 if claimId ~= '' then
   redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', math.max(1, math.floor(leaseMs)))
 end
-return { first, jobs, resume }
+return { first, jobs, resume, pausedTasks }
