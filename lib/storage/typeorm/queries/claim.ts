@@ -4,6 +4,7 @@ import type { ClaimRequest } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
+import { pausedOfQueueSql } from './flow.js';
 
 /** Order key of a claim: priority level, lowered by one for jobs ready longer than `agingMs`. */
 export function rankSql(agingMs: number | undefined, nowParam: string): string {
@@ -13,6 +14,7 @@ export function rankSql(agingMs: number | undefined, nowParam: string): string {
 /**
  * The general claim (MySQL/MariaDB, SQLite, and PostgreSQL when `taskLimits` are set), in one transaction:
  *
+ * 0. A paused queue returns nothing; paused tasks are excluded like tasks whose cap is 0.
  * 1. On MySQL, due `scheduled` jobs of the queue become `waiting` first: without partial indexes the claim index
  *    starts `(queue, state, …)`, and a single state keeps the read in index order (a filesort under
  *    `FOR UPDATE SKIP LOCKED` would lock every candidate). SQLite and PostgreSQL take due scheduled jobs directly.
@@ -29,6 +31,9 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     const mine = yield { sql: claimedBySql(t, '?', '?'), params: tokenRange(token) };
     if (mine.length) return claimedRows(mine);
   }
+  // Paused (see queries/flow.ts): nothing of a paused queue, and a paused task as if its cap were 0.
+  const paused = (yield { sql: pausedOfQueueSql(t), params: [req.queue] }).map((r) => String(r.task));
+  if (paused.includes('')) return [];
   const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
   const now = Number(clock!.now);
   const inline = d.name !== 'mysql';
@@ -36,7 +41,7 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     yield { sql: `UPDATE ${t.jobs} SET state = 'waiting' WHERE state = 'scheduled' AND run_at <= ? AND queue = ?`, params: [now, req.queue] };
   }
   const caps = req.taskLimits ? new Map(Object.entries(req.taskLimits)) : new Map<string, number>();
-  const excluded = new Set([...caps].filter(([, cap]) => cap <= 0).map(([task]) => task));
+  const excluded = new Set([...[...caps].filter(([, cap]) => cap <= 0).map(([task]) => task), ...paused]);
   const levels = req.priorities ? req.priorities.map(priorityLevel) : null;
   const rank = rankSql(req.agingMs, '?');
   // MySQL with aging orders by an expression (a filesort): pick candidates without locks, then lock just those.
