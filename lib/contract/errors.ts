@@ -317,6 +317,9 @@ export const messages = {
   healthFailedJobs: (failed: number, max: number) =>
     `failed: ${failed} failed jobs are kept in the store, above the threshold of ${max}. Inspect them (jobs.list({ state: 'failed' })), ` +
     `fix the cause and retry or remove them, or raise maxFailed.`,
+  invalidPauseTask: (task: unknown) =>
+    `Cannot pause or resume task ${JSON.stringify(task)}: a task is named by a string of 1..200 characters. Pass ` +
+    `{ queue, task: 'report.build' } for one task, or the queue name alone for the whole queue.`,
   pauseUnsupported: () =>
     `This job store cannot pause queues or tasks (it does not implement pause()). Every store of @uno/jobs can; ` +
     `a custom store implements pause, resume and listPaused (see docs/storage.md).`,

@@ -18,7 +18,7 @@ import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './wor
 import { MonitorRecorder } from './monitor-recorder.js';
 import { UnoMetrics } from './uno-metrics.js';
 import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
-import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
+import type { JobStorage, PauseTarget, RetentionPolicy } from '../contract/job-storage.js';
 import type { Instrumentation } from './instrumentation.js';
 
 /** Worker settings of this process. */
@@ -234,6 +234,7 @@ export class UnoJobs {
       maxPayloadBytes,
       instrumentation,
       cancelling: (id) => this.pool?.cancellations.cancelling(id) ?? (() => {}),
+      paused: (target) => void this.pool?.paused(target),
       ready: () => {
         if (this.phase === 'stopped') throw new UnoJobsError(messages.engineStopped());
         return this.init();
@@ -336,6 +337,19 @@ export class UnoJobs {
   /** Register this instance (with its queues, none on a producer) in the store's worker registry. */
   private async joinRegistry(): Promise<void> {
     if (this.recorder) await this.registryEntry.start();
+  }
+
+  /**
+   * Stop claims of a queue, or of one task (`{ queue, task }`), in every process on the store until {@link resume}:
+   * running jobs finish, jobs claimed ahead are handed back. Same as `queue.pause`.
+   */
+  pause(target: string | PauseTarget): Promise<void> {
+    return this.queue.pause(target);
+  }
+
+  /** Resume claims of a paused queue or task and wake its workers everywhere; false when it was not paused. */
+  resume(target: string | PauseTarget): Promise<boolean> {
+    return this.queue.resume(target);
   }
 
   /** Run one housekeeping round now: promote due jobs, recover expired leases, prune. */

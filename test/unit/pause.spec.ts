@@ -1,0 +1,101 @@
+import { describe, it, expect, afterEach } from '@jest/globals';
+import { InvalidJobError, StorageError, UnoJobs } from '../../lib/index.js';
+import { JobStorage } from '../../lib/storage.js';
+import { flushMicrotasks } from '../../lib/testing/index.js';
+import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
+import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
+
+// Pause and resume in the core, on the memory store: `worker` runs jobs, `admin` (another engine on the same store,
+// standing in for another process) pauses and resumes. Cross-process runs: test/integration/flow-control-processes.spec.ts.
+
+let env: ReturnType<typeof createEngine> | null = null;
+let admin: UnoJobs | null = null;
+const timer = prefetchTimer();
+
+afterEach(async () => {
+  await admin?.stop(0);
+  await env?.uno.stop(0);
+  env = admin = null;
+});
+
+function twoEngines(worker: Record<string, unknown> = {}) {
+  const e = (env = createEngine({ worker: { leaseMs: 60_000, ...worker } }));
+  admin = new UnoJobs({ storage: e.storage, clock: e.clock, worker: { enabled: false } });
+  return { e, admin };
+}
+
+describe('pause and resume', () => {
+  it('a paused queue starts nothing more anywhere, running jobs finish, and resume wakes the worker', async () => {
+    const { e, admin } = twoEngines({ concurrency: 1, criticalSlots: 0 });
+    const gate = deferred();
+    const ran: number[] = [];
+    e.uno.register('t', async (n: number) => {
+      ran.push(n);
+      if (n === 0) await gate.promise;
+    });
+    await e.uno.start();
+    await e.queue.enqueueMany([0, 1, 2].map((n) => ({ task: 't', payload: n })));
+    await runUntil(async () => ran.length === 1);
+    await admin.pause('default');
+    expect(await admin.queue.listPaused()).toEqual([{ queue: 'default', task: null }]);
+    gate.resolve();
+    await runUntil(async () => (await e.queue.counts()).completed === 1);
+    for (let i = 0; i < 20; i++) await flushMicrotasks(5);
+    expect(ran).toEqual([0]);
+    expect((await e.queue.counts()).waiting).toBe(2);
+
+    expect(await admin.resume('default')).toBe(true);
+    expect(await admin.resume('default')).toBe(false);
+    await runUntil(async () => (await e.queue.counts()).completed === 3);
+    expect(ran).toEqual([0, 1, 2]);
+  });
+
+  it('pausing one task hands back its prefetched jobs (no attempt used) and leaves other tasks running', async () => {
+    const { e, admin } = twoEngines({ concurrency: 1, criticalSlots: 0, prefetch: 20 });
+    timer.remote(e.storage);
+    const gate = deferred();
+    const ran: string[] = [];
+    e.uno.register('warm', () => undefined);
+    e.uno.register('block', () => gate.promise);
+    e.uno.register('a', (p: string) => void ran.push(p));
+    e.uno.register('b', (p: string) => void ran.push(p));
+    await e.uno.start();
+    // Short jobs first, so the buffer has measured claims and handler times and prefetches.
+    await e.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'warm', payload: i })));
+    await runUntil(async () => (await e.queue.counts()).completed === 20);
+    await e.queue.enqueueMany([
+      { task: 'block', payload: null },
+      { task: 'a', payload: 'a1' },
+      { task: 'b', payload: 'b1' },
+      { task: 'a', payload: 'a2' },
+    ]);
+    await runUntil(async () => (await e.queue.counts()).active === 4);
+    expect((await e.queue.counts()).active).toBe(4); // block running, three buffered
+
+    await admin.pause({ queue: 'default', task: 'a' });
+    await runUntil(async () => (await e.queue.counts()).active === 2);
+    const a = (await e.queue.list({ task: 'a' })).jobs;
+    expect(a.map((j) => [j.state, j.attempt])).toEqual([['waiting', 0], ['waiting', 0]]);
+    gate.resolve();
+    await runUntil(async () => (await e.queue.counts()).completed === 22);
+    for (let i = 0; i < 20; i++) await flushMicrotasks(5);
+    expect(ran).toEqual(['b1']);
+
+    expect(await admin.resume({ queue: 'default', task: 'a' })).toBe(true);
+    await runUntil(async () => (await e.queue.counts()).completed === 24);
+    expect(ran).toEqual(['b1', 'a1', 'a2']);
+  });
+
+  it('refuses a bad target with the way to name one, and a store that cannot pause with a StorageError', async () => {
+    const e = (env = createEngine());
+    await expect(e.uno.pause({ queue: 'default', task: '' })).rejects.toThrow(InvalidJobError);
+    await expect(e.uno.pause({ queue: 'default', task: '' })).rejects.toThrow(/a task is named by a string of 1\.\.200 characters/);
+    await expect(e.uno.pause('bad queue!')).rejects.toThrow(InvalidJobError);
+    // A store that keeps the contract's defaults: no pause.
+    const storage = Object.assign(new MemoryJobStorage(), { pause: JobStorage.prototype.pause, listPaused: JobStorage.prototype.listPaused });
+    const plain = new UnoJobs({ storage, worker: { enabled: false } });
+    await expect(plain.pause('default')).rejects.toThrow(StorageError);
+    await expect(plain.queue.listPaused()).rejects.toThrow(/cannot pause queues or tasks/);
+    await plain.stop();
+  });
+});
