@@ -5,7 +5,6 @@ import {
   emptyCounts,
   newJobRecord,
   priorityLevel,
-  type ClaimedJob,
   type InsertResult,
   type JobCounts,
   type JobFilter,
@@ -30,6 +29,9 @@ import {
   type StorageCapabilities,
   type Subscription,
   type PauseTarget,
+  type ClaimFlow,
+  type ClaimReply,
+  type FlowLimits,
 } from '../../contract/job-storage.js';
 import type {
   ErrorPattern,
@@ -89,6 +91,14 @@ const MAINTENANCE_BATCH = 1000;
 /** How long the list of queues is reused by maintenance before it is read again. */
 const QUEUE_LIST_TTL_MS = 1000;
 
+/** The claim script's flow arguments (see claim.lua): the queue's limits, then each task's. */
+function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
+  const limits = (l: FlowLimits | undefined) => [l?.concurrency ?? '', l?.rate?.max ?? '', l?.rate?.per ?? ''];
+  const tasks = Object.entries(flow?.tasks ?? {});
+  args.push(...limits(flow?.queue), tasks.length);
+  for (const [task, l] of tasks) args.push(task, ...limits(l));
+}
+
 /**
  * Jobs in Redis, shared by any number of processes. Every state change is one Lua script (atomic, one round trip),
  * leases and due times follow Redis' clock, idle workers are woken by pub/sub, and all keys of a queue share the
@@ -119,7 +129,7 @@ export class RedisJobStorage extends JobStorage {
    * Per queue and priority set: where the next claim resumes in each level after a claim looked past the most jobs
    * it may (tasks this worker does not know, or at their concurrency limit), and for which excluded tasks.
    */
-  private readonly claimHints = new Map<string, { excluded: string; paused: string; scores: string[] }>();
+  private readonly claimHints = new Map<string, { excluded: string; held: string; scores: string[] }>();
   private closing: Promise<void> | null = null;
   private initialising: Promise<void> | null = null;
 
@@ -254,7 +264,7 @@ export class RedisJobStorage extends JobStorage {
     }
   }
 
-  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+  async claim(request: ClaimRequest): Promise<ClaimReply> {
     const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
     const limits = Object.entries(request.taskLimits ?? {});
     const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
@@ -268,12 +278,15 @@ export class RedisJobStorage extends JobStorage {
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
     args.push(resume.length, ...resume);
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
-    // The paused tasks the hint was made under go along: the script drops the hint once they changed.
-    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.paused : '');
-    const [first, raw, next, paused] = await this.run<[number, RawJob[], string[], string]>('claim', [this.keys.queue(request.queue)], args);
-    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, paused, scores: next });
+    // The tasks held back when the hint was made go along: the script drops the hint once they changed.
+    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '');
+    pushFlow(args, request.flow);
+    const [first, raw, next, held = '', heldMs = ''] = await this.run<[number, RawJob[], string[], string?, string?]>('claim', [this.keys.queue(request.queue)], args);
+    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
-    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    const reply: ClaimReply = raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    if (heldMs !== '') reply.heldMs = Number(heldMs);
+    return reply;
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {
