@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ConfigurationError, StorageError, messages } from '../../contract/errors.js';
-import type { ClaimedJob, InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../contract/job.js';
+import type { InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../contract/job.js';
 import {
   JobStorage,
+  type ClaimReply,
   type ClaimRequest,
   type CompleteOutcome,
   type FailOutcome,
@@ -352,14 +353,15 @@ export class TypeormJobStorage extends JobStorage {
     return results;
   }
 
-  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+  async claim(request: ClaimRequest): Promise<ClaimReply> {
     this.wakeups.known(request.queue);
     if (request.limit < 1) return [];
     const token = randomBytes(9).toString('base64url');
     const caps = Object.values(request.taskLimits ?? {});
     // Caps that cannot bind within this claim's limit change nothing: keep the single-statement path.
     const binding = caps.some((cap) => cap < request.limit);
-    if (this.fast && !binding) return this.fast.claim(request, token);
+    // Flow limits count and log in a transaction: the general path.
+    if (this.fast && !binding && !request.flow) return this.fast.claim(request, token);
     // A second run of the transaction (after a lost connection) first looks for what the first run may have taken.
     let runs = 0;
     return this.tx((d) => claimOp(d, this.t, request, token, runs++ > 0));
