@@ -106,6 +106,9 @@ export const messages = {
     `timeout ${String(timeout)} is invalid: pass a whole number of milliseconds from 1 to ${max} (100 years), or leave it out for no timeout.`,
   invalidConcurrency: (what: string, value: unknown) =>
     `Concurrency ${String(value)} for ${what} is invalid: pass a whole number >= 1.`,
+  invalidRateLimit: (what: string, value: unknown) =>
+    `Rate limit ${JSON.stringify(value)} for ${what} is invalid: pass { max, per } with max jobs (a whole number >= 1) ` +
+    `per window of per ms (a whole number >= 1), e.g. { max: 50, per: 1000 } for 50 jobs a second.`,
   invalidBackoff: (detail: string) =>
     `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
   invalidJobId: (jobId: unknown) =>

@@ -1,6 +1,6 @@
 import { ConfigurationError, messages } from '../contract/errors.js';
 import { PRIORITIES, type ClaimedJob, type Priority } from '../contract/job.js';
-import type { ClaimRequest } from '../contract/job-storage.js';
+import type { ClaimFlow, ClaimReply, ClaimRequest } from '../contract/job-storage.js';
 import type { Attempt, AttemptOwner } from './attempt.js';
 import { toError } from './events.js';
 import type { Executor, ExecutorDeps } from './executor.js';
@@ -25,6 +25,8 @@ export interface QueueWorkerConfig {
   prefetch: number;
   /** Most payload bytes held in the prefetch buffer. */
   prefetchBytes: number;
+  /** Cluster-wide limits of the queue and its tasks, kept by the store (none: undefined). */
+  flow?: ClaimFlow;
 }
 
 /** Settings shared by every queue worker of the pool. */
@@ -147,7 +149,7 @@ export class QueueWorker implements AttemptOwner {
       else if (arrived && this.buffer.lowestLevel() > 0) {
         request = this.request(Math.min(Math.max(1, this.buffer.target()), leaseRoom), PRIORITIES.slice(0, this.buffer.lowestLevel()), 0);
       }
-      let claimed: ClaimedJob[] = [];
+      let claimed: ClaimReply = [];
       if (request) {
         const began = PrefetchBuffer.now();
         // The store starts the lease when it runs the claim, after this instant: a deadline from here is safe.
@@ -206,7 +208,9 @@ export class QueueWorker implements AttemptOwner {
           continue;
         }
       }
-      if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
+      // A rate limit held jobs back: look again when it lets more through, not at the next poll (nor any sooner).
+      const wait = claimed.heldMs === undefined ? this.pool.pollIntervalMs : Math.min(this.pool.pollIntervalMs, Math.max(1, claimed.heldMs));
+      if (!this.dirty && !this.stopped) await this.idle(wait);
     }
   }
 
@@ -271,6 +275,15 @@ export class QueueWorker implements AttemptOwner {
       }
       for (const task of this.unknownTasks) taskLimits[task] = 0;
     }
+    const flowTasks = this.config.flow?.tasks;
+    if (flowTasks) {
+      // A task under a cluster-wide limit is claimed only for free slots, not into the buffer: a job held there would
+      // count against the limit while other processes sit idle.
+      taskLimits ??= {};
+      const buffered = this.buffer.perTask();
+      const free = Math.max(0, this.config.concurrency - this.busy - this.buffer.size);
+      for (const task of Object.keys(flowTasks)) taskLimits[task] = Math.min(taskLimits[task] ?? Infinity, Math.max(0, free - (buffered.get(task) ?? 0)));
+    }
     return {
       queue: this.config.queue,
       limit,
@@ -280,6 +293,7 @@ export class QueueWorker implements AttemptOwner {
       taskLimits,
       agingMs: this.config.agingMs,
       startNow,
+      ...(this.config.flow ? { flow: this.config.flow } : {}),
     };
   }
 
