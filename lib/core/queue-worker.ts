@@ -67,6 +67,8 @@ export class QueueWorker implements AttemptOwner {
   private drainWaiters: (() => void)[] = [];
   /** Tasks met in this queue that no handler here serves. */
   private readonly unknownTasks = new Set<string>();
+  /** The queue or one of its tasks has a cluster-wide concurrency cap. */
+  private readonly capped: boolean;
 
   constructor(
     readonly config: QueueWorkerConfig,
@@ -77,6 +79,8 @@ export class QueueWorker implements AttemptOwner {
     private readonly leaseUntil: Map<string, number>,
   ) {
     this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes, config.agingMs);
+    const flow = config.flow;
+    this.capped = flow?.queue?.concurrency !== undefined || Object.values(flow?.tasks ?? {}).some((l) => l.concurrency !== undefined);
   }
 
   /** Handlers of this queue still running after their attempt ended without them; each keeps its slot. */
@@ -382,7 +386,8 @@ export class QueueWorker implements AttemptOwner {
     // Only this attempt's entry: after a lost lease the same job may already run here again under a newer claim.
     if (this.running.get(attempt.id) === attempt) this.running.delete(attempt.id);
     if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
-    if (leaseBound) this.poke();
+    // Under a cluster-wide cap, the written outcome is what frees room in the store: claim again now.
+    if (leaseBound || this.capped) this.poke();
   }
 
   private idle(ms: number): Promise<void> {
