@@ -84,6 +84,7 @@ export {
   WaitTimeoutError,
   JobFailedError,
   UnrecoverableError,
+  JobRateLimitedError,
   JobTimeoutError,
   JobCancelledError,
   LeaseLostError,

@@ -101,6 +101,12 @@ export interface Lease {
   token: string;
 }
 
+/** A claimed job handed back by `release`: waiting again at once, or after `delayMs` (store clock). */
+export interface ReleasedLease extends Lease {
+  /** Due in this many ms (a whole number, at most {@link MAX_RETRY_DELAY_MS}); 0 or absent: waiting at once. */
+  delayMs?: number;
+}
+
 /** A successful attempt. `result` is JSON text (the core validated it). */
 export interface CompleteOutcome extends Lease {
   result: string;
@@ -273,8 +279,11 @@ export abstract class JobStorage {
    */
   abstract markStarted(leases: readonly Lease[]): Promise<void>;
 
-  /** Put claimed jobs back to `waiting` without counting the attempt (graceful shutdown). */
-  abstract release(leases: readonly Lease[]): Promise<void>;
+  /**
+   * Put claimed jobs back without counting the attempt (graceful shutdown, prefetched jobs of a paused queue): to
+   * `waiting`, or `scheduled` when a lease has a `delayMs` (the handler reported a rate limit).
+   */
+  abstract release(leases: readonly ReleasedLease[]): Promise<void>;
 
   /** Store progress and/or append a log line; false when fenced out. */
   abstract progress(lease: Lease, update: ProgressUpdate): Promise<boolean>;

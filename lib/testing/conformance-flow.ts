@@ -61,4 +61,20 @@ export const flowCases: ConformanceCase[] = [
       assert.deepEqual(ids(await s.claim(slow)), [q2!.job.id]);
     },
   },
+  {
+    name: 'release with a delay: the job is scheduled after it, its attempt given back (a rate limit the handler hit)',
+    run: async (s) => {
+      const [job] = await s.insert([newJob({ maxAttempts: 1 })]);
+      const [claimed] = await s.claim(claimReq(1, { startNow: 1 }));
+      await s.release([{ id: job!.job.id, token: claimed!.token, delayMs: 400 }]);
+      const back = (await s.get(job!.job.id))!;
+      assert.equal(back.state, 'scheduled');
+      assert.equal(back.attempt, 0);
+      assert.equal((await s.claim(claimReq(1))).length, 0);
+      await sleep(450);
+      const [again] = await s.claim(claimReq(1));
+      assert.equal(again!.job.id, job!.job.id);
+      assert.equal(again!.job.attempt, 1);
+    },
+  },
 ];

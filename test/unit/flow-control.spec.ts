@@ -71,3 +71,41 @@ describe('rateLimit', () => {
     expect(started.map((t) => Math.floor((t - t0) / 1000))).toEqual([0, 0, 0, 1, 1, 1, 2]);
   });
 });
+
+describe('ctx.rateLimited', () => {
+  it('hands the job back due after retryAfterMs, without using an attempt', async () => {
+    const e = createEngine();
+    engines.push(e.uno);
+    const runs: number[] = [];
+    e.uno.register('api.call', (_p, ctx) => {
+      runs.push(ctx.job.attempt);
+      if (runs.length === 1) ctx.rateLimited(5000);
+      return 'ok';
+    }, { attempts: 1 });
+    await e.uno.start();
+    const job = await e.queue.enqueue('api.call', null);
+    await runUntil(async () => (await e.queue.getJob(job.id))!.state === 'scheduled');
+    expect(await e.queue.getJob(job.id)).toMatchObject({ state: 'scheduled', attempt: 0, errors: [] });
+    await e.clock.advance(5000);
+    await runUntil(async () => (await e.queue.getJob(job.id))!.state === 'completed');
+    expect(await e.queue.getJob(job.id)).toMatchObject({ state: 'completed', attempt: 1, result: 'ok' });
+    expect(runs).toEqual([1, 1]);
+  });
+
+  it('refuses a wait that is not a whole number of ms', async () => {
+    const e = createEngine();
+    engines.push(e.uno);
+    const errors: string[] = [];
+    e.uno.register('api.call', (_p, ctx) => {
+      try {
+        ctx.rateLimited(-1);
+      } catch (error) {
+        errors.push((error as Error).message);
+      }
+    });
+    await e.uno.start();
+    await e.queue.enqueue('api.call', null);
+    await runUntil(async () => errors.length === 1);
+    expect(errors[0]).toMatch(/ctx\.rateLimited\(-1\): pass how long to wait .* a whole number of ms from 0 to/);
+  });
+});

@@ -29,6 +29,7 @@ import {
   type StorageCapabilities,
   type Subscription,
   type PauseTarget,
+  type ReleasedLease,
   narrowClaim,
   type ClaimFlow,
   type ClaimReply,
@@ -288,14 +289,14 @@ export class MemoryJobStorage extends JobStorage {
     });
   }
 
-  async release(leases: readonly Lease[]): Promise<void> {
+  async release(leases: readonly ReleasedLease[]): Promise<void> {
     const now = this.clock.now();
     for (const lease of leases) {
       const entry = this.owned(lease);
       if (!entry) continue;
       this.deactivate(entry);
       entry.record.attempt = Math.max(0, entry.record.attempt - 1);
-      this.requeue(entry, now, now);
+      this.requeue(entry, now + (lease.delayMs ?? 0), now);
     }
   }
 

@@ -29,6 +29,7 @@ import {
   type StorageCapabilities,
   type Subscription,
   type PauseTarget,
+  type ReleasedLease,
   type ClaimFlow,
   type ClaimReply,
   type FlowLimits,
@@ -350,12 +351,14 @@ export class RedisJobStorage extends JobStorage {
     return accepted;
   }
 
-  async release(leases: readonly Lease[]): Promise<void> {
+  async release(leases: readonly ReleasedLease[]): Promise<void> {
     await this.perQueue(leases, async (queue, group) => {
       const args: ScriptArg[] = [this.keys.channel, queue];
-      for (const { lease, counter } of group) args.push(lease.id, counter);
+      for (const { lease, counter } of group) args.push(lease.id, counter, lease.delayMs ?? 0);
       await this.run<number>('release', [this.keys.queue(queue)], args);
     });
+    const delays = leases.map((l) => l.delayMs ?? 0).filter((ms) => ms > 0);
+    if (delays.length) this.wakeUps.armDue(Math.min(...delays));
   }
 
   async progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {

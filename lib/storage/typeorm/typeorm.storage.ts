@@ -18,6 +18,7 @@ import {
   type RecoverOptions,
   type Subscription,
   type PauseTarget,
+  type ReleasedLease,
 } from '../../contract/job-storage.js';
 import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from '../../contract/monitoring.js';
 import { seqCursor } from '../../contract/cursor.js';
@@ -394,9 +395,11 @@ export class TypeormJobStorage extends JobStorage {
     return accepted;
   }
 
-  async release(leases: readonly Lease[]): Promise<void> {
+  async release(leases: readonly ReleasedLease[]): Promise<void> {
     if (leases.length === 0) return;
     await this.publish(await this.tx((d) => releaseOp(d, this.t, leases)));
+    // Handed back with a delay: wake this process's workers when due (maintenance promotes it everywhere).
+    for (const { delayMs } of leases) if (delayMs) this.wakeups.dueAt(Date.now() + delayMs);
   }
 
   progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {
