@@ -94,6 +94,7 @@ export class Executor {
     const { clock, events } = this.deps;
     // The handler hit a rate limit (ctx.rateLimited): back to the store, due later, its attempt given back.
     if (thrown instanceof JobRateLimitedError) {
+      attempt.failure = { error: thrown, retryDelayMs: thrown.retryAfterMs }; // a tracing hook hears "retry"
       return this.write(job.id, () => this.deps.storage.release([{ id: job.id, token, delayMs: thrown.retryAfterMs }]).then(() => true), () => true);
     }
     const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
