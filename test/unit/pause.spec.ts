@@ -86,6 +86,28 @@ describe('pause and resume', () => {
     expect(ran).toEqual(['b1', 'a1', 'a2']);
   });
 
+  it('without pause notices from the store, the worker reads listPaused at its heartbeat and hands back then', async () => {
+    const { e, admin } = twoEngines({ concurrency: 1, criticalSlots: 0, prefetch: 20 });
+    e.storage.subscribePauses = () => null; // as the MySQL/MariaDB and SQLite stores
+    timer.remote(e.storage);
+    const gate = deferred();
+    e.uno.register('warm', () => undefined);
+    e.uno.register('block', () => gate.promise);
+    e.uno.register('a', () => undefined);
+    await e.uno.start();
+    await e.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'warm', payload: i })));
+    await runUntil(async () => (await e.queue.counts()).completed === 20);
+    await e.queue.enqueueMany([{ task: 'block', payload: null }, { task: 'a', payload: 1 }, { task: 'a', payload: 2 }]);
+    await runUntil(async () => (await e.queue.counts()).active === 3);
+    await admin.pause('default');
+    for (let i = 0; i < 20; i++) await flushMicrotasks(5);
+    expect((await e.queue.counts()).active).toBe(3); // not told yet
+    await e.clock.advance(20_000); // the first heartbeat (leaseMs 60 s / 3)
+    await runUntil(async () => (await e.queue.counts()).active === 1);
+    expect(await e.queue.counts()).toMatchObject({ active: 1, waiting: 2 });
+    gate.resolve();
+  });
+
   it('refuses a bad target with the way to name one, and a store that cannot pause with a StorageError', async () => {
     const e = (env = createEngine());
     await expect(e.uno.pause({ queue: 'default', task: '' })).rejects.toThrow(InvalidJobError);
