@@ -283,10 +283,10 @@ export class QueueWorker implements AttemptOwner {
     if (flowTasks) {
       // A task under a cluster-wide limit is claimed only for free slots, not into the buffer: a job held there would
       // count against the limit while other processes sit idle.
+      // Free slots: those no running or buffered job has taken.
       taskLimits ??= {};
-      const buffered = this.buffer.perTask();
       const free = Math.max(0, this.config.concurrency - this.busy - this.buffer.size);
-      for (const task of Object.keys(flowTasks)) taskLimits[task] = Math.min(taskLimits[task] ?? Infinity, Math.max(0, free - (buffered.get(task) ?? 0)));
+      for (const task of Object.keys(flowTasks)) taskLimits[task] = Math.min(taskLimits[task] ?? Infinity, free);
     }
     return {
       queue: this.config.queue,

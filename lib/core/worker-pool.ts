@@ -238,7 +238,8 @@ export class WorkerPool {
         this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
       }
     }
-    await this.pollPauses();
+    // Not awaited: a slow read must not hold up the next renewal.
+    void this.pollPauses();
     if (this.closed) return;
     if (!this.fenceTimer) this.selfFence();
     this.scheduleHeartbeat(began);
