@@ -94,6 +94,7 @@ export class WorkerPool {
   async paused(target: Required<PauseTarget>): Promise<void> {
     const worker = this.workers.get(target.queue);
     if (!worker || this.stopping) return;
+    worker.pauseNoticed(target);
     const held = worker.buffer.takeWhere((b) => target.task === null || b.claimed.job.task === target.task);
     if (held.length === 0) return;
     worker.poke();

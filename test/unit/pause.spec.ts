@@ -108,6 +108,32 @@ describe('pause and resume', () => {
     gate.resolve();
   });
 
+  it('jobs of a claim that was on its way when the pause arrived go back instead of starting', async () => {
+    const { e, admin } = twoEngines({ concurrency: 2, criticalSlots: 0 });
+    const ran: number[] = [];
+    e.uno.register('t', (n: number) => void ran.push(n));
+    // The pause lands after the store ran the claim and before its reply reaches the worker.
+    const claim = e.storage.claim.bind(e.storage);
+    let pauseNext = true;
+    e.storage.claim = async (request) => {
+      const reply = await claim(request);
+      if (pauseNext && reply.length > 0) {
+        pauseNext = false;
+        await admin.pause('default');
+      }
+      return reply;
+    };
+    await e.uno.start();
+    await e.queue.enqueueMany([1, 2].map((n) => ({ task: 't', payload: n })));
+    await runUntil(async () => (await e.queue.counts()).waiting === 2 && !pauseNext);
+    for (let i = 0; i < 20; i++) await flushMicrotasks(5);
+    expect(ran).toEqual([]);
+    expect((await e.queue.list({ state: 'waiting' })).jobs.map((j) => j.attempt)).toEqual([0, 0]);
+    await admin.resume('default');
+    await runUntil(async () => (await e.queue.counts()).completed === 2);
+    expect(ran.sort()).toEqual([1, 2]);
+  });
+
   it('refuses a bad target with the way to name one, and a store that cannot pause with a StorageError', async () => {
     const e = (env = createEngine());
     await expect(e.uno.pause({ queue: 'default', task: '' })).rejects.toThrow(InvalidJobError);
