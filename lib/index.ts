@@ -37,7 +37,7 @@ export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';
 export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
 /** Event subscriptions stored across processes (`jobs.emit`, `jobs.subscriptions()`, `jobs.unsubscribe()`). */
 export { EventSubscriptions, type SubscriptionOptions, type Subscriber } from './core/subscriptions.js';
-export type { Subscription } from './contract/job-storage.js';
+export type { Subscription, PauseTarget } from './contract/job-storage.js';
 export { JobContext } from './core/job-context.js';
 /** The tracing hook (the `instrumentation` option); `@uno/jobs/opentelemetry` implements it for OpenTelemetry. */
 export {
@@ -84,6 +84,7 @@ export {
   WaitTimeoutError,
   JobFailedError,
   UnrecoverableError,
+  JobRateLimitedError,
   JobTimeoutError,
   JobCancelledError,
   LeaseLostError,

@@ -22,6 +22,7 @@ export {
   type RetentionPolicy,
   type InsertOptions,
   type Subscription,
+  type PauseTarget,
 } from './contract/job-storage.js';
 export {
   JOB_STATES,

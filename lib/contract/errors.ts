@@ -42,6 +42,16 @@ export class JobFailedError extends UnoJobsError {
  */
 export class UnrecoverableError extends UnoJobsError {}
 
+/**
+ * Thrown by `ctx.rateLimited(retryAfterMs)`: the handler hit a limit of a service it calls. The job goes back to the
+ * store, due in `retryAfterMs`, without using an attempt.
+ */
+export class JobRateLimitedError extends UnoJobsError {
+  constructor(readonly retryAfterMs: number) {
+    super(messages.rateLimited(retryAfterMs));
+  }
+}
+
 /** The attempt ran longer than its timeout; its signal was aborted and the attempt counts as failed. */
 export class JobTimeoutError extends UnoJobsError {}
 
@@ -106,6 +116,12 @@ export const messages = {
     `timeout ${String(timeout)} is invalid: pass a whole number of milliseconds from 1 to ${max} (100 years), or leave it out for no timeout.`,
   invalidConcurrency: (what: string, value: unknown) =>
     `Concurrency ${String(value)} for ${what} is invalid: pass a whole number >= 1.`,
+  rateLimited: (retryAfterMs: number) => `The handler reported a rate limit: the job runs again in ${retryAfterMs} ms, without using an attempt.`,
+  invalidRetryAfter: (value: unknown, max: number) =>
+    `ctx.rateLimited(${String(value)}): pass how long to wait before the job runs again, a whole number of ms from 0 to ${max}.`,
+  invalidRateLimit: (what: string, value: unknown) =>
+    `Rate limit ${JSON.stringify(value)} for ${what} is invalid: pass { max, per } with max jobs (a whole number >= 1) ` +
+    `per window of per ms (a whole number >= 1), e.g. { max: 50, per: 1000 } for 50 jobs a second.`,
   invalidBackoff: (detail: string) =>
     `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
   invalidJobId: (jobId: unknown) =>
@@ -322,6 +338,9 @@ export const messages = {
   healthFailedJobs: (failed: number, max: number) =>
     `failed: ${failed} failed jobs are kept in the store, above the threshold of ${max}. Inspect them (jobs.list({ state: 'failed' })), ` +
     `fix the cause and retry or remove them, or raise maxFailed.`,
+  invalidPauseTask: (task: unknown) =>
+    `Cannot pause or resume task ${JSON.stringify(task)}: a task is named by a string of 1..200 characters. Pass ` +
+    `{ queue, task: 'report.build' } for one task, or the queue name alone for the whole queue.`,
   pauseUnsupported: () =>
     `This job store cannot pause queues or tasks (it does not implement pause()). Every store of @uno/jobs can; ` +
     `a custom store implements pause, resume and listPaused (see docs/storage.md).`,

@@ -24,6 +24,34 @@ export interface StorageCapabilities {
   readonly transactions: boolean;
 }
 
+/** A rate limit: at most `max` jobs claimed in any window of `per` ms (store clock). */
+export interface RateLimit {
+  /** Jobs per window (whole number >= 1). */
+  max: number;
+  /** Window length in ms (whole number >= 1). */
+  per: number;
+}
+
+/** Cluster-wide limits of a queue or of one task, kept by the store for every claimer (see docs/flow-control.md). */
+export interface FlowLimits {
+  /** Most jobs `active` at once in the whole cluster: running, or claimed ahead into a worker's buffer. */
+  concurrency?: number;
+  /** Most jobs claimed in any window of `rate.per` ms. */
+  rate?: RateLimit;
+}
+
+/** The limits a claim keeps: of its queue, and of tasks by name. */
+export interface ClaimFlow {
+  queue?: FlowLimits;
+  tasks?: Readonly<Record<string, FlowLimits>>;
+}
+
+/**
+ * What `claim` returns: the jobs, and `heldMs` when a rate limit held back jobs that were ready (how long until it
+ * allows more, store clock), so the worker waits that long instead of polling. Absent when no rate limit held any.
+ */
+export type ClaimReply = ClaimedJob[] & { heldMs?: number };
+
 /** Ask for up to `limit` runnable jobs of one queue. */
 export interface ClaimRequest {
   queue: string;
@@ -51,6 +79,12 @@ export interface ClaimRequest {
    * Default 0.
    */
   startNow?: number;
+  /**
+   * Cluster-wide limits to keep: the claim returns no more jobs of the queue or of a task than its `concurrency`
+   * leaves room for (jobs `active` in the store, whoever holds them), nor than its `rate` allows, and records what it
+   * took against the rate. Jobs held back stay waiting, in their place; other tasks are claimed past them.
+   */
+  flow?: ClaimFlow;
 }
 
 /** What one `recoverExpired` call did. */
@@ -65,6 +99,12 @@ export interface RecoveryResult {
 export interface Lease {
   id: string;
   token: string;
+}
+
+/** A claimed job handed back by `release`: waiting again at once, or after `delayMs` (store clock). */
+export interface ReleasedLease extends Lease {
+  /** Due in this many ms (a whole number, at most {@link MAX_RETRY_DELAY_MS}); 0 or absent: waiting at once. */
+  delayMs?: number;
 }
 
 /** A successful attempt. `result` is JSON text (the core validated it). */
@@ -179,6 +219,18 @@ export function checkRetryDelays(outcomes: readonly FailOutcome[]): void {
 }
 
 /**
+ * `request` narrowed to the room its flow limits leave (see {@link ClaimRequest.flow}): `limit` at most `queueRoom`,
+ * and each task at most its room in `taskRooms` (0 excludes it, as a `taskLimits` entry does). Stores that count the
+ * room themselves use it to claim through their usual path.
+ */
+export function narrowClaim(request: ClaimRequest, queueRoom: number, taskRooms: ReadonlyMap<string, number>): ClaimRequest {
+  if (queueRoom >= request.limit && taskRooms.size === 0) return request;
+  const taskLimits: Record<string, number> = { ...request.taskLimits };
+  for (const [task, room] of taskRooms) taskLimits[task] = Math.max(0, Math.min(taskLimits[task] ?? Infinity, room));
+  return { ...request, limit: Math.max(0, Math.min(request.limit, queueRoom)), taskLimits };
+}
+
+/**
  * The storage contract: the job state machine. Every backend implements it and passes the conformance suite
  * (`describeJobStorage` in `@uno/jobs/testing`); the core engine depends on nothing else.
  *
@@ -210,7 +262,7 @@ export abstract class JobStorage {
   abstract insert(jobs: readonly NewJob[], options?: InsertOptions): Promise<InsertResult[]>;
 
   /** Atomically claim up to `request.limit` runnable jobs (see the class rules). */
-  abstract claim(request: ClaimRequest): Promise<ClaimedJob[]>;
+  abstract claim(request: ClaimRequest): Promise<ClaimReply>;
 
   /** Extend the leases by `leaseMs`; returns the ids whose lease is no longer held (taken over, cancelled, gone). */
   abstract heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]>;
@@ -227,8 +279,11 @@ export abstract class JobStorage {
    */
   abstract markStarted(leases: readonly Lease[]): Promise<void>;
 
-  /** Put claimed jobs back to `waiting` without counting the attempt (graceful shutdown). */
-  abstract release(leases: readonly Lease[]): Promise<void>;
+  /**
+   * Put claimed jobs back without counting the attempt (graceful shutdown, prefetched jobs of a paused queue): to
+   * `waiting`, or `scheduled` when a lease has a `delayMs` (the handler reported a rate limit).
+   */
+  abstract release(leases: readonly ReleasedLease[]): Promise<void>;
 
   /** Store progress and/or append a log line; false when fenced out. */
   abstract progress(lease: Lease, update: ProgressUpdate): Promise<boolean>;
@@ -400,6 +455,16 @@ export abstract class JobStorage {
 
   /** Every paused queue (`task` null) and task, in no particular order; `null` when this store cannot pause. */
   async listPaused(): Promise<Required<PauseTarget>[] | null> {
+    return null;
+  }
+
+  /**
+   * Be told when any process pauses a queue or task, so workers hand back the jobs they claimed ahead of it at once
+   * rather than at their next heartbeat. Delivery is best effort, like {@link subscribeCancels}. Returns an
+   * unsubscribe function, or `null` when the store cannot tell (the default): workers then read {@link listPaused}
+   * at each heartbeat while they hold prefetched jobs.
+   */
+  subscribePauses(_listener: (target: Required<PauseTarget>) => void): (() => void) | null {
     return null;
   }
 

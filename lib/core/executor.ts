@@ -1,5 +1,5 @@
 import type { Clock } from '../contract/clock.js';
-import { InvalidJobError, JobCancelledError, JobStalledError, NonErrorThrown, messages } from '../contract/errors.js';
+import { InvalidJobError, JobCancelledError, JobRateLimitedError, JobStalledError, NonErrorThrown, messages } from '../contract/errors.js';
 import type { ClaimedJob, JobError, JobRecord } from '../contract/job.js';
 import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
 import { Attempt, type AttemptOptions, type AttemptOwner } from './attempt.js';
@@ -92,6 +92,11 @@ export class Executor {
   async fail(attempt: Attempt, thrown: unknown, durationMs: number): Promise<boolean | null> {
     const { job, token } = attempt.claimed;
     const { clock, events } = this.deps;
+    // The handler hit a rate limit (ctx.rateLimited): back to the store, due later, its attempt given back.
+    if (thrown instanceof JobRateLimitedError) {
+      attempt.failure = { error: thrown, retryDelayMs: thrown.retryAfterMs }; // a tracing hook hears "retry"
+      return this.write(job.id, () => this.deps.storage.release([{ id: job.id, token, delayMs: thrown.retryAfterMs }]).then(() => true), () => true);
+    }
     const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
     const failure = asError(thrown);
     const retryDelayMs = this.retryDelay(attempt.definition, attempt.info, failure, job.backoff ?? undefined);

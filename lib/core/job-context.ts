@@ -1,8 +1,8 @@
 import type { JobEvents } from './events.js';
-import { InvalidJobError, LeaseLostError, messages } from '../contract/errors.js';
+import { InvalidJobError, JobRateLimitedError, LeaseLostError, messages } from '../contract/errors.js';
 import type { Attempt } from './attempt.js';
 import type { JobInfo } from './job.js';
-import { truncate, type ResolvedLimits } from './limits.js';
+import { MAX_DELAY_MS, truncate, type ResolvedLimits } from './limits.js';
 import { bytesOver, toJson } from './payload.js';
 import type { JobStorage } from '../contract/job-storage.js';
 
@@ -44,6 +44,20 @@ export abstract class JobContext {
    * `limits.logLineLength` characters (default 4096) with a marker.
    */
   abstract log(message: string): Promise<void>;
+
+  /**
+   * Report a rate limit the handler hit (a `429` from an API, say): throws a `JobRateLimitedError`, and the job goes
+   * back to the store, due in `retryAfterMs`, without using an attempt. `return ctx.rateLimited(ms)` or let it throw.
+   *
+   * @example
+   * if (res.status === 429) ctx.rateLimited(Number(res.headers.get('retry-after') ?? 1) * 1000);
+   */
+  rateLimited(retryAfterMs: number): never {
+    if (!Number.isSafeInteger(retryAfterMs) || retryAfterMs < 0 || retryAfterMs > MAX_DELAY_MS) {
+      throw new InvalidJobError(messages.invalidRetryAfter(retryAfterMs, MAX_DELAY_MS));
+    }
+    throw new JobRateLimitedError(retryAfterMs);
+  }
 }
 
 /** The context of one {@link Attempt}: its writes carry the attempt's lease, and a refused one ends the attempt. */

@@ -3,6 +3,7 @@ import type { Clock } from '../contract/clock.js';
 import {
   InvalidJobError,
   JobFailedError,
+  StorageError,
   JobNotFoundError,
   WaitTimeoutError,
   messages,
@@ -23,9 +24,9 @@ import {
 import { MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
-import { validateAttempts, validateEventName, validatePriority, validateTimeout, type TaskRegistry } from './task-registry.js';
+import { validateAttempts, validateEventName, validatePriority, validateQueueName, validateTimeout, type TaskRegistry } from './task-registry.js';
 import type { Job, TaskRef } from './task-ref.js';
-import type { JobStorage, Subscription } from '../contract/job-storage.js';
+import type { JobStorage, PauseTarget, Subscription } from '../contract/job-storage.js';
 import type { EventSubscriptions } from './subscriptions.js';
 import { applyHeaders, safely, type Instrumentation } from './instrumentation.js';
 
@@ -67,6 +68,8 @@ export interface JobQueueDeps {
    * it if this process holds it.
    */
   cancelling: (id: string) => (cancelled: boolean) => void;
+  /** A pause written by this process: its workers hand back what they claimed ahead of it (whatever the store tells). */
+  paused: (target: Required<PauseTarget>) => void;
   /** Resolves when the store is initialised; throws when the engine no longer accepts work. */
   ready: () => Promise<void>;
   /** Told of every insert, and may add headers to its jobs (the `instrumentation` option). */
@@ -264,6 +267,33 @@ export class JobQueue {
     return job;
   }
 
+  /**
+   * Stop claims of a queue (`'emails'`) or of one task of it (`{ queue: 'emails', task: 'email.send' }`) in every
+   * process on the store, until {@link resume}. Running jobs finish; jobs claimed ahead and not started are handed
+   * back (no attempt used). Idempotent.
+   */
+  async pause(target: string | PauseTarget): Promise<void> {
+    const resolved = pauseTarget(target);
+    await this.deps.ready();
+    await this.deps.storage.pause(resolved);
+    this.deps.paused(resolved);
+  }
+
+  /** Resume claims of a paused queue or task, waking its workers everywhere; false when it was not paused. */
+  async resume(target: string | PauseTarget): Promise<boolean> {
+    const resolved = pauseTarget(target);
+    await this.deps.ready();
+    return this.deps.storage.resume(resolved);
+  }
+
+  /** Every paused queue (`task` null) and task. A store that cannot pause refuses with a `StorageError`. */
+  async listPaused(): Promise<Required<PauseTarget>[]> {
+    await this.deps.ready();
+    const paused = await this.deps.storage.listPaused();
+    if (paused === null) throw new StorageError(messages.pauseUnsupported());
+    return paused;
+  }
+
   /** Jobs newest first, filtered by state, task or queue, one page at a time. */
   list(options: ListOptions = {}): Promise<JobPage> {
     const limit = options.limit ?? 50;
@@ -365,4 +395,14 @@ function settled<R>(job: JobRecord): R {
     job.state as 'failed' | 'cancelled',
     last,
   );
+}
+
+/** A queue name or `{ queue, task }`, checked: a valid queue name, and a task name when one is given. */
+function pauseTarget(target: string | PauseTarget): Required<PauseTarget> {
+  const { queue, task = null } = typeof target === 'string' ? { queue: target } : (target ?? {}) as PauseTarget;
+  validateQueueName(queue);
+  if (task !== null && (typeof task !== 'string' || task.length === 0 || task.length > 200)) {
+    throw new InvalidJobError(messages.invalidPauseTask(task));
+  }
+  return { queue, task };
 }

@@ -152,6 +152,13 @@ export class PrefetchBuffer {
     return false;
   }
 
+  /** Remove and return every job `matches` accepts (a paused task's, say), highest priority first. */
+  takeWhere(matches: (job: BufferedJob) => boolean): BufferedJob[] {
+    const taken = this.all().filter(matches);
+    for (const b of taken) this.remove(b.claimed.job.id);
+    return taken;
+  }
+
   /**
    * The level (0 = critical … 3 = low) of the least urgent job held, aging included, or -1 when empty: a job ready
    * in the store at a level above it should start before some buffered job.

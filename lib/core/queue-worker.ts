@@ -1,6 +1,6 @@
 import { ConfigurationError, messages } from '../contract/errors.js';
 import { PRIORITIES, type ClaimedJob, type Priority } from '../contract/job.js';
-import type { ClaimRequest } from '../contract/job-storage.js';
+import type { ClaimFlow, ClaimReply, ClaimRequest, PauseTarget } from '../contract/job-storage.js';
 import type { Attempt, AttemptOwner } from './attempt.js';
 import { toError } from './events.js';
 import type { Executor, ExecutorDeps } from './executor.js';
@@ -25,6 +25,8 @@ export interface QueueWorkerConfig {
   prefetch: number;
   /** Most payload bytes held in the prefetch buffer. */
   prefetchBytes: number;
+  /** Cluster-wide limits of the queue and its tasks, kept by the store (none: undefined). */
+  flow?: ClaimFlow;
 }
 
 /** Settings shared by every queue worker of the pool. */
@@ -65,6 +67,12 @@ export class QueueWorker implements AttemptOwner {
   private drainWaiters: (() => void)[] = [];
   /** Tasks met in this queue that no handler here serves. */
   private readonly unknownTasks = new Set<string>();
+  /** Pauses heard of while a claim is on its way (null when none is): its jobs of those go back at once. */
+  private pausedDuringClaim: Required<PauseTarget>[] | null = null;
+  /** The queue or one of its tasks has a cluster-wide concurrency cap. */
+  private readonly capped: boolean;
+  /** Jobs of the last claim handed back because a pause arrived during it. */
+  private readonly handedBack = new Set<ClaimedJob>();
 
   constructor(
     readonly config: QueueWorkerConfig,
@@ -75,6 +83,8 @@ export class QueueWorker implements AttemptOwner {
     private readonly leaseUntil: Map<string, number>,
   ) {
     this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes, config.agingMs);
+    const flow = config.flow;
+    this.capped = flow?.queue?.concurrency !== undefined || Object.values(flow?.tasks ?? {}).some((l) => l.concurrency !== undefined);
   }
 
   /** Handlers of this queue still running after their attempt ended without them; each keeps its slot. */
@@ -147,13 +157,15 @@ export class QueueWorker implements AttemptOwner {
       else if (arrived && this.buffer.lowestLevel() > 0) {
         request = this.request(Math.min(Math.max(1, this.buffer.target()), leaseRoom), PRIORITIES.slice(0, this.buffer.lowestLevel()), 0);
       }
-      let claimed: ClaimedJob[] = [];
+      let claimed: ClaimReply = [];
       if (request) {
         const began = PrefetchBuffer.now();
         // The store starts the lease when it runs the claim, after this instant: a deadline from here is safe.
         const sentAt = this.deps.clock.now();
+        this.pausedDuringClaim = [];
         try {
           claimed = await this.deps.storage.claim(request);
+          await this.handBackPaused(claimed);
           // A reply that arrives past this worker's own deadline for the leases (the claim was held up by a partition
           // and delivered late) would be self-fenced at once: hand the jobs back unstarted instead of starting
           // handlers that are aborted a moment later and then run again elsewhere.
@@ -163,6 +175,7 @@ export class QueueWorker implements AttemptOwner {
           }
           for (const { token } of claimed) this.leaseUntil.set(token, sentAt + request.leaseMs);
         } catch (error) {
+          this.pausedDuringClaim = null;
           this.deps.events.emit('worker:error', { error: toError(error), context: `claiming from queue "${this.config.queue}"` });
           await this.idle(this.pool.pollIntervalMs);
           continue;
@@ -180,6 +193,7 @@ export class QueueWorker implements AttemptOwner {
       let free = concurrency - this.busy;
       for (let i = 0; i < claimed.length; i++) {
         const job = claimed[i]!;
+        if (this.handedBack.has(job)) continue;
         const definition = this.deps.registry.get(job.job.task);
         if (!definition) {
           unknown.push(job);
@@ -206,7 +220,9 @@ export class QueueWorker implements AttemptOwner {
           continue;
         }
       }
-      if (!this.dirty && !this.stopped) await this.idle(this.pool.pollIntervalMs);
+      // A rate limit held jobs back: look again when it lets more through, not at the next poll (nor any sooner).
+      const wait = claimed.heldMs === undefined ? this.pool.pollIntervalMs : Math.min(this.pool.pollIntervalMs, Math.max(1, claimed.heldMs));
+      if (!this.dirty && !this.stopped) await this.idle(wait);
     }
   }
 
@@ -271,6 +287,15 @@ export class QueueWorker implements AttemptOwner {
       }
       for (const task of this.unknownTasks) taskLimits[task] = 0;
     }
+    const flowTasks = this.config.flow?.tasks;
+    if (flowTasks) {
+      // A task under a cluster-wide limit is claimed only for free slots, not into the buffer: a job held there would
+      // count against the limit while other processes sit idle.
+      // Free slots: those no running or buffered job has taken.
+      taskLimits ??= {};
+      const free = Math.max(0, this.config.concurrency - this.busy - this.buffer.size);
+      for (const task of Object.keys(flowTasks)) taskLimits[task] = Math.min(taskLimits[task] ?? Infinity, free);
+    }
     return {
       queue: this.config.queue,
       limit,
@@ -280,6 +305,7 @@ export class QueueWorker implements AttemptOwner {
       taskLimits,
       agingMs: this.config.agingMs,
       startNow,
+      ...(this.config.flow ? { flow: this.config.flow } : {}),
     };
   }
 
@@ -305,6 +331,25 @@ export class QueueWorker implements AttemptOwner {
       this.deps.events.emit('worker:error', { error, context: `queue "${this.config.queue}" (left for a worker that knows the task)` });
     }
     await this.release(jobs, 'handing back jobs of unknown tasks');
+  }
+
+  /** A pause was heard of: a claim on its way keeps none of that queue's or task's jobs (see the claim loop). */
+  pauseNoticed(target: Required<PauseTarget>): void {
+    this.pausedDuringClaim?.push(target);
+  }
+
+  /**
+   * Hand back the jobs of a claim that a pause heard of during it covers: the claim may have run in the store before
+   * the pause, but its jobs arrive after the worker was told to start none. Kept in place in `claimed` (the claim's
+   * start records go by position) and skipped through `handedBack`.
+   */
+  private async handBackPaused(claimed: ClaimReply): Promise<void> {
+    const pauses = this.pausedDuringClaim ?? [];
+    this.pausedDuringClaim = null;
+    this.handedBack.clear();
+    if (pauses.length === 0) return;
+    for (const job of claimed) if (pauses.some((t) => t.task === null || t.task === job.job.task)) this.handedBack.add(job);
+    if (this.handedBack.size > 0) await this.release([...this.handedBack], 'handing back jobs of a queue or task paused during their claim');
   }
 
   /** Release jobs claimed too late to run safely (see the claim loop); a failed release leaves them to lease expiry. */
@@ -368,7 +413,8 @@ export class QueueWorker implements AttemptOwner {
     // Only this attempt's entry: after a lost lease the same job may already run here again under a newer claim.
     if (this.running.get(attempt.id) === attempt) this.running.delete(attempt.id);
     if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
-    if (leaseBound) this.poke();
+    // Under a cluster-wide cap, the written outcome is what frees room in the store: claim again now.
+    if (leaseBound || this.capped) this.poke();
   }
 
   private idle(ms: number): Promise<void> {

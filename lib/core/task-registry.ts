@@ -1,5 +1,6 @@
 import { ConfigurationError, InvalidJobError, messages } from '../contract/errors.js';
 import { PRIORITIES, type BackoffOptions, type Priority } from '../contract/job.js';
+import type { RateLimit } from '../contract/job-storage.js';
 import { type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
 import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
@@ -23,6 +24,13 @@ export interface TaskOptions {
   timeout?: number;
   /** Most jobs of this task running at once in this process (within the queue's concurrency). Default: unlimited. */
   concurrency?: number;
+  /**
+   * Most jobs of this task active at once in the whole cluster, kept by the store in every claim (see
+   * docs/flow-control.md). Default: unlimited.
+   */
+  globalConcurrency?: number;
+  /** Most jobs of this task started in any window of `per` ms across the cluster. Default: unlimited. */
+  rateLimit?: RateLimit;
   /** Event(s) that enqueue a job of this task: `jobs.emit(event, payload)` fans out to every subscriber. */
   on?: string | readonly string[];
   /**
@@ -53,6 +61,8 @@ export interface TaskDefinition {
   backoff: BackoffOptions | RetryPolicy | undefined;
   timeout: number | undefined;
   concurrency: number | undefined;
+  globalConcurrency: number | undefined;
+  rateLimit: RateLimit | undefined;
   /** Events this task subscribes to. */
   on: readonly string[];
   /** Delete completed jobs at once; undefined: follow the retention policy. */
@@ -118,6 +128,16 @@ export function validateConcurrency(what: string, value: unknown): asserts value
   if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigurationError(messages.invalidConcurrency(what, value));
 }
 
+/** Throw unless `globalConcurrency` and `rateLimit`, where set, are valid (see {@link TaskOptions}). */
+export function validateFlow(what: string, options: { globalConcurrency?: unknown; rateLimit?: unknown }): void {
+  if (options.globalConcurrency !== undefined) validateConcurrency(`${what} (globalConcurrency)`, options.globalConcurrency);
+  const rate = options.rateLimit as RateLimit | undefined;
+  const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
+  if (rate !== undefined && !(typeof rate === 'object' && rate !== null && whole(rate.max) && whole(rate.per))) {
+    throw new ConfigurationError(messages.invalidRateLimit(what, rate));
+  }
+}
+
 /** Check every field of a task's options; the error names the task. */
 export function validateTaskOptions(name: string, options: TaskOptions): void {
   try {
@@ -128,6 +148,7 @@ export function validateTaskOptions(name: string, options: TaskOptions): void {
     if (options.timeout !== undefined) validateTimeout(options.timeout);
     validateBackoff(options.backoff);
     if (options.concurrency !== undefined) validateConcurrency(`task "${name}"`, options.concurrency);
+    validateFlow(`task "${name}"`, options);
     for (const event of eventList(options.on)) validateEventName(event);
     if (options.removeOnComplete !== undefined && typeof options.removeOnComplete !== 'boolean') {
       throw new InvalidJobError(messages.invalidOption('removeOnComplete', options.removeOnComplete, 'true or false'));
@@ -177,6 +198,8 @@ export class TaskRegistry {
       backoff: merged.backoff,
       timeout: merged.timeout,
       concurrency: merged.concurrency,
+      globalConcurrency: merged.globalConcurrency,
+      rateLimit: merged.rateLimit,
       on: [...new Set(eventList(merged.on))],
       removeOnComplete: merged.removeOnComplete,
       maxStalls: merged.maxStalls,

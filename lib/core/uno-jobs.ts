@@ -10,7 +10,7 @@ import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { EventSubscriptions, type SubscriptionOptions } from './subscriptions.js';
-import { TaskRegistry, validateConcurrency, validateQueueName, type TaskDefinition, type TaskHandler, type TaskOptions } from './task-registry.js';
+import { TaskRegistry, validateConcurrency, validateFlow, validateQueueName, type TaskDefinition, type TaskHandler, type TaskOptions } from './task-registry.js';
 import type { TaskHandlerOptions, TaskRef } from './task-ref.js';
 import { MAX_DELAY_MS } from './limits.js';
 import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
@@ -18,7 +18,7 @@ import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './wor
 import { MonitorRecorder } from './monitor-recorder.js';
 import { UnoMetrics } from './uno-metrics.js';
 import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
-import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
+import type { ClaimFlow, FlowLimits, JobStorage, PauseTarget, RateLimit, RetentionPolicy } from '../contract/job-storage.js';
 import type { Instrumentation } from './instrumentation.js';
 
 /** Worker settings of this process. */
@@ -71,6 +71,13 @@ export interface QueueOptions {
   prefetch?: number;
   /** See {@link WorkerOptions.prefetchBytes}. */
   prefetchBytes?: number;
+  /**
+   * Most jobs of this queue active at once in the whole cluster, kept by the store in every claim. Workers of such a
+   * queue claim only for free slots (no prefetch). See docs/flow-control.md. Default: unlimited.
+   */
+  globalConcurrency?: number;
+  /** Most jobs of this queue started in any window of `per` ms across the cluster (no prefetch either). */
+  rateLimit?: RateLimit;
 }
 
 /** Retention of finished jobs. */
@@ -234,6 +241,7 @@ export class UnoJobs {
       maxPayloadBytes,
       instrumentation,
       cancelling: (id) => this.pool?.cancellations.cancelling(id) ?? (() => {}),
+      paused: (target) => void this.pool?.paused(target),
       ready: () => {
         if (this.phase === 'stopped') throw new UnoJobsError(messages.engineStopped());
         return this.init();
@@ -338,6 +346,19 @@ export class UnoJobs {
     if (this.recorder) await this.registryEntry.start();
   }
 
+  /**
+   * Stop claims of a queue, or of one task (`{ queue, task }`), in every process on the store until {@link resume}:
+   * running jobs finish, jobs claimed ahead are handed back. Same as `queue.pause`.
+   */
+  pause(target: string | PauseTarget): Promise<void> {
+    return this.queue.pause(target);
+  }
+
+  /** Resume claims of a paused queue or task and wake its workers everywhere; false when it was not paused. */
+  resume(target: string | PauseTarget): Promise<boolean> {
+    return this.queue.resume(target);
+  }
+
   /** Run one housekeeping round now: promote due jobs, recover expired leases, prune. */
   async runMaintenance(): Promise<void> {
     await this.maintenance?.tick(true);
@@ -396,14 +417,27 @@ export class UnoJobs {
       for (const task of this.registry.all()) {
         if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
       }
-      // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default.
-      const prefetch = q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
+      const flow = flowOf(queue, q, this.registry.all());
+      // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default. A
+      // queue under a cluster-wide limit claims only for free slots: jobs held in one buffer would idle the others.
+      const prefetch = flow?.queue ? 0 : q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
       const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
       wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
-      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes };
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes, flow };
     });
   }
+}
+
+/** The cluster-wide limits of a queue and of its tasks, checked; undefined when none is set. */
+function flowOf(queue: string, options: QueueOptions, tasks: readonly TaskDefinition[]): ClaimFlow | undefined {
+  validateFlow(`queue "${queue}"`, options);
+  const limits = (l: { globalConcurrency?: number; rateLimit?: RateLimit }): FlowLimits | undefined =>
+    l.globalConcurrency === undefined && l.rateLimit === undefined ? undefined : { concurrency: l.globalConcurrency, rate: l.rateLimit };
+  const taskLimits = tasks.filter((t) => t.queue === queue && limits(t)).map((t) => [t.name, limits(t)!] as const);
+  const own = limits(options);
+  if (!own && taskLimits.length === 0) return undefined;
+  return { ...(own ? { queue: own } : {}), ...(taskLimits.length ? { tasks: Object.fromEntries(taskLimits) } : {}) };
 }
 
 /** An object whose `enqueue` and `attempt` are functions where present. */

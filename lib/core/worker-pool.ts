@@ -1,6 +1,6 @@
 import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from '../contract/clock.js';
 import { LeaseLostError, StorageError, messages } from '../contract/errors.js';
-import type { Lease } from '../contract/job-storage.js';
+import type { Lease, PauseTarget } from '../contract/job-storage.js';
 import { Cancellations } from './cancellations.js';
 import { toError } from './events.js';
 import { Executor } from './executor.js';
@@ -21,6 +21,8 @@ export class WorkerPool {
   private readonly leaseUntil = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
   private unsubscribeCancels: (() => void) | null = null;
+  /** Stops the store's pause notices; null when it sends none (then heartbeats read `listPaused`). */
+  private unsubscribePauses: (() => void) | null = null;
   /** Cancellations from `JobQueue.cancel` here and from the store's notices, routed to the jobs held here. */
   readonly cancellations: Cancellations;
   private stopping: Promise<void> | null = null;
@@ -63,6 +65,7 @@ export class WorkerPool {
     if (this.stopping || this.workers.size === 0) return;
     this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.arrival());
     this.unsubscribeCancels = this.deps.storage.subscribeCancels((id) => this.cancellations.notice(id));
+    this.unsubscribePauses = this.deps.storage.subscribePauses((target) => void this.paused(target));
     for (const worker of this.workers.values()) worker.start();
     this.scheduleHeartbeat();
   }
@@ -82,6 +85,30 @@ export class WorkerPool {
       if (attempt) return attempt.end('cancelled');
     }
     return false;
+  }
+
+  /**
+   * A queue or task was paused (here, or by another process as the store tells): its jobs claimed ahead and not
+   * started go back to the store, their attempt not counted. Running ones finish.
+   */
+  async paused(target: Required<PauseTarget>): Promise<void> {
+    const worker = this.workers.get(target.queue);
+    if (!worker || this.stopping) return;
+    worker.pauseNoticed(target);
+    const held = worker.buffer.takeWhere((b) => target.task === null || b.claimed.job.task === target.task);
+    if (held.length === 0) return;
+    worker.poke();
+    await this.release(held.map(({ claimed }) => ({ id: claimed.job.id, token: claimed.token })), `handing back prefetched jobs of paused ${target.task === null ? `queue "${target.queue}"` : `task "${target.task}"`}`);
+  }
+
+  /** Without pause notices: read what is paused while prefetched jobs wait here (at each heartbeat). */
+  private async pollPauses(): Promise<void> {
+    if (this.unsubscribePauses || ![...this.workers.values()].some((w) => w.buffer.size > 0)) return;
+    try {
+      for (const target of (await this.deps.storage.listPaused()) ?? []) await this.paused(target);
+    } catch (error) {
+      this.deps.events.emit('worker:error', { error: toError(error), context: 'reading paused queues and tasks' });
+    }
   }
 
   /**
@@ -114,6 +141,7 @@ export class WorkerPool {
     this.executor.close();
     // Only now: jobs still draining above had to hear of cancellations too.
     this.unsubscribeCancels?.();
+    this.unsubscribePauses?.();
     if (this.heartbeatTimer) this.deps.clock.clearTimeout(this.heartbeatTimer);
     if (this.fenceTimer) this.deps.clock.clearTimeout(this.fenceTimer);
     this.heartbeatTimer = this.fenceTimer = null;
@@ -211,6 +239,8 @@ export class WorkerPool {
         this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
       }
     }
+    // Not awaited: a slow read must not hold up the next renewal.
+    void this.pollPauses();
     if (this.closed) return;
     if (!this.fenceTimer) this.selfFence();
     this.scheduleHeartbeat(began);

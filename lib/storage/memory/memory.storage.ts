@@ -29,11 +29,17 @@ import {
   type StorageCapabilities,
   type Subscription,
   type PauseTarget,
+  type ReleasedLease,
+  narrowClaim,
+  type ClaimFlow,
+  type ClaimReply,
+  type FlowLimits,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
 import { checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredWorker } from '../../contract/monitoring.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
+import { RateLog } from './rate-log.js';
 
 /** A stored job plus the bookkeeping the memory store needs. Payload and result are kept as JSON text. */
 interface Entry extends Queued {
@@ -76,10 +82,13 @@ export class MemoryJobStorage extends JobStorage {
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
   private readonly listeners = new Set<(queue: string) => void>();
   private readonly cancelListeners = new Set<(id: string) => void>();
+  private readonly pauseListeners = new Set<(target: Required<PauseTarget>) => void>();
   private readonly schedules = new Map<string, string>();
   /** Event subscriptions by event, then task. */
   private readonly subs = new Map<string, Map<string, Subscription>>();
   private readonly workers = new Map<string, { data: string; lastSeenAt: number }>();
+  /** Rate logs by queue and task ('' for the queue's own). */
+  private readonly rateLogs = new Map<string, RateLog>();
   /** Paused tasks per queue; `null` stands for the whole queue. */
   private readonly paused = new Map<string, Set<string | null>>();
   /** Error patterns by task, then fingerprint. */
@@ -106,6 +115,7 @@ export class MemoryJobStorage extends JobStorage {
     this.dueTimer = null;
     this.listeners.clear();
     this.cancelListeners.clear();
+    this.pauseListeners.clear();
   }
 
   override subscribe(listener: (queue: string) => void): () => void {
@@ -116,6 +126,11 @@ export class MemoryJobStorage extends JobStorage {
   override subscribeCancels(listener: (id: string) => void): () => void {
     this.cancelListeners.add(listener);
     return () => this.cancelListeners.delete(listener);
+  }
+
+  override subscribePauses(listener: (target: Required<PauseTarget>) => void): () => void {
+    this.pauseListeners.add(listener);
+    return () => this.pauseListeners.delete(listener);
   }
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
@@ -154,7 +169,7 @@ export class MemoryJobStorage extends JobStorage {
     return results;
   }
 
-  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+  async claim(request: ClaimRequest): Promise<ClaimReply> {
     const now = this.clock.now();
     this.promoteAt(now);
     const paused = this.paused.get(request.queue);
@@ -164,7 +179,47 @@ export class MemoryJobStorage extends JobStorage {
       request = { ...request, taskLimits: { ...request.taskLimits, ...held } };
     }
     const startNow = request.startNow ?? 0;
-    return this.ready.take(request, now).map((entry, i) => this.activate(entry, request, now, i < startNow));
+    if (!request.flow) return this.ready.take(request, now).map((entry, i) => this.activate(entry, request, now, i < startNow));
+    return this.claimWithin(request, request.flow, now);
+  }
+
+  /**
+   * A claim under cluster-wide limits: the room each limit leaves (active jobs counted, rate logs read) narrows the
+   * request, and what it took is logged against the rates. `heldMs` says when a rate that ran out lets more through.
+   */
+  private claimWithin(request: ClaimRequest, flow: ClaimFlow, now: number): ClaimReply {
+    const active = [...this.active.values()].filter((e) => e.record.queue === request.queue);
+    let heldMs = Infinity;
+    const roomOf = (limits: FlowLimits, key: string, running: number): number => {
+      let room = limits.concurrency === undefined ? Infinity : limits.concurrency - running;
+      if (limits.rate) {
+        const rate = this.rateLogOf(request.queue, key).room(limits.rate, now);
+        if (rate.room === 0) heldMs = Math.min(heldMs, rate.heldMs);
+        room = Math.min(room, rate.room);
+      }
+      return Math.max(0, room);
+    };
+    const queueRoom = flow.queue ? roomOf(flow.queue, '', active.length) : Infinity;
+    const taskRooms = new Map(Object.entries(flow.tasks ?? {}).map(([task, limits]) =>
+      [task, roomOf(limits, task, active.filter((e) => e.record.task === task).length)] as const));
+    const narrowed = narrowClaim(request, queueRoom, taskRooms);
+    const startNow = request.startNow ?? 0;
+    const taken = narrowed.limit > 0 ? this.ready.take(narrowed, now) : [];
+    if (flow.queue?.rate) this.rateLogOf(request.queue, '').took(now, taken.length);
+    for (const [task, limits] of Object.entries(flow.tasks ?? {})) {
+      if (limits.rate) this.rateLogOf(request.queue, task).took(now, taken.filter((e) => e.record.task === task).length);
+    }
+    const reply: ClaimReply = taken.map((entry, i) => this.activate(entry, request, now, i < startNow));
+    if (heldMs < Infinity) reply.heldMs = heldMs;
+    return reply;
+  }
+
+  /** The rate log of a queue ('' ) or task. */
+  private rateLogOf(queue: string, task: string): RateLog {
+    const key = `${queue}\0${task}`;
+    let log = this.rateLogs.get(key);
+    if (!log) this.rateLogs.set(key, (log = new RateLog()));
+    return log;
   }
 
   private activate(entry: Entry, request: ClaimRequest, now: number, startNow: boolean): ClaimedJob {
@@ -234,14 +289,14 @@ export class MemoryJobStorage extends JobStorage {
     });
   }
 
-  async release(leases: readonly Lease[]): Promise<void> {
+  async release(leases: readonly ReleasedLease[]): Promise<void> {
     const now = this.clock.now();
     for (const lease of leases) {
       const entry = this.owned(lease);
       if (!entry) continue;
       this.deactivate(entry);
       entry.record.attempt = Math.max(0, entry.record.attempt - 1);
-      this.requeue(entry, now, now);
+      this.requeue(entry, now + (lease.delayMs ?? 0), now);
     }
   }
 
@@ -410,6 +465,7 @@ export class MemoryJobStorage extends JobStorage {
     let set = this.paused.get(target.queue);
     if (!set) this.paused.set(target.queue, (set = new Set()));
     set.add(target.task ?? null);
+    for (const listener of this.pauseListeners) listener({ queue: target.queue, task: target.task ?? null });
   }
 
   async resume(target: PauseTarget): Promise<boolean> {

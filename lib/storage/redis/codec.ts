@@ -24,6 +24,8 @@ export class RedisKeys {
   readonly channel: string;
   /** Pub/sub channel carrying the id of an active job that was cancelled. */
   readonly cancelChannel: string;
+  /** Pub/sub channel carrying `{ queue, task }` of a queue or task that was paused. */
+  readonly pauseChannel: string;
   /** Held (with a random token and an expiry) by the one process pruning at a time. */
   readonly pruneLock: string;
   /** Marker whose loss says Redis lost this prefix's data (see DataEpoch). */
@@ -41,6 +43,7 @@ export class RedisKeys {
     this.subscriptions = `{${prefix}}:subscriptions`;
     this.channel = `${prefix}:wake`;
     this.cancelChannel = `${prefix}:cancel`;
+    this.pauseChannel = `${prefix}:pause`;
     this.pruneLock = `{${prefix}}:prune-lock`;
     this.epoch = `{${prefix}}:epoch`;
     this.monitor = `{${prefix}}`;
@@ -49,6 +52,11 @@ export class RedisKeys {
   /** The base (and hash tag) of one queue's keys. */
   queue(queue: string): string {
     return `{${this.prefix}:${queue}}`;
+  }
+
+  /** Set of what is paused in one queue: '' for the whole queue, else task names (read by the claim script). */
+  paused(queue: string): string {
+    return `${this.queue(queue)}:paused`;
   }
 }
 

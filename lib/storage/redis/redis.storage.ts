@@ -5,7 +5,6 @@ import {
   emptyCounts,
   newJobRecord,
   priorityLevel,
-  type ClaimedJob,
   type InsertResult,
   type JobCounts,
   type JobFilter,
@@ -29,6 +28,11 @@ import {
   type RetentionPolicy,
   type StorageCapabilities,
   type Subscription,
+  type PauseTarget,
+  type ReleasedLease,
+  type ClaimFlow,
+  type ClaimReply,
+  type FlowLimits,
 } from '../../contract/job-storage.js';
 import type {
   ErrorPattern,
@@ -88,6 +92,14 @@ const MAINTENANCE_BATCH = 1000;
 /** How long the list of queues is reused by maintenance before it is read again. */
 const QUEUE_LIST_TTL_MS = 1000;
 
+/** The claim script's flow arguments (see claim.lua): the queue's limits, then each task's. */
+function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
+  const limits = (l: FlowLimits | undefined) => [l?.concurrency ?? '', l?.rate?.max ?? '', l?.rate?.per ?? ''];
+  const tasks = Object.entries(flow?.tasks ?? {});
+  args.push(...limits(flow?.queue), tasks.length);
+  for (const [task, l] of tasks) args.push(task, ...limits(l));
+}
+
 /**
  * Jobs in Redis, shared by any number of processes. Every state change is one Lua script (atomic, one round trip),
  * leases and due times follow Redis' clock, idle workers are woken by pub/sub, and all keys of a queue share the
@@ -118,7 +130,7 @@ export class RedisJobStorage extends JobStorage {
    * Per queue and priority set: where the next claim resumes in each level after a claim looked past the most jobs
    * it may (tasks this worker does not know, or at their concurrency limit), and for which excluded tasks.
    */
-  private readonly claimHints = new Map<string, { excluded: string; scores: string[] }>();
+  private readonly claimHints = new Map<string, { excluded: string; held: string; scores: string[] }>();
   private closing: Promise<void> | null = null;
   private initialising: Promise<void> | null = null;
 
@@ -135,7 +147,7 @@ export class RedisJobStorage extends JobStorage {
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.logger = options.logger ?? console;
     this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
-    this.wakeUps = new WakeUps(this.redis, this.keys.channel, this.keys.cancelChannel, () => this.allQueues(), () => this.promoteDue());
+    this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue());
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
       this.resolved.client.on('error', () => {});
@@ -253,7 +265,7 @@ export class RedisJobStorage extends JobStorage {
     }
   }
 
-  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+  async claim(request: ClaimRequest): Promise<ClaimReply> {
     const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
     const limits = Object.entries(request.taskLimits ?? {});
     const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
@@ -267,11 +279,15 @@ export class RedisJobStorage extends JobStorage {
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
     args.push(resume.length, ...resume);
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
-    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`);
-    const [first, raw, next] = await this.run<[number, RawJob[], string[]]>('claim', [this.keys.queue(request.queue)], args);
-    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, scores: next });
+    // The tasks held back when the hint was made go along: the script drops the hint once they changed.
+    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '');
+    pushFlow(args, request.flow);
+    const [first, raw, next, held = '', heldMs = ''] = await this.run<[number, RawJob[], string[], string?, string?]>('claim', [this.keys.queue(request.queue)], args);
+    if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
-    return raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    const reply: ClaimReply = raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    if (heldMs !== '') reply.heldMs = Number(heldMs);
+    return reply;
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {
@@ -335,12 +351,14 @@ export class RedisJobStorage extends JobStorage {
     return accepted;
   }
 
-  async release(leases: readonly Lease[]): Promise<void> {
+  async release(leases: readonly ReleasedLease[]): Promise<void> {
     await this.perQueue(leases, async (queue, group) => {
       const args: ScriptArg[] = [this.keys.channel, queue];
-      for (const { lease, counter } of group) args.push(lease.id, counter);
+      for (const { lease, counter } of group) args.push(lease.id, counter, lease.delayMs ?? 0);
       await this.run<number>('release', [this.keys.queue(queue)], args);
     });
+    const delays = leases.map((l) => l.delayMs ?? 0).filter((ms) => ms > 0);
+    if (delays.length) this.wakeUps.armDue(Math.min(...delays));
   }
 
   async progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {
@@ -467,6 +485,34 @@ export class RedisJobStorage extends JobStorage {
 
   async removeSubscription(event: string, task: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.subscriptions, JSON.stringify([event, task]))) === 1;
+  }
+
+  // Pause: a set per queue ('<base>:paused': '' for the whole queue, else task names) that the claim script reads.
+
+  override async pause(target: PauseTarget): Promise<void> {
+    const task = target.task ?? null;
+    // The queue joins the queue set, so listPaused finds a queue paused before its first job.
+    if (!this.knownQueues.has(target.queue)) await this.redis.sadd(this.keys.queues, target.queue);
+    this.knownQueues.add(target.queue);
+    await this.redis.sadd(this.keys.paused(target.queue), task ?? '');
+    await this.redis.publish(this.keys.pauseChannel, JSON.stringify({ queue: target.queue, task }));
+  }
+
+  override async resume(target: PauseTarget): Promise<boolean> {
+    const resumed = (await this.redis.srem(this.keys.paused(target.queue), target.task ?? '')) === 1;
+    if (resumed) await this.redis.publish(this.keys.channel, target.queue);
+    return resumed;
+  }
+
+  override async listPaused(): Promise<Required<PauseTarget>[]> {
+    const queues = await this.allQueues();
+    const members = await Promise.all(queues.map((queue) => this.redis.smembers(this.keys.paused(queue))));
+    return queues.flatMap((queue, i) => members[i]!.map((task) => ({ queue, task: task === '' ? null : task })));
+  }
+
+  /** Pauses arrive over pub/sub, on the subscriber connection the wake-ups use. */
+  override subscribePauses(listener: (target: Required<PauseTarget>) => void): () => void {
+    return this.wakeUps.subscribePauses(listener);
   }
 
   // Monitoring records (lib/storage/redis/monitoring.ts): keys under `{<prefix>}`, one script per call, Redis' clock.

@@ -1,15 +1,22 @@
 import type { Redis } from 'ioredis';
 import { systemClock, type TimerHandle } from '../../contract/clock.js';
+import type { PauseTarget } from '../../contract/job-storage.js';
+import type { RedisKeys } from './codec.js';
 
 /**
  * Wakes idle workers without polling: a dedicated subscriber connection listens on the store's channel, where the
  * scripts publish a queue's name whenever its jobs become ready (insert, promote, retry, release, recovery), and one
  * timer promotes the earliest delayed job this process knows of the moment it falls due. The same connection
- * listens on the cancel channel, where the cancel script publishes the id of an active job it cancelled.
+ * listens on the cancel channel, where the cancel script publishes the id of an active job it cancelled, and on the
+ * pause channel, where `pause` publishes what it paused.
  */
 export class WakeUps {
   private readonly listeners = new Set<(queue: string) => void>();
   private readonly cancelListeners = new Set<(id: string) => void>();
+  private readonly pauseListeners = new Set<(target: Required<PauseTarget>) => void>();
+  private readonly channel: string;
+  private readonly cancelChannel: string;
+  private readonly pauseChannel: string;
   private subscriber: Redis | null = null;
   private dueTimer: TimerHandle | null = null;
   private dueAt = Infinity;
@@ -17,13 +24,16 @@ export class WakeUps {
 
   constructor(
     private readonly client: Redis,
-    private readonly channel: string,
-    private readonly cancelChannel: string,
+    keys: RedisKeys,
     /** Every queue name, read when the subscription is (re)established. */
     private readonly allQueues: () => Promise<string[]>,
     /** Promote due jobs of every queue (publishes, and re-arms the timer through {@link armDue}). */
     private readonly promoteDue: () => Promise<unknown>,
-  ) {}
+  ) {
+    this.channel = keys.channel;
+    this.cancelChannel = keys.cancelChannel;
+    this.pauseChannel = keys.pauseChannel;
+  }
 
   /** Add a listener; the first one opens the subscriber connection. */
   subscribe(listener: (queue: string) => void): () => void {
@@ -40,6 +50,13 @@ export class WakeUps {
     this.cancelListeners.add(listener);
     if (!this.subscriber && !this.closed) this.open();
     return () => this.cancelListeners.delete(listener);
+  }
+
+  /** Add a listener for pauses; like {@link subscribeCancels}, a notice missed while disconnected is not replayed. */
+  subscribePauses(listener: (target: Required<PauseTarget>) => void): () => void {
+    this.pauseListeners.add(listener);
+    if (!this.subscriber && !this.closed) this.open();
+    return () => this.pauseListeners.delete(listener);
   }
 
   /**
@@ -71,6 +88,7 @@ export class WakeUps {
     this.dueTimer = null;
     this.listeners.clear();
     this.cancelListeners.clear();
+    this.pauseListeners.clear();
     this.subscriber?.disconnect();
     this.subscriber = null;
   }
@@ -82,12 +100,16 @@ export class WakeUps {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.notify(message);
       else if (channel === this.cancelChannel && !this.closed) for (const listener of this.cancelListeners) listener(message);
+      else if (channel === this.pauseChannel && !this.closed) {
+        const target = JSON.parse(message) as Required<PauseTarget>;
+        for (const listener of this.pauseListeners) listener(target);
+      }
     });
     // Wake-ups published before the subscription is active (at start, or while reconnecting) are lost. So once it is
     // (re)established, confirm it and poke every queue: a worker that claimed nothing meanwhile looks again.
     subscriber.on('ready', () => {
       subscriber
-        .subscribe(this.channel, this.cancelChannel)
+        .subscribe(this.channel, this.cancelChannel, this.pauseChannel)
         .then(() => this.allQueues())
         .then((queues) => queues.forEach((queue) => this.notify(queue)))
         .catch(() => {
@@ -95,7 +117,7 @@ export class WakeUps {
         });
     });
     // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
-    subscriber.subscribe(this.channel, this.cancelChannel).catch(() => {});
+    subscriber.subscribe(this.channel, this.cancelChannel, this.pauseChannel).catch(() => {});
   }
 
   private notify(queue: string): void {

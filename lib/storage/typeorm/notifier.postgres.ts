@@ -1,7 +1,8 @@
 /**
  * PostgreSQL LISTEN on a dedicated connection: wakes this process's idle workers when any process makes a job
  * ready (`pg_notify(channel, queue)` in the insert, fail and maintenance statements), and tells them at once when
- * any process cancels an active job (`pg_notify(cancelChannel, id)` in the cancel transaction).
+ * any process cancels an active job (`pg_notify(cancelChannel, id)` in the cancel transaction) or pauses a queue or
+ * task (`pg_notify(pauseChannel, target)`).
  *
  * Why a dedicated client rather than one from the pool: LISTEN belongs to a session, and a pooled connection would
  * both hold a pool slot forever and lose the subscription when recycled. When the connection drops (server restart,
@@ -31,8 +32,11 @@ export class PgNotifier {
     private readonly channel: string,
     private readonly onQueue: (queue: string | null) => void,
     private readonly onError: (error: Error) => void,
-    /** Channel of cancelled active jobs and its handler. Notices sent while disconnected are lost: heartbeats catch up. */
-    private readonly cancels: { channel: string; onCancel: (id: string) => void } | null = null,
+    /**
+     * More channels and their handlers (cancelled active jobs, pauses). Notices sent while disconnected are lost:
+     * heartbeats catch up.
+     */
+    private readonly more: readonly { channel: string; on: (payload: string) => void }[] = [],
   ) {}
 
   /** Connect and LISTEN; resolves once listening (or rejects on the first failure, then keeps retrying). */
@@ -41,7 +45,7 @@ export class PgNotifier {
     this.client = client;
     client.on('notification', (msg) => {
       if (msg.channel === this.channel) this.onQueue(msg.payload ?? null);
-      else if (msg.channel === this.cancels?.channel && msg.payload) this.cancels.onCancel(msg.payload);
+      else if (msg.payload) this.more.find((c) => c.channel === msg.channel)?.on(msg.payload);
     });
     // Without an 'error' listener a dropped connection would crash the process.
     client.on('error', (error) => this.lost(client, error));
@@ -49,7 +53,7 @@ export class PgNotifier {
     try {
       await client.connect();
       await client.query(`LISTEN "${this.channel}"`);
-      if (this.cancels) await client.query(`LISTEN "${this.cancels.channel}"`);
+      for (const { channel } of this.more) await client.query(`LISTEN "${channel}"`);
       this.retryMs = 100;
     } catch (error) {
       this.lost(client, error as Error);

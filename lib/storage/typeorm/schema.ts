@@ -3,7 +3,8 @@ import type { DialectName } from './dialect.js';
 /**
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
  * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; the monitoring records in
- * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; applied schema versions in
+ * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; flow control in `<prefix>flow` and
+ * `<prefix>rate_log`; applied schema versions in
  * `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
@@ -25,6 +26,13 @@ export interface TableNames {
   errorPatterns: string;
   /** Metric points, one integer per (resolution, bucket, queue, task, name, slot). */
   metrics: string;
+  /**
+   * Flow control, one row per (queue, task; '' for the whole queue), created by migration 1764950000000 like the next
+   * one: whether it is paused, and the row a claim locks to count a cluster-wide cap or rate limit alone.
+   */
+  flow: string;
+  /** Claims taken under a rate limit: (queue, task, at, n), the window a rate-limited claim counts. */
+  rateLog: string;
   migrations: string;
 }
 
@@ -42,7 +50,8 @@ export function isValidPrefix(prefix: string): boolean {
 export function tableNames(prefix: string): TableNames {
   return {
     jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
-    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, migrations: `${prefix}migrations`,
+    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, flow: `${prefix}flow`, rateLog: `${prefix}rate_log`,
+    migrations: `${prefix}migrations`,
   };
 }
 

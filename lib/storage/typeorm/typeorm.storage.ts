@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ConfigurationError, StorageError, messages } from '../../contract/errors.js';
-import type { ClaimedJob, InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../contract/job.js';
+import type { InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../contract/job.js';
 import {
   JobStorage,
+  type ClaimReply,
   type ClaimRequest,
   type CompleteOutcome,
   type FailOutcome,
@@ -16,6 +17,8 @@ import {
   checkRetryDelays,
   type RecoverOptions,
   type Subscription,
+  type PauseTarget,
+  type ReleasedLease,
 } from '../../contract/job-storage.js';
 import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from '../../contract/monitoring.js';
 import { seqCursor } from '../../contract/cursor.js';
@@ -33,6 +36,7 @@ import {
   recordErrorPatternsOp, saveWorkerStmt, toErrorPattern, toMetricPoint, toWorker,
 } from './queries/monitoring.js';
 import { completeOp, failOp, heartbeatOp, releaseOp } from './queries/outcomes.js';
+import { pauseStmt } from './queries/flow.js';
 import { saveSubscriptionsStmt, subscriptionsStmt, toSubscription } from './queries/subscriptions.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
@@ -122,6 +126,7 @@ export class TypeormJobStorage extends JobStorage {
   /** Without LISTEN (and not on PostgreSQL, which has no finished-jobs index to poll cheaply): cancels by polling. */
   private readonly cancelPoll: CancelPoll | null;
   private readonly cancelListeners = new Set<(id: string) => void>();
+  private readonly pauseListeners = new Set<(target: Required<PauseTarget>) => void>();
   private initialised: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
@@ -233,8 +238,9 @@ export class TypeormJobStorage extends JobStorage {
       this.leasePool = pool;
       this.fast!.useLeaseRunner(new PgRunner(dialect, pool));
       if (this.capabilities.push) {
-        const cancels = { channel: this.cancelChannel, onCancel: (id: string) => this.cancelListeners.forEach((listener) => listener(id)) };
-        this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {}, cancels);
+        const cancels = { channel: this.cancelChannel, on: (id: string) => this.cancelListeners.forEach((listener) => listener(id)) };
+        const pauses = { channel: this.pauseChannel, on: (target: string) => this.pauseListeners.forEach((listener) => listener(JSON.parse(target))) };
+        this.notifier = new PgNotifier(() => new driver.postgres!.Client(config), this.channel, (q) => this.wakeups.wake(q), () => {}, [cancels, pauses]);
         // A failed LISTEN keeps retrying in the background; workers poll meanwhile.
         await this.notifier.start().catch(() => undefined);
       }
@@ -259,6 +265,11 @@ export class TypeormJobStorage extends JobStorage {
     return `${this.prefix}jobs_cancel`;
   }
 
+  /** NOTIFY channel of pauses (PostgreSQL with LISTEN). */
+  private get pauseChannel(): string {
+    return `${this.prefix}jobs_pause`;
+  }
+
   private get sql(): SqlRunner {
     if (!this.runner) throw new StorageError(messages.storageNotReady());
     return this.runner;
@@ -274,6 +285,7 @@ export class TypeormJobStorage extends JobStorage {
       this.wakeups.close();
       this.cancelPoll?.close();
       this.cancelListeners.clear();
+      this.pauseListeners.clear();
       // An init still running may yet open the LISTEN connection: let it finish first, then close everything.
       await this.initialised?.catch(() => undefined);
       await this.notifier?.close();
@@ -297,6 +309,16 @@ export class TypeormJobStorage extends JobStorage {
     if (!this.capabilities.push) return null;
     this.cancelListeners.add(listener);
     return () => this.cancelListeners.delete(listener);
+  }
+
+  /**
+   * PostgreSQL with LISTEN: a NOTIFY from `pause`, within a round trip. Elsewhere null: workers read `listPaused` at
+   * their heartbeats while they hold prefetched jobs.
+   */
+  override subscribePauses(listener: (target: Required<PauseTarget>) => void): (() => void) | null {
+    if (!this.capabilities.push) return null;
+    this.pauseListeners.add(listener);
+    return () => this.pauseListeners.delete(listener);
   }
 
   /** Tell other processes (NOTIFY on PostgreSQL) and this one that jobs of these queues are ready. */
@@ -332,14 +354,15 @@ export class TypeormJobStorage extends JobStorage {
     return results;
   }
 
-  async claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+  async claim(request: ClaimRequest): Promise<ClaimReply> {
     this.wakeups.known(request.queue);
     if (request.limit < 1) return [];
     const token = randomBytes(9).toString('base64url');
     const caps = Object.values(request.taskLimits ?? {});
     // Caps that cannot bind within this claim's limit change nothing: keep the single-statement path.
     const binding = caps.some((cap) => cap < request.limit);
-    if (this.fast && !binding) return this.fast.claim(request, token);
+    // Flow limits count and log in a transaction: the general path.
+    if (this.fast && !binding && !request.flow) return this.fast.claim(request, token);
     // A second run of the transaction (after a lost connection) first looks for what the first run may have taken.
     let runs = 0;
     return this.tx((d) => claimOp(d, this.t, request, token, runs++ > 0));
@@ -372,9 +395,11 @@ export class TypeormJobStorage extends JobStorage {
     return accepted;
   }
 
-  async release(leases: readonly Lease[]): Promise<void> {
+  async release(leases: readonly ReleasedLease[]): Promise<void> {
     if (leases.length === 0) return;
     await this.publish(await this.tx((d) => releaseOp(d, this.t, leases)));
+    // Handed back with a delay: wake this process's workers when due (maintenance promotes it everywhere).
+    for (const { delayMs } of leases) if (delayMs) this.wakeups.dueAt(Date.now() + delayMs);
   }
 
   progress(lease: Lease, update: ProgressUpdate): Promise<boolean> {
@@ -483,14 +508,44 @@ export class TypeormJobStorage extends JobStorage {
    * that adds it (init only checks the jobs table, so stores of apps that never emit keep working): when a statement
    * fails and the table cannot be read, say which migration is missing instead of passing on a driver error.
    */
-  private async onSubscriptions(sql: string, params: unknown[]): Promise<Rows> {
+  private onSubscriptions(sql: string, params: unknown[]): Promise<Rows> {
+    return this.onTable(this.t.subscriptions, 'event', sql, params);
+  }
+
+  /** Run a statement on `table`; when it fails and the table cannot be read, name the missing migration. */
+  private async onTable(table: string, column: string, sql: string, params: unknown[]): Promise<Rows> {
     try {
       return await this.sql.query(sql, params);
     } catch (error) {
-      const missing = await this.sql.query(`SELECT event FROM ${this.t.subscriptions} WHERE 1 = 0`).then(() => false, () => true);
-      if (missing) throw new ConfigurationError(messages.storageTablesMissing(this.t.subscriptions, (error as Error).message));
+      const missing = await this.sql.query(`SELECT ${column} FROM ${table} WHERE 1 = 0`).then(() => false, () => true);
+      if (missing) throw new ConfigurationError(messages.storageTablesMissing(table, (error as Error).message));
       throw error;
     }
+  }
+
+  /** A row of the flow table per paused queue (task '') or task; the claim reads them (see queries/flow.ts). */
+  async pause(target: PauseTarget): Promise<void> {
+    const { sql, params } = pauseStmt(this.sql.dialect, this.t, target);
+    await this.onFlow(sql, params);
+    if (this.capabilities.push) {
+      await this.sql.query(`SELECT pg_notify(?, ?)`, [this.pauseChannel, JSON.stringify({ queue: target.queue, task: target.task ?? null })]);
+    }
+  }
+
+  async resume(target: PauseTarget): Promise<boolean> {
+    const result = await this.onFlow(`UPDATE ${this.t.flow} SET paused = 0 WHERE queue = ? AND task = ? AND paused = 1`, [target.queue, target.task ?? '']);
+    const resumed = (result.affected ?? 0) > 0;
+    if (resumed) await this.publish([target.queue]);
+    return resumed;
+  }
+
+  async listPaused(): Promise<Required<PauseTarget>[]> {
+    return (await this.onFlow(`SELECT queue, task FROM ${this.t.flow} WHERE paused = 1`, [])).map((r) => ({ queue: String(r.queue), task: String(r.task) || null }));
+  }
+
+  /** A statement on the flow table; like {@link onSubscriptions}, a missing table names its migration. */
+  private onFlow(sql: string, params: unknown[]): Promise<Rows> {
+    return this.onTable(this.t.flow, 'queue', sql, params);
   }
 
   async saveWorker(id: string, data: string): Promise<void> {

@@ -18,10 +18,21 @@
   then     claim id: unique per claim call. A call that arrives again with the id of this worker's last claim (ioredis
            resends a command whose reply a dropped connection lost) gets that claim's batch again instead of a
            second one, so a lost reply orphans no job. Remembered in "<base>:claim:<workerId>" for leaseMs.
+  then     the held tasks the resume hints were made under (sorted, joined by newlines): hints made under another
+           set of held tasks (paused, or out of flow room) are dropped, since such a task's jobs may sit before them.
+  then     flow limits (ClaimRequest.flow): the queue's concurrency, rate max and rate per ('' = none), then the number
+           of tasks F, then F groups: task name, concurrency, rate max, rate per. Concurrency counts the queue's active
+           jobs (for a task: those of the task, read from the active set). A rate is a sliding log per scope
+           ("<base>:rate:<task>", '' for the queue: a list of "<ms>:<jobs>" oldest first, expiring after per ms): no
+           more than max claimed in any window of per ms.
+
+  Paused ("<base>:paused", a set: '' for the whole queue, else task names): a paused queue returns nothing, and a
+  paused task is claimed as if its task limit were 0.
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... }, { resume hint per
-  level ('' = from the head) } } with jobs in claim order; job i's token is first + i - 1. A replay returns
-  the remembered batch the same way (no resume hints), or nothing when any of its jobs is no longer held.
+  level ('' = from the head) }, held tasks (as above), ms until a rate limit that ran out allows more ('' = none) }
+  with jobs in claim order; job i's token is first + i - 1. A replay returns the remembered batch the same way (no
+  resume hints), or nothing when any of its jobs is no longer held.
 ]]
 -- @include common
 
@@ -48,6 +59,14 @@ local hints = {}
 for i = 1, nHints do hints[levels[i]] = ARGV[h + i] end
 local startNow = tonumber(ARGV[h + nHints + 1]) or 0
 local claimId = ARGV[h + nHints + 2] or ''
+local hintedUnder = ARGV[h + nHints + 3] or ''
+local f = h + nHints + 4
+local queueFlow = { ARGV[f], ARGV[f + 1], ARGV[f + 2] }
+local taskFlows = {}
+for i = 1, tonumber(ARGV[f + 3] or '0') do
+  local g = f + 4 * i
+  taskFlows[ARGV[g]] = { ARGV[g + 1], ARGV[g + 2], ARGV[g + 3] }
+end
 local lastClaim = base .. ':claim:' .. worker
 
 -- The same claim again: answer with its batch while every job of it is still held under the token it got then.
@@ -65,6 +84,75 @@ if claimId ~= '' then
     return { first, jobs, {} }
   end
 end
+
+-- Paused: nothing of a paused queue; a paused task as if its limit were 0 (one SMEMBERS of a key that rarely exists).
+local paused = redis.call('SMEMBERS', base .. ':paused')
+if #paused > 0 then
+  table.sort(paused)
+  if paused[1] == '' then return { 0, {}, {}, '', '' } end
+  limits = limits or {}
+  for _, task in ipairs(paused) do limits[task] = 0 end
+end
+
+-- Flow limits: the room each leaves narrows the claim; a rate that ran out sets heldMs.
+local heldMs = nil
+local function rateRoom(key, max, per)
+  local from = now - per
+  local log = redis.call('LRANGE', key, 0, -1)
+  local used, drop = 0, 0
+  for i, entry in ipairs(log) do
+    local sep = string.find(entry, ':', 1, true)
+    local at = tonumber(string.sub(entry, 1, sep - 1))
+    if at <= from then drop = i else used = used + tonumber(string.sub(entry, sep + 1)) end
+  end
+  if drop > 0 then redis.call('LTRIM', key, drop, -1) end
+  local room = max - used
+  if room <= 0 then
+    local first = log[drop + 1]
+    local wait = tonumber(string.sub(first, 1, string.find(first, ':', 1, true) - 1)) + per - now
+    if heldMs == nil or wait < heldMs then heldMs = wait end
+    return 0
+  end
+  return room
+end
+local function flowRoom(spec, task, running)
+  local room = math.huge
+  if spec[1] ~= '' then room = tonumber(spec[1]) - running() end
+  if spec[2] ~= '' then room = math.min(room, rateRoom(base .. ':rate:' .. task, tonumber(spec[2]), tonumber(spec[3]))) end
+  return math.max(0, room)
+end
+if queueFlow[1] ~= '' or queueFlow[2] ~= '' then
+  limit = math.min(limit, flowRoom(queueFlow, '', function() return redis.call('ZCARD', base .. ':active') end))
+end
+if next(taskFlows) ~= nil then
+  local activeOf = nil
+  local function running(task)
+    if activeOf == nil then
+      activeOf = {}
+      for _, id in ipairs(redis.call('ZRANGE', base .. ':active', 0, -1)) do
+        local t = redis.call('HGET', jobKey(base, id), 'task')
+        if t then activeOf[t] = (activeOf[t] or 0) + 1 end
+      end
+    end
+    return activeOf[task] or 0
+  end
+  limits = limits or {}
+  for task, spec in pairs(taskFlows) do
+    local room = flowRoom(spec, task, function() return running(task) end)
+    if limits[task] == nil or room < limits[task] then limits[task] = room end
+  end
+end
+local held = heldMs and S(heldMs) or ''
+
+-- Tasks held back altogether: resume hints made under another set of them are dropped.
+local heldTasks = {}
+for task, cap in pairs(limits or {}) do
+  if cap <= 0 then heldTasks[#heldTasks + 1] = task end
+end
+table.sort(heldTasks)
+heldTasks = table.concat(heldTasks, '\n')
+if heldTasks ~= hintedUnder then hints = {} end
+if limit <= 0 then return { 0, {}, {}, heldTasks, held } end
 
 -- Per level: a window of ids read ahead, the zset offset of the next unread id, and how many were skipped.
 -- Nothing is removed while scanning, so offsets stay valid; claimed ids are removed at the end.
@@ -132,7 +220,7 @@ local function pick()
   return best, bestId
 end
 
-local claimed = {}
+local claimed, taskOf = {}, {}
 while #claimed < limit do
   local l, id = pick()
   if l == nil then break end
@@ -141,6 +229,7 @@ while #claimed < limit do
   local ok = true
   if limits then
     local task = redis.call('HGET', jobKey(base, id), 'task')
+    taskOf[id] = task
     local cap = limits[task]
     if cap ~= nil then
       if cap <= 0 then
@@ -163,7 +252,7 @@ end
 if promoted > #claimed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 -- Hints are read before the claimed ids leave their sets (a skipped id never does).
 local resume = resumeHints()
-if #claimed == 0 then return { 0, {}, resume } end
+if #claimed == 0 then return { 0, {}, resume, heldTasks, held } end
 
 for _, l in ipairs(levels) do
   if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
@@ -179,7 +268,7 @@ for _, id in ipairs(claimed) do
     jobs[#jobs + 1] = job
   end
 end
-if #valid == 0 then return { 0, {}, resume } end
+if #valid == 0 then return { 0, {}, resume, heldTasks, held } end
 
 local lease = S(now + leaseMs)
 -- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last claims,
@@ -211,4 +300,22 @@ end
 if claimId ~= '' then
   redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', math.max(1, math.floor(leaseMs)))
 end
-return { first, jobs, resume }
+-- What the claim took counts against the rates it was held to.
+local function logRate(task, n, per)
+  if n == 0 then return end
+  local key = base .. ':rate:' .. task
+  redis.call('RPUSH', key, S(now) .. ':' .. S(n))
+  redis.call('PEXPIRE', key, per)
+end
+if queueFlow[2] ~= '' then logRate('', #valid, tonumber(queueFlow[3])) end
+if next(taskFlows) ~= nil then
+  local took = {}
+  for _, id in ipairs(valid) do
+    local task = taskOf[id]
+    if task then took[task] = (took[task] or 0) + 1 end
+  end
+  for task, spec in pairs(taskFlows) do
+    if spec[2] ~= '' then logRate(task, took[task] or 0, tonumber(spec[3])) end
+  end
+end
+return { first, jobs, resume, heldTasks, held }

@@ -31,6 +31,8 @@ export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, 
  * - It returns only what the worker cannot know ({@link CLAIMED_COLUMNS}): decoding each returned field costs the
  *   worker more than the rest of the claim (23 columns: 16 µs per job in Node; 11: 9 µs). State, start, lease,
  *   worker id and token follow from the claim itself (see `claimedRecord`).
+ * - Pause: two reads of the flow table's primary key, each run once per statement (they do not depend on the row):
+ *   nothing when the queue is paused, and no job of a paused task.
  * - The text depends only on whether `priorities` and aging are used, so node-postgres prepares it once per
  *   connection. With `asyncCommit` the transaction does not wait for its WAL flush (see ASYNC_COMMIT).
  *
@@ -43,6 +45,8 @@ c AS (
   SELECT j.ctid AS tid
   FROM ${t.jobs} j, n
   WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now)
+    AND NOT EXISTS (SELECT 1 FROM ${t.flow} p WHERE p.queue = $1 AND p.task = '' AND p.paused = 1)
+    AND j.task <> ALL(ARRAY(SELECT p.task FROM ${t.flow} p WHERE p.queue = $1 AND p.paused = 1))
     ${opts.priorities ? 'AND j.priority = ANY($7::int[])' : ''}
   ORDER BY ${rank}, j.run_at, j.seq
   LIMIT $2

@@ -1,9 +1,10 @@
 import type { ClaimedJob } from '../../../contract/job.js';
 import { priorityLevel } from '../../../contract/job.js';
-import type { ClaimRequest } from '../../../contract/job-storage.js';
+import { narrowClaim, type ClaimReply, type ClaimRequest } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
+import { flowRoomOp, logRatesOp, pausedOfQueueSql } from './flow.js';
 
 /** Order key of a claim: priority level, lowered by one for jobs ready longer than `agingMs`. */
 export function rankSql(agingMs: number | undefined, nowParam: string): string {
@@ -13,6 +14,9 @@ export function rankSql(agingMs: number | undefined, nowParam: string): string {
 /**
  * The general claim (MySQL/MariaDB, SQLite, and PostgreSQL when `taskLimits` are set), in one transaction:
  *
+ * 0. A paused queue returns nothing; paused tasks are excluded like tasks whose cap is 0. Flow limits (cluster-wide
+ *    concurrency, rates) lock their scopes' flow rows and narrow the claim to the room they leave; what the claim
+ *    takes is logged against the rates at the end.
  * 1. On MySQL, due `scheduled` jobs of the queue become `waiting` first: without partial indexes the claim index
  *    starts `(queue, state, …)`, and a single state keeps the read in index order (a filesort under
  *    `FOR UPDATE SKIP LOCKED` would lock every candidate). SQLite and PostgreSQL take due scheduled jobs directly.
@@ -23,26 +27,40 @@ export function rankSql(agingMs: number | undefined, nowParam: string): string {
  *
  * Rejected candidates stay untouched (their row locks end with the transaction).
  */
-export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: string, replay = false): Op<ClaimedJob[]> {
+export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: string, replay = false): Op<ClaimReply> {
   if (replay) {
     // This transaction runs again after the connection died: if the first run committed, hand its jobs out again.
     const mine = yield { sql: claimedBySql(t, '?', '?'), params: tokenRange(token) };
     if (mine.length) return claimedRows(mine);
   }
+  // Paused (see queries/flow.ts): nothing of a paused queue, and a paused task as if its cap were 0.
+  const paused = (yield { sql: pausedOfQueueSql(t), params: [req.queue] }).map((r) => String(r.task));
+  if (paused.includes('')) return [];
   const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
   const now = Number(clock!.now);
+  // Cluster-wide limits narrow the claim to the room they leave (see queries/flow.ts).
+  const flow = req.flow;
+  let heldMs: number | undefined;
+  if (flow) {
+    const room = yield* flowRoomOp(d, t, req.queue, flow, now);
+    heldMs = room.heldMs;
+    req = narrowClaim(req, room.queue, room.tasks);
+  }
+  const reply = (jobs: ClaimedJob[]): ClaimReply => (heldMs === undefined ? jobs : Object.assign(jobs, { heldMs }));
+  if (req.limit <= 0) return reply([]);
   const inline = d.name !== 'mysql';
   if (!inline) {
     yield { sql: `UPDATE ${t.jobs} SET state = 'waiting' WHERE state = 'scheduled' AND run_at <= ? AND queue = ?`, params: [now, req.queue] };
   }
   const caps = req.taskLimits ? new Map(Object.entries(req.taskLimits)) : new Map<string, number>();
-  const excluded = new Set([...caps].filter(([, cap]) => cap <= 0).map(([task]) => task));
+  const excluded = new Set([...[...caps].filter(([, cap]) => cap <= 0).map(([task]) => task), ...paused]);
   const levels = req.priorities ? req.priorities.map(priorityLevel) : null;
   const rank = rankSql(req.agingMs, '?');
   // MySQL with aging orders by an expression (a filesort): pick candidates without locks, then lock just those.
   const twoPhase = d.name === 'mysql' && !!req.agingMs;
   const claimed: string[] = [];
   const order = new Map<string, number>();
+  const took = new Map<string, number>();
   while (claimed.length < req.limit) {
     const need = req.limit - claimed.length;
     let where = `queue = ?`;
@@ -88,6 +106,7 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
       const id = String(row.id);
       order.set(id, order.size);
       accepted.push(id);
+      took.set(task, (took.get(task) ?? 0) + 1);
     }
     if (accepted.length) {
       // The first `startNow` jobs in claim order start at once; the rest wait in the worker's buffer, not started.
@@ -107,11 +126,12 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     // cap, and is now excluded) is a reason to look again.
     if (candidates.length < need || !rejected) break;
   }
-  if (claimed.length === 0) return [];
+  if (claimed.length === 0) return reply([]);
+  if (flow) yield* logRatesOp(t, req.queue, flow, took, now);
   const rows = yield { sql: `SELECT ${JOB_COLUMNS.join(', ')}, token FROM ${t.jobs} WHERE id IN (${list(claimed.length)})`, params: claimed };
-  return rows
+  return reply(rows
     .map((row) => ({ job: toRecord(row), token: String(row.token) }))
-    .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!);
+    .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lease } from '../../../contract/job-storage.js';
+import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lease, type ReleasedLease } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { appendBounded, bigint, caseSet, chunks, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
@@ -108,13 +108,21 @@ export function* heartbeatOp(d: Dialect, t: TableNames, leases: readonly Lease[]
 }
 
 /** Hand claimed jobs back without counting the attempt; returns the queues to wake. */
-export function* releaseOp(d: Dialect, t: TableNames, leases: readonly Lease[]): Op<string[]> {
+export function* releaseOp(d: Dialect, t: TableNames, leases: readonly ReleasedLease[]): Op<string[]> {
   const { accepted, rows } = yield* owned(d, t, leases, 'queue');
-  const ids = [...new Set(leases.filter((_, i) => accepted[i]).map((l) => l.id))];
+  const now = leases.filter((l, i) => accepted[i] && !l.delayMs);
+  const ids = [...new Set(now.map((l) => l.id))];
   for (const batch of chunks(ids, 500)) {
     yield {
       sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, run_at = ${d.nowMs}, ${CLEAR_LEASE} WHERE id IN (${list(batch.length)})`,
       params: [...batch],
+    };
+  }
+  // Handed back with a delay (a rate limit the handler hit): scheduled, due after it.
+  for (const lease of leases.filter((l, i) => accepted[i] && l.delayMs)) {
+    yield {
+      sql: `UPDATE ${t.jobs} SET state = 'scheduled', attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, run_at = ${d.nowMs} + ?, ${CLEAR_LEASE} WHERE id = ?`,
+      params: [Math.round(lease.delayMs!), lease.id],
     };
   }
   return [...new Set(ids.map((id) => String(rows.get(id)!.queue)))];
