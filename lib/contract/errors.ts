@@ -66,6 +66,8 @@ export class StorageError extends UnoJobsError {}
 /** A handler threw something that is not an `Error` (a string, an object, undefined). */
 export class NonErrorThrown extends UnoJobsError {}
 
+/** A value as JSON for a message (functions and undefined, which JSON drops, by their type). */
+const describeValue = (value: unknown): string => JSON.stringify(value) ?? String(value);
 const list = (names: readonly string[]): string => (names.length ? names.map((n) => `"${n}"`).join(', ') : '(none)');
 
 /** Message factories: the only place user-facing error text is written. */
@@ -110,6 +112,13 @@ export const messages = {
     `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
   invalidJobId: (jobId: unknown) =>
     `jobId ${JSON.stringify(jobId)} is invalid: use a non-empty string of at most 200 characters.`,
+  invalidDedupe: (option: string, value: unknown, expected: string) =>
+    `${option} ${describeValue(value)} is invalid: pass ${expected}.`,
+  dedupeOptions: (given: readonly string[]) =>
+    `Pass at most one of jobId, dedupe, debounce and replace (got ${given.join(' and ')}): each decides alone what an enqueue ` +
+    `does when a job of the same key exists.`,
+  debounceAndDelay: () =>
+    `A debounced enqueue takes its delay from debounce.delay: leave out delay and runAt.`,
   reservedJobId: (jobId: string, prefix: string) =>
     `jobId ${JSON.stringify(jobId)} starts with "${prefix}", which is reserved for the scheduler's firings. ` +
     `Use another prefix (e.g. "schedule-" or "cron:").`,

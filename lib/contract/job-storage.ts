@@ -192,6 +192,8 @@ export function checkRetryDelays(outcomes: readonly FailOutcome[]): void {
  *   current one change nothing and report the rejection. A job is never removed before its outcome is written.
  * - **Store clock**: `runAt`, delays and lease expiry are judged by the store's clock.
  * - **Unique ids**: inserting an id that exists returns the existing job with `created: false`.
+ * - **Dedupe keys**: a job with `dedupe` set is inserted, returned or updated by the rules of {@link DedupeMode},
+ *   atomically per (`task`, `key`) across every process.
  *
  * @example
  * class MyStorage extends JobStorage { ... }

@@ -133,6 +133,35 @@ export interface NewJob {
    * {@link MAX_HEADERS} entries, keys of 1..64 and values of at most 512 characters (the core checks).
    */
   headers?: Record<string, string> | null;
+  /**
+   * A dedupe key beside the id (see {@link JobDedupe}): the store decides atomically, against the job that holds the
+   * same (`task`, `key`), whether this insert creates a job, returns the held one, or updates its payload. Null or
+   * absent: none (no cost to the insert).
+   */
+  dedupe?: JobDedupe | null;
+}
+
+/**
+ * How an insert with a dedupe key meets the job that holds the key (the same `task` and `key`):
+ * - `window`: while the key's window runs (`ttlMs` from the insert that took it, store clock) and its job exists, the
+ *   insert returns that job unchanged (`created: false`); after it, the insert creates a job that takes the key for
+ *   a new window.
+ * - `debounce`: while the key's job is `waiting` or `scheduled`, the insert replaces its payload and moves its run time
+ *   to this insert's (`runAt`, else store now + `delayMs`), and returns it (`created: false`); otherwise it creates a
+ *   job that takes the key.
+ * - `replace`: as `debounce`, but the run time is kept: only the payload is replaced.
+ *
+ * Concurrent inserts of one key never create two jobs where one of these rules says one.
+ */
+export type DedupeMode = 'window' | 'debounce' | 'replace';
+
+/** A job's dedupe key (see {@link DedupeMode}). */
+export interface JobDedupe {
+  /** The key, 1..200 characters; scoped to the job's task. */
+  key: string;
+  mode: DedupeMode;
+  /** `window` only: length of the key's window in ms (a whole number >= 1). Null for the other modes. */
+  ttlMs: number | null;
 }
 
 /** Most entries in a job's `headers`. */
@@ -141,7 +170,10 @@ export const MAX_HEADERS = 8;
 /** Result of inserting one job. */
 export interface InsertResult {
   job: JobRecord;
-  /** False when a job with the same id already existed (deduplicated). */
+  /**
+   * False when a job with the same id, or holding the same dedupe key, already existed (deduplicated); `job` is then
+   * that job, after the update a `debounce` or `replace` key made to it.
+   */
   created: boolean;
 }
 

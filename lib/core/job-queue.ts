@@ -14,6 +14,7 @@ import {
   type JobCounts,
   type JobFilter,
   type JobPage,
+  type JobDedupe,
   type JobRecord,
   type NewJob,
 } from '../contract/job.js';
@@ -302,7 +303,9 @@ export class JobQueue {
    */
   private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean, stored?: TaskDefaults): NewJob {
     const definition = stored ? { name: typeof task === 'string' ? task : task.name, ...stored } : this.deps.registry.producerTask(task);
-    const { priority = definition.priority, attempts = definition.attempts, delay, runAt, timeout, backoff, jobId } = options;
+    const { priority = definition.priority, attempts = definition.attempts, runAt, timeout, backoff, jobId } = options;
+    const dedupe = dedupeOf(options);
+    const delay = options.debounce?.delay ?? options.delay;
     validatePriority(priority);
     validateAttempts(attempts);
     if (timeout !== undefined) validateTimeout(timeout);
@@ -340,7 +343,43 @@ export class JobQueue {
       runAt: runAt ?? null,
       timeoutMs: timeout ?? null,
       backoff: backoff ?? null,
+      ...(dedupe && { dedupe }),
     };
+  }
+}
+
+/** The dedupe key of a job from its `dedupe`, `debounce` or `replace` option (at most one, never with `jobId`); validated. */
+function dedupeOf(options: EnqueueOptions): JobDedupe | null {
+  const given = (['jobId', 'dedupe', 'debounce', 'replace'] as const).filter((name) => options[name] !== undefined);
+  if (given.length > 1) throw new InvalidJobError(messages.dedupeOptions(given));
+  const { dedupe, debounce, replace } = options;
+  if (dedupe !== undefined) {
+    checkKey('dedupe', dedupe, 'ttlMs', 'a whole number of ms from 1 to 100 years');
+    return { key: dedupe.key, mode: 'window', ttlMs: dedupe.ttlMs };
+  }
+  if (debounce !== undefined) {
+    checkKey('debounce', debounce, 'delay', 'a whole number of ms from 0 to 100 years');
+    if (options.delay !== undefined || options.runAt !== undefined) throw new InvalidJobError(messages.debounceAndDelay());
+    return { key: debounce.key, mode: 'debounce', ttlMs: null };
+  }
+  if (replace !== undefined) {
+    checkKey('replace', replace);
+    return { key: replace.key, mode: 'replace', ttlMs: null };
+  }
+  return null;
+}
+
+/** Throw unless `value` is `{ key }` (1..200 characters), with `field` a whole number of ms in range when named. */
+function checkKey(option: string, value: unknown, field?: string, range?: string): void {
+  const key = (value as { key?: unknown } | null)?.key;
+  if (typeof value !== 'object' || value === null || typeof key !== 'string' || key.length === 0 || key.length > 200) {
+    throw new InvalidJobError(messages.invalidDedupe(option, value, `{ key: a string of 1 to 200 characters${field ? `, ${field}: ${range}` : ''} }`));
+  }
+  if (!field) return;
+  const ms = (value as Record<string, unknown>)[field];
+  const min = field === 'ttlMs' ? 1 : 0;
+  if (!Number.isInteger(ms) || (ms as number) < min || (ms as number) > MAX_DELAY_MS) {
+    throw new InvalidJobError(messages.invalidDedupe(`${option}.${field}`, ms, range!));
   }
 }
 

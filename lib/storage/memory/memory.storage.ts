@@ -57,6 +57,9 @@ export interface MemoryJobStorageOptions {
   clock?: Clock;
 }
 
+/** The map key of a job's dedupe key: scoped to its task. */
+const dedupeKey = (job: NewJob): string => JSON.stringify([job.task, job.dedupe!.key]);
+
 const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
 
 /**
@@ -86,6 +89,8 @@ export class MemoryJobStorage extends JobStorage {
   private readonly patterns = new Map<string, Map<string, ErrorPattern>>();
   /** Metric points by their full key. */
   private readonly metrics = new Map<string, MetricPoint>();
+  /** Dedupe keys (`[task, key]` as JSON): the job that holds each, and until when (a `window` key). */
+  private readonly dedupeKeys = new Map<string, { id: string; until: number }>();
   private readonly pendingWake = new Set<string>();
   private wakeScheduled = false;
   private seq = 0;
@@ -123,7 +128,7 @@ export class MemoryJobStorage extends JobStorage {
     const results: InsertResult[] = [];
     const woken = new Set<string>();
     for (const job of jobs) {
-      const existing = this.jobs.get(job.id);
+      const existing = this.jobs.get(job.id) ?? (job.dedupe ? this.keyHolder(job, now) : undefined);
       if (existing) {
         results.push({ job: this.snapshot(existing), created: false });
         continue;
@@ -142,6 +147,7 @@ export class MemoryJobStorage extends JobStorage {
         order: this.order++,
       };
       this.jobs.set(job.id, entry);
+      if (job.dedupe) this.dedupeKeys.set(dedupeKey(job), { id: job.id, until: now + (job.dedupe.ttlMs ?? Infinity) });
       if (record.state === 'waiting') {
         this.pushReady(entry, now);
         woken.add(job.queue);
@@ -519,6 +525,23 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   // --- internals -------------------------------------------------------------------------------------------------
+
+  /**
+   * The job that holds the dedupe key of `job` and so takes its place (see `DedupeMode`), after a `debounce` or
+   * `replace` key gave it the new payload (and run time); undefined when `job` is to be inserted.
+   */
+  private keyHolder(job: NewJob, now: number): Entry | undefined {
+    const { mode } = job.dedupe!;
+    const held = this.dedupeKeys.get(dedupeKey(job));
+    const entry = held && this.jobs.get(held.id);
+    if (!entry) return undefined;
+    if (mode === 'window') return held.until > now ? entry : undefined;
+    const { state } = entry.record;
+    if (state !== 'waiting' && state !== 'scheduled') return undefined;
+    entry.payloadJson = job.payload;
+    if (mode === 'debounce') this.requeue(entry, job.runAt ? job.runAt.getTime() : now + job.delayMs, now);
+    return entry;
+  }
 
   /** The entry when `lease` is its current claim; null when the write must be fenced out. */
   private owned(lease: Lease): Entry | null {

@@ -225,15 +225,22 @@ export class RedisJobStorage extends JobStorage {
     for (const i of fresh) {
       const j = jobs[i]!;
       args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
-        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '');
+        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '',
+        j.dedupe?.mode ?? '', j.dedupe ? JSON.stringify([j.task, j.dedupe.key]) : '', j.dedupe?.ttlMs ?? '');
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];
     let nextDue = Infinity;
+    /** Ids of jobs another job's dedupe key took the place of. */
+    const held: string[] = [];
     replies.forEach((reply, k) => {
       const i = fresh[k]!;
       if (reply[0] === 0) {
-        results[i] = { job: decodeJob(reply[1] as RawJob), created: false };
+        const job = decodeJob(reply[1] as RawJob);
+        results[i] = { job, created: false };
+        if (job.id !== jobs[i]!.id) held.push(jobs[i]!.id);
+        // A debounce moved the held job's run time: wake at it (by this process's clock, as a hint).
+        if (job.state === 'scheduled' && jobs[i]!.dedupe?.mode === 'debounce') nextDue = Math.min(nextDue, Math.max(0, job.runAt.getTime() - Date.now()));
         return;
       }
       const [, state, runAt, created] = reply as [number, JobState, string, string];
@@ -241,6 +248,8 @@ export class RedisJobStorage extends JobStorage {
       results[i] = { job: newJobRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
     });
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
+    // Cluster only: the ids claimed for jobs a dedupe key held are free again.
+    if (claimIds && held.length) await this.redis.hdel(this.keys.ids, ...held);
     // Cluster only: ids another insert already held. A stale index entry (left by a crash between index and job)
     // is taken over: the index is pointed here and the job inserted without claiming the id again.
     for (const i of taken) {

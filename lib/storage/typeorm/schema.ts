@@ -3,7 +3,7 @@ import type { DialectName } from './dialect.js';
 /**
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
  * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; the monitoring records in
- * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; applied schema versions in
+ * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; dedupe keys in `<prefix>dedupe_keys`; applied schema versions in
  * `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
@@ -25,6 +25,8 @@ export interface TableNames {
   errorPatterns: string;
   /** Metric points, one integer per (resolution, bucket, queue, task, name, slot). */
   metrics: string;
+  /** Dedupe keys (task, key) -> job, created by migration 1765000000000. */
+  dedupe: string;
   migrations: string;
 }
 
@@ -42,7 +44,8 @@ export function isValidPrefix(prefix: string): boolean {
 export function tableNames(prefix: string): TableNames {
   return {
     jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
-    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, migrations: `${prefix}migrations`,
+    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, dedupe: `${prefix}dedupe_keys`,
+    migrations: `${prefix}migrations`,
   };
 }
 

@@ -11,8 +11,10 @@
     B:all            every job, score = creation order (microseconds, unique per queue), for listing
     B:meta           hash: seq (push sequence), tok (last fencing token: never below the claim time in µs), order (last
                      creation order), cancelled (count)
-    B:job:<id>       hash: the job record ('headers': JSON string map, set only when the producer gave one)
+    B:job:<id>       hash: the job record ('headers': JSON string map, set only when the producer gave one; 'dd': its
+                     debounce or replace key)
     B:logs:<id>      list: log lines (bounded)
+    B:dd:<key>       string: id of the job holding a dedupe key ([task, key] as JSON; see insert.lua)
 ]]
 
 -- Numbers go through string.format: Lua's own number-to-string keeps only 14 digits, which would corrupt
