@@ -43,6 +43,8 @@ interface Entry extends Queued {
   token: string | null;
   /** Insertion order, for newest-first listing. */
   order: number;
+  /** The dedupe key it took (see `dedupeKeys`), if any. */
+  dedupeKey?: string;
 }
 
 interface DueRef {
@@ -147,7 +149,10 @@ export class MemoryJobStorage extends JobStorage {
         order: this.order++,
       };
       this.jobs.set(job.id, entry);
-      if (job.dedupe) this.dedupeKeys.set(dedupeKey(job), { id: job.id, until: now + (job.dedupe.ttlMs ?? Infinity) });
+      if (job.dedupe) {
+        entry.dedupeKey = dedupeKey(job);
+        this.dedupeKeys.set(entry.dedupeKey, { id: job.id, until: now + (job.dedupe.ttlMs ?? Infinity) });
+      }
       if (record.state === 'waiting') {
         this.pushReady(entry, now);
         woken.add(job.queue);
@@ -211,7 +216,7 @@ export class MemoryJobStorage extends JobStorage {
       if (!entry) return false;
       if (outcome.remove) {
         this.deactivate(entry);
-        this.jobs.delete(outcome.id);
+        this.remove(entry);
         return true;
       }
       entry.resultJson = outcome.result;
@@ -332,7 +337,7 @@ export class MemoryJobStorage extends JobStorage {
         const old = now - (entry.record.finishedAt?.getTime() ?? now) > rule.maxAgeMs;
         if (!old && ids.size <= rule.maxCount) break; // oldest first: everything after is newer
         ids.delete(id);
-        this.jobs.delete(id);
+        this.remove(entry);
         removed++;
       }
     }
@@ -547,6 +552,13 @@ export class MemoryJobStorage extends JobStorage {
   private owned(lease: Lease): Entry | null {
     const entry = this.jobs.get(lease.id);
     return entry && entry.record.state === 'active' && entry.token === lease.token ? entry : null;
+  }
+
+  /** Delete a job, and the dedupe key it holds. */
+  private remove(entry: Entry): void {
+    const { id } = entry.record;
+    this.jobs.delete(id);
+    if (entry.dedupeKey && this.dedupeKeys.get(entry.dedupeKey)?.id === id) this.dedupeKeys.delete(entry.dedupeKey);
   }
 
   private deactivate(entry: Entry): void {
