@@ -55,6 +55,7 @@ export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
 export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';
 export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener } from './core/events.js';
 export { DEFAULT_QUEUE, type TaskOptions, type TaskHandler, type TaskDefinition } from './core/task-registry.js';
+export type { BatchHandler, BatchItem, BatchOptions } from './core/batcher.js';
 export { defineTask, isTaskRef, type TaskRef, type TaskHandlerOptions, type Job, type PayloadOf, type ResultOf } from './core/task-ref.js';
 export { backoffDelay } from './core/retry-policy.js';
 export { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_JSON_DEPTH, RESERVED_JOB_ID_PREFIX } from './core/limits.js';

@@ -119,6 +119,11 @@ export const messages = {
     `does when a job of the same key exists.`,
   debounceAndDelay: () =>
     `A debounced enqueue takes its delay from debounce.delay: leave out delay and runAt.`,
+  invalidBatch: (batch: unknown) =>
+    `batch ${describeValue(batch)} is invalid: pass { size: a whole number >= 1 (most jobs per handler call), waitMs: a whole number of ms from 0 to 60000 (longest wait for a batch to fill) }.`,
+  batchResults: (task: string, items: number, got: number | string) =>
+    `The batch handler of task "${task}" got ${items} items and returned ${typeof got === 'number' ? `${got} results` : `a ${got}`}: ` +
+    `return one entry per item, in order (its result, or an Error to fail that job alone), or nothing to complete them all.`,
   reservedJobId: (jobId: string, prefix: string) =>
     `jobId ${JSON.stringify(jobId)} starts with "${prefix}", which is reserved for the scheduler's firings. ` +
     `Use another prefix (e.g. "schedule-" or "cron:").`,
