@@ -34,11 +34,11 @@ export type { WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js'
 export type { Percentiles } from './core/metric-histogram.js';
 export type { ErrorPattern, ErrorPatternFilter, MetricResolution } from './contract/monitoring.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';
-export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
+export { JobQueue, type EnqueueItem, type FlowJob, type FlowTree, type WaitOptions, type ListOptions } from './core/job-queue.js';
 /** Event subscriptions stored across processes (`jobs.emit`, `jobs.subscriptions()`, `jobs.unsubscribe()`). */
 export { EventSubscriptions, type SubscriptionOptions, type Subscriber } from './core/subscriptions.js';
 export type { Subscription } from './contract/job-storage.js';
-export { JobContext } from './core/job-context.js';
+export { JobContext, type ChildResult } from './core/job-context.js';
 /** The tracing hook (the `instrumentation` option); `@uno/jobs/opentelemetry` implements it for OpenTelemetry. */
 export {
   MAX_HEADER_KEY_LENGTH,
@@ -75,6 +75,10 @@ export {
   type JobFilter,
   type JobPage,
   type JobCounts,
+  type ChildFailurePolicy,
+  type JobParent,
+  type DedupeMode,
+  type JobDedupe,
 } from './contract/job.js';
 export type { JobInfo, RetryPolicy, EnqueueOptions } from './core/job.js';
 export {
@@ -89,6 +93,7 @@ export {
   JobCancelledError,
   LeaseLostError,
   JobStalledError,
+  ChildFailedError,
   StorageError,
   NonErrorThrown,
 } from './contract/errors.js';

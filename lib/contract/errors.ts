@@ -60,6 +60,11 @@ export class LeaseLostError extends UnoJobsError {}
  */
 export class JobStalledError extends UnoJobsError {}
 
+/**
+ * Recorded on a flow's parent that failed unrun because a child with `onFailure: 'fail'` ended failed or cancelled.
+ */
+export class ChildFailedError extends UnoJobsError {}
+
 /** The storage backend failed or is unreachable. */
 export class StorageError extends UnoJobsError {}
 
@@ -177,6 +182,13 @@ export const messages = {
   heartbeatTimeout: (ms: number) => `Lease renewal did not answer within ${ms} ms; the leases count as not renewed.`,
   shutdownWriteTimeout: (ms: number) =>
     `The store did not answer within ${ms} ms while handing jobs back at shutdown; they are recovered when their leases expire.`,
+  childFailed: (childId: string, task: string, state: string) =>
+    `Child job "${childId}" (task "${task}") ended ${state}, and its onFailure is 'fail': the parent fails unrun. ` +
+    `Retry the child, then this job; or give the child onFailure 'continue' (the parent sees its error) or 'ignore'.`,
+  flowsUnsupported: () =>
+    `This store keeps no flows (capabilities.flows is false): use the memory store or one that supports them, or enqueue the jobs one by one.`,
+  invalidFlow: (path: string, detail: string) =>
+    `The flow job at ${path} is invalid: ${detail}.`,
   leaseExpired: (workerId: string) =>
     `The worker ${workerId} stopped renewing its lease while running this job (it crashed, was killed or its event loop ` +
     `was blocked). The job was put back without using an attempt; this counts one stall toward the task's maxStalls.`,

@@ -22,6 +22,8 @@ export interface StorageCapabilities {
   readonly distributed: boolean;
   /** `insert` accepts a transaction handle (`manager`) and commits with it. */
   readonly transactions: boolean;
+  /** Flows: `insert` takes `parent` and `awaitChildren`, and {@link JobStorage.children} answers. Default false. */
+  readonly flows?: boolean;
 }
 
 /** Ask for up to `limit` runnable jobs of one queue. */
@@ -392,6 +394,14 @@ export abstract class JobStorage {
 
   /** Every paused queue (`task` null) and task, in no particular order; `null` when this store cannot pause. */
   async listPaused(): Promise<Required<PauseTarget>[] | null> {
+    return null;
+  }
+
+  /**
+   * The children of a flow's parent (jobs inserted with `parent.id` = `parentId`), in insertion order; `null` (the
+   * default) when this store keeps no flows (`capabilities.flows` false).
+   */
+  async children(_parentId: string): Promise<JobRecord[] | null> {
     return null;
   }
 

@@ -94,7 +94,8 @@ export class Executor {
     }
     const bytes = bytesOver(resultJson, this.limits.resultBytes);
     if (bytes !== null) return this.fail(attempt, new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes)), durationMs);
-    const remove = (attempt.definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
+    // A flow's child is kept: its parent reads its result.
+    const remove = (attempt.definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id) && !job.parent;
     const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
     const accepted = await this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
       now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson);

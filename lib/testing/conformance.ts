@@ -1,6 +1,7 @@
 import type { JobStorage } from '../contract/job-storage.js';
 import { adminCases } from './conformance-admin.js';
 import { dedupeCases } from './conformance-dedupe.js';
+import { flowCases } from './conformance-flows.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
 import { jobCases } from './conformance-jobs.js';
 import { limitCases } from './conformance-limits.js';
@@ -14,7 +15,7 @@ export { newJob, waitFor, type ConformanceCase, type TestApi } from './conforman
  * Each case gets a fresh, initialised store and should leave the clock alone: time-based cases use short real
  * delays, so they work on stores that judge time by their own server clock.
  */
-export const conformanceCases: ConformanceCase[] = [...jobCases, ...dedupeCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases];
+export const conformanceCases: ConformanceCase[] = [...jobCases, ...dedupeCases, ...flowCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases];
 
 /**
  * Register the conformance suite with a test framework. `factory` returns a fresh, not yet initialised store for

@@ -288,7 +288,7 @@ describe('RedisJobStorage behaviour', () => {
     const late = await uno.queue.enqueue('slow', { late: true });
     await waitFor(async () => (await storage.get(late.id))!.state === 'completed', 5000, 'a job enqueued after the reconnect');
     await waitFor(async () => (await storage.counts()).completed === 21, 5000, 'every job completed');
-    expect(await storage.counts()).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: 21, failed: 0, cancelled: 0 });
+    expect(await storage.counts()).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 21, failed: 0, cancelled: 0 });
     for (const job of first) expect(ran.has(job.id)).toBe(true);
     await uno.stop();
     await storage.close();

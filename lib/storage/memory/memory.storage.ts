@@ -70,7 +70,7 @@ const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled'
  * lost on restart.
  */
 export class MemoryJobStorage extends JobStorage {
-  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false };
+  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true };
 
   private readonly clock: Clock;
   private readonly jobs = new Map<string, Entry>();
@@ -91,6 +91,8 @@ export class MemoryJobStorage extends JobStorage {
   private readonly patterns = new Map<string, Map<string, ErrorPattern>>();
   /** Metric points by their full key. */
   private readonly metrics = new Map<string, MetricPoint>();
+  /** Ids of each flow parent's children, in insertion order. */
+  private readonly childIds = new Map<string, string[]>();
   /** Dedupe keys (`[task, key]` as JSON): the job that holds each, and until when (a `window` key). */
   private readonly dedupeKeys = new Map<string, { id: string; until: number }>();
   private readonly pendingWake = new Set<string>();
@@ -136,7 +138,7 @@ export class MemoryJobStorage extends JobStorage {
         continue;
       }
       const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-      const record = newJobRecord(job, runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
+      const record = newJobRecord(job, job.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
       if (record.headers) record.headers = { ...record.headers };
       const entry: Entry = {
         record,
@@ -153,10 +155,15 @@ export class MemoryJobStorage extends JobStorage {
         entry.dedupeKey = dedupeKey(job);
         this.dedupeKeys.set(entry.dedupeKey, { id: job.id, until: now + (job.dedupe.ttlMs ?? Infinity) });
       }
+      if (job.parent) {
+        const siblings = this.childIds.get(job.parent.id);
+        if (siblings) siblings.push(job.id);
+        else this.childIds.set(job.parent.id, [job.id]);
+      }
       if (record.state === 'waiting') {
         this.pushReady(entry, now);
         woken.add(job.queue);
-      } else {
+      } else if (record.state === 'scheduled') {
         this.pushDue(entry, runAt);
       }
       results.push({ job: this.snapshot(entry), created: true });
@@ -375,6 +382,13 @@ export class MemoryJobStorage extends JobStorage {
     return counts;
   }
 
+  override async children(parentId: string): Promise<JobRecord[]> {
+    return (this.childIds.get(parentId) ?? []).flatMap((id) => {
+      const entry = this.jobs.get(id);
+      return entry ? [this.snapshot(entry)] : [];
+    });
+  }
+
   async saveSchedule(name: string, data: string): Promise<void> {
     this.schedules.set(name, data);
   }
@@ -558,6 +572,7 @@ export class MemoryJobStorage extends JobStorage {
   private remove(entry: Entry): void {
     const { id } = entry.record;
     this.jobs.delete(id);
+    this.childIds.delete(id);
     if (entry.dedupeKey && this.dedupeKeys.get(entry.dedupeKey)?.id === id) this.dedupeKeys.delete(entry.dedupeKey);
   }
 
@@ -574,6 +589,26 @@ export class MemoryJobStorage extends JobStorage {
     entry.record.finishedAt = new Date(now);
     entry.seq = -1;
     this.finished[state === 'completed' ? 'completed' : 'failed'].add(entry.record.id);
+    if (entry.record.parent) this.childEnded(entry, now);
+  }
+
+  /**
+   * A flow's child ended: fail its parent (a failed child whose `onFailure` is 'fail'), or release it once every
+   * child has ended. A parent no longer waiting for its children is left alone.
+   */
+  private childEnded(child: Entry, now: number): void {
+    const { id, task, state, parent: link } = child.record;
+    const parent = this.jobs.get(link!.id);
+    if (parent?.record.state !== 'waiting-children') return;
+    if (state !== 'completed' && link!.onFailure === 'fail') {
+      const r = parent.record;
+      r.errors.push({ attempt: r.attempt, name: 'ChildFailedError', message: messages.childFailed(id, task, state), at: new Date(now).toISOString() });
+      r.errors = boundHistory(r.errors, DEFAULT_ERROR_HISTORY);
+      this.finish(parent, 'failed', now);
+      return;
+    }
+    const ended = (this.childIds.get(link!.id) ?? []).every((childId) => FINAL.has(this.jobs.get(childId)?.record.state ?? 'completed'));
+    if (ended) this.requeue(parent, Math.max(parent.record.runAt.getTime(), now), now);
   }
 
   /** Back to waiting (due now) or scheduled (due later). */
@@ -663,6 +698,7 @@ export class MemoryJobStorage extends JobStorage {
       errors: r.errors.slice(),
       logs: r.logs.slice(),
       headers: r.headers ? { ...r.headers } : null,
+      ...(r.parent && { parent: { ...r.parent } }),
     };
   }
 }
