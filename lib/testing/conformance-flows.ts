@@ -79,7 +79,7 @@ export const flowCases: ConformanceCase[] = [
       const middle = newJob({ queue: 'q3', awaitChildren: true, parent: { id: root.id, onFailure: 'fail' } });
       const leaf = child(middle.id, 'continue');
       const other = newJob({ awaitChildren: true });
-      const cancelled = child(other.id, 'fail');
+      const cancelled = child(other.id, 'fail', { queue: 'q4' });
       await s.insert([root, middle, leaf, other, cancelled]);
       const [claimedLeaf] = await claimChildren(s, 1);
       await s.complete([{ id: claimedLeaf!.job.id, token: claimedLeaf!.token, result: '1' }]);

@@ -145,8 +145,9 @@ end
 -- The fields every read returns, by position (see FIELDS in lib/storage/redis/codec.ts; keep both in step).
 -- Positional HMGET replies are much cheaper for the client to parse than HGETALL's name/value pairs.
 local FIELDS = { 'id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
-  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'logs' }
-local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_LOGS = 6, 7, 11, 18, 19, 22
+  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
+  'logs' }
+local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_LOGS = 6, 7, 11, 18, 19, 24
 
 -- One job as a reply element: its FIELDS values, the last one replaced by its log lines (or false when it has none:
 -- the 'logs' field is set once a job has logged, so most reads skip the LRANGE).
