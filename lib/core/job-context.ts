@@ -107,7 +107,10 @@ export class AttemptContext extends JobContext {
     const children = (await this.storage.children(this.job.id)) ?? [];
     return children
       .filter((c) => c.state === 'completed' || c.parent?.onFailure !== 'ignore')
-      .map((c) => ({ id: c.id, task: c.task, queue: c.queue, state: c.state, result: c.result, error: c.state === 'completed' ? null : (c.errors.at(-1) ?? null) }));
+      .map((c) => ({
+        id: c.id, task: c.task, queue: c.queue, state: c.state, result: c.result,
+        error: c.state === 'completed' ? null : (c.errors.at(-1) ?? null),
+      }));
   }
 
   private async write(update: { progress?: string; log?: string }): Promise<void> {

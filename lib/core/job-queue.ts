@@ -146,13 +146,14 @@ export class JobQueue {
 
   /** Validate and prepare the jobs of a flow, parents before their children (pre-order), into `jobs`. */
   private flatten(node: FlowJob, parentId: string | null, path: string, jobs: NewJob[]): FlowShape {
-    if (typeof node !== 'object' || node === null) throw new InvalidJobError(messages.invalidFlow(path, 'pass { task, payload, options?, onFailure?, children? }'));
+    const refuse = (detail: string) => new InvalidJobError(messages.invalidFlow(path, detail));
+    if (typeof node !== 'object' || node === null) throw refuse('pass { task, payload, options?, onFailure?, children? }');
     const { task, payload, options = {}, onFailure = 'fail', children = [] } = node;
     for (const name of ['jobId', 'dedupe', 'debounce', 'replace'] as const) {
-      if (options[name] !== undefined) throw new InvalidJobError(messages.invalidFlow(path, `${name} cannot be used in a flow, whose jobs get fresh ids`));
+      if (options[name] !== undefined) throw refuse(`${name} cannot be used in a flow, whose jobs get fresh ids`);
     }
-    if (!CHILD_POLICIES.includes(onFailure)) throw new InvalidJobError(messages.invalidFlow(path, `onFailure ${JSON.stringify(onFailure)} is not one of 'fail', 'ignore', 'continue'`));
-    if (!Array.isArray(children)) throw new InvalidJobError(messages.invalidFlow(path, 'children must be an array of flow jobs'));
+    if (!CHILD_POLICIES.includes(onFailure)) throw refuse(`onFailure ${JSON.stringify(onFailure)} is not one of 'fail', 'ignore', 'continue'`);
+    if (!Array.isArray(children)) throw refuse('children must be an array of flow jobs');
     const job = this.prepare({ task, payload, options }, false);
     if (parentId !== null) job.parent = { id: parentId, onFailure };
     if (children.length > 0) job.awaitChildren = true;
@@ -321,7 +322,8 @@ export class JobQueue {
   }
 
   private insert(items: readonly EnqueueItem[], manager: unknown, reserved = false, defaults?: ReadonlyMap<string, TaskDefaults>): Promise<InsertResult[]> {
-    return this.insertJobs(items.map((item) => this.prepare(item, reserved, defaults?.get(typeof item.task === 'string' ? item.task : item.task.name))), manager);
+    const taskName = (item: EnqueueItem) => (typeof item.task === 'string' ? item.task : item.task.name);
+    return this.insertJobs(items.map((item) => this.prepare(item, reserved, defaults?.get(taskName(item)))), manager);
   }
 
   /** Insert validated jobs through the instrumentation's scope, if any. */

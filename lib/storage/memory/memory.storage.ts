@@ -602,8 +602,8 @@ export class MemoryJobStorage extends JobStorage {
     if (parent?.record.state !== 'waiting-children') return;
     if (state !== 'completed' && link!.onFailure === 'fail') {
       const r = parent.record;
-      r.errors.push({ attempt: r.attempt, name: 'ChildFailedError', message: messages.childFailed(id, task, state), at: new Date(now).toISOString() });
-      r.errors = boundHistory(r.errors, DEFAULT_ERROR_HISTORY);
+      const message = messages.childFailed(id, task, state);
+      r.errors = boundHistory([...r.errors, { attempt: r.attempt, name: 'ChildFailedError', message, at: new Date(now).toISOString() }], DEFAULT_ERROR_HISTORY);
       this.finish(parent, 'failed', now);
       return;
     }
