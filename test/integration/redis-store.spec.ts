@@ -435,3 +435,32 @@ describe('RedisJobStorage claim replay', () => {
     }
   });
 });
+
+describe('RedisJobStorage flow-control keys', () => {
+  it('retention deletes a debounce key and a flow parent\'s keys with their jobs; a window key expires by itself', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      const debounceKey = `{${prefix}:q}:dd:${JSON.stringify(['test.task', 'k'])}`;
+      const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'debounce', ttlMs: null } })]);
+      expect(await admin.exists(debounceKey)).toBe(1);
+      await storage.insert([newJob({ dedupe: { key: 'w', mode: 'window', ttlMs: 60_000 } })]);
+      const parent = newJob({ awaitChildren: true });
+      const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
+      await storage.insert([parent, child]);
+      const [claimed] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete([{ id: claimed!.job.id, token: claimed!.token, result: '1' }]);
+      expect((await scanKeys(`{${prefix}:q}:kids:*`)).length + (await scanKeys(`{${prefix}:q}:ended:*`)).length).toBe(2);
+      expect(await admin.pttl(`{${prefix}:q}:dd:${JSON.stringify(['test.task', 'w'])}`)).toBeGreaterThan(59_000);
+      await storage.cancel(keyed!.job.id);
+      await storage.cancel(parent.id);
+      expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 1e9 }, failed: { maxAgeMs: 0, maxCount: 0 } }, 100)).toBe(2);
+      expect(await admin.exists(debounceKey)).toBe(0);
+      expect(await scanKeys(`{${prefix}:q}:kids:*`)).toEqual([]);
+      expect(await scanKeys(`{${prefix}:q}:ended:*`)).toEqual([]);
+    } finally {
+      await storage.close();
+    }
+  });
+});
