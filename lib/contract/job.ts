@@ -159,10 +159,11 @@ export interface NewJob {
    */
   dedupe?: JobDedupe | null;
   /**
-   * A flow's child: the job `parent.id` waits for it. Its parent is inserted in the same `insert` call, before it,
-   * or exists in state `waiting-children`. When a child ends (`completed`, or `failed`/`cancelled` for good), the store, in the
-   * same atomic step, fails the parent (a failed child with `onFailure: 'fail'`) or, once every child of the parent
-   * has ended, moves the parent to `waiting`. Only stores with `capabilities.flows`.
+   * A flow's child: the job `parent.id` waits for it. A parent and all its children are inserted in one `insert`
+   * call, the parent before them (a store may count them there). When a child ends (`completed`, or `failed` /
+   * `cancelled` for good), the store, in the same atomic step, fails the parent (a failed child with `onFailure:
+   * 'fail'`) or, once every child of the parent has ended, moves the parent to `waiting` (or `scheduled` until its
+   * `runAt`). Only stores with `capabilities.flows`.
    */
   parent?: JobParent | null;
   /** A flow's parent: inserted in state `waiting-children` (never claimed) until its children end (see {@link parent}). */
