@@ -34,11 +34,11 @@ export type { WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js'
 export type { Percentiles } from './core/metric-histogram.js';
 export type { ErrorPattern, ErrorPatternFilter, MetricResolution } from './contract/monitoring.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';
-export { JobQueue, type EnqueueItem, type WaitOptions, type ListOptions } from './core/job-queue.js';
+export { JobQueue, type EnqueueItem, type FlowJob, type FlowTree, type WaitOptions, type ListOptions } from './core/job-queue.js';
 /** Event subscriptions stored across processes (`jobs.emit`, `jobs.subscriptions()`, `jobs.unsubscribe()`). */
 export { EventSubscriptions, type SubscriptionOptions, type Subscriber } from './core/subscriptions.js';
 export type { Subscription, PauseTarget } from './contract/job-storage.js';
-export { JobContext } from './core/job-context.js';
+export { JobContext, type ChildResult } from './core/job-context.js';
 /** The tracing hook (the `instrumentation` option); `@uno/jobs/opentelemetry` implements it for OpenTelemetry. */
 export {
   MAX_HEADER_KEY_LENGTH,
@@ -55,6 +55,7 @@ export { Scheduler, type SchedulerOptions } from './core/scheduler.js';
 export { MISSED_POLICIES, type MissedPolicy, type ScheduleOptions, type ScheduleInfo, type ScheduleSource } from './core/scheduler-definition.js';
 export { JobEvents, type JobEventMap, type JobEventName, type JobEventListener } from './core/events.js';
 export { DEFAULT_QUEUE, type TaskOptions, type TaskHandler, type TaskDefinition } from './core/task-registry.js';
+export type { BatchHandler, BatchItem, BatchOptions } from './core/batcher.js';
 export { defineTask, isTaskRef, type TaskRef, type TaskHandlerOptions, type Job, type PayloadOf, type ResultOf } from './core/task-ref.js';
 export { backoffDelay } from './core/retry-policy.js';
 export { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_JSON_DEPTH, RESERVED_JOB_ID_PREFIX } from './core/limits.js';
@@ -74,6 +75,10 @@ export {
   type JobFilter,
   type JobPage,
   type JobCounts,
+  type ChildFailurePolicy,
+  type JobParent,
+  type DedupeMode,
+  type JobDedupe,
 } from './contract/job.js';
 export type { JobInfo, RetryPolicy, EnqueueOptions } from './core/job.js';
 export {
@@ -89,6 +94,7 @@ export {
   JobCancelledError,
   LeaseLostError,
   JobStalledError,
+  ChildFailedError,
   StorageError,
   NonErrorThrown,
 } from './contract/errors.js';

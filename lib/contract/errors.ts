@@ -70,12 +70,19 @@ export class LeaseLostError extends UnoJobsError {}
  */
 export class JobStalledError extends UnoJobsError {}
 
+/**
+ * Recorded on a flow's parent that failed unrun because a child with `onFailure: 'fail'` ended failed or cancelled.
+ */
+export class ChildFailedError extends UnoJobsError {}
+
 /** The storage backend failed or is unreachable. */
 export class StorageError extends UnoJobsError {}
 
 /** A handler threw something that is not an `Error` (a string, an object, undefined). */
 export class NonErrorThrown extends UnoJobsError {}
 
+/** A value as JSON for a message (functions and undefined, which JSON drops, by their type). */
+const describeValue = (value: unknown): string => JSON.stringify(value) ?? String(value);
 const list = (names: readonly string[]): string => (names.length ? names.map((n) => `"${n}"`).join(', ') : '(none)');
 
 /** Message factories: the only place user-facing error text is written. */
@@ -126,6 +133,18 @@ export const messages = {
     `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
   invalidJobId: (jobId: unknown) =>
     `jobId ${JSON.stringify(jobId)} is invalid: use a non-empty string of at most 200 characters.`,
+  invalidDedupe: (option: string, value: unknown, expected: string) =>
+    `${option} ${describeValue(value)} is invalid: pass ${expected}.`,
+  dedupeOptions: (given: readonly string[]) =>
+    `Pass at most one of jobId, dedupe, debounce and replace (got ${given.join(' and ')}): each decides alone what an enqueue ` +
+    `does when a job of the same key exists.`,
+  debounceAndDelay: () =>
+    `A debounced enqueue takes its delay from debounce.delay: leave out delay and runAt.`,
+  invalidBatch: (batch: unknown) =>
+    `batch ${describeValue(batch)} is invalid: pass { size: a whole number >= 1 (most jobs per handler call), waitMs: a whole number of ms from 0 to 60000 (longest wait for a batch to fill) }.`,
+  batchResults: (task: string, items: number, got: number | string) =>
+    `The batch handler of task "${task}" got ${items} items and returned ${typeof got === 'number' ? `${got} results` : `a ${got}`}: ` +
+    `return one entry per item, in order (its result, or an Error to fail that job alone), or nothing to complete them all.`,
   reservedJobId: (jobId: string, prefix: string) =>
     `jobId ${JSON.stringify(jobId)} starts with "${prefix}", which is reserved for the scheduler's firings. ` +
     `Use another prefix (e.g. "schedule-" or "cron:").`,
@@ -179,6 +198,13 @@ export const messages = {
   heartbeatTimeout: (ms: number) => `Lease renewal did not answer within ${ms} ms; the leases count as not renewed.`,
   shutdownWriteTimeout: (ms: number) =>
     `The store did not answer within ${ms} ms while handing jobs back at shutdown; they are recovered when their leases expire.`,
+  childFailed: (childId: string, task: string, state: string) =>
+    `Child job "${childId}" (task "${task}") ended ${state}, and its onFailure is 'fail': the parent fails unrun. ` +
+    `Retry the child, then this job; or give the child onFailure 'continue' (the parent sees its error) or 'ignore'.`,
+  flowsUnsupported: () =>
+    `This store keeps no flows (capabilities.flows is false): use the memory store or one that supports them, or enqueue the jobs one by one.`,
+  invalidFlow: (path: string, detail: string) =>
+    `The flow job at ${path} is invalid: ${detail}.`,
   leaseExpired: (workerId: string) =>
     `The worker ${workerId} stopped renewing its lease while running this job (it crashed, was killed or its event loop ` +
     `was blocked). The job was put back without using an attempt; this counts one stall toward the task's maxStalls.`,

@@ -22,6 +22,8 @@ export interface StorageCapabilities {
   readonly distributed: boolean;
   /** `insert` accepts a transaction handle (`manager`) and commits with it. */
   readonly transactions: boolean;
+  /** Flows: `insert` takes `parent` and `awaitChildren`, and {@link JobStorage.children} answers. Default false. */
+  readonly flows?: boolean;
 }
 
 /** A rate limit: at most `max` jobs claimed in any window of `per` ms (store clock). */
@@ -244,6 +246,8 @@ export function narrowClaim(request: ClaimRequest, queueRoom: number, taskRooms:
  *   current one change nothing and report the rejection. A job is never removed before its outcome is written.
  * - **Store clock**: `runAt`, delays and lease expiry are judged by the store's clock.
  * - **Unique ids**: inserting an id that exists returns the existing job with `created: false`.
+ * - **Dedupe keys**: a job with `dedupe` set is inserted, returned or updated by the rules of {@link DedupeMode},
+ *   atomically per (`task`, `key`) across every process.
  *
  * @example
  * class MyStorage extends JobStorage { ... }
@@ -465,6 +469,14 @@ export abstract class JobStorage {
    * at each heartbeat while they hold prefetched jobs.
    */
   subscribePauses(_listener: (target: Required<PauseTarget>) => void): (() => void) | null {
+    return null;
+  }
+
+  /**
+   * The children of a flow's parent (jobs inserted with `parent.id` = `parentId`), in insertion order; `null` (the
+   * default) when this store keeps no flows (`capabilities.flows` false).
+   */
+  async children(_parentId: string): Promise<JobRecord[] | null> {
     return null;
   }
 

@@ -6,6 +6,8 @@
 
 /**
  * Where a job is in its life.
+ * - `waiting-children`: a flow's parent waiting for its children (see {@link NewJob.awaitChildren}); never claimed. It moves
+ *   to `waiting` when its last child finishes.
  * - `waiting`: ready to run now.
  * - `scheduled`: due later (delayed, one-time future, or backing off before a retry).
  * - `active`: claimed by a worker that holds its lease.
@@ -13,10 +15,25 @@
  * - `failed`: no attempts left, or an unrecoverable error; kept for inspection (a dead letter).
  * - `cancelled`: cancelled before it finished.
  */
-export type JobState = 'waiting' | 'scheduled' | 'active' | 'completed' | 'failed' | 'cancelled';
+export type JobState = 'waiting-children' | 'waiting' | 'scheduled' | 'active' | 'completed' | 'failed' | 'cancelled';
 
 /** Every job state, in lifecycle order. */
-export const JOB_STATES: readonly JobState[] = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'];
+export const JOB_STATES: readonly JobState[] = ['waiting-children', 'waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'];
+
+/**
+ * What a child's failure does to its flow's parent (a child fails when it ends `failed` or `cancelled`):
+ * - `fail`: the parent fails at once, unrun, with a `ChildFailedError` entry naming the child;
+ * - `ignore`: the parent runs when its other children finish, and does not see this child;
+ * - `continue`: the parent runs when its other children finish, and sees this child's error.
+ */
+export type ChildFailurePolicy = 'fail' | 'ignore' | 'continue';
+
+/** The parent of a flow's child job (see {@link NewJob.parent}). */
+export interface JobParent {
+  /** The parent job's id. */
+  id: string;
+  onFailure: ChildFailurePolicy;
+}
 
 /** States a job never leaves on its own (it may be retried by hand). */
 export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
@@ -103,6 +120,8 @@ export interface JobRecord {
   leaseExpiresAt: Date | null;
   /** The string map given at insert (see {@link NewJob.headers}), or null/absent when there was none. */
   headers?: Record<string, string> | null;
+  /** The flow's parent of a child job (see {@link NewJob.parent}); null/absent for any other job. */
+  parent?: JobParent | null;
 }
 
 /** A job handed out by `claim`, with the fencing token every later write must carry. */
@@ -133,6 +152,45 @@ export interface NewJob {
    * {@link MAX_HEADERS} entries, keys of 1..64 and values of at most 512 characters (the core checks).
    */
   headers?: Record<string, string> | null;
+  /**
+   * A dedupe key beside the id (see {@link JobDedupe}): the store decides atomically, against the job that holds the
+   * same (`task`, `key`), whether this insert creates a job, returns the held one, or updates its payload. Null or
+   * absent: none (no cost to the insert).
+   */
+  dedupe?: JobDedupe | null;
+  /**
+   * A flow's child: the job `parent.id` waits for it. A parent and all its children are inserted in one `insert`
+   * call, the parent before them (a store may count them there). When a child ends (`completed`, or `failed` /
+   * `cancelled` for good), the store, in the same atomic step, fails the parent (a failed child with `onFailure:
+   * 'fail'`) or, once every child of the parent has ended, moves the parent to `waiting` (or `scheduled` until its
+   * `runAt`). Only stores with `capabilities.flows`.
+   */
+  parent?: JobParent | null;
+  /** A flow's parent: inserted in state `waiting-children` (never claimed) until its children end (see {@link parent}). */
+  awaitChildren?: boolean;
+}
+
+/**
+ * How an insert with a dedupe key meets the job that holds the key (the same `task` and `key`):
+ * - `window`: while the key's window runs (`ttlMs` from the insert that took it, store clock) and its job exists, the
+ *   insert returns that job unchanged (`created: false`); after it, the insert creates a job that takes the key for
+ *   a new window.
+ * - `debounce`: while the key's job is `waiting` or `scheduled`, the insert replaces its payload and moves its run time
+ *   to this insert's (`runAt`, else store now + `delayMs`), and returns it (`created: false`); otherwise it creates a
+ *   job that takes the key.
+ * - `replace`: as `debounce`, but the run time is kept: only the payload is replaced.
+ *
+ * Concurrent inserts of one key never create two jobs where one of these rules says one.
+ */
+export type DedupeMode = 'window' | 'debounce' | 'replace';
+
+/** A job's dedupe key (see {@link DedupeMode}). */
+export interface JobDedupe {
+  /** The key, 1..200 characters; scoped to the job's task. */
+  key: string;
+  mode: DedupeMode;
+  /** `window` only: length of the key's window in ms (a whole number >= 1). Null for the other modes. */
+  ttlMs: number | null;
 }
 
 /** Most entries in a job's `headers`. */
@@ -141,7 +199,10 @@ export const MAX_HEADERS = 8;
 /** Result of inserting one job. */
 export interface InsertResult {
   job: JobRecord;
-  /** False when a job with the same id already existed (deduplicated). */
+  /**
+   * False when a job with the same id, or holding the same dedupe key, already existed (deduplicated); `job` is then
+   * that job, after the update a `debounce` or `replace` key made to it.
+   */
   created: boolean;
 }
 
@@ -163,7 +224,7 @@ export type JobCounts = Record<JobState, number>;
 
 /** A zeroed `JobCounts`. */
 export function emptyCounts(): JobCounts {
-  return { waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 };
+  return { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 };
 }
 
 /**
@@ -194,5 +255,6 @@ export function newJobRecord(job: NewJob, state: JobState, runAt: number, create
     workerId: null,
     leaseExpiresAt: null,
     headers: job.headers ?? null,
+    ...(job.parent && { parent: { ...job.parent } }),
   };
 }

@@ -228,10 +228,13 @@ export class Attempt {
     return true;
   }
 
-  /** Call the handler with the job's payload and this attempt's context. */
+  /** Call the handler with the job's payload and this attempt's context (or add them to the task's batch). */
   private invoke(): unknown {
     const { deps } = this.executor;
-    return this.definition.handler(this.claimed.job.payload, new AttemptContext(this, deps.storage, deps.events, this.executor.limits));
+    const ctx = new AttemptContext(this, deps.storage, deps.events, this.executor.limits);
+    const { payload } = this.claimed.job;
+    // A batch task's job joins the batch gathering in this process, and settles with its own entry of the reply.
+    return this.definition.batch ? this.executor.batcher(this.definition).add(payload, ctx) : this.definition.handler(payload, ctx);
   }
 
   /** The handler has returned: drop its start mark, measure it, and free its slot. */

@@ -3,6 +3,7 @@ import { InvalidJobError, JobCancelledError, JobRateLimitedError, JobStalledErro
 import type { ClaimedJob, JobError, JobRecord } from '../contract/job.js';
 import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
 import { Attempt, type AttemptOptions, type AttemptOwner } from './attempt.js';
+import { Batcher, type BatchHandler } from './batcher.js';
 import type { JobEvents } from './events.js';
 import type { JobInfo } from './job.js';
 import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
@@ -45,6 +46,8 @@ export class Executor {
   readonly limits: ResolvedLimits;
   /** Start records of handlers taken from the prefetch buffer. */
   readonly marks: StartMarks;
+  /** Batch tasks' batchers, by task name. */
+  private readonly batchers = new Map<string, Batcher>();
 
   constructor(readonly deps: ExecutorDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
@@ -59,9 +62,20 @@ export class Executor {
     return new Attempt(this, claimed, definition, owner, options);
   }
 
-  /** Forget pending start records (the pool stopped). */
+  /** The batcher of a batch task (see {@link Batcher}), made on its first job. */
+  batcher(definition: TaskDefinition): Batcher {
+    let batcher = this.batchers.get(definition.name);
+    if (!batcher) {
+      batcher = new Batcher(definition.name, definition.handler as BatchHandler, definition.batch!, this.deps.clock);
+      this.batchers.set(definition.name, batcher);
+    }
+    return batcher;
+  }
+
+  /** Forget pending start records and the jobs still gathering for a batch (the pool stopped). */
   close(): void {
     this.marks.clear();
+    for (const batcher of this.batchers.values()) batcher.clear();
   }
 
   /**
@@ -80,7 +94,8 @@ export class Executor {
     }
     const bytes = bytesOver(resultJson, this.limits.resultBytes);
     if (bytes !== null) return this.fail(attempt, new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes)), durationMs);
-    const remove = (attempt.definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id);
+    // A flow's child is kept: its parent reads its result.
+    const remove = (attempt.definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id) && !job.parent;
     const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
     const accepted = await this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
       now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson);

@@ -5,6 +5,7 @@ import type { JobInfo } from './job.js';
 import { MAX_DELAY_MS, truncate, type ResolvedLimits } from './limits.js';
 import { bytesOver, toJson } from './payload.js';
 import type { JobStorage } from '../contract/job-storage.js';
+import type { JobError, JobState } from '../contract/job.js';
 
 /**
  * What a handler gets besides its payload: the job, an `AbortSignal`, and progress and log writers.
@@ -58,6 +59,28 @@ export abstract class JobContext {
     }
     throw new JobRateLimitedError(retryAfterMs);
   }
+
+  /**
+   * A flow parent's children, once they ended (see `jobs.enqueueFlow`), in the order they were given: each with its
+   * final state and result, or its last error (a child with `onFailure: 'continue'` that failed). Children with
+   * `onFailure: 'ignore'` that failed are left out. Empty for a job that is no flow's parent.
+   */
+  children(): Promise<ChildResult[]> {
+    return Promise.resolve([]);
+  }
+}
+
+/** One child of a flow's parent, as {@link JobContext.children} returns it. */
+export interface ChildResult<R = unknown> {
+  id: string;
+  task: string;
+  queue: string;
+  /** `completed`, or `failed` / `cancelled` for a child with `onFailure: 'continue'`. */
+  state: JobState;
+  /** The child's result when completed, else null. */
+  result: R | null;
+  /** The child's last error when it failed (null when completed, or cancelled without one). */
+  error: JobError | null;
 }
 
 /** The context of one {@link Attempt}: its writes carry the attempt's lease, and a refused one ends the attempt. */
@@ -92,6 +115,16 @@ export class AttemptContext extends JobContext {
 
   async log(message: string): Promise<void> {
     await this.write({ log: truncate(String(message), this.limits.logLineLength, 'logLineLength') });
+  }
+
+  override async children(): Promise<ChildResult[]> {
+    const children = (await this.storage.children(this.job.id)) ?? [];
+    return children
+      .filter((c) => c.state === 'completed' || c.parent?.onFailure !== 'ignore')
+      .map((c) => ({
+        id: c.id, task: c.task, queue: c.queue, state: c.state, result: c.result,
+        error: c.state === 'completed' ? null : (c.errors.at(-1) ?? null),
+      }));
   }
 
   private async write(update: { progress?: string; log?: string }): Promise<void> {

@@ -3,8 +3,8 @@ import type { Clock } from '../contract/clock.js';
 import {
   InvalidJobError,
   JobFailedError,
-  StorageError,
   JobNotFoundError,
+  StorageError,
   WaitTimeoutError,
   messages,
 } from '../contract/errors.js';
@@ -15,6 +15,8 @@ import {
   type JobCounts,
   type JobFilter,
   type JobPage,
+  type ChildFailurePolicy,
+  type JobDedupe,
   type JobRecord,
   type NewJob,
 } from '../contract/job.js';
@@ -118,6 +120,47 @@ export class JobQueue {
   async enqueueMany<T extends readonly unknown[]>(items: readonly [...{ [K in keyof T]: EnqueueItem<T[K]> }]): Promise<JobRecord[]> {
     if (items.length === 0) return [];
     return (await this.insert(items as readonly EnqueueItem[], (items[0] as EnqueueItem).options?.manager)).map((r) => r.job);
+  }
+
+  /**
+   * Enqueue a flow: a parent job that runs after its children and gets their results (`ctx.children()`), each child
+   * a flow of its own (nested to any depth, on any queue). The whole tree is inserted in one store call; the parent
+   * waits in state `waiting-children` until its last child ends. A child's `onFailure` says what its failure does to
+   * the parent (see {@link ChildFailurePolicy}; default `'fail'`). Cancelling the parent cancels its unfinished
+   * children. Every job gets a fresh id (`jobId` and the dedupe modes are refused in a flow). Needs a store with
+   * `capabilities.flows`. Returns the tree of stored jobs.
+   *
+   * @example
+   * const flow = await jobs.enqueueFlow({
+   *   task: RenderVideo, payload: { id },
+   *   children: [{ task: TranscodeAudio, payload: { id } }, { task: Thumbnail, payload: { id }, onFailure: 'ignore' }],
+   * });
+   */
+  async enqueueFlow<P>(flow: FlowJob<P>): Promise<FlowTree> {
+    if (!this.deps.storage.capabilities.flows) throw new StorageError(messages.flowsUnsupported());
+    const jobs: NewJob[] = [];
+    const tree = this.flatten(flow as FlowJob, null, 'root', jobs);
+    const results = await this.insertJobs(jobs, flow.options?.manager);
+    const byId = new Map(results.map((r) => [r.job.id, r.job]));
+    const build = (node: FlowShape): FlowTree => ({ job: byId.get(node.id)!, children: node.children.map(build) });
+    return build(tree);
+  }
+
+  /** Validate and prepare the jobs of a flow, parents before their children (pre-order), into `jobs`. */
+  private flatten(node: FlowJob, parentId: string | null, path: string, jobs: NewJob[]): FlowShape {
+    const refuse = (detail: string) => new InvalidJobError(messages.invalidFlow(path, detail));
+    if (typeof node !== 'object' || node === null) throw refuse('pass { task, payload, options?, onFailure?, children? }');
+    const { task, payload, options = {}, onFailure = 'fail', children = [] } = node;
+    for (const name of ['jobId', 'dedupe', 'debounce', 'replace'] as const) {
+      if (options[name] !== undefined) throw refuse(`${name} cannot be used in a flow, whose jobs get fresh ids`);
+    }
+    if (!CHILD_POLICIES.includes(onFailure)) throw refuse(`onFailure ${JSON.stringify(onFailure)} is not one of 'fail', 'ignore', 'continue'`);
+    if (!Array.isArray(children)) throw refuse('children must be an array of flow jobs');
+    const job = this.prepare({ task, payload, options }, false);
+    if (parentId !== null) job.parent = { id: parentId, onFailure };
+    if (children.length > 0) job.awaitChildren = true;
+    jobs.push(job);
+    return { id: job.id, children: children.map((child, i) => this.flatten(child, job.id, `${path}.children[${i}]`, jobs)) };
   }
 
   /**
@@ -246,7 +289,15 @@ export class JobQueue {
     }
     if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
     if (job.state === 'cancelled') this.deps.events.emit('job:cancelled', { jobId: id });
+    if (this.deps.storage.capabilities.flows) await this.cancelChildren(id);
     return job;
+  }
+
+  /** A cancelled flow parent takes its unfinished children (and theirs) with it. */
+  private async cancelChildren(id: string): Promise<void> {
+    for (const child of (await this.deps.storage.children(id)) ?? []) {
+      if (!FINAL_STATES.includes(child.state)) await this.cancel(child.id);
+    }
   }
 
   /** Run a failed or cancelled job again, with a fresh set of attempts. Its error history is kept. */
@@ -309,8 +360,13 @@ export class JobQueue {
     return this.deps.storage.counts(queue ? { queue } : {});
   }
 
-  private async insert(items: readonly EnqueueItem[], manager: unknown, reserved = false, defaults?: ReadonlyMap<string, TaskDefaults>): Promise<InsertResult[]> {
-    const jobs = items.map((item) => this.prepare(item, reserved, defaults?.get(typeof item.task === 'string' ? item.task : item.task.name)));
+  private insert(items: readonly EnqueueItem[], manager: unknown, reserved = false, defaults?: ReadonlyMap<string, TaskDefaults>): Promise<InsertResult[]> {
+    const taskName = (item: EnqueueItem) => (typeof item.task === 'string' ? item.task : item.task.name);
+    return this.insertJobs(items.map((item) => this.prepare(item, reserved, defaults?.get(taskName(item)))), manager);
+  }
+
+  /** Insert validated jobs through the instrumentation's scope, if any. */
+  private async insertJobs(jobs: NewJob[], manager: unknown): Promise<InsertResult[]> {
     await this.deps.ready();
     const { instrumentation, events } = this.deps;
     const scope = instrumentation?.enqueue && safely(events, 'enqueue()', () => instrumentation.enqueue!(jobs));
@@ -342,7 +398,9 @@ export class JobQueue {
    */
   private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean, stored?: TaskDefaults): NewJob {
     const definition = stored ? { name: typeof task === 'string' ? task : task.name, ...stored } : this.deps.registry.producerTask(task);
-    const { priority = definition.priority, attempts = definition.attempts, delay, runAt, timeout, backoff, jobId } = options;
+    const { priority = definition.priority, attempts = definition.attempts, runAt, timeout, backoff, jobId } = options;
+    const dedupe = dedupeOf(options);
+    const delay = options.debounce?.delay ?? options.delay;
     validatePriority(priority);
     validateAttempts(attempts);
     if (timeout !== undefined) validateTimeout(timeout);
@@ -380,9 +438,71 @@ export class JobQueue {
       runAt: runAt ?? null,
       timeoutMs: timeout ?? null,
       backoff: backoff ?? null,
+      ...(dedupe && { dedupe }),
     };
   }
 }
+
+/** The dedupe key of a job from its `dedupe`, `debounce` or `replace` option (at most one, never with `jobId`); validated. */
+function dedupeOf(options: EnqueueOptions): JobDedupe | null {
+  const given = (['jobId', 'dedupe', 'debounce', 'replace'] as const).filter((name) => options[name] !== undefined);
+  if (given.length > 1) throw new InvalidJobError(messages.dedupeOptions(given));
+  const { dedupe, debounce, replace } = options;
+  if (dedupe !== undefined) {
+    checkKey('dedupe', dedupe, 'ttlMs', 'a whole number of ms from 1 to 100 years');
+    return { key: dedupe.key, mode: 'window', ttlMs: dedupe.ttlMs };
+  }
+  if (debounce !== undefined) {
+    checkKey('debounce', debounce, 'delay', 'a whole number of ms from 0 to 100 years');
+    if (options.delay !== undefined || options.runAt !== undefined) throw new InvalidJobError(messages.debounceAndDelay());
+    return { key: debounce.key, mode: 'debounce', ttlMs: null };
+  }
+  if (replace !== undefined) {
+    checkKey('replace', replace);
+    return { key: replace.key, mode: 'replace', ttlMs: null };
+  }
+  return null;
+}
+
+/** Throw unless `value` is `{ key }` (1..200 characters), with `field` a whole number of ms in range when named. */
+function checkKey(option: string, value: unknown, field?: string, range?: string): void {
+  const key = (value as { key?: unknown } | null)?.key;
+  if (typeof value !== 'object' || value === null || typeof key !== 'string' || key.length === 0 || key.length > 200) {
+    throw new InvalidJobError(messages.invalidDedupe(option, value, `{ key: a string of 1 to 200 characters${field ? `, ${field}: ${range}` : ''} }`));
+  }
+  if (!field) return;
+  const ms = (value as Record<string, unknown>)[field];
+  const min = field === 'ttlMs' ? 1 : 0;
+  if (!Number.isInteger(ms) || (ms as number) < min || (ms as number) > MAX_DELAY_MS) {
+    throw new InvalidJobError(messages.invalidDedupe(`${option}.${field}`, ms, range!));
+  }
+}
+
+/** One job of a flow (see {@link JobQueue.enqueueFlow}): a task, its payload and options, and its own children. */
+export interface FlowJob<P = unknown> {
+  task: string | TaskRef<P, any>;
+  payload: NoInfer<P>;
+  /** Enqueue options of this job (not `jobId` nor a dedupe mode). The root's `manager` applies to the whole flow. */
+  options?: EnqueueOptions;
+  /** For a child: what its failure does to its parent. Default `'fail'`. */
+  onFailure?: ChildFailurePolicy;
+  /** Jobs that must end before this one runs; their results reach it through `ctx.children()`. */
+  children?: FlowJob<any>[];
+}
+
+/** The stored jobs of an enqueued flow, in the shape it was given. */
+export interface FlowTree {
+  job: JobRecord;
+  children: FlowTree[];
+}
+
+/** A flow's shape by job id, while it is inserted. */
+interface FlowShape {
+  id: string;
+  children: FlowShape[];
+}
+
+const CHILD_POLICIES: readonly ChildFailurePolicy[] = ['fail', 'ignore', 'continue'];
 
 /** What a job takes from its task at insert. */
 type TaskDefaults = Pick<Subscription, 'queue' | 'priority' | 'attempts'>;

@@ -42,6 +42,22 @@ export interface EnqueueOptions {
    * enqueueing the same id returns the existing job instead of adding a second.
    */
   jobId?: string;
+  /**
+   * One job per key per window (throttling): while a job of this task enqueued with the same `key` less than `ttlMs`
+   * ago exists, enqueueing returns it unchanged; after the window a new job may be enqueued. E.g. one cache warm-up
+   * per product per minute however many edits arrive. See docs/flow-control.md.
+   */
+  dedupe?: { key: string; ttlMs: number };
+  /**
+   * Debounce: run once `delay` ms after the last enqueue of the key. While the key's job waits, a newer enqueue replaces
+   * its payload and pushes its run time back to now + `delay`. E.g. reindex a document once typing stops.
+   */
+  debounce?: { key: string; delay: number };
+  /**
+   * Latest payload wins: while the key's job waits, a newer enqueue replaces its payload and keeps its run time. E.g.
+   * push the latest state of an entity to a partner API, never a stale one.
+   */
+  replace?: { key: string };
   /** Store-specific transaction handle (e.g. a TypeORM EntityManager) so the job commits with the caller's work. */
   manager?: unknown;
 }

@@ -5,6 +5,7 @@ import { type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
 import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
 import { validateBackoff } from './retry-policy.js';
+import { validateBatch, type BatchHandler, type BatchOptions } from './batcher.js';
 import { isTaskRef, PRODUCER_OPTIONS, type TaskRef } from './task-ref.js';
 
 /** Queue used when a task names none. */
@@ -47,6 +48,13 @@ export interface TaskOptions {
    * the module's `worker.maxStalls` (1).
    */
   maxStalls?: number;
+  /**
+   * Run the handler on up to `size` jobs at once (see {@link BatchHandler}): started jobs of this task gather for at
+   * most `waitMs`, and the handler gets their payloads and returns one result or `Error` per job. Each job keeps its
+   * own attempt, so a failed one retries alone. A job waiting for its batch holds its worker slot: give the queue a
+   * `concurrency` of at least `size` for full batches. Default: none (one job per call).
+   */
+  batch?: BatchOptions;
 }
 
 /** A job handler: receives the payload and the job's context; its return value is stored as the result. */
@@ -69,6 +77,8 @@ export interface TaskDefinition {
   removeOnComplete: boolean | undefined;
   /** Worker deaths tolerated while running one job; undefined: the module's default. */
   maxStalls: number | undefined;
+  /** Batch options; undefined: one job per handler call. With them, `handler` is a {@link BatchHandler}. */
+  batch: BatchOptions | undefined;
   handler: TaskHandler;
   /** Who declared it, e.g. `ReportService.generate`: named in duplicate-name errors. */
   owner: string;
@@ -150,6 +160,7 @@ export function validateTaskOptions(name: string, options: TaskOptions): void {
     if (options.concurrency !== undefined) validateConcurrency(`task "${name}"`, options.concurrency);
     validateFlow(`task "${name}"`, options);
     for (const event of eventList(options.on)) validateEventName(event);
+    if (options.batch !== undefined) validateBatch(options.batch);
     if (options.removeOnComplete !== undefined && typeof options.removeOnComplete !== 'boolean') {
       throw new InvalidJobError(messages.invalidOption('removeOnComplete', options.removeOnComplete, 'true or false'));
     }
@@ -203,6 +214,7 @@ export class TaskRegistry {
       on: [...new Set(eventList(merged.on))],
       removeOnComplete: merged.removeOnComplete,
       maxStalls: merged.maxStalls,
+      batch: merged.batch,
       handler,
       owner,
     };

@@ -12,6 +12,7 @@ import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { EventSubscriptions, type SubscriptionOptions } from './subscriptions.js';
 import { TaskRegistry, validateConcurrency, validateFlow, validateQueueName, type TaskDefinition, type TaskHandler, type TaskOptions } from './task-registry.js';
 import type { TaskHandlerOptions, TaskRef } from './task-ref.js';
+import type { BatchHandler } from './batcher.js';
 import { MAX_DELAY_MS } from './limits.js';
 import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
@@ -266,10 +267,18 @@ export class UnoJobs {
    * every `@Task(ref)`).
    */
   register<P, R>(task: TaskRef<P, R>, handler: TaskHandler<P, R>, options?: TaskHandlerOptions, owner?: string): void;
-  /** Register a handler by name (the NestJS explorer calls this for every `@Task(name)`). */
+  /**
+   * Register the batch handler of a task declared with `defineTask` (`batch` in `options` or the reference's): it gets
+   * up to `batch.size` items of the reference's payload type and returns one result (or `Error`) per item.
+   */
+  register<P, R>(task: TaskRef<P, R>, handler: BatchHandler<P, R>, options: TaskHandlerOptions, owner?: string): void;
+  /**
+   * Register a handler by name (the NestJS explorer calls this for every `@Task(name)`); with `batch` in `options`, a
+   * {@link BatchHandler}.
+   */
   register(name: string, handler: TaskHandler, options?: TaskOptions, owner?: string): void;
-  register(task: string | TaskRef<any, any>, handler: TaskHandler, options?: TaskOptions, owner?: string): void {
-    this.registry.register(task, handler, options, owner);
+  register(task: string | TaskRef<any, any>, handler: TaskHandler | BatchHandler, options?: TaskOptions, owner?: string): void {
+    this.registry.register(task, handler as TaskHandler, options, owner);
   }
 
   /**

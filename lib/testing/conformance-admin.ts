@@ -96,8 +96,8 @@ export const adminCases: ConformanceCase[] = [
       await s.insert([newJob(), newJob(), newJob({ delayMs: 60_000 }), newJob({ queue: 'other' })]);
       const [c] = await s.claim(claimReq(1));
       await s.complete([{ id: c!.job.id, token: c!.token, result: 'null' }]);
-      assert.deepEqual(await s.counts(), { waiting: 2, scheduled: 1, active: 0, completed: 1, failed: 0, cancelled: 0 });
-      assert.deepEqual(await s.counts({ queue: 'q' }), { waiting: 1, scheduled: 1, active: 0, completed: 1, failed: 0, cancelled: 0 });
+      assert.deepEqual(await s.counts(), { 'waiting-children': 0, waiting: 2, scheduled: 1, active: 0, completed: 1, failed: 0, cancelled: 0 });
+      assert.deepEqual(await s.counts({ queue: 'q' }), { 'waiting-children': 0, waiting: 1, scheduled: 1, active: 0, completed: 1, failed: 0, cancelled: 0 });
     },
   },
   {

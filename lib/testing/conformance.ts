@@ -1,7 +1,9 @@
 import type { JobStorage } from '../contract/job-storage.js';
 import { adminCases } from './conformance-admin.js';
+import { dedupeCases } from './conformance-dedupe.js';
+import { flowCases } from './conformance-flows.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
-import { flowCases } from './conformance-flow.js';
+import { flowControlCases } from './conformance-flow-control.js';
 import { jobCases } from './conformance-jobs.js';
 import { limitCases } from './conformance-limits.js';
 import { keepsMonitoring, monitoringCases } from './conformance-monitoring.js';
@@ -14,7 +16,7 @@ export { newJob, waitFor, type ConformanceCase, type TestApi } from './conforman
  * Each case gets a fresh, initialised store and should leave the clock alone: time-based cases use short real
  * delays, so they work on stores that judge time by their own server clock.
  */
-export const conformanceCases: ConformanceCase[] = [...jobCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases, ...flowCases];
+export const conformanceCases: ConformanceCase[] = [...jobCases, ...dedupeCases, ...flowCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases, ...flowControlCases];
 
 /**
  * Register the conformance suite with a test framework. `factory` returns a fresh, not yet initialised store for

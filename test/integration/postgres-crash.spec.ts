@@ -70,7 +70,7 @@ describe('PostgreSQL store: crash of a worker process', () => {
     const killed = 'crash-worker-0';
 
     await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === JOBS, 150_000, 'every job to complete');
-    expect(await storage.counts({ queue: 'crash' })).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
+    expect(await storage.counts({ queue: 'crash' })).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
 
     // Executions per job, in the order they started.
     const runs = new Map<string, { worker: string; attempt: number }[]>();

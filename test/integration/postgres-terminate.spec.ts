@@ -166,7 +166,7 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
       clearInterval(killer);
     }
     const counts = await storage.counts();
-    expect(counts).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
+    expect(counts).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
     expect(runs.size).toBe(JOBS);
     expect(kills).toBeGreaterThan(0); // the kills really hit the store's connections
     await uno.stop(1000);

@@ -163,7 +163,7 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       await once(victim!, 'exit');
 
       await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === CRASH.jobs, 40_000, 'every job to complete');
-      expect(await storage.counts({ queue: 'crash' })).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: CRASH.jobs, failed: 0, cancelled: 0 });
+      expect(await storage.counts({ queue: 'crash' })).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: CRASH.jobs, failed: 0, cancelled: 0 });
       const runs = new Map<string, { worker: string; attempt: number }[]>();
       for (const entry of await admin.lrange(execList, 0, -1)) {
         const [id, worker, attempt] = entry.split('|') as [string, string, string];
@@ -218,7 +218,7 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       await waitFor(async () => (await cluster.masterOf(slot)).port === replica.port, 60_000, 'the replica to take over');
 
       await waitFor(async () => (await producerStore.counts({ queue }).catch(() => null))?.completed === FAILOVER_JOBS, 60_000, 'every job to complete on the new master');
-      expect(await producerStore.counts({ queue })).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: FAILOVER_JOBS, failed: 0, cancelled: 0 });
+      expect(await producerStore.counts({ queue })).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: FAILOVER_JOBS, failed: 0, cancelled: 0 });
       expect(new Set(runs)).toEqual(new Set(ids));
       // Work done on the old master was lost with it and ran again: the failover really happened.
       expect(runs.length).toBeGreaterThan(FAILOVER_JOBS);

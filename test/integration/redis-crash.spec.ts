@@ -71,7 +71,7 @@ describe('Redis store: crash of a worker process', () => {
 
     await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === JOBS, 150_000, 'every job to complete');
     const counts = await storage.counts({ queue: 'crash' });
-    expect(counts).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
+    expect(counts).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
 
     // Executions per job, in the order they started.
     const runs = new Map<string, { worker: string; attempt: number }[]>();

@@ -50,7 +50,7 @@ describe('Redis store: Redis restarted', () => {
     await waitFor(() => errors.some((e) => e.message === lost), 30_000, 'the data-loss error');
     expect(errors.find((e) => e.message === lost)!.name).toBe('StorageError');
     // Gone, as the message says; the store carries on with what Redis holds now.
-    expect(await storage.counts()).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 });
+    expect(await storage.counts()).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 });
     const job = await uno.queue.enqueue('restart.job', { after: true });
     await waitFor(() => runs.has(job.id), 30_000, 'a job enqueued after the restart to run');
     // Said once, not every maintenance round.
@@ -71,7 +71,7 @@ describe('Redis store: Redis restarted', () => {
     await waitFor(async () => (await storage.counts()).completed === n, 60_000, 'every job to complete');
     const recoverMs = Date.now() - restarted;
 
-    expect(await storage.counts()).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: n, failed: 0, cancelled: 0 });
+    expect(await storage.counts()).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: n, failed: 0, cancelled: 0 });
     expect(errors.map((e) => e.message)).not.toContain(messages.redisDataLost(`127.0.0.1:${server.port}`, prefix));
     let ranTwice = 0;
     for (const id of ids) {

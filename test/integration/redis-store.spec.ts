@@ -126,10 +126,13 @@ describe('RedisJobStorage connections', () => {
     expect(() => new RedisJobStorage({ connection: REDIS, prefix: '{x}' })).toThrow(/Option prefix = "\{x\}" is invalid/);
   });
 
-  it('reports push and distributed, without transactions', async () => {
+  it('reports push and distributed, without transactions; flows on a standalone server only', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
-    expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false });
+    expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false, flows: true });
     await storage.close();
+    const cluster = new RedisJobStorage({ connection: REDIS, prefix: prefixOf(), clusterMode: true });
+    expect(cluster.capabilities.flows).toBe(false);
+    await cluster.close();
   });
 });
 
@@ -288,7 +291,7 @@ describe('RedisJobStorage behaviour', () => {
     const late = await uno.queue.enqueue('slow', { late: true });
     await waitFor(async () => (await storage.get(late.id))!.state === 'completed', 5000, 'a job enqueued after the reconnect');
     await waitFor(async () => (await storage.counts()).completed === 21, 5000, 'every job completed');
-    expect(await storage.counts()).toEqual({ waiting: 0, scheduled: 0, active: 0, completed: 21, failed: 0, cancelled: 0 });
+    expect(await storage.counts()).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 21, failed: 0, cancelled: 0 });
     for (const job of first) expect(ran.has(job.id)).toBe(true);
     await uno.stop();
     await storage.close();
@@ -427,6 +430,35 @@ describe('RedisJobStorage claim replay', () => {
       expect(raw.map((_, i) => `${again + i}:q`)).toEqual(first.map((c) => c.token));
       expect((await storage.counts()).active).toBe(3); // nothing more was claimed by the replay
       expect((await storage.counts()).waiting).toBe(3);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
+describe('RedisJobStorage flow-control keys', () => {
+  it('retention deletes a debounce key and a flow parent\'s keys with their jobs; a window key expires by itself', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      const debounceKey = `{${prefix}:q}:dd:${JSON.stringify(['test.task', 'k'])}`;
+      const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'debounce', ttlMs: null } })]);
+      expect(await admin.exists(debounceKey)).toBe(1);
+      await storage.insert([newJob({ dedupe: { key: 'w', mode: 'window', ttlMs: 60_000 } })]);
+      const parent = newJob({ awaitChildren: true });
+      const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
+      await storage.insert([parent, child]);
+      const [claimed] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete([{ id: claimed!.job.id, token: claimed!.token, result: '1' }]);
+      expect((await scanKeys(`{${prefix}:q}:kids:*`)).length + (await scanKeys(`{${prefix}:q}:ended:*`)).length).toBe(2);
+      expect(await admin.pttl(`{${prefix}:q}:dd:${JSON.stringify(['test.task', 'w'])}`)).toBeGreaterThan(59_000);
+      await storage.cancel(keyed!.job.id);
+      await storage.cancel(parent.id);
+      expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 1e9 }, failed: { maxAgeMs: 0, maxCount: 0 } }, 100)).toBe(2);
+      expect(await admin.exists(debounceKey)).toBe(0);
+      expect(await scanKeys(`{${prefix}:q}:kids:*`)).toEqual([]);
+      expect(await scanKeys(`{${prefix}:q}:ended:*`)).toEqual([]);
     } finally {
       await storage.close();
     }

@@ -59,7 +59,7 @@ describe('checkHealth', () => {
       failed: [],
       problems: [],
       responseTimeMs: 40,
-      counts: { waiting: 0, scheduled: 1, active: 0, completed: 0, failed: 0, cancelled: 0 },
+      counts: { 'waiting-children': 0, waiting: 0, scheduled: 1, active: 0, completed: 0, failed: 0, cancelled: 0 },
       worker: { enabled: true, running: true },
     });
   });

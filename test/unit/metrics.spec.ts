@@ -124,7 +124,7 @@ describe('UnoJobsMetrics', () => {
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'images', state: 'active' })).toBe(2);
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'default', state: 'scheduled' })).toBe(1);
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'default', state: 'active' })).toBe(0);
-    expect((await metric(registry, METRIC_NAMES.queueJobs)).values).toHaveLength(12); // 2 queues × 6 states
+    expect((await metric(registry, METRIC_NAMES.queueJobs)).values).toHaveLength(14); // 2 queues × 7 states
     gate.resolve();
     await runUntil(async () => (await e.queue.counts()).completed === 2);
     expect(await value(registry, METRIC_NAMES.active, { queue: 'images' })).toBe(0);

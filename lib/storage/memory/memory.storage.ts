@@ -49,6 +49,8 @@ interface Entry extends Queued {
   token: string | null;
   /** Insertion order, for newest-first listing. */
   order: number;
+  /** The dedupe key it took (see `dedupeKeys`), if any. */
+  dedupeKey?: string;
 }
 
 interface DueRef {
@@ -63,6 +65,9 @@ export interface MemoryJobStorageOptions {
   clock?: Clock;
 }
 
+/** The map key of a job's dedupe key: scoped to its task. */
+const dedupeKey = (job: NewJob): string => JSON.stringify([job.task, job.dedupe!.key]);
+
 const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
 
 /**
@@ -71,7 +76,7 @@ const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled'
  * lost on restart.
  */
 export class MemoryJobStorage extends JobStorage {
-  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false };
+  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true };
 
   private readonly clock: Clock;
   private readonly jobs = new Map<string, Entry>();
@@ -95,6 +100,10 @@ export class MemoryJobStorage extends JobStorage {
   private readonly patterns = new Map<string, Map<string, ErrorPattern>>();
   /** Metric points by their full key. */
   private readonly metrics = new Map<string, MetricPoint>();
+  /** Ids of each flow parent's children, in insertion order. */
+  private readonly childIds = new Map<string, string[]>();
+  /** Dedupe keys (`[task, key]` as JSON): the job that holds each, and until when (a `window` key). */
+  private readonly dedupeKeys = new Map<string, { id: string; until: number }>();
   private readonly pendingWake = new Set<string>();
   private wakeScheduled = false;
   private seq = 0;
@@ -138,13 +147,13 @@ export class MemoryJobStorage extends JobStorage {
     const results: InsertResult[] = [];
     const woken = new Set<string>();
     for (const job of jobs) {
-      const existing = this.jobs.get(job.id);
+      const existing = this.jobs.get(job.id) ?? (job.dedupe ? this.keyHolder(job, now) : undefined);
       if (existing) {
         results.push({ job: this.snapshot(existing), created: false });
         continue;
       }
       const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-      const record = newJobRecord(job, runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
+      const record = newJobRecord(job, job.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
       if (record.headers) record.headers = { ...record.headers };
       const entry: Entry = {
         record,
@@ -157,10 +166,19 @@ export class MemoryJobStorage extends JobStorage {
         order: this.order++,
       };
       this.jobs.set(job.id, entry);
+      if (job.dedupe) {
+        entry.dedupeKey = dedupeKey(job);
+        this.dedupeKeys.set(entry.dedupeKey, { id: job.id, until: now + (job.dedupe.ttlMs ?? Infinity) });
+      }
+      if (job.parent) {
+        const siblings = this.childIds.get(job.parent.id);
+        if (siblings) siblings.push(job.id);
+        else this.childIds.set(job.parent.id, [job.id]);
+      }
       if (record.state === 'waiting') {
         this.pushReady(entry, now);
         woken.add(job.queue);
-      } else {
+      } else if (record.state === 'scheduled') {
         this.pushDue(entry, runAt);
       }
       results.push({ job: this.snapshot(entry), created: true });
@@ -260,7 +278,7 @@ export class MemoryJobStorage extends JobStorage {
       if (!entry) return false;
       if (outcome.remove) {
         this.deactivate(entry);
-        this.jobs.delete(outcome.id);
+        this.remove(entry);
         return true;
       }
       entry.resultJson = outcome.result;
@@ -391,7 +409,7 @@ export class MemoryJobStorage extends JobStorage {
         const old = now - (entry.record.finishedAt?.getTime() ?? now) > rule.maxAgeMs;
         if (!old && ids.size <= rule.maxCount) break; // oldest first: everything after is newer
         ids.delete(id);
-        this.jobs.delete(id);
+        this.remove(entry);
         removed++;
       }
     }
@@ -427,6 +445,13 @@ export class MemoryJobStorage extends JobStorage {
       if (!filter.queue || entry.record.queue === filter.queue) counts[entry.record.state]++;
     }
     return counts;
+  }
+
+  override async children(parentId: string): Promise<JobRecord[]> {
+    return (this.childIds.get(parentId) ?? []).flatMap((id) => {
+      const entry = this.jobs.get(id);
+      return entry ? [this.snapshot(entry)] : [];
+    });
   }
 
   async saveSchedule(name: string, data: string): Promise<void> {
@@ -586,10 +611,35 @@ export class MemoryJobStorage extends JobStorage {
 
   // --- internals -------------------------------------------------------------------------------------------------
 
+  /**
+   * The job that holds the dedupe key of `job` and so takes its place (see `DedupeMode`), after a `debounce` or
+   * `replace` key gave it the new payload (and run time); undefined when `job` is to be inserted.
+   */
+  private keyHolder(job: NewJob, now: number): Entry | undefined {
+    const { mode } = job.dedupe!;
+    const held = this.dedupeKeys.get(dedupeKey(job));
+    const entry = held && this.jobs.get(held.id);
+    if (!entry) return undefined;
+    if (mode === 'window') return held.until > now ? entry : undefined;
+    const { state } = entry.record;
+    if (state !== 'waiting' && state !== 'scheduled') return undefined;
+    entry.payloadJson = job.payload;
+    if (mode === 'debounce') this.requeue(entry, job.runAt ? job.runAt.getTime() : now + job.delayMs, now);
+    return entry;
+  }
+
   /** The entry when `lease` is its current claim; null when the write must be fenced out. */
   private owned(lease: Lease): Entry | null {
     const entry = this.jobs.get(lease.id);
     return entry && entry.record.state === 'active' && entry.token === lease.token ? entry : null;
+  }
+
+  /** Delete a job, and the dedupe key it holds. */
+  private remove(entry: Entry): void {
+    const { id } = entry.record;
+    this.jobs.delete(id);
+    this.childIds.delete(id);
+    if (entry.dedupeKey && this.dedupeKeys.get(entry.dedupeKey)?.id === id) this.dedupeKeys.delete(entry.dedupeKey);
   }
 
   private deactivate(entry: Entry): void {
@@ -605,6 +655,26 @@ export class MemoryJobStorage extends JobStorage {
     entry.record.finishedAt = new Date(now);
     entry.seq = -1;
     this.finished[state === 'completed' ? 'completed' : 'failed'].add(entry.record.id);
+    if (entry.record.parent) this.childEnded(entry, now);
+  }
+
+  /**
+   * A flow's child ended: fail its parent (a failed child whose `onFailure` is 'fail'), or release it once every
+   * child has ended. A parent no longer waiting for its children is left alone.
+   */
+  private childEnded(child: Entry, now: number): void {
+    const { id, task, state, parent: link } = child.record;
+    const parent = this.jobs.get(link!.id);
+    if (parent?.record.state !== 'waiting-children') return;
+    if (state !== 'completed' && link!.onFailure === 'fail') {
+      const r = parent.record;
+      const message = messages.childFailed(id, task, state);
+      r.errors = boundHistory([...r.errors, { attempt: r.attempt, name: 'ChildFailedError', message, at: new Date(now).toISOString() }], DEFAULT_ERROR_HISTORY);
+      this.finish(parent, 'failed', now);
+      return;
+    }
+    const ended = (this.childIds.get(link!.id) ?? []).every((childId) => FINAL.has(this.jobs.get(childId)?.record.state ?? 'completed'));
+    if (ended) this.requeue(parent, Math.max(parent.record.runAt.getTime(), now), now);
   }
 
   /** Back to waiting (due now) or scheduled (due later). */
@@ -694,6 +764,7 @@ export class MemoryJobStorage extends JobStorage {
       errors: r.errors.slice(),
       logs: r.logs.slice(),
       headers: r.headers ? { ...r.headers } : null,
+      ...(r.parent && { parent: { ...r.parent } }),
     };
   }
 }

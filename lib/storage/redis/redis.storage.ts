@@ -82,6 +82,15 @@ export interface RedisStorageOptions {
   clusterMode?: boolean;
 }
 
+/** What the insert script needs of a flow: each parent's queue, and how many children each parent waits for. */
+interface FlowInsert {
+  queueOf: ReadonlyMap<string, string>;
+  kids: ReadonlyMap<string, number>;
+}
+
+/** messages.childFailed around the child's id, task and state, for the scripts that end jobs (see includes/flows.lua). */
+const CHILD_FAILED = JSON.stringify(messages.childFailed('\u0000', '\u0000', '\u0000').split('\u0000'));
+
 // No ':' and no braces: the queue's hash tag is "{<prefix>:<queue>}", so prefix "a:b" with queue "c" would share keys
 // with prefix "a" and queue "b:c".
 const PREFIX = /^[A-Za-z0-9._-]{1,100}$/;
@@ -110,7 +119,8 @@ function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
  * UnoJobsModule.forRoot({ storage });
  */
 export class RedisJobStorage extends JobStorage {
-  readonly capabilities: StorageCapabilities = { push: true, distributed: true, transactions: false };
+  /** Flows reach across queues (hash slots): on a standalone server only. */
+  readonly capabilities: StorageCapabilities;
 
   private readonly keys: RedisKeys;
   private readonly resolved: ResolvedClient;
@@ -145,6 +155,7 @@ export class RedisJobStorage extends JobStorage {
     // Cluster shares the command API; one type keeps the calls simple.
     this.redis = this.resolved.client as Redis;
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
+    this.capabilities = { push: true, distributed: true, transactions: false, flows: !this.cluster };
     this.logger = options.logger ?? console;
     this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
     this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue());
@@ -199,17 +210,46 @@ export class RedisJobStorage extends JobStorage {
   }
 
   async insert(jobs: readonly NewJob[]): Promise<InsertResult[]> {
+    if (jobs.some((job) => job.parent || job.awaitChildren)) return this.insertFlow(jobs);
+    return this.insertJobs(jobs);
+  }
+
+  /**
+   * A flow's jobs, level by level (each parent's script has run before any of its children's can), each child with
+   * its parent's queue, each parent with the number of its children in this call.
+   */
+  private async insertFlow(jobs: readonly NewJob[]): Promise<InsertResult[]> {
+    const queueOf = new Map(jobs.map((job) => [job.id, job.queue]));
+    const kids = new Map<string, number>();
+    const depth = new Map<string, number>();
+    for (const job of jobs) {
+      if (job.parent) kids.set(job.parent.id, (kids.get(job.parent.id) ?? 0) + 1);
+      depth.set(job.id, job.parent ? (depth.get(job.parent.id) ?? -1) + 1 : 0);
+      if (job.parent && !queueOf.has(job.parent.id)) queueOf.set(job.parent.id, (await this.queueOf(job.parent.id)) ?? job.queue);
+    }
+    const flow = { queueOf, kids };
+    const results: InsertResult[] = new Array(jobs.length);
+    const deepest = Math.max(...depth.values());
+    for (let level = 0; level <= deepest; level++) {
+      const indices = jobs.flatMap((job, i) => (depth.get(job.id) === level ? [i] : []));
+      const levelResults = await this.insertJobs(indices.map((i) => jobs[i]!), flow);
+      indices.forEach((i, k) => (results[i] = levelResults[k]!));
+    }
+    return results;
+  }
+
+  private async insertJobs(jobs: readonly NewJob[], flow?: FlowInsert): Promise<InsertResult[]> {
     const results: InsertResult[] = new Array(jobs.length);
     if (jobs.length === 1) {
       // One enqueue is the common call: skip the grouping.
-      await this.insertChunk(jobs[0]!.queue, jobs, [0], results);
+      await this.insertChunk(jobs[0]!.queue, jobs, [0], results, flow);
       return results;
     }
     const groups = byQueue(jobs, (job) => job.queue);
     const calls: Promise<void>[] = [];
     for (const [queue, indices] of groups) {
       for (let i = 0; i < indices.length; i += INSERT_CHUNK) {
-        calls.push(this.insertChunk(queue!, jobs, indices.slice(i, i + INSERT_CHUNK), results));
+        calls.push(this.insertChunk(queue!, jobs, indices.slice(i, i + INSERT_CHUNK), results, flow));
       }
     }
     await Promise.all(calls);
@@ -221,6 +261,7 @@ export class RedisJobStorage extends JobStorage {
     jobs: readonly NewJob[],
     indices: number[],
     results: InsertResult[],
+    flow: FlowInsert | undefined,
     claimIds = this.cluster,
   ): Promise<void> {
     let fresh = indices;
@@ -237,15 +278,23 @@ export class RedisJobStorage extends JobStorage {
     for (const i of fresh) {
       const j = jobs[i]!;
       args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
-        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '');
+        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '',
+        j.dedupe?.mode ?? '', j.dedupe ? JSON.stringify([j.task, j.dedupe.key]) : '', j.dedupe?.ttlMs ?? '',
+        j.parent?.id ?? '', j.parent?.onFailure ?? '', j.parent ? flow!.queueOf.get(j.parent.id)! : '', j.awaitChildren ? (flow!.kids.get(j.id) ?? 0) : '');
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];
     let nextDue = Infinity;
+    /** Ids of jobs another job's dedupe key took the place of. */
+    const held: string[] = [];
     replies.forEach((reply, k) => {
       const i = fresh[k]!;
       if (reply[0] === 0) {
-        results[i] = { job: decodeJob(reply[1] as RawJob), created: false };
+        const job = decodeJob(reply[1] as RawJob);
+        results[i] = { job, created: false };
+        if (job.id !== jobs[i]!.id) held.push(jobs[i]!.id);
+        // A debounce moved the held job's run time: wake at it (by this process's clock, as a hint).
+        if (job.state === 'scheduled' && jobs[i]!.dedupe?.mode === 'debounce') nextDue = Math.min(nextDue, Math.max(0, job.runAt.getTime() - Date.now()));
         return;
       }
       const [, state, runAt, created] = reply as [number, JobState, string, string];
@@ -253,6 +302,8 @@ export class RedisJobStorage extends JobStorage {
       results[i] = { job: newJobRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
     });
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
+    // Cluster only: the ids claimed for jobs a dedupe key held are free again.
+    if (claimIds && held.length) await this.redis.hdel(this.keys.ids, ...held);
     // Cluster only: ids another insert already held. A stale index entry (left by a crash between index and job)
     // is taken over: the index is pointed here and the job inserted without claiming the id again.
     for (const i of taken) {
@@ -260,7 +311,7 @@ export class RedisJobStorage extends JobStorage {
       if (existing) results[i] = { job: existing, created: false };
       else {
         await this.redis.hset(this.keys.ids, jobs[i]!.id, queue);
-        await this.insertChunk(queue, jobs, [i], results, false);
+        await this.insertChunk(queue, jobs, [i], results, flow, false);
       }
     }
   }
@@ -339,7 +390,7 @@ export class RedisJobStorage extends JobStorage {
     const accepted: boolean[] = outcomes.map(() => false);
     let nextDue = Infinity;
     await this.perQueue(outcomes, async (queue, group) => {
-      const args: ScriptArg[] = [this.keys.channel, queue];
+      const args: ScriptArg[] = [this.keys.channel, queue, CHILD_FAILED];
       for (const { lease, counter } of group) {
         args.push(lease.id, counter, JSON.stringify(lease.error), lease.retryDelayMs ?? '', lease.errorHistory ?? DEFAULT_ERROR_HISTORY);
         if (lease.retryDelayMs !== null && lease.retryDelayMs > 0) nextDue = Math.min(nextDue, lease.retryDelayMs);
@@ -374,7 +425,7 @@ export class RedisJobStorage extends JobStorage {
   async cancel(id: string): Promise<JobRecord | null> {
     const queue = await this.queueOf(id);
     if (queue === null) return null;
-    const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id, this.keys.cancelChannel]);
+    const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id, this.keys.cancelChannel, CHILD_FAILED]);
     return raw ? decodeJob(raw) : null;
   }
 
@@ -442,9 +493,22 @@ export class RedisJobStorage extends JobStorage {
     const queues = filter.queue !== undefined ? [filter.queue] : await this.allQueues();
     const counts = emptyCounts();
     const replies = await Promise.all(queues.map((queue) => this.run<number[]>('counts', [this.keys.queue(queue)], [])));
-    const states: JobState[] = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'];
+    const states: JobState[] = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled', 'waiting-children'];
     for (const reply of replies) states.forEach((state, i) => (counts[state] += reply[i]!));
     return counts;
+  }
+
+  /** The parent's list of its children's queues and ids (see scripts/includes/flows.lua), each read from its queue. */
+  override async children(parentId: string): Promise<JobRecord[] | null> {
+    if (this.cluster) return null;
+    const queue = await this.queueOf(parentId);
+    if (queue === null) return [];
+    const entries = await this.redis.lrange(`${this.keys.queue(queue)}:kids:${parentId}`, 0, -1);
+    const children = await Promise.all(entries.map((entry) => {
+      const [childQueue, id] = entry.split('\n') as [string, string];
+      return this.run<RawJob | null>('get', [this.keys.queue(childQueue)], [id]);
+    }));
+    return children.flatMap((raw) => (raw ? [decodeJob(raw)] : []));
   }
 
   async saveSchedule(name: string, data: string): Promise<void> {

@@ -4,7 +4,7 @@ import type { DialectName } from './dialect.js';
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
  * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; the monitoring records in
  * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; flow control in `<prefix>flow` and
- * `<prefix>rate_log`; applied schema versions in
+ * `<prefix>rate_log`; dedupe keys in `<prefix>dedupe_keys`; applied schema versions in
  * `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
@@ -33,6 +33,8 @@ export interface TableNames {
   flow: string;
   /** Claims taken under a rate limit: (queue, task, at, n), the window a rate-limited claim counts. */
   rateLog: string;
+  /** Dedupe keys (task, key) -> job, created by migration 1765000000000. */
+  dedupe: string;
   migrations: string;
 }
 
@@ -50,7 +52,7 @@ export function isValidPrefix(prefix: string): boolean {
 export function tableNames(prefix: string): TableNames {
   return {
     jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
-    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, flow: `${prefix}flow`, rateLog: `${prefix}rate_log`,
+    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, flow: `${prefix}flow`, rateLog: `${prefix}rate_log`, dedupe: `${prefix}dedupe_keys`,
     migrations: `${prefix}migrations`,
   };
 }

@@ -29,6 +29,7 @@ import { PgFastPath } from './postgres-fast-path.js';
 import { CancelPoll } from './cancel-poll.js';
 import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
+import { dedupeInsertOp } from './queries/dedupe.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import {
@@ -333,25 +334,45 @@ export class TypeormJobStorage extends JobStorage {
     if (jobs.length === 0) return [];
     const manager = options?.manager as ManagerLike | undefined;
     if (manager !== undefined && typeof manager?.query !== 'function') throw new ConfigurationError(messages.invalidManager());
-    let results: InsertResult[];
-    if (this.fast) {
-      results = await this.fast.insert(jobs, manager);
-    } else {
-      const tag = randomBytes(9).toString('base64url');
-      const runner = this.sql;
-      results = manager
-        ? await runner.onManager(manager, insertOp(runner.dialect, this.t, jobs, tag))
-        : await runner.tx(() => insertOp(runner.dialect, this.t, jobs, tag));
-    }
-    for (const r of results) {
-      if (!r.created) continue;
+    const results = jobs.some((job) => job.dedupe) ? await this.insertKeyed(jobs, manager) : await this.insertPlain(jobs, manager);
+    const keyed: string[] = [];
+    results.forEach((r, i) => {
+      // A debounce key may have moved the run time of the job that holds it.
+      if (!r.created && !(jobs[i]!.dedupe?.mode === 'debounce' && r.job.id !== jobs[i]!.id)) return;
       if (r.job.state === 'scheduled') this.wakeups.dueAt(r.job.runAt.getTime());
       // With LISTEN the NOTIFY of the insert wakes everyone, this process included. Without it, wake this process;
       // inside a caller's transaction the rows are not visible until it commits, so the wake-up may come too early,
       // and polling picks the jobs up then.
       else if (!this.notifier) this.wakeups.wake(r.job.queue);
+      // A job with a dedupe key goes through the generic insert, which sends no NOTIFY itself.
+      else if (jobs[i]!.dedupe) keyed.push(r.job.queue);
+    });
+    await this.publish(keyed);
+    return results;
+  }
+
+  private async insertPlain(jobs: readonly NewJob[], manager: ManagerLike | undefined): Promise<InsertResult[]> {
+    if (this.fast) return this.fast.insert(jobs, manager);
+    const tag = randomBytes(9).toString('base64url');
+    return this.run(manager, (d) => insertOp(d, this.t, jobs, tag));
+  }
+
+  /** Jobs with dedupe keys one at a time, in input order (a later one may meet an earlier one's key), the others at once. */
+  private async insertKeyed(jobs: readonly NewJob[], manager: ManagerLike | undefined): Promise<InsertResult[]> {
+    const plain = jobs.filter((job) => !job.dedupe);
+    const plainResults = plain.length ? await this.insertPlain(plain, manager) : [];
+    const tag = randomBytes(9).toString('base64url');
+    const results: InsertResult[] = [];
+    for (const job of jobs) {
+      results.push(job.dedupe ? await this.run(manager, (d) => dedupeInsertOp(d, this.t, job, tag)) : plainResults.shift()!);
     }
     return results;
+  }
+
+  /** An operation in the caller's transaction (`manager`) or in one of its own. */
+  private run<T>(manager: ManagerLike | undefined, make: (d: Dialect) => Op<T>): Promise<T> {
+    const runner = this.sql;
+    return manager ? runner.onManager(manager, make(runner.dialect)) : this.tx(make);
   }
 
   async claim(request: ClaimRequest): Promise<ClaimReply> {

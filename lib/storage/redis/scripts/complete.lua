@@ -10,6 +10,7 @@
   Returns { 1 | 0 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing changed).
 ]]
 -- @include common
+-- @include flows
 
 local base, idsKey = KEYS[1], KEYS[2]
 local remove = ARGV[1] == '1'
@@ -28,7 +29,10 @@ for i = 2, #ARGV, 3 do
       -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
       redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
       -- A short handler can finish before its start mark lands: its finish time stands in for its start.
-      if (redis.call('HGET', jk, 'started') or '') == '' then redis.call('HSET', jk, 'started', nowS) end
+      -- The same read tells a flow's child, whose end may release its parent.
+      local f = redis.call('HMGET', jk, 'started', 'parent')
+      if (f[1] or '') == '' then redis.call('HSET', jk, 'started', nowS) end
+      if f[2] then childEnded(base, jk, id, 'completed', now, '') end
       finished[#finished + 1] = nowS
       finished[#finished + 1] = id
     end

@@ -17,4 +17,4 @@ local due = redis.call('ZCOUNT', base .. ':scheduled', '-inf', S(now))
 local finished = redis.call('ZCARD', base .. ':failed')
 local cancelled = tonumber(redis.call('HGET', base .. ':meta', 'cancelled') or '0')
 return { waiting + due, scheduled - due, redis.call('ZCARD', base .. ':active'), redis.call('ZCARD', base .. ':completed'),
-  finished - cancelled, cancelled }
+  finished - cancelled, cancelled, redis.call('ZCARD', base .. ':wc') }

@@ -4,19 +4,20 @@
   it fails for good. The attempt stays counted (it was counted at claim).
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
-  ARGV[1]  wake-up channel; ARGV[2] queue name
-  ARGV[3..] quintuples: job id, fencing token counter, error JSON, retry delay ms ('' = fail for good), error history
+  ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] messages.childFailed in parts (JSON, see includes/flows.lua)
+  ARGV[4..] quintuples: job id, fencing token counter, error JSON, retry delay ms ('' = fail for good), error history
             bound (the first entry and this many last ones are kept)
 
   Returns { 1 | 0 per outcome } (0: fenced out). Publishes the queue name when a job went back to waiting.
 ]]
 -- @include common
+-- @include flows
 
 local base = KEYS[1]
 local now = clock()
 local accepted = {}
 local woken = false
-for i = 3, #ARGV, 5 do
+for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local jk = owned(base, id, ARGV[i + 1])
   if jk then
@@ -24,6 +25,7 @@ for i = 3, #ARGV, 5 do
     deactivate(base, jk, id)
     if ARGV[i + 3] == '' then
       finish(base, jk, id, 'failed', now)
+      childEnded(base, jk, id, 'failed', now, ARGV[3])
     elseif requeue(base, jk, id, now + tonumber(ARGV[i + 3]), now) then
       woken = true
     end

@@ -8,8 +8,12 @@
            claims ids with HSETNX and registers the queue itself, and this script only guards against a job key
            that already exists.
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] key prefix; ARGV[4] number of jobs n
-  ARGV[5..] n groups of 10: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
-           runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON (''), headers JSON ('')
+  ARGV[5..] n groups of 17: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
+           runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON (''), headers JSON (''),
+           dedupe mode ('' = none, 'window', 'debounce', 'replace'), dedupe key ([task, key] as JSON), window ms,
+           parent id ('' = none), onFailure, parent queue, children count ('' = not a flow's parent; see flows.lua)
+           A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
+           a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
   Returns one element per job, in input order:
     created:  { 1, state, runAt ms, created ms, order }
@@ -30,12 +34,41 @@ local woken = false
 
 if queuesKey then redis.call('SADD', queuesKey, queue) end
 
+-- The job that holds the dedupe key of group `a`, after a debounce or replace key changed it; nil: insert the new job.
+local function keyHolder(a, mode, dk)
+  local heldId = redis.call('GET', dk)
+  if not heldId then return nil end
+  local hk = jobKey(base, heldId)
+  local f = redis.call('HMGET', hk, 'state', 'prio')
+  local state = f[1]
+  if not state then return nil end
+  if mode ~= 'window' then
+    if state ~= 'waiting' and state ~= 'scheduled' then return nil end
+    redis.call('HSET', hk, 'payload', ARGV[a + 2])
+    if mode == 'debounce' then
+      if state == 'waiting' then redis.call('ZREM', base .. ':w:' .. f[2], heldId) else redis.call('ZREM', base .. ':scheduled', heldId) end
+      local runAt
+      if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
+      if requeue(base, hk, heldId, runAt, now) then woken = true end
+    end
+  end
+  return snapshot(base, hk, heldId)
+end
+
 for i = 1, n do
-  local a = 5 + (i - 1) * 10
+  local a = 5 + (i - 1) * 17
   local id = ARGV[a]
   local jk = jobKey(base, id)
+  local mode = ARGV[a + 10]
+  local dk = nil
   local existing = nil
-  if idsKey then
+  if mode ~= '' then
+    dk = base .. ':dd:' .. ARGV[a + 11]
+    existing = keyHolder(a, mode, dk)
+  end
+  if existing then
+    -- held by another job: this id is not claimed
+  elseif idsKey then
     -- Claiming the id and checking for it is one command in the common case (a new id).
     if redis.call('HSETNX', idsKey, id, queue) == 0 then
       local q = redis.call('HGET', idsKey, id)
@@ -58,7 +91,7 @@ for i = 1, n do
     if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
     order = order + 1
     local state = 'waiting'
-    if runAt > now then state = 'scheduled' end
+    if ARGV[a + 16] ~= '' then state = 'waiting-children' elseif runAt > now then state = 'scheduled' end
     local fields = { 'id', id, 'task', ARGV[a + 1], 'queue', queue, 'payload', ARGV[a + 2], 'prio', ARGV[a + 3],
       'state', state, 'attempt', '0', 'max', ARGV[a + 4], 'runAt', S(runAt), 'created', S(now),
       'ready', S(math.min(runAt, now)), 'order', S(order), 'errors', '[]' }
@@ -71,8 +104,22 @@ for i = 1, n do
       local seq = redis.call('HINCRBY', meta, 'seq', 1)
       redis.call('ZADD', base .. ':w:' .. ARGV[a + 3], seq, id)
       woken = true
-    else
+    elseif state == 'scheduled' then
       redis.call('ZADD', base .. ':scheduled', S(runAt), id)
+    else
+      redis.call('HSET', jk, 'kids', ARGV[a + 16])
+      redis.call('ZADD', base .. ':wc', S(order), id)
+    end
+    if ARGV[a + 13] ~= '' then
+      redis.call('HSET', jk, 'parent', ARGV[a + 13], 'onFail', ARGV[a + 14], 'pq', ARGV[a + 15])
+      redis.call('RPUSH', '{' .. prefix .. ':' .. ARGV[a + 15] .. '}:kids:' .. ARGV[a + 13], queue .. '\n' .. id)
+    end
+    if mode == 'window' then
+      redis.call('SET', dk, id, 'PX', ARGV[a + 12])
+    elseif dk then
+      -- Kept with the job so that retention deletes the key with it.
+      redis.call('SET', dk, id)
+      redis.call('HSET', jk, 'dd', ARGV[a + 11])
     end
     results[i] = { 1, state, S(runAt), S(now), S(order) }
   end

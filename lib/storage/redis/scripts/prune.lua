@@ -18,8 +18,11 @@ for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('ZSCORE', set, id) then
     local jk = jobKey(base, id)
-    if redis.call('HGET', jk, 'state') == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
-    redis.call('DEL', jk, base .. ':logs:' .. id)
+    local f = redis.call('HMGET', jk, 'state', 'dd')
+    if f[1] == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
+    -- A debounce or replace key still naming this job goes with it (a window key expires by itself).
+    if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then redis.call('DEL', base .. ':dd:' .. f[2]) end
+    redis.call('DEL', jk, base .. ':logs:' .. id, base .. ':kids:' .. id, base .. ':ended:' .. id)
     redis.call('ZREM', set, id)
     redis.call('ZREM', base .. ':all', id)
     if idsKey then redis.call('HDEL', idsKey, id) end

@@ -8,6 +8,7 @@ import { listingIndexMigration } from './1764700000000-listing-index.js';
 import { subscriptionsMigration } from './1764750000000-subscriptions.js';
 import { monitoringMigration } from './1764800000000-monitoring.js';
 import { flowControlMigration } from './1764950000000-flow-control.js';
+import { flowsMigration } from './1765000000000-flows.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
 export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
@@ -17,6 +18,7 @@ export { applyListingIndex, listingIndexMigration, SCHEMA_LISTING_INDEX } from '
 export { applySubscriptions, subscriptionsMigration, SCHEMA_SUBSCRIPTIONS } from './1764750000000-subscriptions.js';
 export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './1764800000000-monitoring.js';
 export { applyFlowControl, flowControlMigration, SCHEMA_FLOW_CONTROL } from './1764950000000-flow-control.js';
+export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -30,5 +32,5 @@ export { applyFlowControl, flowControlMigration, SCHEMA_FLOW_CONTROL } from './1
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
-    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), flowControlMigration(prefix)];
+    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix)];
 }

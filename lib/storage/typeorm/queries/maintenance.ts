@@ -161,9 +161,13 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
         { sql: 'finished_at <= ? AND (finished_at < ? OR seq <= ?)', params: [cut.upTo.finishedAt, cut.upTo.finishedAt, cut.upTo.seq] };
   const pick = `SELECT id FROM ${t.jobs} WHERE ${states} AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit}`;
   if (d.name === 'postgres') {
-    // One statement: the ids are locked as they are picked and deleted by primary key.
-    const result = yield { sql: `DELETE FROM ${t.jobs} WHERE id = ANY(ARRAY(${pick} ${d.skipLocked})) AND ${states}`, params: where.params };
-    return result.affected ?? 0;
+    // One statement: the ids are locked as they are picked and deleted by primary key, with the dedupe keys naming them.
+    const [row] = yield {
+      sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE id = ANY(ARRAY(${pick} ${d.skipLocked})) AND ${states} RETURNING id), ` +
+        `keys AS (DELETE FROM ${t.dedupe} WHERE job_id IN (SELECT id FROM gone)) SELECT count(*)::int AS n FROM gone`,
+      params: where.params,
+    };
+    return Number(row?.n ?? 0);
   }
   let victims: Rows;
   if (d.name === 'mysql' && cut.kind === 'failed') {
@@ -178,6 +182,9 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
     victims = yield { sql: `${pick} ${d.skipLocked}`, params: where.params };
   }
   if (victims.length === 0) return 0;
-  const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${states} AND id IN (${list(victims.length)})`, params: victims.map((r) => r.id) };
+  const ids = victims.map((r) => r.id);
+  const result = yield { sql: `DELETE FROM ${t.jobs} WHERE ${states} AND id IN (${list(victims.length)})`, params: ids };
+  // The dedupe keys naming them go too (through the keys' job_id index).
+  yield { sql: `DELETE FROM ${t.dedupe} WHERE job_id IN (${list(ids.length)})`, params: ids };
   return result.affected ?? victims.length;
 }

@@ -11,8 +11,10 @@
     B:all            every job, score = creation order (microseconds, unique per queue), for listing
     B:meta           hash: seq (push sequence), tok (last fencing token: never below the claim time in µs), order (last
                      creation order), cancelled (count)
-    B:job:<id>       hash: the job record ('headers': JSON string map, set only when the producer gave one)
+    B:job:<id>       hash: the job record ('headers': JSON string map, set only when the producer gave one; 'dd': its
+                     debounce or replace key)
     B:logs:<id>      list: log lines (bounded)
+    B:dd:<key>       string: id of the job holding a dedupe key ([task, key] as JSON; see insert.lua)
 ]]
 
 -- Numbers go through string.format: Lua's own number-to-string keeps only 14 digits, which would corrupt
@@ -143,8 +145,9 @@ end
 -- The fields every read returns, by position (see FIELDS in lib/storage/redis/codec.ts; keep both in step).
 -- Positional HMGET replies are much cheaper for the client to parse than HGETALL's name/value pairs.
 local FIELDS = { 'id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
-  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'logs' }
-local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_LOGS = 6, 7, 11, 18, 19, 22
+  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
+  'logs' }
+local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_LOGS = 6, 7, 11, 18, 19, 24
 
 -- One job as a reply element: its FIELDS values, the last one replaced by its log lines (or false when it has none:
 -- the 'logs' field is set once a job has logged, so most reads skip the LRANGE).

@@ -9,7 +9,7 @@ const done = (claimed: ClaimReply) => claimed.map((c) => ({ id: c.job.id, token:
  * Conformance cases of the cluster-wide limits a claim keeps (`ClaimRequest.flow`): concurrency counted over every
  * active job of the store, whoever holds it, and rate limits judged by the store's clock.
  */
-export const flowCases: ConformanceCase[] = [
+export const flowControlCases: ConformanceCase[] = [
   {
     name: 'global concurrency: a claim takes no more of a task or queue than its cap leaves, counting every active job',
     run: async (s) => {
