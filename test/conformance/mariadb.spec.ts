@@ -60,7 +60,7 @@ describe('TypeORM MariaDB specifics', () => {
       const [keyed] = await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]);
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
       await s.close();
-      for (let i = 0; i < 8; i++) await app.undoLastMigration();
+      for (let i = 0; i < 9; i++) await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [`${mig}jobs`])) as { n: number | string }[];
       expect(Number(n)).toBe(0);
     } finally {
