@@ -30,7 +30,7 @@ export {
 } from './core/uno-jobs.js';
 /** Cluster-wide monitoring read from the store (injectable): rates, percentiles, workers, error patterns. */
 export { UnoMetrics, RATE_WINDOWS, type MetricsSummary, type MetricsSeriesPoint, type Rates, type Utilisation } from './core/uno-metrics.js';
-export type { WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js';
+export type { WorkerHealth, WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js';
 export type { Percentiles } from './core/metric-histogram.js';
 export type { ErrorPattern, ErrorPatternFilter, MetricResolution } from './contract/monitoring.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';

@@ -333,6 +333,14 @@ export const messages = {
   healthRegistryMissing: () =>
     `workers: this store keeps no worker registry, so live workers cannot be checked. Use a store that keeps one ` +
     `(every store of @uno/jobs does) or leave requireWorkers off.`,
+  workerLoopBlocked: (ms: number, max: number) =>
+    `its event loop was blocked for ${ms} ms (threshold ${max} ms): a handler does CPU-bound or synchronous work. ` +
+    `Move that work to a worker thread or split it, lower the queue's concurrency, or raise monitoring.maxLoopDelayMs.`,
+  workerHeartbeatLag: (ms: number, max: number) =>
+    `its registry heartbeats are ${ms} ms late (threshold ${max} ms): its event loop is held or the store is slow to ` +
+    `answer it. Check its CPU and the store, or raise monitoring.maxHeartbeatLagMs.`,
+  healthWorkersUnhealthy: (instances: string[]) =>
+    `worker-health: ${instances.join(' ')} Fix the instance (see uno.metrics.unhealthyWorkers()) or restart it.`,
   metricConflict: (name: string, registered: string) =>
     `The metric "${name}" is already registered on this prom-client registry as ${registered}, not as Uno Jobs defines it. ` +
     `Remove the other metric of that name, or give Uno Jobs its own registry (the registry option).`,

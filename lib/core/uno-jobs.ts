@@ -108,6 +108,13 @@ export interface MonitoringOptions {
   maxErrorPatternsPerTask?: number;
   /** An error pattern not seen for this long is deleted, in ms. Default 7 days. */
   keepErrorPatternsMs?: number;
+  /**
+   * An instance whose event loop was held longer than this in its last heartbeat period (the longest delay measured
+   * by `perf_hooks.monitorEventLoopDelay`) is shown as unhealthy, in ms. Default 1000.
+   */
+  maxLoopDelayMs?: number;
+  /** An instance whose registry heartbeats are later than this is shown as unhealthy, in ms. Default `heartbeatMs`. */
+  maxHeartbeatLagMs?: number;
 }
 
 /** Options of the engine (the NestJS module passes its own options through). */
@@ -429,6 +436,8 @@ function resolveMonitoring(options: MonitoringOptions = {}) {
     flushIntervalMs: options.flushIntervalMs ?? 5000,
     heartbeatMs,
     goneAfterMs: options.goneAfterMs ?? 3 * heartbeatMs,
+    maxLoopDelayMs: options.maxLoopDelayMs ?? 1000,
+    maxHeartbeatLagMs: options.maxHeartbeatLagMs ?? heartbeatMs,
     maxPatternsPerTask: options.maxErrorPatternsPerTask ?? 100,
     patternSamples: 5,
     maxPendingPoints: 100_000,
@@ -448,6 +457,8 @@ function resolveMonitoring(options: MonitoringOptions = {}) {
   if (resolved.goneAfterMs <= heartbeatMs) {
     throw new ConfigurationError(messages.invalidOption('monitoring.goneAfterMs', resolved.goneAfterMs, `more than monitoring.heartbeatMs (${heartbeatMs}), or every instance looks gone between two heartbeats`));
   }
+  ms('maxLoopDelayMs', resolved.maxLoopDelayMs);
+  ms('maxHeartbeatLagMs', resolved.maxHeartbeatLagMs);
   ms('keepMinutesMs', resolved.keep.minuteMs);
   ms('keepHoursMs', resolved.keep.hourMs);
   ms('keepErrorPatternsMs', resolved.keep.patternsMs);

@@ -159,6 +159,14 @@ export class UnoMetrics {
     return this.deps.registry.list();
   }
 
+  /**
+   * Live instances whose event loop was blocked or whose heartbeats lag past the thresholds
+   * (`monitoring.maxLoopDelayMs`, `maxHeartbeatLagMs`); each says why in `health.problems`.
+   */
+  unhealthyWorkers(): Promise<WorkerInstance[]> {
+    return this.deps.registry.unhealthy();
+  }
+
   /** Live instances serving `queue`. */
   async workersOf(queue: string): Promise<WorkerInstance[]> {
     return ((await this.workers()) ?? []).filter((w) => w.alive && queue in w.queues);
