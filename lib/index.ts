@@ -28,8 +28,11 @@ export {
   type RetentionOptions,
   type MonitoringOptions,
 } from './core/uno-jobs.js';
+/** This process's worker at runtime (injectable): concurrency changed without a restart, autoscaled queues. */
+export { UnoWorkers } from './core/uno-workers.js';
+export { autoscaleStep, type AutoscaleOptions, type AutoscaleInput, type AutoscaleReason } from './core/autoscaler.js';
 /** Cluster-wide monitoring read from the store (injectable): rates, percentiles, workers, error patterns. */
-export { UnoMetrics, RATE_WINDOWS, type MetricsSummary, type MetricsSeriesPoint, type Rates, type Utilisation } from './core/uno-metrics.js';
+export { UnoMetrics, RATE_WINDOWS, type InstanceSuggestion, type MetricsSummary, type MetricsSeriesPoint, type Rates, type Utilisation } from './core/uno-metrics.js';
 export type { WorkerHealth, WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js';
 export type { Percentiles } from './core/metric-histogram.js';
 export type { ErrorPattern, ErrorPatternFilter, MetricResolution } from './contract/monitoring.js';

@@ -333,6 +333,15 @@ export const messages = {
   healthRegistryMissing: () =>
     `workers: this store keeps no worker registry, so live workers cannot be checked. Use a store that keeps one ` +
     `(every store of @uno/jobs does) or leave requireWorkers off.`,
+  queueNotServed: (queue: string, served: string[], running: boolean) =>
+    running
+      ? `Queue "${queue}" is not served by this worker, so its concurrency cannot be set here. Served queues: ${list(served)}. ` +
+        `Add it to worker.queues (or register a task of it) on the instances that should run it.`
+      : `Cannot set the concurrency of queue "${queue}": this instance's worker is not running (not started, stopping, ` +
+        `or worker.enabled is false). Call it after the application has started, on an instance that runs jobs.`,
+  concurrencyOutsideAutoscale: (queue: string, n: number, min: number, max: number) =>
+    `Concurrency ${n} for queue "${queue}" is outside its autoscaling bounds (min ${min}, max ${max}). Pass a number ` +
+    `from ${min} to ${max}, or change the queue's autoscale bounds (autoscale moves it back within them anyway).`,
   workerLoopBlocked: (ms: number, max: number) =>
     `its event loop was blocked for ${ms} ms (threshold ${max} ms): a handler does CPU-bound or synchronous work. ` +
     `Move that work to a worker thread or split it, lower the queue's concurrency, or raise monitoring.maxLoopDelayMs.`,

@@ -17,9 +17,11 @@ import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
 import { MonitorRecorder } from './monitor-recorder.js';
 import { UnoMetrics } from './uno-metrics.js';
+import { UnoWorkers } from './uno-workers.js';
 import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
 import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
 import type { Instrumentation } from './instrumentation.js';
+import { Autoscaler, type AutoscaleOptions, type AutoscaleReason, type ResolvedAutoscale } from './autoscaler.js';
 
 /** Worker settings of this process. */
 export interface WorkerOptions {
@@ -61,11 +63,20 @@ export interface WorkerOptions {
    * handler before the job fails with `JobStalledError`. A dead worker never uses up an attempt. Default 1.
    */
   maxStalls?: number;
+  /**
+   * Move each queue's concurrency between `min` and `max` from its backlog, handler time and the event-loop delay
+   * (see docs/scaling.md); `intervalMs` (default 5000) is how often it decides. A queue's own `autoscale` wins, and
+   * `false` there keeps that queue fixed. Default: off (fixed concurrency).
+   */
+  autoscale?: AutoscaleOptions & { intervalMs?: number };
 }
 
 /** Per-queue worker settings. */
 export interface QueueOptions {
+  /** Jobs running at once (with autoscaling: where it starts, within the bounds; default `min`). */
   concurrency?: number;
+  /** Autoscaling of this queue, over `worker.autoscale`; `false` turns it off for this queue. */
+  autoscale?: AutoscaleOptions | false;
   criticalSlots?: number;
   agingMs?: number;
   prefetch?: number;
@@ -208,6 +219,7 @@ export class UnoJobs {
   private pool: WorkerPool | null = null;
   private concurrency: Record<string, number> = {};
   private maintenance: Maintenance | null = null;
+  private autoscaler: Autoscaler | null = null;
   private phase: Phase = 'new';
   private initialised: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -215,6 +227,8 @@ export class UnoJobs {
   private readonly timing: WorkerPoolConfig & { maintenanceIntervalMs: number };
   /** Cluster-wide figures, worker registry and error patterns, read from the store. */
   readonly metrics: UnoMetrics;
+  /** This process's worker at runtime: concurrency per queue, changed without a restart. */
+  readonly workers: UnoWorkers = new UnoWorkers(this);
   private readonly registryEntry: WorkerRegistry;
   private readonly recorder: MonitorRecorder | null;
 
@@ -314,6 +328,7 @@ export class UnoJobs {
     const queues = this.queueConfigs(worker);
     // A worker stores the subscriptions of the tasks it runs, so emits from any process reach them (docs/events.md).
     await this.subscriptions.save(queues.map((q) => q.queue));
+    const autoscaled = new Map(queues.flatMap((q) => (q.autoscale ? [[q.queue, q.autoscale] as const] : [])));
     this.concurrency = Object.fromEntries(queues.map((q) => [q.queue, q.concurrency]));
     const maxStalls = worker.maxStalls ?? 1;
     wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
@@ -335,9 +350,46 @@ export class UnoJobs {
       pruneBatch: PRUNE_BATCH,
       errorHistory: this.limits.errorHistory,
     });
+    this.autoscaler = new Autoscaler(
+      { storage: this.storage, clock: this.clock, events: this.events, active: () => this.activeCounts(), concurrency: (queue) => this.concurrency[queue]!,
+        apply: (queue, n, reason) => this.applyConcurrency(queue, n, reason) },
+      autoscaled,
+      worker.autoscale?.intervalMs ?? 5000,
+    );
     this.pool.start();
     this.maintenance.start();
+    this.autoscaler.start();
     await this.joinRegistry();
+  }
+
+  /**
+   * Run up to `n` jobs of `queue` at once in this process from now on, without a restart: more slots fill at once;
+   * with fewer, running jobs finish and no new one starts until the queue is below `n`. The registry shows it at the
+   * next heartbeat. On an autoscaled queue `n` must lie within its bounds, and autoscaling goes on from there.
+   *
+   * @example
+   * uno.setConcurrency('emails', 20);
+   */
+  setConcurrency(queue: string, n: number): void {
+    if (!this.pool || this.phase !== 'started' || !(queue in this.concurrency)) {
+      throw new ConfigurationError(messages.queueNotServed(queue, Object.keys(this.concurrency), this.phase === 'started' && this.pool !== null));
+    }
+    validateConcurrency(`queue "${queue}"`, n);
+    const bounds = this.autoscaler?.bounds(queue);
+    if (bounds && (n < bounds.min || n > bounds.max)) throw new ConfigurationError(messages.concurrencyOutsideAutoscale(queue, n, bounds.min, bounds.max));
+    this.applyConcurrency(queue, n, 'manual');
+  }
+
+  /** Autoscaling bounds per autoscaled queue of this worker (empty without autoscaling). */
+  autoscaled(): Record<string, { min: number; max: number }> {
+    return Object.fromEntries([...(this.autoscaler?.queues ?? [])].map(([queue, { min, max }]) => [queue, { min, max }]));
+  }
+
+  private applyConcurrency(queue: string, n: number, reason: AutoscaleReason | 'manual'): void {
+    const from = this.concurrency[queue]!;
+    this.concurrency[queue] = n;
+    this.pool?.setConcurrency(queue, n);
+    if (from !== n) this.events.emit('worker:concurrency', { queue, from, to: n, reason });
   }
 
   /** Register this instance (with its queues, none on a producer) in the store's worker registry. */
@@ -376,6 +428,7 @@ export class UnoJobs {
     this.stopping ??= (async () => {
       this.phase = 'stopping';
       await this.scheduler.stop();
+      this.autoscaler?.stop();
       await this.pool?.stop(graceMs ?? this.options.worker?.shutdownGraceMs ?? 10_000);
       await this.maintenance?.stop();
       if (this.recorder) await Promise.all([this.recorder.stop(), this.registryEntry.stop()]);
@@ -390,12 +443,14 @@ export class UnoJobs {
     return Object.fromEntries(Object.entries(this.concurrency).map(([queue, concurrency]) => [queue, { concurrency, busy: active[queue] ?? 0 }]));
   }
 
-  private queueConfigs(worker: WorkerOptions): QueueWorkerConfig[] {
+  private queueConfigs(worker: WorkerOptions): (QueueWorkerConfig & { autoscale: ResolvedAutoscale | null })[] {
     const names = worker.queues ?? this.registry.queues();
     return names.map((queue) => {
       validateQueueName(queue);
       const q = this.options.queues?.[queue] ?? {};
-      const concurrency = q.concurrency ?? worker.concurrency ?? 10;
+      const autoscale = resolveAutoscale(queue, q.autoscale === false ? undefined : { ...worker.autoscale, ...q.autoscale });
+      const configured = q.concurrency ?? worker.concurrency ?? autoscale?.min ?? 10;
+      const concurrency = autoscale ? Math.min(autoscale.max, Math.max(autoscale.min, configured)) : configured;
       const criticalSlots = q.criticalSlots ?? worker.criticalSlots ?? 1;
       validateConcurrency(`queue "${queue}"`, concurrency);
       wholeNumber(`queues.${queue}.criticalSlots`, criticalSlots, 'a whole number >= 0');
@@ -408,7 +463,7 @@ export class UnoJobs {
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
       const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
       wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
-      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes };
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes, autoscale };
     });
   }
 }
@@ -425,6 +480,20 @@ function wholeNumber(name: string, value: unknown, expected: string, min = 0, ma
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
     throw new ConfigurationError(messages.invalidOption(name, value, expected));
   }
+}
+
+/** A queue's autoscaling settings with their defaults, checked; null when it has none (no `min`/`max` given). */
+function resolveAutoscale(queue: string, options: Partial<AutoscaleOptions> | undefined): ResolvedAutoscale | null {
+  if (!options || (options.min === undefined && options.max === undefined)) return null;
+  const name = (field: string) => `autoscale.${field} (queue "${queue}")`;
+  const { min, max } = options;
+  wholeNumber(name('min'), min, 'a whole number >= 1', 1);
+  wholeNumber(name('max'), max, `a whole number >= min (${min})`, min!);
+  const resolved = { min: min!, max: max!, maxLoopDelayMs: options.maxLoopDelayMs ?? 100, targetDrainMs: options.targetDrainMs ?? 30_000, downAfter: options.downAfter ?? 3 };
+  wholeNumber(name('maxLoopDelayMs'), resolved.maxLoopDelayMs, 'a whole number of ms >= 1', 1);
+  wholeNumber(name('targetDrainMs'), resolved.targetDrainMs, 'a whole number of ms >= 1', 1);
+  wholeNumber(name('downAfter'), resolved.downAfter, 'a whole number >= 1', 1);
+  return resolved;
 }
 
 /** Monitoring settings with their defaults, checked at construction. */
@@ -489,5 +558,6 @@ function resolveTiming(options: UnoJobsOptions, push: boolean): WorkerPoolConfig
   if (worker.prefetch !== undefined) wholeNumber('worker.prefetch', worker.prefetch, 'a whole number >= 0 (0 turns prefetching off)');
   if (worker.prefetchBytes !== undefined) wholeNumber('worker.prefetchBytes', worker.prefetchBytes, 'a whole number of bytes >= 1', 1);
   if (worker.agingMs !== undefined) ms('worker.agingMs', worker.agingMs);
+  if (worker.autoscale?.intervalMs !== undefined) ms('worker.autoscale.intervalMs', worker.autoscale.intervalMs);
   return { leaseMs, heartbeatMs, pollIntervalMs, maintenanceIntervalMs };
 }

@@ -10,6 +10,7 @@ import {
   Task,
   UnoJobsModule,
   UNO_JOBS,
+  UnoWorkers,
   type JobContext,
   type UnoJobs,
 } from '../../lib/index.js';
@@ -101,6 +102,18 @@ describe('UnoJobsModule', () => {
     const job = await ref.get(JobQueue).enqueue('report.generate', { userId: 'u2' });
     expect(job.maxAttempts).toBe(4);
     expect(job.priority).toBe('high');
+  });
+
+  it('injects UnoWorkers: concurrency changed at runtime, autoscaling bounds from forRootAsync', async () => {
+    const ref = await boot([
+      UnoJobsModule.forRootAsync({ useFactory: () => ({ worker: { concurrency: 3 }, queues: { reports: { autoscale: { min: 1, max: 6 } } } }) }),
+    ]);
+    const workers = ref.get(UnoWorkers);
+    expect(workers.concurrency()).toEqual({ reports: 3 });
+    expect(workers.autoscaled()).toEqual({ reports: { min: 1, max: 6 } });
+    workers.setConcurrency('reports', 5);
+    expect(ref.get<UnoJobs>(UNO_JOBS).workerStatus().concurrency).toEqual({ reports: 5 });
+    expect(() => workers.setConcurrency('reports', 7)).toThrow(/outside its autoscaling bounds \(min 1, max 6\)/);
   });
 
   it('uses a store given as an instance or as a provider token, and makes it injectable as JobStorage', async () => {
