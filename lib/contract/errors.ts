@@ -333,6 +333,11 @@ export const messages = {
   healthRegistryMissing: () =>
     `workers: this store keeps no worker registry, so live workers cannot be checked. Use a store that keeps one ` +
     `(every store of @uno/jobs does) or leave requireWorkers off.`,
+  documentsUnsupported: () =>
+    `This job store keeps no versioned documents (it does not implement readDocument and writeDocument), which ` +
+    `alerts need for their cluster-wide state. Every store of @uno/jobs does; a custom store implements both (see docs/storage.md).`,
+  invalidDocumentKey: (key: unknown) =>
+    `Document key ${JSON.stringify(key)} is invalid: use 1 to 200 characters.`,
   queueNotServed: (queue: string, served: string[], running: boolean) =>
     running
       ? `Queue "${queue}" is not served by this worker, so its concurrency cannot be set here. Served queues: ${list(served)}. ` +

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_ALERTS, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -85,6 +85,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsListingIndex.*1764700000000$/),
         expect.stringMatching(/^UnoJobsSubscriptions.*1764750000000$/),
         expect.stringMatching(/^UnoJobsMonitoring.*1764800000000$/),
+        expect.stringMatching(/^UnoJobsAlerts.*1764900000000$/),
       ]);
       const keyCollations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('event', 'task') ORDER BY column_name`,
@@ -106,7 +107,12 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect((await s.get('h1'))!.headers).toEqual({ traceparent: 'x' });
       await s.saveWorker('w', '{}');
       expect((await s.listWorkers()).map((w) => w.id)).toEqual(['w']);
+      expect(await s.writeDocument('alerts', null, '{}')).toBe(true);
+      expect(await s.readDocument('alerts')).toEqual({ data: '{}', version: 1 });
       await s.close();
+      await app.undoLastMigration();
+      const [{ docs }] = (await app.query(`SELECT count(*)::int AS docs FROM information_schema.tables WHERE table_name = $1`, [`${mig}documents`])) as { docs: number }[];
+      expect(docs).toBe(0);
       await app.undoLastMigration();
       const monitoring = (await app.query(
         `SELECT table_name FROM information_schema.tables WHERE table_name IN ($1, $2, $3) UNION ALL SELECT column_name FROM information_schema.columns WHERE table_name = $4 AND column_name = 'headers'`,
@@ -164,7 +170,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

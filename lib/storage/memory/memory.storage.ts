@@ -31,7 +31,7 @@ import {
   type PauseTarget,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
-import { checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredWorker } from '../../contract/monitoring.js';
+import { checkDocumentKey, checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredDocument, type StoredWorker } from '../../contract/monitoring.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
 
@@ -80,6 +80,7 @@ export class MemoryJobStorage extends JobStorage {
   /** Event subscriptions by event, then task. */
   private readonly subs = new Map<string, Map<string, Subscription>>();
   private readonly workers = new Map<string, { data: string; lastSeenAt: number }>();
+  private readonly documents = new Map<string, StoredDocument>();
   /** Paused tasks per queue; `null` stands for the whole queue. */
   private readonly paused = new Map<string, Set<string | null>>();
   /** Error patterns by task, then fingerprint. */
@@ -412,6 +413,19 @@ export class MemoryJobStorage extends JobStorage {
 
   async listPaused(): Promise<Required<PauseTarget>[]> {
     return [...this.paused].flatMap(([queue, tasks]) => [...tasks].map((task) => ({ queue, task })));
+  }
+
+  async readDocument(key: string): Promise<StoredDocument | null> {
+    checkDocumentKey(key);
+    const doc = this.documents.get(key);
+    return doc ? { ...doc } : null;
+  }
+
+  async writeDocument(key: string, expectedVersion: number | null, data: string): Promise<boolean> {
+    checkDocumentKey(key);
+    if ((this.documents.get(key)?.version ?? null) !== expectedVersion) return false;
+    this.documents.set(key, { data, version: (expectedVersion ?? 0) + 1 });
+    return true;
   }
 
   async saveWorker(id: string, data: string): Promise<void> {

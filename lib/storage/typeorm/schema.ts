@@ -3,7 +3,8 @@ import type { DialectName } from './dialect.js';
 /**
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
  * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; the monitoring records in
- * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; applied schema versions in
+ * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; the core's versioned documents (alert
+ * state) in `<prefix>documents`; applied schema versions in
  * `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
  * Column notes (why, not what):
@@ -25,6 +26,8 @@ export interface TableNames {
   errorPatterns: string;
   /** Metric points, one integer per (resolution, bucket, queue, task, name, slot). */
   metrics: string;
+  /** Versioned documents of the core (the alert state), created by migration 1764900000000. */
+  documents: string;
   migrations: string;
 }
 
@@ -42,7 +45,7 @@ export function isValidPrefix(prefix: string): boolean {
 export function tableNames(prefix: string): TableNames {
   return {
     jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
-    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, migrations: `${prefix}migrations`,
+    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, documents: `${prefix}documents`, migrations: `${prefix}migrations`,
   };
 }
 

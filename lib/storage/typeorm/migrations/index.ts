@@ -7,6 +7,7 @@ import { retentionIndexesMigration } from './1764650000000-retention-indexes.js'
 import { listingIndexMigration } from './1764700000000-listing-index.js';
 import { subscriptionsMigration } from './1764750000000-subscriptions.js';
 import { monitoringMigration } from './1764800000000-monitoring.js';
+import { alertsMigration } from './1764900000000-alerts.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
 export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
@@ -15,6 +16,7 @@ export { applyRetentionIndexes, retentionIndexesMigration, SCHEMA_RETENTION_INDE
 export { applyListingIndex, listingIndexMigration, SCHEMA_LISTING_INDEX } from './1764700000000-listing-index.js';
 export { applySubscriptions, subscriptionsMigration, SCHEMA_SUBSCRIPTIONS } from './1764750000000-subscriptions.js';
 export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './1764800000000-monitoring.js';
+export { applyAlerts, alertsMigration, SCHEMA_ALERTS } from './1764900000000-alerts.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -28,5 +30,5 @@ export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './17648
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
-    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix)];
+    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix)];
 }
