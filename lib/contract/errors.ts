@@ -338,6 +338,34 @@ export const messages = {
     `alerts need for their cluster-wide state. Every store of @uno/jobs does; a custom store implements both (see docs/storage.md).`,
   invalidDocumentKey: (key: unknown) =>
     `Document key ${JSON.stringify(key)} is invalid: use 1 to 200 characters.`,
+  webhookRefused: (url: string, status: string) =>
+    `Webhook ${url} refused an alert notice with ${status}; it is not retried. Check the URL, the receiver's ` +
+    `authentication (headers, secret) and that it accepts a JSON POST.`,
+  webhookFailed: (url: string, attempts: number, last: string) =>
+    `Webhook ${url} did not take an alert notice after ${attempts} attempts (last: ${last}). Check that the receiver ` +
+    `is up and reachable from this process, or raise the webhook's retries, backoffMs or timeoutMs.`,
+  invalidAlertRule: (index: number, rule: unknown, problem: string) =>
+    `Alert rule ${index} ${JSON.stringify(rule)} is invalid: ${problem}.`,
+  duplicateAlertRule: (name: string) =>
+    `Two alert rules are named "${name}". Give each rule its own name (the name option; it defaults to the rule's type).`,
+  alertBacklog: (queue: string, waiting: number, above: number) =>
+    `${waiting} jobs wait in queue "${queue}", above ${above}. Add workers or concurrency for it, or look for a slow or stuck task.`,
+  alertOldestWait: (queue: string, ageMs: number, above: number) =>
+    `The longest-waiting job of queue "${queue}" has waited ${ageMs} ms, above ${above} ms. Check that workers serve it and are not saturated.`,
+  alertFailureRate: (subject: string, rate: number, window: string, failed: number, finished: number, above: number) =>
+    `${(rate * 100).toFixed(1)}% of the jobs of ${subject} finished in the last ${window} failed (${failed} of ${finished}), ` +
+    `above ${(above * 100).toFixed(1)}%. See the error patterns (uno.metrics.errorPatterns()) for the cause.`,
+  alertNewErrorPattern: (task: string, pattern: string, count: number) =>
+    `Task "${task}" fails in a new way: ${pattern} (${count} so far). See the pattern's sample jobs for the cause.`,
+  alertNoWorker: (queue: string, waiting: number) =>
+    `${waiting} jobs wait in queue "${queue}" and no live worker serves it. Start a worker for it, or check the worker logs.`,
+  alertJobTimeout: (id: string, task: string, runningMs: number, timeoutMs: number) =>
+    `Job "${id}" of task "${task}" has been active for ${runningMs} ms, past its timeout of ${timeoutMs} ms: its handler ` +
+    `ignores ctx.signal, or its worker is stuck. Make the handler honour ctx.signal, or check the worker.`,
+  alertMissedSchedule: (name: string, dueAt: string, lateMs: number) =>
+    `Schedule "${name}" missed its tick of ${dueAt} (${lateMs} ms ago): no instance fired it. Check that an instance ` +
+    `with the scheduler enabled is running (scheduler.enabled, worker.enabled).`,
+  alertWorkerUnhealthy: (id: string, problems: string[]) => `Instance "${id}" is unhealthy: ${problems.join(' ')}`,
   queueNotServed: (queue: string, served: string[], running: boolean) =>
     running
       ? `Queue "${queue}" is not served by this worker, so its concurrency cannot be set here. Served queues: ${list(served)}. ` +

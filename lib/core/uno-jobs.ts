@@ -21,6 +21,7 @@ import { UnoWorkers } from './uno-workers.js';
 import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
 import type { JobStorage, RetentionPolicy } from '../contract/job-storage.js';
 import type { Instrumentation } from './instrumentation.js';
+import { UnoAlerts, type AlertsOptions } from './alerts.js';
 import { Autoscaler, type AutoscaleOptions, type AutoscaleReason, type ResolvedAutoscale } from './autoscaler.js';
 
 /** Worker settings of this process. */
@@ -160,6 +161,11 @@ export interface UnoJobsOptions {
    * Default: none, and no cost.
    */
   instrumentation?: Instrumentation;
+  /**
+   * Alert rules evaluated once per cluster every `intervalMs`, sent to `@OnAlert()` methods (`alerts.on`) and webhooks
+   * (see docs/alerts.md). Default: none.
+   */
+  alerts?: AlertsOptions;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -229,6 +235,8 @@ export class UnoJobs {
   readonly metrics: UnoMetrics;
   /** This process's worker at runtime: concurrency per queue, changed without a restart. */
   readonly workers: UnoWorkers = new UnoWorkers(this);
+  /** Alerts of the cluster: open ones, history, listeners (see docs/alerts.md). */
+  readonly alerts: UnoAlerts;
   private readonly registryEntry: WorkerRegistry;
   private readonly recorder: MonitorRecorder | null;
 
@@ -269,8 +277,17 @@ export class UnoJobs {
     this.recorder = monitoring.enabled ? new MonitorRecorder(this.storage, this.clock, this.events, monitoring) : null;
     this.metrics = new UnoMetrics({
       storage: this.storage, clock: this.clock, registry: this.registryEntry,
-      knownQueues: () => [...new Set([...this.registry.queues(), ...Object.keys(this.concurrency)])].sort(),
+      knownQueues: () => this.knownQueues(),
     });
+    this.alerts = new UnoAlerts({
+      storage: this.storage, clock: this.clock, events: this.events, metrics: this.metrics, scheduler: this.scheduler,
+      knownQueues: () => this.knownQueues(), taskTimeout: (task) => this.registry.get(task)?.timeout,
+    }, options.alerts);
+  }
+
+  /** Queues this process knows: its tasks' and its worker's. */
+  private knownQueues(): string[] {
+    return [...new Set([...this.registry.queues(), ...Object.keys(this.concurrency)])].sort();
   }
 
   /**
@@ -321,6 +338,7 @@ export class UnoJobs {
     this.phase = 'started';
     await this.init();
     const worker = this.options.worker ?? {};
+    await this.alerts.start();
     this.recorder?.start();
     // Decorator schedules are stored on every instance; the loop runs where jobs run unless configured otherwise.
     await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
@@ -428,6 +446,7 @@ export class UnoJobs {
     this.stopping ??= (async () => {
       this.phase = 'stopping';
       await this.scheduler.stop();
+      await this.alerts.stop();
       this.autoscaler?.stop();
       await this.pool?.stop(graceMs ?? this.options.worker?.shutdownGraceMs ?? 10_000);
       await this.maintenance?.stop();
