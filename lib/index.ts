@@ -31,6 +31,7 @@ export {
 /** This process's worker at runtime (injectable): concurrency changed without a restart, autoscaled queues. */
 export { UnoAlerts, type Alert, type AlertNotice, type AlertRule, type AlertRuleType, type AlertsOptions, type AlertListener } from './core/alerts.js';
 export { webhookSignature, type WebhookOptions } from './core/webhook-notifier.js';
+export { OnAlert, type OnAlertMetadata } from './decorators/on-alert.decorator.js';
 export { UnoWorkers } from './core/uno-workers.js';
 export { autoscaleStep, type AutoscaleOptions, type AutoscaleInput, type AutoscaleReason } from './core/autoscaler.js';
 /** Cluster-wide monitoring read from the store (injectable): rates, percentiles, workers, error patterns. */

@@ -11,6 +11,8 @@ import {
   UnoJobsModule,
   UNO_JOBS,
   UnoWorkers,
+  OnAlert,
+  type AlertNotice,
   type JobContext,
   type UnoJobs,
 } from '../../lib/index.js';
@@ -191,5 +193,43 @@ describe('UnoJobsModule', () => {
     await closing;
     expect(completed).toEqual([job.id]);
     expect((await uno.storage.get(job.id))!.state).toBe('completed');
+  });
+});
+
+describe('@OnAlert', () => {
+  it('runs decorated provider methods for the notices of their rules, with alerts from forRootAsync', async () => {
+    @Injectable()
+    class Pager {
+      readonly all: string[] = [];
+      readonly backlog: string[] = [];
+      @OnAlert()
+      onAny({ kind, alert }: AlertNotice) {
+        this.all.push(`${kind} ${alert.id}`);
+      }
+      @OnAlert({ rule: 'backlog' })
+      async onBacklog({ alert }: AlertNotice) {
+        this.backlog.push(alert.id);
+        throw new Error('pager down');
+      }
+    }
+    const ref = await boot([
+      UnoJobsModule.forRootAsync({
+        useFactory: () => ({
+          worker: { enabled: false },
+          tasks: { x: { queue: 'q' } },
+          alerts: { intervalMs: 60_000, rules: [{ type: 'backlog' as const, queue: 'q', above: 0 }, { type: 'no-worker' as const, queue: 'q' }] },
+        }),
+      }),
+    ], [Pager]);
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    const errors: string[] = [];
+    uno.events.on('worker:error', ({ context, error }) => errors.push(`${context}: ${error.message}`));
+    await ref.get(JobQueue).enqueue('x', {});
+    await uno.alerts.evaluate();
+    const pager = ref.get(Pager);
+    await waitFor(() => pager.all.length === 2 && errors.length === 1);
+    expect(pager.all.sort()).toEqual(['fired backlog:q', 'fired no-worker:q']);
+    expect(pager.backlog).toEqual(['backlog:q']);
+    expect(errors).toEqual(['@OnAlert() Pager.onBacklog: pager down']);
   });
 });
