@@ -12,6 +12,7 @@ import {
   UNO_JOBS,
   UnoWorkers,
   OnAlert,
+  UnoAlerts,
   type AlertNotice,
   type JobContext,
   type UnoJobs,
@@ -225,11 +226,12 @@ describe('@OnAlert', () => {
     const errors: string[] = [];
     uno.events.on('worker:error', ({ context, error }) => errors.push(`${context}: ${error.message}`));
     await ref.get(JobQueue).enqueue('x', {});
-    await uno.alerts.evaluate();
+    await ref.get(UnoAlerts).evaluate();
     const pager = ref.get(Pager);
     await waitFor(() => pager.all.length === 2 && errors.length === 1);
     expect(pager.all.sort()).toEqual(['fired backlog:q', 'fired no-worker:q']);
     expect(pager.backlog).toEqual(['backlog:q']);
     expect(errors).toEqual(['@OnAlert() Pager.onBacklog: pager down']);
+    expect((await ref.get(UnoAlerts).open()).map((a) => a.id)).toEqual(['backlog:q', 'no-worker:q']);
   });
 });
