@@ -186,6 +186,27 @@ describe('alert webhooks (local HTTP server, real time)', () => {
     expect(r.got).toHaveLength(1);
   });
 
+  it('a receiver that never answers: each attempt ends at timeoutMs, and the last failure names the timeout', async () => {
+    const server = createServer(() => {}); // takes the request, never answers
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow`;
+    const uno = new UnoJobs({
+      storage: new MemoryJobStorage(), clock: systemClock, worker: { enabled: false }, tasks: { x: { queue: 'q' } },
+      alerts: { intervalMs: 60_000, rules: [{ type: 'backlog', queue: 'q', above: 0 }], webhooks: [{ url, timeoutMs: 200, retries: 1, backoffMs: 10 }] },
+    });
+    engines.push(uno);
+    const errors: string[] = [];
+    uno.events.on('worker:error', ({ error }) => errors.push(error.message));
+    await uno.start();
+    await uno.queue.enqueue('x', {});
+    await uno.alerts.evaluate();
+    await uno.stop(0);
+    server.closeAllConnections();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^Webhook ${url} did not take an alert notice after 2 attempts \\(last: TimeoutError: `));
+  });
+
   it('a receiver that stays down: the retries end with a worker:error naming the webhook', async () => {
     const r = await receiver();
     r.state.status = 500;
