@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigurationError, MemoryJobStorage, UnoJobs, systemClock, webhookSignature, type AlertNotice, type UnoJobsOptions } from '../../lib/index.js';
+import { ConfigurationError, MemoryJobStorage, UnoJobs, systemClock, webhookSignature, type AlertNotice, type UnoJobsOptions, type WebhookOptions } from '../../lib/index.js';
 import { ManualClock } from '../../lib/testing/index.js';
 import { LoopDelay } from '../../lib/core/loop-delay.js';
 import { runUntil } from '../support/engine.js';
@@ -186,33 +186,11 @@ describe('alert webhooks (local HTTP server, real time)', () => {
     expect(r.got).toHaveLength(1);
   });
 
-  it('a receiver that never answers: each attempt ends at timeoutMs, and the last failure names the timeout', async () => {
-    const server = createServer(() => {}); // takes the request, never answers
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow`;
+  /** One backlog alert fired on the system clock and sent to `webhook`; returns the background errors once sent. */
+  async function sendOne(webhook: WebhookOptions): Promise<string[]> {
     const uno = new UnoJobs({
       storage: new MemoryJobStorage(), clock: systemClock, worker: { enabled: false }, tasks: { x: { queue: 'q' } },
-      alerts: { intervalMs: 60_000, rules: [{ type: 'backlog', queue: 'q', above: 0 }], webhooks: [{ url, timeoutMs: 200, retries: 1, backoffMs: 10 }] },
-    });
-    engines.push(uno);
-    const errors: string[] = [];
-    uno.events.on('worker:error', ({ error }) => errors.push(error.message));
-    await uno.start();
-    await uno.queue.enqueue('x', {});
-    await uno.alerts.evaluate();
-    await uno.stop(0);
-    server.closeAllConnections();
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(new RegExp(`^Webhook ${url} did not take an alert notice after 2 attempts \\(last: TimeoutError: `));
-  });
-
-  it('a receiver that stays down: the retries end with a worker:error naming the webhook', async () => {
-    const r = await receiver();
-    r.state.status = 500;
-    const uno = new UnoJobs({
-      storage: new MemoryJobStorage(), clock: systemClock, worker: { enabled: false }, tasks: { x: { queue: 'q' } },
-      alerts: { intervalMs: 60_000, rules: [{ type: 'backlog', queue: 'q', above: 0 }], webhooks: [{ url: r.url, backoffMs: 20, retries: 2 }] },
+      alerts: { intervalMs: 60_000, rules: [{ type: 'backlog', queue: 'q', above: 0 }], webhooks: [webhook] },
     });
     engines.push(uno);
     const errors: string[] = [];
@@ -221,6 +199,24 @@ describe('alert webhooks (local HTTP server, real time)', () => {
     await uno.queue.enqueue('x', {});
     await uno.alerts.evaluate();
     await uno.stop(0); // waits for the deliveries
+    return errors;
+  }
+
+  it('a receiver that never answers: each attempt ends at timeoutMs, and the last failure names the timeout', async () => {
+    const server = createServer(() => {}); // takes the request, never answers
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow`;
+    const errors = await sendOne({ url, timeoutMs: 200, retries: 1, backoffMs: 10 });
+    server.closeAllConnections();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^Webhook ${url} did not take an alert notice after 2 attempts \\(last: TimeoutError: `));
+  });
+
+  it('a receiver that stays down: the retries end with a worker:error naming the webhook', async () => {
+    const r = await receiver();
+    r.state.status = 500;
+    const errors = await sendOne({ url: r.url, backoffMs: 20, retries: 2 });
     expect(errors).toEqual([`Webhook ${r.url} did not take an alert notice after 3 attempts (last: HTTP 500). Check that the receiver is up and reachable from this process, or raise the webhook's retries, backoffMs or timeoutMs.`]);
   });
 });
