@@ -28,9 +28,15 @@ export {
   type RetentionOptions,
   type MonitoringOptions,
 } from './core/uno-jobs.js';
+/** This process's worker at runtime (injectable): concurrency changed without a restart, autoscaled queues. */
+export { UnoAlerts, type Alert, type AlertNotice, type AlertRule, type AlertRuleType, type AlertsOptions, type AlertListener } from './core/alerts.js';
+export { webhookSignature, type WebhookOptions } from './core/webhook-notifier.js';
+export { OnAlert, type OnAlertMetadata } from './decorators/on-alert.decorator.js';
+export { UnoWorkers } from './core/uno-workers.js';
+export { autoscaleStep, type AutoscaleOptions, type AutoscaleInput, type AutoscaleReason } from './core/autoscaler.js';
 /** Cluster-wide monitoring read from the store (injectable): rates, percentiles, workers, error patterns. */
-export { UnoMetrics, RATE_WINDOWS, type MetricsSummary, type MetricsSeriesPoint, type Rates, type Utilisation } from './core/uno-metrics.js';
-export type { WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js';
+export { UnoMetrics, RATE_WINDOWS, type InstanceSuggestion, type MetricsSummary, type MetricsSeriesPoint, type Rates, type Utilisation } from './core/uno-metrics.js';
+export type { WorkerHealth, WorkerInstance, WorkerQueueInfo } from './core/worker-registry.js';
 export type { Percentiles } from './core/metric-histogram.js';
 export type { ErrorPattern, ErrorPatternFilter, MetricResolution } from './contract/monitoring.js';
 export { DEFAULT_LIMITS, type JobLimits } from './core/limits.js';

@@ -424,6 +424,56 @@ export const messages = {
   healthRegistryMissing: () =>
     `workers: this store keeps no worker registry, so live workers cannot be checked. Use a store that keeps one ` +
     `(every store of @uno/jobs does) or leave requireWorkers off.`,
+  documentsUnsupported: () =>
+    `This job store keeps no versioned documents (it does not implement readDocument and writeDocument), which ` +
+    `alerts need for their cluster-wide state. Every store of @uno/jobs does; a custom store implements both (see docs/storage.md).`,
+  invalidDocumentKey: (key: unknown) =>
+    `Document key ${JSON.stringify(key)} is invalid: use 1 to 200 characters.`,
+  webhookRefused: (url: string, status: string) =>
+    `Webhook ${url} refused an alert notice with ${status}; it is not retried. Check the URL, the receiver's ` +
+    `authentication (headers, secret) and that it accepts a JSON POST.`,
+  webhookFailed: (url: string, attempts: number, last: string) =>
+    `Webhook ${url} did not take an alert notice after ${attempts} attempts (last: ${last}). Check that the receiver ` +
+    `is up and reachable from this process, or raise the webhook's retries, backoffMs or timeoutMs.`,
+  invalidAlertRule: (index: number, rule: unknown, problem: string) =>
+    `Alert rule ${index} ${JSON.stringify(rule)} is invalid: ${problem}.`,
+  duplicateAlertRule: (name: string) =>
+    `Two alert rules are named "${name}". Give each rule its own name (the name option; it defaults to the rule's type).`,
+  alertBacklog: (queue: string, waiting: number, above: number) =>
+    `${waiting} jobs wait in queue "${queue}", above ${above}. Add workers or concurrency for it, or look for a slow or stuck task.`,
+  alertOldestWait: (queue: string, ageMs: number, above: number) =>
+    `The longest-waiting job of queue "${queue}" has waited ${ageMs} ms, above ${above} ms. Check that workers serve it and are not saturated.`,
+  alertFailureRate: (subject: string, rate: number, window: string, failed: number, finished: number, above: number) =>
+    `${(rate * 100).toFixed(1)}% of the jobs of ${subject} finished in the last ${window} failed (${failed} of ${finished}), ` +
+    `above ${(above * 100).toFixed(1)}%. See the error patterns (uno.metrics.errorPatterns()) for the cause.`,
+  alertNewErrorPattern: (task: string, pattern: string, count: number) =>
+    `Task "${task}" fails in a new way: ${pattern} (${count} so far). See the pattern's sample jobs for the cause.`,
+  alertNoWorker: (queue: string, waiting: number) =>
+    `${waiting} jobs wait in queue "${queue}" and no live worker serves it. Start a worker for it, or check the worker logs.`,
+  alertJobTimeout: (id: string, task: string, runningMs: number, timeoutMs: number) =>
+    `Job "${id}" of task "${task}" has been active for ${runningMs} ms, past its timeout of ${timeoutMs} ms: its handler ` +
+    `ignores ctx.signal, or its worker is stuck. Make the handler honour ctx.signal, or check the worker.`,
+  alertMissedSchedule: (name: string, dueAt: string, lateMs: number) =>
+    `Schedule "${name}" missed its tick of ${dueAt} (${lateMs} ms ago): no instance fired it. Check that an instance ` +
+    `with the scheduler enabled is running (scheduler.enabled, worker.enabled).`,
+  alertWorkerUnhealthy: (id: string, problems: string[]) => `Instance "${id}" is unhealthy: ${problems.join(' ')}`,
+  queueNotServed: (queue: string, served: string[], running: boolean) =>
+    running
+      ? `Queue "${queue}" is not served by this worker, so its concurrency cannot be set here. Served queues: ${list(served)}. ` +
+        `Add it to worker.queues (or register a task of it) on the instances that should run it.`
+      : `Cannot set the concurrency of queue "${queue}": this instance's worker is not running (not started, stopping, ` +
+        `or worker.enabled is false). Call it after the application has started, on an instance that runs jobs.`,
+  concurrencyOutsideAutoscale: (queue: string, n: number, min: number, max: number) =>
+    `Concurrency ${n} for queue "${queue}" is outside its autoscaling bounds (min ${min}, max ${max}). Pass a number ` +
+    `from ${min} to ${max}, or change the queue's autoscale bounds (autoscale moves it back within them anyway).`,
+  workerLoopBlocked: (ms: number, max: number) =>
+    `its event loop was blocked for ${ms} ms (threshold ${max} ms): a handler does CPU-bound or synchronous work. ` +
+    `Move that work to a worker thread or split it, lower the queue's concurrency, or raise monitoring.maxLoopDelayMs.`,
+  workerHeartbeatLag: (ms: number, max: number) =>
+    `its registry heartbeats are ${ms} ms late (threshold ${max} ms): its event loop is held or the store is slow to ` +
+    `answer it. Check its CPU and the store, or raise monitoring.maxHeartbeatLagMs.`,
+  healthWorkersUnhealthy: (instances: string[]) =>
+    `worker-health: ${instances.join(' ')} Fix the instance (see uno.metrics.unhealthyWorkers()) or restart it.`,
   metricConflict: (name: string, registered: string) =>
     `The metric "${name}" is already registered on this prom-client registry as ${registered}, not as Uno Jobs defines it. ` +
     `Remove the other metric of that name, or give Uno Jobs its own registry (the registry option).`,

@@ -10,7 +10,7 @@ import type {
   Priority,
 } from './job.js';
 import { StorageError, messages } from './errors.js';
-import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from './monitoring.js';
+import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredDocument, StoredWorker } from './monitoring.js';
 
 /**
  * What a backend guarantees. The core adapts to it (for example it polls when `push` is false).
@@ -441,6 +441,23 @@ export abstract class JobStorage {
    */
   async oldestWaiting(_queues: readonly string[]): Promise<Record<string, Date | null> | null> {
     return null;
+  }
+
+  /**
+   * The document stored under `key` (1..200 characters) with its version, or null when there is none. Optional, with
+   * {@link writeDocument}: the default refuses with a `StorageError`, and what needs them (alerts) says so at start.
+   */
+  async readDocument(_key: string): Promise<StoredDocument | null> {
+    throw new StorageError(messages.documentsUnsupported());
+  }
+
+  /**
+   * Compare-and-set: store `data` under `key` only if its version is still `expectedVersion` (`null`: only if there is
+   * no document yet), as version `expectedVersion + 1` (1 for a new one), atomically across every process. Returns
+   * whether it was written; false means another process wrote first, and the caller reads again.
+   */
+  async writeDocument(_key: string, _expectedVersion: number | null, _data: string): Promise<boolean> {
+    throw new StorageError(messages.documentsUnsupported());
   }
 
   /**

@@ -20,6 +20,25 @@ export interface StoredWorker {
 }
 
 /**
+ * A small JSON document of the core kept under a key with a version that only {@link JobStorage.writeDocument}'s
+ * compare-and-set moves: cluster-wide state that several instances change without a leader (the alert state).
+ */
+export interface StoredDocument {
+  /** The core's JSON text, stored as given. */
+  data: string;
+  /** 1 after the first write, one more after each. */
+  version: number;
+}
+
+/** Longest key of a stored document. */
+export const MAX_DOCUMENT_KEY = 200;
+
+/** Throw unless `key` is a document key of 1..200 characters (stores call it before reading or writing). */
+export function checkDocumentKey(key: unknown): void {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_DOCUMENT_KEY) throw new InvalidJobError(messages.invalidDocumentKey(key));
+}
+
+/**
  * Failures of one fingerprint seen by one instance since its last flush, merged into the stored pattern by
  * `recordErrorPatterns`.
  */

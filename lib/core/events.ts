@@ -47,6 +47,8 @@ export interface JobEventMap {
   'event:unhandled': { event: string };
   /** A claim round trip returned `count` jobs. */
   'storage:claim': { queue: string; count: number };
+  /** This process changed a queue's concurrency: by hand (`setConcurrency`) or by autoscaling, saying why. */
+  'worker:concurrency': { queue: string; from: number; to: number; reason: 'manual' | 'backlog' | 'idle' | 'loop-saturated' | 'hold' };
   /** Something failed in the background (storage unreachable, a listener threw). The engine keeps going. */
   'worker:error': { error: Error; context: string };
 }

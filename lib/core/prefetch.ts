@@ -50,7 +50,8 @@ export class PrefetchBuffer {
   constructor(
     /** Most jobs held here (0: no prefetch). */
     readonly max: number,
-    private readonly concurrency: number,
+    /** Slots of the queue (changed at runtime with its concurrency). */
+    public concurrency: number,
     /** Most payload bytes held here. */
     readonly maxBytes: number = DEFAULT_PREFETCH_BYTES,
     /** Aging threshold of the queue (see `ClaimRequest.agingMs`), applied again when a job is taken from here. */

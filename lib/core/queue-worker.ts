@@ -124,9 +124,20 @@ export class QueueWorker implements AttemptOwner {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  /**
+   * Run up to `n` jobs at once from now on: more slots are filled at once; with fewer, running jobs finish and no
+   * new one starts until the queue is below `n`.
+   */
+  setConcurrency(n: number): void {
+    this.config.concurrency = n;
+    this.buffer.concurrency = n;
+    this.poke();
+  }
+
   private async run(): Promise<void> {
-    const { concurrency, criticalSlots } = this.config;
     while (!this.stopped) {
+      // Read on every round: the concurrency may change at runtime (setConcurrency, autoscaling).
+      const { concurrency, criticalSlots } = this.config;
       this.dirty = false;
       const arrived = this.arrived;
       this.arrived = false;

@@ -182,6 +182,24 @@ export class Scheduler {
     return [...definitions.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((d) => this.info(d, states.get(d.name)));
   }
 
+  /**
+   * Schedules whose first unhandled tick is more than `graceMs` in the past: no instance fired (or skipped) it, so no
+   * scheduler loop runs for them or it is stuck. Paused schedules are left out. Read from the store, for alerts.
+   */
+  async overdue(graceMs: number): Promise<{ name: string; dueAt: Date; lastRunAt: Date | null }[]> {
+    const { definitions, states } = await loadSchedules(this.deps.storage);
+    const now = this.deps.clock.now();
+    const late: { name: string; dueAt: Date; lastRunAt: Date | null }[] = [];
+    for (const definition of definitions.values()) {
+      const timing = definition.paused ? null : this.timing(definition);
+      if (!timing) continue;
+      const state = this.merged(definition.name, states.get(definition.name), definition.createdAt);
+      const due = timing.next(state.cursor);
+      if (due < now - graceMs) late.push({ name: definition.name, dueAt: new Date(due), lastRunAt: state.lastRunAt === null ? null : new Date(state.lastRunAt) });
+    }
+    return late.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
   /** One schedule as `list` shows it, or null. */
   async get(name: string): Promise<ScheduleInfo | null> {
     return (await this.list()).find((s) => s.name === name) ?? null;

@@ -18,9 +18,12 @@ import { DEFAULT_PREFETCH_BYTES } from './prefetch.js';
 import { WorkerPool, type QueueWorkerConfig, type WorkerPoolConfig } from './worker-pool.js';
 import { MonitorRecorder } from './monitor-recorder.js';
 import { UnoMetrics } from './uno-metrics.js';
+import { UnoWorkers } from './uno-workers.js';
 import { WorkerRegistry, type WorkerQueueInfo } from './worker-registry.js';
 import type { ClaimFlow, FlowLimits, JobStorage, PauseTarget, RateLimit, RetentionPolicy } from '../contract/job-storage.js';
 import type { Instrumentation } from './instrumentation.js';
+import { UnoAlerts, type AlertsOptions } from './alerts.js';
+import { Autoscaler, type AutoscaleOptions, type AutoscaleReason, type ResolvedAutoscale } from './autoscaler.js';
 
 /** Worker settings of this process. */
 export interface WorkerOptions {
@@ -62,11 +65,20 @@ export interface WorkerOptions {
    * handler before the job fails with `JobStalledError`. A dead worker never uses up an attempt. Default 1.
    */
   maxStalls?: number;
+  /**
+   * Move each queue's concurrency between `min` and `max` from its backlog, handler time and the event-loop delay
+   * (see docs/scaling.md); `intervalMs` (default 5000) is how often it decides. A queue's own `autoscale` wins, and
+   * `false` there keeps that queue fixed. Default: off (fixed concurrency).
+   */
+  autoscale?: AutoscaleOptions & { intervalMs?: number };
 }
 
 /** Per-queue worker settings. */
 export interface QueueOptions {
+  /** Jobs running at once (with autoscaling: where it starts, within the bounds; default `min`). */
   concurrency?: number;
+  /** Autoscaling of this queue, over `worker.autoscale`; `false` turns it off for this queue. */
+  autoscale?: AutoscaleOptions | false;
   criticalSlots?: number;
   agingMs?: number;
   prefetch?: number;
@@ -116,6 +128,13 @@ export interface MonitoringOptions {
   maxErrorPatternsPerTask?: number;
   /** An error pattern not seen for this long is deleted, in ms. Default 7 days. */
   keepErrorPatternsMs?: number;
+  /**
+   * An instance whose event loop was held longer than this in its last heartbeat period (the longest delay measured
+   * by `perf_hooks.monitorEventLoopDelay`) is shown as unhealthy, in ms. Default 1000.
+   */
+  maxLoopDelayMs?: number;
+  /** An instance whose registry heartbeats are later than this is shown as unhealthy, in ms. Default `heartbeatMs`. */
+  maxHeartbeatLagMs?: number;
 }
 
 /** Options of the engine (the NestJS module passes its own options through). */
@@ -150,6 +169,11 @@ export interface UnoJobsOptions {
    * Default: none, and no cost.
    */
   instrumentation?: Instrumentation;
+  /**
+   * Alert rules evaluated once per cluster every `intervalMs`, sent to `@OnAlert()` methods (`alerts.on`) and webhooks
+   * (see docs/alerts.md). Default: none.
+   */
+  alerts?: AlertsOptions;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -209,6 +233,7 @@ export class UnoJobs {
   private pool: WorkerPool | null = null;
   private concurrency: Record<string, number> = {};
   private maintenance: Maintenance | null = null;
+  private autoscaler: Autoscaler | null = null;
   private phase: Phase = 'new';
   private initialised: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -216,6 +241,10 @@ export class UnoJobs {
   private readonly timing: WorkerPoolConfig & { maintenanceIntervalMs: number };
   /** Cluster-wide figures, worker registry and error patterns, read from the store. */
   readonly metrics: UnoMetrics;
+  /** This process's worker at runtime: concurrency per queue, changed without a restart. */
+  readonly workers: UnoWorkers = new UnoWorkers(this);
+  /** Alerts of the cluster: open ones, history, listeners (see docs/alerts.md). */
+  readonly alerts: UnoAlerts;
   private readonly registryEntry: WorkerRegistry;
   private readonly recorder: MonitorRecorder | null;
 
@@ -257,8 +286,17 @@ export class UnoJobs {
     this.recorder = monitoring.enabled ? new MonitorRecorder(this.storage, this.clock, this.events, monitoring) : null;
     this.metrics = new UnoMetrics({
       storage: this.storage, clock: this.clock, registry: this.registryEntry,
-      knownQueues: () => [...new Set([...this.registry.queues(), ...Object.keys(this.concurrency)])].sort(),
+      knownQueues: () => this.knownQueues(),
     });
+    this.alerts = new UnoAlerts({
+      storage: this.storage, clock: this.clock, events: this.events, metrics: this.metrics, scheduler: this.scheduler,
+      knownQueues: () => this.knownQueues(), taskTimeout: (task) => this.registry.get(task)?.timeout,
+    }, options.alerts);
+  }
+
+  /** Queues this process knows: its tasks' and its worker's. */
+  private knownQueues(): string[] {
+    return [...new Set([...this.registry.queues(), ...Object.keys(this.concurrency)])].sort();
   }
 
   /**
@@ -317,6 +355,7 @@ export class UnoJobs {
     this.phase = 'started';
     await this.init();
     const worker = this.options.worker ?? {};
+    await this.alerts.start();
     this.recorder?.start();
     // Decorator schedules are stored on every instance; the loop runs where jobs run unless configured otherwise.
     await this.scheduler.start(this.options.scheduler?.enabled ?? worker.enabled !== false);
@@ -324,6 +363,7 @@ export class UnoJobs {
     const queues = this.queueConfigs(worker);
     // A worker stores the subscriptions of the tasks it runs, so emits from any process reach them (docs/events.md).
     await this.subscriptions.save(queues.map((q) => q.queue));
+    const autoscaled = new Map(queues.flatMap((q) => (q.autoscale ? [[q.queue, q.autoscale] as const] : [])));
     this.concurrency = Object.fromEntries(queues.map((q) => [q.queue, q.concurrency]));
     const maxStalls = worker.maxStalls ?? 1;
     wholeNumber('worker.maxStalls', maxStalls, 'a whole number >= 0');
@@ -345,9 +385,46 @@ export class UnoJobs {
       pruneBatch: PRUNE_BATCH,
       errorHistory: this.limits.errorHistory,
     });
+    this.autoscaler = new Autoscaler(
+      { storage: this.storage, clock: this.clock, events: this.events, active: () => this.activeCounts(), concurrency: (queue) => this.concurrency[queue]!,
+        apply: (queue, n, reason) => this.applyConcurrency(queue, n, reason) },
+      autoscaled,
+      worker.autoscale?.intervalMs ?? 5000,
+    );
     this.pool.start();
     this.maintenance.start();
+    this.autoscaler.start();
     await this.joinRegistry();
+  }
+
+  /**
+   * Run up to `n` jobs of `queue` at once in this process from now on, without a restart: more slots fill at once;
+   * with fewer, running jobs finish and no new one starts until the queue is below `n`. The registry shows it at the
+   * next heartbeat. On an autoscaled queue `n` must lie within its bounds, and autoscaling goes on from there.
+   *
+   * @example
+   * uno.setConcurrency('emails', 20);
+   */
+  setConcurrency(queue: string, n: number): void {
+    if (!this.pool || this.phase !== 'started' || !(queue in this.concurrency)) {
+      throw new ConfigurationError(messages.queueNotServed(queue, Object.keys(this.concurrency), this.phase === 'started' && this.pool !== null));
+    }
+    validateConcurrency(`queue "${queue}"`, n);
+    const bounds = this.autoscaler?.bounds(queue);
+    if (bounds && (n < bounds.min || n > bounds.max)) throw new ConfigurationError(messages.concurrencyOutsideAutoscale(queue, n, bounds.min, bounds.max));
+    this.applyConcurrency(queue, n, 'manual');
+  }
+
+  /** Autoscaling bounds per autoscaled queue of this worker (empty without autoscaling). */
+  autoscaled(): Record<string, { min: number; max: number }> {
+    return Object.fromEntries([...(this.autoscaler?.queues ?? [])].map(([queue, { min, max }]) => [queue, { min, max }]));
+  }
+
+  private applyConcurrency(queue: string, n: number, reason: AutoscaleReason | 'manual'): void {
+    const from = this.concurrency[queue]!;
+    this.concurrency[queue] = n;
+    this.pool?.setConcurrency(queue, n);
+    if (from !== n) this.events.emit('worker:concurrency', { queue, from, to: n, reason });
   }
 
   /** Register this instance (with its queues, none on a producer) in the store's worker registry. */
@@ -399,6 +476,8 @@ export class UnoJobs {
     this.stopping ??= (async () => {
       this.phase = 'stopping';
       await this.scheduler.stop();
+      await this.alerts.stop();
+      this.autoscaler?.stop();
       await this.pool?.stop(graceMs ?? this.options.worker?.shutdownGraceMs ?? 10_000);
       await this.maintenance?.stop();
       if (this.recorder) await Promise.all([this.recorder.stop(), this.registryEntry.stop()]);
@@ -413,12 +492,14 @@ export class UnoJobs {
     return Object.fromEntries(Object.entries(this.concurrency).map(([queue, concurrency]) => [queue, { concurrency, busy: active[queue] ?? 0 }]));
   }
 
-  private queueConfigs(worker: WorkerOptions): QueueWorkerConfig[] {
+  private queueConfigs(worker: WorkerOptions): (QueueWorkerConfig & { autoscale: ResolvedAutoscale | null })[] {
     const names = worker.queues ?? this.registry.queues();
     return names.map((queue) => {
       validateQueueName(queue);
       const q = this.options.queues?.[queue] ?? {};
-      const concurrency = q.concurrency ?? worker.concurrency ?? 10;
+      const autoscale = resolveAutoscale(queue, q.autoscale === false ? undefined : { ...worker.autoscale, ...q.autoscale });
+      const configured = q.concurrency ?? worker.concurrency ?? autoscale?.min ?? 10;
+      const concurrency = autoscale ? Math.min(autoscale.max, Math.max(autoscale.min, configured)) : configured;
       const criticalSlots = q.criticalSlots ?? worker.criticalSlots ?? 1;
       validateConcurrency(`queue "${queue}"`, concurrency);
       wholeNumber(`queues.${queue}.criticalSlots`, criticalSlots, 'a whole number >= 0');
@@ -433,7 +514,7 @@ export class UnoJobs {
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
       const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
       wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
-      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes, flow };
+      return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes, flow, autoscale };
     });
   }
 }
@@ -463,6 +544,20 @@ function wholeNumber(name: string, value: unknown, expected: string, min = 0, ma
   }
 }
 
+/** A queue's autoscaling settings with their defaults, checked; null when it has none (no `min`/`max` given). */
+function resolveAutoscale(queue: string, options: Partial<AutoscaleOptions> | undefined): ResolvedAutoscale | null {
+  if (!options || (options.min === undefined && options.max === undefined)) return null;
+  const name = (field: string) => `autoscale.${field} (queue "${queue}")`;
+  const { min, max } = options;
+  wholeNumber(name('min'), min, 'a whole number >= 1', 1);
+  wholeNumber(name('max'), max, `a whole number >= min (${min})`, min!);
+  const resolved = { min: min!, max: max!, maxLoopDelayMs: options.maxLoopDelayMs ?? 100, targetDrainMs: options.targetDrainMs ?? 30_000, downAfter: options.downAfter ?? 3 };
+  wholeNumber(name('maxLoopDelayMs'), resolved.maxLoopDelayMs, 'a whole number of ms >= 1', 1);
+  wholeNumber(name('targetDrainMs'), resolved.targetDrainMs, 'a whole number of ms >= 1', 1);
+  wholeNumber(name('downAfter'), resolved.downAfter, 'a whole number >= 1', 1);
+  return resolved;
+}
+
 /** Monitoring settings with their defaults, checked at construction. */
 function resolveMonitoring(options: MonitoringOptions = {}) {
   const ms = (name: string, value: number, min = 1) => wholeNumber(`monitoring.${name}`, value, `a whole number of ms from ${min} to ${MAX_DELAY_MS}`, min, MAX_DELAY_MS);
@@ -472,6 +567,8 @@ function resolveMonitoring(options: MonitoringOptions = {}) {
     flushIntervalMs: options.flushIntervalMs ?? 5000,
     heartbeatMs,
     goneAfterMs: options.goneAfterMs ?? 3 * heartbeatMs,
+    maxLoopDelayMs: options.maxLoopDelayMs ?? 1000,
+    maxHeartbeatLagMs: options.maxHeartbeatLagMs ?? heartbeatMs,
     maxPatternsPerTask: options.maxErrorPatternsPerTask ?? 100,
     patternSamples: 5,
     maxPendingPoints: 100_000,
@@ -491,6 +588,8 @@ function resolveMonitoring(options: MonitoringOptions = {}) {
   if (resolved.goneAfterMs <= heartbeatMs) {
     throw new ConfigurationError(messages.invalidOption('monitoring.goneAfterMs', resolved.goneAfterMs, `more than monitoring.heartbeatMs (${heartbeatMs}), or every instance looks gone between two heartbeats`));
   }
+  ms('maxLoopDelayMs', resolved.maxLoopDelayMs);
+  ms('maxHeartbeatLagMs', resolved.maxHeartbeatLagMs);
   ms('keepMinutesMs', resolved.keep.minuteMs);
   ms('keepHoursMs', resolved.keep.hourMs);
   ms('keepErrorPatternsMs', resolved.keep.patternsMs);
@@ -521,5 +620,6 @@ function resolveTiming(options: UnoJobsOptions, push: boolean): WorkerPoolConfig
   if (worker.prefetch !== undefined) wholeNumber('worker.prefetch', worker.prefetch, 'a whole number >= 0 (0 turns prefetching off)');
   if (worker.prefetchBytes !== undefined) wholeNumber('worker.prefetchBytes', worker.prefetchBytes, 'a whole number of bytes >= 1', 1);
   if (worker.agingMs !== undefined) ms('worker.agingMs', worker.agingMs);
+  if (worker.autoscale?.intervalMs !== undefined) ms('worker.autoscale.intervalMs', worker.autoscale.intervalMs);
   return { leaseMs, heartbeatMs, pollIntervalMs, maintenanceIntervalMs };
 }

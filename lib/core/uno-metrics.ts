@@ -54,6 +54,19 @@ export interface MetricsSummary {
   utilisation: Utilisation;
 }
 
+/** How many worker instances a queue needs, for external autoscalers (see {@link UnoMetrics.suggestedInstances}). */
+export interface InstanceSuggestion {
+  queue: string;
+  /** Instances needed to keep up with arrivals and work the backlog off within `drainMs`. */
+  instances: number;
+  /** Live instances serving the queue now. */
+  live: number;
+  /** Jobs per second to handle: the 5-minute enqueue rate plus the backlog over `drainMs`. */
+  demandPerSecond: number;
+  /** Jobs per second one instance can run (its slots over the mean run time); null before any job ran. */
+  capacityPerInstance: number | null;
+}
+
 /** Totals of one bucket, for charts. */
 export interface MetricsSeriesPoint {
   /** Start of the bucket. */
@@ -157,6 +170,34 @@ export class UnoMetrics {
   /** Every registered instance with its queues, slots and heartbeat; `null` when the store keeps no registry. */
   workers(): Promise<WorkerInstance[] | null> {
     return this.deps.registry.list();
+  }
+
+  /**
+   * Live instances whose event loop was blocked or whose heartbeats lag past the thresholds
+   * (`monitoring.maxLoopDelayMs`, `maxHeartbeatLagMs`); each says why in `health.problems`.
+   */
+  unhealthyWorkers(): Promise<WorkerInstance[]> {
+    return this.deps.registry.unhealthy();
+  }
+
+  /**
+   * How many worker instances `queue` needs: the jobs arriving per second (the 5-minute enqueue rate) plus the
+   * backlog worked off within `drainMs` (default 60 s), over what one instance runs per second (its slots, averaged
+   * over the live instances serving the queue, divided by the mean run time of the last 15 minutes). At least 1
+   * while jobs wait; before any job ran, the live instances (or 1 with a backlog and none). The
+   * `uno_suggested_instances` gauge of `@uno/jobs/prometheus` reports it for KEDA or an HPA (docs/scaling.md).
+   */
+  async suggestedInstances(queue: string, drainMs = 60_000): Promise<InstanceSuggestion> {
+    const summary = await this.summary({ queue });
+    const live = (await this.workersOf(queue)).length;
+    const waiting = summary.counts?.waiting ?? 0;
+    const demandPerSecond = round(summary.rates['5m'].enqueued + waiting / (drainMs / 1000));
+    const meanMs = summary.processingMs?.mean ?? null;
+    const slots = live === 0 ? 0 : summary.utilisation.slots / live;
+    const capacityPerInstance = meanMs === null || slots === 0 ? null : round((slots * 1000) / Math.max(meanMs, 1));
+    const floor = waiting > 0 ? 1 : 0;
+    const instances = capacityPerInstance === null ? Math.max(live, floor) : Math.max(floor, Math.ceil(demandPerSecond / capacityPerInstance));
+    return { queue, instances, live, demandPerSecond, capacityPerInstance };
   }
 
   /** Live instances serving `queue`. */

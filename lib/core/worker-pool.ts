@@ -61,6 +61,11 @@ export class WorkerPool {
     return Object.fromEntries([...this.workers].map(([name, w]) => [name, w.unserved()]).filter(([, tasks]) => tasks.length > 0));
   }
 
+  /** Change a queue's concurrency now (see {@link QueueWorker.setConcurrency}). */
+  setConcurrency(queue: string, n: number): void {
+    this.workers.get(queue)?.setConcurrency(n);
+  }
+
   start(): void {
     if (this.stopping || this.workers.size === 0) return;
     this.unsubscribe = this.deps.storage.subscribe((queue) => this.workers.get(queue)?.arrival());

@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import type { Clock, TimerHandle } from '../contract/clock.js';
 import type { JobStorage } from '../contract/job-storage.js';
 import type { StoredWorker } from '../contract/monitoring.js';
+import { messages } from '../contract/errors.js';
 import { toError, type JobEvents } from './events.js';
+import { LoopDelay } from './loop-delay.js';
 
 /** What an instance reports about one queue it serves. */
 export interface WorkerQueueInfo {
@@ -31,6 +33,24 @@ export interface WorkerInstance {
   lastSeenAt: Date;
   /** False once its heartbeat is older than the registry's `goneAfterMs`: it stopped or died. */
   alive: boolean;
+  /** Its event loop and heartbeat, judged by the reader's thresholds (`monitoring.maxLoopDelayMs`, `maxHeartbeatLagMs`). */
+  health: WorkerHealth;
+}
+
+/** How responsive an instance is, from what it reported with its last heartbeat and that heartbeat's age. */
+export interface WorkerHealth {
+  /** 99th percentile and longest event-loop delay over its last heartbeat period, in ms (0 from an older version). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /**
+   * How late its heartbeats are, in ms: the later of how late its last one ran (its timer held up by a busy loop)
+   * and how much longer than `heartbeatMs` ago that one was saved.
+   */
+  heartbeatLagMs: number;
+  /** False when the longest loop delay or the heartbeat lag is above its threshold. */
+  healthy: boolean;
+  /** What is wrong, one sentence per threshold crossed (empty when healthy). */
+  problems: string[];
 }
 
 /** The JSON document an instance stores about itself. */
@@ -40,12 +60,18 @@ interface WorkerDocument {
   version: string;
   queues: Record<string, WorkerQueueInfo>;
   startedAt: number;
+  /** Loop delay (p99, max) over the last period and how late this heartbeat ran, in ms. */
+  health?: { loopP99Ms: number; loopMaxMs: number; lagMs: number };
 }
 
 /** Settings of the registry, resolved by the engine. */
 export interface WorkerRegistryConfig {
   heartbeatMs: number;
   goneAfterMs: number;
+  /** An instance whose event loop was held longer than this (ms) in its last heartbeat period is unhealthy. */
+  maxLoopDelayMs: number;
+  /** An instance whose heartbeats are later than this (ms) is unhealthy. */
+  maxHeartbeatLagMs: number;
 }
 
 const VERSION: string = (() => {
@@ -59,12 +85,16 @@ const VERSION: string = (() => {
 /**
  * This instance's entry in the store's worker registry: saved at start and every `heartbeatMs` with its queues and
  * busy slots, removed at a graceful stop. An instance that dies stops heartbeating and is shown as gone after
- * `goneAfterMs`; housekeeping removes it later.
+ * `goneAfterMs`; housekeeping removes it later. Each heartbeat also reports this process's event-loop delay since the
+ * previous one and how late the heartbeat itself ran, from which readers judge its health.
  */
 export class WorkerRegistry {
   private timer: TimerHandle | null = null;
   private startedAt = 0;
   private running = false;
+  /** When the next heartbeat is due (engine clock), to measure how late it runs. */
+  private dueAt = 0;
+  private readonly loop = new LoopDelay();
 
   constructor(
     private readonly storage: JobStorage,
@@ -77,14 +107,16 @@ export class WorkerRegistry {
 
   /** Register and start heartbeating. */
   async start(): Promise<void> {
-    this.startedAt = this.clock.now();
+    this.startedAt = this.dueAt = this.clock.now();
     this.running = true;
+    this.loop.start();
     await this.beat();
   }
 
   /** Stop heartbeating and leave the registry. */
   async stop(): Promise<void> {
     this.running = false;
+    this.loop.stop();
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     try {
@@ -100,8 +132,17 @@ export class WorkerRegistry {
     return stored && stored.map((w) => this.instance(w)).sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** Live instances whose loop delay or heartbeat lag is above its threshold. */
+  async unhealthy(): Promise<WorkerInstance[]> {
+    return ((await this.list()) ?? []).filter((w) => w.alive && !w.health.healthy);
+  }
+
   private async beat(): Promise<void> {
-    const doc: WorkerDocument = { host: hostname(), pid: process.pid, version: VERSION, queues: this.queues(), startedAt: this.startedAt };
+    const now = this.clock.now();
+    const { p99Ms: loopP99Ms, maxMs: loopMaxMs } = this.loop.take();
+    const health = { loopP99Ms, loopMaxMs, lagMs: Math.max(0, now - this.dueAt) };
+    this.dueAt = now + this.config.heartbeatMs;
+    const doc: WorkerDocument = { host: hostname(), pid: process.pid, version: VERSION, queues: this.queues(), startedAt: this.startedAt, health };
     try {
       await this.storage.saveWorker(this.workerId, JSON.stringify(doc));
     } catch (error) {
@@ -130,6 +171,18 @@ export class WorkerRegistry {
       startedAt: new Date(doc.startedAt ?? 0),
       lastSeenAt: stored.lastSeenAt,
       alive: stored.ageMs <= this.config.goneAfterMs,
+      health: this.health(doc, stored.ageMs),
     };
+  }
+
+  private health(doc: Partial<WorkerDocument>, ageMs: number): WorkerHealth {
+    const { maxLoopDelayMs, maxHeartbeatLagMs, heartbeatMs } = this.config;
+    const loopDelayP99Ms = doc.health?.loopP99Ms ?? 0;
+    const loopDelayMaxMs = doc.health?.loopMaxMs ?? 0;
+    const heartbeatLagMs = Math.max(doc.health?.lagMs ?? 0, ageMs - heartbeatMs, 0);
+    const problems: string[] = [];
+    if (loopDelayMaxMs > maxLoopDelayMs) problems.push(messages.workerLoopBlocked(loopDelayMaxMs, maxLoopDelayMs));
+    if (heartbeatLagMs > maxHeartbeatLagMs) problems.push(messages.workerHeartbeatLag(heartbeatLagMs, maxHeartbeatLagMs));
+    return { loopDelayP99Ms, loopDelayMaxMs, heartbeatLagMs, healthy: problems.length === 0, problems };
   }
 }

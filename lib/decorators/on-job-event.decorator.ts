@@ -38,7 +38,7 @@ export interface JobEventMetadata {
 const EVENTS: Record<keyof JobEventMap, true> = {
   'job:enqueued': true, 'job:active': true, 'job:progress': true, 'job:completed': true, 'job:retry': true, 'job:failed': true,
   'job:cancelled': true, 'job:overdue': true, 'job:lease-lost': true, 'job:recovered': true, 'event:unhandled': true,
-  'storage:claim': true, 'worker:error': true,
+  'storage:claim': true, 'worker:error': true, 'worker:concurrency': true,
 };
 const EVENT_NAMES = Object.keys(EVENTS) as (keyof JobEventMap)[];
 

@@ -33,10 +33,16 @@ export interface HealthCheckOptions {
    * names them. Default: off.
    */
   requireWorkers?: boolean | string[];
+  /**
+   * Down when an instance's event loop was blocked or its heartbeats lag past the thresholds of the registry
+   * (`monitoring.maxLoopDelayMs`, `maxHeartbeatLagMs`): `'self'` judges this instance (a liveness probe), `'cluster'`
+   * every live one. Default: off.
+   */
+  workerHealth?: 'self' | 'cluster';
 }
 
 /** Name of one check: the store answered, the worker runs, the backlog and failed-job thresholds hold. */
-export type HealthCheckName = 'store' | 'worker' | 'backlog' | 'failed' | 'oldest' | 'failure-rate' | 'workers';
+export type HealthCheckName = 'store' | 'worker' | 'backlog' | 'failed' | 'oldest' | 'failure-rate' | 'workers' | 'worker-health';
 
 /** Outcome of {@link checkHealth}. Details carry counts and timings only: never job ids, payloads or error texts. */
 export interface HealthReport {
@@ -60,6 +66,8 @@ export interface HealthReport {
   failureRate?: number | null;
   /** Live workers per checked queue (with `requireWorkers`). */
   liveWorkers?: Record<string, number>;
+  /** Ids of the unhealthy instances found (with `workerHealth`). */
+  unhealthyWorkers?: string[];
 }
 
 const DEFAULT_TIMEOUT_MS = 3000;
@@ -67,7 +75,7 @@ const DEFAULT_TIMEOUT_MS = 3000;
 /**
  * Check one Uno Jobs instance: the store answers `counts()` within `timeoutMs`, this instance's worker runs (when it
  * is enabled), and the optional thresholds hold: backlog, failed jobs kept, the oldest waiting job's age, the
- * cluster's failure rate and a live worker per queue. NestJS-free; the Terminus indicator (`@uno/jobs/terminus`)
+ * cluster's failure rate, a live worker per queue and responsive instances (event loop, heartbeats). NestJS-free; the Terminus indicator (`@uno/jobs/terminus`)
  * reports it.
  *
  * @example
@@ -131,7 +139,7 @@ export async function checkHealth(uno: UnoJobs, options: HealthCheckOptions = {}
 /** The thresholds read from the stored figures and the registry: oldest wait, failure rate, live workers. */
 async function checkClusterFigures(uno: UnoJobs, options: HealthCheckOptions, report: HealthReport, fail: (check: HealthCheckName, problem: string) => void): Promise<void> {
   const known = () => [...new Set([...uno.taskNames().map((name) => uno.task(name)!.queue), ...Object.keys(uno.workerStatus().concurrency)])].sort();
-  const { maxOldestWaitMs, maxFailureRate, requireWorkers } = options;
+  const { maxOldestWaitMs, maxFailureRate, requireWorkers, workerHealth } = options;
   if (maxOldestWaitMs !== undefined) {
     const limits = typeof maxOldestWaitMs === 'number' ? Object.fromEntries(known().map((q) => [q, maxOldestWaitMs])) : maxOldestWaitMs;
     const queues = Object.keys(limits);
@@ -160,6 +168,11 @@ async function checkClusterFigures(uno: UnoJobs, options: HealthCheckOptions, re
     report.liveWorkers = Object.fromEntries(queues.map((q) => [q, instances.filter((w) => w.alive && q in w.queues).length]));
     const unserved = queues.filter((q) => report.liveWorkers![q] === 0);
     if (unserved.length > 0) fail('workers', messages.healthNoWorkers(unserved));
+  }
+  if (workerHealth) {
+    const unhealthy = (await uno.metrics.unhealthyWorkers()).filter((w) => workerHealth === 'cluster' || w.id === uno.workerId);
+    report.unhealthyWorkers = unhealthy.map((w) => w.id);
+    if (unhealthy.length > 0) fail('worker-health', messages.healthWorkersUnhealthy(unhealthy.map((w) => `instance "${w.id}": ${w.health.problems.join(' ')}`)));
   }
 }
 
@@ -208,6 +221,9 @@ function validated(options: HealthCheckOptions): number {
   const req = options.requireWorkers;
   if (req !== undefined && typeof req !== 'boolean' && !(Array.isArray(req) && req.every((q) => typeof q === 'string' && q.length > 0))) {
     throw new ConfigurationError(messages.invalidOption('requireWorkers', req, 'true, false, or a list of queue names'));
+  }
+  if (options.workerHealth !== undefined && options.workerHealth !== 'self' && options.workerHealth !== 'cluster') {
+    throw new ConfigurationError(messages.invalidOption('workerHealth', options.workerHealth, "'self' or 'cluster'"));
   }
   return timeoutMs;
 }

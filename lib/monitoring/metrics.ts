@@ -15,7 +15,8 @@ export interface PrometheusMetricsOptions {
   /**
    * Collect the store gauges at scrape time: `uno_queue_jobs{queue,state}` (one `counts()` per queue this instance
    * knows: its tasks' queues and the queues its worker serves), `uno_queue_oldest_job_age_seconds{queue}` and
-   * `uno_workers{queue}` (the worker registry). `false` leaves the store alone on scrapes. Default `true`.
+   * `uno_workers{queue}` (the worker registry) and `uno_suggested_instances{queue}` (worker instances needed, for
+   * external autoscalers). `false` leaves the store alone on scrapes. Default `true`.
    */
   queueGauges?: boolean;
   /** Longest wait in ms for those `counts()` at a scrape; a store that does not answer in time is left out of it. Default 3000. */
@@ -39,6 +40,7 @@ export const METRIC_NAMES = {
   queueJobs: 'uno_queue_jobs',
   oldestAge: 'uno_queue_oldest_job_age_seconds',
   workers: 'uno_workers',
+  suggested: 'uno_suggested_instances',
 } as const;
 
 /** The instances attached to each registry: the scrape-time gauges read them (a registry's metrics exist once). */
@@ -208,6 +210,18 @@ function defineMetrics(registry: Registry, buckets: number[]): Metrics {
         for (const [queue, n] of rows.flat()) this.set({ queue }, n);
       },
     }));
+  reuse(registry, Gauge, METRIC_NAMES.suggested, ['queue'], () =>
+    new Gauge({
+      name: METRIC_NAMES.suggested,
+      help: 'Worker instances each queue needs to keep up with arrivals and work its backlog off within a minute (for KEDA or an HPA; read from the store at scrape time).',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        const rows = await Promise.all(gaugeSources(registry).map(suggestedInstances));
+        this.reset();
+        for (const [queue, n] of rows.flat()) this.set({ queue }, n);
+      },
+    }));
   return metrics;
 }
 
@@ -247,6 +261,12 @@ function liveWorkers(source: UnoJobsMetrics): Promise<[string, number][]> {
     }
     return [...counts];
   });
+}
+
+/** Worker instances each queue of `source` needs (see `UnoMetrics.suggestedInstances`). */
+function suggestedInstances(source: UnoJobsMetrics): Promise<[string, number][]> {
+  return fromStore(source, METRIC_NAMES.suggested, () =>
+    Promise.all(source.queues().map(async (q): Promise<[string, number]> => [q, (await source.uno.metrics.suggestedInstances(q)).instances])));
 }
 
 /** One scrape's counts of `source`'s queues. */

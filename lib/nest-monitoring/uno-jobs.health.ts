@@ -42,6 +42,7 @@ export class UnoJobsHealthIndicator {
       worker: report.worker,
       ...(report.counts ? { counts: report.counts } : {}),
       ...(report.waitingByQueue ? { waitingByQueue: report.waitingByQueue } : {}),
+      ...(report.unhealthyWorkers ? { unhealthyWorkers: report.unhealthyWorkers } : {}),
     };
     if (report.healthy) return session.up(details);
     return session.down({ failed: report.failed, message: report.problems.join(' '), ...details });

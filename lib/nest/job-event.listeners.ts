@@ -3,10 +3,15 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { toError, type JobEventMap } from '../core/events.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
 import { JOB_EVENT_METADATA, type JobEventMetadata } from '../decorators/on-job-event.decorator.js';
+import { ALERT_METADATA, type OnAlertMetadata } from '../decorators/on-alert.decorator.js';
+import type { AlertNotice } from '../core/alerts.js';
 import { discoverMethods } from './jobs.explorer.js';
 import { UNO_JOBS } from './tokens.js';
 
-/** Subscribes every `@OnJobEvent` method to the engine's events at init and unsubscribes them at shutdown. */
+/**
+ * Subscribes every `@OnJobEvent` method to the engine's events, and every `@OnAlert` method to its alert notices, at
+ * init, and unsubscribes them at shutdown.
+ */
 @Injectable()
 export class JobEventListeners {
   private readonly logger = new Logger('UnoJobs');
@@ -30,6 +35,19 @@ export class JobEventListeners {
         };
         this.offs.push(this.uno.events.on(event, listener as (payload: JobEventMap[typeof event]) => void));
       }
+    }
+    for (const { instance, owner, method, metadata } of discoverMethods<OnAlertMetadata>(this.discovery, this.scanner, ALERT_METADATA, this.logger)) {
+      const fn = (instance as Record<string, (notice: AlertNotice) => unknown>)[method]!;
+      const { rules } = metadata;
+      const context = `@OnAlert() ${owner}.${method}`;
+      this.offs.push(this.uno.alerts.on(async (notice) => {
+        if (rules && !rules.includes(notice.alert.rule)) return;
+        try {
+          await fn.call(instance, notice);
+        } catch (error) {
+          this.uno.events.emit('worker:error', { error: toError(error), context });
+        }
+      }));
     }
   }
 

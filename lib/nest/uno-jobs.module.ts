@@ -5,6 +5,8 @@ import { JobQueue } from '../core/job-queue.js';
 import { Scheduler } from '../core/scheduler.js';
 import { UnoJobs } from '../core/uno-jobs.js';
 import { UnoMetrics } from '../core/uno-metrics.js';
+import { UnoWorkers } from '../core/uno-workers.js';
+import { UnoAlerts } from '../core/alerts.js';
 import { JobStorage } from '../contract/job-storage.js';
 import { resolveStorage } from './storage.js';
 import { JobEventListeners } from './job-event.listeners.js';
@@ -27,6 +29,8 @@ const providers: Provider[] = [
   { provide: Scheduler, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.scheduler },
   { provide: JobStorage, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.storage },
   { provide: UnoMetrics, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.metrics },
+  { provide: UnoWorkers, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.workers },
+  { provide: UnoAlerts, inject: [UNO_JOBS], useFactory: (uno: UnoJobs) => uno.alerts },
   JobsExplorer,
   JobEventListeners,
   JobsOrchestrator,
@@ -48,7 +52,7 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [JobQueue, JobEvents, Scheduler, JobStorage, UnoMetrics, UNO_JOBS],
+  exports: [JobQueue, JobEvents, Scheduler, JobStorage, UnoMetrics, UnoWorkers, UnoAlerts, UNO_JOBS],
 })
 export class UnoJobsModule extends UnoJobsConfigurableModule {
   /** Uno Jobs with these options (all optional: `forRoot()` runs on a memory store with the defaults). */

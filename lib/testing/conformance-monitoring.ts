@@ -32,6 +32,28 @@ const byKey = (points: MetricPoint[] | null) => new Map((points ?? []).map((p) =
  */
 export const monitoringCases: ConformanceCase[] = [
   {
+    name: 'documents: compare-and-set by version; of two writers with the same version exactly one wins',
+    run: async (s) => {
+      assert.equal(await s.readDocument('alerts'), null);
+      assert.equal(await s.writeDocument('alerts', 1, '{"a":0}'), false, 'a version given for a missing document');
+      assert.equal(await s.writeDocument('alerts', null, '{"a":1}'), true);
+      assert.equal(await s.writeDocument('alerts', null, '{"a":9}'), false, 'a second create');
+      assert.deepEqual(await s.readDocument('alerts'), { data: '{"a":1}', version: 1 });
+      const big = JSON.stringify({ text: 'é'.repeat(100_000) });
+      const results = await Promise.all([s.writeDocument('alerts', 1, big), s.writeDocument('alerts', 1, '{"a":3}'), s.writeDocument('alerts', 1, '{"a":4}')]);
+      assert.equal(results.filter(Boolean).length, 1, `one of three concurrent writers wins, got ${JSON.stringify(results)}`);
+      const now = (await s.readDocument('alerts'))!;
+      assert.equal(now.version, 2);
+      assert.equal(now.data, [big, '{"a":3}', '{"a":4}'][results.indexOf(true)]);
+      assert.equal(await s.writeDocument('alerts', 1, '{}'), false, 'a stale version');
+      assert.equal(await s.writeDocument('alerts', 2, '{"a":5}'), true);
+      assert.deepEqual(await s.readDocument('alerts'), { data: '{"a":5}', version: 3 });
+      assert.equal(await s.readDocument('other'), null, 'documents are independent');
+      await assert.rejects(s.readDocument(''), /Document key "" is invalid/);
+      await assert.rejects(s.writeDocument('k'.repeat(201), null, '{}'), /Document key/);
+    },
+  },
+  {
     name: 'job headers: kept with the job and returned by insert, get, claim and list; null when none were given',
     run: async (s) => {
       const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'vendor=a:b,other=é' };

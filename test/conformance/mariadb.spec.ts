@@ -45,8 +45,9 @@ describe('TypeORM MariaDB specifics', () => {
       // Every version is recorded; the second (byte-wise collation) changes nothing here (the columns are
       // utf8mb4_bin), nor do the retention one (MySQL's (state, finished_at, seq) index already serves pruning) and the
       // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table, the seventh the
-      // jobs' headers and the monitoring tables, the eighth the flow-control tables, the ninth the dedupe keys.
-      expect((await app.runMigrations()).length).toBe(9);
+      // jobs' headers and the monitoring tables, the eighth the documents table (alert state), the ninth the
+      // flow-control tables, the tenth the dedupe keys.
+      expect((await app.runMigrations()).length).toBe(10);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
@@ -57,10 +58,14 @@ describe('TypeORM MariaDB specifics', () => {
       expect((await s.get('h1'))!.headers).toEqual({ traceparent: 'x' });
       await s.addMetrics([{ resolution: 'minute', bucket: 0, queue: 'q', task: 't', name: 'n', slot: 0, value: 2 }]);
       expect((await s.readMetrics({ resolution: 'minute', from: 0, to: 1 })).map((p) => p.value)).toEqual([2]);
+      expect(await s.writeDocument('alerts', null, '{}')).toBe(true);
+      expect(await s.writeDocument('alerts', null, '{}')).toBe(false);
+      expect(await s.writeDocument('alerts', 1, '{"b":1}')).toBe(true);
+      expect(await s.readDocument('alerts')).toEqual({ data: '{"b":1}', version: 2 });
       const [keyed] = await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]);
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
       await s.close();
-      for (let i = 0; i < 9; i++) await app.undoLastMigration();
+      for (let i = 0; i < 10; i++) await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [`${mig}jobs`])) as { n: number | string }[];
       expect(Number(n)).toBe(0);
     } finally {

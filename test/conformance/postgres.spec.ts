@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -85,6 +85,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsListingIndex.*1764700000000$/),
         expect.stringMatching(/^UnoJobsSubscriptions.*1764750000000$/),
         expect.stringMatching(/^UnoJobsMonitoring.*1764800000000$/),
+        expect.stringMatching(/^UnoJobsAlerts.*1764900000000$/),
         expect.stringMatching(/^UnoJobsFlowControl.*1764950000000$/),
         expect.stringMatching(/^UnoJobsFlows.*1765000000000$/),
       ]);
@@ -112,6 +113,8 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect(await s.listPaused()).toEqual([{ queue: 'q', task: null }]);
       const [keyed] = await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]);
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
+      expect(await s.writeDocument('alerts', null, '{}')).toBe(true);
+      expect(await s.readDocument('alerts')).toEqual({ data: '{}', version: 1 });
       await s.close();
       await app.undoLastMigration();
       const [{ keys }] = (await app.query(`SELECT count(*)::int AS keys FROM information_schema.tables WHERE table_name = $1`, [`${mig}dedupe_keys`])) as { keys: number }[];
@@ -119,6 +122,9 @@ describe('TypeORM PostgreSQL specifics', () => {
       await app.undoLastMigration();
       const [{ flow }] = (await app.query(`SELECT count(*)::int AS flow FROM information_schema.tables WHERE table_name IN ($1, $2)`, [`${mig}flow`, `${mig}rate_log`])) as { flow: number }[];
       expect(flow).toBe(0);
+      await app.undoLastMigration();
+      const [{ docs }] = (await app.query(`SELECT count(*)::int AS docs FROM information_schema.tables WHERE table_name = $1`, [`${mig}documents`])) as { docs: number }[];
+      expect(docs).toBe(0);
       await app.undoLastMigration();
       const monitoring = (await app.query(
         `SELECT table_name FROM information_schema.tables WHERE table_name IN ($1, $2, $3) UNION ALL SELECT column_name FROM information_schema.columns WHERE table_name = $4 AND column_name = 'headers'`,
@@ -176,7 +182,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

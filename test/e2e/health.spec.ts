@@ -135,6 +135,17 @@ describe('GET /health with UnoJobsHealthIndicator (Terminus)', () => {
     storage.hang = false;
   });
 
+  it('worker health: 503 naming an unhealthy instance of the cluster, with its id in the details', async () => {
+    const storage = new MemoryJobStorage();
+    const url = await boot(storage, { workerHealth: 'cluster' });
+    expect((await get(url)).status).toBe(200);
+    await storage.saveWorker('stuck-1', JSON.stringify({ queues: {}, startedAt: 0, health: { loopP99Ms: 3000, loopMaxMs: 4000, lagMs: 0 } }));
+    const down = await get(url);
+    expect(down.status).toBe(503);
+    expect(down.body.details.jobs).toMatchObject({ failed: ['worker-health'], unhealthyWorkers: ['stuck-1'] });
+    expect(down.body.details.jobs.message).toMatch(/^worker-health: instance "stuck-1": its event loop was blocked for 4000 ms \(threshold 1000 ms\)/);
+  });
+
   it('Redis store: 200, then 503 with the reason while Redis is unreachable, then 200 once it is back', async () => {
     const target = { host: '127.0.0.1', port: 6379 };
     const prefix = `uno-test-health-${randomBytes(4).toString('hex')}`;

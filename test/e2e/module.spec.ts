@@ -10,6 +10,10 @@ import {
   Task,
   UnoJobsModule,
   UNO_JOBS,
+  UnoWorkers,
+  OnAlert,
+  UnoAlerts,
+  type AlertNotice,
   type JobContext,
   type UnoJobs,
 } from '../../lib/index.js';
@@ -103,6 +107,18 @@ describe('UnoJobsModule', () => {
     expect(job.priority).toBe('high');
   });
 
+  it('injects UnoWorkers: concurrency changed at runtime, autoscaling bounds from forRootAsync', async () => {
+    const ref = await boot([
+      UnoJobsModule.forRootAsync({ useFactory: () => ({ worker: { concurrency: 3 }, queues: { reports: { autoscale: { min: 1, max: 6 } } } }) }),
+    ]);
+    const workers = ref.get(UnoWorkers);
+    expect(workers.concurrency()).toEqual({ reports: 3 });
+    expect(workers.autoscaled()).toEqual({ reports: { min: 1, max: 6 } });
+    workers.setConcurrency('reports', 5);
+    expect(ref.get<UnoJobs>(UNO_JOBS).workerStatus().concurrency).toEqual({ reports: 5 });
+    expect(() => workers.setConcurrency('reports', 7)).toThrow(/outside its autoscaling bounds \(min 1, max 6\)/);
+  });
+
   it('uses a store given as an instance or as a provider token, and makes it injectable as JobStorage', async () => {
     const mine = new MemoryJobStorage();
     let ref = await boot([UnoJobsModule.forRoot({ storage: mine })]);
@@ -178,5 +194,44 @@ describe('UnoJobsModule', () => {
     await closing;
     expect(completed).toEqual([job.id]);
     expect((await uno.storage.get(job.id))!.state).toBe('completed');
+  });
+});
+
+describe('@OnAlert', () => {
+  it('runs decorated provider methods for the notices of their rules, with alerts from forRootAsync', async () => {
+    @Injectable()
+    class Pager {
+      readonly all: string[] = [];
+      readonly backlog: string[] = [];
+      @OnAlert()
+      onAny({ kind, alert }: AlertNotice) {
+        this.all.push(`${kind} ${alert.id}`);
+      }
+      @OnAlert({ rule: 'backlog' })
+      async onBacklog({ alert }: AlertNotice) {
+        this.backlog.push(alert.id);
+        throw new Error('pager down');
+      }
+    }
+    const ref = await boot([
+      UnoJobsModule.forRootAsync({
+        useFactory: () => ({
+          worker: { enabled: false },
+          tasks: { x: { queue: 'q' } },
+          alerts: { intervalMs: 60_000, rules: [{ type: 'backlog' as const, queue: 'q', above: 0 }, { type: 'no-worker' as const, queue: 'q' }] },
+        }),
+      }),
+    ], [Pager]);
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    const errors: string[] = [];
+    uno.events.on('worker:error', ({ context, error }) => errors.push(`${context}: ${error.message}`));
+    await ref.get(JobQueue).enqueue('x', {});
+    await ref.get(UnoAlerts).evaluate();
+    const pager = ref.get(Pager);
+    await waitFor(() => pager.all.length === 2 && errors.length === 1);
+    expect(pager.all.sort()).toEqual(['fired backlog:q', 'fired no-worker:q']);
+    expect(pager.backlog).toEqual(['backlog:q']);
+    expect(errors).toEqual(['@OnAlert() Pager.onBacklog: pager down']);
+    expect((await ref.get(UnoAlerts).open()).map((a) => a.id)).toEqual(['backlog:q', 'no-worker:q']);
   });
 });

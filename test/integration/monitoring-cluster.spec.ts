@@ -1,14 +1,9 @@
 import { describe, it, expect, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { UnoJobs, defineTask, type JobStorage } from '../../lib/index.js';
-import { RedisJobStorage } from '../../lib/redis.js';
-import { TypeormJobStorage } from '../../lib/typeorm.js';
+import { UnoJobs, defineTask } from '../../lib/index.js';
 import { waitFor } from '../../lib/testing/index.js';
-import { deleteKeys } from '../support/redis-keys.js';
-import { dropTables } from '../support/sql-tables.js';
+import { clusterBackends } from '../support/cluster-backends.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
 
 /**
@@ -21,41 +16,7 @@ const tag = randomBytes(4).toString('hex');
 /** Bounds a hang on a loaded machine (a process of the compiled package has taken 14 s to start); not a speed. */
 const WAIT_MS = 90_000;
 
-interface Backend {
-  name: 'redis' | 'postgres';
-  prefix: string;
-  open: () => JobStorage;
-  cleanup: () => Promise<void>;
-}
-
-const redisPrefix = `mon-${tag}`;
-const sqlPrefix = `mon_${tag}_`;
-const BACKENDS: Backend[] = [
-  {
-    name: 'redis',
-    prefix: redisPrefix,
-    open: () => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379 }, prefix: redisPrefix }),
-    cleanup: async () => {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-      await deleteKeys(redis, `*${redisPrefix}*`);
-      redis.disconnect();
-    },
-  },
-  {
-    name: 'postgres',
-    prefix: sqlPrefix,
-    open: () => new TypeormJobStorage({
-      dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
-      tablePrefix: sqlPrefix,
-    }),
-    cleanup: async () => {
-      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
-      await client.connect();
-      await dropTables(client, sqlPrefix);
-      await client.end();
-    },
-  },
-];
+const BACKENDS = clusterBackends('mon', tag);
 
 const Work = defineTask<{ n: number }>('work', { queue: 'm' });
 const Boom = defineTask<{ n: number }>('boom', { queue: 'm' });

@@ -2,6 +2,7 @@ import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, MemoryJobStorage, type JobCounts } from '../../lib/index.js';
 import { checkHealth } from '../../lib/terminus.js';
 import { ManualClock, flushMicrotasks } from '../../lib/testing/index.js';
+import { LoopDelay } from '../../lib/core/loop-delay.js';
 import { createEngine } from '../support/engine.js';
 
 /** A memory store whose `counts()` answers after `delayMs` on the clock, never (`null`), or fails. */
@@ -218,6 +219,30 @@ describe('checkHealth', () => {
     expect((await checkHealth(e.uno, { requireWorkers: ['a'] })).healthy).toBe(true);
   });
 
+  it("worker-health check: this instance's blocked loop ('self'), or any live instance's ('cluster')", async () => {
+    const real = LoopDelay.histogram;
+    let maxNs = 0;
+    LoopDelay.histogram = () => ({ enable: () => true, disable: () => true, reset: () => {}, percentile: () => maxNs, get max() { return maxNs; } });
+    try {
+      const e = slowEngine({ worker: { id: 'me' }, monitoring: { heartbeatMs: 1000, maxLoopDelayMs: 500 } });
+      e.uno.register('t', () => 1);
+      await e.uno.start();
+      await e.store.saveWorker('other', JSON.stringify({ queues: {}, startedAt: 0, health: { loopP99Ms: 900, loopMaxMs: 900, lagMs: 0 } }));
+      expect((await checkHealth(e.uno, { workerHealth: 'self' })).healthy).toBe(true);
+      const cluster = await checkHealth(e.uno, { workerHealth: 'cluster' });
+      expect(cluster.failed).toEqual(['worker-health']);
+      expect(cluster.unhealthyWorkers).toEqual(['other']);
+      expect(cluster.problems[0]).toMatch(/^worker-health: instance "other": its event loop was blocked for 900 ms \(threshold 500 ms\)/);
+      maxNs = 800e6;
+      await e.clock.advance(1000);
+      const self = await checkHealth(e.uno, { workerHealth: 'self' });
+      expect(self.unhealthyWorkers).toEqual(['me']);
+      expect(self.failed).toEqual(['worker-health']);
+    } finally {
+      LoopDelay.histogram = real;
+    }
+  });
+
   it('refuses invalid options with the option named', async () => {
     const e = slowEngine();
     await expect(checkHealth(e.uno, { timeoutMs: 0 })).rejects.toThrow(ConfigurationError);
@@ -228,5 +253,6 @@ describe('checkHealth', () => {
     await expect(checkHealth(e.uno, { maxFailureRate: { rate: 2 } })).rejects.toThrow('Option maxFailureRate');
     await expect(checkHealth(e.uno, { maxFailureRate: { rate: 0.1, window: '2m' as '1m' } })).rejects.toThrow('Option maxFailureRate.window');
     await expect(checkHealth(e.uno, { requireWorkers: [''] })).rejects.toThrow('Option requireWorkers');
+    await expect(checkHealth(e.uno, { workerHealth: 'all' as 'self' })).rejects.toThrow(`Option workerHealth = "all" is invalid: expected 'self' or 'cluster'.`);
   });
 });

@@ -144,6 +144,9 @@ describe('UnoJobsMetrics', () => {
     expect(await value(registry, METRIC_NAMES.oldestAge, { queue: 'served' })).toBe(0);
     expect(await value(registry, METRIC_NAMES.workers, { queue: 'served' })).toBe(1);
     expect((await metric(registry, METRIC_NAMES.workers)).values.map((v) => v.labels.queue)).toEqual(['served']);
+    // Suggested instances: a backlog with no live worker needs one; a queue with none waiting keeps its live ones.
+    expect(await value(registry, METRIC_NAMES.suggested, { queue: 'unserved' })).toBe(1);
+    expect(await value(registry, METRIC_NAMES.suggested, { queue: 'served' })).toBe(1);
   });
 
   it('queueGauges: false never calls the store at a scrape; a store that does not answer is left out after timeoutMs and reported', async () => {
@@ -173,8 +176,11 @@ describe('UnoJobsMetrics', () => {
     await flushMicrotasks();
     expect(text).toBeDefined();
     expect(text).not.toMatch(/uno_queue_jobs\{/);
-    expect(errors).toHaveLength(1);
+    expect(text).not.toMatch(/uno_suggested_instances\{/);
+    // The two gauges that read counts(): each left out and reported.
+    expect(errors).toHaveLength(2);
     expect(errors[0]).toMatch(/^collecting uno_queue_jobs: store: the job store did not answer counts\(\) within 500 ms\./);
+    expect(errors[1]).toMatch(/^collecting uno_suggested_instances: store: the job store did not answer counts\(\) within 500 ms\./);
   });
 
   it('counts stalls when this process recovers the job of a dead worker', async () => {

@@ -200,12 +200,49 @@ describe('UnoMetrics on the store (fake clock)', () => {
     expect((await p.metrics.workers())!.map((w) => w.id)).not.toContain('ghost');
   });
 
+  it('worker health: a blocked event loop and late heartbeats mark an instance unhealthy, with the reason', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new MemoryJobStorage({ clock });
+    const monitoring = { heartbeatMs: 1000, goneAfterMs: 5000, maxLoopDelayMs: 200, maxHeartbeatLagMs: 1500 };
+    const a = engine(clock, storage, { worker: { id: 'a' }, monitoring });
+    a.register('t', () => 1);
+    await a.start();
+    // A real block of the event loop, measured by perf_hooks and reported with the next heartbeat.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const until = Date.now() + 400;
+    while (Date.now() < until);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await clock.advance(1000);
+    const [self] = (await a.metrics.workers())!;
+    expect(self!.health.loopDelayMaxMs).toBeGreaterThanOrEqual(350);
+    expect(self!.health.healthy).toBe(false);
+    expect(self!.health.problems[0]).toMatch(/^its event loop was blocked for \d+(\.\d+)? ms \(threshold 200 ms\)/);
+    expect((await a.metrics.unhealthyWorkers()).map((w) => w.id)).toEqual(['a']);
+
+    // An instance that stopped heartbeating on time (but is not gone yet) lags; an older document has zero delays.
+    await storage.saveWorker('slow', JSON.stringify({ host: 'h', pid: 1, version: '0.0.0', queues: {}, startedAt: 0 }));
+    await clock.advance(2000);
+    const slow = (await a.metrics.workers())!.find((w) => w.id === 'slow')!;
+    expect(slow.alive).toBe(true);
+    expect(slow.health).toEqual({
+      loopDelayP99Ms: 0, loopDelayMaxMs: 0, heartbeatLagMs: 1000, healthy: true, problems: [],
+    });
+    await clock.advance(1000);
+    const later = (await a.metrics.workers())!;
+    expect(later.find((w) => w.id === 'slow')!.health.problems).toEqual([expect.stringMatching(/^its registry heartbeats are 2000 ms late \(threshold 1500 ms\)/)]);
+    // a's loop is free again: its later heartbeats report it healthy.
+    expect(later.find((w) => w.id === 'a')!.health.healthy).toBe(true);
+    expect((await a.metrics.unhealthyWorkers()).map((w) => w.id)).toEqual(['slow']);
+  });
+
   it('refuses monitoring settings that cannot work, naming the option', () => {
     const storage = new MemoryJobStorage();
     expect(() => new UnoJobs({ storage, monitoring: { heartbeatMs: 1000, goneAfterMs: 1000 } })).toThrow(ConfigurationError);
     expect(() => new UnoJobs({ storage, monitoring: { heartbeatMs: 1000, goneAfterMs: 1000 } })).toThrow(/monitoring\.goneAfterMs/);
     expect(() => new UnoJobs({ storage, monitoring: { flushIntervalMs: 0 } })).toThrow(/monitoring\.flushIntervalMs/);
     expect(() => new UnoJobs({ storage, monitoring: { maxErrorPatternsPerTask: 0 } })).toThrow(/monitoring\.maxErrorPatternsPerTask/);
+    expect(() => new UnoJobs({ storage, monitoring: { maxLoopDelayMs: -1 } })).toThrow(/monitoring\.maxLoopDelayMs/);
+    expect(() => new UnoJobs({ storage, monitoring: { maxHeartbeatLagMs: 0.5 } })).toThrow(/monitoring\.maxHeartbeatLagMs/);
   });
 
   it('monitoring off: nothing is written to the store', async () => {

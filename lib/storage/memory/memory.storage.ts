@@ -36,7 +36,7 @@ import {
   type FlowLimits,
 } from '../../contract/job-storage.js';
 import { seqCursor } from '../../contract/cursor.js';
-import { checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredWorker } from '../../contract/monitoring.js';
+import { checkDocumentKey, checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredDocument, type StoredWorker } from '../../contract/monitoring.js';
 import { MinHeap } from './min-heap.js';
 import { ReadyLists, type Queued } from './ready-lists.js';
 import { RateLog } from './rate-log.js';
@@ -94,6 +94,7 @@ export class MemoryJobStorage extends JobStorage {
   private readonly workers = new Map<string, { data: string; lastSeenAt: number }>();
   /** Rate logs by queue and task ('' for the queue's own). */
   private readonly rateLogs = new Map<string, RateLog>();
+  private readonly documents = new Map<string, StoredDocument>();
   /** Paused tasks per queue; `null` stands for the whole queue. */
   private readonly paused = new Map<string, Set<string | null>>();
   /** Error patterns by task, then fingerprint. */
@@ -503,6 +504,19 @@ export class MemoryJobStorage extends JobStorage {
 
   async listPaused(): Promise<Required<PauseTarget>[]> {
     return [...this.paused].flatMap(([queue, tasks]) => [...tasks].map((task) => ({ queue, task })));
+  }
+
+  async readDocument(key: string): Promise<StoredDocument | null> {
+    checkDocumentKey(key);
+    const doc = this.documents.get(key);
+    return doc ? { ...doc } : null;
+  }
+
+  async writeDocument(key: string, expectedVersion: number | null, data: string): Promise<boolean> {
+    checkDocumentKey(key);
+    if ((this.documents.get(key)?.version ?? null) !== expectedVersion) return false;
+    this.documents.set(key, { data, version: (expectedVersion ?? 0) + 1 });
+    return true;
   }
 
   async saveWorker(id: string, data: string): Promise<void> {

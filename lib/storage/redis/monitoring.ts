@@ -8,7 +8,9 @@ import {
   type MetricQuery,
   type MetricResolution,
   type MetricRetention,
+  type StoredDocument,
   type StoredWorker,
+  checkDocumentKey,
 } from '../../contract/monitoring.js';
 import type { Housekeeping } from './housekeeping.js';
 
@@ -48,6 +50,19 @@ export async function listWorkers(h: Housekeeping): Promise<StoredWorker[]> {
     lastSeenAt: new Date(Number(seen)),
     ageMs: Math.max(0, Number(now) - Number(seen)),
   }));
+}
+
+/** One versioned document, or null. */
+export async function readDocument(h: Housekeeping, key: string): Promise<StoredDocument | null> {
+  checkDocumentKey(key);
+  const reply = await h.run<[string, string] | null>('doc-get', [h.keys.monitor], [key]);
+  return reply ? { version: Number(reply[0]), data: reply[1] } : null;
+}
+
+/** Compare-and-set one versioned document (see doc-set.lua). */
+export async function writeDocument(h: Housekeeping, key: string, expectedVersion: number | null, data: string): Promise<boolean> {
+  checkDocumentKey(key);
+  return (await h.run<number>('doc-set', [h.keys.monitor], [key, expectedVersion ?? 0, data])) === 1;
 }
 
 /** Remove one instance; false when it was not registered. */

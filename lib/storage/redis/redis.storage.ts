@@ -42,6 +42,7 @@ import type {
   MetricPoint,
   MetricQuery,
   MetricRetention,
+  StoredDocument,
   StoredWorker,
 } from '../../contract/monitoring.js';
 import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
@@ -580,6 +581,14 @@ export class RedisJobStorage extends JobStorage {
   }
 
   // Monitoring records (lib/storage/redis/monitoring.ts): keys under `{<prefix>}`, one script per call, Redis' clock.
+
+  override readDocument(key: string): Promise<StoredDocument | null> {
+    return monitoring.readDocument(this.housekeeping(), key);
+  }
+
+  override writeDocument(key: string, expectedVersion: number | null, data: string): Promise<boolean> {
+    return monitoring.writeDocument(this.housekeeping(), key, expectedVersion, data);
+  }
 
   override saveWorker(id: string, data: string): Promise<void> {
     return monitoring.saveWorker(this.housekeeping(), id, data);

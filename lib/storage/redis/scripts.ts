@@ -32,6 +32,8 @@ export const SCRIPT_NAMES = [
   'metric-add',
   'metric-read',
   'metric-prune',
+  'doc-get',
+  'doc-set',
 ] as const;
 
 /** Name of one Lua script. */

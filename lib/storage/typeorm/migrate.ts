@@ -8,6 +8,7 @@ import { applyRetentionIndexes, SCHEMA_RETENTION_INDEXES } from './migrations/17
 import { applyListingIndex, SCHEMA_LISTING_INDEX } from './migrations/1764700000000-listing-index.js';
 import { applySubscriptions, SCHEMA_SUBSCRIPTIONS } from './migrations/1764750000000-subscriptions.js';
 import { applyMonitoring, SCHEMA_MONITORING } from './migrations/1764800000000-monitoring.js';
+import { applyAlerts, SCHEMA_ALERTS } from './migrations/1764900000000-alerts.js';
 import { applyFlowControl, SCHEMA_FLOW_CONTROL } from './migrations/1764950000000-flow-control.js';
 import { applyFlows, SCHEMA_FLOWS } from './migrations/1765000000000-flows.js';
 import type { TableNames } from './schema.js';
@@ -22,6 +23,7 @@ const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
   { version: SCHEMA_LISTING_INDEX, apply: applyListingIndex },
   { version: SCHEMA_SUBSCRIPTIONS, apply: applySubscriptions },
   { version: SCHEMA_MONITORING, apply: applyMonitoring },
+  { version: SCHEMA_ALERTS, apply: applyAlerts },
   { version: SCHEMA_FLOW_CONTROL, apply: applyFlowControl },
   { version: SCHEMA_FLOWS, apply: applyFlows },
 ];

@@ -3,7 +3,8 @@ import type { DialectName } from './dialect.js';
 /**
  * Table layout of the SQL store. One row per job in `<prefix>jobs`; schedules as opaque JSON documents in
  * `<prefix>schedules`; durable event subscriptions in `<prefix>subscriptions`; the monitoring records in
- * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; flow control in `<prefix>flow` and
+ * `<prefix>workers`, `<prefix>error_patterns` and `<prefix>metric_points`; the core's versioned documents (alert
+ * state) in `<prefix>documents`; flow control in `<prefix>flow` and
  * `<prefix>rate_log`; dedupe keys in `<prefix>dedupe_keys`; applied schema versions in
  * `<prefix>migrations` (only when Uno Jobs runs its own migrations).
  *
@@ -26,6 +27,8 @@ export interface TableNames {
   errorPatterns: string;
   /** Metric points, one integer per (resolution, bucket, queue, task, name, slot). */
   metrics: string;
+  /** Versioned documents of the core (the alert state), created by migration 1764900000000. */
+  documents: string;
   /**
    * Flow control, one row per (queue, task; '' for the whole queue), created by migration 1764950000000 like the next
    * one: whether it is paused, and the row a claim locks to count a cluster-wide cap or rate limit alone.
@@ -52,7 +55,7 @@ export function isValidPrefix(prefix: string): boolean {
 export function tableNames(prefix: string): TableNames {
   return {
     jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
-    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, flow: `${prefix}flow`, rateLog: `${prefix}rate_log`, dedupe: `${prefix}dedupe_keys`,
+    errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, documents: `${prefix}documents`, flow: `${prefix}flow`, rateLog: `${prefix}rate_log`, dedupe: `${prefix}dedupe_keys`,
     migrations: `${prefix}migrations`,
   };
 }

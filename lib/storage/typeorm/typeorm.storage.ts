@@ -20,7 +20,7 @@ import {
   type PauseTarget,
   type ReleasedLease,
 } from '../../contract/job-storage.js';
-import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredWorker } from '../../contract/monitoring.js';
+import { checkDocumentKey, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredDocument, type StoredWorker } from '../../contract/monitoring.js';
 import { seqCursor } from '../../contract/cursor.js';
 import { dialectOf, mysql as mysqlDialect, type Dialect, type Op, type Rows, type Stmt } from './dialect.js';
 import { runMigrations } from './migrate.js';
@@ -567,6 +567,26 @@ export class TypeormJobStorage extends JobStorage {
   /** A statement on the flow table; like {@link onSubscriptions}, a missing table names its migration. */
   private onFlow(sql: string, params: unknown[]): Promise<Rows> {
     return this.onTable(this.t.flow, 'queue', sql, params);
+  }
+
+  async readDocument(key: string): Promise<StoredDocument | null> {
+    checkDocumentKey(key);
+    const [row] = await this.sql.query(`SELECT data, version FROM ${this.t.documents} WHERE doc_key = ?`, [key]);
+    return row ? { data: String(row.data), version: Number(row.version) } : null;
+  }
+
+  async writeDocument(key: string, expectedVersion: number | null, data: string): Promise<boolean> {
+    checkDocumentKey(key);
+    const { dialect } = this.sql;
+    // MySQL reports a duplicate key's `ON DUPLICATE KEY UPDATE` as a found row: INSERT IGNORE tells it apart (a
+    // document row has nothing else IGNORE could hide: the key is checked above, the data is LONGTEXT).
+    const create = dialect.name === 'mysql'
+      ? `INSERT IGNORE INTO ${this.t.documents} (doc_key, data, version) VALUES (?, ?, ?)`
+      : dialect.insertIgnore(this.t.documents, ['doc_key', 'data', 'version'], 1, 'doc_key');
+    const result = expectedVersion === null
+      ? await this.sql.query(create, [key, data, 1])
+      : await this.sql.query(`UPDATE ${this.t.documents} SET data = ?, version = version + 1 WHERE doc_key = ? AND version = ?`, [data, key, expectedVersion]);
+    return (result.affected ?? 0) > 0;
   }
 
   async saveWorker(id: string, data: string): Promise<void> {

@@ -7,6 +7,7 @@ import { retentionIndexesMigration } from './1764650000000-retention-indexes.js'
 import { listingIndexMigration } from './1764700000000-listing-index.js';
 import { subscriptionsMigration } from './1764750000000-subscriptions.js';
 import { monitoringMigration } from './1764800000000-monitoring.js';
+import { alertsMigration } from './1764900000000-alerts.js';
 import { flowControlMigration } from './1764950000000-flow-control.js';
 import { flowsMigration } from './1765000000000-flows.js';
 
@@ -17,6 +18,7 @@ export { applyRetentionIndexes, retentionIndexesMigration, SCHEMA_RETENTION_INDE
 export { applyListingIndex, listingIndexMigration, SCHEMA_LISTING_INDEX } from './1764700000000-listing-index.js';
 export { applySubscriptions, subscriptionsMigration, SCHEMA_SUBSCRIPTIONS } from './1764750000000-subscriptions.js';
 export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './1764800000000-monitoring.js';
+export { applyAlerts, alertsMigration, SCHEMA_ALERTS } from './1764900000000-alerts.js';
 export { applyFlowControl, flowControlMigration, SCHEMA_FLOW_CONTROL } from './1764950000000-flow-control.js';
 export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.js';
 
@@ -32,5 +34,5 @@ export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
-    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix)];
+    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix)];
 }
