@@ -406,9 +406,6 @@ export const messages = {
   adminBulkConfirm: (confirm: unknown, matched: number) =>
     `confirm ${JSON.stringify(confirm)} does not match the ${matched} jobs this bulk action applies to now. Dry-run it ` +
     `(dryRun: true), check the count, and send it again with confirm set to that count.`,
-  adminAlertsUnavailable: () =>
-    `Alerts are not available in this version of @uno/jobs (uno.alerts does not exist yet). Use the error patterns and ` +
-    `figures routes, or the health check's thresholds (docs/monitoring.md).`,
   adminInvalidOption: (name: string, value: unknown, expected: string) =>
     `UnoJobsAdminModule option ${name} = ${typeof value === 'function' ? 'a function' : JSON.stringify(value)} is invalid: expected ${expected}.`,
   healthOldestWait: (queue: string, ageMs: number, max: number) =>

@@ -1,4 +1,4 @@
-import { ConflictException, Inject, Injectable, Logger, NotFoundException, NotImplementedException, type OnApplicationBootstrap } from '@nestjs/common';
+import { ConflictException, Inject, Injectable, Logger, NotFoundException, type OnApplicationBootstrap } from '@nestjs/common';
 import { InvalidJobError, messages } from '../contract/errors.js';
 import type { JobError, JobFilter, JobRecord, JobState } from '../contract/job.js';
 import type { PauseTarget } from '../contract/job-storage.js';
@@ -248,11 +248,10 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     };
   }
 
-  /** Alerts, or 501 while the engine has none (see {@link alertsOf}). */
+  /** Open alerts and the recent history (fired, repeated and resolved notices), the same on every instance. */
   async alerts() {
-    const read = alertsOf(this.uno);
-    if (!read) throw new NotImplementedException(messages.adminAlertsUnavailable());
-    return read();
+    const [open, history] = await Promise.all([this.uno.alerts.open(), this.uno.alerts.history()]);
+    return { open, history };
   }
 
   private async listPage(filter: JobFilter, limit: number, cursor: string | null) {
@@ -337,15 +336,6 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     if (typeof error !== 'object' || error === null) return { ...p, pattern: String(error), frame: null };
     return { ...p, name: String(error.name ?? p.name), pattern: String(error.message ?? ''), frame: error.stack === undefined ? null : String(error.stack) };
   }
-}
-
-/**
- * How the admin API reads alerts: the engine's `alerts.list()` once alerts exist (issue 14), null until then (the
- * route answers 501). The one place to switch when they land.
- */
-export function alertsOf(uno: UnoJobs): (() => Promise<unknown>) | null {
-  const alerts = (uno as { alerts?: { list?: () => Promise<unknown> } }).alerts;
-  return typeof alerts?.list === 'function' ? () => alerts.list!() : null;
 }
 
 function matches(job: JobRecord, filter: AdminJobFilter): boolean {

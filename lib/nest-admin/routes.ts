@@ -108,7 +108,7 @@ export const ADMIN_ROUTES = {
     method: 'GET', path: 'error-patterns', scope: 'read', summary: 'Error patterns, most recently seen first, each with its sample jobs.',
     query: { queue: JOB_FILTER.queue, task: JOB_FILTER.task, limit: { type: 'integer', description: 'Most patterns (1..100, default 20).', min: 1, max: 100 } },
   },
-  alerts: { method: 'GET', path: 'alerts', scope: 'read', summary: 'Open alerts and their history (501 until alerts exist).' },
+  alerts: { method: 'GET', path: 'alerts', scope: 'read', summary: 'Open alerts and their history.' },
 } as const satisfies Record<string, AdminRouteSpec>;
 
 /** Name of one admin route. */
@@ -123,7 +123,7 @@ const STATUS: Record<number, string> = {
   403: 'A write route for a read-only caller, a read-only API, a cross-site action, or a guard refused.',
   404: 'Unknown job or schedule.',
   409: "The job's state does not allow the action, or a bulk confirm does not match.",
-  501: 'The job store cannot do this (pause, run now), or alerts do not exist yet.',
+  501: 'The job store cannot do this (pause, run now).',
 };
 
 function schemaOf(field: FieldSpec): Record<string, unknown> {
