@@ -391,10 +391,12 @@ export class UnoJobs {
       autoscaled,
       worker.autoscale?.intervalMs ?? 5000,
     );
+    // Registered before the first claim: the instance is listed by the time it holds a job, and its first registry
+    // write never competes with its first claims for a store connection.
+    await this.joinRegistry();
     this.pool.start();
     this.maintenance.start();
     this.autoscaler.start();
-    await this.joinRegistry();
   }
 
   /**
