@@ -77,7 +77,10 @@ async function withCluster(backend: Backend, test: string, config: ClusterConfig
   await producer.start();
   const messages: Message[] = [];
   const workers = [0, 1, 2].map(() => {
-    const child = fork(FIXTURE, [backend.name, where, JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(FIXTURE, [JSON.stringify(config)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, UNO_BACKEND: backend.name, UNO_PREFIX: where },
+    });
     children.push(child);
     child.on('message', (m) => messages.push(m as Message));
     return child;
