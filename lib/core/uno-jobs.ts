@@ -295,7 +295,7 @@ export class UnoJobs {
   }
 
   /** Queues this process knows: its tasks' and its worker's. */
-  private knownQueues(): string[] {
+  knownQueues(): string[] {
     return [...new Set([...this.registry.queues(), ...Object.keys(this.concurrency)])].sort();
   }
 

@@ -138,10 +138,9 @@ export async function checkHealth(uno: UnoJobs, options: HealthCheckOptions = {}
 
 /** The thresholds read from the stored figures and the registry: oldest wait, failure rate, live workers. */
 async function checkClusterFigures(uno: UnoJobs, options: HealthCheckOptions, report: HealthReport, fail: (check: HealthCheckName, problem: string) => void): Promise<void> {
-  const known = () => [...new Set([...uno.taskNames().map((name) => uno.task(name)!.queue), ...Object.keys(uno.workerStatus().concurrency)])].sort();
   const { maxOldestWaitMs, maxFailureRate, requireWorkers, workerHealth } = options;
   if (maxOldestWaitMs !== undefined) {
-    const limits = typeof maxOldestWaitMs === 'number' ? Object.fromEntries(known().map((q) => [q, maxOldestWaitMs])) : maxOldestWaitMs;
+    const limits = typeof maxOldestWaitMs === 'number' ? Object.fromEntries(uno.knownQueues().map((q) => [q, maxOldestWaitMs])) : maxOldestWaitMs;
     const queues = Object.keys(limits);
     const now = uno.clock.now();
     const oldest = queues.length === 0 ? {} : ((await uno.storage.oldestWaiting(queues)) ?? {});

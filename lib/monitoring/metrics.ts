@@ -126,8 +126,7 @@ export class UnoJobsMetrics {
 
   /** @internal Queues this instance knows: its tasks' queues and the ones its worker serves. */
   queues(): string[] {
-    const taskQueues = this.uno.taskNames().map((name) => this.uno.task(name)!.queue);
-    return [...new Set([...taskQueues, ...Object.keys(this.uno.workerStatus().concurrency)])].sort();
+    return this.uno.knownQueues();
   }
 }
 
