@@ -12,9 +12,16 @@ afterEach(async () => {
   for (const uno of engines.splice(0)) await uno.stop(0);
 });
 
-/** An engine whose worker is off (jobs stay `waiting`, easy to count) but whose scheduler loop runs. */
+/**
+ * An engine whose worker is off (jobs stay `waiting`, easy to count) but whose scheduler loop runs. Monitoring
+ * heartbeats and flushes hourly: these tests step through days of fake time, and at the defaults (10 s, 5 s) the
+ * stepping would be tens of thousands of timer firings that have nothing to do with the schedules under test.
+ */
 function engine(storage: JobStorage, clock: ManualClock, options: Partial<UnoJobsOptions> = {}): UnoJobs {
-  const uno = new UnoJobs({ worker: { enabled: false }, scheduler: { enabled: true }, ...options, storage, clock });
+  const uno = new UnoJobs({
+    worker: { enabled: false }, scheduler: { enabled: true }, monitoring: { heartbeatMs: 3_600_000, flushIntervalMs: 3_600_000 },
+    ...options, storage, clock,
+  });
   uno.register('tick', () => 'ok');
   engines.push(uno);
   return uno;
