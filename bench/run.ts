@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createAdapter } from './adapters/index.js';
 import type { Backend, BenchAdapter, BenchPayload } from './types.js';
+import { serverCpu } from './server-cpu.js';
 import { ensureRedisCluster, median, percentile, round, sleep, uid, waitUntil } from './util.js';
 
 /** One measurement to take per library and repetition. */
@@ -124,6 +125,8 @@ interface Sample {
    * processing only): unlike jobs_per_s it hardly moves when other processes load the machine.
    */
   cpu_us_per_job?: number;
+  /** CPU time of the store server per finished job, µs (PostgreSQL only, see bench/server-cpu.ts). */
+  server_us_per_job?: number;
   rep: number;
 }
 
@@ -175,6 +178,7 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
     },
   });
   const profile = await startProfile();
+  const server = await serverCpu(adapter.backend);
   const cpuAt = process.cpuUsage();
   const bootAt = performance.now();
   try {
@@ -185,12 +189,14 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
     await waitUntil(async () => (await adapter.pending()) === 0, Math.max(0, left), 2);
     const end = performance.now();
     const cpu = process.cpuUsage(cpuAt);
+    const serverUs = await server?.();
     await profile?.(`${adapter.variant}-${adapter.backend}-c${concurrency}`);
     const done = n - (await adapter.pending());
     const cpu_us_per_job = round((cpu.user + cpu.system) / Math.max(1, done));
-    if (done <= 1 || firstAt === 0) return { jobs_per_s: (done * 1000) / (end - bootAt), n: done, cpu_us_per_job };
+    const server_us_per_job = serverUs === undefined ? undefined : round(serverUs / Math.max(1, done));
+    if (done <= 1 || firstAt === 0) return { jobs_per_s: (done * 1000) / (end - bootAt), n: done, cpu_us_per_job, server_us_per_job };
     // done - 1: the window opens as the first job starts, so it holds the other jobs' full runs.
-    return { jobs_per_s: ((done - 1) * 1000) / (end - firstAt), n: done, boot_ms: firstAt - bootAt, tail_ms: end - lastStartAt, cpu_us_per_job };
+    return { jobs_per_s: ((done - 1) * 1000) / (end - firstAt), n: done, boot_ms: firstAt - bootAt, tail_ms: end - lastStartAt, cpu_us_per_job, server_us_per_job };
   } finally {
     await worker.stop();
   }
@@ -240,14 +246,17 @@ async function processMulti(adapter: BenchAdapter, name: string, n: number, conc
     // Children report the epoch time (timeOrigin + now, sub-millisecond) of their first job's start.
     const firsts: number[] = [];
     for (const child of children) child.on('message', (m: { first?: number }) => typeof m?.first === 'number' && firsts.push(m.first));
+    const server = await serverCpu(adapter.backend);
     const bootAt = performance.now();
     for (const child of children) child.send('go');
     await waitUntil(async () => (await adapter.pending()) === 0, maxMs, 10);
     const end = performance.timeOrigin + performance.now();
+    const serverUs = await server?.();
     const done = n - (await adapter.pending());
-    if (firsts.length === 0 || done <= 1) return { jobs_per_s: (done * 1000) / (performance.now() - bootAt), n: done };
+    const server_us_per_job = serverUs === undefined ? undefined : round(serverUs / Math.max(1, done));
+    if (firsts.length === 0 || done <= 1) return { jobs_per_s: (done * 1000) / (performance.now() - bootAt), n: done, server_us_per_job };
     const first = Math.min(...firsts);
-    return { jobs_per_s: ((done - 1) * 1000) / (end - first), n: done, boot_ms: first - (performance.timeOrigin + bootAt) };
+    return { jobs_per_s: ((done - 1) * 1000) / (end - first), n: done, boot_ms: first - (performance.timeOrigin + bootAt), server_us_per_job };
   } finally {
     await Promise.all(
       children.map(
@@ -417,6 +426,8 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
       line.values = values.map((v) => Math.round(v));
       const cpu = group.map((g) => g.cpu_us_per_job).filter((v): v is number => v !== undefined);
       if (cpu.length > 0) line.cpu_us_per_job = round(median(cpu));
+      const server = group.map((g) => g.server_us_per_job).filter((v): v is number => v !== undefined);
+      if (server.length > 0) line.server_us_per_job = round(median(server));
     }
     line.n = Math.round(median(group.map((g) => g.n)));
     line.reps = group.length;

@@ -14,15 +14,30 @@ export const ADAPTERS: Record<string, Entry> = {
   },
   'uno-removeOnComplete': {
     backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
-    load: async () => (await import('./uno.js')).createUnoRemovingAdapter,
+    load: async () => (await import('./uno.js')).createUno('uno-removeOnComplete'),
+  },
+  'uno-keepCompleted': {
+    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
+    load: async () => (await import('./uno.js')).createUno('uno-keepCompleted'),
   },
   'uno-prometheus': {
     backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
-    load: async () => (await import('./uno.js')).createUnoPrometheusAdapter,
+    load: async () => (await import('./uno.js')).createUno('uno-prometheus'),
   },
   'uno-monitoring-off': {
     backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
-    load: async () => (await import('./uno.js')).createUnoMonitoringOffAdapter,
+    load: async () => (await import('./uno.js')).createUno('uno-monitoring-off'),
+  },
+  // Uno built from another checkout (BENCH_BASELINE: its directory, after `npm run bench:build` there), labelled
+  // `uno-baseline`, so old and new code run in the same repetitions: `--only uno/postgres,uno-baseline/postgres,...`.
+  'uno-baseline': {
+    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
+    load: async () => {
+      const dir = process.env.BENCH_BASELINE;
+      if (!dir) throw new Error('uno-baseline needs BENCH_BASELINE=<checkout with dist-bench built>');
+      const { createUnoAdapter } = (await import(`${dir}/dist-bench/bench/adapters/uno.js`)) as { createUnoAdapter: AdapterFactory };
+      return (context) => Object.assign(createUnoAdapter(context), { variant: 'uno-baseline' });
+    },
   },
   bullmq: { backends: ['redis', 'redis-cluster'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
   'bee-queue': { backends: ['redis'], load: async () => (await import('./bee-queue.js')).createBeeQueueAdapter },

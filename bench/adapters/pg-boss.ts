@@ -83,6 +83,7 @@ export class PgBossAdapter implements BenchAdapter {
   private async start(owner: boolean): Promise<PgBoss> {
     const boss = new PgBoss({
       connectionString: PG_URL,
+      application_name: process.env.PGAPPNAME, // bench/server-cpu.ts counts the backends by this name
       schema: this.schema,
       useListenNotify: true,
       migrate: owner,

@@ -55,7 +55,6 @@ Logger.overrideLogger(['error', 'warn']);
  */
 export class UnoAdapter implements BenchAdapter {
   readonly lib = 'uno';
-  readonly variant: string;
   readonly backend: Backend;
   namespace: string;
   private producer: TestingModule | null = null;
@@ -67,18 +66,17 @@ export class UnoAdapter implements BenchAdapter {
   private sql: PgClient | null = null;
 
   /**
-   * `removeCompleted`: retention keeps no completed jobs, so completion deletes the job (as graphile-worker does).
-   * `prometheus`: the worker app also imports UnoJobsPrometheusModule (on its own registry), to measure the metrics' cost.
-   * `monitoringOff`: `monitoring: { enabled: false }` (no store-backed figures, registry or error patterns), to measure
-   * the cost of the monitoring that is on by default.
+   * `variant`, beside Uno's defaults (`uno`):
+   * - `uno-removeOnComplete`: retention keeps no completed jobs, so completion deletes the job (as graphile-worker does).
+   * - `uno-keepCompleted`: retention keeps every completed job (no pruning: the cost of the default retention).
+   * - `uno-prometheus`: the worker app also imports UnoJobsPrometheusModule (on its own registry), to measure the metrics' cost.
+   * - `uno-monitoring-off`: `monitoring: { enabled: false }` (no store-backed figures, registry or error patterns), to
+   *   measure the cost of the monitoring that is on by default.
    */
   constructor(
     private readonly context: AdapterContext,
-    private readonly removeCompleted = false,
-    private readonly prometheus = false,
-    private readonly monitoringOff = false,
+    readonly variant: UnoVariant = 'uno',
   ) {
-    this.variant = removeCompleted ? 'uno-removeOnComplete' : prometheus ? 'uno-prometheus' : monitoringOff ? 'uno-monitoring-off' : 'uno';
     this.backend = context.backend;
     this.attached = context.attached ?? false;
     this.namespace = context.namespace ?? this.nextNamespace();
@@ -111,11 +109,11 @@ export class UnoAdapter implements BenchAdapter {
           {
             storage: this.storageConfig(this.namespace),
             worker: { concurrency: options.concurrency },
-            retention: this.removeCompleted ? { completed: { maxCount: 0 } } : undefined,
-            monitoring: { enabled: !this.monitoringOff },
+            retention: RETENTION[this.variant],
+            monitoring: { enabled: this.variant !== 'uno-monitoring-off' },
           },
           hooks,
-          this.prometheus ? [UnoJobsPrometheusModule.register({ registry: new Registry() })] : [],
+          this.variant === 'uno-prometheus' ? [UnoJobsPrometheusModule.register({ registry: new Registry() })] : [],
         ),
       ],
     }).compile();
@@ -166,7 +164,7 @@ export class UnoAdapter implements BenchAdapter {
   private async openProducer(): Promise<void> {
     if (this.backend === 'memory') this.memory = new MemoryJobStorage();
     this.producer = await Test.createTestingModule({
-      imports: [BenchAppModule.register({ storage: this.storageConfig(this.namespace), worker: { enabled: false }, monitoring: { enabled: !this.monitoringOff } }, {})],
+      imports: [BenchAppModule.register({ storage: this.storageConfig(this.namespace), worker: { enabled: false }, monitoring: { enabled: this.variant !== 'uno-monitoring-off' } }, {})],
     }).compile();
     await this.producer.init();
     this.queue = this.producer.get(JobQueue);
@@ -268,25 +266,19 @@ async function dropMariaTables(ns: string): Promise<void> {
   }
 }
 
+/** The configurations of Uno the harness compares (see the UnoAdapter constructor). */
+export type UnoVariant = 'uno' | 'uno-removeOnComplete' | 'uno-keepCompleted' | 'uno-prometheus' | 'uno-monitoring-off';
+
+const RETENTION: Partial<Record<UnoVariant, UnoJobsModuleOptions['retention']>> = {
+  'uno-removeOnComplete': { completed: { maxCount: 0 } },
+  'uno-keepCompleted': { completed: { maxCount: Infinity, maxAgeMs: Infinity } },
+};
+
+/** Factory of one variant of Uno for the harness. */
+export const createUno = (variant: UnoVariant) => (context: AdapterContext): BenchAdapter => new UnoAdapter(context, variant);
+
 /** Factory used by the harness: Uno with its defaults (completed jobs kept for retention). */
-export function createUnoAdapter(context: AdapterContext): BenchAdapter {
-  return new UnoAdapter(context);
-}
-
-/** Uno with `retention: { completed: { maxCount: 0 } }`: like graphile-worker, completion deletes the job. */
-export function createUnoRemovingAdapter(context: AdapterContext): BenchAdapter {
-  return new UnoAdapter(context, true);
-}
-
-/** Uno with its defaults plus the Prometheus metrics (UnoJobsPrometheusModule), to compare against `uno` in one run. */
-export function createUnoPrometheusAdapter(context: AdapterContext): BenchAdapter {
-  return new UnoAdapter(context, false, true);
-}
-
-/** Uno with `monitoring: { enabled: false }`, to compare against `uno` (monitoring on by default) in one run. */
-export function createUnoMonitoringOffAdapter(context: AdapterContext): BenchAdapter {
-  return new UnoAdapter(context, false, false, true);
-}
+export const createUnoAdapter = createUno('uno');
 
 /** TypeORM connection options for a server given as a URL (`postgres://user:pass@host:port/db`). */
 function sqlConnection(type: 'postgres' | 'mariadb', url: string, defaultPort: number, defaultUser: string) {

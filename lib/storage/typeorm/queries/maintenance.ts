@@ -159,11 +159,12 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
       ? { sql: 'finished_at < ?', params: [cut.before] }
       : // The leading `finished_at <= ?` is a range the index can seek on; the rest settles ties at the cut by seq.
         { sql: 'finished_at <= ? AND (finished_at < ? OR seq <= ?)', params: [cut.upTo.finishedAt, cut.upTo.finishedAt, cut.upTo.seq] };
-  const pick = `SELECT id FROM ${t.jobs} WHERE ${states} AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit}`;
+  const pick = (column: string) => `SELECT ${column} FROM ${t.jobs} WHERE ${states} AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit}`;
   if (d.name === 'postgres') {
-    // One statement: the ids are locked as they are picked and deleted by primary key, with the dedupe keys naming them.
+    // One statement: the rows are locked as they are picked, so their ctid holds until the DELETE finds them by it (a
+    // TID scan: half the cost of looking each id up again in the primary key), with the dedupe keys naming them.
     const [row] = yield {
-      sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE id = ANY(ARRAY(${pick} ${d.skipLocked})) AND ${states} RETURNING id), ` +
+      sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE ctid = ANY(ARRAY(${pick('ctid')} ${d.skipLocked})) AND ${states} RETURNING id), ` +
         `keys AS (DELETE FROM ${t.dedupe} WHERE job_id IN (SELECT id FROM gone)) SELECT count(*)::int AS n FROM gone`,
       params: where.params,
     };
@@ -179,7 +180,7 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
       params: [...where.params, ...where.params],
     };
   } else {
-    victims = yield { sql: `${pick} ${d.skipLocked}`, params: where.params };
+    victims = yield { sql: `${pick('id')} ${d.skipLocked}`, params: where.params };
   }
   if (victims.length === 0) return 0;
   const ids = victims.map((r) => r.id);
