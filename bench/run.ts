@@ -7,7 +7,7 @@
  * does not run by default is added (`--only uno,uno-monitoring-off/redis` measures the monitoring's cost).
  *
  * Suites: `memory` (Uno in memory), `redis` (Uno vs BullMQ vs bee-queue), `postgres` (Uno on PostgreSQL, also with
- * `removeOnComplete`, and on SQLite vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only),
+ * `removeOnComplete`, and on SQLite vs pg-boss vs graphile-worker, defaults and batched), `mariadb` (Uno only), `deep` (Uno with 10,000 and 1,000,000 jobs waiting, on demand),
  * `redis-cluster` (Uno on one Redis and on a 3-master Redis Cluster, BullMQ on the same Cluster; the harness starts
  * the cluster from redis-server on spare ports unless BENCH_REDIS_CLUSTER names one). Every repetition runs every scenario
  * for every library before the next repetition starts (order rotated per repetition), so slow drift of the machine
@@ -28,8 +28,13 @@ import { ensureRedisCluster, median, percentile, round, sleep, uid, waitUntil } 
 
 /** One measurement to take per library and repetition. */
 export interface Scenario {
-  /** `enqueue-seq`, `enqueue-bulk`, `process` or `latency`. */
-  scenario: 'enqueue-seq' | 'enqueue-bulk' | 'process' | 'latency';
+  /**
+   * `enqueue-seq`, `enqueue-bulk`, `process`, `latency`, or `deep`: with `depth` jobs waiting, the p50/p99 of one-by-one
+   * enqueues, then the rate of the first `n` job starts (not a drain: the backlog stays).
+   */
+  scenario: 'enqueue-seq' | 'enqueue-bulk' | 'process' | 'latency' | 'deep';
+  /** Jobs waiting before a `deep` measurement (not scaled). */
+  depth?: number;
   /** Jobs (or latency samples) per measurement, before `--scale`. */
   n: number;
   concurrency: number;
@@ -50,6 +55,7 @@ const seq = (n: number): Scenario => ({ scenario: 'enqueue-seq', n, concurrency:
 const bulk = (n: number): Scenario => ({ scenario: 'enqueue-bulk', n, concurrency: 1, workers: 1 });
 const proc = (n: number, concurrency: number, workers = 1): Scenario => ({ scenario: 'process', n, concurrency, workers });
 const latency = (n: number): Scenario => ({ scenario: 'latency', n, concurrency: 10, workers: 1 });
+const deep = (depth: number, n: number, concurrency: number): Scenario => ({ scenario: 'deep', depth, n, concurrency, workers: 1 });
 
 const SUITES: Record<string, Suite> = {
   memory: {
@@ -80,9 +86,11 @@ const SUITES: Record<string, Suite> = {
       { name: 'graphile-worker', backend: 'postgres' },
       { name: 'graphile-worker-batched', backend: 'postgres' },
     ],
-    scenarios: [seq(300), bulk(10_000), proc(500, 1), proc(3000, 10), proc(8000, 100), proc(8000, 100, 2), latency(60)],
+    // Processing runs are long enough (1–3 s) to measure throughput rather than the first claims, and past the
+    // default retention's 10,000 completed jobs, so Uno's pruning is part of the figure.
+    scenarios: [seq(300), bulk(10_000), proc(4000, 1), proc(24_000, 10), proc(40_000, 100), proc(40_000, 100, 2), latency(60)],
     reps: 3,
-    maxS: 2,
+    maxS: 10,
   },
   'redis-cluster': {
     entries: [
@@ -93,6 +101,17 @@ const SUITES: Record<string, Suite> = {
     scenarios: [seq(3000), bulk(20_000), proc(3000, 1), proc(10_000, 10), proc(20_000, 100), proc(20_000, 100, 2), latency(200)],
     reps: 3,
     maxS: 6,
+  },
+  // On demand (`npm run bench:deep`): is Uno flat as the backlog grows? The same measurement with 10,000 and with
+  // 1,000,000 jobs waiting, on Redis and PostgreSQL (the prefill of a million jobs takes most of the run).
+  deep: {
+    entries: [
+      { name: 'uno', backend: 'redis' },
+      { name: 'uno', backend: 'postgres' },
+    ],
+    scenarios: [deep(10_000, 20_000, 100), deep(1_000_000, 20_000, 100)],
+    reps: 1,
+    maxS: 30,
   },
   mariadb: {
     entries: [{ name: 'uno', backend: 'mariadb' }],
@@ -112,6 +131,8 @@ interface Sample {
   scenario: Scenario['scenario'];
   concurrency: number;
   workers: number;
+  /** Jobs waiting (`deep` only). */
+  depth?: number;
   n: number;
   jobs_per_s?: number;
   p50_ms?: number;
@@ -223,6 +244,51 @@ async function startProfile(): Promise<((name: string) => Promise<void>) | null>
   };
 }
 
+/**
+ * The `deep` scenario: prefill `depth` jobs (not timed), time `ENQUEUE_PROBES` one-by-one enqueues on top of them
+ * (p50/p99), then start a worker and time the first `n` job starts after the first (jobs_per_s). The backlog stays
+ * until the next `reset()`, so a depth of a million is paid once per repetition, not per job processed.
+ */
+async function deepProbe(adapter: BenchAdapter, depth: number, n: number, concurrency: number, maxMs: number) {
+  await adapter.reset();
+  await prefill(adapter, depth);
+  const enqueueMs: number[] = [];
+  for (let i = 0; i < ENQUEUE_PROBES; i++) {
+    const t0 = performance.now();
+    await adapter.enqueue({ i: depth + i, t: t0 });
+    enqueueMs.push(performance.now() - t0);
+  }
+  let started = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  let enough!: () => void;
+  const reached = new Promise<void>((resolve) => (enough = resolve));
+  const worker = await adapter.createWorker({
+    concurrency,
+    onStart: () => {
+      const now = performance.now();
+      if (started++ === 0) firstAt = now;
+      lastAt = now;
+      if (started === n) enough();
+    },
+  });
+  try {
+    await worker.start();
+    await Promise.race([reached, sleep(maxMs)]);
+  } finally {
+    await worker.stop();
+  }
+  const measured = Math.min(started, n);
+  return {
+    jobs_per_s: measured > 1 ? ((measured - 1) * 1000) / (lastAt - firstAt) : 0,
+    n: measured,
+    p50_ms: percentile(enqueueMs, 50),
+    p99_ms: percentile(enqueueMs, 99),
+  };
+}
+
+const ENQUEUE_PROBES = 500;
+
 /** Same as {@link processLocal} with `workers` child processes consuming one shared queue. */
 async function processMulti(adapter: BenchAdapter, name: string, n: number, concurrency: number, workers: number, maxMs: number, runId: string) {
   await adapter.reset();
@@ -307,8 +373,8 @@ async function latencyProbe(adapter: BenchAdapter, n: number, concurrency: numbe
   return { p50_ms: percentile(samples, 50), p99_ms: percentile(samples, 99), n: samples.length };
 }
 
-function label(s: { lib: string; backend: string; scenario: string; concurrency: number; workers: number }): string {
-  return `${s.lib}/${s.backend} ${s.scenario} c=${s.concurrency} w=${s.workers}`;
+function label(s: { lib: string; backend: string; scenario: string; concurrency: number; workers: number; depth?: number }): string {
+  return `${s.lib}/${s.backend} ${s.scenario}${s.depth === undefined ? '' : ` depth=${s.depth}`} c=${s.concurrency} w=${s.workers}`;
 }
 
 async function main(): Promise<void> {
@@ -366,12 +432,13 @@ async function main(): Promise<void> {
         for (const { name, adapter } of order) {
           if (sc.workers > 1 && !['redis', 'redis-cluster', 'postgres'].includes(adapter.backend)) continue;
           const n = sc.scenario === 'latency' ? (latencyN ?? sc.n) : Math.max(1, Math.round(sc.n * scale));
-          const base = { lib: adapter.variant, backend: adapter.backend, scenario: sc.scenario, concurrency: sc.concurrency, workers: sc.workers, rep };
+          const base = { lib: adapter.variant, backend: adapter.backend, scenario: sc.scenario, concurrency: sc.concurrency, workers: sc.workers, depth: sc.depth, rep };
           let figure: Partial<Sample>;
           try {
             if (sc.scenario === 'enqueue-seq') figure = await enqueueSeq(adapter, n);
             else if (sc.scenario === 'enqueue-bulk') figure = await enqueueBulk(adapter, n);
             else if (sc.scenario === 'latency') figure = await latencyProbe(adapter, n, sc.concurrency, gapMs);
+            else if (sc.scenario === 'deep') figure = await deepProbe(adapter, sc.depth!, n, sc.concurrency, maxMs);
             else if (sc.workers > 1) figure = await processMulti(adapter, name, n, sc.concurrency, sc.workers, maxMs, runId);
             else figure = await processLocal(adapter, n, sc.concurrency, maxMs);
           } catch (error) {
@@ -414,6 +481,11 @@ function summarise(samples: Sample[], reps: number): Record<string, unknown>[] {
   for (const group of groups.values()) {
     const s = group[0]!;
     const line: Record<string, unknown> = { lib: s.lib, backend: s.backend, scenario: s.scenario, concurrency: s.concurrency, workers: s.workers };
+    if (s.depth !== undefined) {
+      line.depth = s.depth;
+      line.enqueue_p50_ms = round(median(group.map((g) => g.p50_ms!)));
+      line.enqueue_p99_ms = round(median(group.map((g) => g.p99_ms!)));
+    }
     if (s.scenario === 'latency') {
       line.p50_ms = round(median(group.map((g) => g.p50_ms!)));
       line.p99_ms = round(median(group.map((g) => g.p99_ms!)));
