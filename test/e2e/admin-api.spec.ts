@@ -178,7 +178,11 @@ describe('admin API answers', () => {
       [get('metrics/series?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z&resolution=day'), 'resolution'],
       [get('error-patterns?limit=1000'), 'limit'],
       [post('jobs/bulk', {}), 'action'],
-      [post('jobs/bulk', { action: 'delete' }), 'action'],
+      [post('jobs/bulk', { action: 'purge' }), 'action'],
+      [post('jobs/bulk', { action: 'change-priority', dryRun: true }), 'priority'],
+      [post('jobs/bulk', { action: 'change-priority', priority: 'urgent', dryRun: true }), 'priority'],
+      [post('jobs/nope/priority', {}), 'priority'],
+      [post('jobs/nope/priority', { priority: 'urgent' }), 'priority'],
       [post('jobs/bulk', { action: 'retry', filter: { state: 'dead' } }), 'filter.state'],
       [post('jobs/bulk', { action: 'retry', filter: [] }), 'filter'],
       [post('jobs/bulk', { action: 'retry', filter: {}, confirm: -1 }), 'confirm'],
@@ -191,7 +195,7 @@ describe('admin API answers', () => {
       expect([field, status, body.statusCode, body.error, body.field]).toEqual([field, 400, 400, 'Bad Request', field]);
       expect(body.message).toMatch(/invalid|not a known field/);
     }
-    for (const [method, route] of [['GET', 'jobs/nope'], ['POST', 'jobs/nope/retry'], ['POST', 'jobs/nope/cancel'], ['POST', 'jobs/nope/run-now'],
+    for (const [method, route] of [['GET', 'jobs/nope'], ['POST', 'jobs/nope/retry'], ['POST', 'jobs/nope/cancel'], ['POST', 'jobs/nope/run-now'], ['DELETE', 'jobs/nope'],
       ['POST', 'schedules/nope/pause'], ['POST', 'schedules/nope/resume'], ['POST', 'schedules/nope/trigger'], ['DELETE', 'schedules/nope']] as const) {
       const { status, body } = await c.call(method, route, { headers: ADMIN });
       expect([route, status, body.error]).toEqual([route, 404, 'Not Found']);

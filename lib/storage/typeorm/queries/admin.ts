@@ -1,4 +1,5 @@
-import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../contract/job.js';
+import { InvalidJobError, messages } from '../../../contract/errors.js';
+import { emptyCounts, FINAL_STATES, priorityLevel, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState, type Priority } from '../../../contract/job.js';
 import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../../contract/job-storage.js';
 import { seqCursor } from '../../../contract/cursor.js';
 import type { Dialect, Op, Stmt } from '../dialect.js';
@@ -124,6 +125,32 @@ export function* promoteOp(d: Dialect, t: TableNames, id: string): Op<JobRecord 
   if (row.state !== 'scheduled') return toRecord(row);
   yield { sql: `UPDATE ${t.jobs} SET state = 'waiting', run_at = ? WHERE id = ?`, params: [Number(row.now_ms), id] };
   return toRecord({ ...row, state: 'waiting', run_at: row.now_ms });
+}
+
+/**
+ * Delete a job that is not active, and the dedupe key naming it (through the keys' job_id index). The SQL stores keep
+ * no flows and no retention index beside the jobs table's own, so the row and its key are everything.
+ */
+export function* removeOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (row.state === 'active') throw new InvalidJobError(messages.removeActive(id));
+  yield { sql: `DELETE FROM ${t.jobs} WHERE id = ?`, params: [id] };
+  yield { sql: `DELETE FROM ${t.dedupe} WHERE job_id = ?`, params: [id] };
+  return toRecord(row);
+}
+
+/**
+ * Another priority for a waiting or scheduled job. The claim orders by (priority, run_at, seq), so the job takes its
+ * place in the new level by when it became ready; the claim index follows the row.
+ */
+export function* changePriorityOp(d: Dialect, t: TableNames, id: string, priority: Priority): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (row.state !== 'waiting' && row.state !== 'scheduled') return toRecord(row);
+  const level = priorityLevel(priority);
+  if (Number(row.priority) !== level) yield { sql: `UPDATE ${t.jobs} SET priority = ? WHERE id = ?`, params: [level, id] };
+  return toRecord({ ...row, priority: level });
 }
 
 /** Store progress and/or append a log line (the newest `update.logLines`, default {@link MAX_LOG_LINES}, kept); false when fenced out. */
