@@ -379,6 +379,9 @@ export const messages = {
   changePriorityUnsupported: () =>
     `This job store cannot change a job's priority (it does not implement changePriority()). Every store of @uno/jobs ` +
     `can; a custom store implements changePriority (see docs/storage.md).`,
+  payloadSearchUnsupported: () =>
+    `This job store cannot search payloads (the Redis store keeps each payload in its job's hash, with no index to ` +
+    `search). Filter by queue, task, state, id prefix and creation time instead; the memory and SQL stores can search.`,
   removeActive: (id: string) =>
     `Job "${id}" is active: a worker holds it, so it cannot be deleted. Cancel it first (jobs.cancel(id), or the ` +
     `admin's cancel action), then delete it.`,

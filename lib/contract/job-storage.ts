@@ -25,6 +25,8 @@ export interface StorageCapabilities {
   readonly transactions: boolean;
   /** Flows: `insert` takes `parent` and `awaitChildren`, and {@link JobStorage.children} answers. Default false. */
   readonly flows?: boolean;
+  /** `list` takes `payloadContains` (see {@link JobFilter.payloadContains}). Default false: it is refused. */
+  readonly payloadSearch?: boolean;
 }
 
 /** A rate limit: at most `max` jobs claimed in any window of `per` ms (store clock). */
@@ -219,6 +221,20 @@ export function checkRetryDelays(outcomes: readonly FailOutcome[]): void {
       throw new StorageError(messages.retryDelayOutOfRange(o.id, d, MAX_RETRY_DELAY_MS));
     }
   }
+}
+
+/** Most jobs one `list` call with `payloadContains` examines (see {@link JobFilter.payloadContains}). */
+export const PAYLOAD_SEARCH_SCAN = 1000;
+
+/**
+ * The page of a payload search over one scan window: the jobs of the other filters, newest first from the cursor, at
+ * most {@link PAYLOAD_SEARCH_SCAN}. Returns the first `limit` hits and the next cursor: after the last hit returned
+ * when more hits follow, after the window when it was full (the search goes on below it), else null.
+ */
+export function searchWindow<T>(window: readonly T[], hit: (row: T) => boolean, limit: number, cursorOf: (row: T) => string): { rows: T[]; nextCursor: string | null } {
+  const hits = window.filter(hit);
+  if (hits.length > limit) return { rows: hits.slice(0, limit), nextCursor: cursorOf(hits[limit - 1]!) };
+  return { rows: hits, nextCursor: window.length >= PAYLOAD_SEARCH_SCAN ? cursorOf(window[window.length - 1]!) : null };
 }
 
 /** Throw an `InvalidJobError` (`messages.invalidPriority`) unless `priority` is one of {@link PRIORITIES}. */

@@ -1,7 +1,7 @@
 import { ConflictException, Inject, Injectable, Logger, NotFoundException, type OnApplicationBootstrap } from '@nestjs/common';
 import { InvalidJobError, JobNotFoundError, messages } from '../contract/errors.js';
 import type { JobError, JobFilter, JobRecord, JobState, Priority } from '../contract/job.js';
-import type { PauseTarget } from '../contract/job-storage.js';
+import { PAYLOAD_SEARCH_SCAN, type PauseTarget } from '../contract/job-storage.js';
 import { METRIC_RESOLUTION_MS, type ErrorPattern, type MetricResolution } from '../contract/monitoring.js';
 import type { ScheduleInfo } from '../core/scheduler-definition.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
@@ -40,10 +40,12 @@ export interface JobDetail extends JobSummary {
 }
 
 /** Filter of the jobs route and of bulk actions. */
-export interface AdminJobFilter extends JobFilter {
+export interface AdminJobFilter extends Omit<JobFilter, 'payloadContains'> {
   idPrefix?: string;
   from?: Date;
   to?: Date;
+  /** Text in the payload (the store's `payloadContains`). */
+  search?: string;
 }
 
 /** What an action on one job does: the states it applies to, those in which it already happened, the call. */
@@ -96,9 +98,9 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     if (this.options.unauthenticated) this.logger.warn(messages.adminUnauthenticatedWarning(this.options.path));
   }
 
-  /** The caller's scope. */
+  /** The caller's scope, and whether the store can search payloads (the dashboard hides its search box otherwise). */
   me(scope: AdminScope) {
-    return { scope, readOnly: this.options.readOnly };
+    return { scope, readOnly: this.options.readOnly, payloadSearch: this.uno.storage.capabilities.payloadSearch === true };
   }
 
   /** Every queue known to this instance, the worker registry or the paused list. */
@@ -144,17 +146,18 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
   }
 
   /**
-   * One page of jobs, newest first. The store filters by queue, task and state; the id prefix and time range are
-   * applied here to the store's pages, reading at most {@link SCAN_LIMIT} jobs, so a page may hold fewer than
-   * `limit` jobs while `nextCursor` is not null.
+   * One page of jobs, newest first. The store filters by queue, task, state and text in the payload; the id prefix and
+   * time range are applied here to the store's pages, reading at most {@link SCAN_LIMIT} jobs, so a page may hold
+   * fewer than `limit` jobs while `nextCursor` is not null. A payload search reads once: the store examines at most
+   * `PAYLOAD_SEARCH_SCAN` jobs for it.
    */
   async jobs(filter: AdminJobFilter, limit: number, cursor: string | null) {
-    const { state, task, queue } = filter;
+    const storeFilter = this.storeFilter(filter);
     const jobs: JobSummary[] = [];
     let next = cursor;
     for (let reads = 0, scanned = 0; jobs.length < limit && reads < MAX_READS && scanned < SCAN_LIMIT; reads++) {
-      const page = await this.listPage({ state, task, queue }, limit - jobs.length, next);
-      scanned += page.jobs.length;
+      const page = await this.listPage(storeFilter, limit - jobs.length, next);
+      scanned += filter.search === undefined ? page.jobs.length : PAYLOAD_SEARCH_SCAN;
       jobs.push(...page.jobs.filter((job) => matches(job, filter)).map((job) => this.summary(job)));
       next = page.nextCursor;
       if (next === null) break;
@@ -310,14 +313,23 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     }
   }
 
+  /** What the store filters itself; a payload search on a store that cannot search is a 400 naming `search`. */
+  private storeFilter(filter: AdminJobFilter): JobFilter {
+    const { state, task, queue, search } = filter;
+    if (search === undefined) return { state, task, queue };
+    if (!this.uno.storage.capabilities.payloadSearch) throw badField('search', messages.payloadSearchUnsupported());
+    return { state, task, queue, payloadContains: search };
+  }
+
   private async matching(action: BulkAction, filter: AdminJobFilter, priority: Priority | undefined): Promise<{ ids: string[]; capped: boolean }> {
     const ids: string[] = [];
+    const storeFilter = this.storeFilter(filter);
     let scanned = 0;
     for (const state of ACTIONS[action].applies.filter((s) => !filter.state || s === filter.state)) {
       let cursor: string | null = null;
       do {
-        const page = await this.uno.storage.list({ state, task: filter.task, queue: filter.queue }, { limit: 100, cursor });
-        scanned += page.jobs.length;
+        const page = await this.uno.storage.list({ ...storeFilter, state }, { limit: 100, cursor });
+        scanned += filter.search === undefined ? page.jobs.length : PAYLOAD_SEARCH_SCAN;
         ids.push(...page.jobs.filter((job) => matches(job, filter) && wouldChange(action, job, priority)).map((job) => job.id));
         if (ids.length > BULK_LIMIT || scanned > 10 * BULK_LIMIT) return { ids: ids.slice(0, BULK_LIMIT), capped: true };
         cursor = page.nextCursor;

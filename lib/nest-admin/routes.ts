@@ -1,4 +1,5 @@
 import { JOB_STATES, PRIORITIES } from '../contract/job.js';
+import { PAYLOAD_SEARCH_SCAN } from '../contract/job-storage.js';
 
 /** What a caller must hold for a route: `read` for answers, `write` for actions. */
 export type AdminScope = 'read' | 'write';
@@ -44,6 +45,10 @@ const JOB_FILTER = {
   idPrefix: text('Jobs whose id starts with this.'),
   from: date('Jobs created at or after this time.'),
   to: date('Jobs created before this time.'),
+  search: text(
+    `Jobs whose payload (its JSON text) contains this text, case-sensitively, among at most ${PAYLOAD_SEARCH_SCAN} jobs of the other ` +
+      'filters per request (400 on a store that cannot search payloads: GET me tells).',
+  ),
 } satisfies Record<string, FieldSpec>;
 
 /** Bulk actions by filter. */
@@ -58,7 +63,7 @@ const TASK_BODY = { task: text('One task of the queue; leave it out for the whol
  * (`buildOpenApi`), so the two cannot drift.
  */
 export const ADMIN_ROUTES = {
-  me: { method: 'GET', path: 'me', scope: 'read', summary: "The caller's scope ('read' or 'write') and whether the API is read-only." },
+  me: { method: 'GET', path: 'me', scope: 'read', summary: "The caller's scope ('read' or 'write'), whether the API is read-only, and whether the store can search payloads." },
   queues: { method: 'GET', path: 'queues', scope: 'read', summary: 'Every known queue with its counts, rates and paused state.' },
   queue: { method: 'GET', path: 'queues/:queue', scope: 'read', summary: 'One queue with its counts, rates and paused state.' },
   pauseQueue: { method: 'POST', path: 'queues/:queue/pause', scope: 'write', summary: 'Pause claims of a queue (or one task of it) cluster-wide.', body: TASK_BODY },
@@ -77,7 +82,7 @@ export const ADMIN_ROUTES = {
     body: {
       action: text('What to do to each job.', { enum: BULK_ACTIONS, required: true }),
       priority: text('The new priority (change-priority only, and required there).', { enum: PRIORITIES }),
-      filter: { type: 'object', description: 'Which jobs: queue, task, state, idPrefix, from, to (as the jobs route).' },
+      filter: { type: 'object', description: 'Which jobs: queue, task, state, idPrefix, from, to, search (as the jobs route).' },
       dryRun: { type: 'boolean', description: 'Only count the jobs the action would change.' },
       confirm: { type: 'integer', description: "The dry run's count; required unless dryRun.", min: 0, max: BULK_LIMIT },
     },

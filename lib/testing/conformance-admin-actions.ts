@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { JobRecord, NewJob } from '../contract/job.js';
+import { PAYLOAD_SEARCH_SCAN } from '../contract/job-storage.js';
 import { messages } from '../contract/errors.js';
 import { claimReq, err, newJob, sleep, type ConformanceCase } from './conformance-helpers.js';
 
@@ -17,7 +18,7 @@ async function supports(call: Promise<JobRecord | null>, unsupported: string): P
 /** A flow's child of `parentId` on queue `q2` (claims of `q`, the parents' queue, never take it). */
 const child = (parentId: string, overrides: Partial<NewJob> = {}): NewJob => newJob({ queue: 'q2', parent: { id: parentId, onFailure: 'fail' }, ...overrides });
 
-/** Conformance cases of the admin's optional job actions: delete a job, change its priority. */
+/** Conformance cases of the admin's optional job actions (delete a job, change its priority) and payload search. */
 export const adminActionCases: ConformanceCase[] = [
   {
     name: 'remove deletes a job in any state but active from every index; an active one is refused (optional)',
@@ -106,6 +107,48 @@ export const adminActionCases: ConformanceCase[] = [
       await s.promoteDue();
       assert.deepEqual((await s.claim(claimReq(3))).map((c) => c.job.id), ['soon', 'c', 'b'], 'scheduled one raised, b lowered');
       assert.equal((await s.get('b'))!.priority, 'low');
+    },
+  },
+  {
+    name: 'list with payloadContains: a case-sensitive substring of the payload JSON, escaped, within the other filters (optional)',
+    run: async (s) => {
+      if (!s.capabilities.payloadSearch) {
+        await assert.rejects(s.list({ payloadContains: 'x' }, { limit: 10 }), (e: Error) => (assert.equal(e.name, 'InvalidJobError'), assert.equal(e.message, messages.payloadSearchUnsupported()), true));
+        return;
+      }
+      const payload = (value: unknown) => JSON.stringify({ to: value });
+      await s.insert([newJob({ id: 'a', task: 't1', payload: payload('Ada 100%') })]);
+      await s.insert([newJob({ id: 'b', payload: payload('ada_x') })]);
+      await s.insert([newJob({ id: 'c', payload: payload('Grace'), queue: 'other' })]);
+      await s.insert([newJob({ id: 'd', payload: payload('Ada') })]);
+      await s.insert([newJob({ id: 'e', payload: payload('a!b "q"') })]);
+      const ids = async (payloadContains: string, extra: object = {}) => (await s.list({ payloadContains, ...extra }, { limit: 10 })).jobs.map((j) => j.id);
+      assert.deepEqual(await ids('Ada'), ['d', 'a'], 'newest first');
+      assert.deepEqual(await ids('ada'), ['b'], 'case-sensitive');
+      assert.deepEqual(await ids('%'), ['a'], 'a % is text, not a wildcard');
+      assert.deepEqual(await ids('_'), ['b'], 'an _ is text, not a wildcard');
+      assert.deepEqual(await ids('a!b'), ['e']);
+      assert.deepEqual(await ids('"q\\"'), ['e'], 'the JSON text is searched: a quote in a string is escaped');
+      assert.deepEqual(await ids('"to"', { queue: 'other' }), ['c'], 'within the other filters');
+      assert.deepEqual(await ids('Ada', { task: 't1' }), ['a']);
+      assert.deepEqual(await ids('nobody'), []);
+      const first = await s.list({ payloadContains: 'Ada' }, { limit: 1 });
+      assert.deepEqual(first.jobs.map((j) => j.id), ['d']);
+      const rest = await s.list({ payloadContains: 'Ada' }, { limit: 1, cursor: first.nextCursor });
+      assert.deepEqual([rest.jobs.map((j) => j.id), rest.nextCursor], [['a'], null]);
+    },
+  },
+  {
+    name: `list with payloadContains examines at most ${PAYLOAD_SEARCH_SCAN} jobs per call, and its cursor goes on past them (optional)`,
+    run: async (s) => {
+      if (!s.capabilities.payloadSearch) return;
+      await s.insert([newJob({ id: 'needle', payload: '"needle"' })]);
+      for (let i = 0; i < PAYLOAD_SEARCH_SCAN; i += 500) await s.insert(Array.from({ length: 500 }, () => newJob({ payload: '"hay"' })));
+      const first = await s.list({ payloadContains: 'needle' }, { limit: 10 });
+      assert.deepEqual(first.jobs, [], 'the needle is older than the window');
+      assert.notEqual(first.nextCursor, null, 'the search goes on below the window');
+      const next = await s.list({ payloadContains: 'needle' }, { limit: 10, cursor: first.nextCursor });
+      assert.deepEqual([next.jobs.map((j) => j.id), next.nextCursor], [['needle'], null]);
     },
   },
 ];

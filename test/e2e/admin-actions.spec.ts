@@ -129,6 +129,31 @@ describe.each(STORES)('admin actions on $name', (store) => {
     expect((await api.get(`jobs?idPrefix=prio-${store.name}-`)).body.jobs).toEqual([]);
   }, 60_000);
 
+  it('search in payloads where the store can (memory, SQL), in the list and in bulk; a 400 naming search where it cannot (Redis)', async () => {
+    const c = await boot();
+    const api = as(c);
+    const jobs = c.app.get(JobQueue);
+    const ids: string[] = [];
+    for (const [n, note] of [[1, 'Ada 100%'], [2, 'ada'], [3, 'Ada']] as const) {
+      ids.push((await jobs.enqueue('report.build', { n, note }, { delay: 3_600_000, jobId: `find-${store.name}-${n}` })).id);
+    }
+    const canSearch = (await api.get('me')).body.payloadSearch as boolean;
+    const found = await api.get(`jobs?search=${encodeURIComponent('Ada')}`);
+    if (!canSearch) {
+      expect(store.name).toBe('redis');
+      expect([found.status, found.body.field, found.body.message]).toEqual([400, 'search', messages.payloadSearchUnsupported()]);
+      expect((await api.post('jobs/bulk', { action: 'delete', filter: { search: 'Ada' }, dryRun: true })).body.field).toBe('search');
+      return;
+    }
+    expect(found.body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[2], ids[0]]);
+    expect((await api.get('jobs?search=100%25&queue=reports')).body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[0]]);
+    expect((await api.get('jobs?search=Ada&state=completed')).body.jobs).toEqual([]);
+    const filter = { search: '"Ada', idPrefix: `find-${store.name}-` };
+    expect((await api.post('jobs/bulk', { action: 'delete', filter, dryRun: true })).body.matched).toBe(2);
+    expect((await api.post('jobs/bulk', { action: 'delete', filter, confirm: 2 })).body.changed).toBe(2);
+    expect((await api.get(`jobs?idPrefix=find-${store.name}-`)).body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[1]]);
+  }, 60_000);
+
   it('queues (counts, rates, pause and resume where the store can), schedules, workers, figures and error patterns', async () => {
     const c = await boot();
     const api = as(c);

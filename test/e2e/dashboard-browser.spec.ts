@@ -138,6 +138,20 @@ describe('dashboard in Chromium', () => {
     await page.close();
   }, 30_000);
 
+  it('searches the payloads from the job list (the memory store can)', async () => {
+    const { page, report } = await open('admin', '#/jobs');
+    await page.locator('input[name="search"]').fill('"grace"');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/search=%22grace%22/);
+    await page.locator('table.jobs tbody tr').first().waitFor();
+    const rows = page.locator('table.jobs tbody tr');
+    expect(await rows.count()).toBe(1);
+    const [grace] = (await jobs.list({ task: 'mail.send', limit: 100 })).jobs.filter((j) => (j.payload as { to: string }).to === 'grace');
+    expect(await rows.first().getAttribute('data-job')).toBe(grace!.id);
+    expect(report.cspViolations).toEqual([]);
+    await page.close();
+  }, 30_000);
+
   it('renders a payload and an error holding markup as text, and runs none of it', async () => {
     const { page, report } = await open('admin', `#/job/${xssId}`);
     await page.locator('.json-string', { hasText: JSON.stringify(XSS) }).waitFor();

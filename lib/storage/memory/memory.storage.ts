@@ -33,6 +33,8 @@ import {
   type PauseTarget,
   type ReleasedLease,
   narrowClaim,
+  PAYLOAD_SEARCH_SCAN,
+  searchWindow,
   type ClaimFlow,
   type ClaimReply,
   type FlowLimits,
@@ -78,7 +80,7 @@ const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled'
  * lost on restart.
  */
 export class MemoryJobStorage extends JobStorage {
-  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true };
+  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true, payloadSearch: true };
 
   private readonly clock: Clock;
   private readonly jobs = new Map<string, Entry>();
@@ -464,6 +466,12 @@ export class MemoryJobStorage extends JobStorage {
           (!filter.queue || e.record.queue === filter.queue),
       )
       .sort((a, b) => b.order - a.order);
+    const text = filter.payloadContains;
+    if (text !== undefined) {
+      const window = matches.slice(0, PAYLOAD_SEARCH_SCAN);
+      const { rows, nextCursor } = searchWindow(window, (e) => e.payloadJson.includes(text), page.limit, (e) => String(e.order));
+      return { jobs: rows.map((e) => this.snapshot(e)), nextCursor };
+    }
     const slice = matches.slice(0, page.limit);
     const more = matches.length > page.limit;
     return { jobs: slice.map((e) => this.snapshot(e)), nextCursor: more ? String(slice[slice.length - 1]!.order) : null };

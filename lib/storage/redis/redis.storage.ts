@@ -507,7 +507,9 @@ export class RedisJobStorage extends JobStorage {
     return raw ? decodeJob(raw) : null;
   }
 
+  /** Payloads live in each job's hash with no index to search: a `payloadContains` filter is refused. */
   async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+    if (filter.payloadContains !== undefined) throw new InvalidJobError(messages.payloadSearchUnsupported());
     const queues = filter.queue !== undefined ? [filter.queue] : await this.allQueues();
     return listJobs(this.housekeeping(), queues, filter, page);
   }

@@ -143,7 +143,7 @@ export class TypeormJobStorage extends JobStorage {
     const dialect = dsOptions ? dialectOf(dsOptions.type) : null;
     if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
-    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true };
+    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, payloadSearch: true };
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
     // 0 would probe the database in a tight loop; NaN would never back off.
     if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
