@@ -138,7 +138,7 @@ describe('dashboard in Chromium', () => {
     await page.close();
   }, 30_000);
 
-  it('searches the payloads from the job list (the memory store can)', async () => {
+  it('searches the payloads from the job list (the memory store can), and deletes the match in bulk after a dry run', async () => {
     const { page, report } = await open('admin', '#/jobs');
     await page.locator('input[name="search"]').fill('"grace"');
     await page.getByRole('button', { name: 'Search' }).click();
@@ -148,6 +148,12 @@ describe('dashboard in Chromium', () => {
     expect(await rows.count()).toBe(1);
     const [grace] = (await jobs.list({ task: 'mail.send', limit: 100 })).jobs.filter((j) => (j.payload as { to: string }).to === 'grace');
     expect(await rows.first().getAttribute('data-job')).toBe(grace!.id);
+    await page.getByRole('button', { name: 'delete…' }).click();
+    await page.locator('.bulk', { hasText: '1 job(s) would change.' }).waitFor();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'delete 1 job(s)' }).click();
+    await page.locator('main p.muted', { hasText: 'No job matches.' }).waitFor();
+    expect(await jobs.getJob(grace!.id)).toBeNull();
     expect(report.cspViolations).toEqual([]);
     await page.close();
   }, 30_000);
