@@ -9,13 +9,15 @@ export interface DashboardConfig {
   readOnly: boolean;
   /** Poll interval of live pages, in ms. */
   pollMs: number;
+  /** The store can search payloads: the job list shows its search box. */
+  payloadSearch: boolean;
 }
 
 /** Read the configuration block the server rendered (text only: it is never executed). */
 export function readConfig(): DashboardConfig {
   const text = document.getElementById('uno-config')?.textContent ?? '{}';
   const raw = JSON.parse(text) as Partial<DashboardConfig>;
-  return { readOnly: raw.readOnly !== false, pollMs: Math.max(1000, Number(raw.pollMs) || 5000) };
+  return { readOnly: raw.readOnly !== false, pollMs: Math.max(1000, Number(raw.pollMs) || 5000), payloadSearch: false };
 }
 
 /** An answer other than 2xx, with the server's message. */

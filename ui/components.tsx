@@ -6,7 +6,7 @@ import type { DashboardConfig } from './api.js';
 import type { Polled } from './poll.js';
 
 /** The page's configuration, for every component. */
-export const Config = createContext<DashboardConfig>({ readOnly: true, pollMs: 5000 });
+export const Config = createContext<DashboardConfig>({ readOnly: true, pollMs: 5000, payloadSearch: false });
 
 /** The configuration of the page. */
 export const useConfig = (): DashboardConfig => useContext(Config);

@@ -48,7 +48,7 @@ function App({ initial }: { initial: DashboardConfig }) {
   const [config, setConfig] = useState(initial);
   const { path } = useRoute();
   useEffect(() => {
-    get<Me>('api/me').then((me) => setConfig((c) => ({ ...c, readOnly: me.readOnly || me.scope !== 'write' })), () => {});
+    get<Me>('api/me').then((me) => setConfig((c) => ({ ...c, readOnly: me.readOnly || me.scope !== 'write', payloadSearch: me.payloadSearch })), () => {});
   }, []);
   return (
     <Config.Provider value={config}>

@@ -373,6 +373,18 @@ export const messages = {
   promoteUnsupported: () =>
     `This job store cannot run a scheduled job now (it does not implement promote()). The memory store can; a ` +
     `custom store implements promote (see docs/storage.md). Meanwhile the job runs at its runAt.`,
+  removeUnsupported: () =>
+    `This job store cannot delete a job (it does not implement remove()). Every store of @uno/jobs can; a custom ` +
+    `store implements remove (see docs/storage.md). Meanwhile cancel the job, and retention deletes it later.`,
+  changePriorityUnsupported: () =>
+    `This job store cannot change a job's priority (it does not implement changePriority()). Every store of @uno/jobs ` +
+    `can; a custom store implements changePriority (see docs/storage.md).`,
+  payloadSearchUnsupported: () =>
+    `This job store cannot search payloads (the Redis store keeps each payload in its job's hash, with no index to ` +
+    `search). Filter by queue, task, state, id prefix and creation time instead; the memory and SQL stores can search.`,
+  removeActive: (id: string) =>
+    `Job "${id}" is active: a worker holds it, so it cannot be deleted. Cancel it first (jobs.cancel(id), or the ` +
+    `admin's cancel action), then delete it.`,
   // Admin API (@uno/jobs/admin, docs/admin.md)
   adminNoAuthorization: () =>
     `UnoJobsAdminModule.register() needs an authorization hook: guards (your app's Nest guards, run on every admin ` +

@@ -1,15 +1,16 @@
-import type {
-  ClaimedJob,
-  InsertResult,
-  JobCounts,
-  JobError,
-  JobFilter,
-  JobPage,
-  JobRecord,
-  NewJob,
-  Priority,
+import {
+  PRIORITIES,
+  type ClaimedJob,
+  type InsertResult,
+  type JobCounts,
+  type JobError,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type NewJob,
+  type Priority,
 } from './job.js';
-import { StorageError, messages } from './errors.js';
+import { InvalidJobError, StorageError, messages } from './errors.js';
 import type { ErrorPattern, ErrorPatternBounds, ErrorPatternFilter, ErrorPatternHit, MetricPoint, MetricQuery, MetricRetention, StoredDocument, StoredWorker } from './monitoring.js';
 
 /**
@@ -24,6 +25,8 @@ export interface StorageCapabilities {
   readonly transactions: boolean;
   /** Flows: `insert` takes `parent` and `awaitChildren`, and {@link JobStorage.children} answers. Default false. */
   readonly flows?: boolean;
+  /** `list` takes `payloadContains` (see {@link JobFilter.payloadContains}). Default false: it is refused. */
+  readonly payloadSearch?: boolean;
 }
 
 /** A rate limit: at most `max` jobs claimed in any window of `per` ms (store clock). */
@@ -220,6 +223,25 @@ export function checkRetryDelays(outcomes: readonly FailOutcome[]): void {
   }
 }
 
+/** Most jobs one `list` call with `payloadContains` examines (see {@link JobFilter.payloadContains}). */
+export const PAYLOAD_SEARCH_SCAN = 1000;
+
+/**
+ * The page of a payload search over one scan window: the jobs of the other filters, newest first from the cursor, at
+ * most {@link PAYLOAD_SEARCH_SCAN}. Returns the first `limit` hits and the next cursor: after the last hit returned
+ * when more hits follow, after the window when it was full (the search goes on below it), else null.
+ */
+export function searchWindow<T>(window: readonly T[], hit: (row: T) => boolean, limit: number, cursorOf: (row: T) => string): { rows: T[]; nextCursor: string | null } {
+  const hits = window.filter(hit);
+  if (hits.length > limit) return { rows: hits.slice(0, limit), nextCursor: cursorOf(hits[limit - 1]!) };
+  return { rows: hits, nextCursor: window.length >= PAYLOAD_SEARCH_SCAN ? cursorOf(window[window.length - 1]!) : null };
+}
+
+/** Throw an `InvalidJobError` (`messages.invalidPriority`) unless `priority` is one of {@link PRIORITIES}. */
+export function checkPriority(priority: unknown): asserts priority is Priority {
+  if (!PRIORITIES.includes(priority as Priority)) throw new InvalidJobError(messages.invalidPriority(priority));
+}
+
 /**
  * `request` narrowed to the room its flow limits leave (see {@link ClaimRequest.flow}): `limit` at most `queueRoom`,
  * and each task at most its room in `taskRooms` (0 excludes it, as a `taskLimits` entry does). Stores that count the
@@ -310,6 +332,31 @@ export abstract class JobStorage {
    */
   async promote(_id: string): Promise<JobRecord | null> {
     throw new StorageError(messages.promoteUnsupported());
+  }
+
+  /**
+   * Delete a job that is not `active`, with everything the store keeps for it: its place in every state and
+   * retention index, its logs, and the dedupe key it holds (a later insert with that key creates a new job). Returns
+   * the job as it was, or null when the id does not exist. An `active` job is refused with an `InvalidJobError`
+   * (`messages.removeActive`) and left as it is: cancel it first.
+   *
+   * Flows: a removed child leaves its parent's list of children, as if it had never been added, so a parent waiting
+   * for its children runs once the others have ended; a removed parent's children stay, with no parent.
+   * Optional: the default refuses with a `StorageError` (`messages.removeUnsupported`).
+   */
+  async remove(_id: string): Promise<JobRecord | null> {
+    throw new StorageError(messages.removeUnsupported());
+  }
+
+  /**
+   * Give a `waiting` or `scheduled` job another priority: from then on it is claimed in its new level's order (a
+   * waiting job at once, a scheduled one once due; where within the level depends on the store's FIFO rule). Other
+   * states are returned unchanged; null when the id does not exist. A priority that is not one of
+   * {@link PRIORITIES} is refused with an `InvalidJobError` before anything is read (see {@link checkPriority}).
+   * Optional: the default refuses with a `StorageError` (`messages.changePriorityUnsupported`).
+   */
+  async changePriority(_id: string, _priority: Priority): Promise<JobRecord | null> {
+    throw new StorageError(messages.changePriorityUnsupported());
   }
 
   /** Move `scheduled` jobs that are due to `waiting`; returns how many moved. */

@@ -211,6 +211,13 @@ export interface JobFilter {
   state?: JobState;
   task?: string;
   queue?: string;
+  /**
+   * Only jobs whose payload (its JSON text) contains this text, case-sensitively. Stores with
+   * `capabilities.payloadSearch` only; the others refuse it with an `InvalidJobError`
+   * (`messages.payloadSearchUnsupported`). Bounded: one call examines at most `PAYLOAD_SEARCH_SCAN` jobs of the other
+   * filters (newest first from the cursor), so a page may hold fewer than `limit` jobs while `nextCursor` is not null.
+   */
+  payloadContains?: string;
 }
 
 /** A page of jobs with an opaque cursor for the next page (null at the end). */

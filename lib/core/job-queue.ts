@@ -19,6 +19,7 @@ import {
   type JobDedupe,
   type JobRecord,
   type NewJob,
+  type Priority,
 } from '../contract/job.js';
 import {
   type EnqueueOptions,
@@ -314,6 +315,30 @@ export class JobQueue {
    */
   async runNow(id: string): Promise<JobRecord> {
     const job = await this.deps.storage.promote(id);
+    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+    return job;
+  }
+
+  /**
+   * Delete a job that is not active, with its dedupe key; returns the job as it was. A running job is refused with an
+   * `InvalidJobError`: cancel it first. A flow's child leaves its parent's children (a parent waiting for them runs
+   * once the others have ended); a parent's children stay, without a parent. An unknown id throws `JobNotFoundError`;
+   * a store without `remove` refuses with a `StorageError`.
+   */
+  async remove(id: string): Promise<JobRecord> {
+    const job = await this.deps.storage.remove(id);
+    if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
+    return job;
+  }
+
+  /**
+   * Give a waiting or scheduled job another priority: it is claimed in its new level's order from then on. Other
+   * states are returned unchanged. An unknown id throws `JobNotFoundError`, a bad priority `InvalidJobError`; a store
+   * without `changePriority` refuses with a `StorageError`.
+   */
+  async changePriority(id: string, priority: Priority): Promise<JobRecord> {
+    validatePriority(priority);
+    const job = await this.deps.storage.changePriority(id, priority);
     if (!job) throw new JobNotFoundError(messages.jobNotFound(id));
     return job;
   }

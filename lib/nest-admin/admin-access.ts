@@ -77,7 +77,7 @@ export class AdminAccessGuard implements CanActivate {
   }
 }
 
-const UNSUPPORTED = new Set([messages.pauseUnsupported(), messages.promoteUnsupported()]);
+const UNSUPPORTED = new Set([messages.pauseUnsupported(), messages.promoteUnsupported(), messages.removeUnsupported(), messages.changePriorityUnsupported()]);
 
 /**
  * Every admin answer that is not 200 has one shape: `{ statusCode, error, message, field? }`. Uno errors map to

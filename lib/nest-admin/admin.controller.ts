@@ -63,9 +63,9 @@ export class UnoJobsAdminControllerBase {
   /** @internal */
   @AdminRoute('bulk')
   bulk(@Body() raw: unknown) {
-    const { action, filter, dryRun = false, confirm } = body('bulk', raw);
+    const { action, filter, dryRun = false, confirm, priority } = body('bulk', raw);
     const parsed = parseFields(JOB_FILTER_FIELDS, filter, { fromQuery: false, where: 'filter' });
-    return this.admin.bulk(action as BulkAction, parsed as AdminJobFilter, dryRun, confirm);
+    return this.admin.bulk(action as BulkAction, parsed as AdminJobFilter, dryRun, confirm, priority);
   }
 
   /** @internal */
@@ -90,6 +90,18 @@ export class UnoJobsAdminControllerBase {
   @AdminRoute('runNow')
   runNow(@Param('id') id: string) {
     return this.admin.act('run-now', pathParam('id', id));
+  }
+
+  /** @internal */
+  @AdminRoute('changePriority')
+  changePriority(@Param('id') id: string, @Body() raw: unknown) {
+    return this.admin.changePriority(pathParam('id', id), body('changePriority', raw).priority);
+  }
+
+  /** @internal */
+  @AdminRoute('remove')
+  remove(@Param('id') id: string) {
+    return this.admin.remove(pathParam('id', id));
   }
 
   /** @internal */

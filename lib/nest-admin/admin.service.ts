@@ -1,7 +1,7 @@
 import { ConflictException, Inject, Injectable, Logger, NotFoundException, type OnApplicationBootstrap } from '@nestjs/common';
-import { InvalidJobError, messages } from '../contract/errors.js';
-import type { JobError, JobFilter, JobRecord, JobState } from '../contract/job.js';
-import type { PauseTarget } from '../contract/job-storage.js';
+import { InvalidJobError, JobNotFoundError, messages } from '../contract/errors.js';
+import type { JobError, JobFilter, JobRecord, JobState, Priority } from '../contract/job.js';
+import { PAYLOAD_SEARCH_SCAN, type PauseTarget } from '../contract/job-storage.js';
 import { METRIC_RESOLUTION_MS, type ErrorPattern, type MetricResolution } from '../contract/monitoring.js';
 import type { ScheduleInfo } from '../core/scheduler-definition.js';
 import type { UnoJobs } from '../core/uno-jobs.js';
@@ -40,24 +40,37 @@ export interface JobDetail extends JobSummary {
 }
 
 /** Filter of the jobs route and of bulk actions. */
-export interface AdminJobFilter extends JobFilter {
+export interface AdminJobFilter extends Omit<JobFilter, 'payloadContains'> {
   idPrefix?: string;
   from?: Date;
   to?: Date;
+  /** Text in the payload (the store's `payloadContains`). */
+  search?: string;
 }
 
 /** What an action on one job does: the states it applies to, those in which it already happened, the call. */
 interface Action {
   applies: readonly JobState[];
   done: readonly JobState[];
-  run: (uno: UnoJobs, id: string) => Promise<JobRecord>;
+  run: (uno: UnoJobs, id: string, priority: Priority) => Promise<JobRecord>;
 }
+
+/** Every state but `active`: a running job is cancelled first. */
+const REMOVABLE: readonly JobState[] = ['waiting-children', 'waiting', 'scheduled', 'completed', 'failed', 'cancelled'];
+/** The states whose priority can change. */
+const REPRIORITISABLE: readonly JobState[] = ['waiting', 'scheduled'];
 
 const ACTIONS: Record<BulkAction, Action> = {
   retry: { applies: ['failed', 'cancelled'], done: ['waiting', 'scheduled', 'active'], run: (uno, id) => uno.queue.retry(id) },
   cancel: { applies: ['waiting', 'scheduled', 'active'], done: ['cancelled'], run: (uno, id) => uno.queue.cancel(id) },
   'run-now': { applies: ['scheduled'], done: ['waiting', 'active'], run: (uno, id) => uno.queue.runNow(id) },
+  delete: { applies: REMOVABLE, done: [], run: (uno, id) => uno.queue.remove(id) },
+  'change-priority': { applies: REPRIORITISABLE, done: [], run: (uno, id, priority) => uno.queue.changePriority(id, priority) },
 };
+
+/** Whether `action` would change `job` (a job already at the new priority would not). */
+const wouldChange = (action: BulkAction, job: JobRecord, priority: Priority | undefined): boolean =>
+  ACTIONS[action].applies.includes(job.state) && !(action === 'change-priority' && job.priority === priority);
 
 /** Longest range of a series per resolution: a day of minutes, a week of hours. */
 const MAX_SERIES_MS: Record<MetricResolution, number> = { minute: 24 * METRIC_RESOLUTION_MS.hour, hour: 7 * 24 * METRIC_RESOLUTION_MS.hour };
@@ -85,9 +98,9 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     if (this.options.unauthenticated) this.logger.warn(messages.adminUnauthenticatedWarning(this.options.path));
   }
 
-  /** The caller's scope. */
+  /** The caller's scope, and whether the store can search payloads (the dashboard hides its search box otherwise). */
   me(scope: AdminScope) {
-    return { scope, readOnly: this.options.readOnly };
+    return { scope, readOnly: this.options.readOnly, payloadSearch: this.uno.storage.capabilities.payloadSearch === true };
   }
 
   /** Every queue known to this instance, the worker registry or the paused list. */
@@ -133,17 +146,18 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
   }
 
   /**
-   * One page of jobs, newest first. The store filters by queue, task and state; the id prefix and time range are
-   * applied here to the store's pages, reading at most {@link SCAN_LIMIT} jobs, so a page may hold fewer than
-   * `limit` jobs while `nextCursor` is not null.
+   * One page of jobs, newest first. The store filters by queue, task, state and text in the payload; the id prefix and
+   * time range are applied here to the store's pages, reading at most {@link SCAN_LIMIT} jobs, so a page may hold
+   * fewer than `limit` jobs while `nextCursor` is not null. A payload search reads once: the store examines at most
+   * `PAYLOAD_SEARCH_SCAN` jobs for it.
    */
   async jobs(filter: AdminJobFilter, limit: number, cursor: string | null) {
-    const { state, task, queue } = filter;
+    const storeFilter = this.storeFilter(filter);
     const jobs: JobSummary[] = [];
     let next = cursor;
     for (let reads = 0, scanned = 0; jobs.length < limit && reads < MAX_READS && scanned < SCAN_LIMIT; reads++) {
-      const page = await this.listPage({ state, task, queue }, limit - jobs.length, next);
-      scanned += page.jobs.length;
+      const page = await this.listPage(storeFilter, limit - jobs.length, next);
+      scanned += filter.search === undefined ? page.jobs.length : PAYLOAD_SEARCH_SCAN;
       jobs.push(...page.jobs.filter((job) => matches(job, filter)).map((job) => this.summary(job)));
       next = page.nextCursor;
       if (next === null) break;
@@ -160,20 +174,52 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
    * Retry, cancel or run now one job. Idempotent: a job already in the action's outcome answers `changed: false`;
    * a state the action cannot apply to answers 409.
    */
-  async act(action: BulkAction, id: string): Promise<{ job: JobDetail; changed: boolean }> {
+  async act(action: 'retry' | 'cancel' | 'run-now', id: string): Promise<{ job: JobDetail; changed: boolean }> {
     const job = await this.found(id);
     const { applies, done, run } = ACTIONS[action];
-    if (applies.includes(job.state)) return { job: this.detail(await run(this.uno, id)), changed: true };
+    if (applies.includes(job.state)) return { job: this.detail(await run(this.uno, id, job.priority)), changed: true };
     if (done.includes(job.state)) return { job: this.detail(job), changed: false };
     throw new ConflictException(messages.adminStateConflict(id, job.state, action, applies));
+  }
+
+  /**
+   * Delete a job that is not active; 404 when unknown (a second delete too), 409 for an active job (cancel it first).
+   * Answers the job as it was.
+   */
+  async remove(id: string): Promise<{ removed: true; job: JobDetail }> {
+    const job = await this.found(id);
+    if (job.state === 'active') throw new ConflictException(messages.removeActive(id));
+    try {
+      return { removed: true, job: this.detail(await this.uno.queue.remove(id)) };
+    } catch (error) {
+      // Claimed since it was read: the store refused it.
+      if (error instanceof InvalidJobError) throw new ConflictException(error.message);
+      if (error instanceof JobNotFoundError) throw new NotFoundException(error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * Give a waiting or scheduled job another priority. Idempotent: a job already at that priority answers
+   * `changed: false`; another state answers 409.
+   */
+  async changePriority(id: string, priority: Priority): Promise<{ job: JobDetail; changed: boolean }> {
+    const job = await this.found(id);
+    if (!REPRIORITISABLE.includes(job.state)) throw new ConflictException(messages.adminStateConflict(id, job.state, 'change-priority', REPRIORITISABLE));
+    if (job.priority === priority) return { job: this.detail(job), changed: false };
+    const after = await this.uno.queue.changePriority(id, priority);
+    return { job: this.detail(after), changed: after.priority === priority };
   }
 
   /**
    * A bulk action by filter. A dry run counts the jobs it would change (at most {@link BULK_LIMIT}); the real one
    * needs that count as `confirm` (409 with the current count otherwise) and refuses more than the limit.
    */
-  async bulk(action: BulkAction, filter: AdminJobFilter, dryRun: boolean, confirm: number | undefined) {
-    const { ids, capped } = await this.matching(action, filter);
+  async bulk(action: BulkAction, filter: AdminJobFilter, dryRun: boolean, confirm: number | undefined, priority?: Priority) {
+    if (action === 'change-priority' && priority === undefined) {
+      throw badField('priority', messages.adminInvalidField('priority', undefined, 'one of "critical", "high", "normal", "low" (change-priority needs it)'));
+    }
+    const { ids, capped } = await this.matching(action, filter, priority);
     if (dryRun) return { action, matched: ids.length, capped };
     if (capped) throw badField('filter', messages.adminBulkTooMany(BULK_LIMIT));
     if (confirm !== ids.length) {
@@ -182,9 +228,13 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     const changed: string[] = [];
     for (const id of ids) {
       const job = await this.uno.storage.get(id);
-      if (job && ACTIONS[action].applies.includes(job.state)) {
-        await ACTIONS[action].run(this.uno, id);
+      if (!job || !wouldChange(action, job, priority)) continue;
+      try {
+        await ACTIONS[action].run(this.uno, id, priority!);
         changed.push(id);
+      } catch (error) {
+        // Claimed (delete) or gone since it was read: skipped, as a job that no longer matches.
+        if (!(error instanceof InvalidJobError || error instanceof JobNotFoundError)) throw error;
       }
     }
     return { action, matched: ids.length, changed: changed.length, ids: changed };
@@ -263,15 +313,24 @@ export class UnoJobsAdminService implements OnApplicationBootstrap {
     }
   }
 
-  private async matching(action: BulkAction, filter: AdminJobFilter): Promise<{ ids: string[]; capped: boolean }> {
+  /** What the store filters itself; a payload search on a store that cannot search is a 400 naming `search`. */
+  private storeFilter(filter: AdminJobFilter): JobFilter {
+    const { state, task, queue, search } = filter;
+    if (search === undefined) return { state, task, queue };
+    if (!this.uno.storage.capabilities.payloadSearch) throw badField('search', messages.payloadSearchUnsupported());
+    return { state, task, queue, payloadContains: search };
+  }
+
+  private async matching(action: BulkAction, filter: AdminJobFilter, priority: Priority | undefined): Promise<{ ids: string[]; capped: boolean }> {
     const ids: string[] = [];
+    const storeFilter = this.storeFilter(filter);
     let scanned = 0;
     for (const state of ACTIONS[action].applies.filter((s) => !filter.state || s === filter.state)) {
       let cursor: string | null = null;
       do {
-        const page = await this.uno.storage.list({ state, task: filter.task, queue: filter.queue }, { limit: 100, cursor });
-        scanned += page.jobs.length;
-        ids.push(...page.jobs.filter((job) => matches(job, filter)).map((job) => job.id));
+        const page = await this.uno.storage.list({ ...storeFilter, state }, { limit: 100, cursor });
+        scanned += filter.search === undefined ? page.jobs.length : PAYLOAD_SEARCH_SCAN;
+        ids.push(...page.jobs.filter((job) => matches(job, filter) && wouldChange(action, job, priority)).map((job) => job.id));
         if (ids.length > BULK_LIMIT || scanned > 10 * BULK_LIMIT) return { ids: ids.slice(0, BULK_LIMIT), capped: true };
         cursor = page.nextCursor;
       } while (cursor !== null);

@@ -86,8 +86,9 @@ export const assetType = (name: string): string => (name.endsWith('.css') ? 'tex
 
 /**
  * The page: the stylesheet and module script of the bundle with the nonce, and the configuration as a JSON data
- * block (`<` escaped, so no value can close the element). Every URL is relative: the page works under any base path
- * as long as it is served with a trailing slash.
+ * block (`<` escaped, so no value can close the element). An empty icon spares the browser a request for
+ * `/favicon.ico`, which the app may not serve (a 404 in the console). Every URL is relative: the page works under
+ * any base path as long as it is served with a trailing slash.
  */
 export function dashboardHtml(assets: DashboardAssets, nonce: string, config: { pollMs: number }): string {
   const json = JSON.stringify(config).replace(/</g, '\\u003c');
@@ -97,6 +98,7 @@ export function dashboardHtml(assets: DashboardAssets, nonce: string, config: { 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Uno Jobs</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="assets/${assets.style}" nonce="${nonce}">
 <script type="module" src="assets/${assets.script}" nonce="${nonce}"></script>
 </head>

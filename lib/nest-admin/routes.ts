@@ -1,4 +1,5 @@
-import { JOB_STATES } from '../contract/job.js';
+import { JOB_STATES, PRIORITIES } from '../contract/job.js';
+import { PAYLOAD_SEARCH_SCAN } from '../contract/job-storage.js';
 
 /** What a caller must hold for a route: `read` for answers, `write` for actions. */
 export type AdminScope = 'read' | 'write';
@@ -44,10 +45,14 @@ const JOB_FILTER = {
   idPrefix: text('Jobs whose id starts with this.'),
   from: date('Jobs created at or after this time.'),
   to: date('Jobs created before this time.'),
+  search: text(
+    `Jobs whose payload (its JSON text) contains this text, case-sensitively, among at most ${PAYLOAD_SEARCH_SCAN} jobs of the other ` +
+      'filters per request (400 on a store that cannot search payloads: GET me tells).',
+  ),
 } satisfies Record<string, FieldSpec>;
 
 /** Bulk actions by filter. */
-export const BULK_ACTIONS = ['retry', 'cancel', 'run-now'] as const;
+export const BULK_ACTIONS = ['retry', 'cancel', 'run-now', 'delete', 'change-priority'] as const;
 /** One bulk action. */
 export type BulkAction = (typeof BULK_ACTIONS)[number];
 
@@ -58,7 +63,7 @@ const TASK_BODY = { task: text('One task of the queue; leave it out for the whol
  * (`buildOpenApi`), so the two cannot drift.
  */
 export const ADMIN_ROUTES = {
-  me: { method: 'GET', path: 'me', scope: 'read', summary: "The caller's scope ('read' or 'write') and whether the API is read-only." },
+  me: { method: 'GET', path: 'me', scope: 'read', summary: "The caller's scope ('read' or 'write'), whether the API is read-only, and whether the store can search payloads." },
   queues: { method: 'GET', path: 'queues', scope: 'read', summary: 'Every known queue with its counts, rates and paused state.' },
   queue: { method: 'GET', path: 'queues/:queue', scope: 'read', summary: 'One queue with its counts, rates and paused state.' },
   pauseQueue: { method: 'POST', path: 'queues/:queue/pause', scope: 'write', summary: 'Pause claims of a queue (or one task of it) cluster-wide.', body: TASK_BODY },
@@ -72,10 +77,12 @@ export const ADMIN_ROUTES = {
     },
   },
   bulk: {
-    method: 'POST', path: 'jobs/bulk', scope: 'write', summary: `Retry, cancel or run now every job of a filter (at most ${BULK_LIMIT}), after a dry run.`,
+    method: 'POST', path: 'jobs/bulk', scope: 'write',
+    summary: `Retry, cancel, run now, delete or change the priority of every job of a filter (at most ${BULK_LIMIT}), after a dry run.`,
     body: {
       action: text('What to do to each job.', { enum: BULK_ACTIONS, required: true }),
-      filter: { type: 'object', description: 'Which jobs: queue, task, state, idPrefix, from, to (as the jobs route).' },
+      priority: text('The new priority (change-priority only, and required there).', { enum: PRIORITIES }),
+      filter: { type: 'object', description: 'Which jobs: queue, task, state, idPrefix, from, to, search (as the jobs route).' },
       dryRun: { type: 'boolean', description: 'Only count the jobs the action would change.' },
       confirm: { type: 'integer', description: "The dry run's count; required unless dryRun.", min: 0, max: BULK_LIMIT },
     },
@@ -84,6 +91,11 @@ export const ADMIN_ROUTES = {
   retry: { method: 'POST', path: 'jobs/:id/retry', scope: 'write', summary: 'Run a failed or cancelled job again with fresh attempts.' },
   cancel: { method: 'POST', path: 'jobs/:id/cancel', scope: 'write', summary: 'Cancel a waiting, scheduled or active job.' },
   runNow: { method: 'POST', path: 'jobs/:id/run-now', scope: 'write', summary: 'Make a scheduled job waiting now, its attempts unchanged.' },
+  changePriority: {
+    method: 'POST', path: 'jobs/:id/priority', scope: 'write', summary: 'Give a waiting or scheduled job another priority (claimed in its new order).',
+    body: { priority: text('The new priority.', { enum: PRIORITIES, required: true }) },
+  },
+  remove: { method: 'DELETE', path: 'jobs/:id', scope: 'write', summary: 'Delete a job that is not active (cancel a running one first), with its dedupe key.' },
   schedules: { method: 'GET', path: 'schedules', scope: 'read', summary: 'Every schedule with its next and last run.' },
   pauseSchedule: { method: 'POST', path: 'schedules/:name/pause', scope: 'write', summary: 'Stop firing a schedule on every instance.' },
   resumeSchedule: { method: 'POST', path: 'schedules/:name/resume', scope: 'write', summary: 'Fire a paused schedule again from its next tick.' },
@@ -123,7 +135,7 @@ const STATUS: Record<number, string> = {
   403: 'A write route for a read-only caller, a read-only API, a cross-site action, or a guard refused.',
   404: 'Unknown job or schedule.',
   409: "The job's state does not allow the action, or a bulk confirm does not match.",
-  501: 'The job store cannot do this (pause, run now).',
+  501: 'The job store cannot do this (pause, run now, delete, change priority).',
 };
 
 function schemaOf(field: FieldSpec): Record<string, unknown> {

@@ -3,7 +3,7 @@ import { ADMIN_OPTIONS, AdminAccessGuard, AdminErrorFilter } from './admin-acces
 import { UnoJobsAdminControllerBase } from './admin.controller.js';
 import { resolveAdminOptions, type ResolvedAdminOptions, type UnoJobsAdminOptions } from './admin-options.js';
 import { UnoJobsAdminService } from './admin.service.js';
-import { UNO_DASHBOARD_OPTIONS, dashboardControllerAt } from './ui.controller.js';
+import { FastifyFolderRoute, UNO_DASHBOARD_CONTROLLER, UNO_DASHBOARD_OPTIONS, dashboardControllerAt } from './ui.controller.js';
 
 /** The admin controller mounted at `/<path>/api`, behind the app's guards, then the access guard. */
 function controllerAt(options: ResolvedAdminOptions): Type<unknown> {
@@ -28,10 +28,16 @@ export class UnoJobsAdminModule {
   /** The API with these options (see {@link UnoJobsAdminOptions}). */
   static register(options: UnoJobsAdminOptions): DynamicModule {
     const resolved = resolveAdminOptions(options);
+    const dashboard = resolved.dashboard ? dashboardControllerAt(resolved) : null;
     return {
       module: UnoJobsAdminModule,
-      controllers: [controllerAt(resolved), ...(resolved.dashboard ? [dashboardControllerAt(resolved)] : [])],
-      providers: [{ provide: ADMIN_OPTIONS, useValue: resolved }, { provide: UNO_DASHBOARD_OPTIONS, useValue: resolved.dashboard }, UnoJobsAdminService],
+      controllers: [controllerAt(resolved), ...(dashboard ? [dashboard] : [])],
+      providers: [
+        { provide: ADMIN_OPTIONS, useValue: resolved },
+        { provide: UNO_DASHBOARD_OPTIONS, useValue: resolved.dashboard },
+        UnoJobsAdminService,
+        ...(dashboard ? [{ provide: UNO_DASHBOARD_CONTROLLER, useValue: dashboard }, FastifyFolderRoute] : []),
+      ],
       exports: [UnoJobsAdminService],
     };
   }

@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import type { JobPage } from '../contract/job.js';
 import { MAX_LOG_LINES } from '../contract/job-storage.js';
 import { messages } from '../contract/errors.js';
+import { adminActionCases } from './conformance-admin-actions.js';
 import { newJob, claimReq, err, keepAll, sleep, waitFor, type ConformanceCase } from './conformance-helpers.js';
 
-/** Conformance cases of the admin side: cancel, retry, release, progress, counts, listing, pruning, schedules, wake-ups. */
+/**
+ * Conformance cases of the admin side: cancel, retry, release, progress, counts, listing, pruning, schedules,
+ * wake-ups, and the optional job actions (remove, changePriority).
+ */
 export const adminCases: ConformanceCase[] = [
   {
     name: 'cancel: a waiting job never runs, a running one loses its lease, a final one is unchanged',
@@ -281,4 +285,5 @@ export const adminCases: ConformanceCase[] = [
       }
     },
   },
+  ...adminActionCases,
 ];

@@ -22,7 +22,7 @@ describe('TypeORM MariaDB specifics', () => {
     const own = `${prefix}own_`;
     const s = new TypeormJobStorage({ dataSource: MY, tablePrefix: own });
     await s.init();
-    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true });
+    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true, payloadSearch: true });
     await s.insert([newJob({ id: 'Case' }), newJob({ id: 'case' })]);
     // utf8mb4_bin: ids differing only in case are two jobs, as on the other databases.
     expect((await s.counts()).waiting).toBe(2);

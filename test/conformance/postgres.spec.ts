@@ -20,7 +20,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     const own = `${prefix}own_`;
     const s = new TypeormJobStorage({ dataSource: PG, tablePrefix: own });
     await s.init();
-    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true });
+    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true, payloadSearch: true });
     await s.insert([newJob({ id: 'o1' })]);
     expect((await s.get('o1'))?.state).toBe('waiting');
     const owned = s.dataSource;

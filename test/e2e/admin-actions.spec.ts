@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { JobQueue, Scheduler } from '../../lib/index.js';
 import { messages } from '../../lib/contract/errors.js';
-import { waitFor } from '../../lib/testing/index.js';
+import type { UnoJobs } from '../../lib/core/uno-jobs.js';
+import { UNO_JOBS } from '../../lib/nest/tokens.js';
+import { newJob, waitFor } from '../../lib/testing/index.js';
 import { ADMIN, authorizeByRole, bootAdmin, TokenGuard, type AdminClient } from '../support/admin-app.js';
 import { storeCases } from '../support/store-cases.js';
 
@@ -81,6 +83,75 @@ describe.each(STORES)('admin actions on $name', (store) => {
     expect(listed.body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[2], ids[1]]);
     const rest = await api.get(`jobs?idPrefix=bulk-${store.name}-&limit=2&cursor=${encodeURIComponent(listed.body.nextCursor)}`);
     expect(rest.body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[0]]);
+  }, 60_000);
+
+  it('delete and change priority, of one job and in bulk: 404 for an unknown id, 409 for an active job, 400 naming a bad priority', async () => {
+    const c = await boot();
+    const api = as(c);
+    const jobs = c.app.get(JobQueue);
+    const remove = (id: string, headers: Record<string, string> = ADMIN) => c.call('DELETE', `jobs/${encodeURIComponent(id)}`, { headers });
+    const later = await jobs.enqueue('report.build', { n: 1 }, { delay: 3_600_000 });
+    const raised = await api.post(`jobs/${later.id}/priority`, { priority: 'critical' });
+    expect([raised.status, raised.body.changed, raised.body.job.priority]).toEqual([200, true, 'critical']);
+    expect((await api.post(`jobs/${later.id}/priority`, { priority: 'critical' })).body.changed).toBe(false);
+    const bad = await api.post(`jobs/${later.id}/priority`, { priority: 'urgent' });
+    expect([bad.status, bad.body.field, bad.body.message]).toEqual([400, 'priority', messages.adminInvalidField('priority', 'urgent', 'one of "critical", "high", "normal", "low"')]);
+    expect((await api.post('jobs/missing/priority', { priority: 'low' })).status).toBe(404);
+    expect((await remove(later.id, { ...ADMIN, 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    const removed = await remove(later.id);
+    expect([removed.status, removed.body.removed, removed.body.job.state, removed.body.job.priority]).toEqual([200, true, 'scheduled', 'critical']);
+    expect((await remove(later.id)).status).toBe(404);
+    expect((await api.get(`jobs/${later.id}`)).status).toBe(404);
+
+    // A job held by a claim (queue "held" has no worker here): it must be cancelled before it is deleted.
+    const { storage } = c.app.get<UnoJobs>(UNO_JOBS);
+    const [held] = await storage.insert([newJob({ queue: 'held' })]);
+    await storage.claim({ queue: 'held', limit: 1, leaseMs: 60_000, workerId: 'test' });
+    const active = await remove(held!.job.id);
+    expect([active.status, active.body.message]).toEqual([409, messages.removeActive(held!.job.id)]);
+    expect((await api.post(`jobs/${held!.job.id}/priority`, { priority: 'low' })).status).toBe(409);
+    await api.post(`jobs/${held!.job.id}/cancel`);
+    expect((await remove(held!.job.id)).status).toBe(200);
+
+    const ids: string[] = [];
+    for (const n of [2, 3, 4]) ids.push((await jobs.enqueue('report.build', { n }, { delay: 3_600_000, jobId: `prio-${store.name}-${n}` })).id);
+    const filter = { idPrefix: `prio-${store.name}-` };
+    const missing = await api.post('jobs/bulk', { action: 'change-priority', filter, dryRun: true });
+    expect([missing.status, missing.body.field]).toEqual([400, 'priority']);
+    expect((await api.post('jobs/bulk', { action: 'change-priority', priority: 'low', filter, dryRun: true })).body).toEqual({ action: 'change-priority', matched: 3, capped: false });
+    const lowered = await api.post('jobs/bulk', { action: 'change-priority', priority: 'low', filter, confirm: 3 });
+    expect([lowered.status, lowered.body.changed]).toEqual([200, 3]);
+    expect((await api.get(`jobs/${ids[0]}`)).body.priority).toBe('low');
+    expect((await api.post('jobs/bulk', { action: 'change-priority', priority: 'low', filter, dryRun: true })).body.matched).toBe(0);
+    expect((await api.post('jobs/bulk', { action: 'delete', filter, dryRun: true })).body.matched).toBe(3);
+    const deleted = await api.post('jobs/bulk', { action: 'delete', filter, confirm: 3 });
+    expect([deleted.status, deleted.body.changed, [...deleted.body.ids].sort()]).toEqual([200, 3, [...ids].sort()]);
+    expect((await api.get(`jobs?idPrefix=prio-${store.name}-`)).body.jobs).toEqual([]);
+  }, 60_000);
+
+  it('search in payloads where the store can (memory, SQL), in the list and in bulk; a 400 naming search where it cannot (Redis)', async () => {
+    const c = await boot();
+    const api = as(c);
+    const jobs = c.app.get(JobQueue);
+    const ids: string[] = [];
+    for (const [n, note] of [[1, 'Ada 100%'], [2, 'ada'], [3, 'Ada']] as const) {
+      ids.push((await jobs.enqueue('report.build', { n, note }, { delay: 3_600_000, jobId: `find-${store.name}-${n}` })).id);
+    }
+    const canSearch = (await api.get('me')).body.payloadSearch as boolean;
+    const found = await api.get(`jobs?search=${encodeURIComponent('Ada')}`);
+    if (!canSearch) {
+      expect(store.name).toBe('redis');
+      expect([found.status, found.body.field, found.body.message]).toEqual([400, 'search', messages.payloadSearchUnsupported()]);
+      expect((await api.post('jobs/bulk', { action: 'delete', filter: { search: 'Ada' }, dryRun: true })).body.field).toBe('search');
+      return;
+    }
+    expect(found.body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[2], ids[0]]);
+    expect((await api.get('jobs?search=100%25&queue=reports')).body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[0]]);
+    expect((await api.get('jobs?search=Ada&state=completed')).body.jobs).toEqual([]);
+    const filter = { search: '"Ada', idPrefix: `find-${store.name}-` };
+    expect((await api.post('jobs/bulk', { action: 'delete', filter, dryRun: true })).body.matched).toBe(2);
+    expect((await api.post('jobs/bulk', { action: 'delete', filter, confirm: 2 })).body.changed).toBe(2);
+    expect((await api.get(`jobs?idPrefix=find-${store.name}-`)).body.jobs.map((j: { id: string }) => j.id)).toEqual([ids[1]]);
   }, 60_000);
 
   it('queues (counts, rates, pause and resume where the store can), schedules, workers, figures and error patterns', async () => {

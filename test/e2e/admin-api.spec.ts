@@ -50,7 +50,7 @@ describe('admin API security', () => {
   it('a read-only caller reads and gets 403 on every write route; readOnly: true refuses them to everyone', async () => {
     let c = await boot();
     const writes = Object.values(ADMIN_ROUTES).filter((r) => r.scope === 'write');
-    expect((await c.call('GET', 'me', { headers: VIEWER })).body).toEqual({ scope: 'read', readOnly: false });
+    expect((await c.call('GET', 'me', { headers: VIEWER })).body).toEqual({ scope: 'read', readOnly: false, payloadSearch: true });
     expect((await c.call('GET', 'queues', { headers: VIEWER })).status).toBe(200);
     for (const route of writes) {
       const answer = await c.call(route.method, route.path.replace(/:\w+/g, 'x'), { headers: VIEWER, body: {} });
@@ -58,7 +58,7 @@ describe('admin API security', () => {
     }
     await c.app.close();
     c = await boot({ guards: [TokenGuard], authorize: authorizeByRole, readOnly: true });
-    expect((await c.call('GET', 'me', { headers: ADMIN })).body).toEqual({ scope: 'read', readOnly: true });
+    expect((await c.call('GET', 'me', { headers: ADMIN })).body).toEqual({ scope: 'read', readOnly: true, payloadSearch: true });
     for (const route of writes) {
       const answer = await c.call(route.method, route.path.replace(/:\w+/g, 'x'), { headers: ADMIN, body: {} });
       expect([route.path, answer.status, answer.body.message]).toEqual([route.path, 403, messages.adminReadOnly('readOnly')]);
@@ -97,7 +97,7 @@ describe('admin API security', () => {
       const logger = { log() {}, error() {}, warn: (message: unknown) => void warnings.push(String(message)) };
       client = await bootAdmin(new MemoryJobStorage(), { allowUnauthenticated: true, path: 'dev/jobs' }, logger);
       expect(warnings).toContain(messages.adminUnauthenticatedWarning('dev/jobs'));
-      expect((await client.call('GET', 'me')).body).toEqual({ scope: 'write', readOnly: false });
+      expect((await client.call('GET', 'me')).body).toEqual({ scope: 'write', readOnly: false, payloadSearch: true });
     } finally {
       process.env.NODE_ENV = env;
     }
@@ -173,12 +173,18 @@ describe('admin API answers', () => {
       [get('jobs?queue=a&queue=b'), 'queue'],
       [get('jobs?sort=id'), 'sort'],
       [get('jobs?cursor=not-a-cursor'), 'cursor'],
+      [get('jobs?search='), 'search'],
+      [get(`jobs?search=${'x'.repeat(201)}`), 'search'],
       [get('metrics/series?to=2026-01-01T00:00:00Z'), 'from'],
       [get('metrics/series?from=2026-01-01T00:00:00Z&to=2026-01-03T00:00:00Z'), 'to'],
       [get('metrics/series?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z&resolution=day'), 'resolution'],
       [get('error-patterns?limit=1000'), 'limit'],
       [post('jobs/bulk', {}), 'action'],
-      [post('jobs/bulk', { action: 'delete' }), 'action'],
+      [post('jobs/bulk', { action: 'purge' }), 'action'],
+      [post('jobs/bulk', { action: 'change-priority', dryRun: true }), 'priority'],
+      [post('jobs/bulk', { action: 'change-priority', priority: 'urgent', dryRun: true }), 'priority'],
+      [post('jobs/nope/priority', {}), 'priority'],
+      [post('jobs/nope/priority', { priority: 'urgent' }), 'priority'],
       [post('jobs/bulk', { action: 'retry', filter: { state: 'dead' } }), 'filter.state'],
       [post('jobs/bulk', { action: 'retry', filter: [] }), 'filter'],
       [post('jobs/bulk', { action: 'retry', filter: {}, confirm: -1 }), 'confirm'],
@@ -191,7 +197,7 @@ describe('admin API answers', () => {
       expect([field, status, body.statusCode, body.error, body.field]).toEqual([field, 400, 400, 'Bad Request', field]);
       expect(body.message).toMatch(/invalid|not a known field/);
     }
-    for (const [method, route] of [['GET', 'jobs/nope'], ['POST', 'jobs/nope/retry'], ['POST', 'jobs/nope/cancel'], ['POST', 'jobs/nope/run-now'],
+    for (const [method, route] of [['GET', 'jobs/nope'], ['POST', 'jobs/nope/retry'], ['POST', 'jobs/nope/cancel'], ['POST', 'jobs/nope/run-now'], ['DELETE', 'jobs/nope'],
       ['POST', 'schedules/nope/pause'], ['POST', 'schedules/nope/resume'], ['POST', 'schedules/nope/trigger'], ['DELETE', 'schedules/nope']] as const) {
       const { status, body } = await c.call(method, route, { headers: ADMIN });
       expect([route, status, body.error]).toEqual([route, 404, 'Not Found']);

@@ -123,6 +123,41 @@ describe('dashboard in Chromium', () => {
     await page.close();
   }, 30_000);
 
+  it('changes the priority of a scheduled job and deletes a job from its page', async () => {
+    const later = await jobs.enqueue('mail.send', { to: 'priority' }, { delay: 3_600_000 });
+    const { page, report } = await open('admin', `#/job/${later.id}`);
+    await page.locator('.job-head .badge', { hasText: 'scheduled' }).waitFor();
+    await page.getByLabel('Priority').selectOption('critical');
+    await waitFor(async () => (await jobs.getJob(later.id))?.priority === 'critical', 5000, 'the new priority');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.waitForURL(/#\/jobs\?queue=mail$/);
+    expect(await jobs.getJob(later.id)).toBeNull();
+    expect(report.cspViolations).toEqual([]);
+    expect(report.errors).toEqual([]);
+    await page.close();
+  }, 30_000);
+
+  it('searches the payloads from the job list (the memory store can), and deletes the match in bulk after a dry run', async () => {
+    const { page, report } = await open('admin', '#/jobs');
+    await page.locator('input[name="search"]').fill('"grace"');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/search=%22grace%22/);
+    await page.locator('table.jobs tbody tr').first().waitFor();
+    const rows = page.locator('table.jobs tbody tr');
+    expect(await rows.count()).toBe(1);
+    const [grace] = (await jobs.list({ task: 'mail.send', limit: 100 })).jobs.filter((j) => (j.payload as { to: string }).to === 'grace');
+    expect(await rows.first().getAttribute('data-job')).toBe(grace!.id);
+    await page.getByRole('button', { name: 'delete…' }).click();
+    await page.locator('.bulk', { hasText: '1 job(s) would change.' }).waitFor();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'delete 1 job(s)' }).click();
+    await page.locator('main p.muted', { hasText: 'No job matches.' }).waitFor();
+    expect(await jobs.getJob(grace!.id)).toBeNull();
+    expect(report.cspViolations).toEqual([]);
+    await page.close();
+  }, 30_000);
+
   it('renders a payload and an error holding markup as text, and runs none of it', async () => {
     const { page, report } = await open('admin', `#/job/${xssId}`);
     await page.locator('.json-string', { hasText: JSON.stringify(XSS) }).waitFor();
@@ -175,9 +210,15 @@ describe('dashboard in Chromium', () => {
   }, 30_000);
 
   it('shows no action button to a read-only caller, and the API refuses its writes with 403', async () => {
-    const { page, report } = await open('viewer', `#/job/${xssId}`);
-    await page.locator('.job-head .badge', { hasText: 'failed' }).waitFor();
+    const waiting = await jobs.enqueue('mail.send', { to: 'viewer' }, { delay: 3_600_000 });
+    const { page, report } = await open('viewer', `#/job/${waiting.id}`);
+    await page.locator('.job-head .badge', { hasText: 'scheduled' }).waitFor();
     await page.locator('header .badge', { hasText: 'read-only' }).waitFor();
+    expect(await page.locator('.action').count()).toBe(0); // no Cancel, Run now, Delete nor priority choice
+    expect(await page.locator('select').count()).toBe(0);
+    await jobs.cancel(waiting.id);
+    await page.goto(`${dashboard}#/job/${xssId}`);
+    await page.locator('.job-head .badge', { hasText: 'failed' }).waitFor();
     expect(await page.locator('.action button').count()).toBe(0);
     await page.goto(`${dashboard}#/schedules`);
     await page.locator('tr[data-schedule="nightly.cleanup"]').waitFor();

@@ -7,6 +7,8 @@ import { completeSql } from '../../lib/storage/typeorm/queries/complete.postgres
 import { failSql } from '../../lib/storage/typeorm/queries/fail.postgres.js';
 import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
 import { oldestWaitingStmt } from '../../lib/storage/typeorm/queries/monitoring.js';
+import { listOp } from '../../lib/storage/typeorm/queries/admin.js';
+import type { Stmt } from '../../lib/storage/typeorm/dialect.js';
 import { postgres, toDollar } from '../../lib/storage/typeorm/dialect.js';
 import { newJob } from '../../lib/testing/index.js';
 import { dropTables } from '../support/sql-tables.js';
@@ -76,5 +78,19 @@ describe('PostgreSQL monitoring reads', () => {
     // Each probe stops at its first index entry: no node returns more than one row.
     const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
     expect(Math.max(...returned)).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('PostgreSQL payload search', () => {
+  it('reads its window of 1,000 jobs through the listing index (and the few active jobs), never the 20,000 rows', async () => {
+    // The first statement of a search: the window of ids with their hit flags.
+    const { sql, params } = listOp(postgres, t, { payloadContains: 'needle' }, { limit: 50 }).next().value as Stmt;
+    const rows = (await ds.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${toDollar(sql)}`, params)) as { 'QUERY PLAN': string }[];
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).toContain(`${t.jobs}_listing`);
+    expect(plan).not.toMatch(/Seq Scan/);
+    // The largest node: the 2,000 active jobs (the workers' slots and buffers), as for a page of the list.
+    const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...returned)).toBeLessThanOrEqual(2000);
   });
 });

@@ -463,4 +463,31 @@ describe('RedisJobStorage flow-control keys', () => {
       await storage.close();
     }
   });
+
+  it('remove leaves no key of its jobs behind: state sets, logs, dedupe keys, flow lists, the id index', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'replace', ttlMs: null } })]);
+      const parent = newJob({ awaitChildren: true });
+      const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
+      const logged = newJob({ queue: 'q3', maxAttempts: 1 });
+      await storage.insert([parent, child]);
+      await storage.insert([logged, newJob({ id: 'later', delayMs: 60_000 }), newJob({ id: 'stopped' })]);
+      const [c] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete([{ id: c!.job.id, token: c!.token, result: '1' }]);
+      const [l] = await storage.claim({ queue: 'q3', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.progress({ id: logged.id, token: l!.token }, { log: 'a line' });
+      await storage.fail([{ id: logged.id, token: l!.token, error: { attempt: 1, name: 'Error', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]);
+      await storage.cancel('stopped');
+      for (const id of [keyed!.job.id, child.id, parent.id, logged.id, 'later', 'stopped']) expect((await storage.remove(id))?.id).toBe(id);
+      // What stays is not the jobs': each queue's counters and last claim id, the store's epoch and queue set.
+      const left = (await scanKeys(`{${prefix}*`)).filter((key) => !/:meta$|:claim:w$|\}:epoch$/.test(key)).sort();
+      expect(left).toEqual([`{${prefix}}:queues`]);
+      for (const queue of ['q', 'q2', 'q3']) expect(Number(await admin.hget(`{${prefix}:${queue}}:meta`, 'cancelled'))).toBe(0);
+    } finally {
+      await storage.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { Injectable, Module, UnauthorizedException, type CanActivate, type DynamicModule, type ExecutionContext, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Task, UnoJobsModule, type JobContext, type JobStorage } from '../../lib/index.js';
 import { UnoJobsAdminModule, type UnoJobsAdminOptions } from '../../lib/admin.js';
 
@@ -60,17 +61,26 @@ class AdminTestApp {
 /** A booted admin test app and a client of its API. */
 export interface AdminClient {
   app: INestApplication;
+  /** The API's URL: `http://127.0.0.1:<port>/[<globalPrefix>/]<path>/api`. */
   base: string;
   /** Call `/<path>/api/<route>`; the answer's status and parsed JSON body. */
   call: (method: string, route: string, options?: { headers?: Record<string, string>; body?: unknown }) => Promise<{ status: number; body: any }>;
 }
 
-/** Boot a real Nest HTTP app (Express) with the admin API on `storage`. */
-export async function bootAdmin(storage: JobStorage, admin: UnoJobsAdminOptions, logger: LoggerService | false = false): Promise<AdminClient> {
-  const app = await NestFactory.create(AdminTestApp.register(storage, admin), { logger });
+/** How the test app runs: the HTTP platform (default Express) and an app-wide route prefix. */
+export interface AdminBootOptions {
+  platform?: 'express' | 'fastify';
+  globalPrefix?: string;
+}
+
+/** Boot a real Nest HTTP app (Express, or Fastify) with the admin API on `storage`. */
+export async function bootAdmin(storage: JobStorage, admin: UnoJobsAdminOptions, logger: LoggerService | false = false, boot: AdminBootOptions = {}): Promise<AdminClient> {
+  const module = AdminTestApp.register(storage, admin);
+  const app = boot.platform === 'fastify' ? await NestFactory.create(module, new FastifyAdapter(), { logger }) : await NestFactory.create(module, { logger });
+  if (boot.globalPrefix) app.setGlobalPrefix(boot.globalPrefix);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
-  const base = `http://127.0.0.1:${port}/${admin.path ?? 'jobs-admin'}/api`;
+  const base = `http://127.0.0.1:${port}/${boot.globalPrefix ? `${boot.globalPrefix}/` : ''}${admin.path ?? 'jobs-admin'}/api`;
   const call: AdminClient['call'] = async (method, route, options = {}) => {
     const response = await fetch(`${base}/${route}`, {
       method,

@@ -1,19 +1,51 @@
-import { get, post } from '../api.js';
+import { useState } from 'preact/hooks';
+import { del, get, post } from '../api.js';
 import { Action, JsonView, Loaded, StateBadge, Time, duration, useConfig } from '../components.js';
 import { usePoll } from '../poll.js';
-import { href } from '../router.js';
+import { href, navigate } from '../router.js';
 import type { JobDetail } from '../types.js';
 
-/** Which actions apply to a job in a state (the API answers 409 to the others). */
-const ACTIONS: Record<string, ('retry' | 'cancel' | 'run-now')[]> = {
-  waiting: ['cancel'],
-  scheduled: ['run-now', 'cancel'],
+/** Which actions apply to a job in a state (the API answers 409 to the others); an active job is cancelled before it is deleted. */
+const ACTIONS: Record<string, ('retry' | 'cancel' | 'run-now' | 'delete')[]> = {
+  'waiting-children': ['delete'],
+  waiting: ['cancel', 'delete'],
+  scheduled: ['run-now', 'cancel', 'delete'],
   active: ['cancel'],
-  failed: ['retry'],
-  cancelled: ['retry'],
+  completed: ['delete'],
+  failed: ['retry', 'delete'],
+  cancelled: ['retry', 'delete'],
 };
 
-const LABELS = { retry: 'Retry', cancel: 'Cancel', 'run-now': 'Run now' } as const;
+const LABELS = { retry: 'Retry', cancel: 'Cancel', 'run-now': 'Run now', delete: 'Delete' } as const;
+const CONFIRM: Partial<Record<keyof typeof LABELS, (id: string) => string>> = {
+  cancel: (id) => `Cancel job ${id}?`,
+  delete: (id) => `Delete job ${id}? It cannot be undone.`,
+};
+const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
+
+/** The priority; a writer changes it here while the job waits (waiting or scheduled). */
+function Priority({ job, path, done }: { job: JobDetail; path: string; done: () => void }) {
+  const { readOnly } = useConfig();
+  const [message, setMessage] = useState<string>();
+  if (readOnly || (job.state !== 'waiting' && job.state !== 'scheduled')) return <>{job.priority}</>;
+  const change = async (event: Event) => {
+    setMessage(undefined);
+    try {
+      await post(`${path}/priority`, { priority: (event.currentTarget as HTMLSelectElement).value });
+      done();
+    } catch (error) {
+      setMessage((error as Error).message);
+    }
+  };
+  return (
+    <span class="action">
+      <select aria-label="Priority" value={job.priority} onChange={change}>
+        {PRIORITIES.map((p) => <option key={p} value={p}>{p}</option>)}
+      </select>
+      {message && <span class="error" role="alert">{message}</span>}
+    </span>
+  );
+}
 
 /** One job: its fields, payload, result and progress as JSON trees, errors with stacks, logs, timeline, actions. */
 export function JobPage({ id }: { id: string }) {
@@ -28,14 +60,18 @@ export function JobPage({ id }: { id: string }) {
           <>
             <p class="job-head">
               <StateBadge state={j.state} />
-              {(ACTIONS[j.state] ?? []).map((a) => (
-                <Action key={a} label={LABELS[a]} confirm={a === 'cancel' ? `Cancel job ${id}?` : undefined} run={() => post(`${path}/${a}`)} done={job.reload} />
-              ))}
+              {(ACTIONS[j.state] ?? []).map((a) =>
+                a === 'delete' ? (
+                  <Action key={a} label={LABELS[a]} confirm={CONFIRM.delete!(id)} run={() => del(path)} done={() => navigate(href('jobs', { queue: j.queue }))} />
+                ) : (
+                  <Action key={a} label={LABELS[a]} confirm={CONFIRM[a]?.(id)} run={() => post(`${path}/${a}`)} done={job.reload} />
+                ),
+              )}
             </p>
             <dl class="fields">
               <dt>task</dt><dd>{j.task}</dd>
               <dt>queue</dt><dd><a href={href('queue', j.queue)}>{j.queue}</a></dd>
-              <dt>priority</dt><dd>{j.priority}</dd>
+              <dt>priority</dt><dd><Priority job={j} path={path} done={job.reload} /></dd>
               <dt>attempt</dt><dd>{j.attempt} of {j.maxAttempts}{j.stalls ? `, ${j.stalls} stall(s)` : ''}</dd>
               <dt>created</dt><dd><Time at={j.createdAt} /></dd>
               <dt>runs at</dt><dd><Time at={j.runAt} /></dd>

@@ -6,7 +6,7 @@ import { href, navigate } from '../router.js';
 import { STATES, type JobPage, type JobSummary } from '../types.js';
 
 /** The list's filters, kept in the route's query so a filtered list can be linked to and reloaded. */
-const FILTERS = ['queue', 'task', 'state', 'idPrefix', 'from', 'to'] as const;
+const FILTERS = ['queue', 'task', 'state', 'idPrefix', 'from', 'to', 'search'] as const;
 
 type Filter = Partial<Record<(typeof FILTERS)[number], string>>;
 
@@ -38,6 +38,7 @@ export function JobsPage({ query }: { query: URLSearchParams }) {
 }
 
 function FilterForm({ filter }: { filter: Filter }) {
+  const { payloadSearch } = useConfig();
   const submit = (event: Event) => {
     event.preventDefault();
     const data = new FormData(event.currentTarget as HTMLFormElement);
@@ -63,6 +64,8 @@ function FilterForm({ filter }: { filter: Filter }) {
       </label>
       <label>created from <input name="from" type="datetime-local" value={local(filter.from)} /></label>
       <label>to <input name="to" type="datetime-local" value={local(filter.to)} /></label>
+      {/* Hidden when the store cannot search payloads (Redis): the API would refuse the filter. */}
+      {payloadSearch && <label>payload contains <input name="search" type="search" value={filter.search ?? ''} /></label>}
       <button type="submit">Search</button>
     </form>
   );
@@ -94,7 +97,7 @@ export function JobTable({ jobs }: { jobs: JobSummary[] }) {
   );
 }
 
-type BulkAction = 'retry' | 'cancel' | 'run-now';
+type BulkAction = 'retry' | 'cancel' | 'run-now' | 'delete';
 
 /** Bulk actions on every job the filter matches: a dry run counts them first, and the count confirms the action. */
 function Bulk({ filter, done }: { filter: Filter; done: () => void }) {
@@ -110,7 +113,7 @@ function Bulk({ filter, done }: { filter: Filter; done: () => void }) {
   return (
     <div class="bulk">
       <span>All matching jobs:</span>
-      {(['retry', 'cancel', 'run-now'] as const).map((a) => (
+      {(['retry', 'cancel', 'run-now', 'delete'] as const).map((a) => (
         <button type="button" key={a} onClick={() => count(a)}>{a}…</button>
       ))}
       {dry && (
@@ -119,6 +122,7 @@ function Bulk({ filter, done }: { filter: Filter; done: () => void }) {
           {dry.matched > 0 && (
             <Action
               label={`${dry.action} ${dry.matched} job(s)`}
+              confirm={dry.action === 'delete' ? `Delete ${dry.matched} job(s)? It cannot be undone.` : undefined}
               run={() => post('api/jobs/bulk', { action: dry.action, filter, confirm: dry.matched })}
               done={() => (setDry(undefined), done())}
             />

@@ -10,10 +10,12 @@ import {
   type JobRecord,
   type JobState,
   type NewJob,
+  type Priority,
 } from '../../contract/job.js';
-import { messages } from '../../contract/errors.js';
+import { InvalidJobError, messages } from '../../contract/errors.js';
 import {
   boundHistory,
+  checkPriority,
   checkRetryDelays,
   DEFAULT_ERROR_HISTORY,
   JobStorage,
@@ -31,6 +33,8 @@ import {
   type PauseTarget,
   type ReleasedLease,
   narrowClaim,
+  PAYLOAD_SEARCH_SCAN,
+  searchWindow,
   type ClaimFlow,
   type ClaimReply,
   type FlowLimits,
@@ -76,7 +80,7 @@ const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled'
  * lost on restart.
  */
 export class MemoryJobStorage extends JobStorage {
-  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true };
+  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true, payloadSearch: true };
 
   private readonly clock: Clock;
   private readonly jobs = new Map<string, Entry>();
@@ -279,7 +283,7 @@ export class MemoryJobStorage extends JobStorage {
       if (!entry) return false;
       if (outcome.remove) {
         this.deactivate(entry);
-        this.remove(entry);
+        this.drop(entry);
         return true;
       }
       entry.resultJson = outcome.result;
@@ -369,6 +373,35 @@ export class MemoryJobStorage extends JobStorage {
     return this.snapshot(entry);
   }
 
+  override async remove(id: string): Promise<JobRecord | null> {
+    const entry = this.jobs.get(id);
+    if (!entry) return null;
+    if (entry.record.state === 'active') throw new InvalidJobError(messages.removeActive(id));
+    const removed = this.snapshot(entry);
+    this.finished.completed.delete(id);
+    this.finished.failed.delete(id);
+    for (const childId of this.childIds.get(id) ?? []) {
+      const child = this.jobs.get(childId);
+      if (child?.record.parent?.id === id) delete child.record.parent;
+    }
+    this.drop(entry);
+    if (entry.record.parent) this.leaveParent(id, entry.record.parent.id);
+    return removed;
+  }
+
+  override async changePriority(id: string, priority: Priority): Promise<JobRecord | null> {
+    checkPriority(priority);
+    const entry = this.jobs.get(id);
+    if (!entry) return null;
+    const r = entry.record;
+    if ((r.state === 'waiting' || r.state === 'scheduled') && r.priority !== priority) {
+      r.priority = priority;
+      // A scheduled job reaches its new level when due; a waiting one moves now (its old list entry goes stale).
+      if (r.state === 'waiting') this.pushReady(entry, this.clock.now());
+    }
+    return this.snapshot(entry);
+  }
+
   async promoteDue(): Promise<number> {
     return this.promoteAt(this.clock.now());
   }
@@ -410,7 +443,7 @@ export class MemoryJobStorage extends JobStorage {
         const old = now - (entry.record.finishedAt?.getTime() ?? now) > rule.maxAgeMs;
         if (!old && ids.size <= rule.maxCount) break; // oldest first: everything after is newer
         ids.delete(id);
-        this.remove(entry);
+        this.drop(entry);
         removed++;
       }
     }
@@ -433,6 +466,12 @@ export class MemoryJobStorage extends JobStorage {
           (!filter.queue || e.record.queue === filter.queue),
       )
       .sort((a, b) => b.order - a.order);
+    const text = filter.payloadContains;
+    if (text !== undefined) {
+      const window = matches.slice(0, PAYLOAD_SEARCH_SCAN);
+      const { rows, nextCursor } = searchWindow(window, (e) => e.payloadJson.includes(text), page.limit, (e) => String(e.order));
+      return { jobs: rows.map((e) => this.snapshot(e)), nextCursor };
+    }
     const slice = matches.slice(0, page.limit);
     const more = matches.length > page.limit;
     return { jobs: slice.map((e) => this.snapshot(e)), nextCursor: more ? String(slice[slice.length - 1]!.order) : null };
@@ -648,9 +687,10 @@ export class MemoryJobStorage extends JobStorage {
     return entry && entry.record.state === 'active' && entry.token === lease.token ? entry : null;
   }
 
-  /** Delete a job, and the dedupe key it holds. */
-  private remove(entry: Entry): void {
+  /** Delete a job, and the dedupe key it holds; its entries left in the ready lists and the due heap go stale. */
+  private drop(entry: Entry): void {
     const { id } = entry.record;
+    entry.seq = -1;
     this.jobs.delete(id);
     this.childIds.delete(id);
     if (entry.dedupeKey && this.dedupeKeys.get(entry.dedupeKey)?.id === id) this.dedupeKeys.delete(entry.dedupeKey);
@@ -689,6 +729,22 @@ export class MemoryJobStorage extends JobStorage {
     }
     const ended = (this.childIds.get(link!.id) ?? []).every((childId) => FINAL.has(this.jobs.get(childId)?.record.state ?? 'completed'));
     if (ended) this.requeue(parent, Math.max(parent.record.runAt.getTime(), now), now);
+  }
+
+  /**
+   * A removed child leaves its parent's list of children; a parent waiting for its children runs once the ones left
+   * have all ended.
+   */
+  private leaveParent(id: string, parentId: string): void {
+    const siblings = this.childIds.get(parentId) ?? [];
+    const at = siblings.indexOf(id);
+    if (at >= 0) siblings.splice(at, 1);
+    const parent = this.jobs.get(parentId);
+    if (parent?.record.state !== 'waiting-children') return;
+    if (siblings.every((childId) => FINAL.has(this.jobs.get(childId)?.record.state ?? 'completed'))) {
+      const now = this.clock.now();
+      this.requeue(parent, Math.max(parent.record.runAt.getTime(), now), now);
+    }
   }
 
   /** Back to waiting (due now) or scheduled (due later). */

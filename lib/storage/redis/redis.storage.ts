@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConfigurationError, messages } from '../../contract/errors.js';
+import { ConfigurationError, InvalidJobError, messages } from '../../contract/errors.js';
 import {
   emptyCounts,
   newJobRecord,
@@ -12,11 +12,13 @@ import {
   type JobRecord,
   type JobState,
   type NewJob,
+  type Priority,
 } from '../../contract/job.js';
 import {
   JobStorage,
   MAX_LOG_LINES,
   DEFAULT_ERROR_HISTORY,
+  checkPriority,
   checkRetryDelays,
   type RecoverOptions,
   type ClaimRequest,
@@ -444,6 +446,26 @@ export class RedisJobStorage extends JobStorage {
     return raw ? decodeJob(raw) : null;
   }
 
+  override async remove(id: string): Promise<JobRecord | null> {
+    const queue = await this.queueOf(id);
+    if (queue === null) return null;
+    const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids];
+    const reply = await this.run<[1, RawJob] | [0, string] | null>('remove', keys, [id, this.keys.channel]);
+    if (!reply) return null;
+    if (reply[0] === 0) throw new InvalidJobError(messages.removeActive(id));
+    // On a Cluster the id index is in another slot, so its entry goes in a second step.
+    if (this.cluster) await this.redis.hdel(this.keys.ids, id);
+    return decodeJob(reply[1]);
+  }
+
+  override async changePriority(id: string, priority: Priority): Promise<JobRecord | null> {
+    checkPriority(priority);
+    const queue = await this.queueOf(id);
+    if (queue === null) return null;
+    const raw = await this.run<RawJob | null>('priority', [this.keys.queue(queue)], [id, priorityLevel(priority)]);
+    return raw ? decodeJob(raw) : null;
+  }
+
   async promoteDue(): Promise<number> {
     let moved = 0;
     let nextDue = Infinity;
@@ -485,7 +507,9 @@ export class RedisJobStorage extends JobStorage {
     return raw ? decodeJob(raw) : null;
   }
 
+  /** Payloads live in each job's hash with no index to search: a `payloadContains` filter is refused. */
   async list(filter: JobFilter, page: { limit: number; cursor?: string | null }): Promise<JobPage> {
+    if (filter.payloadContains !== undefined) throw new InvalidJobError(messages.payloadSearchUnsupported());
     const queues = filter.queue !== undefined ? [filter.queue] : await this.allQueues();
     return listJobs(this.housekeeping(), queues, filter, page);
   }

@@ -15,6 +15,8 @@ export const SCRIPT_NAMES = [
   'cancel',
   'retry',
   'run-now',
+  'remove',
+  'priority',
   'get',
   'promote',
   'recover',

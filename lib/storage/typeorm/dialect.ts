@@ -43,6 +43,16 @@ export interface Dialect {
    * UPDATE`): `set` columns take the inserted value, `add` columns add it to the stored one.
    */
   onConflict(table: string, key: string, set: readonly string[], add?: readonly string[]): string;
+  /** SQL condition: `column` contains `text`, case-sensitively (a payload search). */
+  contains(column: string, text: string): Stmt;
+}
+
+/**
+ * `LIKE` with the pattern's own wildcards escaped (`!` is the escape character: a backslash means something else in
+ * MySQL string literals). Case-sensitive on PostgreSQL, and on MySQL/MariaDB through the tables' binary collation.
+ */
+function containsLike(column: string, text: string): Stmt {
+  return { sql: `${column} LIKE ? ESCAPE '!'`, params: [`%${text.replace(/[!%_]/g, '!$&')}%`] };
 }
 
 const placeholders = (columns: number, rows: number): string => {
@@ -72,6 +82,7 @@ export const postgres: Dialect = {
   upsert,
   onConflict: (table, key, set, add = []) =>
     `ON CONFLICT (${key}) DO UPDATE SET ${[...set.map((c) => `${c} = EXCLUDED.${c}`), ...add.map((c) => `${c} = ${table}.${c} + EXCLUDED.${c}`)].join(', ')}`,
+  contains: containsLike,
 };
 
 /**
@@ -94,6 +105,7 @@ export const mysql: Dialect = {
   upsert,
   onConflict: (_table, _key, set, add = []) =>
     `ON DUPLICATE KEY UPDATE ${[...set.map((c) => `${c} = VALUES(${c})`), ...add.map((c) => `${c} = ${c} + VALUES(${c})`)].join(', ')}`,
+  contains: containsLike,
 };
 
 /** SQLite (better-sqlite3): one writer at a time, so no row locks; julianday gives sub-second time. */
@@ -106,6 +118,8 @@ export const sqlite: Dialect = {
   insertIgnore: (table, columns, rows, conflict) => `${insertRows(table, columns, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
   upsert,
   onConflict: postgres.onConflict,
+  // SQLite's LIKE ignores the case of ASCII letters; instr() compares exactly, as the other databases' LIKE does.
+  contains: (column, text) => ({ sql: `instr(${column}, ?) > 0`, params: [text] }),
 };
 
 /** `?, ?, ?` for an IN list of `n` values. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ConfigurationError, StorageError, messages } from '../../contract/errors.js';
-import type { InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob } from '../../contract/job.js';
+import type { InsertResult, JobCounts, JobFilter, JobPage, JobRecord, NewJob, Priority } from '../../contract/job.js';
 import {
   JobStorage,
   type ClaimReply,
@@ -14,6 +14,7 @@ import {
   type RecoveryResult,
   type RetentionPolicy,
   type StorageCapabilities,
+  checkPriority,
   checkRetryDelays,
   type RecoverOptions,
   type Subscription,
@@ -27,7 +28,7 @@ import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
 import { CancelPoll } from './cancel-poll.js';
-import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, retryOp } from './queries/admin.js';
+import { cancelledSinceSql, cancelOp, changePriorityOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, removeOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { dedupeInsertOp } from './queries/dedupe.js';
 import { insertOp } from './queries/insert.js';
@@ -142,7 +143,7 @@ export class TypeormJobStorage extends JobStorage {
     const dialect = dsOptions ? dialectOf(dsOptions.type) : null;
     if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
-    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true };
+    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, payloadSearch: true };
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
     // 0 would probe the database in a tight loop; NaN would never back off.
     if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
@@ -441,6 +442,15 @@ export class TypeormJobStorage extends JobStorage {
     const job = await this.tx((d) => promoteOp(d, this.t, id));
     if (job?.state === 'waiting') await this.publish([job.queue]);
     return job;
+  }
+
+  override remove(id: string): Promise<JobRecord | null> {
+    return this.tx((d) => removeOp(d, this.t, id));
+  }
+
+  override async changePriority(id: string, priority: Priority): Promise<JobRecord | null> {
+    checkPriority(priority);
+    return this.tx((d) => changePriorityOp(d, this.t, id, priority));
   }
 
   async promoteDue(): Promise<number> {

@@ -1,7 +1,8 @@
-import { emptyCounts, FINAL_STATES, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState } from '../../../contract/job.js';
-import { MAX_LOG_LINES, type Lease, type ProgressUpdate } from '../../../contract/job-storage.js';
+import { InvalidJobError, messages } from '../../../contract/errors.js';
+import { emptyCounts, FINAL_STATES, priorityLevel, type JobCounts, type JobFilter, type JobPage, type JobRecord, type JobState, type Priority } from '../../../contract/job.js';
+import { MAX_LOG_LINES, PAYLOAD_SEARCH_SCAN, searchWindow, type Lease, type ProgressUpdate } from '../../../contract/job-storage.js';
 import { seqCursor } from '../../../contract/cursor.js';
-import type { Dialect, Op, Stmt } from '../dialect.js';
+import { list, type Dialect, type Op, type Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 
@@ -37,20 +38,35 @@ export function* listOp(d: Dialect, t: TableNames, filter: JobFilter, page: { li
     params.push(cursor);
   }
   const limit = Math.max(1, Math.floor(page.limit));
-  const select = (extra: string[]) => {
+  const select = (extra: string[], columns = COLUMNS, rows = limit + 1) => {
     const terms = [...extra, ...where];
-    return `SELECT ${COLUMNS} FROM ${t.jobs} ${terms.length ? `WHERE ${terms.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`;
+    return `SELECT ${columns} FROM ${t.jobs} ${terms.length ? `WHERE ${terms.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${rows}`;
   };
   const split = d.name === 'postgres' && filter.state === undefined;
-  const rows = yield split
-    ? {
-        sql: `(${select([`state <> 'active'`])}) UNION ALL (${select([`state = 'active'`])}) ORDER BY seq DESC LIMIT ${limit + 1}`,
-        params: [...params, ...params],
-      }
-    : { sql: select([]), params };
+  const read = (columns: string, rows: number, pre: unknown[] = []): Stmt =>
+    split
+      ? { sql: `(${select([`state <> 'active'`], columns, rows)}) UNION ALL (${select([`state = 'active'`], columns, rows)}) ORDER BY seq DESC LIMIT ${rows}`, params: [...pre, ...params, ...pre, ...params] }
+      : { sql: select([], columns, rows), params: [...pre, ...params] };
+  if (filter.payloadContains !== undefined) return yield* searchOp(d, t, filter.payloadContains, limit, read);
+  const rows = yield read(COLUMNS, limit + 1);
   const more = rows.length > limit;
   const slice = rows.slice(0, limit);
   return { jobs: slice.map(toRecord), nextCursor: more ? String(slice[slice.length - 1]!.seq) : null };
+}
+
+/**
+ * A payload search, bounded: the scan window (the newest {@link PAYLOAD_SEARCH_SCAN} rows of the other filters, read
+ * through the listing's own index) comes back as ids with a hit flag, never payloads; then the hits' rows are read by
+ * id. A search for rare text therefore costs the window, not the table.
+ */
+function* searchOp(d: Dialect, t: TableNames, text: string, limit: number, read: (columns: string, rows: number, pre?: unknown[]) => Stmt): Op<JobPage> {
+  const test = d.contains('payload', text);
+  const window = yield read(`id, seq, CASE WHEN ${test.sql} THEN 1 ELSE 0 END AS hit`, PAYLOAD_SEARCH_SCAN, test.params);
+  const { rows: hits, nextCursor } = searchWindow(window, (row) => Number(row.hit) === 1, limit, (row) => String(row.seq));
+  if (hits.length === 0) return { jobs: [], nextCursor };
+  const found = yield { sql: `SELECT ${COLUMNS} FROM ${t.jobs} WHERE id IN (${list(hits.length)})`, params: hits.map((row) => row.id) };
+  const bySeq = found.sort((a, b) => Number(b.seq) - Number(a.seq));
+  return { jobs: bySeq.map(toRecord), nextCursor };
 }
 
 /**
@@ -124,6 +140,32 @@ export function* promoteOp(d: Dialect, t: TableNames, id: string): Op<JobRecord 
   if (row.state !== 'scheduled') return toRecord(row);
   yield { sql: `UPDATE ${t.jobs} SET state = 'waiting', run_at = ? WHERE id = ?`, params: [Number(row.now_ms), id] };
   return toRecord({ ...row, state: 'waiting', run_at: row.now_ms });
+}
+
+/**
+ * Delete a job that is not active, and the dedupe key naming it (through the keys' job_id index). The SQL stores keep
+ * no flows and no retention index beside the jobs table's own, so the row and its key are everything.
+ */
+export function* removeOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (row.state === 'active') throw new InvalidJobError(messages.removeActive(id));
+  yield { sql: `DELETE FROM ${t.jobs} WHERE id = ?`, params: [id] };
+  yield { sql: `DELETE FROM ${t.dedupe} WHERE job_id = ?`, params: [id] };
+  return toRecord(row);
+}
+
+/**
+ * Another priority for a waiting or scheduled job. The claim orders by (priority, run_at, seq), so the job takes its
+ * place in the new level by when it became ready; the claim index follows the row.
+ */
+export function* changePriorityOp(d: Dialect, t: TableNames, id: string, priority: Priority): Op<JobRecord | null> {
+  const row = yield* locked(d, t, id);
+  if (!row) return null;
+  if (row.state !== 'waiting' && row.state !== 'scheduled') return toRecord(row);
+  const level = priorityLevel(priority);
+  if (Number(row.priority) !== level) yield { sql: `UPDATE ${t.jobs} SET priority = ? WHERE id = ?`, params: [level, id] };
+  return toRecord({ ...row, priority: level });
 }
 
 /** Store progress and/or append a log line (the newest `update.logLines`, default {@link MAX_LOG_LINES}, kept); false when fenced out. */
