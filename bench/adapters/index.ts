@@ -39,6 +39,8 @@ export const ADAPTERS: Record<string, Entry> = {
       return (context) => Object.assign(createUnoAdapter(context), { variant: 'uno-baseline' });
     },
   },
+  // The harness ceiling of the memory suite (see bench/adapters/ceiling.ts).
+  ceiling: { backends: ['memory'], load: async () => (await import('./ceiling.js')).createCeilingAdapter },
   bullmq: { backends: ['redis', 'redis-cluster'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
   'bee-queue': { backends: ['redis'], load: async () => (await import('./bee-queue.js')).createBeeQueueAdapter },
   'pg-boss': { backends: ['postgres'], load: async () => (await import('./pg-boss.js')).createPgBossAdapter },
