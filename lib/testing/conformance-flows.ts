@@ -93,4 +93,28 @@ export const flowCases: ConformanceCase[] = [
       assert.equal((await s.cancel(other.id))!.state, 'failed', 'a final parent stays as it is');
     },
   },
+  {
+    name: 'flows: children that end at once (separate calls in flight together) release their parent exactly once',
+    run: async (s) => {
+      if (!(await keepsFlows(s))) return;
+      const parent = newJob({ awaitChildren: true });
+      const strict = newJob({ awaitChildren: true });
+      const kids = Array.from({ length: 6 }, () => child(parent.id, 'continue'));
+      const strictKids = Array.from({ length: 6 }, () => child(strict.id, 'fail'));
+      await s.insert([parent, ...kids, strict, ...strictKids]);
+      const claimed = await claimChildren(s, 12);
+      assert.equal(claimed.length, 12);
+      // Each outcome its own call, all in flight at once: on a store with a connection pool, concurrent transactions.
+      const ends = claimed.map((c, i) =>
+        i % 2 === 0 ? s.complete([{ id: c.job.id, token: c.token, result: String(i) }]) : s.fail([{ id: c.job.id, token: c.token, error: err(1), retryDelayMs: null }]));
+      assert.deepEqual(await Promise.all(ends), claimed.map(() => [true]));
+      assert.equal((await s.get(parent.id))!.state, 'waiting', 'the last of the children to end released the parent');
+      const failed = (await s.get(strict.id))!;
+      assert.equal(failed.state, 'failed');
+      assert.equal(failed.errors.filter((e) => e.name === 'ChildFailedError').length, 1, 'one failed child failed the parent, once');
+      const [run] = await s.claim(claimReq(5));
+      assert.equal(run!.job.id, parent.id);
+      assert.deepEqual(await s.claim(claimReq(5)), [], 'the parent was made claimable once');
+    },
+  },
 ];

@@ -30,6 +30,7 @@ import { CancelPoll } from './cancel-poll.js';
 import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { dedupeInsertOp } from './queries/dedupe.js';
+import { childrenSql, inFlow } from './queries/flows.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import {
@@ -142,7 +143,7 @@ export class TypeormJobStorage extends JobStorage {
     const dialect = dsOptions ? dialectOf(dsOptions.type) : null;
     if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
-    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true };
+    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, flows: true };
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
     // 0 would probe the database in a tight loop; NaN would never back off.
     if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
@@ -219,9 +220,10 @@ export class TypeormJobStorage extends JobStorage {
       } catch (error) {
         throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
       }
-      // Every insert writes `headers` (migration 1764800000000): say so now rather than fail each enqueue.
+      // Every insert writes `headers` (migration 1764800000000) and every read the flow links (1765100000000): say
+      // so now rather than fail each enqueue.
       try {
-        await this.runner.query(`SELECT headers FROM ${this.t.jobs} WHERE 1 = 0`);
+        await this.runner.query(`SELECT headers, parent_id FROM ${this.t.jobs} WHERE 1 = 0`);
       } catch (error) {
         throw new ConfigurationError(messages.storageSchemaOutdated(this.t.jobs, (error as Error).message));
       }
@@ -334,7 +336,9 @@ export class TypeormJobStorage extends JobStorage {
     if (jobs.length === 0) return [];
     const manager = options?.manager as ManagerLike | undefined;
     if (manager !== undefined && typeof manager?.query !== 'function') throw new ConfigurationError(messages.invalidManager());
-    const results = jobs.some((job) => job.dedupe) ? await this.insertKeyed(jobs, manager) : await this.insertPlain(jobs, manager);
+    // A flow's jobs take the general insert everywhere (PostgreSQL's hot-path statement does not carry their links).
+    const flow = this.fast !== null && jobs.some(inFlow);
+    const results = jobs.some((job) => job.dedupe) ? await this.insertKeyed(jobs, manager) : await this.insertPlain(jobs, manager, flow);
     const keyed: string[] = [];
     results.forEach((r, i) => {
       // A debounce key may have moved the run time of the job that holds it.
@@ -344,15 +348,15 @@ export class TypeormJobStorage extends JobStorage {
       // inside a caller's transaction the rows are not visible until it commits, so the wake-up may come too early,
       // and polling picks the jobs up then.
       else if (!this.notifier) this.wakeups.wake(r.job.queue);
-      // A job with a dedupe key goes through the generic insert, which sends no NOTIFY itself.
-      else if (jobs[i]!.dedupe) keyed.push(r.job.queue);
+      // A job with a dedupe key or of a flow goes through the generic insert, which sends no NOTIFY itself.
+      else if (jobs[i]!.dedupe || flow) keyed.push(r.job.queue);
     });
     await this.publish(keyed);
     return results;
   }
 
-  private async insertPlain(jobs: readonly NewJob[], manager: ManagerLike | undefined): Promise<InsertResult[]> {
-    if (this.fast) return this.fast.insert(jobs, manager);
+  private async insertPlain(jobs: readonly NewJob[], manager: ManagerLike | undefined, flow = false): Promise<InsertResult[]> {
+    if (this.fast && !flow) return this.fast.insert(jobs, manager);
     const tag = randomBytes(9).toString('base64url');
     return this.run(manager, (d) => insertOp(d, this.t, jobs, tag));
   }
@@ -403,17 +407,33 @@ export class TypeormJobStorage extends JobStorage {
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
-    if (this.fast) return this.fast.complete(outcomes);
-    return this.tx((d) => completeOp(d, this.t, outcomes));
+    if (!this.fast) return this.flowsMoved(await this.tx((d) => completeOp(d, this.t, outcomes)));
+    // The hot path leaves flow children out (see complete.postgres.ts): the rest, usually none, take the transaction.
+    const accepted = await this.fast.complete(outcomes);
+    const rest = outcomes.filter((_, i) => !accepted[i]);
+    if (rest.length === 0) return accepted;
+    const late = await this.flowsMoved(await this.tx((d) => completeOp(d, this.t, rest)));
+    return accepted.map((ok) => ok || late.shift()!);
+  }
+
+  /** After a write that may have ended flow children: wake the queues of released parents, and at their due times. */
+  private async flowsMoved<T extends { accepted: boolean[]; woken: string[]; dueAt: number[] }>(written: T): Promise<boolean[]> {
+    await this.publish(written.woken);
+    for (const at of written.dueAt) this.wakeups.dueAt(at);
+    return written.accepted;
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
     checkRetryDelays(outcomes);
-    const { accepted, woken, dueAt } = this.fast ? await this.fast.fail(outcomes) : await this.tx((d) => failOp(d, this.t, outcomes));
-    if (!this.fast) for (const q of woken) this.wakeups.wake(q);
+    if (!this.fast) return this.flowsMoved(await this.tx((d) => failOp(d, this.t, outcomes)));
+    const { accepted, dueAt } = await this.fast.fail(outcomes);
     for (const at of dueAt) this.wakeups.dueAt(at);
-    return accepted;
+    // The hot path leaves out flow children that fail for good (see fail.postgres.ts): those take the transaction.
+    const rest = outcomes.filter((o, i) => !accepted[i] && o.retryDelayMs === null);
+    if (rest.length === 0) return accepted;
+    const late = await this.flowsMoved(await this.tx((d) => failOp(d, this.t, rest)));
+    return accepted.map((ok, i) => ok || (outcomes[i]!.retryDelayMs === null && late.shift()!));
   }
 
   async release(leases: readonly ReleasedLease[]): Promise<void> {
@@ -427,8 +447,15 @@ export class TypeormJobStorage extends JobStorage {
     return this.tx((d) => progressOp(d, this.t, lease, update));
   }
 
-  cancel(id: string): Promise<JobRecord | null> {
-    return this.tx((d) => cancelOp(d, this.t, id, this.capabilities.push ? this.cancelChannel : null));
+  async cancel(id: string): Promise<JobRecord | null> {
+    const { job, woken, dueAt } = await this.tx((d) => cancelOp(d, this.t, id, this.capabilities.push ? this.cancelChannel : null));
+    await this.flowsMoved({ accepted: [], woken, dueAt });
+    return job;
+  }
+
+  /** A flow parent's children in insertion order, read through the partial index on `parent_id`. */
+  override async children(parentId: string): Promise<JobRecord[]> {
+    return (await this.sql.query(childrenSql(this.t), [parentId])).map(toRecord);
   }
 
   async retry(id: string): Promise<JobRecord | null> {

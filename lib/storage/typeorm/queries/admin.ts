@@ -4,6 +4,7 @@ import { seqCursor } from '../../../contract/cursor.js';
 import type { Dialect, Op, Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
+import { childrenEndedOp, endedChild, type Released } from './flows.js';
 
 /**
  * Reads and operator actions: single-row or paged, not on the hot path. Writes read the row under a lock first so
@@ -80,18 +81,22 @@ function* locked(d: Dialect, t: TableNames, id: string): Op<Record<string, unkno
 /**
  * Cancel a job unless it is final; an active job loses its lease (token cleared), so its worker is fenced out. With
  * `notify` (PostgreSQL with LISTEN) the id of an active job is sent on that channel, so the worker holding it aborts
- * it now: NOTIFY inside the transaction is delivered at commit, and never if it rolls back.
+ * it now: NOTIFY inside the transaction is delivered at commit, and never if it rolls back. A cancelled flow child
+ * counts as failed for its parent, in the same transaction (queries/flows.ts).
  */
-export function* cancelOp(d: Dialect, t: TableNames, id: string, notify: string | null = null): Op<JobRecord | null> {
+export function* cancelOp(d: Dialect, t: TableNames, id: string, notify: string | null = null): Op<{ job: JobRecord | null } & Released> {
   const row = yield* locked(d, t, id);
-  if (!row) return null;
-  if (FINAL_STATES.includes(String(row.state) as JobState)) return toRecord(row);
+  if (!row) return { job: null, woken: [], dueAt: [] };
+  if (FINAL_STATES.includes(String(row.state) as JobState)) return { job: toRecord(row), woken: [], dueAt: [] };
+  const now = Number(row.now_ms);
   yield {
     sql: `UPDATE ${t.jobs} SET state = 'cancelled', finished_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
-    params: [Number(row.now_ms), id],
+    params: [now, id],
   };
   if (notify !== null && row.state === 'active') yield { sql: 'SELECT pg_notify(?, ?)', params: [notify, id] };
-  return toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null });
+  const child = endedChild(row, id, 'cancelled');
+  const released = child ? yield* childrenEndedOp(d, t, [child], now) : { woken: [], dueAt: [] };
+  return { job: toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null }), ...released };
 }
 
 /**

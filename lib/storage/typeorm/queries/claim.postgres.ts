@@ -5,12 +5,12 @@ import { rankSql } from './claim.js';
 
 /**
  * Columns a claim returns. The eight that are empty for a job's first attempt (and headers, absent unless the
- * producer traced the enqueue) travel as one JSON array (`extra`), NULL in the common case.
+ * producer traced the enqueue, and a flow child's parent link) travel as one JSON array (`extra`), NULL in the common case.
  */
 export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, u.max_attempts, u.run_at, u.created_at, u.seq,
   CASE WHEN u.timeout_ms IS NULL AND u.backoff IS NULL AND u.progress IS NULL AND u.result IS NULL AND u.errors = '[]' AND u.logs = '[]'
-    AND u.stalls = 0 AND u.headers IS NULL
-    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs, u.stalls, u.headers)::text END AS extra`;
+    AND u.stalls = 0 AND u.headers IS NULL AND u.parent_id IS NULL
+    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs, u.stalls, u.headers, u.parent_id, u.on_failure)::text END AS extra`;
 
 /**
  * PostgreSQL claim: one statement, one round trip, many jobs.
