@@ -207,6 +207,19 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
+  it('a schema without the flow links (migration 1765100000000) is refused at init when the store may not migrate', async () => {
+    const old = `${prefix}nolinks_`;
+    const migrated = new TypeormJobStorage({ dataSource: ds, tablePrefix: old, runMigrations: true });
+    await migrated.init();
+    await migrated.close();
+    await ds.query(`ALTER TABLE ${tableNames(old).jobs} DROP COLUMN parent_id`);
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: old });
+    const refused = await s.init().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigurationError);
+    expect(String((refused as Error).message)).toMatch(/is from an older version \(column "parent_id" does not exist\)\. Run the migrations of unoJobsMigrations\(\)/);
+    await s.close();
+  });
+
   it('the record a single insert returns equals the stored one (built without reading every column back)', async () => {
     const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     await s.init();
