@@ -8,6 +8,7 @@ import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
+import { CHILD_TOKEN_MARK } from './queries/flows.js';
 import type { TableNames } from './schema.js';
 import type { Rows } from './dialect.js';
 import { connectionLost, fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
@@ -100,8 +101,11 @@ export class PgFastPath {
     }
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
-    // The token each row got: the claim's plus the row's seq (see claimSql).
-    return rows.map((row, i) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow), token: `${token}.${String(row.seq)}` }));
+    // The token each row got: the claim's plus the row's seq, and a flow child's mark (see claimSql).
+    return rows.map((row, i) => {
+      const job = claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow);
+      return { job, token: `${token}.${String(row.seq)}${job.parent ? CHILD_TOKEN_MARK : ''}` };
+    });
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {

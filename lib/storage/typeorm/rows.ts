@@ -13,7 +13,7 @@ const jsonArray = <T>(value: unknown): T[] => (value === '[]' ? [] : (JSON.parse
 
 /** Turn a stored row into the record every layer shares. */
 export function toRecord(row: JobRow): JobRecord {
-  return {
+  const record: JobRecord = {
     id: String(row.id),
     task: String(row.task),
     queue: String(row.queue),
@@ -36,9 +36,11 @@ export function toRecord(row: JobRow): JobRecord {
     leaseExpiresAt: msOrNull(row.lease_expires_at),
     stalls: Number(row.stalls ?? 0),
     headers: jsonOrNull(row.headers) as JobRecord['headers'],
-    // Only a flow's child has the field (as on the other stores): records outside flows keep their shape.
-    ...(row.parent_id !== null && row.parent_id !== undefined && { parent: { id: String(row.parent_id), onFailure: String(row.on_failure) as ChildFailurePolicy } }),
   };
+  // Only a flow's child has the field (as on the other stores), added after the literal so that the claim path keeps
+  // building every other record as one plain object literal.
+  if (row.parent_id !== null && row.parent_id !== undefined) record.parent = { id: String(row.parent_id), onFailure: String(row.on_failure) as ChildFailurePolicy };
+  return record;
 }
 
 /** A job's headers as stored: JSON text, or null when it has none (most jobs: nothing to write or parse). */

@@ -30,7 +30,7 @@ import { CancelPoll } from './cancel-poll.js';
 import { cancelledSinceSql, cancelOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { dedupeInsertOp } from './queries/dedupe.js';
-import { childrenSql, inFlow } from './queries/flows.js';
+import { childrenSql, inFlow, isChildToken } from './queries/flows.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import {
@@ -408,12 +408,23 @@ export class TypeormJobStorage extends JobStorage {
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
     if (!this.fast) return this.flowsMoved(await this.tx((d) => completeOp(d, this.t, outcomes)));
-    // The hot path leaves flow children out (see complete.postgres.ts): the rest, usually none, take the transaction.
-    const accepted = await this.fast.complete(outcomes);
-    const rest = outcomes.filter((_, i) => !accepted[i]);
-    if (rest.length === 0) return accepted;
-    const late = await this.flowsMoved(await this.tx((d) => completeOp(d, this.t, rest)));
-    return accepted.map((ok) => ok || late.shift()!);
+    // A flow child's completion (its token says so) moves its parent: the transaction; the rest, the single statement.
+    return this.split(outcomes, (o) => isChildToken(o.token), (plain) => this.fast!.complete(plain),
+      async (children) => this.flowsMoved(await this.tx((d) => completeOp(d, this.t, children))));
+  }
+
+  /**
+   * Write `outcomes` in two parts, those `special` picked through `other` and the rest through `usual` (at once), and
+   * return the acceptance flags in input order. With no special outcome (the common case) only `usual` runs.
+   */
+  private async split<T>(outcomes: readonly T[], special: (o: T) => boolean, usual: (o: T[]) => Promise<boolean[]>, other: (o: T[]) => Promise<boolean[]>): Promise<boolean[]> {
+    const picked = outcomes.map(special);
+    if (!picked.includes(true)) return usual([...outcomes]);
+    const [a, b] = await Promise.all([
+      picked.includes(false) ? usual(outcomes.filter((_, i) => !picked[i])) : [],
+      other(outcomes.filter((_, i) => picked[i])),
+    ]);
+    return picked.map((p) => (p ? b.shift()! : a.shift()!));
   }
 
   /** After a write that may have ended flow children: wake the queues of released parents, and at their due times. */
@@ -427,13 +438,13 @@ export class TypeormJobStorage extends JobStorage {
     if (outcomes.length === 0) return [];
     checkRetryDelays(outcomes);
     if (!this.fast) return this.flowsMoved(await this.tx((d) => failOp(d, this.t, outcomes)));
-    const { accepted, dueAt } = await this.fast.fail(outcomes);
-    for (const at of dueAt) this.wakeups.dueAt(at);
-    // The hot path leaves out flow children that fail for good (see fail.postgres.ts): those take the transaction.
-    const rest = outcomes.filter((o, i) => !accepted[i] && o.retryDelayMs === null);
-    if (rest.length === 0) return accepted;
-    const late = await this.flowsMoved(await this.tx((d) => failOp(d, this.t, rest)));
-    return accepted.map((ok, i) => ok || (outcomes[i]!.retryDelayMs === null && late.shift()!));
+    const fast = this.fast;
+    // A flow child failing for good moves its parent: the transaction. Its retries are no end: the single statement.
+    return this.split(outcomes, (o) => o.retryDelayMs === null && isChildToken(o.token), async (plain) => {
+      const { accepted, dueAt } = await fast.fail(plain);
+      for (const at of dueAt) this.wakeups.dueAt(at);
+      return accepted;
+    }, async (children) => this.flowsMoved(await this.tx((d) => failOp(d, this.t, children))));
   }
 
   async release(leases: readonly ReleasedLease[]): Promise<void> {

@@ -5,9 +5,7 @@ import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgr
 /**
  * PostgreSQL failure of a batch (retry later, retry now, or fail for good): one fenced UPDATE joined to `unnest`.
  *
- * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement. A flow's child that
- * fails for good is left out (its parent moves with it in the general transaction, see complete.postgres.ts); its
- * retries stay here, as a retry is not an end.
+ * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement.
  *
  * $1 ids, $2 tokens, $3 errors (JSON text of one entry each), $4 retry delays in ms (NULL: fail for good),
  * $5 notification channel, $6 error history bounds. The first error is written as text; later ones re-parse the
@@ -29,7 +27,7 @@ SET state = CASE WHEN v.delay IS NULL THEN 'failed' WHEN v.delay > 0 THEN 'sched
     run_at = CASE WHEN v.delay IS NULL THEN j.run_at ELSE n.now + v.delay END,
     ${CLEAR_LEASE}
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $6::int[]) AS v(id, token, error, delay, keep), n${c.from}
-WHERE ${FENCE} AND (j.parent_id IS NULL OR v.delay IS NOT NULL)
+WHERE ${FENCE}
 RETURNING j.id, j.state, j.run_at, CASE WHEN j.state = 'waiting' THEN pg_notify($5, j.queue)::text END AS notified`;
 }
 

@@ -32,6 +32,21 @@ export interface Released {
   dueAt: number[];
 }
 
+/**
+ * The lease token of a flow's child ends with this mark (after `<claim token>.<seq>`, whose last character is a
+ * digit), set by every claim (see {@link CHILD_MARK_SQL}). It lets PostgreSQL route a child's final outcome to the
+ * general transaction, which moves the parent, before anything is written: its single-statement writes stay as they
+ * were for every other job (a `parent_id IS NULL` test in them made the planner scan the table instead of joining by
+ * primary key).
+ */
+export const CHILD_TOKEN_MARK = 'f';
+
+/** SQL appended to a claimed job's token: the child mark for a flow's child, nothing for any other job. */
+export const CHILD_MARK_SQL = (column = 'parent_id') => `CASE WHEN ${column} IS NULL THEN '' ELSE '${CHILD_TOKEN_MARK}' END`;
+
+/** Whether a lease token is a flow child's (see {@link CHILD_TOKEN_MARK}). */
+export const isChildToken = (token: string): boolean => token.endsWith(CHILD_TOKEN_MARK);
+
 /** Columns an outcome write reads of a job so that it can tell whether (and how) the job is a flow's child. */
 export const CHILD_COLUMNS = 'task, parent_id, on_failure';
 
