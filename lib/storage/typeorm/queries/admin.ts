@@ -110,7 +110,11 @@ export function cancelledSinceSql(t: TableNames): string {
           WHERE state IN ('completed', 'failed', 'cancelled') AND state = 'cancelled' AND finished_at >= ? AND attempt > 0`;
 }
 
-/** Run a failed or cancelled job again: attempts and stalls reset to 0, error history kept, ready now. */
+/**
+ * Run a failed or cancelled job again: attempts and stalls reset to 0, error history kept, ready now. A flow's child
+ * whose parent still waits for its children (its other children run on) is waited for again: the parent's count of
+ * children not ended goes back up, under the parent's row lock (see queries/flows.ts).
+ */
 export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
   const row = yield* locked(d, t, id);
   if (!row) return null;
@@ -119,6 +123,10 @@ export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | 
     sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, stalls = 0, finished_at = NULL, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
     params: [Number(row.now_ms), id],
   };
+  if (row.parent_id !== null && row.parent_id !== undefined) {
+    const [parent] = yield { sql: `SELECT state FROM ${t.jobs} WHERE id = ? ${d.forUpdate}`, params: [row.parent_id] };
+    if (parent?.state === 'waiting-children') yield { sql: `UPDATE ${t.jobs} SET kids = kids + 1 WHERE id = ?`, params: [row.parent_id] };
+  }
   return toRecord({ ...row, state: 'waiting', attempt: 0, stalls: 0, finished_at: null, run_at: row.now_ms });
 }
 
