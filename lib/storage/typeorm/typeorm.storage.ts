@@ -417,9 +417,9 @@ export class TypeormJobStorage extends JobStorage {
    * Write `outcomes` in two parts, those `special` picked through `other` and the rest through `usual` (at once), and
    * return the acceptance flags in input order. With no special outcome (the common case) only `usual` runs.
    */
-  private async split<T>(outcomes: readonly T[], special: (o: T) => boolean, usual: (o: T[]) => Promise<boolean[]>, other: (o: T[]) => Promise<boolean[]>): Promise<boolean[]> {
+  private async split<T>(outcomes: readonly T[], special: (o: T) => boolean, usual: (o: readonly T[]) => Promise<boolean[]>, other: (o: readonly T[]) => Promise<boolean[]>): Promise<boolean[]> {
     const picked = outcomes.map(special);
-    if (!picked.includes(true)) return usual([...outcomes]);
+    if (!picked.includes(true)) return usual(outcomes);
     const [a, b] = await Promise.all([
       picked.includes(false) ? usual(outcomes.filter((_, i) => !picked[i])) : [],
       other(outcomes.filter((_, i) => picked[i])),
