@@ -398,8 +398,17 @@ export class RedisJobStorage extends JobStorage {
         }),
       );
     });
-    if (noted.size) await this.moveParents(noted);
+    if (noted.size) await this.secondStep(noted);
     return accepted;
+  }
+
+  /**
+   * The second step of a write that ended flow children on a Cluster, after that write: the outcomes are stored
+   * whatever happens here, so a failure (a lost connection) is not theirs to report: the notes stay, and maintenance
+   * takes them.
+   */
+  private async secondStep(queues: Iterable<string>): Promise<void> {
+    await this.moveParents(queues).catch(() => undefined);
   }
 
   /**
@@ -443,7 +452,7 @@ export class RedisJobStorage extends JobStorage {
       if (reply.includes(2)) noted.add(queue);
     });
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
-    if (noted.size) await this.moveParents(noted);
+    if (noted.size) await this.secondStep(noted);
     return accepted;
   }
 
@@ -472,7 +481,7 @@ export class RedisJobStorage extends JobStorage {
     if (queue === null) return null;
     const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id, this.keys.cancelChannel, CHILD_FAILED]);
     const job = raw ? decodeJob(raw) : null;
-    if (this.cluster && job?.parent) await this.moveParents([queue]);
+    if (this.cluster && job?.parent) await this.secondStep([queue]);
     return job;
   }
 
