@@ -44,6 +44,14 @@ export const flowCases: ConformanceCase[] = [
       const [claimed] = await s.claim(claimReq(5));
       assert.equal(claimed!.job.id, parent.id);
       assert.deepEqual(await s.children(newJob().id), [], 'a job without children has none');
+      // A parent enqueued to run later is released to scheduled, due at its own run time.
+      const later = newJob({ awaitChildren: true, delayMs: 3_600_000 });
+      await s.insert([later, child(later.id)]);
+      const [kid] = await claimChildren(s);
+      await s.complete([{ id: kid!.job.id, token: kid!.token, result: '1' }]);
+      const due = (await s.get(later.id))!;
+      assert.equal(due.state, 'scheduled');
+      assert.ok(due.runAt.getTime() > Date.now() + 3_000_000, 'it keeps its run time');
     },
   },
   {

@@ -207,6 +207,25 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
+  it('flows: concurrent completion batches mixing the children of several parents all land, and release every parent', async () => {
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    await s.init();
+    try {
+      const parents = Array.from({ length: 4 }, () => newJob({ queue: 'mix-parents', awaitChildren: true }));
+      const kids = parents.flatMap((p) => Array.from({ length: 40 }, () => newJob({ queue: 'mix-kids', parent: { id: p.id, onFailure: 'fail' } })));
+      await s.insert([...parents, ...kids]);
+      const claimed = await s.claim({ queue: 'mix-kids', limit: 200, leaseMs: 60_000, workerId: 'w' });
+      expect(claimed).toHaveLength(160);
+      // 20 batches in flight at once, each with children of every parent, in orders that differ from batch to batch.
+      const batches = Array.from({ length: 20 }, (_, b) => claimed.filter((_, i) => i % 20 === b).sort((x, y) => (b % 2 ? 1 : -1) * x.job.id.localeCompare(y.job.id)));
+      const accepted = await Promise.all(batches.map((batch) => s.complete(batch.map((c) => ({ id: c.job.id, token: c.token, result: '1' })))));
+      expect(accepted.flat().every(Boolean)).toBe(true);
+      for (const parent of parents) expect((await s.get(parent.id))!.state).toBe('waiting');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a schema without the flow links (migration 1765100000000) is refused at init when the store may not migrate', async () => {
     const old = `${prefix}nolinks_`;
     const migrated = new TypeormJobStorage({ dataSource: ds, tablePrefix: old, runMigrations: true });

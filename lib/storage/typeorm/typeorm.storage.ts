@@ -408,9 +408,13 @@ export class TypeormJobStorage extends JobStorage {
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
     if (!this.fast) return this.flowsMoved(await this.tx((d) => completeOp(d, this.t, outcomes)));
-    // A flow child's completion (its token says so) moves its parent: the transaction; the rest, the single statement.
-    return this.split(outcomes, (o) => isChildToken(o.token), (plain) => this.fast!.complete(plain),
-      async (children) => this.flowsMoved(await this.tx((d) => completeOp(d, this.t, children))));
+    const fast = this.fast;
+    // A flow child's completion (its token says so) moves its parent: a statement of its own; the rest, the usual one.
+    return this.split(outcomes, (o) => isChildToken(o.token), (plain) => fast.complete(plain), async (children) => {
+      const { accepted, dueAt } = await fast.completeChildren(children);
+      for (const at of dueAt) this.wakeups.dueAt(at);
+      return accepted;
+    });
   }
 
   /**
