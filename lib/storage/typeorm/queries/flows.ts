@@ -13,8 +13,9 @@ import { JOB_COLUMNS, type TableNames } from '../schema.js';
  * exclusive) and counts it down, so two children ending at once in two processes queue on that lock and exactly
  * one of them sees 0 and releases the parent. Because the release commits with the child's outcome, a worker that
  * dies between the two cannot exist: its child goes back by lease recovery like any job. Parents are locked in id
- * order and always after their children (locks only ever go up a tree), so these transactions cannot deadlock one
- * another. Jobs outside flows never come here: their rows have no `parent_id`.
+ * order and always after their children (locks go up a tree), so these transactions queue rather than deadlock; a
+ * failure that cascades to a grandparent locks it after parents of lower level, and a cycle that closes is a
+ * deadlock the runner retries. Jobs outside flows never come here: their rows have no `parent_id`.
  */
 
 /** A flow's child that ended in the current transaction. */
