@@ -163,7 +163,9 @@ export interface NewJob {
    * call, the parent before them (a store may count them there). When a child ends (`completed`, or `failed` /
    * `cancelled` for good), the store, in the same atomic step, fails the parent (a failed child with `onFailure:
    * 'fail'`) or, once every child of the parent has ended, moves the parent to `waiting` (or `scheduled` until its
-   * `runAt`). Only stores with `capabilities.flows`.
+   * `runAt`). A store that cannot reach the parent in that step (Redis Cluster: another hash slot) does it right
+   * after, in an idempotent step its maintenance replays if the process died in between, so the parent is never
+   * released early or twice, but may wait until then. Only stores with `capabilities.flows`.
    */
   parent?: JobParent | null;
   /** A flow's parent: inserted in state `waiting-children` (never claimed) until its children end (see {@link parent}). */

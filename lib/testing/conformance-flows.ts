@@ -44,6 +44,14 @@ export const flowCases: ConformanceCase[] = [
       const [claimed] = await s.claim(claimReq(5));
       assert.equal(claimed!.job.id, parent.id);
       assert.deepEqual(await s.children(newJob().id), [], 'a job without children has none');
+      // A parent enqueued to run later is released to scheduled, due at its own run time.
+      const later = newJob({ awaitChildren: true, delayMs: 3_600_000 });
+      await s.insert([later, child(later.id)]);
+      const [kid] = await claimChildren(s);
+      await s.complete([{ id: kid!.job.id, token: kid!.token, result: '1' }]);
+      const due = (await s.get(later.id))!;
+      assert.equal(due.state, 'scheduled');
+      assert.ok(due.runAt.getTime() > Date.now() + 3_000_000, 'it keeps its run time');
     },
   },
   {
@@ -85,12 +93,37 @@ export const flowCases: ConformanceCase[] = [
       await s.complete([{ id: claimedLeaf!.job.id, token: claimedLeaf!.token, result: '1' }]);
       assert.equal((await s.get(middle.id))!.state, 'waiting');
       assert.equal((await s.get(root.id))!.state, 'waiting-children');
-      const [claimedMiddle] = await s.claim({ ...claimReq(1), queue: 'q3' });
+      // Claimed under a cluster-wide cap (the general claim of the SQL stores): a child's end still moves its parent.
+      const [claimedMiddle] = await s.claim({ ...claimReq(1), queue: 'q3', flow: { queue: { concurrency: 5 } } });
       await s.complete([{ id: claimedMiddle!.job.id, token: claimedMiddle!.token, result: '2' }]);
       assert.equal((await s.get(root.id))!.state, 'waiting');
       assert.equal((await s.cancel(cancelled.id))!.state, 'cancelled');
       assert.equal((await s.get(other.id))!.state, 'failed');
       assert.equal((await s.cancel(other.id))!.state, 'failed', 'a final parent stays as it is');
+    },
+  },
+  {
+    name: 'flows: children that end at once (separate calls in flight together) release their parent exactly once',
+    run: async (s) => {
+      if (!(await keepsFlows(s))) return;
+      const parent = newJob({ awaitChildren: true });
+      const strict = newJob({ awaitChildren: true });
+      const kids = Array.from({ length: 6 }, () => child(parent.id, 'continue'));
+      const strictKids = Array.from({ length: 6 }, () => child(strict.id, 'fail'));
+      await s.insert([parent, ...kids, strict, ...strictKids]);
+      const claimed = await claimChildren(s, 12);
+      assert.equal(claimed.length, 12);
+      // Each outcome its own call, all in flight at once: on a store with a connection pool, concurrent transactions.
+      const ends = claimed.map((c, i) =>
+        i % 2 === 0 ? s.complete([{ id: c.job.id, token: c.token, result: String(i) }]) : s.fail([{ id: c.job.id, token: c.token, error: err(1), retryDelayMs: null }]));
+      assert.deepEqual(await Promise.all(ends), claimed.map(() => [true]));
+      assert.equal((await s.get(parent.id))!.state, 'waiting', 'the last of the children to end released the parent');
+      const failed = (await s.get(strict.id))!;
+      assert.equal(failed.state, 'failed');
+      assert.equal(failed.errors.filter((e) => e.name === 'ChildFailedError').length, 1, 'one failed child failed the parent, once');
+      const [run] = await s.claim(claimReq(5));
+      assert.equal(run!.job.id, parent.id);
+      assert.deepEqual(await s.claim(claimReq(5)), [], 'the parent was made claimable once');
     },
   },
 ];

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -20,7 +20,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     const own = `${prefix}own_`;
     const s = new TypeormJobStorage({ dataSource: PG, tablePrefix: own });
     await s.init();
-    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true, payloadSearch: true });
+    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true, flows: true, payloadSearch: true });
     await s.insert([newJob({ id: 'o1' })]);
     expect((await s.get('o1'))?.state).toBe('waiting');
     const owned = s.dataSource;
@@ -88,6 +88,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsAlerts.*1764900000000$/),
         expect.stringMatching(/^UnoJobsFlowControl.*1764950000000$/),
         expect.stringMatching(/^UnoJobsFlows.*1765000000000$/),
+        expect.stringMatching(/^UnoJobsFlowParents.*1765100000000$/),
       ]);
       const keyCollations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('event', 'task') ORDER BY column_name`,
@@ -115,7 +116,17 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
       expect(await s.writeDocument('alerts', null, '{}')).toBe(true);
       expect(await s.readDocument('alerts')).toEqual({ data: '{}', version: 1 });
+      const parent = newJob({ awaitChildren: true });
+      await s.insert([parent, newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })]);
+      expect((await s.children(parent.id))!.map((c) => c.parent)).toEqual([{ id: parent.id, onFailure: 'fail' }]);
       await s.close();
+      await app.undoLastMigration();
+      const links = (await app.query(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('parent_id', 'on_failure', 'kids')
+         UNION ALL SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname = $2`,
+        [`${mig}jobs`, `${mig}jobs_parent`],
+      )) as unknown[];
+      expect(links).toHaveLength(0);
       await app.undoLastMigration();
       const [{ keys }] = (await app.query(`SELECT count(*)::int AS keys FROM information_schema.tables WHERE table_name = $1`, [`${mig}dedupe_keys`])) as { keys: number }[];
       expect(keys).toBe(0);
@@ -182,7 +193,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);
@@ -194,6 +205,38 @@ describe('TypeORM PostgreSQL specifics', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('flows: concurrent completion batches mixing the children of several parents all land, and release every parent', async () => {
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    await s.init();
+    try {
+      const parents = Array.from({ length: 4 }, () => newJob({ queue: 'mix-parents', awaitChildren: true }));
+      const kids = parents.flatMap((p) => Array.from({ length: 40 }, () => newJob({ queue: 'mix-kids', parent: { id: p.id, onFailure: 'fail' } })));
+      await s.insert([...parents, ...kids]);
+      const claimed = await s.claim({ queue: 'mix-kids', limit: 200, leaseMs: 60_000, workerId: 'w' });
+      expect(claimed).toHaveLength(160);
+      // 20 batches in flight at once, each with children of every parent, in orders that differ from batch to batch.
+      const batches = Array.from({ length: 20 }, (_, b) => claimed.filter((_, i) => i % 20 === b).sort((x, y) => (b % 2 ? 1 : -1) * x.job.id.localeCompare(y.job.id)));
+      const accepted = await Promise.all(batches.map((batch) => s.complete(batch.map((c) => ({ id: c.job.id, token: c.token, result: '1' })))));
+      expect(accepted.flat().every(Boolean)).toBe(true);
+      for (const parent of parents) expect((await s.get(parent.id))!.state).toBe('waiting');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a schema without the flow links (migration 1765100000000) is refused at init when the store may not migrate', async () => {
+    const old = `${prefix}nolinks_`;
+    const migrated = new TypeormJobStorage({ dataSource: ds, tablePrefix: old, runMigrations: true });
+    await migrated.init();
+    await migrated.close();
+    await ds.query(`ALTER TABLE ${tableNames(old).jobs} DROP COLUMN parent_id`);
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: old });
+    const refused = await s.init().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigurationError);
+    expect(String((refused as Error).message)).toMatch(/is from an older version \(column "parent_id" does not exist\)\. Run the migrations of unoJobsMigrations\(\)/);
+    await s.close();
   });
 
   it('the record a single insert returns equals the stored one (built without reading every column back)', async () => {

@@ -28,6 +28,24 @@ describeJobStorage(
 );
 
 describe('TypeORM SQLite specifics', () => {
+  it('flows: a child retried while its parent still waits is waited for again (the count of children goes back up)', async () => {
+    const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
+    await s.init();
+    const parent = newJob({ awaitChildren: true });
+    const kids = [newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'ignore' } }), newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })];
+    await s.insert([parent, ...kids]);
+    const error = { attempt: 1, name: 'E', message: 'm', at: new Date(0).toISOString() };
+    const [a, b] = await s.claim({ queue: 'q2', limit: 2, leaseMs: 60_000, workerId: 'w' });
+    await s.fail([{ id: a!.job.id, token: a!.token, error, retryDelayMs: null }]);
+    expect((await s.retry(a!.job.id))!.state).toBe('waiting');
+    const [again] = await s.claim({ queue: 'q2', limit: 1, leaseMs: 60_000, workerId: 'w' });
+    await s.fail([{ id: again!.job.id, token: again!.token, error, retryDelayMs: null }]);
+    expect((await s.get(parent.id))!.state).toBe('waiting-children'); // the other child still runs
+    await s.complete([{ id: b!.job.id, token: b!.token, result: '1' }]);
+    expect((await s.get(parent.id))!.state).toBe('waiting');
+    await s.close();
+  });
+
   it('keeps jobs across a restart of the store (durable file)', async () => {
     const file = join(dir, 'restart.sqlite');
     const first = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
@@ -38,7 +56,7 @@ describe('TypeORM SQLite specifics', () => {
     const second = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
     await second.init();
     expect((await second.get('survivor'))?.state).toBe('scheduled');
-    expect(second.capabilities).toEqual({ push: false, distributed: true, transactions: true, payloadSearch: true });
+    expect(second.capabilities).toEqual({ push: false, distributed: true, transactions: true, flows: true, payloadSearch: true });
     await second.close();
     await second.close(); // idempotent
   });

@@ -126,13 +126,50 @@ describe('RedisJobStorage connections', () => {
     expect(() => new RedisJobStorage({ connection: REDIS, prefix: '{x}' })).toThrow(/Option prefix = "\{x\}" is invalid/);
   });
 
-  it('reports push and distributed, without transactions; flows on a standalone server only', async () => {
+  it('reports push and distributed, without transactions; flows on a standalone server and on a Cluster', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false, flows: true });
     await storage.close();
     const cluster = new RedisJobStorage({ connection: REDIS, prefix: prefixOf(), clusterMode: true });
-    expect(cluster.capabilities.flows).toBe(false);
+    expect(cluster.capabilities.flows).toBe(true);
     await cluster.close();
+  });
+});
+
+describe('RedisJobStorage flows in Cluster mode (a child in another slot moves its parent in a second step)', () => {
+  it('a process that dies between the child\'s end and the parent\'s step leaves a note that maintenance takes, once', async () => {
+    const prefix = prefixOf();
+    const dying = new RedisJobStorage({ connection: REDIS, prefix, clusterMode: true });
+    const other = new RedisJobStorage({ connection: REDIS, prefix, clusterMode: true });
+    await Promise.all([dying.init(), other.init()]);
+    // The dying process writes the child's outcome and stops before its second step.
+    (dying as unknown as { moveParents: () => Promise<void> }).moveParents = async () => {};
+    const parent = newJob({ queue: 'renders', awaitChildren: true });
+    const strict = newJob({ queue: 'renders', awaitChildren: true });
+    const kids = [newJob({ queue: 'audio', parent: { id: parent.id, onFailure: 'fail' } }), newJob({ queue: 'audio', parent: { id: strict.id, onFailure: 'fail' } })];
+    await dying.insert([parent, strict, ...kids]);
+    const [a, b] = await dying.claim({ queue: 'audio', limit: 2, leaseMs: 30_000, workerId: 'w' });
+    expect(await dying.complete([{ id: a!.job.id, token: a!.token, result: '1' }])).toEqual([true]);
+    expect(await dying.fail([{ id: b!.job.id, token: b!.token, error: { attempt: 1, name: 'E', message: 'm', at: new Date(0).toISOString() }, retryDelayMs: null }])).toEqual([true]);
+    const outbox = `{${prefix}:audio}:flowout`;
+    expect(await admin.hlen(outbox)).toBe(2);
+    expect((await other.get(parent.id))!.state).toBe('waiting-children');
+    expect((await other.get(strict.id))!.state).toBe('waiting-children');
+    // The next maintenance round of any process moves both parents and deletes the notes.
+    await other.recoverExpired();
+    expect(await admin.hlen(outbox)).toBe(0);
+    expect((await other.get(parent.id))!.state).toBe('waiting');
+    const failed = (await other.get(strict.id))!;
+    expect(failed.state).toBe('failed');
+    // A step run again (a note put back: a process that died after the step, before deleting it) changes nothing.
+    await admin.hset(outbox, a!.job.id, JSON.stringify([parent.id, 'renders', 'completed', 'fail', a!.job.task]));
+    await admin.hset(outbox, b!.job.id, JSON.stringify([strict.id, 'renders', 'failed', 'fail', b!.job.task]));
+    await other.recoverExpired();
+    expect((await other.get(strict.id))!.errors).toEqual(failed.errors);
+    expect((await other.counts({ queue: 'renders' }))).toMatchObject({ waiting: 1, failed: 1, 'waiting-children': 0 });
+    expect((await other.claim({ queue: 'renders', limit: 5, leaseMs: 30_000, workerId: 'w' })).map((c) => c.job.id)).toEqual([parent.id]);
+    expect((await other.children(parent.id))!.map((c) => c.id)).toEqual([a!.job.id]);
+    await Promise.all([dying.close(), other.close()]);
   });
 });
 

@@ -93,6 +93,25 @@ describe.each(databases)('transactional enqueue on %s', (_name, options) => {
     expect((await uno.queue.list({ task: 'order.confirm', limit: 100 })).jobs.some((j) => (j.payload as { orderId: string }).orderId === 'm1')).toBe(false);
   });
 
+  it('a flow in a transaction is all or nothing, and once committed its parent runs after its children', async () => {
+    const flow = (tag: string, manager: EntityManager) => uno.queue.enqueueFlow({
+      task: 'order.confirm', payload: { orderId: `${tag}-parent` }, options: { manager },
+      children: [{ task: 'order.confirm', payload: { orderId: `${tag}-a` } }, { task: 'order.confirm', payload: { orderId: `${tag}-b` } }],
+    });
+    let rolledBack = '';
+    await ds
+      .transaction(async (manager) => {
+        rolledBack = (await flow('rb', manager)).job.id;
+        throw new Error('abort');
+      })
+      .catch(() => undefined);
+    expect(await uno.queue.getJob(rolledBack)).toBeNull();
+    const tree = await ds.transaction((manager) => flow('fl', manager));
+    await waitFor(async () => (await uno.queue.getJob(tree.job.id))?.state === 'completed', 5000, 'the committed flow to complete');
+    expect(ran.filter((id) => id.startsWith('fl-')).at(-1)).toBe('fl-parent');
+    expect(ran.filter((id) => id.startsWith('rb-'))).toEqual([]);
+  });
+
   it('a manager that is not an EntityManager is refused before anything is written', async () => {
     await expect(uno.queue.enqueue('order.confirm', { orderId: 'x' }, { manager: { not: 'a manager' } })).rejects.toBeInstanceOf(ConfigurationError);
   });

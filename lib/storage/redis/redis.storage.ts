@@ -122,7 +122,7 @@ function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
  * UnoJobsModule.forRoot({ storage });
  */
 export class RedisJobStorage extends JobStorage {
-  /** Flows reach across queues (hash slots): on a standalone server only. */
+  /** Flows reach across queues (hash slots): on a Cluster a child's end moves its parent in a second step. */
   readonly capabilities: StorageCapabilities;
 
   private readonly keys: RedisKeys;
@@ -158,7 +158,7 @@ export class RedisJobStorage extends JobStorage {
     // Cluster shares the command API; one type keeps the calls simple.
     this.redis = this.resolved.client as Redis;
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
-    this.capabilities = { push: true, distributed: true, transactions: false, flows: !this.cluster };
+    this.capabilities = { push: true, distributed: true, transactions: false, flows: true };
     this.logger = options.logger ?? console;
     this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
     this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue());
@@ -235,10 +235,24 @@ export class RedisJobStorage extends JobStorage {
     const deepest = Math.max(...depth.values());
     for (let level = 0; level <= deepest; level++) {
       const indices = jobs.flatMap((job, i) => (depth.get(job.id) === level ? [i] : []));
+      // On a Cluster the parents' lists of children (in the parents' slots) are written here, before the children
+      // exist, so a parent released at once still finds all of them; on a standalone server the insert script does it.
+      if (this.cluster) await this.listChildren(indices.map((i) => jobs[i]!), queueOf);
       const levelResults = await this.insertJobs(indices.map((i) => jobs[i]!), flow);
       indices.forEach((i, k) => (results[i] = levelResults[k]!));
     }
     return results;
+  }
+
+  /** Cluster: append children to their parents' lists (`<parent base>:kids:<parent>`, see includes/flows.lua), in order. */
+  private async listChildren(children: readonly NewJob[], queueOf: ReadonlyMap<string, string>): Promise<void> {
+    const lists = new Map<string, string[]>();
+    for (const child of children) {
+      if (!child.parent) continue;
+      const key = `${this.keys.queue(queueOf.get(child.parent.id)!)}:kids:${child.parent.id}`;
+      lists.set(key, [...(lists.get(key) ?? []), `${child.queue}\n${child.id}`]);
+    }
+    await Promise.all([...lists].map(([key, entries]) => this.redis.rpush(key, ...entries)));
   }
 
   private async insertJobs(jobs: readonly NewJob[], flow?: FlowInsert): Promise<InsertResult[]> {
@@ -364,6 +378,7 @@ export class RedisJobStorage extends JobStorage {
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     const accepted: boolean[] = outcomes.map(() => false);
+    const noted = new Set<string>();
     await this.perQueue(outcomes, async (queue, group) => {
       const kept = group.filter(({ lease }) => !lease.remove);
       const removed = group.filter(({ lease }) => lease.remove);
@@ -375,7 +390,8 @@ export class RedisJobStorage extends JobStorage {
           for (const { lease, counter } of part) args.push(lease.id, counter, remove ? '' : lease.result);
           const keys = remove && !this.cluster ? [this.keys.queue(queue), this.keys.ids] : [this.keys.queue(queue)];
           const reply = await this.run<number[]>('complete', keys, args);
-          part.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
+          part.forEach(({ index }, k) => (accepted[index] = reply[k] !== 0));
+          if (reply.includes(2)) noted.add(queue);
           // On a Cluster the id index is in another slot, so its entries go in a second step.
           if (remove && this.cluster) {
             const gone = part.filter((_, k) => reply[k] === 1).map(({ lease }) => lease.id);
@@ -384,13 +400,48 @@ export class RedisJobStorage extends JobStorage {
         }),
       );
     });
+    if (noted.size) await this.secondStep(noted);
     return accepted;
+  }
+
+  /**
+   * The second step of a write that ended flow children on a Cluster, after that write: the outcomes are stored
+   * whatever happens here, so a failure (a lost connection) is not theirs to report: the notes stay, and maintenance
+   * takes them.
+   */
+  private async secondStep(queues: Iterable<string>): Promise<void> {
+    await this.moveParents(queues).catch(() => undefined);
+  }
+
+  /**
+   * Cluster: the second step of flow children that ended in these queues. Each child's script left a note in its
+   * own slot (`<base>:flowout`, see includes/flows.lua); flow-step.lua moves the parent in the parent's slot, then the
+   * note is deleted. A parent that failed leaves a note for its own parent in turn, which the next round takes. A
+   * process that dies in between leaves the note, and the next maintenance round (recoverExpired) takes it; a step
+   * run twice changes nothing the second time.
+   */
+  private async moveParents(queues: Iterable<string>): Promise<void> {
+    let round = new Set(queues);
+    while (round.size > 0) {
+      const next = new Set<string>();
+      for (const queue of round) {
+        const outbox = `${this.keys.queue(queue)}:flowout`;
+        for (const [childId, note] of Object.entries(await this.redis.hgetall(outbox))) {
+          const [parentId, parentQueue, state, onFailure, task] = JSON.parse(note) as string[];
+          const cascaded = await this.run<number>('flow-step', [this.keys.queue(parentQueue!)], [parentId!, childId, state!, onFailure!, task!, CHILD_FAILED]);
+          if (cascaded === 1) next.add(parentQueue!);
+          await this.redis.hdel(outbox, childId);
+        }
+      }
+      round = next;
+    }
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
     // Before any script runs: a script that stops half way keeps the writes it made (Redis has no rollback).
     checkRetryDelays(outcomes);
     const accepted: boolean[] = outcomes.map(() => false);
+    const noted = new Set<string>();
     let nextDue = Infinity;
     await this.perQueue(outcomes, async (queue, group) => {
       const args: ScriptArg[] = [this.keys.channel, queue, CHILD_FAILED];
@@ -399,9 +450,11 @@ export class RedisJobStorage extends JobStorage {
         if (lease.retryDelayMs !== null && lease.retryDelayMs > 0) nextDue = Math.min(nextDue, lease.retryDelayMs);
       }
       const reply = await this.run<number[]>('fail', [this.keys.queue(queue)], args);
-      group.forEach(({ index }, k) => (accepted[index] = reply[k] === 1));
+      group.forEach(({ index }, k) => (accepted[index] = reply[k] !== 0));
+      if (reply.includes(2)) noted.add(queue);
     });
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
+    if (noted.size) await this.secondStep(noted);
     return accepted;
   }
 
@@ -429,7 +482,9 @@ export class RedisJobStorage extends JobStorage {
     const queue = await this.queueOf(id);
     if (queue === null) return null;
     const raw = await this.run<RawJob | null>('cancel', [this.keys.queue(queue)], [id, this.keys.cancelChannel, CHILD_FAILED]);
-    return raw ? decodeJob(raw) : null;
+    const job = raw ? decodeJob(raw) : null;
+    if (this.cluster && job?.parent) await this.secondStep([queue]);
+    return job;
   }
 
   async retry(id: string): Promise<JobRecord | null> {
@@ -487,8 +542,11 @@ export class RedisJobStorage extends JobStorage {
     await this.epoch.check();
     // The message is written in lib/contract/errors.ts; the script only fills in the worker id.
     const [before, after] = messages.leaseExpired('\u0000').split('\u0000') as [string, string];
+    const queues = await this.maintainedQueues();
+    // Cluster: flow parents a process that died did not move (see moveParents); one HGETALL of a missing key per queue.
+    if (this.cluster) await this.moveParents(queues);
     const counts = await Promise.all(
-      (await this.maintainedQueues()).map((queue) =>
+      queues.map((queue) =>
         this.run<[number, number]>('recover', [this.keys.queue(queue)], [this.keys.channel, queue, MAINTENANCE_BATCH, before, after,
           options.errorHistory ?? DEFAULT_ERROR_HISTORY]),
       ),
@@ -525,7 +583,6 @@ export class RedisJobStorage extends JobStorage {
 
   /** The parent's list of its children's queues and ids (see scripts/includes/flows.lua), each read from its queue. */
   override async children(parentId: string): Promise<JobRecord[] | null> {
-    if (this.cluster) return null;
     const queue = await this.queueOf(parentId);
     if (queue === null) return [];
     const entries = await this.redis.lrange(`${this.keys.queue(queue)}:kids:${parentId}`, 0, -1);

@@ -13,6 +13,7 @@ export const SCRIPT_NAMES = [
   'release',
   'progress',
   'cancel',
+  'flow-step',
   'retry',
   'run-now',
   'remove',

@@ -4,13 +4,14 @@ import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type Fa
 import { claimSql } from './queries/claim.postgres.js';
 import { claimedBySql, claimedRows, tokenRange } from './queries/claim.js';
 import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
-import { completeRemoveSql, completeSql } from './queries/complete.postgres.js';
+import { completeChildrenSql, completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
 import { claimedRecord } from './rows.js';
+import { CHILD_TOKEN_MARK } from './queries/flows.js';
 import type { TableNames } from './schema.js';
 import type { Rows } from './dialect.js';
-import { connectionLost, fromTypeorm, type ManagerLike, type PgRunner } from './sql-runner.js';
+import { connectionLost, fromTypeorm, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
  * Name of a prepared statement: `uno_<table>_<key>`, readable when it fits PostgreSQL's 63-byte identifier limit.
@@ -100,8 +101,11 @@ export class PgFastPath {
     }
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
-    // The token each row got: the claim's plus the row's seq (see claimSql).
-    return rows.map((row, i) => ({ job: claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow), token: `${token}.${String(row.seq)}` }));
+    // The token each row got: the claim's plus the row's seq, and a flow child's mark (see claimSql).
+    return rows.map((row, i) => {
+      const job = claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow);
+      return { job, token: `${token}.${String(row.seq)}${job.parent ? CHILD_TOKEN_MARK : ''}` };
+    });
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {
@@ -125,6 +129,20 @@ export class PgFastPath {
       removed.length && this.write('complete_rm', () => completeRemoveSql(this.t, this.asyncCommit), removed, [], accepted),
     ]);
     return flags(outcomes, accepted);
+  }
+
+  /**
+   * Complete flow children and move their parents, in one statement (see completeChildrenSql), run again on a
+   * deadlock. Returns the acceptance flags and the due times of parents released as `scheduled` (those released as
+   * `waiting` were notified by the statement).
+   */
+  async completeChildren(outcomes: readonly CompleteOutcome[]): Promise<{ accepted: boolean[]; dueAt: number[] }> {
+    const q = this.stmt('complete_kids', () => completeChildrenSql(this.t, this.asyncCommit));
+    const params = [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => o.result), this.channel];
+    const rows = await withRetry(() => this.runner.raw(q.text, params, q.name));
+    const accepted = new Set(rows.filter((r) => r.kind === 'c').map((r) => String(r.id)));
+    const dueAt = rows.filter((r) => r.kind === 'p' && r.state === 'scheduled').map((r) => Number(r.run_at));
+    return { accepted: flags(outcomes, accepted), dueAt };
   }
 
   /** Run a fenced batch write ($1 ids, $2 tokens, then `more`) and add the ids it accepted to `accepted`. */

@@ -1,4 +1,4 @@
-import { PRIORITIES, type JobRecord, type JobState, type NewJob } from '../../contract/job.js';
+import { PRIORITIES, type ChildFailurePolicy, type JobRecord, type JobState, type NewJob } from '../../contract/job.js';
 import { list, type Dialect } from './dialect.js';
 import { boundHistory } from '../../contract/job-storage.js';
 
@@ -13,7 +13,7 @@ const jsonArray = <T>(value: unknown): T[] => (value === '[]' ? [] : (JSON.parse
 
 /** Turn a stored row into the record every layer shares. */
 export function toRecord(row: JobRow): JobRecord {
-  return {
+  const record: JobRecord = {
     id: String(row.id),
     task: String(row.task),
     queue: String(row.queue),
@@ -37,6 +37,10 @@ export function toRecord(row: JobRow): JobRecord {
     stalls: Number(row.stalls ?? 0),
     headers: jsonOrNull(row.headers) as JobRecord['headers'],
   };
+  // Only a flow's child has the field (as on the other stores), added after the literal so that the claim path keeps
+  // building every other record as one plain object literal.
+  if (row.parent_id !== null && row.parent_id !== undefined) record.parent = { id: String(row.parent_id), onFailure: String(row.on_failure) as ChildFailurePolicy };
+  return record;
 }
 
 /** A job's headers as stored: JSON text, or null when it has none (most jobs: nothing to write or parse). */
@@ -60,6 +64,7 @@ export function claimedRecord(row: JobRow, queue: string, workerId: string, leas
     queue, state: 'active', started_at: started ? now : null, finished_at: null, worker_id: workerId, lease_expires_at: now + leaseMs,
     timeout_ms: extra[0] ?? null, backoff: extra[1] ?? null, progress: extra[2] ?? null, result: extra[3] ?? null,
     errors: extra[4] ?? '[]', logs: extra[5] ?? '[]', stalls: extra[6] ?? 0, headers: extra[7] ?? null,
+    parent_id: extra[8] ?? null, on_failure: extra[9] ?? null,
   });
 }
 

@@ -15,6 +15,8 @@ import type { DialectName } from './dialect.js';
  * - `run_at` doubles as "ready since" for waiting jobs: FIFO and aging are judged by it.
  * - `token` is the fencing token of the current claim; every write of a worker carries it.
  * - `headers` is the job's string map as JSON text, NULL when it has none (migration 1764800000000).
+ * - `parent_id`, `on_failure` (a flow's child) and `kids` (a flow's parent: children not ended yet) are NULL outside
+ *   flows (migration 1765100000000).
  */
 export interface TableNames {
   jobs: string;
@@ -64,7 +66,7 @@ export function tableNames(prefix: string): TableNames {
 export const JOB_COLUMNS = [
   'seq', 'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'started_at',
   'finished_at', 'timeout_ms', 'backoff', 'payload', 'result', 'progress', 'errors', 'logs', 'worker_id',
-  'lease_expires_at', 'stalls', 'headers',
+  'lease_expires_at', 'stalls', 'headers', 'parent_id', 'on_failure',
 ] as const;
 
 /** DDL statements creating version 1 of the schema (idempotent: IF NOT EXISTS everywhere it exists). */

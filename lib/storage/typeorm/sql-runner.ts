@@ -63,7 +63,7 @@ export function connectionLost(error: unknown): boolean {
  * operation it wraps: each is one transaction that either committed or did not, and its retry re-reads the state
  * (a claim or outcome that did commit finds its rows changed and does nothing the second time).
  */
-async function withRetry<T>(run: () => Promise<T>): Promise<T> {
+export async function withRetry<T>(run: () => Promise<T>): Promise<T> {
   let reconnected = false;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -31,6 +31,7 @@ import { CancelPoll } from './cancel-poll.js';
 import { cancelledSinceSql, cancelOp, changePriorityOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, removeOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { dedupeInsertOp } from './queries/dedupe.js';
+import { childrenSql, inFlow, isChildToken } from './queries/flows.js';
 import { insertOp } from './queries/insert.js';
 import { markStartedOp, promoteDueOp, PRUNE_STEP, pruneCutOp, pruneStepOp, recoverExpiredOp } from './queries/maintenance.js';
 import {
@@ -143,7 +144,7 @@ export class TypeormJobStorage extends JobStorage {
     const dialect = dsOptions ? dialectOf(dsOptions.type) : null;
     if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
-    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, payloadSearch: true };
+    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, flows: true, payloadSearch: true };
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
     // 0 would probe the database in a tight loop; NaN would never back off.
     if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
@@ -220,9 +221,10 @@ export class TypeormJobStorage extends JobStorage {
       } catch (error) {
         throw new ConfigurationError(messages.storageTablesMissing(this.t.jobs, (error as Error).message));
       }
-      // Every insert writes `headers` (migration 1764800000000): say so now rather than fail each enqueue.
+      // Every insert writes `headers` (migration 1764800000000) and every read the flow links (1765100000000): say
+      // so now rather than fail each enqueue.
       try {
-        await this.runner.query(`SELECT headers FROM ${this.t.jobs} WHERE 1 = 0`);
+        await this.runner.query(`SELECT headers, parent_id FROM ${this.t.jobs} WHERE 1 = 0`);
       } catch (error) {
         throw new ConfigurationError(messages.storageSchemaOutdated(this.t.jobs, (error as Error).message));
       }
@@ -335,7 +337,9 @@ export class TypeormJobStorage extends JobStorage {
     if (jobs.length === 0) return [];
     const manager = options?.manager as ManagerLike | undefined;
     if (manager !== undefined && typeof manager?.query !== 'function') throw new ConfigurationError(messages.invalidManager());
-    const results = jobs.some((job) => job.dedupe) ? await this.insertKeyed(jobs, manager) : await this.insertPlain(jobs, manager);
+    // A flow's jobs take the general insert everywhere (PostgreSQL's hot-path statement does not carry their links).
+    const flow = this.fast !== null && jobs.some(inFlow);
+    const results = jobs.some((job) => job.dedupe) ? await this.insertKeyed(jobs, manager) : await this.insertPlain(jobs, manager, flow);
     const keyed: string[] = [];
     results.forEach((r, i) => {
       // A debounce key may have moved the run time of the job that holds it.
@@ -345,15 +349,15 @@ export class TypeormJobStorage extends JobStorage {
       // inside a caller's transaction the rows are not visible until it commits, so the wake-up may come too early,
       // and polling picks the jobs up then.
       else if (!this.notifier) this.wakeups.wake(r.job.queue);
-      // A job with a dedupe key goes through the generic insert, which sends no NOTIFY itself.
-      else if (jobs[i]!.dedupe) keyed.push(r.job.queue);
+      // A job with a dedupe key or of a flow goes through the generic insert, which sends no NOTIFY itself.
+      else if (jobs[i]!.dedupe || flow) keyed.push(r.job.queue);
     });
     await this.publish(keyed);
     return results;
   }
 
-  private async insertPlain(jobs: readonly NewJob[], manager: ManagerLike | undefined): Promise<InsertResult[]> {
-    if (this.fast) return this.fast.insert(jobs, manager);
+  private async insertPlain(jobs: readonly NewJob[], manager: ManagerLike | undefined, flow = false): Promise<InsertResult[]> {
+    if (this.fast && !flow) return this.fast.insert(jobs, manager);
     const tag = randomBytes(9).toString('base64url');
     return this.run(manager, (d) => insertOp(d, this.t, jobs, tag));
   }
@@ -404,17 +408,48 @@ export class TypeormJobStorage extends JobStorage {
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
-    if (this.fast) return this.fast.complete(outcomes);
-    return this.tx((d) => completeOp(d, this.t, outcomes));
+    if (!this.fast) return this.flowsMoved(await this.tx((d) => completeOp(d, this.t, outcomes)));
+    const fast = this.fast;
+    // A flow child's completion (its token says so) moves its parent: a statement of its own; the rest, the usual one.
+    return this.split(outcomes, (o) => isChildToken(o.token), (plain) => fast.complete(plain), async (children) => {
+      const { accepted, dueAt } = await fast.completeChildren(children);
+      for (const at of dueAt) this.wakeups.dueAt(at);
+      return accepted;
+    });
+  }
+
+  /**
+   * Write `outcomes` in two parts, those `special` picked through `other` and the rest through `usual` (at once), and
+   * return the acceptance flags in input order. With no special outcome (the common case) only `usual` runs.
+   */
+  private async split<T>(outcomes: readonly T[], special: (o: T) => boolean, usual: (o: readonly T[]) => Promise<boolean[]>, other: (o: readonly T[]) => Promise<boolean[]>): Promise<boolean[]> {
+    const picked = outcomes.map(special);
+    if (!picked.includes(true)) return usual(outcomes);
+    const [a, b] = await Promise.all([
+      picked.includes(false) ? usual(outcomes.filter((_, i) => !picked[i])) : [],
+      other(outcomes.filter((_, i) => picked[i])),
+    ]);
+    return picked.map((p) => (p ? b.shift()! : a.shift()!));
+  }
+
+  /** After a write that may have ended flow children: wake the queues of released parents, and at their due times. */
+  private async flowsMoved<T extends { accepted: boolean[]; woken: string[]; dueAt: number[] }>(written: T): Promise<boolean[]> {
+    await this.publish(written.woken);
+    for (const at of written.dueAt) this.wakeups.dueAt(at);
+    return written.accepted;
   }
 
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
     checkRetryDelays(outcomes);
-    const { accepted, woken, dueAt } = this.fast ? await this.fast.fail(outcomes) : await this.tx((d) => failOp(d, this.t, outcomes));
-    if (!this.fast) for (const q of woken) this.wakeups.wake(q);
-    for (const at of dueAt) this.wakeups.dueAt(at);
-    return accepted;
+    if (!this.fast) return this.flowsMoved(await this.tx((d) => failOp(d, this.t, outcomes)));
+    const fast = this.fast;
+    // A flow child failing for good moves its parent: the transaction. Its retries are no end: the single statement.
+    return this.split(outcomes, (o) => o.retryDelayMs === null && isChildToken(o.token), async (plain) => {
+      const { accepted, dueAt } = await fast.fail(plain);
+      for (const at of dueAt) this.wakeups.dueAt(at);
+      return accepted;
+    }, async (children) => this.flowsMoved(await this.tx((d) => failOp(d, this.t, children))));
   }
 
   async release(leases: readonly ReleasedLease[]): Promise<void> {
@@ -428,8 +463,15 @@ export class TypeormJobStorage extends JobStorage {
     return this.tx((d) => progressOp(d, this.t, lease, update));
   }
 
-  cancel(id: string): Promise<JobRecord | null> {
-    return this.tx((d) => cancelOp(d, this.t, id, this.capabilities.push ? this.cancelChannel : null));
+  async cancel(id: string): Promise<JobRecord | null> {
+    const { job, woken, dueAt } = await this.tx((d) => cancelOp(d, this.t, id, this.capabilities.push ? this.cancelChannel : null));
+    await this.flowsMoved({ accepted: [], woken, dueAt });
+    return job;
+  }
+
+  /** A flow parent's children in insertion order, read through the partial index on `parent_id`. */
+  override async children(parentId: string): Promise<JobRecord[]> {
+    return (await this.sql.query(childrenSql(this.t), [parentId])).map(toRecord);
   }
 
   async retry(id: string): Promise<JobRecord | null> {
@@ -444,8 +486,10 @@ export class TypeormJobStorage extends JobStorage {
     return job;
   }
 
-  override remove(id: string): Promise<JobRecord | null> {
-    return this.tx((d) => removeOp(d, this.t, id));
+  override async remove(id: string): Promise<JobRecord | null> {
+    const { job, woken, dueAt } = await this.tx((d) => removeOp(d, this.t, id));
+    await this.flowsMoved({ accepted: [], woken, dueAt });
+    return job;
   }
 
   override async changePriority(id: string, priority: Priority): Promise<JobRecord | null> {

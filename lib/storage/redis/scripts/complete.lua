@@ -7,7 +7,8 @@
   ARGV[1]  '1': delete the jobs (their task keeps no completed jobs); '0': keep them as completed
   ARGV     then triples: job id, fencing token counter, result JSON (ignored in remove mode)
 
-  Returns { 1 | 0 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing changed).
+  Returns { 1 | 0 | 2 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing
+  changed); 2 when it was accepted and, on a Cluster, left a note to move its flow parent (see includes/flows.lua).
 ]]
 -- @include common
 -- @include flows
@@ -18,6 +19,7 @@ local now = clock()
 local nowS = S(now)
 local accepted = {}
 local done, finished = {}, {}
+local noted = false
 for i = 2, #ARGV, 3 do
   local id = ARGV[i]
   local jk = owned(base, id, ARGV[i + 1])
@@ -32,12 +34,13 @@ for i = 2, #ARGV, 3 do
       -- The same read tells a flow's child, whose end may release its parent.
       local f = redis.call('HMGET', jk, 'started', 'parent')
       if (f[1] or '') == '' then redis.call('HSET', jk, 'started', nowS) end
-      if f[2] then childEnded(base, jk, id, 'completed', now, '') end
+      if f[2] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
       finished[#finished + 1] = nowS
       finished[#finished + 1] = id
     end
     done[#done + 1] = id
-    accepted[#accepted + 1] = 1
+    accepted[#accepted + 1] = noted and 2 or 1
+    noted = false
   else
     accepted[#accepted + 1] = 0
   end

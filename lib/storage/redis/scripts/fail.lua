@@ -8,7 +8,8 @@
   ARGV[4..] quintuples: job id, fencing token counter, error JSON, retry delay ms ('' = fail for good), error history
             bound (the first entry and this many last ones are kept)
 
-  Returns { 1 | 0 per outcome } (0: fenced out). Publishes the queue name when a job went back to waiting.
+  Returns { 1 | 0 | 2 per outcome } (0: fenced out; 2: accepted, and on a Cluster a note to move its flow parent
+  was left, see includes/flows.lua). Publishes the queue name when a job went back to waiting.
 ]]
 -- @include common
 -- @include flows
@@ -17,6 +18,7 @@ local base = KEYS[1]
 local now = clock()
 local accepted = {}
 local woken = false
+local noted = false
 for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local jk = owned(base, id, ARGV[i + 1])
@@ -25,11 +27,12 @@ for i = 4, #ARGV, 5 do
     deactivate(base, jk, id)
     if ARGV[i + 3] == '' then
       finish(base, jk, id, 'failed', now)
-      childEnded(base, jk, id, 'failed', now, ARGV[3])
+      noted = childEnded(base, jk, id, 'failed', now, ARGV[3])
     elseif requeue(base, jk, id, now + tonumber(ARGV[i + 3]), now) then
       woken = true
     end
-    accepted[#accepted + 1] = 1
+    accepted[#accepted + 1] = noted and 2 or 1
+    noted = false
   else
     accepted[#accepted + 1] = 0
   end

@@ -11,7 +11,8 @@
   ARGV[5..] n groups of 17: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
            runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON (''), headers JSON (''),
            dedupe mode ('' = none, 'window', 'debounce', 'replace'), dedupe key ([task, key] as JSON), window ms,
-           parent id ('' = none), onFailure, parent queue, children count ('' = not a flow's parent; see flows.lua)
+           parent id ('' = none), onFailure, parent queue, children count ('' = not a flow's parent; see flows.lua;
+           on a Cluster the client writes the parents' lists of children)
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
@@ -112,7 +113,13 @@ for i = 1, n do
     end
     if ARGV[a + 13] ~= '' then
       redis.call('HSET', jk, 'parent', ARGV[a + 13], 'onFail', ARGV[a + 14], 'pq', ARGV[a + 15])
-      redis.call('RPUSH', '{' .. prefix .. ':' .. ARGV[a + 15] .. '}:kids:' .. ARGV[a + 13], queue .. '\n' .. id)
+      if idsKey then
+        redis.call('RPUSH', '{' .. prefix .. ':' .. ARGV[a + 15] .. '}:kids:' .. ARGV[a + 13], queue .. '\n' .. id)
+      elseif ARGV[a + 15] ~= queue then
+        -- A Cluster: the client writes the parent's list of children, and this child's end moves the parent in a
+        -- second step when it is in another slot (see flows.lua).
+        redis.call('HSET', jk, 'xs', '1')
+      end
     end
     if mode == 'window' then
       redis.call('SET', dk, id, 'PX', ARGV[a + 12])

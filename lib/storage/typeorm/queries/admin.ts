@@ -5,6 +5,7 @@ import { seqCursor } from '../../../contract/cursor.js';
 import { list, type Dialect, type Op, type Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
+import { childrenEndedOp, endedChild, type Released } from './flows.js';
 
 /**
  * Reads and operator actions: single-row or paged, not on the hot path. Writes read the row under a lock first so
@@ -96,18 +97,22 @@ function* locked(d: Dialect, t: TableNames, id: string): Op<Record<string, unkno
 /**
  * Cancel a job unless it is final; an active job loses its lease (token cleared), so its worker is fenced out. With
  * `notify` (PostgreSQL with LISTEN) the id of an active job is sent on that channel, so the worker holding it aborts
- * it now: NOTIFY inside the transaction is delivered at commit, and never if it rolls back.
+ * it now: NOTIFY inside the transaction is delivered at commit, and never if it rolls back. A cancelled flow child
+ * counts as failed for its parent, in the same transaction (queries/flows.ts).
  */
-export function* cancelOp(d: Dialect, t: TableNames, id: string, notify: string | null = null): Op<JobRecord | null> {
+export function* cancelOp(d: Dialect, t: TableNames, id: string, notify: string | null = null): Op<{ job: JobRecord | null } & Released> {
   const row = yield* locked(d, t, id);
-  if (!row) return null;
-  if (FINAL_STATES.includes(String(row.state) as JobState)) return toRecord(row);
+  if (!row) return { job: null, woken: [], dueAt: [] };
+  if (FINAL_STATES.includes(String(row.state) as JobState)) return { job: toRecord(row), woken: [], dueAt: [] };
+  const now = Number(row.now_ms);
   yield {
     sql: `UPDATE ${t.jobs} SET state = 'cancelled', finished_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
-    params: [Number(row.now_ms), id],
+    params: [now, id],
   };
   if (notify !== null && row.state === 'active') yield { sql: 'SELECT pg_notify(?, ?)', params: [notify, id] };
-  return toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null });
+  const child = endedChild(row, id, 'cancelled');
+  const released = child ? yield* childrenEndedOp(d, t, [child], now) : { woken: [], dueAt: [] };
+  return { job: toRecord({ ...row, state: 'cancelled', finished_at: row.now_ms, worker_id: null, lease_expires_at: null }), ...released };
 }
 
 /**
@@ -121,7 +126,11 @@ export function cancelledSinceSql(t: TableNames): string {
           WHERE state IN ('completed', 'failed', 'cancelled') AND state = 'cancelled' AND finished_at >= ? AND attempt > 0`;
 }
 
-/** Run a failed or cancelled job again: attempts and stalls reset to 0, error history kept, ready now. */
+/**
+ * Run a failed or cancelled job again: attempts and stalls reset to 0, error history kept, ready now. A flow's child
+ * whose parent still waits for its children (its other children run on) is waited for again: the parent's count of
+ * children not ended goes back up, under the parent's row lock (see queries/flows.ts).
+ */
 export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
   const row = yield* locked(d, t, id);
   if (!row) return null;
@@ -130,6 +139,10 @@ export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | 
     sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, stalls = 0, finished_at = NULL, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
     params: [Number(row.now_ms), id],
   };
+  if (row.parent_id !== null && row.parent_id !== undefined) {
+    const [parent] = yield { sql: `SELECT state FROM ${t.jobs} WHERE id = ? ${d.forUpdate}`, params: [row.parent_id] };
+    if (parent?.state === 'waiting-children') yield { sql: `UPDATE ${t.jobs} SET kids = kids + 1 WHERE id = ?`, params: [row.parent_id] };
+  }
   return toRecord({ ...row, state: 'waiting', attempt: 0, stalls: 0, finished_at: null, run_at: row.now_ms });
 }
 
@@ -143,16 +156,20 @@ export function* promoteOp(d: Dialect, t: TableNames, id: string): Op<JobRecord 
 }
 
 /**
- * Delete a job that is not active, and the dedupe key naming it (through the keys' job_id index). The SQL stores keep
- * no flows and no retention index beside the jobs table's own, so the row and its key are everything.
+ * Delete a job that is not active, and the dedupe key naming it (through the keys' job_id index). In a flow, a child
+ * that had not ended leaves its parent's count (the parent runs once the others end, as if this one had completed),
+ * and a deleted parent's children stay, their parent link cleared.
  */
-export function* removeOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | null> {
+export function* removeOp(d: Dialect, t: TableNames, id: string): Op<{ job: JobRecord | null } & Released> {
   const row = yield* locked(d, t, id);
-  if (!row) return null;
+  if (!row) return { job: null, woken: [], dueAt: [] };
   if (row.state === 'active') throw new InvalidJobError(messages.removeActive(id));
   yield { sql: `DELETE FROM ${t.jobs} WHERE id = ?`, params: [id] };
   yield { sql: `DELETE FROM ${t.dedupe} WHERE job_id = ?`, params: [id] };
-  return toRecord(row);
+  if (row.state === 'waiting-children') yield { sql: `UPDATE ${t.jobs} SET parent_id = NULL, on_failure = NULL WHERE parent_id = ?`, params: [id] };
+  const child = FINAL_STATES.includes(String(row.state) as JobState) ? null : endedChild(row, id, 'completed');
+  const released = child ? yield* childrenEndedOp(d, t, [child], Number(row.now_ms)) : { woken: [], dueAt: [] };
+  return { job: toRecord(row), ...released };
 }
 
 /**

@@ -2,15 +2,16 @@ import { postgres } from '../dialect.js';
 import { ASYNC_COMMIT } from './async-commit.postgres.js';
 import type { TableNames } from '../schema.js';
 import { rankSql } from './claim.js';
+import { CHILD_MARK_SQL } from './flows.js';
 
 /**
  * Columns a claim returns. The eight that are empty for a job's first attempt (and headers, absent unless the
- * producer traced the enqueue) travel as one JSON array (`extra`), NULL in the common case.
+ * producer traced the enqueue, and a flow child's parent link) travel as one JSON array (`extra`), NULL in the common case.
  */
 export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, u.max_attempts, u.run_at, u.created_at, u.seq,
   CASE WHEN u.timeout_ms IS NULL AND u.backoff IS NULL AND u.progress IS NULL AND u.result IS NULL AND u.errors = '[]' AND u.logs = '[]'
-    AND u.stalls = 0 AND u.headers IS NULL
-    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs, u.stalls, u.headers)::text END AS extra`;
+    AND u.stalls = 0 AND u.headers IS NULL AND u.parent_id IS NULL
+    THEN NULL ELSE json_build_array(u.timeout_ms, u.backoff, u.progress, u.result, u.errors, u.logs, u.stalls, u.headers, u.parent_id, u.on_failure)::text END AS extra`;
 
 /**
  * PostgreSQL claim: one statement, one round trip, many jobs.
@@ -25,7 +26,7 @@ export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, 
  *   TID scan costs a fifth of looking 300 ids up again in the primary key. (A join to the CTE would let the planner
  *   hash-join against a scan of the whole table, finished jobs included.)
  * - The lease comes from the database clock and the attempt is counted here, at claim. Each job gets its own token
- *   (claim token + row seq), so fencing is per job. The first `$6` rows of `c` (claim order: `c` is materialised,
+ *   (claim token + row seq, and a flow child's mark), so fencing is per job. The first `$6` rows of `c` (claim order: `c` is materialised,
  *   as it is read twice, and read in the order its ORDER BY produced) start at once and get `started_at`; the rest
  *   wait in the worker's buffer with `started_at` NULL until it marks them, so recovery can tell them apart.
  * - It returns only what the worker cannot know ({@link CLAIMED_COLUMNS}): decoding each returned field costs the
@@ -55,7 +56,7 @@ c AS (
 UPDATE ${t.jobs} AS u
 SET state = 'active', attempt = u.attempt + 1, worker_id = $3, lease_expires_at = n.now + $4::bigint,
     started_at = CASE WHEN u.ctid = ANY(ARRAY(SELECT tid FROM c LIMIT $6)) THEN n.now END,
-    token = $5 || '.' || u.seq::text
+    token = $5 || '.' || u.seq::text || ${CHILD_MARK_SQL('u.parent_id')}
 FROM n
 WHERE u.ctid = ANY(ARRAY(SELECT tid FROM c))
 RETURNING ${CLAIMED_COLUMNS}, n.now AS now, ${rankSql(opts.agingMs, 'n.now').replace(/\b(priority|run_at)\b/g, 'u.$1')} AS rnk`;

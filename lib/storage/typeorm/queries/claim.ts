@@ -5,6 +5,7 @@ import { list, type Dialect, type Op } from '../dialect.js';
 import { toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 import { flowRoomOp, logRatesOp, pausedOfQueueSql } from './flow.js';
+import { CHILD_MARK_SQL } from './flows.js';
 
 /** Order key of a claim: priority level, lowered by one for jobs ready longer than `agingMs`. */
 export function rankSql(agingMs: number | undefined, nowParam: string): string {
@@ -113,11 +114,12 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
       const startIds = accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length));
       const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${d.nowMs} ELSE NULL END` : 'NULL';
       yield {
-        // One token per job (claim token + row seq): fencing is per job, and no two claims share one.
+        // One token per job (claim token + row seq, then a flow child's mark): fencing is per job, and no two claims
+        // share one.
         // The lease starts when the rows change, not when this transaction began: a slow claim does not shorten it.
         sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${started}, worker_id = ?,
               lease_expires_at = ${d.nowMs} + ?,
-              token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq)` : `? || '.' || CAST(seq AS TEXT)`} WHERE id IN (${list(accepted.length)})`,
+              token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq, ${CHILD_MARK_SQL()})` : `? || '.' || CAST(seq AS TEXT) || ${CHILD_MARK_SQL()}`} WHERE id IN (${list(accepted.length)})`,
         params: [...startIds, req.workerId, Math.round(req.leaseMs), token, ...accepted],
       };
       claimed.push(...accepted);

@@ -2,6 +2,7 @@ import { StorageError, messages } from '../../../contract/errors.js';
 import { priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { chunks, headersJson, toRecord, type JobRow } from '../rows.js';
+import { flowColumns, inFlow } from './flows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 
 const INSERT_COLUMNS = [
@@ -9,8 +10,12 @@ const INSERT_COLUMNS = [
   'payload', 'errors', 'logs', 'token', 'headers',
 ] as const;
 
+/** A batch with flow jobs writes their links too (see queries/flows.ts); other batches leave those columns NULL. */
+const FLOW_INSERT_COLUMNS = [...INSERT_COLUMNS, 'parent_id', 'on_failure', 'kids'] as const;
+
 /**
- * Insert jobs, keeping existing ids (MySQL/MariaDB and SQLite; PostgreSQL uses insert.postgres.ts).
+ * Insert jobs, keeping existing ids (MySQL/MariaDB and SQLite; PostgreSQL uses insert.postgres.ts, and this for a
+ * flow's jobs, whose links the hot-path statement does not carry).
  *
  * Why this shape: the unique index on `id` decides duplicates, not a prior read, so two producers racing on one
  * `jobId` still get one job. Each new row is stamped with this call's `tag` in `token` (harmless: fencing only
@@ -21,17 +26,20 @@ const INSERT_COLUMNS = [
 export function* insertOp(d: Dialect, t: TableNames, jobs: readonly NewJob[], tag: string): Op<InsertResult[]> {
   const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
   const now = Number(clock!.now);
+  const links = jobs.some(inFlow) ? flowColumns(jobs) : null;
   for (const batch of chunks(jobs, 200)) {
     const params: unknown[] = [];
     for (const job of batch) {
       const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
+      const state = job.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting';
       params.push(
-        job.id, job.task, job.queue, priorityLevel(job.priority), runAt > now ? 'scheduled' : 'waiting', 0, job.maxAttempts,
+        job.id, job.task, job.queue, priorityLevel(job.priority), state, 0, job.maxAttempts,
         runAt, now, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, '[]', '[]', tag,
         headersJson(job),
       );
+      if (links) params.push(...links(job));
     }
-    yield { sql: d.insertIgnore(t.jobs, INSERT_COLUMNS, batch.length, 'id'), params };
+    yield { sql: d.insertIgnore(t.jobs, links ? FLOW_INSERT_COLUMNS : INSERT_COLUMNS, batch.length, 'id'), params };
   }
   const byId = new Map<string, JobRow>();
   const ids = [...new Set(jobs.map((j) => j.id))];

@@ -2,6 +2,7 @@ import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lea
 import { list, type Dialect, type Op } from '../dialect.js';
 import { appendBounded, bigint, caseSet, chunks, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
+import { CHILD_COLUMNS, childrenEndedOp, endedChild, type EndedChild, type Released } from './flows.js';
 
 /**
  * Worker writes on MySQL/MariaDB and SQLite (PostgreSQL: complete/fail/heartbeat.postgres.ts): complete, fail, heartbeat and
@@ -38,12 +39,22 @@ function* owned(d: Dialect, t: TableNames, leases: readonly Lease[], columns: st
 
 const CLEAR_LEASE = 'token = NULL, worker_id = NULL, lease_expires_at = NULL';
 
-/** Record successful attempts; outcomes with `remove` delete their job instead. */
-export function* completeOp(d: Dialect, t: TableNames, outcomes: readonly CompleteOutcome[]): Op<boolean[]> {
-  const { accepted, now } = yield* owned(d, t, outcomes, 'queue');
+/**
+ * Record successful attempts; outcomes with `remove` delete their job instead (never a flow's child: its parent
+ * reads its result). A flow's child that completes moves its parent in the same transaction (queries/flows.ts).
+ */
+export function* completeOp(d: Dialect, t: TableNames, outcomes: readonly CompleteOutcome[]): Op<{ accepted: boolean[] } & Released> {
+  const { accepted, rows, now } = yield* owned(d, t, outcomes, `queue, ${CHILD_COLUMNS}`);
   const results = new Map<string, unknown>();
   const removed: string[] = [];
-  outcomes.forEach((o, i) => accepted[i] && (o.remove ? removed.push(o.id) : results.set(o.id, o.result)));
+  const ended: EndedChild[] = [];
+  outcomes.forEach((o, i) => {
+    if (!accepted[i]) return;
+    const child = endedChild(rows.get(o.id), o.id, 'completed');
+    if (child) ended.push(child);
+    if (o.remove && !child) removed.push(o.id);
+    else results.set(o.id, o.result);
+  });
   for (const batch of chunks(removed, 500)) yield { sql: `DELETE FROM ${t.jobs} WHERE id IN (${list(batch.length)})`, params: batch };
   for (const batch of chunks([...results], 200)) {
     const set = caseSet('result', new Map(batch));
@@ -54,12 +65,15 @@ export function* completeOp(d: Dialect, t: TableNames, outcomes: readonly Comple
       params: [...set.params, now, now, ...batch.map(([id]) => id)],
     };
   }
-  return accepted;
+  const released = ended.length ? yield* childrenEndedOp(d, t, ended, now) : NONE;
+  return { accepted, ...released };
 }
+
+const NONE: Released = { woken: [], dueAt: [] };
 
 /** Record failed attempts; returns the acceptance flags and the queues that have a job ready again. */
 export function* failOp(d: Dialect, t: TableNames, outcomes: readonly FailOutcome[]): Op<{ accepted: boolean[]; woken: string[]; dueAt: number[] }> {
-  const { accepted, rows, now } = yield* owned(d, t, outcomes, 'queue, errors');
+  const { accepted, rows, now } = yield* owned(d, t, outcomes, `queue, errors, ${CHILD_COLUMNS}`);
   const errors = new Map<string, string>();
   const state = new Map<string, string>();
   const runAt = new Map<string, number>();
@@ -71,6 +85,7 @@ export function* failOp(d: Dialect, t: TableNames, outcomes: readonly FailOutcom
     const row = rows.get(o.id)!;
     errors.set(o.id, appendBounded(String(row.errors), JSON.stringify(o.error), o.errorHistory ?? DEFAULT_ERROR_HISTORY));
     if (o.retryDelayMs === null) return void failed.push(o.id);
+    // A retry is not an end: a flow's parent keeps waiting.
     const due = now + Math.max(0, Math.round(o.retryDelayMs));
     state.set(o.id, due > now ? 'scheduled' : 'waiting');
     runAt.set(o.id, due);
@@ -83,6 +98,12 @@ export function* failOp(d: Dialect, t: TableNames, outcomes: readonly FailOutcom
       sql: `UPDATE ${t.jobs} SET state = 'failed', ${set.sql}, finished_at = ?, ${CLEAR_LEASE} WHERE id IN (${list(batch.length)})`,
       params: [...set.params, now, ...batch],
     };
+  }
+  const ended = failed.map((id) => endedChild(rows.get(id), id, 'failed')).filter((c) => c !== null);
+  if (ended.length) {
+    const released = yield* childrenEndedOp(d, t, ended, now);
+    released.woken.forEach((q) => woken.add(q));
+    dueAt.push(...released.dueAt);
   }
   for (const batch of chunks([...state.keys()], 200)) {
     const e = caseSet('errors', new Map(batch.map((id) => [id, errors.get(id)])));
