@@ -37,15 +37,19 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   // Paused (see queries/flow.ts): nothing of a paused queue, and a paused task as if its cap were 0.
   const paused = (yield { sql: pausedOfQueueSql(t), params: [req.queue] }).map((r) => String(r.task));
   if (paused.includes('')) return [];
-  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
-  const now = Number(clock!.now);
-  // Cluster-wide limits narrow the claim to the room they leave (see queries/flow.ts).
+  // Cluster-wide limits narrow the claim to the room they leave (see queries/flow.ts). Their clock is read once the
+  // scopes are locked, so the time this claim logs against a rate is never earlier than its jobs' start.
   const flow = req.flow;
   let heldMs: number | undefined;
+  let now: number;
   if (flow) {
-    const room = yield* flowRoomOp(d, t, req.queue, flow, now);
+    const room = yield* flowRoomOp(d, t, req.queue, flow);
+    now = room.now;
     heldMs = room.heldMs;
     req = narrowClaim(req, room.queue, room.tasks);
+  } else {
+    const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+    now = Number(clock!.now);
   }
   const reply = (jobs: ClaimedJob[]): ClaimReply => (heldMs === undefined ? jobs : Object.assign(jobs, { heldMs }));
   if (req.limit <= 0) return reply([]);
@@ -112,7 +116,8 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     if (accepted.length) {
       // The first `startNow` jobs in claim order start at once; the rest wait in the worker's buffer, not started.
       const startIds = accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length));
-      const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${d.nowMs} ELSE NULL END` : 'NULL';
+      // Started at the claim's clock: under a rate limit, the instant the claim is counted at.
+      const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${now} ELSE NULL END` : 'NULL';
       yield {
         // One token per job (claim token + row seq, then a flow child's mark): fencing is per job, and no two claims
         // share one.

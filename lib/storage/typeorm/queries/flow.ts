@@ -19,6 +19,8 @@ export interface FlowRoom {
   tasks: Map<string, number>;
   /** When a rate ran out: ms until it lets one more through. */
   heldMs?: number;
+  /** The database clock, read once the scopes were locked: the claim's time for its rates and its jobs' start. */
+  now: number;
 }
 
 /** Flow scopes of a claim that keep a rate: task ('' for the queue) and its limit. */
@@ -34,20 +36,24 @@ function rateScopes(flow: ClaimFlow): [string, RateLimit][] {
  * and each sees what the one before it committed (READ COMMITTED; SQLite runs one writer at a time). Then active jobs
  * are counted per task and each rate's log is read over its window (entries older than the window are deleted).
  */
-export function* flowRoomOp(d: Dialect, t: TableNames, queue: string, flow: ClaimFlow, now: number): Op<FlowRoom> {
+export function* flowRoomOp(d: Dialect, t: TableNames, queue: string, flow: ClaimFlow): Op<FlowRoom> {
   const scopes = [...(flow.queue ? [''] : []), ...Object.keys(flow.tasks ?? {})].sort();
   const lock = { sql: `SELECT task FROM ${t.flow} WHERE queue = ? AND task IN (${list(scopes.length)}) ORDER BY task ${d.name === 'sqlite' ? '' : 'FOR UPDATE'}`, params: [queue, ...scopes] };
   if ((yield lock).length < scopes.length) {
     yield { sql: d.insertIgnore(t.flow, ['queue', 'task'], scopes.length, 'queue, task'), params: scopes.flatMap((task) => [queue, task]) };
     yield lock;
   }
+  // The clock after the locks: a claim that waited for another one counts its rate from when it got its turn. Read
+  // before them, its log entry could predate the jobs it starts by the wait, and drop out of the window too early.
+  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+  const now = Number(clock!.now);
   const running = new Map<string, number>();
   let total = 0;
   for (const row of yield { sql: `SELECT task, COUNT(*) AS n FROM ${t.jobs} WHERE queue = ? AND state = 'active' GROUP BY task`, params: [queue] }) {
     running.set(String(row.task), Number(row.n));
     total += Number(row.n);
   }
-  const room: FlowRoom = { queue: Infinity, tasks: new Map() };
+  const room: FlowRoom = { queue: Infinity, tasks: new Map(), now };
   const rates = new Map<string, number>();
   for (const [task, rate] of rateScopes(flow)) {
     yield { sql: `DELETE FROM ${t.rateLog} WHERE queue = ? AND task = ? AND at <= ?`, params: [queue, task, now - rate.per] };
