@@ -11,5 +11,6 @@ export {
   unoJobsMigrations, schemaMigrationV1, SCHEMA_V1, schemaMigrationV2, SCHEMA_V2, schemaMigrationV3, SCHEMA_V3,
   retentionIndexesMigration, SCHEMA_RETENTION_INDEXES, listingIndexMigration, SCHEMA_LISTING_INDEX,
   subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS,
+  taskCountsMigration, SCHEMA_TASK_COUNTS,
 } from './storage/typeorm/migrations/index.js';
 export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';
