@@ -5,6 +5,7 @@ import { histogramSlot, percentiles, slotUpperBound } from '../../lib/core/metri
 import { MonitorRecorder } from '../../lib/core/monitor-recorder.js';
 import { JobEvents } from '../../lib/core/events.js';
 import type { MetricPoint, MetricRetention } from '../../lib/contract/monitoring.js';
+import type { JobStorage } from '../../lib/contract/job-storage.js';
 import { createEngine, runUntil } from '../support/engine.js';
 
 const engines: UnoJobs[] = [];
@@ -104,7 +105,14 @@ describe('UnoMetrics on the store (fake clock)', () => {
     const ok = await uno.metrics.summary({ task: 'ok' });
     expect(ok.totals['15m']).toEqual({ enqueued: 20, completed: 20, failed: 0, retried: 0, stalled: 0 });
     expect(ok.failureRate['15m']).toBe(0);
-    expect(ok.counts).toBeNull();
+    expect(ok.counts).toMatchObject({ completed: 20, failed: 0, waiting: 0 });
+    expect((await uno.metrics.summary({ task: 'bad', queue: 'q' })).counts).toMatchObject({ completed: 0, failed: 5 });
+    expect((await uno.metrics.summary({ task: 'bad', queue: 'other' })).counts).toMatchObject({ failed: 0 });
+    expect(await uno.metrics.taskCounts(['ok', 'bad', 'none'])).toEqual({
+      ok: { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 20, failed: 0, cancelled: 0 },
+      bad: { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 5, cancelled: 0 },
+      none: { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 },
+    });
 
     const patterns = (await uno.metrics.errorPatterns({ task: 'bad' }))!;
     expect(patterns).toHaveLength(1);
@@ -117,6 +125,18 @@ describe('UnoMetrics on the store (fake clock)', () => {
     const series = await uno.metrics.series({ from: new Date(clock.now() - 3_600_000), to: new Date(clock.now() + 1) });
     expect(series.reduce((n, p) => n + p.completed, 0)).toBe(20);
     expect((await uno.metrics.series({ from: new Date(0), to: new Date(clock.now() + 1), resolution: 'hour' }))[0]!.enqueued).toBe(25);
+  });
+
+  it('a store that cannot count per task answers null for a task, and the queue counts still', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new MemoryJobStorage({ clock });
+    (storage as JobStorage).countsByTask = async () => null;
+    const uno = engine(clock, storage);
+    uno.register('t', () => 1, { queue: 'q' });
+    await uno.queue.enqueue('t', null);
+    expect((await uno.metrics.summary({ task: 't' })).counts).toBeNull();
+    expect(await uno.metrics.taskCounts(['t'])).toBeNull();
+    expect((await uno.metrics.summary({ queue: 'q' })).counts).toMatchObject({ waiting: 1 });
   });
 
   it('windows: a job counted 10 minutes ago is in the 15-minute figures only', async () => {

@@ -21,6 +21,7 @@ export const SCRIPT_NAMES = [
   'prune',
   'unlock',
   'counts',
+  'counts-tasks',
   'list',
   'oldest',
   'worker-save',

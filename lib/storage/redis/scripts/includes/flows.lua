@@ -29,7 +29,7 @@ local function childEnded(base, jk, id, state, now, failMessage)
     local entry = cjson.encode({ attempt = tonumber(p[4]), name = 'ChildFailedError', message = message, at = iso(now) })
     redis.call('HSET', pk, 'errors', appendJson(redis.call('HGET', pk, 'errors'), entry))
     redis.call('ZREM', pbase .. ':wc', parentId)
-    finish(pbase, pk, parentId, 'failed', now)
+    finish(pbase, pk, parentId, 'failed', now, 'waiting-children')
     childEnded(pbase, pk, parentId, 'failed', now, failMessage)
     return
   end
@@ -37,7 +37,7 @@ local function childEnded(base, jk, id, state, now, failMessage)
   redis.call('SADD', endedKey, id)
   if redis.call('SCARD', endedKey) < tonumber(p[2]) then return end
   redis.call('ZREM', pbase .. ':wc', parentId)
-  if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now) then
+  if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now, 'waiting-children') then
     redis.call('PUBLISH', prefix .. ':wake', f[3])
   end
 end
