@@ -12,5 +12,6 @@ export {
   retentionIndexesMigration, SCHEMA_RETENTION_INDEXES, listingIndexMigration, SCHEMA_LISTING_INDEX,
   subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS,
   flowParentsMigration, SCHEMA_FLOW_PARENTS,
+  taskCountsMigration, SCHEMA_TASK_COUNTS,
 } from './storage/typeorm/migrations/index.js';
 export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';

@@ -385,6 +385,10 @@ export const messages = {
   removeActive: (id: string) =>
     `Job "${id}" is active: a worker holds it, so it cannot be deleted. Cancel it first (jobs.cancel(id), or the ` +
     `admin's cancel action), then delete it.`,
+  removeCrossSlotFlow: (id: string) =>
+    `Job "${id}" belongs to a flow that spans queues, and on a Redis Cluster those queues live in other hash slots, ` +
+    `which one delete cannot reach atomically. Cancel it instead (jobs.cancel(id)): a cancel moves the flow on every ` +
+    `store, and retention removes the job later.`,
   // Admin API (@uno/jobs/admin, docs/admin.md)
   adminNoAuthorization: () =>
     `UnoJobsAdminModule.register() needs an authorization hook: guards (your app's Nest guards, run on every admin ` +

@@ -393,6 +393,17 @@ export abstract class JobStorage {
   abstract counts(filter?: { queue?: string }): Promise<JobCounts>;
 
   /**
+   * Jobs per state of each task in `tasks` (of one queue with `filter.queue`, else of every queue), as `counts` gives
+   * them for a queue: a `scheduled` job already due counts as `waiting`. Every task asked for is in the answer (all
+   * zeros when it has no job). Optional, and cheap by contract: a database or server answers from an index or from
+   * counters it keeps, never by reading every job (dashboards and scrapes poll it); `null` (the default) means the
+   * store cannot.
+   */
+  async countsByTask(_tasks: readonly string[], _filter?: { queue?: string }): Promise<Record<string, JobCounts> | null> {
+    return null;
+  }
+
+  /**
    * Schedules (cron, interval, dynamic) are kept as opaque JSON documents keyed by name; the core scheduler owns
    * their shape. Insert or replace one.
    */

@@ -56,7 +56,9 @@ const LIBRARY_PATHS = [fileURLToPath(new URL('..', import.meta.url))];
  * Aggregates this process's job events in memory, per minute and per (queue, task), and adds them to the store's
  * metric buckets (minute and hour) and error patterns every `flushIntervalMs`: a job costs a few map updates here and
  * nothing in the store. Every process flushes its own figures; the store sums them, so any instance reads the
- * cluster's. A flush that fails keeps its figures for the next one (bounded).
+ * cluster's. A flush that fails keeps its figures for the next one (bounded). The flush timer is armed by the first
+ * figure after a flush, so an idle instance does not wake every `flushIntervalMs`: only once per `pruneIntervalMs`
+ * to prune.
  */
 export class MonitorRecorder {
   /** Figures per minute bucket, then per `queue\0task`. */
@@ -67,6 +69,8 @@ export class MonitorRecorder {
   private pending: MetricPoint[] = [];
   private offs: (() => void)[] = [];
   private timer: TimerHandle | null = null;
+  /** `timer` is a flush of held figures (due in `flushIntervalMs`), not an idle instance's pruning. */
+  private flushArmed = false;
   private flushing: Promise<void> | null = null;
   private prunedAt = -Infinity;
   /** The figures the last event went to (in the current minute). */
@@ -104,7 +108,8 @@ export class MonitorRecorder {
         this.failure(job.queue, job.task, job.id, error);
       }),
     ];
-    this.schedule();
+    // The first run prunes after one flush interval, as a busy instance's first flush would.
+    this.arm();
   }
 
   /** Stop listening and write what is left. */
@@ -112,6 +117,7 @@ export class MonitorRecorder {
     for (const off of this.offs.splice(0)) off();
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.flushArmed = false;
     await this.flush();
     this.retireMinute();
   }
@@ -163,12 +169,24 @@ export class MonitorRecorder {
     }
   }
 
-  private schedule(): void {
-    this.timer = this.clock.setTimeout(() => {
-      void this.flush().finally(() => {
-        if (this.offs.length > 0) this.schedule();
-      });
-    }, this.config.flushIntervalMs);
+  /** Flush in `flushIntervalMs`: figures came in (or the recorder started). Replaces an idle pruning timer. */
+  private arm(): void {
+    if (this.flushArmed || this.offs.length === 0) return;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.flushArmed = true;
+    this.timer = this.clock.setTimeout(() => this.tick(), this.config.flushIntervalMs);
+  }
+
+  private tick(): void {
+    this.timer = null;
+    this.flushArmed = false;
+    void this.flush().finally(() => {
+      if (this.offs.length === 0 || this.timer) return;
+      // Figures that came in during the flush armed it again already; a failed flush's are held for the next one.
+      if (this.pending.length > 0 || this.hits.size > 0 || this.minutes.size > 0) return this.arm();
+      // Idle: wake only for the next pruning (every instance prunes, so gone ones leave the registry while all idle).
+      this.timer = this.clock.setTimeout(() => this.tick(), Math.max(1, this.prunedAt + this.config.pruneIntervalMs - this.clock.now()));
+    });
   }
 
   private ended(queue: string, task: string, counter: Counter, durationMs: number): Stats {
@@ -208,6 +226,8 @@ export class MonitorRecorder {
       this.current = { minute, stats };
       this.minuteTimer = this.clock.setTimeout(() => this.retireMinute(), minute + width - now);
     }
+    // Off the per-event path: after a flush, the first figure of any key comes through here (the flush reset `last`).
+    this.arm();
     const key = `${queue}\0${task}`;
     let stats = this.current.stats.get(key);
     if (!stats) {

@@ -81,6 +81,8 @@ export class QueueWorker implements AttemptOwner {
     private readonly executor: Executor,
     /** Local deadline of every lease this process holds, by token (see WorkerPool.selfFence). */
     private readonly leaseUntil: Map<string, number>,
+    /** Told when a claim brought leases, so the pool renews them (its renewals stop while nothing is held). */
+    private readonly onLeases: () => void = () => {},
   ) {
     this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes, config.agingMs);
     const flow = config.flow;
@@ -185,6 +187,7 @@ export class QueueWorker implements AttemptOwner {
             claimed = [];
           }
           for (const { token } of claimed) this.leaseUntil.set(token, sentAt + request.leaseMs);
+          if (claimed.length > 0) this.onLeases();
         } catch (error) {
           this.pausedDuringClaim = null;
           this.deps.events.emit('worker:error', { error: toError(error), context: `claiming from queue "${this.config.queue}"` });

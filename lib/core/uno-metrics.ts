@@ -33,7 +33,10 @@ export interface Utilisation {
 export interface MetricsSummary {
   queue: string | null;
   task: string | null;
-  /** Jobs by state in the store (null for a task filter: the store counts by queue). */
+  /**
+   * Jobs by state in the store, of the queue, the task (with both filters, the task's jobs in that queue) or
+   * everything; null for a task on a store that cannot count per task (`countsByTask` answers null).
+   */
   counts: JobCounts | null;
   /**
    * Jobs counted in the last 1, 5 and 15 minutes (keys `1m`, `5m`, `15m`). A window of n minutes is the current
@@ -112,7 +115,9 @@ export class UnoMetrics {
     const windowStart = (n: number) => Math.floor(now / minute) * minute - (n - 1) * minute;
     const [points, counts, oldest, workers] = await Promise.all([
       storage.readMetrics({ resolution: 'minute', from: windowStart(15), to: now + 1, ...filter }),
-      filter.task === undefined ? storage.counts(filter.queue === undefined ? {} : { queue: filter.queue }) : Promise.resolve(null),
+      filter.task === undefined
+        ? storage.counts(filter.queue === undefined ? {} : { queue: filter.queue })
+        : this.taskCounts([filter.task], filter).then((counts) => counts?.[filter.task!] ?? null),
       filter.task === undefined ? this.oldestWait(filter.queue === undefined ? this.deps.knownQueues() : [filter.queue], now) : Promise.resolve(null),
       this.workers(),
     ]);
@@ -143,6 +148,19 @@ export class UnoMetrics {
       oldestWaitMs: oldest,
       utilisation: utilisation(workers ?? [], filter.queue),
     };
+  }
+
+  /**
+   * Jobs by state of each of `tasks`, cluster-wide from the store (of one queue with `filter.queue`, else of every
+   * queue); a scheduled job already due counts as waiting. The store reads an index or counters it keeps, never every
+   * job. `null` when the store cannot count per task (a custom store without `countsByTask`).
+   *
+   * @example
+   * const byTask = await metrics.taskCounts(['mail.send', 'mail.digest']);
+   * byTask?.['mail.send'].failed;
+   */
+  taskCounts(tasks: readonly string[], filter: { queue?: string } = {}): Promise<Record<string, JobCounts> | null> {
+    return this.deps.storage.countsByTask(tasks, filter.queue === undefined ? {} : { queue: filter.queue });
   }
 
   /** Per-bucket totals over [`from`, `to`) for charts, optionally of one queue or task. Minute buckets by default. */

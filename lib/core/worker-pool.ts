@@ -35,7 +35,9 @@ export class WorkerPool {
   ) {
     this.executor = new Executor(deps);
     this.cancellations = new Cancellations((id) => this.cancelLocal(id), deps.events);
-    for (const queue of queues) this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, this.leaseUntil));
+    for (const queue of queues) {
+      this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, this.leaseUntil, () => this.armHeartbeat()));
+    }
   }
 
   /** Queues served, with their settings. */
@@ -202,6 +204,17 @@ export class WorkerPool {
     }
   }
 
+  /** A claim brought leases: renew them from now on, unless renewals already run. */
+  private armHeartbeat(): void {
+    if (this.heartbeatTimer === null && !this.closed) this.scheduleHeartbeat();
+  }
+
+  /** Whether any job is held here, running or claimed ahead: only then do leases need renewing. */
+  private holdsLeases(): boolean {
+    for (const w of this.workers.values()) if (w.running.size > 0 || w.buffer.size > 0) return true;
+    return false;
+  }
+
   /** The next renewal `heartbeatMs` after the last one began (a slow or timed-out renewal does not delay it further). */
   private scheduleHeartbeat(began?: number): void {
     const wait = began === undefined ? this.config.heartbeatMs : Math.max(1, this.config.heartbeatMs - (this.deps.clock.now() - began));
@@ -211,6 +224,7 @@ export class WorkerPool {
 
   /** Extend every lease in one call (running and buffered jobs); abort the handlers whose lease is gone. */
   private async heartbeat(): Promise<void> {
+    this.heartbeatTimer = null;
     const began = this.deps.clock.now();
     const workers = [...this.workers.values()];
     const leases: Lease[] = [];
@@ -248,6 +262,8 @@ export class WorkerPool {
     void this.pollPauses();
     if (this.closed) return;
     if (!this.fenceTimer) this.selfFence();
-    this.scheduleHeartbeat(began);
+    // Idle (nothing held): no timer until a claim brings leases (armHeartbeat), so an idle instance does not wake
+    // every heartbeatMs. A claim that returned meanwhile may have armed it already.
+    if (this.heartbeatTimer === null && this.holdsLeases()) this.scheduleHeartbeat(began);
   }
 }

@@ -19,6 +19,12 @@ export interface PrometheusMetricsOptions {
    * external autoscalers). `false` leaves the store alone on scrapes. Default `true`.
    */
   queueGauges?: boolean;
+  /**
+   * With `queueGauges`, also `uno_task_jobs{task,state}`: jobs in the store by state for each task registered in this
+   * instance (one `countsByTask` per scrape, read from an index or the store's counters; a store that cannot count
+   * per task leaves it empty). Its labels are bounded by the registered tasks. Default `true`.
+   */
+  taskGauges?: boolean;
   /** Longest wait in ms for those `counts()` at a scrape; a store that does not answer in time is left out of it. Default 3000. */
   timeoutMs?: number;
   /** Buckets of the two histograms, in seconds. Default 5 ms to 5 min ({@link DEFAULT_BUCKETS}). */
@@ -38,6 +44,7 @@ export const METRIC_NAMES = {
   active: 'uno_worker_active_jobs',
   concurrency: 'uno_worker_concurrency',
   queueJobs: 'uno_queue_jobs',
+  taskJobs: 'uno_task_jobs',
   oldestAge: 'uno_queue_oldest_job_age_seconds',
   workers: 'uno_workers',
   suggested: 'uno_suggested_instances',
@@ -74,6 +81,8 @@ export class UnoJobsMetrics {
   /** @internal Read by the scrape-time gauges. */
   readonly queueGauges: boolean;
   /** @internal Read by the scrape-time gauges. */
+  readonly taskGauges: boolean;
+  /** @internal Read by the scrape-time gauges. */
   readonly timeoutMs: number;
 
   constructor(
@@ -82,6 +91,7 @@ export class UnoJobsMetrics {
   ) {
     this.registry = options.registry ?? globalRegistry;
     this.queueGauges = options.queueGauges ?? true;
+    this.taskGauges = options.taskGauges ?? true;
     this.timeoutMs = options.timeoutMs ?? 3000;
     if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) {
       throw new ConfigurationError(messages.invalidOption('timeoutMs', options.timeoutMs, 'a whole number of ms >= 1'));
@@ -185,6 +195,20 @@ function defineMetrics(registry: Registry, buckets: number[]): Metrics {
         }
       },
     }));
+  reuse(registry, Gauge, METRIC_NAMES.taskJobs, ['task', 'state'], () =>
+    new Gauge({
+      name: METRIC_NAMES.taskJobs,
+      help: 'Jobs in the store by task and state, for the tasks registered in this instance (read from the store at scrape time).',
+      labelNames: ['task', 'state'],
+      registers,
+      async collect() {
+        const rows = await Promise.all(gaugeSources(registry).filter((s) => s.taskGauges).map(taskCounts));
+        this.reset();
+        for (const [task, counts] of rows.flat()) {
+          for (const state of JOB_STATES) this.set({ task, state }, counts[state]);
+        }
+      },
+    }));
   reuse(registry, Gauge, METRIC_NAMES.oldestAge, ['queue'], () =>
     new Gauge({
       name: METRIC_NAMES.oldestAge,
@@ -275,6 +299,11 @@ function queueCounts(source: UnoJobsMetrics): Promise<[string, JobCounts][]> {
     const counts = await Promise.all(queues.map((queue) => source.uno.storage.counts({ queue })));
     return queues.map((queue, i): [string, JobCounts] => [queue, counts[i]!]);
   });
+}
+
+/** One scrape's counts of the tasks registered in `source`. */
+function taskCounts(source: UnoJobsMetrics): Promise<[string, JobCounts][]> {
+  return fromStore(source, METRIC_NAMES.taskJobs, async () => Object.entries((await source.uno.metrics.taskCounts(source.uno.taskNames())) ?? {}));
 }
 
 type MetricClass = typeof Counter | typeof Gauge | typeof Histogram;

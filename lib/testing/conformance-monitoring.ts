@@ -12,6 +12,7 @@ export async function keepsMonitoring(s: JobStorage): Promise<void> {
   assert.notEqual(await s.readMetrics({ resolution: 'minute', from: 0, to: 1 }), null, 'readMetrics() answered null');
   assert.notEqual(await s.oldestWaiting(['q']), null, 'oldestWaiting() answered null');
   assert.notEqual(await s.listPaused(), null, 'listPaused() answered null');
+  assert.notEqual(await s.countsByTask(['t']), null, 'countsByTask() answered null');
 }
 
 const hit = (fingerprint: string, extra: Partial<ErrorPatternHit> = {}): ErrorPatternHit => ({

@@ -46,8 +46,9 @@ describe('TypeORM MariaDB specifics', () => {
       // utf8mb4_bin), nor do the retention one (MySQL's (state, finished_at, seq) index already serves pruning) and the
       // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table, the seventh the
       // jobs' headers and the monitoring tables, the eighth the documents table (alert state), the ninth the
-      // flow-control tables, the tenth the dedupe keys, the eleventh the flow links of the jobs table.
-      expect((await app.runMigrations()).length).toBe(11);
+      // flow-control tables, the tenth the dedupe keys, the eleventh the flow links of the jobs table, the twelfth the
+      // task index.
+      expect((await app.runMigrations()).length).toBe(12);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
@@ -64,10 +65,15 @@ describe('TypeORM MariaDB specifics', () => {
       expect(await s.readDocument('alerts')).toEqual({ data: '{"b":1}', version: 2 });
       const [keyed] = await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]);
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
+      expect((await s.countsByTask(['test.task']))['test.task']).toMatchObject({ waiting: 2, active: 1 });
       const parent = newJob({ awaitChildren: true });
       await s.insert([parent, newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })]);
       expect((await s.children(parent.id))!.map((c) => c.parent)).toEqual([{ id: parent.id, onFailure: 'fail' }]);
       await s.close();
+      const byTask = async () => Number(((await app.query(`SELECT COUNT(*) AS n FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?`, [`${mig}jobs`, `${mig}jobs_by_task`])) as { n: number | string }[])[0]!.n);
+      expect(await byTask()).toBeGreaterThan(0);
+      await app.undoLastMigration();
+      expect(await byTask()).toBe(0);
       await app.undoLastMigration();
       const [{ links }] = (await app.query(
         `SELECT COUNT(*) AS links FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name IN ('parent_id', 'on_failure', 'kids')`,

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -89,6 +89,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsFlowControl.*1764950000000$/),
         expect.stringMatching(/^UnoJobsFlows.*1765000000000$/),
         expect.stringMatching(/^UnoJobsFlowParents.*1765100000000$/),
+        expect.stringMatching(/^UnoJobsTaskCounts.*1765150000000$/),
       ]);
       const keyCollations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('event', 'task') ORDER BY column_name`,
@@ -116,10 +117,15 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
       expect(await s.writeDocument('alerts', null, '{}')).toBe(true);
       expect(await s.readDocument('alerts')).toEqual({ data: '{}', version: 1 });
+      expect(await s.countsByTask(['test.task'])).toEqual({ 'test.task': { 'waiting-children': 0, waiting: 2, scheduled: 0, active: 1, completed: 0, failed: 0, cancelled: 0 } });
       const parent = newJob({ awaitChildren: true });
       await s.insert([parent, newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })]);
       expect((await s.children(parent.id))!.map((c) => c.parent)).toEqual([{ id: parent.id, onFailure: 'fail' }]);
       await s.close();
+      const byTask = () => app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexname = $2`, [`${mig}jobs`, `${mig}jobs_by_task`]) as Promise<unknown[]>;
+      expect(await byTask()).toHaveLength(1);
+      await app.undoLastMigration();
+      expect(await byTask()).toHaveLength(0);
       await app.undoLastMigration();
       const links = (await app.query(
         `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('parent_id', 'on_failure', 'kids')
@@ -193,7 +199,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

@@ -199,6 +199,8 @@ describe.each(STORES)('admin actions on $name', (store) => {
     const [pattern] = (await api.get('error-patterns?task=user.signup')).body.patterns;
     expect(pattern).toMatchObject({ task: 'user.signup', queue: 'users', name: 'Error', count: 1 });
     expect(pattern.jobs.map((j: { id: string; state: string }) => [j.id, j.state])).toEqual([[bad.id, 'failed']]);
+    // Jobs by state of one task, from the store (countsByTask).
+    expect((await api.get('metrics?task=user.signup')).body.counts).toMatchObject({ failed: 1, waiting: 0, active: 0 });
     await waitFor(async () => ((await api.get('workers')).body.workers ?? []).length > 0, 15_000, 'the worker registry');
     expect((await api.get('workers')).body.workers[0]).toMatchObject({ alive: true, queues: { reports: expect.any(Object) } });
     await waitFor(async () => (await api.get('metrics?queue=reports')).body.totals['15m'].completed >= 2, 15_000, 'the figures flush');

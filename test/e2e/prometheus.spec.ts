@@ -128,6 +128,9 @@ describe('Prometheus metrics in a NestJS app (UnoJobsPrometheusModule)', () => {
     expect(s.get('uno_queue_jobs{queue=mail,state=completed}')).toBe(2);
     expect(s.get('uno_queue_jobs{queue=mail,state=failed}')).toBe(1);
     expect(s.get('uno_queue_jobs{queue=mail,state=waiting}')).toBe(0);
+    expect(s.get('uno_task_jobs{state=completed,task=report.build}')).toBe(3);
+    expect(s.get('uno_task_jobs{state=completed,task=mail.send}')).toBe(2);
+    expect(s.get('uno_task_jobs{state=failed,task=mail.bounce}')).toBe(1);
 
     // Label sets: only queue, task, priority, status, state (and le); never a job id, payload or error message.
     const labelNames = new Set([...s.keys()].filter((k) => k.startsWith('uno_')).flatMap((k) => /\{(.*)\}/.exec(k)![1]!.split(',').filter(Boolean).map((kv) => kv.split('=')[0])));

@@ -7,7 +7,7 @@ import { completeSql } from '../../lib/storage/typeorm/queries/complete.postgres
 import { failSql } from '../../lib/storage/typeorm/queries/fail.postgres.js';
 import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
 import { oldestWaitingStmt } from '../../lib/storage/typeorm/queries/monitoring.js';
-import { listOp } from '../../lib/storage/typeorm/queries/admin.js';
+import { countsByTaskStmt, listOp } from '../../lib/storage/typeorm/queries/admin.js';
 import type { Stmt } from '../../lib/storage/typeorm/dialect.js';
 import { postgres, toDollar } from '../../lib/storage/typeorm/dialect.js';
 import { newJob } from '../../lib/testing/index.js';
@@ -29,6 +29,9 @@ beforeAll(async () => {
   await store.init();
   await store.insert(Array.from({ length: 20_000 }, (_, i) => newJob({ id: `p${i}` })));
   await store.claim({ queue: 'default', limit: 2000, leaseMs: 60_000, workerId: 'w' });
+  // 30 jobs of a rare task among the 20,000: 20 waiting, 10 active.
+  await store.insert(Array.from({ length: 30 }, (_, i) => newJob({ id: `r${i}`, task: 'rare', queue: 'rq' })));
+  await store.claim({ queue: 'rq', limit: 10, leaseMs: 60_000, workerId: 'w' });
   await store.close();
   await ds.query(`ANALYZE ${t.jobs}`);
 });
@@ -78,6 +81,24 @@ describe('PostgreSQL monitoring reads', () => {
     // Each probe stops at its first index entry: no node returns more than one row.
     const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
     expect(Math.max(...returned)).toBeLessThanOrEqual(2);
+  });
+
+  it('countsByTask reads the task index (and the lease index for active jobs): the rare task\'s rows, not the table', async () => {
+    const { sql, params } = countsByTaskStmt(postgres, t, ['rare', 'absent']);
+    const rows = (await ds.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${toDollar(sql)}`, params)) as { 'QUERY PLAN': string }[];
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    // The task index returns the rare task's 20 jobs that are not active, and nothing of the other 20,000; active
+    // jobs come from the lease index (all of them: at most the workers' slots and buffers).
+    expect(plan).toMatch(new RegExp(`Index Only Scan using ${t.jobs}_by_task on \\S+ \\(actual rows=20 `));
+    expect(plan).toMatch(new RegExp(`Index Scan using ${t.jobs}_lease on \\S+ \\S+ \\(actual rows=10 `));
+    expect(plan).not.toMatch(/Seq Scan/);
+    const store = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, listen: false });
+    await store.init();
+    try {
+      expect((await store.countsByTask(['rare']))['rare']).toMatchObject({ waiting: 20, active: 10 });
+    } finally {
+      await store.close();
+    }
   });
 });
 

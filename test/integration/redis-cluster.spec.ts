@@ -90,7 +90,7 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
       const tag = `{${prefix}:${queue}}`;
       // Job hash, log list, waiting, scheduled, completed and the rest: all in the tag's slot ...
       const keys = (await Promise.all(masters.map((m) => keysOn(m.port, `${tag}*`)))).flat();
-      const expected = ['all', 'completed', `job:${queue}-a`, `job:${queue}-b`, `job:${queue}-c`, `logs:${queue}-a`, 'meta', 'scheduled', 'w:3'];
+      const expected = ['all', 'completed', `job:${queue}-a`, `job:${queue}-b`, `job:${queue}-c`, `logs:${queue}-a`, 'meta', 'scheduled', 'tc', 'w:3'];
       // Claim records (`:claim:<id>`, for a resent claim) expire with their leases; they share the slot like the rest.
       expect(keys.filter((key) => !key.startsWith(`${tag}:claim:`)).sort()).toEqual(expected.map((suffix) => `${tag}:${suffix}`).sort());
       for (const key of keys) expect(await cluster.keySlot(key)).toBe(await cluster.keySlot(tag));

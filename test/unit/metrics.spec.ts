@@ -125,10 +125,30 @@ describe('UnoJobsMetrics', () => {
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'default', state: 'scheduled' })).toBe(1);
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'default', state: 'active' })).toBe(0);
     expect((await metric(registry, METRIC_NAMES.queueJobs)).values).toHaveLength(14); // 2 queues × 7 states
+    expect(await value(registry, METRIC_NAMES.taskJobs, { task: 'slow', state: 'active' })).toBe(2);
+    expect(await value(registry, METRIC_NAMES.taskJobs, { task: 'later', state: 'scheduled' })).toBe(1);
+    expect(await value(registry, METRIC_NAMES.taskJobs, { task: 'later', state: 'active' })).toBe(0);
+    expect((await metric(registry, METRIC_NAMES.taskJobs)).values).toHaveLength(14); // 2 registered tasks × 7 states
     gate.resolve();
     await runUntil(async () => (await e.queue.counts()).completed === 2);
     expect(await value(registry, METRIC_NAMES.active, { queue: 'images' })).toBe(0);
     expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'images', state: 'completed' })).toBe(2);
+    expect(await value(registry, METRIC_NAMES.taskJobs, { task: 'slow', state: 'completed' })).toBe(2);
+  });
+
+  it('taskGauges: false leaves uno_task_jobs out; a store that cannot count per task leaves it empty', async () => {
+    const registry = new Registry();
+    const e = engine();
+    e.uno.register('t', () => 1);
+    await e.queue.enqueue('t', null);
+    const off = new UnoJobsMetrics(e.uno, { registry, taskGauges: false }).attach();
+    expect((await metric(registry, METRIC_NAMES.taskJobs)).values).toEqual([]);
+    expect(await value(registry, METRIC_NAMES.queueJobs, { queue: 'default', state: 'waiting' })).toBe(1);
+    off.detach();
+    new UnoJobsMetrics(e.uno, { registry }).attach();
+    expect(await value(registry, METRIC_NAMES.taskJobs, { task: 't', state: 'waiting' })).toBe(1);
+    e.storage.countsByTask = async () => null;
+    expect((await metric(registry, METRIC_NAMES.taskJobs)).values).toEqual([]);
   });
 
   it('reports the oldest waiting job\'s age and the live workers per queue, from the store and its registry', async () => {
@@ -159,6 +179,11 @@ describe('UnoJobsMetrics', () => {
     e.storage.counts = (filter) => {
       calls++;
       return counts(filter);
+    };
+    const countsByTask = e.storage.countsByTask.bind(e.storage);
+    e.storage.countsByTask = (tasks, filter) => {
+      calls++;
+      return countsByTask(tasks, filter);
     };
     await registry.metrics();
     expect(calls).toBe(0);

@@ -1,7 +1,11 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, MemoryJobStorage, UnoJobs, defineTask } from '../../lib/index.js';
-import { ManualClock } from '../../lib/testing/index.js';
+import { ManualClock, newJob } from '../../lib/testing/index.js';
 import { histogramSlot, percentiles, slotUpperBound } from '../../lib/core/metric-histogram.js';
+import { MonitorRecorder } from '../../lib/core/monitor-recorder.js';
+import { JobEvents } from '../../lib/core/events.js';
+import type { MetricPoint, MetricRetention } from '../../lib/contract/monitoring.js';
+import type { JobStorage } from '../../lib/contract/job-storage.js';
 import { createEngine, runUntil } from '../support/engine.js';
 
 const engines: UnoJobs[] = [];
@@ -101,7 +105,14 @@ describe('UnoMetrics on the store (fake clock)', () => {
     const ok = await uno.metrics.summary({ task: 'ok' });
     expect(ok.totals['15m']).toEqual({ enqueued: 20, completed: 20, failed: 0, retried: 0, stalled: 0 });
     expect(ok.failureRate['15m']).toBe(0);
-    expect(ok.counts).toBeNull();
+    expect(ok.counts).toMatchObject({ completed: 20, failed: 0, waiting: 0 });
+    expect((await uno.metrics.summary({ task: 'bad', queue: 'q' })).counts).toMatchObject({ completed: 0, failed: 5 });
+    expect((await uno.metrics.summary({ task: 'bad', queue: 'other' })).counts).toMatchObject({ failed: 0 });
+    expect(await uno.metrics.taskCounts(['ok', 'bad', 'none'])).toEqual({
+      ok: { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 20, failed: 0, cancelled: 0 },
+      bad: { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 5, cancelled: 0 },
+      none: { 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 },
+    });
 
     const patterns = (await uno.metrics.errorPatterns({ task: 'bad' }))!;
     expect(patterns).toHaveLength(1);
@@ -114,6 +125,18 @@ describe('UnoMetrics on the store (fake clock)', () => {
     const series = await uno.metrics.series({ from: new Date(clock.now() - 3_600_000), to: new Date(clock.now() + 1) });
     expect(series.reduce((n, p) => n + p.completed, 0)).toBe(20);
     expect((await uno.metrics.series({ from: new Date(0), to: new Date(clock.now() + 1), resolution: 'hour' }))[0]!.enqueued).toBe(25);
+  });
+
+  it('a store that cannot count per task answers null for a task, and the queue counts still', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new MemoryJobStorage({ clock });
+    (storage as JobStorage).countsByTask = async () => null;
+    const uno = engine(clock, storage);
+    uno.register('t', () => 1, { queue: 'q' });
+    await uno.queue.enqueue('t', null);
+    expect((await uno.metrics.summary({ task: 't' })).counts).toBeNull();
+    expect(await uno.metrics.taskCounts(['t'])).toBeNull();
+    expect((await uno.metrics.summary({ queue: 'q' })).counts).toMatchObject({ waiting: 1 });
   });
 
   it('windows: a job counted 10 minutes ago is in the 15-minute figures only', async () => {
@@ -255,6 +278,91 @@ describe('UnoMetrics on the store (fake clock)', () => {
     await clock.advance(60_000);
     expect(await storage.readMetrics({ resolution: 'minute', from: 0, to: clock.now() + 1 })).toEqual([]);
     expect(await storage.listWorkers()).toEqual([]);
+  });
+});
+
+describe('MonitorRecorder timers (fake clock)', () => {
+  /** A memory store that counts the recorder's writes, and refuses metric writes while `down`. */
+  class CountingStorage extends MemoryJobStorage {
+    writes = 0;
+    prunes = 0;
+    down = false;
+    override async addMetrics(points: readonly MetricPoint[]): Promise<void> {
+      this.writes++;
+      if (this.down) throw new Error('store down');
+      return super.addMetrics(points);
+    }
+    override async pruneMetrics(before: MetricRetention): Promise<number> {
+      this.prunes++;
+      return super.pruneMetrics(before);
+    }
+  }
+
+  function recorder(clock: ManualClock, storage: CountingStorage) {
+    const events = new JobEvents();
+    const errors: string[] = [];
+    events.on('worker:error', ({ context }) => errors.push(context));
+    const rec = new MonitorRecorder(storage, clock, events, {
+      flushIntervalMs: 5000, maxPatternsPerTask: 10, patternSamples: 5, maxPendingPoints: 1000, pruneIntervalMs: 600_000,
+      keep: { minuteMs: 86_400_000, hourMs: 7 * 86_400_000, patternsMs: 86_400_000, workersMs: 3_600_000 },
+    });
+    const enqueued = async (task: string) => {
+      const [inserted] = await storage.insert([newJob({ task })]);
+      events.emit('job:enqueued', { job: inserted!.job, created: true });
+    };
+    return { rec, enqueued, errors };
+  }
+
+  it('an idle instance does not wake every flush interval: the timer is armed by the first figure after a flush', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new CountingStorage({ clock });
+    const { rec, enqueued } = recorder(clock, storage);
+    rec.start();
+    expect(clock.pendingTimers()).toBe(1);
+    // The first run after one interval prunes; nothing is held, so nothing is written.
+    await clock.advance(5000);
+    expect([storage.writes, storage.prunes]).toEqual([0, 1]);
+    // Idle: one timer, for the next pruning; an hour fires it 6 times, not 720.
+    const fired = clock.fired;
+    await clock.advance(3_600_000);
+    expect(clock.fired - fired).toBe(6);
+    expect([storage.writes, storage.prunes]).toEqual([0, 7]);
+
+    // A figure arms the flush at once (the pruning timer gives way to it), written one interval later.
+    await enqueued('t');
+    await clock.advance(4999);
+    expect(storage.writes).toBe(0);
+    await clock.advance(1);
+    expect(storage.writes).toBe(1);
+    expect((await storage.readMetrics({ resolution: 'minute', from: 0, to: clock.now() + 1 }))!.map((p) => [p.task, p.name, p.value])).toEqual([['t', 'enqueued', 1]]);
+    // Idle again: no write until the next figure.
+    await clock.advance(60_000);
+    expect(storage.writes).toBe(1);
+    await enqueued('t');
+    await enqueued('u');
+    await clock.advance(5000);
+    expect(storage.writes).toBe(2);
+    await rec.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a failed flush keeps its figures and flushes again every interval until written', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new CountingStorage({ clock });
+    const { rec, enqueued, errors } = recorder(clock, storage);
+    rec.start();
+    storage.down = true;
+    await enqueued('t');
+    await clock.advance(15_000);
+    expect(storage.writes).toBe(3);
+    expect(errors).toEqual(['writing job metrics', 'writing job metrics', 'writing job metrics']);
+    storage.down = false;
+    await clock.advance(5000);
+    expect(storage.writes).toBe(4);
+    await clock.advance(60_000);
+    expect(storage.writes).toBe(4);
+    expect((await storage.readMetrics({ resolution: 'minute', from: 0, to: clock.now() + 1 }))!.map((p) => [p.task, p.name, p.value])).toEqual([['t', 'enqueued', 1]]);
+    await rec.stop();
   });
 });
 

@@ -133,6 +133,47 @@ describe('worker pool', () => {
   });
 });
 
+describe('lease renewals', () => {
+  it('an idle worker arms no renewal timer: it runs while jobs are held, and stops once none is', async () => {
+    env = createEngine({ worker: { heartbeatMs: 7777, leaseMs: 30_000 }, monitoring: { enabled: false } });
+    const { clock, storage } = env;
+    // Renewal timers are the ones of 7777 ms (nothing else here uses that delay); renewals are heartbeat calls.
+    let armed = 0;
+    const setTimer = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn, ms) => {
+      if (ms === 7777) armed++;
+      return setTimer(fn, ms);
+    };
+    const renewed: number[] = [];
+    const heartbeat = storage.heartbeat.bind(storage);
+    storage.heartbeat = (leases, leaseMs) => {
+      renewed.push(leases.length);
+      return heartbeat(leases, leaseMs);
+    };
+    const gate = deferred();
+    env.uno.register('held', () => gate.promise);
+    await env.uno.start();
+    // Idle for an hour: the first renewal round finds nothing held and arms no other.
+    await clock.advance(3_600_000);
+    expect(armed).toBe(1);
+    expect(renewed).toEqual([]);
+    // A claimed job arms the renewals again; they run every 7777 ms while it runs...
+    await env.queue.enqueue('held', null);
+    await clock.advance(10);
+    expect(armed).toBe(2);
+    await clock.advance(3 * 7777);
+    expect(renewed).toEqual([1, 1, 1]);
+    // ... and stop with the first round after it ended.
+    gate.resolve();
+    await clock.advance(10);
+    expect((await env.queue.counts()).completed).toBe(1);
+    const after = armed;
+    await clock.advance(3_600_000);
+    expect(armed - after).toBe(0);
+    expect(renewed).toEqual([1, 1, 1]);
+  });
+});
+
 describe('completed jobs kept or removed', () => {
   it('removeOnComplete deletes each job as it completes; a local waitForResult still gets the result', async () => {
     env = createEngine();

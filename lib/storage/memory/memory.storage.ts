@@ -487,6 +487,17 @@ export class MemoryJobStorage extends JobStorage {
     return counts;
   }
 
+  /** Per-task counts: a pass over the jobs in this process's memory, like {@link counts}. */
+  override async countsByTask(tasks: readonly string[], filter: { queue?: string } = {}): Promise<Record<string, JobCounts>> {
+    const byTask = new Map(tasks.map((task) => [task, emptyCounts()]));
+    this.promoteAt(this.clock.now());
+    for (const entry of this.jobs.values()) {
+      const counts = byTask.get(entry.record.task);
+      if (counts && (!filter.queue || entry.record.queue === filter.queue)) counts[entry.record.state]++;
+    }
+    return Object.fromEntries(byTask);
+  }
+
   override async children(parentId: string): Promise<JobRecord[]> {
     return (this.childIds.get(parentId) ?? []).flatMap((id) => {
       const entry = this.jobs.get(id);

@@ -112,6 +112,9 @@ function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
   for (const [task, l] of tasks) args.push(task, ...limits(l));
 }
 
+/** States in the order counts-tasks.lua answers them. */
+const TASK_COUNT_STATES: readonly JobState[] = ['waiting-children', 'waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled'];
+
 /**
  * Jobs in Redis, shared by any number of processes. Every state change is one Lua script (atomic, one round trip),
  * leases and due times follow Redis' clock, idle workers are woken by pub/sub, and all keys of a queue share the
@@ -507,7 +510,7 @@ export class RedisJobStorage extends JobStorage {
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids];
     const reply = await this.run<[1, RawJob] | [0, string] | null>('remove', keys, [id, this.keys.channel]);
     if (!reply) return null;
-    if (reply[0] === 0) throw new InvalidJobError(messages.removeActive(id));
+    if (reply[0] === 0) throw new InvalidJobError(reply[1] === 'cross-slot' ? messages.removeCrossSlotFlow(id) : messages.removeActive(id));
     // On a Cluster the id index is in another slot, so its entry goes in a second step.
     if (this.cluster) await this.redis.hdel(this.keys.ids, id);
     return decodeJob(reply[1]);
@@ -579,6 +582,27 @@ export class RedisJobStorage extends JobStorage {
     const states: JobState[] = ['waiting', 'scheduled', 'active', 'completed', 'failed', 'cancelled', 'waiting-children'];
     for (const reply of replies) states.forEach((state, i) => (counts[state] += reply[i]!));
     return counts;
+  }
+
+  /**
+   * Per-task counts from the counters every script keeps per queue (`<queue>:tc`, see scripts/includes/common.lua): one
+   * script per queue (every known queue without a filter) reading a few hash fields, at most 500 tasks per call.
+   */
+  override async countsByTask(tasks: readonly string[], filter: { queue?: string } = {}): Promise<Record<string, JobCounts>> {
+    const byTask = new Map(tasks.map((task) => [task, emptyCounts()]));
+    const names = [...byTask.keys()];
+    if (names.length === 0) return {};
+    const queues = filter.queue !== undefined ? [filter.queue] : await this.allQueues();
+    const chunks: string[][] = [];
+    for (let i = 0; i < names.length; i += 500) chunks.push(names.slice(i, i + 500));
+    const replies = await Promise.all(queues.flatMap((queue) => chunks.map(async (chunk) => ({ chunk, reply: await this.run<number[][]>('counts-tasks', [this.keys.queue(queue)], chunk) }))));
+    for (const { chunk, reply } of replies) {
+      chunk.forEach((task, i) => {
+        const counts = byTask.get(task)!;
+        TASK_COUNT_STATES.forEach((state, j) => (counts[state] += reply[i]![j]!));
+      });
+    }
+    return Object.fromEntries(byTask);
   }
 
   /** The parent's list of its children's queues and ids (see scripts/includes/flows.lua), each read from its queue. */

@@ -24,6 +24,7 @@ export const SCRIPT_NAMES = [
   'prune',
   'unlock',
   'counts',
+  'counts-tasks',
   'list',
   'oldest',
   'worker-save',

@@ -32,6 +32,12 @@ export interface Dialect {
   readonly forUpdate: string;
   /** Row lock that skips rows another transaction holds (claims). */
   readonly skipLocked: string;
+  /**
+   * `table` read through `index` (`FOR UPDATE SKIP LOCKED` reads on MySQL): its optimizer picks a full scan and a
+   * filesort for a claim once most of a small table is waiting, and a locking read then locks every row it reads.
+   * The table itself elsewhere, whose planners pick these indexes on their own.
+   */
+  useIndex(table: string, index: string): string;
   /** String concatenation of SQL expressions. */
   concat(...parts: string[]): string;
   /** `INSERT` that keeps the existing row when the unique key already exists. */
@@ -77,6 +83,7 @@ export const postgres: Dialect = {
   nowMs: `(floor(extract(epoch from statement_timestamp()) * 1000))::bigint`,
   forUpdate: 'FOR UPDATE',
   skipLocked: 'FOR UPDATE SKIP LOCKED',
+  useIndex: (table) => table,
   concat: (...parts) => parts.join(' || '),
   insertIgnore: (table, columns, rows, conflict) => `${insertRows(table, columns, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
   upsert,
@@ -96,6 +103,7 @@ export const mysql: Dialect = {
   nowMs: `(UNIX_TIMESTAMP() * 1000 + FLOOR(MICROSECOND(NOW(6)) / 1000))`,
   forUpdate: 'FOR UPDATE',
   skipLocked: 'FOR UPDATE SKIP LOCKED',
+  useIndex: (table, index) => `${table} FORCE INDEX (${index})`,
   concat: (...parts) => `CONCAT(${parts.join(', ')})`,
   // ON DUPLICATE KEY UPDATE id = id rather than INSERT IGNORE: IGNORE would also swallow real errors.
   insertIgnore: (table, columns, rows, conflict) => {
@@ -114,6 +122,7 @@ export const sqlite: Dialect = {
   nowMs: `CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)`,
   forUpdate: '',
   skipLocked: '',
+  useIndex: (table) => table,
   concat: (...parts) => parts.join(' || '),
   insertIgnore: (table, columns, rows, conflict) => `${insertRows(table, columns, rows)} ON CONFLICT (${conflict}) DO NOTHING`,
   upsert,

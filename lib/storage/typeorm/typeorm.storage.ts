@@ -28,7 +28,7 @@ import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
 import { CancelPoll } from './cancel-poll.js';
-import { cancelledSinceSql, cancelOp, changePriorityOp, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, removeOp, retryOp } from './queries/admin.js';
+import { cancelledSinceSql, cancelOp, changePriorityOp, countsByTaskOf, countsByTaskStmt, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, removeOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
 import { dedupeInsertOp } from './queries/dedupe.js';
 import { childrenSql, inFlow, isChildToken } from './queries/flows.js';
@@ -545,6 +545,12 @@ export class TypeormJobStorage extends JobStorage {
   async counts(filter: { queue?: string } = {}): Promise<JobCounts> {
     const { sql, params } = countsStmt(this.sql.dialect, this.t, filter.queue);
     return countsOf(await this.sql.query(sql, params));
+  }
+
+  override async countsByTask(tasks: readonly string[], filter: { queue?: string } = {}): Promise<Record<string, JobCounts>> {
+    if (tasks.length === 0) return {};
+    const { sql, params } = countsByTaskStmt(this.sql.dialect, this.t, tasks, filter.queue);
+    return countsByTaskOf(tasks, await this.sql.query(sql, params));
   }
 
   async saveSchedule(name: string, data: string): Promise<void> {

@@ -29,7 +29,7 @@ if state == 'waiting' or state == 'scheduled' or state == 'active' or state == '
   else
     deactivate(base, jk, id)
   end
-  finish(base, jk, id, 'cancelled', now)
+  finish(base, jk, id, 'cancelled', now, state)
   childEnded(base, jk, id, 'cancelled', now, ARGV[3])
   -- Only an active job has a worker to tell; the message goes out only if the script's writes do (atomic).
   if state == 'active' then redis.call('PUBLISH', ARGV[2], id) end

@@ -278,9 +278,10 @@ local lease = S(now + leaseMs)
 local meta = base .. ':meta'
 local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
 redis.call('HSET', meta, 'tok', S(first + #valid - 1))
-local activeArgs = {}
+local activeArgs, perTask = {}, {}
 for i, id in ipairs(valid) do
   local job = jobs[i]
+  countTask(perTask, job[2])
   local attempt = S(tonumber(job[F_ATTEMPT]) + 1)
   local token = S(first + i - 1)
   -- One HMGET (above) and one HSET per job: the reply is patched rather than read again.
@@ -295,6 +296,7 @@ end
 for i = 1, #activeArgs, 5000 do
   redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
 end
+for task, n in pairs(perTask) do tally(base, task, 'waiting', 'active', n) end
 -- Remembered for one lease, for a resent copy of this call (see the header). The counter travels as text: cjson
 -- would round a 16-digit number to 14 significant digits.
 if claimId ~= '' then

@@ -18,12 +18,13 @@ local remove = ARGV[1] == '1'
 local now = clock()
 local nowS = S(now)
 local accepted = {}
-local done, finished = {}, {}
+local done, finished, perTask = {}, {}, {}
 local noted = false
 for i = 2, #ARGV, 3 do
   local id = ARGV[i]
-  local jk = owned(base, id, ARGV[i + 1])
+  local jk, task = owned(base, id, ARGV[i + 1])
   if jk then
+    countTask(perTask, task)
     if remove then
       redis.call('DEL', jk, base .. ':logs:' .. id)
       if idsKey then redis.call('HDEL', idsKey, id) end
@@ -46,6 +47,7 @@ for i = 2, #ARGV, 3 do
   end
 end
 if #done > 0 then
+  for task, n in pairs(perTask) do tally(base, task, 'active', (not remove) and 'completed' or nil, n) end
   zremAll(base .. ':active', done)
   if remove then zremAll(base .. ':all', done) end
   for i = 1, #finished, 5000 do

@@ -26,9 +26,9 @@ for i = 4, #ARGV, 5 do
     redis.call('HSET', jk, 'errors', appendBounded(redis.call('HGET', jk, 'errors'), ARGV[i + 2], tonumber(ARGV[i + 4])))
     deactivate(base, jk, id)
     if ARGV[i + 3] == '' then
-      finish(base, jk, id, 'failed', now)
+      finish(base, jk, id, 'failed', now, 'active')
       noted = childEnded(base, jk, id, 'failed', now, ARGV[3])
-    elseif requeue(base, jk, id, now + tonumber(ARGV[i + 3]), now) then
+    elseif requeue(base, jk, id, now + tonumber(ARGV[i + 3]), now, 'active') then
       woken = true
     end
     accepted[#accepted + 1] = noted and 2 or 1

@@ -32,6 +32,7 @@ local lastOrder = tonumber(redis.call('HGET', meta, 'order') or '0')
 local order = math.max(nowUs, lastOrder + 1) - 1
 local results = {}
 local woken = false
+local moves = {}
 
 if queuesKey then redis.call('SADD', queuesKey, queue) end
 
@@ -50,7 +51,7 @@ local function keyHolder(a, mode, dk)
       if state == 'waiting' then redis.call('ZREM', base .. ':w:' .. f[2], heldId) else redis.call('ZREM', base .. ':scheduled', heldId) end
       local runAt
       if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
-      if requeue(base, hk, heldId, runAt, now) then woken = true end
+      if requeue(base, hk, heldId, runAt, now, state) then woken = true end
     end
   end
   return snapshot(base, hk, heldId)
@@ -100,6 +101,7 @@ for i = 1, n do
     if ARGV[a + 8] ~= '' then fields[#fields + 1] = 'backoff'; fields[#fields + 1] = ARGV[a + 8] end
     if ARGV[a + 9] ~= '' then fields[#fields + 1] = 'headers'; fields[#fields + 1] = ARGV[a + 9] end
     redis.call('HSET', jk, unpack(fields))
+    addMoves(moves, ARGV[a + 1], nil, state)
     redis.call('ZADD', base .. ':all', S(order), id)
     if state == 'waiting' then
       local seq = redis.call('HINCRBY', meta, 'seq', 1)
@@ -133,5 +135,6 @@ for i = 1, n do
 end
 
 redis.call('HSET', meta, 'order', S(order))
+writeMoves(base, moves)
 if woken then redis.call('PUBLISH', channel, queue) end
 return results

@@ -18,8 +18,9 @@ for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('ZSCORE', set, id) then
     local jk = jobKey(base, id)
-    local f = redis.call('HMGET', jk, 'state', 'dd')
+    local f = redis.call('HMGET', jk, 'state', 'dd', 'task')
     if f[1] == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
+    tally(base, f[3], f[1], nil)
     -- A debounce or replace key still naming this job goes with it (a window key expires by itself).
     if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then redis.call('DEL', base .. ':dd:' .. f[2]) end
     redis.call('DEL', jk, base .. ':logs:' .. id, base .. ':kids:' .. id, base .. ':ended:' .. id)

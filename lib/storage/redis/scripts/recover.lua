@@ -34,7 +34,7 @@ for _, id in ipairs(expired) do
     end
     redis.call('HSET', jk, 'attempt', S(math.max(0, attempt - 1)))
     deactivate(base, jk, id)
-    if requeue(base, jk, id, now, now) then woken = true end
+    if requeue(base, jk, id, now, now, 'active') then woken = true end
   end
 end
 if woken then redis.call('PUBLISH', ARGV[1], ARGV[2]) end

@@ -20,7 +20,7 @@ for i = 3, #ARGV, 3 do
     deactivate(base, jk, id)
     local attempt = tonumber(redis.call('HGET', jk, 'attempt'))
     redis.call('HSET', jk, 'attempt', S(math.max(0, attempt - 1)))
-    if requeue(base, jk, id, now + tonumber(ARGV[i + 2]), now) then woken = true end
+    if requeue(base, jk, id, now + tonumber(ARGV[i + 2]), now, 'active') then woken = true end
     released = released + 1
   end
 end

@@ -10,18 +10,29 @@
   ARGV[1]  job id; ARGV[2] wake-up channel
 
   Returns { 1, job snapshot (FIELDS values, see common.lua) as it was } when deleted, { 0, 'active' } when the job
-  is active (nothing changed), or nil when it does not exist. Publishes the parent's queue when a parent was released.
+  is active, { 0, 'cross-slot' } on a Cluster when its parent or a child is in another queue (another hash slot this
+  script cannot reach; nothing changed either way), or nil when it does not exist. Publishes the parent's queue when
+  a parent was released.
 ]]
 -- @include common
 
 local base, idsKey, id, channel = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local jk = jobKey(base, id)
-local f = redis.call('HMGET', jk, 'state', 'dd', 'parent', 'pq', 'queue')
+local f = redis.call('HMGET', jk, 'state', 'dd', 'parent', 'pq', 'queue', 'task')
 local state = f[1]
 if not state then return nil end
 if state == 'active' then return { 0, state } end
+local children = redis.call('LRANGE', base .. ':kids:' .. id, 0, -1)
+if not idsKey then
+  -- A Cluster: only this queue's slot is reachable.
+  if f[3] and f[4] ~= f[5] then return { 0, 'cross-slot' } end
+  for _, entry in ipairs(children) do
+    if string.match(entry, '^(.*)\n') ~= f[5] then return { 0, 'cross-slot' } end
+  end
+end
 local removed = snapshot(base, jk, id)
 local prefix = string.match(base, '^{([^:]+):')
+tally(base, f[6], state, nil)
 
 -- Every set a job that is not active can be in; a ZREM of a missing member costs a lookup.
 for level = 0, 3 do redis.call('ZREM', base .. ':w:' .. level, id) end
@@ -29,8 +40,8 @@ for _, set in ipairs({ ':scheduled', ':wc', ':completed', ':failed', ':all' }) d
 if state == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
 if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then redis.call('DEL', base .. ':dd:' .. f[2]) end
 
--- A parent's children stay, without a parent (flows run on a standalone server only: other queues are reachable).
-for _, entry in ipairs(redis.call('LRANGE', base .. ':kids:' .. id, 0, -1)) do
+-- A parent's children stay, without a parent (on a Cluster they are in this queue: see the check above).
+for _, entry in ipairs(children) do
   local childQueue, childId = string.match(entry, '^(.*)\n(.*)$')
   local ck = jobKey('{' .. prefix .. ':' .. childQueue .. '}', childId)
   if redis.call('HGET', ck, 'parent') == id then redis.call('HDEL', ck, 'parent', 'onFail', 'pq') end
@@ -52,7 +63,7 @@ if f[3] then
     if redis.call('SCARD', endedKey) >= kids then
       local now = clock()
       redis.call('ZREM', pbase .. ':wc', parentId)
-      if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now) then redis.call('PUBLISH', channel, f[4]) end
+      if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now, 'waiting-children') then redis.call('PUBLISH', channel, f[4]) end
     end
   end
 end

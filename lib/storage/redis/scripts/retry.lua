@@ -19,7 +19,7 @@ if state == 'failed' or state == 'cancelled' then
   if state == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
   redis.call('HSET', jk, 'attempt', '0', 'stalls', '0')
   redis.call('HDEL', jk, 'finished')
-  requeue(base, jk, id, now, now)
+  requeue(base, jk, id, now, now, state)
   redis.call('PUBLISH', ARGV[1], ARGV[2])
 end
 return snapshot(base, jk, id)

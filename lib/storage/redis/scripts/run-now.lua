@@ -16,7 +16,7 @@ if not state then return nil end
 if state == 'scheduled' then
   local now = clock()
   redis.call('ZREM', base .. ':scheduled', id)
-  requeue(base, jk, id, now, now)
+  requeue(base, jk, id, now, now, 'scheduled')
   redis.call('PUBLISH', ARGV[1], ARGV[2])
 end
 return snapshot(base, jk, id)

@@ -11,6 +11,7 @@ import { alertsMigration } from './1764900000000-alerts.js';
 import { flowControlMigration } from './1764950000000-flow-control.js';
 import { flowsMigration } from './1765000000000-flows.js';
 import { flowParentsMigration } from './1765100000000-flow-parents.js';
+import { taskCountsMigration } from './1765150000000-task-counts.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
 export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
@@ -23,6 +24,7 @@ export { applyAlerts, alertsMigration, SCHEMA_ALERTS } from './1764900000000-ale
 export { applyFlowControl, flowControlMigration, SCHEMA_FLOW_CONTROL } from './1764950000000-flow-control.js';
 export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.js';
 export { applyFlowParents, flowParentsMigration, SCHEMA_FLOW_PARENTS } from './1765100000000-flow-parents.js';
+export { applyTaskCounts, taskCountsMigration, SCHEMA_TASK_COUNTS } from './1765150000000-task-counts.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -37,5 +39,6 @@ export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new 
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
     listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix),
-    flowParentsMigration(prefix)];
+    flowParentsMigration(prefix),
+    taskCountsMigration(prefix)];
 }

@@ -81,13 +81,17 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
       where += ` AND task NOT IN (${list(excluded.size)})`;
       params.push(...excluded);
     }
-    const select = `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE ${where} ORDER BY rnk, run_at, seq LIMIT ${need}`;
+    // Through the claim index on MySQL, always: in index order the read stops at LIMIT and SKIP LOCKED locks only the
+    // rows it returns. MariaDB's optimizer scans the whole table and sorts once most of a small table is waiting; that
+    // locks every row read, and a concurrent locking read of any other statement passing over a waiting job made this
+    // claim skip it, so it ran after every job behind it (test/integration/priority.spec.ts, mariadb-plans.spec.ts).
+    const select = `SELECT id, task, ${rank} AS rnk FROM ${d.useIndex(t.jobs, `${t.jobs}_claim`)} WHERE ${where} ORDER BY rnk, run_at, seq LIMIT ${need}`;
     let candidates;
     if (twoPhase) {
       const ids = (yield { sql: select, params }).map((r) => String(r.id));
       if (ids.length === 0) break;
       candidates = yield {
-        sql: `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE id IN (${list(ids.length)}) AND state = 'waiting' ORDER BY rnk, run_at, seq ${d.skipLocked}`,
+        sql: `SELECT id, task, ${rank} AS rnk FROM ${d.useIndex(t.jobs, `${t.jobs}_id`)} WHERE id IN (${list(ids.length)}) AND state = 'waiting' ORDER BY rnk, run_at, seq ${d.skipLocked}`,
         params: [...rankParams, ...ids],
       };
     } else {

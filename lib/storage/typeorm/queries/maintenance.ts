@@ -9,12 +9,13 @@ export const MAINTENANCE_BATCH = 1000;
 
 /**
  * Move due `scheduled` jobs to `waiting`. Uses the partial index `(run_at) WHERE state = 'scheduled'`
- * (`(state, run_at)` on MySQL); SKIP LOCKED so processes running maintenance at once split the work instead of
- * queueing behind each other. Returns the queues that received jobs, one entry per job.
+ * (`(state, run_at)` on MySQL, named there: a locking full scan would lock waiting jobs a claim must not skip); SKIP
+ * LOCKED so processes running maintenance at once split the work instead of queueing behind each other. Returns the
+ * queues that received jobs, one entry per job.
  */
 export function* promoteDueOp(d: Dialect, t: TableNames): Op<string[]> {
   const due = yield {
-    sql: `SELECT id, queue FROM ${t.jobs} WHERE state = 'scheduled' AND run_at <= ${d.nowMs} ORDER BY run_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
+    sql: `SELECT id, queue FROM ${d.useIndex(t.jobs, `${t.jobs}_due`)} WHERE state = 'scheduled' AND run_at <= ${d.nowMs} ORDER BY run_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
     params: [],
   };
   if (due.length === 0) return [];
@@ -27,7 +28,8 @@ export function* promoteDueOp(d: Dialect, t: TableNames): Op<string[]> {
  * Jobs whose lease ran out go back to `waiting` with their attempt given back: a dead worker costs no attempt. Those
  * whose handler had started (`started_at` set) also count a stall and get a `JobStalledError` entry; the worker that
  * claims them next applies the task's `maxStalls`. Expiry is judged by the database clock on the index
- * `(lease_expires_at) WHERE state = 'active'`. Returns the queues that received jobs, one entry per recovered job.
+ * `(lease_expires_at) WHERE state = 'active'` (`(state, lease_expires_at)`, named on MySQL as in {@link promoteDueOp}).
+ * Returns the queues that received jobs, one entry per recovered job.
  */
 export function* recoverExpiredOp(
   d: Dialect,
@@ -35,7 +37,7 @@ export function* recoverExpiredOp(
   errorHistory = DEFAULT_ERROR_HISTORY,
 ): Op<{ recovered: number; stalled: number; woken: string[] }> {
   const expired = yield {
-    sql: `SELECT id, queue, attempt, worker_id, started_at, errors, ${d.nowMs} AS now_ms FROM ${t.jobs}
+    sql: `SELECT id, queue, attempt, worker_id, started_at, errors, ${d.nowMs} AS now_ms FROM ${d.useIndex(t.jobs, `${t.jobs}_lease`)}
           WHERE state = 'active' AND lease_expires_at <= ${d.nowMs} ORDER BY lease_expires_at LIMIT ${MAINTENANCE_BATCH} ${d.skipLocked}`,
     params: [],
   };

@@ -15,6 +15,9 @@
                      debounce or replace key)
     B:logs:<id>      list: log lines (bounded)
     B:dd:<key>       string: id of the job holding a dedupe key ([task, key] as JSON; see insert.lua)
+    B:tc             hash "<state>:<task>" -> jobs of that task in that state: every script that changes a job's
+                     state moves it here too (tally, or addMoves/writeMoves for a batch), so counts per task read a
+                     few fields (counts-tasks.lua) instead of every job
 ]]
 
 -- Numbers go through string.format: Lua's own number-to-string keeps only 14 digits, which would corrupt
@@ -32,6 +35,35 @@ end
 
 local function jobKey(base, id)
   return base .. ':job:' .. id
+end
+
+-- Move `n` (default 1) jobs of `task` from state `from` to state `to` in the per-task counts (B:tc); nil: created or
+-- deleted. Scripts that move a batch from one state to another (claim, complete) count the jobs per task first and
+-- call this once per task, so a claim or completion of 100 jobs of one task pays two commands, not 200.
+local function tally(base, task, from, to, n)
+  if not task then return end
+  n = n or 1
+  if from then redis.call('HINCRBY', base .. ':tc', from .. ':' .. task, -n) end
+  if to then redis.call('HINCRBY', base .. ':tc', to .. ':' .. task, n) end
+end
+
+-- Jobs per task of a batch, for tally (nil tasks are skipped).
+local function countTask(perTask, task)
+  if task then perTask[task] = (perTask[task] or 0) + 1 end
+end
+
+-- Moves between varying states (an insert's new jobs, a promotion), added up per field first, then written with one
+-- HINCRBY each.
+local function addMoves(moves, task, from, to)
+  if not task then return end
+  if from then moves[from .. ':' .. task] = (moves[from .. ':' .. task] or 0) - 1 end
+  if to then moves[to .. ':' .. task] = (moves[to .. ':' .. task] or 0) + 1 end
+end
+
+local function writeMoves(base, moves)
+  for field, n in pairs(moves) do
+    if n ~= 0 then redis.call('HINCRBY', base .. ':tc', field, n) end
+  end
 end
 
 -- ISO 8601 in UTC for error entries (Redis' Lua has no os.date). Days-to-civil after H. Hinnant.
@@ -79,11 +111,11 @@ local function zremAll(key, ids)
   end
 end
 
--- The job when `token` is its current claim, else nil (fencing: stale or foreign tokens change nothing).
+-- The job (and its task) when `token` is its current claim, else nil (fencing: stale or foreign tokens change nothing).
 local function owned(base, id, token)
   local jk = jobKey(base, id)
-  local f = redis.call('HMGET', jk, 'state', 'token')
-  if f[1] == 'active' and f[2] == token then return jk end
+  local f = redis.call('HMGET', jk, 'state', 'token', 'task')
+  if f[1] == 'active' and f[2] == token then return jk, f[3] end
   return nil
 end
 
@@ -93,22 +125,27 @@ local function deactivate(base, jk, id)
   redis.call('ZREM', base .. ':active', id)
 end
 
--- Back to waiting (due now) or scheduled (due later). Returns true when the job is waiting (worth a wake-up).
-local function requeue(base, jk, id, runAt, now)
+-- Back to waiting (due now) or scheduled (due later) from state `from`. Returns true when the job is waiting (worth a
+-- wake-up).
+local function requeue(base, jk, id, runAt, now, from)
   if runAt > now then
+    tally(base, redis.call('HGET', jk, 'task'), from, 'scheduled')
     redis.call('HSET', jk, 'state', 'scheduled', 'runAt', S(runAt))
     redis.call('ZADD', base .. ':scheduled', S(runAt), id)
     return false
   end
   local seq = redis.call('HINCRBY', base .. ':meta', 'seq', 1)
-  local prio = redis.call('HGET', jk, 'prio')
+  local f = redis.call('HMGET', jk, 'prio', 'task')
+  local prio = f[1]
+  tally(base, f[2], from, 'waiting')
   redis.call('HSET', jk, 'state', 'waiting', 'runAt', S(runAt), 'ready', S(now))
   redis.call('ZADD', base .. ':w:' .. prio, seq, id)
   return true
 end
 
--- Into a final state. Failed and cancelled share one set: retention treats them alike.
-local function finish(base, jk, id, state, now)
+-- Into a final state from state `from`. Failed and cancelled share one set: retention treats them alike.
+local function finish(base, jk, id, state, now, from)
+  tally(base, redis.call('HGET', jk, 'task'), from, state)
   redis.call('HSET', jk, 'state', state, 'finished', S(now))
   if state == 'completed' then
     redis.call('ZADD', base .. ':completed', S(now), id)
@@ -125,20 +162,23 @@ local function promote(base, now, max)
   local n = #due / 2
   if n == 0 then return 0 end
   local seq = redis.call('HINCRBY', base .. ':meta', 'seq', n) - n
-  local ids = {}
+  local ids, moves = {}, {}
   for i = 1, n do
     local id, at = due[2 * i - 1], due[2 * i]
     local jk = jobKey(base, id)
     seq = seq + 1
-    local prio = redis.call('HGET', jk, 'prio')
+    local f = redis.call('HMGET', jk, 'prio', 'task')
+    local prio = f[1]
     -- A job whose hash is gone (evicted, deleted by hand) is only dropped from the set.
     if prio then
       redis.call('HSET', jk, 'state', 'waiting', 'ready', at)
       redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+      addMoves(moves, f[2], 'scheduled', 'waiting')
     end
     ids[i] = id
   end
   zremAll(base .. ':scheduled', ids)
+  writeMoves(base, moves)
   return n
 end
 

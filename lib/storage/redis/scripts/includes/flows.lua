@@ -32,14 +32,14 @@ local function parentStep(pbase, parentId, childId, state, onFail, task, now, fa
     local entry = cjson.encode({ attempt = tonumber(p[4]), name = 'ChildFailedError', message = message, at = iso(now) })
     redis.call('HSET', pk, 'errors', appendJson(redis.call('HGET', pk, 'errors'), entry))
     redis.call('ZREM', pbase .. ':wc', parentId)
-    finish(pbase, pk, parentId, 'failed', now)
+    finish(pbase, pk, parentId, 'failed', now, 'waiting-children')
     return childEnded(pbase, pk, parentId, 'failed', now, failMessage)
   end
   local endedKey = pbase .. ':ended:' .. parentId
   redis.call('SADD', endedKey, childId)
   if redis.call('SCARD', endedKey) < tonumber(p[2]) then return false end
   redis.call('ZREM', pbase .. ':wc', parentId)
-  if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now) then
+  if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now, 'waiting-children') then
     redis.call('PUBLISH', string.match(pbase, '^{([^:]+):') .. ':wake', p[5])
   end
   return false
