@@ -520,9 +520,14 @@ describe('RedisJobStorage flow-control keys', () => {
       await storage.cancel('stopped');
       for (const id of [keyed!.job.id, child.id, parent.id, logged.id, 'later', 'stopped']) expect((await storage.remove(id))?.id).toBe(id);
       // What stays is not the jobs': each queue's counters and last claim id, the store's epoch and queue set.
-      const left = (await scanKeys(`{${prefix}*`)).filter((key) => !/:meta$|:claim:w$|\}:epoch$/.test(key)).sort();
+      const left = (await scanKeys(`{${prefix}*`)).filter((key) => !/:meta$|:claim:w$|:tc$|\}:epoch$/.test(key)).sort();
       expect(left).toEqual([`{${prefix}}:queues`]);
-      for (const queue of ['q', 'q2', 'q3']) expect(Number(await admin.hget(`{${prefix}:${queue}}:meta`, 'cancelled'))).toBe(0);
+      for (const queue of ['q', 'q2', 'q3']) {
+        expect(Number(await admin.hget(`{${prefix}:${queue}}:meta`, 'cancelled'))).toBe(0);
+        // The per-task counts (see countsByTask) are back to zero: every deleted job left its state's count.
+        const counts = Object.values(await admin.hgetall(`{${prefix}:${queue}}:tc`)).map(Number);
+        expect(counts.filter((n) => n !== 0)).toEqual([]);
+      }
     } finally {
       await storage.close();
     }
