@@ -10,6 +10,6 @@ export { TypeormJobStorage, type TypeormStorageOptions } from './storage/typeorm
 export {
   unoJobsMigrations, schemaMigrationV1, SCHEMA_V1, schemaMigrationV2, SCHEMA_V2, schemaMigrationV3, SCHEMA_V3,
   retentionIndexesMigration, SCHEMA_RETENTION_INDEXES, listingIndexMigration, SCHEMA_LISTING_INDEX,
-  subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS,
+  subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS, groupsMigration, SCHEMA_GROUPS,
 } from './storage/typeorm/migrations/index.js';
 export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';

@@ -22,7 +22,7 @@ describe('TypeORM MariaDB specifics', () => {
     const own = `${prefix}own_`;
     const s = new TypeormJobStorage({ dataSource: MY, tablePrefix: own });
     await s.init();
-    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true });
+    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true, groups: true });
     await s.insert([newJob({ id: 'Case' }), newJob({ id: 'case' })]);
     // utf8mb4_bin: ids differing only in case are two jobs, as on the other databases.
     expect((await s.counts()).waiting).toBe(2);
@@ -46,8 +46,8 @@ describe('TypeORM MariaDB specifics', () => {
       // utf8mb4_bin), nor do the retention one (MySQL's (state, finished_at, seq) index already serves pruning) and the
       // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table, the seventh the
       // jobs' headers and the monitoring tables, the eighth the documents table (alert state), the ninth the
-      // flow-control tables, the tenth the dedupe keys.
-      expect((await app.runMigrations()).length).toBe(10);
+      // flow-control tables, the tenth the dedupe keys, the eleventh the jobs' group columns and the group turns.
+      expect((await app.runMigrations()).length).toBe(11);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
@@ -64,8 +64,10 @@ describe('TypeORM MariaDB specifics', () => {
       expect(await s.readDocument('alerts')).toEqual({ data: '{"b":1}', version: 2 });
       const [keyed] = await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]);
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
+      await s.insert([newJob({ id: 'g1', group: 'tenant-1' })]);
+      expect((await s.get('g1'))!.group).toBe('tenant-1');
       await s.close();
-      for (let i = 0; i < 10; i++) await app.undoLastMigration();
+      for (let i = 0; i < 11; i++) await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [`${mig}jobs`])) as { n: number | string }[];
       expect(Number(n)).toBe(0);
     } finally {

@@ -10,6 +10,7 @@ import { monitoringMigration } from './1764800000000-monitoring.js';
 import { alertsMigration } from './1764900000000-alerts.js';
 import { flowControlMigration } from './1764950000000-flow-control.js';
 import { flowsMigration } from './1765000000000-flows.js';
+import { groupsMigration } from './1765050000000-groups.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
 export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
@@ -21,6 +22,7 @@ export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './17648
 export { applyAlerts, alertsMigration, SCHEMA_ALERTS } from './1764900000000-alerts.js';
 export { applyFlowControl, flowControlMigration, SCHEMA_FLOW_CONTROL } from './1764950000000-flow-control.js';
 export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.js';
+export { applyGroups, groupsMigration, SCHEMA_GROUPS } from './1765050000000-groups.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -34,5 +36,6 @@ export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.
 export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new () => MigrationInterface)[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
-    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix)];
+    listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix),
+    groupsMigration(prefix)];
 }

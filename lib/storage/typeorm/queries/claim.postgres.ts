@@ -33,6 +33,9 @@ export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, 
  *   worker id and token follow from the claim itself (see `claimedRecord`).
  * - Pause: two reads of the flow table's primary key, each run once per statement (they do not depend on the row):
  *   nothing when the queue is paused, and no job of a paused task.
+ * - Groups: two probes of the partial index of grouped claimable jobs (`_grouped`, empty when no job has a group),
+ *   once per statement: while grouped jobs wait the statement claims nothing, and the store takes the general
+ *   claim, whose lanes take turns (queries/groups.ts). The jobs it does claim are then never grouped.
  * - The text depends only on whether `priorities` and aging are used, so node-postgres prepares it once per
  *   connection. With `asyncCommit` the transaction does not wait for its WAL flush (see ASYNC_COMMIT).
  *
@@ -47,6 +50,8 @@ c AS (
   WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now)
     AND NOT EXISTS (SELECT 1 FROM ${t.flow} p WHERE p.queue = $1 AND p.task = '' AND p.paused = 1)
     AND j.task <> ALL(ARRAY(SELECT p.task FROM ${t.flow} p WHERE p.queue = $1 AND p.paused = 1))
+    AND NOT EXISTS (SELECT 1 FROM ${t.jobs} g WHERE g.queue = $1 AND g.group_name IS NOT NULL AND g.state = 'waiting')
+    AND NOT EXISTS (SELECT 1 FROM ${t.jobs} g WHERE g.queue = $1 AND g.group_name IS NOT NULL AND g.state = 'scheduled' AND g.run_at <= ${postgres.nowMs})
     ${opts.priorities ? 'AND j.priority = ANY($7::int[])' : ''}
   ORDER BY ${rank}, j.run_at, j.seq
   LIMIT $2

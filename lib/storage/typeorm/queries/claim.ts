@@ -5,6 +5,7 @@ import { list, type Dialect, type Op } from '../dialect.js';
 import { toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 import { flowRoomOp, logRatesOp, pausedOfQueueSql } from './flow.js';
+import { groupedSql, groupPickOp } from './groups.js';
 
 /** Order key of a claim: priority level, lowered by one for jobs ready longer than `agingMs`. */
 export function rankSql(agingMs: number | undefined, nowParam: string): string {
@@ -36,8 +37,10 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   // Paused (see queries/flow.ts): nothing of a paused queue, and a paused task as if its cap were 0.
   const paused = (yield { sql: pausedOfQueueSql(t), params: [req.queue] }).map((r) => String(r.task));
   if (paused.includes('')) return [];
-  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
+  // The clock, and whether grouped jobs wait (then lanes take turns: queries/groups.ts), in one read.
+  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now, ${groupedSql(d, t)} AS grouped`, params: [req.queue, req.queue] };
   const now = Number(clock!.now);
+  const grouped = Number(clock!.grouped) === 1;
   // Cluster-wide limits narrow the claim to the room they leave (see queries/flow.ts).
   const flow = req.flow;
   let heldMs: number | undefined;
@@ -60,22 +63,24 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   const twoPhase = d.name === 'mysql' && !!req.agingMs;
   const claimed: string[] = [];
   const order = new Map<string, number>();
-  const took = new Map<string, number>();
-  while (claimed.length < req.limit) {
+  let took = new Map<string, number>();
+  if (grouped) {
+    // The jobs in no group are one lane among the groups: the same candidates as below, their share of the claim.
+    const params: unknown[] = [...(req.agingMs ? [now] : []), req.queue, ...(inline ? [now] : []), ...(levels ?? []), ...excluded];
+    const select = `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE ${plainWhere(inline, levels, excluded)} ORDER BY rnk, run_at, seq`;
+    const pick = yield* groupPickOp(d, t, req, flow, now, excluded, caps, { select, params });
+    took = pick.took;
+    pick.ids.forEach((id, i) => order.set(id, i));
+    if (pick.ids.length) {
+      yield activateStmt(d, t, req, token, pick.ids, pick.ids.slice(0, Math.max(0, req.startNow ?? 0)));
+      claimed.push(...pick.ids);
+    }
+  }
+  while (!grouped && claimed.length < req.limit) {
     const need = req.limit - claimed.length;
-    let where = `queue = ?`;
     const rankParams = req.agingMs ? [now] : [];
-    const params: unknown[] = [...rankParams, req.queue];
-    where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?)` : ` AND state = 'waiting'`;
-    if (inline) params.push(now);
-    if (levels) {
-      where += ` AND priority IN (${list(levels.length)})`;
-      params.push(...levels);
-    }
-    if (excluded.size) {
-      where += ` AND task NOT IN (${list(excluded.size)})`;
-      params.push(...excluded);
-    }
+    const params: unknown[] = [...rankParams, req.queue, ...(inline ? [now] : []), ...(levels ?? []), ...excluded];
+    const where = plainWhere(inline, levels, excluded);
     const select = `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE ${where} ORDER BY rnk, run_at, seq LIMIT ${need}`;
     let candidates;
     if (twoPhase) {
@@ -110,16 +115,7 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     }
     if (accepted.length) {
       // The first `startNow` jobs in claim order start at once; the rest wait in the worker's buffer, not started.
-      const startIds = accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length));
-      const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${d.nowMs} ELSE NULL END` : 'NULL';
-      yield {
-        // One token per job (claim token + row seq): fencing is per job, and no two claims share one.
-        // The lease starts when the rows change, not when this transaction began: a slow claim does not shorten it.
-        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${started}, worker_id = ?,
-              lease_expires_at = ${d.nowMs} + ?,
-              token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq)` : `? || '.' || CAST(seq AS TEXT)`} WHERE id IN (${list(accepted.length)})`,
-        params: [...startIds, req.workerId, Math.round(req.leaseMs), token, ...accepted],
-      };
+      yield activateStmt(d, t, req, token, accepted, accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length)));
       claimed.push(...accepted);
     }
     // Fewer rows than asked: the database has nothing more to offer. Otherwise only a rejection (a task reached its
@@ -132,6 +128,35 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   return reply(rows
     .map((row) => ({ job: toRecord(row), token: String(row.token) }))
     .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!));
+}
+
+/**
+ * Where a claim's candidates in no group are: the queue's claimable jobs (on MySQL `waiting` only: due jobs were
+ * promoted first), of the priorities asked, not of excluded tasks. Parameters: queue, [now], [levels], [excluded].
+ * Grouped jobs are never among them (they are claimed by lanes: queries/groups.ts); on an index read of jobs in no
+ * group the term filters nothing.
+ */
+function plainWhere(inline: boolean, levels: number[] | null, excluded: ReadonlySet<string>): string {
+  let where = `queue = ?`;
+  where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?)` : ` AND state = 'waiting'`;
+  if (levels) where += ` AND priority IN (${list(levels.length)})`;
+  if (excluded.size) where += ` AND task NOT IN (${list(excluded.size)})`;
+  return `${where} AND group_name IS NULL`;
+}
+
+/**
+ * Activate claimed jobs: the first `startIds` in claim order start at once; the rest wait in the worker's buffer, not
+ * started. One token per job (claim token + row seq): fencing is per job, and no two claims share one. The lease
+ * starts when the rows change, not when the transaction began: a slow claim does not shorten it.
+ */
+function activateStmt(d: Dialect, t: TableNames, req: ClaimRequest, token: string, ids: readonly string[], startIds: readonly string[]) {
+  const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${d.nowMs} ELSE NULL END` : 'NULL';
+  return {
+    sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${started}, worker_id = ?,
+          lease_expires_at = ${d.nowMs} + ?,
+          token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq)` : `? || '.' || CAST(seq AS TEXT)`} WHERE id IN (${list(ids.length)})`,
+    params: [...startIds, req.workerId, Math.round(req.leaseMs), token, ...ids],
+  };
 }
 
 /**
