@@ -167,8 +167,7 @@ describe.each(backends)('flow control across three processes on $name', (backend
     });
   }, 120_000);
 
-  // Groups are kept by the memory and Redis stores; the SQL stores do not have them yet (capabilities.groups false).
-  (backend.name === 'redis' ? it : it.skip)('groupConcurrency 2: never more than 2 handlers of one group at once in the cluster; a quiet group is not held up by a backlog', async () => {
+  it('groupConcurrency 2: never more than 2 handlers of one group at once in the cluster; a quiet group is not held up by a backlog', async () => {
     // Four slots per process: 12 in all, so only the cap keeps a group at 2.
     const config = { worker: { concurrency: 4 }, queues: { default: { groupConcurrency: 2 } }, tasks: { 'flow.tenant': { sleepMs: 40 } } };
     await withCluster(backend, 'groups', config, async ({ producer, messages }) => {

@@ -7,6 +7,7 @@ import { completeSql } from '../../lib/storage/typeorm/queries/complete.postgres
 import { failSql } from '../../lib/storage/typeorm/queries/fail.postgres.js';
 import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
 import { oldestWaitingStmt } from '../../lib/storage/typeorm/queries/monitoring.js';
+import { groupedSql } from '../../lib/storage/typeorm/queries/groups.js';
 import { postgres, toDollar } from '../../lib/storage/typeorm/dialect.js';
 import { newJob } from '../../lib/testing/index.js';
 import { dropTables } from '../support/sql-tables.js';
@@ -76,5 +77,17 @@ describe('PostgreSQL monitoring reads', () => {
     // Each probe stops at its first index entry: no node returns more than one row.
     const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
     expect(Math.max(...returned)).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('PostgreSQL groups unused', () => {
+  it('the claim\'s "do grouped jobs wait?" probes read the empty grouped index: no scan of the 18,000 jobs in no group', async () => {
+    const sql = `SELECT ${groupedSql(postgres, t)} AS grouped`;
+    const rows = (await ds.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${toDollar(sql)}`, ['default', 'default'])) as { 'QUERY PLAN': string }[];
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).toContain(`${t.jobs}_grouped`);
+    expect(plan).not.toMatch(/Seq Scan/);
+    const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...returned)).toBeLessThanOrEqual(1);
   });
 });
