@@ -11,10 +11,14 @@ export const SCHEMA_GROUPS = 1765050000000;
  * - `group_name` on jobs, NULL for a job in no group. Adding a nullable column rewrites no rows.
  * - PostgreSQL and SQLite: two partial indexes holding grouped claimable jobs only, so a table whose jobs have no
  *   group keeps them empty and never writes them: `(queue, group_name, priority, run_at, seq)` is a group's claim
- *   order and lists the groups (one probe per group), `(queue, state, run_at)` answers "does any grouped job wait?".
+ *   order and lists the groups (one probe per group); `(queue, run_at)` of grouped `waiting` jobs answers "does any
+ *   grouped job wait?" and "since when?" (a predicate the claim's reads do not imply, so they never pick it).
  *   MySQL/MariaDB have no partial indexes: a virtual column `group_state` (the state of a grouped job, NULL for any
  *   other) leads `(queue, group_state, group_name, priority, run_at, seq)`, whose entries for jobs in no group hold
  *   NULL and so do not move when their state changes (an index on `state` would be rewritten on every claim).
+ * - PostgreSQL and SQLite: the claim index `(queue, priority, run_at, seq)` is rebuilt to hold claimable jobs in no
+ *   group only (`AND group_name IS NULL`), so reading those never steps over a group's backlog (it is rebuilt: on a
+ *   large jobs table, run this migration at a quiet moment).
  * - `<prefix>group_turns`: when each group (and, as '', the jobs in no group) of a queue was last served, so claims
  *   serve the one served longest ago first. One row per group ever served; a few bytes each.
  * Names compare byte by byte, like job ids and task names.
@@ -32,7 +36,9 @@ function createSql(type: string, t: TableNames): string[] {
       ? [`CREATE INDEX ${t.jobs}_group ON ${t.jobs} (queue, group_state, group_name, priority, run_at, seq)`]
       : [
           `CREATE INDEX IF NOT EXISTS ${t.jobs}_group ON ${t.jobs} (queue, group_name, priority, run_at, seq) WHERE ${grouped}`,
-          `CREATE INDEX IF NOT EXISTS ${t.jobs}_grouped ON ${t.jobs} (queue, state, run_at) WHERE ${grouped}`,
+          `CREATE INDEX IF NOT EXISTS ${t.jobs}_grouped ON ${t.jobs} (queue, run_at) WHERE group_name IS NOT NULL AND state = 'waiting'`,
+          `DROP INDEX IF EXISTS ${t.jobs}_claim`,
+          `CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, priority, run_at, seq) WHERE state IN ('waiting', 'scheduled') AND group_name IS NULL`,
         ]),
     `CREATE TABLE IF NOT EXISTS ${t.groupTurns} (\n  queue ${key(100)},\n  group_name ${key(100)},\n  turn ${big} NOT NULL,\n  PRIMARY KEY (queue, group_name)\n)${tableOptions}`,
   ];
@@ -60,9 +66,10 @@ export function groupsMigration(prefix: string): new () => MigrationInterface {
     down: async (type, t, exec) => {
       await exec(`DROP TABLE IF EXISTS ${t.groupTurns}`);
       const mysql = dialectOf(type)?.name === 'mysql';
-      for (const index of mysql ? [`${t.jobs}_group`] : [`${t.jobs}_group`, `${t.jobs}_grouped`]) {
+      for (const index of mysql ? [`${t.jobs}_group`] : [`${t.jobs}_group`, `${t.jobs}_grouped`, `${t.jobs}_claim`]) {
         await exec(mysql ? `DROP INDEX ${index} ON ${t.jobs}` : `DROP INDEX IF EXISTS ${index}`);
       }
+      if (!mysql) await exec(`CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, priority, run_at, seq) WHERE state IN ('waiting', 'scheduled')`);
       if (mysql) await exec(`ALTER TABLE ${t.jobs} DROP COLUMN group_state`);
       await exec(`ALTER TABLE ${t.jobs} DROP COLUMN group_name`);
     },

@@ -74,10 +74,11 @@ export function* groupPickOp(
 ): Op<GroupPick> {
   const claimable = claimableGrouped(d, '?');
   const nowParams = d.name === 'mysql' ? [] : [now];
+  // ORDER BY ... LIMIT 1 rather than MIN(): PostgreSQL reads MIN() with extra terms as an aggregate over every row.
   const walk = `WITH RECURSIVE g(name, n) AS (
-  SELECT MIN(group_name), 1 FROM ${t.jobs} WHERE queue = ? AND ${claimable}
+  SELECT (SELECT group_name FROM ${t.jobs} WHERE queue = ? AND ${claimable} ORDER BY group_name LIMIT 1), 1
   UNION ALL
-  SELECT (SELECT MIN(group_name) FROM ${t.jobs} WHERE queue = ? AND group_name > g.name AND ${claimable}), g.n + 1
+  SELECT (SELECT group_name FROM ${t.jobs} WHERE queue = ? AND group_name > g.name AND ${claimable} ORDER BY group_name LIMIT 1), g.n + 1
   FROM g WHERE g.name IS NOT NULL AND g.n < ${MAX_LANES}
 )
 SELECT g.name AS name, tr.turn AS turn FROM g LEFT JOIN ${t.groupTurns} tr ON tr.queue = ? AND tr.group_name = g.name WHERE g.name IS NOT NULL
