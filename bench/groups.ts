@@ -3,7 +3,7 @@
  * wait (enqueue to handler start, this process's clock) is measured twice in the same run: on an idle system, and
  * while a noisy group has a backlog of waiting jobs that keeps every slot busy. Each handler takes `handlerMs`.
  *
- *   node dist-bench/bench/groups.js <memory|redis|postgres> [backlog=50000] [quiet=100] [concurrency=10]
+ *   node dist-bench/bench/groups.js <memory|redis|postgres|mariadb> [backlog=50000] [quiet=100] [concurrency=10]
  *        [groupConcurrency=5 | 0 for round-robin only] [handlerMs=5]
  *
  * Prints one JSON line per phase (`idle`, `noisy`): `{ backend, phase, backlog, quiet, concurrency, groupConcurrency,
@@ -14,7 +14,7 @@ import { UnoJobs, type JobStorage } from '../lib/index.js';
 import { MemoryJobStorage } from '../lib/storage/memory/memory.storage.js';
 import { RedisJobStorage } from '../lib/storage/redis/redis.storage.js';
 import { TypeormJobStorage } from '../lib/storage/typeorm/typeorm.storage.js';
-import { PG_URL, deleteRedisKeys, percentile, redisConnection, round, sleep, uid } from './util.js';
+import { MARIADB_URL, PG_URL, deleteRedisKeys, percentile, redisConnection, round, sleep, uid } from './util.js';
 
 const [backend = 'memory', b = '50000', q = '100', c = '10', g = '5', h = '5'] = process.argv.slice(2);
 const [backlog, quietJobs, concurrency, groupConcurrency, handlerMs] = [b, q, c, g, h].map(Number) as [number, number, number, number, number];
@@ -24,7 +24,8 @@ function open(): JobStorage {
   if (backend === 'memory') return new MemoryJobStorage();
   if (backend === 'redis') return new RedisJobStorage({ connection: redisConnection(), prefix: namespace });
   if (backend === 'postgres') return new TypeormJobStorage({ dataSource: { type: 'postgres', url: PG_URL }, tablePrefix: `${namespace}_` });
-  throw new Error(`Unknown backend "${backend}": use memory, redis or postgres.`);
+  if (backend === 'mariadb') return new TypeormJobStorage({ dataSource: { type: 'mariadb', url: MARIADB_URL }, tablePrefix: `${namespace}_` });
+  throw new Error(`Unknown backend "${backend}": use memory, redis, postgres or mariadb.`);
 }
 
 /** One phase: optionally a noisy backlog, then the quiet group's jobs one per 100 ms; their waits in ms. */

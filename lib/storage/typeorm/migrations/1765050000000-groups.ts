@@ -16,9 +16,10 @@ export const SCHEMA_GROUPS = 1765050000000;
  *   MySQL/MariaDB have no partial indexes: a virtual column `group_state` (the state of a grouped job, NULL for any
  *   other) leads `(queue, group_state, group_name, priority, run_at, seq)`, whose entries for jobs in no group hold
  *   NULL and so do not move when their state changes (an index on `state` would be rewritten on every claim).
- * - PostgreSQL and SQLite: the claim index `(queue, priority, run_at, seq)` is rebuilt to hold claimable jobs in no
- *   group only (`AND group_name IS NULL`), so reading those never steps over a group's backlog (it is rebuilt: on a
- *   large jobs table, run this migration at a quiet moment).
+ * - The claim index is rebuilt to hold jobs in no group only, so reading those never steps over a group's backlog:
+ *   PostgreSQL and SQLite `(queue, priority, run_at, seq) WHERE state IN ('waiting', 'scheduled') AND group_name IS
+ *   NULL`, MySQL/MariaDB `(queue, plain_state, priority, run_at, seq)` on a virtual `plain_state` (the state of a job
+ *   in no group, NULL for a grouped one). It is rebuilt: on a large jobs table, run this migration at a quiet moment.
  * - `<prefix>group_turns`: when each group (and, as '', the jobs in no group) of a queue was last served, so claims
  *   serve the one served longest ago first. One row per group ever served; a few bytes each.
  * Names compare byte by byte, like job ids and task names.
@@ -33,7 +34,11 @@ function createSql(type: string, t: TableNames): string[] {
   const grouped = `group_name IS NOT NULL AND state IN ('waiting', 'scheduled')`;
   return [
     ...(mysql
-      ? [`CREATE INDEX ${t.jobs}_group ON ${t.jobs} (queue, group_state, group_name, priority, run_at, seq)`]
+      ? [
+          `CREATE INDEX ${t.jobs}_group ON ${t.jobs} (queue, group_state, group_name, priority, run_at, seq)`,
+          `DROP INDEX ${t.jobs}_claim ON ${t.jobs}`,
+          `CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, plain_state, priority, run_at, seq)`,
+        ]
       : [
           `CREATE INDEX IF NOT EXISTS ${t.jobs}_group ON ${t.jobs} (queue, group_name, priority, run_at, seq) WHERE ${grouped}`,
           `CREATE INDEX IF NOT EXISTS ${t.jobs}_grouped ON ${t.jobs} (queue, run_at) WHERE group_name IS NOT NULL AND state = 'waiting'`,
@@ -55,6 +60,7 @@ export async function applyGroups(type: string, t: TableNames, exec: Exec): Prom
   }
   if (dialect === 'mysql') {
     await exec(`ALTER TABLE ${t.jobs} ADD COLUMN IF NOT EXISTS group_state VARCHAR(16) AS (CASE WHEN group_name IS NULL THEN NULL ELSE state END) VIRTUAL`);
+    await exec(`ALTER TABLE ${t.jobs} ADD COLUMN IF NOT EXISTS plain_state VARCHAR(16) AS (CASE WHEN group_name IS NULL THEN state ELSE NULL END) VIRTUAL`);
   }
   for (const sql of createSql(type, t)) await exec(sql);
 }
@@ -66,11 +72,13 @@ export function groupsMigration(prefix: string): new () => MigrationInterface {
     down: async (type, t, exec) => {
       await exec(`DROP TABLE IF EXISTS ${t.groupTurns}`);
       const mysql = dialectOf(type)?.name === 'mysql';
-      for (const index of mysql ? [`${t.jobs}_group`] : [`${t.jobs}_group`, `${t.jobs}_grouped`, `${t.jobs}_claim`]) {
+      for (const index of mysql ? [`${t.jobs}_group`, `${t.jobs}_claim`] : [`${t.jobs}_group`, `${t.jobs}_grouped`, `${t.jobs}_claim`]) {
         await exec(mysql ? `DROP INDEX ${index} ON ${t.jobs}` : `DROP INDEX IF EXISTS ${index}`);
       }
-      if (!mysql) await exec(`CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, priority, run_at, seq) WHERE state IN ('waiting', 'scheduled')`);
-      if (mysql) await exec(`ALTER TABLE ${t.jobs} DROP COLUMN group_state`);
+      await exec(mysql
+        ? `CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, state, priority, run_at, seq)`
+        : `CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, priority, run_at, seq) WHERE state IN ('waiting', 'scheduled')`);
+      if (mysql) await exec(`ALTER TABLE ${t.jobs} DROP COLUMN plain_state, DROP COLUMN group_state`);
       await exec(`ALTER TABLE ${t.jobs} DROP COLUMN group_name`);
     },
   });

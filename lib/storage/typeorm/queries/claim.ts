@@ -137,11 +137,12 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
  * group the term filters nothing.
  */
 function plainWhere(inline: boolean, levels: number[] | null, excluded: ReadonlySet<string>): string {
+  // MySQL: `plain_state`, the state of a job in no group, leads its claim index (migration 1765050000000).
   let where = `queue = ?`;
-  where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?)` : ` AND state = 'waiting'`;
+  where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?) AND group_name IS NULL` : ` AND plain_state = 'waiting'`;
   if (levels) where += ` AND priority IN (${list(levels.length)})`;
   if (excluded.size) where += ` AND task NOT IN (${list(excluded.size)})`;
-  return `${where} AND group_name IS NULL`;
+  return where;
 }
 
 /**
