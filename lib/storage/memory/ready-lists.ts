@@ -73,7 +73,7 @@ export class ReadyLists<E extends Queued> {
     if (lanes.size === 1) {
       // No group has waiting jobs: the plain lane alone, as before groups existed.
       const plain = lanes.get(PLAIN)!;
-      const claim = laneClaim<E>(levels);
+      const claim: LaneClaim<E> = { levels, skipped: [[], [], [], []], held: false };
       while (taken.length < request.limit) {
         const entry = this.takeOne(plain, claim, limits, request.agingMs, now);
         if (!entry) break;
