@@ -10,27 +10,17 @@
  * handlerMs, p50_ms, p99_ms, max_ms, noisy_done }`, then `{ ratio_p99 }` (noisy p99 / idle p99). Used for
  * docs/benchmarks.md. Throughput with groups unused is measured by the usual suites (`run.js`), before and after.
  */
-import { UnoJobs, type JobStorage } from '../lib/index.js';
-import { MemoryJobStorage } from '../lib/storage/memory/memory.storage.js';
-import { RedisJobStorage } from '../lib/storage/redis/redis.storage.js';
-import { TypeormJobStorage } from '../lib/storage/typeorm/typeorm.storage.js';
-import { MARIADB_URL, PG_URL, deleteRedisKeys, percentile, redisConnection, round, sleep, uid } from './util.js';
+import { UnoJobs } from '../lib/index.js';
+import { openStore, removeStore } from './stores.js';
+import { percentile, round, sleep, uid } from './util.js';
 
 const [backend = 'memory', b = '50000', q = '100', c = '10', g = '5', h = '5'] = process.argv.slice(2);
 const [backlog, quietJobs, concurrency, groupConcurrency, handlerMs] = [b, q, c, g, h].map(Number) as [number, number, number, number, number];
 const namespace = `groups_${uid()}`;
 
-function open(): JobStorage {
-  if (backend === 'memory') return new MemoryJobStorage();
-  if (backend === 'redis') return new RedisJobStorage({ connection: redisConnection(), prefix: namespace });
-  if (backend === 'postgres') return new TypeormJobStorage({ dataSource: { type: 'postgres', url: PG_URL }, tablePrefix: `${namespace}_` });
-  if (backend === 'mariadb') return new TypeormJobStorage({ dataSource: { type: 'mariadb', url: MARIADB_URL }, tablePrefix: `${namespace}_` });
-  throw new Error(`Unknown backend "${backend}": use memory, redis, postgres or mariadb.`);
-}
-
 /** One phase: optionally a noisy backlog, then the quiet group's jobs one per 100 ms; their waits in ms. */
 async function phase(name: 'idle' | 'noisy'): Promise<void> {
-  const storage = open();
+  const storage = openStore(backend, namespace);
   const queues = groupConcurrency > 0 ? { default: { groupConcurrency } } : undefined;
   const uno = new UnoJobs({ storage, worker: { concurrency }, queues, monitoring: { enabled: false } });
   const waits: number[] = [];
@@ -64,11 +54,7 @@ async function phase(name: 'idle' | 'noisy'): Promise<void> {
     results[name] = percentile(sorted, 99);
   } finally {
     await uno.stop(0);
-    if (storage instanceof TypeormJobStorage) {
-      for (const table of Object.values(storage.tables)) await storage.dataSource.query(`DROP TABLE IF EXISTS ${table}`);
-    }
-    await storage.close();
-    if (backend === 'redis') await deleteRedisKeys(`{${namespace}*`);
+    await removeStore(storage, namespace);
   }
 }
 
