@@ -1,6 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, InvalidJobError, StorageError, UnoJobs, defineTask } from '../../lib/index.js';
 import type { JobInfo } from '../../lib/core/job.js';
+import type { ClaimRequest } from '../../lib/contract/job-storage.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { createEngine, deferred, runUntil } from '../support/engine.js';
 
@@ -98,6 +99,27 @@ describe('groupConcurrency', () => {
     }
     expect(most.get('noisy')).toBe(2);
     expect(most.get('quiet')).toBe(1);
+  });
+
+  it('a queue with groupConcurrency claims only for free slots (no prefetch), and its claims carry the cap', async () => {
+    class Shared extends MemoryJobStorage {
+      override readonly capabilities = { push: true, distributed: true, transactions: false, groups: true };
+    }
+    const storage = new Shared();
+    const requests: ClaimRequest[] = [];
+    const claim = storage.claim.bind(storage);
+    storage.claim = (request: ClaimRequest) => (requests.push(request), claim(request));
+    const { uno, queue } = createEngine({ storage, worker: { concurrency: 3 }, queues: { default: { groupConcurrency: 2 } } });
+    engines.push(uno);
+    const gate = deferred();
+    uno.register('work', () => gate.promise);
+    await uno.start();
+    await queue.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ task: 'work', payload: i, options: { group: `g${i % 2}` } })));
+    await runUntil(async () => (await queue.counts()).active === 3);
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.every((r) => r.limit <= 3 && r.flow?.queue?.groupConcurrency === 2)).toBe(true);
+    gate.resolve();
+    await runUntil(async () => (await queue.counts()).completed === 10);
   });
 
   it('refuses a bad groupConcurrency, naming the task or queue', async () => {

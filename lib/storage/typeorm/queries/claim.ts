@@ -2,7 +2,7 @@ import type { ClaimedJob } from '../../../contract/job.js';
 import { priorityLevel } from '../../../contract/job.js';
 import { narrowClaim, type ClaimReply, type ClaimRequest } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { toRecord } from '../rows.js';
+import { bigint, toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 import { flowRoomOp, logRatesOp, pausedOfQueueSql } from './flow.js';
 import { groupedSql, groupPickOp } from './groups.js';
@@ -58,7 +58,8 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   const caps = req.taskLimits ? new Map(Object.entries(req.taskLimits)) : new Map<string, number>();
   const excluded = new Set([...[...caps].filter(([, cap]) => cap <= 0).map(([task]) => task), ...paused]);
   const levels = req.priorities ? req.priorities.map(priorityLevel) : null;
-  const rank = rankSql(req.agingMs, '?');
+  // Typed: PostgreSQL would read an untyped `? - n` as an integer, too small for a time in ms.
+  const rank = rankSql(req.agingMs, bigint(d, '?'));
   // MySQL with aging orders by an expression (a filesort): pick candidates without locks, then lock just those.
   const twoPhase = d.name === 'mysql' && !!req.agingMs;
   const claimed: string[] = [];
