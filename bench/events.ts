@@ -9,24 +9,15 @@
  * Prints one JSON line per mode: `{ backend, mode, emits, reads, inserts, p50Ms, p95Ms }`. Used for docs/events.md.
  */
 import { performance } from 'node:perf_hooks';
-import { MemoryJobStorage, UnoJobs, type JobStorage } from '../lib/index.js';
-import { RedisJobStorage } from '../lib/storage/redis/redis.storage.js';
-import { TypeormJobStorage } from '../lib/storage/typeorm/typeorm.storage.js';
-import { MARIADB_URL, PG_URL, deleteRedisKeys, percentile, redisConnection, round, uid } from './util.js';
+import { UnoJobs, type JobStorage } from '../lib/index.js';
+import { openStore, removeStore } from './stores.js';
+import { percentile, round, uid } from './util.js';
 
 const [backend = 'redis', n = '1000'] = process.argv.slice(2);
 const emits = Number(n);
 const namespace = `events_${uid()}`;
 
-function open(): JobStorage {
-  if (backend === 'memory') return new MemoryJobStorage();
-  if (backend === 'redis') return new RedisJobStorage({ connection: redisConnection(), prefix: namespace });
-  if (backend === 'postgres') return new TypeormJobStorage({ dataSource: { type: 'postgres', url: PG_URL }, tablePrefix: `${namespace}_` });
-  if (backend === 'mariadb') return new TypeormJobStorage({ dataSource: { type: 'mariadb', url: MARIADB_URL }, tablePrefix: `${namespace}_` });
-  throw new Error(`Unknown backend "${backend}": use memory, redis, postgres or mariadb.`);
-}
-
-const storage = open();
+const storage = openStore(backend, namespace);
 const calls = { reads: 0, inserts: 0 };
 const read = storage.subscriptions.bind(storage);
 storage.subscriptions = (event?: string) => (calls.reads++, read(event));
@@ -61,9 +52,5 @@ try {
   await measure('emit-cold', 0, emit);
   await measure('emit-warm', 3_600_000, emit);
 } finally {
-  if (storage instanceof TypeormJobStorage) {
-    for (const table of Object.values(storage.tables)) await storage.dataSource.query(`DROP TABLE IF EXISTS ${table}`);
-  }
-  await storage.close();
-  if (backend === 'redis') await deleteRedisKeys(`{${namespace}*`);
+  await removeStore(storage, namespace);
 }

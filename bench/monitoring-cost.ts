@@ -22,7 +22,7 @@ function measure(recording: boolean): number {
     keep: { minuteMs: 86_400_000, hourMs: 604_800_000, patternsMs: 604_800_000, workersMs: 3_600_000 }, pruneIntervalMs: 3_600_000,
   });
   if (recording) recorder.start();
-  const job = { id: 'j', task: 'bench.task', queue: 'bench', priority: 'normal' as const, payload: null, attempt: 1, maxAttempts: 1, createdAt: new Date() };
+  const job = { id: 'j', task: 'bench.task', queue: 'bench', priority: 'normal' as const, payload: null, attempt: 1, maxAttempts: 1, createdAt: new Date(), group: null };
   const start = process.cpuUsage();
   for (let i = 0; i < N; i++) {
     // The engine builds a payload only when someone listens (events.has), as here.

@@ -50,6 +50,8 @@ export {
   type NewJob,
   type InsertResult,
   MAX_HEADERS,
+  MAX_GROUP_LENGTH,
+  isGroupName,
 } from './contract/job.js';
 export {
   METRIC_RESOLUTION_MS,

@@ -10,7 +10,7 @@ export { TypeormJobStorage, type TypeormStorageOptions } from './storage/typeorm
 export {
   unoJobsMigrations, schemaMigrationV1, SCHEMA_V1, schemaMigrationV2, SCHEMA_V2, schemaMigrationV3, SCHEMA_V3,
   retentionIndexesMigration, SCHEMA_RETENTION_INDEXES, listingIndexMigration, SCHEMA_LISTING_INDEX,
-  subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS,
+  subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS, groupsMigration, SCHEMA_GROUPS,
   flowParentsMigration, SCHEMA_FLOW_PARENTS,
   taskCountsMigration, SCHEMA_TASK_COUNTS,
 } from './storage/typeorm/migrations/index.js';

@@ -201,6 +201,12 @@ export const messages = {
   childFailed: (childId: string, task: string, state: string) =>
     `Child job "${childId}" (task "${task}") ended ${state}, and its onFailure is 'fail': the parent fails unrun. ` +
     `Retry the child, then this job; or give the child onFailure 'continue' (the parent sees its error) or 'ignore'.`,
+  invalidGroupName: (group: unknown) =>
+    `Group ${JSON.stringify(group)} is invalid: use 1 to 100 letters, digits, '.', '_', ':', '@' or '-' (e.g. "tenant-42"), ` +
+    `or null for no group. A task's group(payload) function must return the same.`,
+  groupsUnsupported: () =>
+    `This store keeps no groups (capabilities.groups is false): use the memory or Redis store, or enqueue without a group ` +
+    `and without groupConcurrency.`,
   flowsUnsupported: () =>
     `This store keeps no flows (capabilities.flows is false): use the memory store or one that supports them, or enqueue the jobs one by one.`,
   invalidFlow: (path: string, detail: string) =>

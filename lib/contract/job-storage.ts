@@ -27,6 +27,11 @@ export interface StorageCapabilities {
   readonly flows?: boolean;
   /** `list` takes `payloadContains` (see {@link JobFilter.payloadContains}). Default false: it is refused. */
   readonly payloadSearch?: boolean;
+  /**
+   * Groups: `insert` keeps `NewJob.group`, claims serve ready groups round-robin and keep
+   * {@link FlowLimits.groupConcurrency} (see docs/flow-control.md#groups). Default false.
+   */
+  readonly groups?: boolean;
 }
 
 /** A rate limit: at most `max` jobs claimed in any window of `per` ms (store clock). */
@@ -43,6 +48,13 @@ export interface FlowLimits {
   concurrency?: number;
   /** Most jobs claimed in any window of `rate.per` ms. */
   rate?: RateLimit;
+  /**
+   * Most jobs of one group `active` at once in the whole cluster (grouped jobs only; see `NewJob.group`). The group's
+   * active jobs of the queue are counted, whatever their task; the cap applied is that of the group's next job (in
+   * priority and FIFO order): its task's when set, else its queue's. A group at that cap is passed over: its jobs
+   * stay waiting, in their place.
+   */
+  groupConcurrency?: number;
 }
 
 /** The limits a claim keeps: of its queue, and of tasks by name. */
@@ -263,7 +275,9 @@ export function narrowClaim(request: ClaimRequest, queueRoom: number, taskRooms:
  *   whose `runAt` has passed, to `active`, counts the attempt, and returns a fresh fencing token per job.
  * - **A crash is not an attempt**: recovery of an expired lease gives the attempt back; only a started handler counts
  *   a stall (see `recoverExpired`).
- *   Order: priority (critical first, with optional aging), then FIFO by the time the job became ready.
+ *   Order: priority (critical first, with optional aging), then FIFO by the time the job became ready. With
+ *   `capabilities.groups`, the ready groups of a queue (jobs in no group count as one more) take turns, one job each,
+ *   the group served longest ago first; within a group, priority then FIFO (no aging).
  * - **Fencing**: `complete`, `fail`, `progress`, `heartbeat` and `release` with a token that is no longer the job's
  *   current one change nothing and report the rejection. A job is never removed before its outcome is written.
  * - **Store clock**: `runAt`, delays and lease expiry are judged by the store's clock.

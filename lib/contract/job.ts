@@ -122,6 +122,8 @@ export interface JobRecord {
   headers?: Record<string, string> | null;
   /** The flow's parent of a child job (see {@link NewJob.parent}); null/absent for any other job. */
   parent?: JobParent | null;
+  /** The job's group (tenant), see {@link NewJob.group}; null/absent for a job in no group. */
+  group?: string | null;
 }
 
 /** A job handed out by `claim`, with the fencing token every later write must carry. */
@@ -170,6 +172,21 @@ export interface NewJob {
   parent?: JobParent | null;
   /** A flow's parent: inserted in state `waiting-children` (never claimed) until its children end (see {@link parent}). */
   awaitChildren?: boolean;
+  /**
+   * The job's group (a tenant, a customer: see {@link MAX_GROUP_LENGTH} and docs/flow-control.md#groups), scoped to
+   * its queue. Claims serve the ready groups of a queue round-robin (jobs in no group take their turn as one more
+   * group), priority and FIFO within each, and keep `groupConcurrency` per group. Null or absent: no group. Only
+   * stores with `capabilities.groups`.
+   */
+  group?: string | null;
+}
+
+/** Longest group name. A group name is 1..100 letters, digits, '.', '_', ':', '@' or '-' (safe in a key or a column). */
+export const MAX_GROUP_LENGTH = 100;
+
+/** Whether `group` is a valid group name (see {@link MAX_GROUP_LENGTH}). */
+export function isGroupName(group: unknown): group is string {
+  return typeof group === 'string' && /^[A-Za-z0-9._:@-]{1,100}$/.test(group);
 }
 
 /**
@@ -265,5 +282,6 @@ export function newJobRecord(job: NewJob, state: JobState, runAt: number, create
     leaseExpiresAt: null,
     headers: job.headers ?? null,
     ...(job.parent && { parent: { ...job.parent } }),
+    ...(job.group && { group: job.group }),
   };
 }

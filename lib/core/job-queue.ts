@@ -11,6 +11,7 @@ import {
 import type { JobEvents } from './events.js';
 import {
   FINAL_STATES,
+  isGroupName,
   type InsertResult,
   type JobCounts,
   type JobFilter,
@@ -447,6 +448,11 @@ export class JobQueue {
     if (jobId !== undefined && (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 200)) {
       throw new InvalidJobError(messages.invalidJobId(jobId));
     }
+    const group = options.group !== undefined ? options.group : (definition as { group?: (p: unknown) => unknown }).group?.(payload);
+    if (group !== undefined && group !== null) {
+      if (!isGroupName(group)) throw new InvalidJobError(messages.invalidGroupName(group));
+      if (!this.deps.storage.capabilities.groups) throw new StorageError(messages.groupsUnsupported());
+    }
     // The scheduler's firings carry this prefix, and a job with it is treated as a tick (never removed at
     // completion, so the id keeps guarding its tick): a producer's own id must not be mistaken for one.
     if (!reserved && jobId?.startsWith(RESERVED_JOB_ID_PREFIX)) {
@@ -464,6 +470,7 @@ export class JobQueue {
       timeoutMs: timeout ?? null,
       backoff: backoff ?? null,
       ...(dedupe && { dedupe }),
+      ...(group != null && { group: group as string }),
     };
   }
 }

@@ -21,6 +21,8 @@ export interface JobInfo {
   readonly maxAttempts: number;
   readonly priority: Priority;
   readonly createdAt: Date;
+  /** The job's group (tenant), or null when it has none. */
+  readonly group: string | null;
 }
 
 /** Options a producer passes to `enqueue`. */
@@ -58,6 +60,13 @@ export interface EnqueueOptions {
    * push the latest state of an entity to a partner API, never a stale one.
    */
   replace?: { key: string };
+  /**
+   * The job's group (tenant), e.g. `'tenant-42'`: the ready groups of a queue are served round-robin, and
+   * `groupConcurrency` caps each group's running jobs across the cluster. 1 to 100 letters, digits, '.', '_', ':', '@'
+   * or '-'; null for none. Default: the task's `group(payload)`, else none. Needs a store with groups. See
+   * docs/flow-control.md#groups.
+   */
+  group?: string | null;
   /** Store-specific transaction handle (e.g. a TypeORM EntityManager) so the job commits with the caller's work. */
   manager?: unknown;
 }
@@ -73,5 +82,6 @@ export function jobInfo(job: JobRecord): JobInfo {
     maxAttempts: job.maxAttempts,
     priority: job.priority,
     createdAt: job.createdAt,
+    group: job.group ?? null,
   };
 }

@@ -1,6 +1,6 @@
 import { ConfigurationError, messages } from '../contract/errors.js';
 import { PRIORITIES, type ClaimedJob, type Priority } from '../contract/job.js';
-import type { ClaimFlow, ClaimReply, ClaimRequest, PauseTarget } from '../contract/job-storage.js';
+import type { ClaimFlow, ClaimReply, ClaimRequest, FlowLimits, PauseTarget } from '../contract/job-storage.js';
 import type { Attempt, AttemptOwner } from './attempt.js';
 import { toError } from './events.js';
 import type { Executor, ExecutorDeps } from './executor.js';
@@ -69,7 +69,7 @@ export class QueueWorker implements AttemptOwner {
   private readonly unknownTasks = new Set<string>();
   /** Pauses heard of while a claim is on its way (null when none is): its jobs of those go back at once. */
   private pausedDuringClaim: Required<PauseTarget>[] | null = null;
-  /** The queue or one of its tasks has a cluster-wide concurrency cap. */
+  /** The queue or one of its tasks has a cluster-wide concurrency cap (of all its jobs or per group). */
   private readonly capped: boolean;
   /** Jobs of the last claim handed back because a pause arrived during it. */
   private readonly handedBack = new Set<ClaimedJob>();
@@ -86,7 +86,8 @@ export class QueueWorker implements AttemptOwner {
   ) {
     this.buffer = new PrefetchBuffer(config.prefetch, config.concurrency, config.prefetchBytes, config.agingMs);
     const flow = config.flow;
-    this.capped = flow?.queue?.concurrency !== undefined || Object.values(flow?.tasks ?? {}).some((l) => l.concurrency !== undefined);
+    const caps = (l: FlowLimits | undefined) => l?.concurrency !== undefined || l?.groupConcurrency !== undefined;
+    this.capped = caps(flow?.queue) || Object.values(flow?.tasks ?? {}).some(caps);
   }
 
   /** Handlers of this queue still running after their attempt ended without them; each keeps its slot. */

@@ -36,13 +36,13 @@ export type PayloadOf<T> = T extends TaskRef<infer P, any> ? P : never;
 export type ResultOf<T> = T extends TaskRef<any, infer R> ? R : never;
 
 /**
- * Options `@Task(ref, options)` may add to a reference's: only what concerns the worker. `queue`, `priority` and
- * `attempts` belong to the reference, because producers that enqueue it without the handler read them there.
+ * Options `@Task(ref, options)` may add to a reference's: only what concerns the worker. `queue`, `priority`,
+ * `attempts` and `group` belong to the reference, because producers that enqueue it without the handler read them there.
  */
-export type TaskHandlerOptions = Omit<TaskOptions, 'queue' | 'priority' | 'attempts'>;
+export type TaskHandlerOptions = Omit<TaskOptions, 'queue' | 'priority' | 'attempts' | 'group'>;
 
 /** Options a reference fixes for its producers; `@Task(ref, options)` may not set them. */
-export const PRODUCER_OPTIONS = ['queue', 'priority', 'attempts'] as const;
+export const PRODUCER_OPTIONS = ['queue', 'priority', 'attempts', 'group'] as const;
 
 /**
  * A stored job whose payload and result are typed: what `jobs.enqueue(ref, payload)` returns. Pass it to

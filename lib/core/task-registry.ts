@@ -32,6 +32,18 @@ export interface TaskOptions {
   globalConcurrency?: number;
   /** Most jobs of this task started in any window of `per` ms across the cluster. Default: unlimited. */
   rateLimit?: RateLimit;
+  /**
+   * The group (tenant) of each job of this task, from its payload, when the producer passes no `group`: e.g.
+   * `(p) => p.tenantId`. Return null or undefined for no group. Set on the task's reference (`defineTask`) when
+   * producers enqueue without the handler. See docs/flow-control.md#groups.
+   */
+  group?: (payload: any) => string | null | undefined;
+  /**
+   * Most jobs of one group active at once in the whole cluster, for this task's jobs (over the queue's
+   * `groupConcurrency`); the group's active jobs of every task of the queue are counted. Default: the queue's, else
+   * unlimited.
+   */
+  groupConcurrency?: number;
   /** Event(s) that enqueue a job of this task: `jobs.emit(event, payload)` fans out to every subscriber. */
   on?: string | readonly string[];
   /**
@@ -71,6 +83,9 @@ export interface TaskDefinition {
   concurrency: number | undefined;
   globalConcurrency: number | undefined;
   rateLimit: RateLimit | undefined;
+  /** Group of a job from its payload; undefined: none. */
+  group: ((payload: any) => string | null | undefined) | undefined;
+  groupConcurrency: number | undefined;
   /** Events this task subscribes to. */
   on: readonly string[];
   /** Delete completed jobs at once; undefined: follow the retention policy. */
@@ -90,6 +105,8 @@ export interface ProducerTask {
   queue: string;
   priority: Priority;
   attempts: number;
+  /** Group of a job from its payload, when the producer passes none. */
+  group?: ((payload: any) => string | null | undefined) | undefined;
 }
 
 const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -138,9 +155,10 @@ export function validateConcurrency(what: string, value: unknown): asserts value
   if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigurationError(messages.invalidConcurrency(what, value));
 }
 
-/** Throw unless `globalConcurrency` and `rateLimit`, where set, are valid (see {@link TaskOptions}). */
-export function validateFlow(what: string, options: { globalConcurrency?: unknown; rateLimit?: unknown }): void {
+/** Throw unless `globalConcurrency`, `groupConcurrency` and `rateLimit`, where set, are valid (see {@link TaskOptions}). */
+export function validateFlow(what: string, options: { globalConcurrency?: unknown; groupConcurrency?: unknown; rateLimit?: unknown }): void {
   if (options.globalConcurrency !== undefined) validateConcurrency(`${what} (globalConcurrency)`, options.globalConcurrency);
+  if (options.groupConcurrency !== undefined) validateConcurrency(`${what} (groupConcurrency)`, options.groupConcurrency);
   const rate = options.rateLimit as RateLimit | undefined;
   const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
   if (rate !== undefined && !(typeof rate === 'object' && rate !== null && whole(rate.max) && whole(rate.per))) {
@@ -161,6 +179,9 @@ export function validateTaskOptions(name: string, options: TaskOptions): void {
     validateFlow(`task "${name}"`, options);
     for (const event of eventList(options.on)) validateEventName(event);
     if (options.batch !== undefined) validateBatch(options.batch);
+    if (options.group !== undefined && typeof options.group !== 'function') {
+      throw new InvalidJobError(messages.invalidOption('group', options.group, 'a function (payload) => group name'));
+    }
     if (options.removeOnComplete !== undefined && typeof options.removeOnComplete !== 'boolean') {
       throw new InvalidJobError(messages.invalidOption('removeOnComplete', options.removeOnComplete, 'true or false'));
     }
@@ -211,6 +232,8 @@ export class TaskRegistry {
       concurrency: merged.concurrency,
       globalConcurrency: merged.globalConcurrency,
       rateLimit: merged.rateLimit,
+      group: merged.group,
+      groupConcurrency: merged.groupConcurrency,
       on: [...new Set(eventList(merged.on))],
       removeOnComplete: merged.removeOnComplete,
       maxStalls: merged.maxStalls,
@@ -286,7 +309,7 @@ export class TaskRegistry {
 }
 
 function producerDefaults(name: string, options: TaskOptions): ProducerTask {
-  return { name, queue: options.queue ?? DEFAULT_QUEUE, priority: options.priority ?? 'normal', attempts: options.attempts ?? 1 };
+  return { name, queue: options.queue ?? DEFAULT_QUEUE, priority: options.priority ?? 'normal', attempts: options.attempts ?? 1, group: options.group };
 }
 
 function eventList(on: string | readonly string[] | undefined): readonly string[] {

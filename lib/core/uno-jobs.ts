@@ -91,6 +91,11 @@ export interface QueueOptions {
   globalConcurrency?: number;
   /** Most jobs of this queue started in any window of `per` ms across the cluster (no prefetch either). */
   rateLimit?: RateLimit;
+  /**
+   * Most jobs of one group (see `EnqueueOptions.group`) active at once in the whole cluster; a task's own
+   * `groupConcurrency` wins for its jobs. No prefetch either. See docs/flow-control.md#groups. Default: unlimited.
+   */
+  groupConcurrency?: number;
 }
 
 /** Retention of finished jobs. */
@@ -510,6 +515,8 @@ export class UnoJobs {
         if (task.queue === queue && task.concurrency !== undefined) taskConcurrency.set(task.name, task.concurrency);
       }
       const flow = flowOf(queue, q, this.registry.all());
+      const grouped = [flow?.queue, ...Object.values(flow?.tasks ?? {})].some((l) => l?.groupConcurrency !== undefined);
+      if (grouped && !this.storage.capabilities.groups) throw new ConfigurationError(messages.groupsUnsupported());
       // An in-process store answers a claim with a function call: nothing to amortise, so no prefetch by default. A
       // queue under a cluster-wide limit claims only for free slots: jobs held in one buffer would idle the others.
       const prefetch = flow?.queue ? 0 : q.prefetch ?? worker.prefetch ?? (this.storage.capabilities.distributed ? Math.max(500, 4 * concurrency) : 0);
@@ -524,8 +531,10 @@ export class UnoJobs {
 /** The cluster-wide limits of a queue and of its tasks, checked; undefined when none is set. */
 function flowOf(queue: string, options: QueueOptions, tasks: readonly TaskDefinition[]): ClaimFlow | undefined {
   validateFlow(`queue "${queue}"`, options);
-  const limits = (l: { globalConcurrency?: number; rateLimit?: RateLimit }): FlowLimits | undefined =>
-    l.globalConcurrency === undefined && l.rateLimit === undefined ? undefined : { concurrency: l.globalConcurrency, rate: l.rateLimit };
+  const limits = (l: { globalConcurrency?: number; rateLimit?: RateLimit; groupConcurrency?: number }): FlowLimits | undefined =>
+    l.globalConcurrency === undefined && l.rateLimit === undefined && l.groupConcurrency === undefined
+      ? undefined
+      : { concurrency: l.globalConcurrency, rate: l.rateLimit, ...(l.groupConcurrency !== undefined && { groupConcurrency: l.groupConcurrency }) };
   const taskLimits = tasks.filter((t) => t.queue === queue && limits(t)).map((t) => [t.name, limits(t)!] as const);
   const own = limits(options);
   if (!own && taskLimits.length === 0) return undefined;

@@ -4,6 +4,7 @@ import { dedupeCases } from './conformance-dedupe.js';
 import { flowCases } from './conformance-flows.js';
 import type { ConformanceCase, TestApi } from './conformance-helpers.js';
 import { flowControlCases } from './conformance-flow-control.js';
+import { groupCases } from './conformance-groups.js';
 import { jobCases } from './conformance-jobs.js';
 import { limitCases } from './conformance-limits.js';
 import { keepsMonitoring, monitoringCases } from './conformance-monitoring.js';
@@ -17,7 +18,7 @@ export { newJob, waitFor, type ConformanceCase, type TestApi } from './conforman
  * Each case gets a fresh, initialised store and should leave the clock alone: time-based cases use short real
  * delays, so they work on stores that judge time by their own server clock.
  */
-export const conformanceCases: ConformanceCase[] = [...jobCases, ...dedupeCases, ...flowCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases, ...taskCountCases, ...flowControlCases];
+export const conformanceCases: ConformanceCase[] = [...jobCases, ...dedupeCases, ...flowCases, ...adminCases, ...limitCases, ...subscriptionCases, ...monitoringCases, ...taskCountCases, ...flowControlCases, ...groupCases];
 
 /**
  * Register the conformance suite with a test framework. `factory` returns a fresh, not yet initialised store for

@@ -22,7 +22,7 @@ describe('TypeORM MariaDB specifics', () => {
     const own = `${prefix}own_`;
     const s = new TypeormJobStorage({ dataSource: MY, tablePrefix: own });
     await s.init();
-    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true, flows: true, payloadSearch: true });
+    expect(s.capabilities).toEqual({ push: false, distributed: true, transactions: true, flows: true, groups: true, payloadSearch: true });
     await s.insert([newJob({ id: 'Case' }), newJob({ id: 'case' })]);
     // utf8mb4_bin: ids differing only in case are two jobs, as on the other databases.
     expect((await s.counts()).waiting).toBe(2);
@@ -46,9 +46,9 @@ describe('TypeORM MariaDB specifics', () => {
       // utf8mb4_bin), nor do the retention one (MySQL's (state, finished_at, seq) index already serves pruning) and the
       // listing one (MySQL lists through its primary key, seq); the sixth adds the subscriptions table, the seventh the
       // jobs' headers and the monitoring tables, the eighth the documents table (alert state), the ninth the
-      // flow-control tables, the tenth the dedupe keys, the eleventh the flow links of the jobs table, the twelfth the
-      // task index.
-      expect((await app.runMigrations()).length).toBe(12);
+      // flow-control tables, the tenth the dedupe keys, the eleventh the jobs' group columns and the group turns, the
+      // twelfth the flow links of the jobs table, the thirteenth the task index.
+      expect((await app.runMigrations()).length).toBe(13);
       const s = new TypeormJobStorage({ dataSource: app, tablePrefix: mig });
       await s.init();
       await s.insert([newJob({ id: 'm1' })]);
@@ -66,6 +66,8 @@ describe('TypeORM MariaDB specifics', () => {
       const [keyed] = await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]);
       expect((await s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })]))[0]!.job.id).toBe(keyed!.job.id);
       expect((await s.countsByTask(['test.task']))['test.task']).toMatchObject({ waiting: 2, active: 1 });
+      await s.insert([newJob({ id: 'g1', group: 'tenant-1' })]);
+      expect((await s.get('g1'))!.group).toBe('tenant-1');
       const parent = newJob({ awaitChildren: true });
       await s.insert([parent, newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })]);
       expect((await s.children(parent.id))!.map((c) => c.parent)).toEqual([{ id: parent.id, onFailure: 'fail' }]);
@@ -80,6 +82,12 @@ describe('TypeORM MariaDB specifics', () => {
         [`${mig}jobs`],
       )) as { links: number | string }[];
       expect(Number(links)).toBe(0);
+      await app.undoLastMigration();
+      const [{ grouped }] = (await app.query(
+        `SELECT COUNT(*) AS grouped FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name IN ('group_name', 'plain_state', 'group_state')`,
+        [`${mig}jobs`],
+      )) as { grouped: number | string }[];
+      expect(Number(grouped)).toBe(0);
       for (let i = 0; i < 10; i++) await app.undoLastMigration();
       const [{ n }] = (await app.query(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [`${mig}jobs`])) as { n: number | string }[];
       expect(Number(n)).toBe(0);

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_GROUPS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -20,7 +20,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     const own = `${prefix}own_`;
     const s = new TypeormJobStorage({ dataSource: PG, tablePrefix: own });
     await s.init();
-    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true, flows: true, payloadSearch: true });
+    expect(s.capabilities).toEqual({ push: true, distributed: true, transactions: true, flows: true, groups: true, payloadSearch: true });
     await s.insert([newJob({ id: 'o1' })]);
     expect((await s.get('o1'))?.state).toBe('waiting');
     const owned = s.dataSource;
@@ -88,6 +88,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsAlerts.*1764900000000$/),
         expect.stringMatching(/^UnoJobsFlowControl.*1764950000000$/),
         expect.stringMatching(/^UnoJobsFlows.*1765000000000$/),
+        expect.stringMatching(/^UnoJobsGroups.*1765050000000$/),
         expect.stringMatching(/^UnoJobsFlowParents.*1765100000000$/),
         expect.stringMatching(/^UnoJobsTaskCounts.*1765150000000$/),
       ]);
@@ -118,6 +119,8 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect(await s.writeDocument('alerts', null, '{}')).toBe(true);
       expect(await s.readDocument('alerts')).toEqual({ data: '{}', version: 1 });
       expect(await s.countsByTask(['test.task'])).toEqual({ 'test.task': { 'waiting-children': 0, waiting: 2, scheduled: 0, active: 1, completed: 0, failed: 0, cancelled: 0 } });
+      await s.insert([newJob({ id: 'g1', group: 'tenant-1' })]);
+      expect((await s.get('g1'))!.group).toBe('tenant-1');
       const parent = newJob({ awaitChildren: true });
       await s.insert([parent, newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })]);
       expect((await s.children(parent.id))!.map((c) => c.parent)).toEqual([{ id: parent.id, onFailure: 'fail' }]);
@@ -133,6 +136,12 @@ describe('TypeORM PostgreSQL specifics', () => {
         [`${mig}jobs`, `${mig}jobs_parent`],
       )) as unknown[];
       expect(links).toHaveLength(0);
+      await app.undoLastMigration();
+      const grouped = (await app.query(
+        `SELECT table_name FROM information_schema.tables WHERE table_name = $1 UNION ALL SELECT column_name FROM information_schema.columns WHERE table_name = $2 AND column_name = 'group_name'`,
+        [`${mig}group_turns`, `${mig}jobs`],
+      )) as unknown[];
+      expect(grouped).toHaveLength(0);
       await app.undoLastMigration();
       const [{ keys }] = (await app.query(`SELECT count(*)::int AS keys FROM information_schema.tables WHERE table_name = $1`, [`${mig}dedupe_keys`])) as { keys: number }[];
       expect(keys).toBe(0);
@@ -199,7 +208,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_GROUPS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

@@ -56,7 +56,7 @@ describe('TypeORM SQLite specifics', () => {
     const second = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: file } });
     await second.init();
     expect((await second.get('survivor'))?.state).toBe('scheduled');
-    expect(second.capabilities).toEqual({ push: false, distributed: true, transactions: true, flows: true, payloadSearch: true });
+    expect(second.capabilities).toEqual({ push: false, distributed: true, transactions: true, flows: true, groups: true, payloadSearch: true });
     await second.close();
     await second.close(); // idempotent
   });

@@ -24,6 +24,7 @@ interface Message {
   type: 'ready' | 'start' | 'end' | 'error';
   id?: string;
   task?: string;
+  group?: string | null;
   worker?: string;
   at?: number;
   message?: string;
@@ -165,9 +166,31 @@ describe.each(backends)('flow control across three processes on $name', (backend
       expect(new Set(of(messages, 'start').map((m) => m.id)).size).toBe(of(messages, 'start').length);
     });
   }, 120_000);
+
+  it('groupConcurrency 2: never more than 2 handlers of one group at once in the cluster; a quiet group is not held up by a backlog', async () => {
+    // Four slots per process: 12 in all, so only the cap keeps a group at 2.
+    const config = { worker: { concurrency: 4 }, queues: { default: { groupConcurrency: 2 } }, tasks: { 'flow.tenant': { sleepMs: 40 } } };
+    await withCluster(backend, 'groups', config, async ({ producer, messages }) => {
+      const job = (group: string, i: number) => ({ task: 'flow.tenant', payload: i, options: { group } });
+      await producer.queue.enqueueMany([...Array.from({ length: 60 }, (_, i) => job('noisy', i)), ...Array.from({ length: 20 }, (_, i) => job('busy', i))]);
+      await producer.queue.enqueue('flow.tenant', 'q', { group: 'quiet' });
+      await waitFor(async () => (await producer.queue.counts()).completed === 81, 60_000, 'every grouped job');
+      await waitFor(() => of(messages, 'end').length === 81, 5000, 'every end report');
+      const inGroup = (group: string) => messages.filter((m) => m.group === group);
+      expect(mostAtOnce(inGroup('noisy'))).toBe(2); // kept, and used: by more than one process
+      expect(mostAtOnce(inGroup('busy'))).toBe(2);
+      // The quiet group's one job starts among the first: at most 2 of each other group run before it has a slot.
+      const order = of(messages, 'start').sort((a, b) => a.at! - b.at!).map((m) => m.group);
+      expect(order.indexOf('quiet')).toBeLessThanOrEqual(4);
+      expect(new Set(of(messages, 'start').map((m) => m.id)).size).toBe(81);
+    });
+  }, 120_000);
 });
 
-/** The most handlers running at once, from the start and end reports (an end at the same ms as a start goes first). */
+/**
+ * The most handlers running at once, from the start and end reports (an end at the same ms as a start goes first):
+ * pass the reports of one group for that group's.
+ */
 function mostAtOnce(messages: Message[]): number {
   const edges = messages.filter((m) => m.type === 'start' || m.type === 'end').map((m) => [m.at!, m.type === 'start' ? 1 : -1] as const);
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);

@@ -9,6 +9,7 @@ import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgr
 import { oldestWaitingStmt } from '../../lib/storage/typeorm/queries/monitoring.js';
 import { countsByTaskStmt, listOp } from '../../lib/storage/typeorm/queries/admin.js';
 import type { Stmt } from '../../lib/storage/typeorm/dialect.js';
+import { groupedSql } from '../../lib/storage/typeorm/queries/groups.js';
 import { postgres, toDollar } from '../../lib/storage/typeorm/dialect.js';
 import { newJob } from '../../lib/testing/index.js';
 import { dropTables } from '../support/sql-tables.js';
@@ -113,5 +114,17 @@ describe('PostgreSQL payload search', () => {
     // The largest node: the 2,000 active jobs (the workers' slots and buffers), as for a page of the list.
     const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
     expect(Math.max(...returned)).toBeLessThanOrEqual(2000);
+  });
+});
+
+describe('PostgreSQL groups unused', () => {
+  it('the claim\'s "do grouped jobs wait?" probes read the empty grouped index: no scan of the 18,000 jobs in no group', async () => {
+    const sql = `SELECT ${groupedSql(postgres, t)} AS grouped`;
+    const rows = (await ds.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${toDollar(sql)}`, ['default', 'default'])) as { 'QUERY PLAN': string }[];
+    const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).toContain(`${t.jobs}_grouped`);
+    expect(plan).not.toMatch(/Seq Scan/);
+    const returned = [...plan.matchAll(/actual rows=(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...returned)).toBeLessThanOrEqual(1);
   });
 });

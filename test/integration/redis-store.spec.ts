@@ -126,12 +126,13 @@ describe('RedisJobStorage connections', () => {
     expect(() => new RedisJobStorage({ connection: REDIS, prefix: '{x}' })).toThrow(/Option prefix = "\{x\}" is invalid/);
   });
 
-  it('reports push and distributed, without transactions; flows on a standalone server and on a Cluster', async () => {
+  it('reports push and distributed, without transactions; flows and groups on a standalone server and on a Cluster', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
-    expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false, flows: true });
+    expect(storage.capabilities).toEqual({ push: true, distributed: true, transactions: false, flows: true, groups: true });
     await storage.close();
     const cluster = new RedisJobStorage({ connection: REDIS, prefix: prefixOf(), clusterMode: true });
     expect(cluster.capabilities.flows).toBe(true);
+    expect(cluster.capabilities.groups).toBe(true);
     await cluster.close();
   });
 });

@@ -42,7 +42,7 @@ import {
 import { seqCursor } from '../../contract/cursor.js';
 import { checkDocumentKey, checkMetricPoints, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredDocument, type StoredWorker } from '../../contract/monitoring.js';
 import { MinHeap } from './min-heap.js';
-import { ReadyLists, type Queued } from './ready-lists.js';
+import { ReadyLists, type GroupRoom, type Queued } from './ready-lists.js';
 import { RateLog } from './rate-log.js';
 
 /** A stored job plus the bookkeeping the memory store needs. Payload and result are kept as JSON text. */
@@ -80,13 +80,15 @@ const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled'
  * lost on restart.
  */
 export class MemoryJobStorage extends JobStorage {
-  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true, payloadSearch: true };
+  readonly capabilities: StorageCapabilities = { push: true, distributed: false, transactions: false, flows: true, groups: true, payloadSearch: true };
 
   private readonly clock: Clock;
   private readonly jobs = new Map<string, Entry>();
   private readonly ready = new ReadyLists<Entry>();
   private readonly due = new MinHeap<DueRef>((a, b) => a.at - b.at || a.seq - b.seq);
   private readonly active = new Map<string, Entry>();
+  /** Active jobs per group, by `<queue>\0<group>` (groups with none are deleted). */
+  private readonly activeInGroup = new Map<string, number>();
   /** Finished job ids per final state, in the order they finished (oldest first). */
   private readonly finished: Record<'completed' | 'failed', Set<string>> = { completed: new Set(), failed: new Set() };
   private readonly listeners = new Set<(queue: string) => void>();
@@ -227,7 +229,7 @@ export class MemoryJobStorage extends JobStorage {
       [task, roomOf(limits, task, active.filter((e) => e.record.task === task).length)] as const));
     const narrowed = narrowClaim(request, queueRoom, taskRooms);
     const startNow = request.startNow ?? 0;
-    const taken = narrowed.limit > 0 ? this.ready.take(narrowed, now) : [];
+    const taken = narrowed.limit > 0 ? this.ready.take(narrowed, now, this.groupRoom(request.queue, flow)) : [];
     if (flow.queue?.rate) this.rateLogOf(request.queue, '').took(now, taken.length);
     for (const [task, limits] of Object.entries(flow.tasks ?? {})) {
       if (limits.rate) this.rateLogOf(request.queue, task).took(now, taken.filter((e) => e.record.task === task).length);
@@ -235,6 +237,17 @@ export class MemoryJobStorage extends JobStorage {
     const reply: ClaimReply = taken.map((entry, i) => this.activate(entry, request, now, i < startNow));
     if (heldMs < Infinity) reply.heldMs = heldMs;
     return reply;
+  }
+
+  /** Room per group under the flow's `groupConcurrency` (a task's, else the queue's); undefined when none is set. */
+  private groupRoom(queue: string, flow: ClaimFlow): GroupRoom | undefined {
+    const tasks = flow.tasks ?? {};
+    const queueCap = flow.queue?.groupConcurrency;
+    if (queueCap === undefined && !Object.values(tasks).some((l) => l.groupConcurrency !== undefined)) return undefined;
+    return (group, task) => {
+      const cap = tasks[task]?.groupConcurrency ?? queueCap;
+      return cap === undefined ? Infinity : cap - (this.activeInGroup.get(`${queue}\0${group}`) ?? 0);
+    };
   }
 
   /** The rate log of a queue ('' ) or task. */
@@ -254,6 +267,10 @@ export class MemoryJobStorage extends JobStorage {
     r.leaseExpiresAt = new Date(now + request.leaseMs);
     entry.token = String(++this.tokenSeq);
     this.active.set(r.id, entry);
+    if (r.group) {
+      const key = `${r.queue}\0${r.group}`;
+      this.activeInGroup.set(key, (this.activeInGroup.get(key) ?? 0) + 1);
+    }
     return { job: this.snapshot(entry), token: entry.token };
   }
 
@@ -708,6 +725,13 @@ export class MemoryJobStorage extends JobStorage {
   }
 
   private deactivate(entry: Entry): void {
+    const r = entry.record;
+    if (r.group && this.active.has(r.id)) {
+      const key = `${r.queue}\0${r.group}`;
+      const left = (this.activeInGroup.get(key) ?? 1) - 1;
+      if (left > 0) this.activeInGroup.set(key, left);
+      else this.activeInGroup.delete(key);
+    }
     this.active.delete(entry.record.id);
     entry.token = null;
     entry.record.workerId = null;

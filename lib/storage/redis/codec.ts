@@ -4,12 +4,12 @@ import { PRIORITIES, type ChildFailurePolicy, type JobRecord, type JobState } fr
  * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), the last one replaced by
  * the job's log lines, or null when it never logged.
  */
-export type RawJob = (string | null)[] & { 23: string[] | null };
+export type RawJob = (string | null)[] & { 24: string[] | null };
 
 /** Fields of a job hash in the order scripts return them (`FIELDS` in scripts/includes/common.lua: keep in step). */
 export const FIELDS = ['id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
   'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
-  'logs'] as const;
+  'group', 'logs'] as const;
 
 /** Key names of one store. Every key of a queue starts with its base `{<prefix>:<queue>}` (one Cluster hash slot). */
 export class RedisKeys {
@@ -104,7 +104,7 @@ export function decodeJob(f: RawJob): JobRecord {
     result: json(f[15]!),
     // Most jobs never failed: skip the parse for the empty list every job starts with.
     errors: f[16] && f[16] !== '[]' ? JSON.parse(f[16]) : [],
-    logs: f[23] ?? [],
+    logs: f[24] ?? [],
     workerId: active ? f[17]! : null,
     leaseExpiresAt: active ? date(f[18]!) : null,
     // Jobs stored before stalls were counted have no field: none counted.
@@ -113,6 +113,8 @@ export function decodeJob(f: RawJob): JobRecord {
     headers: f[20] ? JSON.parse(f[20]) : null,
     // Set only on a flow's child.
     ...(f[21] && { parent: { id: f[21], onFailure: f[22] as ChildFailurePolicy } }),
+    // Set only on a grouped job.
+    ...(f[23] && { group: f[23] }),
   };
 }
 

@@ -106,7 +106,7 @@ const QUEUE_LIST_TTL_MS = 1000;
 
 /** The claim script's flow arguments (see claim.lua): the queue's limits, then each task's. */
 function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
-  const limits = (l: FlowLimits | undefined) => [l?.concurrency ?? '', l?.rate?.max ?? '', l?.rate?.per ?? ''];
+  const limits = (l: FlowLimits | undefined) => [l?.concurrency ?? '', l?.rate?.max ?? '', l?.rate?.per ?? '', l?.groupConcurrency ?? ''];
   const tasks = Object.entries(flow?.tasks ?? {});
   args.push(...limits(flow?.queue), tasks.length);
   for (const [task, l] of tasks) args.push(task, ...limits(l));
@@ -161,7 +161,7 @@ export class RedisJobStorage extends JobStorage {
     // Cluster shares the command API; one type keeps the calls simple.
     this.redis = this.resolved.client as Redis;
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
-    this.capabilities = { push: true, distributed: true, transactions: false, flows: true };
+    this.capabilities = { push: true, distributed: true, transactions: false, flows: true, groups: true };
     this.logger = options.logger ?? console;
     this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
     this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue());
@@ -300,7 +300,7 @@ export class RedisJobStorage extends JobStorage {
       args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
         j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '',
         j.dedupe?.mode ?? '', j.dedupe ? JSON.stringify([j.task, j.dedupe.key]) : '', j.dedupe?.ttlMs ?? '',
-        j.parent?.id ?? '', j.parent?.onFailure ?? '', j.parent ? flow!.queueOf.get(j.parent.id)! : '', j.awaitChildren ? (flow!.kids.get(j.id) ?? 0) : '');
+        j.parent?.id ?? '', j.parent?.onFailure ?? '', j.parent ? flow!.queueOf.get(j.parent.id)! : '', j.awaitChildren ? (flow!.kids.get(j.id) ?? 0) : '', j.group ?? '');
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];

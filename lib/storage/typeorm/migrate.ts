@@ -11,6 +11,7 @@ import { applyMonitoring, SCHEMA_MONITORING } from './migrations/1764800000000-m
 import { applyAlerts, SCHEMA_ALERTS } from './migrations/1764900000000-alerts.js';
 import { applyFlowControl, SCHEMA_FLOW_CONTROL } from './migrations/1764950000000-flow-control.js';
 import { applyFlows, SCHEMA_FLOWS } from './migrations/1765000000000-flows.js';
+import { applyGroups, SCHEMA_GROUPS } from './migrations/1765050000000-groups.js';
 import { applyFlowParents, SCHEMA_FLOW_PARENTS } from './migrations/1765100000000-flow-parents.js';
 import { applyTaskCounts, SCHEMA_TASK_COUNTS } from './migrations/1765150000000-task-counts.js';
 import type { TableNames } from './schema.js';
@@ -28,6 +29,7 @@ const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
   { version: SCHEMA_ALERTS, apply: applyAlerts },
   { version: SCHEMA_FLOW_CONTROL, apply: applyFlowControl },
   { version: SCHEMA_FLOWS, apply: applyFlows },
+  { version: SCHEMA_GROUPS, apply: applyGroups },
   { version: SCHEMA_FLOW_PARENTS, apply: applyFlowParents },
   { version: SCHEMA_TASK_COUNTS, apply: applyTaskCounts },
 ];

@@ -36,6 +36,8 @@ export function toRecord(row: JobRow): JobRecord {
     leaseExpiresAt: msOrNull(row.lease_expires_at),
     stalls: Number(row.stalls ?? 0),
     headers: jsonOrNull(row.headers) as JobRecord['headers'],
+    // Set only on a grouped job (the column comes with migration 1765050000000).
+    ...(row.group_name !== null && row.group_name !== undefined && { group: String(row.group_name) }),
   };
   // Only a flow's child has the field (as on the other stores), added after the literal so that the claim path keeps
   // building every other record as one plain object literal.

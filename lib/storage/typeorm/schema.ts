@@ -40,6 +40,8 @@ export interface TableNames {
   rateLog: string;
   /** Dedupe keys (task, key) -> job, created by migration 1765000000000. */
   dedupe: string;
+  /** When each group of a queue ('' for the jobs in no group) was last served by a claim, created by migration 1765050000000. */
+  groupTurns: string;
   migrations: string;
 }
 
@@ -58,7 +60,7 @@ export function tableNames(prefix: string): TableNames {
   return {
     jobs: `${prefix}jobs`, schedules: `${prefix}schedules`, subscriptions: `${prefix}subscriptions`, workers: `${prefix}workers`,
     errorPatterns: `${prefix}error_patterns`, metrics: `${prefix}metric_points`, documents: `${prefix}documents`, flow: `${prefix}flow`, rateLog: `${prefix}rate_log`, dedupe: `${prefix}dedupe_keys`,
-    migrations: `${prefix}migrations`,
+    groupTurns: `${prefix}group_turns`, migrations: `${prefix}migrations`,
   };
 }
 
@@ -66,7 +68,7 @@ export function tableNames(prefix: string): TableNames {
 export const JOB_COLUMNS = [
   'seq', 'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'started_at',
   'finished_at', 'timeout_ms', 'backoff', 'payload', 'result', 'progress', 'errors', 'logs', 'worker_id',
-  'lease_expires_at', 'stalls', 'headers', 'parent_id', 'on_failure',
+  'lease_expires_at', 'stalls', 'headers', 'group_name', 'parent_id', 'on_failure',
 ] as const;
 
 /** DDL statements creating version 1 of the schema (idempotent: IF NOT EXISTS everywhere it exists). */

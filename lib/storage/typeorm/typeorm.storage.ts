@@ -30,6 +30,7 @@ import { PgFastPath } from './postgres-fast-path.js';
 import { CancelPoll } from './cancel-poll.js';
 import { cancelledSinceSql, cancelOp, changePriorityOp, countsByTaskOf, countsByTaskStmt, countsOf, countsStmt, getSql, listOp, progressOp, promoteOp, removeOp, retryOp } from './queries/admin.js';
 import { claimOp } from './queries/claim.js';
+import { groupedSql } from './queries/groups.js';
 import { dedupeInsertOp } from './queries/dedupe.js';
 import { childrenSql, inFlow, isChildToken } from './queries/flows.js';
 import { insertOp } from './queries/insert.js';
@@ -144,7 +145,7 @@ export class TypeormJobStorage extends JobStorage {
     const dialect = dsOptions ? dialectOf(dsOptions.type) : null;
     if (!dsOptions || !dialect) throw new ConfigurationError(messages.unsupportedDatabase(dsOptions?.type));
     const memory = dialect.name === 'sqlite' && [':memory:', ''].includes(String((dsOptions as { database?: unknown }).database));
-    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, flows: true, payloadSearch: true };
+    this.capabilities = { push: dialect.name === 'postgres' && options.listen !== false, distributed: !memory, transactions: true, flows: true, groups: true, payloadSearch: true };
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
     // 0 would probe the database in a tight loop; NaN would never back off.
     if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
@@ -388,10 +389,20 @@ export class TypeormJobStorage extends JobStorage {
     // Caps that cannot bind within this claim's limit change nothing: keep the single-statement path.
     const binding = caps.some((cap) => cap < request.limit);
     // Flow limits count and log in a transaction: the general path.
-    if (this.fast && !binding && !request.flow) return this.fast.claim(request, token);
+    if (this.fast && !binding && !request.flow) {
+      const jobs = await this.fast.claim(request, token);
+      // Nothing claimed may mean grouped jobs wait (the statement leaves them to the general claim): one probe then.
+      if (jobs.length > 0 || !(await this.groupsWait(request.queue))) return jobs;
+    }
     // A second run of the transaction (after a lost connection) first looks for what the first run may have taken.
     let runs = 0;
     return this.tx((d) => claimOp(d, this.t, request, token, runs++ > 0));
+  }
+
+  /** Whether grouped jobs of `queue` may be claimed (two probes of the grouped jobs' index; see queries/groups.ts). */
+  private async groupsWait(queue: string): Promise<boolean> {
+    const [row] = await this.sql.query(`SELECT ${groupedSql(this.sql.dialect, this.t)} AS grouped`, [queue, queue]);
+    return Number(row?.grouped) === 1;
   }
 
   async heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]> {

@@ -15,13 +15,13 @@
 
 local base, id = KEYS[1], ARGV[1]
 local jk = jobKey(base, id)
-local f = redis.call('HMGET', jk, 'state', 'prio')
+local f = redis.call('HMGET', jk, 'state', 'prio', 'group')
 local state = f[1]
 if not state then return nil end
 if state == 'waiting' or state == 'scheduled' or state == 'active' or state == 'waiting-children' then
   local now = clock()
   if state == 'waiting' then
-    redis.call('ZREM', base .. ':w:' .. f[2], id)
+    unwait(base, id, f[2], f[3])
   elseif state == 'waiting-children' then
     redis.call('ZREM', base .. ':wc', id)
   elseif state == 'scheduled' then

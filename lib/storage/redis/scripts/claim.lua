@@ -20,11 +20,18 @@
            second one, so a lost reply orphans no job. Remembered in "<base>:claim:<workerId>" for leaseMs.
   then     the held tasks the resume hints were made under (sorted, joined by newlines): hints made under another
            set of held tasks (paused, or out of flow room) are dropped, since such a task's jobs may sit before them.
-  then     flow limits (ClaimRequest.flow): the queue's concurrency, rate max and rate per ('' = none), then the number
-           of tasks F, then F groups: task name, concurrency, rate max, rate per. Concurrency counts the queue's active
-           jobs (for a task: those of the task, read from the active set). A rate is a sliding log per scope
-           ("<base>:rate:<task>", '' for the queue: a list of "<ms>:<jobs>" oldest first, expiring after per ms): no
-           more than max claimed in any window of per ms.
+  then     flow limits (ClaimRequest.flow): the queue's concurrency, rate max, rate per and groupConcurrency ('' =
+           none), then the number of tasks F, then F groups: task name, concurrency, rate max, rate per,
+           groupConcurrency. Concurrency counts the queue's active jobs (for a task: those of the task, read from the
+           active set). A rate is a sliding log per scope ("<base>:rate:<task>", '' for the queue: a list of
+           "<ms>:<jobs>" oldest first, expiring after per ms): no more than max claimed in any window of per ms.
+           groupConcurrency caps a group's active jobs ("<base>:gactive"), by the cap of the group's next job's task,
+           else the queue's.
+
+  Groups (see common.lua): when any group has waiting jobs, the lanes (each group's set, and the jobs in no group as
+  one more) take turns in stamp order, one job each per round; a lane served gets a new stamp (to the back). Within a
+  group: priority, then FIFO (no aging); at most GROUP_SKIP jobs of tasks the claim may not take are looked past, and
+  a group whose next job finds it at its cap is passed over whole. A claim looks at the first MAX_LANES lanes.
 
   Paused ("<base>:paused", a set: '' for the whole queue, else task names): a paused queue returns nothing, and a
   paused task is claimed as if its task limit were 0.
@@ -61,11 +68,17 @@ local startNow = tonumber(ARGV[h + nHints + 1]) or 0
 local claimId = ARGV[h + nHints + 2] or ''
 local hintedUnder = ARGV[h + nHints + 3] or ''
 local f = h + nHints + 4
-local queueFlow = { ARGV[f], ARGV[f + 1], ARGV[f + 2] }
+local queueFlow = { ARGV[f], ARGV[f + 1], ARGV[f + 2], ARGV[f + 3] or '' }
 local taskFlows = {}
-for i = 1, tonumber(ARGV[f + 3] or '0') do
-  local g = f + 4 * i
-  taskFlows[ARGV[g]] = { ARGV[g + 1], ARGV[g + 2], ARGV[g + 3] }
+-- groupConcurrency by task, and the queue's (nil: none)
+local groupCaps, queueGroupCap = nil, tonumber(queueFlow[4])
+for i = 1, tonumber(ARGV[f + 4] or '0') do
+  local g = f + 5 * i
+  if ARGV[g + 1] ~= '' or ARGV[g + 2] ~= '' then taskFlows[ARGV[g]] = { ARGV[g + 1], ARGV[g + 2], ARGV[g + 3] } end
+  if ARGV[g + 4] ~= '' then
+    groupCaps = groupCaps or {}
+    groupCaps[ARGV[g]] = tonumber(ARGV[g + 4])
+  end
 end
 local lastClaim = base .. ':claim:' .. worker
 
@@ -221,31 +234,147 @@ local function pick()
 end
 
 local claimed, taskOf = {}, {}
-while #claimed < limit do
-  local l, id = pick()
-  if l == nil then break end
-  pos[l] = pos[l] + 1
-  off[l] = off[l] + 1
-  local ok = true
-  if limits then
-    local task = redis.call('HGET', jobKey(base, id), 'task')
-    taskOf[id] = task
-    local cap = limits[task]
-    if cap ~= nil then
-      if cap <= 0 then
-        ok = false
-        skipped[l] = skipped[l] + 1
-        lastSkipped[l] = id
-        -- Bound the work one claim spends looking past jobs it may not take; the next claim resumes here.
-        if skipped[l] >= SKIP_BUDGET then done[l] = true end
+-- The next job the claim may take of the jobs in no group, or nil.
+local function nextPlain()
+  while true do
+    local l, id = pick()
+    if l == nil then return nil end
+    pos[l] = pos[l] + 1
+    off[l] = off[l] + 1
+    local ok = true
+    if limits then
+      local task = redis.call('HGET', jobKey(base, id), 'task')
+      taskOf[id] = task
+      local cap = limits[task]
+      if cap ~= nil then
+        if cap <= 0 then
+          ok = false
+          skipped[l] = skipped[l] + 1
+          lastSkipped[l] = id
+          -- Bound the work one claim spends looking past jobs it may not take; the next claim resumes here.
+          if skipped[l] >= SKIP_BUDGET then done[l] = true end
+        else
+          limits[task] = cap - 1
+        end
+      end
+    end
+    if ok then
+      take[l][#take[l] + 1] = id
+      return id
+    end
+  end
+end
+
+local groupsKey = base .. ':groups'
+local MAX_LANES, GROUP_SKIP = 1000, 100
+local lanes = nil
+-- One EXISTS is all a queue without grouped waiting jobs pays.
+if redis.call('EXISTS', groupsKey) == 1 then
+  local rows = redis.call('ZRANGE', groupsKey, 0, MAX_LANES - 1, 'WITHSCORES')
+  local plainStamp = tonumber(redis.call('HGET', base .. ':meta', 'rr0') or '0')
+  lanes = {}
+  for i = 1, #rows, 2 do
+    if plainStamp and plainStamp < tonumber(rows[i + 1]) then
+      lanes[#lanes + 1] = ''
+      plainStamp = nil
+    end
+    lanes[#lanes + 1] = rows[i]
+  end
+  if plainStamp then lanes[#lanes + 1] = '' end
+end
+
+local taken = {}
+if lanes == nil then
+  while #claimed < limit do
+    local id = nextPlain()
+    if not id then break end
+    claimed[#claimed + 1] = id
+  end
+else
+  -- Within a group only the priority levels asked (a range of scores; levels between those asked are skipped).
+  local asked, minL, maxL = {}, 3, 0
+  for _, l in ipairs(levels) do
+    asked[l] = true
+    minL, maxL = math.min(minL, l), math.max(maxL, l)
+  end
+  local lo, hi = S(minL * GROUP_LEVEL), '(' .. S((maxL + 1) * GROUP_LEVEL)
+  local gactive = base .. ':gactive'
+  -- The next job of group g the claim may take, or nil (none left, or its next job finds the group at its cap).
+  local function nextInGroup(g, st)
+    if st.done then return nil end
+    local looked = 0
+    while true do
+      if st.pos > #st.buf then
+        st.buf = redis.call('ZRANGEBYSCORE', base .. ':gw:' .. g, lo, hi, 'WITHSCORES', 'LIMIT', st.off, 16)
+        st.pos = 1
+        if #st.buf == 0 then st.done = true; return nil end
+      end
+      local id = st.buf[st.pos]
+      local level = math.floor(tonumber(st.buf[st.pos + 1]) / GROUP_LEVEL)
+      st.pos = st.pos + 2
+      st.off = st.off + 1
+      -- A missing hash is taken and dropped below, as for jobs in no group.
+      local task = redis.call('HGET', jobKey(base, id), 'task')
+      local pass = not asked[level] or (task and limits and limits[task] ~= nil and limits[task] <= 0)
+      if pass then
+        looked = looked + 1
+        if looked >= GROUP_SKIP then st.done = true; return nil end
       else
-        limits[task] = cap - 1
+        local cap = task and ((groupCaps and groupCaps[task]) or queueGroupCap)
+        if cap then
+          if st.active == nil then st.active = tonumber(redis.call('HGET', gactive, g) or '0') end
+          if st.active + st.taken >= cap then
+            -- Held: its jobs keep their place (not read past), other lanes go on.
+            st.done = true
+            return nil
+          end
+        end
+        if task then
+          taskOf[id] = task
+          if limits and limits[task] ~= nil then limits[task] = limits[task] - 1 end
+        end
+        st.taken = st.taken + 1
+        st.ids[#st.ids + 1] = id
+        return id
       end
     end
   end
-  if ok then
-    claimed[#claimed + 1] = id
-    take[l][#take[l] + 1] = id
+  local served = {}
+  local live = lanes
+  while #claimed < limit and #live > 0 do
+    local still = {}
+    for _, lane in ipairs(live) do
+      if #claimed >= limit then break end
+      local id
+      if lane == '' then
+        id = nextPlain()
+      else
+        local st = taken[lane]
+        if not st then
+          st = { buf = {}, pos = 1, off = 0, done = false, taken = 0, ids = {} }
+          taken[lane] = st
+        end
+        id = nextInGroup(lane, st)
+      end
+      if id then
+        claimed[#claimed + 1] = id
+        served[lane] = #claimed
+        still[#still + 1] = lane
+      end
+    end
+    live = still
+  end
+  -- Lanes served go to the back of the turns, in the order of their last job of this claim.
+  local order = {}
+  for lane in pairs(served) do order[#order + 1] = lane end
+  table.sort(order, function(a, b) return served[a] < served[b] end)
+  if #order > 0 then
+    local stamp = redis.call('HINCRBY', base .. ':meta', 'rr', #order) - #order
+    for _, lane in ipairs(order) do
+      stamp = stamp + 1
+      if lane == '' then redis.call('HSET', base .. ':meta', 'rr0', stamp)
+      else redis.call('ZADD', groupsKey, 'XX', stamp, lane) end
+    end
   end
 end
 
@@ -256,6 +385,13 @@ if #claimed == 0 then return { 0, {}, resume, heldTasks, held } end
 
 for _, l in ipairs(levels) do
   if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
+end
+for g, st in pairs(taken) do
+  if #st.ids > 0 then
+    local gk = base .. ':gw:' .. g
+    zremAll(gk, st.ids)
+    if redis.call('ZCARD', gk) == 0 then redis.call('ZREM', groupsKey, g) end
+  end
 end
 
 -- Read every job first: an id whose hash is gone (evicted, or deleted by hand) is dropped here instead of failing the
@@ -289,6 +425,7 @@ for i, id in ipairs(valid) do
   if i <= startNow then started = S(now) end
   redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', started, 'worker', worker,
     'lease', lease, 'token', token)
+  if job[F_GROUP] then redis.call('HINCRBY', base .. ':gactive', job[F_GROUP], 1) end
   job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, started, worker, lease
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id

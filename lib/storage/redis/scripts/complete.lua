@@ -26,16 +26,19 @@ for i = 2, #ARGV, 3 do
   if jk then
     countTask(perTask, task)
     if remove then
+      local group = redis.call('HGET', jk, 'group')
+      if group then groupLeft(base, group) end
       redis.call('DEL', jk, base .. ':logs:' .. id)
       if idsKey then redis.call('HDEL', idsKey, id) end
     else
       -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
       redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
       -- A short handler can finish before its start mark lands: its finish time stands in for its start.
-      -- The same read tells a flow's child, whose end may release its parent.
-      local f = redis.call('HMGET', jk, 'started', 'parent')
+      -- The same read tells a flow's child, whose end may release its parent, and a grouped job, whose place frees.
+      local f = redis.call('HMGET', jk, 'started', 'parent', 'group')
       if (f[1] or '') == '' then redis.call('HSET', jk, 'started', nowS) end
       if f[2] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
+      if f[3] then groupLeft(base, f[3]) end
       finished[#finished + 1] = nowS
       finished[#finished + 1] = id
     end

@@ -12,6 +12,10 @@ local base = KEYS[1]
 local now = clock()
 local waiting = 0
 for l = 0, 3 do waiting = waiting + redis.call('ZCARD', base .. ':w:' .. l) end
+-- Grouped waiting jobs: one ZCARD per group that has any.
+for _, group in ipairs(redis.call('ZRANGE', base .. ':groups', 0, -1)) do
+  waiting = waiting + redis.call('ZCARD', base .. ':gw:' .. group)
+end
 local scheduled = redis.call('ZCARD', base .. ':scheduled')
 local due = redis.call('ZCOUNT', base .. ':scheduled', '-inf', S(now))
 local finished = redis.call('ZCARD', base .. ':failed')

@@ -8,11 +8,12 @@
            claims ids with HSETNX and registers the queue itself, and this script only guards against a job key
            that already exists.
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] key prefix; ARGV[4] number of jobs n
-  ARGV[5..] n groups of 17: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
+  ARGV[5..] n groups of 18: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
            runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON (''), headers JSON (''),
            dedupe mode ('' = none, 'window', 'debounce', 'replace'), dedupe key ([task, key] as JSON), window ms,
            parent id ('' = none), onFailure, parent queue, children count ('' = not a flow's parent; see flows.lua;
-           on a Cluster the client writes the parents' lists of children)
+           on a Cluster the client writes the parents' lists of children),
+           group ('' = none; a grouped waiting job goes to B:gw:<group>, see common.lua)
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
@@ -41,14 +42,14 @@ local function keyHolder(a, mode, dk)
   local heldId = redis.call('GET', dk)
   if not heldId then return nil end
   local hk = jobKey(base, heldId)
-  local f = redis.call('HMGET', hk, 'state', 'prio')
+  local f = redis.call('HMGET', hk, 'state', 'prio', 'group')
   local state = f[1]
   if not state then return nil end
   if mode ~= 'window' then
     if state ~= 'waiting' and state ~= 'scheduled' then return nil end
     redis.call('HSET', hk, 'payload', ARGV[a + 2])
     if mode == 'debounce' then
-      if state == 'waiting' then redis.call('ZREM', base .. ':w:' .. f[2], heldId) else redis.call('ZREM', base .. ':scheduled', heldId) end
+      if state == 'waiting' then unwait(base, heldId, f[2], f[3]) else redis.call('ZREM', base .. ':scheduled', heldId) end
       local runAt
       if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
       if requeue(base, hk, heldId, runAt, now, state) then woken = true end
@@ -58,7 +59,7 @@ local function keyHolder(a, mode, dk)
 end
 
 for i = 1, n do
-  local a = 5 + (i - 1) * 17
+  local a = 5 + (i - 1) * 18
   local id = ARGV[a]
   local jk = jobKey(base, id)
   local mode = ARGV[a + 10]
@@ -100,12 +101,13 @@ for i = 1, n do
     if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'timeout'; fields[#fields + 1] = ARGV[a + 7] end
     if ARGV[a + 8] ~= '' then fields[#fields + 1] = 'backoff'; fields[#fields + 1] = ARGV[a + 8] end
     if ARGV[a + 9] ~= '' then fields[#fields + 1] = 'headers'; fields[#fields + 1] = ARGV[a + 9] end
+    if ARGV[a + 17] ~= '' then fields[#fields + 1] = 'group'; fields[#fields + 1] = ARGV[a + 17] end
     redis.call('HSET', jk, unpack(fields))
     addMoves(moves, ARGV[a + 1], nil, state)
     redis.call('ZADD', base .. ':all', S(order), id)
     if state == 'waiting' then
       local seq = redis.call('HINCRBY', meta, 'seq', 1)
-      redis.call('ZADD', base .. ':w:' .. ARGV[a + 3], seq, id)
+      pushWaiting(base, id, ARGV[a + 3], seq, ARGV[a + 17])
       woken = true
     elseif state == 'scheduled' then
       redis.call('ZADD', base .. ':scheduled', S(runAt), id)

@@ -1,6 +1,7 @@
 --[[
   oldest: when the longest-waiting ready job of one queue became ready (read-only). Each waiting set is FIFO, so only
-  the head of each priority level is looked at, plus the earliest scheduled job when it is already due.
+  the head of each priority level is looked at (of the first 100 groups' sets too), plus the earliest scheduled job when
+  it is already due.
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
 
@@ -15,6 +16,14 @@ for l = 0, 3 do
   local head = redis.call('ZRANGE', base .. ':w:' .. l, 0, 0)[1]
   local ready = head and tonumber(redis.call('HGET', jobKey(base, head), 'ready'))
   if ready and (not oldest or ready < oldest) then oldest = ready end
+end
+-- A group's set is ordered by priority first: its oldest job may sit behind its head, so each level's head is read.
+for _, group in ipairs(redis.call('ZRANGE', base .. ':groups', 0, 99)) do
+  for l = 0, 3 do
+    local head = redis.call('ZRANGEBYSCORE', base .. ':gw:' .. group, S(l * GROUP_LEVEL), '(' .. S((l + 1) * GROUP_LEVEL), 'LIMIT', 0, 1)[1]
+    local ready = head and tonumber(redis.call('HGET', jobKey(base, head), 'ready'))
+    if ready and (not oldest or ready < oldest) then oldest = ready end
+  end
 end
 local due = redis.call('ZRANGEBYSCORE', base .. ':scheduled', '-inf', S(now), 'WITHSCORES', 'LIMIT', 0, 1)[2]
 if due and (not oldest or tonumber(due) < oldest) then oldest = tonumber(due) end

@@ -12,14 +12,15 @@
 
 local base, id, level = KEYS[1], ARGV[1], ARGV[2]
 local jk = jobKey(base, id)
-local f = redis.call('HMGET', jk, 'state', 'prio')
+local f = redis.call('HMGET', jk, 'state', 'prio', 'group')
 local state = f[1]
 if not state then return nil end
 if (state == 'waiting' or state == 'scheduled') and f[2] ~= level then
   redis.call('HSET', jk, 'prio', level)
   if state == 'waiting' then
-    redis.call('ZREM', base .. ':w:' .. f[2], id)
-    redis.call('ZADD', base .. ':w:' .. level, redis.call('HINCRBY', base .. ':meta', 'seq', 1), id)
+    -- Its group's set when it has one (the score holds the level), else the level's own set.
+    unwait(base, id, f[2], f[3])
+    pushWaiting(base, id, level, redis.call('HINCRBY', base .. ':meta', 'seq', 1), f[3])
   end
 end
 return snapshot(base, jk, id)

@@ -18,7 +18,7 @@
 
 local base, idsKey, id, channel = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local jk = jobKey(base, id)
-local f = redis.call('HMGET', jk, 'state', 'dd', 'parent', 'pq', 'queue', 'task')
+local f = redis.call('HMGET', jk, 'state', 'dd', 'parent', 'pq', 'queue', 'task', 'prio', 'group')
 local state = f[1]
 if not state then return nil end
 if state == 'active' then return { 0, state } end
@@ -34,8 +34,9 @@ local removed = snapshot(base, jk, id)
 local prefix = string.match(base, '^{([^:]+):')
 tally(base, f[6], state, nil)
 
--- Every set a job that is not active can be in; a ZREM of a missing member costs a lookup.
-for level = 0, 3 do redis.call('ZREM', base .. ':w:' .. level, id) end
+-- Every set a job that is not active can be in; a ZREM of a missing member costs a lookup. A waiting job leaves its
+-- priority's set, or its group's (and the group the turns, when it was the last one waiting there).
+if state == 'waiting' then unwait(base, id, f[7], f[8]) end
 for _, set in ipairs({ ':scheduled', ':wc', ':completed', ':failed', ':all' }) do redis.call('ZREM', base .. set, id) end
 if state == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
 if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then redis.call('DEL', base .. ':dd:' .. f[2]) end

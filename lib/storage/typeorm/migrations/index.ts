@@ -10,6 +10,7 @@ import { monitoringMigration } from './1764800000000-monitoring.js';
 import { alertsMigration } from './1764900000000-alerts.js';
 import { flowControlMigration } from './1764950000000-flow-control.js';
 import { flowsMigration } from './1765000000000-flows.js';
+import { groupsMigration } from './1765050000000-groups.js';
 import { flowParentsMigration } from './1765100000000-flow-parents.js';
 import { taskCountsMigration } from './1765150000000-task-counts.js';
 
@@ -23,6 +24,7 @@ export { applyMonitoring, monitoringMigration, SCHEMA_MONITORING } from './17648
 export { applyAlerts, alertsMigration, SCHEMA_ALERTS } from './1764900000000-alerts.js';
 export { applyFlowControl, flowControlMigration, SCHEMA_FLOW_CONTROL } from './1764950000000-flow-control.js';
 export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.js';
+export { applyGroups, groupsMigration, SCHEMA_GROUPS } from './1765050000000-groups.js';
 export { applyFlowParents, flowParentsMigration, SCHEMA_FLOW_PARENTS } from './1765100000000-flow-parents.js';
 export { applyTaskCounts, taskCountsMigration, SCHEMA_TASK_COUNTS } from './1765150000000-task-counts.js';
 
@@ -39,6 +41,7 @@ export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new 
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   return [schemaMigrationV1(prefix), schemaMigrationV2(prefix), schemaMigrationV3(prefix), retentionIndexesMigration(prefix),
     listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix),
+    groupsMigration(prefix),
     flowParentsMigration(prefix),
     taskCountsMigration(prefix)];
 }

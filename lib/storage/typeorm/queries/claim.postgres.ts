@@ -19,8 +19,8 @@ export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, 
  * Why this shape:
  * - `FOR UPDATE SKIP LOCKED` in the CTE lets concurrent claimers each take different rows without waiting on one
  *   another. The scan runs on the partial index `(queue, priority, run_at, seq) WHERE state IN ('waiting',
- *   'scheduled')` in claim order, so it reads only as many rows as it returns (the `state IN` term is repeated so
- *   the planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed.
+ *   'scheduled') AND group_name IS NULL` in claim order, so it reads only as many rows as it returns (the `state IN`
+ *   and `group_name` terms are repeated so the planner can use the partial index). Due `scheduled` jobs are claimed directly, no promotion step needed.
  * - The UPDATE finds the chosen rows by their physical address (`ctid = ANY(ARRAY(...))`, a TID scan): the CTE
  *   holds each row's lock, so no other transaction can move it before the UPDATE of the same statement, and the
  *   TID scan costs a fifth of looking 300 ids up again in the primary key. (A join to the CTE would let the planner
@@ -34,6 +34,9 @@ export const CLAIMED_COLUMNS = `u.id, u.task, u.payload, u.priority, u.attempt, 
  *   worker id and token follow from the claim itself (see `claimedRecord`).
  * - Pause: two reads of the flow table's primary key, each run once per statement (they do not depend on the row):
  *   nothing when the queue is paused, and no job of a paused task.
+ * - Groups: two probes of the partial index of grouped claimable jobs (`_grouped`, empty when no job has a group),
+ *   once per statement: while grouped jobs wait the statement claims nothing, and the store takes the general
+ *   claim, whose lanes take turns (queries/groups.ts). The jobs it does claim are then never grouped.
  * - The text depends only on whether `priorities` and aging are used, so node-postgres prepares it once per
  *   connection. With `asyncCommit` the transaction does not wait for its WAL flush (see ASYNC_COMMIT).
  *
@@ -45,9 +48,11 @@ export function claimSql(t: TableNames, opts: { priorities: boolean; agingMs?: n
 c AS (
   SELECT j.ctid AS tid
   FROM ${t.jobs} j, n
-  WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now)
+  WHERE j.queue = $1 AND j.state IN ('waiting', 'scheduled') AND (j.state = 'waiting' OR j.run_at <= n.now) AND j.group_name IS NULL
     AND NOT EXISTS (SELECT 1 FROM ${t.flow} p WHERE p.queue = $1 AND p.task = '' AND p.paused = 1)
     AND j.task <> ALL(ARRAY(SELECT p.task FROM ${t.flow} p WHERE p.queue = $1 AND p.paused = 1))
+    AND NOT EXISTS (SELECT 1 FROM ${t.jobs} g WHERE g.queue = $1 AND g.group_name IS NOT NULL AND g.state = 'waiting')
+    AND NOT EXISTS (SELECT 1 FROM ${t.jobs} g WHERE g.queue = $1 AND g.group_name IS NOT NULL AND g.state = 'scheduled' AND g.run_at <= ${postgres.nowMs})
     ${opts.priorities ? 'AND j.priority = ANY($7::int[])' : ''}
   ORDER BY ${rank}, j.run_at, j.seq
   LIMIT $2

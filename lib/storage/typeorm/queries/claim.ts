@@ -2,10 +2,11 @@ import type { ClaimedJob } from '../../../contract/job.js';
 import { priorityLevel } from '../../../contract/job.js';
 import { narrowClaim, type ClaimReply, type ClaimRequest } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { toRecord } from '../rows.js';
+import { bigint, toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 import { flowRoomOp, logRatesOp, pausedOfQueueSql } from './flow.js';
 import { CHILD_MARK_SQL } from './flows.js';
+import { groupedSql, groupPickOp } from './groups.js';
 
 /** Order key of a claim: priority level, lowered by one for jobs ready longer than `agingMs`. */
 export function rankSql(agingMs: number | undefined, nowParam: string): string {
@@ -37,19 +38,19 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   // Paused (see queries/flow.ts): nothing of a paused queue, and a paused task as if its cap were 0.
   const paused = (yield { sql: pausedOfQueueSql(t), params: [req.queue] }).map((r) => String(r.task));
   if (paused.includes('')) return [];
+  // The clock, and whether grouped jobs wait (then lanes take turns: queries/groups.ts), in one read.
+  const [clock] = yield { sql: `SELECT ${d.nowMs} AS now, ${groupedSql(d, t)} AS grouped`, params: [req.queue, req.queue] };
+  let now = Number(clock!.now);
+  const grouped = Number(clock!.grouped) === 1;
   // Cluster-wide limits narrow the claim to the room they leave (see queries/flow.ts). Their clock is read once the
   // scopes are locked, so the time this claim logs against a rate is never earlier than its jobs' start.
   const flow = req.flow;
   let heldMs: number | undefined;
-  let now: number;
   if (flow) {
     const room = yield* flowRoomOp(d, t, req.queue, flow);
     now = room.now;
     heldMs = room.heldMs;
     req = narrowClaim(req, room.queue, room.tasks);
-  } else {
-    const [clock] = yield { sql: `SELECT ${d.nowMs} AS now`, params: [] };
-    now = Number(clock!.now);
   }
   const reply = (jobs: ClaimedJob[]): ClaimReply => (heldMs === undefined ? jobs : Object.assign(jobs, { heldMs }));
   if (req.limit <= 0) return reply([]);
@@ -60,27 +61,30 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   const caps = req.taskLimits ? new Map(Object.entries(req.taskLimits)) : new Map<string, number>();
   const excluded = new Set([...[...caps].filter(([, cap]) => cap <= 0).map(([task]) => task), ...paused]);
   const levels = req.priorities ? req.priorities.map(priorityLevel) : null;
-  const rank = rankSql(req.agingMs, '?');
+  // Typed: PostgreSQL would read an untyped `? - n` as an integer, too small for a time in ms.
+  const rank = rankSql(req.agingMs, bigint(d, '?'));
   // MySQL with aging orders by an expression (a filesort): pick candidates without locks, then lock just those.
   const twoPhase = d.name === 'mysql' && !!req.agingMs;
   const claimed: string[] = [];
   const order = new Map<string, number>();
-  const took = new Map<string, number>();
-  while (claimed.length < req.limit) {
+  let took = new Map<string, number>();
+  if (grouped) {
+    // The jobs in no group are one lane among the groups: the same candidates as below, their share of the claim.
+    const params: unknown[] = [...(req.agingMs ? [now] : []), req.queue, ...(inline ? [now] : []), ...(levels ?? []), ...excluded];
+    const select = `SELECT id, task, ${rank} AS rnk FROM ${t.jobs} WHERE ${plainWhere(inline, levels, excluded)} ORDER BY rnk, run_at, seq`;
+    const pick = yield* groupPickOp(d, t, req, flow, now, excluded, caps, { select, params });
+    took = pick.took;
+    pick.ids.forEach((id, i) => order.set(id, i));
+    if (pick.ids.length) {
+      yield activateStmt(d, t, req, token, now, pick.ids, pick.ids.slice(0, Math.max(0, req.startNow ?? 0)));
+      claimed.push(...pick.ids);
+    }
+  }
+  while (!grouped && claimed.length < req.limit) {
     const need = req.limit - claimed.length;
-    let where = `queue = ?`;
     const rankParams = req.agingMs ? [now] : [];
-    const params: unknown[] = [...rankParams, req.queue];
-    where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?)` : ` AND state = 'waiting'`;
-    if (inline) params.push(now);
-    if (levels) {
-      where += ` AND priority IN (${list(levels.length)})`;
-      params.push(...levels);
-    }
-    if (excluded.size) {
-      where += ` AND task NOT IN (${list(excluded.size)})`;
-      params.push(...excluded);
-    }
+    const params: unknown[] = [...rankParams, req.queue, ...(inline ? [now] : []), ...(levels ?? []), ...excluded];
+    const where = plainWhere(inline, levels, excluded);
     // Through the claim index on MySQL, always: in index order the read stops at LIMIT and SKIP LOCKED locks only the
     // rows it returns. MariaDB's optimizer scans the whole table and sorts once most of a small table is waiting; that
     // locks every row read, and a concurrent locking read of any other statement passing over a waiting job made this
@@ -119,18 +123,7 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
     }
     if (accepted.length) {
       // The first `startNow` jobs in claim order start at once; the rest wait in the worker's buffer, not started.
-      const startIds = accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length));
-      // Started at the claim's clock: under a rate limit, the instant the claim is counted at.
-      const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${now} ELSE NULL END` : 'NULL';
-      yield {
-        // One token per job (claim token + row seq, then a flow child's mark): fencing is per job, and no two claims
-        // share one.
-        // The lease starts when the rows change, not when this transaction began: a slow claim does not shorten it.
-        sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${started}, worker_id = ?,
-              lease_expires_at = ${d.nowMs} + ?,
-              token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq, ${CHILD_MARK_SQL()})` : `? || '.' || CAST(seq AS TEXT) || ${CHILD_MARK_SQL()}`} WHERE id IN (${list(accepted.length)})`,
-        params: [...startIds, req.workerId, Math.round(req.leaseMs), token, ...accepted],
-      };
+      yield activateStmt(d, t, req, token, now, accepted, accepted.slice(0, Math.max(0, (req.startNow ?? 0) - claimed.length)));
       claimed.push(...accepted);
     }
     // Fewer rows than asked: the database has nothing more to offer. Otherwise only a rejection (a task reached its
@@ -143,6 +136,37 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   return reply(rows
     .map((row) => ({ job: toRecord(row), token: String(row.token) }))
     .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!));
+}
+
+/**
+ * Where a claim's candidates in no group are: the queue's claimable jobs (on MySQL `waiting` only: due jobs were
+ * promoted first), of the priorities asked, not of excluded tasks. Parameters: queue, [now], [levels], [excluded].
+ * Grouped jobs are never among them (they are claimed by lanes: queries/groups.ts); on an index read of jobs in no
+ * group the term filters nothing.
+ */
+function plainWhere(inline: boolean, levels: number[] | null, excluded: ReadonlySet<string>): string {
+  // MySQL: `plain_state`, the state of a job in no group, leads its claim index (migration 1765050000000).
+  let where = `queue = ?`;
+  where += inline ? ` AND state IN ('waiting', 'scheduled') AND (state = 'waiting' OR run_at <= ?) AND group_name IS NULL` : ` AND plain_state = 'waiting'`;
+  if (levels) where += ` AND priority IN (${list(levels.length)})`;
+  if (excluded.size) where += ` AND task NOT IN (${list(excluded.size)})`;
+  return where;
+}
+
+/**
+ * Activate claimed jobs: the first `startIds` in claim order start at once, at the claim's clock `now` (under a rate
+ * limit, the instant the claim is counted at); the rest wait in the worker's buffer, not started. One token per job
+ * (claim token + row seq, then a flow child's mark): fencing is per job, and no two claims share one. The lease starts
+ * when the rows change, not when the transaction began: a slow claim does not shorten it.
+ */
+function activateStmt(d: Dialect, t: TableNames, req: ClaimRequest, token: string, now: number, ids: readonly string[], startIds: readonly string[]) {
+  const started = startIds.length ? `CASE WHEN id IN (${list(startIds.length)}) THEN ${now} ELSE NULL END` : 'NULL';
+  return {
+    sql: `UPDATE ${t.jobs} SET state = 'active', attempt = attempt + 1, started_at = ${started}, worker_id = ?,
+          lease_expires_at = ${d.nowMs} + ?,
+          token = ${d.name === 'mysql' ? `CONCAT(?, '.', seq, ${CHILD_MARK_SQL()})` : `? || '.' || CAST(seq AS TEXT) || ${CHILD_MARK_SQL()}`} WHERE id IN (${list(ids.length)})`,
+    params: [...startIds, req.workerId, Math.round(req.leaseMs), token, ...ids],
+  };
 }
 
 /**

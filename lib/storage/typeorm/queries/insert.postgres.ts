@@ -16,12 +16,12 @@ import { readBack } from './insert.js';
 export function insertSql(t: TableNames): string {
   return `WITH n AS (SELECT ${postgres.nowMs} AS now),
 ins AS (
-  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs, headers)
+  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs, headers, group_name)
   SELECT v.id, v.task, v.queue, v.priority,
          CASE WHEN COALESCE(v.run_at, n.now + v.delay) > n.now THEN 'scheduled' ELSE 'waiting' END,
-         0, v.max_attempts, COALESCE(v.run_at, n.now + v.delay), n.now, v.timeout_ms, v.backoff, v.payload, '[]', '[]', v.headers
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $12::text[])
-       WITH ORDINALITY AS v(id, task, queue, priority, max_attempts, run_at, delay, timeout_ms, backoff, payload, headers, ord)
+         0, v.max_attempts, COALESCE(v.run_at, n.now + v.delay), n.now, v.timeout_ms, v.backoff, v.payload, '[]', '[]', v.headers, v.group_name
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $12::text[], $13::text[])
+       WITH ORDINALITY AS v(id, task, queue, priority, max_attempts, run_at, delay, timeout_ms, backoff, payload, headers, group_name, ord)
   CROSS JOIN n
   ORDER BY v.ord
   ON CONFLICT (id) DO NOTHING
@@ -37,10 +37,10 @@ SELECT ins.*, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::te
 export function insertOneSql(t: TableNames): string {
   return `WITH n AS (SELECT ${postgres.nowMs} AS now),
 ins AS (
-  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs, headers)
+  INSERT INTO ${t.jobs} (id, task, queue, priority, state, attempt, max_attempts, run_at, created_at, timeout_ms, backoff, payload, errors, logs, headers, group_name)
   SELECT $1::text, $2::text, $3::text, $4::int,
          CASE WHEN COALESCE($6::bigint, n.now + $7::bigint) > n.now THEN 'scheduled' ELSE 'waiting' END,
-         0, $5::int, COALESCE($6::bigint, n.now + $7::bigint), n.now, $8::bigint, $9::text, $10::text, '[]', '[]', $12::text
+         0, $5::int, COALESCE($6::bigint, n.now + $7::bigint), n.now, $8::bigint, $9::text, $10::text, '[]', '[]', $12::text, $13::text
   FROM n
   ON CONFLICT (id) DO NOTHING
   RETURNING seq, state, run_at, created_at, queue
@@ -58,7 +58,7 @@ export function insertedRow(job: NewJob, returned: JobRow): JobRow {
     state: returned.state, attempt: 0, max_attempts: job.maxAttempts, run_at: returned.run_at, created_at: returned.created_at,
     started_at: null, finished_at: null, timeout_ms: job.timeoutMs, backoff: job.backoff ? JSON.stringify(job.backoff) : null,
     payload: job.payload, result: null, progress: null, errors: '[]', logs: '[]', worker_id: null, lease_expires_at: null,
-    headers: headersJson(job),
+    headers: headersJson(job), group_name: job.group ?? null,
   };
 }
 
@@ -66,7 +66,7 @@ export function insertedRow(job: NewJob, returned: JobRow): JobRow {
 export function insertOneParams(job: NewJob, channel: string): unknown[] {
   return [
     job.id, job.task, job.queue, priorityLevel(job.priority), job.maxAttempts, job.runAt ? job.runAt.getTime() : null,
-    job.delayMs, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, channel, headersJson(job),
+    job.delayMs, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, channel, headersJson(job), job.group ?? null,
   ];
 }
 
@@ -85,6 +85,7 @@ export function insertParams(jobs: readonly NewJob[], channel: string): unknown[
     jobs.map((j) => j.payload),
     channel,
     jobs.map(headersJson),
+    jobs.map((j) => j.group ?? null),
   ];
 }
 

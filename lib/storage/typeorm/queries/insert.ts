@@ -7,7 +7,7 @@ import { JOB_COLUMNS, type TableNames } from '../schema.js';
 
 const INSERT_COLUMNS = [
   'id', 'task', 'queue', 'priority', 'state', 'attempt', 'max_attempts', 'run_at', 'created_at', 'timeout_ms', 'backoff',
-  'payload', 'errors', 'logs', 'token', 'headers',
+  'payload', 'errors', 'logs', 'token', 'headers', 'group_name',
 ] as const;
 
 /** A batch with flow jobs writes their links too (see queries/flows.ts); other batches leave those columns NULL. */
@@ -35,7 +35,7 @@ export function* insertOp(d: Dialect, t: TableNames, jobs: readonly NewJob[], ta
       params.push(
         job.id, job.task, job.queue, priorityLevel(job.priority), state, 0, job.maxAttempts,
         runAt, now, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, '[]', '[]', tag,
-        headersJson(job),
+        headersJson(job), job.group ?? null,
       );
       if (links) params.push(...links(job));
     }

@@ -197,15 +197,24 @@ export function pruneMetricsStmts(t: TableNames, before: Readonly<Record<MetricR
  * priority (`ORDER BY run_at LIMIT 1`), and the smallest of a queue's four is its answer. PostgreSQL and SQLite
  * count due `scheduled` jobs too (their partial index holds both states, in `run_at` order); MySQL's index puts
  * `state` before `priority`, so it probes `waiting` only (due jobs turn `waiting` at the next promotion or claim).
+ * The claim index holds jobs in no group only (migration 1765050000000): grouped ones are probed in their own index.
  */
 export function oldestWaitingStmt(d: Dialect, t: TableNames, queues: readonly string[]): Stmt {
-  const ready = d.name === 'mysql' ? `state = 'waiting'` : `state IN ('waiting', 'scheduled') AND run_at <= ${d.nowMs}`;
+  const ready = d.name === 'mysql' ? `plain_state = 'waiting'` : `state IN ('waiting', 'scheduled') AND run_at <= ${d.nowMs} AND group_name IS NULL`;
   const probes: string[] = [];
   const params: unknown[] = [];
+  const probe = (where: string, queue: string) => {
+    probes.push(`SELECT queue, run_at FROM (SELECT queue, run_at FROM ${t.jobs} WHERE queue = ? AND ${where} ORDER BY run_at LIMIT 1) AS p${probes.length}`);
+    params.push(queue);
+  };
   for (const queue of queues) {
-    for (let level = 0; level < PRIORITIES.length; level++) {
-      probes.push(`SELECT queue, run_at FROM (SELECT queue, run_at FROM ${t.jobs} WHERE queue = ? AND priority = ${level} AND ${ready} ORDER BY run_at LIMIT 1) AS p${probes.length}`);
-      params.push(queue);
+    for (let level = 0; level < PRIORITIES.length; level++) probe(`priority = ${level} AND ${ready}`, queue);
+    // Grouped jobs: PostgreSQL and SQLite read their own partial index in run_at order; MySQL reads its group index
+    // (by group, then priority: the grouped waiting jobs of the queue are read, only when there are any).
+    if (d.name === 'mysql') probe(`group_state = 'waiting'`, queue);
+    else {
+      probe(`group_name IS NOT NULL AND state = 'waiting'`, queue);
+      probe(`group_name IS NOT NULL AND state = 'scheduled' AND run_at <= ${d.nowMs}`, queue);
     }
   }
   return { sql: probes.join(' UNION ALL '), params };

@@ -18,6 +18,11 @@
     B:tc             hash "<state>:<task>" -> jobs of that task in that state: every script that changes a job's
                      state moves it here too (tally, or addMoves/writeMoves for a batch), so counts per task read a
                      few fields (counts-tasks.lua) instead of every job
+    B:gw:<group>     waiting jobs of one group (NewJob.group), score = level * 2^48 + push sequence (priority, then FIFO)
+    B:groups         groups with waiting jobs, score = turn stamp: the claim serves the lowest first and stamps each
+                     group it served with the next value of meta 'rr' (so it goes to the back); meta 'rr0' is the stamp
+                     of the jobs in no group (B:w:*), which take their turn as one more group
+    B:gactive        hash group -> its active jobs (for groupConcurrency); a group with none has no field
 ]]
 
 -- Numbers go through string.format: Lua's own number-to-string keeps only 14 digits, which would corrupt
@@ -119,10 +124,43 @@ local function owned(base, id, token)
   return nil
 end
 
+-- Score of a grouped waiting job in B:gw:<group>: priority level first, then push sequence (both exact below 2^53).
+local GROUP_LEVEL = 281474976710656 -- 2^48
+
+-- Add a waiting job to its set: B:w:<prio>, or its group's (entering the groups' turns at the back if new there).
+local function pushWaiting(base, id, prio, seq, group)
+  if not group or group == '' then
+    redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+    return
+  end
+  redis.call('ZADD', base .. ':gw:' .. group, S(tonumber(prio) * GROUP_LEVEL + seq), id)
+  if not redis.call('ZSCORE', base .. ':groups', group) then
+    redis.call('ZADD', base .. ':groups', redis.call('HINCRBY', base .. ':meta', 'rr', 1), group)
+  end
+end
+
+-- Take a waiting job out of its set (cancel, debounce); a group left without waiting jobs leaves the turns.
+local function unwait(base, id, prio, group)
+  if not group or group == '' then
+    redis.call('ZREM', base .. ':w:' .. prio, id)
+    return
+  end
+  local gk = base .. ':gw:' .. group
+  redis.call('ZREM', gk, id)
+  if redis.call('ZCARD', gk) == 0 then redis.call('ZREM', base .. ':groups', group) end
+end
+
+-- One active job of `group` fewer (its place under groupConcurrency frees).
+local function groupLeft(base, group)
+  if redis.call('HINCRBY', base .. ':gactive', group, -1) <= 0 then redis.call('HDEL', base .. ':gactive', group) end
+end
+
 -- Drop the lease of an active job. The worker/lease/token fields stay: they only mean something while the state is
 -- active (readers and the fencing check look at the state first), and not deleting them saves a write per job.
 local function deactivate(base, jk, id)
   redis.call('ZREM', base .. ':active', id)
+  local group = redis.call('HGET', jk, 'group')
+  if group then groupLeft(base, group) end
 end
 
 -- Back to waiting (due now) or scheduled (due later) from state `from`. Returns true when the job is waiting (worth a
@@ -135,11 +173,10 @@ local function requeue(base, jk, id, runAt, now, from)
     return false
   end
   local seq = redis.call('HINCRBY', base .. ':meta', 'seq', 1)
-  local f = redis.call('HMGET', jk, 'prio', 'task')
-  local prio = f[1]
-  tally(base, f[2], from, 'waiting')
+  local f = redis.call('HMGET', jk, 'prio', 'group', 'task')
+  tally(base, f[3], from, 'waiting')
   redis.call('HSET', jk, 'state', 'waiting', 'runAt', S(runAt), 'ready', S(now))
-  redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+  pushWaiting(base, id, f[1], seq, f[2])
   return true
 end
 
@@ -167,13 +204,12 @@ local function promote(base, now, max)
     local id, at = due[2 * i - 1], due[2 * i]
     local jk = jobKey(base, id)
     seq = seq + 1
-    local f = redis.call('HMGET', jk, 'prio', 'task')
-    local prio = f[1]
+    local f = redis.call('HMGET', jk, 'prio', 'group', 'task')
     -- A job whose hash is gone (evicted, deleted by hand) is only dropped from the set.
-    if prio then
+    if f[1] then
       redis.call('HSET', jk, 'state', 'waiting', 'ready', at)
-      redis.call('ZADD', base .. ':w:' .. prio, seq, id)
-      addMoves(moves, f[2], 'scheduled', 'waiting')
+      pushWaiting(base, id, f[1], seq, f[2])
+      addMoves(moves, f[3], 'scheduled', 'waiting')
     end
     ids[i] = id
   end
@@ -186,8 +222,8 @@ end
 -- Positional HMGET replies are much cheaper for the client to parse than HGETALL's name/value pairs.
 local FIELDS = { 'id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
   'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
-  'logs' }
-local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_LOGS = 6, 7, 11, 18, 19, 24
+  'group', 'logs' }
+local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_GROUP, F_LOGS = 6, 7, 11, 18, 19, 24, 25
 
 -- One job as a reply element: its FIELDS values, the last one replaced by its log lines (or false when it has none:
 -- the 'logs' field is set once a job has logged, so most reads skip the LRANGE).
