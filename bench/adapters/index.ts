@@ -28,17 +28,11 @@ export const ADAPTERS: Record<string, Entry> = {
     backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
     load: async () => (await import('./uno.js')).createUno('uno-monitoring-off'),
   },
-  // Uno built from another checkout (BENCH_BASELINE: its directory, after `npm run bench:build` there), labelled
-  // `uno-baseline`, so old and new code run in the same repetitions: `--only uno/postgres,uno-baseline/postgres,...`.
-  'uno-baseline': {
-    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
-    load: async () => {
-      const dir = process.env.BENCH_BASELINE;
-      if (!dir) throw new Error('uno-baseline needs BENCH_BASELINE=<checkout with dist-bench built>');
-      const { createUnoAdapter } = (await import(`${dir}/dist-bench/bench/adapters/uno.js`)) as { createUnoAdapter: AdapterFactory };
-      return (context) => Object.assign(createUnoAdapter(context), { variant: 'uno-baseline' });
-    },
-  },
+  // Uno built from other checkouts (BENCH_BASELINE, BENCH_BASELINE2: their directories, after `npm run bench:build`
+  // there), labelled `uno-baseline` and `uno-baseline2`, so old and new code run in the same repetitions:
+  // `--only uno/postgres,uno-baseline/postgres,...`.
+  'uno-baseline': baseline('uno-baseline', 'BENCH_BASELINE'),
+  'uno-baseline2': baseline('uno-baseline2', 'BENCH_BASELINE2'),
   // The harness ceiling of the memory suite (see bench/adapters/ceiling.ts).
   ceiling: { backends: ['memory'], load: async () => (await import('./ceiling.js')).createCeilingAdapter },
   bullmq: { backends: ['redis', 'redis-cluster'], load: async () => (await import('./bullmq.js')).createBullmqAdapter },
@@ -53,6 +47,19 @@ export const ADAPTERS: Record<string, Entry> = {
     load: async () => (await import('./graphile-worker.js')).createGraphileWorkerBatchedAdapter,
   },
 };
+
+/** Uno as built in the checkout named by the environment variable `variable`, labelled `label`. */
+function baseline(label: string, variable: string): Entry {
+  return {
+    backends: ['memory', 'redis', 'redis-cluster', 'postgres', 'sqlite', 'mariadb'],
+    load: async () => {
+      const dir = process.env[variable];
+      if (!dir) throw new Error(`${label} needs ${variable}=<checkout with dist-bench built>`);
+      const { createUnoAdapter } = (await import(`${dir}/dist-bench/bench/adapters/uno.js`)) as { createUnoAdapter: AdapterFactory };
+      return (context) => Object.assign(createUnoAdapter(context), { variant: label });
+    },
+  };
+}
 
 /** Build the adapter `name` on `context.backend`; throws for an unknown name or an unsupported backend. */
 export async function createAdapter(name: string, context: AdapterContext): Promise<BenchAdapter> {

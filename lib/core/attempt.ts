@@ -149,11 +149,13 @@ export class Attempt {
     this.running = true;
     if (this.options.mark) this.unmark = this.executor.marks.add(this.lease);
     if (this.options.timer) this.began = this.options.timer();
-    if (deps.events.has('job:active')) {
+    const announce = deps.events.has('job:active');
+    if (announce || deps.tally) {
       const waitMs = Math.max(0, deps.clock.now() - Math.max(job.createdAt.getTime(), job.runAt.getTime()));
       const last = job.stalls > 0 ? job.errors[job.errors.length - 1] : undefined;
       const afterStall = last !== undefined && last.name === 'JobStalledError' && last.attempt === job.attempt;
-      deps.events.emit('job:active', { job: this.info, workerId: deps.workerId, waitMs, afterStall });
+      deps.tally?.active(job.queue, job.task, waitMs, afterStall);
+      if (announce) deps.events.emit('job:active', { job: this.info, workerId: deps.workerId, waitMs, afterStall });
     }
     const timeoutMs = job.timeoutMs ?? this.definition.timeout;
     if (timeoutMs) this.timeout = deps.clock.setTimeout(() => this.end('timeout', new JobTimeoutError(messages.timeout(timeoutMs))), timeoutMs);

@@ -1,4 +1,5 @@
 import type { Clock } from '../contract/clock.js';
+import type { JobTally } from './monitor-recorder.js';
 import { InvalidJobError, JobCancelledError, JobRateLimitedError, JobStalledError, NonErrorThrown, messages } from '../contract/errors.js';
 import type { ClaimedJob, JobError, JobRecord } from '../contract/job.js';
 import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
@@ -30,6 +31,8 @@ export interface ExecutorDeps {
   limits?: ResolvedLimits;
   /** Runs each attempt in its scope and is told how it ended (the `instrumentation` option). */
   instrumentation?: Instrumentation;
+  /** Told of each start and completion, without an event payload (the store-backed monitoring). */
+  tally?: JobTally;
 }
 
 /** Outcome writes are retried this many times (with these waits) when the store errors. */
@@ -99,7 +102,10 @@ export class Executor {
     const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
     const accepted = await this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
       now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson);
-    if (accepted && this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
+    if (accepted) {
+      this.deps.tally?.completed(job.queue, job.task, durationMs);
+      if (this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
+    }
     return accepted;
   }
 

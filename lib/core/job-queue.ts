@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { JobTally } from './monitor-recorder.js';
 import type { Clock } from '../contract/clock.js';
 import {
   InvalidJobError,
@@ -78,6 +79,8 @@ export interface JobQueueDeps {
   ready: () => Promise<void>;
   /** Told of every insert, and may add headers to its jobs (the `instrumentation` option). */
   instrumentation?: Instrumentation;
+  /** Told of each job created, without an event payload (the store-backed monitoring). */
+  tally?: JobTally;
 }
 
 /**
@@ -412,6 +415,8 @@ export class JobQueue {
   /** Insert prepared jobs and announce them. */
   private async write(jobs: NewJob[], manager: unknown): Promise<InsertResult[]> {
     const results = await this.deps.storage.insert(jobs, manager === undefined ? undefined : { manager });
+    const { tally } = this.deps;
+    if (tally) for (const { job, created } of results) if (created) tally.enqueued(job.queue, job.task);
     if (this.deps.events.has('job:enqueued')) {
       for (const { job, created } of results) this.deps.events.emit('job:enqueued', { job, created });
     }

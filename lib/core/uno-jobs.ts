@@ -267,6 +267,8 @@ export class UnoJobs {
       throw new ConfigurationError(messages.invalidOption('instrumentation', instrumentation, 'an object whose enqueue and attempt, where present, are methods'));
     }
     this.subscriptions = new EventSubscriptions({ storage: this.storage, registry: this.registry, clock: this.clock }, options.subscriptions);
+    const monitoring = resolveMonitoring(options.monitoring);
+    this.recorder = monitoring.enabled ? new MonitorRecorder(this.storage, this.clock, this.events, monitoring) : null;
     this.queue = new JobQueue({
       storage: this.storage,
       registry: this.registry,
@@ -275,6 +277,7 @@ export class UnoJobs {
       clock: this.clock,
       maxPayloadBytes,
       instrumentation,
+      tally: this.recorder ?? undefined,
       cancelling: (id) => this.pool?.cancellations.cancelling(id) ?? (() => {}),
       paused: (target) => void this.pool?.paused(target),
       ready: () => {
@@ -286,9 +289,7 @@ export class UnoJobs {
       { storage: this.storage, registry: this.registry, queue: this.queue, clock: this.clock, events: this.events, ready: () => this.init() },
       options.scheduler,
     );
-    const monitoring = resolveMonitoring(options.monitoring);
     this.registryEntry = new WorkerRegistry(this.storage, this.clock, this.events, this.workerId, () => this.registryQueues(), monitoring);
-    this.recorder = monitoring.enabled ? new MonitorRecorder(this.storage, this.clock, this.events, monitoring) : null;
     this.metrics = new UnoMetrics({
       storage: this.storage, clock: this.clock, registry: this.registryEntry,
       knownQueues: () => this.knownQueues(),
@@ -380,7 +381,7 @@ export class UnoJobs {
       { leaseMs, heartbeatMs, pollIntervalMs },
       { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
         removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls,
-        limits: this.limits, instrumentation: this.options.instrumentation },
+        limits: this.limits, instrumentation: this.options.instrumentation, tally: this.recorder ?? undefined },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: maintenanceIntervalMs,

@@ -306,9 +306,10 @@ describe('MonitorRecorder timers (fake clock)', () => {
       flushIntervalMs: 5000, maxPatternsPerTask: 10, patternSamples: 5, maxPendingPoints: 1000, pruneIntervalMs: 600_000,
       keep: { minuteMs: 86_400_000, hourMs: 7 * 86_400_000, patternsMs: 86_400_000, workersMs: 3_600_000 },
     });
+    // As the engine's queue does: a created job is told to the recorder directly (JobTally), not as an event.
     const enqueued = async (task: string) => {
       const [inserted] = await storage.insert([newJob({ task })]);
-      events.emit('job:enqueued', { job: inserted!.job, created: true });
+      rec.enqueued(inserted!.job.queue, inserted!.job.task);
     };
     return { rec, enqueued, errors };
   }
