@@ -22,23 +22,28 @@ local done, finished, perTask = {}, {}, {}
 local noted = false
 for i = 2, #ARGV, 3 do
   local id = ARGV[i]
-  local jk, task = owned(base, id, ARGV[i + 1])
+  -- owned() and the fields the completion needs in one read: the fencing check, the task (per-task counts), the start
+  -- mark, a flow child's parent and a grouped job's group (this is the hottest script: a call per job less).
+  local jk = jobKey(base, id)
+  local f = redis.call('HMGET', jk, 'state', 'token', 'task', 'started', 'parent', 'group')
+  if f[1] ~= 'active' or f[2] ~= ARGV[i + 1] then jk = nil end
   if jk then
-    countTask(perTask, task)
+    countTask(perTask, f[3])
     if remove then
-      local group = redis.call('HGET', jk, 'group')
-      if group then groupLeft(base, group) end
+      if f[6] then groupLeft(base, f[6]) end
       redis.call('DEL', jk, base .. ':logs:' .. id)
       if idsKey then redis.call('HDEL', idsKey, id) end
     else
-      -- One write per job; the set updates below are batched for the whole call (this is the hottest script).
-      redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
-      -- A short handler can finish before its start mark lands: its finish time stands in for its start.
-      -- The same read tells a flow's child, whose end may release its parent, and a grouped job, whose place frees.
-      local f = redis.call('HMGET', jk, 'started', 'parent', 'group')
-      if (f[1] or '') == '' then redis.call('HSET', jk, 'started', nowS) end
-      if f[2] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
-      if f[3] then groupLeft(base, f[3]) end
+      -- One write per job; the set updates below are batched for the whole call.
+      -- A short handler can finish before its start mark lands: its finish time stands in for its start (same write).
+      -- The read above told a flow's child, whose end may release its parent, and a grouped job, whose place frees.
+      if (f[4] or '') == '' then
+        redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS, 'started', nowS)
+      else
+        redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
+      end
+      if f[5] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
+      if f[6] then groupLeft(base, f[6]) end
       finished[#finished + 1] = nowS
       finished[#finished + 1] = id
     end
