@@ -1,7 +1,6 @@
 import type { MigrationInterface } from 'typeorm';
-import { dialectOf } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { defineMigration, type Exec } from './define.js';
+import { defineMigration, sqlTypes, type Exec } from './define.js';
 
 /**
  * Version and timestamp of the subscriptions table. Independent of the other versions (it only adds a table), so it
@@ -16,10 +15,7 @@ export const SCHEMA_SUBSCRIPTIONS = 1764750000000;
  * names (`COLLATE "C"` on PostgreSQL, `utf8mb4_bin` on MySQL, SQLite's BINARY default).
  */
 function createSql(type: string, t: TableNames): string {
-  const dialect = dialectOf(type)?.name;
-  if (!dialect) throw new Error(`Uno Jobs migrations do not support the "${type}" database type.`);
-  const key = (n: number) => `VARCHAR(${n})${dialect === 'postgres' ? ' COLLATE "C"' : ''} NOT NULL`;
-  const tableOptions = dialect === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
+  const { key, tableOptions } = sqlTypes(type);
   return `CREATE TABLE IF NOT EXISTS ${t.subscriptions} (
   event ${key(200)},
   task ${key(200)},

@@ -1,7 +1,7 @@
 import type { MigrationInterface } from 'typeorm';
 import { dialectOf } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { defineMigration, type Exec } from './define.js';
+import { defineMigration, sqlTypes, type Exec } from './define.js';
 
 /**
  * Version and timestamp of the monitoring schema: the jobs' `headers` column and the tables of the worker registry,
@@ -19,14 +19,9 @@ export const SCHEMA_MONITORING = 1764800000000;
  * Names compare byte by byte, like job ids and task names (see the subscriptions table).
  */
 function createSql(type: string, t: TableNames): string[] {
-  const dialect = dialectOf(type)?.name;
-  if (!dialect) throw new Error(`Uno Jobs migrations do not support the "${type}" database type.`);
-  const key = (n: number) => `VARCHAR(${n})${dialect === 'postgres' ? ' COLLATE "C"' : ''} NOT NULL`;
-  const big = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
-  const text = dialect === 'mysql' ? 'LONGTEXT' : 'TEXT';
+  const { key, big, mysql, tableOptions } = sqlTypes(type);
+  const text = mysql ? 'LONGTEXT' : 'TEXT';
   // MySQL has no CREATE INDEX IF NOT EXISTS: its indexes go inside the (idempotent) CREATE TABLE.
-  const mysql = dialect === 'mysql';
-  const tableOptions = mysql ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
   const table = (name: string, body: string[], indexes: [string, string][]) => [
     `CREATE TABLE IF NOT EXISTS ${name} (\n  ${[...body, ...(mysql ? indexes.map(([ix, cols]) => `KEY ${name}_${ix} ${cols}`) : [])].join(',\n  ')}\n)${tableOptions}`,
     ...(mysql ? [] : indexes.map(([ix, cols]) => `CREATE INDEX IF NOT EXISTS ${name}_${ix} ON ${name} ${cols}`)),

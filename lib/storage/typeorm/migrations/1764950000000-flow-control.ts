@@ -1,7 +1,6 @@
 import type { MigrationInterface } from 'typeorm';
-import { dialectOf } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { defineMigration, type Exec } from './define.js';
+import { defineMigration, sqlTypes, type Exec } from './define.js';
 
 /** Version and timestamp of the flow-control tables (pause, cluster-wide caps, rate limits). Only adds tables. */
 export const SCHEMA_FLOW_CONTROL = 1764950000000;
@@ -15,11 +14,7 @@ export const SCHEMA_FLOW_CONTROL = 1764950000000;
  * Names compare byte by byte, like job ids and task names.
  */
 function createSql(type: string, t: TableNames): string[] {
-  const dialect = dialectOf(type)?.name;
-  if (!dialect) throw new Error(`Uno Jobs migrations do not support the "${type}" database type.`);
-  const key = (n: number) => `VARCHAR(${n})${dialect === 'postgres' ? ' COLLATE "C"' : ''} NOT NULL`;
-  const big = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
-  const tableOptions = dialect === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
+  const { dialect, key, big, tableOptions } = sqlTypes(type);
   return [
     `CREATE TABLE IF NOT EXISTS ${t.flow} (\n  queue ${key(100)},\n  task ${key(200)},\n  paused SMALLINT NOT NULL DEFAULT 0,\n  PRIMARY KEY (queue, task)\n)${tableOptions}`,
     `CREATE TABLE IF NOT EXISTS ${t.rateLog} (\n  queue ${key(100)},\n  task ${key(200)},\n  at ${big} NOT NULL,\n  n INTEGER NOT NULL${dialect === 'mysql' ? `,\n  KEY ${t.rateLog}_at (queue, task, at)` : ''}\n)${tableOptions}`,

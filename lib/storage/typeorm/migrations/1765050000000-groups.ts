@@ -1,7 +1,7 @@
 import type { MigrationInterface } from 'typeorm';
 import { dialectOf } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { defineMigration, type Exec } from './define.js';
+import { defineMigration, sqlTypes, type Exec } from './define.js';
 
 /** Version and timestamp of the groups schema: the jobs' group column, its indexes and the groups' turns. */
 export const SCHEMA_GROUPS = 1765050000000;
@@ -25,12 +25,7 @@ export const SCHEMA_GROUPS = 1765050000000;
  * Names compare byte by byte, like job ids and task names.
  */
 function createSql(type: string, t: TableNames): string[] {
-  const dialect = dialectOf(type)?.name;
-  if (!dialect) throw new Error(`Uno Jobs migrations do not support the "${type}" database type.`);
-  const key = (n: number) => `VARCHAR(${n})${dialect === 'postgres' ? ' COLLATE "C"' : ''} NOT NULL`;
-  const big = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
-  const mysql = dialect === 'mysql';
-  const tableOptions = mysql ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
+  const { key, big, mysql, tableOptions } = sqlTypes(type);
   const grouped = `group_name IS NOT NULL AND state IN ('waiting', 'scheduled')`;
   return [
     ...(mysql

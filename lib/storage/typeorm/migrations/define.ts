@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { dialectOf } from '../dialect.js';
 import { tableNames, type TableNames } from '../schema.js';
 
 /** Runs SQL through a migration's query runner. */
@@ -32,4 +33,22 @@ export function defineMigration(
   };
   Object.defineProperty(migration, 'name', { value: name });
   return migration;
+}
+
+/**
+ * The column and table spellings the migrations share for a TypeORM database `type`: `key(n)` a NOT NULL name of up
+ * to n characters compared byte by byte (COLLATE "C" on PostgreSQL; MySQL tables are utf8mb4_bin), `big` a 64-bit
+ * integer, and the MySQL table options. Throws for a database Uno Jobs does not support.
+ */
+export function sqlTypes(type: string) {
+  const dialect = dialectOf(type)?.name;
+  if (!dialect) throw new Error(`Uno Jobs migrations do not support the "${type}" database type.`);
+  const mysql = dialect === 'mysql';
+  return {
+    dialect,
+    mysql,
+    key: (n: number) => `VARCHAR(${n})${dialect === 'postgres' ? ' COLLATE "C"' : ''} NOT NULL`,
+    big: dialect === 'sqlite' ? 'INTEGER' : 'BIGINT',
+    tableOptions: mysql ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '',
+  };
 }
