@@ -152,7 +152,7 @@ interface Sample {
    * processing only): unlike jobs_per_s it hardly moves when other processes load the machine.
    */
   cpu_us_per_job?: number;
-  /** CPU time of the store server per finished job, µs (PostgreSQL only, see bench/server-cpu.ts). */
+  /** CPU time of the store server per finished job, µs (PostgreSQL and Redis, see bench/server-cpu.ts). */
   server_us_per_job?: number;
   rep: number;
 }

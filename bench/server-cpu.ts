@@ -7,12 +7,17 @@
  * carries `application_name` = {@link PG_APP_NAME} (through `PGAPPNAME`, which node-postgres reads, and explicitly for
  * pg-boss, which sets its own name otherwise), so the backends of this run are told apart from any other client of
  * the same server. A sample sums `utime + stime` of those backends from /proc (the server must run on this machine).
- * PostgreSQL's shared background work (WAL writer, checkpointer, autovacuum) is not counted. Other backends: none.
+ * PostgreSQL's shared background work (WAL writer, checkpointer, autovacuum) is not counted.
+ *
+ * Redis serves every client from one process, so its figure is the whole server's (`INFO cpu`, user + system): it
+ * counts only this run's work when nothing else uses the server while a library is measured (libraries run one after
+ * the other). Other backends: none.
  */
 import { readFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Backend } from './types.js';
-import { PG_URL } from './util.js';
+import { PG_URL, REDIS_URL } from './util.js';
 
 /** `application_name` of every PostgreSQL connection of this harness run (inherited by its worker processes). */
 export const PG_APP_NAME = (process.env.PGAPPNAME ??= `uno-bench-${process.pid}`);
@@ -40,10 +45,15 @@ async function pgBackends(): Promise<Map<number, number>> {
 
 /**
  * Start measuring the server's CPU for `backend`; the returned function gives the µs spent since (backends opened
- * meanwhile count from zero). Null for a backend this harness cannot attribute (memory, SQLite, Redis and MariaDB
- * serve all clients from one process).
+ * meanwhile count from zero). Null for a backend without a server process to read (memory, SQLite) or whose figure
+ * this harness does not read (MariaDB, Redis Cluster).
  */
 export async function serverCpu(backend: Backend): Promise<(() => Promise<number>) | null> {
+  if (backend === 'redis') {
+    const before = await redisCpu().catch(() => null);
+    if (before === null) return null;
+    return async () => (await redisCpu()) - before;
+  }
   if (backend !== 'postgres') return null;
   const before = await pgBackends().catch(() => null);
   if (!before) return null;
@@ -53,4 +63,17 @@ export async function serverCpu(backend: Backend): Promise<(() => Promise<number
     for (const [pid, t] of after) us += t - (before.get(pid) ?? 0);
     return us;
   };
+}
+
+/** CPU µs the Redis server has used since it started (all clients, main and background threads). */
+async function redisCpu(): Promise<number> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    const info = await client.info('cpu');
+    const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+    return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+  } finally {
+    client.disconnect();
+  }
 }
