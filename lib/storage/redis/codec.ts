@@ -6,7 +6,7 @@ import { PRIORITIES, type ChildFailurePolicy, type JobRecord, type JobState } fr
  */
 export type RawJob = (string | null)[] & { 24: string[] | null };
 
-/** Fields of a job hash in the order scripts return them (`FIELDS` in scripts/includes/common.lua: keep in step). */
+/** Fields of a job hash in the order scripts return them (`fieldPositions()` in scripts/includes/common.lua: keep in step). */
 export const FIELDS = ['id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
   'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
   'group', 'logs'] as const;

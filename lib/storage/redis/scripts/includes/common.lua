@@ -218,15 +218,21 @@ local function promote(base, now, max)
   return n
 end
 
--- The fields every read returns, by position (see FIELDS in lib/storage/redis/codec.ts; keep both in step).
--- Positional HMGET replies are much cheaper for the client to parse than HGETALL's name/value pairs.
-local FIELDS = { 'id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
-  'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
-  'group', 'logs' }
+-- The fields every read returns, by position (FIELDS in lib/storage/redis/codec.ts; keep both in step).
+-- Positional replies are much cheaper for the client to parse than HGETALL's name/value pairs.
+-- The name -> position table is built on a script's first snapshot, not up front: every call runs this file again,
+-- and building it for calls that read no job cost each of them about 2 µs of Redis' time (an empty script with this
+-- file: 3.9 µs per call with the table built up front, 1.8 without).
 local F_STATE, F_ATTEMPT, F_STARTED, F_WORKER, F_LEASE, F_GROUP, F_LOGS = 6, 7, 11, 18, 19, 24, 25
-
-local FIELD_AT, FIELD_COUNT = {}, #FIELDS
-for i, name in ipairs(FIELDS) do FIELD_AT[name] = i end
+local FIELD_COUNT = 25
+local FIELD_AT = nil
+local function fieldPositions()
+  local at = {}
+  for i, name in ipairs({ 'id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created',
+    'started', 'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers',
+    'parent', 'onFail', 'group', 'logs' }) do at[name] = i end
+  return at
+end
 
 -- One job as a reply element: its FIELDS values (false for a field the job does not have), the last one replaced by
 -- its log lines (or false when it has none: the 'logs' field is set once a job has logged, so most reads skip the
@@ -235,6 +241,7 @@ for i, name in ipairs(FIELDS) do FIELD_AT[name] = i end
 -- One pass over it is 12 % cheaper for a claim of plain jobs (20,000 jobs: 334 ms of Redis time to 288-298 ms).
 local function snapshot(base, jk, id)
   local all = redis.call('HGETALL', jk)
+  FIELD_AT = FIELD_AT or fieldPositions()
   local f = {}
   for i = 1, FIELD_COUNT do f[i] = false end
   for i = 1, #all, 2 do
