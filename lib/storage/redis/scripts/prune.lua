@@ -13,21 +13,31 @@
 
 local base, idsKey, kind = KEYS[1], KEYS[2], ARGV[1]
 local set = base .. ':' .. kind
-local deleted = {}
+local deleted, keys, moves = {}, {}, {}
+local cancelled = 0
+-- Per job only the check and the read; the deletes, set removals and count moves go out once per call (every
+-- completed job is pruned sooner or later, so this is a cost of each job: 7 commands a job became 2).
 for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('ZSCORE', set, id) then
     local jk = jobKey(base, id)
     local f = redis.call('HMGET', jk, 'state', 'dd', 'task')
-    if f[1] == 'cancelled' then redis.call('HINCRBY', base .. ':meta', 'cancelled', -1) end
-    tally(base, f[3], f[1], nil)
+    if f[1] == 'cancelled' then cancelled = cancelled + 1 end
+    if f[1] then addMoves(moves, f[3], f[1], nil) end
     -- A debounce or replace key still naming this job goes with it (a window key expires by itself).
-    if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then redis.call('DEL', base .. ':dd:' .. f[2]) end
-    redis.call('DEL', jk, base .. ':logs:' .. id, base .. ':kids:' .. id, base .. ':ended:' .. id)
-    redis.call('ZREM', set, id)
-    redis.call('ZREM', base .. ':all', id)
-    if idsKey then redis.call('HDEL', idsKey, id) end
+    if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then keys[#keys + 1] = base .. ':dd:' .. f[2] end
+    local n = #keys
+    keys[n + 1], keys[n + 2], keys[n + 3], keys[n + 4] = jk, base .. ':logs:' .. id, base .. ':kids:' .. id, base .. ':ended:' .. id
     deleted[#deleted + 1] = id
   end
+end
+if #deleted == 0 then return deleted end
+if cancelled > 0 then redis.call('HINCRBY', base .. ':meta', 'cancelled', -cancelled) end
+writeMoves(base, moves)
+for i = 1, #keys, 5000 do redis.call('DEL', unpack(keys, i, math.min(i + 4999, #keys))) end
+zremAll(set, deleted)
+zremAll(base .. ':all', deleted)
+if idsKey then
+  for i = 1, #deleted, 5000 do redis.call('HDEL', idsKey, unpack(deleted, i, math.min(i + 4999, #deleted))) end
 end
 return deleted
