@@ -68,8 +68,11 @@ export class PgFastPath {
     const one = jobs.length === 1;
     const ins = one ? this.stmt('insert_one', () => insertOneSql(this.t)) : this.stmt('insert', () => insertSql(this.t));
     const params = one ? insertOneParams(jobs[0]!, this.channel) : insertParams(jobs, this.channel);
-    let created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
-    if (one) created = created.map((row) => insertedRow(jobs[0]!, row));
+    const returned = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
+    // A row comes back for the first job of each id created (a later duplicate in the batch conflicts with it).
+    const first = new Map<string, NewJob>();
+    if (!one) for (const job of jobs) if (!first.has(job.id)) first.set(job.id, job);
+    const created = returned.map((row) => insertedRow(one ? jobs[0]! : first.get(String(row.id))!, row));
     const createdIds = new Set(created.map((r) => String(r.id)));
     const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
     let existing: Record<string, unknown>[] = [];

@@ -9,9 +9,12 @@ import { readBack } from './insert.js';
  *
  * Why: `unnest` of typed arrays keeps the statement text fixed (prepared once per connection, 12 parameters for
  * 1 or 10 000 jobs); `ON CONFLICT (id) DO NOTHING` lets the unique index decide duplicates, even between racing
- * producers; `RETURNING` hands back only the rows created, so only conflicting ids need a second read; and
- * `pg_notify` per waiting row (deduplicated by PostgreSQL within a transaction) wakes idle workers in every process
- * — on commit, so a job enqueued inside a caller's transaction wakes nobody unless that transaction commits.
+ * producers; `RETURNING` hands back only the rows created, so only conflicting ids need a second read, and of those
+ * only the columns the database decided (the rest is rebuilt from the jobs by {@link insertedRow}: parsing every
+ * column of 1,000 rows cost the client 2 µs per job, the server 0.6 µs); and `pg_notify` per waiting row
+ * (deduplicated by PostgreSQL within a transaction) wakes idle workers in every process — on commit, so a job
+ * enqueued inside a caller's transaction wakes nobody unless that transaction commits. (One `pg_notify` per distinct
+ * queue instead, over `SELECT DISTINCT`, cost the server more: 11.4 against 11.1 ms per 1,000 jobs.)
  */
 export function insertSql(t: TableNames): string {
   return `WITH n AS (SELECT ${postgres.nowMs} AS now),
@@ -25,9 +28,9 @@ ins AS (
   CROSS JOIN n
   ORDER BY v.ord
   ON CONFLICT (id) DO NOTHING
-  RETURNING *
+  RETURNING seq, id, state, run_at, created_at, queue
 )
-SELECT ins.*, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::text END AS notified FROM ins`;
+SELECT ins.seq, ins.id, ins.state, ins.run_at, ins.created_at, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::text END AS notified FROM ins`;
 }
 
 /**
@@ -49,8 +52,8 @@ SELECT ins.*, CASE WHEN ins.state = 'waiting' THEN pg_notify($11, ins.queue)::te
 }
 
 /**
- * The full row of a job {@link insertOneSql} created, from the job itself plus the columns the database decided
- * (returning only those saves a fifth of the statement's time).
+ * The full row of a job {@link insertOneSql} or {@link insertSql} created, from the job itself plus the columns the
+ * database decided (returning only those saves a fifth of the single insert's time).
  */
 export function insertedRow(job: NewJob, returned: JobRow): JobRow {
   return {
