@@ -280,6 +280,14 @@ describe('TypeORM PostgreSQL specifics', () => {
       for (const r of results) expect(r.job).toEqual(await s.get(r.job.id));
       expect(results.map((r) => r.job.state)).toEqual(['waiting', 'waiting', 'scheduled', 'waiting', 'waiting']);
       expect(results[3]!.job.payload).toEqual([1]);
+      // A batch whose jobs share every value but id and payload (sent once, not per job: see insertSql).
+      const shared = { task: 'shared.t', queue: 'shared-q', priority: 'high' as const, maxAttempts: 3, timeoutMs: 5, backoff: { type: 'fixed' as const, delay: 9 }, delayMs: 60_000, headers: { h: 'v' }, group: 'g-2' };
+      const alike = await s.insert([newJob({ ...shared, payload: '1' }), newJob({ ...shared, payload: '2' }), newJob({ ...shared, payload: '3' })]);
+      for (const r of alike) expect(r.job).toEqual(await s.get(r.job.id));
+      expect(alike.map((r) => [r.created, r.job.payload, r.job.task, r.job.queue, r.job.priority, r.job.maxAttempts, r.job.timeoutMs, r.job.state, r.job.headers, r.job.group])).toEqual(
+        [1, 2, 3].map((n) => [true, n, 'shared.t', 'shared-q', 'high', 3, 5, 'scheduled', { h: 'v' }, 'g-2']),
+      );
+      expect(alike[0]!.job.backoff).toEqual({ type: 'fixed', delay: 9 });
     } finally {
       await s.close();
     }
