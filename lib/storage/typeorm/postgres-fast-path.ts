@@ -3,7 +3,7 @@ import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '
 import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../../contract/job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { claimedBySql, claimedRows, tokenRange } from './queries/claim.js';
-import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
+import { batchDecided, existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeChildrenSql, completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
@@ -72,7 +72,11 @@ export class PgFastPath {
     // A row comes back for the first job of each id created (a later duplicate in the batch conflicts with it).
     const first = new Map<string, NewJob>();
     if (!one) for (const job of jobs) if (!first.has(job.id)) first.set(job.id, job);
-    const created = returned.map((row) => insertedRow(one ? jobs[0]! : first.get(String(row.id))!, row));
+    const created = returned.map((row) => {
+      if (one) return insertedRow(jobs[0]!, row);
+      const job = first.get(String(row.id))!;
+      return insertedRow(job, batchDecided(job, Number(row.now)));
+    });
     const createdIds = new Set(created.map((r) => String(r.id)));
     const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
     let existing: Record<string, unknown>[] = [];
