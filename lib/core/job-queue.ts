@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newJobId } from './job-id.js';
 import type { JobTally } from './monitor-recorder.js';
 import type { Clock } from '../contract/clock.js';
 import {
@@ -464,7 +464,7 @@ export class JobQueue {
       throw new InvalidJobError(messages.reservedJobId(jobId, RESERVED_JOB_ID_PREFIX));
     }
     return {
-      id: jobId ?? randomUUID(),
+      id: jobId ?? newJobId(),
       task: definition.name,
       queue: definition.queue,
       payload: toJson(payload, 'payload', this.deps.maxPayloadBytes),

@@ -254,7 +254,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.close();
   });
 
-  it('the record a single insert returns equals the stored one (built without reading every column back)', async () => {
+  it('the records a single insert and a batch insert return equal the stored ones (built without reading every column back)', async () => {
     const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     await s.init();
     try {
@@ -268,6 +268,26 @@ describe('TypeORM PostgreSQL specifics', () => {
       const [again] = await s.insert([{ ...job, payload: '"other"' }]);
       expect(again!.created).toBe(false);
       expect(again!.job.payload).toEqual({ x: [1, { y: null }] });
+      // A batch: its rows come back with only the columns the database decided, matched to their jobs by id.
+      const batch = [
+        newJob({ priority: 'high', maxAttempts: 2, timeoutMs: 7, backoff: { type: 'fixed', delay: 3 }, payload: '[1]' }),
+        newJob({ delayMs: 60_000, headers: { traceparent: 't-1' } }),
+        newJob({ runAt: new Date(Date.now() - 1_000), group: 'g-1', queue: 'other-q' }),
+      ];
+      const results = await s.insert([batch[0]!, { ...job, payload: '"other"' }, batch[1]!, { ...batch[0]!, payload: '"dup"' }, batch[2]!]);
+      expect(results.map((r) => r.created)).toEqual([true, false, true, false, true]);
+      expect(results.map((r) => r.job.id)).toEqual([batch[0]!.id, job.id, batch[1]!.id, batch[0]!.id, batch[2]!.id]);
+      for (const r of results) expect(r.job).toEqual(await s.get(r.job.id));
+      expect(results.map((r) => r.job.state)).toEqual(['waiting', 'waiting', 'scheduled', 'waiting', 'waiting']);
+      expect(results[3]!.job.payload).toEqual([1]);
+      // A batch whose jobs share every value but id and payload (sent once, not per job: see insertSql).
+      const shared = { task: 'shared.t', queue: 'shared-q', priority: 'high' as const, maxAttempts: 3, timeoutMs: 5, backoff: { type: 'fixed' as const, delay: 9 }, delayMs: 60_000, headers: { h: 'v' }, group: 'g-2' };
+      const alike = await s.insert([newJob({ ...shared, payload: '1' }), newJob({ ...shared, payload: '2' }), newJob({ ...shared, payload: '3' })]);
+      for (const r of alike) expect(r.job).toEqual(await s.get(r.job.id));
+      expect(alike.map((r) => [r.created, r.job.payload, r.job.task, r.job.queue, r.job.priority, r.job.maxAttempts, r.job.timeoutMs, r.job.state, r.job.headers, r.job.group])).toEqual(
+        [1, 2, 3].map((n) => [true, n, 'shared.t', 'shared-q', 'high', 3, 5, 'scheduled', { h: 'v' }, 'g-2']),
+      );
+      expect(alike[0]!.job.backoff).toEqual({ type: 'fixed', delay: 9 });
     } finally {
       await s.close();
     }

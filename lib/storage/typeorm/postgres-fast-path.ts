@@ -3,7 +3,7 @@ import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '
 import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../../contract/job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { claimedBySql, claimedRows, tokenRange } from './queries/claim.js';
-import { existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
+import { batchDecided, existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeChildrenSql, completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
@@ -68,8 +68,15 @@ export class PgFastPath {
     const one = jobs.length === 1;
     const ins = one ? this.stmt('insert_one', () => insertOneSql(this.t)) : this.stmt('insert', () => insertSql(this.t));
     const params = one ? insertOneParams(jobs[0]!, this.channel) : insertParams(jobs, this.channel);
-    let created = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
-    if (one) created = created.map((row) => insertedRow(jobs[0]!, row));
+    const returned = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
+    // A row comes back for the first job of each id created (a later duplicate in the batch conflicts with it).
+    const first = new Map<string, NewJob>();
+    if (!one) for (const job of jobs) if (!first.has(job.id)) first.set(job.id, job);
+    const created = returned.map((row) => {
+      if (one) return insertedRow(jobs[0]!, row);
+      const job = first.get(String(row.id))!;
+      return insertedRow(job, batchDecided(job, Number(row.now)));
+    });
     const createdIds = new Set(created.map((r) => String(r.id)));
     const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
     let existing: Record<string, unknown>[] = [];
