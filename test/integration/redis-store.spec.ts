@@ -4,7 +4,6 @@ import { Redis } from 'ioredis';
 import { ConfigurationError, InvalidJobError, StorageError, UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
-import type { ClaimedJob } from '../../lib/storage.js';
 
 // Redis-specific behaviour beyond the conformance suite, on the shared real Redis: every test uses its own prefix
 // and every key is deleted afterwards. Connections are dropped with CLIENT KILL on our own clients only.
@@ -244,66 +243,6 @@ describe('RedisJobStorage behaviour', () => {
     expect(await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w' })).toEqual([]);
     expect(await admin.zcard(`{${prefix}:q}:w:2`)).toBe(0);
     expect((await storage.list({}, { limit: 10 })).jobs.map((j) => j.id)).toEqual(['kept']);
-    await storage.close();
-  });
-
-  it('a claim of more jobs than its reply carries (read after the script) returns the same records as small claims', async () => {
-    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
-    await storage.init();
-    // The same twelve jobs in two queues: varied fields, two in a group, one retried after it logged and failed.
-    const jobsOf = (queue: string) => Array.from({ length: 12 }, (_, i) => newJob({
-      queue, id: `${queue}-${i}`, payload: JSON.stringify({ i }), maxAttempts: 3,
-      ...(i % 3 === 0 && { headers: { traceparent: `t${i}` } }),
-      ...(i % 4 === 1 && { timeoutMs: 1000 + i, backoff: { type: 'fixed', delay: 5 } }),
-      ...(i % 5 === 2 && { group: 'g1' }),
-    }));
-    for (const queue of ['small', 'big']) {
-      await storage.insert(jobsOf(queue));
-      const [first] = await storage.claim({ queue, limit: 1, leaseMs: 30_000, workerId: 'w0' });
-      await storage.progress({ id: first!.job.id, token: first!.token }, { log: 'tried once', progress: '{"p":1}' });
-      const error = { attempt: 1, name: 'Error', message: 'boom', at: new Date(0).toISOString() };
-      expect(await storage.fail([{ id: first!.job.id, token: first!.token, error, retryDelayMs: 0 }])).toEqual([true]);
-    }
-    const small: ClaimedJob[] = [];
-    for (let got; (got = await storage.claim({ queue: 'small', limit: 4, leaseMs: 30_000, workerId: 'w', startNow: 2 })).length; ) small.push(...got);
-    const big = await storage.claim({ queue: 'big', limit: 50, leaseMs: 30_000, workerId: 'w', startNow: 2 });
-    expect(big).toHaveLength(12);
-    // What may differ: ids, the queue, times and tokens.
-    const shape = ({ job }: ClaimedJob) => ({
-      ...job, id: job.id.replace(/^\w+-/, ''), queue: null, runAt: null, createdAt: null, startedAt: null,
-      leaseExpiresAt: job.leaseExpiresAt !== null, errors: job.errors.map(({ attempt, name, message }) => ({ attempt, name, message })),
-    });
-    expect(big.map(shape)).toEqual(small.map(shape));
-    // The first two jobs of each claim call (startNow) start at once; the others wait unmarked.
-    expect(big.map((c) => c.job.startedAt !== null)).toEqual(big.map((_, i) => i < 2));
-    expect(small.map((c) => c.job.startedAt !== null)).toEqual(small.map((_, i) => i % 4 < 2));
-    expect(big.find((c) => c.job.id === 'big-0')!.job).toMatchObject({ attempt: 2, logs: ['tried once'], progress: { p: 1 }, state: 'active', workerId: 'w' });
-    expect(big.filter((c) => c.job.group === 'g1').map((c) => c.job.id)).toEqual(['big-2', 'big-7']);
-    await storage.close();
-  });
-
-  it('a job cancelled between a large claim and the read of its record is left out of the reply', async () => {
-    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
-    await storage.init();
-    await storage.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `j${i}` })));
-    // The records of a claim of more than eight jobs are read in one pipeline after the claim script: cancel j3 first.
-    const client = (storage as unknown as { redis: Redis }).redis;
-    const pipeline = client.pipeline.bind(client);
-    client.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
-      client.pipeline = pipeline;
-      const p = pipeline(...args);
-      const exec = p.exec.bind(p);
-      p.exec = (async () => {
-        expect((await storage.cancel('j3'))!.state).toBe('cancelled');
-        return exec();
-      }) as typeof p.exec;
-      return p;
-    }) as typeof client.pipeline;
-    const claimed = await storage.claim({ queue: 'q', limit: 20, leaseMs: 30_000, workerId: 'w' });
-    expect(client.pipeline).toBe(pipeline); // the read went through the pipeline
-    expect(claimed.map((c) => c.job.id)).toEqual(Array.from({ length: 20 }, (_, i) => `j${i}`).filter((id) => id !== 'j3'));
-    expect((await storage.get('j3'))!.state).toBe('cancelled');
-    expect((await storage.counts({ queue: 'q' })).active).toBe(19);
     await storage.close();
   });
 

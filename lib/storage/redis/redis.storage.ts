@@ -36,7 +36,6 @@ import {
   type ClaimReply,
   type FlowLimits,
 } from '../../contract/job-storage.js';
-import type { ClaimedJob } from '../../contract/job.js';
 import type {
   ErrorPattern,
   ErrorPatternBounds,
@@ -48,7 +47,7 @@ import type {
   StoredDocument,
   StoredWorker,
 } from '../../contract/monitoring.js';
-import { byQueue, decodeJob, decodeToken, encodeToken, FIELDS, RedisKeys, type RawJob } from './codec.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
   resolveClient,
@@ -100,12 +99,6 @@ const CHILD_FAILED = JSON.stringify(messages.childFailed('\u0000', '\u0000', '\u
 const PREFIX = /^[A-Za-z0-9._-]{1,100}$/;
 /** Jobs per insert script call: bounds how long one call holds the server. */
 const INSERT_CHUNK = 1000;
-/**
- * Most jobs whose records a claim's own reply carries; a larger claim returns ids and the records are read with one
- * pipelined HGETALL per job (a third of Redis' time per job; see claim.lua). A worker woken for a few jobs keeps a single
- * round trip.
- */
-const CLAIM_INLINE = 8;
 /** Jobs moved per promote / recover call and queue. */
 const MAINTENANCE_BATCH = 1000;
 /** How long the list of queues is reused by maintenance before it is read again. */
@@ -358,39 +351,13 @@ export class RedisJobStorage extends JobStorage {
     args.push(resume.length, ...resume);
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
     // The tasks held back when the hint was made go along: the script drops the hint once they changed.
-    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '', CLAIM_INLINE);
+    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '');
     pushFlow(args, request.flow);
-    const base = this.keys.queue(request.queue);
-    const [first, raw, next, held = '', heldMs = '', ids = []] = await this.run<[number, RawJob[], string[], string?, string?, string[]?]>('claim', [base], args);
+    const [first, raw, next, held = '', heldMs = ''] = await this.run<[number, RawJob[], string[], string?, string?]>('claim', [this.keys.queue(request.queue)], args);
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
-    const reply: ClaimReply = ids.length
-      ? await this.readClaimed(base, request.queue, first, ids)
-      : raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    const reply: ClaimReply = raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
     if (heldMs !== '') reply.heldMs = Number(heldMs);
-    return reply;
-  }
-
-  /**
-   * The records of a large claim, which the script returned as ids (see claim.lua): one pipelined HGETALL per job,
-   * read after the claim wrote them. A job whose record no longer carries this claim's token (cancelled, or deleted by
-   * hand, between the claim and this read) is left out: it is not this worker's to run.
-   */
-  private async readClaimed(base: string, queue: string, first: number, ids: readonly string[]): Promise<ClaimedJob[]> {
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(`${base}:job:${id}`);
-    const replies = (await pipeline.exec()) ?? [];
-    const reply: ClaimedJob[] = [];
-    for (let i = 0; i < replies.length; i++) {
-      const [error, record] = replies[i]!;
-      if (error) throw error;
-      const fields = record as Record<string, string>;
-      const token = String(first + i);
-      if (fields.state !== 'active' || fields.token !== token) continue;
-      const raw = FIELDS.map((name) => fields[name] ?? null) as RawJob;
-      raw[24] = fields.logs ? await this.redis.lrange(`${base}:logs:${ids[i]}`, 0, -1) : null;
-      reply.push({ job: decodeJob(raw), token: encodeToken(token, queue) });
-    }
     return reply;
   }
 

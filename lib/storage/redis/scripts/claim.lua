@@ -20,11 +20,6 @@
            second one, so a lost reply orphans no job. Remembered in "<base>:claim:<workerId>" for leaseMs.
   then     the held tasks the resume hints were made under (sorted, joined by newlines): hints made under another
            set of held tasks (paused, or out of flow room) are dropped, since such a task's jobs may sit before them.
-  then     inline: the most jobs whose records this reply carries; a larger batch returns ids and attempts only (see
-           Returns) and the client reads the records itself, in one pipelined HGETALL per job. Reading a job hash into
-           Lua, placing it and returning it costs Redis about 75,000 instructions a job; a direct HGETALL about 21,000
-           (callgrind, 5,000 jobs in claims of 250), so a large claim trades one more round trip for a third of
-           Redis' time per job, while a claim of a few jobs (an idle worker woken for one) keeps its single round trip.
   then     flow limits (ClaimRequest.flow): the queue's concurrency, rate max, rate per and groupConcurrency ('' =
            none), then the number of tasks F, then F groups: task name, concurrency, rate max, rate per,
            groupConcurrency. Concurrency counts the queue's active jobs (for a task: those of the task, read from the
@@ -42,11 +37,9 @@
   paused task is claimed as if its task limit were 0.
 
   Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... }, { resume hint per
-  level ('' = from the head) }, held tasks (as above), ms until a rate limit that ran out allows more ('' = none),
-  ids }
-  with jobs in claim order; job i's token is first + i - 1. When the batch is larger than `inline`, the snapshots are
-  {} and ids holds the jobs' ids instead, whose hashes already carry what the claim wrote. A replay returns the
-  remembered batch with snapshots (no resume hints), or nothing when any of its jobs is no longer held.
+  level ('' = from the head) }, held tasks (as above), ms until a rate limit that ran out allows more ('' = none) }
+  with jobs in claim order; job i's token is first + i - 1. A replay returns the remembered batch the same way (no
+  resume hints), or nothing when any of its jobs is no longer held.
 ]]
 -- @include common
 
@@ -74,8 +67,7 @@ for i = 1, nHints do hints[levels[i]] = ARGV[h + i] end
 local startNow = tonumber(ARGV[h + nHints + 1]) or 0
 local claimId = ARGV[h + nHints + 2] or ''
 local hintedUnder = ARGV[h + nHints + 3] or ''
-local inline = tonumber(ARGV[h + nHints + 4]) or math.huge
-local f = h + nHints + 5
+local f = h + nHints + 4
 local queueFlow = { ARGV[f], ARGV[f + 1], ARGV[f + 2], ARGV[f + 3] or '' }
 local taskFlows = {}
 -- groupConcurrency by task, and the queue's (nil: none)
@@ -292,8 +284,6 @@ if redis.call('EXISTS', groupsKey) == 1 then
 end
 
 local taken = {}
--- A claimed job's group is its lane's (jobs in no group wait in B:w:*, grouped ones in B:gw:<group>).
-local groupOf = {}
 if lanes == nil then
   while #claimed < limit do
     local id = nextPlain()
@@ -345,7 +335,6 @@ else
         end
         st.taken = st.taken + 1
         st.ids[#st.ids + 1] = id
-        groupOf[id] = g
         return id
       end
     end
@@ -406,24 +395,13 @@ for g, st in pairs(taken) do
 end
 
 -- Read every job first: an id whose hash is gone (evicted, or deleted by hand) is dropped here instead of failing the
--- script on every claim and jamming the queue. It was already removed from its waiting set above. A batch larger than
--- `inline` reads only what the claim needs (three fields near the front of the hash); the client reads the records.
-local compact = #claimed > inline
-local valid, jobs, tasks, attempts = {}, {}, {}, {}
+-- script on every claim and jamming the queue. It was already removed from its waiting set above.
+local valid, jobs = {}, {}
 for _, id in ipairs(claimed) do
-  local jk = jobKey(base, id)
-  if compact then
-    local f = redis.call('HMGET', jk, 'state', 'attempt', 'task')
-    if f[1] then
-      valid[#valid + 1] = id
-      attempts[#valid], tasks[#valid] = tonumber(f[2]), f[3]
-    end
-  else
-    local job = snapshot(base, jk, id)
-    if job[F_STATE] then
-      valid[#valid + 1] = id
-      jobs[#valid], attempts[#valid], tasks[#valid] = job, tonumber(job[F_ATTEMPT]), job[2]
-    end
+  local job = snapshot(base, jobKey(base, id), id)
+  if job[F_STATE] then
+    valid[#valid + 1] = id
+    jobs[#jobs + 1] = job
   end
 end
 if #valid == 0 then return { 0, {}, resume, heldTasks, held } end
@@ -436,25 +414,19 @@ local lease = S(now + leaseMs)
 local meta = base .. ':meta'
 local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
 redis.call('HSET', meta, 'tok', S(first + #valid - 1))
-local nowS = S(now)
 local activeArgs, perTask = {}, {}
-local ids = {}
 for i, id in ipairs(valid) do
-  countTask(perTask, tasks[i])
-  local attempt = S(attempts[i] + 1)
+  local job = jobs[i]
+  countTask(perTask, job[2])
+  local attempt = S(tonumber(job[F_ATTEMPT]) + 1)
   local token = S(first + i - 1)
+  -- One HMGET (above) and one HSET per job: the reply is patched rather than read again.
   local started = ''
-  if i <= startNow then started = nowS end
+  if i <= startNow then started = S(now) end
   redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', started, 'worker', worker,
     'lease', lease, 'token', token)
-  if groupOf[id] then redis.call('HINCRBY', base .. ':gactive', groupOf[id], 1) end
-  if compact then
-    ids[i] = id
-  else
-    -- One read (above) and one HSET per job: the reply is patched rather than read again.
-    local job = jobs[i]
-    job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, started, worker, lease
-  end
+  if job[F_GROUP] then redis.call('HINCRBY', base .. ':gactive', job[F_GROUP], 1) end
+  job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, started, worker, lease
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
 end
@@ -485,4 +457,4 @@ if next(taskFlows) ~= nil then
     if spec[2] ~= '' then logRate(task, took[task] or 0, tonumber(spec[3])) end
   end
 end
-return { first, jobs, resume, heldTasks, held, ids }
+return { first, jobs, resume, heldTasks, held }
