@@ -1,0 +1,100 @@
+/**
+ * Redis' instructions per job for each step of a job's life in the Redis store, counted by valgrind's callgrind in a
+ * private `redis-server`. An instruction count does not drift with the machine's load the way time does (the same
+ * build counts the same within a fraction of a percent, whatever else runs), so it tells whether a change to a script
+ * costs Redis more or less work even on a busy two-core machine where jobs/s move by 20 % between runs.
+ *
+ *   node dist-bench/bench/redis-instructions.js [jobs=5000] [batch=250]
+ *
+ * Needs `valgrind` and `redis-server` on the PATH (Debian: valgrind, redis-server). Steps, each counted on its own:
+ * `insert` (batches of `batch` jobs), `insert-one` (one job per call, as `enqueue` does), `claim` (claims of `batch`),
+ * `complete` (outcomes in batches of `batch`), `prune` (every completed job deleted by retention, in steps of `batch`).
+ * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
+import { Redis } from 'ioredis';
+import type { ClaimedJob, NewJob } from '../lib/contract/job.js';
+import { RedisJobStorage } from '../lib/redis.js';
+import { sleep } from './util.js';
+
+const run = promisify(execFile);
+const [n = '5000', b = '250'] = process.argv.slice(2);
+const jobs = Number(n);
+const batch = Number(b);
+
+/** A port nothing listens on. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'uno-callgrind-'));
+const port = await freePort();
+const valgrind = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`,
+  'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+const control = (...args: string[]) => run('callgrind_control', [...args, String(valgrind.pid)]);
+const admin = new Redis(port, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+admin.on('error', () => {}); // refused while valgrind starts redis-server
+const storage = new RedisJobStorage({ connection: { host: '127.0.0.1', port }, prefix: 'ri' });
+try {
+  for (let i = 0; ; i++) {
+    if (await admin.connect().then(() => admin.ping(), () => null)) break;
+    if (i > 300) throw new Error('redis-server under valgrind did not start within 60 s');
+    await sleep(200);
+  }
+  await storage.init();
+  const newJob = (): NewJob => ({ id: randomUUID(), task: 'bench.noop', queue: 'default', payload: JSON.stringify({ i: 1234, t: Date.now() }),
+    priority: 'normal', maxAttempts: 1, delayMs: 0, runAt: null, timeoutMs: null, backoff: null });
+  let dumps = 0;
+  /** Count Redis' instructions while `step` runs, then dump and reset the counters. */
+  const counted = async (name: string, count: number, step: () => Promise<void>) => {
+    await control('-i', 'on');
+    await step();
+    await control('-i', 'off');
+    await control('-d');
+    dumps++;
+    const file = (await readdir(dir)).find((f) => f.endsWith(`.${dumps}`));
+    const text = await readFile(join(dir, file!), 'utf8');
+    const total = Number(/^totals: (\d+)/m.exec(text)![1]);
+    console.log(JSON.stringify({ step: name, jobs: count, instructions_per_job: Math.round(total / count) }));
+  };
+  await counted('insert', jobs, async () => {
+    for (let i = 0; i < jobs; i += batch) await storage.insert(Array.from({ length: batch }, newJob));
+  });
+  const one = Math.min(jobs, 1000);
+  await counted('insert-one', one, async () => {
+    for (let i = 0; i < one; i++) await storage.insert([{ ...newJob(), queue: 'one' }]);
+  });
+  const claimed: ClaimedJob[] = [];
+  await counted('claim', jobs, async () => {
+    for (let i = 0; i < jobs; i += batch) claimed.push(...(await storage.claim({ queue: 'default', limit: batch, leaseMs: 600_000, workerId: 'w' })));
+  });
+  await counted('complete', claimed.length, async () => {
+    for (let i = 0; i < claimed.length; i += batch) {
+      await storage.complete(claimed.slice(i, i + batch).map(({ job, token }) => ({ id: job.id, token, result: 'null' })));
+    }
+  });
+  const none = { maxAgeMs: 1e12, maxCount: 0 };
+  await counted('prune', claimed.length, async () => {
+    while ((await storage.prune({ completed: none, failed: { maxAgeMs: 1e12, maxCount: 1e9 } }, batch)) > 0);
+  });
+} finally {
+  await storage.close().catch(() => undefined);
+  await admin.shutdown('NOSAVE').catch(() => undefined);
+  admin.disconnect();
+  await new Promise((resolve) => (valgrind.exitCode !== null ? resolve(null) : valgrind.once('exit', resolve)));
+  await rm(dir, { recursive: true, force: true });
+}
+process.exit(0);
