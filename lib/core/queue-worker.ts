@@ -62,12 +62,6 @@ export class QueueWorker implements AttemptOwner {
   private dirty = true;
   /** Jobs may have become ready in the store since the last claim (a wake-up or a poll), not just a slot freed. */
   private arrived = false;
-  /**
-   * The last claim of any priority found fewer jobs than it asked for, and no wake-up has come since: the store has
-   * nothing for this worker, so a freed slot does not claim (at light load that was a second, empty claim per job).
-   * Only on a store with push, whose wake-ups announce every job that becomes ready; others find work by polling.
-   */
-  private storeEmpty = false;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private drainWaiters: (() => void)[] = [];
@@ -109,7 +103,6 @@ export class QueueWorker implements AttemptOwner {
   /** Jobs of this queue may have become ready in the store (a wake-up): claim again, probing above the buffer. */
   arrival(): void {
     this.arrived = true;
-    this.storeEmpty = false;
     this.poke();
   }
 
@@ -141,7 +134,6 @@ export class QueueWorker implements AttemptOwner {
   setConcurrency(n: number): void {
     this.config.concurrency = n;
     this.buffer.concurrency = n;
-    this.storeEmpty = false;
     this.poke();
   }
 
@@ -180,7 +172,6 @@ export class QueueWorker implements AttemptOwner {
         request = this.request(Math.min(Math.max(1, this.buffer.target()), leaseRoom), PRIORITIES.slice(0, this.buffer.lowestLevel()), 0);
       }
       let claimed: ClaimReply = [];
-      let short = false;
       if (request) {
         const began = PrefetchBuffer.now();
         // The store starts the lease when it runs the claim, after this instant: a deadline from here is safe.
@@ -188,7 +179,6 @@ export class QueueWorker implements AttemptOwner {
         this.pausedDuringClaim = [];
         try {
           claimed = await this.deps.storage.claim(request);
-          short = claimed.length < request.limit;
           await this.handBackPaused(claimed);
           // A reply that arrives past this worker's own deadline for the leases (the claim was held up by a partition
           // and delivered late) would be self-fenced at once: hand the jobs back unstarted instead of starting
@@ -206,10 +196,6 @@ export class QueueWorker implements AttemptOwner {
           continue;
         }
         this.buffer.noteClaim(PrefetchBuffer.now() - began);
-        // A short reply to a claim of any priority and task, with no wake-up during it (arrival() sets `arrived`):
-        // nothing is left for this worker until a wake-up says so.
-        this.storeEmpty = this.deps.storage.capabilities.push && !this.arrived && request.priorities === undefined &&
-          request.taskLimits === undefined && request.flow === undefined && short;
         if (this.deps.events.has('storage:claim')) {
           this.deps.events.emit('storage:claim', { queue: this.config.queue, count: claimed.length });
         }
@@ -418,7 +404,7 @@ export class QueueWorker implements AttemptOwner {
     this.startBuffered();
     // Wake the loop when it has something to claim. Asking for critical jobs after every handler would cost a
     // round trip each; only a freed reserve slot does (other critical work arrives through wake-ups and polling).
-    if (reserveFreed || (this.regularNeed() > 0 && !this.storeEmpty)) this.poke();
+    if (reserveFreed || this.regularNeed() > 0) this.poke();
   }
 
   /** An attempt ended without its handler, which still runs: it keeps its slot, and the pool says so. */

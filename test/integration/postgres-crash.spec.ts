@@ -65,6 +65,10 @@ describe('PostgreSQL store: crash of a worker process', () => {
     const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i)));
 
     await waitFor(async () => (await executions()) >= JOBS / 4, 90_000, 'a quarter of the jobs to start');
+    // The scenario needs a victim that is working: on a loaded machine its first claims can come after the others
+    // have started a quarter of the jobs.
+    const started = async (worker: string) => Number(((await ds.query(`SELECT count(*) AS n FROM ${execTable} WHERE worker = $1`, [worker])) as { n: string }[])[0]!.n);
+    await waitFor(async () => (await started('crash-worker-0')) >= 20, 90_000, 'the victim to start jobs');
     victim!.kill('SIGKILL');
     await once(victim!, 'exit');
     const killed = 'crash-worker-0';

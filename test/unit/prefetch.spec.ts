@@ -49,23 +49,6 @@ describe('prefetch', () => {
     expect(Math.max(...e.requests.map((r) => r.limit))).toBeLessThanOrEqual(2);
   });
 
-  it('at light load claims once per job: a freed slot does not ask a store that just came back short', async () => {
-    const e = (env = remoteLike({ concurrency: 10, prefetch: 50 }));
-    let ran = 0;
-    e.uno.register('t', () => void ran++);
-    await e.uno.start();
-    await runUntil(async () => e.requests.length > 0); // the first claim at start finds nothing
-    const before = e.requests.length;
-    for (let i = 0; i < 20; i++) {
-      await e.queue.enqueue('t', i);
-      await runUntil(async () => ran === i + 1);
-      for (let k = 0; k < 20; k++) await flushMicrotasks(5); // room for any claim a freed slot would make
-    }
-    expect(ran).toBe(20);
-    // One claim per wake-up; a claim after each handler as well would make 40.
-    expect(e.requests.length - before).toBe(20);
-  });
-
   /** Warm the sizing up with quick jobs, then leave `n` jobs buffered behind one that blocks the only slot. */
   async function bufferedBehindBlock(n: number, worker: Record<string, unknown> = {}) {
     const e = (env = remoteLike({ concurrency: 1, prefetch: 20, ...worker }));
