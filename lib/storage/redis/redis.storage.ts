@@ -356,7 +356,10 @@ export class RedisJobStorage extends JobStorage {
     const [first, raw, next, held = '', heldMs = ''] = await this.run<[number, RawJob[], string[], string?, string?]>('claim', [this.keys.queue(request.queue)], args);
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
-    const reply: ClaimReply = raw.map((job, i) => ({ job: decodeJob(job), token: encodeToken(first + i, request.queue) }));
+    const reply: ClaimReply = raw.map((fields, i) => {
+      const job = decodeJob(fields);
+      return { job, token: encodeToken(first + i, request.queue, !job.parent && !job.group) };
+    });
     if (heldMs !== '') reply.heldMs = Number(heldMs);
     return reply;
   }
@@ -390,7 +393,7 @@ export class RedisJobStorage extends JobStorage {
           if (part.length === 0) return;
           const remove = part === removed;
           const args: ScriptArg[] = [remove ? '1' : '0'];
-          for (const { lease, counter } of part) args.push(lease.id, counter, remove ? '' : lease.result);
+          for (const { lease, counter, plain } of part) args.push(lease.id, counter, remove ? '' : lease.result, plain ? 'p' : '');
           const keys = remove && !this.cluster ? [this.keys.queue(queue), this.keys.ids] : [this.keys.queue(queue)];
           const reply = await this.run<number[]>('complete', keys, args);
           part.forEach(({ index }, k) => (accepted[index] = reply[k] !== 0));
@@ -758,7 +761,7 @@ export class RedisJobStorage extends JobStorage {
    */
   private async perQueue<T extends Lease>(
     leases: readonly T[],
-    write: (queue: string, group: { lease: T; counter: string; index: number }[]) => Promise<void>,
+    write: (queue: string, group: { lease: T; counter: string; plain: boolean; index: number }[]) => Promise<void>,
     malformed?: (lease: T) => void,
   ): Promise<void> {
     const tokens = leases.map((lease) => decodeToken(lease.token));
@@ -769,7 +772,7 @@ export class RedisJobStorage extends JobStorage {
           for (const index of indices) malformed?.(leases[index]!);
           return null;
         }
-        return write(queue, indices.map((index) => ({ lease: leases[index]!, counter: tokens[index]!.counter, index })));
+        return write(queue, indices.map((index) => ({ lease: leases[index]!, counter: tokens[index]!.counter, plain: tokens[index]!.plain, index })));
       }),
     );
   }

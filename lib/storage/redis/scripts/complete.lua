@@ -5,7 +5,8 @@
   KEYS[2]  optional "{<prefix>}:ids" (remove mode on a standalone server; on a Cluster the client removes the
            index entries)
   ARGV[1]  '1': delete the jobs (their task keeps no completed jobs); '0': keep them as completed
-  ARGV     then triples: job id, fencing token counter, result JSON (ignored in remove mode)
+  ARGV     then groups of four: job id, fencing token counter, result JSON (ignored in remove mode), 'p' when the job
+           is in no flow and no group (its token says so; see encodeToken in codec.ts), else ''
 
   Returns { 1 | 0 | 2 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing
   changed); 2 when it was accepted and, on a Cluster, left a note to move its flow parent (see includes/flows.lua).
@@ -20,12 +21,18 @@ local nowS = S(now)
 local accepted = {}
 local done, finished, perTask = {}, {}, {}
 local noted = false
-for i = 2, #ARGV, 3 do
+for i = 2, #ARGV, 4 do
   local id = ARGV[i]
   -- owned() and the fields the completion needs in one read: the fencing check, the task (per-task counts), the start
-  -- mark, a flow child's parent and a grouped job's group (this is the hottest script: a call per job less).
+  -- mark, a flow child's parent and a grouped job's group (this is the hottest script: a call per job less). A plain
+  -- job has neither of the last two, and each absent field costs a scan of the whole hash: not asked for.
   local jk = jobKey(base, id)
-  local f = redis.call('HMGET', jk, 'state', 'token', 'task', 'started', 'parent', 'group')
+  local f
+  if ARGV[i + 3] == 'p' then
+    f = redis.call('HMGET', jk, 'state', 'token', 'task', 'started')
+  else
+    f = redis.call('HMGET', jk, 'state', 'token', 'task', 'started', 'parent', 'group')
+  end
   if f[1] ~= 'active' or f[2] ~= ARGV[i + 1] then jk = nil end
   if jk then
     countTask(perTask, f[3])
