@@ -11,17 +11,16 @@
  * `complete` (outcomes in batches of `batch`), `prune` (every completed job deleted by retention, in steps of `batch`).
  * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { execFile } from 'node:child_process';
 import { Redis } from 'ioredis';
 import type { ClaimedJob, NewJob } from '../lib/contract/job.js';
 import { RedisJobStorage } from '../lib/redis.js';
+import { sparePort } from '../test/support/redis-server.js';
 import { sleep } from './util.js';
 
 const run = promisify(execFile);
@@ -29,19 +28,8 @@ const [n = '5000', b = '250'] = process.argv.slice(2);
 const jobs = Number(n);
 const batch = Number(b);
 
-/** A port nothing listens on. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'uno-callgrind-'));
-const port = await freePort();
+const port = await sparePort();
 const valgrind = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`,
   'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 const control = (...args: string[]) => run('callgrind_control', [...args, String(valgrind.pid)]);

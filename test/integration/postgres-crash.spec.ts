@@ -52,7 +52,9 @@ afterAll(async () => {
   await ds.destroy();
 });
 
-const executions = async (): Promise<number> => Number(((await ds.query(`SELECT count(*) AS n FROM ${execTable}`)) as { n: string }[])[0]!.n);
+/** Handler starts recorded so far, of every worker or of one. */
+const executions = async (worker?: string): Promise<number> =>
+  Number(((await ds.query(`SELECT count(*) AS n FROM ${execTable}${worker ? ' WHERE worker = $1' : ''}`, worker ? [worker] : [])) as { n: string }[])[0]!.n);
 
 describe('PostgreSQL store: crash of a worker process', () => {
   it('completes every job, re-running only the jobs in flight on the killed worker', async () => {
@@ -67,8 +69,7 @@ describe('PostgreSQL store: crash of a worker process', () => {
     await waitFor(async () => (await executions()) >= JOBS / 4, 90_000, 'a quarter of the jobs to start');
     // The scenario needs a victim that is working: on a loaded machine its first claims can come after the others
     // have started a quarter of the jobs.
-    const started = async (worker: string) => Number(((await ds.query(`SELECT count(*) AS n FROM ${execTable} WHERE worker = $1`, [worker])) as { n: string }[])[0]!.n);
-    await waitFor(async () => (await started('crash-worker-0')) >= 20, 90_000, 'the victim to start jobs');
+    await waitFor(async () => (await executions('crash-worker-0')) >= 20, 90_000, 'the victim to start jobs');
     victim!.kill('SIGKILL');
     await once(victim!, 'exit');
     const killed = 'crash-worker-0';

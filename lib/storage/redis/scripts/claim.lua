@@ -430,9 +430,7 @@ for i, id in ipairs(valid) do
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
 end
-for i = 1, #activeArgs, 5000 do
-  redis.call('ZADD', base .. ':active', unpack(activeArgs, i, math.min(i + 4999, #activeArgs)))
-end
+chunked('ZADD', base .. ':active', activeArgs)
 for task, n in pairs(perTask) do tally(base, task, 'waiting', 'active', n) end
 -- Remembered for one lease, for a resent copy of this call (see the header). The counter travels as text: cjson
 -- would round a 16-digit number to 14 significant digits.

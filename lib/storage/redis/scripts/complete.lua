@@ -65,8 +65,6 @@ if #done > 0 then
   for task, n in pairs(perTask) do tally(base, task, 'active', (not remove) and 'completed' or nil, n) end
   zremAll(base .. ':active', done)
   if remove then zremAll(base .. ':all', done) end
-  for i = 1, #finished, 5000 do
-    redis.call('ZADD', base .. ':completed', unpack(finished, i, math.min(i + 4999, #finished)))
-  end
+  chunked('ZADD', base .. ':completed', finished)
 end
 return accepted

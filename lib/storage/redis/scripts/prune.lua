@@ -34,10 +34,8 @@ end
 if #deleted == 0 then return deleted end
 if cancelled > 0 then redis.call('HINCRBY', base .. ':meta', 'cancelled', -cancelled) end
 writeMoves(base, moves)
-for i = 1, #keys, 5000 do redis.call('DEL', unpack(keys, i, math.min(i + 4999, #keys))) end
+chunked('DEL', nil, keys)
 zremAll(set, deleted)
 zremAll(base .. ':all', deleted)
-if idsKey then
-  for i = 1, #deleted, 5000 do redis.call('HDEL', idsKey, unpack(deleted, i, math.min(i + 4999, #deleted))) end
-end
+if idsKey then chunked('HDEL', idsKey, deleted) end
 return deleted

@@ -109,11 +109,17 @@ local function appendBounded(array, item, keep)
   return cjson.encode(kept)
 end
 
--- Remove members in chunks: unpack() of a huge table overflows Lua's C stack.
-local function zremAll(key, ids)
-  for i = 1, #ids, 5000 do
-    redis.call('ZREM', key, unpack(ids, i, math.min(i + 4999, #ids)))
+-- `command key items...` (or `command items...` when key is nil) in calls of at most 5,000 items: unpack() of a huge
+-- table overflows Lua's C stack.
+local function chunked(command, key, items)
+  for i = 1, #items, 5000 do
+    local last = math.min(i + 4999, #items)
+    if key then redis.call(command, key, unpack(items, i, last)) else redis.call(command, unpack(items, i, last)) end
   end
+end
+
+local function zremAll(key, ids)
+  chunked('ZREM', key, ids)
 end
 
 -- The job (and its task) when `token` is its current claim, else nil (fencing: stale or foreign tokens change nothing).
