@@ -10,6 +10,7 @@
  * `insert` (batches of `batch` jobs), `insert-one` (one job per call, as `enqueue` does), `claim` (claims of `batch`),
  * `complete` (outcomes in batches of `batch`), `prune` (every completed job deleted by retention, in steps of `batch`).
  * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
+ * With `UNO_CALLGRIND_KEEP=1` the dumps are kept and their folder printed, for `callgrind_annotate <dump>`.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -83,6 +84,8 @@ try {
   await admin.shutdown('NOSAVE').catch(() => undefined);
   admin.disconnect();
   await new Promise((resolve) => (valgrind.exitCode !== null ? resolve(null) : valgrind.once('exit', resolve)));
-  await rm(dir, { recursive: true, force: true });
+  // UNO_CALLGRIND_KEEP=1 keeps the dumps (one per step) for callgrind_annotate.
+  if (process.env.UNO_CALLGRIND_KEEP) console.log(JSON.stringify({ dumps: dir }));
+  else await rm(dir, { recursive: true, force: true });
 }
 process.exit(0);

@@ -230,6 +230,47 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('reads, claims, completes and debounces job records stored in the layout before the compact one', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+      const backoff = { type: 'fixed' as const, delay: 5 };
+      const job = newJob({ id: 'old', payload: '{"v":1}', timeoutMs: 1234, backoff, headers, dedupe: { key: 'k', mode: 'debounce', ttlMs: null } });
+      await storage.insert([job]);
+      const key = `{${prefix}:q}:job:old`;
+      const now = await storage.get('old');
+      // The hash as the earlier insert script wrote it: every part a field of its own, and the compact one's 'spec'.
+      const compact = await admin.hgetall(key);
+      expect(Object.keys(compact).sort()).toEqual(['dd', 'prio', 'queue', 'ready', 'spec', 'state', 'task']);
+      await admin.del(key);
+      const created = String(now!.createdAt.getTime());
+      await admin.hset(key, { id: 'old', task: 'test.task', queue: 'q', payload: '{"v":1}', prio: compact.prio!, state: 'waiting', attempt: '0',
+        max: '3', runAt: created, created, ready: compact.ready!, order: '1', errors: '[]', timeout: '1234', backoff: JSON.stringify(backoff),
+        headers: JSON.stringify(headers), dd: compact.dd! });
+      expect(await storage.get('old')).toEqual(now);
+
+      // A debounce replaces the payload of the old record's own field.
+      await storage.insert([{ ...job, id: 'new', payload: '{"v":2}' }]);
+      expect((await storage.get('old'))!.payload).toEqual({ v: 2 });
+      const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      expect(claimed!.job).toMatchObject({ id: 'old', state: 'active', attempt: 1, maxAttempts: 3, timeoutMs: 1234, backoff, headers, payload: { v: 2 } });
+      expect(await storage.complete([{ id: 'old', token: claimed!.token, result: '7' }])).toEqual([true]);
+      expect(await storage.get('old')).toMatchObject({ state: 'completed', result: 7, createdAt: now!.createdAt });
+
+      // And in the compact layout, a replace rewrites the payload at the end of 'spec' and keeps the other parts; a
+      // payload may hold line breaks of its own.
+      const replace = { key: 'r', mode: 'replace' as const, ttlMs: null };
+      const [fresh] = await storage.insert([{ ...job, id: 'c1', payload: '{\n"v":"a"}', dedupe: replace }]);
+      expect(fresh!.job.payload).toEqual({ v: 'a' });
+      await storage.insert([{ ...job, id: 'c2', payload: '{"v":\n3}', dedupe: replace }]);
+      expect(await storage.get('c1')).toEqual({ ...fresh!.job, payload: { v: 3 } });
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('drops ids whose job hash vanished (evicted or deleted) instead of jamming the queue', async () => {
     const prefix = prefixOf();
     const storage = new RedisJobStorage({ connection: REDIS, prefix });

@@ -1,15 +1,15 @@
 import { PRIORITIES, type ChildFailurePolicy, type JobRecord, type JobState } from '../../contract/job.js';
 
 /**
- * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), the last one replaced by
- * the job's log lines, or null when it never logged.
+ * A job as every script returns it: the values of {@link FIELDS} in order (null when unset), 'logs' replaced by the
+ * job's log lines, or null when it never logged.
  */
 export type RawJob = (string | null)[] & { 24: string[] | null };
 
 /** Fields of a job hash in the order scripts return them (`fieldPositions()` in scripts/includes/common.lua: keep in step). */
 export const FIELDS = ['id', 'task', 'queue', 'payload', 'prio', 'state', 'attempt', 'max', 'runAt', 'created', 'started',
   'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
-  'group', 'logs'] as const;
+  'group', 'logs', 'spec'] as const;
 
 /** Key names of one store. Every key of a queue starts with its base `{<prefix>:<queue>}` (one Cluster hash slot). */
 export class RedisKeys {
@@ -83,8 +83,26 @@ export function decodeToken(token: string): { counter: string; queue: string; pl
 const date = (ms: string | null): Date | null => (ms === null || ms === '' ? null : new Date(Number(ms)));
 const json = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
+/**
+ * The parts of a record's 'spec' field (see 'B:job:<id>' in scripts/includes/common.lua), in the positions of
+ * {@link FIELDS}: created, max attempts, timeout, backoff and headers ('' becomes null), then the payload, which may
+ * hold anything after the fifth line break.
+ */
+function unpackSpec(f: RawJob): void {
+  const spec = f[25]!;
+  let from = 0;
+  for (const at of [9, 7, 12, 13, 20]) {
+    const end = spec.indexOf('\n', from);
+    f[at] = end === from ? null : spec.slice(from, end);
+    from = end + 1;
+  }
+  f[3] = spec.slice(from);
+}
+
 /** Turn a job snapshot (see {@link RawJob}) into the record the contract returns. */
 export function decodeJob(f: RawJob): JobRecord {
+  // Records written before 'spec' carry these parts as fields of their own.
+  if (f[25]) unpackSpec(f);
   const state = f[5] as JobState;
   // Worker and lease fields outlive the claim (not deleting them saves writes); they only count while active.
   const active = state === 'active';
@@ -97,7 +115,8 @@ export function decodeJob(f: RawJob): JobRecord {
     state,
     attempt: Number(f[6]),
     maxAttempts: Number(f[7]),
-    runAt: new Date(Number(f[8])),
+    // Absent while it equals the creation time (a job due at once).
+    runAt: new Date(Number(f[8] ?? f[9])),
     createdAt: new Date(Number(f[9])),
     startedAt: date(f[10]!),
     finishedAt: date(f[11]!),

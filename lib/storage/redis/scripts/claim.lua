@@ -418,7 +418,7 @@ local activeArgs, perTask = {}, {}
 for i, id in ipairs(valid) do
   local job = jobs[i]
   countTask(perTask, job[2])
-  local attempt = S(tonumber(job[F_ATTEMPT]) + 1)
+  local attempt = S(tonumber(job[F_ATTEMPT] or '0') + 1)
   local token = S(first + i - 1)
   -- One HMGET (above) and one HSET per job: the reply is patched rather than read again.
   local started = ''

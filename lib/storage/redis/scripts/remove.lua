@@ -64,7 +64,7 @@ if f[3] then
     if redis.call('SCARD', endedKey) >= kids then
       local now = clock()
       redis.call('ZREM', pbase .. ':wc', parentId)
-      if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now, 'waiting-children') then redis.call('PUBLISH', channel, f[4]) end
+      if requeue(pbase, pk, parentId, math.max(tonumber(p[3] or '0'), now), now, 'waiting-children') then redis.call('PUBLISH', channel, f[4]) end
     end
   end
 end

@@ -29,7 +29,7 @@ local function parentStep(pbase, parentId, childId, state, onFail, task, now, fa
   if state ~= 'completed' and onFail == 'fail' then
     local parts = cjson.decode(failMessage)
     local message = parts[1] .. childId .. parts[2] .. task .. parts[3] .. state .. parts[4]
-    local entry = cjson.encode({ attempt = tonumber(p[4]), name = 'ChildFailedError', message = message, at = iso(now) })
+    local entry = cjson.encode({ attempt = tonumber(p[4] or '0'), name = 'ChildFailedError', message = message, at = iso(now) })
     redis.call('HSET', pk, 'errors', appendJson(redis.call('HGET', pk, 'errors'), entry))
     redis.call('ZREM', pbase .. ':wc', parentId)
     finish(pbase, pk, parentId, 'failed', now, 'waiting-children')
@@ -39,7 +39,7 @@ local function parentStep(pbase, parentId, childId, state, onFail, task, now, fa
   redis.call('SADD', endedKey, childId)
   if redis.call('SCARD', endedKey) < tonumber(p[2]) then return false end
   redis.call('ZREM', pbase .. ':wc', parentId)
-  if requeue(pbase, pk, parentId, math.max(tonumber(p[3]), now), now, 'waiting-children') then
+  if requeue(pbase, pk, parentId, math.max(tonumber(p[3] or '0'), now), now, 'waiting-children') then
     redis.call('PUBLISH', string.match(pbase, '^{([^:]+):') .. ':wake', p[5])
   end
   return false
