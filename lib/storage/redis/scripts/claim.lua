@@ -208,7 +208,7 @@ local function ready(id)
   local r = readyOf[id]
   if r == nil then
     -- A missing hash counts as ready now; the job is dropped below.
-    r = tonumber(redis.call('HGET', jobKey(base, id), 'ready')) or now
+    r = readyAt(jobKey(base, id)) or now
     readyOf[id] = r
   end
   return r

@@ -96,12 +96,15 @@ for i = 1, n do
     local state = 'waiting'
     if ARGV[a + 16] ~= '' then state = 'waiting-children' elseif runAt > now then state = 'scheduled' end
     -- The compact record (see 'B:job:<id>' in common.lua): what no script reads travels as one 'spec' field, and
-    -- 'attempt' (0) and 'runAt' (= created) are left out until they differ. Every field a claim reads and returns
+    -- 'attempt' (0), 'runAt' and 'ready' (= created) are left out until they differ. Every field a claim reads and returns
     -- costs Redis about 3,000 instructions per job (bench/redis-instructions.ts).
-    local fields = { 'task', ARGV[a + 1], 'queue', queue, 'prio', ARGV[a + 3], 'state', state,
-      'ready', S(math.min(runAt, now)),
+    local fields = { 'task', ARGV[a + 1], 'prio', ARGV[a + 3], 'state', state,
       'spec', S(now) .. '\n' .. ARGV[a + 4] .. '\n' .. ARGV[a + 7] .. '\n' .. ARGV[a + 8] .. '\n' .. ARGV[a + 9] .. '\n' .. ARGV[a + 2] }
-    if runAt ~= now then fields[#fields + 1] = 'runAt'; fields[#fields + 1] = S(runAt) end
+    if runAt ~= now then
+      fields[#fields + 1] = 'runAt'; fields[#fields + 1] = S(runAt)
+      -- Due in the past: ready since then.
+      if runAt < now then fields[#fields + 1] = 'ready'; fields[#fields + 1] = S(runAt) end
+    end
     if ARGV[a + 17] ~= '' then fields[#fields + 1] = 'group'; fields[#fields + 1] = ARGV[a + 17] end
     redis.call('HSET', jk, unpack(fields))
     addMoves(moves, ARGV[a + 1], nil, state)

@@ -14,14 +14,14 @@ local now = clock()
 local oldest = nil
 for l = 0, 3 do
   local head = redis.call('ZRANGE', base .. ':w:' .. l, 0, 0)[1]
-  local ready = head and tonumber(redis.call('HGET', jobKey(base, head), 'ready'))
+  local ready = head and readyAt(jobKey(base, head))
   if ready and (not oldest or ready < oldest) then oldest = ready end
 end
 -- A group's set is ordered by priority first: its oldest job may sit behind its head, so each level's head is read.
 for _, group in ipairs(redis.call('ZRANGE', base .. ':groups', 0, 99)) do
   for l = 0, 3 do
     local head = redis.call('ZRANGEBYSCORE', base .. ':gw:' .. group, S(l * GROUP_LEVEL), '(' .. S((l + 1) * GROUP_LEVEL), 'LIMIT', 0, 1)[1]
-    local ready = head and tonumber(redis.call('HGET', jobKey(base, head), 'ready'))
+    local ready = head and readyAt(jobKey(base, head))
     if ready and (not oldest or ready < oldest) then oldest = ready end
   end
 end

@@ -18,7 +18,8 @@
 
 local base, idsKey, id, channel = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local jk = jobKey(base, id)
-local f = redis.call('HMGET', jk, 'state', 'dd', 'parent', 'pq', 'queue', 'task', 'prio', 'group')
+local f = redis.call('HMGET', jk, 'state', 'dd', 'parent', 'pq', 'task', 'prio', 'group')
+table.insert(f, 5, queueOf(base))
 local state = f[1]
 if not state then return nil end
 if state == 'active' then return { 0, state } end

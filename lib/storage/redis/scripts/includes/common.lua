@@ -11,13 +11,14 @@
     B:all            every job, score = creation order (microseconds, unique per queue), for listing
     B:meta           hash: seq (push sequence), tok (last fencing token: never below the claim time in µs), order (last
                      creation order), cancelled (count)
-    B:job:<id>       hash: the job record. What scripts read or change is a field of its own (task, queue, prio,
+    B:job:<id>       hash: the job record. What scripts read or change is a field of its own (task, prio,
                      state, ready, attempt, runAt, started, finished, worker, lease, token, result, errors, progress,
                      stalls, group, flow links, 'dd': its debounce or replace key); what only the client reads is one
                      'spec' field, "<created>\n<max attempts>\n<timeout>\n<backoff>\n<headers>\n<payload>" ('' for
-                     none). 'attempt' is absent until the first claim and 'runAt' while it equals the creation time.
-                     Records written before 'spec' (separate 'id', 'payload', 'max', 'created', 'timeout', 'backoff',
-                     'headers', 'order' and 'errors' fields) are read as they are.
+                     none). 'attempt' is absent until the first claim, 'runAt' and 'ready' while they equal the
+                     creation time, and the queue is read from the key. Records written before 'spec' (separate 'id',
+                     'queue', 'payload', 'max', 'created', 'timeout', 'backoff', 'headers', 'order' and 'errors'
+                     fields) are read as they are.
     B:logs:<id>      list: log lines (bounded)
     B:dd:<key>       string: id of the job holding a dedupe key ([task, key] as JSON; see insert.lua)
     B:tc             hash "<state>:<task>" -> jobs of that task in that state: every script that changes a job's
@@ -45,6 +46,20 @@ end
 
 local function jobKey(base, id)
   return base .. ':job:' .. id
+end
+
+-- The queue a base "{<prefix>:<queue>}" belongs to (a prefix holds no ':').
+local function queueOf(base)
+  return string.match(base, '^{[^:]*:(.*)}$')
+end
+
+-- When a waiting job became ready (ms): its 'ready' field, absent while that is its creation time (the first part of
+-- 'spec', or the 'created' field of a record written before 'spec'). Nil when the job is gone.
+local function readyAt(jk)
+  local f = redis.call('HMGET', jk, 'ready', 'spec')
+  if f[1] then return tonumber(f[1]) end
+  if f[2] then return tonumber(string.match(f[2], '^(%d+)')) end
+  return tonumber(redis.call('HGET', jk, 'created'))
 end
 
 -- Move `n` (default 1) jobs of `task` from state `from` to state `to` in the per-task counts (B:tc); nil: created or
@@ -268,7 +283,7 @@ local function snapshot(base, jk, id)
   FIELD_AT = FIELD_AT or fieldPositions()
   local f = {}
   for i = 1, FIELD_COUNT do f[i] = false end
-  f[1] = id
+  f[1], f[3] = id, queueOf(base)
   for i = 1, #all, 2 do
     local at = FIELD_AT[all[i]]
     if at then f[at] = all[i + 1] end

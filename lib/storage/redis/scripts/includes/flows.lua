@@ -24,7 +24,8 @@ local childEnded
 -- note in this slot's flowout (a Cluster, the grandparent in another slot).
 local function parentStep(pbase, parentId, childId, state, onFail, task, now, failMessage)
   local pk = jobKey(pbase, parentId)
-  local p = redis.call('HMGET', pk, 'state', 'kids', 'runAt', 'attempt', 'queue')
+  local p = redis.call('HMGET', pk, 'state', 'kids', 'runAt', 'attempt')
+  p[5] = queueOf(pbase)
   if p[1] ~= 'waiting-children' then return false end
   if state ~= 'completed' and onFail == 'fail' then
     local parts = cjson.decode(failMessage)
