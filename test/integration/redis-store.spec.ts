@@ -271,6 +271,27 @@ describe('RedisJobStorage behaviour', () => {
     }
   });
 
+  it('prune deletes only jobs still finished when its script runs, and clears ids whose hash is gone', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      await storage.insert([newJob({ id: 'done' }), newJob({ id: 'back' })]);
+      const claimed = await storage.claim({ queue: 'q', limit: 2, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete(claimed.map(({ job, token }) => ({ id: job.id, token, result: '1' })));
+      // What the prune script can meet after the client read the set: a job retried meanwhile (waiting again, still
+      // named by the ids the client picked) and an id whose hash was deleted by hand.
+      await admin.hset(`{${prefix}:q}:job:back`, 'state', 'waiting');
+      await admin.zadd(`{${prefix}:q}:completed`, 1, 'ghost');
+      expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 0 }, failed: { maxAgeMs: 1e12, maxCount: 1e9 } }, 100)).toBe(2);
+      expect(await storage.get('done')).toBeNull();
+      expect((await storage.get('back'))!.state).toBe('waiting');
+      expect(await admin.zrange(`{${prefix}:q}:completed`, '0', '-1')).toEqual(['back']);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('drops ids whose job hash vanished (evicted or deleted) instead of jamming the queue', async () => {
     const prefix = prefixOf();
     const storage = new RedisJobStorage({ connection: REDIS, prefix });

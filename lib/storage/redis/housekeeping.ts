@@ -107,21 +107,35 @@ async function pruneLocked(h: Housekeeping, queues: string[], policy: RetentionP
     if (!Number.isFinite(rule.maxCount) && !Number.isFinite(rule.maxAgeMs)) continue;
     const setOf = (queue: string) => `${h.keys.queue(queue)}:${kind}`;
     let total = (await Promise.all(queues.map((queue) => h.redis.zcard(setOf(queue))))).reduce((a, b) => a + b, 0);
+    // One queue (the common case): its set's order is the order to prune in, and the age rule is a count of the set
+    // below the cut, so no score is read. A score in a reply costs Redis a decimal formatting (about 3,000
+    // instructions per job, bench/redis-instructions.ts).
+    const only = queues.length === 1 ? queues[0]! : null;
+    let aged = only !== null && Number.isFinite(rule.maxAgeMs) ? await h.redis.zcount(setOf(only), '-inf', `(${now - rule.maxAgeMs}`) : 0;
     while (removed < limit) {
       const step = Math.min(PRUNE_STEP, limit - removed);
-      const heads = await Promise.all(queues.map((queue) => h.redis.zrange(setOf(queue), '0', String(step - 1), 'WITHSCORES')));
-      const candidates: { queue: string; id: string; at: number }[] = [];
-      heads.forEach((range, q) => {
-        for (let i = 0; i < range.length; i += 2) candidates.push({ queue: queues[q]!, id: range[i]!, at: Number(range[i + 1]) });
-      });
-      candidates.sort((a, b) => a.at - b.at);
-      const picked = new Map<string, string[]>();
+      let picked: Map<string, string[]>;
       let n = 0;
-      for (const c of candidates) {
-        if (n >= step) break;
-        if (now - c.at <= rule.maxAgeMs && total - n <= rule.maxCount) break; // oldest first: everything after is newer
-        picked.set(c.queue, [...(picked.get(c.queue) ?? []), c.id]);
-        n++;
+      if (only !== null) {
+        const due = Math.min(step, Math.max(aged, total - rule.maxCount));
+        const ids = due > 0 ? await h.redis.zrange(setOf(only), '0', String(due - 1)) : [];
+        picked = new Map([[only, ids]]);
+        n = ids.length;
+        aged -= n;
+      } else {
+        const heads = await Promise.all(queues.map((queue) => h.redis.zrange(setOf(queue), '0', String(step - 1), 'WITHSCORES')));
+        const candidates: { queue: string; id: string; at: number }[] = [];
+        heads.forEach((range, q) => {
+          for (let i = 0; i < range.length; i += 2) candidates.push({ queue: queues[q]!, id: range[i]!, at: Number(range[i + 1]) });
+        });
+        candidates.sort((a, b) => a.at - b.at);
+        picked = new Map<string, string[]>();
+        for (const c of candidates) {
+          if (n >= step) break;
+          if (now - c.at <= rule.maxAgeMs && total - n <= rule.maxCount) break; // oldest first: everything after is newer
+          picked.set(c.queue, [...(picked.get(c.queue) ?? []), c.id]);
+          n++;
+        }
       }
       if (n === 0) break;
       const deleted = await Promise.all(
