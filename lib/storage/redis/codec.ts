@@ -118,7 +118,8 @@ export function decodeJob(f: RawJob): JobRecord {
     // Absent while it equals the creation time (a job due at once).
     runAt: new Date(Number(f[8] ?? f[9])),
     createdAt: new Date(Number(f[9])),
-    startedAt: date(f[10]!),
+    // A completed job whose handler finished before its start was recorded has none: it started when it finished.
+    startedAt: date(f[10]!) ?? (state === 'completed' ? date(f[11]!) : null),
     finishedAt: date(f[11]!),
     timeoutMs: f[12] === null ? null : Number(f[12]),
     backoff: f[13] === null ? null : JSON.parse(f[13]!),

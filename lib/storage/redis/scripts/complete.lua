@@ -23,34 +23,31 @@ local done, finished, perTask = {}, {}, {}
 local noted = false
 for i = 2, #ARGV, 4 do
   local id = ARGV[i]
-  -- owned() and the fields the completion needs in one read: the fencing check, the task (per-task counts), the start
-  -- mark, a flow child's parent and a grouped job's group (this is the hottest script: a call per job less). A plain
-  -- job has neither of the last two, and each absent field costs a scan of the whole hash: not asked for.
+  -- owned() and the fields the completion needs in one read: the fencing check, the task (per-task counts), a flow
+  -- child's parent and a grouped job's group (this is the hottest script: a call per job less). A plain job has
+  -- neither of the last two, and each absent field costs a scan of the whole hash: not asked for.
   local jk = jobKey(base, id)
   local f
   if ARGV[i + 3] == 'p' then
-    f = redis.call('HMGET', jk, 'state', 'token', 'task', 'started')
+    f = redis.call('HMGET', jk, 'state', 'token', 'task')
   else
-    f = redis.call('HMGET', jk, 'state', 'token', 'task', 'started', 'parent', 'group')
+    f = redis.call('HMGET', jk, 'state', 'token', 'task', 'parent', 'group')
   end
   if f[1] ~= 'active' or f[2] ~= ARGV[i + 1] then jk = nil end
   if jk then
     countTask(perTask, f[3])
     if remove then
-      if f[6] then groupLeft(base, f[6]) end
+      if f[5] then groupLeft(base, f[5]) end
       redis.call('DEL', jk, base .. ':logs:' .. id)
       if idsKey then redis.call('HDEL', idsKey, id) end
     else
-      -- One write per job; the set updates below are batched for the whole call.
-      -- A short handler can finish before its start mark lands: its finish time stands in for its start (same write).
+      -- One write per job; the set updates below are batched for the whole call. A short handler can finish before
+      -- its start mark lands: its 'started' stays empty, and a completed job read so has started when it finished
+      -- (decodeJob in codec.ts), so the completion neither reads nor writes it.
       -- The read above told a flow's child, whose end may release its parent, and a grouped job, whose place frees.
-      if (f[4] or '') == '' then
-        redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS, 'started', nowS)
-      else
-        redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
-      end
-      if f[5] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
-      if f[6] then groupLeft(base, f[6]) end
+      redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
+      if f[4] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
+      if f[5] then groupLeft(base, f[5]) end
       finished[#finished + 1] = nowS
       finished[#finished + 1] = id
     end
