@@ -535,6 +535,33 @@ describe('RedisJobStorage claim replay', () => {
       await storage.close();
     }
   });
+
+  it('a replayed claim decodes to the jobs as the first claim left them (attempt counted once)', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      await storage.insert(Array.from({ length: 3 }, (_, i) => newJob({ id: `j${i}` })));
+      const redis = (storage as unknown as { redis: Redis }).redis;
+      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+      // The first answer is lost; the store reads the answer to the same command sent again.
+      redis.evalsha = (async (...args: unknown[]) => {
+        await original(...args);
+        return original(...args);
+      }) as typeof redis.evalsha;
+      const claimed = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1', startNow: 1 });
+      redis.evalsha = original as typeof redis.evalsha;
+      expect(claimed.map((c) => c.job.id)).toEqual(['j0', 'j1', 'j2']);
+      for (const c of claimed) {
+        expect(c.job).toEqual(await storage.get(c.job.id));
+        expect(c.job).toMatchObject({ state: 'active', attempt: 1, workerId: 'w1', queue: 'q', payload: { n: 1 } });
+      }
+      expect(claimed.map((c) => c.job.startedAt !== null)).toEqual([true, false, false]);
+      expect(await storage.heartbeat(claimed.map(({ job, token }) => ({ id: job.id, token })), 30_000)).toEqual([]);
+    } finally {
+      await storage.close();
+    }
+  });
 });
 
 describe('RedisJobStorage flow-control keys', () => {

@@ -11,6 +11,23 @@ export const FIELDS = ['id', 'task', 'queue', 'payload', 'prio', 'state', 'attem
   'finished', 'timeout', 'backoff', 'progress', 'result', 'errors', 'worker', 'lease', 'stalls', 'headers', 'parent', 'onFail',
   'group', 'logs', 'spec'] as const;
 
+const FIELD_AT = new Map<string, number>(FIELDS.map((name, i) => [name, i]));
+
+/**
+ * A job's hash as HGETALL pairs (the claim's reply, see jobPairs in scripts/includes/common.lua), placed as a
+ * {@link RawJob}. The id and queue come from the caller: neither is a field of a compact record.
+ */
+export function placePairs(id: string, queue: string, pairs: readonly (string | string[])[]): RawJob {
+  const f = new Array<string | string[] | null>(FIELDS.length).fill(null) as RawJob;
+  f[0] = id;
+  f[2] = queue;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const at = FIELD_AT.get(pairs[i] as string);
+    if (at !== undefined) f[at] = pairs[i + 1] as string;
+  }
+  return f;
+}
+
 /** Key names of one store. Every key of a queue starts with its base `{<prefix>:<queue>}` (one Cluster hash slot). */
 export class RedisKeys {
   /** Hash job id -> queue: global id uniqueness and lookup by id. */

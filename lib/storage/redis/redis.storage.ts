@@ -47,7 +47,7 @@ import type {
   StoredDocument,
   StoredWorker,
 } from '../../contract/monitoring.js';
-import { byQueue, decodeJob, decodeToken, encodeToken, RedisKeys, type RawJob } from './codec.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, placePairs, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
   resolveClient,
@@ -353,11 +353,22 @@ export class RedisJobStorage extends JobStorage {
     // The tasks held back when the hint was made go along: the script drops the hint once they changed.
     args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '');
     pushFlow(args, request.flow);
-    const [first, raw, next, held = '', heldMs = ''] = await this.run<[number, RawJob[], string[], string?, string?]>('claim', [this.keys.queue(request.queue)], args);
+    type Reply = [number, string[][], string[], string?, string?, string[]?, string?, string?];
+    const [first, raw, next, held = '', heldMs = '', ids = [], lease = '', now = ''] = await this.run<Reply>('claim', [this.keys.queue(request.queue)], args);
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
-    const reply: ClaimReply = raw.map((fields, i) => {
-      const job = decodeJob(fields);
+    const startNow = request.startNow ?? 0;
+    const reply: ClaimReply = raw.map((pairs, i) => {
+      const f = placePairs(ids[i]!, request.queue, pairs);
+      // The hash as read before the claim wrote it (a replay's has no lease: read after): patch in the claim's writes.
+      if (lease !== '') {
+        f[5] = 'active';
+        f[6] = String(Number(f[6] ?? 0) + 1);
+        f[10] = i < startNow ? now : '';
+        f[17] = request.workerId;
+        f[18] = lease;
+      }
+      const job = decodeJob(f);
       return { job, token: encodeToken(first + i, request.queue, !job.parent && !job.group) };
     });
     if (heldMs !== '') reply.heldMs = Number(heldMs);

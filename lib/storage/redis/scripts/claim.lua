@@ -36,10 +36,13 @@
   Paused ("<base>:paused", a set: '' for the whole queue, else task names): a paused queue returns nothing, and a
   paused task is claimed as if its task limit were 0.
 
-  Returns { token counter of the first job, { job snapshot (FIELDS values, see common.lua) ... }, { resume hint per
-  level ('' = from the head) }, held tasks (as above), ms until a rate limit that ran out allows more ('' = none) }
-  with jobs in claim order; job i's token is first + i - 1. A replay returns the remembered batch the same way (no
-  resume hints), or nothing when any of its jobs is no longer held.
+  Returns { token counter of the first job, { job hash as HGETALL pairs, read before the claim wrote it (jobPairs in
+  common.lua) ... }, { resume hint per level ('' = from the head) }, held tasks (as above), ms until a rate limit that
+  ran out allows more ('' = none), { job ids }, lease expiry, now } with jobs in claim order; job i's token is
+  first + i - 1. The client patches what the claim wrote into each job: state active, attempt + 1, the worker, the
+  lease expiry, and 'started' = now for the first startNow jobs ('' for the others). A replay returns the remembered
+  batch's hashes as they are now, with no lease (nothing to patch) and no resume hints, or nothing when any of its jobs
+  is no longer held.
 ]]
 -- @include common
 
@@ -82,6 +85,7 @@ for i = 1, tonumber(ARGV[f + 4] or '0') do
 end
 local lastClaim = base .. ':claim:' .. worker
 
+local LOGS_ONLY = { logs = true }
 -- The same claim again: answer with its batch while every job of it is still held under the token it got then.
 -- The record is "<claim id>\n<JSON>", so the common case (a new claim) compares a prefix and decodes nothing.
 if claimId ~= '' then
@@ -92,9 +96,10 @@ if claimId ~= '' then
     for i, id in ipairs(last[2]) do
       local jk = owned(base, id, S(first + i - 1))
       if not jk then return { 0, {}, {} } end
-      jobs[i] = snapshot(base, jk, id)
+      jobs[i] = jobPairs(base, jk, id, LOGS_ONLY)
     end
-    return { first, jobs, {} }
+    -- As stored since that claim: nothing for the client to patch (no lease in the reply).
+    return { first, jobs, {}, '', '', last[2] }
   end
 end
 
@@ -396,12 +401,16 @@ end
 
 -- Read every job first: an id whose hash is gone (evicted, or deleted by hand) is dropped here instead of failing the
 -- script on every claim and jamming the queue. It was already removed from its waiting set above.
-local valid, jobs = {}, {}
+-- Each is read as its HGETALL pairs, which go back as they are: the client patches in what this claim writes (the
+-- same for every job but the attempt), and the claim picks out the fields it needs itself.
+local NEEDS = { task = true, attempt = true, group = true, logs = true }
+local valid, jobs, at = {}, {}, {}
 for _, id in ipairs(claimed) do
-  local job = snapshot(base, jobKey(base, id), id)
-  if job[F_STATE] then
+  local all, fields = jobPairs(base, jobKey(base, id), id, NEEDS)
+  if all then
     valid[#valid + 1] = id
-    jobs[#jobs + 1] = job
+    jobs[#jobs + 1] = all
+    at[#at + 1] = fields
   end
 end
 if #valid == 0 then return { 0, {}, resume, heldTasks, held } end
@@ -415,18 +424,18 @@ local meta = base .. ':meta'
 local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
 redis.call('HSET', meta, 'tok', S(first + #valid - 1))
 local activeArgs, perTask = {}, {}
+local nowS = S(now)
 for i, id in ipairs(valid) do
-  local job = jobs[i]
-  countTask(perTask, job[2])
-  local attempt = S(tonumber(job[F_ATTEMPT] or '0') + 1)
-  local token = S(first + i - 1)
-  -- One HMGET (above) and one HSET per job: the reply is patched rather than read again.
+  local job, f = jobs[i], at[i]
+  if f.task then countTask(perTask, job[f.task]) end
+  local attempt = 1
+  if f.attempt then attempt = tonumber(job[f.attempt]) + 1 end
+  -- One HGETALL (above) and one HSET per job.
   local started = ''
-  if i <= startNow then started = S(now) end
-  redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', started, 'worker', worker,
-    'lease', lease, 'token', token)
-  if job[F_GROUP] then redis.call('HINCRBY', base .. ':gactive', job[F_GROUP], 1) end
-  job[F_STATE], job[F_ATTEMPT], job[F_STARTED], job[F_WORKER], job[F_LEASE] = 'active', attempt, started, worker, lease
+  if i <= startNow then started = nowS end
+  redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', started, 'worker', worker,
+    'lease', lease, 'token', S(first + i - 1))
+  if f.group then redis.call('HINCRBY', base .. ':gactive', job[f.group], 1) end
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
 end
@@ -455,4 +464,4 @@ if next(taskFlows) ~= nil then
     if spec[2] ~= '' then logRate(task, took[task] or 0, tonumber(spec[3])) end
   end
 end
-return { first, jobs, resume, heldTasks, held }
+return { first, jobs, resume, heldTasks, held, valid, lease, nowS }

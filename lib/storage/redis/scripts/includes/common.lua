@@ -273,6 +273,21 @@ local function setPayload(jk, payload)
   redis.call('HSET', jk, 'spec', string.sub(spec, 1, at) .. payload)
 end
 
+-- One job's hash as HGETALL gives it (name, value, ...), with the value of 'logs' replaced by its log lines: the
+-- claim's reply, placed by the client (placePairs in codec.ts). A fresh job's hash has four fields, so its pairs are
+-- far shorter than a snapshot's 26 positions, which cost the reply about 500 instructions each. Returns the pairs
+-- and, by name, the position of the value of each field in `want` the job has; nil when the job is gone.
+local function jobPairs(base, jk, id, want)
+  local all = redis.call('HGETALL', jk)
+  if #all == 0 then return nil end
+  local at = {}
+  for i = 1, #all, 2 do
+    if want[all[i]] then at[all[i]] = i + 1 end
+  end
+  if at.logs then all[at.logs] = redis.call('LRANGE', base .. ':logs:' .. id, 0, -1) end
+  return all, at
+end
+
 -- One job as a reply element: its FIELDS values (false for a field the job does not have; the id from the key), 'logs'
 -- replaced by its log lines (or false when it has none: the 'logs' field is set once a job has logged, so most reads skip the
 -- LRANGE). Read with HGETALL, placed by name: a small job hash is a listpack, where HMGET looks each asked field up
