@@ -592,6 +592,33 @@ describe('RedisJobStorage flow-control keys', () => {
     }
   });
 
+  it('one insert call whose later job debounces an earlier one leaves each job in exactly one state set, in order', async () => {
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    try {
+      const key = (k: string, mode: 'debounce' | 'replace') => ({ dedupe: { key: k, mode, ttlMs: null } });
+      const results = await storage.insert([
+        newJob({ id: 'a', ...key('k', 'debounce') }),
+        newJob({ id: 'b' }),
+        newJob({ id: 'c', ...key('k', 'debounce'), delayMs: 60_000, payload: '{"n":2}' }),
+        newJob({ id: 'd', ...key('r', 'replace') }),
+        newJob({ id: 'e', ...key('r', 'replace'), payload: '{"n":3}' }),
+        newJob({ id: 'f' }),
+      ]);
+      expect(results.map((r) => [r.job.id, r.created])).toEqual([['a', true], ['b', true], ['a', false], ['d', true], ['d', false], ['f', true]]);
+      const base = `{${prefix}:q}`;
+      expect(await admin.zrange(`${base}:scheduled`, '0', '-1')).toEqual(['a']);
+      expect(await admin.zrange(`${base}:w:2`, '0', '-1')).toEqual(['b', 'd', 'f']);
+      expect(await admin.zrange(`${base}:all`, '0', '-1')).toEqual(['a', 'b', 'd', 'f']);
+      const claimed = await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w' });
+      expect(claimed.map((c) => [c.job.id, c.job.payload])).toEqual([['b', { n: 1 }], ['d', { n: 3 }], ['f', { n: 1 }]]);
+      expect((await storage.get('a'))!).toMatchObject({ state: 'scheduled', payload: { n: 2 } });
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('remove leaves no key of its jobs behind: state sets, logs, dedupe keys, flow lists, the id index', async () => {
     const prefix = prefixOf();
     const storage = new RedisJobStorage({ connection: REDIS, prefix });

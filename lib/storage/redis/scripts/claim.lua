@@ -85,7 +85,6 @@ for i = 1, tonumber(ARGV[f + 4] or '0') do
 end
 local lastClaim = base .. ':claim:' .. worker
 
-local LOGS_ONLY = { logs = true }
 -- The same claim again: answer with its batch while every job of it is still held under the token it got then.
 -- The record is "<claim id>\n<JSON>", so the common case (a new claim) compares a prefix and decodes nothing.
 if claimId ~= '' then
@@ -96,7 +95,7 @@ if claimId ~= '' then
     for i, id in ipairs(last[2]) do
       local jk = owned(base, id, S(first + i - 1))
       if not jk then return { 0, {}, {} } end
-      jobs[i] = jobPairs(base, jk, id, LOGS_ONLY)
+      jobs[i] = jobPairs(base, jk, id)
     end
     -- As stored since that claim: nothing for the client to patch (no lease in the reply).
     return { first, jobs, {}, '', '', last[2] }
@@ -403,14 +402,12 @@ end
 -- script on every claim and jamming the queue. It was already removed from its waiting set above.
 -- Each is read as its HGETALL pairs, which go back as they are: the client patches in what this claim writes (the
 -- same for every job but the attempt), and the claim picks out the fields it needs itself.
-local NEEDS = { task = true, attempt = true, group = true, logs = true }
-local valid, jobs, at = {}, {}, {}
+local valid, jobs, tasks, attempts, groups = {}, {}, {}, {}, {}
 for _, id in ipairs(claimed) do
-  local all, fields = jobPairs(base, jobKey(base, id), id, NEEDS)
+  local all, task, attempt, group = jobPairs(base, jobKey(base, id), id)
   if all then
-    valid[#valid + 1] = id
-    jobs[#jobs + 1] = all
-    at[#at + 1] = fields
+    local k = #valid + 1
+    valid[k], jobs[k], tasks[k], attempts[k], groups[k] = id, all, task or false, attempt or '0', group or false
   end
 end
 if #valid == 0 then return { 0, {}, resume, heldTasks, held } end
@@ -426,16 +423,14 @@ redis.call('HSET', meta, 'tok', S(first + #valid - 1))
 local activeArgs, perTask = {}, {}
 local nowS = S(now)
 for i, id in ipairs(valid) do
-  local job, f = jobs[i], at[i]
-  if f.task then countTask(perTask, job[f.task]) end
-  local attempt = 1
-  if f.attempt then attempt = tonumber(job[f.attempt]) + 1 end
+  if tasks[i] then countTask(perTask, tasks[i]) end
+  local attempt = tonumber(attempts[i]) + 1
   -- One HGETALL (above) and one HSET per job.
   local started = ''
   if i <= startNow then started = nowS end
   redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', started, 'worker', worker,
     'lease', lease, 'token', S(first + i - 1))
-  if f.group then redis.call('HINCRBY', base .. ':gactive', job[f.group], 1) end
+  if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], 1) end
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
 end

@@ -275,17 +275,21 @@ end
 
 -- One job's hash as HGETALL gives it (name, value, ...), with the value of 'logs' replaced by its log lines: the
 -- claim's reply, placed by the client (placePairs in codec.ts). A fresh job's hash has four fields, so its pairs are
--- far shorter than a snapshot's 26 positions, which cost the reply about 500 instructions each. Returns the pairs
--- and, by name, the position of the value of each field in `want` the job has; nil when the job is gone.
-local function jobPairs(base, jk, id, want)
+-- far shorter than a snapshot's 26 positions, which cost the reply about 500 instructions each. Returns the pairs and
+-- the job's task, attempt and group (nil when it has none); nil when the job is gone. No table per job besides the
+-- reply: what a script allocates, Lua's collector pays for on later calls.
+local function jobPairs(base, jk, id)
   local all = redis.call('HGETALL', jk)
   if #all == 0 then return nil end
-  local at = {}
+  local task, attempt, group
   for i = 1, #all, 2 do
-    if want[all[i]] then at[all[i]] = i + 1 end
+    local name = all[i]
+    if name == 'task' then task = all[i + 1]
+    elseif name == 'attempt' then attempt = all[i + 1]
+    elseif name == 'group' then group = all[i + 1]
+    elseif name == 'logs' then all[i + 1] = redis.call('LRANGE', base .. ':logs:' .. id, 0, -1) end
   end
-  if at.logs then all[at.logs] = redis.call('LRANGE', base .. ':logs:' .. id, 0, -1) end
-  return all, at
+  return all, task, attempt, group
 end
 
 -- One job as a reply element: its FIELDS values (false for a field the job does not have; the id from the key), 'logs'
