@@ -109,7 +109,12 @@ export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { 
   const byAge = Number.isFinite(rule.maxAgeMs);
   const byCount = Number.isFinite(rule.maxCount);
   if (!byAge && !byCount) return null;
-  const [head] = yield { sql: `SELECT ${d.nowMs} AS now, (${seqSpanSql(d, t)}) AS span, (${oldestSql(d, t, kind)}) AS oldest`, params: [] };
+  // PostgreSQL: the walk below must read the index in order. Without statistics (autovacuum off, or a table that
+  // grew since its last ANALYZE) the planner guesses a dozen completed jobs and picks a bitmap scan of all of them
+  // and a sort: 5.8 ms for 11,000 completed jobs against 1.6 ms for the index walk (docs/benchmarks.md, issue 17).
+  // Sorting off for the rest of this transaction only (it holds nothing but the walk) leaves the walk no other plan.
+  const noSort = d.name === 'postgres' && byCount ? `, set_config('enable_sort', 'off', true) AS no_sort` : '';
+  const [head] = yield { sql: `SELECT ${d.nowMs} AS now, (${seqSpanSql(d, t)}) AS span, (${oldestSql(d, t, kind)}) AS oldest${noSort}`, params: [] };
   // The age rule cuts only when the oldest finished job of the kind is older than its limit: a round then costs no
   // delete statement when nothing has aged out (which, with a 24 h limit, is most of them).
   const oldest = head?.oldest === null || head?.oldest === undefined ? null : Number(head.oldest);
