@@ -168,10 +168,19 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
         { sql: 'finished_at <= ? AND (finished_at < ? OR seq <= ?)', params: [cut.upTo.finishedAt, cut.upTo.finishedAt, cut.upTo.seq] };
   const pick = (column: string) => `SELECT ${column} FROM ${t.jobs} WHERE ${states} AND ${where.sql} ORDER BY finished_at, seq LIMIT ${limit}`;
   if (d.name === 'postgres') {
+    // The pick must read the index from its oldest end and stop after `limit` rows. Without statistics the planner
+    // guesses a few rows before the cut and picks a bitmap scan of all of them and a sort (which, under the row locks,
+    // cannot stop early): 11.6 ms for a step of 500 with 11,000 rows before the cut, 2.1 ms in index order. Sorting
+    // goes off for this step's transaction only, as in {@link pruneCutOp}: one short statement more per step.
+    yield { sql: `SELECT set_config('enable_sort', 'off', true) AS no_sort`, params: [] };
     // One statement: the rows are locked as they are picked, so their ctid holds until the DELETE finds them by it (a
-    // TID scan: half the cost of looking each id up again in the primary key), with the dedupe keys naming them.
+    // TID scan: half the cost of looking each id up again in the primary key), with the dedupe keys naming them. The
+    // DELETE's own state test reads `state || ''` so that it matches no partial index: guessing few rows of the kind,
+    // the planner would otherwise read them all through the kind's index and test each ctid against the picked ones
+    // (18 ms for a step of 500 among 6,000 completed jobs, 1 ms by TID).
+    const recheck = STATES[cut.kind].replace(/^state /, `(state || '') `);
     const [row] = yield {
-      sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE ctid = ANY(ARRAY(${pick('ctid')} ${d.skipLocked})) AND ${states} RETURNING id), ` +
+      sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE ctid = ANY(ARRAY(${pick('ctid')} ${d.skipLocked})) AND ${recheck} RETURNING id), ` +
         `keys AS (DELETE FROM ${t.dedupe} WHERE job_id IN (SELECT id FROM gone)) SELECT count(*)::int AS n FROM gone`,
       params: where.params,
     };
