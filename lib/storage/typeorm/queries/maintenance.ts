@@ -177,7 +177,7 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
     // TID scan: half the cost of looking each id up again in the primary key), with the dedupe keys naming them. The
     // DELETE's own state test reads `state || ''` so that it matches no partial index: guessing few rows of the kind,
     // the planner would otherwise read them all through the kind's index and test each ctid against the picked ones
-    // (18 ms for a step of 500 among 6,000 completed jobs, 1 ms by TID).
+    // (18 ms for a step of 500 among 6,000 completed jobs, 1.4 ms by TID).
     const recheck = STATES[cut.kind].replace(/^state /, `(state || '') `);
     const [row] = yield {
       sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE ctid = ANY(ARRAY(${pick('ctid')} ${d.skipLocked})) AND ${recheck} RETURNING id), ` +
