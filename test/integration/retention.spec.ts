@@ -143,3 +143,68 @@ describe.each(backends.filter((b) => b.shared))('two pruners on one $name store'
     }
   }, 120_000);
 });
+
+describe.each(backends.filter((b) => b.shared))('several pruners while jobs complete on one $name store', ({ open }) => {
+  // The count rule promises the newest maxCount completed jobs. Four stores prune at once, round after round, while a
+  // fifth completes jobs in batches: no sample may ever see fewer completed jobs than the limit (or than were
+  // completed), and at the end exactly the newest maxCount are left. With a waiting backlog widening the seq span,
+  // one completed job above the limit must still be cut, and none at the limit.
+  it('never keep fewer than maxCount, and cut whatever is above it', async () => {
+    const clock = new ManualClock();
+    const stores = [open(clock), open(clock), open(clock), open(clock), open(clock)];
+    for (const s of stores) await s.init();
+    const [filler, ...pruners] = stores as [JobStorage, ...JobStorage[]];
+    const LIMIT = 300;
+    const policy = { completed: { maxAgeMs: Infinity, maxCount: LIMIT }, failed: { maxAgeMs: Infinity, maxCount: Infinity } };
+    try {
+      await filler.prune({ completed: { maxAgeMs: Infinity, maxCount: 0 }, failed: { maxAgeMs: Infinity, maxCount: 0 } }, 1e9);
+      const order: string[] = []; // completed job ids, oldest batch first
+      let committed = 0;
+      let done = false;
+      const complete = async (n: number) => {
+        const jobs = Array.from({ length: n }, () => newJob({ maxAttempts: 1 }));
+        await filler.insert(jobs);
+        const claimed = await filler.claim({ queue: 'q', limit: n, leaseMs: 600_000, workerId: 'filler' });
+        expect(claimed).toHaveLength(n);
+        // Claims read in seq order: the batch's order is its completion order's tie-break.
+        await filler.complete(claimed.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })));
+        order.push(...claimed.map((c) => c.job.id));
+        committed += n;
+      };
+      const prunerLoop = async (s: JobStorage) => {
+        while (!done) await s.prune(policy, 200);
+      };
+      const sampler = async () => {
+        let samples = 0;
+        while (!done) {
+          const floor = Math.min(LIMIT, committed);
+          const { completed } = await filler.counts();
+          expect(completed).toBeGreaterThanOrEqual(floor);
+          samples++;
+        }
+        return samples;
+      };
+      const loops = [...pruners.map(prunerLoop), sampler()];
+      for (let i = 0; i < 40; i++) await complete(50);
+      done = true;
+      const [samples] = (await Promise.all(loops)).slice(-1) as [number];
+      expect(samples).toBeGreaterThan(0);
+      await Promise.all(pruners.map((s) => s.prune(policy, 1e9)));
+      expect((await filler.counts()).completed).toBe(LIMIT);
+      const kept = (await Promise.all(order.slice(-LIMIT - 50).map((id) => filler.get(id)))).map((j) => j !== null);
+      expect(kept).toEqual([...Array<boolean>(50).fill(false), ...Array<boolean>(LIMIT).fill(true)]);
+
+      // A backlog of waiting jobs widens the seq span past the limit: the walk must still run, and cut exactly one.
+      await filler.insert(Array.from({ length: 2000 }, () => newJob({ queue: 'backlog', maxAttempts: 1 })));
+      expect(await pruners[0]!.prune(policy, 1e9)).toBe(0); // at the limit: nothing to cut
+      await complete(1);
+      expect(await pruners[1]!.prune(policy, 1e9)).toBe(1);
+      // The one cut is of the oldest batch left (which of its jobs is the backend's tie-break: they finished together).
+      const oldest = await Promise.all(order.slice(-LIMIT - 1, -LIMIT + 49).map((id) => filler.get(id)));
+      expect(oldest.filter((j) => j === null)).toHaveLength(1);
+      expect((await filler.counts()).completed).toBe(LIMIT);
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  }, 120_000);
+});
