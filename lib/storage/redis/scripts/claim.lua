@@ -53,9 +53,13 @@ local now, nowUs = clock()
 -- Wake others only when promotion left work behind that this claim will not take.
 local promoted = promote(base, now, 1000)
 
-local levels = {}
+-- Levels are numbers for the logic; each one's waiting set is named once, from its text (see S in common.lua).
+local levels, wkey = {}, {}
 local nLevels = tonumber(ARGV[7])
-for i = 1, nLevels do levels[i] = tonumber(ARGV[7 + i]) end
+for i = 1, nLevels do
+  levels[i] = tonumber(ARGV[7 + i])
+  wkey[levels[i]] = base .. ':w:' .. ARGV[7 + i]
+end
 local limits = nil
 local p = 8 + nLevels
 local nLimits = tonumber(ARGV[p])
@@ -115,7 +119,7 @@ end
 local heldMs = nil
 local function rateRoom(key, max, per)
   local from = now - per
-  local log = redis.call('LRANGE', key, 0, -1)
+  local log = redis.call('LRANGE', key, '0', '-1')
   local used, drop = 0, 0
   for i, entry in ipairs(log) do
     local sep = string.find(entry, ':', 1, true)
@@ -146,7 +150,7 @@ if next(taskFlows) ~= nil then
   local function running(task)
     if activeOf == nil then
       activeOf = {}
-      for _, id in ipairs(redis.call('ZRANGE', base .. ':active', 0, -1)) do
+      for _, id in ipairs(redis.call('ZRANGE', base .. ':active', '0', '-1')) do
         local t = redis.call('HGET', jobKey(base, id), 'task')
         if t then activeOf[t] = (activeOf[t] or 0) + 1 end
       end
@@ -180,12 +184,12 @@ local SKIP_BUDGET = 1000
 local buf, pos, off, done, ended, skipped, lastSkipped, take, readyOf = {}, {}, {}, {}, {}, {}, {}, {}, {}
 for _, l in ipairs(levels) do
   buf[l], pos[l], off[l], done[l], ended[l], skipped[l], take[l] = {}, 1, 0, false, false, 0, {}
-  if hints[l] ~= nil and hints[l] ~= '' then off[l] = redis.call('ZCOUNT', base .. ':w:' .. l, '-inf', hints[l]) end
+  if hints[l] ~= nil and hints[l] ~= '' then off[l] = redis.call('ZCOUNT', wkey[l], '-inf', hints[l]) end
 end
 
 local function peek(l)
   if pos[l] > #buf[l] then
-    buf[l] = redis.call('ZRANGE', base .. ':w:' .. l, off[l], off[l] + chunk - 1)
+    buf[l] = redis.call('ZRANGE', wkey[l], S(off[l]), S(off[l] + chunk - 1))
     pos[l] = 1
     if #buf[l] == 0 then done[l] = true; ended[l] = true; return nil end
   end
@@ -199,7 +203,7 @@ local function resumeHints()
   for i, l in ipairs(levels) do
     local hint = ''
     if skipped[l] >= SKIP_BUDGET then
-      hint = redis.call('ZSCORE', base .. ':w:' .. l, lastSkipped[l]) or ''
+      hint = redis.call('ZSCORE', wkey[l], lastSkipped[l]) or ''
     elseif hints[l] ~= nil and hints[l] ~= '' and not ended[l] then
       hint = hints[l]
     end
@@ -274,7 +278,7 @@ local MAX_LANES, GROUP_SKIP = 1000, 100
 local lanes = nil
 -- One EXISTS is all a queue without grouped waiting jobs pays.
 if redis.call('EXISTS', groupsKey) == 1 then
-  local rows = redis.call('ZRANGE', groupsKey, 0, MAX_LANES - 1, 'WITHSCORES')
+  local rows = redis.call('ZRANGE', groupsKey, '0', S(MAX_LANES - 1), 'WITHSCORES')
   local plainStamp = tonumber(redis.call('HGET', base .. ':meta', 'rr0') or '0')
   lanes = {}
   for i = 1, #rows, 2 do
@@ -309,7 +313,7 @@ else
     local looked = 0
     while true do
       if st.pos > #st.buf then
-        st.buf = redis.call('ZRANGEBYSCORE', base .. ':gw:' .. g, lo, hi, 'WITHSCORES', 'LIMIT', st.off, 16)
+        st.buf = redis.call('ZRANGEBYSCORE', base .. ':gw:' .. g, lo, hi, 'WITHSCORES', 'LIMIT', S(st.off), '16')
         st.pos = 1
         if #st.buf == 0 then st.done = true; return nil end
       end
@@ -388,7 +392,7 @@ local resume = resumeHints()
 if #claimed == 0 then return { 0, {}, resume, heldTasks, held } end
 
 for _, l in ipairs(levels) do
-  if #take[l] > 0 then zremAll(base .. ':w:' .. l, take[l]) end
+  if #take[l] > 0 then zremAll(wkey[l], take[l]) end
 end
 for g, st in pairs(taken) do
   if #st.ids > 0 then
@@ -430,7 +434,7 @@ for i, id in ipairs(valid) do
   if i <= startNow then started = nowS end
   redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', started, 'worker', worker,
     'lease', lease, 'token', S(first + i - 1))
-  if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], 1) end
+  if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], '1') end
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
 end
@@ -439,7 +443,7 @@ for task, n in pairs(perTask) do tally(base, task, 'waiting', 'active', n) end
 -- Remembered for one lease, for a resent copy of this call (see the header). The counter travels as text: cjson
 -- would round a 16-digit number to 14 significant digits.
 if claimId ~= '' then
-  redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', math.max(1, math.floor(leaseMs)))
+  redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', S(math.max(1, math.floor(leaseMs))))
 end
 -- What the claim took counts against the rates it was held to.
 local function logRate(task, n, per)
