@@ -67,7 +67,16 @@ export interface ClaimFlow {
  * What `claim` returns: the jobs, and `heldMs` when a rate limit held back jobs that were ready (how long until it
  * allows more, store clock), so the worker waits that long instead of polling. Absent when no rate limit held any.
  */
-export type ClaimReply = ClaimedJob[] & { heldMs?: number };
+export type ClaimReply = ClaimedJob[] & {
+  heldMs?: number;
+  /**
+   * True when no other job of the queue was claimable as the claim ran (it returned fewer than asked, and no task
+   * limit, pause, flow limit or group held any back), and every change that makes one claimable from then on wakes
+   * the queue's workers (`subscribe`). A worker then claims again on a wake-up or its poll, not each time a slot frees:
+   * an idle worker running one job at a time makes one claim per job instead of two. Optional: absent means unknown.
+   */
+  drained?: boolean;
+};
 
 /** Ask for up to `limit` runnable jobs of one queue. */
 export interface ClaimRequest {

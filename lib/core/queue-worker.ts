@@ -62,6 +62,11 @@ export class QueueWorker implements AttemptOwner {
   private dirty = true;
   /** Jobs may have become ready in the store since the last claim (a wake-up or a poll), not just a slot freed. */
   private arrived = false;
+  /**
+   * The last claim of every priority found nothing else claimable (`ClaimReply.drained`) and no wake-up or poll came
+   * since: a freed slot then claims nothing, as the claim would come back empty.
+   */
+  private storeDrained = false;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private drainWaiters: (() => void)[] = [];
@@ -144,6 +149,7 @@ export class QueueWorker implements AttemptOwner {
       this.dirty = false;
       const arrived = this.arrived;
       this.arrived = false;
+      if (arrived) this.storeDrained = false;
       this.startBuffered();
       const busy = this.busy;
       const leaseRoom = this.leaseRoom();
@@ -151,6 +157,8 @@ export class QueueWorker implements AttemptOwner {
       let request: ClaimRequest | null = null;
       // No room: a probe waits (its wake-up kept) until a finished job hands a lease back.
       if (leaseRoom <= 0) this.arrived ||= arrived;
+      // Nothing was left to claim and nothing arrived since: a freed slot waits for a wake-up or the poll.
+      else if (this.storeDrained) request = null;
       else if (regular > 0) {
         // With the buffer empty, the first jobs of the reply (the store's claim order) start at once, so the claim
         // records their start itself and a crash from here on counts as a stall. Jobs started later from the buffer
@@ -196,6 +204,8 @@ export class QueueWorker implements AttemptOwner {
           continue;
         }
         this.buffer.noteClaim(PrefetchBuffer.now() - began);
+        // Only a claim of every priority speaks for the whole queue (a probe or the reserve's asks for some).
+        if (!request.priorities) this.storeDrained = claimed.drained === true && claimed.length < request.limit && !this.arrived;
         if (this.deps.events.has('storage:claim')) {
           this.deps.events.emit('storage:claim', { queue: this.config.queue, count: claimed.length });
         }

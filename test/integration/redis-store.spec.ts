@@ -365,6 +365,57 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('an idle worker claims once per job: after a claim that drained the queue, a freed slot waits for a wake-up', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
+    const uno = new UnoJobs({ storage, worker: { concurrency: 10, pollIntervalMs: 60_000 } });
+    const started = new Set<string>();
+    const claims: number[] = [];
+    uno.events.on('storage:claim', ({ count }) => claims.push(count));
+    uno.register('ping', async (_payload, ctx) => void started.add(ctx.job.id));
+    await uno.start();
+    try {
+      await uno.queue.enqueue('ping', {}); // the first one also waits for the subscription to be up
+      await waitFor(() => started.size === 1, 5000, 'the first job');
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the claim the first job's freed slot may still make
+      const before = claims.length;
+      for (let i = 0; i < 20; i++) {
+        const job = await uno.queue.enqueue('ping', { i });
+        await waitFor(() => started.has(job.id), 20_000, `job ${i} to start`);
+        await new Promise((resolve) => setTimeout(resolve, 20)); // room for a claim after the handler, were there one
+      }
+      await waitFor(async () => (await uno.queue.counts()).completed === 21, 5000, 'every job to complete');
+      // One claim per wake-up; one after each handler as well would make 40. A job that arrives while a claim is
+      // under way adds one, so allow a few.
+      expect(claims.length - before).toBeGreaterThanOrEqual(20);
+      expect(claims.length - before).toBeLessThanOrEqual(24);
+    } finally {
+      await uno.stop();
+      await storage.close();
+    }
+  });
+
+  it('a worker whose claims hold tasks back keeps claiming as its slots free (no drained claim)', async () => {
+    const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
+    const uno = new UnoJobs({ storage, worker: { concurrency: 4, pollIntervalMs: 60_000 } });
+    let running = 0;
+    let most = 0;
+    uno.register('capped', async () => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+    }, { concurrency: 1 });
+    await uno.start();
+    try {
+      await uno.queue.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ task: 'capped', payload: { i } })));
+      // Only freed slots bring the next job of a task capped at 1 here: no wake-up comes, the poll is a minute away.
+      await waitFor(async () => (await uno.queue.counts()).completed === 30, 20_000, 'every capped job to complete');
+      expect(most).toBe(1);
+    } finally {
+      await uno.stop();
+      await storage.close();
+    }
+  });
+
   it('reconnects after its connections are killed mid-run, without losing jobs or leaving leases stuck', async () => {
     const name = `conn-${randomUUID().slice(0, 8)}`;
     const prefix = prefixOf();

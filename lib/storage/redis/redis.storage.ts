@@ -353,8 +353,8 @@ export class RedisJobStorage extends JobStorage {
     // The tasks held back when the hint was made go along: the script drops the hint once they changed.
     args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '');
     pushFlow(args, request.flow);
-    type Reply = [number, string[][], string[], string?, string?, string[]?, string?, string?];
-    const [first, raw, next, held = '', heldMs = '', ids = [], lease = '', now = ''] = await this.run<Reply>('claim', [this.keys.queue(request.queue)], args);
+    type Reply = [number, string[][], string[], string?, string?, string[]?, string?, string?, string?];
+    const [first, raw, next, held = '', heldMs = '', ids = [], lease = '', now = '', drained = ''] = await this.run<Reply>('claim', [this.keys.queue(request.queue)], args);
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
     const startNow = request.startNow ?? 0;
@@ -372,6 +372,8 @@ export class RedisJobStorage extends JobStorage {
       return { job, token: encodeToken(first + i, request.queue, !job.parent && !job.group) };
     });
     if (heldMs !== '') reply.heldMs = Number(heldMs);
+    // Not enumerable: a reply still compares equal to the plain array of its jobs.
+    if (drained === '1') Object.defineProperty(reply, 'drained', { value: true });
     return reply;
   }
 

@@ -38,7 +38,8 @@
 
   Returns { token counter of the first job, { job hash as HGETALL pairs, read before the claim wrote it (jobPairs in
   common.lua) ... }, { resume hint per level ('' = from the head) }, held tasks (as above), ms until a rate limit that
-  ran out allows more ('' = none), { job ids }, lease expiry, now } with jobs in claim order; job i's token is
+  ran out allows more ('' = none), { job ids }, lease expiry, now, '1' when drained (see below) else '' } with jobs
+  in claim order; job i's token is
   first + i - 1. The client patches what the claim wrote into each job: state active, attempt + 1, the worker, the
   lease expiry, and 'started' = now for the first startNow jobs ('' for the others). A replay returns the remembered
   batch's hashes as they are now, with no lease (nothing to patch) and no resume hints, or nothing when any of its jobs
@@ -389,7 +390,14 @@ end
 if promoted > #claimed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 -- Hints are read before the claimed ids leave their sets (a skipped id never does).
 local resume = resumeHints()
-if #claimed == 0 then return { 0, {}, resume, heldTasks, held } end
+-- Drained: nothing else of this queue was claimable when this claim ran. Said only when nothing held jobs back (no
+-- task limits or pauses, no flow limits, no groups, no resume hints): every level asked was then read to its end.
+-- Every later change that makes a job claimable publishes a wake-up, so the worker can wait for one instead of claiming
+-- again each time a slot frees (see ClaimReply.drained).
+local drained = ''
+if #claimed < limit and limits == nil and lanes == nil and nHints == 0 and heldMs == nil and queueFlow[1] == ''
+  and queueFlow[2] == '' and queueFlow[4] == '' and next(taskFlows) == nil and groupCaps == nil then drained = '1' end
+if #claimed == 0 then return { 0, {}, resume, heldTasks, held, {}, '', '', drained } end
 
 for _, l in ipairs(levels) do
   if #take[l] > 0 then zremAll(wkey[l], take[l]) end
@@ -463,4 +471,4 @@ if next(taskFlows) ~= nil then
     if spec[2] ~= '' then logRate(task, took[task] or 0, tonumber(spec[3])) end
   end
 end
-return { first, jobs, resume, heldTasks, held, valid, lease, nowS }
+return { first, jobs, resume, heldTasks, held, valid, lease, nowS, drained }
