@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
-import { completeSql } from '../../lib/storage/typeorm/queries/complete.postgres.js';
+import { completeChildrenSql, completeRemoveSql, completeSql } from '../../lib/storage/typeorm/queries/complete.postgres.js';
 import { failSql } from '../../lib/storage/typeorm/queries/fail.postgres.js';
-import { heartbeatSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
+import { heartbeatSql, markStartedSql } from '../../lib/storage/typeorm/queries/heartbeat.postgres.js';
+import { FENCE } from '../../lib/storage/typeorm/queries/async-commit.postgres.js';
 import { oldestWaitingStmt } from '../../lib/storage/typeorm/queries/monitoring.js';
 import { countsByTaskStmt, listOp } from '../../lib/storage/typeorm/queries/admin.js';
 import type { Stmt } from '../../lib/storage/typeorm/dialect.js';
@@ -69,6 +70,58 @@ describe('PostgreSQL worker writes: generic plans look jobs up by primary key', 
     expect(plan).toContain(`${t.jobs}_pkey`);
     expect(plan).not.toContain(`${t.jobs}_lease`);
     expect(plan).not.toMatch(/Seq Scan on \S*jobs/);
+  });
+});
+
+describe('PostgreSQL worker writes on a table without statistics: index probes for a batch of 300', () => {
+  // As the bench and CI servers leave a table (autovacuum off, never analysed): the planner guesses a tenth of the
+  // rows, and a custom plan (each connection's first five runs of a prepared statement, and every unnamed one) knows
+  // the batch has 300 rows. With an `=` fence it hash-joined the batch against a sequential scan of the whole table.
+  const p2 = `${prefix}nostats_`;
+  const t2 = tableNames(p2);
+  let ids: string[] = [];
+  let tokens: string[] = [];
+
+  beforeAll(async () => {
+    const store = new TypeormJobStorage({ dataSource: ds, tablePrefix: p2, runMigrations: true, listen: false });
+    await store.init();
+    await store.insert(Array.from({ length: 3000 }, (_, i) => newJob({ id: `n${i}` })));
+    const done = await store.claim({ queue: 'q', limit: 1000, leaseMs: 60_000, workerId: 'w' });
+    await store.complete(done.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })));
+    const held = await store.claim({ queue: 'q', limit: 300, leaseMs: 60_000, workerId: 'w' });
+    ids = held.map((c) => c.job.id);
+    tokens = held.map((c) => c.token);
+    await store.close();
+    const [{ reltuples }] = (await ds.query(`SELECT reltuples FROM pg_class WHERE relname = $1`, [t2.jobs])) as { reltuples: number }[];
+    expect(Number(reltuples)).toBe(-1); // never analysed
+  });
+
+  afterAll(() => dropTables(ds, p2));
+
+  /** The plan PostgreSQL picks for this batch (an unnamed statement: planned with its values). */
+  async function customPlan(sql: string, params: unknown[]): Promise<string> {
+    const rows = (await ds.query(`EXPLAIN ${sql}`, params)) as { 'QUERY PLAN': string }[];
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  const batch = () => [ids, tokens];
+  const writes: [string, () => string, () => unknown[]][] = [
+    ['complete', () => completeSql(t2, true), () => [...batch(), ids.map(() => 'null')]],
+    ['complete (removing)', () => completeRemoveSql(t2, true), batch],
+    ['complete (flow children)', () => completeChildrenSql(t2, true), () => [...batch(), ids.map(() => 'null'), 'ch']],
+    ['fail', () => failSql(t2, true), () => [...batch(), ids.map(() => '{}'), ids.map(() => 0), 'ch', ids.map(() => 10)]],
+    ['heartbeat', () => heartbeatSql(t2, true), () => [...batch(), 1000]],
+    ['start marks', () => markStartedSql(t2, true), batch],
+  ];
+  it.each(writes)('%s', async (_name, sql, params) => {
+    const plan = await customPlan(sql(), params());
+    expect(plan).toMatch(new RegExp(`Nested Loop[\\s\\S]*Index Scan using ${t2.jobs}_pkey on ${t2.jobs} j`));
+    expect(plan).not.toMatch(/Seq Scan on \S*jobs|Hash Join/);
+  });
+
+  it('the same statement with an `=` fence reads the whole table here (what the fence\'s form prevents)', async () => {
+    const plan = await customPlan(completeSql(t2, true).replace(FENCE, 'j.id = v.id AND j.token = v.token'), [...batch(), ids.map(() => 'null')]);
+    expect(plan).toMatch(new RegExp(`Hash Join[\\s\\S]*Seq Scan on ${t2.jobs} j`));
   });
 });
 

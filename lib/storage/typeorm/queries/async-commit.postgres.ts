@@ -25,5 +25,14 @@ export const CLEAR_LEASE = 'token = NULL, worker_id = NULL, lease_expires_at = N
  * partial lease index, and once the statement is prepared PostgreSQL's generic plan (which guesses 10 rows for
  * `unnest`) scans every active row of that index and re-reads the whole batch for each: measured here at
  * 94 µs per completed job against 18 µs with the join by primary key this fence leaves the planner.
+ *
+ * Why `= ANY(ARRAY[...])` of one element instead of `=`: it matches the primary key just as well (a nested loop over
+ * the batch, one index probe per job), but it is no hashable join clause, so the planner cannot hash-join the batch
+ * against a sequential scan of the whole table. On a table without statistics (autovacuum off, or never analysed)
+ * it guesses a tenth of the rows, and each connection's first five runs of the statement (custom plans, which know
+ * the batch size) took that plan for batches of a few hundred: all 24,000 rows read to complete 300, 6.7-10.6 against
+ * 3.5-5.5 ms, and 14 of 53-65 completions of a bench run at c=10 (docs/benchmarks.md). Both terms need the form: a
+ * hash on the token alone is as bad. The generic plan the statement settles on after five runs is the same nested
+ * loop either way, so with statistics nothing changes.
  */
-export const FENCE = 'j.id = v.id AND j.token = v.token';
+export const FENCE = 'j.id = ANY(ARRAY[v.id]) AND j.token = ANY(ARRAY[v.token])';
