@@ -419,7 +419,7 @@ for _, id in ipairs(claimed) do
   local all, task, attempt, group = jobPairs(base, jobKey(base, id), id)
   if all then
     local k = #valid + 1
-    valid[k], jobs[k], tasks[k], attempts[k], groups[k] = id, all, task or false, attempt or '0', group or false
+    valid[k], jobs[k], tasks[k], attempts[k], groups[k] = id, all, task or false, attempt or false, group or false
   end
 end
 if #valid == 0 then return { 0, {}, resume, heldTasks, held } end
@@ -436,12 +436,20 @@ local activeArgs, perTask = {}, {}
 local nowS = S(now)
 for i, id in ipairs(valid) do
   if tasks[i] then countTask(perTask, tasks[i]) end
-  local attempt = tonumber(attempts[i]) + 1
+  local attempt = tonumber(attempts[i] or '0') + 1
   -- One HGETALL (above) and one HSET per job.
-  local started = ''
-  if i <= startNow then started = nowS end
-  redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', started, 'worker', worker,
-    'lease', lease, 'token', S(first + i - 1))
+  -- 'started': now for the jobs that start at once, else cleared; a job never claimed before (no 'attempt' yet) has
+  -- none to clear, and one field fewer to write.
+  if i <= startNow then
+    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', nowS, 'worker', worker,
+      'lease', lease, 'token', S(first + i - 1))
+  elseif attempts[i] then
+    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', '', 'worker', worker,
+      'lease', lease, 'token', S(first + i - 1))
+  else
+    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'worker', worker, 'lease', lease,
+      'token', S(first + i - 1))
+  end
   if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], '1') end
   activeArgs[2 * i - 1] = lease
   activeArgs[2 * i] = id
