@@ -244,53 +244,53 @@ describe('RedisJobStorage behaviour', () => {
 
   it('reads, claims, completes and debounces job records stored in the layout before the compact one', async () => {
     await withStore(async (storage, prefix) => {
-    const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
-    const backoff = { type: 'fixed' as const, delay: 5 };
-    const job = newJob({ id: 'old', payload: '{"v":1}', timeoutMs: 1234, backoff, headers, dedupe: { key: 'k', mode: 'debounce', ttlMs: null } });
-    await storage.insert([job]);
-    const key = `{${prefix}:q}:job:old`;
-    const now = await storage.get('old');
-    // The hash as the earlier insert script wrote it: every part a field of its own, and the compact one's 'spec'.
-    const compact = await admin.hgetall(key);
-    expect(Object.keys(compact).sort()).toEqual(['dd', 'prio', 'spec', 'state', 'task']);
-    await admin.del(key);
-    const created = String(now!.createdAt.getTime());
-    await admin.hset(key, { id: 'old', task: 'test.task', queue: 'q', payload: '{"v":1}', prio: compact.prio!, state: 'waiting', attempt: '0',
-      max: '3', runAt: created, created, ready: created, order: '1', errors: '[]', timeout: '1234', backoff: JSON.stringify(backoff),
-      headers: JSON.stringify(headers), dd: compact.dd! });
-    expect(await storage.get('old')).toEqual(now);
+      const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+      const backoff = { type: 'fixed' as const, delay: 5 };
+      const job = newJob({ id: 'old', payload: '{"v":1}', timeoutMs: 1234, backoff, headers, dedupe: { key: 'k', mode: 'debounce', ttlMs: null } });
+      await storage.insert([job]);
+      const key = `{${prefix}:q}:job:old`;
+      const now = await storage.get('old');
+      // The hash as the earlier insert script wrote it: every part a field of its own, and the compact one's 'spec'.
+      const compact = await admin.hgetall(key);
+      expect(Object.keys(compact).sort()).toEqual(['dd', 'prio', 'spec', 'state', 'task']);
+      await admin.del(key);
+      const created = String(now!.createdAt.getTime());
+      await admin.hset(key, { id: 'old', task: 'test.task', queue: 'q', payload: '{"v":1}', prio: compact.prio!, state: 'waiting', attempt: '0',
+        max: '3', runAt: created, created, ready: created, order: '1', errors: '[]', timeout: '1234', backoff: JSON.stringify(backoff),
+        headers: JSON.stringify(headers), dd: compact.dd! });
+      expect(await storage.get('old')).toEqual(now);
 
-    // A debounce replaces the payload of the old record's own field.
-    await storage.insert([{ ...job, id: 'new', payload: '{"v":2}' }]);
-    expect((await storage.get('old'))!.payload).toEqual({ v: 2 });
-    const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w' });
-    expect(claimed!.job).toMatchObject({ id: 'old', state: 'active', attempt: 1, maxAttempts: 3, timeoutMs: 1234, backoff, headers, payload: { v: 2 } });
-    expect(await storage.complete([{ id: 'old', token: claimed!.token, result: '7' }])).toEqual([true]);
-    expect(await storage.get('old')).toMatchObject({ state: 'completed', result: 7, createdAt: now!.createdAt });
+      // A debounce replaces the payload of the old record's own field.
+      await storage.insert([{ ...job, id: 'new', payload: '{"v":2}' }]);
+      expect((await storage.get('old'))!.payload).toEqual({ v: 2 });
+      const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      expect(claimed!.job).toMatchObject({ id: 'old', state: 'active', attempt: 1, maxAttempts: 3, timeoutMs: 1234, backoff, headers, payload: { v: 2 } });
+      expect(await storage.complete([{ id: 'old', token: claimed!.token, result: '7' }])).toEqual([true]);
+      expect(await storage.get('old')).toMatchObject({ state: 'completed', result: 7, createdAt: now!.createdAt });
 
-    // And in the compact layout, a replace rewrites the payload at the end of 'spec' and keeps the other parts; a
-    // payload may hold line breaks of its own.
-    const replace = { key: 'r', mode: 'replace' as const, ttlMs: null };
-    const [fresh] = await storage.insert([{ ...job, id: 'c1', payload: '{\n"v":"a"}', dedupe: replace }]);
-    expect(fresh!.job.payload).toEqual({ v: 'a' });
-    await storage.insert([{ ...job, id: 'c2', payload: '{"v":\n3}', dedupe: replace }]);
-    expect(await storage.get('c1')).toEqual({ ...fresh!.job, payload: { v: 3 } });
+      // And in the compact layout, a replace rewrites the payload at the end of 'spec' and keeps the other parts; a
+      // payload may hold line breaks of its own.
+      const replace = { key: 'r', mode: 'replace' as const, ttlMs: null };
+      const [fresh] = await storage.insert([{ ...job, id: 'c1', payload: '{\n"v":"a"}', dedupe: replace }]);
+      expect(fresh!.job.payload).toEqual({ v: 'a' });
+      await storage.insert([{ ...job, id: 'c2', payload: '{"v":\n3}', dedupe: replace }]);
+      expect(await storage.get('c1')).toEqual({ ...fresh!.job, payload: { v: 3 } });
     });
   });
 
   it('prune deletes only jobs still finished when its script runs, and clears ids whose hash is gone', async () => {
     await withStore(async (storage, prefix) => {
-    await storage.insert([newJob({ id: 'done' }), newJob({ id: 'back' })]);
-    const claimed = await storage.claim({ queue: 'q', limit: 2, leaseMs: 30_000, workerId: 'w' });
-    await storage.complete(claimed.map(({ job, token }) => ({ id: job.id, token, result: '1' })));
-    // What the prune script can meet after the client read the set: a job retried meanwhile (waiting again, still
-    // named by the ids the client picked) and an id whose hash was deleted by hand.
-    await admin.hset(`{${prefix}:q}:job:back`, 'state', 'waiting');
-    await admin.zadd(`{${prefix}:q}:completed`, 1, 'ghost');
-    expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 0 }, failed: { maxAgeMs: 1e12, maxCount: 1e9 } }, 100)).toBe(2);
-    expect(await storage.get('done')).toBeNull();
-    expect((await storage.get('back'))!.state).toBe('waiting');
-    expect(await admin.zrange(`{${prefix}:q}:completed`, '0', '-1')).toEqual(['back']);
+      await storage.insert([newJob({ id: 'done' }), newJob({ id: 'back' })]);
+      const claimed = await storage.claim({ queue: 'q', limit: 2, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete(claimed.map(({ job, token }) => ({ id: job.id, token, result: '1' })));
+      // What the prune script can meet after the client read the set: a job retried meanwhile (waiting again, still
+      // named by the ids the client picked) and an id whose hash was deleted by hand.
+      await admin.hset(`{${prefix}:q}:job:back`, 'state', 'waiting');
+      await admin.zadd(`{${prefix}:q}:completed`, 1, 'ghost');
+      expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 0 }, failed: { maxAgeMs: 1e12, maxCount: 1e9 } }, 100)).toBe(2);
+      expect(await storage.get('done')).toBeNull();
+      expect((await storage.get('back'))!.state).toBe('waiting');
+      expect(await admin.zrange(`{${prefix}:q}:completed`, '0', '-1')).toEqual(['back']);
     });
   });
 
@@ -537,20 +537,20 @@ describe('RedisJobStorage monitoring records', () => {
 describe('RedisJobStorage fencing tokens', () => {
   it('never hands out a token twice, even after its counter is rolled back (restart from AOF, failover)', async () => {
     await withStore(async (storage, prefix) => {
-    await storage.insert([newJob({ id: 'x' })]);
-    const meta = `{${prefix}:q}:meta`;
-    const before = await admin.hget(meta, 'tok');
-    const [first] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'lost' });
-    // What a restart that lost the last writes looks like: the claim is gone and the counter back where it was.
-    await storage.release([{ id: 'x', token: first!.token }]);
-    if (before === null) await admin.hdel(meta, 'tok');
-    else await admin.hset(meta, 'tok', before);
-    const [second] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'new' });
-    expect(second!.job.id).toBe('x');
-    expect(second!.token).not.toBe(first!.token);
-    // The worker that held the lost claim is fenced out.
-    expect(await storage.complete([{ id: 'x', token: first!.token, result: '"stale"' }])).toEqual([false]);
-    expect(await storage.complete([{ id: 'x', token: second!.token, result: '"fresh"' }])).toEqual([true]);
+      await storage.insert([newJob({ id: 'x' })]);
+      const meta = `{${prefix}:q}:meta`;
+      const before = await admin.hget(meta, 'tok');
+      const [first] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'lost' });
+      // What a restart that lost the last writes looks like: the claim is gone and the counter back where it was.
+      await storage.release([{ id: 'x', token: first!.token }]);
+      if (before === null) await admin.hdel(meta, 'tok');
+      else await admin.hset(meta, 'tok', before);
+      const [second] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'new' });
+      expect(second!.job.id).toBe('x');
+      expect(second!.token).not.toBe(first!.token);
+      // The worker that held the lost claim is fenced out.
+      expect(await storage.complete([{ id: 'x', token: first!.token, result: '"stale"' }])).toEqual([false]);
+      expect(await storage.complete([{ id: 'x', token: second!.token, result: '"fresh"' }])).toEqual([true]);
     });
   });
 });
@@ -558,119 +558,126 @@ describe('RedisJobStorage fencing tokens', () => {
 describe('RedisJobStorage claim replay', () => {
   it('a claim call that runs twice (ioredis resending it after a reconnect) returns the same jobs, not a second batch', async () => {
     await withStore(async (storage, prefix) => {
-    await storage.insert(Array.from({ length: 6 }, (_, i) => newJob({ id: `j${i}` })));
-    const redis = (storage as unknown as { redis: Redis }).redis;
-    // Capture the claim's EVALSHA, then send the very same command again, as ioredis does after a reconnect.
-    const sent: unknown[][] = [];
-    const original = redis.evalsha.bind(redis);
-    redis.evalsha = ((...args: unknown[]) => {
-      sent.push(args);
-      return (original as (...a: unknown[]) => Promise<unknown>)(...args);
-    }) as typeof redis.evalsha;
-    const first = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1' });
-    redis.evalsha = original;
-    expect(sent).toHaveLength(1);
-    const [again, raw] = (await (original as (...a: unknown[]) => Promise<[number, unknown[]]>)(...sent[0]!));
-    expect(raw).toHaveLength(3);
-    // The same counters (these jobs are in no flow or group: their tokens carry the plain mark, see codec.ts).
-    expect(raw.map((_, i) => `${again + i}p:q`)).toEqual(first.map((c) => c.token));
-    expect((await storage.counts()).active).toBe(3); // nothing more was claimed by the replay
-    expect((await storage.counts()).waiting).toBe(3);
+      await storage.insert(Array.from({ length: 6 }, (_, i) => newJob({ id: `j${i}` })));
+      const redis = (storage as unknown as { redis: Redis }).redis;
+      // Capture the claim's EVALSHA, then send the very same command again, as ioredis does after a reconnect.
+      const sent: unknown[][] = [];
+      const original = redis.evalsha.bind(redis);
+      redis.evalsha = ((...args: unknown[]) => {
+        sent.push(args);
+        return (original as (...a: unknown[]) => Promise<unknown>)(...args);
+      }) as typeof redis.evalsha;
+      const first = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1' });
+      redis.evalsha = original;
+      expect(sent).toHaveLength(1);
+      const [again, raw] = (await (original as (...a: unknown[]) => Promise<[number, unknown[]]>)(...sent[0]!));
+      expect(raw).toHaveLength(3);
+      // The same counters (these jobs are in no flow or group: their tokens carry the plain mark, see codec.ts).
+      expect(raw.map((_, i) => `${again + i}p:q`)).toEqual(first.map((c) => c.token));
+      expect((await storage.counts()).active).toBe(3); // nothing more was claimed by the replay
+      expect((await storage.counts()).waiting).toBe(3);
     });
   });
 
   it('a replayed claim decodes to the jobs as the first claim left them (attempt counted once)', async () => {
     await withStore(async (storage, prefix) => {
-    await storage.insert(Array.from({ length: 3 }, (_, i) => newJob({ id: `j${i}` })));
-    const redis = (storage as unknown as { redis: Redis }).redis;
-    const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
-    // The first answer is lost; the store reads the answer to the same command sent again.
-    redis.evalsha = (async (...args: unknown[]) => {
-      await original(...args);
-      return original(...args);
-    }) as typeof redis.evalsha;
-    const claimed = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1', startNow: 1 });
-    redis.evalsha = original as typeof redis.evalsha;
-    expect(claimed.map((c) => c.job.id)).toEqual(['j0', 'j1', 'j2']);
-    for (const c of claimed) {
-      expect(c.job).toEqual(await storage.get(c.job.id));
-      expect(c.job).toMatchObject({ state: 'active', attempt: 1, workerId: 'w1', queue: 'q', payload: { n: 1 } });
-    }
-    expect(claimed.map((c) => c.job.startedAt !== null)).toEqual([true, false, false]);
-    expect(await storage.heartbeat(claimed.map(({ job, token }) => ({ id: job.id, token })), 30_000)).toEqual([]);
+      await storage.insert(Array.from({ length: 3 }, (_, i) => newJob({ id: `j${i}` })));
+      const redis = (storage as unknown as { redis: Redis }).redis;
+      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+      // The first answer is lost; the store reads the answer to the same command sent again.
+      redis.evalsha = (async (...args: unknown[]) => {
+        await original(...args);
+        return original(...args);
+      }) as typeof redis.evalsha;
+      const claimed = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1', startNow: 1 });
+      redis.evalsha = original as typeof redis.evalsha;
+      expect(claimed.map((c) => c.job.id)).toEqual(['j0', 'j1', 'j2']);
+      for (const c of claimed) {
+        expect(c.job).toEqual(await storage.get(c.job.id));
+        expect(c.job).toMatchObject({ state: 'active', attempt: 1, workerId: 'w1', queue: 'q', payload: { n: 1 } });
+      }
+      expect(claimed.map((c) => c.job.startedAt !== null)).toEqual([true, false, false]);
+      expect(await storage.heartbeat(claimed.map(({ job, token }) => ({ id: job.id, token })), 30_000)).toEqual([]);
     });
   });
 });
 
 describe('RedisJobStorage flow-control keys', () => {
-  it('retention deletes a debounce key and a flow parent\'s keys with their jobs; a window key expires by itself', async () => {
+  it('retention deletes a debounce key, log lines and a flow parent\'s keys with their jobs; a window key expires by itself', async () => {
     await withStore(async (storage, prefix) => {
-    const debounceKey = `{${prefix}:q}:dd:${JSON.stringify(['test.task', 'k'])}`;
-    const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'debounce', ttlMs: null } })]);
-    expect(await admin.exists(debounceKey)).toBe(1);
-    await storage.insert([newJob({ dedupe: { key: 'w', mode: 'window', ttlMs: 60_000 } })]);
-    const parent = newJob({ awaitChildren: true });
-    const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
-    await storage.insert([parent, child]);
-    const [claimed] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
-    await storage.complete([{ id: claimed!.job.id, token: claimed!.token, result: '1' }]);
-    expect((await scanKeys(`{${prefix}:q}:kids:*`)).length + (await scanKeys(`{${prefix}:q}:ended:*`)).length).toBe(2);
-    expect(await admin.pttl(`{${prefix}:q}:dd:${JSON.stringify(['test.task', 'w'])}`)).toBeGreaterThan(59_000);
-    await storage.cancel(keyed!.job.id);
-    await storage.cancel(parent.id);
-    expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 1e9 }, failed: { maxAgeMs: 0, maxCount: 0 } }, 100)).toBe(2);
-    expect(await admin.exists(debounceKey)).toBe(0);
-    expect(await scanKeys(`{${prefix}:q}:kids:*`)).toEqual([]);
-    expect(await scanKeys(`{${prefix}:q}:ended:*`)).toEqual([]);
+      // A job that logged, completed: its log list goes with it.
+      const [logged] = await storage.insert([newJob()]);
+      const [running] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.progress({ id: logged!.job.id, token: running!.token }, { log: 'a line' });
+      await storage.complete([{ id: logged!.job.id, token: running!.token, result: '1' }]);
+      expect(await admin.exists(`{${prefix}:q}:logs:${logged!.job.id}`)).toBe(1);
+      const debounceKey = `{${prefix}:q}:dd:${JSON.stringify(['test.task', 'k'])}`;
+      const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'debounce', ttlMs: null } })]);
+      expect(await admin.exists(debounceKey)).toBe(1);
+      await storage.insert([newJob({ dedupe: { key: 'w', mode: 'window', ttlMs: 60_000 } })]);
+      const parent = newJob({ awaitChildren: true });
+      const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
+      await storage.insert([parent, child]);
+      const [claimed] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete([{ id: claimed!.job.id, token: claimed!.token, result: '1' }]);
+      expect((await scanKeys(`{${prefix}:q}:kids:*`)).length + (await scanKeys(`{${prefix}:q}:ended:*`)).length).toBe(2);
+      expect(await admin.pttl(`{${prefix}:q}:dd:${JSON.stringify(['test.task', 'w'])}`)).toBeGreaterThan(59_000);
+      await storage.cancel(keyed!.job.id);
+      await storage.cancel(parent.id);
+      expect(await storage.prune({ completed: { maxAgeMs: 1e12, maxCount: 0 }, failed: { maxAgeMs: 0, maxCount: 0 } }, 100)).toBe(4);
+      expect(await admin.exists(`{${prefix}:q}:logs:${logged!.job.id}`)).toBe(0);
+      expect(await admin.exists(debounceKey)).toBe(0);
+      expect(await scanKeys(`{${prefix}:q}:kids:*`)).toEqual([]);
+      expect(await scanKeys(`{${prefix}:q}:ended:*`)).toEqual([]);
     });
   });
 
   it('one insert call whose later job debounces an earlier one leaves each job in exactly one state set, in order', async () => {
     await withStore(async (storage, prefix) => {
-    const key = (k: string, mode: 'debounce' | 'replace') => ({ dedupe: { key: k, mode, ttlMs: null } });
-    const results = await storage.insert([
-      newJob({ id: 'a', ...key('k', 'debounce') }),
-      newJob({ id: 'b' }),
-      newJob({ id: 'c', ...key('k', 'debounce'), delayMs: 60_000, payload: '{"n":2}' }),
-      newJob({ id: 'd', ...key('r', 'replace') }),
-      newJob({ id: 'e', ...key('r', 'replace'), payload: '{"n":3}' }),
-      newJob({ id: 'f' }),
-    ]);
-    expect(results.map((r) => [r.job.id, r.created])).toEqual([['a', true], ['b', true], ['a', false], ['d', true], ['d', false], ['f', true]]);
-    const base = `{${prefix}:q}`;
-    expect(await admin.zrange(`${base}:scheduled`, '0', '-1')).toEqual(['a']);
-    expect(await admin.zrange(`${base}:w:2`, '0', '-1')).toEqual(['b', 'd', 'f']);
-    expect(await admin.zrange(`${base}:all`, '0', '-1')).toEqual(['a', 'b', 'd', 'f']);
-    const claimed = await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w' });
-    expect(claimed.map((c) => [c.job.id, c.job.payload])).toEqual([['b', { n: 1 }], ['d', { n: 3 }], ['f', { n: 1 }]]);
-    expect((await storage.get('a'))!).toMatchObject({ state: 'scheduled', payload: { n: 2 } });
+      const key = (k: string, mode: 'debounce' | 'replace') => ({ dedupe: { key: k, mode, ttlMs: null } });
+      const results = await storage.insert([
+        newJob({ id: 'a', ...key('k', 'debounce') }),
+        newJob({ id: 'b' }),
+        newJob({ id: 'c', ...key('k', 'debounce'), delayMs: 60_000, payload: '{"n":2}' }),
+        newJob({ id: 'd', ...key('r', 'replace') }),
+        newJob({ id: 'e', ...key('r', 'replace'), payload: '{"n":3}' }),
+        newJob({ id: 'f' }),
+      ]);
+      expect(results.map((r) => [r.job.id, r.created])).toEqual([['a', true], ['b', true], ['a', false], ['d', true], ['d', false], ['f', true]]);
+      const base = `{${prefix}:q}`;
+      expect(await admin.zrange(`${base}:scheduled`, '0', '-1')).toEqual(['a']);
+      expect(await admin.zrange(`${base}:w:2`, '0', '-1')).toEqual(['b', 'd', 'f']);
+      expect(await admin.zrange(`${base}:all`, '0', '-1')).toEqual(['a', 'b', 'd', 'f']);
+      const claimed = await storage.claim({ queue: 'q', limit: 10, leaseMs: 30_000, workerId: 'w' });
+      expect(claimed.map((c) => [c.job.id, c.job.payload])).toEqual([['b', { n: 1 }], ['d', { n: 3 }], ['f', { n: 1 }]]);
+      expect((await storage.get('a'))!).toMatchObject({ state: 'scheduled', payload: { n: 2 } });
     });
   });
 
   it('remove leaves no key of its jobs behind: state sets, logs, dedupe keys, flow lists, the id index', async () => {
     await withStore(async (storage, prefix) => {
-    const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'replace', ttlMs: null } })]);
-    const parent = newJob({ awaitChildren: true });
-    const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
-    const logged = newJob({ queue: 'q3', maxAttempts: 1 });
-    await storage.insert([parent, child]);
-    await storage.insert([logged, newJob({ id: 'later', delayMs: 60_000 }), newJob({ id: 'stopped' })]);
-    const [c] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
-    await storage.complete([{ id: c!.job.id, token: c!.token, result: '1' }]);
-    const [l] = await storage.claim({ queue: 'q3', limit: 1, leaseMs: 30_000, workerId: 'w' });
-    await storage.progress({ id: logged.id, token: l!.token }, { log: 'a line' });
-    await storage.fail([{ id: logged.id, token: l!.token, error: { attempt: 1, name: 'Error', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]);
-    await storage.cancel('stopped');
-    for (const id of [keyed!.job.id, child.id, parent.id, logged.id, 'later', 'stopped']) expect((await storage.remove(id))?.id).toBe(id);
-    // What stays is not the jobs': each queue's counters and last claim id, the store's epoch and queue set.
-    const left = (await scanKeys(`{${prefix}*`)).filter((key) => !/:meta$|:claim:w$|:tc$|\}:epoch$/.test(key)).sort();
-    expect(left).toEqual([`{${prefix}}:queues`]);
-    for (const queue of ['q', 'q2', 'q3']) {
-      expect(Number(await admin.hget(`{${prefix}:${queue}}:meta`, 'cancelled'))).toBe(0);
-      // The per-task counts (see countsByTask) are back to zero: every deleted job left its state's count.
-      const counts = Object.values(await admin.hgetall(`{${prefix}:${queue}}:tc`)).map(Number);
-      expect(counts.filter((n) => n !== 0)).toEqual([]);
-    }
+      const [keyed] = await storage.insert([newJob({ dedupe: { key: 'k', mode: 'replace', ttlMs: null } })]);
+      const parent = newJob({ awaitChildren: true });
+      const child = newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } });
+      const logged = newJob({ queue: 'q3', maxAttempts: 1 });
+      await storage.insert([parent, child]);
+      await storage.insert([logged, newJob({ id: 'later', delayMs: 60_000 }), newJob({ id: 'stopped' })]);
+      const [c] = await storage.claim({ queue: 'q2', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.complete([{ id: c!.job.id, token: c!.token, result: '1' }]);
+      const [l] = await storage.claim({ queue: 'q3', limit: 1, leaseMs: 30_000, workerId: 'w' });
+      await storage.progress({ id: logged.id, token: l!.token }, { log: 'a line' });
+      await storage.fail([{ id: logged.id, token: l!.token, error: { attempt: 1, name: 'Error', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]);
+      await storage.cancel('stopped');
+      for (const id of [keyed!.job.id, child.id, parent.id, logged.id, 'later', 'stopped']) expect((await storage.remove(id))?.id).toBe(id);
+      // What stays is not the jobs': each queue's counters and last claim id, the store's epoch and queue set.
+      const left = (await scanKeys(`{${prefix}*`)).filter((key) => !/:meta$|:claim:w$|:tc$|\}:epoch$/.test(key)).sort();
+      expect(left).toEqual([`{${prefix}}:queues`]);
+      for (const queue of ['q', 'q2', 'q3']) {
+        expect(Number(await admin.hget(`{${prefix}:${queue}}:meta`, 'cancelled'))).toBe(0);
+        // The per-task counts (see countsByTask) are back to zero: every deleted job left its state's count.
+        const counts = Object.values(await admin.hgetall(`{${prefix}:${queue}}:tc`)).map(Number);
+        expect(counts.filter((n) => n !== 0)).toEqual([]);
+      }
     });
   });
 });

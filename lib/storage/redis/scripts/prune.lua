@@ -25,19 +25,25 @@ local kindStates = kind == 'completed' and { completed = true } or { failed = tr
 for i = 2, #ARGV do
   local id = ARGV[i]
   local jk = jobKey(base, id)
-  local f = redis.call('HMGET', jk, 'state', 'dd', 'task')
+  local f = redis.call('HMGET', jk, 'state', 'dd', 'task', 'logs', 'kids')
   if (f[1] and kindStates[f[1]]) or (not f[1] and redis.call('ZSCORE', set, id)) then
     if f[1] == 'cancelled' then cancelled = cancelled + 1 end
     if f[1] then addMoves(moves, f[3], f[1], nil) end
     -- A debounce or replace key still naming this job goes with it (a window key expires by itself).
     if f[2] and redis.call('GET', base .. ':dd:' .. f[2]) == id then keys[#keys + 1] = base .. ':dd:' .. f[2] end
-    local n = #keys
-    keys[n + 1], keys[n + 2], keys[n + 3], keys[n + 4] = jk, base .. ':logs:' .. id, base .. ':kids:' .. id, base .. ':ended:' .. id
+    -- Its log list exists once it logged ('logs'), a flow parent's lists of children with 'kids'; a job whose hash
+    -- is gone may have left any of them. A DEL of a key that does not exist still costs Redis a look-up.
+    keys[#keys + 1] = jk
+    if f[4] or not f[1] then keys[#keys + 1] = base .. ':logs:' .. id end
+    if f[5] or not f[1] then
+      keys[#keys + 1] = base .. ':kids:' .. id
+      keys[#keys + 1] = base .. ':ended:' .. id
+    end
     deleted[#deleted + 1] = id
   end
 end
 if #deleted == 0 then return deleted end
-if cancelled > 0 then redis.call('HINCRBY', base .. ':meta', 'cancelled', -cancelled) end
+if cancelled > 0 then redis.call('HINCRBY', base .. ':meta', 'cancelled', S(-cancelled)) end
 writeMoves(base, moves)
 chunked('DEL', nil, keys)
 zremAll(set, deleted)
