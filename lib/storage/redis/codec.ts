@@ -28,6 +28,19 @@ export function placePairs(id: string, queue: string, pairs: readonly (string | 
   return f;
 }
 
+/**
+ * Write into a job read before its claim (see {@link placePairs}) what the claim wrote: state active, the next
+ * attempt, the worker, the lease expiry, and `started` (the claim's now for a job that starts at once, else '').
+ */
+export function patchClaimed(f: RawJob, worker: string, lease: string, started: string): RawJob {
+  f[5] = 'active';
+  f[6] = String(Number(f[6] ?? 0) + 1);
+  f[10] = started;
+  f[17] = worker;
+  f[18] = lease;
+  return f;
+}
+
 /** Key names of one store. Every key of a queue starts with its base `{<prefix>:<queue>}` (one Cluster hash slot). */
 export class RedisKeys {
   /** Hash job id -> queue: global id uniqueness and lookup by id. */

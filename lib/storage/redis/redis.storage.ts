@@ -47,7 +47,7 @@ import type {
   StoredDocument,
   StoredWorker,
 } from '../../contract/monitoring.js';
-import { byQueue, decodeJob, decodeToken, encodeToken, placePairs, RedisKeys, type RawJob } from './codec.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, patchClaimed, placePairs, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
   resolveClient,
@@ -361,14 +361,7 @@ export class RedisJobStorage extends JobStorage {
     const reply: ClaimReply = raw.map((pairs, i) => {
       const f = placePairs(ids[i]!, request.queue, pairs);
       // The hash as read before the claim wrote it (a replay's has no lease: read after): patch in the claim's writes.
-      if (lease !== '') {
-        f[5] = 'active';
-        f[6] = String(Number(f[6] ?? 0) + 1);
-        f[10] = i < startNow ? now : '';
-        f[17] = request.workerId;
-        f[18] = lease;
-      }
-      const job = decodeJob(f);
+      const job = decodeJob(lease === '' ? f : patchClaimed(f, request.workerId, lease, i < startNow ? now : ''));
       return { job, token: encodeToken(first + i, request.queue, !job.parent && !job.group) };
     });
     if (heldMs !== '') reply.heldMs = Number(heldMs);

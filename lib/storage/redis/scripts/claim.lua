@@ -422,7 +422,7 @@ for _, id in ipairs(claimed) do
     valid[k], jobs[k], tasks[k], attempts[k], groups[k] = id, all, task or false, attempt or false, group or false
   end
 end
-if #valid == 0 then return { 0, {}, resume, heldTasks, held } end
+if #valid == 0 then return { 0, {}, resume, heldTasks, held, {}, '', '', drained } end
 
 local lease = S(now + leaseMs)
 -- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last claims,
@@ -435,20 +435,16 @@ redis.call('HSET', meta, 'tok', S(first + #valid - 1))
 local activeArgs, perTask = {}, {}
 local nowS = S(now)
 for i, id in ipairs(valid) do
-  if tasks[i] then countTask(perTask, tasks[i]) end
-  local attempt = tonumber(attempts[i] or '0') + 1
-  -- One HGETALL (above) and one HSET per job.
-  -- 'started': now for the jobs that start at once, else cleared; a job never claimed before (no 'attempt' yet) has
-  -- none to clear, and one field fewer to write.
-  if i <= startNow then
-    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', nowS, 'worker', worker,
-      'lease', lease, 'token', S(first + i - 1))
-  elseif attempts[i] then
-    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'started', '', 'worker', worker,
-      'lease', lease, 'token', S(first + i - 1))
+  countTask(perTask, tasks[i])
+  local attempt, token = S(tonumber(attempts[i] or '0') + 1), S(first + i - 1)
+  -- One HGETALL (above) and one HSET per job. 'started': now for the jobs that start at once, else cleared; a job
+  -- never claimed before (no 'attempt' yet) has none to clear, and one field fewer to write.
+  if i <= startNow or attempts[i] then
+    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', i <= startNow and nowS or '',
+      'worker', worker, 'lease', lease, 'token', token)
   else
-    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', S(attempt), 'worker', worker, 'lease', lease,
-      'token', S(first + i - 1))
+    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'worker', worker, 'lease', lease,
+      'token', token)
   end
   if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], '1') end
   activeArgs[2 * i - 1] = lease

@@ -46,7 +46,7 @@ local function flush()
   if not listed then return end
   chunked('ZADD', base .. ':all', listed)
   listed = {}
-  for level, items in pairs(waiting) do chunked('ZADD', base .. ':w:' .. level, items) end
+  flushWaiting(base, waiting)
   waiting = {}
 end
 
@@ -135,18 +135,7 @@ for i = 1, n do
     end
     if state == 'waiting' then
       seq = seq + 1
-      if ARGV[a + 17] ~= '' or not waiting then
-        pushWaiting(base, id, ARGV[a + 3], seq, ARGV[a + 17])
-      else
-        local level = ARGV[a + 3]
-        local w = waiting[level]
-        if not w then
-          w = {}
-          waiting[level] = w
-        end
-        w[#w + 1] = S(seq)
-        w[#w + 1] = id
-      end
+      pushWaiting(base, id, ARGV[a + 3], seq, ARGV[a + 17], waiting)
       woken = true
     elseif state == 'scheduled' then
       redis.call('ZADD', base .. ':scheduled', S(runAt), id)

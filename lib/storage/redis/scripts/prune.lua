@@ -18,7 +18,7 @@ local cancelled = 0
 -- Per job only the check and the read; the deletes, set removals and count moves go out once per call (every
 -- completed job is pruned sooner or later, so this is a cost of each job: 7 commands a job became 2).
 -- Whether a job is still finished is read from its state, which moves with its set (finish(), retry.lua): a ZSCORE
--- per job cost Redis about 15,000 instructions (the score is formatted as a decimal for the reply). Only an id whose
+-- per job cost Redis about 7,000 instructions (the score is formatted as a decimal for the reply). Only an id whose
 -- hash is gone is looked up in the set, so that an id pruned meanwhile and taken by a new job elsewhere keeps its
 -- index entry.
 local kindStates = kind == 'completed' and { completed = true } or { failed = true, cancelled = true }

@@ -156,15 +156,31 @@ end
 local GROUP_LEVEL = 281474976710656 -- 2^48
 
 -- Add a waiting job to its set: B:w:<prio>, or its group's (entering the groups' turns at the back if new there).
-local function pushWaiting(base, id, prio, seq, group)
+-- With `batch` (a table by level), a job in no group is only noted there, for one ZADD per level (flushWaiting).
+local function pushWaiting(base, id, prio, seq, group, batch)
   if not group or group == '' then
-    redis.call('ZADD', base .. ':w:' .. prio, S(seq), id)
+    if not batch then
+      redis.call('ZADD', base .. ':w:' .. prio, S(seq), id)
+      return
+    end
+    local w = batch[prio]
+    if not w then
+      w = {}
+      batch[prio] = w
+    end
+    w[#w + 1] = S(seq)
+    w[#w + 1] = id
     return
   end
   redis.call('ZADD', base .. ':gw:' .. group, S(tonumber(prio) * GROUP_LEVEL + seq), id)
   if not redis.call('ZSCORE', base .. ':groups', group) then
     redis.call('ZADD', base .. ':groups', redis.call('HINCRBY', base .. ':meta', 'rr', '1'), group)
   end
+end
+
+-- Write the jobs pushWaiting noted in `batch`: one ZADD per level.
+local function flushWaiting(base, batch)
+  for prio, items in pairs(batch) do chunked('ZADD', base .. ':w:' .. prio, items) end
 end
 
 -- Take a waiting job out of its set (cancel, debounce); a group left without waiting jobs leaves the turns.
