@@ -64,13 +64,12 @@ export function loadScripts(): Promise<Map<ScriptName, LoadedScript>> {
     const includes = new Map<string, string>();
     const scripts = new Map<ScriptName, LoadedScript>();
     for (const name of SCRIPT_NAMES) {
-      let lua = await readFile(scriptUrl(name), 'utf8');
-      for (const match of [...lua.matchAll(INCLUDE)]) {
+      const source = await readFile(scriptUrl(name), 'utf8');
+      for (const match of source.matchAll(INCLUDE)) {
         const include = match[1]!;
         if (!includes.has(include)) includes.set(include, await readFile(includeUrl(include), 'utf8'));
       }
-      // A replacement function, so `$` in Lua source is never read as a replacement pattern.
-      lua = lua.replace(INCLUDE, (_line, include: string) => includes.get(include)!);
+      const lua = resolveIncludes(source, includes);
       scripts.set(name, { lua, sha: createHash('sha1').update(lua).digest('hex') });
     }
     return scripts;
@@ -79,6 +78,75 @@ export function loadScripts(): Promise<Map<ScriptName, LoadedScript>> {
     throw error;
   });
   return loading;
+}
+
+/**
+ * Paste a script's includes in, keeping only the definitions it uses. Redis runs the whole text on every call, so each
+ * `local function` of an include is a closure built and later collected per call: a script that pasted all of
+ * common.lua paid for its 30 definitions even when it used three. An include is cut into top-level definitions
+ * (`local function f`, `local a, b = ...`, `local f`, `f = function`, each with the comment lines above it); the
+ * script's own code names the ones it needs, those name theirs, and the kept ones stay in their order in the file.
+ * The text before an include's first definition (its header comment) is kept as it is.
+ */
+export function resolveIncludes(source: string, includes: ReadonlyMap<string, string>): string {
+  const parts = [...source.matchAll(INCLUDE)].map((match) => definitions(includes.get(match[1]!)!));
+  const own = source.replace(INCLUDE, '');
+  const defining = new Map<string, Definition[]>();
+  for (const part of parts) for (const def of part.defs) for (const name of def.names) defining.set(name, [...(defining.get(name) ?? []), def]);
+  const keep = new Set<Definition>();
+  const visit = (text: string): void => {
+    for (const word of identifiers(text)) {
+      for (const def of defining.get(word) ?? []) {
+        if (keep.has(def)) continue;
+        keep.add(def);
+        visit(def.text);
+      }
+    }
+  };
+  visit(own);
+  let k = 0;
+  // A replacement function, so `$` in Lua source is never read as a replacement pattern.
+  return source.replace(INCLUDE, () => {
+    const part = parts[k++]!;
+    return [part.head, ...part.defs.filter((def) => keep.has(def)).map((def) => def.text)].join('');
+  });
+}
+
+interface Definition {
+  names: string[];
+  text: string;
+}
+
+const DEFINES = /^(?:local function ([A-Za-z_]\w*)|local ([A-Za-z_][\w, ]*?)\s*(?:=|$)|([A-Za-z_]\w*) = function\b)/;
+
+/** An include cut into its header and its top-level definitions (see resolveIncludes). */
+function definitions(text: string): { head: string; defs: Definition[] } {
+  const lines = text.split(/(?<=\n)/);
+  let head = '';
+  const defs: Definition[] = [];
+  let pending = '';
+  for (const line of lines) {
+    const match = DEFINES.exec(line);
+    if (match) {
+      const names = (match[1] ?? match[3] ?? match[2]!).split(',').map((name) => name.trim());
+      defs.push({ names, text: pending + line });
+      pending = '';
+    } else if (defs.length === 0) {
+      head += line;
+    } else if (line.startsWith('--') || (pending !== '' && line.trim() === '')) {
+      // A comment at the left margin sits between definitions: it belongs to the next one.
+      pending += line;
+    } else {
+      defs[defs.length - 1]!.text += line;
+    }
+  }
+  if (pending !== '' && defs.length > 0) defs[defs.length - 1]!.text += pending;
+  return { head, defs };
+}
+
+/** The identifiers a piece of Lua names outside its comments. */
+function identifiers(lua: string): Set<string> {
+  return new Set(lua.replace(/--\[\[[\s\S]*?\]\]|--[^\n]*/g, '').match(/[A-Za-z_]\w*/g) ?? []);
 }
 
 /** Argument types a script accepts. */
