@@ -297,10 +297,14 @@ export class RedisJobStorage extends JobStorage {
     const args: ScriptArg[] = [this.keys.channel, queue, this.keys.prefix, fresh.length];
     for (const i of fresh) {
       const j = jobs[i]!;
-      args.push(j.id, j.task, j.payload, priorityLevel(j.priority), j.maxAttempts, j.delayMs, j.runAt ? j.runAt.getTime() : '',
-        j.timeoutMs ?? '', j.backoff ? JSON.stringify(j.backoff) : '', j.headers ? JSON.stringify(j.headers) : '',
-        j.dedupe?.mode ?? '', j.dedupe ? JSON.stringify([j.task, j.dedupe.key]) : '', j.dedupe?.ttlMs ?? '',
-        j.parent?.id ?? '', j.parent?.onFailure ?? '', j.parent ? flow!.queueOf.get(j.parent.id)! : '', j.awaitChildren ? (flow!.kids.get(j.id) ?? 0) : '', j.group ?? '');
+      // Seven arguments a job (see insert.lua): the record's spec tail is built here, the rare options are one JSON array.
+      const spec = `${j.maxAttempts}\n${j.timeoutMs ?? ''}\n${j.backoff ? JSON.stringify(j.backoff) : ''}\n${j.headers ? JSON.stringify(j.headers) : ''}\n${j.payload}`;
+      const rare = j.dedupe || j.parent || j.awaitChildren || j.group != null
+        ? JSON.stringify([j.dedupe?.mode ?? '', j.dedupe ? JSON.stringify([j.task, j.dedupe.key]) : '', String(j.dedupe?.ttlMs ?? ''),
+          j.parent?.id ?? '', j.parent?.onFailure ?? '', j.parent ? flow!.queueOf.get(j.parent.id)! : '',
+          j.awaitChildren ? String(flow!.kids.get(j.id) ?? 0) : '', j.group ?? ''])
+        : '';
+      args.push(j.id, j.task, priorityLevel(j.priority), j.delayMs, j.runAt ? j.runAt.getTime() : '', spec, rare);
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];

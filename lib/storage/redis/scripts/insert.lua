@@ -8,12 +8,14 @@
            claims ids with HSETNX and registers the queue itself, and this script only guards against a job key
            that already exists.
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] key prefix; ARGV[4] number of jobs n
-  ARGV[5..] n groups of 18: id, task, payload JSON, priority level 0-3, maxAttempts, delayMs,
-           runAt ms ('' = now + delayMs), timeoutMs (''), backoff JSON (''), headers JSON (''),
-           dedupe mode ('' = none, 'window', 'debounce', 'replace'), dedupe key ([task, key] as JSON), window ms,
-           parent id ('' = none), onFailure, parent queue, children count ('' = not a flow's parent; see flows.lua;
-           on a Cluster the client writes the parents' lists of children),
-           group ('' = none; a grouped waiting job goes to B:gw:<group>, see common.lua)
+  ARGV[5..] n groups of 7: id, task, priority level 0-3, delayMs, runAt ms ('' = now + delayMs),
+           the record's 'spec' after its creation time: "<maxAttempts>\n<timeoutMs>\n<backoff JSON>\n<headers JSON>\n
+           <payload JSON>" ('' for none; see 'B:job:<id>' in common.lua), and the rarely used options: '' for none, else
+           a JSON array of 8 strings ('' for none): dedupe mode ('window', 'debounce', 'replace'), dedupe key ([task,
+           key] as JSON), window ms, parent id, onFailure, parent queue, children count ('' = not a flow's parent; see
+           flows.lua; on a Cluster the client writes the parents' lists of children), group (a grouped waiting job
+           goes to B:gw:<group>, see common.lua). Seven arguments a job instead of one per option: each argument costs
+           Redis about 1,000 instructions to read and hand to Lua, and a plain job leaves most of them empty.
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
@@ -52,7 +54,15 @@ end
 
 if queuesKey then redis.call('SADD', queuesKey, queue) end
 
--- The job that holds the dedupe key of group `a`, after a debounce or replace key changed it; nil: insert the new job.
+-- The payload at the end of a 'spec' tail (after its fourth newline; the JSON before it holds none).
+local function payloadOf(tail)
+  local at = 0
+  for _ = 1, 4 do at = string.find(tail, '\n', at + 1, true) end
+  return string.sub(tail, at + 1)
+end
+
+-- The job that holds the dedupe key of the job at ARGV[a], after a debounce or replace key changed it; nil: insert
+-- the new job.
 local function keyHolder(a, mode, dk)
   local heldId = redis.call('GET', dk)
   if not heldId then return nil end
@@ -62,11 +72,11 @@ local function keyHolder(a, mode, dk)
   if not state then return nil end
   if mode ~= 'window' then
     if state ~= 'waiting' and state ~= 'scheduled' then return nil end
-    setPayload(hk, ARGV[a + 2])
+    setPayload(hk, payloadOf(ARGV[a + 5]))
     if mode == 'debounce' then
       if state == 'waiting' then unwait(base, heldId, f[2], f[3]) else redis.call('ZREM', base .. ':scheduled', heldId) end
       local runAt
-      if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
+      if ARGV[a + 4] ~= '' then runAt = tonumber(ARGV[a + 4]) else runAt = now + tonumber(ARGV[a + 3]) end
       if requeue(base, hk, heldId, runAt, now, state) then woken = true end
     end
   end
@@ -74,14 +84,19 @@ local function keyHolder(a, mode, dk)
 end
 
 for i = 1, n do
-  local a = 5 + (i - 1) * 18
+  local a = 5 + (i - 1) * 7
   local id = ARGV[a]
   local jk = jobKey(base, id)
-  local mode = ARGV[a + 10]
+  -- The rare options (locals, not a table: what a script allocates, Lua's collector pays for on later calls).
+  local mode, dkey, ttl, parentId, onFail, pq, kids, group = '', '', '', '', '', '', '', ''
+  if ARGV[a + 6] ~= '' then
+    local x = cjson.decode(ARGV[a + 6])
+    mode, dkey, ttl, parentId, onFail, pq, kids, group = x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8]
+  end
   local dk = nil
   local existing = nil
   if mode ~= '' then
-    dk = base .. ':dd:' .. ARGV[a + 11]
+    dk = base .. ':dd:' .. dkey
     -- A debounce moves the key's job with the shared push sequence: hand it over and take it back.
     flush()
     redis.call('HSET', meta, 'seq', S(seq))
@@ -110,23 +125,23 @@ for i = 1, n do
     results[i] = { 0, existing }
   else
     local runAt
-    if ARGV[a + 6] ~= '' then runAt = tonumber(ARGV[a + 6]) else runAt = now + tonumber(ARGV[a + 5]) end
+    if ARGV[a + 4] ~= '' then runAt = tonumber(ARGV[a + 4]) else runAt = now + tonumber(ARGV[a + 3]) end
     order = order + 1
     local state = 'waiting'
-    if ARGV[a + 16] ~= '' then state = 'waiting-children' elseif runAt > now then state = 'scheduled' end
+    if kids ~= '' then state = 'waiting-children' elseif runAt > now then state = 'scheduled' end
     -- The compact record (see 'B:job:<id>' in common.lua): what no script reads travels as one 'spec' field, and
     -- 'attempt' (0), 'runAt' and 'ready' (= created) are left out until they differ. Every field a claim reads and returns
     -- costs Redis about 3,000 instructions per job (bench/redis-instructions.ts).
-    local fields = { 'task', ARGV[a + 1], 'prio', ARGV[a + 3], 'state', state,
-      'spec', nowS .. '\n' .. ARGV[a + 4] .. '\n' .. ARGV[a + 7] .. '\n' .. ARGV[a + 8] .. '\n' .. ARGV[a + 9] .. '\n' .. ARGV[a + 2] }
+    local task, prio = ARGV[a + 1], ARGV[a + 2]
+    local fields = { 'task', task, 'prio', prio, 'state', state, 'spec', nowS .. '\n' .. ARGV[a + 5] }
     if runAt ~= now then
       fields[#fields + 1] = 'runAt'; fields[#fields + 1] = S(runAt)
       -- Due in the past: ready since then.
       if runAt < now then fields[#fields + 1] = 'ready'; fields[#fields + 1] = S(runAt) end
     end
-    if ARGV[a + 17] ~= '' then fields[#fields + 1] = 'group'; fields[#fields + 1] = ARGV[a + 17] end
+    if group ~= '' then fields[#fields + 1] = 'group'; fields[#fields + 1] = group end
     redis.call('HSET', jk, unpack(fields))
-    addMoves(moves, ARGV[a + 1], nil, state)
+    addMoves(moves, task, nil, state)
     if listed then
       listed[#listed + 1] = S(order)
       listed[#listed + 1] = id
@@ -135,30 +150,30 @@ for i = 1, n do
     end
     if state == 'waiting' then
       seq = seq + 1
-      pushWaiting(base, id, ARGV[a + 3], seq, ARGV[a + 17], waiting)
+      pushWaiting(base, id, prio, seq, group, waiting)
       woken = true
     elseif state == 'scheduled' then
       redis.call('ZADD', base .. ':scheduled', S(runAt), id)
     else
-      redis.call('HSET', jk, 'kids', ARGV[a + 16])
+      redis.call('HSET', jk, 'kids', kids)
       redis.call('ZADD', base .. ':wc', S(order), id)
     end
-    if ARGV[a + 13] ~= '' then
-      redis.call('HSET', jk, 'parent', ARGV[a + 13], 'onFail', ARGV[a + 14], 'pq', ARGV[a + 15])
+    if parentId ~= '' then
+      redis.call('HSET', jk, 'parent', parentId, 'onFail', onFail, 'pq', pq)
       if idsKey then
-        redis.call('RPUSH', '{' .. prefix .. ':' .. ARGV[a + 15] .. '}:kids:' .. ARGV[a + 13], queue .. '\n' .. id)
-      elseif ARGV[a + 15] ~= queue then
+        redis.call('RPUSH', '{' .. prefix .. ':' .. pq .. '}:kids:' .. parentId, queue .. '\n' .. id)
+      elseif pq ~= queue then
         -- A Cluster: the client writes the parent's list of children, and this child's end moves the parent in a
         -- second step when it is in another slot (see flows.lua).
         redis.call('HSET', jk, 'xs', '1')
       end
     end
     if mode == 'window' then
-      redis.call('SET', dk, id, 'PX', ARGV[a + 12])
+      redis.call('SET', dk, id, 'PX', ttl)
     elseif dk then
       -- Kept with the job so that retention deletes the key with it.
       redis.call('SET', dk, id)
-      redis.call('HSET', jk, 'dd', ARGV[a + 11])
+      redis.call('HSET', jk, 'dd', dkey)
     end
     results[i] = { 1, state, S(runAt), nowS }
   end
