@@ -54,12 +54,16 @@ local now, nowUs = clock()
 -- Wake others only when promotion left work behind that this claim will not take.
 local promoted = promote(base, now, 1000)
 
--- Levels are numbers for the logic; each one's waiting set is named once, from its text (see S in common.lua).
-local levels, wkey = {}, {}
+-- The levels asked, by their position k (1..L) in the order asked, each with its waiting set. Per-level tables are
+-- built with four slots up front, indexed by position: a table that grows a key at a time is rebuilt at each power of
+-- two, and an empty claim's per-level tables cost Redis 48,000 instructions that way (a level 0 key even lived in the
+-- hash part). Loops run to nLevels, never ipairs.
+local LEVEL = { ['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3 }
 local nLevels = tonumber(ARGV[7])
-for i = 1, nLevels do
-  levels[i] = tonumber(ARGV[7 + i])
-  wkey[levels[i]] = base .. ':w:' .. ARGV[7 + i]
+local levels, wkey = { 0, 0, 0, 0 }, { '', '', '', '' }
+for k = 1, nLevels do
+  levels[k] = LEVEL[ARGV[7 + k]]
+  wkey[k] = base .. ':w:' .. ARGV[7 + k]
 end
 local limits = nil
 local p = 8 + nLevels
@@ -71,7 +75,7 @@ end
 local h = p + 2 * nLimits + 1
 local nHints = tonumber(ARGV[h] or '0')
 local hints = {}
-for i = 1, nHints do hints[levels[i]] = ARGV[h + i] end
+for k = 1, nHints do hints[k] = ARGV[h + k] end
 local startNow = tonumber(ARGV[h + nHints + 1]) or 0
 local claimId = ARGV[h + nHints + 2] or ''
 local hintedUnder = ARGV[h + nHints + 3] or ''
@@ -116,52 +120,55 @@ if #paused > 0 then
   for _, task in ipairs(paused) do limits[task] = 0 end
 end
 
--- Flow limits: the room each leaves narrows the claim; a rate that ran out sets heldMs.
+-- Flow limits: the room each leaves narrows the claim; a rate that ran out sets heldMs. Their helpers are built only
+-- for a claim under flow limits (each function a script defines is an allocation on every call).
 local heldMs = nil
-local function rateRoom(key, max, per)
-  local from = now - per
-  local log = redis.call('LRANGE', key, '0', '-1')
-  local used, drop = 0, 0
-  for i, entry in ipairs(log) do
-    local sep = string.find(entry, ':', 1, true)
-    local at = tonumber(string.sub(entry, 1, sep - 1))
-    if at <= from then drop = i else used = used + tonumber(string.sub(entry, sep + 1)) end
-  end
-  if drop > 0 then redis.call('LTRIM', key, drop, -1) end
-  local room = max - used
-  if room <= 0 then
-    local first = log[drop + 1]
-    local wait = tonumber(string.sub(first, 1, string.find(first, ':', 1, true) - 1)) + per - now
-    if heldMs == nil or wait < heldMs then heldMs = wait end
-    return 0
-  end
-  return room
-end
-local function flowRoom(spec, task, running)
-  local room = math.huge
-  if spec[1] ~= '' then room = tonumber(spec[1]) - running() end
-  if spec[2] ~= '' then room = math.min(room, rateRoom(base .. ':rate:' .. task, tonumber(spec[2]), tonumber(spec[3]))) end
-  return math.max(0, room)
-end
-if queueFlow[1] ~= '' or queueFlow[2] ~= '' then
-  limit = math.min(limit, flowRoom(queueFlow, '', function() return redis.call('ZCARD', base .. ':active') end))
-end
-if next(taskFlows) ~= nil then
-  local activeOf = nil
-  local function running(task)
-    if activeOf == nil then
-      activeOf = {}
-      for _, id in ipairs(redis.call('ZRANGE', base .. ':active', '0', '-1')) do
-        local t = redis.call('HGET', jobKey(base, id), 'task')
-        if t then activeOf[t] = (activeOf[t] or 0) + 1 end
-      end
+if queueFlow[1] ~= '' or queueFlow[2] ~= '' or next(taskFlows) ~= nil then
+  local function rateRoom(key, max, per)
+    local from = now - per
+    local log = redis.call('LRANGE', key, '0', '-1')
+    local used, drop = 0, 0
+    for i, entry in ipairs(log) do
+      local sep = string.find(entry, ':', 1, true)
+      local at = tonumber(string.sub(entry, 1, sep - 1))
+      if at <= from then drop = i else used = used + tonumber(string.sub(entry, sep + 1)) end
     end
-    return activeOf[task] or 0
+    if drop > 0 then redis.call('LTRIM', key, drop, -1) end
+    local room = max - used
+    if room <= 0 then
+      local first = log[drop + 1]
+      local wait = tonumber(string.sub(first, 1, string.find(first, ':', 1, true) - 1)) + per - now
+      if heldMs == nil or wait < heldMs then heldMs = wait end
+      return 0
+    end
+    return room
   end
-  limits = limits or {}
-  for task, spec in pairs(taskFlows) do
-    local room = flowRoom(spec, task, function() return running(task) end)
-    if limits[task] == nil or room < limits[task] then limits[task] = room end
+  local function flowRoom(spec, task, running)
+    local room = math.huge
+    if spec[1] ~= '' then room = tonumber(spec[1]) - running() end
+    if spec[2] ~= '' then room = math.min(room, rateRoom(base .. ':rate:' .. task, tonumber(spec[2]), tonumber(spec[3]))) end
+    return math.max(0, room)
+  end
+  if queueFlow[1] ~= '' or queueFlow[2] ~= '' then
+    limit = math.min(limit, flowRoom(queueFlow, '', function() return redis.call('ZCARD', base .. ':active') end))
+  end
+  if next(taskFlows) ~= nil then
+    local activeOf = nil
+    local function running(task)
+      if activeOf == nil then
+        activeOf = {}
+        for _, id in ipairs(redis.call('ZRANGE', base .. ':active', '0', '-1')) do
+          local t = redis.call('HGET', jobKey(base, id), 'task')
+          if t then activeOf[t] = (activeOf[t] or 0) + 1 end
+        end
+      end
+      return activeOf[task] or 0
+    end
+    limits = limits or {}
+    for task, spec in pairs(taskFlows) do
+      local room = flowRoom(spec, task, function() return running(task) end)
+      if limits[task] == nil or room < limits[task] then limits[task] = room end
+    end
   end
 end
 local held = heldMs and S(heldMs) or ''
@@ -182,59 +189,57 @@ if limit <= 0 then return { 0, {}, {}, heldTasks, held } end
 -- take): a run of more than the skip budget of them would otherwise hide every job behind it from this worker.
 local chunk = math.max(limit, 16)
 local SKIP_BUDGET = 1000
-local buf, pos, off, done, ended, skipped, lastSkipped, take, readyOf = {}, {}, {}, {}, {}, {}, {}, {}, {}
-for _, l in ipairs(levels) do
-  buf[l], pos[l], off[l], done[l], ended[l], skipped[l], take[l] = {}, 1, 0, false, false, 0, {}
-  if hints[l] ~= nil and hints[l] ~= '' then off[l] = redis.call('ZCOUNT', wkey[l], '-inf', hints[l]) end
+local buf, pos, off = { false, false, false, false }, { 1, 1, 1, 1 }, { 0, 0, 0, 0 }
+local done, ended = { false, false, false, false }, { false, false, false, false }
+local skipped, lastSkipped, take = { 0, 0, 0, 0 }, { false, false, false, false }, { false, false, false, false }
+local budgetSpent = false
+for k = 1, nLevels do
+  local hint = hints[k]
+  if hint ~= nil and hint ~= '' then off[k] = redis.call('ZCOUNT', wkey[k], '-inf', hint) end
 end
 
-local function peek(l)
-  if pos[l] > #buf[l] then
-    buf[l] = redis.call('ZRANGE', wkey[l], S(off[l]), S(off[l] + chunk - 1))
-    pos[l] = 1
-    if #buf[l] == 0 then done[l] = true; ended[l] = true; return nil end
+-- The next unread id of level k, or nil once it ended. A read shorter than a chunk was the level's end: nothing is
+-- removed while scanning, so no read past it is needed.
+local function peek(k)
+  local b = buf[k]
+  if not b or pos[k] > #b then
+    if b and #b < chunk then done[k] = true; ended[k] = true; return nil end
+    b = redis.call('ZRANGE', wkey[k], S(off[k]), S(off[k] + chunk - 1))
+    buf[k] = b
+    pos[k] = 1
+    if #b == 0 then done[k] = true; ended[k] = true; return nil end
   end
-  return buf[l][pos[l]]
+  return b[pos[k]]
 end
 
--- Where the next claim should resume per level: after the last skipped job when the budget ran out; at the same
--- hint while resuming has not reached the end of the level; else from the head.
-local function resumeHints()
-  local out = {}
-  for i, l in ipairs(levels) do
-    local hint = ''
-    if skipped[l] >= SKIP_BUDGET then
-      hint = redis.call('ZSCORE', wkey[l], lastSkipped[l]) or ''
-    elseif hints[l] ~= nil and hints[l] ~= '' and not ended[l] then
-      hint = hints[l]
+-- When a waiting job became ready (aging only). A missing hash counts as ready now; the job is dropped below.
+local ready = nil
+if agingMs > 0 then
+  local readyOf = {}
+  ready = function(id)
+    local r = readyOf[id]
+    if r == nil then
+      r = readyAt(jobKey(base, id)) or now
+      readyOf[id] = r
     end
-    out[i] = hint
+    return r
   end
-  return out
 end
 
-local function ready(id)
-  local r = readyOf[id]
-  if r == nil then
-    -- A missing hash counts as ready now; the job is dropped below.
-    r = readyAt(jobKey(base, id)) or now
-    readyOf[id] = r
-  end
-  return r
-end
-
+-- The position of the level to take from next and its next id, or nil.
 local function pick()
   local best, bestId, bestRank, bestReady = nil, nil, math.huge, math.huge
-  for _, l in ipairs(levels) do
-    if not done[l] then
-      local id = peek(l)
+  for k = 1, nLevels do
+    if not done[k] then
+      local id = peek(k)
       if id ~= nil then
-        if agingMs <= 0 then return l, id end
+        if agingMs <= 0 then return k, id end
         local r = ready(id)
+        local l = levels[k]
         local rank = l
         if l > 0 and now - r >= agingMs then rank = l - 1 end
         if rank < bestRank or (rank == bestRank and r < bestReady) then
-          best, bestId, bestRank, bestReady = l, id, rank, r
+          best, bestId, bestRank, bestReady = k, id, rank, r
         end
       end
     end
@@ -246,10 +251,10 @@ local claimed, taskOf = {}, {}
 -- The next job the claim may take of the jobs in no group, or nil.
 local function nextPlain()
   while true do
-    local l, id = pick()
-    if l == nil then return nil end
-    pos[l] = pos[l] + 1
-    off[l] = off[l] + 1
+    local k, id = pick()
+    if k == nil then return nil end
+    pos[k] = pos[k] + 1
+    off[k] = off[k] + 1
     local ok = true
     if limits then
       local task = redis.call('HGET', jobKey(base, id), 'task')
@@ -258,17 +263,19 @@ local function nextPlain()
       if cap ~= nil then
         if cap <= 0 then
           ok = false
-          skipped[l] = skipped[l] + 1
-          lastSkipped[l] = id
+          skipped[k] = skipped[k] + 1
+          lastSkipped[k] = id
           -- Bound the work one claim spends looking past jobs it may not take; the next claim resumes here.
-          if skipped[l] >= SKIP_BUDGET then done[l] = true end
+          if skipped[k] >= SKIP_BUDGET then done[k] = true; budgetSpent = true end
         else
           limits[task] = cap - 1
         end
       end
     end
     if ok then
-      take[l][#take[l] + 1] = id
+      local t = take[k]
+      if not t then t = {}; take[k] = t end
+      t[#t + 1] = id
       return id
     end
   end
@@ -302,7 +309,8 @@ if lanes == nil then
 else
   -- Within a group only the priority levels asked (a range of scores; levels between those asked are skipped).
   local asked, minL, maxL = {}, 3, 0
-  for _, l in ipairs(levels) do
+  for k = 1, nLevels do
+    local l = levels[k]
     asked[l] = true
     minL, maxL = math.min(minL, l), math.max(maxL, l)
   end
@@ -388,8 +396,21 @@ else
 end
 
 if promoted > #claimed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
--- Hints are read before the claimed ids leave their sets (a skipped id never does).
-local resume = resumeHints()
+-- Where the next claim should resume per level: after the last skipped job when the budget ran out; at the same
+-- hint while resuming has not reached the end of the level; else from the head (all from the head: an empty list).
+-- Read before the claimed ids leave their sets (a skipped id never does).
+local resume = {}
+if nHints > 0 or budgetSpent then
+  for k = 1, nLevels do
+    local hint = ''
+    if skipped[k] >= SKIP_BUDGET then
+      hint = redis.call('ZSCORE', wkey[k], lastSkipped[k]) or ''
+    elseif hints[k] ~= nil and hints[k] ~= '' and not ended[k] then
+      hint = hints[k]
+    end
+    resume[k] = hint
+  end
+end
 -- Drained: nothing else of this queue was claimable when this claim ran. Said only when nothing held jobs back (no
 -- task limits or pauses, no flow limits, no groups, no resume hints): every level asked was then read to its end.
 -- Every later change that makes a job claimable publishes a wake-up, so the worker can wait for one instead of claiming
@@ -399,8 +420,9 @@ if #claimed < limit and limits == nil and lanes == nil and nHints == 0 and heldM
   and queueFlow[2] == '' and queueFlow[4] == '' and next(taskFlows) == nil and groupCaps == nil then drained = '1' end
 if #claimed == 0 then return { 0, {}, resume, heldTasks, held, {}, '', '', drained } end
 
-for _, l in ipairs(levels) do
-  if #take[l] > 0 then zremAll(wkey[l], take[l]) end
+for k = 1, nLevels do
+  local t = take[k]
+  if t and #t > 0 then zremAll(wkey[k], t) end
 end
 for g, st in pairs(taken) do
   if #st.ids > 0 then
@@ -458,21 +480,23 @@ if claimId ~= '' then
   redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', S(math.max(1, math.floor(leaseMs))))
 end
 -- What the claim took counts against the rates it was held to.
-local function logRate(task, n, per)
-  if n == 0 then return end
-  local key = base .. ':rate:' .. task
-  redis.call('RPUSH', key, S(now) .. ':' .. S(n))
-  redis.call('PEXPIRE', key, per)
-end
-if queueFlow[2] ~= '' then logRate('', #valid, tonumber(queueFlow[3])) end
-if next(taskFlows) ~= nil then
-  local took = {}
-  for _, id in ipairs(valid) do
-    local task = taskOf[id]
-    if task then took[task] = (took[task] or 0) + 1 end
+if queueFlow[2] ~= '' or next(taskFlows) ~= nil then
+  local function logRate(task, n, per)
+    if n == 0 then return end
+    local key = base .. ':rate:' .. task
+    redis.call('RPUSH', key, S(now) .. ':' .. S(n))
+    redis.call('PEXPIRE', key, per)
   end
-  for task, spec in pairs(taskFlows) do
-    if spec[2] ~= '' then logRate(task, took[task] or 0, tonumber(spec[3])) end
+  if queueFlow[2] ~= '' then logRate('', #valid, tonumber(queueFlow[3])) end
+  if next(taskFlows) ~= nil then
+    local took = {}
+    for _, id in ipairs(valid) do
+      local task = taskOf[id]
+      if task then took[task] = (took[task] or 0) + 1 end
+    end
+    for task, spec in pairs(taskFlows) do
+      if spec[2] ~= '' then logRate(task, took[task] or 0, tonumber(spec[3])) end
+    end
   end
 end
 return { first, jobs, resume, heldTasks, held, valid, lease, nowS, drained }
