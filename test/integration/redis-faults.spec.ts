@@ -52,7 +52,9 @@ describe('Redis store: faults between the workers and Redis', () => {
   }, 120_000);
 
   it('a lost claim reply orphans no job: the retried claim gets the same batch, which runs once, unchanged', async () => {
-    const { sha } = (await loadScripts()).get('claim')!;
+    // The claim a worker sends by default (no aging, limits, flows or groups): claim-plain.lua. claim.lua replays a
+    // claim with the same code (replayClaim in common.lua).
+    const { sha } = (await loadScripts()).get('claim-plain')!;
     const figures = await lostClaimReply(rig, Buffer.from(sha));
     report('redis lost claim reply', figures);
   }, 120_000);

@@ -105,6 +105,12 @@ const MAINTENANCE_BATCH = 1000;
 const QUEUE_LIST_TTL_MS = 1000;
 
 /** The claim script's flow arguments (see claim.lua): the queue's limits, then each task's. */
+/** Whether a claim carries any flow limit (claim.lua's, not claim-plain.lua's). */
+function hasFlow(flow: ClaimFlow | undefined): boolean {
+  const set = (l: FlowLimits | undefined) => l !== undefined && (l.concurrency !== undefined || l.rate !== undefined || l.groupConcurrency !== undefined);
+  return flow !== undefined && (set(flow.queue) || Object.values(flow.tasks ?? {}).some(set));
+}
+
 function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
   const limits = (l: FlowLimits | undefined) => [l?.concurrency ?? '', l?.rate?.max ?? '', l?.rate?.per ?? '', l?.groupConcurrency ?? ''];
   const tasks = Object.entries(flow?.tasks ?? {});
@@ -147,6 +153,8 @@ export class RedisJobStorage extends JobStorage {
    * it may (tasks this worker does not know, or at their concurrency limit), and for which excluded tasks.
    */
   private readonly claimHints = new Map<string, { excluded: string; held: string; scores: string[] }>();
+  /** Queues claim-plain.lua sent back (grouped jobs or a pause met once): claimed with claim.lua from then on. */
+  private readonly fullClaims = new Set<string>();
   private closing: Promise<void> | null = null;
   private initialising: Promise<void> | null = null;
 
@@ -343,22 +351,36 @@ export class RedisJobStorage extends JobStorage {
   async claim(request: ClaimRequest): Promise<ClaimReply> {
     const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
     const limits = Object.entries(request.taskLimits ?? {});
-    const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
-      request.queue, levels.length, ...levels, limits.length];
-    for (const [task, max] of limits) args.push(task, max);
     // Resume where the last claim ran out of its skip budget, but only while the same tasks are excluded: once one
     // may run again, its jobs before the hint must be seen, so the scan starts from the head.
     const where = `${request.queue}|${levels.join(',')}`;
     const excluded = limits.filter(([, max]) => max <= 0).map(([task]) => task).sort().join('\n');
     const hint = this.claimHints.get(where);
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
-    args.push(resume.length, ...resume);
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
-    // The tasks held back when the hint was made go along: the script drops the hint once they changed.
-    args.push(request.startNow ?? 0, `${this.instance}.${++this.claims}`, resume.length ? hint!.held : '');
-    pushFlow(args, request.flow);
+    const claimId = `${this.instance}.${++this.claims}`;
     type Reply = [number, string[][], string[], string?, string?, string[]?, string?, string?, string?];
-    const [first, raw, next, held = '', heldMs = '', ids = [], lease = '', now = '', drained = ''] = await this.run<Reply>('claim', [this.keys.queue(request.queue)], args);
+    const keys = [this.keys.queue(request.queue)];
+    let replied: Reply | null = null;
+    // The common case goes to the small script (claim-plain.lua); a queue with groups or pauses answers -1 there, and
+    // from then on goes to claim.lua directly.
+    if (!request.agingMs && limits.length === 0 && !hasFlow(request.flow) && resume.length === 0 && !this.fullClaims.has(request.queue)) {
+      const plain = await this.run<Reply | [-1]>('claim-plain', keys, [request.limit, request.leaseMs, request.workerId, this.keys.channel,
+        request.queue, request.startNow ?? 0, claimId, levels.length, ...levels]);
+      if (plain[0] === -1) this.fullClaims.add(request.queue);
+      else replied = plain as Reply;
+    }
+    if (!replied) {
+      const args: ScriptArg[] = [request.limit, request.leaseMs, request.workerId, request.agingMs ?? 0, this.keys.channel,
+        request.queue, levels.length, ...levels, limits.length];
+      for (const [task, max] of limits) args.push(task, max);
+      args.push(resume.length, ...resume);
+      // The tasks held back when the hint was made go along: the script drops the hint once they changed.
+      args.push(request.startNow ?? 0, claimId, resume.length ? hint!.held : '');
+      pushFlow(args, request.flow);
+      replied = await this.run<Reply>('claim', keys, args);
+    }
+    const [first, raw, next, held = '', heldMs = '', ids = [], lease = '', now = '', drained = ''] = replied;
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
     else this.claimHints.delete(where);
     const startNow = request.startNow ?? 0;

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 export const SCRIPT_NAMES = [
   'insert',
   'claim',
+  'claim-plain',
   'complete',
   'fail',
   'heartbeat',

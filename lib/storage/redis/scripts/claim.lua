@@ -95,21 +95,8 @@ end
 local lastClaim = base .. ':claim:' .. worker
 
 -- The same claim again: answer with its batch while every job of it is still held under the token it got then.
--- The record is "<claim id>\n<JSON>", so the common case (a new claim) compares a prefix and decodes nothing.
-if claimId ~= '' then
-  local prev = redis.call('GET', lastClaim)
-  if prev and string.sub(prev, 1, #claimId + 1) == claimId .. '\n' then
-    local last = cjson.decode(string.sub(prev, #claimId + 2))
-    local first, jobs = tonumber(last[1]), {}
-    for i, id in ipairs(last[2]) do
-      local jk = owned(base, id, S(first + i - 1))
-      if not jk then return { 0, {}, {} } end
-      jobs[i] = jobPairs(base, jk, id)
-    end
-    -- As stored since that claim: nothing for the client to patch (no lease in the reply).
-    return { first, jobs, {}, '', '', last[2] }
-  end
-end
+local replay = replayClaim(base, lastClaim, claimId)
+if replay then return replay end
 
 -- Paused: nothing of a paused queue; a paused task as if its limit were 0 (one SMEMBERS of a key that rarely exists).
 local paused = redis.call('SMEMBERS', base .. ':paused')
@@ -432,53 +419,8 @@ for g, st in pairs(taken) do
   end
 end
 
--- Read every job first: an id whose hash is gone (evicted, or deleted by hand) is dropped here instead of failing the
--- script on every claim and jamming the queue. It was already removed from its waiting set above.
--- Each is read as its HGETALL pairs, which go back as they are: the client patches in what this claim writes (the
--- same for every job but the attempt), and the claim picks out the fields it needs itself.
-local valid, jobs, tasks, attempts, groups = {}, {}, {}, {}, {}
-for _, id in ipairs(claimed) do
-  local all, task, attempt, group = jobPairs(base, jobKey(base, id), id)
-  if all then
-    local k = #valid + 1
-    valid[k], jobs[k], tasks[k], attempts[k], groups[k] = id, all, task or false, attempt or false, group or false
-  end
-end
-if #valid == 0 then return { 0, {}, resume, heldTasks, held, {}, '', '', drained } end
-
-local lease = S(now + leaseMs)
--- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last claims,
--- or a restart from an AOF that lost its last second, leaves 'tok' behind tokens that workers still hold, and counting
--- on from there would hand the same token out twice (a stale worker's write would then pass the fencing check). Taking
--- at least Redis' clock in microseconds puts every new token past those: the lost writes are older than the failover.
-local meta = base .. ':meta'
-local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
-redis.call('HSET', meta, 'tok', S(first + #valid - 1))
-local activeArgs, perTask = {}, {}
-local nowS = S(now)
-for i, id in ipairs(valid) do
-  countTask(perTask, tasks[i])
-  local attempt, token = S(tonumber(attempts[i] or '0') + 1), S(first + i - 1)
-  -- One HGETALL (above) and one HSET per job. 'started': now for the jobs that start at once, else cleared; a job
-  -- never claimed before (no 'attempt' yet) has none to clear, and one field fewer to write.
-  if i <= startNow or attempts[i] then
-    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', i <= startNow and nowS or '',
-      'worker', worker, 'lease', lease, 'token', token)
-  else
-    redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'worker', worker, 'lease', lease,
-      'token', token)
-  end
-  if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], '1') end
-  activeArgs[2 * i - 1] = lease
-  activeArgs[2 * i] = id
-end
-chunked('ZADD', base .. ':active', activeArgs)
-for task, n in pairs(perTask) do tally(base, task, 'waiting', 'active', n) end
--- Remembered for one lease, for a resent copy of this call (see the header). The counter travels as text: cjson
--- would round a 16-digit number to 14 significant digits.
-if claimId ~= '' then
-  redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', S(math.max(1, math.floor(leaseMs))))
-end
+local first, jobs, valid, lease, nowS = takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow, claimId, lastClaim)
+if not first then return { 0, {}, resume, heldTasks, held, {}, '', '', drained } end
 -- What the claim took counts against the rates it was held to.
 if queueFlow[2] ~= '' or next(taskFlows) ~= nil then
   local function logRate(task, n, per)

@@ -311,6 +311,78 @@ local function jobPairs(base, jk, id)
   return all, task, attempt, group
 end
 
+-- The reply to a claim that arrives again with the id of this worker's last claim (claim.lua's header), or nil for a
+-- new claim. The record is "<claim id>\n<JSON>", so the common case compares a prefix and decodes nothing. The batch is
+-- answered while every job of it is still held under the token it got then, as stored since (no lease in the reply:
+-- nothing for the client to patch); nothing when one is not.
+local function replayClaim(base, lastClaim, claimId)
+  if claimId == '' then return nil end
+  local prev = redis.call('GET', lastClaim)
+  if not prev or string.sub(prev, 1, #claimId + 1) ~= claimId .. '\n' then return nil end
+  local last = cjson.decode(string.sub(prev, #claimId + 2))
+  local first, jobs = tonumber(last[1]), {}
+  for i, id in ipairs(last[2]) do
+    local jk = owned(base, id, S(first + i - 1))
+    if not jk then return { 0, {}, {} } end
+    jobs[i] = jobPairs(base, jk, id)
+  end
+  return { first, jobs, {}, '', '', last[2] }
+end
+
+-- Hand the `claimed` ids (already out of their waiting sets) to `worker`: state active, attempt + 1, a lease until
+-- now + leaseMs, a fresh fencing token each, 'started' = now for the first `startNow`; the per-task counts move, and
+-- the batch is remembered under `lastClaim` for one lease (replayClaim). Returns the first token counter, each job's
+-- HGETALL pairs as read before these writes, the ids taken, the lease expiry and now (as text); nil when none of the
+-- jobs' hashes exists any more.
+local function takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow, claimId, lastClaim)
+  -- Every job is read first: an id whose hash is gone (evicted, or deleted by hand) is dropped here instead of failing
+  -- the script on every claim and jamming the queue (its waiting entry is gone already). The pairs go back as they
+  -- are: the client patches in what this claim writes (the same for every job but the attempt).
+  local valid, jobs, tasks, attempts, groups = {}, {}, {}, {}, {}
+  for _, id in ipairs(claimed) do
+    local all, task, attempt, group = jobPairs(base, jobKey(base, id), id)
+    if all then
+      local k = #valid + 1
+      valid[k], jobs[k], tasks[k], attempts[k], groups[k] = id, all, task or false, attempt or false, group or false
+    end
+  end
+  if #valid == 0 then return nil end
+  local lease = S(now + leaseMs)
+  -- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last
+  -- claims, or a restart from an AOF that lost its last second, leaves 'tok' behind tokens that workers still hold, and
+  -- counting on from there would hand the same token out twice (a stale worker's write would then pass the fencing
+  -- check). Taking at least Redis' clock in microseconds puts every new token past those: the lost writes are older
+  -- than the failover.
+  local meta = base .. ':meta'
+  local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
+  redis.call('HSET', meta, 'tok', S(first + #valid - 1))
+  local activeArgs, perTask = {}, {}
+  local nowS = S(now)
+  for i, id in ipairs(valid) do
+    countTask(perTask, tasks[i])
+    local attempt, token = S(tonumber(attempts[i] or '0') + 1), S(first + i - 1)
+    -- One HGETALL (above) and one HSET per job. 'started': now for the jobs that start at once, else cleared; a job
+    -- never claimed before (no 'attempt' yet) has none to clear, and one field fewer to write.
+    if i <= startNow or attempts[i] then
+      redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'started', i <= startNow and nowS or '',
+        'worker', worker, 'lease', lease, 'token', token)
+    else
+      redis.call('HSET', jobKey(base, id), 'state', 'active', 'attempt', attempt, 'worker', worker, 'lease', lease,
+        'token', token)
+    end
+    if groups[i] then redis.call('HINCRBY', base .. ':gactive', groups[i], '1') end
+    activeArgs[2 * i - 1] = lease
+    activeArgs[2 * i] = id
+  end
+  chunked('ZADD', base .. ':active', activeArgs)
+  for task, n in pairs(perTask) do tally(base, task, 'waiting', 'active', n) end
+  -- The counter travels as text: cjson would round a 16-digit number to 14 significant digits.
+  if claimId ~= '' then
+    redis.call('SET', lastClaim, claimId .. '\n' .. cjson.encode({ S(first), valid }), 'PX', S(math.max(1, math.floor(leaseMs))))
+  end
+  return first, jobs, valid, lease, nowS
+end
+
 -- One job as a reply element: its FIELDS values (false for a field the job does not have; the id from the key), 'logs'
 -- replaced by its log lines (or false when it has none: the 'logs' field is set once a job has logged, so most reads skip the
 -- LRANGE). Read with HGETALL, placed by name: a small job hash is a listpack, where HMGET looks each asked field up
