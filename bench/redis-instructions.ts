@@ -9,7 +9,8 @@
  * Needs `valgrind` and `redis-server` on the PATH (Debian: valgrind, redis-server). Steps, each counted on its own:
  * `insert` (batches of `batch` jobs), `insert-one` (one job per call, as `enqueue` does), `claim` (claims of `batch`),
  * `complete` (outcomes in batches of `batch`), `prune` (every completed job deleted by retention, in steps of `batch`),
- * all in one queue, after a few jobs went through every step uncounted.
+ * all in one queue, after a few jobs went through every step uncounted; then an idle worker's claims, per call:
+ * `claim-one` (one job waiting) and `claim-empty` (none).
  * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
  * With `UNO_CALLGRIND_KEEP=1` the dumps are kept and their folder printed, for `callgrind_annotate <dump>`.
  */
@@ -88,6 +89,16 @@ try {
   });
   await counted('prune', claimed.length, async () => {
     while ((await storage.prune({ completed: none, failed: keep }, batch)) > 0);
+  });
+  // An idle worker's claims: one job waiting (each in a queue of its own, inserted uncounted), and nothing waiting.
+  // The request is a worker's at light load (room for more, the first ones started at once).
+  const idle = { limit: 10, leaseMs: 600_000, workerId: 'w', startNow: 10 };
+  for (let i = 0; i < one; i++) await storage.insert([{ ...newJob(), queue: `one-${i}` }]);
+  await counted('claim-one', one, async () => {
+    for (let i = 0; i < one; i++) await storage.claim({ ...idle, queue: `one-${i}` });
+  });
+  await counted('claim-empty', one, async () => {
+    for (let i = 0; i < one; i++) await storage.claim({ ...idle, queue: 'idle' });
   });
 } finally {
   await storage.close().catch(() => undefined);
