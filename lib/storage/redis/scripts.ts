@@ -91,20 +91,19 @@ export function loadScripts(): Promise<Map<ScriptName, LoadedScript>> {
  */
 export function resolveIncludes(source: string, includes: ReadonlyMap<string, string>): string {
   const parts = [...source.matchAll(INCLUDE)].map((match) => definitions(includes.get(match[1]!)!));
-  const own = source.replace(INCLUDE, '');
   const defining = new Map<string, Definition[]>();
   for (const part of parts) for (const def of part.defs) for (const name of def.names) defining.set(name, [...(defining.get(name) ?? []), def]);
   const keep = new Set<Definition>();
-  const visit = (text: string): void => {
-    for (const word of identifiers(text)) {
+  const visit = (words: Iterable<string>): void => {
+    for (const word of words) {
       for (const def of defining.get(word) ?? []) {
         if (keep.has(def)) continue;
         keep.add(def);
-        visit(def.text);
+        visit(def.words);
       }
     }
   };
-  visit(own);
+  visit(identifiers(source.replace(INCLUDE, '')));
   let k = 0;
   // A replacement function, so `$` in Lua source is never read as a replacement pattern.
   return source.replace(INCLUDE, () => {
@@ -116,33 +115,42 @@ export function resolveIncludes(source: string, includes: ReadonlyMap<string, st
 interface Definition {
   names: string[];
   text: string;
+  /** The identifiers its text names (see identifiers). */
+  words: Set<string>;
 }
 
 const DEFINES = /^(?:local function ([A-Za-z_]\w*)|local ([A-Za-z_][\w, ]*?)\s*(?:=|$)|([A-Za-z_]\w*) = function\b)/;
 
+/** Includes already cut, by their text: every script that pulls one in shares the cut (and its identifier sets). */
+const cuts = new Map<string, { head: string; defs: Definition[] }>();
+
 /** An include cut into its header and its top-level definitions (see resolveIncludes). */
 function definitions(text: string): { head: string; defs: Definition[] } {
+  const known = cuts.get(text);
+  if (known) return known;
   const lines = text.split(/(?<=\n)/);
   let head = '';
-  const defs: Definition[] = [];
+  const parts: { names: string[]; text: string }[] = [];
   let pending = '';
   for (const line of lines) {
     const match = DEFINES.exec(line);
     if (match) {
       const names = (match[1] ?? match[3] ?? match[2]!).split(',').map((name) => name.trim());
-      defs.push({ names, text: pending + line });
+      parts.push({ names, text: pending + line });
       pending = '';
-    } else if (defs.length === 0) {
+    } else if (parts.length === 0) {
       head += line;
     } else if (line.startsWith('--') || (pending !== '' && line.trim() === '')) {
       // A comment at the left margin sits between definitions: it belongs to the next one.
       pending += line;
     } else {
-      defs[defs.length - 1]!.text += line;
+      parts[parts.length - 1]!.text += line;
     }
   }
-  if (pending !== '' && defs.length > 0) defs[defs.length - 1]!.text += pending;
-  return { head, defs };
+  if (pending !== '' && parts.length > 0) parts[parts.length - 1]!.text += pending;
+  const cut = { head, defs: parts.map((part) => ({ ...part, words: identifiers(part.text) })) };
+  cuts.set(text, cut);
+  return cut;
 }
 
 /** The identifiers a piece of Lua names outside its comments. */
