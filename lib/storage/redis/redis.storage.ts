@@ -104,13 +104,13 @@ const MAINTENANCE_BATCH = 1000;
 /** How long the list of queues is reused by maintenance before it is read again. */
 const QUEUE_LIST_TTL_MS = 1000;
 
-/** The claim script's flow arguments (see claim.lua): the queue's limits, then each task's. */
 /** Whether a claim carries any flow limit (claim.lua's, not claim-plain.lua's). */
 function hasFlow(flow: ClaimFlow | undefined): boolean {
   const set = (l: FlowLimits | undefined) => l !== undefined && (l.concurrency !== undefined || l.rate !== undefined || l.groupConcurrency !== undefined);
   return flow !== undefined && (set(flow.queue) || Object.values(flow.tasks ?? {}).some(set));
 }
 
+/** The claim script's flow arguments (see claim.lua): the queue's limits, then each task's. */
 function pushFlow(args: ScriptArg[], flow: ClaimFlow | undefined): void {
   const limits = (l: FlowLimits | undefined) => [l?.concurrency ?? '', l?.rate?.max ?? '', l?.rate?.per ?? '', l?.groupConcurrency ?? ''];
   const tasks = Object.entries(flow?.tasks ?? {});
