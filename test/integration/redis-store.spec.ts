@@ -367,6 +367,28 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('claim-plain.lua and claim.lua hand out jobs in the same order: priority, then FIFO, in batches', async () => {
+    await withStore(async (storage) => {
+      // Two copies of one mixed backlog, in two queues. A request with a task limit (for a task no job has) goes to
+      // claim.lua; the same request without one to claim-plain.lua (RedisJobStorage.claim): both keep one order.
+      const prios = ['low', 'normal', 'high', 'critical', 'normal', 'low', 'high', 'normal', 'critical', 'low', 'normal', 'high'] as const;
+      for (const queue of ['plain', 'full']) {
+        for (const [i, priority] of prios.entries()) await storage.insert([newJob({ id: `${queue}-${i}`, queue, priority })]);
+      }
+      const order = async (queue: string, taskLimits?: Record<string, number>) => {
+        const ids: string[] = [];
+        for (;;) {
+          const batch = await storage.claim({ queue, limit: 5, leaseMs: 30_000, workerId: 'w', taskLimits });
+          if (batch.length === 0) return ids;
+          ids.push(...batch.map(({ job }) => job.id.slice(queue.length + 1)));
+        }
+      };
+      const plain = await order('plain');
+      expect(plain).toEqual(['3', '8', '2', '6', '11', '1', '4', '7', '10', '0', '5', '9']);
+      expect(await order('full', { 'no.such.task': 1 })).toEqual(plain);
+    });
+  });
+
   it('an idle worker claims once per job: after a claim that drained the queue, a freed slot waits for a wake-up', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     const uno = new UnoJobs({ storage, worker: { concurrency: 10, pollIntervalMs: 60_000 } });

@@ -353,9 +353,11 @@ export class RedisJobStorage extends JobStorage {
     const limits = Object.entries(request.taskLimits ?? {});
     // Resume where the last claim ran out of its skip budget, but only while the same tasks are excluded: once one
     // may run again, its jobs before the hint must be seen, so the scan starts from the head.
+    // Only claim.lua makes hints (a claim that looked past its skip budget of jobs it may not take): most claims find
+    // the map empty and look nothing up.
     const where = `${request.queue}|${levels.join(',')}`;
-    const excluded = limits.filter(([, max]) => max <= 0).map(([task]) => task).sort().join('\n');
-    const hint = this.claimHints.get(where);
+    const excluded = limits.length === 0 ? '' : limits.filter(([, max]) => max <= 0).map(([task]) => task).sort().join('\n');
+    const hint = this.claimHints.size === 0 ? undefined : this.claimHints.get(where);
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
     const claimId = `${this.instance}.${++this.claims}`;
@@ -382,7 +384,7 @@ export class RedisJobStorage extends JobStorage {
     }
     const [first, raw, next, held = '', heldMs = '', ids = [], lease = '', now = '', drained = ''] = replied;
     if (next.some((score) => score !== '')) this.claimHints.set(where, { excluded, held, scores: next });
-    else this.claimHints.delete(where);
+    else if (hint) this.claimHints.delete(where);
     const startNow = request.startNow ?? 0;
     const reply: ClaimReply = raw.map((pairs, i) => {
       const f = placePairs(ids[i]!, request.queue, pairs);
