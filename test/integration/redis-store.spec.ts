@@ -367,6 +367,17 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('scheduled jobs that fall due together are promoted in one claim into priority order, by due time within one', async () => {
+    await withStore(async (storage) => {
+      const prios = ['low', 'high', 'normal', 'high', 'low', 'critical', 'normal', 'low'] as const;
+      await storage.insert(prios.map((priority, i) => newJob({ id: `d${i}`, queue: 'due', priority, delayMs: 30 + 5 * i })));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const claimed = await storage.claim({ queue: 'due', limit: 20, leaseMs: 30_000, workerId: 'w' });
+      expect(claimed.map(({ job }) => job.id)).toEqual(['d5', 'd1', 'd3', 'd2', 'd6', 'd0', 'd4', 'd7']);
+      expect(claimed.every(({ job }) => job.state === 'active' && job.attempt === 1)).toBe(true);
+    });
+  });
+
   it('claim-plain.lua and claim.lua hand out jobs in the same order: priority, then FIFO, in batches', async () => {
     await withStore(async (storage) => {
       // Two copies of one mixed backlog, in two queues. A request with a task limit (for a task no job has) goes to

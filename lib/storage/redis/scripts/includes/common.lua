@@ -243,7 +243,10 @@ local function promote(base, now, max)
   local n = #due / 2
   if n == 0 then return 0 end
   local seq = redis.call('HINCRBY', base .. ':meta', 'seq', S(n)) - n
+  -- The waiting-set entries of jobs in no group go out as one ZADD per level (pushWaiting's batch), as an insert's do;
+  -- a single job's directly, without the tables.
   local ids, moves = {}, {}
+  local waiting = n > 1 and {} or nil
   for i = 1, n do
     local id, at = due[2 * i - 1], due[2 * i]
     local jk = jobKey(base, id)
@@ -252,11 +255,12 @@ local function promote(base, now, max)
     -- A job whose hash is gone (evicted, deleted by hand) is only dropped from the set.
     if f[1] then
       redis.call('HSET', jk, 'state', 'waiting', 'ready', at)
-      pushWaiting(base, id, f[1], seq, f[2])
+      pushWaiting(base, id, f[1], seq, f[2], waiting)
       addMoves(moves, f[3], 'scheduled', 'waiting')
     end
     ids[i] = id
   end
+  if waiting then flushWaiting(base, waiting) end
   zremAll(base .. ':scheduled', ids)
   writeMoves(base, moves)
   return n
