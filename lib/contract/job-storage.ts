@@ -76,6 +76,12 @@ export type ClaimReply = ClaimedJob[] & {
    * an idle worker running one job at a time makes one claim per job instead of two. Optional: absent means unknown.
    */
   drained?: boolean;
+  /**
+   * Set when the store claimed these jobs for the worker before the call (Redis hands a job to a worker that waits for
+   * work as it is inserted): their leases may have begun up to this many ms before `claim` was called, and the worker
+   * counts its deadline from then. Absent: the leases began after the call.
+   */
+  leaseAgeMs?: number;
 };
 
 /** Ask for up to `limit` runnable jobs of one queue. */

@@ -191,11 +191,13 @@ export class QueueWorker implements AttemptOwner {
           // A reply that arrives past this worker's own deadline for the leases (the claim was held up by a partition
           // and delivered late) would be self-fenced at once: hand the jobs back unstarted instead of starting
           // handlers that are aborted a moment later and then run again elsewhere.
-          if (claimed.length > 0 && this.deps.clock.now() >= sentAt + request.leaseMs - fenceMargin(request.leaseMs)) {
+          // A store that claimed ahead of the call says how much earlier the leases may have begun.
+          const leaseFrom = sentAt - (claimed.leaseAgeMs ?? 0);
+          if (claimed.length > 0 && this.deps.clock.now() >= leaseFrom + request.leaseMs - fenceMargin(request.leaseMs)) {
             await this.handBackLate(claimed);
             claimed = [];
           }
-          for (const { token } of claimed) this.leaseUntil.set(token, sentAt + request.leaseMs);
+          for (const { token } of claimed) this.leaseUntil.set(token, leaseFrom + request.leaseMs);
           if (claimed.length > 0) this.onLeases();
         } catch (error) {
           this.pausedDuringClaim = null;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { ConfigurationError, InvalidJobError, messages } from '../../contract/errors.js';
 import {
@@ -57,6 +58,7 @@ import {
   type ResolvedClient,
 } from './connection.js';
 import { DataEpoch } from './epoch.js';
+import { HandOffs } from './hand-offs.js';
 import { listJobs, pruneJobs, type Housekeeping } from './housekeeping.js';
 import * as monitoring from './monitoring.js';
 import { loadScripts, ScriptRunner, type ScriptArg, type ScriptName } from './scripts.js';
@@ -141,6 +143,8 @@ export class RedisJobStorage extends JobStorage {
   private readonly logger: RedisStorageLogger;
   private scripts: ScriptRunner | null = null;
   private readonly wakeUps: WakeUps;
+  /** Jobs inserts claimed for this process's parked workers (see claim-plain.lua and insert.lua). */
+  private readonly handOffs: HandOffs;
   private readonly epoch: DataEpoch;
   /** Claim ids are this store's random instance id plus a counter (see claim.lua). */
   private readonly instance = randomUUID();
@@ -172,7 +176,24 @@ export class RedisJobStorage extends JobStorage {
     this.capabilities = { push: true, distributed: true, transactions: false, flows: true, groups: true };
     this.logger = options.logger ?? console;
     this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
-    this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue());
+    this.handOffs = new HandOffs(`${this.keys.channel}:hand-off:${this.instance}`, {
+      enabled: !this.cluster,
+      listening: () => this.wakeUps.listening,
+      poke: (queue) => this.wakeUps.poke(queue),
+      release: (jobs) => {
+        this.release(jobs.map(({ job, token }) => ({ id: job.id, token }))).catch(() => {
+          // Unreachable: the lease expires and recovery puts the job back.
+        });
+      },
+      unpark: async (entries) => {
+        await Promise.all(entries.map(({ queue, member }) => this.redis.zrem(`${this.keys.queue(queue)}:parked`, member)));
+      },
+      flush: () => this.wakeUps.flush(1000),
+    });
+    this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue(), {
+      channel: this.handOffs.channel,
+      deliver: (message) => this.handOffs.deliver(message),
+    });
     if (this.resolved.owned) {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
       this.resolved.client.on('error', () => {});
@@ -197,6 +218,7 @@ export class RedisJobStorage extends JobStorage {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.handOffs.close();
       this.wakeUps.close();
       if (!this.resolved.owned) return;
       // QUIT lets replies in flight arrive, but while Redis is unreachable it would wait in the offline queue for
@@ -349,6 +371,9 @@ export class RedisJobStorage extends JobStorage {
   }
 
   async claim(request: ClaimRequest): Promise<ClaimReply> {
+    // A job an insert handed to this worker (it parked with its last claim) is claimed already.
+    const handed = this.handOffs.take(request);
+    if (handed) return handed;
     const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
     const limits = Object.entries(request.taskLimits ?? {});
     // Resume where the last claim ran out of its skip budget, but only while the same tasks are excluded: once one
@@ -361,14 +386,22 @@ export class RedisJobStorage extends JobStorage {
     const resume = hint && hint.excluded === excluded ? hint.scores : [];
     // A fresh id per call: ioredis resends this very command after a reconnect, and the script then knows it.
     const claimId = `${this.instance}.${++this.claims}`;
-    type Reply = [number, string[][], string[], string?, string?, string[]?, string?, string?, string?];
+    type Reply = [number, string[][], string[], string?, string?, string[]?, string?, string?, string?, string?];
     const keys = [this.keys.queue(request.queue)];
     let replied: Reply | null = null;
     // The common case goes to the small script (claim-plain.lua); a queue with groups or pauses answers -1 there, and
     // from then on goes to claim.lua directly.
     if (!request.agingMs && limits.length === 0 && !hasFlow(request.flow) && resume.length === 0 && !this.fullClaims.has(request.queue)) {
-      const plain = await this.run<Reply | [-1]>('claim-plain', keys, [request.limit, request.leaseMs, request.workerId, this.keys.channel,
-        request.queue, request.startNow ?? 0, claimId, levels.length, ...levels]);
+      const park = this.handOffs.parkArgs(request);
+      const sentAt = performance.now();
+      let plain: Reply | [-1] | null = null;
+      try {
+        plain = await this.run<Reply | [-1]>('claim-plain', keys, [request.limit, request.leaseMs, request.workerId, this.keys.channel,
+          request.queue, request.startNow ?? 0, claimId, levels.length, ...levels, ...park]);
+      } finally {
+        const answer = plain && plain[0] !== -1 ? { now: (plain as Reply)[7] ?? '', parked: (plain as Reply)[9] ?? '' } : null;
+        this.handOffs.noteClaim(request, park, sentAt, answer);
+      }
       if (plain[0] === -1) this.fullClaims.add(request.queue);
       else replied = plain as Reply;
     }
@@ -701,7 +734,8 @@ export class RedisJobStorage extends JobStorage {
     // The queue joins the queue set, so listPaused finds a queue paused before its first job.
     if (!this.knownQueues.has(target.queue)) await this.redis.sadd(this.keys.queues, target.queue);
     this.knownQueues.add(target.queue);
-    await this.redis.sadd(this.keys.paused(target.queue), task ?? '');
+    // Parked workers are dropped with the pause, in one transaction: no insert hands a job of a paused queue to one.
+    await this.redis.multi().sadd(this.keys.paused(target.queue), task ?? '').del(`${this.keys.queue(target.queue)}:parked`).exec();
     await this.redis.publish(this.keys.pauseChannel, JSON.stringify({ queue: target.queue, task }));
   }
 

@@ -8,7 +8,8 @@ import type { RedisKeys } from './codec.js';
  * scripts publish a queue's name whenever its jobs become ready (insert, promote, retry, release, recovery), and one
  * timer promotes the earliest delayed job this process knows of the moment it falls due. The same connection
  * listens on the cancel channel, where the cancel script publishes the id of an active job it cancelled, and on the
- * pause channel, where `pause` publishes what it paused.
+ * pause channel, where `pause` publishes what it paused, and on this store's hand-off channel, where an insert publishes
+ * a job it claimed for one of this process's parked workers (see HandOffs).
  */
 export class WakeUps {
   private readonly listeners = new Set<(queue: string) => void>();
@@ -29,6 +30,8 @@ export class WakeUps {
     private readonly allQueues: () => Promise<string[]>,
     /** Promote due jobs of every queue (publishes, and re-arms the timer through {@link armDue}). */
     private readonly promoteDue: () => Promise<unknown>,
+    /** This store's hand-off channel and who decodes what arrives there. */
+    private readonly handOff: { channel: string; deliver: (message: string) => void },
   ) {
     this.channel = keys.channel;
     this.cancelChannel = keys.cancelChannel;
@@ -57,6 +60,31 @@ export class WakeUps {
     this.pauseListeners.add(listener);
     if (!this.subscriber && !this.closed) this.open();
     return () => this.pauseListeners.delete(listener);
+  }
+
+  /** True while some worker listens for wake-ups (and so the subscriber connection is open or opening). */
+  get listening(): boolean {
+    return this.listeners.size > 0 && !this.closed;
+  }
+
+  /** Wake this process's workers of `queue` (a job was handed to one of them). */
+  poke(queue: string): void {
+    this.notify(queue);
+  }
+
+  /**
+   * Resolve once every message published to this process before the call has arrived: a PING on the subscriber
+   * connection is answered after them. Bounded by `timeoutMs`; at once when there is no connection.
+   */
+  async flush(timeoutMs: number): Promise<void> {
+    const subscriber = this.subscriber;
+    if (!subscriber || subscriber.status !== 'ready') return;
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      subscriber.ping().catch(() => undefined),
+      new Promise((resolve) => (timer = systemClock.setTimeout(() => resolve(undefined), timeoutMs))),
+    ]);
+    if (timer) systemClock.clearTimeout(timer);
   }
 
   /**
@@ -99,6 +127,7 @@ export class WakeUps {
     subscriber.on('error', () => {});
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.notify(message);
+      else if (channel === this.handOff.channel) this.handOff.deliver(message);
       else if (channel === this.cancelChannel && !this.closed) for (const listener of this.cancelListeners) listener(message);
       else if (channel === this.pauseChannel && !this.closed) {
         const target = JSON.parse(message) as Required<PauseTarget>;
@@ -109,7 +138,7 @@ export class WakeUps {
     // (re)established, confirm it and poke every queue: a worker that claimed nothing meanwhile looks again.
     subscriber.on('ready', () => {
       subscriber
-        .subscribe(this.channel, this.cancelChannel, this.pauseChannel)
+        .subscribe(this.channel, this.cancelChannel, this.pauseChannel, this.handOff.channel)
         .then(() => this.allQueues())
         .then((queues) => queues.forEach((queue) => this.notify(queue)))
         .catch(() => {
@@ -117,7 +146,7 @@ export class WakeUps {
         });
     });
     // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
-    subscriber.subscribe(this.channel, this.cancelChannel, this.pauseChannel).catch(() => {});
+    subscriber.subscribe(this.channel, this.cancelChannel, this.pauseChannel, this.handOff.channel).catch(() => {});
   }
 
   private notify(queue: string): void {

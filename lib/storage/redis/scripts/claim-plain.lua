@@ -11,10 +11,16 @@
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  limit; ARGV[2] leaseMs; ARGV[3] workerId; ARGV[4] wake-up channel; ARGV[5] queue name; ARGV[6] startNow;
   ARGV[7]  claim id ('' = none; see claim.lua); ARGV[8] number of priority levels L, then L levels (0-3) in the order
-           asked
+           asked; ARGV[9 + L] the worker's hand-off channel ('' = none), ARGV[10 + L] '1' when the worker may park
+  Parking (see insert.lua): a claim that read every level to its end and still has slots to start jobs in (startNow)
+  leaves the worker in B:parked (member "<channel>\n<worker>\n<leaseMs>", score now * PARK_SLOTS + free slots), so
+  that the next inserts of plain waiting jobs claim them for this worker, one per free slot, and publish them on the
+  channel: each job starts without a wake-up and a claim. A claim that does not park takes the worker's entry out, if
+  the channel is given.
 
   Returns what claim.lua returns, with no resume hints, held tasks or rate wait: { token counter of the first job,
-  { job hash as HGETALL pairs }, {}, '', '', { job ids }, lease expiry, now, '1' when drained else '' }; or { -1 }.
+  { job hash as HGETALL pairs }, {}, '', '', { job ids }, lease expiry, now, '1' when drained else '', the free
+  slots it was parked with, else '' }; or { -1 }.
 ]]
 -- @include common
 
@@ -47,7 +53,19 @@ end
 if promoted > #claimed then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 -- Drained (ClaimReply.drained): a short claim read every level asked to its end.
 local drained = #claimed < limit and '1' or ''
-if #claimed == 0 then return { 0, {}, {}, '', '', {}, '', '', drained } end
+local L = tonumber(ARGV[8])
+local parked = ''
+if ARGV[9 + L] ~= '' then
+  local member = ARGV[9 + L] .. '\n' .. worker .. '\n' .. ARGV[2]
+  local free = math.min(startNow - #claimed, PARK_SLOTS - 1)
+  if drained == '1' and ARGV[10 + L] == '1' and free > 0 then
+    redis.call('ZADD', base .. ':parked', S(now * PARK_SLOTS + free), member)
+    parked = S(free)
+  else
+    redis.call('ZREM', base .. ':parked', member)
+  end
+end
+if #claimed == 0 then return { 0, {}, {}, '', '', {}, '', S(now), drained, parked } end
 local first, jobs, valid, lease, nowS = takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow, claimId, lastClaim)
-if not first then return { 0, {}, {}, '', '', {}, '', '', drained } end
-return { first, jobs, {}, '', '', valid, lease, nowS, drained }
+if not first then return { 0, {}, {}, '', '', {}, '', S(now), drained, parked } end
+return { first, jobs, {}, '', '', valid, lease, nowS, drained, parked }

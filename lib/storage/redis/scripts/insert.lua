@@ -19,6 +19,13 @@
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
+  Hand-off: a one-job insert of a plain job that is waiting at once (no group, no flow, not a dedupe hit) claims it
+  for the worker claim-plain.lua parked last in B:parked, when one is there (taking one of its free slots), and publishes the claim on that worker's
+  channel instead of waking every worker: the job starts with no wake-up and no second claim (the latency path at light
+  load, docs/storage-redis.md). The claim is the one claim-plain.lua would make with startNow = 1: attempt 1, a lease,
+  a fresh token, 'started' = now. An entry parked longer ago than its lease, or a channel nobody listens to (PUBLISH reaches no
+  one: the worker's process is gone), is dropped and the job waits as usual.
+
   Returns one element per job, in input order:
     created:  { 1, state, runAt ms, created ms }
     existing: { 0, job snapshot (FIELDS values, see common.lua) }
@@ -59,6 +66,33 @@ local function payloadOf(tail)
   local at = 0
   for _ = 1, 4 do at = string.find(tail, '\n', at + 1, true) end
   return string.sub(tail, at + 1)
+end
+
+-- Claim the new job `id` (its hash written as `fields`, in no waiting set yet) for the worker parked last, taking one
+-- of the free slots it parked with; false when none is parked or the one found cannot take it. The message is what
+-- the worker's store decodes as a claim (lib/storage/redis/hand-offs.ts).
+local tok = nil
+local function handOff(id, jk, fields)
+  local parked = base .. ':parked'
+  local top = redis.call('ZRANGE', parked, '-1', '-1', 'WITHSCORES')
+  if #top == 0 then return false end
+  local member, score = top[1], tonumber(top[2])
+  local channel, worker, leaseMs = string.match(member, '^(.*)\n(.*)\n(%d+)$')
+  if not leaseMs or math.floor(score / PARK_SLOTS) + tonumber(leaseMs) < now then
+    redis.call('ZREM', parked, member)
+    return false
+  end
+  local token = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
+  local lease = S(now + tonumber(leaseMs))
+  if redis.call('PUBLISH', channel, cjson.encode({ queue, id, worker, S(token), lease, nowS, fields })) == 0 then
+    redis.call('ZREM', parked, member)
+    return false
+  end
+  if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
+  tok = S(token)
+  redis.call('HSET', jk, 'state', 'active', 'attempt', '1', 'started', nowS, 'worker', worker, 'lease', lease, 'token', tok)
+  redis.call('ZADD', base .. ':active', lease, id)
+  return true
 end
 
 -- The job that holds the dedupe key of the job at ARGV[a], after a debounce or replace key changed it; nil: insert
@@ -148,7 +182,9 @@ for i = 1, n do
     else
       redis.call('ZADD', base .. ':all', S(order), id)
     end
-    if state == 'waiting' then
+    if state == 'waiting' and n == 1 and group == '' and parentId == '' and handOff(id, jk, fields) then
+      addMoves(moves, task, 'waiting', 'active')
+    elseif state == 'waiting' then
       seq = seq + 1
       pushWaiting(base, id, prio, seq, group, waiting)
       woken = true
@@ -180,7 +216,8 @@ for i = 1, n do
 end
 
 flush()
-redis.call('HSET', meta, 'order', S(order), 'seq', S(seq))
+if tok then redis.call('HSET', meta, 'order', S(order), 'seq', S(seq), 'tok', tok)
+else redis.call('HSET', meta, 'order', S(order), 'seq', S(seq)) end
 writeMoves(base, moves)
 if woken then redis.call('PUBLISH', channel, queue) end
 return results

@@ -152,6 +152,10 @@ local function owned(base, id, token)
   return nil
 end
 
+-- A parked worker's score in B:parked (claim-plain.lua, insert.lua): parked at (ms) * PARK_SLOTS + free slots, so
+-- an insert reads both with one ZRANGE and takes a slot with one ZINCRBY (exact: below 2^53 until the year 2248).
+local PARK_SLOTS = 1024
+
 -- Score of a grouped waiting job in B:gw:<group>: priority level first, then push sequence (both exact below 2^53).
 local GROUP_LEVEL = 281474976710656 -- 2^48
 
