@@ -22,6 +22,8 @@ export class WakeUps {
   private dueTimer: TimerHandle | null = null;
   private dueAt = Infinity;
   private closed = false;
+  /** The subscriber connection's subscriptions are active (confirmed by Redis, and not lost since). */
+  private subscribed = false;
 
   constructor(
     private readonly client: Redis,
@@ -62,9 +64,9 @@ export class WakeUps {
     return () => this.pauseListeners.delete(listener);
   }
 
-  /** True while some worker listens for wake-ups (and so the subscriber connection is open or opening). */
+  /** True while some worker listens for wake-ups and Redis has confirmed the subscriptions (hand-offs can arrive). */
   get listening(): boolean {
-    return this.listeners.size > 0 && !this.closed;
+    return this.listeners.size > 0 && this.subscribed && !this.closed;
   }
 
   /** Wake this process's workers of `queue` (a job was handed to one of them). */
@@ -117,6 +119,7 @@ export class WakeUps {
     this.listeners.clear();
     this.cancelListeners.clear();
     this.pauseListeners.clear();
+    this.subscribed = false;
     this.subscriber?.disconnect();
     this.subscriber = null;
   }
@@ -125,6 +128,7 @@ export class WakeUps {
     const subscriber = this.client.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', () => {});
+    subscriber.on('close', () => (this.subscribed = false));
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.notify(message);
       else if (channel === this.handOff.channel) this.handOff.deliver(message);
@@ -139,14 +143,20 @@ export class WakeUps {
     subscriber.on('ready', () => {
       subscriber
         .subscribe(this.channel, this.cancelChannel, this.pauseChannel, this.handOff.channel)
-        .then(() => this.allQueues())
+        .then(() => {
+          this.subscribed = !this.closed;
+          return this.allQueues();
+        })
         .then((queues) => queues.forEach((queue) => this.notify(queue)))
         .catch(() => {
           // Retried at the next reconnect; until then the core's poll interval covers the gap.
         });
     });
     // The first command connects a lazy client; SUBSCRIBE twice (here and on ready) is harmless.
-    subscriber.subscribe(this.channel, this.cancelChannel, this.pauseChannel, this.handOff.channel).catch(() => {});
+    subscriber
+      .subscribe(this.channel, this.cancelChannel, this.pauseChannel, this.handOff.channel)
+      .then(() => (this.subscribed = !this.closed && subscriber.status === 'ready'))
+      .catch(() => {});
   }
 
   private notify(queue: string): void {
