@@ -10,7 +10,8 @@
  * `insert` (batches of `batch` jobs), `insert-one` (one job per call, as `enqueue` does), `claim` (claims of `batch`),
  * `complete` (outcomes in batches of `batch`), `prune` (every completed job deleted by retention, in steps of `batch`),
  * all in one queue, after a few jobs went through every step uncounted; then an idle worker's claims, per call:
- * `claim-one` (one job waiting) and `claim-empty` (none).
+ * `claim-one` (one job waiting) and `claim-empty` (none); and `insert-handed`: a one-job insert that hands its job to a
+ * parked idle worker (the claim the worker then makes is answered in its process).
  * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
  * With `UNO_CALLGRIND_KEEP=1` the dumps are kept and their folder printed, for `callgrind_annotate <dump>`.
  */
@@ -99,6 +100,25 @@ try {
   });
   await counted('claim-empty', one, async () => {
     for (let i = 0; i < one; i++) await storage.claim({ ...idle, queue: 'idle' });
+  });
+  // A parked worker (lib/storage/redis/hand-offs.ts): each one-job insert claims its job for the worker in its own
+  // script and publishes the claim; the worker's claim then takes it without calling Redis. Counted: the inserts only
+  // (the parking claim before them is uncounted; 1,000 jobs fit in the 1,023 slots a worker parks with at most).
+  let poked: (() => void) | null = null;
+  storage.subscribe(() => poked?.());
+  for (let i = 0; ((await admin.pubsub('NUMSUB', 'ri:wake')) as [string, number])[1] === 0; i++) {
+    if (i > 100) throw new Error('the wake-up subscription did not come up within 20 s');
+    await sleep(200);
+  }
+  const handed = { ...idle, queue: 'handed', limit: one, startNow: one };
+  await storage.claim(handed);
+  await counted('insert-handed', one, async () => {
+    for (let i = 0; i < one; i++) {
+      const arrived = new Promise<void>((resolve) => (poked = resolve));
+      await storage.insert([{ ...newJob(), queue: 'handed' }]);
+      await arrived;
+      if ((await storage.claim(handed)).length !== 1) throw new Error('the inserted job was not handed to the parked worker');
+    }
   });
 } finally {
   await storage.close().catch(() => undefined);

@@ -51,7 +51,7 @@ describe('Redis hand-off to a parked worker', () => {
     expect(await storage.claim(claim())).toHaveLength(0);
     expect(await parked(p)).toHaveLength(1);
 
-    const a = newJob({ id: 'a', maxAttempts: 1 });
+    const a = newJob({ id: 'a', maxAttempts: 1, payload: JSON.stringify({ text: 'two\nlines', n: 2 }), headers: { trace: 'x' }, timeoutMs: 5000 });
     const inserted = Date.now();
     await storage.insert([a]);
     const insertedAt = performance.now();
@@ -65,7 +65,9 @@ describe('Redis hand-off to a parked worker', () => {
     const claimedAt = performance.now();
     const reply = await storage.claim(claim());
     expect(reply.map((c) => c.job.id)).toEqual(['a']);
-    expect(reply[0]!.job).toMatchObject({ state: 'active', attempt: 1, workerId: 'w1' });
+    // Decoded from the hand-off's message, the job is what Redis stores (payload, spec, lease, start and all).
+    expect(reply[0]!.job).toEqual(await storage.get('a'));
+    expect(reply[0]!.job).toMatchObject({ state: 'active', attempt: 1, workerId: 'w1', payload: JSON.parse(a.payload), maxAttempts: 1, timeoutMs: 5000 });
     // The lease began before the insert returned: the worker counts its deadline from no later than that.
     expect(reply.leaseAgeMs).toBeGreaterThanOrEqual(claimedAt - insertedAt);
     expect(reply.drained).toBe(true);

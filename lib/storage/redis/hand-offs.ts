@@ -92,10 +92,21 @@ export class HandOffs {
     else if (args[0] !== '') this.parked.delete(k);
   }
 
-  /** A hand-off arrived: `[queue, id, worker, token counter, lease, now, fields]` as insert.lua published it. */
+  /**
+   * A hand-off arrived, as insert.lua published it: queue, id, worker, token counter, lease expiry, now, task,
+   * priority level and the record's spec, joined by newlines (the spec last: it holds newlines itself).
+   */
   deliver(message: string): void {
-    const [queue, id, worker, counter, lease, now, fields] = JSON.parse(message) as [string, string, string, string, string, string, string[]];
+    const parts: string[] = [];
+    let at = 0;
+    for (let i = 0; i < 8; i++) {
+      const end = message.indexOf('\n', at);
+      parts.push(message.slice(at, end));
+      at = end + 1;
+    }
+    const [queue, id, worker, counter, lease, now, task, prio] = parts as [string, string, string, string, string, string, string, string];
     const k = keyOf(queue, worker);
+    const fields = ['task', task, 'prio', prio, 'state', 'waiting', 'spec', message.slice(at)];
     const job = decodeJob(patchClaimed(placePairs(id, queue, fields), worker, lease, now));
     const claimed: ClaimedJob = { job, token: encodeToken(counter, queue, !job.parent && !job.group) };
     const slot = this.parked.get(k);

@@ -54,18 +54,23 @@ if promoted > #claimed then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 -- Drained (ClaimReply.drained): a short claim read every level asked to its end.
 local drained = #claimed < limit and '1' or ''
 local L = tonumber(ARGV[8])
-local parked = ''
+local parked, nowS = '', ''
 if ARGV[9 + L] ~= '' then
+  nowS = S(now)
   local member = ARGV[9 + L] .. '\n' .. worker .. '\n' .. ARGV[2]
   local free = math.min(startNow - #claimed, PARK_SLOTS - 1)
   if drained == '1' and ARGV[10 + L] == '1' and free > 0 then
     redis.call('ZADD', base .. ':parked', S(now * PARK_SLOTS + free), member)
+    -- Tells inserts to look for parked workers (insert.lua clears it when it finds none).
+    redis.call('HSET', base .. ':meta', 'pk', '1')
     parked = S(free)
   else
     redis.call('ZREM', base .. ':parked', member)
   end
 end
-if #claimed == 0 then return { 0, {}, {}, '', '', {}, '', S(now), drained, parked } end
-local first, jobs, valid, lease, nowS = takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow, claimId, lastClaim)
-if not first then return { 0, {}, {}, '', '', {}, '', S(now), drained, parked } end
+-- Now (Redis' clock) goes back with a claim that could park: the client anchors hand-offs' lease times with it.
+if #claimed == 0 then return { 0, {}, {}, '', '', {}, '', nowS, drained, parked } end
+local first, jobs, valid, lease
+first, jobs, valid, lease, nowS = takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow, claimId, lastClaim)
+if not first then return { 0, {}, {}, '', '', {}, '', '', drained, parked } end
 return { first, jobs, {}, '', '', valid, lease, nowS, drained, parked }

@@ -39,7 +39,8 @@ local n = tonumber(ARGV[4])
 local now, nowUs = clock()
 local meta = base .. ':meta'
 -- The creation order and the push sequence are read once and written once per call, not once per job.
-local counters = redis.call('HMGET', meta, 'order', 'seq')
+-- 'pk' only matters to a one-job insert that may hand its job over (handOff).
+local counters = redis.call('HMGET', meta, 'order', 'seq', 'pk')
 local order = math.max(nowUs, tonumber(counters[1] or '0') + 1) - 1
 local seq = tonumber(counters[2] or '0')
 local results = {}
@@ -68,28 +69,34 @@ local function payloadOf(tail)
   return string.sub(tail, at + 1)
 end
 
--- Claim the new job `id` (its hash written as `fields`, in no waiting set yet) for the worker parked last, taking one
--- of the free slots it parked with; false when none is parked or the one found cannot take it. The message is what
--- the worker's store decodes as a claim (lib/storage/redis/hand-offs.ts).
-local tok = nil
-local function handOff(id, jk, fields)
+-- Claim the new job `id` (its hash just written: task, prio, state, spec) for the worker parked last, taking one of
+-- the free slots it parked with; false when none is parked or the one found cannot take it. Looked for only while the
+-- meta field 'pk' is set (claim-plain.lua sets it when it parks a worker; cleared here when the set is found empty),
+-- so an insert into a queue where no worker ever parked pays no extra command. The message is what the worker's store
+-- decodes as a claim (lib/storage/redis/hand-offs.ts): fields joined by newlines, the spec last (it holds newlines).
+local tok, unpark = nil, false
+local function handOff(id, jk, task, prio, spec)
   local parked = base .. ':parked'
   local top = redis.call('ZRANGE', parked, '-1', '-1', 'WITHSCORES')
-  if #top == 0 then return false end
+  if #top == 0 then
+    unpark = true
+    return false
+  end
   local member, score = top[1], tonumber(top[2])
   local channel, worker, leaseMs = string.match(member, '^(.*)\n(.*)\n(%d+)$')
   if not leaseMs or math.floor(score / PARK_SLOTS) + tonumber(leaseMs) < now then
     redis.call('ZREM', parked, member)
     return false
   end
-  local token = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
+  local token = S(math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs))
   local lease = S(now + tonumber(leaseMs))
-  if redis.call('PUBLISH', channel, cjson.encode({ queue, id, worker, S(token), lease, nowS, fields })) == 0 then
+  if redis.call('PUBLISH', channel, queue .. '\n' .. id .. '\n' .. worker .. '\n' .. token .. '\n' .. lease .. '\n' .. nowS .. '\n' ..
+      task .. '\n' .. prio .. '\n' .. spec) == 0 then
     redis.call('ZREM', parked, member)
     return false
   end
   if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
-  tok = S(token)
+  tok = token
   redis.call('HSET', jk, 'state', 'active', 'attempt', '1', 'started', nowS, 'worker', worker, 'lease', lease, 'token', tok)
   redis.call('ZADD', base .. ':active', lease, id)
   return true
@@ -182,7 +189,8 @@ for i = 1, n do
     else
       redis.call('ZADD', base .. ':all', S(order), id)
     end
-    if state == 'waiting' and n == 1 and group == '' and parentId == '' and handOff(id, jk, fields) then
+    if state == 'waiting' and counters[3] and n == 1 and runAt == now and group == '' and parentId == '' and
+        handOff(id, jk, task, prio, fields[8]) then
       addMoves(moves, task, 'waiting', 'active')
     elseif state == 'waiting' then
       seq = seq + 1
@@ -218,6 +226,7 @@ end
 flush()
 if tok then redis.call('HSET', meta, 'order', S(order), 'seq', S(seq), 'tok', tok)
 else redis.call('HSET', meta, 'order', S(order), 'seq', S(seq)) end
+if unpark then redis.call('HDEL', meta, 'pk') end
 writeMoves(base, moves)
 if woken then redis.call('PUBLISH', channel, queue) end
 return results
