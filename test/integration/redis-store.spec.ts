@@ -400,6 +400,41 @@ describe('RedisJobStorage behaviour', () => {
     });
   });
 
+
+  it('insert-plain.lua and insert.lua write the same records, sets and counts', async () => {
+    await withStore(async (storage, prefix) => {
+      // The same jobs in two queues: one by one (insert-plain.lua), and each with a dedupe key no other job has (a
+      // rarely used option: insert.lua). Waiting at each priority, delayed, and due in the past.
+      const cases = [
+        { priority: 'critical' as const }, { priority: 'low' as const }, { delayMs: 60_000 }, { runAt: new Date(Date.now() - 5000) },
+        { headers: { a: 'b' }, timeoutMs: 100, backoff: { type: 'fixed' as const, delay: 5 }, maxAttempts: 4 },
+      ];
+      for (const [i, c] of cases.entries()) {
+        await storage.insert([newJob({ id: `plain-${i}`, queue: 'plain', ...c })]);
+        await storage.insert([newJob({ id: `full-${i}`, queue: 'full', ...c, dedupe: { mode: 'window', key: `k${i}`, ttlMs: 60_000 } })]);
+      }
+      const base = (queue: string) => `{${prefix}:${queue}}`;
+      const setsOf = async (queue: string, id: string) => {
+        const sets: string[] = [];
+        for (const set of ['w:0', 'w:1', 'w:2', 'w:3', 'scheduled', 'all', 'active']) {
+          if ((await admin.zscore(`${base(queue)}:${set}`, id)) !== null) sets.push(set);
+        }
+        return sets;
+      };
+      for (let i = 0; i < cases.length; i++) {
+        const [plain, full] = await Promise.all([admin.hgetall(`${base('plain')}:job:plain-${i}`), admin.hgetall(`${base('full')}:job:full-${i}`)]);
+        // The spec starts with the creation time; the dedupe job also names its key.
+        const strip = (h: Record<string, string>) => ({ ...h, spec: h.spec!.replace(/^\d+\n/, ''), dd: undefined, runAt: h.runAt && 'set', ready: h.ready && 'set' });
+        expect(strip(plain)).toEqual(strip(full));
+        expect(await setsOf('plain', `plain-${i}`)).toEqual(await setsOf('full', `full-${i}`));
+        expect((await storage.get(`plain-${i}`))!.state).toBe((await storage.get(`full-${i}`))!.state);
+      }
+      expect(await admin.hgetall(`${base('plain')}:tc`)).toEqual(await admin.hgetall(`${base('full')}:tc`));
+      // Ids stay unique across queues: a taken id returns the job that has it, from either script.
+      const again = await storage.insert([newJob({ id: 'plain-0', queue: 'full' })]);
+      expect(again[0]).toMatchObject({ created: false, job: { id: 'plain-0', queue: 'plain' } });
+    });
+  });
   it('an idle worker claims once per job: after a claim that drained the queue, a freed slot waits for a wake-up', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     const uno = new UnoJobs({ storage, worker: { concurrency: 10, pollIntervalMs: 60_000 } });

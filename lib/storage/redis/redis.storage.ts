@@ -337,7 +337,15 @@ export class RedisJobStorage extends JobStorage {
       args.push(j.id, j.task, priorityLevel(j.priority), j.delayMs, j.runAt ? j.runAt.getTime() : '', spec, rare);
     }
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
-    const replies = fresh.length ? await this.run<unknown[][]>('insert', keys, args) : [];
+    let replies: unknown[][] = [];
+    // One plain job (the common enqueue) goes to the small script, which also hands it to a parked worker; an id
+    // that is taken answers -1 there, and insert.lua returns the job that has it.
+    if (fresh.length === 1 && args[10] === '') {
+      const [, , , , id, task, prio, delayMs, runAt, spec] = args;
+      const plain = await this.run<unknown[][] | [-1]>('insert-plain', keys, [this.keys.channel, queue, id!, task!, prio!, delayMs!, runAt!, spec!]);
+      if (plain[0] !== -1) replies = plain as unknown[][];
+    }
+    if (fresh.length && replies.length === 0) replies = await this.run<unknown[][]>('insert', keys, args);
     let nextDue = Infinity;
     /** Ids of jobs another job's dedupe key took the place of. */
     const held: string[] = [];

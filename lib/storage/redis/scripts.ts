@@ -7,6 +7,7 @@ export const SCRIPT_NAMES = [
   'insert',
   'claim',
   'claim-plain',
+  'insert-plain',
   'complete',
   'fail',
   'heartbeat',

@@ -19,13 +19,6 @@
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
-  Hand-off: a one-job insert of a plain job that is waiting at once (no group, no flow, not a dedupe hit) claims it
-  for the worker claim-plain.lua parked last in B:parked, when one is there (taking one of its free slots), and publishes the claim on that worker's
-  channel instead of waking every worker: the job starts with no wake-up and no second claim (the latency path at light
-  load, docs/storage-redis.md). The claim is the one claim-plain.lua would make with startNow = 1: attempt 1, a lease,
-  a fresh token, 'started' = now. An entry parked longer ago than its lease, or a channel nobody listens to (PUBLISH reaches no
-  one: the worker's process is gone), is dropped and the job waits as usual.
-
   Returns one element per job, in input order:
     created:  { 1, state, runAt ms, created ms }
     existing: { 0, job snapshot (FIELDS values, see common.lua) }
@@ -39,8 +32,7 @@ local n = tonumber(ARGV[4])
 local now, nowUs = clock()
 local meta = base .. ':meta'
 -- The creation order and the push sequence are read once and written once per call, not once per job.
--- 'pk' only matters to a one-job insert that may hand its job over (handOff).
-local counters = redis.call('HMGET', meta, 'order', 'seq', 'pk')
+local counters = redis.call('HMGET', meta, 'order', 'seq')
 local order = math.max(nowUs, tonumber(counters[1] or '0') + 1) - 1
 local seq = tonumber(counters[2] or '0')
 local results = {}
@@ -67,39 +59,6 @@ local function payloadOf(tail)
   local at = 0
   for _ = 1, 4 do at = string.find(tail, '\n', at + 1, true) end
   return string.sub(tail, at + 1)
-end
-
--- Claim the new job `id` (its hash just written: task, prio, state, spec) for the worker parked last, taking one of
--- the free slots it parked with; false when none is parked or the one found cannot take it. Looked for only while the
--- meta field 'pk' is set (claim-plain.lua sets it when it parks a worker; cleared here when the set is found empty),
--- so an insert into a queue where no worker ever parked pays no extra command. The message is what the worker's store
--- decodes as a claim (lib/storage/redis/hand-offs.ts): fields joined by newlines, the spec last (it holds newlines).
-local tok, unpark = nil, false
-local function handOff(id, jk, task, prio, spec)
-  local parked = base .. ':parked'
-  local top = redis.call('ZRANGE', parked, '-1', '-1', 'WITHSCORES')
-  if #top == 0 then
-    unpark = true
-    return false
-  end
-  local member, score = top[1], tonumber(top[2])
-  local channel, worker, leaseMs = string.match(member, '^(.*)\n(.*)\n(%d+)$')
-  if not leaseMs or math.floor(score / PARK_SLOTS) + tonumber(leaseMs) < now then
-    redis.call('ZREM', parked, member)
-    return false
-  end
-  local token = S(math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs))
-  local lease = S(now + tonumber(leaseMs))
-  if redis.call('PUBLISH', channel, queue .. '\n' .. id .. '\n' .. worker .. '\n' .. token .. '\n' .. lease .. '\n' .. nowS .. '\n' ..
-      task .. '\n' .. prio .. '\n' .. spec) == 0 then
-    redis.call('ZREM', parked, member)
-    return false
-  end
-  if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
-  tok = token
-  redis.call('HSET', jk, 'state', 'active', 'attempt', '1', 'started', nowS, 'worker', worker, 'lease', lease, 'token', tok)
-  redis.call('ZADD', base .. ':active', lease, id)
-  return true
 end
 
 -- The job that holds the dedupe key of the job at ARGV[a], after a debounce or replace key changed it; nil: insert
@@ -189,10 +148,7 @@ for i = 1, n do
     else
       redis.call('ZADD', base .. ':all', S(order), id)
     end
-    if state == 'waiting' and counters[3] and n == 1 and runAt == now and group == '' and parentId == '' and
-        handOff(id, jk, task, prio, fields[8]) then
-      addMoves(moves, task, 'waiting', 'active')
-    elseif state == 'waiting' then
+    if state == 'waiting' then
       seq = seq + 1
       pushWaiting(base, id, prio, seq, group, waiting)
       woken = true
@@ -224,9 +180,7 @@ for i = 1, n do
 end
 
 flush()
-if tok then redis.call('HSET', meta, 'order', S(order), 'seq', S(seq), 'tok', tok)
-else redis.call('HSET', meta, 'order', S(order), 'seq', S(seq)) end
-if unpark then redis.call('HDEL', meta, 'pk') end
+redis.call('HSET', meta, 'order', S(order), 'seq', S(seq))
 writeMoves(base, moves)
 if woken then redis.call('PUBLISH', channel, queue) end
 return results

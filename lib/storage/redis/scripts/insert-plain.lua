@@ -1,0 +1,98 @@
+--[[
+  insert-plain: insert.lua for its common call, one job with none of the rarely used options (no dedupe, flow or
+  group), in a script a fraction of its size: an enqueue at light load runs with Redis' caches cold, and a cold
+  script's time follows the code it runs (see claim-plain.lua). A job whose id is taken answers { -1 } before anything
+  is written, and the client sends insert.lua, which returns the existing job.
+
+  Hand-off: a job that is waiting at once (no delay) is claimed for the worker claim-plain.lua parked last in
+  B:parked, when one is there, taking one of the free slots it parked with, and the claim is published on that
+  worker's channel instead of waking every worker: the job starts with no wake-up and no claim of its own (the latency
+  path at light load, docs/storage-redis.md). The claim is the one claim-plain.lua makes with startNow = 1: attempt 1,
+  a lease, a fresh token, 'started' = now. Looked for only while the meta field 'pk' is set (claim-plain.lua sets it
+  when it parks a worker; cleared here when the set is found empty). An entry parked longer ago than its lease, or a
+  channel nobody listens to (PUBLISH reaches no one: the worker's process is gone), is dropped and the job waits as
+  usual.
+
+  KEYS     as insert.lua: queue base, then on a standalone server the id index and the queue set
+  ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] id; ARGV[4] task; ARGV[5] priority level 0-3; ARGV[6] delayMs;
+  ARGV[7]  runAt ms ('' = now + delayMs); ARGV[8] the record's 'spec' after its creation time (see insert.lua)
+
+  Returns what insert.lua returns for one created job, { { 1, state, runAt ms, created ms } }, or { -1 }. A handed
+  job is reported 'waiting', the state it was created in. Publishes the hand-off, or the queue name when the job waits.
+]]
+-- @include common
+
+local base, idsKey, queuesKey = KEYS[1], KEYS[2], KEYS[3]
+local channel, queue, id, task, prio = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local jk = jobKey(base, id)
+if idsKey then
+  if redis.call('HSETNX', idsKey, id, queue) == 0 then return { -1 } end
+  redis.call('SADD', queuesKey, queue)
+elseif redis.call('EXISTS', jk) == 1 then
+  return { -1 }
+end
+local now, nowUs = clock()
+local nowS = S(now)
+local meta = base .. ':meta'
+local counters = redis.call('HMGET', meta, 'order', 'seq', 'pk')
+local order = S(math.max(nowUs, tonumber(counters[1] or '0') + 1))
+local runAt = now + tonumber(ARGV[6])
+if ARGV[7] ~= '' then runAt = tonumber(ARGV[7]) end
+local spec = nowS .. '\n' .. ARGV[8]
+local state = runAt > now and 'scheduled' or 'waiting'
+if runAt == now then
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec)
+elseif runAt > now then
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec, 'runAt', S(runAt))
+else
+  -- Due in the past: ready since then.
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec, 'runAt', S(runAt), 'ready', S(runAt))
+end
+redis.call('ZADD', base .. ':all', order, id)
+
+-- The hand-off: the worker parked last, if it can take the job (see above). Returns the token, or nil.
+local function handOff()
+  local parked = base .. ':parked'
+  local top = redis.call('ZRANGE', parked, '-1', '-1', 'WITHSCORES')
+  if #top == 0 then
+    redis.call('HDEL', meta, 'pk')
+    return nil
+  end
+  local member, score = top[1], tonumber(top[2])
+  local channel, worker, leaseMs = string.match(member, '^(.*)\n(.*)\n(%d+)$')
+  if not leaseMs or math.floor(score / PARK_SLOTS) + tonumber(leaseMs) < now then
+    redis.call('ZREM', parked, member)
+    return nil
+  end
+  local token = S(math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs))
+  local lease = S(now + tonumber(leaseMs))
+  -- Newline-joined, the spec last (it holds newlines itself): decoded by HandOffs.deliver.
+  local message = queue .. '\n' .. id .. '\n' .. worker .. '\n' .. token .. '\n' .. lease .. '\n' .. nowS .. '\n' .. task .. '\n' ..
+    prio .. '\n' .. spec
+  if redis.call('PUBLISH', channel, message) == 0 then
+    redis.call('ZREM', parked, member)
+    return nil
+  end
+  if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
+  redis.call('HSET', jk, 'state', 'active', 'attempt', '1', 'started', nowS, 'worker', worker, 'lease', lease, 'token', token)
+  redis.call('ZADD', base .. ':active', lease, id)
+  return token
+end
+
+local token = nil
+if state == 'waiting' and runAt == now and counters[3] then token = handOff() end
+if token then
+  tally(base, task, nil, 'active')
+  redis.call('HSET', meta, 'order', order, 'tok', token)
+elseif state == 'waiting' then
+  local seq = S(tonumber(counters[2] or '0') + 1)
+  redis.call('ZADD', base .. ':w:' .. prio, seq, id)
+  tally(base, task, nil, 'waiting')
+  redis.call('HSET', meta, 'order', order, 'seq', seq)
+  redis.call('PUBLISH', channel, queue)
+else
+  redis.call('ZADD', base .. ':scheduled', S(runAt), id)
+  tally(base, task, nil, 'scheduled')
+  redis.call('HSET', meta, 'order', order)
+end
+return { { 1, state, S(runAt), nowS } }
