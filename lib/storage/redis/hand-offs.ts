@@ -118,7 +118,8 @@ export class HandOffs {
     }
     const held: Handed = {
       claimed,
-      since: Number(now) + this.anchor,
+      // Redis' times are whole milliseconds (truncated): the park's may read up to 1 ms early, hence the 1 ms.
+      since: Number(now) + this.anchor - 1,
       timer: setTimeout(() => this.expire(k, held), HAND_OFF_HOLD_MS).unref(),
     };
     const list = this.handed.get(k);
@@ -143,9 +144,11 @@ export class HandOffs {
     if (room === 0) return null;
     const taken = list.slice(0, room);
     const reply: ClaimReply = taken.map((held) => held.claimed);
-    // Every job that becomes claimable from now on is handed to a parked worker (this one while it has slots left, and
-    // then it is woken) or wakes the queue's workers: the worker need not claim again as its slots free.
-    Object.defineProperty(reply, 'drained', { value: true });
+    // While the worker is still parked with slots left, every job that becomes claimable is handed to a parked worker
+    // (this one, and then it is woken) or wakes the queue's workers: it need not claim again as its slots free. Once
+    // its last slot is handed out, it is left undrained: it claims again as a slot frees, and that claim parks it
+    // again, so the next job too is handed over instead of going the wake-up-and-claim way.
+    if (this.parked.has(k)) Object.defineProperty(reply, 'drained', { value: true });
     reply.leaseAgeMs = Math.max(0, performance.now() - Math.min(...taken.map((held) => held.since)));
     return reply;
   }

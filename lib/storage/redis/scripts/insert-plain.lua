@@ -40,17 +40,9 @@ local runAt = now + tonumber(ARGV[6])
 if ARGV[7] ~= '' then runAt = tonumber(ARGV[7]) end
 local spec = nowS .. '\n' .. ARGV[8]
 local state = runAt > now and 'scheduled' or 'waiting'
-if runAt == now then
-  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec)
-elseif runAt > now then
-  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec, 'runAt', S(runAt))
-else
-  -- Due in the past: ready since then.
-  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec, 'runAt', S(runAt), 'ready', S(runAt))
-end
-redis.call('ZADD', base .. ':all', order, id)
 
--- The hand-off: the worker parked last, if it can take the job (see above). Returns the token, or nil.
+-- The hand-off: the worker parked last, if it can take the job (see above). Returns the claim's token, worker and
+-- lease expiry, or nil.
 local function handOff()
   local parked = base .. ':parked'
   local top = redis.call('ZRANGE', parked, '-1', '-1', 'WITHSCORES')
@@ -66,7 +58,7 @@ local function handOff()
   end
   local token = S(math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs))
   local lease = S(now + tonumber(leaseMs))
-  -- Newline-joined, the spec last (it holds newlines itself): decoded by HandOffs.deliver.
+  -- Newline-joined, the spec last (it holds newlines itself): decoded by HandOffs.deliver as the job was created.
   local message = queue .. '\n' .. id .. '\n' .. worker .. '\n' .. token .. '\n' .. lease .. '\n' .. nowS .. '\n' .. task .. '\n' ..
     prio .. '\n' .. spec
   if redis.call('PUBLISH', channel, message) == 0 then
@@ -74,14 +66,26 @@ local function handOff()
     return nil
   end
   if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
-  redis.call('HSET', jk, 'state', 'active', 'attempt', '1', 'started', nowS, 'worker', worker, 'lease', lease, 'token', token)
-  redis.call('ZADD', base .. ':active', lease, id)
-  return token
+  return token, worker, lease
 end
 
-local token = nil
-if state == 'waiting' and runAt == now and counters[3] then token = handOff() end
+local token, worker, lease = nil, nil, nil
+if state == 'waiting' and runAt == now and counters[3] then token, worker, lease = handOff() end
+-- The record (see 'B:job:<id>' in common.lua), written once: a handed job as claimed.
 if token then
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', 'active', 'spec', spec, 'attempt', '1', 'started', nowS,
+    'worker', worker, 'lease', lease, 'token', token)
+elseif runAt == now then
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec)
+elseif runAt > now then
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec, 'runAt', S(runAt))
+else
+  -- Due in the past: ready since then.
+  redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', spec, 'runAt', S(runAt), 'ready', S(runAt))
+end
+redis.call('ZADD', base .. ':all', order, id)
+if token then
+  redis.call('ZADD', base .. ':active', lease, id)
   tally(base, task, nil, 'active')
   redis.call('HSET', meta, 'order', order, 'tok', token)
 elseif state == 'waiting' then
