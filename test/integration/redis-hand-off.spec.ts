@@ -141,6 +141,22 @@ describe('Redis hand-off to a parked worker', () => {
     expect((await producer.get('after'))!.state).toBe('waiting');
   });
 
+  it('a worker parks soon after it starts (no job, no poll), and leaves the parked set when its pool stops (the store staying open)', async () => {
+    // No listener of the test's own: the pool's is the only one.
+    const p = `${prefix}-${++n}`;
+    const storage = new RedisJobStorage({ connection, prefix: p });
+    stores.push(storage);
+    const uno = new UnoJobs({ storage, worker: { concurrency: 2, pollIntervalMs: 60_000 } });
+    uno.register('ping', async () => {});
+    await uno.start();
+    await waitFor(async () => (await redis.zcard(`{${p}:default}:parked`)) === 1, 5000, 'the worker to park');
+    await uno.stop();
+    await waitFor(async () => (await redis.zcard(`{${p}:default}:parked`)) === 0, 5000, 'the unpark');
+    const job = await storage.insert([newJob({ id: 'after-stop', queue: 'default', task: 'ping' })]);
+    expect(job[0]!.job.state).toBe('waiting');
+    expect((await storage.get('after-stop'))!.state).toBe('waiting');
+  });
+
   it('an idle worker process runs each enqueued job through the hand-off: one claim per job, none after it', async () => {
     const { storage, p } = await store();
     const uno = new UnoJobs({ storage, worker: { concurrency: 4, pollIntervalMs: 60_000 } });

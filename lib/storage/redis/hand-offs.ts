@@ -157,12 +157,20 @@ export class HandOffs {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.unparkAll();
+  }
+
+  /**
+   * Take this process's workers out of the parked sets and hand back every job handed to them: on close, and when
+   * the last worker stops listening (its pool stopped while the store stays open). Workers that claim again park again.
+   */
+  async unparkAll(): Promise<void> {
     const entries = [...this.parked.values()];
     this.parked.clear();
     try {
       if (entries.length) await this.deps.unpark(entries);
       // Hand-offs published before the unpark may still be on their way: they arrive before this flush answers, and
-      // are released as they come (closed).
+      // are released as they come (their workers are no longer parked here).
       await this.deps.flush();
     } catch {
       // Redis is unreachable: jobs handed to these workers meanwhile are recovered when their leases expire.

@@ -157,6 +157,8 @@ export class RedisJobStorage extends JobStorage {
    * it may (tasks this worker does not know, or at their concurrency limit), and for which excluded tasks.
    */
   private readonly claimHints = new Map<string, { excluded: string; held: string; scores: string[] }>();
+  /** Queues this process has claimed from. */
+  private readonly claimedQueues = new Set<string>();
   /** Queues claim-plain.lua sent back (grouped jobs or a pause met once): claimed with claim.lua from then on. */
   private readonly fullClaims = new Set<string>();
   private closing: Promise<void> | null = null;
@@ -190,7 +192,10 @@ export class RedisJobStorage extends JobStorage {
       },
       flush: () => this.wakeUps.flush(1000),
     });
-    this.wakeUps = new WakeUps(this.redis, this.keys, () => this.allQueues(), () => this.promoteDue(), {
+    // Poked when the subscriptions are (re)established: every queue in Redis, and the ones this process claimed from
+    // (a worker's first claim may have run before its subscriptions were confirmed, when it could not park yet).
+    const pokeQueues = async () => [...new Set([...(await this.allQueues()), ...this.claimedQueues])];
+    this.wakeUps = new WakeUps(this.redis, this.keys, pokeQueues, () => this.promoteDue(), {
       channel: this.handOffs.channel,
       deliver: (message) => this.handOffs.deliver(message),
     });
@@ -237,7 +242,12 @@ export class RedisJobStorage extends JobStorage {
   }
 
   override subscribe(listener: (queue: string) => void): () => void {
-    return this.wakeUps.subscribe(listener);
+    const off = this.wakeUps.subscribe(listener);
+    return () => {
+      off();
+      // The last worker stopped listening (its pool stopped): no insert may hand it a job any more.
+      if (!this.wakeUps.hasListeners) void this.handOffs.unparkAll();
+    };
   }
 
   /** Cancellations of active jobs arrive over pub/sub, on the subscriber connection the wake-ups use. */
@@ -382,6 +392,7 @@ export class RedisJobStorage extends JobStorage {
     // A job an insert handed to this worker (it parked with its last claim) is claimed already.
     const handed = this.handOffs.take(request);
     if (handed) return handed;
+    this.claimedQueues.add(request.queue);
     const levels = request.priorities ? request.priorities.map(priorityLevel) : [0, 1, 2, 3];
     const limits = Object.entries(request.taskLimits ?? {});
     // Resume where the last claim ran out of its skip budget, but only while the same tasks are excluded: once one

@@ -28,7 +28,7 @@ export class WakeUps {
   constructor(
     private readonly client: Redis,
     keys: RedisKeys,
-    /** Every queue name, read when the subscription is (re)established. */
+    /** The queues to poke when the subscription is (re)established. */
     private readonly allQueues: () => Promise<string[]>,
     /** Promote due jobs of every queue (publishes, and re-arms the timer through {@link armDue}). */
     private readonly promoteDue: () => Promise<unknown>,
@@ -62,6 +62,11 @@ export class WakeUps {
     this.pauseListeners.add(listener);
     if (!this.subscriber && !this.closed) this.open();
     return () => this.pauseListeners.delete(listener);
+  }
+
+  /** True while some worker listens for wake-ups. */
+  get hasListeners(): boolean {
+    return this.listeners.size > 0;
   }
 
   /** True while some worker listens for wake-ups and Redis has confirmed the subscriptions (hand-offs can arrive). */
