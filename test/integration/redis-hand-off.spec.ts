@@ -7,7 +7,7 @@ import type { ClaimRequest } from '../../lib/storage.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { HAND_OFF_HOLD_MS } from '../../lib/storage/redis/hand-offs.js';
-import { WorkerProcesses } from '../support/worker-processes.js';
+import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
 import { deleteKeys } from '../support/redis-keys.js';
 
 // The hand-off (docs/storage-redis.md): a worker whose claim found its queue empty is parked in Redis, and the next
@@ -219,6 +219,32 @@ describe('Redis hand-off: a parked worker process that dies', () => {
     expect(await redis.lrange(execList, 0, -1)).toEqual([`${job.id}|crash-worker-1|1`]);
     await workers.stopAll();
   });
+
+  it('jobs enqueued one by one to idle workers, one SIGKILLed mid-run: every job completes, only its in-flight jobs run twice', async () => {
+    await redis.del(execList);
+    const procs = await Promise.all([10, 11, 12].map((i) => workers.start(i)));
+    await waitFor(async () => (await parkedIn()).length === 3, 10_000, 'the three workers to park');
+    const ids: string[] = [];
+    const JOBS = 300;
+    for (let i = 0; i < JOBS; i++) {
+      const job = await producer.queue.enqueue('crash.job', { i });
+      ids.push(job.id);
+      // The first job meets three parked workers: the insert itself claims it for one of them.
+      if (i === 0) expect((await producer.queue.getJob(job.id))!.state).not.toBe('waiting');
+      if (i === 100) procs[0]!.kill('SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed >= JOBS, 30_000, 'every job to complete');
+    const runs = new Map<string, { worker: string; attempt: number }[]>();
+    for (const entry of await redis.lrange(execList, 0, -1)) {
+      const [id, worker, attempt] = entry.split('|') as [string, string, string];
+      runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
+    }
+    // Concurrency 2, no prefetch: the killed worker held at most its slots' and its handed jobs' leases.
+    await expectEveryJobRanOnceBut(runs, ids, 'crash-worker-10', mostLeasesHeld(2, 0), storage);
+    expect((await storage.counts({ queue: 'crash' })).failed).toBe(0);
+    await workers.stopAll();
+  }, 60_000);
 
   it('frozen with a handed job, then killed: the job is recovered when its lease expires and runs once (attempts: 1)', async () => {
     await redis.del(execList);
