@@ -430,6 +430,8 @@ describe('RedisJobStorage behaviour', () => {
         expect((await storage.get(`plain-${i}`))!.state).toBe((await storage.get(`full-${i}`))!.state);
       }
       expect(await admin.hgetall(`${base('plain')}:tc`)).toEqual(await admin.hgetall(`${base('full')}:tc`));
+      // Both queues joined the queue set (insert-plain.lua adds a queue with its first job only).
+      expect((await admin.smembers(`{${prefix}}:queues`)).sort()).toEqual(['full', 'plain']);
       // Ids stay unique across queues: a taken id returns the job that has it, from either script.
       const again = await storage.insert([newJob({ id: 'plain-0', queue: 'full' })]);
       expect(again[0]).toMatchObject({ created: false, job: { id: 'plain-0', queue: 'plain' } });

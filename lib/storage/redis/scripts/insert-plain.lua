@@ -27,7 +27,6 @@ local channel, queue, id, task, prio = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[
 local jk = jobKey(base, id)
 if idsKey then
   if redis.call('HSETNX', idsKey, id, queue) == 0 then return { -1 } end
-  redis.call('SADD', queuesKey, queue)
 elseif redis.call('EXISTS', jk) == 1 then
   return { -1 }
 end
@@ -35,6 +34,9 @@ local now, nowUs = clock()
 local nowS = S(now)
 local meta = base .. ':meta'
 local counters = redis.call('HMGET', meta, 'order', 'seq', 'pk')
+-- A queue joins the queue set with its first insert, the one that finds no creation order yet (inserts write both in
+-- one script, and nothing takes a queue out of the set): later inserts skip the SADD.
+if queuesKey and not counters[1] then redis.call('SADD', queuesKey, queue) end
 local order = S(math.max(nowUs, tonumber(counters[1] or '0') + 1))
 local runAt = now + tonumber(ARGV[6])
 if ARGV[7] ~= '' then runAt = tonumber(ARGV[7]) end
