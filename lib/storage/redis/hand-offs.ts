@@ -34,7 +34,7 @@ export interface HandOffDeps {
 }
 
 /**
- * The client side of the hand-off (insert.lua, claim-plain.lua). A worker whose claim found its queue empty and has
+ * The client side of the hand-off (insert-plain.lua, claim-plain.lua). A worker whose claim found its queue empty and has
  * slots free is parked in Redis with this store's channel; the next one-job insert of a plain job claims the job for
  * it in the insert's own script and publishes the claim here. The job is kept for the worker's next claim, which
  * `take` answers without a round trip, and the worker is woken at once. At light load this saves the wake-up and a
@@ -93,7 +93,7 @@ export class HandOffs {
   }
 
   /**
-   * A hand-off arrived, as insert.lua published it: queue, id, worker, token counter, lease expiry, now, task,
+   * A hand-off arrived, as insert-plain.lua published it: queue, id, worker, token counter, lease expiry, now, task,
    * priority level and the record's spec, joined by newlines (the spec last: it holds newlines itself).
    */
   deliver(message: string): void {

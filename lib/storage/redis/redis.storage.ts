@@ -143,7 +143,7 @@ export class RedisJobStorage extends JobStorage {
   private readonly logger: RedisStorageLogger;
   private scripts: ScriptRunner | null = null;
   private readonly wakeUps: WakeUps;
-  /** Jobs inserts claimed for this process's parked workers (see claim-plain.lua and insert.lua). */
+  /** Jobs inserts claimed for this process's parked workers (see claim-plain.lua and insert-plain.lua). */
   private readonly handOffs: HandOffs;
   private readonly epoch: DataEpoch;
   /** Claim ids are this store's random instance id plus a counter (see claim.lua). */

@@ -12,7 +12,7 @@
   ARGV[1]  limit; ARGV[2] leaseMs; ARGV[3] workerId; ARGV[4] wake-up channel; ARGV[5] queue name; ARGV[6] startNow;
   ARGV[7]  claim id ('' = none; see claim.lua); ARGV[8] number of priority levels L, then L levels (0-3) in the order
            asked; ARGV[9 + L] the worker's hand-off channel ('' = none), ARGV[10 + L] '1' when the worker may park
-  Parking (see insert.lua): a claim that read every level to its end and still has slots to start jobs in (startNow)
+  Parking (see insert-plain.lua): a claim that read every level to its end and still has slots to start jobs in (startNow)
   leaves the worker in B:parked (member "<channel>\n<worker>\n<leaseMs>", score now * PARK_SLOTS + free slots), so
   that the next inserts of plain waiting jobs claim them for this worker, one per free slot, and publish them on the
   channel: each job starts without a wake-up and a claim. A claim that does not park takes the worker's entry out, if
@@ -61,7 +61,7 @@ if ARGV[9 + L] ~= '' then
   local free = math.min(startNow - #claimed, PARK_SLOTS - 1)
   if drained == '1' and ARGV[10 + L] == '1' and free > 0 then
     redis.call('ZADD', base .. ':parked', S(now * PARK_SLOTS + free), member)
-    -- Tells inserts to look for parked workers (insert.lua clears it when it finds none).
+    -- Tells inserts to look for parked workers (insert-plain.lua clears it when it finds none).
     redis.call('HSET', base .. ':meta', 'pk', '1')
     parked = S(free)
   else

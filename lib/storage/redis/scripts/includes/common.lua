@@ -10,7 +10,7 @@
     B:failed         failed and cancelled jobs, score = finishedAt (ms)
     B:all            every job, score = creation order (microseconds, unique per queue), for listing
     B:meta           hash: seq (push sequence), tok (last fencing token: never below the claim time in µs), order (last
-                     creation order), cancelled (count)
+                     creation order), cancelled (count), pk (set while a worker may be parked in B:parked)
     B:job:<id>       hash: the job record. What scripts read or change is a field of its own (task, prio,
                      state, ready, attempt, runAt, started, finished, worker, lease, token, result, errors, progress,
                      stalls, group, flow links, 'dd': its debounce or replace key); what only the client reads is one
@@ -29,6 +29,8 @@
                      group it served with the next value of meta 'rr' (so it goes to the back); meta 'rr0' is the stamp
                      of the jobs in no group (B:w:*), which take their turn as one more group
     B:gactive        hash group -> its active jobs (for groupConcurrency); a group with none has no field
+    B:parked         idle workers waiting for a job (claim-plain.lua parks them, insert-plain.lua hands them jobs):
+                     member "<hand-off channel>\n<worker id>\n<leaseMs>", score = parked at (ms) * PARK_SLOTS + free slots
 ]]
 
 -- Numbers go through string.format: Lua's own number-to-string keeps only 14 digits, which would corrupt
@@ -152,7 +154,7 @@ local function owned(base, id, token)
   return nil
 end
 
--- A parked worker's score in B:parked (claim-plain.lua, insert.lua): parked at (ms) * PARK_SLOTS + free slots, so
+-- A parked worker's score in B:parked (claim-plain.lua, insert-plain.lua): parked at (ms) * PARK_SLOTS + free slots, so
 -- an insert reads both with one ZRANGE and takes a slot with one ZINCRBY (exact: below 2^53 until the year 2248).
 local PARK_SLOTS = 1024
 
