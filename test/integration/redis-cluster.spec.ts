@@ -9,7 +9,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import type { ClaimRequest } from '../../lib/contract/job-storage.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { RedisTestCluster } from '../support/redis-cluster.js';
-import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
+import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses } from '../support/worker-processes.js';
 
 // A real Redis Cluster: three masters with one replica each, started from redis-server by this file (see
 // test/support/redis-cluster.ts) and killed afterwards with its temp dirs, so no key outlives the run. The failover
@@ -164,11 +164,8 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
 
       await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === CRASH.jobs, 40_000, 'every job to complete');
       expect(await storage.counts({ queue: 'crash' })).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: CRASH.jobs, failed: 0, cancelled: 0 });
-      const runs = new Map<string, { worker: string; attempt: number }[]>();
-      for (const entry of await admin.lrange(execList, 0, -1)) {
-        const [id, worker, attempt] = entry.split('|') as [string, string, string];
-        runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
-      }
+      // Executions per job, in the order they started.
+      const runs = await readRuns(admin, execList);
       await expectEveryJobRanOnceBut(runs, ids, 'crash-worker-0', mostLeasesHeld(CRASH.concurrency, CRASH.prefetch), storage);
     } finally {
       await workers.stopAll();

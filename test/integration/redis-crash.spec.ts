@@ -7,7 +7,7 @@ import { UnoJobs, type JobPage, type JobRecord } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { report } from '../support/fault-scenarios.js';
-import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
+import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses } from '../support/worker-processes.js';
 import { deleteKeys } from '../support/redis-keys.js';
 
 // Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
@@ -74,11 +74,7 @@ describe('Redis store: crash of a worker process', () => {
     expect(counts).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: JOBS, failed: 0, cancelled: 0 });
 
     // Executions per job, in the order they started.
-    const runs = new Map<string, { worker: string; attempt: number }[]>();
-    for (const entry of await redis.lrange(execList, 0, -1)) {
-      const [id, worker, attempt] = entry.split('|') as [string, string, string];
-      runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
-    }
+    const runs = await readRuns(redis, execList);
     const ranTwice = await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
     report('redis SIGKILL', { jobs: JOBS, lost: 0, failed: 0, ranTwice, bound: mostLeasesHeld(CONCURRENCY, PREFETCH) });
 

@@ -7,7 +7,7 @@ import type { ClaimRequest } from '../../lib/storage.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { HAND_OFF_HOLD_MS } from '../../lib/storage/redis/hand-offs.js';
-import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from '../support/worker-processes.js';
+import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses } from '../support/worker-processes.js';
 import { deleteKeys } from '../support/redis-keys.js';
 
 // The hand-off (docs/storage-redis.md): a worker whose claim found its queue empty is parked in Redis, and the next
@@ -237,11 +237,8 @@ describe('Redis hand-off: a parked worker process that dies', () => {
     }
     // Every one of these jobs completed (the earlier tests' jobs count too): none is left for lease recovery to run later.
     await waitFor(async () => (await storage.counts({ queue: 'crash' })).completed === before + JOBS, 30_000, 'every job to complete');
-    const runs = new Map<string, { worker: string; attempt: number }[]>();
-    for (const entry of await redis.lrange(execList, 0, -1)) {
-      const [id, worker, attempt] = entry.split('|') as [string, string, string];
-      runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
-    }
+    // Executions per job, in the order they started.
+    const runs = await readRuns(redis, execList);
     // Concurrency 2, no prefetch: the killed worker held at most its slots' and its handed jobs' leases.
     await expectEveryJobRanOnceBut(runs, ids, 'crash-worker-10', mostLeasesHeld(2, 0), storage);
     expect((await storage.counts({ queue: 'crash' })).failed).toBe(0);

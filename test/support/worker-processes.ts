@@ -44,6 +44,16 @@ export class WorkerProcesses {
 /** Where and in which attempt each job ran, by job id, as a crash test's fixture recorded it. */
 export type Runs = Map<string, { worker: string; attempt: number }[]>;
 
+/** The runs a fixture recorded in the Redis list `key` (entries `<job id>|<worker>|<attempt>`, in the order they started). */
+export async function readRuns(redis: { lrange(key: string, start: number, stop: number): Promise<string[]> }, key: string): Promise<Runs> {
+  const runs: Runs = new Map();
+  for (const entry of await redis.lrange(key, 0, -1)) {
+    const [id, worker, attempt] = entry.split('|') as [string, string, string];
+    runs.set(id, [...(runs.get(id) ?? []), { worker, attempt: Number(attempt) }]);
+  }
+  return runs;
+}
+
 /**
  * The most leases one worker holds at once: the worker pool's lease room, 2 × (concurrency + 1 critical slot +
  * prefetch cap). Only jobs the killed worker had started (running, or finished with the outcome not yet written) can

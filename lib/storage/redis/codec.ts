@@ -89,6 +89,11 @@ export class RedisKeys {
   paused(queue: string): string {
     return `${this.queue(queue)}:paused`;
   }
+
+  /** Sorted set of one queue's parked idle workers (claim-plain.lua, insert-plain.lua). */
+  parked(queue: string): string {
+    return `${this.queue(queue)}:parked`;
+  }
 }
 
 /**

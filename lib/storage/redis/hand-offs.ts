@@ -87,9 +87,11 @@ export class HandOffs {
     if (!reply) return;
     if (reply.now !== '') this.anchor = sentAt - Number(reply.now);
     if (reply.parked !== '') {
-      this.parked.set(k, { queue: request.queue, member: `${this.channel}\n${request.workerId}\n${request.leaseMs}`, slots: Number(reply.parked) });
-    }
-    else if (args[0] !== '') this.parked.delete(k);
+      const entry = { queue: request.queue, member: `${this.channel}\n${request.workerId}\n${request.leaseMs}`, slots: Number(reply.parked) };
+      // The store closed, or its last worker stopped listening, while this claim was on its way: take the entry out.
+      if (this.closed || !this.deps.listening()) this.deps.unpark([entry]).catch(() => {});
+      else this.parked.set(k, entry);
+    } else if (args[0] !== '') this.parked.delete(k);
   }
 
   /**
@@ -165,6 +167,7 @@ export class HandOffs {
    * the last worker stops listening (its pool stopped while the store stays open). Workers that claim again park again.
    */
   async unparkAll(): Promise<void> {
+    if (this.parked.size === 0 && this.handed.size === 0) return;
     const entries = [...this.parked.values()];
     this.parked.clear();
     try {

@@ -188,7 +188,7 @@ export class RedisJobStorage extends JobStorage {
         });
       },
       unpark: async (entries) => {
-        await Promise.all(entries.map(({ queue, member }) => this.redis.zrem(`${this.keys.queue(queue)}:parked`, member)));
+        await Promise.all(entries.map(({ queue, member }) => this.redis.zrem(this.keys.parked(queue), member)));
       },
       flush: () => this.wakeUps.flush(1000),
     });
@@ -334,28 +334,27 @@ export class RedisJobStorage extends JobStorage {
       taken = indices.filter((_, k) => won[k] !== 1);
     }
     this.knownQueues.add(queue);
-    const args: ScriptArg[] = [this.keys.channel, queue, this.keys.prefix, fresh.length];
-    for (const i of fresh) {
+    // Seven arguments a job (see insert.lua): the record's spec tail is built here, the rare options are one JSON array
+    // ('' when the job has none of them).
+    const rows = fresh.map((i): ScriptArg[] => {
       const j = jobs[i]!;
-      // Seven arguments a job (see insert.lua): the record's spec tail is built here, the rare options are one JSON array.
       const spec = `${j.maxAttempts}\n${j.timeoutMs ?? ''}\n${j.backoff ? JSON.stringify(j.backoff) : ''}\n${j.headers ? JSON.stringify(j.headers) : ''}\n${j.payload}`;
       const rare = j.dedupe || j.parent || j.awaitChildren || j.group != null
         ? JSON.stringify([j.dedupe?.mode ?? '', j.dedupe ? JSON.stringify([j.task, j.dedupe.key]) : '', String(j.dedupe?.ttlMs ?? ''),
           j.parent?.id ?? '', j.parent?.onFailure ?? '', j.parent ? flow!.queueOf.get(j.parent.id)! : '',
           j.awaitChildren ? String(flow!.kids.get(j.id) ?? 0) : '', j.group ?? ''])
         : '';
-      args.push(j.id, j.task, priorityLevel(j.priority), j.delayMs, j.runAt ? j.runAt.getTime() : '', spec, rare);
-    }
+      return [j.id, j.task, priorityLevel(j.priority), j.delayMs, j.runAt ? j.runAt.getTime() : '', spec, rare];
+    });
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
     let replies: unknown[][] = [];
     // One plain job (the common enqueue) goes to the small script, which also hands it to a parked worker; an id
     // that is taken answers -1 there, and insert.lua returns the job that has it.
-    if (fresh.length === 1 && args[10] === '') {
-      const [, , , , id, task, prio, delayMs, runAt, spec] = args;
-      const plain = await this.run<unknown[][] | [-1]>('insert-plain', keys, [this.keys.channel, queue, id!, task!, prio!, delayMs!, runAt!, spec!]);
+    if (rows.length === 1 && rows[0]![6] === '') {
+      const plain = await this.run<unknown[][] | [-1]>('insert-plain', keys, [this.keys.channel, queue, ...rows[0]!.slice(0, 6)]);
       if (plain[0] !== -1) replies = plain as unknown[][];
     }
-    if (fresh.length && replies.length === 0) replies = await this.run<unknown[][]>('insert', keys, args);
+    if (rows.length && replies.length === 0) replies = await this.run<unknown[][]>('insert', keys, [this.keys.channel, queue, this.keys.prefix, rows.length, ...rows.flat()]);
     let nextDue = Infinity;
     /** Ids of jobs another job's dedupe key took the place of. */
     const held: string[] = [];
@@ -754,7 +753,7 @@ export class RedisJobStorage extends JobStorage {
     if (!this.knownQueues.has(target.queue)) await this.redis.sadd(this.keys.queues, target.queue);
     this.knownQueues.add(target.queue);
     // Parked workers are dropped with the pause, in one transaction: no insert hands a job of a paused queue to one.
-    await this.redis.multi().sadd(this.keys.paused(target.queue), task ?? '').del(`${this.keys.queue(target.queue)}:parked`).exec();
+    await this.redis.multi().sadd(this.keys.paused(target.queue), task ?? '').del(this.keys.parked(target.queue)).exec();
     await this.redis.publish(this.keys.pauseChannel, JSON.stringify({ queue: target.queue, task }));
   }
 

@@ -58,7 +58,7 @@ local function handOff()
     redis.call('ZREM', parked, member)
     return nil
   end
-  local token = S(math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs))
+  local token = S(nextToken(meta, nowUs))
   local lease = S(now + tonumber(leaseMs))
   -- Newline-joined, the spec last (it holds newlines itself): decoded by HandOffs.deliver as the job was created.
   local message = queue .. '\n' .. id .. '\n' .. worker .. '\n' .. token .. '\n' .. lease .. '\n' .. nowS .. '\n' .. task .. '\n' ..

@@ -339,6 +339,16 @@ local function replayClaim(base, lastClaim, claimId)
   return { first, jobs, {}, '', '', last[2] }
 end
 
+-- The next fencing token counter of a queue (its meta hash `meta`); the caller writes the last one it hands out back
+-- to 'tok'. Tokens never go back, even when the counter does: a failover to a replica that had not yet received the
+-- last claims, or a restart from an AOF that lost its last second, leaves 'tok' behind tokens that workers still hold,
+-- and counting on from there would hand the same token out twice (a stale worker's write would then pass the fencing
+-- check). Taking at least Redis' clock in microseconds puts every new token past those: the lost writes are older than
+-- the failover.
+local function nextToken(meta, nowUs)
+  return math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
+end
+
 -- Hand the `claimed` ids (already out of their waiting sets) to `worker`: state active, attempt + 1, a lease until
 -- now + leaseMs, a fresh fencing token each, 'started' = now for the first `startNow`; the per-task counts move, and
 -- the batch is remembered under `lastClaim` for one lease (replayClaim). Returns the first token counter, each job's
@@ -358,13 +368,8 @@ local function takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow,
   end
   if #valid == 0 then return nil end
   local lease = S(now + leaseMs)
-  -- Tokens never go back, even when the counter does: a failover to a replica that had not yet received the last
-  -- claims, or a restart from an AOF that lost its last second, leaves 'tok' behind tokens that workers still hold, and
-  -- counting on from there would hand the same token out twice (a stale worker's write would then pass the fencing
-  -- check). Taking at least Redis' clock in microseconds puts every new token past those: the lost writes are older
-  -- than the failover.
   local meta = base .. ':meta'
-  local first = math.max(tonumber(redis.call('HGET', meta, 'tok') or '0') + 1, nowUs)
+  local first = nextToken(meta, nowUs)
   redis.call('HSET', meta, 'tok', S(first + #valid - 1))
   local activeArgs, perTask = {}, {}
   local nowS = S(now)
