@@ -110,6 +110,26 @@ describe('Redis store on a real 3-master Redis Cluster', () => {
     expect([...used].sort()).toEqual(masters.map((m) => m.port).sort());
   });
 
+  it('never parks a worker (no hand-off on a Cluster): an idle worker is woken and runs each job', async () => {
+    const prefix = `nopark-${randomUUID().slice(0, 8)}`;
+    const storage = store(prefix);
+    const uno = new UnoJobs({ storage, worker: { concurrency: 2 } });
+    const ran: string[] = [];
+    uno.register('ping', async (_payload, ctx) => void ran.push(ctx.job.id));
+    await uno.start();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const job = await uno.queue.enqueue('ping', { i });
+        await waitFor(() => ran.includes(job.id), 10_000, `job ${i}`);
+      }
+      // Every master: no parked set (claim-plain.lua is never asked to park on a Cluster).
+      const masters = cluster.nodes.filter((n) => n.role === 'master');
+      for (const node of masters) expect(await keysOn(node.port, `{${prefix}:*}:parked`)).toEqual([]);
+    } finally {
+      await uno.stop();
+    }
+  });
+
   it('runs waiting jobs by priority on a busy concurrency-1 worker (defaults: prefetch on)', async () => {
     const storage = store(`prio-${randomUUID().slice(0, 8)}`);
     const uno = new UnoJobs({ storage, queues: { prio: { concurrency: 1 } } });

@@ -128,6 +128,16 @@ describe('Redis hand-off to a parked worker', () => {
     expect(await parked(p2)).toHaveLength(0);
   });
 
+  it('an entry parked longer ago than its lease is dropped by the next insert, and the job waits', async () => {
+    const { storage, p } = await store();
+    await storage.claim(claim({ leaseMs: 50 }));
+    expect(await parked(p)).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    await storage.insert([newJob({ id: 'late' })]);
+    expect((await storage.get('late'))!.state).toBe('waiting');
+    expect(await parked(p)).toHaveLength(0);
+  });
+
   it('a store that closes takes its workers out of the parked set', async () => {
     const { storage, p } = await store();
     await storage.claim(claim());
