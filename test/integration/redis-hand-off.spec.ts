@@ -83,10 +83,12 @@ describe('Redis hand-off to a parked worker', () => {
     expect((await storage.get('c'))!.state).toBe('waiting');
   });
 
-  it('hands nothing to a worker that claimed for a priority, a paused queue, a batch, a delayed or a grouped job', async () => {
+  it('parks no worker that claims for a priority, for no free slot, with task or flow limits; hands nothing of a paused queue, a batch, a delayed, grouped or deduplicated job', async () => {
     const { storage, p } = await store();
     await storage.claim(claim({ priorities: ['critical'] }));
     await storage.claim(claim({ workerId: 'w2', startNow: 0 }));
+    await storage.claim(claim({ workerId: 'w3', taskLimits: { 'test.task': 5 } }));
+    await storage.claim(claim({ workerId: 'w4', flow: { queue: { concurrency: 5 } } }));
     expect(await parked(p)).toHaveLength(0);
 
     await storage.claim(claim());
@@ -94,7 +96,8 @@ describe('Redis hand-off to a parked worker', () => {
     await storage.insert([newJob({ id: 'd1', delayMs: 60_000 })]);
     await storage.insert([newJob({ id: 'g1', group: 'tenant-1' })]);
     await storage.insert([newJob({ id: 'm1' }), newJob({ id: 'm2' })]);
-    expect((await Promise.all(['d1', 'g1', 'm1', 'm2'].map(async (id) => (await storage.get(id))!.state)))).toEqual(['scheduled', 'waiting', 'waiting', 'waiting']);
+    await storage.insert([newJob({ id: 'k1', dedupe: { mode: 'window', key: 'k', ttlMs: 60_000 } })]);
+    expect((await Promise.all(['d1', 'g1', 'm1', 'm2', 'k1'].map(async (id) => (await storage.get(id))!.state)))).toEqual(['scheduled', 'waiting', 'waiting', 'waiting', 'waiting']);
     expect(await parked(p)).toHaveLength(1);
 
     await storage.pause({ queue: 'q' });
