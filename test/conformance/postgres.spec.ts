@@ -310,6 +310,37 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
+  it('a batch NOTIFYs each queue it made jobs wait in (one queue or several), and none when every job is delayed', async () => {
+    const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });
+    await a.init();
+    await b.init();
+    try {
+      const woken: string[] = [];
+      const off = a.subscribe((q) => woken.push(q));
+      // Notifications arrive in commit order: a marker inserted after a batch tells that batch's own have come.
+      let marks = 0;
+      const settle = async () => {
+        const mark = `mark-${++marks}`;
+        await b.insert([newJob({ queue: mark })]);
+        await waitFor(() => woken.includes(mark), 3000, `the NOTIFY of ${mark}`);
+        const heard = woken.filter((q) => !q.startsWith('mark-'));
+        woken.length = 0;
+        return heard;
+      };
+      await b.insert([newJob({ queue: 'late-q', delayMs: 60_000 }), newJob({ queue: 'late-q', delayMs: 60_000 })]);
+      expect(await settle()).toEqual([]);
+      await b.insert([newJob({ queue: 'one-q' }), newJob({ queue: 'one-q', delayMs: 60_000 }), newJob({ queue: 'one-q' })]);
+      expect(await settle()).toEqual(['one-q']);
+      await b.insert([newJob({ queue: 'x-q', delayMs: 60_000 }), newJob({ queue: 'y-q' }), newJob({ queue: 'z-q' })]);
+      expect((await settle()).sort()).toEqual(['y-q', 'z-q']);
+      off();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('NOTIFY from another process-like store wakes a listener; the claim uses the database clock', async () => {
     const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { priorityLevel, type ClaimedJob, type InsertResult, type NewJob } from '../../contract/job.js';
+import { priorityLevel, type ClaimedJob, type InsertResult, type JobRecord, type NewJob } from '../../contract/job.js';
 import { DEFAULT_ERROR_HISTORY, type ClaimRequest, type CompleteOutcome, type FailOutcome, type Lease } from '../../contract/job-storage.js';
 import { claimSql } from './queries/claim.postgres.js';
 import { claimedBySql, claimedRows, tokenRange } from './queries/claim.js';
-import { batchDecided, existingSql, insertedRow, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
+import { createdRecord, existingSql, insertOneParams, insertOneSql, insertParams, insertResults, insertSql } from './queries/insert.postgres.js';
 import { completeChildrenSql, completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
@@ -70,15 +70,18 @@ export class PgFastPath {
     const params = one ? insertOneParams(jobs[0]!, this.channel) : insertParams(jobs, this.channel);
     const returned = manager ? fromTypeorm(await manager.query(ins.text, params)) : await this.runner.raw(ins.text, params, ins.name, false);
     // A row comes back for the first job of each id created (a later duplicate in the batch conflicts with it).
-    const first = new Map<string, NewJob>();
-    if (!one) for (const job of jobs) if (!first.has(job.id)) first.set(job.id, job);
-    const created = returned.map((row) => {
-      if (one) return insertedRow(jobs[0]!, row);
-      const job = first.get(String(row.id))!;
-      return insertedRow(job, batchDecided(job, Number(row.now)));
-    });
-    const createdIds = new Set(created.map((r) => String(r.id)));
-    const missing = [...new Set(jobs.map((j) => j.id))].filter((id) => !createdIds.has(id));
+    const created = new Map<string, JobRecord>();
+    if (one) {
+      if (returned.length) created.set(jobs[0]!.id, createdRecord(jobs[0]!, Number(returned[0]!.now)));
+    } else {
+      const first = new Map<string, NewJob>();
+      for (const job of jobs) if (!first.has(job.id)) first.set(job.id, job);
+      for (const row of returned) {
+        const job = first.get(String(row.id))!;
+        created.set(job.id, createdRecord(job, Number(row.now)));
+      }
+    }
+    const missing = created.size === jobs.length ? [] : [...new Set(jobs.map((j) => j.id))].filter((id) => !created.has(id));
     let existing: Record<string, unknown>[] = [];
     if (missing.length) {
       const sel = this.stmt('existing', () => existingSql(this.t));
