@@ -439,6 +439,9 @@ export class QueueWorker implements AttemptOwner {
     const leaseBound = this.leaseRoom() < this.regularNeed() || this.arrived;
     // Only this attempt's entry: after a lost lease the same job may already run here again under a newer claim.
     if (this.running.get(attempt.id) === attempt) this.running.delete(attempt.id);
+    // Its lease deadline too: kept until the next renewal, 20,000 jobs a second left that many entries per second
+    // (and their tokens) for the collector to copy and promote.
+    this.leaseUntil.delete(attempt.token);
     if (this.running.size === 0 && this.drainWaiters.length) for (const resolve of this.drainWaiters.splice(0)) resolve();
     // Under a cluster-wide cap, the written outcome is what frees room in the store: claim again now.
     if (leaseBound || this.capped) this.poke();

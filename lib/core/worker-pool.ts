@@ -241,7 +241,8 @@ export class WorkerPool {
         const gone = new Set(lost);
         const current = new Set(leases.map((l) => l.token));
         for (const token of this.leaseUntil.keys()) if (!current.has(token)) this.leaseUntil.delete(token);
-        for (const l of leases) if (!gone.has(l.id)) this.leaseUntil.set(l.token, sentAt + this.config.leaseMs);
+        // Only leases still held: an outcome settled during the renewal took its entry out (QueueWorker.settled).
+        for (const l of leases) if (!gone.has(l.id) && this.leaseUntil.has(l.token)) this.leaseUntil.set(l.token, sentAt + this.config.leaseMs);
         const sent = new Map(leases.map((l) => [l.id, l.token]));
         // Act on where each job is now: a buffered job whose lease is gone (recovered, cancelled) is dropped before
         // it starts; one that started meanwhile is interrupted like any running job.

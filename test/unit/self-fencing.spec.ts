@@ -163,3 +163,25 @@ describe('bounded shutdown', () => {
     expect(await storage.get(job.id)).toMatchObject({ state: 'waiting', attempt: 0 });
   });
 });
+
+describe('lease deadlines', () => {
+  it('a settled job leaves no deadline behind: the pool keeps one per lease it holds, not one per job since the last renewal', async () => {
+    const clock = new ManualClock();
+    const e = (env = createEngine({ clock, worker: { leaseMs: 60_000, heartbeatMs: 20_000, concurrency: 5 }, maintenanceIntervalMs: 60_000 }));
+    const gate = deferred();
+    let done = 0;
+    e.uno.register('quick', async () => void done++);
+    e.uno.register('held', () => gate.promise);
+    await e.uno.start();
+    const held = await e.queue.enqueue('held', null);
+    await e.queue.enqueueMany(Array.from({ length: 40 }, () => ({ task: 'quick', payload: null })));
+    for (let i = 0; i < 200 && done < 40; i++) await clock.advance(1);
+    expect(done).toBe(40);
+    await flushMicrotasks();
+    // Internal: the pool's deadlines by token (see WorkerPool.selfFence). No renewal ran (heartbeatMs is 20 s).
+    const pool = (e.uno as unknown as { pool: { leaseUntil: Map<string, number> } }).pool;
+    expect(pool.leaseUntil.size).toBe(1);
+    expect((await e.storage.get(held.id))!.state).toBe('active');
+    gate.resolve();
+  });
+});
