@@ -347,31 +347,38 @@ export class RedisJobStorage extends JobStorage {
       return [j.id, j.task, priorityLevel(j.priority), j.delayMs, j.runAt ? j.runAt.getTime() : '', spec, rare];
     });
     const keys = this.cluster ? [this.keys.queue(queue)] : [this.keys.queue(queue), this.keys.ids, this.keys.queues];
-    let replies: unknown[][] = [];
+    let reply: unknown[] = [];
     // One plain job (the common enqueue) goes to the small script, which also hands it to a parked worker; an id
     // that is taken answers -1 there, and insert.lua returns the job that has it.
     if (rows.length === 1 && rows[0]![6] === '') {
-      const plain = await this.run<unknown[][] | [-1]>('insert-plain', keys, [this.keys.channel, queue, ...rows[0]!.slice(0, 6)]);
-      if (plain[0] !== -1) replies = plain as unknown[][];
+      const plain = await this.run<unknown[]>('insert-plain', keys, [this.keys.channel, queue, ...rows[0]!.slice(0, 6)]);
+      if (plain[0] !== -1) reply = plain;
     }
-    if (rows.length && replies.length === 0) replies = await this.run<unknown[][]>('insert', keys, [this.keys.channel, queue, this.keys.prefix, rows.length, ...rows.flat()]);
+    if (rows.length && reply.length === 0) reply = await this.run<unknown[]>('insert', keys, [this.keys.channel, queue, this.keys.prefix, rows.length, ...rows.flat()]);
     let nextDue = Infinity;
     /** Ids of jobs another job's dedupe key took the place of. */
     const held: string[] = [];
-    replies.forEach((reply, k) => {
+    // { created ms, a flag per job ('1' created, '0' exists), the snapshots of the jobs that exist } (see insert.lua).
+    const now = Number(reply[0]);
+    const flags = String(reply[1] ?? '');
+    let snapshot = 2;
+    for (let k = 0; k < flags.length; k++) {
       const i = fresh[k]!;
-      if (reply[0] === 0) {
-        const job = decodeJob(reply[1] as RawJob);
+      const mine = jobs[i]!;
+      if (flags.charCodeAt(k) === 48) {
+        const job = decodeJob(reply[snapshot++] as RawJob);
         results[i] = { job, created: false };
-        if (job.id !== jobs[i]!.id) held.push(jobs[i]!.id);
+        if (job.id !== mine.id) held.push(mine.id);
         // A debounce moved the held job's run time: wake at it (by this process's clock, as a hint).
-        if (job.state === 'scheduled' && jobs[i]!.dedupe?.mode === 'debounce') nextDue = Math.min(nextDue, Math.max(0, job.runAt.getTime() - Date.now()));
-        return;
+        if (job.state === 'scheduled' && mine.dedupe?.mode === 'debounce') nextDue = Math.min(nextDue, Math.max(0, job.runAt.getTime() - Date.now()));
+        continue;
       }
-      const [, state, runAt, created] = reply as [number, JobState, string, string];
-      if (state === 'scheduled') nextDue = Math.min(nextDue, Number(runAt) - Number(created));
-      results[i] = { job: newJobRecord(jobs[i]!, state, Number(runAt), Number(created)), created: true };
-    });
+      // The state and due time insert.lua gave the job, by its own arithmetic.
+      const runAt = mine.runAt ? mine.runAt.getTime() : now + mine.delayMs;
+      const state: JobState = mine.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting';
+      if (state === 'scheduled') nextDue = Math.min(nextDue, runAt - now);
+      results[i] = { job: newJobRecord(mine, state, runAt, now), created: true };
+    }
     if (nextDue < Infinity) this.wakeUps.armDue(nextDue);
     // Cluster only: the ids claimed for jobs a dedupe key held are free again.
     if (claimIds && held.length) await this.redis.hdel(this.keys.ids, ...held);

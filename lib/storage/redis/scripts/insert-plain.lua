@@ -17,8 +17,8 @@
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] id; ARGV[4] task; ARGV[5] priority level 0-3; ARGV[6] delayMs;
   ARGV[7]  runAt ms ('' = now + delayMs); ARGV[8] the record's 'spec' after its creation time (see insert.lua)
 
-  Returns what insert.lua returns for one created job, { { 1, state, runAt ms, created ms } }, or { -1 }. A handed
-  job is reported 'waiting', the state it was created in. Publishes the hand-off, or the queue name when the job waits.
+  Returns what insert.lua returns for one created job, { created ms, '1' }, or { -1 }. A handed job is reported
+  'waiting' by the client, the state it was created in. Publishes the hand-off, or the queue name when the job waits.
 ]]
 -- @include common
 
@@ -101,4 +101,4 @@ else
   tally(base, task, nil, 'scheduled')
   redis.call('HSET', meta, 'order', order)
 end
-return { { 1, state, S(runAt), nowS } }
+return { nowS, '1' }

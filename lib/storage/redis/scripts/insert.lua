@@ -19,9 +19,10 @@
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
-  Returns one element per job, in input order:
-    created:  { 1, state, runAt ms, created ms }
-    existing: { 0, job snapshot (FIELDS values, see common.lua) }
+  Returns { created ms, flags, snapshot... }: flags has one character per job, in input order, '1' for a job created
+  (its state and due time follow from its arguments and the creation time, as computed below) and '0' for one that
+  exists, whose job snapshot (FIELDS values, see common.lua) follows, in input order. A reply element per job cost
+  Redis and the client more than the job's own writes in a batch (bench/redis-instructions.ts).
   Publishes the queue name on the channel when any inserted job is waiting.
 ]]
 -- @include common
@@ -35,10 +36,12 @@ local meta = base .. ':meta'
 local counters = redis.call('HMGET', meta, 'order', 'seq')
 local order = math.max(nowUs, tonumber(counters[1] or '0') + 1) - 1
 local seq = tonumber(counters[2] or '0')
-local results = {}
+local flags = {}
 local woken = false
 local moves = {}
 local nowS = S(now)
+-- The reply: the creation time and the flags (set at the end), then the snapshots of the jobs that exist.
+local out = { nowS, '' }
 -- The listing and waiting sets' new entries (jobs in no group), written with one ZADD per set at the end, or before
 -- a dedupe key is looked at (keyHolder may move a job this call inserted). Tables only when there is a batch: what a
 -- script allocates, Lua's collector pays for on later calls (a one-job insert with them cost 30,000 instructions more).
@@ -122,7 +125,8 @@ for i = 1, n do
     existing = snapshot(base, jk, id)
   end
   if existing then
-    results[i] = { 0, existing }
+    flags[i] = '0'
+    out[#out + 1] = existing
   else
     local runAt
     if ARGV[a + 4] ~= '' then runAt = tonumber(ARGV[a + 4]) else runAt = now + tonumber(ARGV[a + 3]) end
@@ -175,7 +179,7 @@ for i = 1, n do
       redis.call('SET', dk, id)
       redis.call('HSET', jk, 'dd', dkey)
     end
-    results[i] = { 1, state, S(runAt), nowS }
+    flags[i] = '1'
   end
 end
 
@@ -183,4 +187,5 @@ flush()
 redis.call('HSET', meta, 'order', S(order), 'seq', S(seq))
 writeMoves(base, moves)
 if woken then redis.call('PUBLISH', channel, queue) end
-return results
+out[2] = table.concat(flags)
+return out
