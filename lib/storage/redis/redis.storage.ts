@@ -354,7 +354,7 @@ export class RedisJobStorage extends JobStorage {
       const plain = await this.run<unknown[]>('insert-plain', keys, [this.keys.channel, queue, ...rows[0]!.slice(0, 6)]);
       if (plain[0] !== -1) reply = plain;
     }
-    if (rows.length && reply.length === 0) reply = await this.run<unknown[]>('insert', keys, [this.keys.channel, queue, this.keys.prefix, rows.length, ...rows.flat()]);
+    if (rows.length && reply.length === 0) reply = await this.run<unknown[]>('insert', keys, [this.keys.channel, queue, this.keys.prefix, rows.length, ...insertArgs(rows)]);
     let nextDue = Infinity;
     /** Ids of jobs another job's dedupe key took the place of. */
     const held: string[] = [];
@@ -891,4 +891,17 @@ export class RedisJobStorage extends JobStorage {
     }
     return this.allQueues();
   }
+}
+
+/**
+ * insert.lua's arguments after the job count: seven per job, or, when the jobs share their task, priority, delay and
+ * due time and none has a rarely used option (most batches), those four once and then only each job's id and spec.
+ */
+function insertArgs(rows: readonly ScriptArg[][]): ScriptArg[] {
+  const [, task, prio, delay, runAt] = rows[0]!;
+  const shared = rows.length > 1 && rows.every((r) => r[1] === task && r[2] === prio && r[3] === delay && r[4] === runAt && r[6] === '');
+  if (!shared) return [7, '', '', '', '', ...rows.flat()];
+  const args: ScriptArg[] = [2, task!, prio!, delay!, runAt!];
+  for (const r of rows) args.push(r[0]!, r[5]!);
+  return args;
 }

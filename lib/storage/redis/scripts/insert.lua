@@ -8,14 +8,17 @@
            claims ids with HSETNX and registers the queue itself, and this script only guards against a job key
            that already exists.
   ARGV[1]  wake-up channel; ARGV[2] queue name; ARGV[3] key prefix; ARGV[4] number of jobs n
-  ARGV[5..] n groups of 7: id, task, priority level 0-3, delayMs, runAt ms ('' = now + delayMs),
+  ARGV[5]  arguments per job: 7, or 2 when the jobs share their task, priority, delay and due time and none has a
+           rarely used option (most batches): those four are then ARGV[6..9], sent once. ('' otherwise.)
+  ARGV[10..] n groups of 7: id, task, priority level 0-3, delayMs, runAt ms ('' = now + delayMs),
            the record's 'spec' after its creation time: "<maxAttempts>\n<timeoutMs>\n<backoff JSON>\n<headers JSON>\n
            <payload JSON>" ('' for none; see 'B:job:<id>' in common.lua), and the rarely used options: '' for none, else
            a JSON array of 8 strings ('' for none): dedupe mode ('window', 'debounce', 'replace'), dedupe key ([task,
            key] as JSON), window ms, parent id, onFailure, parent queue, children count ('' = not a flow's parent; see
            flows.lua; on a Cluster the client writes the parents' lists of children), group (a grouped waiting job
-           goes to B:gw:<group>, see common.lua). Seven arguments a job instead of one per option: each argument costs
-           Redis about 1,000 instructions to read and hand to Lua, and a plain job leaves most of them empty.
+           goes to B:gw:<group>, see common.lua); or n groups of 2: id, spec. Seven arguments a job instead of one per
+           option, two when the rest is shared: each argument costs Redis about 1,000 instructions to read and hand to
+           Lua, and a plain job leaves most of them empty.
            A dedupe key is the string B:dd:<key> holding the id of its job: a window key expires with its window,
            a debounce or replace key is named in its job's 'dd' field, and prune.lua deletes it with the job.
 
@@ -64,9 +67,9 @@ local function payloadOf(tail)
   return string.sub(tail, at + 1)
 end
 
--- The job that holds the dedupe key of the job at ARGV[a], after a debounce or replace key changed it; nil: insert
--- the new job.
-local function keyHolder(a, mode, dk)
+-- The job that holds the dedupe key dk, after a debounce or replace key changed it (to the new job's payload, in its
+-- spec, and due time); nil: insert the new job.
+local function keyHolder(spec, delay, runAtArg, mode, dk)
   local heldId = redis.call('GET', dk)
   if not heldId then return nil end
   local hk = jobKey(base, heldId)
@@ -75,25 +78,32 @@ local function keyHolder(a, mode, dk)
   if not state then return nil end
   if mode ~= 'window' then
     if state ~= 'waiting' and state ~= 'scheduled' then return nil end
-    setPayload(hk, payloadOf(ARGV[a + 5]))
+    setPayload(hk, payloadOf(spec))
     if mode == 'debounce' then
       if state == 'waiting' then unwait(base, heldId, f[2], f[3]) else redis.call('ZREM', base .. ':scheduled', heldId) end
       local runAt
-      if ARGV[a + 4] ~= '' then runAt = tonumber(ARGV[a + 4]) else runAt = now + tonumber(ARGV[a + 3]) end
+      if runAtArg ~= '' then runAt = tonumber(runAtArg) else runAt = now + tonumber(delay) end
       if requeue(base, hk, heldId, runAt, now, state) then woken = true end
     end
   end
   return snapshot(base, hk, heldId)
 end
 
+local stride = tonumber(ARGV[5])
 for i = 1, n do
-  local a = 5 + (i - 1) * 7
+  local a = 10 + (i - 1) * stride
   local id = ARGV[a]
   local jk = jobKey(base, id)
+  local task, prio, delay, runAtArg, spec, rare
+  if stride == 2 then
+    task, prio, delay, runAtArg, spec, rare = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[a + 1], ''
+  else
+    task, prio, delay, runAtArg, spec, rare = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  end
   -- The rare options (locals, not a table: what a script allocates, Lua's collector pays for on later calls).
   local mode, dkey, ttl, parentId, onFail, pq, kids, group = '', '', '', '', '', '', '', ''
-  if ARGV[a + 6] ~= '' then
-    local x = cjson.decode(ARGV[a + 6])
+  if rare ~= '' then
+    local x = cjson.decode(rare)
     mode, dkey, ttl, parentId, onFail, pq, kids, group = x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8]
   end
   local dk = nil
@@ -103,7 +113,7 @@ for i = 1, n do
     -- A debounce moves the key's job with the shared push sequence: hand it over and take it back.
     flush()
     redis.call('HSET', meta, 'seq', S(seq))
-    existing = keyHolder(a, mode, dk)
+    existing = keyHolder(spec, delay, runAtArg, mode, dk)
     seq = tonumber(redis.call('HGET', meta, 'seq'))
   end
   if existing then
@@ -129,15 +139,14 @@ for i = 1, n do
     out[#out + 1] = existing
   else
     local runAt
-    if ARGV[a + 4] ~= '' then runAt = tonumber(ARGV[a + 4]) else runAt = now + tonumber(ARGV[a + 3]) end
+    if runAtArg ~= '' then runAt = tonumber(runAtArg) else runAt = now + tonumber(delay) end
     order = order + 1
     local state = 'waiting'
     if kids ~= '' then state = 'waiting-children' elseif runAt > now then state = 'scheduled' end
     -- The compact record (see 'B:job:<id>' in common.lua): what no script reads travels as one 'spec' field, and
     -- 'attempt' (0), 'runAt' and 'ready' (= created) are left out until they differ. Every field a claim reads and returns
     -- costs Redis about 3,000 instructions per job (bench/redis-instructions.ts).
-    local task, prio = ARGV[a + 1], ARGV[a + 2]
-    local fields = { 'task', task, 'prio', prio, 'state', state, 'spec', nowS .. '\n' .. ARGV[a + 5] }
+    local fields = { 'task', task, 'prio', prio, 'state', state, 'spec', nowS .. '\n' .. spec }
     if runAt ~= now then
       fields[#fields + 1] = 'runAt'; fields[#fields + 1] = S(runAt)
       -- Due in the past: ready since then.
