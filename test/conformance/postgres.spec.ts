@@ -310,6 +310,30 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
+  it('ids, tokens and results that need quoting in an array literal complete like any other (quotes, backslashes, commas, braces, NULL)', async () => {
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
+    await s.init();
+    try {
+      const ids = ['q"uote', 'back\\slash', 'com,ma', '{brace}', 'NULL', 'sp ace', 'ünï'];
+      await s.insert(ids.map((id) => newJob({ id, queue: 'quoting-q' })));
+      const claimed = await s.claim({ queue: 'quoting-q', limit: ids.length, leaseMs: 60_000, workerId: 'w' });
+      expect(claimed.map((c) => c.job.id).sort()).toEqual([...ids].sort());
+      const results = claimed.map((c, i) => (i % 2 ? JSON.stringify({ text: `"${c.job.id}" \\ {,}` }) : 'null'));
+      const accepted = await s.complete(claimed.map((c, i) => ({ id: c.job.id, token: c.token, result: results[i]! })));
+      expect(accepted).toEqual(ids.map(() => true));
+      for (const [i, c] of claimed.entries()) {
+        expect(await s.get(c.job.id)).toMatchObject({ state: 'completed', result: JSON.parse(results[i]!) });
+      }
+      // A token that is not the job's is refused, quoting or not.
+      const [again] = await s.insert([newJob({ id: 'q"2', queue: 'quoting-q' })]);
+      const [held] = await s.claim({ queue: 'quoting-q', limit: 1, leaseMs: 60_000, workerId: 'w' });
+      expect(held!.job.id).toBe(again!.job.id);
+      expect(await s.complete([{ id: held!.job.id, token: `${held!.token}"x`, result: 'null' }])).toEqual([false]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a batch NOTIFYs each queue it made jobs wait in (one queue or several), and none when every job is delayed', async () => {
     const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });

@@ -135,7 +135,7 @@ export class PgFastPath {
     const accepted = new Set<string>();
     // A batch mixing both kinds (tasks with different retention) is two statements on two pooled connections.
     await Promise.all([
-      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [kept.map((o) => o.result)], accepted),
+      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [textArray(kept.map((o) => o.result))], accepted),
       removed.length && this.write('complete_rm', () => completeRemoveSql(this.t, this.asyncCommit), removed, [], accepted),
     ]);
     return flags(outcomes, accepted);
@@ -158,7 +158,7 @@ export class PgFastPath {
   /** Run a fenced batch write ($1 ids, $2 tokens, then `more`) and add the ids it accepted to `accepted`. */
   private async write(key: string, build: () => string, leases: readonly Lease[], more: unknown[], accepted: Set<string>, runner = this.runner): Promise<void> {
     const q = this.stmt(key, build);
-    const rows = await runner.raw(q.text, [leases.map((l) => l.id), leases.map((l) => l.token), ...more], q.name);
+    const rows = await runner.raw(q.text, [textArray(leases.map((l) => l.id)), textArray(leases.map((l) => l.token)), ...more], q.name);
     for (const row of rows) accepted.add(String(row.id));
   }
 
@@ -185,4 +185,17 @@ export class PgFastPath {
 /** Accepted flags in input order; a lease listed twice counts once, like a second write that would be fenced. */
 function flags(leases: readonly Lease[], accepted: Set<string>): boolean[] {
   return leases.map((l) => accepted.delete(l.id));
+}
+
+const ESCAPED = /[\\"]/;
+const ESCAPED_ALL = /[\\"]/g;
+
+/**
+ * A `text[]` literal (`{"a","b"}`) of strings, which node-postgres sends as it is. Its own conversion of an array
+ * runs two regular expressions over every element and concatenates them one by one: 685 bytes allocated per job
+ * of a completion batch (ids, tokens, results); ids and tokens rarely hold a quote or a backslash to escape.
+ */
+export function textArray(values: readonly string[]): string {
+  if (!values.some((v) => ESCAPED.test(v))) return values.length ? `{"${values.join('","')}"}` : '{}';
+  return `{${values.map((v) => `"${v.replace(ESCAPED_ALL, '\\$&')}"`).join(',')}}`;
 }
