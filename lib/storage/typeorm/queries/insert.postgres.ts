@@ -3,6 +3,7 @@ import { newJobRecord, priorityLevel, type InsertResult, type JobRecord, type Ne
 import { postgres } from '../dialect.js';
 import { headersJson, toRecord, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
+import { textArray } from './text-array.js';
 
 /**
  * PostgreSQL insert: one statement for the whole batch, whatever its size.
@@ -92,7 +93,7 @@ export function insertOneParams(job: NewJob, channel: string): unknown[] {
 /** Parameters of {@link insertSql}: one array per column, of one element when all jobs share the value. */
 export function insertParams(jobs: readonly NewJob[], channel: string): unknown[] {
   return [
-    jobs.map((j) => j.id),
+    textArray(jobs.map((j) => j.id)),
     column(jobs, (j) => j.task),
     column(jobs, (j) => j.queue),
     column(jobs, (j) => priorityLevel(j.priority)),
@@ -101,7 +102,7 @@ export function insertParams(jobs: readonly NewJob[], channel: string): unknown[
     column(jobs, (j) => j.delayMs),
     column(jobs, (j) => j.timeoutMs),
     column(jobs, (j) => (j.backoff ? JSON.stringify(j.backoff) : null)),
-    jobs.map((j) => j.payload),
+    textArray(jobs.map((j) => j.payload)),
     channel,
     column(jobs, headersJson),
     column(jobs, (j) => j.group ?? null),
