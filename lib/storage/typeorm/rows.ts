@@ -57,18 +57,39 @@ export function headersJson(job: NewJob): string | null {
  */
 export function claimedRecord(row: JobRow, queue: string, workerId: string, leaseMs: number, started: boolean): JobRecord {
   const now = ms(row.now);
-  const extra = row.extra === null || row.extra === undefined ? [] : (JSON.parse(String(row.extra)) as unknown[]);
-  // A fresh row of one shape for every job (adding a dozen fields to the driver's row would make V8 turn it into a
-  // slow dictionary object), mapped like any stored row.
-  return toRecord({
-    id: row.id, task: row.task, payload: row.payload, priority: row.priority, attempt: row.attempt,
-    max_attempts: row.max_attempts, run_at: row.run_at, created_at: row.created_at,
-    queue, state: 'active', started_at: started ? now : null, finished_at: null, worker_id: workerId, lease_expires_at: now + leaseMs,
-    timeout_ms: extra[0] ?? null, backoff: extra[1] ?? null, progress: extra[2] ?? null, result: extra[3] ?? null,
-    errors: extra[4] ?? '[]', logs: extra[5] ?? '[]', stalls: extra[6] ?? 0, headers: extra[7] ?? null,
-    parent_id: extra[8] ?? null, on_failure: extra[9] ?? null,
-  });
+  const extra = row.extra === null || row.extra === undefined ? NO_EXTRA : (JSON.parse(String(row.extra)) as unknown[]);
+  // Built directly, in toRecord's field order (one object shape for every record), not as a row for toRecord: the
+  // intermediate row of 26 fields cost a quarter of the record's allocation on the claim path.
+  const record: JobRecord = {
+    id: String(row.id),
+    task: String(row.task),
+    queue,
+    payload: JSON.parse(String(row.payload)),
+    priority: PRIORITIES[Number(row.priority)] ?? 'normal',
+    state: 'active',
+    attempt: Number(row.attempt),
+    maxAttempts: Number(row.max_attempts),
+    runAt: new Date(ms(row.run_at)),
+    createdAt: new Date(ms(row.created_at)),
+    startedAt: started ? new Date(now) : null,
+    finishedAt: null,
+    timeoutMs: extra[0] === null || extra[0] === undefined ? null : Number(extra[0]),
+    backoff: jsonOrNull(extra[1]) as JobRecord['backoff'],
+    progress: jsonOrNull(extra[2]),
+    result: jsonOrNull(extra[3]),
+    errors: jsonArray(extra[4] ?? '[]'),
+    logs: jsonArray(extra[5] ?? '[]'),
+    workerId,
+    leaseExpiresAt: new Date(now + leaseMs),
+    stalls: Number(extra[6] ?? 0),
+    headers: jsonOrNull(extra[7]) as JobRecord['headers'],
+  };
+  if (extra[8] !== null && extra[8] !== undefined) record.parent = { id: String(extra[8]), onFailure: String(extra[9]) as ChildFailurePolicy };
+  return record;
 }
+
+/** The `extra` of a job whose first-attempt columns are all empty (see CLAIMED_COLUMNS). */
+const NO_EXTRA: readonly unknown[] = [];
 
 /** Append one JSON value to a JSON array held as text, without parsing the rest (error history can be long). */
 export function appendJson(arrayText: string, itemJson: string): string {

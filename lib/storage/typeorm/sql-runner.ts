@@ -10,7 +10,7 @@ export interface SqliteDatabase {
 
 /** The minimal node-postgres pool surface the store uses. */
 export interface PgPool {
-  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  query(config: { text: string; values?: unknown[]; name?: string; types?: PgTypes }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   connect(callback: (error: Error | undefined, client: PgPoolClient) => void): void;
 }
 interface PgPoolClient {
@@ -104,6 +104,22 @@ export function fromTypeorm(raw: unknown): Rows {
   return rows([], affected);
 }
 
+/** node-postgres' per-query type parsers (its `types` query option). */
+export interface PgTypes {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown;
+}
+
+/** PostgreSQL's integer types (int2, int4, int8, oid). */
+const INTEGER_OIDS = new Set([20, 21, 23, 26]);
+const asText = (value: string): string => value;
+
+/**
+ * Parsers for a statement whose integers are all below 2^53 (times in ms, counters, sequence numbers): numbers, and
+ * every other column as text. node-postgres' default keeps a `bigint` as a string it first tests with a regular
+ * expression; a claim returns four per job. Only for statements whose columns are integers and text.
+ */
+export const NUMBERS: PgTypes = { getTypeParser: (oid) => (INTEGER_OIDS.has(oid) ? Number : asText) };
+
 /** PostgreSQL through the DataSource's own node-postgres pool (no ORM layer on the hot path). */
 export class PgRunner implements SqlRunner {
   constructor(
@@ -114,11 +130,11 @@ export class PgRunner implements SqlRunner {
   /**
    * A `$n` statement; `name` makes node-postgres prepare it once per connection (hot paths). `retry` allows one
    * more try on a fresh connection when the connection died (not for inserts: a retry could not tell which rows
-   * the first try created).
+   * the first try created). `types` replaces node-postgres' parsers for this statement (see {@link NUMBERS}).
    */
-  async raw(text: string, values: unknown[], name?: string, retry = true): Promise<Rows> {
+  async raw(text: string, values: unknown[], name?: string, retry = true, types?: PgTypes): Promise<Rows> {
     const run = async () => {
-      const result = await this.pool.query(name ? { name, text, values } : { text, values });
+      const result = await this.pool.query(name ? { name, text, values, types } : { text, values, types });
       return rows(result.rows, result.rowCount);
     };
     if (!retry) return run();
