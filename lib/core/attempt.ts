@@ -201,11 +201,11 @@ export class Attempt {
     this.timeout = undefined;
     const durationMs = this.executor.deps.clock.now() - this.startedAt;
     if (reason === 'completed') {
-      void this.record(this.executor.complete(this, detail, durationMs));
+      this.record(this.executor.complete(this, detail, durationMs));
       return true;
     }
     if (reason === 'failed') {
-      void this.record(this.executor.fail(this, detail, durationMs));
+      this.record(this.executor.fail(this, detail, durationMs));
       return true;
     }
     const error = this.reasonError(reason, detail);
@@ -221,7 +221,7 @@ export class Attempt {
       });
     }
     if (reason === 'timeout') {
-      void this.record(this.executor.fail(this, error, durationMs));
+      this.record(this.executor.fail(this, error, durationMs));
       return true;
     }
     if (reason === 'lease-lost') this.leaseLost();
@@ -247,23 +247,43 @@ export class Attempt {
     this.owner.slotFreed(this);
   }
 
-  /** Settle once the write has answered: a refusal means the lease was lost first, unless the store took the job. */
-  private async record(write: Promise<boolean | null>): Promise<void> {
-    try {
-      const accepted = await write;
-      if (accepted === false) {
-        const lost = new LeaseLostError(messages.leaseLost(this.id));
-        this.abort.abort(lost);
-        if (!this.taken) this.leaseLost();
-        this.report(this.taken ?? 'lease-lost', this.taken ? this.reasonError(this.taken, undefined) : lost);
-      } else if (accepted === null) this.report('unknown', this.failure?.error ?? null);
-      else if (this.failure) this.report(this.failure.retryDelayMs === null ? 'failed' : 'retry', this.failure.error, this.failure.retryDelayMs);
-      else this.report('completed', null);
-    } catch (error) {
-      this.executor.deps.events.emit('worker:error', { error: toError(error), context: `running job ${this.id}` });
-      this.report('unknown', toError(error));
-    }
-    this.settle();
+  /**
+   * Settle once the write has answered: a refusal means the lease was lost first, unless the store took the job.
+   * Chained rather than an async method: every job's outcome passes here.
+   */
+  private record(write: Promise<boolean | null>): void {
+    void write.then(
+      (accepted) => {
+        try {
+          this.recorded(accepted);
+        } catch (error) {
+          this.unrecorded(error);
+        }
+        this.settle();
+      },
+      (error: unknown) => {
+        this.unrecorded(error);
+        this.settle();
+      },
+    );
+  }
+
+  /** Report what the store said of the outcome write. */
+  private recorded(accepted: boolean | null): void {
+    if (accepted === false) {
+      const lost = new LeaseLostError(messages.leaseLost(this.id));
+      this.abort.abort(lost);
+      if (!this.taken) this.leaseLost();
+      this.report(this.taken ?? 'lease-lost', this.taken ? this.reasonError(this.taken, undefined) : lost);
+    } else if (accepted === null) this.report('unknown', this.failure?.error ?? null);
+    else if (this.failure) this.report(this.failure.retryDelayMs === null ? 'failed' : 'retry', this.failure.error, this.failure.retryDelayMs);
+    else this.report('completed', null);
+  }
+
+  /** The outcome write (or what ran around it) threw: the outcome is unknown, left to lease recovery. */
+  private unrecorded(error: unknown): void {
+    this.executor.deps.events.emit('worker:error', { error: toError(error), context: `running job ${this.id}` });
+    this.report('unknown', toError(error));
   }
 
   /** Tell the instrumentation how the attempt ended (once; nothing without one). */
