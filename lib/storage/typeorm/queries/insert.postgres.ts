@@ -102,7 +102,9 @@ export function insertParams(jobs: readonly NewJob[], channel: string): unknown[
     column(jobs, (j) => j.delayMs),
     column(jobs, (j) => j.timeoutMs),
     column(jobs, (j) => (j.backoff ? JSON.stringify(j.backoff) : null)),
-    textArray(jobs.map((j) => j.payload)),
+    // node-postgres' own conversion: a payload always holds quotes to escape, and textArray's escaping measured no
+    // cheaper than it (bench/ab.js postgres-insert: 0.975 and 0.989 against this).
+    jobs.map((j) => j.payload),
     channel,
     column(jobs, headersJson),
     column(jobs, (j) => j.group ?? null),
