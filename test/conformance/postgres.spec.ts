@@ -334,14 +334,20 @@ describe('TypeORM PostgreSQL specifics', () => {
     }
   });
 
-  it('a batch NOTIFYs each queue it made jobs wait in (one queue or several), and none when every job is delayed', async () => {
+  /** Two stores on one schema as two processes open it (`b` on a DataSource of its own), `a` hearing wake-ups. */
+  async function listeningPair() {
     const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
     const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });
     await a.init();
     await b.init();
+    const woken: string[] = [];
+    const off = a.subscribe((q) => woken.push(q));
+    return { a, b, woken, off, close: async () => (off(), await a.close(), await b.close()) };
+  }
+
+  it('a batch NOTIFYs each queue it made jobs wait in (one queue or several), and none when every job is delayed', async () => {
+    const { b, woken, close } = await listeningPair();
     try {
-      const woken: string[] = [];
-      const off = a.subscribe((q) => woken.push(q));
       // Notifications arrive in commit order: a marker inserted after a batch tells that batch's own have come.
       let marks = 0;
       const settle = async () => {
@@ -358,21 +364,14 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect(await settle()).toEqual(['one-q']);
       await b.insert([newJob({ queue: 'x-q', delayMs: 60_000 }), newJob({ queue: 'y-q' }), newJob({ queue: 'z-q' })]);
       expect((await settle()).sort()).toEqual(['y-q', 'z-q']);
-      off();
     } finally {
-      await a.close();
-      await b.close();
+      await close();
     }
   });
 
   it('NOTIFY from another process-like store wakes a listener; the claim uses the database clock', async () => {
-    const a = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix });
-    const b = new TypeormJobStorage({ dataSource: PG, tablePrefix: prefix });
-    await a.init();
-    await b.init();
+    const { a, b, woken, off, close } = await listeningPair();
     try {
-      const woken: string[] = [];
-      const off = a.subscribe((q) => woken.push(q));
       await b.insert([newJob({ id: 'remote', queue: 'remote-q' })]);
       await waitFor(() => woken.includes('remote-q'), 3000, 'a NOTIFY wake-up');
       off();
@@ -380,8 +379,7 @@ describe('TypeORM PostgreSQL specifics', () => {
       const [{ now }] = (await ds.query(`SELECT (extract(epoch from now()) * 1000)::bigint AS now`)) as { now: string }[];
       expect(Math.abs(claimed!.job.leaseExpiresAt!.getTime() - 60_000 - Number(now))).toBeLessThan(2000);
     } finally {
-      await a.close();
-      await b.close();
+      await close();
     }
   });
 });
