@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { execSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -23,9 +23,12 @@ const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username:
 const JOBS = 6000;
 const LIMIT = 1000;
 
+// The workers run the compiled package, which `npm test` builds before any test. Building it again here rewrote dist/
+// while the other jest worker's suites were starting their processes from it: one clean-clone CI run failed a fault
+// test whose worker imported a half-written module.
 beforeAll(() => {
-  execSync('npm run build', { stdio: 'ignore' });
-}, 120_000);
+  if (!existsSync(fileURLToPath(new URL('../../dist/index.js', import.meta.url)))) throw new Error('dist/ is missing: run `npm run build` first (`npm test` does).');
+});
 
 const backends = [
   { name: 'postgres', prefix: `uretp_${tag}_`, open: (p: string): JobStorage => new TypeormJobStorage({ dataSource: PG, tablePrefix: p }) },
