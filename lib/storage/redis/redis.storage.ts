@@ -365,7 +365,7 @@ export class RedisJobStorage extends JobStorage {
     for (let k = 0; k < flags.length; k++) {
       const i = fresh[k]!;
       const mine = jobs[i]!;
-      if (flags.charCodeAt(k) === 48) {
+      if (flags[k] === '0') {
         const job = decodeJob(reply[snapshot++] as RawJob);
         results[i] = { job, created: false };
         if (job.id !== mine.id) held.push(mine.id);
