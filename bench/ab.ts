@@ -8,19 +8,18 @@
  *
  * Modes:
  * - `postgres-insert`, `redis-insert`: 10 batches of 1,000 jobs per round (`enqueueMany`), client CPU and the
- *   server's CPU per job (PostgreSQL: the round's backends, told apart by `application_name`; Redis: `INFO cpu`).
+ *   server's CPU per job (`serverCpu`: PostgreSQL the build's backends, told apart by `application_name`; Redis
+ *   `INFO cpu`).
  * - `redis-enqueue`: 2,000 one-job `enqueue` calls per round.
  * - `postgres-process`: 20,000 jobs enqueued, then processed by a fresh worker (concurrency `BENCH_C`, 100 by
  *   default); the worker's CPU and the backends' CPU per job over the processing only.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import type { UnoJobs as UnoJobsClass } from '../lib/index.js';
 import type { TypeormJobStorage as TypeormStore } from '../lib/storage/typeorm/typeorm.storage.js';
 import type { RedisJobStorage as RedisStore } from '../lib/storage/redis/redis.storage.js';
+import { serverCpu } from './server-cpu.js';
 import { PG_URL, REDIS_URL, deleteRedisKeys, median, sleep, uid } from './util.js';
 
 type Mode = 'postgres-insert' | 'redis-insert' | 'redis-enqueue' | 'postgres-process';
@@ -46,28 +45,6 @@ interface Build {
 }
 
 const here = new URL('../..', import.meta.url).pathname; // dist-bench/bench/ab.js -> the checkout
-const probe = mode.startsWith('postgres') ? new pg.Client({ connectionString: PG_URL, application_name: `uno-ab-probe-${process.pid}` }) : null;
-const redis = mode.startsWith('redis') ? new Redis(REDIS_URL) : null;
-await probe?.connect();
-
-/** The server's CPU µs so far for one build: its PostgreSQL backends (by application name), or the Redis server's. */
-async function serverCpu(app: string): Promise<number> {
-  if (redis) {
-    const info = await redis.info('cpu');
-    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)![1]);
-    return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
-  }
-  const { rows } = await probe!.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
-  let us = 0;
-  for (const { pid } of rows) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    us += (Number(fields[11]) + Number(fields[12])) * 1e4; // USER_HZ 100
-  }
-  return us;
-}
-
 async function load(name: Build['name'], root: string): Promise<Build> {
   const lib = (path: string) => import(pathToFileURL(join(root, 'dist-bench', path)).href);
   const { UnoJobs } = (await lib('lib/index.js')) as { UnoJobs: typeof UnoJobsClass };
@@ -123,13 +100,14 @@ async function round(b: Build): Promise<void> {
       for (let i = 0; i < jobs; i += 1000) await b.producer.queue.enqueueMany(batch(1000, i));
     };
   }
-  const server0 = await serverCpu(app);
+  // Redis: the whole server's CPU (only this build runs meanwhile); PostgreSQL: this build's backends.
+  const serverSince = (await serverCpu(mode.startsWith('redis') ? 'redis' : 'postgres', app))!;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await work();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
-  const server = (await serverCpu(app)) - server0;
+  const server = await serverSince();
   await after();
   b.figures.rate.push((jobs / ms) * 1000);
   b.figures.client.push((cpu.user + cpu.system) / jobs);
@@ -137,6 +115,10 @@ async function round(b: Build): Promise<void> {
 }
 
 const builds = [await load('new', here), await load('base', base)];
+// One round each to warm up (JIT, connections, the first pages of the tables), not counted: with the same build on
+// both sides the first rounds alone differed by 10-17 %.
+for (const b of builds) await round(b);
+for (const b of builds) b.figures = { rate: [], client: [], server: [] };
 for (let r = 0; r < rounds; r++) for (const b of r % 2 ? builds : [...builds].reverse()) await round(b);
 
 const fixed = (values: number[], digits: number) => values.map((v) => v.toFixed(digits)).join(' ');
@@ -153,8 +135,6 @@ console.log(`# new/base per round: ${fixed(ratios, 2)}`);
 for (const { storage, prefix } of builds) {
   if ('tables' in storage) for (const table of Object.values(storage.tables)) await storage.dataSource.query(`DROP TABLE IF EXISTS ${table}`);
   await storage.close();
-  if (redis) await deleteRedisKeys(`*${prefix}*`);
+  if (mode.startsWith('redis')) await deleteRedisKeys(`*${prefix}*`);
 }
-await probe?.end();
-redis?.disconnect();
 process.exit(0);

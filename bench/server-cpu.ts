@@ -24,12 +24,12 @@ export const PG_APP_NAME = (process.env.PGAPPNAME ??= `uno-bench-${process.pid}`
 
 const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
 
-/** CPU µs of each backend process of this run, by pid. */
-async function pgBackends(): Promise<Map<number, number>> {
+/** CPU µs of each backend process whose connection is named `app` (this run's, by default), by pid. */
+async function pgBackends(app: string): Promise<Map<number, number>> {
   const client = new pg.Client({ connectionString: PG_URL, application_name: `${PG_APP_NAME}-probe` });
   await client.connect();
   try {
-    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [PG_APP_NAME]);
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
     const cpu = new Map<number, number>();
     for (const { pid } of rows) {
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
@@ -46,19 +46,19 @@ async function pgBackends(): Promise<Map<number, number>> {
 /**
  * Start measuring the server's CPU for `backend`; the returned function gives the µs spent since (backends opened
  * meanwhile count from zero). Null for a backend without a server process to read (memory, SQLite) or whose figure
- * this harness does not read (MariaDB, Redis Cluster).
+ * this harness does not read (MariaDB, Redis Cluster). On PostgreSQL, `app` picks the backends by connection name.
  */
-export async function serverCpu(backend: Backend): Promise<(() => Promise<number>) | null> {
+export async function serverCpu(backend: Backend, app = PG_APP_NAME): Promise<(() => Promise<number>) | null> {
   if (backend === 'redis') {
     const before = await redisCpu().catch(() => null);
     if (before === null) return null;
     return async () => (await redisCpu()) - before;
   }
   if (backend !== 'postgres') return null;
-  const before = await pgBackends().catch(() => null);
+  const before = await pgBackends(app).catch(() => null);
   if (!before) return null;
   return async () => {
-    const after = await pgBackends();
+    const after = await pgBackends(app);
     let us = 0;
     for (const [pid, t] of after) us += t - (before.get(pid) ?? 0);
     return us;

@@ -33,6 +33,7 @@ export {
   PRIORITIES,
   priorityLevel,
   newJobRecord,
+  initialState,
   emptyCounts,
   type JobState,
   type Priority,

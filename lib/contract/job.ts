@@ -254,6 +254,17 @@ export function emptyCounts(): JobCounts {
 }
 
 /**
+ * When a new job is due and the state it starts in, by the store's clock `now` at its insert: due at `runAt`, or `now`
+ * plus its delay; `waiting-children` for a flow's parent, `scheduled` when due after `now`, else `waiting`. Every store
+ * creates a job by this rule, and one whose script or statement applies it (Redis, PostgreSQL) rebuilds the record
+ * it returns with it instead of reading the job back.
+ */
+export function initialState(job: NewJob, now: number): { state: JobState; runAt: number } {
+  const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
+  return { state: job.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting', runAt };
+}
+
+/**
  * The record of a job a store has just created from `job`: state and times as the store decided them, nothing run
  * yet. Stores that keep the payload as text may pass their own `payload` to skip the parse.
  */

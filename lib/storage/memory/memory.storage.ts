@@ -2,6 +2,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../contract/clock.
 import {
   emptyCounts,
   newJobRecord,
+  initialState,
   type ClaimedJob,
   type InsertResult,
   type JobCounts,
@@ -159,8 +160,8 @@ export class MemoryJobStorage extends JobStorage {
         results.push({ job: this.snapshot(existing), created: false });
         continue;
       }
-      const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-      const record = newJobRecord(job, job.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting', runAt, now, undefined);
+      const { state, runAt } = initialState(job, now);
+      const record = newJobRecord(job, state, runAt, now, undefined);
       if (record.headers) record.headers = { ...record.headers };
       const entry: Entry = {
         record,
@@ -705,7 +706,7 @@ export class MemoryJobStorage extends JobStorage {
     const { state } = entry.record;
     if (state !== 'waiting' && state !== 'scheduled') return undefined;
     entry.payloadJson = job.payload;
-    if (mode === 'debounce') this.requeue(entry, job.runAt ? job.runAt.getTime() : now + job.delayMs, now);
+    if (mode === 'debounce') this.requeue(entry, initialState(job, now).runAt, now);
     return entry;
   }
 

@@ -5,6 +5,7 @@ import { ConfigurationError, InvalidJobError, messages } from '../../contract/er
 import {
   emptyCounts,
   newJobRecord,
+  initialState,
   priorityLevel,
   type InsertResult,
   type JobCounts,
@@ -373,9 +374,8 @@ export class RedisJobStorage extends JobStorage {
         if (job.state === 'scheduled' && mine.dedupe?.mode === 'debounce') nextDue = Math.min(nextDue, Math.max(0, job.runAt.getTime() - Date.now()));
         continue;
       }
-      // The state and due time insert.lua gave the job, by its own arithmetic.
-      const runAt = mine.runAt ? mine.runAt.getTime() : now + mine.delayMs;
-      const state: JobState = mine.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting';
+      // The state and due time insert.lua gave the job, by the same rule.
+      const { state, runAt } = initialState(mine, now);
       if (state === 'scheduled') nextDue = Math.min(nextDue, runAt - now);
       results[i] = { job: newJobRecord(mine, state, runAt, now), created: true };
     }

@@ -1,4 +1,4 @@
-import type { InsertResult, NewJob } from '../../../contract/job.js';
+import { initialState, type InsertResult, type NewJob } from '../../../contract/job.js';
 import type { Dialect, Op } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
@@ -40,8 +40,8 @@ function* keyHolder(d: Dialect, t: TableNames, job: NewJob, heldId: string, unti
   if (mode === 'replace') {
     yield { sql: `UPDATE ${t.jobs} SET payload = ? WHERE id = ?`, params: [job.payload, heldId] };
   } else {
-    const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-    yield { sql: `UPDATE ${t.jobs} SET payload = ?, run_at = ?, state = ? WHERE id = ?`, params: [job.payload, runAt, runAt > now ? 'scheduled' : 'waiting', heldId] };
+    const { state, runAt } = initialState(job, now);
+    yield { sql: `UPDATE ${t.jobs} SET payload = ?, run_at = ?, state = ? WHERE id = ?`, params: [job.payload, runAt, state, heldId] };
   }
   const [updated] = yield read;
   return updated!;

@@ -1,5 +1,5 @@
 import { messages, StorageError } from '../../../contract/errors.js';
-import { newJobRecord, priorityLevel, type InsertResult, type JobRecord, type NewJob } from '../../../contract/job.js';
+import { initialState, newJobRecord, priorityLevel, type InsertResult, type JobRecord, type NewJob } from '../../../contract/job.js';
 import { postgres } from '../dialect.js';
 import { headersJson, toRecord, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
@@ -72,14 +72,13 @@ SELECT ins.created_at AS now, CASE WHEN ins.state = 'waiting' THEN pg_notify($11
 }
 
 /**
- * The record of a job {@link insertOneSql} or {@link insertSql} created: the job itself plus what the database decided
- * (returning only that saves a fifth of the single insert's time), built directly rather than as a row read back.
- * `now` is the statement's clock (`created_at`); the due time and state follow from it by the statement's own
- * arithmetic: due at `runAt`, or `now` plus the delay; `scheduled` when that is later than `now`.
+ * The record of a job {@link insertOneSql} or {@link insertSql} created: the job itself plus the statement's clock
+ * (`now`, its `created_at`; returning only that saves a fifth of the single insert's time), its state and due time
+ * by the rule the statement applies ({@link initialState}), rather than a row read back.
  */
 export function createdRecord(job: NewJob, now: number): JobRecord {
-  const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-  return newJobRecord(job, runAt > now ? 'scheduled' : 'waiting', runAt, now);
+  const { state, runAt } = initialState(job, now);
+  return newJobRecord(job, state, runAt, now);
 }
 
 /** Parameters of {@link insertOneSql}. */

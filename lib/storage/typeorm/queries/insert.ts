@@ -1,5 +1,5 @@
 import { StorageError, messages } from '../../../contract/errors.js';
-import { priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
+import { initialState, priorityLevel, type InsertResult, type NewJob } from '../../../contract/job.js';
 import { list, type Dialect, type Op } from '../dialect.js';
 import { chunks, headersJson, toRecord, type JobRow } from '../rows.js';
 import { flowColumns, inFlow } from './flows.js';
@@ -30,8 +30,7 @@ export function* insertOp(d: Dialect, t: TableNames, jobs: readonly NewJob[], ta
   for (const batch of chunks(jobs, 200)) {
     const params: unknown[] = [];
     for (const job of batch) {
-      const runAt = job.runAt ? job.runAt.getTime() : now + job.delayMs;
-      const state = job.awaitChildren ? 'waiting-children' : runAt > now ? 'scheduled' : 'waiting';
+      const { state, runAt } = initialState(job, now);
       params.push(
         job.id, job.task, job.queue, priorityLevel(job.priority), state, 0, job.maxAttempts,
         runAt, now, job.timeoutMs, job.backoff ? JSON.stringify(job.backoff) : null, job.payload, '[]', '[]', tag,
