@@ -27,7 +27,7 @@ const APP = `
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { JobQueue, JobStorage, MemoryJobStorage, Task, UnoJobsModule, type JobRecord } from '@uno/jobs';
-import { JobStorage as Contract, newJobRecord } from '@uno/jobs/storage';
+import { JobStorage as Contract, initialState, newJobRecord } from '@uno/jobs/storage';
 import { UnoJobsAdminModule } from '@uno/jobs/admin';
 
 @Injectable()
@@ -42,6 +42,7 @@ class Mailer {
 export class AppModule {}
 export const same: typeof Contract = JobStorage;
 export const record = newJobRecord;
+export const due: { state: string; runAt: number } = initialState({} as Parameters<typeof initialState>[0], 0);
 export const admin = UnoJobsAdminModule.register({ authorize: (req: { headers: Record<string, string> }) => (req.headers['x-admin'] ? 'write' : false) });
 `;
 
