@@ -13,5 +13,6 @@ export {
   subscriptionsMigration, SCHEMA_SUBSCRIPTIONS, monitoringMigration, SCHEMA_MONITORING, alertsMigration, SCHEMA_ALERTS, flowControlMigration, SCHEMA_FLOW_CONTROL, flowsMigration, SCHEMA_FLOWS, groupsMigration, SCHEMA_GROUPS,
   flowParentsMigration, SCHEMA_FLOW_PARENTS,
   taskCountsMigration, SCHEMA_TASK_COUNTS,
+  leanIndexesMigration, SCHEMA_LEAN_INDEXES,
 } from './storage/typeorm/migrations/index.js';
 export { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './storage/typeorm/schema.js';

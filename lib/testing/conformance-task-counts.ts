@@ -75,6 +75,16 @@ export const taskCountCases: ConformanceCase[] = [
       await s.insert([keyed(0)]);
       await s.insert([keyed(3_600_000)]);
       await expectCounts(s, 'debounce', { a: { waiting: 1 }, b: { waiting: 2, scheduled: 1 } }, { waiting: 2 });
+      if (s.capabilities.groups) {
+        // Grouped jobs are counted like the others (SQL stores keep them out of the claim index): waiting, scheduled,
+        // and due again after a delay.
+        const grouped = [newJob({ task: 'a', group: 'g1' }), newJob({ task: 'a', group: 'g1', delayMs: 3_600_000 }), newJob({ task: 'a', group: 'g2', runAt: new Date(Date.now() - 1000) })];
+        await s.insert(grouped);
+        await expectCounts(s, 'groups', { a: { waiting: 3, scheduled: 1 }, b: { waiting: 2, scheduled: 1 } }, { waiting: 4, scheduled: 1 });
+        for (const job of grouped) await s.cancel(job.id);
+        await s.prune({ completed: { maxAgeMs: 1e12, maxCount: 1e9 }, failed: { maxAgeMs: 1e12, maxCount: 0 } }, 100);
+        await expectCounts(s, 'groups cancelled and pruned', { a: { waiting: 1 }, b: { waiting: 2, scheduled: 1 } }, { waiting: 2 });
+      }
       if (!s.capabilities.flows) return;
       const parent = newJob({ task: 'p', awaitChildren: true });
       await s.insert([parent, newJob({ task: 'a', queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })]);

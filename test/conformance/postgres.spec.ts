@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { sqlConformance } from '../support/sql-conformance.js';
 import { newJob, waitFor } from '../../lib/testing/conformance.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_GROUPS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
+import { applySchemaV1, SCHEMA_LISTING_INDEX, SCHEMA_MONITORING, SCHEMA_RETENTION_INDEXES, SCHEMA_SUBSCRIPTIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_GROUPS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS, SCHEMA_LEAN_INDEXES, unoJobsMigrations } from '../../lib/storage/typeorm/migrations/index.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { ConfigurationError, StorageError } from '../../lib/contract/errors.js';
 
@@ -91,6 +91,7 @@ describe('TypeORM PostgreSQL specifics', () => {
         expect.stringMatching(/^UnoJobsGroups.*1765050000000$/),
         expect.stringMatching(/^UnoJobsFlowParents.*1765100000000$/),
         expect.stringMatching(/^UnoJobsTaskCounts.*1765150000000$/),
+        expect.stringMatching(/^UnoJobsLeanIndexes.*1765200000000$/),
       ]);
       const keyCollations = (await app.query(
         `SELECT column_name, collation_name FROM information_schema.columns WHERE table_name = $1 AND column_name IN ('event', 'task') ORDER BY column_name`,
@@ -126,6 +127,24 @@ describe('TypeORM PostgreSQL specifics', () => {
       expect((await s.children(parent.id))!.map((c) => c.parent)).toEqual([{ id: parent.id, onFailure: 'fail' }]);
       await s.close();
       const byTask = () => app.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexname = $2`, [`${mig}jobs`, `${mig}jobs_by_task`]) as Promise<unknown[]>;
+      const shapes = async () =>
+        ((await app.query(`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 AND indexname IN ($2, $3, $4, $5) ORDER BY indexname`, [
+          `${mig}jobs`, `${mig}jobs_by_task`, `${mig}jobs_claim`, `${mig}jobs_dead`, `${mig}jobs_done`,
+        ])) as { indexdef: string }[]).map((r) => r.indexdef.replace(/^.* USING btree /, ''));
+      // The lean indexes: the claim and retention indexes carry the task; the task index keeps the other states.
+      expect(await shapes()).toEqual([
+        expect.stringMatching(/^\(task, queue, state, run_at\) WHERE .*'waiting-children'.*group_name IS NOT NULL/),
+        expect.stringMatching(/^\(queue, priority, run_at, seq\) INCLUDE \(task, state\) WHERE/),
+        expect.stringMatching(/^\(finished_at, seq\) INCLUDE \(task, queue, state\) WHERE/),
+        expect.stringMatching(/^\(finished_at, seq\) INCLUDE \(task, queue\) WHERE/),
+      ]);
+      await app.undoLastMigration();
+      expect(await shapes()).toEqual([
+        expect.stringMatching(/^\(task, queue, state, run_at\) WHERE \(\(state\)::text <> 'active'::text\)$/),
+        expect.stringMatching(/^\(queue, priority, run_at, seq\) WHERE/),
+        expect.stringMatching(/^\(finished_at, seq\) WHERE .*failed/),
+        expect.stringMatching(/^\(finished_at, seq\) WHERE .*completed/),
+      ]);
       expect(await byTask()).toHaveLength(1);
       await app.undoLastMigration();
       expect(await byTask()).toHaveLength(0);
@@ -208,7 +227,7 @@ describe('TypeORM PostgreSQL specifics', () => {
     await s.init();
     try {
       const versions = ((await ds.query(`SELECT version FROM ${t.migrations} ORDER BY version`)) as { version: string }[]).map((r) => Number(r.version));
-      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_GROUPS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS]);
+      expect(versions).toEqual([SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_RETENTION_INDEXES, SCHEMA_LISTING_INDEX, SCHEMA_SUBSCRIPTIONS, SCHEMA_MONITORING, SCHEMA_ALERTS, SCHEMA_FLOW_CONTROL, SCHEMA_FLOWS, SCHEMA_GROUPS, SCHEMA_FLOW_PARENTS, SCHEMA_TASK_COUNTS, SCHEMA_LEAN_INDEXES]);
       const names = ((await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1`, [t.jobs])) as { indexname: string }[]).map((r) => r.indexname);
       expect(names).toContain(`${t.jobs}_listing`);
       expect(names).not.toContain(`${t.jobs}_seq`);

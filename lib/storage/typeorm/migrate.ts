@@ -14,6 +14,7 @@ import { applyFlows, SCHEMA_FLOWS } from './migrations/1765000000000-flows.js';
 import { applyGroups, SCHEMA_GROUPS } from './migrations/1765050000000-groups.js';
 import { applyFlowParents, SCHEMA_FLOW_PARENTS } from './migrations/1765100000000-flow-parents.js';
 import { applyTaskCounts, SCHEMA_TASK_COUNTS } from './migrations/1765150000000-task-counts.js';
+import { applyLeanIndexes, SCHEMA_LEAN_INDEXES } from './migrations/1765200000000-lean-indexes.js';
 import type { TableNames } from './schema.js';
 import type { SqliteDatabase } from './sql-runner.js';
 
@@ -32,6 +33,7 @@ const VERSIONS: { version: number; apply: typeof applySchemaV1 }[] = [
   { version: SCHEMA_GROUPS, apply: applyGroups },
   { version: SCHEMA_FLOW_PARENTS, apply: applyFlowParents },
   { version: SCHEMA_TASK_COUNTS, apply: applyTaskCounts },
+  { version: SCHEMA_LEAN_INDEXES, apply: applyLeanIndexes },
 ];
 
 /**

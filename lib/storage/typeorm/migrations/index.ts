@@ -13,6 +13,7 @@ import { flowsMigration } from './1765000000000-flows.js';
 import { groupsMigration } from './1765050000000-groups.js';
 import { flowParentsMigration } from './1765100000000-flow-parents.js';
 import { taskCountsMigration } from './1765150000000-task-counts.js';
+import { leanIndexesMigration } from './1765200000000-lean-indexes.js';
 
 export { applySchemaV1, schemaMigrationV1, SCHEMA_V1 } from './1764400000000-schema.js';
 export { applySchemaV2, schemaMigrationV2, SCHEMA_V2 } from './1764500000000-collation.js';
@@ -27,6 +28,7 @@ export { applyFlows, flowsMigration, SCHEMA_FLOWS } from './1765000000000-flows.
 export { applyGroups, groupsMigration, SCHEMA_GROUPS } from './1765050000000-groups.js';
 export { applyFlowParents, flowParentsMigration, SCHEMA_FLOW_PARENTS } from './1765100000000-flow-parents.js';
 export { applyTaskCounts, taskCountsMigration, SCHEMA_TASK_COUNTS } from './1765150000000-task-counts.js';
+export { applyLeanIndexes, leanIndexesMigration, SCHEMA_LEAN_INDEXES } from './1765200000000-lean-indexes.js';
 
 /**
  * Uno Jobs' schema migrations for a table prefix, oldest first, to add to your own DataSource so they run with
@@ -43,5 +45,6 @@ export function unoJobsMigrations(options: { tablePrefix?: string } = {}): (new 
     listingIndexMigration(prefix), subscriptionsMigration(prefix), monitoringMigration(prefix), alertsMigration(prefix), flowControlMigration(prefix), flowsMigration(prefix),
     groupsMigration(prefix),
     flowParentsMigration(prefix),
-    taskCountsMigration(prefix)];
+    taskCountsMigration(prefix),
+    leanIndexesMigration(prefix)];
 }

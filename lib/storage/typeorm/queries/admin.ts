@@ -5,6 +5,7 @@ import { seqCursor } from '../../../contract/cursor.js';
 import { list, type Dialect, type Op, type Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
+import { CLAIM_INDEX_PREDICATE, TASK_INDEX_PREDICATE } from '../migrations/1765200000000-lean-indexes.js';
 import { childrenEndedOp, endedChild, type Released } from './flows.js';
 
 /**
@@ -83,11 +84,19 @@ export function countsStmt(d: Dialect, t: TableNames, queue?: string): Stmt {
 }
 
 /**
- * Jobs per (task, state) of some tasks, through the task index of migration 1765150000000 `(task, queue, state, run_at)`
- * (index-only: every column read is in it), so a count costs the rows of those tasks, never the table. On PostgreSQL
- * and SQLite that index leaves active jobs out (a claim would otherwise write an entry to it for every job it takes):
- * they are counted from the lease index `(lease_expires_at) WHERE state = 'active'`, which holds few rows (the
- * workers' slots and buffers). MySQL has no partial index and reads all states from the one index.
+ * Jobs per (task, state) of some tasks, read from indexes only (every column read is in them), so a count never
+ * reads the table's rows.
+ * - MySQL has no partial index: all states come from the task index of migration 1765150000000 `(task, queue, state,
+ *   run_at)`.
+ * - SQLite: that index without active jobs (a claim would otherwise write an entry to it for every job it takes);
+ *   they are counted from the lease index `(lease_expires_at) WHERE state = 'active'`, which holds few rows (the
+ *   workers' slots and buffers).
+ * - PostgreSQL (migration 1765200000000): each state from the index that already holds it. Waiting and scheduled
+ *   jobs outside groups from the claim index (which carries task and state), completed, failed and cancelled jobs
+ *   from the retention indexes (which carry task and queue), active jobs from the lease index, the rest (waiting for
+ *   children, grouped) from the task index, which keeps only those. So an insert, a completion and a failure each
+ *   write one index entry less; a count of waiting jobs reads the claim index of its scope (or the table, whichever
+ *   the planner prices lower), not only the task's entries.
  */
 export function countsByTaskStmt(d: Dialect, t: TableNames, tasks: readonly string[], queue?: string): Stmt {
   const scope = `task IN (${tasks.map(() => '?').join(', ')})${queue === undefined ? '' : ' AND queue = ?'}`;
@@ -96,11 +105,26 @@ export function countsByTaskStmt(d: Dialect, t: TableNames, tasks: readonly stri
   if (d.name === 'mysql') {
     return { sql: `SELECT task, ${state} AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} GROUP BY task, s`, params };
   }
-  return {
-    sql: `SELECT task, ${state} AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} AND state <> 'active' GROUP BY task, 2
+  const active = `SELECT task, 'active' AS s, COUNT(*) AS n FROM ${t.jobs} WHERE state = 'active' AND ${scope} GROUP BY task`;
+  if (d.name === 'sqlite') {
+    return {
+      sql: `SELECT task, ${state} AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} AND state <> 'active' GROUP BY task, 2
           UNION ALL
-          SELECT task, 'active' AS s, COUNT(*) AS n FROM ${t.jobs} WHERE state = 'active' AND ${scope} GROUP BY task`,
-    params: [...params, ...params],
+          ${active}`,
+      params: [...params, ...params],
+    };
+  }
+  return {
+    sql: `SELECT task, ${state} AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} AND ${CLAIM_INDEX_PREDICATE} GROUP BY task, 2
+          UNION ALL
+          SELECT task, 'completed' AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} AND state = 'completed' GROUP BY task
+          UNION ALL
+          SELECT task, state AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} AND state IN ('failed', 'cancelled') GROUP BY task, 2
+          UNION ALL
+          SELECT task, ${state} AS s, COUNT(*) AS n FROM ${t.jobs} WHERE ${scope} AND (${TASK_INDEX_PREDICATE}) GROUP BY task, 2
+          UNION ALL
+          ${active}`,
+    params: [...params, ...params, ...params, ...params, ...params],
   };
 }
 
