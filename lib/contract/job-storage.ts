@@ -424,9 +424,10 @@ export abstract class JobStorage {
   /**
    * Jobs per state of each task in `tasks` (of one queue with `filter.queue`, else of every queue), as `counts` gives
    * them for a queue: a `scheduled` job already due counts as `waiting`. Every task asked for is in the answer (all
-   * zeros when it has no job). Optional, and cheap by contract: a database or server answers from an index or from
-   * counters it keeps, never by reading every job (dashboards and scrapes poll it); `null` (the default) means the
-   * store cannot.
+   * zeros when it has no job). Optional. Dashboards and scrapes poll it, so a store answers from counters it keeps or
+   * from indexes, not from the records of every job. The built-in stores: memory and Redis from counters, MySQL and
+   * SQLite from a task index; PostgreSQL reads each state from the index that holds it, and so counts waiting jobs by
+   * reading every claimable job of the scope, from its claim index or its table (docs/monitoring.md). `null` (the default) means the store cannot.
    */
   async countsByTask(_tasks: readonly string[], _filter?: { queue?: string }): Promise<Record<string, JobCounts> | null> {
     return null;
