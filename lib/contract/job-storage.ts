@@ -427,7 +427,8 @@ export abstract class JobStorage {
    * zeros when it has no job). Optional. Dashboards and scrapes poll it, so a store answers from counters it keeps or
    * from indexes, not from the records of every job. The built-in stores: memory and Redis from counters, MySQL and
    * SQLite from a task index; PostgreSQL reads each state from the index that holds it, and so counts waiting jobs by
-   * reading every claimable job of the scope, from its claim index or its table (docs/monitoring.md). `null` (the default) means the store cannot.
+   * reading every claimable job of the scope, from its claim index or its table (docs/monitoring.md). `null` (the
+   * default) means the store cannot.
    */
   async countsByTask(_tasks: readonly string[], _filter?: { queue?: string }): Promise<Record<string, JobCounts> | null> {
     return null;

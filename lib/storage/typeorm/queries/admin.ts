@@ -84,8 +84,7 @@ export function countsStmt(d: Dialect, t: TableNames, queue?: string): Stmt {
 }
 
 /**
- * Jobs per (task, state) of some tasks, read from indexes only (every column read is in them), so a count never
- * reads the table's rows.
+ * Jobs per (task, state) of some tasks, from indexes that hold every column the count reads.
  * - MySQL has no partial index: all states come from the task index of migration 1765150000000 `(task, queue, state,
  *   run_at)`.
  * - SQLite: that index without active jobs (a claim would otherwise write an entry to it for every job it takes);
