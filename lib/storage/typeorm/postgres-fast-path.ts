@@ -187,4 +187,3 @@ export class PgFastPath {
 function flags(leases: readonly Lease[], accepted: Set<string>): boolean[] {
   return leases.map((l) => accepted.delete(l.id));
 }
-

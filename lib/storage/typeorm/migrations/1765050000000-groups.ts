@@ -3,6 +3,9 @@ import { dialectOf } from '../dialect.js';
 import type { TableNames } from '../schema.js';
 import { defineMigration, sqlTypes, type Exec } from './define.js';
 
+/** The claim index's predicate on PostgreSQL and SQLite from this version on: claimable jobs outside groups. */
+export const CLAIM_INDEX_PREDICATE = `state IN ('waiting', 'scheduled') AND group_name IS NULL`;
+
 /** Version and timestamp of the groups schema: the jobs' group column, its indexes and the groups' turns. */
 export const SCHEMA_GROUPS = 1765050000000;
 
@@ -38,7 +41,7 @@ function createSql(type: string, t: TableNames): string[] {
           `CREATE INDEX IF NOT EXISTS ${t.jobs}_group ON ${t.jobs} (queue, group_name, priority, run_at, seq) WHERE ${grouped}`,
           `CREATE INDEX IF NOT EXISTS ${t.jobs}_grouped ON ${t.jobs} (queue, run_at) WHERE group_name IS NOT NULL AND state = 'waiting'`,
           `DROP INDEX IF EXISTS ${t.jobs}_claim`,
-          `CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, priority, run_at, seq) WHERE state IN ('waiting', 'scheduled') AND group_name IS NULL`,
+          `CREATE INDEX ${t.jobs}_claim ON ${t.jobs} (queue, priority, run_at, seq) WHERE ${CLAIM_INDEX_PREDICATE}`,
         ]),
     `CREATE TABLE IF NOT EXISTS ${t.groupTurns} (\n  queue ${key(100)},\n  group_name ${key(100)},\n  turn ${big} NOT NULL,\n  PRIMARY KEY (queue, group_name)\n)${tableOptions}`,
   ];

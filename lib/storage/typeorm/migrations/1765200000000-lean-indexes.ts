@@ -2,12 +2,11 @@ import type { MigrationInterface } from 'typeorm';
 import { dialectOf } from '../dialect.js';
 import type { TableNames } from '../schema.js';
 import { defineMigration, type Exec } from './define.js';
+import { CLAIM_INDEX_PREDICATE } from './1765050000000-groups.js';
 
 /** Version and timestamp of the lean task index (PostgreSQL only; a no-op elsewhere). Only rebuilds indexes. */
 export const SCHEMA_LEAN_INDEXES = 1765200000000;
 
-/** Claimable jobs outside groups: the claim index's predicate on PostgreSQL since migration 1765050000000. */
-export const CLAIM_INDEX_PREDICATE = `state IN ('waiting', 'scheduled') AND group_name IS NULL`;
 
 /**
  * The jobs the task index keeps on PostgreSQL from this version on: those no other index holds by task, jobs waiting

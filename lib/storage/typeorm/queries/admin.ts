@@ -5,7 +5,8 @@ import { seqCursor } from '../../../contract/cursor.js';
 import { list, type Dialect, type Op, type Stmt } from '../dialect.js';
 import { toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
-import { CLAIM_INDEX_PREDICATE, TASK_INDEX_PREDICATE } from '../migrations/1765200000000-lean-indexes.js';
+import { CLAIM_INDEX_PREDICATE } from '../migrations/1765050000000-groups.js';
+import { TASK_INDEX_PREDICATE } from '../migrations/1765200000000-lean-indexes.js';
 import { childrenEndedOp, endedChild, type Released } from './flows.js';
 
 /**
