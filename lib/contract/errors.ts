@@ -244,6 +244,10 @@ export const messages = {
     `@Task on ${owner}.${method} decorates something that is not a method.`,
   invalidOption: (name: string, value: unknown, expected: string) =>
     `Option ${name} = ${typeof value === 'number' ? String(value) : JSON.stringify(value)} is invalid: expected ${expected}.`,
+  storageMissing: (got: string) =>
+    `Option storage is ${got === 'undefined' ? 'missing' : `not a job store (got ${got})`}: UnoJobs keeps its jobs in a ` +
+    `JobStorage. Pass storage: new MemoryJobStorage() for one process, or new TypeormJobStorage({ dataSource }) or ` +
+    `new RedisJobStorage({ connection }) to share jobs between processes.`,
   heartbeatNotBelowLease: (heartbeatMs: number, leaseMs: number) =>
     `Option worker.heartbeatMs = ${heartbeatMs} is invalid: it must be below worker.leaseMs (${leaseMs}), or every ` +
     `lease runs out before it is renewed. Leave heartbeatMs out (it defaults to leaseMs / 3) or lower it.`,

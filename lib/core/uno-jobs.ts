@@ -254,6 +254,8 @@ export class UnoJobs {
   private readonly recorder: MonitorRecorder | null;
 
   constructor(private readonly options: UnoJobsOptions) {
+    // Checked first: without a store every later step fails with a TypeError that names none of this.
+    if (!isStorage(options?.storage)) throw new ConfigurationError(messages.storageMissing(describeValue(options?.storage)));
     this.limits = resolveLimits(options.limits);
     this.storage = options.storage;
     this.clock = options.clock ?? systemClock;
@@ -543,6 +545,22 @@ function flowOf(queue: string, options: QueueOptions, tasks: readonly TaskDefini
 }
 
 /** An object whose `enqueue` and `attempt` are functions where present. */
+/** A job store by its shape (duck-typed, so a store from another copy of the package passes too). */
+function isStorage(value: unknown): value is JobStorage {
+  if (typeof value !== 'object' || value === null) return false;
+  const store = value as Partial<Record<keyof JobStorage, unknown>>;
+  return typeof store.capabilities === 'object' && store.capabilities !== null && typeof store.init === 'function' &&
+    typeof store.insert === 'function' && typeof store.claim === 'function';
+}
+
+/** What a wrong option value is, for an error message (never the value itself: it may be large or circular). */
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `${typeof value} ${JSON.stringify(value)}`;
+  const name = (value as object).constructor?.name;
+  return name && name !== 'Object' ? `an instance of ${name}` : 'a plain object';
+}
+
 function isInstrumentation(value: unknown): value is Instrumentation {
   if (typeof value !== 'object' || value === null) return false;
   const { enqueue, attempt } = value as Record<string, unknown>;

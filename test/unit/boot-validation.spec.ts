@@ -23,6 +23,21 @@ describe('worker options are checked when the engine is built, naming the option
     expect(build).toThrow(message);
   });
 
+  it('a missing or wrong store is named, with the stores to pass, before anything else is built', () => {
+    const build = (options: unknown) => () => new UnoJobs(options as ConstructorParameters<typeof UnoJobs>[0]);
+    expect(build({})).toThrow(ConfigurationError);
+    expect(build({})).toThrow(
+      'Option storage is missing: UnoJobs keeps its jobs in a JobStorage. Pass storage: new MemoryJobStorage() for one process, ' +
+        'or new TypeormJobStorage({ dataSource }) or new RedisJobStorage({ connection }) to share jobs between processes.',
+    );
+    expect(build(undefined)).toThrow('Option storage is missing');
+    // A DataSource or connection options where the store belongs: named by what it is, never printed whole.
+    class DataSource {}
+    expect(build({ storage: new DataSource() })).toThrow('Option storage is not a job store (got an instance of DataSource): ');
+    expect(build({ storage: { type: 'postgres' } })).toThrow('Option storage is not a job store (got a plain object): ');
+    expect(build({ storage: 'memory' })).toThrow('Option storage is not a job store (got string "memory"): ');
+  });
+
   it('a maintenance interval of 0', () => {
     expect(() => new UnoJobs({ storage: new MemoryJobStorage(), maintenanceIntervalMs: 0 })).toThrow('Option maintenanceIntervalMs = 0 is invalid');
   });
