@@ -76,7 +76,8 @@ export class Attempt {
   private scope: AttemptScope | undefined;
   private done = false;
   private timeout: TimerHandle | undefined;
-  private unmark: (() => void) | undefined;
+  /** The start mark was handed to the sweep (see {@link startMark}). */
+  private marked = false;
   private startedAt = 0;
   private began = 0;
   /** Handler run time on the owner's timer, once it returned; NaN when not measured. */
@@ -99,6 +100,14 @@ export class Attempt {
   /** The lease this attempt holds (until its outcome is settled). */
   get lease(): Lease {
     return { id: this.id, token: this.token };
+  }
+
+  /** See {@link Markable.startMark}: marks are due for handlers started from the buffer, while they run. */
+  startMark(due: number): Lease | 'young' | null {
+    if (!this.options.mark || !this.running || this.marked) return null;
+    if (this.startedAt > due) return 'young';
+    this.marked = true;
+    return this.lease;
   }
 
   /** The job's task name. */
@@ -147,7 +156,7 @@ export class Attempt {
       return;
     }
     this.running = true;
-    if (this.options.mark) this.unmark = this.executor.marks.add(this.lease);
+    if (this.options.mark) this.executor.marks.started();
     if (this.options.timer) this.began = this.options.timer();
     const announce = deps.events.has('job:active');
     if (announce || deps.tally) {
@@ -239,10 +248,9 @@ export class Attempt {
     return this.definition.batch ? this.executor.batcher(this.definition).add(payload, ctx) : this.definition.handler(payload, ctx);
   }
 
-  /** The handler has returned: drop its start mark, measure it, and free its slot. */
+  /** The handler has returned (no start mark is due for it from now on): measure it, and free its slot. */
   private returned(): void {
     this.running = false;
-    this.unmark?.();
     if (this.options.timer) this.handlerMs = this.options.timer() - this.began;
     this.owner.slotFreed(this);
   }

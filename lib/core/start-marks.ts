@@ -9,6 +9,15 @@ import type { JobStorage, Lease } from '../contract/job-storage.js';
  */
 export const START_MARK_DELAY_MS = 100;
 
+/** What the sweep asks of each attempt (implemented by `Attempt.startMark`). */
+export interface Markable {
+  /**
+   * The lease to record when this attempt's handler was started from the buffer at `due` or earlier, is still
+   * running and was not recorded yet (handed out once); `'young'` while such a handler has not run that long; else null.
+   */
+  startMark(due: number): Lease | 'young' | null;
+}
+
 /**
  * Records in the store that handlers of prefetched jobs started, so that recovery can tell a job its dead worker was
  * running (a stall, counted toward `maxStalls`) from one that only sat in the dead worker's buffer (put back
@@ -20,25 +29,29 @@ export const START_MARK_DELAY_MS = 100;
  * crash). One that kills its process within the delay is recovered as never started; the guard still catches it once
  * a worker with an empty buffer claims it, because such a claim records the start itself (`ClaimRequest.startNow`),
  * as the first claims of a restarted worker do.
+ *
+ * Why the sweep walks the attempts the pool holds instead of a list of its own: an entry per started job (set at
+ * start, deleted at return) was most of what a short job left for the collector to copy at 20,000 jobs a second
+ * (docs/benchmarks.md), for a sweep that at most looks at the attempts held, every {@link START_MARK_DELAY_MS}.
  */
 export class StartMarks {
-  /** Handlers started from the buffer and not finished yet, with when they started (engine clock). */
-  private readonly running = new Map<string, { lease: Lease; at: number }>();
   private timer: TimerHandle | null = null;
+  private attempts: () => Iterable<Markable> = () => [];
 
   constructor(private readonly deps: { storage: JobStorage; events: JobEvents; clock: Clock }) {}
 
-  /** The handler of this claimed job starts now. Returns what to call when it finishes. */
-  add(lease: Lease): () => void {
-    const key = lease.token;
-    this.running.set(key, { lease, at: this.deps.clock.now() });
-    this.timer ??= this.schedule();
-    return () => this.running.delete(key);
+  /** Where the sweep finds the attempts to look at (every queue's, set by the pool that owns them). */
+  watch(attempts: () => Iterable<Markable>): void {
+    this.attempts = attempts;
   }
 
-  /** Forget every pending start (the pool stopped). */
+  /** A handler of a buffered job started now: a sweep comes within the delay. */
+  started(): void {
+    this.timer ??= this.schedule();
+  }
+
+  /** Stop sweeping (the pool stopped). */
   clear(): void {
-    this.running.clear();
     if (this.timer) this.deps.clock.clearTimeout(this.timer);
     this.timer = null;
   }
@@ -54,12 +67,13 @@ export class StartMarks {
     this.timer = null;
     const due = this.deps.clock.now() - START_MARK_DELAY_MS;
     const leases: Lease[] = [];
-    for (const [key, { lease, at }] of this.running) {
-      if (at > due) continue;
-      leases.push(lease);
-      this.running.delete(key);
+    let young = false;
+    for (const attempt of this.attempts()) {
+      const mark = attempt.startMark(due);
+      if (mark === 'young') young = true;
+      else if (mark) leases.push(mark);
     }
-    if (this.running.size > 0) this.timer = this.schedule();
+    if (young) this.timer = this.schedule();
     if (leases.length === 0) return;
     try {
       await this.deps.storage.markStarted(leases);

@@ -3,6 +3,7 @@ import { LeaseLostError, StorageError, messages } from '../contract/errors.js';
 import type { Lease, PauseTarget } from '../contract/job-storage.js';
 import { Cancellations } from './cancellations.js';
 import { toError } from './events.js';
+import type { Attempt } from './attempt.js';
 import { Executor } from './executor.js';
 import { fenceMargin, QueueWorker, type QueueWorkerConfig, type WorkerPoolConfig, type WorkerPoolDeps } from './queue-worker.js';
 
@@ -38,6 +39,12 @@ export class WorkerPool {
     for (const queue of queues) {
       this.workers.set(queue.queue, new QueueWorker(queue, config, deps, this.executor, this.leaseUntil, () => this.armHeartbeat()));
     }
+    this.executor.marks.watch(() => this.attempts());
+  }
+
+  /** Every attempt whose lease is held here, of every queue. */
+  private *attempts(): Iterable<Attempt> {
+    for (const worker of this.workers.values()) yield* worker.running.values();
   }
 
   /** Queues served, with their settings. */

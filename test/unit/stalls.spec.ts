@@ -75,6 +75,38 @@ describe('a crash is not an attempt: starts are recorded', () => {
   });
 });
 
+describe('start marks: each buffered handler recorded once, in the sweep after its delay', () => {
+  it('a handler still running at a later sweep is not written again; one started later waits for its own delay', async () => {
+    const e = bufferingEngine({ concurrency: 2, prefetch: 20 });
+    const gates = [deferred(), deferred(), deferred(), deferred()];
+    e.uno.register('quick', () => undefined);
+    e.uno.register('block', (n: number) => gates[n]!.promise);
+    await e.uno.start();
+    await e.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'quick', payload: i })));
+    await runUntil(async () => (await e.queue.counts()).completed === 20);
+    const [x, y, b, c] = await e.queue.enqueueMany([0, 1, 2, 3].map((n) => ({ task: 'block', payload: n })));
+    await runUntil(async () => (await e.queue.counts()).active === 4);
+    expect((await e.queue.getJob(x!.id))!.startedAt).toBeInstanceOf(Date); // x and y started by their claim
+    expect((await e.queue.getJob(y!.id))!.startedAt).toBeInstanceOf(Date);
+    gates[0]!.resolve(); // b starts from the buffer now
+    await runUntil(async () => (await e.queue.getJob(x!.id))!.state === 'completed');
+    await e.clock.advance(START_MARK_DELAY_MS / 2);
+    gates[1]!.resolve(); // c starts from the buffer half a delay later
+    await runUntil(async () => (await e.queue.getJob(y!.id))!.state === 'completed');
+    await e.clock.advance(START_MARK_DELAY_MS / 2);
+    expect(e.marked.map((l) => l.id)).toEqual([b!.id]);
+    expect((await e.queue.getJob(c!.id))!.startedAt).toBeNull();
+    await e.clock.advance(START_MARK_DELAY_MS);
+    expect(e.marked.map((l) => l.id)).toEqual([b!.id, c!.id]); // b, still running, not again
+    await e.clock.advance(START_MARK_DELAY_MS * 3);
+    expect(e.marked).toHaveLength(2);
+    gates[2]!.resolve();
+    gates[3]!.resolve();
+    await runUntil(async () => (await e.queue.counts()).completed === 24);
+    expect(e.marked).toHaveLength(2);
+  });
+});
+
 describe('maxStalls: the poison-pill guard', () => {
   /** Put a job through `stalls` worker deaths in the store: claimed as started, lease expired, recovered. */
   async function stalledJob(e: ReturnType<typeof createEngine>, task: string, stalls: number) {
