@@ -210,7 +210,7 @@ export class Attempt {
     this.timeout = undefined;
     const durationMs = this.executor.deps.clock.now() - this.startedAt;
     if (reason === 'completed') {
-      this.record(this.executor.complete(this, detail, durationMs));
+      this.executor.complete(this, detail, durationMs);
       return true;
     }
     if (reason === 'failed') {
@@ -255,25 +255,31 @@ export class Attempt {
     this.owner.slotFreed(this);
   }
 
-  /**
-   * Settle once the write has answered: a refusal means the lease was lost first, unless the store took the job.
-   * Chained rather than an async method: every job's outcome passes here.
-   */
-  private record(write: Promise<boolean | null>): void {
+  /** Settle once `write` answers (see {@link written}). Chained rather than an async method. */
+  record(write: Promise<boolean | null>): void {
     void write.then(
-      (accepted) => {
-        try {
-          this.recorded(accepted);
-        } catch (error) {
-          this.unrecorded(error);
-        }
-        this.settle();
-      },
-      (error: unknown) => {
-        this.unrecorded(error);
-        this.settle();
-      },
+      (accepted) => this.written(accepted),
+      (error: unknown) => this.unwritten(error),
     );
+  }
+
+  /**
+   * Settle with what the store said of the outcome write (called once, by the executor or {@link record}): a refusal
+   * means the lease was lost first, unless the store took the job; null, that the outcome is unknown.
+   */
+  written(accepted: boolean | null): void {
+    try {
+      this.recorded(accepted);
+    } catch (error) {
+      this.unrecorded(error);
+    }
+    this.settle();
+  }
+
+  /** The outcome write (or what ran around it) threw: settle with the outcome unknown. */
+  unwritten(error: unknown): void {
+    this.unrecorded(error);
+    this.settle();
   }
 
   /** Report what the store said of the outcome write. */

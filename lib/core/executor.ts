@@ -8,7 +8,7 @@ import { Batcher, type BatchHandler } from './batcher.js';
 import type { JobEvents } from './events.js';
 import type { JobInfo } from './job.js';
 import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
-import type { OutcomeWriter } from './outcome-writer.js';
+import type { OutcomeReceiver, OutcomeWriter } from './outcome-writer.js';
 import { bytesOver, toJson } from './payload.js';
 import { nextRetryDelay } from './retry-policy.js';
 import { isTickJobId } from './scheduler-definition.js';
@@ -82,33 +82,36 @@ export class Executor {
   }
 
   /**
-   * Write the completion of `attempt` (called by the attempt, once). Resolves with whether the store accepted it
-   * (false: the lease was lost first; null: unknown, left to lease recovery). A result that is not JSON or is over
-   * the size limit fails the attempt instead: checked here, not by the store, so it fails its own job, never the
-   * batch it joins.
+   * Write the completion of `attempt` (called by the attempt, once), and tell the attempt whether the store accepted
+   * it (`Attempt.written`: false when the lease was lost first; null when unknown, left to lease recovery). A result
+   * that is not JSON or is over the size limit fails the attempt instead: checked here, not by the store, so it fails
+   * its own job, never the batch it joins.
    */
-  complete(attempt: Attempt, result: unknown, durationMs: number): Promise<boolean | null> {
+  complete(attempt: Attempt, result: unknown, durationMs: number): void {
     const { job, token } = attempt.claimed;
     let resultJson: string;
     try {
       resultJson = toJson(result, 'result');
     } catch (error) {
-      return this.fail(attempt, new InvalidJobError(messages.resultNotSerialisable(job.task, (error as Error).message)), durationMs);
+      attempt.record(this.fail(attempt, new InvalidJobError(messages.resultNotSerialisable(job.task, (error as Error).message)), durationMs));
+      return;
     }
     const bytes = bytesOver(resultJson, this.limits.resultBytes);
-    if (bytes !== null) return this.fail(attempt, new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes)), durationMs);
+    if (bytes !== null) {
+      attempt.record(this.fail(attempt, new InvalidJobError(messages.resultTooLarge(job.task, bytes, this.limits.resultBytes)), durationMs));
+      return;
+    }
     // A flow's child is kept: its parent reads its result.
     const remove = (attempt.definition.removeOnComplete ?? this.deps.removeCompleted) && !isTickJobId(job.id) && !job.parent;
     const outcome: CompleteOutcome = { id: job.id, token, result: resultJson, remove };
-    // Chained, not awaited: no async frame per job on the path every completion takes.
-    return this.write(job.id, () => this.deps.outcomes.complete(outcome), (now) =>
-      now === null ? remove : now.state === 'completed' && JSON.stringify(now.result) === resultJson).then((accepted) => {
-      if (accepted) {
-        this.deps.tally?.completed(job.queue, job.task, durationMs);
-        if (this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
-      }
-      return accepted;
-    });
+    this.deps.outcomes.completeTo(outcome, new CompletionWrite(this, attempt, outcome, result, durationMs));
+  }
+
+  /** The store accepted the completion of `attempt`: count it and tell the listeners. */
+  completed(attempt: Attempt, result: unknown, durationMs: number): void {
+    const { job } = attempt.claimed;
+    this.deps.tally?.completed(job.queue, job.task, durationMs);
+    if (this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
   }
 
   /** Write the failure of `attempt` for `thrown` (called by the attempt, once); resolves like {@link complete}. */
@@ -164,7 +167,7 @@ export class Executor {
   }
 
   /** The retries of {@link write} after its first try failed with `error`. */
-  private async rewrite(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, error: unknown): Promise<boolean | null> {
+  async rewrite(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, error: unknown): Promise<boolean | null> {
     for (let i = 0; ; i++) {
       this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
       if (i >= WRITE_RETRY_DELAYS.length) return null; // unknown, not a lease loss: lease recovery takes over
@@ -216,4 +219,39 @@ function describe(value: unknown): string {
     // fall through to String()
   }
   return String(value);
+}
+
+/**
+ * One completion on its way to the store, and the writer's receiver of its answer: a completion, the path every job
+ * takes, costs this object instead of a promise and a closure at each step down to the attempt. A write that threw is
+ * retried as every outcome is ({@link Executor.rewrite}, then the job read back).
+ */
+class CompletionWrite implements OutcomeReceiver {
+  constructor(
+    private readonly executor: Executor,
+    private readonly attempt: Attempt,
+    private readonly outcome: CompleteOutcome,
+    private readonly result: unknown,
+    private readonly durationMs: number,
+  ) {}
+
+  written(accepted: boolean | null): void {
+    try {
+      if (accepted) this.executor.completed(this.attempt, this.result, this.durationMs);
+    } catch (error) {
+      this.attempt.unwritten(error);
+      return;
+    }
+    this.attempt.written(accepted);
+  }
+
+  failed(error: unknown): void {
+    const { executor, outcome: sent } = this;
+    const again = () => executor.deps.outcomes.complete(sent);
+    const applied = (now: JobRecord | null) => (now === null ? !!sent.remove : now.state === 'completed' && JSON.stringify(now.result) === sent.result);
+    executor.rewrite(sent.id, again, applied, error).then(
+      (accepted) => this.written(accepted),
+      (thrown: unknown) => this.attempt.unwritten(thrown),
+    );
+  }
 }

@@ -1,9 +1,16 @@
 import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
 
+/** Told once how the write of one outcome went (see {@link OutcomeWriter}). Must not throw. */
+export interface OutcomeReceiver {
+  /** The store answered: whether it accepted the outcome (false: the lease was fenced out). */
+  written(accepted: boolean): void;
+  /** The write threw: the store refused this outcome, or could not be reached. */
+  failed(error: unknown): void;
+}
+
 interface Pending<T> {
   outcome: T;
-  resolve: (accepted: boolean) => void;
-  reject: (error: unknown) => void;
+  to: OutcomeReceiver;
 }
 
 /**
@@ -15,6 +22,9 @@ interface Pending<T> {
  * others: when a batch call throws, each of its outcomes is written on its own, so only the bad one fails. An
  * outcome that failed that way is remembered, and when it is submitted again (the executor retries the same object)
  * it is written alone instead of rejoining, and failing, the next batch.
+ *
+ * Each outcome is answered through an {@link OutcomeReceiver} (the executor's hot path: one object per job, where a
+ * promise per job took three more promises and their closures down the chain), or through a promise.
  */
 export class OutcomeWriter {
   private completes: Pending<CompleteOutcome>[] = [];
@@ -25,20 +35,26 @@ export class OutcomeWriter {
 
   constructor(private readonly storage: JobStorage) {}
 
-  /** Resolves with whether the store accepted the outcome (false: the lease was fenced out). */
-  complete(outcome: CompleteOutcome): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.completes.push({ outcome, resolve, reject });
-      this.schedule();
-    });
+  /** Write a completion and tell `to` how it went. Submit the same object again to retry a write the store refused. */
+  completeTo(outcome: CompleteOutcome, to: OutcomeReceiver): void {
+    this.completes.push({ outcome, to });
+    this.schedule();
   }
 
-  /** Like {@link complete}, for a failed attempt. Submit the same object again to retry a write the store refused. */
+  /** Like {@link completeTo}, for a failed attempt. */
+  failTo(outcome: FailOutcome, to: OutcomeReceiver): void {
+    this.fails.push({ outcome, to });
+    this.schedule();
+  }
+
+  /** Resolves with whether the store accepted the completion (false: the lease was fenced out). */
+  complete(outcome: CompleteOutcome): Promise<boolean> {
+    return new Promise((resolve, reject) => this.completeTo(outcome, { written: resolve, failed: reject }));
+  }
+
+  /** Like {@link complete}, for a failed attempt. */
   fail(outcome: FailOutcome): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.fails.push({ outcome, resolve, reject });
-      this.schedule();
-    });
+    return new Promise((resolve, reject) => this.failTo(outcome, { written: resolve, failed: reject }));
   }
 
   private schedule(): void {
@@ -86,13 +102,13 @@ export class OutcomeWriter {
     } catch (error) {
       if (pending.length === 1) {
         this.rejected.add(pending[0]!.outcome);
-        pending[0]!.reject(error);
+        pending[0]!.to.failed(error);
         return;
       }
       // Which outcome the store refused is unknown: write each alone, so every good one lands in this round.
       await Promise.all(pending.map((p) => this.writeBatch([p], write)));
       return;
     }
-    pending.forEach((p, i) => p.resolve(accepted[i] ?? false));
+    for (let i = 0; i < pending.length; i++) pending[i]!.to.written(accepted[i] ?? false);
   }
 }
