@@ -62,8 +62,7 @@ export class Attempt {
   readonly id: string;
   /** The fencing token of the claim: every write of this attempt carries it. */
   readonly token: string;
-  /** The job as handlers and events see it. */
-  readonly info: JobInfo;
+  private view: JobInfo | undefined;
   /** Aborted with the reason's error when the attempt is interrupted. */
   readonly abort = new LazyAbort();
   private why: EndReason | null = null;
@@ -94,7 +93,11 @@ export class Attempt {
   ) {
     this.id = claimed.job.id;
     this.token = claimed.token;
-    this.info = jobInfo(claimed.job);
+  }
+
+  /** The job as handlers and events see it: made on first use (most short jobs have no reader), the same object after. */
+  get info(): JobInfo {
+    return (this.view ??= jobInfo(this.claimed.job));
   }
 
   /** The lease this attempt holds (until its outcome is settled). */

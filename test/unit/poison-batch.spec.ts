@@ -57,7 +57,8 @@ describe('one bad outcome never sinks a batch (engine on the memory store)', () 
     const errors: string[] = [];
     const seen: string[] = [];
     env.uno.events.on('worker:error', ({ error }) => errors.push(error.message));
-    for (const name of ['job:completed', 'job:lease-lost'] as const) env.uno.events.on(name, ({ job }) => seen.push(`${name} ${job.id}`));
+    env.uno.events.on('job:completed', ({ job }) => seen.push(`job:completed ${job.id}`));
+    env.uno.events.on('job:lease-lost', ({ jobId }) => seen.push(`job:lease-lost ${jobId}`));
     const gate = deferred();
     env.uno.register('import', async () => {
       await gate.promise;
