@@ -33,6 +33,8 @@ export interface ExecutorDeps {
   instrumentation?: Instrumentation;
   /** Told of each start and completion, without an event payload (the store-backed monitoring). */
   tally?: JobTally;
+  /** Told of each job finished for good, as `job:completed` or `job:failed` is emitted (the prune pacing). */
+  finished?: (kind: 'completed' | 'failed') => void;
 }
 
 /** Outcome writes are retried this many times (with these waits) when the store errors. */
@@ -111,6 +113,7 @@ export class Executor {
   completed(attempt: Attempt, result: unknown, durationMs: number): void {
     const { job } = attempt.claimed;
     this.deps.tally?.completed(job.queue, job.task, durationMs);
+    this.deps.finished?.('completed');
     if (this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
   }
 
@@ -131,7 +134,10 @@ export class Executor {
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
     const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
     if (!accepted) return accepted;
-    if (retryDelayMs === null) events.emit('job:failed', { job: attempt.info, error, durationMs });
+    if (retryDelayMs === null) {
+      this.deps.finished?.('failed');
+      events.emit('job:failed', { job: attempt.info, error, durationMs });
+    }
     else events.emit('job:retry', { job: attempt.info, error, delayMs: retryDelayMs, durationMs });
     return accepted;
   }

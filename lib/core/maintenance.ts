@@ -50,7 +50,6 @@ export class Maintenance {
   private pending = new Set<Kind>();
   private finished = { completed: 0, failed: 0 };
   private readonly every: Record<Kind, number>;
-  private unsubscribe: (() => void)[] = [];
 
   constructor(
     private readonly storage: JobStorage,
@@ -64,18 +63,12 @@ export class Maintenance {
 
   start(): void {
     this.stopped = false;
-    this.unsubscribe = [
-      this.events.on('job:completed', () => this.finishedOne('completed')),
-      this.events.on('job:failed', () => this.finishedOne('failed')),
-    ];
     this.schedule(0);
     this.schedulePrune(0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const off of this.unsubscribe) off();
-    this.unsubscribe = [];
     if (this.timer) this.clock.clearTimeout(this.timer);
     if (this.pruneTimer) this.clock.clearTimeout(this.pruneTimer);
     this.timer = this.pruneTimer = null;
@@ -99,7 +92,12 @@ export class Maintenance {
     }
   }
 
-  private finishedOne(kind: Kind): void {
+  /**
+   * A job finished in this process for good (completed, or failed with no retry left): told by the executor once
+   * the store accepted the outcome, as `job:completed` and `job:failed` are emitted (not through them, which would
+   * make every job build an event for this count).
+   */
+  finishedHere(kind: Kind): void {
     if (++this.finished[kind] < this.every[kind]) return;
     this.finished[kind] = 0;
     this.pending.add(kind);

@@ -383,7 +383,8 @@ export class UnoJobs {
       { leaseMs, heartbeatMs, pollIntervalMs },
       { storage: this.storage, registry: this.registry, clock: this.clock, events: this.events, outcomes, workerId: this.workerId,
         removeCompleted: retention.completed.maxCount === 0 || retention.completed.maxAgeMs === 0, maxStalls,
-        limits: this.limits, instrumentation: this.options.instrumentation, tally: this.recorder ?? undefined },
+        limits: this.limits, instrumentation: this.options.instrumentation, tally: this.recorder ?? undefined,
+        finished: (kind) => this.maintenance?.finishedHere(kind) },
     );
     this.maintenance = new Maintenance(this.storage, this.clock, this.events, {
       intervalMs: maintenanceIntervalMs,
