@@ -131,6 +131,11 @@ export interface ClaimedJob {
   job: JobRecord;
   /** Fencing token of this claim: a write with an older token is rejected. */
   token: string;
+  /**
+   * Size of the payload as UTF-8 JSON, when the store has its text at hand: the worker counts buffered jobs against
+   * `prefetchBytes` with it, and serialises the payload again only when a store leaves it out.
+   */
+  payloadBytes?: number;
 }
 
 /** What the queue hands to storage for insertion, fully resolved and validated. */

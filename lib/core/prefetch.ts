@@ -13,8 +13,9 @@ export interface BufferedJob {
 /** Default byte budget of one queue's prefetch buffer: 64 MiB of payloads. */
 export const DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024;
 
-/** Size of a claimed job's payload as UTF-8 JSON. */
+/** Size of a claimed job's payload as UTF-8 JSON: the store's count, else the payload serialised again. */
 export function payloadBytes(claimed: ClaimedJob): number {
+  if (claimed.payloadBytes !== undefined) return claimed.payloadBytes;
   const json = JSON.stringify(claimed.job.payload);
   return json === undefined ? 0 : Buffer.byteLength(json, 'utf8');
 }

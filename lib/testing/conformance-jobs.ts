@@ -51,6 +51,16 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a claimed job reports its payload size right, if it reports one (UTF-8 bytes of the JSON text)',
+    run: async (s) => {
+      const text = '{"name":"Zoë ☃","n":[1,2]}';
+      await s.insert([newJob({ payload: text })]);
+      const [claimed] = await s.claim(claimReq(1));
+      assert.deepEqual(claimed!.job.payload, { name: 'Zoë ☃', n: [1, 2] });
+      if (claimed!.payloadBytes !== undefined) assert.equal(claimed!.payloadBytes, Buffer.byteLength(text, 'utf8'));
+    },
+  },
+  {
     name: 'claim order is priority first, FIFO within a priority',
     run: async (s) => {
       const order: [string, Priority][] = [

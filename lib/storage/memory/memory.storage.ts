@@ -272,7 +272,7 @@ export class MemoryJobStorage extends JobStorage {
       const key = `${r.queue}\0${r.group}`;
       this.activeInGroup.set(key, (this.activeInGroup.get(key) ?? 0) + 1);
     }
-    return { job: this.snapshot(entry), token: entry.token };
+    return { job: this.snapshot(entry), token: entry.token, payloadBytes: Buffer.byteLength(entry.payloadJson, 'utf8') };
   }
 
   async markStarted(leases: readonly Lease[]): Promise<void> {

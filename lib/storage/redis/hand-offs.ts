@@ -109,8 +109,9 @@ export class HandOffs {
     const [queue, id, worker, counter, lease, now, task, prio] = parts as [string, string, string, string, string, string, string, string];
     const k = keyOf(queue, worker);
     const fields = ['task', task, 'prio', prio, 'state', 'waiting', 'spec', message.slice(at)];
-    const job = decodeJob(patchClaimed(placePairs(id, queue, fields), worker, lease, now));
-    const claimed: ClaimedJob = { job, token: encodeToken(counter, queue, !job.parent && !job.group) };
+    const raw = patchClaimed(placePairs(id, queue, fields), worker, lease, now);
+    const job = decodeJob(raw);
+    const claimed: ClaimedJob = { job, token: encodeToken(counter, queue, !job.parent && !job.group), payloadBytes: Buffer.byteLength(raw[3]!, 'utf8') };
     const slot = this.parked.get(k);
     if (slot && --slot.slots <= 0) this.parked.delete(k);
     const parked = slot !== undefined || this.parking.has(k);

@@ -447,8 +447,10 @@ export class RedisJobStorage extends JobStorage {
     const reply: ClaimReply = raw.map((pairs, i) => {
       const f = placePairs(ids[i]!, request.queue, pairs);
       // The hash as read before the claim wrote it (a replay's has no lease: read after): patch in the claim's writes.
-      const job = decodeJob(lease === '' ? f : patchClaimed(f, request.workerId, lease, i < startNow ? now : ''));
-      return { job, token: encodeToken(first + i, request.queue, !job.parent && !job.group) };
+      const fields = lease === '' ? f : patchClaimed(f, request.workerId, lease, i < startNow ? now : '');
+      const job = decodeJob(fields);
+      // decodeJob left the payload's text in its place (see RawJob).
+      return { job, token: encodeToken(first + i, request.queue, !job.parent && !job.group), payloadBytes: Buffer.byteLength(fields[3]!, 'utf8') };
     });
     if (heldMs !== '') reply.heldMs = Number(heldMs);
     // Not enumerable: a reply still compares equal to the plain array of its jobs.

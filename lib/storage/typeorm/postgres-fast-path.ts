@@ -7,7 +7,7 @@ import { createdRecord, existingSql, insertOneParams, insertOneSql, insertParams
 import { completeChildrenSql, completeRemoveSql, completeSql } from './queries/complete.postgres.js';
 import { failSql } from './queries/fail.postgres.js';
 import { heartbeatSql, markStartedSql } from './queries/heartbeat.postgres.js';
-import { claimedRecord } from './rows.js';
+import { claimedRecord, textBytes } from './rows.js';
 import { textArray } from './queries/text-array.js';
 import { CHILD_TOKEN_MARK } from './queries/flows.js';
 import type { TableNames } from './schema.js';
@@ -115,7 +115,7 @@ export class PgFastPath {
     // The token each row got: the claim's plus the row's seq, and a flow child's mark (see claimSql).
     return rows.map((row, i) => {
       const job = claimedRecord(row, req.queue, req.workerId, leaseMs, i < startNow);
-      return { job, token: `${token}.${String(row.seq)}${job.parent ? CHILD_TOKEN_MARK : ''}` };
+      return { job, token: `${token}.${String(row.seq)}${job.parent ? CHILD_TOKEN_MARK : ''}`, payloadBytes: textBytes(row.payload) };
     });
   }
 

@@ -45,6 +45,11 @@ export function toRecord(row: JobRow): JobRecord {
   return record;
 }
 
+/** UTF-8 size of a text column's value (a claimed job's payload, see `ClaimedJob.payloadBytes`). */
+export function textBytes(value: unknown): number {
+  return Buffer.byteLength(String(value), 'utf8');
+}
+
 /** A job's headers as stored: JSON text, or null when it has none (most jobs: nothing to write or parse). */
 export function headersJson(job: NewJob): string | null {
   return job.headers ? JSON.stringify(job.headers) : null;

@@ -2,7 +2,7 @@ import type { ClaimedJob } from '../../../contract/job.js';
 import { priorityLevel } from '../../../contract/job.js';
 import { narrowClaim, type ClaimReply, type ClaimRequest } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { bigint, toRecord } from '../rows.js';
+import { bigint, textBytes, toRecord } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 import { flowRoomOp, logRatesOp, pausedOfQueueSql } from './flow.js';
 import { CHILD_MARK_SQL } from './flows.js';
@@ -134,7 +134,7 @@ export function* claimOp(d: Dialect, t: TableNames, req: ClaimRequest, token: st
   if (flow) yield* logRatesOp(t, req.queue, flow, took, now);
   const rows = yield { sql: `SELECT ${JOB_COLUMNS.join(', ')}, token FROM ${t.jobs} WHERE id IN (${list(claimed.length)})`, params: claimed };
   return reply(rows
-    .map((row) => ({ job: toRecord(row), token: String(row.token) }))
+    .map((row) => ({ job: toRecord(row), token: String(row.token), payloadBytes: textBytes(row.payload) }))
     .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!));
 }
 
@@ -184,5 +184,5 @@ export const tokenRange = (token: string): [string, string] => [`${token}.`, `${
 /** Rows of {@link claimedBySql} as claimed jobs, in claim order (priority, ready time, insertion). */
 export function claimedRows(rows: Record<string, unknown>[]): ClaimedJob[] {
   rows.sort((a, b) => Number(a.priority) - Number(b.priority) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
-  return rows.map((row) => ({ job: toRecord(row), token: String(row.token) }));
+  return rows.map((row) => ({ job: toRecord(row), token: String(row.token), payloadBytes: textBytes(row.payload) }));
 }
