@@ -95,6 +95,8 @@ export class WorkerRegistry {
   /** When the next heartbeat is due (engine clock), to measure how late it runs. */
   private dueAt = 0;
   private readonly loop = new LoopDelay();
+  /** The heartbeat being written, awaited by `stop` so that no save lands after the removal. */
+  private beating: Promise<void> | null = null;
 
   constructor(
     private readonly storage: JobStorage,
@@ -113,12 +115,16 @@ export class WorkerRegistry {
     await this.beat();
   }
 
-  /** Stop heartbeating and leave the registry. */
+  /**
+   * Stop heartbeating and leave the registry. A heartbeat still being written is waited for first: saved after the
+   * removal, it would put this instance back as a ghost (and, on a store being closed, fail).
+   */
   async stop(): Promise<void> {
     this.running = false;
     this.loop.stop();
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    await this.beating;
     try {
       await this.storage.removeWorker(this.workerId);
     } catch (error) {
@@ -137,7 +143,15 @@ export class WorkerRegistry {
     return ((await this.list()) ?? []).filter((w) => w.alive && !w.health.healthy);
   }
 
-  private async beat(): Promise<void> {
+  private beat(): Promise<void> {
+    const beating = this.save().finally(() => {
+      if (this.beating === beating) this.beating = null;
+    });
+    this.beating = beating;
+    return beating;
+  }
+
+  private async save(): Promise<void> {
     const now = this.clock.now();
     const { p99Ms: loopP99Ms, maxMs: loopMaxMs } = this.loop.take();
     const health = { loopP99Ms, loopMaxMs, lagMs: Math.max(0, now - this.dueAt) };

@@ -223,6 +223,35 @@ describe('UnoMetrics on the store (fake clock)', () => {
     expect((await p.metrics.workers())!.map((w) => w.id)).not.toContain('ghost');
   });
 
+  it('a graceful stop during a heartbeat write waits for it, then leaves: no ghost entry saved after the removal', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new MemoryJobStorage({ clock });
+    const uno = engine(clock, storage, { worker: { id: 'w' }, monitoring: { heartbeatMs: 1000, goneAfterMs: 3000 } });
+    await uno.start();
+    const calls: string[] = [];
+    let saved!: () => void;
+    const save = storage.saveWorker.bind(storage);
+    storage.saveWorker = async (id: string, data: string) => {
+      calls.push(`save ${id}`);
+      await new Promise<void>((resolve) => (saved = resolve)); // a slow store: the write is still out when stop() comes
+      return save(id, data);
+    };
+    const remove = storage.removeWorker.bind(storage);
+    storage.removeWorker = async (id: string) => {
+      calls.push(`remove ${id}`);
+      return remove(id);
+    };
+    await clock.advance(1000); // the next heartbeat starts its write
+    expect(calls).toEqual(['save w']);
+    const stopped = uno.stop(0);
+    await clock.advance(0);
+    expect(calls).toEqual(['save w']); // the removal waits for the write
+    saved();
+    await stopped;
+    expect(calls).toEqual(['save w', 'remove w']);
+    expect(await storage.listWorkers()).toEqual([]);
+  });
+
   it('worker health: a blocked event loop and late heartbeats mark an instance unhealthy, with the reason', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
     const storage = new MemoryJobStorage({ clock });
