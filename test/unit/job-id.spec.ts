@@ -31,6 +31,19 @@ describe('generated job ids', () => {
     expect(ids.size).toBe(10_000);
   });
 
+  it('carry random digits in every random position, across refills of the random pool (4,096 bytes, 409 ids)', () => {
+    const ids = Array.from({ length: 2_000 }, () => newJobId(1_796_017_505_474));
+    const seen = Array.from({ length: 36 }, () => new Set<string>());
+    for (const id of ids) for (let i = 0; i < 36; i++) seen[i]!.add(id[i]!);
+    for (const i of [15, 16, 17, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35]) expect(seen[i]!.size).toBe(16);
+    expect([...seen[19]!].sort()).toEqual(['8', '9', 'a', 'b']); // the variant, with two random bits
+    for (const i of [8, 13, 18, 23]) expect([...seen[i]!]).toEqual(['-']);
+    expect([...seen[14]!]).toEqual(['7']);
+    // Two ids in a row share no random digits beyond chance: the pool moves on by 10 bytes per id.
+    const same = ids.slice(1).filter((id, k) => id.slice(15) === ids[k]!.slice(15));
+    expect(same).toEqual([]);
+  });
+
   it('are what enqueue gives a job without a jobId', async () => {
     env = createEngine({ worker: { enabled: false } });
     env.uno.register('t', () => 1);
