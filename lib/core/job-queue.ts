@@ -427,7 +427,7 @@ export class JobQueue {
    * Resolve task defaults and validate every option: nothing reaches the store unless it is all valid. `stored`: the
    * defaults of a task another process subscribed to an event, when this process does not register it.
    */
-  private prepare({ task, payload, options = {} }: EnqueueItem, reserved: boolean, stored?: TaskDefaults): NewJob {
+  private prepare({ task, payload, options = NO_OPTIONS }: EnqueueItem, reserved: boolean, stored?: TaskDefaults): NewJob {
     const definition = stored ? { name: typeof task === 'string' ? task : task.name, ...stored } : this.deps.registry.producerTask(task);
     const { priority = definition.priority, attempts = definition.attempts, runAt, timeout, backoff, jobId } = options;
     const dedupe = dedupeOf(options);
@@ -480,11 +480,19 @@ export class JobQueue {
   }
 }
 
+/** The options that name a job's identity; at most one of them per job. */
+const DEDUPE_OPTIONS = ['jobId', 'dedupe', 'debounce', 'replace'] as const;
+
+/** The options of an item that gives none (read only, never written). */
+const NO_OPTIONS: EnqueueOptions = Object.freeze({});
+
 /** The dedupe key of a job from its `dedupe`, `debounce` or `replace` option (at most one, never with `jobId`); validated. */
 function dedupeOf(options: EnqueueOptions): JobDedupe | null {
-  const given = (['jobId', 'dedupe', 'debounce', 'replace'] as const).filter((name) => options[name] !== undefined);
-  if (given.length > 1) throw new InvalidJobError(messages.dedupeOptions(given));
-  const { dedupe, debounce, replace } = options;
+  const { jobId, dedupe, debounce, replace } = options;
+  // Counted before any array is built: most jobs set none of them.
+  if ((jobId !== undefined ? 1 : 0) + (dedupe !== undefined ? 1 : 0) + (debounce !== undefined ? 1 : 0) + (replace !== undefined ? 1 : 0) > 1) {
+    throw new InvalidJobError(messages.dedupeOptions(DEDUPE_OPTIONS.filter((name) => options[name] !== undefined)));
+  }
   if (dedupe !== undefined) {
     checkKey('dedupe', dedupe, 'ttlMs', 'a whole number of ms from 1 to 100 years');
     return { key: dedupe.key, mode: 'window', ttlMs: dedupe.ttlMs };
