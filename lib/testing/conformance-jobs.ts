@@ -36,6 +36,21 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a batch keeps every payload as given: quotes, backslashes, escapes, control characters, non-ASCII',
+    run: async (s) => {
+      const values: unknown[] = [
+        'say "hi"', 'C:\\temp\\new', '\u0000 and \n as text', 'tab\tnew\nline\u0001', 'Zoë ☃ 🚀 \ud83d\ude80',
+        { nested: ['"', '\\', '\u00e9'], '"key"': 'é' }, '{"looks":"like json"}', '', [[], {}], 'lone \ud800 surrogate',
+      ];
+      const jobs = values.map((value) => newJob({ payload: JSON.stringify(value) }));
+      const results = await s.insert(jobs);
+      assert.deepEqual(results.map((r) => r.job.payload), values);
+      for (const [i, job] of jobs.entries()) assert.deepEqual((await s.get(job.id))!.payload, values[i]);
+      const claimed = await s.claim(claimReq(values.length));
+      assert.deepEqual(new Set(claimed.map((c) => JSON.stringify(c.job.payload))), new Set(values.map((v) => JSON.stringify(v))));
+    },
+  },
+  {
     name: 'a duplicate id returns the existing job instead of a second one',
     run: async (s) => {
       const first = newJob({ id: 'dedupe-1', payload: '"first"' });
