@@ -117,7 +117,10 @@ export class Executor {
     if (this.deps.events.has('job:completed')) this.deps.events.emit('job:completed', { job: attempt.info, result, durationMs });
   }
 
-  /** Write the failure of `attempt` for `thrown` (called by the attempt, once); resolves like {@link complete}. */
+  /**
+   * Write the failure of `attempt` for `thrown` (called by the attempt, once). Resolves with whether the store
+   * accepted it (false: the lease was lost first; null: unknown, left to lease recovery).
+   */
   async fail(attempt: Attempt, thrown: unknown, durationMs: number): Promise<boolean | null> {
     const { job, token } = attempt.claimed;
     const { clock, events } = this.deps;
@@ -137,8 +140,9 @@ export class Executor {
     if (retryDelayMs === null) {
       this.deps.finished?.('failed');
       events.emit('job:failed', { job: attempt.info, error, durationMs });
+    } else {
+      events.emit('job:retry', { job: attempt.info, error, delayMs: retryDelayMs, durationMs });
     }
-    else events.emit('job:retry', { job: attempt.info, error, delayMs: retryDelayMs, durationMs });
     return accepted;
   }
 
@@ -172,7 +176,7 @@ export class Executor {
     return first.then(undefined, (error: unknown) => this.rewrite(id, attempt, applied, error));
   }
 
-  /** The retries of {@link write} after its first try failed with `error`. */
+  /** The retries of an outcome write ({@link write}, or a completion's) after its first try failed with `error`. */
   async rewrite(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, error: unknown): Promise<boolean | null> {
     for (let i = 0; ; i++) {
       this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
