@@ -41,12 +41,6 @@ export class OutcomeWriter {
     this.schedule();
   }
 
-  /** Like {@link completeTo}, for a failed attempt. */
-  failTo(outcome: FailOutcome, to: OutcomeReceiver): void {
-    this.fails.push({ outcome, to });
-    this.schedule();
-  }
-
   /** Resolves with whether the store accepted the completion (false: the lease was fenced out). */
   complete(outcome: CompleteOutcome): Promise<boolean> {
     return new Promise((resolve, reject) => this.completeTo(outcome, { written: resolve, failed: reject }));
@@ -54,7 +48,10 @@ export class OutcomeWriter {
 
   /** Like {@link complete}, for a failed attempt. */
   fail(outcome: FailOutcome): Promise<boolean> {
-    return new Promise((resolve, reject) => this.failTo(outcome, { written: resolve, failed: reject }));
+    return new Promise((resolve, reject) => {
+      this.fails.push({ outcome, to: { written: resolve, failed: reject } });
+      this.schedule();
+    });
   }
 
   private schedule(): void {

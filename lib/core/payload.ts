@@ -15,28 +15,23 @@ export function toJson(value: unknown, what: 'payload' | 'result', maxBytes = In
     if (what === 'payload') throw new InvalidJobError(messages.payloadUndefined());
     return 'null';
   }
-  // Scalars need no walk (a handler's result often is one).
-  if (typeof value === 'object' || !SCALARS.has(typeof value) || (typeof value === 'number' && !Number.isFinite(value))) {
-    const walk = spare ?? { what, keys: [], above: [] };
-    spare = null;
-    walk.what = what;
-    try {
-      check(value, '', walk, 0);
-    } finally {
-      // Empty again for the next check (a toJSON that enqueues meanwhile got a walk of its own). A valid payload
-      // leaves them empty: set only after a throw, as setting the length gives up the arrays' storage.
-      if (walk.keys.length) walk.keys.length = 0;
-      if (walk.above.length) walk.above.length = 0;
-      spare = walk;
-    }
+  const walk = spare ?? { what, keys: [], above: [] };
+  spare = null;
+  walk.what = what;
+  try {
+    check(value, '', walk, 0);
+  } finally {
+    // Empty again for the next check (a toJSON that enqueues meanwhile got a walk of its own). A valid payload
+    // leaves them empty: set only after a throw, as setting the length gives up the arrays' storage.
+    if (walk.keys.length) walk.keys.length = 0;
+    if (walk.above.length) walk.above.length = 0;
+    spare = walk;
   }
   const json = JSON.stringify(value);
   const bytes = bytesOver(json, maxBytes);
   if (bytes !== null) throw new InvalidJobError(messages.payloadTooLarge(bytes, maxBytes));
   return json;
 }
-
-const SCALARS = new Set(['string', 'boolean', 'number']);
 
 /** The UTF-8 size of `json` when it is over `maxBytes`, else null. */
 export function bytesOver(json: string, maxBytes: number): number | null {

@@ -23,7 +23,10 @@ import { textArray } from './text-array.js';
  *
  * A column whose value is the same for every job of the batch (the task, the queue, no delay, no headers: most
  * batches) comes as a one-element array ({@link insertParams}), read by `uniform` below; the ids and payloads always
- * come whole. Parsing and sending ten arrays of 1,000 equal values cost about 1 µs per job on each side.
+ * come whole. Parsing and sending ten arrays of 1,000 equal values cost about 1 µs per job on each side. The payloads
+ * come as one JSON array of their texts, read by `json_array_elements_text` beside the arrays (`ROWS FROM` zips them
+ * by position, as a many-array `unnest` does): node-postgres' `text[]` literal cost the client 1-2 µs per job more
+ * (docs/benchmarks.md).
  */
 export function insertSql(t: TableNames): string {
   // A batch here has two jobs or more (one job takes insertOneSql), so one element means "the same for all".
