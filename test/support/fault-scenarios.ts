@@ -3,7 +3,7 @@ import type { UnoJobs } from '../../lib/index.js';
 import type { JobStorage } from '../../lib/contract/job-storage.js';
 import { sleep, waitFor } from '../../lib/testing/conformance-helpers.js';
 import type { FaultProxy } from './fault-proxy.js';
-import type { FaultWorkers } from './fault-workers.js';
+import type { FaultWorkers, WorkerReport } from './fault-workers.js';
 
 /** One fault test's parts: the store read directly, a producer, the proxy the workers go through, the workers. */
 export interface FaultRig {
@@ -158,15 +158,31 @@ export async function lostClaimReply(
  */
 export async function stalledWorker(rig: FaultRig): Promise<{ takeoverMs: number; staleWrite: string }> {
   const { workers, storage, leaseMs } = rig;
-  const [id] = (await rig.producer.queue.enqueueMany([{ task: 'fault.job', payload: { ms: 1000 }, options: { jobId: `b${batch++}-stall` } }])).map((j) => j.id);
-  await waitFor(() => workers.of('ran').some((r) => r.id === id), 30_000, 'the job to start');
-  const old = workers.of('ran').find((r) => r.id === id)!.from;
-  workers.child(old).kill('SIGSTOP');
-  const frozen = Date.now();
-  await waitFor(() => workers.of('completed').some((r) => r.id === id), 60_000, 'another worker to complete the job');
-  const takeoverMs = Date.now() - frozen;
-  workers.child(old).kill('SIGCONT');
-  await waitFor(() => workers.of('stale-write').some((r) => r.id === id), 30_000, 'the thawed worker to try its write');
+  let id: string | undefined;
+  let old = '';
+  let takeoverMs = 0;
+  // The freeze must land while the handler runs. On a loaded machine the test may hear of the start so late that
+  // the old worker's handler has already returned: then nothing was frozen mid-run (there is no stale write to
+  // see), and the test tries a new job.
+  for (let round = 0; round < 3 && !takeoverMs; round++) {
+    [id] = (await rig.producer.queue.enqueueMany([{ task: 'fault.job', payload: { ms: 1000 }, options: { jobId: `b${batch++}-stall` } }])).map((j) => j.id);
+    await waitFor(() => workers.of('ran').some((r) => r.id === id), 30_000, 'the job to start');
+    old = workers.of('ran').find((r) => r.id === id)!.from;
+    workers.child(old).kill('SIGSTOP');
+    const frozen = Date.now();
+    await waitFor(() => workers.of('completed').some((r) => r.id === id), 60_000, 'a worker to complete the job');
+    const thawed = Date.now();
+    workers.child(old).kill('SIGCONT');
+    const fromOld = (type: WorkerReport['type']) => workers.of(type).some((r) => r.id === id && r.from === old);
+    try {
+      await waitFor(() => fromOld('returned'), 30_000, 'the thawed worker\'s handler to return');
+    } catch (error) {
+      const seen = workers.reports.filter((r) => r.id === id).map(({ type, from, outcome }) => ({ type, from, outcome }));
+      throw new Error(`${(error as Error).message}; reports for the job: ${JSON.stringify(seen)}`);
+    }
+    if (fromOld('stale-write')) takeoverMs = thawed - frozen;
+  }
+  expect(takeoverMs).toBeGreaterThan(0);
 
   const staleWrite = workers.of('stale-write').find((r) => r.id === id)!.outcome!;
   const runs = workers.runs().get(id!)!;

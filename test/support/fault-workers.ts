@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /** What a fault-test worker reports over IPC (see test/integration/fixtures/fault-worker.mjs). */
 export interface WorkerReport {
-  type: 'ready' | 'ran' | 'completed' | 'recovered' | 'lease-lost' | 'stale-write' | 'error';
+  type: 'ready' | 'ran' | 'completed' | 'recovered' | 'lease-lost' | 'stale-write' | 'returned' | 'error';
   id?: string;
   attempt?: number;
   worker?: string;
