@@ -51,7 +51,7 @@ describe('Redis hand-off to a parked worker', () => {
     expect(await storage.claim(claim())).toHaveLength(0);
     expect(await parked(p)).toHaveLength(1);
 
-    const a = newJob({ id: 'a', maxAttempts: 1, payload: JSON.stringify({ text: 'two\nlines', n: 2 }), headers: { trace: 'x' }, timeoutMs: 5000 });
+    const a = newJob({ id: 'a', maxAttempts: 1, payload: JSON.stringify({ text: 'two\nlines, Zoë ☃', n: 2 }), headers: { trace: 'x' }, timeoutMs: 5000 });
     const inserted = Date.now();
     await storage.insert([a]);
     const insertedAt = performance.now();
@@ -71,6 +71,8 @@ describe('Redis hand-off to a parked worker', () => {
     // The lease began before the insert returned: the worker counts its deadline from no later than that.
     expect(reply.leaseAgeMs).toBeGreaterThanOrEqual(claimedAt - insertedAt);
     expect(reply.drained).toBe(true);
+    // Its payload's UTF-8 size, which the prefetch buffer weighs it by, comes with it as from a claim's reply.
+    expect(reply[0]!.payloadBytes).toBe(Buffer.byteLength(a.payload, 'utf8'));
     // The token is the job's fencing token: the completion is accepted.
     expect(await storage.complete([{ id: 'a', token: reply[0]!.token, result: '1' }])).toEqual([true]);
     expect((await storage.get('a'))!.state).toBe('completed');
