@@ -51,6 +51,21 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a completion batch keeps every result as given: quotes, backslashes, escapes, control characters, non-ASCII',
+    run: async (s) => {
+      const values: unknown[] = [
+        'say "hi"', 'C:\\temp\\new', '\u0000 and \n as text', 'tab\tnew\nline\u0001', 'Zoë ☃ 🚀 \ud83d\ude80',
+        { nested: ['"', '\\', '\u00e9'], '"key"': 'é' }, '{"looks":"like json"}', '', [[], {}], 'lone \ud800 surrogate', null, 0,
+      ];
+      await s.insert(values.map(() => newJob()));
+      const claimed = await s.claim(claimReq(values.length));
+      assert.equal(claimed.length, values.length);
+      const accepted = await s.complete(claimed.map((c, i) => ({ id: c.job.id, token: c.token, result: JSON.stringify(values[i]) })));
+      assert.deepEqual(accepted, values.map(() => true));
+      for (const [i, c] of claimed.entries()) assert.deepEqual((await s.get(c.job.id))!.result, values[i]);
+    },
+  },
+  {
     name: 'a duplicate id returns the existing job instead of a second one',
     run: async (s) => {
       const first = newJob({ id: 'dedupe-1', payload: '"first"' });

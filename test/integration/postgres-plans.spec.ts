@@ -61,7 +61,7 @@ describe('PostgreSQL worker writes: generic plans look jobs up by primary key', 
   const ids = `'{p1,p2}'::text[]`;
   const tokens = `'{a,b}'::text[]`;
   const cases: [string, string, string, string][] = [
-    ['complete', completeSql(t, true), 'text[], text[], text[]', `${ids}, ${tokens}, '{1,2}'::text[]`],
+    ['complete', completeSql(t, true), 'text[], text[], json', `${ids}, ${tokens}, '["1","2"]'::json`],
     ['fail', failSql(t, true), 'text[], text[], text[], bigint[], text, int[]', `${ids}, ${tokens}, '{"{}","{}"}'::text[], '{0,0}'::bigint[], 'ch', '{10,10}'::int[]`],
     ['heartbeat', heartbeatSql(t, true), 'text[], text[], bigint', `${ids}, ${tokens}, 1000`],
   ];
@@ -106,7 +106,7 @@ describe('PostgreSQL worker writes on a table without statistics: index probes f
 
   const batch = () => [ids, tokens];
   const writes: [string, () => string, () => unknown[]][] = [
-    ['complete', () => completeSql(t2, true), () => [...batch(), ids.map(() => 'null')]],
+    ['complete', () => completeSql(t2, true), () => [...batch(), JSON.stringify(ids.map(() => 'null'))]],
     ['complete (removing)', () => completeRemoveSql(t2, true), batch],
     ['complete (flow children)', () => completeChildrenSql(t2, true), () => [...batch(), ids.map(() => 'null'), 'ch']],
     ['fail', () => failSql(t2, true), () => [...batch(), ids.map(() => '{}'), ids.map(() => 0), 'ch', ids.map(() => 10)]],
@@ -120,7 +120,7 @@ describe('PostgreSQL worker writes on a table without statistics: index probes f
   });
 
   it('the same statement with an `=` fence reads the whole table here (what the fence\'s form prevents)', async () => {
-    const plan = await customPlan(completeSql(t2, true).replace(FENCE, 'j.id = v.id AND j.token = v.token'), [...batch(), ids.map(() => 'null')]);
+    const plan = await customPlan(completeSql(t2, true).replace(FENCE, 'j.id = v.id AND j.token = v.token'), [...batch(), JSON.stringify(ids.map(() => 'null'))]);
     expect(plan).toMatch(new RegExp(`Hash Join[\\s\\S]*Seq Scan on ${t2.jobs} j`));
   });
 });

@@ -136,7 +136,7 @@ export class PgFastPath {
     const accepted = new Set<string>();
     // A batch mixing both kinds (tasks with different retention) is two statements on two pooled connections.
     await Promise.all([
-      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [textArray(kept.map((o) => o.result))], accepted),
+      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [JSON.stringify(kept.map((o) => o.result))], accepted),
       removed.length && this.write('complete_rm', () => completeRemoveSql(this.t, this.asyncCommit), removed, [], accepted),
     ]);
     return flags(outcomes, accepted);

@@ -3,19 +3,22 @@ import type { TableNames } from '../schema.js';
 import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgres.js';
 
 /**
- * PostgreSQL completion of a batch: one fenced UPDATE joined to `unnest` of typed arrays.
+ * PostgreSQL completion of a batch: one fenced UPDATE joined to `unnest` of the ids and tokens, zipped by `ROWS FROM`
+ * with the results, which come as one JSON array of their texts (as an insert's payloads do): an object result holds
+ * quotes, and a `text[]` literal escapes them in JavaScript, about 1 µs per result against 0.1 for `JSON.stringify`.
  *
  * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement. A job whose start mark
  * had not landed yet (a short handler finishes before its mark's round trip) gets its finish time as start.
  *
- * SQL of the completion. $1 ids, $2 tokens, $3 results (JSON text). Returns the accepted ids.
+ * SQL of the completion. $1 ids, $2 tokens (`text[]`), $3 results (a JSON array of JSON texts). Returns the accepted
+ * ids.
  */
 export function completeSql(t: TableNames, asyncCommit: boolean): string {
   const c = cfg(asyncCommit);
   return `${c.with ? `WITH ${c.with}\n` : ''}UPDATE ${t.jobs} AS j
 SET state = 'completed', result = v.result, finished_at = ${postgres.nowMs}, started_at = COALESCE(j.started_at, ${postgres.nowMs}),
     ${CLEAR_LEASE}
-FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, token, result)${c.from}
+FROM ROWS FROM (unnest($1::text[], $2::text[]), json_array_elements_text($3::json)) AS v(id, token, result)${c.from}
 WHERE ${FENCE}
 RETURNING j.id`;
 }
