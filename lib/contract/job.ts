@@ -49,7 +49,10 @@ export function priorityLevel(priority: Priority): number {
   return PRIORITIES.indexOf(priority);
 }
 
-/** One failed attempt, as recorded on the job. */
+/**
+ * One failed attempt, as recorded on the job. Its texts are well-formed: the engine replaces a lone surrogate with
+ * U+FFFD before a store sees the entry, so a store may keep and re-read them with any JSON library.
+ */
 export interface JobError {
   /** The attempt that failed (1-based). */
   attempt: number;

@@ -215,7 +215,9 @@ function isUnrecoverable(error: unknown): boolean {
 export function toJobError(thrown: unknown, attempt: number, now: number): JobError {
   const at = new Date(now).toISOString();
   if (thrown instanceof Error) {
-    return { attempt, name: thrown.name || 'Error', message: thrown.message, stack: thrown.stack, at };
+    // Whatever a subclass or a library put in these fields, the entry holds text.
+    const stack = typeof thrown.stack === 'string' ? thrown.stack : undefined;
+    return { attempt, name: String(thrown.name || 'Error'), message: String(thrown.message), ...(stack !== undefined && { stack }), at };
   }
   return { attempt, name: 'NonErrorThrown', message: messages.nonErrorThrown(describe(thrown)), at };
 }

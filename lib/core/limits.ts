@@ -64,14 +64,19 @@ export function truncate(text: string, max: number, option: keyof JobLimits): st
   return text.slice(0, end) + messages.truncated(text.length - end, option);
 }
 
-/** An error entry with its message and stack cut to the limits. */
+/**
+ * An error entry with its name, message and stack cut to the limits and made well-formed: a lone surrogate (half of
+ * an emoji, say, from a message sliced by UTF-16 units) becomes U+FFFD. Stores keep error texts as JSON, and one that
+ * reads its history back (Redis' cjson does, to bound it) cannot decode a lone surrogate's escape: the failure would
+ * not be written, and the job would wait for recovery instead of recording what went wrong.
+ */
 export function boundJobError(error: JobError, limits: ResolvedLimits): JobError {
   const bounded = {
     ...error,
-    name: truncate(error.name, limits.errorMessageLength, 'errorMessageLength'),
-    message: truncate(error.message, limits.errorMessageLength, 'errorMessageLength'),
+    name: truncate(error.name, limits.errorMessageLength, 'errorMessageLength').toWellFormed(),
+    message: truncate(error.message, limits.errorMessageLength, 'errorMessageLength').toWellFormed(),
   };
-  if (error.stack !== undefined) bounded.stack = truncate(error.stack, limits.stackLength, 'stackLength');
+  if (error.stack !== undefined) bounded.stack = truncate(error.stack, limits.stackLength, 'stackLength').toWellFormed();
   return bounded;
 }
 

@@ -46,6 +46,36 @@ describe('size limits in the engine (defaults unless a test sets limits)', () =>
     expect((await final(other.id)).state).toBe('completed');
   });
 
+  it('error texts are stored well-formed: a lone surrogate becomes U+FFFD, in every attempt\'s entry', async () => {
+    env = createEngine();
+    env.uno.register('broken', () => {
+      const error = new Error('half an emoji: \ud83d, and its other half: \ude00');
+      error.name = 'Odd\udbffError';
+      error.stack = `${error.name}: ${error.message}\n    at handler (\ud800.js:1:1)`;
+      throw error;
+    }, { attempts: 2 });
+    await env.uno.start();
+    const job = await env.queue.enqueue('broken', {});
+    const failed = await final(job.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.errors.map((e) => [e.attempt, e.name, e.message, e.stack])).toEqual([1, 2].map((attempt) => [
+      attempt, 'Odd\ufffdError', 'half an emoji: \ufffd, and its other half: \ufffd',
+      'Odd\ufffdError: half an emoji: \ufffd, and its other half: \ufffd\n    at handler (\ufffd.js:1:1)',
+    ]));
+  });
+
+  it('a thrown Error whose name or message is not a string is recorded as text', async () => {
+    env = createEngine();
+    env.uno.register('odd', () => {
+      const error = new Error('x');
+      Object.assign(error, { name: 42, message: { code: 'E1' }, stack: null });
+      throw error;
+    });
+    await env.uno.start();
+    const failed = await final((await env.queue.enqueue('odd', {})).id);
+    expect(failed.errors.map((e) => [e.name, e.message, e.stack])).toEqual([['42', '[object Object]', undefined]]);
+  });
+
   it('limits.resultBytes sets the bound', async () => {
     env = createEngine({ limits: { resultBytes: 10 } });
     env.uno.register('echo', (payload: string) => payload);
