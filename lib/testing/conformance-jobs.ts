@@ -250,6 +250,28 @@ export const jobCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a failure batch keeps every error text as given: quotes, backslashes, newlines, control characters, non-ASCII',
+    run: async (s) => {
+      // No lone surrogate: the engine hands stores well-formed error texts (see JobError).
+      const messages = ['say "hi"', 'C:\\temp\\new', 'line one\nline two', 'tab\t\u0001 end', 'Zoë ☃ 🚀', '{"looks":"like json"}', ''];
+      const stack = 'Error: boom\n    at handler (/srv/app/"quoted" dir\\file.js:1:2)';
+      await s.insert(messages.map(() => newJob({ maxAttempts: 2 })));
+      // First errors (written as they come), then second ones (appended to the stored history).
+      for (const attempt of [1, 2]) {
+        const claimed = await s.claim(claimReq(messages.length));
+        assert.equal(claimed.length, messages.length);
+        const accepted = await s.fail(claimed.map((c, i) => ({
+          id: c.job.id, token: c.token, error: { ...err(attempt, `${messages[i]} #${attempt}`), stack }, retryDelayMs: attempt === 1 ? 0 : null,
+        })));
+        assert.deepEqual(accepted, messages.map(() => true));
+        for (const [i, c] of claimed.entries()) {
+          const job = (await s.get(c.job.id))!;
+          assert.deepEqual(job.errors.map((e) => [e.message, e.stack]), Array.from({ length: attempt }, (_, a) => [`${messages[i]} #${a + 1}`, stack]));
+        }
+      }
+    },
+  },
+  {
     name: 'a claimed job carries the whole stored record, earlier attempts included',
     run: async (s) => {
       const job = newJob({ id: 'w', maxAttempts: 3, timeoutMs: 500, backoff: { type: 'fixed', delay: 1 }, payload: '{"n":1}' });

@@ -62,7 +62,7 @@ describe('PostgreSQL worker writes: generic plans look jobs up by primary key', 
   const tokens = `'{a,b}'::text[]`;
   const cases: [string, string, string, string][] = [
     ['complete', completeSql(t, true), 'text[], text[], json', `${ids}, ${tokens}, '["1","2"]'::json`],
-    ['fail', failSql(t, true), 'text[], text[], text[], bigint[], text, int[]', `${ids}, ${tokens}, '{"{}","{}"}'::text[], '{0,0}'::bigint[], 'ch', '{10,10}'::int[]`],
+    ['fail', failSql(t, true), 'text[], text[], json, bigint[], text, int[]', `${ids}, ${tokens}, '["{}","{}"]'::json, '{0,0}'::bigint[], 'ch', '{10,10}'::int[]`],
     ['heartbeat', heartbeatSql(t, true), 'text[], text[], bigint', `${ids}, ${tokens}, 1000`],
   ];
   it.each(cases)('%s', async (_name, sql, types, args) => {
@@ -109,7 +109,7 @@ describe('PostgreSQL worker writes on a table without statistics: index probes f
     ['complete', () => completeSql(t2, true), () => [...batch(), JSON.stringify(ids.map(() => 'null'))]],
     ['complete (removing)', () => completeRemoveSql(t2, true), batch],
     ['complete (flow children)', () => completeChildrenSql(t2, true), () => [...batch(), ids.map(() => 'null'), 'ch']],
-    ['fail', () => failSql(t2, true), () => [...batch(), ids.map(() => '{}'), ids.map(() => 0), 'ch', ids.map(() => 10)]],
+    ['fail', () => failSql(t2, true), () => [...batch(), JSON.stringify(ids.map(() => '{}')), ids.map(() => 0), 'ch', ids.map(() => 10)]],
     ['heartbeat', () => heartbeatSql(t2, true), () => [...batch(), 1000]],
     ['start marks', () => markStartedSql(t2, true), batch],
   ];

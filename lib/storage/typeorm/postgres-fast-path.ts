@@ -168,7 +168,7 @@ export class PgFastPath {
     const delays = outcomes.map((o) => (o.retryDelayMs === null ? null : Math.max(0, Math.round(o.retryDelayMs))));
     const rows = await this.runner.raw(
       q.text,
-      [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => JSON.stringify(o.error)), delays, this.channel,
+      [textArray(outcomes.map((o) => o.id)), textArray(outcomes.map((o) => o.token)), JSON.stringify(outcomes.map((o) => JSON.stringify(o.error))), delays, this.channel,
         outcomes.map((o) => o.errorHistory ?? DEFAULT_ERROR_HISTORY)],
       q.name,
     );

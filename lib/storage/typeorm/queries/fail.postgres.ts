@@ -7,7 +7,8 @@ import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgr
  *
  * Fenced by {@link FENCE}; a batch of any size is one round trip and one prepared statement.
  *
- * $1 ids, $2 tokens, $3 errors (JSON text of one entry each), $4 retry delays in ms (NULL: fail for good),
+ * $1 ids, $2 tokens, $3 errors (a JSON array of the JSON texts of one entry each, as a completion's results travel:
+ * an error's text is all quotes and escaped newlines), $4 retry delays in ms (NULL: fail for good),
  * $5 notification channel, $6 error history bounds. The first error is written as text; later ones re-parse the
  * history to keep its first entry and the last `keep` (`json`, not `jsonb`, so each kept entry is its original
  * text). That parse stays cheap because the bound keeps the history short. Jobs that are ready again at once
@@ -26,7 +27,8 @@ SET state = CASE WHEN v.delay IS NULL THEN 'failed' WHEN v.delay > 0 THEN 'sched
     finished_at = CASE WHEN v.delay IS NULL THEN n.now ELSE NULL END,
     run_at = CASE WHEN v.delay IS NULL THEN j.run_at ELSE n.now + v.delay END,
     ${CLEAR_LEASE}
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $6::int[]) AS v(id, token, error, delay, keep), n${c.from}
+FROM ROWS FROM (unnest($1::text[], $2::text[]), json_array_elements_text($3::json), unnest($4::bigint[], $6::int[]))
+       AS v(id, token, error, delay, keep), n${c.from}
 WHERE ${FENCE}
 RETURNING j.id, j.state, j.run_at, CASE WHEN j.state = 'waiting' THEN pg_notify($5, j.queue)::text END AS notified`;
 }
