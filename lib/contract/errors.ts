@@ -132,7 +132,8 @@ export const messages = {
   invalidBackoff: (detail: string) =>
     `Invalid backoff: ${detail}. Use { type: 'fixed' | 'exponential', delay: ms >= 0, maxDelay?: ms >= delay, jitter?: boolean | 0..1 } or a function (attempt, error, job) => ms | false.`,
   invalidJobId: (jobId: unknown) =>
-    `jobId ${JSON.stringify(jobId)} is invalid: use a non-empty string of at most 200 characters.`,
+    `jobId ${JSON.stringify(jobId)} is invalid: use a non-empty string of at most 200 characters, with no lone surrogate ` +
+    `(half of a UTF-16 pair, which stores would write as U+FFFD, so two such ids could name one job).`,
   invalidDedupe: (option: string, value: unknown, expected: string) =>
     `${option} ${describeValue(value)} is invalid: pass ${expected}.`,
   dedupeOptions: (given: readonly string[]) =>

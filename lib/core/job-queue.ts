@@ -450,7 +450,7 @@ export class JobQueue {
     if (runAt !== undefined && runAt.getTime() > this.deps.clock.now() + MAX_DELAY_MS) {
       throw new InvalidJobError(messages.runAtTooFar(runAt, MAX_DELAY_MS));
     }
-    if (jobId !== undefined && (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 200)) {
+    if (jobId !== undefined && (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 200 || !jobId.isWellFormed())) {
       throw new InvalidJobError(messages.invalidJobId(jobId));
     }
     const group = options.group !== undefined ? options.group : (definition as { group?: (p: unknown) => unknown }).group?.(payload);
@@ -509,11 +509,11 @@ function dedupeOf(options: EnqueueOptions): JobDedupe | null {
   return null;
 }
 
-/** Throw unless `value` is `{ key }` (1..200 characters), with `field` a whole number of ms in range when named. */
+/** Throw unless `value` is `{ key }` (1..200 characters, well-formed), with `field` a whole number of ms in range when named. */
 function checkKey(option: string, value: unknown, field?: string, range?: string): void {
   const key = (value as { key?: unknown } | null)?.key;
-  if (typeof value !== 'object' || value === null || typeof key !== 'string' || key.length === 0 || key.length > 200) {
-    throw new InvalidJobError(messages.invalidDedupe(option, value, `{ key: a string of 1 to 200 characters${field ? `, ${field}: ${range}` : ''} }`));
+  if (typeof value !== 'object' || value === null || typeof key !== 'string' || key.length === 0 || key.length > 200 || !key.isWellFormed()) {
+    throw new InvalidJobError(messages.invalidDedupe(option, value, `{ key: a string of 1 to 200 characters, no lone surrogate${field ? `, ${field}: ${range}` : ''} }`));
   }
   if (!field) return;
   const ms = (value as Record<string, unknown>)[field];

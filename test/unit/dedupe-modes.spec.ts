@@ -46,12 +46,13 @@ describe('dedupe modes beside jobId: dedupe (window), debounce and replace', () 
   it.each([
     [{ jobId: 'x', dedupe: { key: 'k', ttlMs: 10 } }, 'Pass at most one of jobId, dedupe, debounce and replace (got jobId and dedupe)'],
     [{ debounce: { key: 'k', delay: 1 }, replace: { key: 'k' } }, 'Pass at most one of jobId, dedupe, debounce and replace (got debounce and replace)'],
-    [{ dedupe: { key: '', ttlMs: 10 } }, 'dedupe {"key":"","ttlMs":10} is invalid: pass { key: a string of 1 to 200 characters, ttlMs: a whole number of ms from 1 to 100 years }.'],
+    [{ dedupe: { key: '', ttlMs: 10 } }, 'dedupe {"key":"","ttlMs":10} is invalid: pass { key: a string of 1 to 200 characters, no lone surrogate, ttlMs: a whole number of ms from 1 to 100 years }.'],
+    [{ debounce: { key: 'half \ud83d', delay: 1 } }, 'debounce {"key":"half \\ud83d","delay":1} is invalid: pass { key: a string of 1 to 200 characters, no lone surrogate, delay:'],
     [{ dedupe: { key: 'k', ttlMs: 0 } }, 'dedupe.ttlMs 0 is invalid: pass a whole number of ms from 1 to 100 years.'],
     [{ dedupe: { key: 'k' } }, 'dedupe.ttlMs undefined is invalid'],
     [{ debounce: { key: 'k', delay: 1.5 } }, 'debounce.delay 1.5 is invalid: pass a whole number of ms from 0 to 100 years.'],
     [{ debounce: { key: 'k', delay: 10 }, delay: 5 }, 'A debounced enqueue takes its delay from debounce.delay: leave out delay and runAt.'],
-    [{ replace: 'k' }, 'replace "k" is invalid: pass { key: a string of 1 to 200 characters }.'],
+    [{ replace: 'k' }, 'replace "k" is invalid: pass { key: a string of 1 to 200 characters, no lone surrogate }.'],
     [{ replace: { key: 'x'.repeat(201) } }, 'replace {"key":"xxxx'],
   ])('refuses %j with a clear error and writes nothing', async (options, message) => {
     const enqueue = env.queue.enqueue('reindex', {}, options as never);

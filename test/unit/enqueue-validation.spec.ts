@@ -80,6 +80,8 @@ describe('enqueue refuses bad input with a clear error and writes nothing', () =
     ['a backoff delay beyond 100 years', { backoff: { type: 'fixed', delay: 1e20 } }, /delay 100000000000000000000 must be a number of ms >= 0 and <= 3155760000000/],
     ['maxDelay: Infinity', { backoff: { type: 'exponential', delay: 1, maxDelay: Infinity } }, /maxDelay Infinity must be a number >= delay and <= 3155760000000/],
     ['a jobId over 200 characters', { jobId: 'j'.repeat(201) }, /jobId "j{201}" is invalid: use a non-empty string of at most 200 characters/],
+    // Stores write it as UTF-8, where a lone surrogate becomes U+FFFD: 'a\ud800' and 'a\ud801' would name one job.
+    ['a jobId with a lone surrogate', { jobId: 'a\ud800' }, /jobId "a\\ud800" is invalid: .*with no lone surrogate/],
     ['a jobId with the scheduler\'s prefix', { jobId: 'sched:nightly:1' }, /jobId "sched:nightly:1" starts with "sched:", which is reserved for the scheduler's firings\. Use another prefix/],
   ])('%s', async (_what, options, message) => {
     await refuses({ ok: true }, options, message);
