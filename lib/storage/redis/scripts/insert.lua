@@ -42,6 +42,7 @@ local seq = tonumber(counters[2] or '0')
 local flags = {}
 local woken = false
 local moves = {}
+local runTask, runState, runCount = nil, nil, 0
 local nowS = S(now)
 -- The reply: the creation time and the flags (set at the end), then the snapshots of the jobs that exist.
 local out = { nowS, '' }
@@ -146,15 +147,27 @@ for i = 1, n do
     -- The compact record (see 'B:job:<id>' in common.lua): what no script reads travels as one 'spec' field, and
     -- 'attempt' (0), 'runAt' and 'ready' (= created) are left out until they differ. Every field a claim reads and returns
     -- costs Redis about 3,000 instructions per job (bench/redis-instructions.ts).
-    local fields = { 'task', task, 'prio', prio, 'state', state, 'spec', nowS .. '\n' .. spec }
-    if runAt ~= now then
-      fields[#fields + 1] = 'runAt'; fields[#fields + 1] = S(runAt)
-      -- Due in the past: ready since then.
-      if runAt < now then fields[#fields + 1] = 'ready'; fields[#fields + 1] = S(runAt) end
+    -- A job due now in no group (most) is written without a table of its fields: a table per job is garbage that
+    -- Lua's collector pays for on later calls.
+    if runAt == now and group == '' then
+      redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', state, 'spec', nowS .. '\n' .. spec)
+    else
+      local fields = { 'task', task, 'prio', prio, 'state', state, 'spec', nowS .. '\n' .. spec }
+      if runAt ~= now then
+        fields[#fields + 1] = 'runAt'; fields[#fields + 1] = S(runAt)
+        -- Due in the past: ready since then.
+        if runAt < now then fields[#fields + 1] = 'ready'; fields[#fields + 1] = S(runAt) end
+      end
+      if group ~= '' then fields[#fields + 1] = 'group'; fields[#fields + 1] = group end
+      redis.call('HSET', jk, unpack(fields))
     end
-    if group ~= '' then fields[#fields + 1] = 'group'; fields[#fields + 1] = group end
-    redis.call('HSET', jk, unpack(fields))
-    addMoves(moves, task, nil, state)
+    -- Counted per run of jobs of one task and state (a batch is usually one run), added to moves when the run ends.
+    if task == runTask and state == runState then
+      runCount = runCount + 1
+    else
+      if runCount > 0 then moves[runState .. ':' .. runTask] = (moves[runState .. ':' .. runTask] or 0) + runCount end
+      runTask, runState, runCount = task, state, 1
+    end
     if listed then
       listed[#listed + 1] = S(order)
       listed[#listed + 1] = id
@@ -194,6 +207,7 @@ end
 
 flush()
 redis.call('HSET', meta, 'order', S(order), 'seq', S(seq))
+if runCount > 0 then moves[runState .. ':' .. runTask] = (moves[runState .. ':' .. runTask] or 0) + runCount end
 writeMoves(base, moves)
 if woken then redis.call('PUBLISH', channel, queue) end
 out[2] = table.concat(flags)
