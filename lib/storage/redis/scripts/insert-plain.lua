@@ -43,36 +43,35 @@ if ARGV[7] ~= '' then runAt = tonumber(ARGV[7]) end
 local spec = nowS .. '\n' .. ARGV[8]
 local state = runAt > now and 'scheduled' or 'waiting'
 
--- The hand-off: the worker parked last, if it can take the job (see above). Returns the claim's token, worker and
--- lease expiry, or nil.
-local function handOff()
+-- The hand-off: the worker parked last, if it can take the job (see above); token, worker and lease expiry are set
+-- when it does. Inline rather than a local function: a closure over this many locals is built on every call, used or
+-- not, and what a script allocates, Lua's collector pays for on later calls.
+local token, worker, lease = nil, nil, nil
+if state == 'waiting' and runAt == now and counters[3] then
   local parked = base .. ':parked'
   local top = redis.call('ZRANGE', parked, '-1', '-1', 'WITHSCORES')
   if #top == 0 then
     redis.call('HDEL', meta, 'pk')
-    return nil
+  else
+    local member, score = top[1], tonumber(top[2])
+    local to, parkedWorker, leaseMs = string.match(member, '^(.*)\n(.*)\n(%d+)$')
+    if not leaseMs or math.floor(score / PARK_SLOTS) + tonumber(leaseMs) < now then
+      redis.call('ZREM', parked, member)
+    else
+      local handedToken = S(nextToken(meta, nowUs))
+      local handedLease = S(now + tonumber(leaseMs))
+      -- Newline-joined, the spec last (it holds newlines itself): decoded by HandOffs.deliver as the job was created.
+      local message = queue .. '\n' .. id .. '\n' .. parkedWorker .. '\n' .. handedToken .. '\n' .. handedLease .. '\n' .. nowS ..
+        '\n' .. task .. '\n' .. prio .. '\n' .. spec
+      if redis.call('PUBLISH', to, message) == 0 then
+        redis.call('ZREM', parked, member)
+      else
+        if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
+        token, worker, lease = handedToken, parkedWorker, handedLease
+      end
+    end
   end
-  local member, score = top[1], tonumber(top[2])
-  local channel, worker, leaseMs = string.match(member, '^(.*)\n(.*)\n(%d+)$')
-  if not leaseMs or math.floor(score / PARK_SLOTS) + tonumber(leaseMs) < now then
-    redis.call('ZREM', parked, member)
-    return nil
-  end
-  local token = S(nextToken(meta, nowUs))
-  local lease = S(now + tonumber(leaseMs))
-  -- Newline-joined, the spec last (it holds newlines itself): decoded by HandOffs.deliver as the job was created.
-  local message = queue .. '\n' .. id .. '\n' .. worker .. '\n' .. token .. '\n' .. lease .. '\n' .. nowS .. '\n' .. task .. '\n' ..
-    prio .. '\n' .. spec
-  if redis.call('PUBLISH', channel, message) == 0 then
-    redis.call('ZREM', parked, member)
-    return nil
-  end
-  if score % PARK_SLOTS <= 1 then redis.call('ZREM', parked, member) else redis.call('ZINCRBY', parked, '-1', member) end
-  return token, worker, lease
 end
-
-local token, worker, lease = nil, nil, nil
-if state == 'waiting' and runAt == now and counters[3] then token, worker, lease = handOff() end
 -- The record (see 'B:job:<id>' in common.lua), written once: a handed job as claimed.
 if token then
   redis.call('HSET', jk, 'task', task, 'prio', prio, 'state', 'active', 'spec', spec, 'attempt', '1', 'started', nowS,
