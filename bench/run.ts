@@ -416,7 +416,7 @@ async function main(): Promise<void> {
 
   const cluster = entries.some((e) => e.backend === 'redis-cluster') ? await ensureRedisCluster() : null;
 
-  const adapters: { name: string; adapter: BenchAdapter }[] = [];
+  const adapters: { name: string; adapter: BenchAdapter; runId: string }[] = [];
   const samples: Sample[] = [];
   // Ctrl-C still removes the keys, tables and schemas this run created.
   process.once('SIGINT', () => {
@@ -426,16 +426,20 @@ async function main(): Promise<void> {
       .then(() => process.exit(130));
   });
   try {
-    for (const { name, backend } of entries) {
-      const adapter = await createAdapter(name, { backend, runId });
+    for (const [k, { name, backend }] of entries.entries()) {
+      // A run id of its own per adapter: Uno's variants (and a baseline build) name their namespaces the same way from
+      // a counter of their own, so with one run id the second variant of a scenario took over the first one's tables,
+      // with its jobs still in them, and dropped them under the first one's open app.
+      const own = `${runId}${k}`;
+      const adapter = await createAdapter(name, { backend, runId: own });
       await adapter.setup();
-      adapters.push({ name, adapter });
+      adapters.push({ name, adapter, runId: own });
     }
     for (let rep = 0; rep < reps; rep++) {
       for (const sc of scenarios) {
         // Rotate the order each repetition so no library always runs first (or right after a heavy one).
         const order = adapters.map((_, k) => adapters[(k + rep) % adapters.length]!);
-        for (const { name, adapter } of order) {
+        for (const { name, adapter, runId: own } of order) {
           if (sc.workers > 1 && !['redis', 'redis-cluster', 'postgres'].includes(adapter.backend)) continue;
           const n = sc.scenario === 'latency' ? (latencyN ?? sc.n) : Math.max(1, Math.round(sc.n * scale));
           const base = { lib: adapter.variant, backend: adapter.backend, scenario: sc.scenario, concurrency: sc.concurrency, workers: sc.workers, depth: sc.depth, rep };
@@ -445,7 +449,7 @@ async function main(): Promise<void> {
             else if (sc.scenario === 'enqueue-bulk') figure = await enqueueBulk(adapter, n);
             else if (sc.scenario === 'latency') figure = await latencyProbe(adapter, n, sc.concurrency, gapMs);
             else if (sc.scenario === 'deep') figure = await deepProbe(adapter, sc.depth!, n, sc.concurrency, maxMs);
-            else if (sc.workers > 1) figure = await processMulti(adapter, name, n, sc.concurrency, sc.workers, maxMs, runId);
+            else if (sc.workers > 1) figure = await processMulti(adapter, name, n, sc.concurrency, sc.workers, maxMs, own);
             else figure = await processLocal(adapter, n, sc.concurrency, maxMs);
           } catch (error) {
             console.error(`# ${label(base)} failed: ${(error as Error).stack ?? String(error)}`);
