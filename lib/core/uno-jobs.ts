@@ -29,7 +29,10 @@ import { Autoscaler, type AutoscaleOptions, type AutoscaleReason, type ResolvedA
 export interface WorkerOptions {
   /** Run jobs in this process. `false` makes a producer-only instance. Default `true`. */
   enabled?: boolean;
-  /** Identifies this worker in leases and the admin API. Default `<hostname>:<pid>:<random>`. */
+  /**
+   * Identifies this worker in leases and the admin API: 1 to 200 characters, no control character or lone surrogate.
+   * Default `<hostname>:<pid>:<random>`.
+   */
   id?: string;
   /** Queues this process serves. Default: every queue a registered task uses. */
   queues?: string[];
@@ -261,6 +264,7 @@ export class UnoJobs {
     this.clock = options.clock ?? systemClock;
     this.registry = new TaskRegistry(options.tasks);
     this.workerId = options.worker?.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    checkWorkerId(this.workerId);
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     wholeNumber('maxPayloadBytes', maxPayloadBytes, 'a whole number of bytes >= 1', 1);
     this.timing = resolveTiming(options, this.storage.capabilities.push);
@@ -569,6 +573,17 @@ function isInstrumentation(value: unknown): value is Instrumentation {
 }
 
 /** Refuse a setting that is not a whole number from `min` to `max`, naming it and what it takes. */
+/**
+ * The worker id is stored with every job the worker holds (a SQL column of 200 characters) and joined into Redis
+ * hand-off messages by newlines: refuse what would fail every claim or garble a message, before anything starts.
+ */
+function checkWorkerId(id: unknown): void {
+  // eslint-disable-next-line no-control-regex
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || /[\u0000-\u001f\u007f]/.test(id) || !id.isWellFormed()) {
+    throw new ConfigurationError(messages.invalidOption('worker.id', id, 'a string of 1 to 200 characters with no control character or lone surrogate (it is stored with every job the worker holds)'));
+  }
+}
+
 function wholeNumber(name: string, value: unknown, expected: string, min = 0, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
     throw new ConfigurationError(messages.invalidOption(name, value, expected));

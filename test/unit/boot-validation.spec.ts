@@ -17,6 +17,12 @@ describe('worker options are checked when the engine is built, naming the option
     ['a fractional prefetch', { prefetch: 2.5 }, 'Option worker.prefetch = 2.5 is invalid'],
     ['a negative shutdown grace', { shutdownGraceMs: -1 }, 'Option worker.shutdownGraceMs = -1 is invalid'],
     ['zero concurrency', { concurrency: 0 }, 'Concurrency 0 for worker.concurrency is invalid: pass a whole number >= 1.'],
+    // Stored with every job it holds (a 200-character column) and joined into Redis hand-off messages by newlines.
+    ['an empty worker id', { id: '' }, 'Option worker.id = "" is invalid: expected a string of 1 to 200 characters with no control character or lone surrogate'],
+    ['a worker id over 200 characters', { id: 'w'.repeat(201) }, `Option worker.id = "${'w'.repeat(201)}" is invalid`],
+    ['a worker id with a newline', { id: 'a\nb' }, 'Option worker.id = "a\\nb" is invalid'],
+    ['a worker id with a lone surrogate', { id: 'w\ud800' }, 'Option worker.id = "w\\ud800" is invalid'],
+    ['a worker id that is not a string', { id: 42 as unknown as string }, 'Option worker.id = 42 is invalid'],
   ])('%s', (_what, worker, message) => {
     const build = () => new UnoJobs({ storage: new MemoryJobStorage(), worker });
     expect(build).toThrow(ConfigurationError);
