@@ -31,7 +31,7 @@ local limit, leaseMs, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local startNow, claimId = tonumber(ARGV[6]), ARGV[7]
 local lastClaim = base .. ':claim:' .. worker
 local now, nowUs = clock()
-local promoted = promote(base, now, 1000)
+local promoted = promote(base, now, '1000')
 
 local replay = replayClaim(base, lastClaim, claimId)
 if replay then return replay end

@@ -52,7 +52,7 @@ local limit, leaseMs, worker, agingMs = tonumber(ARGV[1]), tonumber(ARGV[2]), AR
 local now, nowUs = clock()
 
 -- Wake others only when promotion left work behind that this claim will not take.
-local promoted = promote(base, now, 1000)
+local promoted = promote(base, now, '1000')
 
 -- The levels asked, by their position k (1..L) in the order asked, each with its waiting set. Per-level tables are
 -- built with four slots up front, indexed by position: a table that grows a key at a time is rebuilt at each power of

@@ -11,7 +11,7 @@
 
 local base = KEYS[1]
 local now = clock()
-local moved = promote(base, now, tonumber(ARGV[3]))
+local moved = promote(base, now, ARGV[3])
 if moved > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 local nextDue = redis.call('ZRANGE', base .. ':scheduled', 0, 0, 'WITHSCORES')
 local wait = -1

@@ -72,8 +72,9 @@ end
 local function tally(base, task, from, to, n)
   if not task then return end
   n = n or 1
-  if from then redis.call('HINCRBY', base .. ':tc', from .. ':' .. task, S(-n)) end
-  if to then redis.call('HINCRBY', base .. ':tc', to .. ':' .. task, S(n)) end
+  -- One job (the common call) needs no string.format, which costs about 1,400 instructions a number.
+  if from then redis.call('HINCRBY', base .. ':tc', from .. ':' .. task, n == 1 and '-1' or S(-n)) end
+  if to then redis.call('HINCRBY', base .. ':tc', to .. ':' .. task, n == 1 and '1' or S(n)) end
 end
 
 -- Jobs per task of a batch, for tally (nil tasks are skipped).
@@ -242,10 +243,10 @@ local function finish(base, jk, id, state, now, from)
   end
 end
 
--- Move up to `max` due scheduled jobs to their waiting sets, oldest due first. Their ready time is their due time,
--- so aging counts from when they became runnable, not from when someone noticed.
+-- Move up to `max` (a whole number as text) due scheduled jobs to their waiting sets, oldest due first. Their ready
+-- time is their due time, so aging counts from when they became runnable, not from when someone noticed.
 local function promote(base, now, max)
-  local due = redis.call('ZRANGEBYSCORE', base .. ':scheduled', '-inf', S(now), 'WITHSCORES', 'LIMIT', '0', S(max))
+  local due = redis.call('ZRANGEBYSCORE', base .. ':scheduled', '-inf', S(now), 'WITHSCORES', 'LIMIT', '0', max)
   local n = #due / 2
   if n == 0 then return 0 end
   local seq = redis.call('HINCRBY', base .. ':meta', 'seq', S(n)) - n
@@ -375,7 +376,7 @@ local function takeClaimed(base, claimed, now, nowUs, leaseMs, worker, startNow,
   local nowS = S(now)
   for i, id in ipairs(valid) do
     countTask(perTask, tasks[i])
-    local attempt, token = S(tonumber(attempts[i] or '0') + 1), S(first + i - 1)
+    local attempt, token = attempts[i] and S(tonumber(attempts[i]) + 1) or '1', S(first + i - 1)
     -- One HGETALL (above) and one HSET per job. 'started': now for the jobs that start at once, else cleared; a job
     -- never claimed before (no 'attempt' yet) has none to clear, and one field fewer to write.
     if i <= startNow or attempts[i] then
