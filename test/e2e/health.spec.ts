@@ -156,7 +156,10 @@ describe('GET /health with UnoJobsHealthIndicator (Terminus)', () => {
       await deleteKeys(redis, `{${prefix}*`);
       await redis.quit();
     });
-    const url = await boot(new RedisJobStorage({ connection: { host: '127.0.0.1', port: proxy.port }, prefix }), { timeoutMs: 1000 });
+    const storage = new RedisJobStorage({ connection: { host: '127.0.0.1', port: proxy.port }, prefix });
+    // The app does not own a store it was given: closed here, after the app (cleanups run after app.close()).
+    cleanups.push(() => storage.close());
+    const url = await boot(storage, { timeoutMs: 1000 });
     await outage(url, proxy);
   }, 60_000);
 
@@ -176,6 +179,7 @@ describe('GET /health with UnoJobsHealthIndicator (Terminus)', () => {
       tablePrefix,
       runMigrations: true,
     });
+    cleanups.push(() => storage.close());
     const url = await boot(storage, { timeoutMs: 1000 });
     await outage(url, proxy);
   }, 60_000);
