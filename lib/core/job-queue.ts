@@ -26,7 +26,7 @@ import {
 import {
   type EnqueueOptions,
 } from './job.js';
-import { MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
+import { isStoredName, MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateAttempts, validateEventName, validatePriority, validateQueueName, validateTimeout, type TaskRegistry } from './task-registry.js';
@@ -450,7 +450,7 @@ export class JobQueue {
     if (runAt !== undefined && runAt.getTime() > this.deps.clock.now() + MAX_DELAY_MS) {
       throw new InvalidJobError(messages.runAtTooFar(runAt, MAX_DELAY_MS));
     }
-    if (jobId !== undefined && (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > 200 || !jobId.isWellFormed())) {
+    if (jobId !== undefined && !isStoredName(jobId)) {
       throw new InvalidJobError(messages.invalidJobId(jobId));
     }
     const group = options.group !== undefined ? options.group : (definition as { group?: (p: unknown) => unknown }).group?.(payload);
@@ -512,7 +512,7 @@ function dedupeOf(options: EnqueueOptions): JobDedupe | null {
 /** Throw unless `value` is `{ key }` (1..200 characters, well-formed), with `field` a whole number of ms in range when named. */
 function checkKey(option: string, value: unknown, field?: string, range?: string): void {
   const key = (value as { key?: unknown } | null)?.key;
-  if (typeof value !== 'object' || value === null || typeof key !== 'string' || key.length === 0 || key.length > 200 || !key.isWellFormed()) {
+  if (typeof value !== 'object' || value === null || !isStoredName(key)) {
     throw new InvalidJobError(messages.invalidDedupe(option, value, `{ key: a string of 1 to 200 characters, no lone surrogate${field ? `, ${field}: ${range}` : ''} }`));
   }
   if (!field) return;

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../contract/clock.js';
 import { ConfigurationError, UnoJobsError, messages } from '../contract/errors.js';
 import { JobEvents } from './events.js';
 import { JobQueue } from './job-queue.js';
-import { resolveLimits, type JobLimits, type ResolvedLimits } from './limits.js';
+import { isStoredName, resolveLimits, type JobLimits, type ResolvedLimits } from './limits.js';
 import { Maintenance } from './maintenance.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload.js';
@@ -572,18 +572,18 @@ function isInstrumentation(value: unknown): value is Instrumentation {
   return (enqueue === undefined || typeof enqueue === 'function') && (attempt === undefined || typeof attempt === 'function');
 }
 
-/** Refuse a setting that is not a whole number from `min` to `max`, naming it and what it takes. */
 /**
- * The worker id is stored with every job the worker holds (a SQL column of 200 characters) and joined into Redis
- * hand-off messages by newlines: refuse what would fail every claim or garble a message, before anything starts.
+ * The worker id is stored with every job the worker holds and joined into Redis hand-off messages by newlines:
+ * refuse what would fail every claim or garble a message, before anything starts.
  */
 function checkWorkerId(id: unknown): void {
   // eslint-disable-next-line no-control-regex
-  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || /[\u0000-\u001f\u007f]/.test(id) || !id.isWellFormed()) {
+  if (!isStoredName(id) || /[\u0000-\u001f\u007f]/.test(id)) {
     throw new ConfigurationError(messages.invalidOption('worker.id', id, 'a string of 1 to 200 characters with no control character or lone surrogate (it is stored with every job the worker holds)'));
   }
 }
 
+/** Refuse a setting that is not a whole number from `min` to `max`, naming it and what it takes. */
 function wholeNumber(name: string, value: unknown, expected: string, min = 0, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
     throw new ConfigurationError(messages.invalidOption(name, value, expected));
