@@ -26,7 +26,10 @@ describe('PostgreSQL: lease renewals do not wait behind the app’s connection p
       const lease = { id: 'a', token: claimed!.token };
       const renewal = store.heartbeat([lease], 60_000);
       // Generous: a renewal waiting for the pool would wait for as long as the handlers hold it (forever here).
-      const outcome = await Promise.race([renewal.then(() => 'renewed'), new Promise((r) => setTimeout(() => r('stuck'), 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise((r) => (timer = setTimeout(() => r('stuck'), 10_000)));
+      const outcome = await Promise.race([renewal.then(() => 'renewed'), stuck]);
+      clearTimeout(timer);
       expect(outcome).toBe('renewed');
       for (const qr of held) {
         await qr.rollbackTransaction();
