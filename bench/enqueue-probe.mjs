@@ -3,7 +3,9 @@
  * take turns, in alternating order), on the Redis at 127.0.0.1:6379. Each build is a checkout with
  * `npm run bench:build` done.
  *
- *   N=1000 REPS=30 node bench/enqueue-probe.mjs /work/main /path/to/other/checkout
+ *   N=1000 REPS=30 node bench/enqueue-probe.mjs /work/main /path/to/other/checkout bee-queue
+ *
+ * `bee-queue` (or `bullmq`) in the list adds that peer's adapter from the first checkout's build.
  *
  * Prints, per build, the medians over rounds of: µs per enqueue, the client's CPU µs per enqueue
  * (`process.cpuUsage`), Redis' CPU µs per enqueue (`INFO cpu`), `EVALSHA` µs and calls per enqueue
@@ -12,7 +14,8 @@
 import { Redis } from 'ioredis';
 import { resolve } from 'node:path';
 // Checkouts as absolute paths: the builds are imported from their own dist-bench folders.
-const dirs = process.argv.slice(2).map((dir) => resolve(dir));
+const PEERS = { 'bee-queue': ['bee-queue.js', 'BeeQueueAdapter'], bullmq: ['bullmq.js', 'BullmqAdapter'] };
+const dirs = process.argv.slice(2).map((dir) => (PEERS[dir] ? dir : resolve(dir)));
 const N = Number(process.env.N ?? 3000), REPS = Number(process.env.REPS ?? 5);
 const admin = new Redis();
 const info = async () => {
@@ -23,8 +26,15 @@ const info = async () => {
 };
 const adapters = [];
 for (const d of dirs) {
-  const { UnoAdapter } = await import(d + '/dist-bench/bench/adapters/uno.js');
-  const a = new UnoAdapter({ backend: 'redis' });
+  let a;
+  if (PEERS[d]) {
+    const [file, name] = PEERS[d];
+    const Adapter = (await import(dirs.find((x) => !PEERS[x]) + '/dist-bench/bench/adapters/' + file))[name];
+    a = new Adapter({ backend: 'redis', runId: `probe${Date.now() % 100000}` });
+  } else {
+    const { UnoAdapter } = await import(d + '/dist-bench/bench/adapters/uno.js');
+    a = new UnoAdapter({ backend: 'redis' });
+  }
   await a.setup();
   for (let i = 0; i < 300; i++) await a.enqueue({ i, t: Date.now() });
   adapters.push([d, a]);
