@@ -106,7 +106,7 @@ export const messages = {
   duplicateTask: (task: string, first: string, second: string) =>
     `Task "${task}" is declared twice: by ${first} and by ${second}. Task names must be unique; rename one of them.`,
   invalidTaskName: (task: unknown) =>
-    `Task name ${JSON.stringify(task)} is invalid: use a non-empty string of at most 200 characters, or a reference from defineTask().`,
+    `Task name ${JSON.stringify(task)} is invalid: use a non-empty string of at most 200 characters with no lone surrogate (stores write names as UTF-8), or a reference from defineTask().`,
   invalidQueueName: (queue: unknown) =>
     `Queue name ${JSON.stringify(queue)} is invalid: use a non-empty string of letters, digits, '.', '_', ':' or '-' (at most 100).`,
   invalidPriority: (priority: unknown) =>
@@ -304,7 +304,7 @@ export const messages = {
   scheduleTiming: () => `A schedule needs exactly one of cron (an expression) and every (milliseconds).`,
   timezoneWithEvery: () => `timezone applies to cron schedules only; an interval (every) counts milliseconds.`,
   invalidScheduleName: (name: unknown) =>
-    `Schedule name ${JSON.stringify(name)} is invalid: use 1 to 150 characters without whitespace or '#'.`,
+    `Schedule name ${JSON.stringify(name)} is invalid: use 1 to 150 characters without whitespace, '#' or a lone surrogate.`,
   invalidMissed: (missed: unknown) => `missed ${JSON.stringify(missed)} is invalid. Use 'skip', 'last' or 'all'.`,
   invalidMaxMissed: (maxMissed: unknown) => `maxMissed ${String(maxMissed)} is invalid: pass a whole number from 1 to 1000.`,
   invalidSchedule: (name: string, reason: string) => `Schedule "${name}": ${reason}`,
@@ -331,7 +331,7 @@ export const messages = {
     `would store the subscription again. Remove "${event}" from the task's 'on' option and deploy first; unsubscribe ` +
     `is for subscriptions of tasks that no longer exist in your code.`,
   invalidEventName: (event: unknown) =>
-    `Event name ${JSON.stringify(event)} is invalid: use a non-empty string of at most 200 characters.`,
+    `Event name ${JSON.stringify(event)} is invalid: use a non-empty string of at most 200 characters with no lone surrogate (stores write names as UTF-8).`,
   // @nestjs/schedule adoption (UnoJobsModule.forRoot({ nestSchedule: 'adopt' }), docs/nest-schedule.md)
   nestScheduleModuleImported: () =>
     `ScheduleModule (from @nestjs/schedule) is imported while UnoJobsModule adopts its @Cron, @Interval and @Timeout ` +
@@ -376,7 +376,7 @@ export const messages = {
     `failed: ${failed} failed jobs are kept in the store, above the threshold of ${max}. Inspect them (jobs.list({ state: 'failed' })), ` +
     `fix the cause and retry or remove them, or raise maxFailed.`,
   invalidPauseTask: (task: unknown) =>
-    `Cannot pause or resume task ${JSON.stringify(task)}: a task is named by a string of 1..200 characters. Pass ` +
+    `Cannot pause or resume task ${JSON.stringify(task)}: a task is named by a string of 1..200 characters with no lone surrogate. Pass ` +
     `{ queue, task: 'report.build' } for one task, or the queue name alone for the whole queue.`,
   pauseUnsupported: () =>
     `This job store cannot pause queues or tasks (it does not implement pause()). Every store of @uno/jobs can; ` +
@@ -452,7 +452,7 @@ export const messages = {
     `This job store keeps no versioned documents (it does not implement readDocument and writeDocument), which ` +
     `alerts need for their cluster-wide state. Every store of @uno/jobs does; a custom store implements both (see docs/storage.md).`,
   invalidDocumentKey: (key: unknown) =>
-    `Document key ${JSON.stringify(key)} is invalid: use 1 to 200 characters.`,
+    `Document key ${JSON.stringify(key)} is invalid: use 1 to 200 characters with no lone surrogate.`,
   webhookRefused: (url: string, status: string) =>
     `Webhook ${url} refused an alert notice with ${status}; it is not retried. Check the URL, the receiver's ` +
     `authentication (headers, secret) and that it accepts a JSON POST.`,

@@ -33,9 +33,9 @@ export interface StoredDocument {
 /** Longest key of a stored document. */
 export const MAX_DOCUMENT_KEY = 200;
 
-/** Throw unless `key` is a document key of 1..200 characters (stores call it before reading or writing). */
+/** Throw unless `key` is a document key of 1..200 characters, well-formed (stores call it before reading or writing). */
 export function checkDocumentKey(key: unknown): void {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_DOCUMENT_KEY) throw new InvalidJobError(messages.invalidDocumentKey(key));
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_DOCUMENT_KEY || !key.isWellFormed()) throw new InvalidJobError(messages.invalidDocumentKey(key));
 }
 
 /**

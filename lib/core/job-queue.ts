@@ -566,7 +566,7 @@ function settled<R>(job: JobRecord): R {
 function pauseTarget(target: string | PauseTarget): Required<PauseTarget> {
   const { queue, task = null } = typeof target === 'string' ? { queue: target } : (target ?? {}) as PauseTarget;
   validateQueueName(queue);
-  if (task !== null && (typeof task !== 'string' || task.length === 0 || task.length > 200)) {
+  if (task !== null && !isStoredName(task)) {
     throw new InvalidJobError(messages.invalidPauseTask(task));
   }
   return { queue, task };

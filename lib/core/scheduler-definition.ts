@@ -114,9 +114,9 @@ export const tickJobId = (name: string, tick: number): string => `${RESERVED_JOB
  */
 export const isTickJobId = (id: string): boolean => id.startsWith(RESERVED_JOB_ID_PREFIX);
 
-/** Throw unless `name` is a usable schedule name: 1..150 characters, no whitespace, no `#`. */
+/** Throw unless `name` is a usable schedule name: 1..150 characters, no whitespace, no `#`, no lone surrogate. */
 export function validateScheduleName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !/^[^\s#]{1,150}$/.test(name)) throw new InvalidJobError(messages.invalidScheduleName(name));
+  if (typeof name !== 'string' || !/^[^\s#]{1,150}$/.test(name) || !name.isWellFormed()) throw new InvalidJobError(messages.invalidScheduleName(name));
 }
 
 /**

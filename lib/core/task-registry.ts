@@ -3,7 +3,7 @@ import { PRIORITIES, type BackoffOptions, type Priority } from '../contract/job.
 import type { RateLimit } from '../contract/job-storage.js';
 import { type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
-import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
+import { isStoredName, MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateBatch, type BatchHandler, type BatchOptions } from './batcher.js';
 import { isTaskRef, PRODUCER_OPTIONS, type TaskRef } from './task-ref.js';
@@ -113,12 +113,12 @@ const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** Throw unless `event` is a usable event name. */
 export function validateEventName(event: unknown): asserts event is string {
-  if (typeof event !== 'string' || event.length === 0 || event.length > 200) throw new InvalidJobError(messages.invalidEventName(event));
+  if (!isStoredName(event)) throw new InvalidJobError(messages.invalidEventName(event));
 }
 
 /** Throw unless `name` is a usable task name. */
 export function validateTaskName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new InvalidJobError(messages.invalidTaskName(name));
+  if (!isStoredName(name)) throw new InvalidJobError(messages.invalidTaskName(name));
 }
 
 /** Throw unless `queue` is a usable queue name (safe as a Redis key part and a SQL value). */

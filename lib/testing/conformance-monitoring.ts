@@ -52,6 +52,8 @@ export const monitoringCases: ConformanceCase[] = [
       assert.equal(await s.readDocument('other'), null, 'documents are independent');
       await assert.rejects(s.readDocument(''), /Document key "" is invalid/);
       await assert.rejects(s.writeDocument('k'.repeat(201), null, '{}'), /Document key/);
+      // UTF-8 would store 'alerts\ud800' as 'alerts\ufffd', the key of another document.
+      await assert.rejects(s.writeDocument('alerts\ud800', null, '{}'), /Document key "alerts\\ud800" is invalid: use 1 to 200 characters with no lone surrogate/);
     },
   },
   {

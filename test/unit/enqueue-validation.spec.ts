@@ -20,7 +20,13 @@ describe('enqueue refuses bad input with a clear error and writes nothing', () =
 
   it('a task is a non-empty name or a defineTask reference (a name with no handler here is accepted: see typed-tasks.spec)', async () => {
     await expect(env.queue.enqueue('', {})).rejects.toThrow(InvalidJobError);
-    await expect(env.queue.enqueue('', {})).rejects.toThrow('Task name "" is invalid: use a non-empty string of at most 200 characters, or a reference from defineTask().');
+    await expect(env.queue.enqueue('', {})).rejects.toThrow(
+      'Task name "" is invalid: use a non-empty string of at most 200 characters with no lone surrogate (stores write names as UTF-8), or a reference from defineTask().',
+    );
+    // Stores write names as UTF-8, where 'report\ud800' and 'report\ud801' would both become 'report\ufffd'.
+    await expect(env.queue.enqueue('report\ud800', {})).rejects.toThrow('Task name "report\\ud800" is invalid');
+    expect(() => env.uno.register('report\ud801', () => 1)).toThrow('Task name "report\\ud801" is invalid');
+    await expect(env.queue.pause({ queue: 'default', task: 'report\ud800' })).rejects.toThrow('a task is named by a string of 1..200 characters with no lone surrogate');
     // Something shaped like a reference but not made by defineTask.
     await expect(env.queue.enqueue({ name: 'known.task', options: {} } as never, {})).rejects.toThrow('Task name {"name":"known.task","options":{}} is invalid');
     const counts = await env.queue.counts();

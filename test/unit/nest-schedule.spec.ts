@@ -297,7 +297,7 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
       'Schedule "LegacyService.warm" is declared twice: by LegacyService.warm and by OtherWarm.warm. Give one of them another name.',
     );
     await expect(boot({ clock: new ManualClock(T0), nestSchedule: 'adopt', providers: [SpacedService] })).rejects.toThrow(
-      `@Cron on SpacedService.report: Schedule name "nightly report" is invalid: use 1 to 150 characters without whitespace or '#'.`,
+      `@Cron on SpacedService.report: Schedule name "nightly report" is invalid: use 1 to 150 characters without whitespace, '#' or a lone surrogate.`,
     );
   });
 

@@ -73,5 +73,8 @@ describe('event triggers: @Task(..., { on }) and jobs.emit', () => {
     expect(() => uno.register('x', () => 1, { on: '' })).toThrow('Task "x": Event name "" is invalid');
     expect(() => uno.register('y', () => 1, { on: [42 as never] })).toThrow('Event name 42 is invalid');
     await expect(uno.queue.emit('', null)).rejects.toThrow('Event name "" is invalid');
+    // Two names differing only in a lone surrogate would be one name in a store (UTF-8 turns both into U+FFFD).
+    expect(() => uno.register('z', () => 1, { on: 'paid\ud800' })).toThrow('Event name "paid\\ud800" is invalid: use a non-empty string of at most 200 characters with no lone surrogate');
+    await expect(uno.queue.emit('paid\udc00', null)).rejects.toThrow('Event name "paid\\udc00" is invalid');
   });
 });

@@ -335,6 +335,7 @@ describe('dynamic schedules', () => {
     await expect(uno.scheduler.upsert('x', { cron: '99 * * * *', task: 'tick' })).rejects.toThrow(/^Schedule "x": Cron expression "99/);
     await expect(uno.scheduler.upsert('x', { cron: '* * * * *', every: 5, task: 'tick' })).rejects.toThrow('exactly one of cron');
     await expect(uno.scheduler.upsert('a b', { every: 1000, task: 'tick' })).rejects.toThrow('Schedule name "a b" is invalid');
+    await expect(uno.scheduler.upsert('nightly\ud800', { every: 1000, task: 'tick' })).rejects.toThrow(/^Schedule name "nightly\\ud800" is invalid: .*a lone surrogate/);
     await expect(uno.scheduler.upsert('x', { every: 1000, task: 'tick', missed: 'some' as never })).rejects.toThrow("Use 'skip', 'last' or 'all'");
   });
 
