@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Priority } from '../contract/job.js';
+import type { JobPage, Priority } from '../contract/job.js';
 import { newJob, claimReq, err, sleep, type ConformanceCase } from './conformance-helpers.js';
 
 /** Conformance cases of a job's life: insert, claim order, outcomes, fencing, leases and recovery. */
@@ -112,6 +112,29 @@ export const jobCases: ConformanceCase[] = [
       assert.deepEqual(batch.map((c) => c.job.id), ['b0', 'b1', 'b2', 'b3']);
       assert.ok(batch.every((c) => c.job.state === 'active' && c.job.attempt === 1 && typeof c.token === 'string'));
       assert.equal(new Set(batch.map((c) => c.token)).size, 4);
+    },
+  },
+  {
+    name: 'batches of 250 jobs are claimed in input order and listed newest first, whatever their ids sort as',
+    run: async (s) => {
+      // Ids that sort against input order: a store that lost the order (equal or misprinted scores) would fall back to
+      // the ids. Two batches, so the counters run past several hundreds, and a third job alone.
+      const id = (i: number) => `o${String(999 - i).padStart(3, '0')}`;
+      await s.insert(Array.from({ length: 250 }, (_, i) => newJob({ id: id(i) })));
+      await s.insert(Array.from({ length: 250 }, (_, i) => newJob({ id: id(250 + i) })));
+      await s.insert([newJob({ id: id(500) })]);
+      const expected = Array.from({ length: 501 }, (_, i) => id(i));
+      const listed: string[] = [];
+      let cursor: string | null | undefined = null;
+      do {
+        const page: JobPage = await s.list({}, { limit: 200, cursor });
+        listed.push(...page.jobs.map((j) => j.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.deepEqual(listed, [...expected].reverse());
+      const claimed: string[] = [];
+      for (let batch = await s.claim(claimReq(100)); batch.length > 0; batch = await s.claim(claimReq(100))) claimed.push(...batch.map((c) => c.job.id));
+      assert.deepEqual(claimed, expected);
     },
   },
   {

@@ -91,6 +91,13 @@ local function keyHolder(spec, delay, runAtArg, mode, dk)
 end
 
 local stride = tonumber(ARGV[5])
+-- The orders and push sequences of a batch as text (see numberText), and a shared due time converted once.
+local orderText, seqText = S, S
+if n >= NUMBER_RUN then orderText, seqText = numberText(), numberText() end
+local sharedRunAt = nil
+if stride == 2 then
+  if ARGV[9] ~= '' then sharedRunAt = tonumber(ARGV[9]) else sharedRunAt = now + tonumber(ARGV[8]) end
+end
 for i = 1, n do
   local a = 10 + (i - 1) * stride
   local id = ARGV[a]
@@ -139,8 +146,10 @@ for i = 1, n do
     flags[i] = '0'
     out[#out + 1] = existing
   else
-    local runAt
-    if runAtArg ~= '' then runAt = tonumber(runAtArg) else runAt = now + tonumber(delay) end
+    local runAt = sharedRunAt
+    if not runAt then
+      if runAtArg ~= '' then runAt = tonumber(runAtArg) else runAt = now + tonumber(delay) end
+    end
     order = order + 1
     local state = 'waiting'
     if kids ~= '' then state = 'waiting-children' elseif runAt > now then state = 'scheduled' end
@@ -169,14 +178,14 @@ for i = 1, n do
       runTask, runState, runCount = task, state, 1
     end
     if listed then
-      listed[#listed + 1] = S(order)
+      listed[#listed + 1] = orderText(order)
       listed[#listed + 1] = id
     else
       redis.call('ZADD', base .. ':all', S(order), id)
     end
     if state == 'waiting' then
       seq = seq + 1
-      pushWaiting(base, id, prio, seq, group, waiting)
+      pushWaiting(base, id, prio, seq, group, waiting, group == '' and seqText(seq))
       woken = true
     elseif state == 'scheduled' then
       redis.call('ZADD', base .. ':scheduled', S(runAt), id)
