@@ -11,7 +11,8 @@
  * `complete` (outcomes in batches of `batch`), `prune` (every completed job deleted by retention, in steps of `batch`),
  * all in one queue, after a few jobs went through every step uncounted; then an idle worker's claims, per call:
  * `claim-one` (one job waiting) and `claim-empty` (none); and `insert-handed`: a one-job insert that hands its job to a
- * parked idle worker (the claim the worker then makes is answered in its process).
+ * parked idle worker (the claim the worker then makes is answered in its process). Then bee-queue's producer on the
+ * same server, for comparison: `bee-queue-one` (`job.save()` one by one) and `bee-queue-bulk` (`saveAll` of `batch`).
  * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
  * With `UNO_CALLGRIND_KEEP=1` the dumps are kept and their folder printed, for `callgrind_annotate <dump>`.
  */
@@ -21,6 +22,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import BeeQueue from 'bee-queue';
 import { Redis } from 'ioredis';
 import type { ClaimedJob, NewJob } from '../lib/contract/job.js';
 import { RedisJobStorage } from '../lib/redis.js';
@@ -120,6 +122,25 @@ try {
       if ((await storage.claim(handed)).length !== 1) throw new Error('the inserted job was not handed to the parked worker');
     }
   });
+  // bee-queue's producer with the bench adapter's settings, on the same server: its Redis work per enqueue, one by one
+  // and in batches, beside Uno's insert-one and insert (same payloads).
+  const bee = new BeeQueue<{ i: number; t: number }>('bee', {
+    redis: { host: '127.0.0.1', port },
+    isWorker: false,
+    getEvents: false,
+    sendEvents: false,
+    storeJobs: false,
+  });
+  await bee.ready();
+  const beePayload = () => ({ i: 1234, t: Date.now() });
+  for (let i = 0; i < 10; i++) await bee.createJob(beePayload()).save();
+  await counted('bee-queue-one', one, async () => {
+    for (let i = 0; i < one; i++) await bee.createJob(beePayload()).save();
+  });
+  await counted('bee-queue-bulk', jobs, async () => {
+    for (let i = 0; i < jobs; i += batch) await bee.saveAll(Array.from({ length: batch }, () => bee.createJob(beePayload())));
+  });
+  await bee.close();
 } finally {
   await storage.close().catch(() => undefined);
   await admin.shutdown('NOSAVE').catch(() => undefined);
