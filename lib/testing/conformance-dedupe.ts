@@ -9,6 +9,24 @@ const keyed = (mode: DedupeMode, key: string, overrides: Partial<NewJob> = {}, t
 /** Conformance cases of dedupe keys: `window`, `debounce` and `replace` (see `DedupeMode`). */
 export const dedupeCases: ConformanceCase[] = [
   {
+    name: 'a batch with a dedupe key among 40 plain jobs of two priorities keeps every job in its place in line and in the listing',
+    run: async (s) => {
+      await s.insert([keyed('window', 'w', { id: 'held', payload: '0' })]);
+      const plain = (i: number) => newJob({ id: `p${String(i).padStart(2, '0')}`, priority: i % 2 === 0 ? 'high' : 'normal' });
+      // The keyed job in the middle is held by 'held' (not created); a store may write what came before it first.
+      const batch = [...Array.from({ length: 20 }, (_, i) => plain(i)), keyed('window', 'w', { id: 'dup', payload: '1' }), ...Array.from({ length: 20 }, (_, i) => plain(20 + i))];
+      const results = await s.insert(batch);
+      assert.deepEqual(results.map((r) => r.created), batch.map((job) => job.id !== 'dup'));
+      assert.equal(results[20]!.job.id, 'held');
+      const ids = Array.from({ length: 40 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+      const listed = (await s.list({}, { limit: 100 })).jobs.map((j) => j.id);
+      assert.deepEqual(listed, [...ids].reverse().concat('held'));
+      const claimed: string[] = [];
+      for (let got = await s.claim(claimReq(7)); got.length > 0; got = await s.claim(claimReq(7))) claimed.push(...got.map((c) => c.job.id));
+      assert.deepEqual(claimed, [...ids.filter((_, i) => i % 2 === 0), 'held', ...ids.filter((_, i) => i % 2 === 1)]);
+    },
+  },
+  {
     name: 'dedupe window: one job per key and task within the window, a new one after it',
     run: async (s) => {
       const [first, same] = await s.insert([keyed('window', 'k', { payload: '1' }, 400), keyed('window', 'k', { payload: '2' }, 400)]);

@@ -49,14 +49,15 @@ local out = { nowS, '' }
 -- The listing and waiting sets' new entries (jobs in no group), written with one ZADD per set at the end, or before
 -- a dedupe key is looked at (keyHolder may move a job this call inserted). Tables only when there is a batch: what a
 -- script allocates, Lua's collector pays for on later calls (a one-job insert with them cost 30,000 instructions more).
-local listed, waiting = nil, nil
-if n > 1 then listed, waiting = {}, {} end
+-- Their lengths are counted here: Lua's # looks the end of a table up on each use.
+local listed, waiting, nListed, nWaiting = nil, nil, 0, nil
+if n > 1 then listed, waiting, nWaiting = {}, {}, {} end
 local function flush()
   if not listed then return end
   chunked('ZADD', base .. ':all', listed)
-  listed = {}
+  listed, nListed = {}, 0
   flushWaiting(base, waiting)
-  waiting = {}
+  waiting, nWaiting = {}, {}
 end
 
 if queuesKey then redis.call('SADD', queuesKey, queue) end
@@ -91,6 +92,8 @@ local function keyHolder(spec, delay, runAtArg, mode, dk)
 end
 
 local stride = tonumber(ARGV[5])
+-- jobKey(base, id) is jobPrefix .. id: one concatenation a job, no call.
+local jobPrefix = base .. ':job:'
 -- The orders and push sequences of a batch as text (see numberText), and a shared due time converted once.
 local orderText, seqText = S, S
 if n >= NUMBER_RUN then orderText, seqText = numberText(), numberText() end
@@ -101,7 +104,7 @@ end
 for i = 1, n do
   local a = 10 + (i - 1) * stride
   local id = ARGV[a]
-  local jk = jobKey(base, id)
+  local jk = jobPrefix .. id
   local task, prio, delay, runAtArg, spec, rare
   if stride == 2 then
     task, prio, delay, runAtArg, spec, rare = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[a + 1], ''
@@ -178,14 +181,23 @@ for i = 1, n do
       runTask, runState, runCount = task, state, 1
     end
     if listed then
-      listed[#listed + 1] = orderText(order)
-      listed[#listed + 1] = id
+      listed[nListed + 1], listed[nListed + 2], nListed = orderText(order), id, nListed + 2
     else
       redis.call('ZADD', base .. ':all', S(order), id)
     end
     if state == 'waiting' then
       seq = seq + 1
-      pushWaiting(base, id, prio, seq, group, waiting, group == '' and seqText(seq))
+      if waiting and group == '' then
+        -- pushWaiting's batch, inline: no call and no # per job.
+        local w, k = waiting[prio], nWaiting[prio] or 0
+        if not w then
+          w = {}
+          waiting[prio] = w
+        end
+        w[k + 1], w[k + 2], nWaiting[prio] = seqText(seq), id, k + 2
+      else
+        pushWaiting(base, id, prio, seq, group)
+      end
       woken = true
     elseif state == 'scheduled' then
       redis.call('ZADD', base .. ':scheduled', S(runAt), id)

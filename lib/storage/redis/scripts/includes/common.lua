@@ -199,9 +199,8 @@ local PARK_SLOTS = 1024
 local GROUP_LEVEL = 281474976710656 -- 2^48
 
 -- Add a waiting job to its set: B:w:<prio>, or its group's (entering the groups' turns at the back if new there).
--- With `batch` (a table by level), a job in no group is only noted there, for one ZADD per level (flushWaiting), with
--- `seqText` as its score when given (the text of seq, see numberText).
-local function pushWaiting(base, id, prio, seq, group, batch, seqText)
+-- With `batch` (a table by level), a job in no group is only noted there, for one ZADD per level (flushWaiting).
+local function pushWaiting(base, id, prio, seq, group, batch)
   if not group or group == '' then
     if not batch then
       redis.call('ZADD', base .. ':w:' .. prio, S(seq), id)
@@ -212,7 +211,7 @@ local function pushWaiting(base, id, prio, seq, group, batch, seqText)
       w = {}
       batch[prio] = w
     end
-    w[#w + 1] = seqText or S(seq)
+    w[#w + 1] = S(seq)
     w[#w + 1] = id
     return
   end
