@@ -126,6 +126,27 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
     }
   });
 
+  it('reads and transactions right after every pooled connection was killed succeed on fresh connections', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+    await store.init();
+    try {
+      await store.insert([newJob({ id: 'kept' })]);
+      // A failover or restart kills every pooled connection at once; the pool learns of its idle ones only as their
+      // sockets report it, so a statement's retry can draw another dead one.
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 8 }, () => store.counts()));
+        expect(await terminateAll()).toBeGreaterThan(1);
+        expect((await store.counts()).waiting).toBe(1);
+        await Promise.all(Array.from({ length: 8 }, () => store.get('kept')));
+        await terminateAll();
+        expect((await store.list({}, { limit: 10 })).jobs.map((j) => j.id)).toEqual(['kept']);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a worker whose connections are killed again and again still completes every job', async () => {
     await admin.query(`DELETE FROM ${prefix}jobs`);
     const JOBS = 600;

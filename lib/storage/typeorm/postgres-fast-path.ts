@@ -12,7 +12,7 @@ import { textArray } from './queries/text-array.js';
 import { CHILD_TOKEN_MARK } from './queries/flows.js';
 import type { TableNames } from './schema.js';
 import type { Rows } from './dialect.js';
-import { connectionLost, fromTypeorm, NUMBERS, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
+import { connectionLost, fromTypeorm, lostConnectionPause, NUMBERS, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
  * Name of a prepared statement: `uno_<table>_<key>`, readable when it fits PostgreSQL's 63-byte identifier limit.
@@ -105,7 +105,9 @@ export class PgFastPath {
     } catch (error) {
       if (!connectionLost(error)) throw error;
       // The claim may have committed before the connection died: take those jobs rather than orphaning them.
-      // One more try in all (as for any statement on a lost connection): the look-up, then the claim if it found none.
+      // One more try in all: the look-up, then the claim if it found none; after the pause in which the pool hears of
+      // other connections that died with this one (see LOST_CONNECTION_TRIES).
+      await lostConnectionPause(1);
       const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
       if (mine.length) return claimedRows(mine);
       rows = await this.runner.raw(q.text, params, q.name, false, NUMBERS);

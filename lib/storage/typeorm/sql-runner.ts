@@ -47,7 +47,8 @@ function retryable(error: unknown): boolean {
 
 /**
  * The connection died under the statement (killed backend, server restart, network reset). A pooled connection
- * that died while idle fails on first use, so one more try on a fresh connection usually succeeds.
+ * that died while idle fails on first use, so another try on a fresh connection usually succeeds (see
+ * {@link LOST_CONNECTION_TRIES}).
  */
 export function connectionLost(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown } };
@@ -59,18 +60,32 @@ export function connectionLost(error: unknown): boolean {
 }
 
 /**
- * Run again on deadlocks and serialisation failures (up to 5 times) and once on a lost connection. Safe for every
- * operation it wraps: each is one transaction that either committed or did not, and its retry re-reads the state
- * (a claim or outcome that did commit finds its rows changed and does nothing the second time).
+ * Tries of one statement or transaction whose connection died under it. A failover or restart kills every pooled
+ * connection at once, and the pool drops a dead idle connection only once its socket has reported the death: a retry
+ * made at once can draw another dead one (postgres-terminate.spec failed so on every run, with three tries and no
+ * wait too). So each retry first waits {@link lostConnectionPause}, in which the pool hears of the others.
+ */
+export const LOST_CONNECTION_TRIES = 3;
+
+/** The wait before retry `n` (1, 2) after a lost connection: 10 ms, then 20 ms. */
+export function lostConnectionPause(n: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 10 * n));
+}
+
+/**
+ * Run again on deadlocks and serialisation failures (up to 5 times) and on a lost connection (up to
+ * {@link LOST_CONNECTION_TRIES} tries in all). Safe for every operation it wraps: each is one transaction that either
+ * committed or did not, and its retry re-reads the state (a claim or outcome that did commit finds its rows changed and
+ * does nothing the second time).
  */
 export async function withRetry<T>(run: () => Promise<T>): Promise<T> {
-  let reconnected = false;
+  let lost = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
     } catch (error) {
-      if (!reconnected && connectionLost(error)) {
-        reconnected = true;
+      if (connectionLost(error) && ++lost < LOST_CONNECTION_TRIES) {
+        await lostConnectionPause(lost);
         continue;
       }
       if (attempt >= RETRIES || !retryable(error)) throw error;
@@ -128,9 +143,10 @@ export class PgRunner implements SqlRunner {
   ) {}
 
   /**
-   * A `$n` statement; `name` makes node-postgres prepare it once per connection (hot paths). `retry` allows one
-   * more try on a fresh connection when the connection died (not for inserts: a retry could not tell which rows
-   * the first try created). `types` replaces node-postgres' parsers for this statement (see {@link NUMBERS}).
+   * A `$n` statement; `name` makes node-postgres prepare it once per connection (hot paths). `retry` allows more
+   * tries on fresh connections when the connection died ({@link LOST_CONNECTION_TRIES}; not for inserts: a retry could
+   * not tell which rows the first try created). `types` replaces node-postgres' parsers for this statement (see
+   * {@link NUMBERS}).
    */
   async raw(text: string, values: unknown[], name?: string, retry = true, types?: PgTypes): Promise<Rows> {
     const run = async () => {
@@ -138,11 +154,13 @@ export class PgRunner implements SqlRunner {
       return rows(result.rows, result.rowCount);
     };
     if (!retry) return run();
-    try {
-      return await run();
-    } catch (error) {
-      if (!connectionLost(error)) throw error;
-      return run();
+    for (let lost = 0; ; ) {
+      try {
+        return await run();
+      } catch (error) {
+        if (!connectionLost(error) || ++lost >= LOST_CONNECTION_TRIES) throw error;
+        await lostConnectionPause(lost);
+      }
     }
   }
 
