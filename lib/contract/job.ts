@@ -304,3 +304,12 @@ export function newJobRecord(job: NewJob, state: JobState, runAt: number, create
     ...(job.group && { group: job.group }),
   };
 }
+
+/**
+ * Text that names something stores keep and compare (a job id, a dedupe key, a worker id, a task or event name, a document key): 1 to
+ * 200 characters (the SQL columns are `VARCHAR(200)`) and well-formed, since stores write UTF-8, where a lone
+ * surrogate becomes U+FFFD and two different names would become one.
+ */
+export function isStoredName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 200 && value.isWellFormed();
+}

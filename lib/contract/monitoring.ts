@@ -1,4 +1,5 @@
 import { InvalidJobError, messages } from './errors.js';
+import { isStoredName } from './job.js';
 
 /**
  * What a store keeps for monitoring, part of the storage contract: the worker registry, error patterns and metric
@@ -30,12 +31,12 @@ export interface StoredDocument {
   version: number;
 }
 
-/** Longest key of a stored document. */
+/** Longest key of a stored document (the limit of {@link isStoredName}). */
 export const MAX_DOCUMENT_KEY = 200;
 
 /** Throw unless `key` is a document key of 1..200 characters, well-formed (stores call it before reading or writing). */
 export function checkDocumentKey(key: unknown): void {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_DOCUMENT_KEY || !key.isWellFormed()) throw new InvalidJobError(messages.invalidDocumentKey(key));
+  if (!isStoredName(key)) throw new InvalidJobError(messages.invalidDocumentKey(key));
 }
 
 /**

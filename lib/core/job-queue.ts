@@ -13,6 +13,7 @@ import type { JobEvents } from './events.js';
 import {
   FINAL_STATES,
   isGroupName,
+  isStoredName,
   type InsertResult,
   type JobCounts,
   type JobFilter,
@@ -26,7 +27,7 @@ import {
 import {
   type EnqueueOptions,
 } from './job.js';
-import { isStoredName, MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
+import { MAX_DELAY_MS, RESERVED_JOB_ID_PREFIX } from './limits.js';
 import { toJson } from './payload.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateAttempts, validateEventName, validatePriority, validateQueueName, validateTimeout, type TaskRegistry } from './task-registry.js';

@@ -53,15 +53,6 @@ export function resolveLimits(limits: JobLimits = {}): ResolvedLimits {
 }
 
 /**
- * Text that names something stores keep and compare (a job id, a dedupe key, a worker id, a task or event name): 1 to
- * 200 characters (the SQL columns are `VARCHAR(200)`) and well-formed, since stores write UTF-8, where a lone
- * surrogate becomes U+FFFD and two different names would become one.
- */
-export function isStoredName(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 200 && value.isWellFormed();
-}
-
-/**
  * Cut `text` to `max` characters plus a marker that says how much was cut and which option keeps more. Never splits
  * a surrogate pair, so the stored text stays valid UTF-16 (and valid UTF-8 once encoded).
  */

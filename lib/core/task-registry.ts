@@ -1,9 +1,9 @@
 import { ConfigurationError, InvalidJobError, messages } from '../contract/errors.js';
-import { PRIORITIES, type BackoffOptions, type Priority } from '../contract/job.js';
+import { isStoredName, PRIORITIES, type BackoffOptions, type Priority } from '../contract/job.js';
 import type { RateLimit } from '../contract/job-storage.js';
 import { type RetryPolicy } from './job.js';
 import type { JobContext } from './job-context.js';
-import { isStoredName, MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
+import { MAX_ATTEMPTS, MAX_DELAY_MS } from './limits.js';
 import { validateBackoff } from './retry-policy.js';
 import { validateBatch, type BatchHandler, type BatchOptions } from './batcher.js';
 import { isTaskRef, PRODUCER_OPTIONS, type TaskRef } from './task-ref.js';

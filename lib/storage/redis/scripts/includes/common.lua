@@ -46,9 +46,9 @@ end
 -- one above the number asked for last, only its last two digits change (below a hundred): they come from TWO_DIGITS,
 -- and the digits above them are formatted once per hundred. Any other n is formatted in full, so a caller that skips
 -- numbers stays right. TWO_DIGITS is built per formatter (its strings are constants, interned when Lua loaded the
--- script, but a table literal is built each time it runs; at the top of the script that cost a one-job claim 12,000
--- instructions): worth it for a batch of 16 numbers or more (NUMBER_RUN). An insert of 250 jobs: 47,800 to 45,800
--- instructions a job (bench/redis-instructions.ts).
+-- script, but a table literal is built each time it runs; at the top of the script it cost an empty or one-job claim
+-- 13,000-15,000 instructions): worth it for a batch of 16 numbers or more (NUMBER_RUN). An insert of 250 jobs:
+-- 47,800 to 45,800 instructions a job (bench/redis-instructions.ts).
 local function numberText()
   local TWO_DIGITS = {
     '00', '01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '16', '17', '18',
