@@ -67,22 +67,22 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
     }
   });
 
-  it('a claim killed twice fails cleanly and leaves every job waiting', async () => {
-    await admin.query(`DELETE FROM ${prefix}jobs`);
-    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
-    await store.init();
+  /**
+   * Start a claim of the 20 waiting jobs while the table is locked, kill `kills` of its tries while each waits on the
+   * lock (a killed backend can still be listed for a moment: skip it), then release the lock. The claim comes back
+   * wrapped, so that a kill that never happened fails the test here rather than pass for the claim's own failure.
+   */
+  const claimKilled = async (store: TypeormJobStorage, kills: number) => {
     const locker = admin.createQueryRunner();
     try {
-      await store.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `t${i}` })));
       await locker.startTransaction();
       // Should the test fail midway, PostgreSQL ends the lock holder itself rather than stall the other tests.
       await locker.query(`SET LOCAL idle_in_transaction_session_timeout = '15s'`);
       await locker.query(`LOCK TABLE ${prefix}jobs IN ACCESS EXCLUSIVE MODE`);
       const claim = store.claim({ queue: 'q', limit: 20, leaseMs: 10_000, workerId: 'victim' });
       claim.catch(() => undefined);
-      // Kill the first attempt, then the retry (a killed backend can still be listed for a moment: skip it).
       const killed: number[] = [];
-      for (let kill = 0; kill < 2; kill++) {
+      for (let kill = 0; kill < kills; kill++) {
         await waitFor(async () => {
           const rows = (await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [app])) as { pid: number }[];
           const fresh = rows.find((r) => !killed.includes(r.pid));
@@ -90,15 +90,41 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
           await admin.query(`SELECT pg_terminate_backend($1)`, [fresh.pid]);
           killed.push(fresh.pid);
           return true;
-        }, 5000, `attempt ${kill + 1} of the claim to wait on the lock, and be killed`);
+        }, 5000, `try ${kill + 1} of the claim to wait on the lock, and be killed`);
       }
-      await expect(claim).rejects.toThrow();
       await locker.commitTransaction();
-      expect(await store.counts()).toMatchObject({ waiting: 20, active: 0 });
-      expect(await store.claim({ queue: 'q', limit: 20, leaseMs: 1000, workerId: 'next' })).toHaveLength(20);
+      return { claim };
     } finally {
       if (locker.isTransactionActive) await locker.rollbackTransaction();
       await locker.release();
+    }
+  };
+
+  it('a claim killed twice takes every job on its third try, each counted once', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+    await store.init();
+    try {
+      await store.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `t${i}` })));
+      const claimed = await (await claimKilled(store, 2)).claim;
+      expect(claimed.map((c) => c.job.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `t${i}`).sort());
+      expect(claimed.every((c) => c.job.attempt === 1)).toBe(true);
+      expect(await store.counts()).toMatchObject({ waiting: 0, active: 20 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a claim killed on each of its three tries fails cleanly and leaves every job waiting', async () => {
+    await admin.query(`DELETE FROM ${prefix}jobs`);
+    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+    await store.init();
+    try {
+      await store.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `t${i}` })));
+      await expect((await claimKilled(store, 3)).claim).rejects.toThrow(/terminating connection/);
+      expect(await store.counts()).toMatchObject({ waiting: 20, active: 0 });
+      expect(await store.claim({ queue: 'q', limit: 20, leaseMs: 1000, workerId: 'next' })).toHaveLength(20);
+    } finally {
       await store.close();
     }
   });

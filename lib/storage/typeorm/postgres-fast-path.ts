@@ -12,7 +12,7 @@ import { textArray } from './queries/text-array.js';
 import { CHILD_TOKEN_MARK } from './queries/flows.js';
 import type { TableNames } from './schema.js';
 import type { Rows } from './dialect.js';
-import { connectionLost, fromTypeorm, lostConnectionPause, NUMBERS, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
+import { connectionLost, fromTypeorm, LOST_CONNECTION_TRIES, lostConnectionPause, NUMBERS, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
  * Name of a prepared statement: `uno_<table>_<key>`, readable when it fits PostgreSQL's 63-byte identifier limit.
@@ -100,17 +100,22 @@ export class PgFastPath {
     const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token, startNow];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
     let rows: Rows;
-    try {
-      rows = await this.runner.raw(q.text, params, q.name, false, NUMBERS);
-    } catch (error) {
-      if (!connectionLost(error)) throw error;
-      // The claim may have committed before the connection died: take those jobs rather than orphaning them.
-      // One more try in all: the look-up, then the claim if it found none; after the pause in which the pool hears of
-      // other connections that died with this one (see LOST_CONNECTION_TRIES).
-      await lostConnectionPause(1);
-      const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
-      if (mine.length) return claimedRows(mine);
-      rows = await this.runner.raw(q.text, params, q.name, false, NUMBERS);
+    // Up to LOST_CONNECTION_TRIES tries when the connection dies under the claim, each after the pause in which the
+    // pool hears of other connections that died with it. A claim may have committed before its connection died, and
+    // every try uses the same token: each try after the first looks up what an earlier one took, and returns those jobs
+    // rather than orphaning them; it claims again only when they found none.
+    for (let lost = 0; ; ) {
+      try {
+        if (lost > 0) {
+          const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
+          if (mine.length) return claimedRows(mine);
+        }
+        rows = await this.runner.raw(q.text, params, q.name, false, NUMBERS);
+        break;
+      } catch (error) {
+        if (!connectionLost(error) || ++lost >= LOST_CONNECTION_TRIES) throw error;
+        await lostConnectionPause(lost);
+      }
     }
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));

@@ -78,7 +78,20 @@ export function lostConnectionPause(n: number): Promise<void> {
  * committed or did not, and its retry re-reads the state (a claim or outcome that did commit finds its rows changed and
  * does nothing the second time).
  */
-export async function withRetry<T>(run: () => Promise<T>): Promise<T> {
+export function withRetry<T>(run: () => Promise<T>): Promise<T> {
+  return retrying(run, true);
+}
+
+/**
+ * Run again, on a fresh connection, when the connection died under `run` (up to {@link LOST_CONNECTION_TRIES} tries in
+ * all); other errors are thrown at once. For a statement that changes nothing, or whose second run finds its own
+ * changes made.
+ */
+export function onLostConnection<T>(run: () => Promise<T>): Promise<T> {
+  return retrying(run, false);
+}
+
+async function retrying<T>(run: () => Promise<T>, deadlocks: boolean): Promise<T> {
   let lost = 0;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -88,7 +101,7 @@ export async function withRetry<T>(run: () => Promise<T>): Promise<T> {
         await lostConnectionPause(lost);
         continue;
       }
-      if (attempt >= RETRIES || !retryable(error)) throw error;
+      if (!deadlocks || attempt >= RETRIES || !retryable(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
   }
@@ -153,15 +166,7 @@ export class PgRunner implements SqlRunner {
       const result = await this.pool.query(name ? { name, text, values, types } : { text, values, types });
       return rows(result.rows, result.rowCount);
     };
-    if (!retry) return run();
-    for (let lost = 0; ; ) {
-      try {
-        return await run();
-      } catch (error) {
-        if (!connectionLost(error) || ++lost >= LOST_CONNECTION_TRIES) throw error;
-        await lostConnectionPause(lost);
-      }
-    }
+    return retry ? onLostConnection(run) : run();
   }
 
   query(sql: string, params: unknown[] = []): Promise<Rows> {
