@@ -5,6 +5,7 @@
  *
  *   N=1000 REPS=30 node bench/enqueue-probe.mjs /work/main /path/to/other/checkout bee-queue
  *
+ * `BULK=1000` enqueues in batches of that many (`enqueueBulk`) instead of one by one.
  * `bee-queue` (or `bullmq`) in the list adds that peer's adapter from the first checkout's build.
  *
  * Prints, per build, the medians over rounds of: µs per enqueue, the client's CPU µs per enqueue
@@ -16,7 +17,7 @@ import { resolve } from 'node:path';
 // Checkouts as absolute paths: the builds are imported from their own dist-bench folders.
 const PEERS = { 'bee-queue': ['bee-queue.js', 'BeeQueueAdapter'], bullmq: ['bullmq.js', 'BullmqAdapter'] };
 const dirs = process.argv.slice(2).map((dir) => (PEERS[dir] ? dir : resolve(dir)));
-const N = Number(process.env.N ?? 3000), REPS = Number(process.env.REPS ?? 5);
+const N = Number(process.env.N ?? 3000), REPS = Number(process.env.REPS ?? 5), BULK = Number(process.env.BULK ?? 0);
 const admin = new Redis();
 const info = async () => {
   const s = await admin.info('all');
@@ -44,7 +45,8 @@ for (let r = 0; r < REPS; r++) {
   if (r % 2) adapters.reverse();
   for (const [d, a] of adapters) {
     const i0 = await info(); const c0 = process.cpuUsage(); const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) await a.enqueue({ i, t: Date.now() });
+    if (BULK) for (let i = 0; i < N; i += BULK) await a.enqueueBulk(Array.from({ length: Math.min(BULK, N - i) }, (_, k) => ({ i: i + k, t: Date.now() })));
+    else for (let i = 0; i < N; i++) await a.enqueue({ i, t: Date.now() });
     const t1 = process.hrtime.bigint(); const c1 = process.cpuUsage(c0); const i1 = await info();
     const row = { us_per: Number(t1 - t0) / 1e3 / N, client_cpu_us: (c1.user + c1.system) / N, redis_cpu_us: (i1.cpu - i0.cpu) * 1e6 / N,
       evalsha_us: (i1.evalsha - i0.evalsha) / N, evalsha_calls: (i1.evalshaCalls - i0.evalshaCalls) / N, cmds: (i1.cmds - i0.cmds - 1) / N, reads: (i1.reads - i0.reads - 1) / N };
