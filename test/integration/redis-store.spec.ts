@@ -310,6 +310,22 @@ describe('RedisJobStorage behaviour', () => {
     await storage.close();
   });
 
+  it('an id index entry whose job is gone is taken over by the next insert of that id, alone or in a batch', async () => {
+    await withStore(async (storage, prefix) => {
+      // Entries naming a queue where no such job exists (a crash between index and job on a Cluster, or a job hash
+      // deleted by hand).
+      await admin.hset(`{${prefix}}:ids`, 'one', 'elsewhere', 'batched', 'elsewhere', 'twice', 'q');
+      const alone = await storage.insert([newJob({ id: 'one' })]);
+      const batch = await storage.insert([newJob({ id: 'fresh' }), newJob({ id: 'batched' }), newJob({ id: 'twice' }), newJob({ id: 'twice' })]);
+      expect([...alone, ...batch].map((r) => [r.job.id, r.created])).toEqual([
+        ['one', true], ['fresh', true], ['batched', true], ['twice', true], ['twice', false],
+      ]);
+      expect(await admin.hgetall(`{${prefix}}:ids`)).toEqual({ one: 'q', batched: 'q', twice: 'q', fresh: 'q' });
+      for (const id of ['one', 'fresh', 'batched', 'twice']) expect((await storage.get(id))!.state).toBe('waiting');
+      expect((await storage.counts()).waiting).toBe(4);
+    });
+  });
+
   it('a run of more than 1,000 jobs of a task this worker may not take does not hide the jobs behind it', async () => {
     const prefix = prefixOf();
     const storage = new RedisJobStorage({ connection: REDIS, prefix });
