@@ -9,7 +9,10 @@ const quiet = new Logger(() => (level, message) => {
 });
 
 /**
- * graphile-worker in its own schema (dropped at teardown). `batched: false` runs its defaults; `batched: true`
+ * graphile-worker in its own schema, a fresh one for each scenario (`reset`), as Uno's tables and pg-boss's queue
+ * are: a table that earlier scenarios filled and emptied runs at a speed of its own (graphile-worker-batched
+ * processed 39,000 jobs/s at c=1 in its first repetition on one schema and 11,500 in its fifth, and took bulk inserts
+ * faster there; docs/benchmarks.md). `batched: false` runs its defaults; `batched: true`
  * uses the batching options of its performance page (https://worker.graphile.org/docs/performance):
  * `localQueue: { size: 500 }`, `completeJobBatchDelay: 0`, `failJobBatchDelay: 0`.
  */
@@ -17,7 +20,10 @@ export class GraphileWorkerAdapter implements BenchAdapter {
   readonly lib = 'graphile-worker';
   readonly variant: string;
   readonly backend: Backend = 'postgres';
-  readonly namespace: string;
+  namespace: string;
+  /** Schemas of this run's earlier scenarios, dropped at teardown in case a reset failed midway. */
+  private readonly used = new Set<string>();
+  private resets = 0;
   private utils: WorkerUtils | null = null;
   private pool: pg.Pool | null = null;
 
@@ -27,6 +33,7 @@ export class GraphileWorkerAdapter implements BenchAdapter {
   ) {
     this.variant = batched ? 'graphile-worker-batched' : 'graphile-worker';
     this.namespace = context.namespace ?? `${batched ? 'gwb' : 'gw'}_${context.runId}`;
+    this.used.add(this.namespace);
   }
 
   async setup(): Promise<void> {
@@ -38,8 +45,12 @@ export class GraphileWorkerAdapter implements BenchAdapter {
   }
 
   async reset(): Promise<void> {
-    // Jobs of a finished scenario are already deleted (graphile deletes completed jobs); clear leftovers.
-    await this.pool!.query(`DELETE FROM "${this.namespace}"._private_jobs`);
+    await this.utils?.release();
+    await this.pool!.query(`DROP SCHEMA IF EXISTS "${this.namespace}" CASCADE`);
+    this.namespace = `${this.variant === 'graphile-worker' ? 'gw' : 'gwb'}_${this.context.runId}_${++this.resets}`;
+    this.used.add(this.namespace);
+    this.utils = await makeWorkerUtils({ pgPool: this.pool!, schema: this.namespace, logger: quiet });
+    await this.utils.migrate();
   }
 
   async enqueue(payload: BenchPayload): Promise<void> {
@@ -83,7 +94,7 @@ export class GraphileWorkerAdapter implements BenchAdapter {
   async teardown(): Promise<void> {
     await this.utils?.release();
     this.utils = null;
-    if (!this.context.attached) await this.pool?.query(`DROP SCHEMA IF EXISTS "${this.namespace}" CASCADE`);
+    if (!this.context.attached) for (const schema of this.used) await this.pool?.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await this.pool?.end();
     this.pool = null;
   }
