@@ -87,7 +87,7 @@ export function withRetry<T>(run: () => Promise<T>): Promise<T> {
  * all); other errors are thrown at once. For a statement that changes nothing, or whose second run finds its own
  * changes made.
  */
-export function onLostConnection<T>(run: () => Promise<T>): Promise<T> {
+function onLostConnection<T>(run: () => Promise<T>): Promise<T> {
   return retrying(run, false);
 }
 
