@@ -31,9 +31,6 @@ export interface StoredDocument {
   version: number;
 }
 
-/** Longest key of a stored document (the limit of {@link isStoredName}). */
-export const MAX_DOCUMENT_KEY = 200;
-
 /** Throw unless `key` is a document key of 1..200 characters, well-formed (stores call it before reading or writing). */
 export function checkDocumentKey(key: unknown): void {
   if (!isStoredName(key)) throw new InvalidJobError(messages.invalidDocumentKey(key));

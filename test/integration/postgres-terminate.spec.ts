@@ -30,6 +30,18 @@ afterAll(async () => {
   await admin.destroy();
 });
 
+/** A store of its own connections (named `app`, so terminateAll reaches them) on an emptied table, closed after `fn`. */
+async function withStore(fn: (store: TypeormJobStorage) => Promise<void>): Promise<void> {
+  await admin.query(`DELETE FROM ${prefix}jobs`);
+  const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
+  await store.init();
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
 describe('PostgreSQL store: connections killed with pg_terminate_backend', () => {
   it('a claim killed while it waits inside the database changes nothing, and is retried on a fresh connection', async () => {
     await admin.query(`DELETE FROM ${prefix}jobs`);
@@ -101,39 +113,26 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
   };
 
   it('a claim killed twice takes every job on its third try, each counted once', async () => {
-    await admin.query(`DELETE FROM ${prefix}jobs`);
-    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
-    await store.init();
-    try {
+    await withStore(async (store) => {
       await store.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `t${i}` })));
       const claimed = await (await claimKilled(store, 2)).claim;
       expect(claimed.map((c) => c.job.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `t${i}`).sort());
       expect(claimed.every((c) => c.job.attempt === 1)).toBe(true);
       expect(await store.counts()).toMatchObject({ waiting: 0, active: 20 });
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('a claim killed on each of its three tries fails cleanly and leaves every job waiting', async () => {
-    await admin.query(`DELETE FROM ${prefix}jobs`);
-    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
-    await store.init();
-    try {
+    await withStore(async (store) => {
       await store.insert(Array.from({ length: 20 }, (_, i) => newJob({ id: `t${i}` })));
       await expect((await claimKilled(store, 3)).claim).rejects.toThrow(/terminating connection/);
       expect(await store.counts()).toMatchObject({ waiting: 20, active: 0 });
       expect(await store.claim({ queue: 'q', limit: 20, leaseMs: 1000, workerId: 'next' })).toHaveLength(20);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('a lease taken by a claim whose connection then died expires and the job is recovered', async () => {
-    await admin.query(`DELETE FROM ${prefix}jobs`);
-    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
-    await store.init();
-    try {
+    await withStore(async (store) => {
       await store.insert([newJob({ id: 'orphan' })]);
       // The claim committed, then the connection and the worker are gone before anything else is written.
       await store.claim({ queue: 'q', limit: 1, leaseMs: 500, workerId: 'gone' });
@@ -147,16 +146,11 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
       expect(job.attempt).toBe(0);
       expect(job.stalls).toBe(0);
       expect(job.errors).toEqual([]);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('reads and transactions right after every pooled connection was killed succeed on fresh connections', async () => {
-    await admin.query(`DELETE FROM ${prefix}jobs`);
-    const store = new TypeormJobStorage({ dataSource: { ...PG, applicationName: app }, tablePrefix: prefix, listen: false });
-    await store.init();
-    try {
+    await withStore(async (store) => {
       await store.insert([newJob({ id: 'kept' })]);
       // A failover or restart kills every pooled connection at once; the pool learns of its idle ones only as their
       // sockets report it, so a statement's retry can draw another dead one.
@@ -168,9 +162,7 @@ describe('PostgreSQL store: connections killed with pg_terminate_backend', () =>
         await terminateAll();
         expect((await store.list({}, { limit: 10 })).jobs.map((j) => j.id)).toEqual(['kept']);
       }
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('a worker whose connections are killed again and again still completes every job', async () => {

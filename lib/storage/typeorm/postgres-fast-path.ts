@@ -12,7 +12,7 @@ import { textArray } from './queries/text-array.js';
 import { CHILD_TOKEN_MARK } from './queries/flows.js';
 import type { TableNames } from './schema.js';
 import type { Rows } from './dialect.js';
-import { connectionLost, fromTypeorm, LOST_CONNECTION_TRIES, lostConnectionPause, NUMBERS, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
+import { fromTypeorm, NUMBERS, onLostConnection, withRetry, type ManagerLike, type PgRunner } from './sql-runner.js';
 
 /**
  * Name of a prepared statement: `uno_<table>_<key>`, readable when it fits PostgreSQL's 63-byte identifier limit.
@@ -99,24 +99,20 @@ export class PgFastPath {
     const startNow = req.startNow ?? 0;
     const params: unknown[] = [req.queue, req.limit, req.workerId, leaseMs, token, startNow];
     if (priorities) params.push(req.priorities!.map(priorityLevel));
-    let rows: Rows;
-    // Up to LOST_CONNECTION_TRIES tries when the connection dies under the claim, each after the pause in which the
-    // pool hears of other connections that died with it. A claim may have committed before its connection died, and
-    // every try uses the same token: each try after the first looks up what an earlier one took, and returns those jobs
-    // rather than orphaning them; it claims again only when they found none.
-    for (let lost = 0; ; ) {
-      try {
-        if (lost > 0) {
-          const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
-          if (mine.length) return claimedRows(mine);
-        }
-        rows = await this.runner.raw(q.text, params, q.name, false, NUMBERS);
-        break;
-      } catch (error) {
-        if (!connectionLost(error) || ++lost >= LOST_CONNECTION_TRIES) throw error;
-        await lostConnectionPause(lost);
+    // Tried again on a lost connection, like any statement. A claim may have committed before its connection died,
+    // and every try uses the same token: a retry first looks up what an earlier try took, and returns those jobs rather
+    // than orphaning them; it claims again only when it finds none.
+    let retried = false;
+    const got = await onLostConnection(async (): Promise<{ mine: Rows } | { rows: Rows }> => {
+      if (retried) {
+        const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
+        if (mine.length) return { mine };
       }
-    }
+      retried = true;
+      return { rows: await this.runner.raw(q.text, params, q.name, false, NUMBERS) };
+    });
+    if ('mine' in got) return claimedRows(got.mine);
+    const { rows } = got;
     // UPDATE ... RETURNING has no order: restore claim order (rank, ready time, insertion).
     rows.sort((a, b) => Number(a.rnk) - Number(b.rnk) || Number(a.run_at) - Number(b.run_at) || Number(a.seq) - Number(b.seq));
     // The token each row got: the claim's plus the row's seq, and a flow child's mark (see claimSql).

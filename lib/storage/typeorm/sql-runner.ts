@@ -65,10 +65,10 @@ export function connectionLost(error: unknown): boolean {
  * made at once can draw another dead one (postgres-terminate.spec failed so on every run, with three tries and no
  * wait too). So each retry first waits {@link lostConnectionPause}, in which the pool hears of the others.
  */
-export const LOST_CONNECTION_TRIES = 3;
+const LOST_CONNECTION_TRIES = 3;
 
 /** The wait before retry `n` (1, 2) after a lost connection: 10 ms, then 20 ms. */
-export function lostConnectionPause(n: number): Promise<void> {
+function lostConnectionPause(n: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 10 * n));
 }
 
@@ -84,10 +84,10 @@ export function withRetry<T>(run: () => Promise<T>): Promise<T> {
 
 /**
  * Run again, on a fresh connection, when the connection died under `run` (up to {@link LOST_CONNECTION_TRIES} tries in
- * all); other errors are thrown at once. For a statement that changes nothing, or whose second run finds its own
- * changes made.
+ * all); other errors are thrown at once. For a statement that changes nothing, or a `run` that first finds what an
+ * earlier try committed (the PostgreSQL claim).
  */
-function onLostConnection<T>(run: () => Promise<T>): Promise<T> {
+export function onLostConnection<T>(run: () => Promise<T>): Promise<T> {
   return retrying(run, false);
 }
 
