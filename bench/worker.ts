@@ -1,10 +1,16 @@
 /**
  * Child worker process of the multi-process `process` scenario. Argument: JSON `{ name, backend, runId, namespace,
  * concurrency }`. It attaches to the parent's namespace, builds its worker, says `ready`, starts consuming on `go`
- * and stops, closes its connections and exits on `stop`. It never creates or drops anything.
+ * and stops, closes its connections and exits on `stop`. It never creates or drops anything. It reports the time of
+ * its first job's start, then how many jobs it has started, every {@link REPORT_MS} while that changes, so the parent
+ * knows when every job has started without querying the store meanwhile. Asked `cpu`, it answers with the CPU time
+ * it has used since `go`, µs.
  */
 import { createAdapter } from './adapters/index.js';
 import type { Backend, WorkerHandle } from './types.js';
+
+/** How often the child reports its count of started jobs, ms. */
+const REPORT_MS = 5;
 
 interface Args {
   name: string;
@@ -18,21 +24,30 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
   const adapter = await createAdapter(args.name, { backend: args.backend, runId: args.runId, namespace: args.namespace, attached: true });
   await adapter.setup();
-  let first = true;
+  let cpuAt = process.cpuUsage();
+  let started = 0;
+  let reported = 0;
   const worker: WorkerHandle = await adapter.createWorker({
     concurrency: args.concurrency,
     onStart: () => {
-      if (!first) return;
-      first = false;
-      process.send?.({ first: performance.timeOrigin + performance.now() });
+      if (started++ === 0) process.send?.({ first: performance.timeOrigin + performance.now() });
     },
   });
+  setInterval(() => {
+    if (started === reported) return;
+    reported = started;
+    process.send?.({ started });
+  }, REPORT_MS).unref();
   process.on('message', (message) => {
     if (message === 'go') {
+      cpuAt = process.cpuUsage();
       worker.start().catch((error: unknown) => {
         console.error(error);
         process.exit(1);
       });
+    } else if (message === 'cpu') {
+      const cpu = process.cpuUsage(cpuAt);
+      process.send?.({ cpuUs: cpu.user + cpu.system });
     } else if (message === 'stop') {
       void (async () => {
         await worker.stop();

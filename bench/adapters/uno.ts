@@ -138,9 +138,10 @@ export class UnoAdapter implements BenchAdapter {
   async pending(): Promise<number> {
     if (this.backend === 'postgres') {
       this.sql ??= await pgClient();
+      // One scan of the table: two counts (waiting and scheduled, then active) read it twice, 14 against 4.4 ms at
+      // the end of a 40,000-job run, and this runs every 2 ms in a run's tail.
       const { rows } = await this.sql.query<{ n: string }>(
-        `SELECT (SELECT count(*) FROM "${this.namespace}_jobs" WHERE state IN ('waiting', 'scheduled'))
-              + (SELECT count(*) FROM "${this.namespace}_jobs" WHERE state = 'active') AS n`,
+        `SELECT count(*) AS n FROM "${this.namespace}_jobs" WHERE state IN ('waiting', 'scheduled', 'active')`,
       );
       return Number(rows[0]!.n);
     }
