@@ -4,6 +4,7 @@
  * scenario of bench/run.ts does, on the PostgreSQL at 127.0.0.1:5432.
  *
  *   N=1000 REPS=3 node bench/latency-stages-pg.mjs /work/main
+ *   VARIANT=uno-monitoring-off N=1000 REPS=3 node bench/latency-stages-pg.mjs .   # an adapter variant (bench/adapters/uno.ts)
  *
  * Stages, in ms from the call to `enqueue`: `send` (the store's insert called), `reply` (it returned), `enqueued`,
  * `notified` (the worker's LISTEN connection got the wake-up), `claim` (the first claim called after it), `claimed`
