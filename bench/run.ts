@@ -299,15 +299,18 @@ async function deepProbe(adapter: BenchAdapter, depth: number, n: number, concur
 
 const ENQUEUE_PROBES = 500;
 
-/** The CPU time a worker child has used since `go`, µs. */
+/** The CPU time a worker child has used since `go`, µs; NaN when it does not answer within 10 s (it died). */
 function childCpu(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
-    const on = (m: { cpuUs?: number }) => {
-      if (typeof m?.cpuUs !== 'number') return;
+    const done = (us: number) => {
+      clearTimeout(timer);
       child.off('message', on);
-      resolve(m.cpuUs);
+      resolve(us);
     };
+    const on = (m: { cpuUs?: number }) => typeof m?.cpuUs === 'number' && done(m.cpuUs);
+    const timer = setTimeout(() => done(Number.NaN), 10_000);
     child.on('message', on);
+    if (!child.connected) return done(Number.NaN);
     child.send('cpu');
   });
 }
@@ -358,7 +361,8 @@ async function processMulti(adapter: BenchAdapter, name: string, n: number, conc
     const cpuUs = await Promise.all(children.map((child) => childCpu(child)));
     const done = n - (await adapter.pending());
     const server_us_per_job = serverUs === undefined ? undefined : round(serverUs / Math.max(1, done));
-    const cpu_us_per_job = round(cpuUs.reduce((a, b) => a + b, 0) / Math.max(1, done));
+    const cpuSum = cpuUs.reduce((a, b) => a + b, 0);
+    const cpu_us_per_job = Number.isNaN(cpuSum) ? undefined : round(cpuSum / Math.max(1, done));
     if (firsts.length === 0 || done <= 1) return { jobs_per_s: (done * 1000) / (performance.now() - bootAt), n: done, cpu_us_per_job, server_us_per_job };
     const first = Math.min(...firsts);
     return { jobs_per_s: ((done - 1) * 1000) / (end - first), n: done, boot_ms: first - (performance.timeOrigin + bootAt), cpu_us_per_job, server_us_per_job };
