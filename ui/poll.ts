@@ -6,6 +6,12 @@ export interface Polled<T> {
   error: Error | undefined;
   /** Fetch again now (after an action). */
   reload: () => void;
+  /**
+   * Stop polling and ignore any answer still on its way, until the returned function is called: around an action
+   * that removes what is polled (a deleted job), so the page does not ask for it once it is gone, and polls again if
+   * the action fails.
+   */
+  hold: () => () => void;
 }
 
 /**
@@ -18,8 +24,11 @@ export function usePoll<T>(fetcher: () => Promise<T>, intervalMs: number, deps: 
   const latest = useRef(fetcher);
   latest.current = fetcher;
   const generation = useRef(0);
+  const stopped = useRef(false);
+  const timer = useRef<ReturnType<typeof setInterval> | undefined>(undefined);
 
   const load = useCallback(() => {
+    if (stopped.current) return;
     const mine = ++generation.current;
     latest.current().then(
       (value) => mine === generation.current && (setData(value), setError(undefined)),
@@ -27,23 +36,38 @@ export function usePoll<T>(fetcher: () => Promise<T>, intervalMs: number, deps: 
     );
   }, []);
 
+  const restart = useRef(() => {});
+
+  const hold = useCallback(() => {
+    stopped.current = true;
+    clearInterval(timer.current);
+    generation.current++;
+    return () => {
+      stopped.current = false;
+      if (!document.hidden) restart.current();
+    };
+  }, []);
+
   useEffect(() => {
     setData(undefined);
-    let timer: ReturnType<typeof setInterval> | undefined;
+    stopped.current = false;
     const start = () => {
+      clearInterval(timer.current);
+      if (stopped.current) return;
       load();
-      timer = setInterval(load, intervalMs);
+      timer.current = setInterval(load, intervalMs);
     };
-    const stop = () => clearInterval(timer);
-    const onVisibility = () => (document.hidden ? stop() : start());
+    restart.current = start;
+    const pause = () => clearInterval(timer.current);
+    const onVisibility = () => (document.hidden ? pause() : start());
     if (!document.hidden) start();
     document.addEventListener('visibilitychange', onVisibility);
     return () => {
-      stop();
+      pause();
       generation.current++;
       document.removeEventListener('visibilitychange', onVisibility);
     };
   }, [intervalMs, ...deps]);
 
-  return { data, error, reload: load };
+  return { data, error, reload: load, hold };
 }

@@ -127,12 +127,27 @@ describe('dashboard in Chromium', () => {
     const later = await jobs.enqueue('mail.send', { to: 'priority' }, { delay: 3_600_000 });
     const { page, report } = await open('admin', `#/job/${later.id}`);
     await page.locator('.job-head .badge', { hasText: 'scheduled' }).waitFor();
+    // The page reloads the job after the change: wait for that answer, as a user sees the change before deleting.
+    const reloaded = page.waitForResponse(async (r) => r.request().method() === 'GET' && r.url().endsWith(`/api/jobs/${later.id}`) && (await r.json()).priority === 'critical');
     await page.getByLabel('Priority').selectOption('critical');
+    await reloaded;
     await waitFor(async () => (await jobs.getJob(later.id))?.priority === 'critical', 5000, 'the new priority');
+    // The DELETE is held 1.5 s, longer than a poll interval (1 s): the page must not ask for the job meanwhile, nor
+    // after it is gone (each such request would be a 404 in the console).
+    const asked: string[] = [];
+    let deleting = false;
+    await page.route(`**/api/jobs/${later.id}`, async (route) => {
+      if (route.request().method() !== 'DELETE') return route.continue();
+      deleting = true;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return route.continue();
+    });
+    page.on('request', (r) => deleting && r.method() === 'GET' && r.url().endsWith(`/api/jobs/${later.id}`) && asked.push(r.url()));
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.waitForURL(/#\/jobs\?queue=mail$/);
     expect(await jobs.getJob(later.id)).toBeNull();
+    expect(asked).toEqual([]);
     expect(report.cspViolations).toEqual([]);
     expect(report.errors).toEqual([]);
     await page.close();

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { del, get, post } from '../api.js';
 import { Action, JsonView, Loaded, StateBadge, Time, duration, useConfig } from '../components.js';
-import { usePoll } from '../poll.js';
+import { usePoll, type Polled } from '../poll.js';
 import { href, navigate } from '../router.js';
 import type { JobDetail } from '../types.js';
 
@@ -47,6 +47,17 @@ function Priority({ job, path, done }: { job: JobDetail; path: string; done: () 
   );
 }
 
+/** Delete the job with its page's polling held, so the page never asks for the job once it is gone (a 404). */
+async function deleteJob(path: string, job: Polled<JobDetail>): Promise<void> {
+  const release = job.hold();
+  try {
+    await del(path);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
 /** One job: its fields, payload, result and progress as JSON trees, errors with stacks, logs, timeline, actions. */
 export function JobPage({ id }: { id: string }) {
   const { pollMs } = useConfig();
@@ -62,7 +73,7 @@ export function JobPage({ id }: { id: string }) {
               <StateBadge state={j.state} />
               {(ACTIONS[j.state] ?? []).map((a) =>
                 a === 'delete' ? (
-                  <Action key={a} label={LABELS[a]} confirm={CONFIRM.delete!(id)} run={() => del(path)} done={() => navigate(href('jobs', { queue: j.queue }))} />
+                  <Action key={a} label={LABELS[a]} confirm={CONFIRM.delete!(id)} run={() => deleteJob(path, job)} done={() => navigate(href('jobs', { queue: j.queue }))} />
                 ) : (
                   <Action key={a} label={LABELS[a]} confirm={CONFIRM[a]?.(id)} run={() => post(`${path}/${a}`)} done={job.reload} />
                 ),
