@@ -137,6 +137,7 @@ export class PrefetchBuffer {
     if (!best) return undefined;
     this.count--;
     const jobs = this.levels[best.level]!;
+    this.held -= jobs[best.i]!.bytes;
     return best.i === 0 ? jobs.shift() : jobs.splice(best.i, 1)[0];
   }
 

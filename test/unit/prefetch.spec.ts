@@ -188,6 +188,24 @@ describe('PrefetchBuffer', () => {
     expect(buffer.take(() => true, false, now + 1000)!.claimed.job.id).toBe('low');
   });
 
+  it.each([[undefined], [1000]])('counts the bytes of the jobs it holds down as they leave, with agingMs %p', (agingMs) => {
+    // With aging, take() once forgot to count the bytes down: the budget filled up for good, and the buffer then
+    // refused every job (each went back to the store).
+    const buffer = new PrefetchBuffer(10, 1, 300, agingMs);
+    const now = 1_000_000;
+    for (let round = 0; round < 3; round++) {
+      for (const id of ['a', 'b']) {
+        expect(buffer.fits(100)).toBe(true);
+        buffer.push({ bytes: 100, claimed: job(`${id}${round}`, 'normal'), definition });
+      }
+      expect(buffer.bytes).toBe(200);
+      expect(buffer.take(() => true, false, now)).toBeDefined();
+      expect(buffer.bytes).toBe(100);
+      expect(buffer.remove(`b${round}`)).toBe(true);
+      expect(buffer.bytes).toBe(0);
+    }
+  });
+
   it('skips jobs the caller cannot start yet and takes only critical ones from the reserve', () => {
     const buffer = new PrefetchBuffer(10, 1);
     for (const [id, priority] of [['a', 'normal'], ['b', 'normal'], ['c', 'critical']] as const) {
