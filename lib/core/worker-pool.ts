@@ -1,6 +1,7 @@
 import { SHUTDOWN_WRITE_MS, withDeadline, type TimerHandle } from '../contract/clock.js';
 import { LeaseLostError, StorageError, messages } from '../contract/errors.js';
 import type { Lease, PauseTarget } from '../contract/job-storage.js';
+import type { JobState } from '../contract/job.js';
 import { Cancellations } from './cancellations.js';
 import { toError } from './events.js';
 import type { Attempt } from './attempt.js';
@@ -99,6 +100,30 @@ export class WorkerPool {
       if (attempt) return attempt.end('cancelled');
     }
     return false;
+  }
+
+  /**
+   * Running jobs whose leases the store no longer holds. A store without cancel notices (PostgreSQL with
+   * `listen: false`, a custom store) tells of a cancellation only here: a job the store has `cancelled` ends as a
+   * cancellation (`JobCancelledError`, `job:cancelled`), as a notice would have ended it; any other ends with its
+   * lease lost. One look-up per interrupted job, and only for these, bounded by `heartbeatMs`: a job whose state
+   * cannot be read in time ends with its lease lost, as before the look-up existed.
+   */
+  private async interrupt(ids: readonly string[], sent: ReadonlyMap<string, string>): Promise<void> {
+    let states: (JobState | undefined)[] = [];
+    try {
+      const reads = Promise.all(ids.map((id) => this.deps.storage.get(id).then((job) => job?.state)));
+      states = await this.bounded(reads, this.config.heartbeatMs, messages.heartbeatTimeout(this.config.heartbeatMs));
+    } catch {
+      // Unknown: the lease is gone either way.
+    }
+    ids.forEach((id, k) => {
+      if (states[k] === 'cancelled') return this.cancellations.notice(id);
+      for (const w of this.workers.values()) {
+        const attempt = w.running.get(id);
+        if (attempt && attempt.token === sent.get(id)) attempt.end('lease-lost');
+      }
+    });
   }
 
   /**
@@ -253,15 +278,18 @@ export class WorkerPool {
         const sent = new Map(leases.map((l) => [l.id, l.token]));
         // Act on where each job is now: a buffered job whose lease is gone (recovered, cancelled) is dropped before
         // it starts; one that started meanwhile is interrupted like any running job.
+        const interrupted: string[] = [];
         for (const id of lost) {
           for (const w of workers) {
             if (w.buffer.remove(id)) break;
             const attempt = w.running.get(id);
             if (!attempt || attempt.token !== sent.get(id)) continue;
-            attempt.end('lease-lost');
+            interrupted.push(id);
             break;
           }
         }
+        // Not awaited: the look-ups must not hold up this round's other work.
+        if (interrupted.length > 0) void this.interrupt(interrupted, sent);
       } catch (error) {
         this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
       }

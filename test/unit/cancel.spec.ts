@@ -113,3 +113,43 @@ describe('cancel in the engine that runs the job', () => {
     expect(reasons).toHaveLength(1);
   });
 });
+
+describe('cancel from another engine, on a store that sends no cancel notices', () => {
+  // PostgreSQL with `listen: false` or a custom store without `subscribeCancels`: the worker learns of the cancel
+  // only when its next heartbeat finds the lease gone, and must end the job as a cancellation, not a lost lease.
+  it('aborts the running job at the next heartbeat with JobCancelledError and says job:cancelled', async () => {
+    const { e, admin, seen } = await twoEngines();
+    e.storage.subscribeCancels = () => () => undefined;
+    const started = deferred();
+    const reasons: unknown[] = [];
+    e.uno.register('long', waitsForAbort(started.resolve, reasons));
+    await e.uno.start();
+    const job = await e.queue.enqueue('long', null);
+    await started.promise;
+    await admin.queue.cancel(job.id);
+    await flushMicrotasks();
+    expect(reasons).toEqual([]); // no notice: nothing yet
+    await e.clock.advance(LEASE_MS / 3); // the first heartbeat
+    for (let i = 0; i < 20 && reasons.length === 0; i++) await flushMicrotasks();
+    expect(reasons.map((r) => (r as Error).name)).toEqual(['JobCancelledError']);
+    expect(seen).toEqual([`job:active ${job.id}`, `job:cancelled ${job.id}`]);
+    expect((await e.queue.getJob(job.id))!.state).toBe('cancelled');
+  });
+
+  it('still ends a job whose lease was lost for another reason as a lost lease', async () => {
+    const { e, seen } = await twoEngines();
+    e.storage.subscribeCancels = () => () => undefined;
+    const started = deferred();
+    const reasons: unknown[] = [];
+    e.uno.register('long', waitsForAbort(started.resolve, reasons));
+    await e.uno.start();
+    const job = await e.queue.enqueue('long', null);
+    await started.promise;
+    // The store takes the lease back without a cancel (as recovery of an expired lease would): renewals now fail.
+    e.storage.heartbeat = async (leases) => leases.map((l) => l.id);
+    await e.clock.advance(LEASE_MS / 3);
+    for (let i = 0; i < 20 && reasons.length === 0; i++) await flushMicrotasks();
+    expect(reasons.map((r) => (r as Error).name)).toEqual(['LeaseLostError']);
+    expect(seen).toEqual([`job:active ${job.id}`, `job:lease-lost ${job.id}`]);
+  });
+});
