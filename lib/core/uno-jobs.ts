@@ -532,6 +532,7 @@ export class UnoJobs {
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
       const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
       wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
+      if (q.agingMs !== undefined) wholeNumber(`queues.${queue}.agingMs`, q.agingMs, `a whole number of ms from 1 to ${MAX_DELAY_MS}`, 1, MAX_DELAY_MS);
       return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes, flow, autoscale };
     });
   }

@@ -29,6 +29,18 @@ describe('worker options are checked when the engine is built, naming the option
     expect(build).toThrow(message);
   });
 
+  it("a queue's own agingMs is checked when the worker starts, naming the queue's option", async () => {
+    for (const agingMs of [0, -5, 1.5, Number.NaN]) {
+      const e = createEngine({ queues: { default: { agingMs } } });
+      e.uno.register('t', () => undefined);
+      await expect(e.uno.start()).rejects.toThrow(expect.objectContaining({
+        name: ConfigurationError.name,
+        message: expect.stringContaining(`Option queues.default.agingMs = ${agingMs} is invalid: expected a whole number of ms from 1`),
+      }));
+      await e.uno.stop(0);
+    }
+  });
+
   it('a missing or wrong store is named, with the stores to pass, before anything else is built', () => {
     const build = (options: unknown) => () => new UnoJobs(options as ConstructorParameters<typeof UnoJobs>[0]);
     expect(build({})).toThrow(ConfigurationError);
