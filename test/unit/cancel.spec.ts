@@ -40,16 +40,22 @@ function waitsForAbort(started: () => void, reasons: unknown[]) {
   };
 }
 
+/** Start the task `long` (a handler that waits for its signal) on the engine, and wait until it runs. */
+async function startLong(e: ReturnType<typeof createEngine>) {
+  const started = deferred();
+  const reasons: unknown[] = [];
+  e.uno.register('long', waitsForAbort(started.resolve, reasons));
+  await e.uno.start();
+  const job = await e.queue.enqueue('long', null);
+  await started.promise;
+  return { job, reasons };
+}
+
 describe('cancel from another engine', () => {
   it('aborts a running job at once through the store notice, long before the heartbeat, and says job:cancelled', async () => {
     const { e, admin, seen } = await twoEngines();
-    const started = deferred();
-    const reasons: unknown[] = [];
-    e.uno.register('long', waitsForAbort(started.resolve, reasons));
-    await e.uno.start();
     const t0 = e.clock.now();
-    const job = await e.queue.enqueue('long', null);
-    await started.promise;
+    const { job, reasons } = await startLong(e);
     await admin.queue.cancel(job.id);
     await flushMicrotasks();
     expect(e.clock.now()).toBe(t0);
@@ -97,12 +103,7 @@ describe('cancel in the engine that runs the job', () => {
     const e = (env = createEngine({ worker: { leaseMs: LEASE_MS } }));
     const cancelled: string[] = [];
     e.uno.events.on('job:cancelled', ({ jobId }) => cancelled.push(jobId));
-    const started = deferred();
-    const reasons: unknown[] = [];
-    e.uno.register('long', waitsForAbort(started.resolve, reasons));
-    await e.uno.start();
-    const job = await e.queue.enqueue('long', null);
-    await started.promise;
+    const { job, reasons } = await startLong(e);
     await e.queue.cancel(job.id);
     await flushMicrotasks();
     expect(reasons.map((r) => (r as Error).name)).toEqual(['JobCancelledError']);
@@ -120,12 +121,7 @@ describe('cancel from another engine, on a store that sends no cancel notices', 
   it('aborts the running job at the next heartbeat with JobCancelledError and says job:cancelled', async () => {
     const { e, admin, seen } = await twoEngines();
     e.storage.subscribeCancels = () => () => undefined;
-    const started = deferred();
-    const reasons: unknown[] = [];
-    e.uno.register('long', waitsForAbort(started.resolve, reasons));
-    await e.uno.start();
-    const job = await e.queue.enqueue('long', null);
-    await started.promise;
+    const { job, reasons } = await startLong(e);
     await admin.queue.cancel(job.id);
     await flushMicrotasks();
     expect(reasons).toEqual([]); // no notice: nothing yet
@@ -139,12 +135,7 @@ describe('cancel from another engine, on a store that sends no cancel notices', 
   it('still ends a job whose lease was lost for another reason as a lost lease', async () => {
     const { e, seen } = await twoEngines();
     e.storage.subscribeCancels = () => () => undefined;
-    const started = deferred();
-    const reasons: unknown[] = [];
-    e.uno.register('long', waitsForAbort(started.resolve, reasons));
-    await e.uno.start();
-    const job = await e.queue.enqueue('long', null);
-    await started.promise;
+    const { job, reasons } = await startLong(e);
     // The store takes the lease back without a cancel (as recovery of an expired lease would): renewals now fail.
     e.storage.heartbeat = async (leases) => leases.map((l) => l.id);
     await e.clock.advance(LEASE_MS / 3);

@@ -1,4 +1,4 @@
-import { describe, it, expect, afterEach } from '@jest/globals';
+import { describe, it, expect } from '@jest/globals';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import {
@@ -16,38 +16,16 @@ import { DEFAULT_BUCKETS, METRIC_NAMES, UnoJobsMetrics } from '../../lib/prometh
 import { UnoJobsHealthIndicator } from '../../lib/terminus.js';
 import type { ErrorPatternBounds, ErrorPatternHit, MetricPoint, MetricRetention } from '../../lib/contract/monitoring.js';
 import { runUntil } from '../support/engine.js';
+import { iso, jobIds, schedulerEngines, T0 } from '../support/scheduler.js';
 
 /**
  * Claims of docs/scheduler.md and docs/monitoring.md that no other test pins: defaults, error classes and behaviours
  * users rely on. Memory store and manual clock only.
  */
 
-const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const MINUTE = 60_000;
 const DAY = 24 * 3600_000;
-const engines: UnoJobs[] = [];
-
-afterEach(async () => {
-  for (const uno of engines.splice(0)) await uno.stop(0);
-});
-
-/** A producer-style engine (worker off) whose scheduler loop runs unless `options.scheduler` says otherwise. */
-function engine(storage: JobStorage, clock: ManualClock, options: Partial<UnoJobsOptions> = {}): UnoJobs {
-  const uno = new UnoJobs({
-    worker: { enabled: false }, scheduler: { enabled: true }, monitoring: { heartbeatMs: 3_600_000, flushIntervalMs: 3_600_000 },
-    ...options, storage, clock,
-  });
-  uno.register('tick', () => 'ok');
-  engines.push(uno);
-  return uno;
-}
-
-async function jobIds(uno: UnoJobs, task = 'tick'): Promise<string[]> {
-  const page = await uno.queue.list({ task, limit: 1000 });
-  return page.jobs.map((j) => j.id).sort();
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
+const engine = schedulerEngines();
 
 function walk(expr: string, tz: string | undefined, from: string, n: number): string[] {
   const timing = cronTiming(expr, tz);
@@ -257,7 +235,7 @@ describe('docs/scheduler.md: overlap: false', () => {
     const clock = new ManualClock(T0 + 100);
     const storage = new MemoryJobStorage({ clock });
     const uno = new UnoJobs({ storage, clock, worker: { pollIntervalMs: 50 } });
-    engines.push(uno);
+    engine.track(uno);
     uno.register('flaky', () => {
       throw new Error('down');
     }, { attempts: 3, backoff: { type: 'fixed', delay: 60_000 } });
@@ -385,7 +363,7 @@ class RecordingStorage extends MemoryJobStorage {
 
 function monitored(storage: JobStorage, clock: ManualClock, options: Partial<UnoJobsOptions> = {}): UnoJobs {
   const uno = new UnoJobs({ ...options, storage, clock });
-  engines.push(uno);
+  engine.track(uno);
   return uno;
 }
 

@@ -1,38 +1,12 @@
-import { describe, it, expect, afterEach } from '@jest/globals';
-import { MemoryJobStorage, UnoJobs, type JobStorage, type UnoJobsOptions } from '../../lib/index.js';
+import { describe, it, expect } from '@jest/globals';
+import { MemoryJobStorage, UnoJobs } from '../../lib/index.js';
 import { ManualClock } from '../../lib/testing/index.js';
 import { cronTiming, intervalTiming, newestTicks, ticksBetween } from '../../lib/core/scheduler-timing.js';
 import { deferred } from '../support/engine.js';
+import { iso, jobIds, schedulerEngines, T0 } from '../support/scheduler.js';
 
-const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const DAY = 24 * 3600_000;
-const engines: UnoJobs[] = [];
-
-afterEach(async () => {
-  for (const uno of engines.splice(0)) await uno.stop(0);
-});
-
-/**
- * An engine whose worker is off (jobs stay `waiting`, easy to count) but whose scheduler loop runs. Monitoring
- * heartbeats and flushes hourly: these tests step through days of fake time, and at the defaults (10 s, 5 s) the
- * stepping would be tens of thousands of timer firings that have nothing to do with the schedules under test.
- */
-function engine(storage: JobStorage, clock: ManualClock, options: Partial<UnoJobsOptions> = {}): UnoJobs {
-  const uno = new UnoJobs({
-    worker: { enabled: false }, scheduler: { enabled: true }, monitoring: { heartbeatMs: 3_600_000, flushIntervalMs: 3_600_000 },
-    ...options, storage, clock,
-  });
-  uno.register('tick', () => 'ok');
-  engines.push(uno);
-  return uno;
-}
-
-async function jobIds(uno: UnoJobs, task = 'tick'): Promise<string[]> {
-  const page = await uno.queue.list({ task, limit: 1000 });
-  return page.jobs.map((j) => j.id).sort();
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
+const engine = schedulerEngines();
 
 describe('cron maths (the cron package, seconds field, time zones, DST)', () => {
   const walk = (expr: string, tz: string | undefined, from: string, n: number) => {
@@ -153,7 +127,7 @@ describe('one-time future jobs', () => {
     const storage = new MemoryJobStorage({ clock });
     // Slow housekeeping and polling: the fake hour then passes in few timer callbacks.
     const uno = new UnoJobs({ storage, clock, maintenanceIntervalMs: 60_000, worker: { pollIntervalMs: 60_000 } });
-    engines.push(uno);
+    engine.track(uno);
     const ranAt: number[] = [];
     uno.register('report.generate', () => void ranAt.push(clock.now()));
     await uno.start();
@@ -224,7 +198,7 @@ describe('overlap', () => {
     const clock = new ManualClock(T0 + 100);
     const storage = new MemoryJobStorage({ clock });
     const uno = new UnoJobs({ storage, clock, worker: { pollIntervalMs: 50 } });
-    engines.push(uno);
+    engine.track(uno);
     const gate = deferred();
     let runs = 0;
     uno.register('slow', async () => {
