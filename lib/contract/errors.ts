@@ -83,6 +83,12 @@ export class NonErrorThrown extends UnoJobsError {}
 
 /** A value as JSON for a message (functions and undefined, which JSON drops, by their type). */
 const describeValue = (value: unknown): string => JSON.stringify(value) ?? String(value);
+/**
+ * A task option's value for a message: a function (a `group` key function) by its name, which JSON would drop, and
+ * an option left out as `none`.
+ */
+export const shownOption = (value: unknown): string =>
+  typeof value === 'function' ? `a function${value.name ? ` (${value.name})` : ''}` : value === undefined ? 'none' : describeValue(value);
 const list = (names: readonly string[]): string => (names.length ? names.map((n) => `"${n}"`).join(', ') : '(none)');
 
 /** Message factories: the only place user-facing error text is written. */
@@ -96,8 +102,8 @@ export const messages = {
     `fix the producer (a defineTask reference catches it at compile time) and cancel the jobs already enqueued ` +
     `(jobs.list({ task: '${task}' })).`,
   taskRefOptionConflict: (task: string, owner: string, field: string, fromRef: unknown, given: unknown) =>
-    `@Task on ${owner} sets ${field} ${JSON.stringify(given)} for "${task}", but its reference from defineTask says ` +
-    `${JSON.stringify(fromRef ?? null)}. Producers enqueue with the reference's ${field}: set it in defineTask('${task}', ` +
+    `@Task on ${owner} sets ${field} ${shownOption(given)} for "${task}", but its reference from defineTask says ` +
+    `${shownOption(fromRef)}. Producers enqueue with the reference's ${field}: set it in defineTask('${task}', ` +
     `{ ${field}: ... }), not in @Task.`,
   taskRefMismatch: (task: string, fromRef: string, owner: string, fromHandler: string) =>
     `Task "${task}": its reference from defineTask enqueues with ${fromRef}, but its handler here (${owner}) is ` +

@@ -1,4 +1,4 @@
-import { ConfigurationError, InvalidJobError, messages } from '../contract/errors.js';
+import { ConfigurationError, InvalidJobError, messages, shownOption } from '../contract/errors.js';
 import { isStoredName, PRIORITIES, type BackoffOptions, type Priority } from '../contract/job.js';
 import type { RateLimit } from '../contract/job-storage.js';
 import { type RetryPolicy } from './job.js';
@@ -214,9 +214,12 @@ export class TaskRegistry {
     const existing = this.tasks.get(name);
     if (existing) throw new ConfigurationError(messages.duplicateTask(name, existing.owner, owner));
     if (isTaskRef(task)) {
+      // Compared as producers resolve them: `priority: 'normal'` agrees with a reference that leaves priority out.
+      const fromRef = producerDefaults(name, task.options);
+      const given = producerDefaults(name, options);
       for (const field of PRODUCER_OPTIONS) {
-        if (options[field] !== undefined && options[field] !== task.options[field]) {
-          throw new ConfigurationError(messages.taskRefOptionConflict(name, owner, field, task.options[field], options[field]));
+        if (options[field] !== undefined && given[field] !== fromRef[field]) {
+          throw new ConfigurationError(messages.taskRefOptionConflict(name, owner, field, fromRef[field], given[field]));
         }
       }
     }
@@ -267,7 +270,7 @@ export class TaskRegistry {
       const local = this.tasks.get(task.name);
       const differs = local && PRODUCER_OPTIONS.filter((field) => local[field] !== target![field]);
       if (local && differs!.length > 0) {
-        const show = (from: ProducerTask) => differs!.map((field) => `${field} ${JSON.stringify(from[field])}`).join(', ');
+        const show = (from: ProducerTask) => differs!.map((field) => `${field} ${shownOption(from[field])}`).join(', ');
         throw new ConfigurationError(messages.taskRefMismatch(task.name, show(target), local.owner, show(local)));
       }
       this.refTargets.set(task, target);

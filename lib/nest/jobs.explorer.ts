@@ -37,7 +37,7 @@ export function discoverMethods<M>(
       if (metadata === undefined) continue;
       const owner = (wrapper.metatype as { name?: string } | undefined)?.name ?? wrapper.name?.toString() ?? 'unknown';
       if (!wrapper.isDependencyTreeStatic() || !instance) {
-        logger.warn(`${owner}.${method} is request-scoped or transient: background handlers need a singleton provider; it is skipped.`);
+        logger.warn(`${owner}.${method} is request-scoped (or depends on a request-scoped provider): background handlers need a provider that exists outside a request; it is skipped.`);
         continue;
       }
       found.push({ instance, owner, method, metadata });

@@ -164,7 +164,7 @@ describe("@nestjs/schedule's decorators run by Uno Jobs (nestSchedule: 'adopt')"
       expect(ref.get(Failing).runs).toBe(1);
       await flushMicrotasks();
       expect(errors).toEqual(['@Timeout boom: cache server down']);
-      expect(warnings).toEqual(['PerRequest.tick is request-scoped or transient: background handlers need a singleton provider; it is skipped.']);
+      expect(warnings).toEqual(['PerRequest.tick is request-scoped (or depends on a request-scoped provider): background handlers need a provider that exists outside a request; it is skipped.']);
       expect((await scheduler.list()).map((s) => s.name)).not.toContain('per-request');
       const service = ref.get(LegacyService);
       await apps.pop()!.close();

@@ -164,6 +164,28 @@ describe('a reference and a local handler that disagree', () => {
     expect(uno.task('email.send')).toBeUndefined();
   });
 
+  it('a handler registered with a reference may repeat a default the reference leaves out', () => {
+    const { uno } = engine();
+    const Plain = defineTask<{ n: number }>('plain.task');
+    expect(() => uno.register(Plain, () => undefined, { priority: 'normal', attempts: 1, queue: 'default' } as never)).not.toThrow();
+    const Other = defineTask<{ n: number }>('other.task');
+    expect(() => uno.register(Other, () => undefined, { priority: 'high' } as never)).toThrow(
+      '@Task on anonymous sets priority "high" for "other.task", but its reference from defineTask says "normal".',
+    );
+  });
+
+  it('names group functions in the mismatch message, which JSON would drop', async () => {
+    const { uno, queue } = engine();
+    const byTenant = (p: { tenant: string }) => p.tenant;
+    const byRegion = (p: { tenant: string }) => p.tenant;
+    const Grouped = defineTask<{ tenant: string }>('grouped.task', { group: byTenant });
+    uno.register('grouped.task', () => undefined, { group: byRegion }, 'Other.run');
+    await expect(queue.enqueue(Grouped, { tenant: 'a' })).rejects.toThrow(
+      'its reference from defineTask enqueues with group a function (byTenant), but its handler here (Other.run) is ' +
+        'registered with group a function (byRegion)',
+    );
+  });
+
   it('a handler declared by name with the same options as the reference agrees with it', async () => {
     const { uno, queue } = engine();
     uno.register('email.send', async () => ({ messageId: 'm' }), { queue: 'mail', priority: 'high', attempts: 3 });
