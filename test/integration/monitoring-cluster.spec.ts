@@ -73,6 +73,8 @@ describe.each(BACKENDS)('cluster-wide monitoring on $name', (backend) => {
     expect(instances[0]!.pid).toBe(first.pid);
     expect((await producer.metrics.utilisation()).queues.m!.slots).toBe(6);
 
+    // A flush writes its error patterns after its figures: the last one's may land just after the figures above.
+    await waitFor(async () => (await producer.metrics.errorPatterns({ task: 'boom' }))?.[0]?.count === 30, WAIT_MS, 'the error patterns of both workers');
     const patterns = (await producer.metrics.errorPatterns({ task: 'boom' }))!;
     expect(patterns.map((p) => [p.name, p.pattern, p.count])).toEqual([['Error', 'order <n> failed', 30]]);
     expect(patterns[0]!.sampleJobIds).toHaveLength(5);
