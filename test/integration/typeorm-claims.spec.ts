@@ -92,7 +92,7 @@ describe('TypeORM store options (SQLite)', () => {
     }
   });
 
-  it('without the dedupe keys table: plain inserts work; a dedupe insert, remove and a prune that deletes fail', async () => {
+  it('without the dedupe keys table: plain inserts work; a dedupe insert, remove and a prune that deletes fail, naming the table', async () => {
     const ds = await new DataSource(sqlite('nodedupe')).initialize();
     const setup = new TypeormJobStorage({ dataSource: ds, runMigrations: true });
     await setup.init();
@@ -102,12 +102,16 @@ describe('TypeORM store options (SQLite)', () => {
     try {
       await s.init();
       await s.insert([newJob({ id: 'plain' }), newJob({ id: 'done' })]);
-      await expect(s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })])).rejects.toThrow(/no such table: uno_dedupe_keys/);
-      await expect(s.remove('plain')).rejects.toThrow(/no such table: uno_dedupe_keys/);
+      const missingDedupe = expect.objectContaining({
+        name: ConfigurationError.name,
+        message: expect.stringContaining(`Uno Jobs' table "uno_dedupe_keys" is missing (`),
+      });
+      await expect(s.insert([newJob({ dedupe: { key: 'k', mode: 'window', ttlMs: 60_000 } })])).rejects.toThrow(missingDedupe);
+      await expect(s.remove('plain')).rejects.toThrow(missingDedupe);
       const claimed = await s.claim({ queue: 'q', limit: 2, leaseMs: 60_000, workerId: 'w' });
       for (const c of claimed) expect(await s.complete([{ id: c.job.id, token: c.token, result: '1' }])).toEqual([true]);
       const none = { maxAgeMs: 0, maxCount: 0 };
-      await expect(s.prune({ completed: none, failed: none }, 10)).rejects.toThrow(/no such table: uno_dedupe_keys/);
+      await expect(s.prune({ completed: none, failed: none }, 10)).rejects.toThrow(missingDedupe);
     } finally {
       await s.close();
       await ds.destroy();

@@ -370,7 +370,7 @@ export class TypeormJobStorage extends JobStorage {
     const tag = randomBytes(9).toString('base64url');
     const results: InsertResult[] = [];
     for (const job of jobs) {
-      results.push(job.dedupe ? await this.run(manager, (d) => dedupeInsertOp(d, this.t, job, tag)) : plainResults.shift()!);
+      results.push(job.dedupe ? await this.onDedupe(() => this.run(manager, (d) => dedupeInsertOp(d, this.t, job, tag))) : plainResults.shift()!);
     }
     return results;
   }
@@ -498,7 +498,7 @@ export class TypeormJobStorage extends JobStorage {
   }
 
   override async remove(id: string): Promise<JobRecord | null> {
-    const { job, woken, dueAt } = await this.tx((d) => removeOp(d, this.t, id));
+    const { job, woken, dueAt } = await this.onDedupe(() => this.tx((d) => removeOp(d, this.t, id)));
     await this.flowsMoved({ accepted: [], woken, dueAt });
     return job;
   }
@@ -533,7 +533,7 @@ export class TypeormJobStorage extends JobStorage {
       const cut = await this.tx((d) => pruneCutOp(d, this.t, kind, rule));
       while (cut && removed < limit) {
         const step = Math.min(PRUNE_STEP, limit - removed);
-        const n = await this.tx((d) => pruneStepOp(d, this.t, cut, step));
+        const n = await this.onDedupe(() => this.tx((d) => pruneStepOp(d, this.t, cut, step)));
         removed += n;
         if (n < step) break; // nothing left before the cut (or another process holds the rest)
         // better-sqlite3 runs a transaction synchronously: let claims and writes waiting on the event loop go first.
@@ -605,9 +605,22 @@ export class TypeormJobStorage extends JobStorage {
   }
 
   /** Run a statement on `table`; when it fails and the table cannot be read, name the missing migration. */
-  private async onTable(table: string, column: string, sql: string, params: unknown[]): Promise<Rows> {
+  private onTable(table: string, column: string, sql: string, params: unknown[]): Promise<Rows> {
+    return this.naming(table, column, () => this.sql.query(sql, params));
+  }
+
+  /**
+   * Run work that writes the dedupe keys table (a dedupe insert, `remove`, a prune step): a store whose migrations
+   * did not run takes plain jobs without it, and this names the missing table instead of a driver error.
+   */
+  private onDedupe<T>(work: () => Promise<T>): Promise<T> {
+    return this.naming(this.t.dedupe, 'job_id', work);
+  }
+
+  /** Run `work`; when it fails and `table` cannot be read, throw a ConfigurationError naming the missing migration. */
+  private async naming<T>(table: string, column: string, work: () => Promise<T>): Promise<T> {
     try {
-      return await this.sql.query(sql, params);
+      return await work();
     } catch (error) {
       const missing = await this.sql.query(`SELECT ${column} FROM ${table} WHERE 1 = 0`).then(() => false, () => true);
       if (missing) throw new ConfigurationError(messages.storageTablesMissing(table, (error as Error).message));
