@@ -118,7 +118,7 @@ describe('TypeORM store options (SQLite)', () => {
     }
   });
 
-  it('without the flow-control tables: pause and listPaused name the missing table, and a claim fails', async () => {
+  it('without the flow-control tables: pause and listPaused name the missing table', async () => {
     const ds = await new DataSource(sqlite('noflow')).initialize();
     const setup = new TypeormJobStorage({ dataSource: ds, runMigrations: true });
     await setup.init();
@@ -134,7 +134,6 @@ describe('TypeORM store options (SQLite)', () => {
         expect(error).toBeInstanceOf(ConfigurationError);
         expect(String((error as Error).message)).toMatch(/table "uno_flow" is missing .*unoJobsMigrations\(\)/);
       }
-      await expect(s.claim({ queue: 'q', limit: 1, leaseMs: 60_000, workerId: 'w' })).rejects.toThrow(/no such table: uno_flow/);
     } finally {
       await s.close();
       await ds.destroy();
