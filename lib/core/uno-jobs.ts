@@ -532,7 +532,7 @@ export class UnoJobs {
       wholeNumber(`queues.${queue}.prefetch`, prefetch, 'a whole number >= 0 (0 turns prefetching off)');
       const prefetchBytes = q.prefetchBytes ?? worker.prefetchBytes ?? DEFAULT_PREFETCH_BYTES;
       wholeNumber(`queues.${queue}.prefetchBytes`, prefetchBytes, 'a whole number of bytes >= 1', 1);
-      if (q.agingMs !== undefined) wholeNumber(`queues.${queue}.agingMs`, q.agingMs, `a whole number of ms from 1 to ${MAX_DELAY_MS}`, 1, MAX_DELAY_MS);
+      if (q.agingMs !== undefined) wholeMs(`queues.${queue}.agingMs`, q.agingMs);
       return { queue, concurrency, criticalSlots, agingMs: q.agingMs ?? worker.agingMs, taskConcurrency, prefetch, prefetchBytes, flow, autoscale };
     });
   }
@@ -646,28 +646,32 @@ function resolveMonitoring(options: MonitoringOptions = {}) {
   return resolved;
 }
 
+/** Check an option that is a period: whole ms from 1 to {@link MAX_DELAY_MS}, or a ConfigurationError naming it. */
+function wholeMs(name: string, value: number): void {
+  wholeNumber(name, value, `a whole number of ms from 1 to ${MAX_DELAY_MS}`, 1, MAX_DELAY_MS);
+}
+
 /**
  * Lease, heartbeat, polling and housekeeping periods, checked at construction: a NaN lease would expire every lease
  * at once, a heartbeat no shorter than the lease loses every lease, and a zero poll interval is a tight loop.
  */
 function resolveTiming(options: UnoJobsOptions, push: boolean): WorkerPoolConfig & { maintenanceIntervalMs: number } {
   const worker = options.worker ?? {};
-  const ms = (name: string, value: number) => wholeNumber(name, value, `a whole number of ms from 1 to ${MAX_DELAY_MS}`, 1, MAX_DELAY_MS);
   const leaseMs = worker.leaseMs ?? 30_000;
-  ms('worker.leaseMs', leaseMs);
+  wholeMs('worker.leaseMs', leaseMs);
   const heartbeatMs = worker.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
-  ms('worker.heartbeatMs', heartbeatMs);
+  wholeMs('worker.heartbeatMs', heartbeatMs);
   if (heartbeatMs >= leaseMs) throw new ConfigurationError(messages.heartbeatNotBelowLease(heartbeatMs, leaseMs));
   const pollIntervalMs = worker.pollIntervalMs ?? (push ? 5000 : 1000);
-  ms('worker.pollIntervalMs', pollIntervalMs);
+  wholeMs('worker.pollIntervalMs', pollIntervalMs);
   const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
-  ms('maintenanceIntervalMs', maintenanceIntervalMs);
+  wholeMs('maintenanceIntervalMs', maintenanceIntervalMs);
   if (worker.shutdownGraceMs !== undefined) wholeNumber('worker.shutdownGraceMs', worker.shutdownGraceMs, 'a whole number of ms >= 0');
   if (worker.concurrency !== undefined) validateConcurrency('worker.concurrency', worker.concurrency);
   if (worker.criticalSlots !== undefined) wholeNumber('worker.criticalSlots', worker.criticalSlots, 'a whole number >= 0');
   if (worker.prefetch !== undefined) wholeNumber('worker.prefetch', worker.prefetch, 'a whole number >= 0 (0 turns prefetching off)');
   if (worker.prefetchBytes !== undefined) wholeNumber('worker.prefetchBytes', worker.prefetchBytes, 'a whole number of bytes >= 1', 1);
-  if (worker.agingMs !== undefined) ms('worker.agingMs', worker.agingMs);
-  if (worker.autoscale?.intervalMs !== undefined) ms('worker.autoscale.intervalMs', worker.autoscale.intervalMs);
+  if (worker.agingMs !== undefined) wholeMs('worker.agingMs', worker.agingMs);
+  if (worker.autoscale?.intervalMs !== undefined) wholeMs('worker.autoscale.intervalMs', worker.autoscale.intervalMs);
   return { leaseMs, heartbeatMs, pollIntervalMs, maintenanceIntervalMs };
 }

@@ -109,20 +109,17 @@ export class WorkerPool {
    * lease lost. One look-up per interrupted job, and only for these, bounded by `heartbeatMs`: a job whose state
    * cannot be read in time ends with its lease lost, as before the look-up existed.
    */
-  private async interrupt(ids: readonly string[], sent: ReadonlyMap<string, string>): Promise<void> {
+  private async interrupt(attempts: readonly Attempt[]): Promise<void> {
     let states: (JobState | undefined)[] = [];
     try {
-      const reads = Promise.all(ids.map((id) => this.deps.storage.get(id).then((job) => job?.state)));
+      const reads = Promise.all(attempts.map((a) => this.deps.storage.get(a.id).then((job) => job?.state)));
       states = await this.bounded(reads, this.config.heartbeatMs, messages.heartbeatTimeout(this.config.heartbeatMs));
     } catch {
       // Unknown: the lease is gone either way.
     }
-    ids.forEach((id, k) => {
-      if (states[k] === 'cancelled') return this.cancellations.notice(id);
-      for (const w of this.workers.values()) {
-        const attempt = w.running.get(id);
-        if (attempt && attempt.token === sent.get(id)) attempt.end('lease-lost');
-      }
+    attempts.forEach((attempt, k) => {
+      if (states[k] === 'cancelled') this.cancellations.notice(attempt.id);
+      else attempt.end('lease-lost');
     });
   }
 
@@ -278,18 +275,18 @@ export class WorkerPool {
         const sent = new Map(leases.map((l) => [l.id, l.token]));
         // Act on where each job is now: a buffered job whose lease is gone (recovered, cancelled) is dropped before
         // it starts; one that started meanwhile is interrupted like any running job.
-        const interrupted: string[] = [];
+        const interrupted: Attempt[] = [];
         for (const id of lost) {
           for (const w of workers) {
             if (w.buffer.remove(id)) break;
             const attempt = w.running.get(id);
             if (!attempt || attempt.token !== sent.get(id)) continue;
-            interrupted.push(id);
+            interrupted.push(attempt);
             break;
           }
         }
         // Not awaited: the look-ups must not hold up this round's other work.
-        if (interrupted.length > 0) void this.interrupt(interrupted, sent);
+        if (interrupted.length > 0) void this.interrupt(interrupted);
       } catch (error) {
         this.deps.events.emit('worker:error', { error: toError(error), context: 'renewing leases' });
       }

@@ -5,6 +5,7 @@ import { StorageError } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { systemClock } from '../../lib/contract/clock.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
+import { scanKeys as scanKeysOf } from '../support/redis-keys.js';
 
 // Claims of docs/storage-redis.md that no other test checks: defaults, connection forms and the key layout. Runs on the
 // shared real Redis: every store uses its own prefix under this file's tag, and every key is deleted afterwards.
@@ -24,16 +25,8 @@ function storeOf(options: Partial<ConstructorParameters<typeof RedisJobStorage>[
   return { storage, prefix };
 }
 
-async function scanKeys(pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    keys.push(...found);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
-}
+/** Every key matching `pattern`. */
+const scanKeys = (pattern: string) => scanKeysOf(admin, pattern);
 
 afterEach(() => {
   jest.restoreAllMocks();

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { ConfigurationError, InvalidJobError, StorageError, UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
+import { scanKeys as scanKeysOf } from '../support/redis-keys.js';
 
 // Redis-specific behaviour beyond the conformance suite, on the shared real Redis: every test uses its own prefix
 // and every key is deleted afterwards. Connections are dropped with CLIENT KILL on our own clients only.
@@ -15,16 +16,7 @@ const prefixOf = () => `${fileTag}-${randomUUID().slice(0, 8)}`;
 const quiet = { warn: () => {} };
 
 /** Every key matching `pattern`. */
-async function scanKeys(pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    keys.push(...found);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
-}
+const scanKeys = (pattern: string) => scanKeysOf(admin, pattern);
 
 afterAll(async () => {
   const keys = await scanKeys(`{${fileTag}*`);

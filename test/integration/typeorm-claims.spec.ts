@@ -21,6 +21,23 @@ const journalMode = async (s: TypeormJobStorage) => ((await s.dataSource.query('
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A store on a migrated SQLite file whose `tables` were dropped afterwards: one whose migrations did not all run. */
+async function storeWithout(name: string, tables: readonly string[]) {
+  const ds = await new DataSource(sqlite(name)).initialize();
+  const setup = new TypeormJobStorage({ dataSource: ds, runMigrations: true });
+  await setup.init();
+  await setup.close();
+  for (const table of tables) await ds.query(`DROP TABLE ${table}`);
+  const s = new TypeormJobStorage({ dataSource: ds });
+  return {
+    s,
+    close: async () => {
+      await s.close();
+      await ds.destroy();
+    },
+  };
+}
+
 describe('TypeORM store options (SQLite)', () => {
   it("the default table prefix is 'uno_', and migrations create exactly these tables", async () => {
     const s = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
@@ -93,12 +110,7 @@ describe('TypeORM store options (SQLite)', () => {
   });
 
   it('without the dedupe keys table: plain inserts work; a dedupe insert, remove and a prune that deletes fail, naming the table', async () => {
-    const ds = await new DataSource(sqlite('nodedupe')).initialize();
-    const setup = new TypeormJobStorage({ dataSource: ds, runMigrations: true });
-    await setup.init();
-    await setup.close();
-    await ds.query('DROP TABLE uno_dedupe_keys');
-    const s = new TypeormJobStorage({ dataSource: ds });
+    const { s, close } = await storeWithout('nodedupe', ['uno_dedupe_keys']);
     try {
       await s.init();
       await s.insert([newJob({ id: 'plain' }), newJob({ id: 'done' })]);
@@ -113,19 +125,12 @@ describe('TypeORM store options (SQLite)', () => {
       const none = { maxAgeMs: 0, maxCount: 0 };
       await expect(s.prune({ completed: none, failed: none }, 10)).rejects.toThrow(missingDedupe);
     } finally {
-      await s.close();
-      await ds.destroy();
+      await close();
     }
   });
 
   it('without the flow-control tables: pause and listPaused name the missing table', async () => {
-    const ds = await new DataSource(sqlite('noflow')).initialize();
-    const setup = new TypeormJobStorage({ dataSource: ds, runMigrations: true });
-    await setup.init();
-    await setup.close();
-    await ds.query('DROP TABLE uno_flow');
-    await ds.query('DROP TABLE uno_rate_log');
-    const s = new TypeormJobStorage({ dataSource: ds });
+    const { s, close } = await storeWithout('noflow', ['uno_flow', 'uno_rate_log']);
     try {
       await s.init();
       await s.insert([newJob({ id: 'waits' })]);
@@ -135,8 +140,7 @@ describe('TypeORM store options (SQLite)', () => {
         expect(String((error as Error).message)).toMatch(/table "uno_flow" is missing .*unoJobsMigrations\(\)/);
       }
     } finally {
-      await s.close();
-      await ds.destroy();
+      await close();
     }
   });
 

@@ -25,6 +25,27 @@ export function deferred<T = void>() {
 }
 
 /**
+ * A handler that holds each job until the test releases it, counting the jobs running at once: `running` now, `most`
+ * at any time so far. `releaseOldest()` lets the longest-held job finish.
+ */
+export function gatedHandler() {
+  const gates: (() => void)[] = [];
+  const gated = {
+    running: 0,
+    most: 0,
+    handler: async () => {
+      gated.most = Math.max(gated.most, ++gated.running);
+      const gate = deferred();
+      gates.push(gate.resolve);
+      await gate.promise;
+      gated.running--;
+    },
+    releaseOldest: () => gates.shift()!(),
+  };
+  return gated;
+}
+
+/**
  * Drive the prefetch sizing's timer from the test file that calls this (at its top level): it starts at 0 for each
  * test, and only the test moves it (`timer.ms += 2` per claim makes a store look remote while handlers take no time,
  * so the adaptive buffer grows to its cap). The real timer is restored after each test.

@@ -1,5 +1,17 @@
 import type { Redis } from 'ioredis';
 
+/** Every key matching `pattern` (SCAN in pages). */
+export async function scanKeys(redis: Pick<Redis, 'scan'>, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...found);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
 /** Delete every key matching `pattern` (SCAN in pages, then DEL): a test's cleanup of its own prefix. */
 export async function deleteKeys(redis: Pick<Redis, 'scan' | 'del'>, pattern: string): Promise<void> {
   let cursor = '0';

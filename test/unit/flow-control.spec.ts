@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, UnoJobs } from '../../lib/index.js';
-import { createEngine, deferred, runUntil } from '../support/engine.js';
+import { createEngine, gatedHandler, runUntil } from '../support/engine.js';
 
 // Cluster-wide limits in the core, on the memory store: two engines on one store stand in for two processes.
 // Across real processes: test/integration/flow-control-processes.spec.ts.
@@ -15,29 +15,20 @@ describe('globalConcurrency', () => {
     const a = createEngine({ worker: { concurrency: 5 } });
     const b = new UnoJobs({ storage: a.storage, clock: a.clock, worker: { concurrency: 5 } });
     engines.push(a.uno, b);
-    let running = 0;
-    let most = 0;
-    const gates: (() => void)[] = [];
-    const handler = async () => {
-      most = Math.max(most, ++running);
-      const gate = deferred();
-      gates.push(gate.resolve);
-      await gate.promise;
-      running--;
-    };
+    const gated = gatedHandler();
     for (const uno of [a.uno, b]) {
-      uno.register('capped', handler, { globalConcurrency: 2 });
+      uno.register('capped', gated.handler, { globalConcurrency: 2 });
       await uno.start();
     }
     await a.queue.enqueueMany(Array.from({ length: 8 }, (_, i) => ({ task: 'capped', payload: i })));
     // One job finishes at a time; each time the cap is filled again (by whichever engine claims first), never passed.
     for (let done = 0; done < 8; done++) {
-      await runUntil(async () => running === Math.min(2, 8 - done));
-      expect(running).toBe(Math.min(2, 8 - done));
-      gates.shift()!();
+      await runUntil(async () => gated.running === Math.min(2, 8 - done));
+      expect(gated.running).toBe(Math.min(2, 8 - done));
+      gated.releaseOldest();
       await runUntil(async () => (await a.queue.counts()).completed === done + 1);
     }
-    expect(most).toBe(2);
+    expect(gated.most).toBe(2);
   });
 
   it('refuses a bad globalConcurrency or rateLimit, naming it and the way to write it', () => {

@@ -2,7 +2,7 @@ import { describe, it, expect, afterEach } from '@jest/globals';
 import { InvalidJobError, UnoJobs, type JobContext, type JobStorage, type RetentionPolicy } from '../../lib/index.js';
 import type { CompleteOutcome, Lease } from '../../lib/storage.js';
 import { flushMicrotasks, ManualClock } from '../../lib/testing/index.js';
-import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
+import { createEngine, deferred, gatedHandler, prefetchTimer, runUntil } from '../support/engine.js';
 
 // Defaults and behaviours stated in README.md and docs/reliability.md, pinned on the memory store with a manual clock.
 
@@ -94,32 +94,23 @@ describe('README: globalConcurrency and rateLimit per queue (queues[name]), on t
     const a = engine(options);
     const b = new UnoJobs({ ...options, storage: a.storage, clock: a.clock });
     engines.push({ uno: b, clock: a.clock });
-    let running = 0;
-    let most = 0;
-    const gates: (() => void)[] = [];
-    const handler = async () => {
-      most = Math.max(most, ++running);
-      const gate = deferred();
-      gates.push(gate.resolve);
-      await gate.promise;
-      running--;
-    };
+    const gated = gatedHandler();
     for (const uno of [a.uno, b]) {
-      uno.register('one', handler, { queue: 'q' });
-      uno.register('two', handler, { queue: 'q' });
+      uno.register('one', gated.handler, { queue: 'q' });
+      uno.register('two', gated.handler, { queue: 'q' });
       await uno.start();
     }
     await a.queue.enqueueMany([0, 1, 2, 3].map((i) => ({ task: i % 2 ? 'one' : 'two', payload: i })));
     await runUntil(async () => false); // every engine had its chance to claim
-    expect(running).toBe(1);
+    expect(gated.running).toBe(1);
     for (let done = 0; done < 4; done++) {
-      await runUntil(async () => running === 1);
-      expect(running).toBe(1);
-      gates.shift()!();
+      await runUntil(async () => gated.running === 1);
+      expect(gated.running).toBe(1);
+      gated.releaseOldest();
       await runUntil(async () => (await a.queue.counts()).completed === done + 1);
     }
     expect((await a.queue.counts()).completed).toBe(4);
-    expect(most).toBe(1);
+    expect(gated.most).toBe(1);
   });
 
   it('rateLimit on a queue: no more than max of its jobs start per window, across tasks', async () => {
