@@ -173,6 +173,35 @@ describe('PostgreSQL retention and list plans read indexes, never the whole tabl
     }
   });
 
+  it('a delete step looks its jobs up in the dedupe keys only while that table holds a key, and then deletes their keys', async () => {
+    const cut: PruneCut = { kind: 'completed', upTo: { finishedAt: Date.now(), seq: 5000 } };
+    const [noSort, stmt] = statements(pruneStepOp(postgres, t, cut, 500));
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction(); // rolled back: the fixture stays as it is for the other tests
+    try {
+      await runner.query(noSort!.sql);
+      const analyzed = async () =>
+        ((await runner.query(`EXPLAIN (ANALYZE, COSTS OFF) ${toDollar(stmt!.sql)}`, stmt!.params)) as { 'QUERY PLAN': string }[])
+          .map((r) => r['QUERY PLAN'])
+          .join('\n');
+      const lookup = (text: string) => text.split('\n').find((line) => line.includes(`${t.dedupe}_job`)) ?? '';
+      // No key anywhere (the fixture dedupes nothing): the look-up of the step's 500 ids is never run.
+      expect(lookup(await analyzed())).toContain('never executed');
+      // A key naming the next job the step deletes, and one naming a job that stays: only the first goes.
+      const [next] = (await runner.query(`SELECT id FROM ${t.jobs} WHERE state = 'completed' ORDER BY finished_at, seq LIMIT 1`)) as { id: string }[];
+      await runner.query(`INSERT INTO ${t.dedupe} (task, dkey, job_id) VALUES ('even', 'goes', $1), ('even', 'stays', 'r19999')`, [next!.id]);
+      const text = await analyzed();
+      expect(lookup(text)).not.toContain('never executed');
+      const keys = (await runner.query(`SELECT dkey FROM ${t.dedupe}`)) as { dkey: string }[];
+      expect(keys.map((k) => k.dkey)).toEqual(['stays']);
+      expect((await runner.query(`SELECT count(*)::int AS n FROM ${t.jobs} WHERE id = $1`, [next!.id]))[0].n).toBe(0);
+    } finally {
+      await runner.rollbackTransaction();
+      await runner.release();
+    }
+  });
+
   it('list pages newest first through an index, with and without a cursor and filters', async () => {
     const filters = [{}, { state: 'failed' as const }, { state: 'completed' as const }, { state: 'waiting' as const }, { state: 'active' as const }, { task: 'odd' }, { queue: 'q' }];
     for (const filter of filters) {
