@@ -143,4 +143,23 @@ describe('cancel from another engine, on a store that sends no cancel notices', 
     expect(reasons.map((r) => (r as Error).name)).toEqual(['LeaseLostError']);
     expect(seen).toEqual([`job:active ${job.id}`, `job:lease-lost ${job.id}`]);
   });
+
+  it('ends a cancelled job as a lost lease when its state cannot be read within heartbeatMs', async () => {
+    const { e, admin, seen } = await twoEngines();
+    e.storage.subscribeCancels = () => () => undefined;
+    const { job, reasons } = await startLong(e);
+    await admin.queue.cancel(job.id);
+    const get = e.storage.get.bind(e.storage);
+    let reads = 0;
+    // The heartbeat's look-up of the job never answers; other reads (the test's own, below) do.
+    e.storage.get = (id) => (reads++ === 0 ? new Promise(() => undefined) : get(id));
+    await e.clock.advance(LEASE_MS / 3); // the first heartbeat: the lease is gone, the look-up hangs
+    for (let i = 0; i < 20; i++) await flushMicrotasks();
+    expect(reasons).toEqual([]); // still waiting for the look-up
+    await e.clock.advance(LEASE_MS / 3); // heartbeatMs (leaseMs / 3 by default): the look-up's deadline
+    for (let i = 0; i < 20 && reasons.length === 0; i++) await flushMicrotasks();
+    expect(reasons.map((r) => (r as Error).name)).toEqual(['LeaseLostError']);
+    expect(seen).toEqual([`job:active ${job.id}`, `job:lease-lost ${job.id}`]);
+    expect((await e.queue.getJob(job.id))!.state).toBe('cancelled');
+  });
 });
