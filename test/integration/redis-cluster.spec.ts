@@ -9,6 +9,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import type { ClaimRequest } from '../../lib/contract/job-storage.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { RedisTestCluster } from '../support/redis-cluster.js';
+import { scanKeys } from '../support/redis-keys.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses } from '../support/worker-processes.js';
 
 // A real Redis Cluster: three masters with one replica each, started from redis-server by this file (see
@@ -41,14 +42,7 @@ afterAll(async () => {
 async function keysOn(port: number, pattern: string): Promise<string[]> {
   const node = cluster.connect(port);
   try {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      keys.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
-    return keys;
+    return await scanKeys(node, pattern);
   } finally {
     node.disconnect();
   }
