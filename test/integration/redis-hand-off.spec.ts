@@ -21,7 +21,11 @@ const redis = new Redis(connection);
 const stores: RedisJobStorage[] = [];
 let n = 0;
 
-/** A store with a wake-up listener (as a worker pool has), its subscription confirmed. */
+/**
+ * A store with a wake-up listener (as a worker pool has), its subscriptions confirmed to the store itself: a claim
+ * parks only then. Redis counts a subscriber (NUMSUB) before the store has read the confirmation, so that alone
+ * raced the first claim (a clean-clone CI run once found nothing parked).
+ */
 async function store(): Promise<{ storage: RedisJobStorage; pokes: string[]; p: string }> {
   const p = `${prefix}-${++n}`;
   const storage = new RedisJobStorage({ connection, prefix: p });
@@ -30,6 +34,8 @@ async function store(): Promise<{ storage: RedisJobStorage; pokes: string[]; p: 
   const pokes: string[] = [];
   storage.subscribe((queue) => pokes.push(queue));
   await waitFor(async () => ((await redis.pubsub('NUMSUB', `${p}:wake`)) as [string, number])[1] === 1, 5000, 'the subscription');
+  const wakeUps = (storage as unknown as { wakeUps: { listening: boolean } }).wakeUps;
+  await waitFor(() => wakeUps.listening, 5000, 'the store to read its subscriptions confirmed');
   return { storage, pokes, p };
 }
 
