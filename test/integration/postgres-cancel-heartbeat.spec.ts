@@ -1,8 +1,9 @@
 import { describe, it, expect, afterAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { UnoJobs, type JobContext } from '../../lib/index.js';
+import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/typeorm.js';
 import { waitFor } from '../../lib/testing/index.js';
+import { deferred, waitsForAbort } from '../support/engine.js';
 import { dropTables } from '../support/sql-tables.js';
 
 /**
@@ -36,25 +37,19 @@ describe('PostgreSQL with listen: false: a cancel from another process', () => {
     worker.events.on('job:active', ({ job }) => seen.push(`active ${job.id}`));
     worker.events.on('job:cancelled', ({ jobId }) => seen.push(`cancelled ${jobId}`));
     worker.events.on('job:lease-lost', ({ jobId }) => seen.push(`lease-lost ${jobId}`));
-    const reasons: Error[] = [];
-    let started = '';
-    worker.register('long', (_payload: unknown, ctx: JobContext) => {
-      started = ctx.job.id;
-      return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
-        reasons.push(ctx.signal.reason as Error);
-        reject(ctx.signal.reason);
-      }));
-    });
+    const reasons: unknown[] = [];
+    const started = deferred();
+    worker.register('long', waitsForAbort(started.resolve, reasons));
     admin.register('long', () => null);
     try {
       await admin.start(); // creates the tables
       await worker.start();
       expect(workerStore.subscribeCancels(() => undefined)).toBeNull(); // no notice path: only the heartbeat can tell
       const job = await admin.queue.enqueue('long', null);
-      await waitFor(() => started === job.id, 15_000, 'the job to start');
+      await started.promise;
       await admin.queue.cancel(job.id);
       await waitFor(() => reasons.length > 0, 15_000, 'the running job to be aborted at a heartbeat');
-      expect(reasons.map((r) => r.name)).toEqual(['JobCancelledError']);
+      expect(reasons.map((r) => (r as Error).name)).toEqual(['JobCancelledError']);
       await waitFor(() => seen.length >= 2, 5_000, 'the job:cancelled event');
       expect(seen).toEqual([`active ${job.id}`, `cancelled ${job.id}`]);
       expect((await admin.queue.getJob(job.id))!.state).toBe('cancelled');

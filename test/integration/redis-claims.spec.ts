@@ -5,7 +5,7 @@ import { StorageError } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { systemClock } from '../../lib/contract/clock.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
-import { scanKeys as scanKeysOf } from '../support/redis-keys.js';
+import { scanKeys as scanKeysOf, subscriptionsConfirmed } from '../support/redis-keys.js';
 
 // Claims of docs/storage-redis.md that no other test checks: defaults, connection forms and the key layout. Runs on the
 // shared real Redis: every store uses its own prefix under this file's tag, and every key is deleted afterwards.
@@ -176,8 +176,7 @@ describe('docs/storage-redis.md: key layout', () => {
     const { storage, prefix } = storeOf();
     await storage.init();
     storage.subscribe(() => {});
-    const wakeUps = (storage as unknown as { wakeUps: { listening: boolean } }).wakeUps;
-    await waitFor(() => wakeUps.listening, 2000, 'the subscriptions to be confirmed');
+    await subscriptionsConfirmed(storage);
     const { time } = { time: await admin.time() };
     const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
     expect(await storage.claim({ queue: 'q', limit: 3, startNow: 3, leaseMs: 30_000, workerId: 'w9' })).toHaveLength(0);

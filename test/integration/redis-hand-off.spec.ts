@@ -8,7 +8,7 @@ import { RedisJobStorage } from '../../lib/redis.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { HAND_OFF_HOLD_MS } from '../../lib/storage/redis/hand-offs.js';
 import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses } from '../support/worker-processes.js';
-import { deleteKeys } from '../support/redis-keys.js';
+import { deleteKeys, subscriptionsConfirmed } from '../support/redis-keys.js';
 
 // The hand-off (docs/storage-redis.md): a worker whose claim found its queue empty is parked in Redis, and the next
 // one-job insert claims the job for it in the insert's own script. These tests check what the insert writes, that the
@@ -34,8 +34,7 @@ async function store(): Promise<{ storage: RedisJobStorage; pokes: string[]; p: 
   const pokes: string[] = [];
   storage.subscribe((queue) => pokes.push(queue));
   await waitFor(async () => ((await redis.pubsub('NUMSUB', `${p}:wake`)) as [string, number])[1] === 1, 5000, 'the subscription');
-  const wakeUps = (storage as unknown as { wakeUps: { listening: boolean } }).wakeUps;
-  await waitFor(() => wakeUps.listening, 5000, 'the store to read its subscriptions confirmed');
+  await subscriptionsConfirmed(storage);
   return { storage, pokes, p };
 }
 

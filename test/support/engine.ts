@@ -3,6 +3,7 @@ import { flushMicrotasks, ManualClock } from '../../lib/contract/clock.js';
 import { PrefetchBuffer } from '../../lib/core/prefetch.js';
 import type { ClaimRequest, JobStorage } from '../../lib/contract/job-storage.js';
 import { UnoJobs, type UnoJobsOptions } from '../../lib/core/uno-jobs.js';
+import type { JobContext } from '../../lib/core/job-context.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 
 /** An engine on a fresh memory store driven by a manual clock. */
@@ -22,6 +23,17 @@ export function deferred<T = void>() {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** A handler that says it started, then waits for its signal, records the reason and fails with it. */
+export function waitsForAbort(started: () => void, reasons: unknown[]) {
+  return (_payload: unknown, ctx: JobContext) => {
+    started();
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
+      reasons.push(ctx.signal.reason);
+      reject(ctx.signal.reason);
+    }));
+  };
 }
 
 /**

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { RedisJobStorage } from '../../lib/redis.js';
+import { waitFor } from '../../lib/testing/index.js';
 
 /** Every key matching `pattern` (SCAN in pages). */
 export async function scanKeys(redis: Pick<Redis, 'scan'>, pattern: string): Promise<string[]> {
@@ -20,4 +22,13 @@ export async function deleteKeys(redis: Pick<Redis, 'scan' | 'del'>, pattern: st
     if (keys.length) await redis.del(...keys);
     cursor = next;
   } while (cursor !== '0');
+}
+
+/**
+ * Wait until `storage` has read its subscriptions confirmed (a claim parks its worker only then). Redis counts a
+ * subscriber (`PUBSUB NUMSUB`) as soon as it runs the SUBSCRIBE, before the store has read the replies.
+ */
+export async function subscriptionsConfirmed(storage: RedisJobStorage, timeoutMs = 5000): Promise<void> {
+  const wakeUps = (storage as unknown as { wakeUps: { listening: boolean } }).wakeUps;
+  await waitFor(() => wakeUps.listening, timeoutMs, 'the store to read its subscriptions confirmed');
 }

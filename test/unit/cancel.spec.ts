@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { UnoJobs, type JobContext, type JobEventMap } from '../../lib/index.js';
+import { UnoJobs, type JobEventMap } from '../../lib/index.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine, deferred, prefetchTimer } from '../support/engine.js';
+import { createEngine, deferred, prefetchTimer, waitsForAbort } from '../support/engine.js';
 
 // Cancellation that reaches the worker holding the job through the store's cancel notice (`subscribeCancels`),
 // not at its next heartbeat. Two engines on one memory store stand in for two processes: `worker` runs jobs,
@@ -27,17 +27,6 @@ async function twoEngines(worker: Record<string, unknown> = {}) {
   const names = ['job:cancelled', 'job:lease-lost', 'job:active'] as const;
   for (const name of names) e.uno.events.on(name, (p: JobEventMap[typeof name]) => seen.push(`${name} ${'jobId' in p ? p.jobId : p.job.id}`));
   return { e, admin, seen };
-}
-
-/** A handler that waits for its signal and records the reason. */
-function waitsForAbort(started: () => void, reasons: unknown[]) {
-  return (_p: unknown, ctx: JobContext) => {
-    started();
-    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
-      reasons.push(ctx.signal.reason);
-      reject(ctx.signal.reason);
-    }));
-  };
 }
 
 /** Start the task `long` (a handler that waits for its signal) on the engine, and wait until it runs. */
