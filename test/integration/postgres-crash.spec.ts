@@ -21,6 +21,7 @@ const PREFETCH = 100;
 // Long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
 // only the killed worker's jobs may run twice.
 const LEASE_MS = 5000;
+const HOLD_START = 20;
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const prefix = `t4crash_${randomBytes(4).toString('hex')}_`;
 const execTable = `${prefix}exec`;
@@ -64,12 +65,14 @@ describe('PostgreSQL store: crash of a worker process', () => {
       const batch = Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ task: 'crash.job', payload: { i: i + k } }));
       ids.push(...(await producer.queue.enqueueMany(batch)).map((job) => job.id));
     }
-    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i)));
+    // The victim's 20th handler never returns, so it surely has a job in flight when it is killed (on a loaded machine
+    // its 2 ms jobs could otherwise all be finished and written at that moment: a CI run once saw none run twice).
+    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i, i === 0 ? { UNO_HOLD_START: String(HOLD_START) } : {})));
 
     await waitFor(async () => (await executions()) >= JOBS / 4, 90_000, 'a quarter of the jobs to start');
     // The scenario needs a victim that is working: on a loaded machine its first claims can come after the others
     // have started a quarter of the jobs.
-    await waitFor(async () => (await executions('crash-worker-0')) >= 20, 90_000, 'the victim to start jobs');
+    await waitFor(async () => (await executions('crash-worker-0')) >= HOLD_START, 90_000, 'the victim to start jobs');
     victim!.kill('SIGKILL');
     await once(victim!, 'exit');
     const killed = 'crash-worker-0';
@@ -84,8 +87,8 @@ describe('PostgreSQL store: crash of a worker process', () => {
     const ranTwice = await expectEveryJobRanOnceBut(runs, ids, killed, mostLeasesHeld(CONCURRENCY, PREFETCH), storage);
     report('postgres SIGKILL', { jobs: JOBS, lost: 0, failed: 0, ranTwice, bound: mostLeasesHeld(CONCURRENCY, PREFETCH) });
 
-    // The killed worker had jobs in flight when it died: the live workers recovered them after expiry and ran them
-    // again. (A stall is recorded only for handlers that ran for START_MARK_DELAY_MS or were started by their claim:
+    // The killed worker had jobs in flight when it died (at least the held one): the live workers recovered them after
+    // expiry and ran them again. (A stall is recorded only for handlers that ran for START_MARK_DELAY_MS or were started by their claim:
     // these 2 ms jobs mostly come back as never started, which costs them nothing.)
     expect(ranTwice).toBeGreaterThan(0);
     const [{ n: badStalls }] = (await ds.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE stalls > 1 OR attempt <> 1`)) as { n: number }[];

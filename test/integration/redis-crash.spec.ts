@@ -21,6 +21,7 @@ const PREFETCH = 100;
 // Long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
 // only the killed worker's jobs may run twice.
 const LEASE_MS = 5000;
+const HOLD_START = 20;
 const connection = { host: '127.0.0.1', port: 6379 };
 const prefix = `uno-test-crash-${randomUUID().slice(0, 8)}`;
 const execList = `${prefix}:executions`;
@@ -57,7 +58,9 @@ afterAll(async () => {
 
 describe('Redis store: crash of a worker process', () => {
   it('completes every job once, re-running only the jobs in flight on the killed worker', async () => {
-    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i)));
+    // The victim's 20th handler never returns, so it surely has a job in flight when it is killed (its 2 ms jobs could
+    // otherwise all be finished and written at that moment on a loaded machine).
+    const [victim] = await Promise.all(Array.from({ length: WORKERS }, (_, i) => workers.start(i, i === 0 ? { UNO_HOLD_START: String(HOLD_START) } : {})));
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i += 1000) {
       const batch = Array.from({ length: Math.min(1000, JOBS - i) }, (_, k) => ({ task: 'crash.job', payload: { i: i + k } }));
@@ -65,6 +68,8 @@ describe('Redis store: crash of a worker process', () => {
     }
 
     await waitFor(async () => (await redis.llen(execList)) >= JOBS / 4, 90_000, 'a quarter of the jobs to start');
+    const victimStarts = async (): Promise<number> => (await redis.lrange(execList, 0, -1)).filter((e) => e.endsWith('|crash-worker-0|1')).length;
+    await waitFor(async () => (await victimStarts()) >= HOLD_START, 90_000, 'the victim to start jobs');
     victim!.kill('SIGKILL');
     await once(victim!, 'exit');
     const killed = 'crash-worker-0';

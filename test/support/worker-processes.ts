@@ -15,10 +15,13 @@ export class WorkerProcesses {
     private readonly env: Record<string, string>,
   ) {}
 
-  /** Start worker `index` (its id is `crash-worker-<index>`); resolves when it says it is ready. */
-  start(index: number): Promise<ChildProcess> {
+  /**
+   * Start worker `index` (its id is `crash-worker-<index>`), with `env` added to the shared environment; resolves when
+   * it says it is ready.
+   */
+  start(index: number, env: Record<string, string> = {}): Promise<ChildProcess> {
     const child = spawn(process.execPath, [this.fixture], {
-      env: { ...process.env, ...this.env, UNO_WORKER_ID: `crash-worker-${index}` },
+      env: { ...process.env, ...this.env, ...env, UNO_WORKER_ID: `crash-worker-${index}` },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.children.push(child);
