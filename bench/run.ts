@@ -14,7 +14,8 @@
  * hits all libraries alike. stdout gets one JSON line per figure (medians over repetitions), then one per ratio;
  * progress and per-repetition figures go to stderr. The same lines are written to `bench/results/<suite>.jsonl`
  * for `bench/plot.js`. Environment: BENCH_REPS, BENCH_SCALE, BENCH_MAX_S (cap per processing run, seconds),
- * BENCH_LATENCY_N, BENCH_LATENCY_GAP_MS, BENCH_REDIS_URL, BENCH_REDIS_CLUSTER, BENCH_PG_URL, BENCH_MARIADB_URL.
+ * BENCH_LATENCY_N, BENCH_LATENCY_GAP_MS, BENCH_REDIS_URL, BENCH_REDIS_CLUSTER, BENCH_PG_URL, BENCH_MARIADB_URL,
+ * BENCH_PROFILE, BENCH_WORKER_IMPORT.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createAdapter } from './adapters/index.js';
 import type { Backend, BenchAdapter, BenchPayload } from './types.js';
+import { startProfile } from './profile.js';
 import { serverCpu } from './server-cpu.js';
 import { ensureRedisCluster, median, PG_URL, percentile, round, sleep, uid, waitUntil } from './util.js';
 
@@ -234,27 +236,6 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
 }
 
 /**
- * With BENCH_PROFILE=<dir>, record a CPU profile of the timed window only (not the prefill) through the inspector,
- * written as `<dir>/<label>-<time>.cpuprofile` (open in Chrome DevTools or summarise with `bench/profile-summary.js`).
- */
-async function startProfile(): Promise<((name: string) => Promise<void>) | null> {
-  const dir = process.env.BENCH_PROFILE;
-  if (!dir) return null;
-  const { Session } = await import('node:inspector/promises');
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
-  await session.post('Profiler.start');
-  return async (name) => {
-    const { profile } = await session.post('Profiler.stop');
-    session.disconnect();
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, `${name}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
-  };
-}
-
-/**
  * The `deep` scenario: prefill `depth` jobs (not timed), time `ENQUEUE_PROBES` one-by-one enqueues on top of them
  * (p50/p99), then start a worker and time the first `n` job starts after the first (jobs_per_s). The backlog stays
  * until the next `reset()`, so a depth of a million is paid once per repetition, not per job processed.
@@ -343,8 +324,11 @@ async function processMulti(adapter: BenchAdapter, name: string, n: number, conc
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
   for (let w = 0; w < workers; w++) {
+    // BENCH_WORKER_IMPORT: a module each worker process loads first (e.g. bench/worker-io-count.mjs).
+    const preload = process.env.BENCH_WORKER_IMPORT;
     const child = fork(join(HERE, 'worker.js'), [JSON.stringify({ name, backend: adapter.backend, runId, namespace: adapter.namespace, concurrency })], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: preload ? [...process.execArgv, '--import', preload] : process.execArgv,
     });
     children.push(child);
     ready.push(
