@@ -25,6 +25,7 @@ const N = Number(process.env.N ?? (BULK ? 20_000 : 4000)), ROUNDS = Number(proce
 const dist = new URL('../dist-bench/bench/adapters/', import.meta.url);
 const { UnoAdapter } = await import(new URL('uno.js', dist).href);
 const { BeeQueueAdapter } = await import(new URL('bee-queue.js', dist).href);
+const { deleteRedisKeys } = await import(new URL('../util.js', dist).href);
 const uno = new UnoAdapter({ backend: 'redis', runId: `floor${process.pid}` });
 const bee = new BeeQueueAdapter({ backend: 'redis', runId: `floor${process.pid}` });
 await uno.setup();
@@ -102,10 +103,5 @@ for (const name of names) {
 await uno.teardown();
 await bee.teardown();
 await io.del(`${base}:meta`, `${base}:w:2`, `${bq}:id`, `${bq}:jobs`, `${bq}:waiting`);
-let cursor = '0';
-do {
-  const [next, keys] = await io.scan(cursor, 'MATCH', `${base}:job:*`, 'COUNT', 1000);
-  if (keys.length) await io.del(...keys);
-  cursor = next;
-} while (cursor !== '0');
+await deleteRedisKeys(`${base}:job:*`);
 io.disconnect();

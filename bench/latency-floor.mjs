@@ -20,6 +20,7 @@ const N = Number(process.env.N ?? 500), ROUNDS = Number(process.env.ROUNDS ?? 8)
 const dist = new URL('../dist-bench/bench/adapters/', import.meta.url);
 const { UnoAdapter } = await import(new URL('uno.js', dist).href);
 const { BeeQueueAdapter } = await import(new URL('bee-queue.js', dist).href);
+const { deleteRedisKeys } = await import(new URL('../util.js', dist).href);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const tag = `latfloor${process.pid}`;
 
@@ -59,7 +60,7 @@ redis.call('PUBLISH', ARGV[1], ARGV[3]) return 1`);
       enqueue: (p) => io.evalsha(sha, 1, `${tag}:floor:job:${++i}`, channel, JSON.stringify(p), String(i)),
       close: async () => {
         await sub.quit();
-        await deleteKeys(io, `${tag}:floor:*`);
+        await deleteRedisKeys(`${tag}:floor:*`);
         await io.quit();
       },
     };
@@ -89,15 +90,6 @@ redis.call('PUBLISH', ARGV[1], ARGV[3]) return 1`);
     };
   },
 };
-
-async function deleteKeys(io, pattern) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await io.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length) await io.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 const med = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
