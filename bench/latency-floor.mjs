@@ -32,22 +32,19 @@ const start = () => {
   resolve?.(performance.now());
 };
 
-/** A way: `open()` builds its worker and returns `enqueue(payload)` and `close()`. */
+/** A bench adapter's way: its producer and a worker at c=10. */
+async function throughAdapter(Adapter) {
+  const a = new Adapter({ backend: 'redis', runId: tag });
+  await a.setup();
+  const w = await a.createWorker({ concurrency: 10, onStart: start });
+  await w.start();
+  return { enqueue: (p) => a.enqueue(p), close: async () => (await w.stop(), await a.teardown()) };
+}
+
+/** A way: calling it builds its worker and returns `enqueue(payload)` and `close()`. */
 const ways = {
-  async uno() {
-    const a = new UnoAdapter({ backend: 'redis', runId: tag });
-    await a.setup();
-    const w = await a.createWorker({ concurrency: 10, onStart: start });
-    await w.start();
-    return { enqueue: (p) => a.enqueue(p), close: async () => (await w.stop(), await a.teardown()) };
-  },
-  async 'bee-queue'() {
-    const a = new BeeQueueAdapter({ backend: 'redis', runId: tag });
-    await a.setup();
-    const w = await a.createWorker({ concurrency: 10, onStart: start });
-    await w.start();
-    return { enqueue: (p) => a.enqueue(p), close: async () => (await w.stop(), await a.teardown()) };
-  },
+  uno: () => throughAdapter(UnoAdapter),
+  'bee-queue': () => throughAdapter(BeeQueueAdapter),
   async floor() {
     const io = new Redis(), sub = new Redis();
     const channel = `${tag}:floor`;

@@ -9,31 +9,32 @@
  *   into a side table of finished jobs (the same columns; primary key, a (finished_at, seq) index for retention and
  *   a (seq) index for listing), from which prune steps of 500 delete it again.
  * Each round prefills N jobs (`enqueueBulk`), marks them active with a token (not timed), then finishes them in
- * batches of 100 (as a worker at c=100 does) and prunes, on one connection whose backend's CPU (/proc) is read
- * before and after. Rounds alternate the order; the server's shared background work (WAL writer, checkpointer) is
- * not counted, and autovacuum is off on the bench server.
+ * batches of 100 (as a worker at c=100 does) and prunes, on one connection whose backend's CPU is read before and
+ * after (bench/server-cpu.ts). Rounds alternate the order; the server's shared background work (WAL writer,
+ * checkpointer) is not counted, and autovacuum is off on the bench server.
  *
  *   N=20000 ROUNDS=6 node bench/pg-keep-floor.mjs
  *
  * Prints each round's µs per job (and the pruning's share), then the medians of the rounds after the first.
  */
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 const N = Number(process.env.N ?? 20_000), ROUNDS = Number(process.env.ROUNDS ?? 6), BATCH = 100, STEP = 500;
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const dist = new URL('../dist-bench/', import.meta.url);
 const { UnoAdapter } = await import(new URL('bench/adapters/uno.js', dist).href);
+const { PG_URL } = await import(new URL('bench/util.js', dist).href);
+const { serverCpu } = await import(new URL('bench/server-cpu.js', dist).href);
 const { completeSql, completeRemoveSql } = await import(new URL('lib/storage/typeorm/queries/complete.postgres.js', dist).href);
+const { asyncCommitCte, CLEAR_LEASE, FENCE } = await import(new URL('lib/storage/typeorm/queries/async-commit.postgres.js', dist).href);
+const { postgres } = await import(new URL('lib/storage/typeorm/dialect.js', dist).href);
 const { tableNames } = await import(new URL('lib/storage/typeorm/schema.js', dist).href);
 const adapter = new UnoAdapter({ backend: 'postgres', runId: `keep${process.pid}` });
 await adapter.setup();
-const client = new pg.Client({ connectionString: PG_URL });
+// The one connection whose backend is measured, named apart from the adapter's own connections.
+const APP = `keep-floor-${process.pid}`;
+const client = new pg.Client({ connectionString: PG_URL, application_name: APP });
 await client.connect();
-const { rows: [{ pid }] } = await client.query('SELECT pg_backend_pid() AS pid');
-const cpuUs = () => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-};
+/** Start measuring the measured backend's CPU; the returned function gives the µs spent since. */
+const measure = () => serverCpu('postgres', APP);
 
 async function prepare() {
   await adapter.reset();
@@ -71,9 +72,9 @@ const ways = {
       const b = ids.slice(i, i + BATCH);
       await client.query(sql, [b, b.map((id) => `t${id}`), JSON.stringify(b.map(() => null))]);
     }
-    const pruneAt = cpuUs();
+    const pruning = await measure();
     await prune(t.jobs, `state = 'completed'`, 'finished_at, seq');
-    return { pruneUs: cpuUs() - pruneAt };
+    return { pruneUs: await pruning() };
   },
   async move({ t, ids }) {
     const done = `${t.jobs}_kept`;
@@ -81,24 +82,26 @@ const ways = {
     await client.query(`ALTER TABLE ${done} ADD PRIMARY KEY (id)`);
     await client.query(`CREATE INDEX ON ${done} (finished_at, seq)`);
     await client.query(`CREATE INDEX ON ${done} (seq)`);
-    const columns = (await client.query(`SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) AS c FROM information_schema.columns WHERE table_name = $1`, [t.jobs])).rows[0].c;
-    const sql = `WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS a),
-gone AS (DELETE FROM ${t.jobs} AS j USING unnest($1::text[], $2::text[]) AS v(id, token), cfg
-  WHERE j.id = ANY(ARRAY[v.id]) AND j.token = ANY(ARRAY[v.token]) RETURNING j.*),
-kept AS (INSERT INTO ${done} (${columns})
-  SELECT ${columns.split(', ').map((c) => (c === 'state' ? `'completed'` : c === 'finished_at' ? `(floor(extract(epoch from statement_timestamp()) * 1000))::bigint` : c === 'token' || c === 'worker_id' || c === 'lease_expires_at' ? 'NULL': c === 'result' ? 'NULL' : c)).join(', ')}
-  FROM gone RETURNING id)
+    const columns = (await client.query(`SELECT quote_ident(column_name) AS c FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [t.jobs])).rows.map((r) => r.c);
+    // The copy as Uno's completion writes it: state and finish time set, result none, lease fields cleared.
+    const cleared = CLEAR_LEASE.split(', ').map((assignment) => assignment.split(' = ')[0]);
+    const copied = (c) => (c === 'state' ? `'completed'` : c === 'finished_at' ? postgres.nowMs : c === 'result' || cleared.includes(c) ? 'NULL' : c);
+    const cfg = asyncCommitCte(true);
+    const sql = `WITH ${cfg.with},
+gone AS (DELETE FROM ${t.jobs} AS j USING unnest($1::text[], $2::text[]) AS v(id, token)${cfg.from} WHERE ${FENCE} RETURNING j.*),
+kept AS (INSERT INTO ${done} (${columns.join(', ')}) SELECT ${columns.map(copied).join(', ')} FROM gone RETURNING id)
 SELECT id FROM kept`;
-    const begin = cpuUs();
+    const all = await measure();
     for (let i = 0; i < ids.length; i += BATCH) {
       const b = ids.slice(i, i + BATCH);
       await client.query(sql, [b, b.map((id) => `t${id}`)]);
     }
-    const pruneAt = cpuUs();
+    const pruning = await measure();
     await prune(done, 'true', 'finished_at, seq');
-    const end = cpuUs();
+    const pruneUs = await pruning();
+    const us = await all();
     await client.query(`DROP TABLE ${done}`);
-    return { us: end - begin, pruneUs: end - pruneAt };
+    return { us, pruneUs };
   },
 };
 const names = Object.keys(ways);
@@ -106,9 +109,9 @@ const rows = Object.fromEntries(names.map((n) => [n, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const name of r % 2 ? names.slice().reverse() : names) {
     const job = await prepare();
-    const begin = cpuUs();
+    const all = await measure();
     const own = (await ways[name](job)) ?? {};
-    const us = (own.us ?? cpuUs() - begin) / N;
+    const us = (own.us ?? (await all())) / N;
     const pruneUs = (own.pruneUs ?? 0) / N;
     const { rows: [{ left }] } = await client.query(`SELECT count(*)::int AS left FROM ${job.t.jobs}`);
     if (left !== 0) throw new Error(`${name}: ${left} rows left`);
