@@ -15,6 +15,8 @@
  * same server, for comparison: `bee-queue-one` (`job.save()` one by one) and `bee-queue-bulk` (`saveAll` of `batch`).
  * Prints one JSON line per step: `{ step, jobs, instructions_per_job }`. Compare builds by running it in each checkout.
  * With `UNO_CALLGRIND_KEEP=1` the dumps are kept and their folder printed, for `callgrind_annotate <dump>`.
+ * `UNO_REDIS_ARGS` adds settings to the server's command line, e.g. `"--hash-max-listpack-entries 128"` (the server
+ * here otherwise runs with Redis' defaults).
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,7 +39,8 @@ const batch = Number(b);
 const dir = await mkdtemp(join(tmpdir(), 'uno-callgrind-'));
 const port = await sparePort();
 const valgrind = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`,
-  'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no', ...(process.env.UNO_REDIS_ARGS ?? '').split(' ').filter(Boolean)],
+  { stdio: 'ignore' });
 const control = (...args: string[]) => run('callgrind_control', [...args, String(valgrind.pid)]);
 const admin = new Redis(port, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
 admin.on('error', () => {}); // refused while valgrind starts redis-server

@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 import { StorageError } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { systemClock } from '../../lib/contract/clock.js';
+import { isStoredName } from '../../lib/contract/job.js';
+import { ID_INDEX_TABLE_FIELD } from '../../lib/storage/redis/codec.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { scanKeys as scanKeysOf, subscriptionsConfirmed } from '../support/redis-keys.js';
 
@@ -278,7 +280,19 @@ describe('docs/storage-redis.md: key layout', () => {
     await storage.insert([newJob({ id: 'first', dedupe })]);
     const [again] = await storage.insert([newJob({ id: 'second', dedupe })]);
     expect(again).toMatchObject({ created: false, job: { id: 'first' } });
-    expect(await admin.hkeys(`{${prefix}}:ids`)).toEqual(['first']);
+    expect((await admin.hkeys(`{${prefix}}:ids`)).sort()).toEqual([ID_INDEX_TABLE_FIELD, 'first'].sort());
+  });
+
+  it('the id index {<prefix>}:ids is a hash table from the start: one field longer than any job id, written when a store starts', async () => {
+    const { storage, prefix } = storeOf();
+    await storage.init();
+    await storage.insert([newJob({ id: 'a' })]);
+    expect(ID_INDEX_TABLE_FIELD.length).toBeGreaterThan(200);
+    expect(await admin.hgetall(`{${prefix}}:ids`)).toEqual({ [ID_INDEX_TABLE_FIELD]: '', a: 'q' });
+    // Not a listpack, which every insert would scan until it held hash-max-listpack-entries ids.
+    expect(await admin.object('ENCODING', `{${prefix}}:ids`)).toBe('hashtable');
+    // No job can take that field: it is not a name a job id may be (enqueue refuses it with InvalidJobError).
+    expect(isStoredName(ID_INDEX_TABLE_FIELD)).toBe(false);
   });
 
   it('groups: :gw:<group> holds a grouped waiting job (score = level × 2^48 + sequence), :groups the groups, :gactive the active ones', async () => {

@@ -3,6 +3,7 @@ import { describe, it, expect, afterAll } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { ConfigurationError, InvalidJobError, StorageError, UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
+import { ID_INDEX_TABLE_FIELD } from '../../lib/storage/redis/codec.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
 import { scanKeys as scanKeysOf } from '../support/redis-keys.js';
 
@@ -312,7 +313,7 @@ describe('RedisJobStorage behaviour', () => {
       expect([...alone, ...batch].map((r) => [r.job.id, r.created])).toEqual([
         ['one', true], ['fresh', true], ['batched', true], ['twice', true], ['twice', false],
       ]);
-      expect(await admin.hgetall(`{${prefix}}:ids`)).toEqual({ one: 'q', batched: 'q', twice: 'q', fresh: 'q' });
+      expect(await admin.hgetall(`{${prefix}}:ids`)).toEqual({ [ID_INDEX_TABLE_FIELD]: '', one: 'q', batched: 'q', twice: 'q', fresh: 'q' });
       for (const id of ['one', 'fresh', 'batched', 'twice']) expect((await storage.get(id))!.state).toBe('waiting');
       expect((await storage.counts()).waiting).toBe(4);
     });
@@ -607,7 +608,9 @@ describe('RedisJobStorage monitoring records', () => {
     expect(await storage.pruneWorkers(-1000)).toBe(1);
     expect(await storage.pruneErrorPatterns(-1000)).toBe(2);
     expect(await storage.pruneMetrics({ minute: 60_000, hour: 3_600_000 })).toBe(2);
-    expect((await scanKeys(`{${prefix}}:*`)).sort()).toEqual([`{${prefix}}:epoch`]);
+    // The epoch marker, and the id index with only the field that keeps it a hash table.
+    expect((await scanKeys(`{${prefix}}:*`)).sort()).toEqual([`{${prefix}}:epoch`, `{${prefix}}:ids`]);
+    expect(await admin.hkeys(`{${prefix}}:ids`)).toEqual([ID_INDEX_TABLE_FIELD]);
     await storage.close();
   });
 });
@@ -747,9 +750,11 @@ describe('RedisJobStorage flow-control keys', () => {
       await storage.fail([{ id: logged.id, token: l!.token, error: { attempt: 1, name: 'Error', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]);
       await storage.cancel('stopped');
       for (const id of [keyed!.job.id, child.id, parent.id, logged.id, 'later', 'stopped']) expect((await storage.remove(id))?.id).toBe(id);
-      // What stays is not the jobs': each queue's counters and last claim id, the store's epoch and queue set.
+      // What stays is not the jobs': each queue's counters and last claim id, the store's epoch and queue set, and
+      // the id index with only the field that keeps it a hash table.
       const left = (await scanKeys(`{${prefix}*`)).filter((key) => !/:meta$|:claim:w$|:tc$|\}:epoch$/.test(key)).sort();
-      expect(left).toEqual([`{${prefix}}:queues`]);
+      expect(left).toEqual([`{${prefix}}:ids`, `{${prefix}}:queues`]);
+      expect(await admin.hkeys(`{${prefix}}:ids`)).toEqual([ID_INDEX_TABLE_FIELD]);
       for (const queue of ['q', 'q2', 'q3']) {
         expect(Number(await admin.hget(`{${prefix}:${queue}}:meta`, 'cancelled'))).toBe(0);
         // The per-task counts (see countsByTask) are back to zero: every deleted job left its state's count.

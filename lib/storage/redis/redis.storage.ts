@@ -49,7 +49,7 @@ import type {
   StoredDocument,
   StoredWorker,
 } from '../../contract/monitoring.js';
-import { byQueue, decodeJob, decodeToken, encodeToken, patchClaimed, placePairs, RedisKeys, type RawJob } from './codec.js';
+import { byQueue, decodeJob, decodeToken, encodeToken, ID_INDEX_TABLE_FIELD, patchClaimed, placePairs, RedisKeys, type RawJob } from './codec.js';
 import {
   checkEvictionPolicy,
   resolveClient,
@@ -213,6 +213,7 @@ export class RedisJobStorage extends JobStorage {
       this.scripts = new ScriptRunner(this.redis, scripts);
       await this.scripts.preload();
       await this.epoch.adopt();
+      await this.redis.hsetnx(this.keys.ids, ID_INDEX_TABLE_FIELD, '');
       await checkEvictionPolicy(this.resolved.client, this.logger);
     })().catch((error: unknown) => {
       // Not remembered: the next call retries (Redis may be up by then).
