@@ -13,6 +13,7 @@
  * (`process.cpuUsage`, everything it ran: enqueue, worker, completion, timers) and of Redis (`INFO cpu`).
  *
  *   N=1000 ROUNDS=4 node bench/latency-anatomy.mjs      (after `npm run bench:build`; rounds alternate the order)
+ *   VARIANTS=uno-monitoring-off N=1000 ROUNDS=4 node bench/latency-anatomy.mjs   (Uno variants beside `uno`)
  */
 import net from 'node:net';
 import { Redis } from 'ioredis';
@@ -63,7 +64,9 @@ async function redisCpu() {
 
 const at = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 let onStart = null;
-const libraries = [['uno', UnoAdapter], ['bee-queue', BeeQueueAdapter]];
+// VARIANTS: Uno variants to run beside `uno` (bench/adapters/uno.ts), e.g. VARIANTS=uno-monitoring-off.
+const unoVariant = (variant) => class extends UnoAdapter { constructor(context) { super(context, variant); } };
+const libraries = [['uno', UnoAdapter], ...(process.env.VARIANTS ?? '').split(',').filter(Boolean).map((v) => [v, unoVariant(v)]), ['bee-queue', BeeQueueAdapter]];
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, Adapter] of round % 2 ? libraries.slice().reverse() : libraries) {
     const adapter = new Adapter({ backend: 'redis', runId: `anatomy${process.pid}` });
