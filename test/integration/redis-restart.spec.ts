@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, afterEach } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { messages } from '../../lib/contract/errors.js';
 import { UnoJobs } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
+import { ID_INDEX_TABLE_FIELD } from '../../lib/storage/redis/codec.js';
 import { sleep, waitFor } from '../../lib/testing/conformance-helpers.js';
 import { report } from '../support/fault-scenarios.js';
 import { TestRedisServer } from '../support/redis-server.js';
@@ -51,6 +53,10 @@ describe('Redis store: Redis restarted', () => {
     expect(errors.find((e) => e.message === lost)!.name).toBe('StorageError');
     // Gone, as the message says; the store carries on with what Redis holds now.
     expect(await storage.counts()).toEqual({ 'waiting-children': 0, waiting: 0, scheduled: 0, active: 0, completed: 0, failed: 0, cancelled: 0 });
+    // The id index is a hash table again (written with the new marker), before any job is inserted.
+    const admin = new Redis(server.port);
+    expect(await admin.hkeys(`{${prefix}}:ids`)).toEqual([ID_INDEX_TABLE_FIELD]);
+    await admin.quit();
     const job = await uno.queue.enqueue('restart.job', { after: true });
     await waitFor(() => runs.has(job.id), 30_000, 'a job enqueued after the restart to run');
     // Said once, not every maintenance round.

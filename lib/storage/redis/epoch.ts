@@ -15,12 +15,14 @@ export class DataEpoch {
     private readonly key: string,
     /** The message of the error {@link check} throws. */
     private readonly lostMessage: () => string,
+    /** What else the prefix needs once (again, after a loss), sent alongside the marker. */
+    private readonly prepare: () => Promise<unknown> = async () => {},
   ) {}
 
-  /** Write the marker if there is none, and remember the current one. */
+  /** Write the marker if there is none, and remember the current one; run {@link prepare} meanwhile. */
   async adopt(): Promise<void> {
     const mine = randomUUID();
-    const set = await this.redis.set(this.key, mine, 'NX');
+    const [set] = await Promise.all([this.redis.set(this.key, mine, 'NX'), this.prepare()]);
     this.epoch = set === 'OK' ? mine : await this.redis.get(this.key);
   }
 

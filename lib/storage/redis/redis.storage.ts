@@ -178,7 +178,8 @@ export class RedisJobStorage extends JobStorage {
     this.cluster = options.clusterMode ?? this.resolved.client.isCluster;
     this.capabilities = { push: true, distributed: true, transactions: false, flows: true, groups: true };
     this.logger = options.logger ?? console;
-    this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix));
+    this.epoch = new DataEpoch(this.redis, this.keys.epoch, () => messages.redisDataLost(this.resolved.target, prefix), () =>
+      this.redis.hsetnx(this.keys.ids, ID_INDEX_TABLE_FIELD, ''));
     this.handOffs = new HandOffs(`${this.keys.channel}:hand-off:${this.instance}`, {
       enabled: !this.cluster,
       listening: () => this.wakeUps.listening,
@@ -213,7 +214,6 @@ export class RedisJobStorage extends JobStorage {
       this.scripts = new ScriptRunner(this.redis, scripts);
       await this.scripts.preload();
       await this.epoch.adopt();
-      await this.redis.hsetnx(this.keys.ids, ID_INDEX_TABLE_FIELD, '');
       await checkEvictionPolicy(this.resolved.client, this.logger);
     })().catch((error: unknown) => {
       // Not remembered: the next call retries (Redis may be up by then).
