@@ -11,7 +11,14 @@
  *   ioredis with the job JSON bee-queue builds: bee-queue's structures with Uno's client library (in bulk, one
  *   pipeline of a call per job, as bee-queue's `saveAll` sends them).
  *
+ * With DECOMPOSE=1 (one by one only), three more ways split Uno's enqueue into its parts:
+ * - `uno-store`: the store's `insert` called directly with the job JobQueue prepares (its validation, id and payload
+ *   JSON), without JobQueue's own work around it (read through the adapter's private fields: a probe, not an API);
+ * - `uno-prepare`: that preparation alone, no I/O;
+ * - `empty`: an EVALSHA of a script that runs no command, through ioredis: the least one script call costs.
+ *
  *   N=4000 ROUNDS=8 node bench/enqueue-floor.mjs
+ *   DECOMPOSE=1 N=4000 ROUNDS=8 node bench/enqueue-floor.mjs
  *   MODE=bulk N=20000 ROUNDS=8 node bench/enqueue-floor.mjs
  *
  * Prints each round's wall time and process CPU (`process.cpuUsage`) per enqueue in µs, then the medians of the
@@ -46,6 +53,7 @@ for k = 0, n - 1 do
   redis.call('ZADD', KEYS[3], seq + k + 1, id)
 end
 return n`);
+const emptySha = await io.script('LOAD', 'return 1');
 const beeSha = await io.script('LOAD', readFileSync(new URL('../node_modules/bee-queue/lib/lua/addJob.lua', import.meta.url), 'utf8'));
 const bq = `floor${process.pid}:bq`;
 const spec = (p) => `${Date.now()}\n1\n\n\n\n${JSON.stringify(p)}`;
@@ -71,6 +79,13 @@ const ways = BULK
       },
       'bee-floor': (p) => io.evalsha(...beeArgs(p)),
     };
+if (!BULK && process.env.DECOMPOSE) {
+  const queue = uno.queue;
+  const prepare = (p) => queue.prepare({ task: 'bench.noop', payload: p }, false);
+  ways['uno-store'] = (p) => queue.deps.storage.insert([prepare(p)]);
+  ways['uno-prepare'] = async (p) => void prepare(p);
+  ways.empty = () => io.evalsha(emptySha, 0);
+}
 const names = Object.keys(ways);
 const rows = Object.fromEntries(names.map((n) => [n, []]));
 for (let r = 0; r < ROUNDS; r++) {

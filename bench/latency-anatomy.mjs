@@ -10,14 +10,19 @@
  *   `data` event).
  * Printed per round and library: the medians of the three, p50 and p99 in ms, the writes a sample makes before its
  * handler starts, for the slowest 1 % of samples where their largest gap lies (and its median length), and the CPU per sample of this process
- * (`process.cpuUsage`, everything it ran: enqueue, worker, completion, timers) and of Redis (`INFO cpu`).
+ * (`process.cpuUsage`, everything it ran: enqueue, worker, completion, timers) and of Redis (`INFO cpu`). This process's
+ * CPU is also split by thread (Linux, from /proc/self/task): the main thread, which runs the JavaScript, and the rest
+ * (V8's compiler and garbage-collector helpers, libuv), in `main_cpu_us_per_sample` and `helper_cpu_us_per_sample`.
+ * The first WARM samples (default 100) of each round are not counted: with WARM=3000 the code is past most of V8's
+ * compiling, as in a process that has run for a while.
  *
  *   N=1000 ROUNDS=4 node bench/latency-anatomy.mjs      (after `npm run bench:build`; rounds alternate the order)
  *   VARIANTS=uno-monitoring-off N=1000 ROUNDS=4 node bench/latency-anatomy.mjs   (Uno variants beside `uno`)
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-const N = Number(process.env.N ?? 1000), ROUNDS = Number(process.env.ROUNDS ?? 4), GAP_MS = 2;
+const N = Number(process.env.N ?? 1000), WARM = Number(process.env.WARM ?? 100), ROUNDS = Number(process.env.ROUNDS ?? 4), GAP_MS = 2;
 const dist = new URL('../dist-bench/bench/adapters/', import.meta.url);
 const { UnoAdapter } = await import(new URL('uno.js', dist).href);
 const { BeeQueueAdapter } = await import(new URL('bee-queue.js', dist).href);
@@ -62,6 +67,25 @@ async function redisCpu() {
   return (read('used_cpu_user') + read('used_cpu_sys')) * 1e6;
 }
 
+/** This process's CPU time so far by thread, µs: the main thread's and all others'. */
+function threadCpu() {
+  const ticks = 1e6 / 100; // USER_HZ
+  let main = 0, helpers = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const us = (Number(fields[11]) + Number(fields[12])) * ticks;
+    if (Number(tid) === process.pid) main += us;
+    else helpers += us;
+  }
+  return { main, helpers };
+}
+
 const at = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 let onStart = null;
 // VARIANTS: Uno variants to run beside `uno` (bench/adapters/uno.ts), e.g. VARIANTS=uno-monitoring-off.
@@ -74,20 +98,21 @@ for (let round = 0; round < ROUNDS; round++) {
     const worker = await adapter.createWorker({ concurrency: 10, onStart: () => { note('start'); const resolve = onStart; onStart = null; resolve?.(); } });
     await worker.start();
     const samples = [];
-    let cpu, redis;
-    for (let i = 0; i < N + 100; i++) {
-      if (i === 100) [cpu, redis] = [process.cpuUsage(), await redisCpu()];
+    let cpu, redis, threads;
+    for (let i = 0; i < N + WARM; i++) {
+      if (i === WARM) [cpu, redis, threads] = [process.cpuUsage(), await redisCpu(), threadCpu()];
       const started = new Promise((resolve) => (onStart = resolve));
       events = [['enqueue', performance.now()]];
       await adapter.enqueue({ i });
       await started;
-      // The first 100 warm up.
-      if (i >= 100) samples.push(split(events));
+      // The first WARM warm up.
+      if (i >= WARM) samples.push(split(events));
       events = null;
       await sleep(GAP_MS);
     }
     const used = process.cpuUsage(cpu);
     const redisUs = (await redisCpu()) - redis;
+    const { main, helpers } = threadCpu();
     await worker.stop();
     await adapter.teardown();
     const us = (key) => Math.round(at(samples.map((s) => s[key]), 0.5) * 1000);
@@ -98,7 +123,8 @@ for (let round = 0; round < ROUNDS; round++) {
     console.log(name, JSON.stringify({ round, js_us: us('js'), write_us: us('write'), wait_us: us('wait'), writes: at(samples.map((s) => s.writes), 0.5),
       p50_ms: +at(totals, 0.5).toFixed(3), p99_ms: +at(totals, 0.99).toFixed(3), slowest_1pc_largest_gap: largest,
       slowest_1pc_largest_gap_ms: +at(slowest.map((s) => s.largestGap), 0.5).toFixed(3),
-      cpu_us_per_sample: Math.round((used.user + used.system) / N), redis_cpu_us_per_sample: Math.round(redisUs / N) }));
+      cpu_us_per_sample: Math.round((used.user + used.system) / N),
+      main_cpu_us_per_sample: Math.round((main - threads.main) / N), helper_cpu_us_per_sample: Math.round((helpers - threads.helpers) / N), redis_cpu_us_per_sample: Math.round(redisUs / N) }));
   }
 }
 admin.disconnect();
