@@ -319,6 +319,39 @@ describe('RedisJobStorage behaviour', () => {
     });
   });
 
+  it('a batch larger than one script call is written as one: results and claims in input order, repeats found across calls', async () => {
+    // The client is ours, so that its script calls can be counted (the store sends a big batch in several).
+    const client = new Redis(REDIS);
+    let calls = 0;
+    const evalsha = client.evalsha.bind(client);
+    client.evalsha = ((...args: Parameters<typeof evalsha>) => (calls++, evalsha(...args))) as typeof client.evalsha;
+    const storage = new RedisJobStorage({ connection: client, prefix: prefixOf() });
+    await storage.init();
+    try {
+      const dedupe = { key: 'k', mode: 'window' as const, ttlMs: 60_000 };
+      const jobs = Array.from({ length: 700 }, (_, i) => newJob({ id: `j-${i}` }));
+      // Repeats whose first copy is in an earlier call: an id, and a dedupe key.
+      jobs[600] = newJob({ id: 'j-5' });
+      jobs[20] = newJob({ id: 'first-of-key', dedupe });
+      jobs[650] = newJob({ id: 'second-of-key', dedupe });
+      calls = 0;
+      const results = await storage.insert(jobs);
+      expect(calls).toBeGreaterThan(1);
+      expect(results.map((r) => r.job.id)).toEqual(jobs.map((job, i) => (i === 650 ? 'first-of-key' : job.id)));
+      expect(results.filter((r) => !r.created).map((r) => r.job.id)).toEqual(['j-5', 'first-of-key']);
+      const claimed: string[] = [];
+      for (let got = -1; got !== 0; ) {
+        const batch = await storage.claim({ queue: 'q', limit: 100, leaseMs: 30_000, workerId: 'w' });
+        claimed.push(...batch.map((c) => c.job.id));
+        got = batch.length;
+      }
+      expect(claimed).toEqual(jobs.filter((_, i) => i !== 600 && i !== 650).map((job) => job.id));
+    } finally {
+      await storage.close();
+      await client.quit();
+    }
+  });
+
   it('a run of more than 1,000 jobs of a task this worker may not take does not hide the jobs behind it', async () => {
     const prefix = prefixOf();
     const storage = new RedisJobStorage({ connection: REDIS, prefix });

@@ -100,8 +100,13 @@ const CHILD_FAILED = JSON.stringify(messages.childFailed('\u0000', '\u0000', '\u
 // No ':' and no braces: the queue's hash tag is "{<prefix>:<queue>}", so prefix "a:b" with queue "c" would share keys
 // with prefix "a" and queue "b:c".
 const PREFIX = /^[A-Za-z0-9._-]{1,100}$/;
-/** Jobs per insert script call: bounds how long one call holds the server. */
-const INSERT_CHUNK = 1000;
+/**
+ * Jobs per insert script call. It bounds how long one call holds the server, and the calls of a larger batch are sent
+ * back to back: Redis runs one while this process builds the next and reads the last one's reply. 250 rather than
+ * 1,000 made a bulk enqueue of 1,000 jobs 3–18 % faster for 2.5 % more Redis instructions per job
+ * (docs/benchmarks.md, *Bulk inserts in calls of 250 jobs*).
+ */
+const INSERT_CHUNK = 250;
 /** Jobs moved per promote / recover call and queue. */
 const MAINTENANCE_BATCH = 1000;
 /** How long the list of queues is reused by maintenance before it is read again. */
