@@ -479,6 +479,32 @@ describe('RedisJobStorage behaviour', () => {
       expect(again[0]).toMatchObject({ created: false, job: { id: 'plain-0', queue: 'plain' } });
     });
   });
+  it('insert.lua writes a common batch (one task and priority, due now, no rare option) as it writes any other', async () => {
+    await withStore(async (storage, prefix) => {
+      // The same ten jobs in two queues: as a common batch, and with a dedupe key on the last job (a rarely used
+      // option: every job then goes through the general loop). Job 3's id exists already in both.
+      const ids = (queue: string) => Array.from({ length: 10 }, (_, i) => `${queue}-${i}`);
+      for (const queue of ['common', 'general']) await storage.insert([newJob({ id: `${queue}-3`, queue })]);
+      const batch = (queue: string) => ids(queue).map((id, i) =>
+        newJob({ id, queue, ...(queue === 'general' && i === 9 ? { dedupe: { mode: 'window' as const, key: 'only', ttlMs: 60_000 } } : {}) }));
+      const [common, general] = [await storage.insert(batch('common')), await storage.insert(batch('general'))];
+      expect(common.map((r) => r.created)).toEqual(general.map((r) => r.created));
+      expect(common.filter((r) => !r.created).map((r) => r.job.id)).toEqual(['common-3']);
+      const base = (queue: string) => `{${prefix}:${queue}}`;
+      for (let i = 0; i < 10; i++) {
+        const strip = (h: Record<string, string>) => ({ ...h, spec: h.spec!.replace(/^\d+\n/, ''), dd: undefined });
+        const [c, g] = await Promise.all([admin.hgetall(`${base('common')}:job:common-${i}`), admin.hgetall(`${base('general')}:job:general-${i}`)]);
+        expect(strip(c)).toEqual(strip(g));
+      }
+      // The listing and waiting sets hold the jobs in the same order, and the counts agree.
+      const order = async (queue: string, set: string) => (await admin.zrange(`${base(queue)}:${set}`, '0', '-1')).map((id) => id.replace(/^\w+-/, ''));
+      for (const set of ['all', 'w:2']) expect(await order('common', set)).toEqual(await order('general', set));
+      expect(await order('common', 'w:2')).toEqual(['3', '0', '1', '2', '4', '5', '6', '7', '8', '9']);
+      expect(await admin.hgetall(`${base('common')}:tc`)).toEqual(await admin.hgetall(`${base('general')}:tc`));
+      expect((await storage.counts({ queue: 'common' })).waiting).toBe(10);
+    });
+  });
+
   it('an idle worker claims once per job: after a claim that drained the queue, a freed slot waits for a wake-up', async () => {
     const storage = new RedisJobStorage({ connection: REDIS, prefix: prefixOf() });
     const uno = new UnoJobs({ storage, worker: { concurrency: 10, pollIntervalMs: 60_000 } });

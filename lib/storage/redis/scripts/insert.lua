@@ -101,7 +101,33 @@ local sharedRunAt = nil
 if stride == 2 then
   if ARGV[9] ~= '' then sharedRunAt = tonumber(ARGV[9]) else sharedRunAt = now + tonumber(ARGV[8]) end
 end
-for i = 1, n do
+-- The common batch first: jobs due now, of one task and priority, none with a rare option (stride 2), on a standalone
+-- server, each id new. It makes the writes the loop below makes for such a job, without that loop's per-job choices
+-- (rare options, states, runs of tasks): 7.7 % of Redis' instructions per job (docs/benchmarks.md). The first
+-- id that exists stops it, and the loop below goes on from that job (its HSETNX answers 0 again).
+local first = 1
+if stride == 2 and idsKey and listed and sharedRunAt == now then
+  local task, prio = ARGV[6], ARGV[7]
+  local w, k = waiting[prio], nWaiting[prio] or 0
+  if not w then
+    w = {}
+    waiting[prio] = w
+  end
+  while first <= n do
+    local id = ARGV[8 + 2 * first]
+    if redis.call('HSETNX', idsKey, id, queue) == 0 then break end
+    redis.call('HSET', jobPrefix .. id, 'task', task, 'prio', prio, 'state', 'waiting', 'spec', nowS .. '\n' .. ARGV[9 + 2 * first])
+    order, seq = order + 1, seq + 1
+    listed[nListed + 1], listed[nListed + 2], nListed = orderText(order), id, nListed + 2
+    w[k + 1], w[k + 2], k = seqText(seq), id, k + 2
+    flags[first] = '1'
+    first = first + 1
+  end
+  nWaiting[prio] = k
+  if first > 1 then woken, runTask, runState, runCount = true, task, 'waiting', first - 1 end
+end
+
+for i = first, n do
   local a = 10 + (i - 1) * stride
   local id = ARGV[a]
   local jk = jobPrefix .. id
