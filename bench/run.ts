@@ -238,7 +238,10 @@ async function processLocal(adapter: BenchAdapter, n: number, concurrency: numbe
 /**
  * The `deep` scenario: prefill `depth` jobs (not timed), time `ENQUEUE_PROBES` one-by-one enqueues on top of them
  * (p50/p99), then start a worker and time the first `n` job starts after the first (jobs_per_s). The backlog stays
- * until the next `reset()`, so a depth of a million is paid once per repetition, not per job processed.
+ * until the next `reset()`, so a depth of a million is paid once per repetition, not per job processed. The same
+ * window's CPU per job start, of this process (`cpu_us_per_job`) and of the store server (`server_us_per_job`), is
+ * steadier than jobs/s on a shared machine; the server is read from just after the first start to just after the
+ * n-th (each read is a round trip, about a millisecond late at both ends), the worker's boot left out.
  *
  * On PostgreSQL both depths are timed after a CHECKPOINT. A million-row prefill writes more WAL than `max_wal_size`,
  * which starts a checkpoint that spreads its writes over minutes; a 10,000-row prefill starts none. Timed during that
@@ -258,29 +261,45 @@ async function deepProbe(adapter: BenchAdapter, depth: number, n: number, concur
   let started = 0;
   let firstAt = 0;
   let lastAt = 0;
+  // CPU from the first start on (the worker's boot left out), read again at the n-th start.
+  let cpuAt: NodeJS.CpuUsage | undefined;
+  let serverAt: Promise<(() => Promise<number>) | null> | undefined;
+  let cpu: NodeJS.CpuUsage | undefined;
   let enough!: () => void;
   const reached = new Promise<void>((resolve) => (enough = resolve));
   const worker = await adapter.createWorker({
     concurrency,
     onStart: () => {
       const now = performance.now();
-      if (started++ === 0) firstAt = now;
+      if (started++ === 0) {
+        firstAt = now;
+        cpuAt = process.cpuUsage();
+        serverAt = serverCpu(adapter.backend);
+      }
       lastAt = now;
-      if (started === n) enough();
+      if (started === n) {
+        cpu = process.cpuUsage(cpuAt);
+        enough();
+      }
     },
   });
+  let serverUs: number | undefined;
   try {
     await worker.start();
     await Promise.race([reached, sleep(maxMs)]);
+    serverUs = await (await serverAt)?.();
   } finally {
     await worker.stop();
   }
   const measured = Math.min(started, n);
+  const per = (us: number | undefined) => (us === undefined || measured <= 1 ? undefined : round(us / (measured - 1)));
   return {
     jobs_per_s: measured > 1 ? ((measured - 1) * 1000) / (lastAt - firstAt) : 0,
     n: measured,
     p50_ms: percentile(enqueueMs, 50),
     p99_ms: percentile(enqueueMs, 99),
+    cpu_us_per_job: per(cpu && cpu.user + cpu.system),
+    server_us_per_job: per(serverUs),
   };
 }
 
