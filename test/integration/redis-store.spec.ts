@@ -5,6 +5,7 @@ import { ConfigurationError, InvalidJobError, StorageError, UnoJobs } from '../.
 import { RedisJobStorage } from '../../lib/redis.js';
 import { ID_INDEX_TABLE_FIELD } from '../../lib/storage/redis/codec.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 import { scanKeys as scanKeysOf } from '../support/redis-keys.js';
 
 // Redis-specific behaviour beyond the conformance suite, on the shared real Redis: every test uses its own prefix
@@ -349,6 +350,51 @@ describe('RedisJobStorage behaviour', () => {
     } finally {
       await storage.close();
       await client.quit();
+    }
+  });
+
+  it('a batch cut off between its script calls rejects, and retried with the same ids creates only the jobs that are missing', async () => {
+    const proxy = await FaultProxy.start(REDIS);
+    // One retry: the calls the cut leaves unanswered fail while the proxy refuses, instead of waiting for it.
+    const client = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 1, retryStrategy: () => 20 });
+    client.on('error', () => {});
+    const prefix = prefixOf();
+    const storage = new RedisJobStorage({ connection: client, prefix });
+    // Read and checked straight on Redis, past the proxy.
+    const direct = new RedisJobStorage({ connection: REDIS, prefix });
+    await storage.init();
+    await direct.init();
+    try {
+      const jobs = Array.from({ length: 700 }, (_, i) => newJob({ id: `j-${i}`, payload: JSON.stringify({ i }) }));
+      // The last job of the first call (calls of 250): the proxy forwards that call and holds the two after it.
+      jobs[249] = newJob({ id: 'end-of-first-call', payload: JSON.stringify({ i: 249 }) });
+      proxy.holdAfter('end-of-first-call');
+      const cutOff = storage.insert(jobs).then(() => null, (error: unknown) => error);
+      await waitFor(async () => (await direct.get('end-of-first-call')) !== null, 5000, 'the first call');
+      proxy.cut();
+      expect(await cutOff).toBeInstanceOf(Error);
+      // The first call's jobs are all there, the others are not.
+      expect((await direct.counts()).waiting).toBe(250);
+      expect(await direct.get('j-250')).toBeNull();
+
+      proxy.restore();
+      const results = await storage.insert(jobs);
+      expect(results.map((r) => r.job.id)).toEqual(jobs.map((job) => job.id));
+      expect(results.map((r) => r.created)).toEqual(jobs.map((_, i) => i >= 250));
+      expect((await direct.counts()).waiting).toBe(700);
+      // Each job once, in input order, with its own payload.
+      const claimed: { id: string; payload: unknown }[] = [];
+      for (let got = -1; got !== 0; ) {
+        const batch = await direct.claim({ queue: 'q', limit: 100, leaseMs: 30_000, workerId: 'w' });
+        claimed.push(...batch.map((c) => ({ id: c.job.id, payload: c.job.payload })));
+        got = batch.length;
+      }
+      expect(claimed).toEqual(jobs.map((job) => ({ id: job.id, payload: JSON.parse(job.payload) })));
+    } finally {
+      await storage.close();
+      await direct.close();
+      client.disconnect();
+      await proxy.close();
     }
   });
 

@@ -7,6 +7,10 @@ interface Link {
   server: Socket | null;
   /** Replies from the server are discarded (the request went through, its answer never arrives). */
   dropping: boolean;
+  /** Client bytes not yet forwarded while {@link FaultProxy.holdAfter} is armed: a partial request, or held ones. */
+  framed: Buffer | null;
+  /** The request {@link FaultProxy.holdAfter} waits for went through: nothing more is forwarded. */
+  holding: boolean;
 }
 
 /**
@@ -23,6 +27,8 @@ export class FaultProxy {
   /** Watches each request forwarded (armed by {@link loseReplyTo}). */
   private onRequest: ((link: Link, chunk: Buffer) => void) | null = null;
   private disarmed: (() => void) | null = null;
+  /** The marker {@link holdAfter} waits for. */
+  private holdMarker: Buffer | null = null;
 
   private constructor(private readonly target: { host: string; port: number }) {
     this.server = createServer((client) => this.accept(client));
@@ -103,6 +109,18 @@ export class FaultProxy {
     });
   }
 
+  /**
+   * Redis only: forward requests one at a time until one contains `marker`, then forward nothing more from that
+   * connection (the server answers the requests it got; the ones after wait here until {@link cut} throws them away).
+   * A client that pipelines several commands is thereby cut off between two of them. Once: other connections, and
+   * new ones, forward as before. Arm it while the connections are idle: requests are framed (RESP arrays of bulk
+   * strings) from the next byte each client sends.
+   */
+  holdAfter(marker: string): void {
+    this.holdMarker = Buffer.from(marker);
+    for (const link of this.links) link.framed = Buffer.alloc(0);
+  }
+
   /** Stop watching for the request {@link loseReplyTo} waits for; its promise resolves with an empty reply. */
   disarm(): void {
     const disarmed = this.disarmed;
@@ -121,7 +139,7 @@ export class FaultProxy {
       client.resetAndDestroy();
       return;
     }
-    const link: Link = { client, server: null, dropping: false };
+    const link: Link = { client, server: null, dropping: false, framed: this.holdMarker ? Buffer.alloc(0) : null, holding: false };
     this.links.add(link);
     client.on('error', () => this.drop(link));
     client.on('close', () => this.drop(link));
@@ -132,8 +150,11 @@ export class FaultProxy {
         early.push(chunk);
         return;
       }
-      link.server.write(chunk);
-      this.onRequest?.(link, chunk);
+      if (link.framed) this.forwardFramed(link, chunk);
+      else {
+        link.server.write(chunk);
+        this.onRequest?.(link, chunk);
+      }
     });
     if (this.held) client.pause();
     const server = connect(this.target.port, this.target.host);
@@ -141,8 +162,11 @@ export class FaultProxy {
     if (this.held) server.pause();
     server.on('connect', () => {
       for (const chunk of early.splice(0)) {
-        server.write(chunk);
-        this.onRequest?.(link, chunk);
+        if (link.framed) this.forwardFramed(link, chunk);
+        else {
+          server.write(chunk);
+          this.onRequest?.(link, chunk);
+        }
       }
     });
     server.on('data', (chunk: Buffer) => {
@@ -150,6 +174,29 @@ export class FaultProxy {
     });
     server.on('error', () => this.drop(link));
     server.on('close', () => this.drop(link));
+  }
+
+  /** Forward the whole requests in `chunk` (after what was kept back) until the one {@link holdAfter} waits for. */
+  private forwardFramed(link: Link, chunk: Buffer): void {
+    let pending = Buffer.concat([link.framed!, chunk]);
+    while (!link.holding) {
+      const length = respRequestLength(pending);
+      if (length < 0) break;
+      const request = pending.subarray(0, length);
+      link.server!.write(request);
+      pending = pending.subarray(length);
+      if (this.holdMarker && request.includes(this.holdMarker)) {
+        link.holding = true;
+        // Once only: every other connection forwards as before, and so do the ones opened from now on.
+        this.holdMarker = null;
+        for (const other of this.links) {
+          if (other === link || !other.framed) continue;
+          if (other.framed.length) other.server!.write(other.framed);
+          other.framed = null;
+        }
+      }
+    }
+    link.framed = Buffer.from(pending);
   }
 
   private drop(link: Link): void {
@@ -167,4 +214,24 @@ export class FaultProxy {
 function reset(socket: Socket): void {
   if (socket.writableEnded) socket.destroy();
   else socket.resetAndDestroy();
+}
+
+/** The byte length of the RESP request (an array of bulk strings) at the start of `bytes`, or -1 if it is not whole yet. */
+function respRequestLength(bytes: Buffer): number {
+  const line = (from: number): [number, number] | null => {
+    const end = bytes.indexOf('\r\n', from);
+    return end < 0 ? null : [Number(bytes.toString('latin1', from + 1, end)), end + 2];
+  };
+  if (bytes.length === 0) return -1;
+  if (bytes[0] !== 0x2a) throw new Error('FaultProxy.holdAfter frames RESP arrays only (an inline command came)');
+  const head = line(0);
+  if (!head) return -1;
+  let [count, at] = head;
+  for (; count > 0; count--) {
+    const bulk = line(at);
+    if (!bulk) return -1;
+    at = bulk[1] + bulk[0] + 2;
+    if (at > bytes.length) return -1;
+  }
+  return at;
 }
