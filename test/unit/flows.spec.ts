@@ -61,6 +61,24 @@ describe('flows', () => {
     expect((await env.queue.getJob(flow.job.id))!.result).toBe('video.mp4');
   });
 
+  it('a child is kept when it completes, even of a task with removeOnComplete: its parent reads its result', async () => {
+    env = createEngine({ worker: { concurrency: 4, criticalSlots: 0 } });
+    let seen: ChildResult[] = [];
+    env.uno.register('edit', async (_p: unknown, ctx: JobContext) => {
+      seen = await ctx.children();
+      return 'done';
+    });
+    env.uno.register('cut', (p: { n: number }) => p.n * 10, { removeOnComplete: true });
+    await env.uno.start();
+    const flow = await env.queue.enqueueFlow({ task: 'edit', payload: null, children: [{ task: 'cut', payload: { n: 1 } }, { task: 'cut', payload: { n: 2 } }] });
+    // The same task outside a flow: deleted as it completes, as the option says.
+    const alone = await env.queue.enqueue('cut', { n: 3 });
+    await settle();
+    expect(seen.map((c) => [c.state, c.result])).toEqual([['completed', 10], ['completed', 20]]);
+    for (const child of flow.children) expect((await env.storage.get(child.job.id))?.state).toBe('completed');
+    expect(await env.storage.get(alone.id)).toBeNull();
+  });
+
   it('failure policies: fail fails the parent unrun; ignore leaves the child out; continue passes its error', async () => {
     env = createEngine({ worker: { concurrency: 4, criticalSlots: 0 } });
     const parentRuns: ChildResult[][] = [];
