@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, defineTask, type BatchItem } from '../../lib/index.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
-import { createEngine } from '../support/engine.js';
+import { createEngine, deferred } from '../support/engine.js';
 
 let env: ReturnType<typeof createEngine> | null = null;
 afterEach(async () => {
@@ -82,6 +82,56 @@ describe('batch handlers', () => {
         'The batch handler of task "short" got 2 items and returned 1 results: return one entry per item, in order (its result, or an Error to fail that job alone), or nothing to complete them all.',
       );
     }
+  });
+
+  it('a job cancelled or timed out while its batch runs ends alone; what the batch returns for it is discarded', async () => {
+    env = createEngine({ worker: { concurrency: 10, criticalSlots: 0 } });
+    const release = deferred();
+    let items: BatchItem<number>[] = [];
+    env.uno.register('resize', async (batch: BatchItem<number>[]) => {
+      items = batch;
+      await release.promise;
+      return batch.map((i) => i.payload * 10);
+    }, { batch: { size: 3, waitMs: 50 } });
+    await env.uno.start();
+    const [kept, cancelled, late] = await env.queue.enqueueMany([
+      { task: 'resize', payload: 1 },
+      { task: 'resize', payload: 2 },
+      { task: 'resize', payload: 3, options: { timeout: 30 } },
+    ]);
+    await flushMicrotasks();
+    expect(items.map((i) => i.payload)).toEqual([1, 2, 3]);
+    await env.queue.cancel(cancelled!.id);
+    await settle(10, 4);
+    expect(items.map((i) => i.ctx.signal.aborted)).toEqual([false, true, true]);
+    expect((await env.queue.getJob(late!.id))!.state).toBe('failed');
+    release.resolve();
+    await settle();
+    const stored = await Promise.all([kept, cancelled, late].map((job) => env!.storage.get(job!.id)));
+    expect(stored.map((job) => [job!.state, job!.result])).toEqual([['completed', 10], ['cancelled', null], ['failed', null]]);
+    expect(stored[2]!.errors.map((e) => e.name)).toEqual(['JobTimeoutError']);
+  });
+
+  it('at shutdown a gathering batch runs when its waitMs is up within the grace period; past it, its jobs go back unrun', async () => {
+    env = createEngine({ worker: { concurrency: 10, criticalSlots: 0 } });
+    const calls: number[][] = [];
+    env.uno.register('soon', (batch: BatchItem<number>[]) => void calls.push(batch.map((i) => i.payload)), { batch: { size: 5, waitMs: 100 } });
+    env.uno.register('later', (batch: BatchItem<number>[]) => void calls.push(batch.map((i) => i.payload)), { batch: { size: 5, waitMs: 10_000 } });
+    await env.uno.start();
+    const soon = await env.queue.enqueueMany([1, 2].map((payload) => ({ task: 'soon', payload })));
+    const later = await env.queue.enqueueMany([3, 4].map((payload) => ({ task: 'later', payload })));
+    await flushMicrotasks();
+    expect(calls).toEqual([]);
+    const stopped = env.uno.stop(1000);
+    for (let i = 0; i < 12; i++) {
+      await env.clock.advance(100);
+      await flushMicrotasks();
+    }
+    await stopped;
+    expect(calls).toEqual([[1, 2]]);
+    for (const job of soon) expect((await env.storage.get(job.id))!.state).toBe('completed');
+    // Handed back unrun: waiting again, the attempt not counted.
+    for (const job of later) expect((await env.storage.get(job.id))).toMatchObject({ state: 'waiting', attempt: 0 });
   });
 
   it('a reference with batch options registers a typed batch handler; returning nothing completes every job', async () => {
