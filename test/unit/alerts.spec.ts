@@ -120,6 +120,38 @@ describe('alerts (fake clock, memory store)', () => {
     }
   });
 
+  it('the defaults: a missed schedule fires once its tick is 60 s late; a new error pattern stays open for an hour', async () => {
+    const clock = new ManualClock(T0);
+    const storage = new MemoryJobStorage({ clock });
+    const { uno, notices } = engine(clock, storage, {
+      worker: { queues: ['work'] },
+      scheduler: { enabled: false },
+      alerts: { intervalMs: 1000, cooldownMs: 24 * 3_600_000, rules: [{ type: 'missed-schedule' }, { type: 'new-error-pattern' }] },
+    });
+    uno.register('flaky', () => {
+      throw new Error('order 42 failed');
+    }, { queue: 'work' });
+    await uno.start();
+    await clock.advance(1001); // the first evaluation: error patterns seen from now on are new
+    // No instance fires schedules here (scheduler disabled): the first tick, due at T0 + 6 s, is never handled.
+    await uno.scheduler.upsert('nightly', { every: 5000, task: 'flaky', payload: {} });
+    await uno.queue.enqueue('flaky', {}, { attempts: 1 });
+    await runUntil(async () => (await storage.counts({ queue: 'work' })).failed === 1);
+    const kinds = (type: string) => notices.filter((n) => n.alert.type === type).map((n) => n.kind);
+    for (let i = 0; i < 3; i++) await clock.advance(1000); // the failure's pattern is flushed, then evaluated
+    expect(kinds('new-error-pattern')).toEqual(['fired']);
+    const tickAt = (await uno.scheduler.list()).find((info) => info.name === 'nightly')!.nextRunAt!.getTime();
+    await clock.advance(tickAt + 59_000 - clock.now());
+    expect(kinds('missed-schedule')).toEqual([]);
+    await clock.advance(2000);
+    expect(kinds('missed-schedule')).toEqual(['fired']);
+    // The pattern is not seen again: it is forgotten an hour after it was last seen, and the alert resolves.
+    await clock.advance(3_600_000 - 10_000 - (clock.now() - T0));
+    expect(kinds('new-error-pattern')).toEqual(['fired']);
+    await clock.advance(20_000);
+    expect(kinds('new-error-pattern')).toEqual(['fired', 'resolved']);
+  });
+
   it('refuses rules and webhooks that cannot work, naming the problem', () => {
     const storage = new MemoryJobStorage();
     const make = (alerts: unknown) => () => new UnoJobs({ storage, alerts: alerts as UnoJobsOptions['alerts'] });
