@@ -245,6 +245,20 @@ describe('alert webhooks (local HTTP server, real time)', () => {
     expect(errors[0]).toMatch(new RegExp(`^Webhook ${url} did not take an alert notice after 2 attempts \\(last: TimeoutError: `));
   });
 
+  it('the default timeoutMs: an attempt at a receiver that never answers ends after 5 s, not before', async () => {
+    const server = createServer(() => {}); // takes the request, never answers
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow`;
+    const started = performance.now();
+    const errors = await sendOne({ url, retries: 0 });
+    const took = performance.now() - started;
+    server.closeAllConnections();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^Webhook ${url} did not take an alert notice after 1 attempts? \\(last: TimeoutError: `));
+    expect(took).toBeGreaterThanOrEqual(4900);
+  }, 30_000);
+
   it('a receiver that stays down: the retries end with a worker:error naming the webhook', async () => {
     const r = await receiver();
     r.state.status = 500;
