@@ -97,7 +97,33 @@ async function runJobs(): Promise<void> {
   await waitFor(async () => (await jobs.getJob(bounce.id))?.state === 'failed', 10_000, 'the bounce to fail');
 }
 
+@Module({
+  imports: [
+    UnoJobsModule.forRoot({ storage: new MemoryJobStorage(), worker: { enabled: false } }),
+    UnoJobsPrometheusModule.register({ registry: new Registry() }),
+  ],
+})
+class BareMetricsModule {}
+
+/** The paths of the routes the app's Express router holds. */
+function routesOf(nest: INestApplication): string[] {
+  const express = nest.getHttpAdapter().getInstance() as { router: { stack: { route?: { path: string } }[] } };
+  return express.router.stack.flatMap((layer) => (layer.route ? [layer.route.path] : []));
+}
+
 describe('Prometheus metrics in a NestJS app (UnoJobsPrometheusModule)', () => {
+  it('opens no HTTP route of its own: /metrics is the app\'s to serve', async () => {
+    app = await NestFactory.create(BareMetricsModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    expect(routesOf(app)).toEqual([]);
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    await app.close();
+    // The same look at an app that serves it finds its controller's route.
+    await boot(new MemoryJobStorage(), new Registry());
+    expect(routesOf(app)).toEqual(['/metrics']);
+  });
+
   it('counts enqueued, completed, retried and failed jobs with their labels, times them, and reports worker and queue gauges', async () => {
     const registry = new Registry();
     const url = await boot(new MemoryJobStorage(), registry);
