@@ -205,6 +205,13 @@ describe('checkHealth', () => {
     expect(down.failed).toEqual(['failure-rate']);
     expect(down.problems[0]).toMatch(/^failure-rate: 50\.0% of the jobs finished in the last 15m failed \(10 of 20\), above the threshold of 40\.0%\./);
     expect((await checkHealth(e.uno, { maxFailureRate: { rate: 0.5 } })).healthy).toBe(true);
+    // The default window is 5m: these failures still count 2 minutes on, and no longer 7 minutes on (15m still holds them).
+    const failedWithin = async (window?: '15m') => (await checkHealth(e.uno, { maxFailureRate: { rate: 0.4, ...(window ? { window } : {}) } })).failed;
+    await e.clock.advance(120_000);
+    expect(await failedWithin()).toEqual(['failure-rate']);
+    await e.clock.advance(300_000);
+    expect(await failedWithin()).toEqual([]);
+    expect(await failedWithin('15m')).toEqual(['failure-rate']);
   });
 
   it("live-worker check: every queue of this instance's tasks (or the named ones) has a live worker in the registry", async () => {
