@@ -37,6 +37,7 @@ describe.each(databases)('transactional enqueue on %s', (_name, options) => {
       worker: { pollIntervalMs: 100, leaseMs: 5000 },
     });
     uno.register('order.confirm', async (payload: { orderId: string }) => void ran.push(payload.orderId));
+    uno.register('order.notify', async (payload: { orderId: string }) => void ran.push(`notify-${payload.orderId}`), { on: 'order.placed' });
     await uno.start();
   });
 
@@ -110,6 +111,25 @@ describe.each(databases)('transactional enqueue on %s', (_name, options) => {
     await waitFor(async () => (await uno.queue.getJob(tree.job.id))?.state === 'completed', 5000, 'the committed flow to complete');
     expect(ran.filter((id) => id.startsWith('fl-')).at(-1)).toBe('fl-parent');
     expect(ran.filter((id) => id.startsWith('rb-'))).toEqual([]);
+  });
+
+  it('an event emitted in a transaction is all or nothing: its jobs exist only if the transaction commits', async () => {
+    await ds
+      .transaction(async (manager) => {
+        await insertOrder(manager, 'o-event-rb');
+        await uno.queue.emit('order.placed', { orderId: 'event-rb' }, { manager });
+        throw new Error('abort');
+      })
+      .catch(() => undefined);
+    const emitted = await ds.transaction(async (manager) => {
+      await insertOrder(manager, 'o-event');
+      return uno.queue.emit('order.placed', { orderId: 'event' }, { manager });
+    });
+    expect(emitted.map((job) => job.task)).toEqual(['order.notify']);
+    await waitFor(() => ran.includes('notify-event'), 5000, 'the committed event job to run');
+    const stored = (await uno.queue.list({ task: 'order.notify', limit: 100 })).jobs.map((job) => (job.payload as { orderId: string }).orderId);
+    expect(stored).toEqual(['event']);
+    expect(ran).not.toContain('notify-event-rb');
   });
 
   it('a manager that is not an EntityManager is refused before anything is written', async () => {
