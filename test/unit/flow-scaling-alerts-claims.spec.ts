@@ -66,26 +66,39 @@ describe('docs/flow-control.md', () => {
     expect(await queue.listPaused()).toEqual([]);
   });
 
-  it('a queue with globalConcurrency or rateLimit has no prefetch, even with prefetch set; its claims ask for free slots only', async () => {
-    for (const limit of [{ globalConcurrency: 100 }, { rateLimit: { max: 100, per: 1000 } }]) {
+  it('a queue or task with globalConcurrency or rateLimit has no prefetch, even with prefetch set; its claims ask for free slots only', async () => {
+    const limits = [{ globalConcurrency: 100 }, { rateLimit: { max: 100, per: 1000 } }];
+    // On the queue, then on one task of it; and, as the control that shows the buffer at work, no limit at all.
+    const cases: [string, object, object][] = [
+      ...limits.map((l): [string, object, object] => ['queue', l, {}]),
+      ...limits.map((l): [string, object, object] => ['task', {}, l]),
+      ['none', {}, {}],
+    ];
+    for (const [where, queueLimit, taskLimit] of cases) {
       const storage = new MemoryJobStorage();
       const requests: ClaimRequest[] = [];
       const claim = storage.claim.bind(storage);
       storage.claim = (request: ClaimRequest) => (requests.push(request), claim(request));
-      const { uno, queue } = createEngine({ storage, worker: { concurrency: 3, criticalSlots: 0, prefetch: 50 }, queues: { default: limit } });
+      const { uno, queue } = createEngine({ storage, worker: { concurrency: 3, criticalSlots: 0, prefetch: 50 }, queues: { default: queueLimit } });
       engines.push({ uno });
       const g = gate();
-      uno.register('work', () => g.promise);
+      uno.register('warm', () => 1);
+      uno.register('work', () => g.promise, taskLimit);
       await uno.start();
+      // Quick jobs first: with their run and claim times measured, the buffer's target is its maximum.
+      await queue.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ task: 'warm', payload: i })));
+      await runUntil(async () => (await queue.counts()).completed === 6);
+      requests.length = 0;
       await queue.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ task: 'work', payload: i })));
-      await runUntil(async () => (await queue.counts()).active === 3);
+      await runUntil(async () => (await queue.counts()).active >= 3);
       for (let i = 0; i < 20; i++) await flushMicrotasks(5);
-      expect((await queue.counts()).active).toBe(3); // nothing claimed ahead into a buffer
+      // Nothing claimed ahead into a buffer, but for the control, whose buffer takes the other seven.
+      expect([where, (await queue.counts()).active]).toEqual([where, where === 'none' ? 10 : 3]);
       expect(requests.length).toBeGreaterThan(0);
-      expect(requests.every((r) => r.limit <= 3)).toBe(true);
+      if (where === 'queue') expect(requests.every((r) => r.limit <= 3)).toBe(true);
       g.resolve();
-      await runUntil(async () => (await queue.counts()).completed === 10);
-      expect((await queue.counts()).completed).toBe(10);
+      await runUntil(async () => (await queue.counts()).completed === 16);
+      expect((await queue.counts()).completed).toBe(16);
     }
   });
 
