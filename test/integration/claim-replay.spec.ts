@@ -8,6 +8,7 @@ import { dropTables } from '../support/sql-tables.js';
 // hand out the jobs the first one took, not claim more and leave those orphaned until their leases expire.
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
+const MARIADB = { type: 'mariadb' as const, host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test' };
 type Internals = {
   fast: { runner: { raw: (text: string, values: unknown[], name?: string, retry?: boolean) => Promise<unknown[]> } } | null;
   runner: { tx: (make: () => unknown) => Promise<unknown> };
@@ -50,23 +51,37 @@ describe('a claim that runs again after its reply was lost returns the same jobs
     }
   });
 
+  /** The first run of the claim transaction commits; then, as after a lost connection, the runner runs it again. */
+  const loseTxReply = (storage: TypeormJobStorage) => () => {
+    const runner = (storage as unknown as Internals).runner;
+    const tx = runner.tx.bind(runner);
+    let lost = false;
+    runner.tx = async (make) => {
+      if (lost) return tx(make);
+      lost = true;
+      await tx(make);
+      return tx(make);
+    };
+  };
+
   it('SQLite (the general claim transaction, retried by the runner)', async () => {
     const storage = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
     await storage.init();
     try {
-      await expectReplayed(storage, () => {
-        const runner = (storage as unknown as Internals).runner;
-        const tx = runner.tx.bind(runner);
-        let lost = false;
-        // The first run commits; then, as after a lost connection, the runner runs the transaction again.
-        runner.tx = async (make) => {
-          if (lost) return tx(make);
-          lost = true;
-          await tx(make);
-          return tx(make);
-        };
-      });
+      await expectReplayed(storage, loseTxReply(storage));
     } finally {
+      await storage.close();
+    }
+  });
+
+  it('MariaDB (the general claim transaction, retried by the runner)', async () => {
+    const prefix = `replay_${randomBytes(4).toString('hex')}_`;
+    const storage = new TypeormJobStorage({ dataSource: MARIADB, tablePrefix: prefix, runMigrations: true });
+    await storage.init();
+    try {
+      await expectReplayed(storage, loseTxReply(storage));
+    } finally {
+      await dropTables(storage.dataSource, prefix);
       await storage.close();
     }
   });
