@@ -1,5 +1,6 @@
 import { describe, it, expect, jest, afterEach } from '@jest/globals';
 import { Wakeups } from '../../lib/storage/typeorm/wakeups.js';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 
 // The SQL store's adaptive probe for jobs other processes added (databases without LISTEN/NOTIFY), on Jest's fake
 // timers: every `pollIntervalMs` while idle, `pollIntervalMs / 20` (at least 20 ms) right after it found work, then
@@ -46,5 +47,20 @@ describe('the SQL store\'s adaptive probe', () => {
     expect(at).toEqual([0, 20, 40, 60, 80, 100]);
     off();
     wakeups.close();
+  });
+
+  it('a store given no pollIntervalMs probes every 1,000 ms while idle', async () => {
+    jest.useFakeTimers({ now: 0 });
+    const storage = new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' } });
+    const at: number[] = [];
+    // The probe's two reads, seen from the store: no database needed to watch when they run.
+    const inner = storage as unknown as { newWork: (since: number) => Promise<unknown>; promoteDue: () => Promise<unknown> };
+    inner.newWork = async () => (at.push(Date.now()), { queues: [], seq: 0 });
+    inner.promoteDue = async () => undefined;
+    const off = storage.subscribe(() => undefined);
+    await jest.advanceTimersByTimeAsync(3500);
+    expect(at).toEqual([0, 1000, 2000, 3000]);
+    off();
+    await storage.close();
   });
 });
