@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import {
   ConfigurationError,
   JobQueue,
+  MemoryJobStorage,
   OnJobEvent,
   Task,
   UnoJobsModule,
@@ -12,7 +13,7 @@ import {
   type JobEventMap,
   type UnoJobs,
 } from '../../lib/index.js';
-import { waitFor } from '../../lib/testing/index.js';
+import { newJob, waitFor } from '../../lib/testing/index.js';
 
 let app: INestApplicationContext | null = null;
 afterEach(async () => {
@@ -78,6 +79,24 @@ describe('@OnJobEvent', () => {
     await waitFor(() => watcher.errors.length === 1);
     expect(watcher.invoiceFailures).toEqual(['bad invoice -1']);
     expect(watcher.errors).toEqual(["@OnJobEvent('job:failed') Watcher.onInvoiceFailed: the pager is down"]);
+  });
+
+  it('subscribes before the workers start: a job waiting in the store at boot is seen from its first event', async () => {
+    const storage = new MemoryJobStorage();
+    await storage.insert([newJob({ id: 'early', task: 'report.build', queue: 'default', payload: 'null' })]);
+    const ref = await Test.createTestingModule({ imports: [UnoJobsModule.forRoot({ storage })], providers: [Work, Watcher] }).compile();
+    app = ref;
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    // At each claim the worker makes, is the completed-event listener there yet?
+    const subscribedAtClaim: boolean[] = [];
+    const claim = storage.claim.bind(storage);
+    storage.claim = (request) => (subscribedAtClaim.push(uno.events.has('job:completed')), claim(request));
+    await ref.init();
+    const watcher = ref.get(Watcher);
+    await waitFor(() => watcher.completed.length === 1);
+    expect(watcher.completed).toEqual(['report.build="ok"']);
+    expect(subscribedAtClaim.length).toBeGreaterThan(0);
+    expect(subscribedAtClaim.every(Boolean)).toBe(true);
   });
 
   it('unsubscribes at shutdown', async () => {
