@@ -272,6 +272,21 @@ describe('RedisJobStorage behaviour', () => {
     });
   });
 
+  it('per-task counts of jobs written before the store kept them count from then on, and never below 0', async () => {
+    await withStore(async (storage, prefix) => {
+      await storage.insert([newJob({ id: 'a', task: 't' }), newJob({ id: 'b', task: 't' })]);
+      // As a queue written before the counters: its jobs are there, its ':tc' hash is not.
+      await admin.del(`{${prefix}:q}:tc`);
+      const claimed = await storage.claim({ queue: 'q', limit: 2, leaseMs: 30_000, workerId: 'w' });
+      expect(claimed).toHaveLength(2);
+      expect(await admin.hget(`{${prefix}:q}:tc`, 'waiting:t')).toBe('-2'); // two moved out of a count that was never kept
+      await storage.complete([{ id: 'a', token: claimed[0]!.token, result: '1' }]);
+      await storage.insert([newJob({ id: 'c', task: 't' })]);
+      const { t } = await storage.countsByTask(['t'], { queue: 'q' });
+      expect(t).toMatchObject({ waiting: 0, active: 1, completed: 1 }); // waiting: -2 + 1, shown as 0
+    });
+  });
+
   it('prune deletes only jobs still finished when its script runs, and clears ids whose hash is gone', async () => {
     await withStore(async (storage, prefix) => {
       await storage.insert([newJob({ id: 'done' }), newJob({ id: 'back' })]);
