@@ -63,6 +63,36 @@ describe('rateLimit', () => {
   });
 });
 
+describe('rateLimit: the held claim\'s wait', () => {
+  it('a worker held by a rate limit claims again when the limit lets a job through, not before, even with a longer poll interval', async () => {
+    const e = createEngine({ worker: { concurrency: 10, pollIntervalMs: 60_000 } });
+    engines.push(e.uno);
+    const claimsAt: number[] = [];
+    const claim = e.storage.claim.bind(e.storage);
+    e.storage.claim = (request) => (claimsAt.push(e.clock.now()), claim(request));
+    const started: number[] = [];
+    e.uno.register('limited', () => void started.push(e.clock.now()), { rateLimit: { max: 3, per: 5000 } });
+    await e.uno.start();
+    const t0 = e.clock.now();
+    await e.queue.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ task: 'limited', payload: i })));
+    await runUntil(async () => (await e.queue.counts()).completed === 3);
+    await runUntil(async () => false);
+    const held = claimsAt.length;
+    // Up to the end of the window, in steps of 250 ms: no claim at all (no polling while held).
+    for (let ms = 250; ms < 5000; ms += 250) {
+      await e.clock.advance(250);
+      await runUntil(async () => false);
+    }
+    expect(claimsAt.length).toBe(held);
+    expect(started).toHaveLength(3);
+    // The window moves on: the worker claims at once, 55 s before its poll would have.
+    await e.clock.advance(250);
+    await runUntil(async () => (await e.queue.counts()).completed === 5);
+    expect(started.map((t) => t - t0)).toEqual([0, 0, 0, 5000, 5000]);
+    expect(claimsAt.slice(held).every((t) => t - t0 === 5000)).toBe(true);
+  });
+});
+
 describe('ctx.rateLimited', () => {
   it('hands the job back due after retryAfterMs, without using an attempt', async () => {
     const e = createEngine();
