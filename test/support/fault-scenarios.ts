@@ -163,7 +163,7 @@ export async function stalledWorker(rig: FaultRig): Promise<{ takeoverMs: number
   let takeoverMs = 0;
   // The freeze must land while the handler runs. On a loaded machine the test may hear of the start so late that
   // the old worker's handler has already returned: then nothing was frozen mid-run (there is no stale write to
-  // see), and the test tries a new job.
+  // see), and the test tries a new job (at most three).
   for (let round = 0; round < 3 && !takeoverMs; round++) {
     [id] = (await rig.producer.queue.enqueueMany([{ task: 'fault.job', payload: { ms: 1000 }, options: { jobId: `b${batch++}-stall` } }])).map((j) => j.id);
     await waitFor(() => workers.of('ran').some((r) => r.id === id), 30_000, 'the job to start');
@@ -180,7 +180,11 @@ export async function stalledWorker(rig: FaultRig): Promise<{ takeoverMs: number
       const seen = workers.reports.filter((r) => r.id === id).map(({ type, from, outcome }) => ({ type, from, outcome }));
       throw new Error(`${(error as Error).message}; reports for the job: ${JSON.stringify(seen)}`);
     }
-    if (fromOld('stale-write')) takeoverMs = thawed - frozen;
+    // 'skipped': the thawed worker's own lease timer fired before its handler's and aborted the job, so the handler
+    // wrote nothing (self-fencing; seen once in a CI run). Correct, but then the store's refusal is not what was
+    // seen: try a new job.
+    const outcome = workers.of('stale-write').find((r) => r.id === id && r.from === old)?.outcome;
+    if (outcome !== undefined && outcome !== 'skipped') takeoverMs = thawed - frozen;
   }
   expect(takeoverMs).toBeGreaterThan(0);
 
