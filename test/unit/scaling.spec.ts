@@ -149,6 +149,24 @@ describe('autoscaling (fake clock)', () => {
     expect(changes.at(-1)).toEqual({ queue: 'q', from: 1, to: 2, reason: 'backlog' });
   });
 
+  it('reads the store once per autoscaled queue and decision: one counts() of that queue, every intervalMs', async () => {
+    loopDelayOf(() => 5);
+    const { uno, clock, storage } = engine({ worker: { autoscale: { min: 1, max: 4, intervalMs: 1000 } } });
+    const reads: string[] = [];
+    const counts = storage.counts.bind(storage);
+    storage.counts = (filter = {}) => (reads.push(`${clock.now() % 1_000_000}:${filter.queue ?? '*'}`), counts(filter));
+    uno.register('a', () => null, { queue: 'q1' });
+    uno.register('b', () => null, { queue: 'q2' });
+    await uno.start();
+    const t0 = clock.now() % 1_000_000;
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(1000);
+      await flushMicrotasks(10);
+    }
+    const expected = [1, 2, 3, 4].flatMap((k) => [`${t0 + k * 1000}:q1`, `${t0 + k * 1000}:q2`]);
+    expect(reads.sort()).toEqual(expected.sort());
+  });
+
   it('from the handler time: a backlog that is worked off within targetDrainMs keeps the concurrency', () => {
     const options = { min: 1, max: 50, maxLoopDelayMs: 100, targetDrainMs: 30_000, downAfter: 3 };
     const input = { current: 4, busy: 4, waiting: 100, loopP99Ms: 5, idleStreak: 0 };
@@ -190,6 +208,9 @@ describe('suggested worker instances (fake clock)', () => {
     expect(s.demandPerSecond).toBeGreaterThan(120 / 60);
     expect(s.instances).toBe(Math.ceil(s.demandPerSecond / 2));
     expect(s.instances).toBeGreaterThanOrEqual(2);
+    // Another instance on the same store, which ran nothing itself, reads the same figure.
+    const other = new UnoJobs({ storage: uno.storage, clock, worker: { enabled: false } });
+    expect(await other.metrics.suggestedInstances('q')).toEqual(s);
     gate.resolve();
   });
 });
