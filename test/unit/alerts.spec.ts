@@ -63,6 +63,43 @@ describe('alerts (fake clock, memory store)', () => {
     expect(all()).toHaveLength(3);
   });
 
+  it('an instance that dies between writing a period and sending its notices loses them; the alert stays open and is sent again after cooldownMs', async () => {
+    const clock = new ManualClock(T0);
+    const storage = new MemoryJobStorage({ clock });
+    // Instance a's view of the store: once `dead`, a write of the alert state commits and then never answers, as
+    // when the process dies right after the store took the write.
+    let dead = false;
+    const dying = new Proxy(storage, {
+      get(target, key) {
+        if (key === 'writeDocument') {
+          return async (...args: Parameters<MemoryJobStorage['writeDocument']>) => {
+            const written = await target.writeDocument(...args);
+            return written && dead ? new Promise<never>(() => {}) : written;
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const alerts = { rules: [{ type: 'backlog' as const, queue: 'q', above: 5 }], intervalMs: 1000, cooldownMs: 10_000 };
+    const a = engine(clock, dying, { worker: { enabled: false }, alerts });
+    await a.uno.start();
+    await clock.advance(1);
+    await a.uno.queue.enqueueMany(Array.from({ length: 8 }, () => ({ task: 'x', payload: {} })));
+    dead = true;
+    await clock.advance(1000); // a writes the alert as fired, and dies before sending it
+    expect((await a.uno.alerts.open()).map((x) => x.id)).toEqual(['backlog:q']);
+    const firedAt = clock.now();
+
+    const b = engine(clock, storage, { worker: { enabled: false }, alerts });
+    await b.uno.start();
+    await clock.advance(8000);
+    expect([...a.notices, ...b.notices]).toEqual([]); // lost: open, and notified as far as the state says
+    await clock.advance(2000);
+    expect(summary([...a.notices, ...b.notices])).toEqual(['repeat backlog:q']);
+    expect(b.notices[0]!.at).toBe(new Date(firedAt + 10_000).toISOString());
+  });
+
   it('every rule type: oldest wait, failure rate, new error pattern, no worker, job past its timeout, missed schedule, unhealthy instance', async () => {
     const clock = new ManualClock(T0);
     const storage = new MemoryJobStorage({ clock });
