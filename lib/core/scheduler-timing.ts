@@ -13,7 +13,7 @@ function loadCronTime(): typeof CronTime {
     try {
       cronTime = (createRequire(import.meta.url)('cron') as typeof import('cron')).CronTime;
     } catch (error) {
-      if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') throw new ConfigurationError(messages.missingOptionalDependency('cron', 'Cron schedules'));
+      if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') throw new ConfigurationError(messages.missingOptionalDependency('cron', 'A cron schedule'));
       throw error;
     }
   }
