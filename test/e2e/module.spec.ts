@@ -184,6 +184,10 @@ describe('UnoJobsModule', () => {
     const completed: string[] = [];
     events.on('job:completed', ({ job }) => completed.push(job.id));
     const uno = ref.get<UnoJobs>(UNO_JOBS);
+    const order: string[] = [];
+    events.on('job:completed', () => order.push('job completed'));
+    const close = uno.storage.close.bind(uno.storage);
+    uno.storage.close = () => (order.push('store closed'), close());
     const gated = ref.get(GatedService);
     const job = await ref.get(JobQueue).enqueue('gated.run', null);
     await waitFor(() => uno.activeCounts().reports === 1);
@@ -194,6 +198,7 @@ describe('UnoJobsModule', () => {
     await closing;
     expect(completed).toEqual([job.id]);
     expect((await uno.storage.get(job.id))!.state).toBe('completed');
+    expect(order).toEqual(['job completed', 'store closed']); // closed once, last
   });
 });
 
