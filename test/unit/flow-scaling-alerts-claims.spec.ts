@@ -92,8 +92,10 @@ describe('docs/flow-control.md', () => {
       await queue.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ task: 'work', payload: i })));
       await runUntil(async () => (await queue.counts()).active >= 3);
       for (let i = 0; i < 20; i++) await flushMicrotasks(5);
-      // Nothing claimed ahead into a buffer, but for the control, whose buffer takes the other seven.
-      expect([where, (await queue.counts()).active]).toEqual([where, where === 'none' ? 10 : 3]);
+      // Nothing claimed ahead into a buffer, but for the control, whose buffer takes some of the other seven (how
+      // many follows the run and claim times measured, which a loaded machine stretches).
+      const active = (await queue.counts()).active;
+      expect([where, where === 'none' ? active > 3 : active]).toEqual([where, where === 'none' ? true : 3]);
       expect(requests.length).toBeGreaterThan(0);
       if (where === 'queue') expect(requests.every((r) => r.limit <= 3)).toBe(true);
       g.resolve();
