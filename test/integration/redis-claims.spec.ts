@@ -312,6 +312,28 @@ describe('docs/storage-redis.md: key layout', () => {
     expect(Object.keys(await admin.hgetall(`${base}:gactive`))).toEqual(['acme']);
   });
 
+  it('groups: meta \'rr\' counts the turns, a served group is stamped with the next one in :groups, the jobs in no group in meta \'rr0\'', async () => {
+    const { storage, prefix } = storeOf();
+    await storage.init();
+    const base = `{${prefix}:q}`;
+    await storage.insert([newJob({ id: 'g1', group: 'acme' }), newJob({ id: 'g2', group: 'acme' }), newJob({ id: 'p1' }), newJob({ id: 'p2' })]);
+    const turns = async () => {
+      const [rr, rr0] = await admin.hmget(`${base}:meta`, 'rr', 'rr0');
+      return { rr: Number(rr), rr0: Number(rr0 ?? 0), acme: Number(await admin.zscore(`${base}:groups`, 'acme')) };
+    };
+    const before = await turns();
+    expect(before.acme).toBe(before.rr); // the group joined the turns with the counter's next value
+    // The jobs in no group have never been served (rr0 0): they go first, then to the back with the next stamp.
+    const [first] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w1' });
+    expect(first!.job.id).toBe('p1');
+    const afterFirst = await turns();
+    expect(afterFirst).toEqual({ rr: before.rr + 1, rr0: before.rr + 1, acme: before.acme });
+    // Now acme's stamp is the lowest: it is served, and stamped with the next value.
+    const [second] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w1' });
+    expect(second!.job.id).toBe('g1');
+    expect(await turns()).toEqual({ rr: before.rr + 2, rr0: before.rr + 1, acme: before.rr + 2 });
+  });
+
   it('flows: :kids:<parent> lists the children, :wc the waiting parents, :ended:<parent> the ended children, the child hash links its parent', async () => {
     const { storage, prefix } = storeOf();
     await storage.init();
