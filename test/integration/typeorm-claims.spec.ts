@@ -200,7 +200,7 @@ describe('TypeORM store on PostgreSQL', () => {
     }
   });
 
-  it('asyncCommit (default on) turns off synchronous_commit in the claim, never in the insert; asyncCommit: false nowhere', async () => {
+  it('asyncCommit (default on) turns off synchronous_commit in the claim, heartbeats and outcomes, never in the insert; asyncCommit: false nowhere', async () => {
     const own = `${prefix}ac_`;
     const appOn = `uno-claims-on-${tag}`;
     const appOff = `uno-claims-off-${tag}`;
@@ -216,10 +216,27 @@ describe('TypeORM store on PostgreSQL', () => {
       expect(await on.claim({ queue: 'q', limit: 1, leaseMs: 60_000, workerId: 'w' })).toHaveLength(1);
       const afterClaim = await lastStatements(appOn);
       expect(afterClaim.some((q) => /SKIP LOCKED/.test(q) && asyncCommit.test(q))).toBe(true);
+      // Heartbeats and both outcomes: each statement the store runs for them carries the setting.
+      await on.insert([newJob({ id: 'ac3' }), newJob({ id: 'ac4' })]);
+      const [c3, c4] = await on.claim({ queue: 'q', limit: 2, leaseMs: 60_000, workerId: 'w' });
+      const writes: [string, () => Promise<unknown>, RegExp][] = [
+        ['heartbeat', () => on.heartbeat([{ id: c3!.job.id, token: c3!.token }], 60_000), /lease_expires_at/],
+        ['complete', () => on.complete([{ id: c3!.job.id, token: c3!.token, result: '1' }]), /'completed'/],
+        ['fail', () => on.fail([{ id: c4!.job.id, token: c4!.token, error: { attempt: 1, name: 'Error', message: 'x', at: new Date().toISOString() }, retryDelayMs: null }]), /'failed'/],
+      ];
+      for (const [what, write, shape] of writes) {
+        await write();
+        const ran = (await lastStatements(appOn)).filter((q) => shape.test(q) && /UPDATE/.test(q));
+        expect([what, ran.length > 0, ran.every((q) => asyncCommit.test(q))]).toEqual([what, true, true]);
+      }
       await off.insert([newJob({ id: 'ac2' })]);
-      expect(await off.claim({ queue: 'q', limit: 1, leaseMs: 60_000, workerId: 'w' })).toHaveLength(1);
+      const [c2] = await off.claim({ queue: 'q', limit: 1, leaseMs: 60_000, workerId: 'w' });
+      expect(c2).toBeDefined();
+      await off.heartbeat([{ id: c2!.job.id, token: c2!.token }], 60_000);
       const offStatements = await lastStatements(appOff);
-      expect(offStatements.some((q) => /SKIP LOCKED/.test(q))).toBe(true); // the claim is there
+      await off.complete([{ id: c2!.job.id, token: c2!.token, result: '1' }]);
+      offStatements.push(...(await lastStatements(appOff)));
+      expect(offStatements.some((q) => /SKIP LOCKED/.test(q) || /lease_expires_at/.test(q))).toBe(true); // the writes are there
       expect(offStatements.some((q) => asyncCommit.test(q))).toBe(false);
     } finally {
       await Promise.all([on.close(), off.close()]);
