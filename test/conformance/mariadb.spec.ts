@@ -133,4 +133,31 @@ describe('TypeORM MariaDB specifics', () => {
     }
     await runMigrations(ds, mysqlDialect, tableNames(locked), undefined, 1);
   });
+
+  it('a store\'s init waits up to 60 s for the migration lock by default, and migrates once it is free', async () => {
+    const locked = `${prefix}wait_`;
+    const lockName = `uno_jobs_migrate_${tableNames(locked).jobs}`;
+    const holder = ds.createQueryRunner();
+    await holder.query('SELECT GET_LOCK(?, 0)', [lockName]);
+    const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: locked, runMigrations: true });
+    let initDone = false;
+    const init = storage.init().then(() => (initDone = true));
+    try {
+      // The waiting statement, as the server shows it: the lock's name and the time it waits for.
+      let waiting: string | undefined;
+      await waitFor(async () => {
+        const rows = (await ds.query(`SELECT info FROM information_schema.processlist WHERE info LIKE 'SELECT GET_LOCK(%'`)) as { info: string }[];
+        waiting = rows.map((r) => String(r.info)).find((q) => q.includes(lockName));
+        return waiting !== undefined;
+      }, 10_000, 'init to wait for the lock');
+      expect(waiting).toMatch(new RegExp(`GET_LOCK\\('${lockName}', 60\\)`));
+      expect(initDone).toBe(false);
+    } finally {
+      await holder.query('SELECT RELEASE_LOCK(?)', [lockName]);
+      await holder.release();
+    }
+    await init;
+    expect(await storage.counts()).toMatchObject({ waiting: 0 }); // the tables are there
+    await storage.close();
+  });
 });
