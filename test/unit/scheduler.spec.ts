@@ -121,6 +121,72 @@ describe('firing', () => {
   });
 });
 
+describe('a loop round and a pause from another instance at the same time', () => {
+  it('the round writes only the schedule\'s state: a pause made between its read and its write stands, and stops the firing', async () => {
+    const clock = new ManualClock(T0 + 200);
+    const storage = new MemoryJobStorage({ clock });
+    const admin = engine(storage, clock, { scheduler: { enabled: false } });
+    let pausedMidRound = false;
+    // The looping instance's view of the store: its first state write waits until the other instance has paused.
+    const racing = new Proxy(storage, {
+      get(target, key) {
+        if (key === 'saveSchedule') {
+          return async (name: string, data: string) => {
+            if (name.startsWith('#state:') && !pausedMidRound) {
+              pausedMidRound = true;
+              await admin.scheduler.pause('beat');
+            }
+            return target.saveSchedule(name, data);
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const looping = engine(racing, clock);
+    await looping.scheduler.upsert('beat', { every: 1000, task: 'tick' });
+    await looping.start();
+    await clock.advance(1000); // the round that read 'beat' unpaused fires its tick, then writes its state
+    expect(pausedMidRound).toBe(true);
+    expect(await jobIds(looping)).toEqual([`sched:beat:${T0 + 1000}`]);
+    expect((await looping.scheduler.get('beat'))!.paused).toBe(true);
+    await clock.advance(10_000);
+    expect(await jobIds(looping)).toHaveLength(1);
+  });
+
+  it('a round writes the states of its schedules concurrently, not one after another', async () => {
+    const clock = new ManualClock(T0 + 200);
+    const storage = new MemoryJobStorage({ clock });
+    let inFlight = 0;
+    let most = 0;
+    const slowStates = new Proxy(storage, {
+      get(target, key) {
+        if (key === 'saveSchedule') {
+          return async (name: string, data: string) => {
+            if (!name.startsWith('#state:')) return target.saveSchedule(name, data);
+            most = Math.max(most, ++inFlight);
+            await new Promise((resolve) => setImmediate(resolve)); // a round trip
+            try {
+              return await target.saveSchedule(name, data);
+            } finally {
+              inFlight--;
+            }
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const uno = engine(slowStates, clock);
+    for (const name of ['a', 'b', 'c']) await uno.scheduler.upsert(name, { every: 1000, task: 'tick' });
+    await uno.start();
+    await clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await jobIds(uno)).toHaveLength(3); // one round, three firings
+    expect(most).toBe(3);
+  });
+});
+
 describe('one-time future jobs', () => {
   it('enqueue with runAt waits as scheduled and runs at that instant, not before', async () => {
     const clock = new ManualClock(T0);
