@@ -127,6 +127,12 @@ describe('the packed library in an app without typeorm and ioredis', () => {
     expect(output).toMatch(/Cannot find module 'ioredis'/);
   }, 120_000);
 
+  it('at run time, importing @uno/jobs/redis without ioredis fails to resolve ioredis', async () => {
+    await writeFile(join(app, 'redis-import.mjs'), `try { await import('@uno/jobs/redis'); console.log('loaded'); } catch (error) { console.log(error.code, error.message); }\n`);
+    const { stdout } = await run(process.execPath, ['redis-import.mjs'], { cwd: app });
+    expect(stdout).toMatch(/^ERR_MODULE_NOT_FOUND Cannot find package 'ioredis'/);
+  });
+
   it('boots without @nestjs/schedule (loaded only for nestSchedule), and nestSchedule then names the package to install', async () => {
     await expect(readFile(join(app, 'node_modules/@nestjs/schedule/package.json'))).rejects.toThrow(/ENOENT/);
     await writeFile(join(app, 'boot.mjs'), BOOT);
