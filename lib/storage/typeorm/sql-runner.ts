@@ -54,8 +54,9 @@ export function connectionLost(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown } };
   const code = String(e?.code ?? e?.driverError?.code ?? '');
   return (
-    /^(57P0[123]|08\d\d\d)$/.test(code) || ['ECONNRESET', 'EPIPE', 'ECONNREFUSED'].includes(code) ||
-    /Connection terminated|connection is closed|Client has encountered a connection error/i.test(String(e?.message ?? ''))
+    /^(57P0[123]|08\d\d\d)$/.test(code) ||
+    ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'PROTOCOL_CONNECTION_LOST', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN'].includes(code) ||
+    /Connection terminated|connection is closed|Client has encountered a connection error|connection is in closed state/i.test(String(e?.message ?? ''))
   );
 }
 
@@ -219,14 +220,17 @@ export class MysqlRunner implements SqlRunner {
     private readonly dataSource: DataSource,
   ) {}
 
-  async query(sql: string, params: unknown[] = []): Promise<Rows> {
-    const qr = this.dataSource.createQueryRunner();
-    try {
-      const r = await qr.query(sql, params, true);
-      return rows(r.records ?? [], r.affected);
-    } finally {
-      await qr.release();
-    }
+  /** One statement on a pooled connection, tried again on a fresh one when the connection died (as on PostgreSQL). */
+  query(sql: string, params: unknown[] = []): Promise<Rows> {
+    return onLostConnection(async () => {
+      const qr = this.dataSource.createQueryRunner();
+      try {
+        const r = await qr.query(sql, params, true);
+        return rows(r.records ?? [], r.affected);
+      } finally {
+        await qr.release();
+      }
+    });
   }
 
   tx<T>(make: () => Op<T>): Promise<T> {
