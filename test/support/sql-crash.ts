@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { DataSource } from 'typeorm';
@@ -27,6 +30,12 @@ const BACKENDS = {
     dataSource: { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
     execTable: (table: string) => `CREATE TABLE ${table} (job_id TEXT NOT NULL, worker TEXT NOT NULL, attempt INT NOT NULL, seq BIGSERIAL PRIMARY KEY)`,
     p: (n: number) => `$${n}`,
+  },
+  sqlite: {
+    name: 'SQLite (one file, four processes)',
+    dataSource: { type: 'better-sqlite3' as const, database: join(tmpdir(), `uno-crash-${randomBytes(4).toString('hex')}.sqlite`) },
+    execTable: (table: string) => `CREATE TABLE ${table} (job_id TEXT NOT NULL, worker TEXT NOT NULL, attempt INT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT)`,
+    p: () => '?',
   },
   mariadb: {
     name: 'MariaDB',
@@ -57,6 +66,7 @@ export function sqlCrashSuite(backend: keyof typeof BACKENDS): void {
     UNO_PREFETCH: String(PREFETCH),
     UNO_LEASE_MS: String(LEASE_MS),
     UNO_EXEC_TABLE: execTable,
+    ...(dataSource.type === 'better-sqlite3' ? { UNO_SQLITE_FILE: dataSource.database } : {}),
   });
 
   beforeAll(async () => {
@@ -71,6 +81,7 @@ export function sqlCrashSuite(backend: keyof typeof BACKENDS): void {
     await storage.close();
     await dropTables(ds, prefix); // the store's tables and execTable
     await ds.destroy();
+    if (dataSource.type === 'better-sqlite3') for (const end of ['', '-wal', '-shm']) rmSync(`${dataSource.database}${end}`, { force: true });
   });
 
   /** Handler starts recorded so far, of every worker or of one. */
