@@ -53,6 +53,11 @@ export class Executor {
   readonly marks: StartMarks;
   /** Batch tasks' batchers, by task name. */
   private readonly batchers = new Map<string, Batcher>();
+  /**
+   * Jobs whose outcome is being written again after an error ({@link rewrite}), each with whether this process has
+   * started the job again since: then the job's outcome read back may be the new run's, not the one being rewritten.
+   */
+  private readonly rewriting = new Map<string, { again: boolean }>();
 
   constructor(readonly deps: ExecutorDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
@@ -64,6 +69,10 @@ export class Executor {
    * then call `start()`.
    */
   attempt(claimed: ClaimedJob, definition: TaskDefinition, owner: AttemptOwner, options: AttemptOptions): Attempt {
+    if (this.rewriting.size > 0) {
+      const pending = this.rewriting.get(claimed.job.id);
+      if (pending) pending.again = true;
+    }
     return new Attempt(this, claimed, definition, owner, options);
   }
 
@@ -176,18 +185,28 @@ export class Executor {
     return first.then(undefined, (error: unknown) => this.rewrite(id, attempt, applied, error));
   }
 
-  /** The retries of an outcome write ({@link write}, or a completion's) after its first try failed with `error`. */
-  async rewrite(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, error: unknown): Promise<boolean | null> {
-    for (let i = 0; ; i++) {
-      this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
-      if (i >= WRITE_RETRY_DELAYS.length) return null; // unknown, not a lease loss: lease recovery takes over
-      await new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), WRITE_RETRY_DELAYS[i]!));
-      try {
-        // A retry refused may be the first try applied after all: the job tells.
-        return (await attempt()) || applied(await this.deps.storage.get(id));
-      } catch (next) {
-        error = next;
+  /**
+   * The retries of an outcome write ({@link write}, or a completion's) after its first try failed with `error`. A
+   * retry refused may be the first try applied after all: `applied` tells from the job read back, and from whether
+   * this process has started the job again meanwhile (`again`: its lease expired during the outage and recovery
+   * handed it back here, or it is a retry of a failure that was applied).
+   */
+  async rewrite(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null, again: boolean) => boolean, error: unknown): Promise<boolean | null> {
+    const mark = { again: false };
+    this.rewriting.set(id, mark);
+    try {
+      for (let i = 0; ; i++) {
+        this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
+        if (i >= WRITE_RETRY_DELAYS.length) return null; // unknown, not a lease loss: lease recovery takes over
+        await new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), WRITE_RETRY_DELAYS[i]!));
+        try {
+          return (await attempt()) || applied(await this.deps.storage.get(id), mark.again);
+        } catch (next) {
+          error = next;
+        }
       }
+    } finally {
+      if (this.rewriting.get(id) === mark) this.rewriting.delete(id);
     }
   }
 }
@@ -260,7 +279,10 @@ class CompletionWrite implements OutcomeReceiver {
   failed(error: unknown): void {
     const { executor, outcome: sent } = this;
     const again = () => executor.deps.outcomes.complete(sent);
-    const applied = (now: JobRecord | null) => (now === null ? !!sent.remove : now.state === 'completed' && JSON.stringify(now.result) === sent.result);
+    // The result alone cannot tell this run's completion from a later run's with the same result: when this process
+    // started the job again meanwhile, the completion read back is taken for that run's (which reports its own).
+    const applied = (now: JobRecord | null, again: boolean) =>
+      !again && (now === null ? !!sent.remove : now.state === 'completed' && JSON.stringify(now.result) === sent.result);
     executor.rewrite(sent.id, again, applied, error).then(
       (accepted) => this.written(accepted),
       (thrown: unknown) => this.attempt.unwritten(thrown),

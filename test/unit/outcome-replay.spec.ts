@@ -58,3 +58,40 @@ describe('an outcome applied but whose reply was lost', () => {
     expect(seen).toEqual(['job:retry', 'job:completed']);
   });
 });
+
+describe('an outcome write that failed while the store was unreachable', () => {
+  it('a run that this process started again meanwhile reports its own completion; the rewrite of the first does not claim it', async () => {
+    const e = (env = createEngine({ worker: { concurrency: 1, leaseMs: 1000 }, maintenanceIntervalMs: 100 }));
+    const seen: string[] = [];
+    e.uno.events.on('job:completed', ({ job }) => seen.push(`completed ${job.id} attempt ${job.attempt}`));
+    // The store unreachable for this worker's outcomes (until `down` goes false) and lease renewals (until
+    // `renewals` does): nothing of them is written.
+    let down = false;
+    let renewals = true;
+    const unreachable = () => Promise.reject(new Error('connect ECONNREFUSED'));
+    const complete = e.storage.complete.bind(e.storage);
+    e.storage.complete = (outcomes: readonly CompleteOutcome[]) => (down ? unreachable() : complete(outcomes));
+    const heartbeat = e.storage.heartbeat.bind(e.storage);
+    e.storage.heartbeat = (...args: Parameters<typeof heartbeat>) => (down || !renewals ? unreachable() : heartbeat(...args));
+    let runs = 0;
+    e.uno.register('same', () => {
+      runs++;
+      if (runs === 1) [down, renewals] = [true, false]; // the outage begins as the first run ends
+      return 'same result'; // what a deterministic handler returns every time
+    });
+    await e.uno.start();
+    const job = await e.queue.enqueue('same', null);
+    // The first run's completion fails, and so do its retries at 50 and 300 ms; the worker gives the job up at
+    // 900 ms (its lease less a tenth); outcomes go through again from 950, renewals from 1,050.
+    for (let t = 0; t < 950; t += 50) await e.clock.advance(50);
+    down = false;
+    await e.clock.advance(100);
+    renewals = true;
+    // Recovery hands the job back at 1,000 ms, this worker runs it again and completes it; then the first run's last
+    // retry (1,300 ms after its first failure) is refused and reads back a completion that is not its own.
+    for (let t = 0; t < 2000; t += 50) await e.clock.advance(50);
+    expect(runs).toBe(2);
+    expect((await e.queue.getJob(job.id))!).toMatchObject({ state: 'completed', result: 'same result' });
+    expect(seen).toEqual([`completed ${job.id} attempt 1`]);
+  });
+});
