@@ -92,6 +92,15 @@ export const postgres: Dialect = {
   contains: containsLike,
 };
 
+/** Whether a MySQL or MariaDB server of this `VERSION()` has SKIP LOCKED: MariaDB 10.6+, MySQL 8+. */
+export function mysqlHasSkipLocked(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map((n) => parseInt(n, 10));
+  return /mariadb/i.test(version) ? major > 10 || (major === 10 && minor >= 6) : major >= 8;
+}
+
+/** The MySQL dialect for a server without SKIP LOCKED: claims wait on row locks instead (correct, serialised). */
+export const mysqlWithoutSkipLocked = (): Dialect => ({ ...mysql, skipLocked: 'FOR UPDATE' });
+
 /**
  * MySQL 8 / MariaDB 10.6+: SKIP LOCKED exists; older servers fall back to plain row locks (`skipLocked` is
  * replaced at init), which is correct but serialises claims.

@@ -23,7 +23,7 @@ import {
 } from '../../contract/job-storage.js';
 import { checkDocumentKey, type ErrorPattern, type ErrorPatternBounds, type ErrorPatternFilter, type ErrorPatternHit, type MetricPoint, type MetricQuery, type MetricRetention, type StoredDocument, type StoredWorker } from '../../contract/monitoring.js';
 import { seqCursor } from '../../contract/cursor.js';
-import { dialectOf, mysql as mysqlDialect, type Dialect, type Op, type Rows, type Stmt } from './dialect.js';
+import { dialectOf, mysql as mysqlDialect, mysqlHasSkipLocked, mysqlWithoutSkipLocked, type Dialect, type Op, type Rows, type Stmt } from './dialect.js';
 import { runMigrations } from './migrate.js';
 import { PgNotifier } from './notifier.postgres.js';
 import { PgFastPath } from './postgres-fast-path.js';
@@ -255,10 +255,7 @@ export class TypeormJobStorage extends JobStorage {
   /** SKIP LOCKED needs MariaDB 10.6+ or MySQL 8; older servers fall back to waiting row locks. */
   private async mysqlDialect(ds: DataSource): Promise<Dialect> {
     const [row] = (await ds.query('SELECT VERSION() AS v')) as { v: string }[];
-    const v = String(row?.v ?? '');
-    const [major = 0, minor = 0] = v.split('.').map((n) => parseInt(n, 10));
-    const skip = /mariadb/i.test(v) ? major > 10 || (major === 10 && minor >= 6) : major >= 8;
-    return skip ? mysqlDialect : { ...mysqlDialect, skipLocked: 'FOR UPDATE' };
+    return mysqlHasSkipLocked(String(row?.v ?? '')) ? mysqlDialect : mysqlWithoutSkipLocked();
   }
 
   private get channel(): string {
