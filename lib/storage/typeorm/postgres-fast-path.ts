@@ -139,8 +139,8 @@ export class PgFastPath {
     const accepted = new Set<string>();
     // A batch mixing both kinds (tasks with different retention) is two statements on two pooled connections.
     await Promise.all([
-      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [JSON.stringify(kept.map((o) => o.result))], accepted),
-      removed.length && this.write('complete_rm', () => completeRemoveSql(this.t, this.asyncCommit), removed, [], accepted),
+      kept.length && this.write('complete', () => completeSql(this.t, this.asyncCommit), kept, [JSON.stringify(kept.map((o) => o.result))], accepted, this.runner, false),
+      removed.length && this.write('complete_rm', () => completeRemoveSql(this.t, this.asyncCommit), removed, [], accepted, this.runner, false),
     ]);
     return flags(outcomes, accepted);
   }
@@ -153,16 +153,20 @@ export class PgFastPath {
   async completeChildren(outcomes: readonly CompleteOutcome[]): Promise<{ accepted: boolean[]; dueAt: number[] }> {
     const q = this.stmt('complete_kids', () => completeChildrenSql(this.t, this.asyncCommit));
     const params = [outcomes.map((o) => o.id), outcomes.map((o) => o.token), outcomes.map((o) => o.result), this.channel];
-    const rows = await withRetry(() => this.runner.raw(q.text, params, q.name));
+    const rows = await withRetry(() => this.runner.raw(q.text, params, q.name, false), false);
     const accepted = new Set(rows.filter((r) => r.kind === 'c').map((r) => String(r.id)));
     const dueAt = rows.filter((r) => r.kind === 'p' && r.state === 'scheduled').map((r) => Number(r.run_at));
     return { accepted: flags(outcomes, accepted), dueAt };
   }
 
-  /** Run a fenced batch write ($1 ids, $2 tokens, then `more`) and add the ids it accepted to `accepted`. */
-  private async write(key: string, build: () => string, leases: readonly Lease[], more: unknown[], accepted: Set<string>, runner = this.runner): Promise<void> {
+  /**
+   * Run a fenced batch write ($1 ids, $2 tokens, then `more`) and add the ids it accepted to `accepted`. `rerun`:
+   * run it again on a fresh connection when the connection died (not for outcomes: a run again after a commit whose
+   * reply was lost would see its own write as a refusal; the executor retries them and reads the job back).
+   */
+  private async write(key: string, build: () => string, leases: readonly Lease[], more: unknown[], accepted: Set<string>, runner = this.runner, rerun = true): Promise<void> {
     const q = this.stmt(key, build);
-    const rows = await runner.raw(q.text, [textArray(leases.map((l) => l.id)), textArray(leases.map((l) => l.token)), ...more], q.name);
+    const rows = await runner.raw(q.text, [textArray(leases.map((l) => l.id)), textArray(leases.map((l) => l.token)), ...more], q.name, rerun);
     for (const row of rows) accepted.add(String(row.id));
   }
 
@@ -174,6 +178,7 @@ export class PgFastPath {
       [textArray(outcomes.map((o) => o.id)), textArray(outcomes.map((o) => o.token)), JSON.stringify(outcomes.map((o) => JSON.stringify(o.error))), delays, this.channel,
         outcomes.map((o) => o.errorHistory ?? DEFAULT_ERROR_HISTORY)],
       q.name,
+      false, // an outcome: see write()
     );
     const dueAt = rows.filter((r) => r.state === 'scheduled').map((r) => Number(r.run_at));
     return { accepted: flags(outcomes, new Set(rows.map((r) => String(r.id)))), woken: [], dueAt };

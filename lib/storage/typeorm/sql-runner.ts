@@ -28,8 +28,12 @@ export interface ManagerLike {
 /** Executes store operations on one database, each in its own transaction unless told otherwise. */
 export interface SqlRunner {
   readonly dialect: Dialect;
-  /** Run an operation in a transaction of its own, retrying it on deadlocks and serialisation failures. */
-  tx<T>(make: () => Op<T>): Promise<T>;
+  /**
+   * Run an operation in a transaction of its own, retrying it on deadlocks and serialisation failures, and on a lost
+   * connection unless `rerunOnLostConnection` is false: an outcome write, whose caller reads the job back to tell a
+   * commit whose reply was lost from a refusal (a run again would only see its own commit as a refusal).
+   */
+  tx<T>(make: () => Op<T>, rerunOnLostConnection?: boolean): Promise<T>;
   /** Run one `?`-placeholder statement on its own. */
   query(sql: string, params?: unknown[]): Promise<Rows>;
   /** Run an operation inside the caller's transaction (its EntityManager). */
@@ -79,8 +83,8 @@ function lostConnectionPause(n: number): Promise<void> {
  * committed or did not, and its retry re-reads the state (a claim or outcome that did commit finds its rows changed and
  * does nothing the second time).
  */
-export function withRetry<T>(run: () => Promise<T>): Promise<T> {
-  return retrying(run, true);
+export function withRetry<T>(run: () => Promise<T>, lostConnection = true): Promise<T> {
+  return retrying(run, true, lostConnection);
 }
 
 /**
@@ -89,16 +93,16 @@ export function withRetry<T>(run: () => Promise<T>): Promise<T> {
  * earlier try committed (the PostgreSQL claim).
  */
 export function onLostConnection<T>(run: () => Promise<T>): Promise<T> {
-  return retrying(run, false);
+  return retrying(run, false, true);
 }
 
-async function retrying<T>(run: () => Promise<T>, deadlocks: boolean): Promise<T> {
+async function retrying<T>(run: () => Promise<T>, deadlocks: boolean, lostConnection: boolean): Promise<T> {
   let lost = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
     } catch (error) {
-      if (connectionLost(error) && ++lost < LOST_CONNECTION_TRIES) {
+      if (lostConnection && connectionLost(error) && ++lost < LOST_CONNECTION_TRIES) {
         await lostConnectionPause(lost);
         continue;
       }
@@ -174,7 +178,7 @@ export class PgRunner implements SqlRunner {
     return this.raw(toDollar(sql), params);
   }
 
-  tx<T>(make: () => Op<T>): Promise<T> {
+  tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {
       let broken: Error | undefined;
       const onError = (error: Error) => (broken = error);
@@ -205,7 +209,7 @@ export class PgRunner implements SqlRunner {
         client.removeListener('error', onError);
         client.release(broken ?? false);
       }
-    });
+    }, rerunOnLostConnection);
   }
 
   onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T> {
@@ -233,7 +237,7 @@ export class MysqlRunner implements SqlRunner {
     });
   }
 
-  tx<T>(make: () => Op<T>): Promise<T> {
+  tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {
       const qr: QueryRunner = this.dataSource.createQueryRunner();
       try {
@@ -251,7 +255,7 @@ export class MysqlRunner implements SqlRunner {
       } finally {
         await qr.release();
       }
-    });
+    }, rerunOnLostConnection);
   }
 
   onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T> {

@@ -277,9 +277,10 @@ export class TypeormJobStorage extends JobStorage {
     return this.runner;
   }
 
-  private tx<T>(make: (d: Dialect) => Op<T>): Promise<T> {
+  /** `make` in a transaction of its own; see SqlRunner.tx for `rerunOnLostConnection` (false for outcome writes). */
+  private tx<T>(make: (d: Dialect) => Op<T>, rerunOnLostConnection = true): Promise<T> {
     const runner = this.sql;
-    return runner.tx(() => make(runner.dialect));
+    return runner.tx(() => make(runner.dialect), rerunOnLostConnection);
   }
 
   close(): Promise<void> {
@@ -416,7 +417,7 @@ export class TypeormJobStorage extends JobStorage {
 
   async complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
-    if (!this.fast) return this.flowsMoved(await this.tx((d) => completeOp(d, this.t, outcomes)));
+    if (!this.fast) return this.flowsMoved(await this.tx((d) => completeOp(d, this.t, outcomes), false));
     const fast = this.fast;
     // A flow child's completion (its token says so) moves its parent: a statement of its own; the rest, the usual one.
     return this.split(outcomes, (o) => isChildToken(o.token), (plain) => fast.complete(plain), async (children) => {
@@ -450,14 +451,14 @@ export class TypeormJobStorage extends JobStorage {
   async fail(outcomes: readonly FailOutcome[]): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
     checkRetryDelays(outcomes);
-    if (!this.fast) return this.flowsMoved(await this.tx((d) => failOp(d, this.t, outcomes)));
+    if (!this.fast) return this.flowsMoved(await this.tx((d) => failOp(d, this.t, outcomes), false));
     const fast = this.fast;
     // A flow child failing for good moves its parent: the transaction. Its retries are no end: the single statement.
     return this.split(outcomes, (o) => o.retryDelayMs === null && isChildToken(o.token), async (plain) => {
       const { accepted, dueAt } = await fast.fail(plain);
       for (const at of dueAt) this.wakeups.dueAt(at);
       return accepted;
-    }, async (children) => this.flowsMoved(await this.tx((d) => failOp(d, this.t, children))));
+    }, async (children) => this.flowsMoved(await this.tx((d) => failOp(d, this.t, children), false)));
   }
 
   async release(leases: readonly ReleasedLease[]): Promise<void> {
