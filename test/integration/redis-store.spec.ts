@@ -781,6 +781,28 @@ describe('RedisJobStorage claim replay', () => {
     });
   });
 
+  it('a completion call run twice (ioredis resending it after a reconnect) is accepted again and counted once; a later call with that token is not', async () => {
+    await withStore(async (storage) => {
+      await storage.insert([newJob({ id: 'c1', task: 't' })]);
+      const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w1' });
+      const redis = (storage as unknown as { redis: Redis }).redis;
+      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+      // The first answer is lost; the store reads the answer to the same command sent again.
+      redis.evalsha = (async (...args: unknown[]) => {
+        await original(...args);
+        return original(...args);
+      }) as typeof redis.evalsha;
+      expect(await storage.complete([{ id: 'c1', token: claimed!.token, result: '"once"' }])).toEqual([true]);
+      redis.evalsha = original as typeof redis.evalsha;
+      expect(await storage.get('c1')).toMatchObject({ state: 'completed', result: 'once' });
+      expect(await storage.counts()).toMatchObject({ active: 0, completed: 1 });
+      expect((await storage.countsByTask(['t'], { queue: 'q' })).t).toMatchObject({ active: 0, completed: 1 });
+      // A new call with the same token (the contract's repeated completion) is refused and changes nothing.
+      expect(await storage.complete([{ id: 'c1', token: claimed!.token, result: '"twice"' }])).toEqual([false]);
+      expect((await storage.get('c1'))!.result).toBe('once');
+    });
+  });
+
   it('a replayed claim decodes to the jobs as the first claim left them (attempt counted once)', async () => {
     await withStore(async (storage, prefix) => {
       await storage.insert(Array.from({ length: 3 }, (_, i) => newJob({ id: `j${i}` })));

@@ -155,6 +155,8 @@ export class RedisJobStorage extends JobStorage {
   /** Claim ids are this store's random instance id plus a counter (see claim.lua). */
   private readonly instance = randomUUID();
   private claims = 0;
+  /** Completion calls made so far: each call's number (see complete.lua). */
+  private completions = 0;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
@@ -492,7 +494,9 @@ export class RedisJobStorage extends JobStorage {
         [kept, removed].map(async (part) => {
           if (part.length === 0) return;
           const remove = part === removed;
-          const args: ScriptArg[] = [remove ? '1' : '0'];
+          // The call's number lets the script answer this very call again (ioredis resends it after a reconnect).
+          // Unique within this instance is enough: only the instance holding a token completes with it.
+          const args: ScriptArg[] = [remove ? '1' : '0', ++this.completions];
           for (const { lease, counter, plain } of part) args.push(lease.id, counter, remove ? '' : lease.result, plain ? 'p' : '');
           const keys = remove && !this.cluster ? [this.keys.queue(queue), this.keys.ids] : [this.keys.queue(queue)];
           const reply = await this.run<number[]>('complete', keys, args);

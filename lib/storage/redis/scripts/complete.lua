@@ -5,23 +5,28 @@
   KEYS[2]  optional "{<prefix>}:ids" (remove mode on a standalone server; on a Cluster the client removes the
            index entries)
   ARGV[1]  '1': delete the jobs (their task keeps no completed jobs); '0': keep them as completed
+  ARGV[2]  this call's number (unique within the store instance that holds the tokens)
   ARGV     then groups of four: job id, fencing token counter, result JSON (ignored in remove mode), 'p' when the job
            is in no flow and no group (its token says so; see encodeToken in codec.ts), else ''
 
   Returns { 1 | 0 | 2 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing
   changed); 2 when it was accepted and, on a Cluster, left a note to move its flow parent (see includes/flows.lua).
+  The same call run again answers 1 for the jobs it completed and changes nothing: ioredis sends a command again
+  after a reconnect when the dropped connection lost its reply, and that must not read as a lost lease. A kept job
+  records the call in its field 'oc'; any other completion with that token (a later call) is refused, as before. A
+  job deleted at completion (remove mode) leaves nothing to tell by, and answers 0.
 ]]
 -- @include common
 -- @include flows
 
 local base, idsKey = KEYS[1], KEYS[2]
-local remove = ARGV[1] == '1'
+local remove, call = ARGV[1] == '1', ARGV[2]
 local now = clock()
 local nowS = S(now)
 local accepted = {}
 local done, finished, perTask = {}, {}, {}
 local noted = false
-for i = 2, #ARGV, 4 do
+for i = 3, #ARGV, 4 do
   local id = ARGV[i]
   -- owned() and the fields the completion needs in one read: the fencing check, the task (per-task counts), a flow
   -- child's parent and a grouped job's group (this is the hottest script: a call per job less). A plain job has
@@ -33,7 +38,12 @@ for i = 2, #ARGV, 4 do
   else
     f = redis.call('HMGET', jk, 'state', 'token', 'task', 'parent', 'group')
   end
-  if f[1] ~= 'active' or f[2] ~= ARGV[i + 1] then jk = nil end
+  local again = false
+  if f[1] ~= 'active' or f[2] ~= ARGV[i + 1] then
+    -- This very call, sent again (see above): read only on this rare path.
+    again = f[1] == 'completed' and f[2] == ARGV[i + 1] and redis.call('HGET', jk, 'oc') == call
+    jk = nil
+  end
   if jk then
     countTask(perTask, f[3])
     if remove then
@@ -45,7 +55,7 @@ for i = 2, #ARGV, 4 do
       -- its start mark lands: its 'started' stays empty, and a completed job read so has started when it finished
       -- (decodeJob in codec.ts), so the completion neither reads nor writes it.
       -- The read above told a flow's child, whose end may release its parent, and a grouped job, whose place frees.
-      redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS)
+      redis.call('HSET', jk, 'result', ARGV[i + 2], 'state', 'completed', 'finished', nowS, 'oc', call)
       if f[4] and childEnded(base, jk, id, 'completed', now, '') then noted = true end
       if f[5] then groupLeft(base, f[5]) end
       finished[#finished + 1] = nowS
@@ -55,7 +65,7 @@ for i = 2, #ARGV, 4 do
     accepted[#accepted + 1] = noted and 2 or 1
     noted = false
   else
-    accepted[#accepted + 1] = 0
+    accepted[#accepted + 1] = again and 1 or 0
   end
 end
 if #done > 0 then
