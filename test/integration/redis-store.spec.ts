@@ -803,6 +803,28 @@ describe('RedisJobStorage claim replay', () => {
     });
   });
 
+  it('a failure call run twice is accepted again and recorded once, with a retry or for good; a later call with that token is not', async () => {
+    await withStore(async (storage) => {
+      await storage.insert([newJob({ id: 'f1', task: 't' }), newJob({ id: 'f2', task: 't' })]);
+      const claimed = await storage.claim({ queue: 'q', limit: 2, leaseMs: 30_000, workerId: 'w1' });
+      const redis = (storage as unknown as { redis: Redis }).redis;
+      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+      redis.evalsha = (async (...args: unknown[]) => {
+        await original(...args);
+        return original(...args);
+      }) as typeof redis.evalsha;
+      const error = (message: string) => ({ attempt: 1, name: 'Error', message, at: new Date().toISOString() });
+      const [a, b] = claimed.map((c) => ({ id: c.job.id, token: c.token }));
+      expect(await storage.fail([{ ...a!, error: error('retry me'), retryDelayMs: 0 }, { ...b!, error: error('for good'), retryDelayMs: null }])).toEqual([true, true]);
+      redis.evalsha = original as typeof redis.evalsha;
+      expect((await storage.get(a!.id))!).toMatchObject({ state: 'waiting', errors: [expect.objectContaining({ message: 'retry me' })] });
+      expect((await storage.get(b!.id))!).toMatchObject({ state: 'failed', errors: [expect.objectContaining({ message: 'for good' })] });
+      expect(await storage.counts()).toMatchObject({ waiting: 1, active: 0, failed: 1 });
+      expect(await storage.fail([{ ...b!, error: error('again'), retryDelayMs: null }])).toEqual([false]);
+      expect((await storage.get(b!.id))!.errors).toHaveLength(1);
+    });
+  });
+
   it('a replayed claim decodes to the jobs as the first claim left them (attempt counted once)', async () => {
     await withStore(async (storage, prefix) => {
       await storage.insert(Array.from({ length: 3 }, (_, i) => newJob({ id: `j${i}` })));

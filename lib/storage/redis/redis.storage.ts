@@ -155,8 +155,8 @@ export class RedisJobStorage extends JobStorage {
   /** Claim ids are this store's random instance id plus a counter (see claim.lua). */
   private readonly instance = randomUUID();
   private claims = 0;
-  /** Completion calls made so far: each call's number (see complete.lua). */
-  private completions = 0;
+  /** Outcome calls (complete, fail) made so far: each call's number (see complete.lua). */
+  private outcomeCalls = 0;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
@@ -496,7 +496,7 @@ export class RedisJobStorage extends JobStorage {
           const remove = part === removed;
           // The call's number lets the script answer this very call again (ioredis resends it after a reconnect).
           // Unique within this instance is enough: only the instance holding a token completes with it.
-          const args: ScriptArg[] = [remove ? '1' : '0', ++this.completions];
+          const args: ScriptArg[] = [remove ? '1' : '0', ++this.outcomeCalls];
           for (const { lease, counter, plain } of part) args.push(lease.id, counter, remove ? '' : lease.result, plain ? 'p' : '');
           const keys = remove && !this.cluster ? [this.keys.queue(queue), this.keys.ids] : [this.keys.queue(queue)];
           const reply = await this.run<number[]>('complete', keys, args);
@@ -554,7 +554,8 @@ export class RedisJobStorage extends JobStorage {
     const noted = new Set<string>();
     let nextDue = Infinity;
     await this.perQueue(outcomes, async (queue, group) => {
-      const args: ScriptArg[] = [this.keys.channel, queue, CHILD_FAILED];
+      // The call's number: see complete().
+      const args: ScriptArg[] = [this.keys.channel, queue, CHILD_FAILED, ++this.outcomeCalls];
       for (const { lease, counter } of group) {
         args.push(lease.id, counter, JSON.stringify(lease.error), lease.retryDelayMs ?? '', lease.errorHistory ?? DEFAULT_ERROR_HISTORY);
         if (lease.retryDelayMs !== null && lease.retryDelayMs > 0) nextDue = Math.min(nextDue, lease.retryDelayMs);

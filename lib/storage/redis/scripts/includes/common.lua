@@ -14,7 +14,7 @@
     B:job:<id>       hash: the job record. What scripts read or change is a field of its own (task, prio,
                      state, ready, attempt, runAt, started, finished, worker, lease, token, result, errors, progress,
                      stalls, group, flow links, 'dd': its debounce or replace key, 'oc': the number of the
-                     completion call that completed it, see complete.lua); what only the client reads is one
+                     outcome call that completed or failed it, see complete.lua); what only the client reads is one
                      'spec' field, "<created>\n<max attempts>\n<timeout>\n<backoff>\n<headers>\n<payload>" ('' for
                      none). 'attempt' is absent until the first claim, 'runAt' and 'ready' while they equal the
                      creation time, and the queue is read from the key. Records written before 'spec' (separate 'id',
