@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { describe, it, beforeAll, afterAll } from '@jest/globals';
-import { DataSource } from 'typeorm';
-import { UnoJobs } from '../../lib/index.js';
-import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { FaultWorkers } from '../support/fault-workers.js';
-import { lostClaimReply, report, stalledWorker, storeOutage, type FaultRig } from '../support/fault-scenarios.js';
-import { dropTables } from '../support/sql-tables.js';
+import { describe, it } from '@jest/globals';
+import { lostClaimReply, report, stalledWorker, storeOutage } from '../support/fault-scenarios.js';
+import { sqlFaultRig } from '../support/sql-fault-rig.js';
 
 // Faults between worker processes and PostgreSQL, made by a TCP proxy the test drives (test/support/fault-proxy.ts):
 // a partition, a reset-and-refuse outage, a lost claim reply, and a worker frozen past its lease. The workers run
@@ -17,37 +12,15 @@ const LEASE_MS = 2000;
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const prefix = `t4faults_${randomBytes(4).toString('hex')}_`;
 
-const ds = new DataSource(PG);
-const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
-const producer = new UnoJobs({ storage, worker: { enabled: false } });
-producer.register('fault.job', async () => {}, { queue: 'fault' });
-let rig: FaultRig;
-
-beforeAll(async () => {
-  await ds.initialize();
-  await producer.start(); // runs the migrations once, before the workers start
-  const proxy = await FaultProxy.start({ host: PG.host, port: PG.port });
-  const workers = new FaultWorkers({ UNO_BACKEND: 'postgres', UNO_STORE_PORT: String(proxy.port), UNO_PREFIX: prefix, UNO_LEASE_MS: String(LEASE_MS) });
-  rig = { storage, producer, proxy, workers, leaseMs: LEASE_MS };
-  await Promise.all([workers.start('fault-w0'), workers.start('fault-w1')]);
-});
-
-afterAll(async () => {
-  await rig?.workers.stopAll();
-  await rig?.proxy.close();
-  await producer.stop();
-  await storage.close();
-  await dropTables(ds, prefix);
-  await ds.destroy();
-});
+const rig = sqlFaultRig('postgres', PG, prefix, 'fault-w', LEASE_MS);
 
 describe('PostgreSQL store: faults between the workers and the database', () => {
   it('a partition longer than the lease: no job lost or failed, only jobs caught by it run twice', async () => {
-    report('postgres partition', await storeOutage(rig, 'pause', 300));
+    report('postgres partition', await storeOutage(rig(), 'pause', 300));
   }, 120_000);
 
   it('connections reset and refused for longer than the lease: no job lost or failed, only jobs caught by it run twice', async () => {
-    report('postgres cut', await storeOutage(rig, 'cut', 300));
+    report('postgres cut', await storeOutage(rig(), 'cut', 300));
   }, 120_000);
 
   it('a lost claim reply orphans no job: the retried claim gets the same batch, which runs once, unchanged', async () => {
@@ -55,10 +28,10 @@ describe('PostgreSQL store: faults between the workers and the database', () => 
     // lost whole, up to ReadyForQuery ('Z', length 5): the server has ended the claim's transaction by then. (A
     // connection that dies while the server still commits is another fault: see docs/reliability.md.)
     const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5]);
-    report('postgres lost claim reply', await lostClaimReply(rig, Buffer.from(`uno_${prefix}jobs_claim_a_`), (reply) => reply.includes(readyForQuery)));
+    report('postgres lost claim reply', await lostClaimReply(rig(), Buffer.from(`uno_${prefix}jobs_claim_a_`), (reply) => reply.includes(readyForQuery)));
   }, 120_000);
 
   it('a worker frozen past its lease (SIGSTOP, SIGCONT): the new owner\'s outcome stands, the old one\'s writes are refused', async () => {
-    report('postgres SIGSTOP', await stalledWorker(rig));
+    report('postgres SIGSTOP', await stalledWorker(rig()));
   }, 120_000);
 });

@@ -38,6 +38,20 @@ async function withStore(fn: (storage: RedisJobStorage, prefix: string) => Promi
   }
 }
 
+/**
+ * Make every script call of `storage` run twice and answer with the second run, as when ioredis sends a command
+ * again after a reconnect because the dropped connection lost its reply. Returns the function that undoes it.
+ */
+function sendEveryScriptTwice(storage: RedisJobStorage): () => void {
+  const redis = (storage as unknown as { redis: Redis }).redis;
+  const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+  redis.evalsha = (async (...args: unknown[]) => {
+    await original(...args);
+    return original(...args);
+  }) as typeof redis.evalsha;
+  return () => (redis.evalsha = original as typeof redis.evalsha);
+}
+
 /** Kill every connection of ours that carries `name` (the store's main and subscriber connections). */
 async function killConnections(name: string): Promise<number> {
   const list = (await admin.client('LIST')) as string;
@@ -785,15 +799,10 @@ describe('RedisJobStorage claim replay', () => {
     await withStore(async (storage) => {
       await storage.insert([newJob({ id: 'c1', task: 't' })]);
       const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w1' });
-      const redis = (storage as unknown as { redis: Redis }).redis;
-      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
       // The first answer is lost; the store reads the answer to the same command sent again.
-      redis.evalsha = (async (...args: unknown[]) => {
-        await original(...args);
-        return original(...args);
-      }) as typeof redis.evalsha;
+      const restore = sendEveryScriptTwice(storage);
       expect(await storage.complete([{ id: 'c1', token: claimed!.token, result: '"once"' }])).toEqual([true]);
-      redis.evalsha = original as typeof redis.evalsha;
+      restore();
       expect(await storage.get('c1')).toMatchObject({ state: 'completed', result: 'once' });
       expect(await storage.counts()).toMatchObject({ active: 0, completed: 1 });
       expect((await storage.countsByTask(['t'], { queue: 'q' })).t).toMatchObject({ active: 0, completed: 1 });
@@ -807,16 +816,12 @@ describe('RedisJobStorage claim replay', () => {
     await withStore(async (storage) => {
       await storage.insert([newJob({ id: 'f1', task: 't' }), newJob({ id: 'f2', task: 't' })]);
       const claimed = await storage.claim({ queue: 'q', limit: 2, leaseMs: 30_000, workerId: 'w1' });
-      const redis = (storage as unknown as { redis: Redis }).redis;
-      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
-      redis.evalsha = (async (...args: unknown[]) => {
-        await original(...args);
-        return original(...args);
-      }) as typeof redis.evalsha;
+      // The first answer is lost; the store reads the answer to the same command sent again.
+      const restore = sendEveryScriptTwice(storage);
       const error = (message: string) => ({ attempt: 1, name: 'Error', message, at: new Date().toISOString() });
       const [a, b] = claimed.map((c) => ({ id: c.job.id, token: c.token }));
       expect(await storage.fail([{ ...a!, error: error('retry me'), retryDelayMs: 0 }, { ...b!, error: error('for good'), retryDelayMs: null }])).toEqual([true, true]);
-      redis.evalsha = original as typeof redis.evalsha;
+      restore();
       expect((await storage.get(a!.id))!).toMatchObject({ state: 'waiting', errors: [expect.objectContaining({ message: 'retry me' })] });
       expect((await storage.get(b!.id))!).toMatchObject({ state: 'failed', errors: [expect.objectContaining({ message: 'for good' })] });
       expect(await storage.counts()).toMatchObject({ waiting: 1, active: 0, failed: 1 });
@@ -828,15 +833,10 @@ describe('RedisJobStorage claim replay', () => {
   it('a replayed claim decodes to the jobs as the first claim left them (attempt counted once)', async () => {
     await withStore(async (storage, prefix) => {
       await storage.insert(Array.from({ length: 3 }, (_, i) => newJob({ id: `j${i}` })));
-      const redis = (storage as unknown as { redis: Redis }).redis;
-      const original = redis.evalsha.bind(redis) as (...a: unknown[]) => Promise<unknown>;
       // The first answer is lost; the store reads the answer to the same command sent again.
-      redis.evalsha = (async (...args: unknown[]) => {
-        await original(...args);
-        return original(...args);
-      }) as typeof redis.evalsha;
+      const restore = sendEveryScriptTwice(storage);
       const claimed = await storage.claim({ queue: 'q', limit: 3, leaseMs: 30_000, workerId: 'w1', startNow: 1 });
-      redis.evalsha = original as typeof redis.evalsha;
+      restore();
       expect(claimed.map((c) => c.job.id)).toEqual(['j0', 'j1', 'j2']);
       for (const c of claimed) {
         expect(c.job).toEqual(await storage.get(c.job.id));
