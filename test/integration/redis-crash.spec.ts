@@ -7,21 +7,14 @@ import { UnoJobs, type JobPage, type JobRecord } from '../../lib/index.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { report } from '../support/fault-scenarios.js';
-import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses } from '../support/worker-processes.js';
+import { expectEveryJobRanOnceBut, mostLeasesHeld, readRuns, WorkerProcesses, CRASH } from '../support/worker-processes.js';
 import { deleteKeys } from '../support/redis-keys.js';
 
 // Four real worker processes (test/integration/fixtures/redis-worker.mjs, running dist/: `npm test` builds it first)
 // share one Redis. One is SIGKILLed mid-run. Every job must complete; a job may run twice only if it was in flight
 // on the killed worker, and then its second run follows a recorded lease expiry of that worker.
 
-const JOBS = 5_000; // the figure of issue 10 (part 2)
-const WORKERS = 4;
-const CONCURRENCY = 25;
-const PREFETCH = 100;
-// Long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
-// only the killed worker's jobs may run twice.
-const LEASE_MS = 5000;
-const HOLD_START = 20;
+const { jobs: JOBS, workers: WORKERS, concurrency: CONCURRENCY, prefetch: PREFETCH, leaseMs: LEASE_MS, holdStart: HOLD_START } = CRASH;
 const connection = { host: '127.0.0.1', port: 6379 };
 const prefix = `uno-test-crash-${randomUUID().slice(0, 8)}`;
 const execList = `${prefix}:executions`;

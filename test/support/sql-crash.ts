@@ -10,17 +10,10 @@ import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { report } from './fault-scenarios.js';
-import { expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from './worker-processes.js';
+import { CRASH, expectEveryJobRanOnceBut, mostLeasesHeld, WorkerProcesses } from './worker-processes.js';
 import { dropTables } from './sql-tables.js';
 
-const JOBS = 5_000; // the figure of issue 10 (part 2)
-const WORKERS = 4;
-const CONCURRENCY = 25;
-const PREFETCH = 100;
-// Long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
-// only the killed worker's jobs may run twice.
-const LEASE_MS = 5000;
-const HOLD_START = 20;
+const { jobs: JOBS, workers: WORKERS, concurrency: CONCURRENCY, prefetch: PREFETCH, leaseMs: LEASE_MS, holdStart: HOLD_START } = CRASH;
 const fixture = fileURLToPath(new URL('../integration/fixtures/sql-worker.mjs', import.meta.url));
 
 /** The databases the crash test runs on, as the fixture knows them (UNO_BACKEND). */

@@ -44,6 +44,14 @@ export class WorkerProcesses {
   }
 }
 
+/**
+ * The crash tests' scenario (redis-crash.spec.ts, test/support/sql-crash.ts): 5,000 jobs (the figure of issue 10,
+ * part 2) on four workers of concurrency 25 and prefetch 100; the victim's 20th handler never returns. The lease is
+ * long enough that a live worker keeps its leases on a loaded 2-core machine (heartbeats time out after leaseMs / 3):
+ * only the killed worker's jobs may run twice.
+ */
+export const CRASH = { jobs: 5_000, workers: 4, concurrency: 25, prefetch: 100, leaseMs: 5000, holdStart: 20 } as const;
+
 /** Where and in which attempt each job ran, by job id, as a crash test's fixture recorded it. */
 export type Runs = Map<string, { worker: string; attempt: number }[]>;
 

@@ -78,10 +78,11 @@ function lostConnectionPause(n: number): Promise<void> {
 }
 
 /**
- * Run again on deadlocks and serialisation failures (up to 5 times) and on a lost connection (up to
- * {@link LOST_CONNECTION_TRIES} tries in all). Safe for every operation it wraps: each is one transaction that either
- * committed or did not, and its retry re-reads the state (a claim or outcome that did commit finds its rows changed and
- * does nothing the second time).
+ * Run again on deadlocks and serialisation failures (up to 5 times), and, unless `lostConnection` is false, on a lost
+ * connection (up to {@link LOST_CONNECTION_TRIES} tries in all). A deadlock always rolled the transaction back. After
+ * a lost connection the transaction may have committed: its run again re-reads the state, which suits a claim (it
+ * finds its batch by the claim token) but not an outcome (it would find its own write and answer "refused"), so
+ * outcome writes pass false and leave the error to the executor, which reads the job back.
  */
 export function withRetry<T>(run: () => Promise<T>, lostConnection = true): Promise<T> {
   return retrying(run, true, lostConnection);
