@@ -322,7 +322,10 @@ export abstract class JobStorage {
   /** Extend the leases by `leaseMs`; returns the ids whose lease is no longer held (taken over, cancelled, gone). */
   abstract heartbeat(leases: readonly Lease[], leaseMs: number): Promise<string[]>;
 
-  /** Record successful attempts; per outcome, whether it was accepted (false: fenced out). */
+  /**
+   * Record successful attempts; per outcome, whether it was accepted (false: fenced out). A completed job keeps the
+   * `workerId` of the lease that completed it.
+   */
   abstract complete(outcomes: readonly CompleteOutcome[]): Promise<boolean[]>;
 
   /** Record failed attempts (scheduled for retry or failed for good); per outcome, whether it was accepted. */

@@ -117,7 +117,10 @@ export interface JobRecord {
   errors: JobError[];
   /** Messages from `ctx.log()`, oldest first (bounded). */
   logs: string[];
-  /** Worker that holds the lease while active. */
+  /**
+   * Worker that holds the lease while active; on a `completed` job, the worker whose completion was recorded (the
+   * executor tells its own completion from another process's run of the job by it). Null in every other state.
+   */
   workerId: string | null;
   /** Lease expiry while active (store clock). */
   leaseExpiresAt: Date | null;

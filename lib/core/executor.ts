@@ -279,10 +279,15 @@ class CompletionWrite implements OutcomeReceiver {
   failed(error: unknown): void {
     const { executor, outcome: sent } = this;
     const again = () => executor.deps.outcomes.complete(sent);
-    // The result alone cannot tell this run's completion from a later run's with the same result: when this process
-    // started the job again meanwhile, the completion read back is taken for that run's (which reports its own).
-    const applied = (now: JobRecord | null, again: boolean) =>
-      !again && (now === null ? !!sent.remove : now.state === 'completed' && JSON.stringify(now.result) === sent.result);
+    // The result alone cannot tell this run's completion from a later run's with the same result. Another process's
+    // run left its worker id on the job (a store that records none leaves null). When this process started the job
+    // again meanwhile, the completion read back is taken for that run's (which reports its own).
+    const mine = executor.deps.workerId;
+    const applied = (now: JobRecord | null, again: boolean) => {
+      if (again) return false;
+      if (now === null) return !!sent.remove;
+      return now.state === 'completed' && (now.workerId ?? mine) === mine && JSON.stringify(now.result) === sent.result;
+    };
     executor.rewrite(sent.id, again, applied, error).then(
       (accepted) => this.written(accepted),
       (thrown: unknown) => this.attempt.unwritten(thrown),

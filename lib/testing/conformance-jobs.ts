@@ -224,6 +224,8 @@ export const jobCases: ConformanceCase[] = [
       assert.equal(job.state, 'completed');
       assert.deepEqual(job.result, { url: 'x' });
       assert.ok(job.finishedAt instanceof Date);
+      assert.equal(job.workerId, 'w1', 'a completed job keeps the worker that completed it');
+      assert.equal(job.leaseExpiresAt, null);
       assert.deepEqual(await s.complete([{ id: 'c', token: claimed!.token, result: '2' }]), [false]);
     },
   },
@@ -262,6 +264,7 @@ export const jobCases: ConformanceCase[] = [
       assert.deepEqual(await s.fail([{ id: 'f', token: first!.token, error: err(1, 'one'), retryDelayMs: 0 }]), [true]);
       let job = (await s.get('f'))!;
       assert.equal(job.state, 'waiting');
+      assert.equal(job.workerId, null, 'a job back in waiting has no worker');
       const [second] = await s.claim(claimReq(1));
       assert.equal(second!.job.attempt, 2);
       assert.notEqual(second!.token, first!.token);
@@ -269,6 +272,7 @@ export const jobCases: ConformanceCase[] = [
       assert.deepEqual(await s.fail([{ id: 'f', token: second!.token, error: err(2, 'two'), retryDelayMs: null }]), [true]);
       job = (await s.get('f'))!;
       assert.equal(job.state, 'failed');
+      assert.equal(job.workerId, null);
       assert.deepEqual(job.errors.map((e) => [e.attempt, e.message]), [[1, 'one'], [2, 'two']]);
     },
   },
@@ -361,6 +365,7 @@ export const jobCases: ConformanceCase[] = [
       assert.deepEqual(await s.complete([{ id: 'z', token: owner!.token, result: '"owner"' }]), [true]);
       job = (await s.get('z'))!;
       assert.equal(job.result, 'owner');
+      assert.equal(job.workerId, 'owner', 'the completing lease is the one recorded, not the zombie');
     },
   },
   {

@@ -1,5 +1,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import type { CompleteOutcome, FailOutcome } from '../../lib/storage.js';
+import { ManualClock } from '../../lib/contract/clock.js';
+import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { createEngine } from '../support/engine.js';
 
 // The store commits an outcome, then the connection dies before the reply arrives: the executor's retry is refused
@@ -93,5 +95,61 @@ describe('an outcome write that failed while the store was unreachable', () => {
     expect(runs).toBe(2);
     expect((await e.queue.getJob(job.id))!).toMatchObject({ state: 'completed', result: 'same result' });
     expect(seen).toEqual([`completed ${job.id} attempt 1`]);
+  });
+});
+
+describe('an outcome write that failed while another process ran the job again', () => {
+  it('the other process reports the completion; the first, whose completion was never written, reports a lost lease', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryJobStorage({ clock });
+    const seen: string[] = [];
+    // Worker A is cut off from the store (its outcomes until `outcomes` is true again; its renewals and claims for
+    // good) as its run ends; worker B, another process on the same store, is not.
+    let cut = false;
+    let outcomes = true;
+    const refused = () => Promise.reject(new Error('connect ECONNREFUSED'));
+    const complete = store.complete.bind(store);
+    const heartbeat = store.heartbeat.bind(store);
+    const claim = store.claim.bind(store);
+    const through = new Proxy(store, {
+      get(target, key) {
+        if (key === 'complete') return (o: readonly CompleteOutcome[]) => (cut && !outcomes ? refused() : complete(o));
+        if (key === 'heartbeat') return (...args: Parameters<typeof heartbeat>) => (cut ? refused() : heartbeat(...args));
+        if (key === 'claim') return (...args: Parameters<typeof claim>) => (cut ? refused() : claim(...args));
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const uno = (worker: string, storage: typeof store) => {
+      const e = createEngine({ storage, clock, worker: { id: worker, concurrency: 1, leaseMs: 1000 }, maintenanceIntervalMs: 100 });
+      for (const name of ['job:completed', 'job:lease-lost'] as const) e.uno.events.on(name, () => seen.push(`${worker} ${name}`));
+      let runs = 0;
+      e.uno.register('same', () => {
+        runs++;
+        if (worker === 'worker-a') [cut, outcomes] = [true, false];
+        return 'same result'; // what a deterministic handler returns every time
+      });
+      return { e, runs: () => runs };
+    };
+    const first = uno('worker-a', through);
+    await first.e.uno.start();
+    const job = await first.e.queue.enqueue('same', null);
+    await clock.advance(0);
+    expect(first.runs()).toBe(1);
+    const second = uno('worker-b', store);
+    await second.e.uno.start();
+    try {
+      // A's completion fails, as do its retries at 50 and 300 ms; its outcomes get through again from 950 ms, in
+      // time for its last retry at 1,300 ms. Recovery puts the job back at 1,000 ms, and B runs and completes it.
+      for (let t = 0; t < 950; t += 50) await clock.advance(50);
+      outcomes = true;
+      for (let t = 0; t < 2000; t += 50) await clock.advance(50);
+      expect([first.runs(), second.runs()]).toEqual([1, 1]);
+      expect((await second.e.queue.getJob(job.id))!).toMatchObject({ state: 'completed', result: 'same result', workerId: 'worker-b' });
+      expect(seen.sort()).toEqual(['worker-a job:lease-lost', 'worker-b job:completed']);
+    } finally {
+      await first.e.uno.stop(0);
+      await second.e.uno.stop(0);
+    }
   });
 });

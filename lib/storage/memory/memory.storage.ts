@@ -307,7 +307,9 @@ export class MemoryJobStorage extends JobStorage {
       entry.resultJson = outcome.result;
       // A start mark still on its way (the handler finished first): the finish time stands in for the start.
       entry.record.startedAt ??= new Date(now);
+      const { workerId } = entry.record;
       this.finish(entry, 'completed', now);
+      entry.record.workerId = workerId; // who completed it (see JobRecord.workerId)
       return true;
     });
   }

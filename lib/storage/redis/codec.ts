@@ -148,7 +148,8 @@ export function decodeJob(f: RawJob): JobRecord {
   // Records written before 'spec' carry these parts as fields of their own.
   if (f[25]) unpackSpec(f);
   const state = f[5] as JobState;
-  // Worker and lease fields outlive the claim (not deleting them saves writes); they only count while active.
+  // Worker and lease fields outlive the claim (not deleting them saves writes); they only count while active, but
+  // for the worker of a completed job: the one whose completion complete.lua accepted (JobRecord.workerId).
   const active = state === 'active';
   return {
     id: f[0]!,
@@ -172,7 +173,7 @@ export function decodeJob(f: RawJob): JobRecord {
     // Most jobs never failed: skip the parse for the empty list every job starts with.
     errors: f[16] && f[16] !== '[]' ? JSON.parse(f[16]) : [],
     logs: f[24] ?? [],
-    workerId: active ? f[17]! : null,
+    workerId: active || state === 'completed' ? (f[17] ?? null) : null,
     leaseExpiresAt: active ? date(f[18]!) : null,
     // Jobs stored before stalls were counted have no field: none counted.
     stalls: f[19] ? Number(f[19]) : 0,

@@ -5,6 +5,12 @@ import { boundHistory } from '../../contract/job-storage.js';
 /** A job row as drivers return it (BIGINTs may arrive as strings). */
 export type JobRow = Record<string, unknown>;
 
+/** Columns cleared whenever a job stops being `active`. */
+export const CLEAR_LEASE = 'token = NULL, worker_id = NULL, lease_expires_at = NULL';
+
+/** {@link CLEAR_LEASE} for a completion: a completed job keeps the worker that completed it (JobRecord.workerId). */
+export const END_LEASE = 'token = NULL, lease_expires_at = NULL';
+
 const ms = (value: unknown): number => Number(value);
 const msOrNull = (value: unknown): Date | null => (value === null || value === undefined ? null : new Date(ms(value)));
 const jsonOrNull = (value: unknown): unknown => (value === null || value === undefined ? null : JSON.parse(String(value)));

@@ -1,6 +1,7 @@
 import { postgres } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgres.js';
+import { END_LEASE } from '../rows.js';
+import { asyncCommitCte as cfg, FENCE } from './async-commit.postgres.js';
 
 /**
  * PostgreSQL completion of a batch: one fenced UPDATE joined to `unnest` of the ids and tokens, zipped by `ROWS FROM`
@@ -17,7 +18,7 @@ export function completeSql(t: TableNames, asyncCommit: boolean): string {
   const c = cfg(asyncCommit);
   return `${c.with ? `WITH ${c.with}\n` : ''}UPDATE ${t.jobs} AS j
 SET state = 'completed', result = v.result, finished_at = ${postgres.nowMs}, started_at = COALESCE(j.started_at, ${postgres.nowMs}),
-    ${CLEAR_LEASE}
+    ${END_LEASE}
 FROM ROWS FROM (unnest($1::text[], $2::text[]), json_array_elements_text($3::json)) AS v(id, token, result)${c.from}
 WHERE ${FENCE}
 RETURNING j.id`;
@@ -45,7 +46,7 @@ export function completeChildrenSql(t: TableNames, asyncCommit: boolean): string
   return `WITH n AS (SELECT ${postgres.nowMs} AS now)${c.with ? `, ${c.with}` : ''},
 done AS (
   UPDATE ${t.jobs} AS j
-  SET state = 'completed', result = v.result, finished_at = n.now, started_at = COALESCE(j.started_at, n.now), ${CLEAR_LEASE}
+  SET state = 'completed', result = v.result, finished_at = n.now, started_at = COALESCE(j.started_at, n.now), ${END_LEASE}
   FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, token, result), n${c.from}
   WHERE ${FENCE}
   RETURNING j.id, j.parent_id

@@ -1,6 +1,7 @@
 import { postgres } from '../dialect.js';
 import type { TableNames } from '../schema.js';
-import { asyncCommitCte as cfg, CLEAR_LEASE, FENCE } from './async-commit.postgres.js';
+import { CLEAR_LEASE } from '../rows.js';
+import { asyncCommitCte as cfg, FENCE } from './async-commit.postgres.js';
 
 /**
  * PostgreSQL failure of a batch (retry later, retry now, or fail for good): one fenced UPDATE joined to `unnest`.

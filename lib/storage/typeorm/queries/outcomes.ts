@@ -1,6 +1,6 @@
 import { DEFAULT_ERROR_HISTORY, type CompleteOutcome, type FailOutcome, type Lease, type ReleasedLease } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op } from '../dialect.js';
-import { appendBounded, bigint, caseSet, chunks, type JobRow } from '../rows.js';
+import { appendBounded, bigint, caseSet, chunks, CLEAR_LEASE, END_LEASE, type JobRow } from '../rows.js';
 import type { TableNames } from '../schema.js';
 import { CHILD_COLUMNS, childrenEndedOp, endedChild, type EndedChild, type Released } from './flows.js';
 
@@ -37,8 +37,6 @@ function* owned(d: Dialect, t: TableNames, leases: readonly Lease[], columns: st
   return { accepted, rows, now };
 }
 
-const CLEAR_LEASE = 'token = NULL, worker_id = NULL, lease_expires_at = NULL';
-
 /**
  * Record successful attempts; outcomes with `remove` delete their job instead (never a flow's child: its parent
  * reads its result). A flow's child that completes moves its parent in the same transaction (queries/flows.ts).
@@ -60,7 +58,7 @@ export function* completeOp(d: Dialect, t: TableNames, outcomes: readonly Comple
     const set = caseSet('result', new Map(batch));
     yield {
       // A short handler can finish before its start mark lands: then its finish time stands in for its start.
-      sql: `UPDATE ${t.jobs} SET state = 'completed', ${set.sql}, finished_at = ?, started_at = COALESCE(started_at, ?), ${CLEAR_LEASE}
+      sql: `UPDATE ${t.jobs} SET state = 'completed', ${set.sql}, finished_at = ?, started_at = COALESCE(started_at, ?), ${END_LEASE}
             WHERE id IN (${list(batch.length)})`,
       params: [...set.params, now, now, ...batch.map(([id]) => id)],
     };
