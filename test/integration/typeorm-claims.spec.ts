@@ -129,19 +129,34 @@ describe('TypeORM store options (SQLite)', () => {
     }
   });
 
-  it('without the flow-control tables: pause and listPaused name the missing table', async () => {
+  it('without the flow-control tables: claims, pause and listPaused name the missing table; the job waits on', async () => {
     const { s, close } = await storeWithout('noflow', ['uno_flow', 'uno_rate_log']);
     try {
       await s.init();
       await s.insert([newJob({ id: 'waits' })]);
-      for (const call of [() => s.pause({ queue: 'q' }), () => s.listPaused()]) {
+      const claim = { queue: 'q', limit: 2, leaseMs: 60_000, workerId: 'w' };
+      for (const call of [() => s.claim(claim), () => s.claim({ ...claim, flow: { queue: { concurrency: 2 } } }), () => s.pause({ queue: 'q' }), () => s.listPaused()]) {
         const error = await call().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(ConfigurationError);
         expect(String((error as Error).message)).toMatch(/table "uno_flow" is missing .*unoJobsMigrations\(\)/);
       }
+      expect((await s.get('waits'))!.state).toBe('waiting');
     } finally {
       await close();
     }
+  });
+
+  it('a store that cannot reach its database reports that, not a missing table', async () => {
+    const ds = await new DataSource(sqlite('closed')).initialize();
+    const s = new TypeormJobStorage({ dataSource: ds, runMigrations: true });
+    await s.init();
+    await ds.destroy(); // the tables are all there; the connection is not
+    for (const call of [() => s.claim({ queue: 'q', limit: 1, leaseMs: 60_000, workerId: 'w' }), () => s.listPaused(), () => s.subscriptions()]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).not.toBeInstanceOf(ConfigurationError);
+      expect(String((error as Error).message)).toMatch(/connection is not open/); // better-sqlite3's own error
+    }
+    await s.close();
   });
 
   it("the probe finds another process's jobs on a shared SQLite file, idle and right after finding work", async () => {

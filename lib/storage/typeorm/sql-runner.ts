@@ -65,6 +65,17 @@ export function connectionLost(error: unknown): boolean {
 }
 
 /**
+ * Whether a driver error says a table does not exist: PostgreSQL's `42P01`, MySQL's and MariaDB's `ER_NO_SUCH_TABLE`,
+ * SQLite's "no such table". Not a lost connection, a timeout or a syntax error: only this one means "run the
+ * migrations".
+ */
+export function tableMissing(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown } };
+  const code = String(e?.code ?? e?.driverError?.code ?? '');
+  return code === '42P01' || code === 'ER_NO_SUCH_TABLE' || /no such table/i.test(String(e?.message ?? ''));
+}
+
+/**
  * Tries of one statement or transaction whose connection died under it. A failover or restart kills every pooled
  * connection at once, and the pool drops a dead idle connection only once its socket has reported the death: a retry
  * made at once can draw another dead one (postgres-terminate.spec failed so on every run, with three tries and no

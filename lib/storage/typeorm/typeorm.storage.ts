@@ -44,7 +44,7 @@ import { pauseStmt } from './queries/flow.js';
 import { saveSubscriptionsStmt, subscriptionsStmt, toSubscription } from './queries/subscriptions.js';
 import { toRecord } from './rows.js';
 import { DEFAULT_TABLE_PREFIX, isValidPrefix, tableNames, type TableNames } from './schema.js';
-import { MysqlRunner, PgRunner, SqliteRunner, type ManagerLike, type PgPool, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
+import { MysqlRunner, PgRunner, SqliteRunner, tableMissing, type ManagerLike, type PgPool, type SqliteDatabase, type SqlRunner } from './sql-runner.js';
 
 /** A node-postgres pool the store opened itself. */
 type PgPoolOwned = PgPool & { end(): Promise<void>; on(event: 'error', fn: () => void): unknown };
@@ -382,6 +382,11 @@ export class TypeormJobStorage extends JobStorage {
   async claim(request: ClaimRequest): Promise<ClaimReply> {
     this.wakeups.known(request.queue);
     if (request.limit < 1) return [];
+    // Every claim reads the flow table (pauses): one whose migration did not run names it.
+    return this.claimNow(request).catch((error: unknown) => this.missingTable(this.t.flow, 'queue', error));
+  }
+
+  private async claimNow(request: ClaimRequest): Promise<ClaimReply> {
     const token = randomBytes(9).toString('base64url');
     const caps = Object.values(request.taskLimits ?? {});
     // Caps that cannot bind within this claim's limit change nothing: keep the single-statement path.
@@ -615,15 +620,21 @@ export class TypeormJobStorage extends JobStorage {
     return this.naming(this.t.dedupe, 'job_id', work);
   }
 
-  /** Run `work`; when it fails and `table` cannot be read, throw a ConfigurationError naming the missing migration. */
-  private async naming<T>(table: string, column: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      const missing = await this.sql.query(`SELECT ${column} FROM ${table} WHERE 1 = 0`).then(() => false, () => true);
-      if (missing) throw new ConfigurationError(messages.storageTablesMissing(table, (error as Error).message));
-      throw error;
-    }
+  /** Run `work`; when it fails and `table` does not exist, throw a ConfigurationError naming the missing migration. */
+  private naming<T>(table: string, column: string, work: () => Promise<T>): Promise<T> {
+    return work().catch((error: unknown) => this.missingTable(table, column, error));
+  }
+
+  /**
+   * Throw a ConfigurationError naming the migration when `error` says a table is missing and `table` is the one
+   * (read to make sure: a statement may name several tables); otherwise `error` itself. A lost connection or any other
+   * failure is never reported as a missing table.
+   */
+  private async missingTable(table: string, column: string, error: unknown): Promise<never> {
+    if (!tableMissing(error)) throw error;
+    const missing = await this.sql.query(`SELECT ${column} FROM ${table} WHERE 1 = 0`).then(() => false, tableMissing);
+    if (missing) throw new ConfigurationError(messages.storageTablesMissing(table, (error as Error).message));
+    throw error;
   }
 
   /** A row of the flow table per paused queue (task '') or task; the claim reads them (see queries/flow.ts). */
