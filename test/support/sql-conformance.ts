@@ -1,7 +1,8 @@
-import { describe, it, beforeEach, afterEach, beforeAll, afterAll } from '@jest/globals';
+import { describe, it, beforeEach, afterEach, beforeAll, afterAll, expect } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { describeJobStorage } from '../../lib/testing/conformance.js';
+import { describeJobStorage, newJob } from '../../lib/testing/conformance.js';
+import { ConfigurationError } from '../../lib/contract/errors.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
 import { dropTables } from './sql-tables.js';
@@ -37,6 +38,28 @@ export function sqlConformance(name: string, options: DataSourceOptions, tag: st
     { describe, it, beforeEach, afterEach },
     { monitoring: true },
   );
+
+  it('without the flow-control migration, a claim names the missing table and the job waits on', async () => {
+    const partial = `${prefix}noflow_`;
+    const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: partial, runMigrations: true });
+    await setup.init();
+    await setup.close();
+    for (const table of ['flow', 'rate_log']) await ds.query(`DROP TABLE ${partial}${table}`);
+    const s = new TypeormJobStorage({ dataSource: ds, tablePrefix: partial });
+    await s.init();
+    try {
+      await s.insert([newJob({ id: 'waits' })]);
+      const claim = { queue: 'q', limit: 2, leaseMs: 60_000, workerId: 'w' };
+      for (const request of [claim, { ...claim, flow: { queue: { concurrency: 2 } } }]) {
+        const error = await s.claim(request).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigurationError);
+        expect(String((error as Error).message)).toMatch(new RegExp(`table "${partial}flow" is missing .*unoJobsMigrations\\(\\)`));
+      }
+      expect((await s.get('waits'))!.state).toBe('waiting');
+    } finally {
+      await s.close();
+    }
+  });
 
   return { prefix, ds: () => ds };
 }
