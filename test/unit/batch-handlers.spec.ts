@@ -112,6 +112,36 @@ describe('batch handlers', () => {
     expect(stored[2]!.errors.map((e) => e.name)).toEqual(['JobTimeoutError']);
   });
 
+  it('a job whose lease is lost while its batch runs ends alone; what the batch returns for it is not written', async () => {
+    env = createEngine({ worker: { concurrency: 10, criticalSlots: 0, leaseMs: 3000, heartbeatMs: 1000 } });
+    const release = deferred();
+    let items: BatchItem<number>[] = [];
+    env.uno.register('resize', async (batch: BatchItem<number>[]) => {
+      items = batch;
+      await release.promise;
+      return batch.map((i) => i.payload * 10);
+    }, { batch: { size: 3, waitMs: 50 } });
+    const lost: string[] = [];
+    env.uno.events.on('job:lease-lost', ({ jobId }) => lost.push(jobId));
+    // The store answers the renewal of the second job as no longer held (another worker took it over).
+    let takenOver = '';
+    const heartbeat = env.storage.heartbeat.bind(env.storage);
+    env.storage.heartbeat = async (...args: Parameters<typeof heartbeat>) => [...(await heartbeat(...args)), ...(args[0].some((l) => l.id === takenOver) ? [takenOver] : [])];
+    await env.uno.start();
+    const jobs = await env.queue.enqueueMany([1, 2, 3].map((payload) => ({ task: 'resize', payload })));
+    await flushMicrotasks();
+    expect(items.map((i) => i.payload)).toEqual([1, 2, 3]);
+    takenOver = jobs[1]!.id;
+    await settle(100, 15); // past a renewal
+    expect(items.map((i) => i.ctx.signal.aborted)).toEqual([false, true, false]);
+    expect(lost).toEqual([takenOver]);
+    release.resolve();
+    await settle();
+    const stored = await Promise.all(jobs.map((job) => env!.storage.get(job.id)));
+    // The second job's outcome is the new owner's to write: this worker wrote nothing for it.
+    expect(stored.map((job) => [job!.state, job!.result])).toEqual([['completed', 10], ['active', null], ['completed', 30]]);
+  });
+
   it('at shutdown a gathering batch runs when its waitMs is up within the grace period; past it, its jobs go back unrun', async () => {
     env = createEngine({ worker: { concurrency: 10, criticalSlots: 0 } });
     const calls: number[][] = [];
