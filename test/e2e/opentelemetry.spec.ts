@@ -1,13 +1,16 @@
 import 'reflect-metadata';
 import { describe, it, expect, afterAll, afterEach } from '@jest/globals';
-import { Injectable, Module, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
+import { Injectable, Module, type DynamicModule, type INestApplicationContext, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, createTraceState, propagation, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { JobEvents, JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobStorage, type WorkerOptions } from '../../lib/index.js';
+import {
+  Interval, JobEvents, JobQueue, MemoryJobStorage, Task, UnoJobsModule, type JobContext, type JobStorage, type WorkerOptions,
+} from '../../lib/index.js';
 import { UnoJobsTracing, type TracingOptions } from '../../lib/opentelemetry.js';
+import type { CompleteOutcome, Lease, NewJob } from '../../lib/storage.js';
 import { waitFor } from '../../lib/testing/index.js';
 import { storeCases } from '../support/store-cases.js';
 
@@ -64,6 +67,12 @@ class Tasks {
     return propagation.getActiveBaggage()?.getEntry('tenant')?.value ?? null;
   }
 
+  @Task('report.hold', { queue: 'reports' })
+  hold(_payload: unknown, ctx: JobContext) {
+    // Runs until its attempt is interrupted (here: its lease lost).
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
   @Task('welcome.mail', { queue: 'mail', on: 'user.created' })
   welcomeMail() {
     return 'mailed';
@@ -75,14 +84,44 @@ class Tasks {
   }
 }
 
+@Injectable()
+class Ticks {
+  @Interval(200, { name: 'otel-tick' })
+  tick() {
+    return 'ticked';
+  }
+}
+
 @Module({})
 class TracedAppModule {
-  static register(storage: JobStorage, tracing: TracingOptions = {}, worker: WorkerOptions = {}): DynamicModule {
+  static register(storage: JobStorage, tracing: TracingOptions = {}, worker: WorkerOptions = {}, providers: Type[] = [Tasks]): DynamicModule {
     return {
       module: TracedAppModule,
       imports: [UnoJobsModule.forRoot({ storage, worker: { concurrency: 4, ...worker }, instrumentation: new UnoJobsTracing(tracing) })],
-      providers: [Tasks],
+      providers,
     };
+  }
+}
+
+/** A memory store that can refuse inserts, answer every lease renewal as lost, or fail every completion. */
+class FaultyStore extends MemoryJobStorage {
+  refuseInserts = false;
+  loseLeases = false;
+  failCompletions = false;
+
+  override async insert(jobs: readonly NewJob[]) {
+    if (this.refuseInserts) throw new Error('the store refused the insert');
+    return super.insert(jobs);
+  }
+
+  override async heartbeat(leases: readonly Lease[], leaseMs: number) {
+    const lost = await super.heartbeat(leases, leaseMs);
+    return this.loseLeases ? leases.map((l) => l.id) : lost;
+  }
+
+  override async complete(outcomes: readonly CompleteOutcome[]) {
+    if (this.failCompletions) throw new Error('connection reset by peer');
+    return super.complete(outcomes);
   }
 }
 
@@ -92,8 +131,8 @@ afterEach(async () => {
   exporter.reset();
 });
 
-async function boot(storage: JobStorage, tracing?: TracingOptions, worker?: WorkerOptions): Promise<JobQueue> {
-  const app = await NestFactory.createApplicationContext(TracedAppModule.register(storage, tracing, worker), { logger: false });
+async function boot(storage: JobStorage, tracing?: TracingOptions, worker?: WorkerOptions, providers?: Type[]): Promise<JobQueue> {
+  const app = await NestFactory.createApplicationContext(TracedAppModule.register(storage, tracing, worker, providers), { logger: false });
   apps.push(app);
   await app.init();
   return app.get(JobQueue);
@@ -254,6 +293,66 @@ describe('OpenTelemetry tracing in a NestJS app (memory store)', () => {
       propagation.disable();
       propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     }
+  });
+
+  it('send: a failed insert records its error; tracestate travels; a deduplicated job keeps its first headers', async () => {
+    const store = new FaultyStore();
+    const jobs = await boot(store);
+    store.refuseInserts = true;
+    await expect(inSpan('POST /reports', () => jobs.enqueue('report.build', { n: 1 }))).rejects.toThrow('the store refused the insert');
+    const refused = exporter.getFinishedSpans().filter((s) => s.name === 'send reports');
+    expect(refused.map((s) => [s.status.code, s.status.message, exceptions(s)])).toEqual([
+      [SpanStatusCode.ERROR, 'the store refused the insert', ['Error: the store refused the insert']],
+    ]);
+    store.refuseInserts = false;
+
+    // A caller whose trace context carries vendor state (tracestate): the send span inherits it, the job stores it.
+    const caller = trace.setSpanContext(ROOT_CONTEXT, { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1, traceState: createTraceState('vendor=abc') });
+    const first = await context.with(caller, () => jobs.enqueue('report.build', { n: 2 }, { jobId: 'd1' }));
+    const [send] = await spansOf('d1', 1);
+    expect(first.headers).toEqual({ traceparent: `00-${'a'.repeat(32)}-${idOf(send!)}-01`, tracestate: 'vendor=abc' });
+    // The same jobId under another request: its send span is marked, and the job keeps the first headers.
+    const [again] = await inSpan('POST /reports again', () => jobs.enqueue('report.build', { n: 2 }, { jobId: 'd1' }));
+    expect(again.headers).toEqual(first.headers);
+    expect((await jobs.getJob('d1'))!.headers).toEqual(first.headers);
+    const sends = (await spansOf('d1', 3)).filter((s) => s.kind === SpanKind.PRODUCER);
+    expect(sends.map((s) => s.attributes['uno_jobs.deduplicated'])).toEqual([undefined, true]);
+  });
+
+  it('process: a job stored without headers starts a new trace; a lost lease and an unknown outcome are errors', async () => {
+    const store = new FaultyStore();
+    const jobs = await boot(store, {}, { leaseMs: 3000, heartbeatMs: 100 });
+    // Inserted by something other than the traced queue (another app without tracing, a migration script): no headers.
+    await store.insert([{ id: 'bare', task: 'report.build', queue: 'reports', payload: '{"n":5}', priority: 'normal', maxAttempts: 1, delayMs: 0, runAt: null, timeoutMs: null, backoff: null }]);
+    expect(await jobs.waitForResult('bare')).toBe(10);
+    const [bare] = await spansOf('bare', 1);
+    expect([bare!.name, parentOf(bare!), bare!.links, bare!.attributes['uno_jobs.outcome']]).toEqual(['process reports', undefined, [], 'completed']);
+
+    store.loseLeases = true;
+    const held = await jobs.enqueue('report.hold', {});
+    const [, lost] = await spansOf(held.id, 2);
+    expect([lost!.attributes['uno_jobs.outcome'], lost!.attributes['error.type'], lost!.status.code, exceptions(lost!).length]).toEqual(['lease-lost', 'LeaseLostError', SpanStatusCode.ERROR, 1]);
+    store.loseLeases = false;
+
+    // Every write of the completion fails (the first try and its three retries): the outcome is unknown.
+    store.failCompletions = true;
+    const unwritten = await jobs.enqueue('report.build', { n: 3 });
+    const [, unknown] = await spansOf(unwritten.id, 2);
+    // The handler succeeded, so no exception is recorded; the store's errors went out as worker:error events.
+    expect([unknown!.attributes['uno_jobs.outcome'], unknown!.attributes['error.type'], unknown!.status, exceptions(unknown!)]).toEqual(
+      ['unknown', '_OTHER', { code: SpanStatusCode.ERROR, message: 'the attempt ended unknown' }, []],
+    );
+  });
+
+  it("a schedule's firing: a send span of its own (no caller), the tick processed under it", async () => {
+    const jobs = await boot(new MemoryJobStorage(), {}, {}, [Ticks]);
+    await waitFor(() => exporter.getFinishedSpans().some((s) => s.name === 'process default'), 5000, 'a tick processed');
+    const process = exporter.getFinishedSpans().find((s) => s.name === 'process default')!;
+    const id = String(process.attributes['messaging.message.id']);
+    const [send] = await spansOf(id, 1);
+    expect([send!.name, send!.kind, parentOf(send!), send!.attributes['uno_jobs.task']]).toEqual(['send default', SpanKind.PRODUCER, undefined, process.attributes['uno_jobs.task']]);
+    expect([parentOf(process), traceOf(process), linkedTo(process)]).toEqual([idOf(send!), traceOf(send!), [idOf(send!)]]);
+    expect((await jobs.getJob(id))!.headers).toEqual({ traceparent: `00-${traceOf(send!)}-${idOf(send!)}-01` });
   });
 
   it('refuses an unknown consumerParent, naming the choices', () => {
