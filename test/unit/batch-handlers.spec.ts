@@ -17,6 +17,21 @@ async function settle(ms = 10, rounds = 5): Promise<void> {
   }
 }
 
+/**
+ * Registers 'resize' as a batch task (batches of 3 within 50 ms) whose batches wait for `release`, then return each
+ * payload times 10; `items()` is the latest batch.
+ */
+function heldBatches() {
+  const release = deferred();
+  let latest: BatchItem<number>[] = [];
+  env!.uno.register('resize', async (batch: BatchItem<number>[]) => {
+    latest = batch;
+    await release.promise;
+    return batch.map((i) => i.payload * 10);
+  }, { batch: { size: 3, waitMs: 50 } });
+  return { release, items: () => latest };
+}
+
 describe('batch handlers', () => {
   it('get up to size payloads at once, the rest after waitMs; each job keeps its own result', async () => {
     env = createEngine({ worker: { concurrency: 10, criticalSlots: 0 } });
@@ -86,13 +101,7 @@ describe('batch handlers', () => {
 
   it('a job cancelled or timed out while its batch runs ends alone; what the batch returns for it is discarded', async () => {
     env = createEngine({ worker: { concurrency: 10, criticalSlots: 0 } });
-    const release = deferred();
-    let items: BatchItem<number>[] = [];
-    env.uno.register('resize', async (batch: BatchItem<number>[]) => {
-      items = batch;
-      await release.promise;
-      return batch.map((i) => i.payload * 10);
-    }, { batch: { size: 3, waitMs: 50 } });
+    const { release, items } = heldBatches();
     await env.uno.start();
     const [kept, cancelled, late] = await env.queue.enqueueMany([
       { task: 'resize', payload: 1 },
@@ -100,10 +109,10 @@ describe('batch handlers', () => {
       { task: 'resize', payload: 3, options: { timeout: 30 } },
     ]);
     await flushMicrotasks();
-    expect(items.map((i) => i.payload)).toEqual([1, 2, 3]);
+    expect(items().map((i) => i.payload)).toEqual([1, 2, 3]);
     await env.queue.cancel(cancelled!.id);
     await settle(10, 4);
-    expect(items.map((i) => i.ctx.signal.aborted)).toEqual([false, true, true]);
+    expect(items().map((i) => i.ctx.signal.aborted)).toEqual([false, true, true]);
     expect((await env.queue.getJob(late!.id))!.state).toBe('failed');
     release.resolve();
     await settle();
@@ -114,13 +123,7 @@ describe('batch handlers', () => {
 
   it('a job whose lease is lost while its batch runs ends alone; what the batch returns for it is not written', async () => {
     env = createEngine({ worker: { concurrency: 10, criticalSlots: 0, leaseMs: 3000, heartbeatMs: 1000 } });
-    const release = deferred();
-    let items: BatchItem<number>[] = [];
-    env.uno.register('resize', async (batch: BatchItem<number>[]) => {
-      items = batch;
-      await release.promise;
-      return batch.map((i) => i.payload * 10);
-    }, { batch: { size: 3, waitMs: 50 } });
+    const { release, items } = heldBatches();
     const lost: string[] = [];
     env.uno.events.on('job:lease-lost', ({ jobId }) => lost.push(jobId));
     // The store answers the renewal of the second job as no longer held (another worker took it over).
@@ -130,10 +133,10 @@ describe('batch handlers', () => {
     await env.uno.start();
     const jobs = await env.queue.enqueueMany([1, 2, 3].map((payload) => ({ task: 'resize', payload })));
     await flushMicrotasks();
-    expect(items.map((i) => i.payload)).toEqual([1, 2, 3]);
+    expect(items().map((i) => i.payload)).toEqual([1, 2, 3]);
     takenOver = jobs[1]!.id;
     await settle(100, 15); // past a renewal
-    expect(items.map((i) => i.ctx.signal.aborted)).toEqual([false, true, false]);
+    expect(items().map((i) => i.ctx.signal.aborted)).toEqual([false, true, false]);
     expect(lost).toEqual([takenOver]);
     release.resolve();
     await settle();
