@@ -812,6 +812,31 @@ describe('RedisJobStorage claim replay', () => {
     });
   });
 
+  it('a completion that deletes its job, whose reply a dropped connection lost, is accepted when ioredis sends it again', async () => {
+    const proxy = await FaultProxy.start(REDIS);
+    const storage = new RedisJobStorage({ connection: { host: '127.0.0.1', port: proxy.port }, prefix: prefixOf() });
+    await storage.init();
+    try {
+      for (const remove of [true, false]) {
+        const id = `reply-lost-${remove ? 'removed' : 'kept'}`;
+        await storage.insert([newJob({ id })]);
+        const [claimed] = await storage.claim({ queue: 'q', limit: 1, leaseMs: 30_000, workerId: 'w1' });
+        // The completion runs in Redis, its reply is thrown away and the connection reset: ioredis reconnects and
+        // sends the call again, which finds the job deleted (remove) or completed by this very call (kept).
+        const lost = proxy.loseReplyTo(id);
+        const outcome = { id, token: claimed!.token, result: '"done"', remove };
+        expect(await storage.complete([outcome])).toEqual([true]);
+        expect((await lost).length).toBeGreaterThan(0);
+        expect(await storage.get(id)).toEqual(remove ? null : expect.objectContaining({ state: 'completed', result: 'done' }));
+        // The same completion sent anew, with no reconnect in between, is refused: a lost lease still reads as one.
+        expect(await storage.complete([outcome])).toEqual([false]);
+      }
+    } finally {
+      await storage.close();
+      await proxy.close();
+    }
+  });
+
   it('a failure call run twice is accepted again and recorded once, with a retry or for good; a later call with that token is not', async () => {
     await withStore(async (storage) => {
       await storage.insert([newJob({ id: 'f1', task: 't' }), newJob({ id: 'f2', task: 't' })]);

@@ -157,6 +157,8 @@ export class RedisJobStorage extends JobStorage {
   private claims = 0;
   /** Outcome calls (complete, fail) made so far: each call's number (see complete.lua). */
   private outcomeCalls = 0;
+  /** Times the command connection closed: a call that saw it change may have run before ioredis sent it again. */
+  private closes = 0;
   /** Queues this process has written to; on a Cluster, also the ones registered in the queue set. */
   private readonly knownQueues = new Set<string>();
   private queueList: { names: string[]; at: number } | null = null;
@@ -212,6 +214,7 @@ export class RedisJobStorage extends JobStorage {
       // Without a listener ioredis prints every reconnect error; the retry strategy already handles them.
       this.resolved.client.on('error', () => {});
     }
+    this.resolved.client.on('close', () => this.closes++);
   }
 
   init(): Promise<void> {
@@ -499,12 +502,16 @@ export class RedisJobStorage extends JobStorage {
           const args: ScriptArg[] = [remove ? '1' : '0', ++this.outcomeCalls];
           for (const { lease, counter, plain } of part) args.push(lease.id, counter, remove ? '' : lease.result, plain ? 'p' : '');
           const keys = remove && !this.cluster ? [this.keys.queue(queue), this.keys.ids] : [this.keys.queue(queue)];
+          const closes = this.closes;
           const reply = await this.run<number[]>('complete', keys, args);
-          part.forEach(({ index }, k) => (accepted[index] = reply[k] !== 0));
+          // A job deleted at completion that is gone (3) when the connection closed meanwhile: ioredis sent the call
+          // again after the first run deleted it and the reply was lost. Taken as this call's deletion, not a lost lease.
+          const resent = this.closes !== closes;
+          part.forEach(({ index }, k) => (accepted[index] = reply[k] === 3 ? resent : reply[k] !== 0));
           if (reply.includes(2)) noted.add(queue);
           // On a Cluster the id index is in another slot, so its entries go in a second step.
           if (remove && this.cluster) {
-            const gone = part.filter((_, k) => reply[k] === 1).map(({ lease }) => lease.id);
+            const gone = part.filter(({ index }) => accepted[index]).map(({ lease }) => lease.id);
             if (gone.length) await this.redis.hdel(this.keys.ids, ...gone);
           }
         }),

@@ -9,12 +9,14 @@
   ARGV     then groups of four: job id, fencing token counter, result JSON (ignored in remove mode), 'p' when the job
            is in no flow and no group (its token says so; see encodeToken in codec.ts), else ''
 
-  Returns { 1 | 0 | 2 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing
-  changed); 2 when it was accepted and, on a Cluster, left a note to move its flow parent (see includes/flows.lua).
+  Returns { 1 | 0 | 2 | 3 per outcome }: 0 when the token is no longer the job's current one (fenced out, nothing
+  changed); 2 when it was accepted and, on a Cluster, left a note to move its flow parent (see includes/flows.lua);
+  3 in remove mode for a job that no longer exists (nothing changed).
   The same call run again answers 1 for the jobs it completed and changes nothing: ioredis sends a command again
   after a reconnect when the dropped connection lost its reply, and that must not read as a lost lease. A kept job
   records the call in its field 'oc'; any other completion with that token (a later call) is refused, as before. A
-  job deleted at completion (remove mode) leaves nothing to tell by, and answers 0.
+  job deleted at completion (remove mode) leaves nothing to tell by: it answers 3, and the client takes it for its
+  own deletion only when its connection closed while the call was out (RedisJobStorage.complete).
 ]]
 -- @include common
 -- @include flows
@@ -64,8 +66,10 @@ for i = 3, #ARGV, 4 do
     done[#done + 1] = id
     accepted[#accepted + 1] = noted and 2 or 1
     noted = false
+  elseif again then
+    accepted[#accepted + 1] = 1
   else
-    accepted[#accepted + 1] = again and 1 or 0
+    accepted[#accepted + 1] = (remove and not f[1]) and 3 or 0
   end
 end
 if #done > 0 then
