@@ -61,6 +61,36 @@ async function killConnections(name: string): Promise<number> {
 }
 
 describe('RedisJobStorage connections', () => {
+  it('while Redis is unreachable, reconnects back off from 100 ms to 2 s; a call fails after 20 of them; the worker carries on', async () => {
+    const proxy = await FaultProxy.start(REDIS);
+    const storage = new RedisJobStorage({ connection: { host: '127.0.0.1', port: proxy.port }, prefix: prefixOf(), logger: quiet });
+    const uno = new UnoJobs({ storage, worker: { concurrency: 1, pollIntervalMs: 200 } });
+    const ran: string[] = [];
+    uno.register('offline.job', (_payload, ctx) => void ran.push(ctx.job.id));
+    const errors: string[] = [];
+    uno.events.on('worker:error', ({ error }) => errors.push(error.message));
+    await uno.start();
+    const delays: number[] = [];
+    (storage as unknown as { redis: Redis }).redis.on('reconnecting', (ms: number) => delays.push(ms));
+    try {
+      proxy.cut(); // every connection reset, new ones refused
+      const failed = await storage.counts().then(() => null, (e: unknown) => e as Error);
+      expect(failed?.message).toMatch(/max retries per request limit \(which is 20\)/);
+      expect(delays.length).toBeGreaterThanOrEqual(20);
+      expect(delays.slice(0, 6)).toEqual([100, 200, 400, 800, 1600, 2000]);
+      expect(new Set(delays.slice(6))).toEqual(new Set([2000]));
+      // The worker's claims failed the same way and it kept going: once Redis is back, a job runs.
+      expect(errors.some((m) => /max retries per request/.test(m))).toBe(true);
+      proxy.restore();
+      const job = await uno.queue.enqueue('offline.job', {});
+      await waitFor(() => ran.includes(job.id), 20_000, 'a job enqueued after Redis came back to run');
+    } finally {
+      await uno.stop(1000);
+      await storage.close();
+      await proxy.close();
+    }
+  }, 90_000);
+
   it('fails init with a clear StorageError after retrying an unreachable Redis for the bounded time', async () => {
     const storage = new RedisJobStorage({ connection: { host: '127.0.0.1', port: 1 }, initTimeoutMs: 700, logger: quiet });
     const started = Date.now();
