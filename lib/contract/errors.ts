@@ -496,6 +496,11 @@ export const messages = {
   concurrencyOutsideAutoscale: (queue: string, n: number, min: number, max: number) =>
     `Concurrency ${n} for queue "${queue}" is outside its autoscaling bounds (min ${min}, max ${max}). Pass a number ` +
     `from ${min} to ${max}, or change the queue's autoscale bounds (autoscale moves it back within them anyway).`,
+  workerIdTaken: (id: string, host: string, pid: number, ageMs: number) =>
+    `Worker id "${id}" is already used by a live instance (host ${host}, pid ${pid}, seen ${ageMs} ms ago). Each ` +
+    `process needs a worker.id of its own: leases, recovery, the worker registry and the reading back of an outcome ` +
+    `tell workers apart by it. Leave worker.id unset (the default is <hostname>:<pid>:<random>) or derive it from ` +
+    `something unique per process, such as the pod name.`,
   workerLoopBlocked: (ms: number, max: number) =>
     `its event loop was blocked for ${ms} ms (threshold ${max} ms): a handler does CPU-bound or synchronous work. ` +
     `Move that work to a worker thread or split it, lower the queue's concurrency, or raise monitoring.maxLoopDelayMs.`,

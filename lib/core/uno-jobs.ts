@@ -31,7 +31,8 @@ export interface WorkerOptions {
   /** Run jobs in this process. `false` makes a producer-only instance. Default `true`. */
   enabled?: boolean;
   /**
-   * Identifies this worker in leases and the admin API: 1 to 200 characters, no control character or lone surrogate.
+   * Identifies this worker in leases and the admin API: 1 to 200 characters, no control character or lone surrogate,
+   * one per process (an instance that starts while another live one uses its id emits a `worker:error`).
    * Default `<hostname>:<pid>:<random>`.
    */
   id?: string;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Clock, TimerHandle } from '../contract/clock.js';
 import type { JobStorage } from '../contract/job-storage.js';
 import type { StoredWorker } from '../contract/monitoring.js';
-import { messages } from '../contract/errors.js';
+import { ConfigurationError, messages } from '../contract/errors.js';
 import { toError, type JobEvents } from './events.js';
 import { LoopDelay } from './loop-delay.js';
 
@@ -107,12 +107,32 @@ export class WorkerRegistry {
     readonly config: WorkerRegistryConfig,
   ) {}
 
-  /** Register and start heartbeating. */
+  /** Register and start heartbeating; warn when another live instance already uses this worker id. */
   async start(): Promise<void> {
     this.startedAt = this.dueAt = this.clock.now();
     this.running = true;
     this.loop.start();
+    await this.checkUnique();
     await this.beat();
+  }
+
+  /**
+   * Emit a `worker:error` (ConfigurationError) when another process heartbeats under this worker id: two processes
+   * sharing one id mix up the registry and can take each other's outcome for their own when they read one back. Not
+   * fatal: after a quick restart elsewhere the dead process's entry looks alive for up to `goneAfterMs`.
+   */
+  private async checkUnique(): Promise<void> {
+    let twin: StoredWorker | undefined;
+    try {
+      twin = (await this.storage.listWorkers())?.find((w) => w.id === this.workerId && w.ageMs <= this.config.goneAfterMs);
+    } catch {
+      return; // the store cannot be read now: the heartbeat reports that
+    }
+    if (!twin) return;
+    const doc = parseDocument(twin.data);
+    if (doc.host === hostname() && doc.pid === process.pid) return; // this process, an engine started again
+    const error = new ConfigurationError(messages.workerIdTaken(this.workerId, doc.host ?? 'unknown', doc.pid ?? 0, twin.ageMs));
+    this.events.emit('worker:error', { error, context: 'joining the worker registry' });
   }
 
   /**
@@ -166,12 +186,7 @@ export class WorkerRegistry {
   }
 
   private instance(stored: StoredWorker): WorkerInstance {
-    let doc: Partial<WorkerDocument> = {};
-    try {
-      doc = JSON.parse(stored.data) as Partial<WorkerDocument>;
-    } catch {
-      // A document this version cannot read (written by a newer one, or damaged): shown with what the store knows.
-    }
+    const doc = parseDocument(stored.data);
     const queues = doc.queues ?? {};
     const sum = (field: keyof WorkerQueueInfo) => Object.values(queues).reduce((n, q) => n + (q[field] ?? 0), 0);
     return {
@@ -198,5 +213,14 @@ export class WorkerRegistry {
     if (loopDelayMaxMs > maxLoopDelayMs) problems.push(messages.workerLoopBlocked(loopDelayMaxMs, maxLoopDelayMs));
     if (heartbeatLagMs > maxHeartbeatLagMs) problems.push(messages.workerHeartbeatLag(heartbeatLagMs, maxHeartbeatLagMs));
     return { loopDelayP99Ms, loopDelayMaxMs, heartbeatLagMs, healthy: problems.length === 0, problems };
+  }
+}
+
+/** A stored instance document; a document this version cannot read (a newer one's, or damaged) reads as empty. */
+function parseDocument(data: string): Partial<WorkerDocument> {
+  try {
+    return JSON.parse(data) as Partial<WorkerDocument>;
+  } catch {
+    return {};
   }
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { ConfigurationError, MemoryJobStorage, UnoJobs, defineTask } from '../../lib/index.js';
 import { ManualClock, newJob } from '../../lib/testing/index.js';
@@ -221,6 +222,37 @@ describe('UnoMetrics on the store (fake clock)', () => {
     await clock.advance(121_000); // pruned within a prune period (60 s here) of being 60 s old
     await a.stop(0);
     expect((await p.metrics.workers())!.map((w) => w.id)).not.toContain('ghost');
+  });
+
+  it('an instance that starts with the worker id of another live one is told so; a gone one or this process is not', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 29, 12, 0, 0));
+    const storage = new MemoryJobStorage({ clock });
+    const monitoring = { heartbeatMs: 1000, goneAfterMs: 3000 };
+    const errors: string[] = [];
+    const start = async (id: string) => {
+      const uno = engine(clock, storage, { worker: { id }, monitoring });
+      uno.events.on('worker:error', ({ error, context }) => errors.push(`${context}: ${error.name}: ${error.message}`));
+      await uno.start();
+      return uno;
+    };
+    // Another process (other pid) heartbeating as 'shared', and one that was 'old' but stopped heartbeating 4 s ago.
+    const other = { host: 'node-7', pid: process.pid + 1, version: '0.1.0', queues: {}, startedAt: 0 };
+    await storage.saveWorker('old', JSON.stringify(other));
+    await clock.advance(4000);
+    await storage.saveWorker('shared', JSON.stringify(other));
+    await start('shared');
+    expect(errors).toEqual([
+      'joining the worker registry: ConfigurationError: Worker id "shared" is already used by a live instance (host node-7, ' +
+        `pid ${process.pid + 1}, seen 0 ms ago). Each process needs a worker.id of its own: leases, recovery, the worker ` +
+        'registry and the reading back of an outcome tell workers apart by it. Leave worker.id unset (the default is ' +
+        '<hostname>:<pid>:<random>) or derive it from something unique per process, such as the pod name.',
+    ]);
+    errors.length = 0;
+    await start('old'); // its entry is past goneAfterMs: a restart, not a twin
+    // This process's own entry (same host and pid), as when an app stops and starts its engine again.
+    await storage.saveWorker('self', JSON.stringify({ ...other, host: hostname(), pid: process.pid }));
+    await start('self');
+    expect(errors).toEqual([]);
   });
 
   it('a graceful stop during a heartbeat write waits for it, then leaves: no ghost entry saved after the removal', async () => {
