@@ -83,6 +83,8 @@ export class Attempt {
   handlerMs = Number.NaN;
   /** The failure the executor writes (what failed the attempt, and the retry delay or null), once it decided one. */
   failure: { error: Error; retryDelayMs: number | null } | null = null;
+  /** Why the outcome could not be written, when the executor gave up writing it (the outcome is then unknown). */
+  writeError: Error | null = null;
 
   constructor(
     private readonly executor: Executor,
@@ -292,7 +294,7 @@ export class Attempt {
       this.abort.abort(lost);
       if (!this.taken) this.leaseLost();
       this.report(this.taken ?? 'lease-lost', this.taken ? this.reasonError(this.taken, undefined) : lost);
-    } else if (accepted === null) this.report('unknown', this.failure?.error ?? null);
+    } else if (accepted === null) this.report('unknown', this.failure?.error ?? this.writeError);
     else if (this.failure) this.report(this.failure.retryDelayMs === null ? 'failed' : 'retry', this.failure.error, this.failure.retryDelayMs);
     else this.report('completed', null);
   }

@@ -5,7 +5,7 @@ import type { ClaimedJob, JobError, JobRecord } from '../contract/job.js';
 import type { CompleteOutcome, FailOutcome, JobStorage } from '../contract/job-storage.js';
 import { Attempt, type AttemptOptions, type AttemptOwner } from './attempt.js';
 import { Batcher, type BatchHandler } from './batcher.js';
-import type { JobEvents } from './events.js';
+import { toError, type JobEvents } from './events.js';
 import type { JobInfo } from './job.js';
 import { boundJobError, DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
 import type { OutcomeReceiver, OutcomeWriter } from './outcome-writer.js';
@@ -136,7 +136,7 @@ export class Executor {
     // The handler hit a rate limit (ctx.rateLimited): back to the store, due later, its attempt given back.
     if (thrown instanceof JobRateLimitedError) {
       attempt.failure = { error: thrown, retryDelayMs: thrown.retryAfterMs }; // a tracing hook hears "retry"
-      return this.write(job.id, () => this.deps.storage.release([{ id: job.id, token, delayMs: thrown.retryAfterMs }]).then(() => true), () => true);
+      return this.write(job.id, () => this.deps.storage.release([{ id: job.id, token, delayMs: thrown.retryAfterMs }]).then(() => true), () => true, attempt);
     }
     const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
     const failure = asError(thrown);
@@ -144,7 +144,7 @@ export class Executor {
     attempt.failure = { error: failure, retryDelayMs };
     // One object for every write attempt: the writer recognises an outcome the store rejected and retries it alone.
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
-    const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error));
+    const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error), attempt);
     if (!accepted) return accepted;
     if (retryDelayMs === null) {
       this.deps.finished?.('failed');
@@ -174,30 +174,40 @@ export class Executor {
    * A write that errored may still have been applied (the connection died after the store committed it); its retry
    * is then refused, as the lease is gone. `applied` reads the job to tell that case from a real lease loss.
    */
-  private write(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean): Promise<boolean | null> {
+  private write(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, of: Attempt): Promise<boolean | null> {
     // The first try without an async frame of its own: every job's outcome goes through here.
     let first: Promise<boolean>;
     try {
       first = attempt();
     } catch (error) {
-      return this.rewrite(id, attempt, applied, error);
+      return this.rewrite(id, attempt, applied, error, of);
     }
-    return first.then(undefined, (error: unknown) => this.rewrite(id, attempt, applied, error));
+    return first.then(undefined, (error: unknown) => this.rewrite(id, attempt, applied, error, of));
   }
 
   /**
    * The retries of an outcome write ({@link write}, or a completion's) after its first try failed with `error`. A
    * retry refused may be the first try applied after all: `applied` tells from the job read back, and from whether
    * this process has started the job again meanwhile (`again`: its lease expired during the outage and recovery
-   * handed it back here, or it is a retry of a failure that was applied).
+   * handed it back here, or it is a retry of a failure that was applied). When it gives up, `of` (the attempt whose
+   * outcome this is) keeps the last error as the reason the outcome is unknown.
    */
-  async rewrite(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null, again: boolean) => boolean, error: unknown): Promise<boolean | null> {
+  async rewrite(
+    id: string,
+    attempt: () => Promise<boolean>,
+    applied: (job: JobRecord | null, again: boolean) => boolean,
+    error: unknown,
+    of: Attempt,
+  ): Promise<boolean | null> {
     const mark = { again: false };
     this.rewriting.set(id, mark);
     try {
       for (let i = 0; ; i++) {
         this.deps.events.emit('worker:error', { error: error as Error, context: 'writing a job outcome' });
-        if (i >= WRITE_RETRY_DELAYS.length) return null; // unknown, not a lease loss: lease recovery takes over
+        if (i >= WRITE_RETRY_DELAYS.length) {
+          of.writeError = toError(error);
+          return null; // unknown, not a lease loss: lease recovery takes over
+        }
         await new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), WRITE_RETRY_DELAYS[i]!));
         try {
           return (await attempt()) || applied(await this.deps.storage.get(id), mark.again);
@@ -288,7 +298,7 @@ class CompletionWrite implements OutcomeReceiver {
       if (now === null) return !!sent.remove;
       return now.state === 'completed' && (now.workerId ?? mine) === mine && JSON.stringify(now.result) === sent.result;
     };
-    executor.rewrite(sent.id, again, applied, error).then(
+    executor.rewrite(sent.id, again, applied, error, this.attempt).then(
       (accepted) => this.written(accepted),
       (thrown: unknown) => this.attempt.unwritten(thrown),
     );

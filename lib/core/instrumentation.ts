@@ -70,7 +70,10 @@ export interface AttemptEnd {
   outcome: AttemptOutcome;
   /** Why the attempt ended: `timeout` for one that timed out (its outcome is `retry` or `failed`), see `EndReason`. */
   reason: EndReason;
-  /** What failed it (what the handler threw, as an Error; the timeout or cancel error), null when it completed. */
+  /**
+   * What failed it (what the handler threw, as an Error; the timeout or cancel error), null when it completed. For an
+   * `unknown` outcome of a handler that did not fail: the store's error that the last try to write the outcome met.
+   */
   error: Error | null;
   /** For `retry`: milliseconds until the next attempt; otherwise null. */
   retryDelayMs: number | null;
