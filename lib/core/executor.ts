@@ -136,7 +136,7 @@ export class Executor {
     // The handler hit a rate limit (ctx.rateLimited): back to the store, due later, its attempt given back.
     if (thrown instanceof JobRateLimitedError) {
       attempt.failure = { error: thrown, retryDelayMs: thrown.retryAfterMs }; // a tracing hook hears "retry"
-      return this.write(job.id, () => this.deps.storage.release([{ id: job.id, token, delayMs: thrown.retryAfterMs }]).then(() => true), () => true, attempt);
+      return this.write(() => this.deps.storage.release([{ id: job.id, token, delayMs: thrown.retryAfterMs }]).then(() => true), () => true, attempt);
     }
     const error = boundJobError(toJobError(thrown, job.attempt, clock.now()), this.limits);
     const failure = asError(thrown);
@@ -144,7 +144,7 @@ export class Executor {
     attempt.failure = { error: failure, retryDelayMs };
     // One object for every write attempt: the writer recognises an outcome the store rejected and retries it alone.
     const outcome: FailOutcome = { id: job.id, token, error, retryDelayMs, errorHistory: this.limits.errorHistory };
-    const accepted = await this.write(job.id, () => this.deps.outcomes.fail(outcome), (now) => recorded(now, error), attempt);
+    const accepted = await this.write(() => this.deps.outcomes.fail(outcome), (now) => recorded(now, error), attempt);
     if (!accepted) return accepted;
     if (retryDelayMs === null) {
       this.deps.finished?.('failed');
@@ -174,15 +174,15 @@ export class Executor {
    * A write that errored may still have been applied (the connection died after the store committed it); its retry
    * is then refused, as the lease is gone. `applied` reads the job to tell that case from a real lease loss.
    */
-  private write(id: string, attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, of: Attempt): Promise<boolean | null> {
+  private write(attempt: () => Promise<boolean>, applied: (job: JobRecord | null) => boolean, of: Attempt): Promise<boolean | null> {
     // The first try without an async frame of its own: every job's outcome goes through here.
     let first: Promise<boolean>;
     try {
       first = attempt();
     } catch (error) {
-      return this.rewrite(id, attempt, applied, error, of);
+      return this.rewrite(attempt, applied, error, of);
     }
-    return first.then(undefined, (error: unknown) => this.rewrite(id, attempt, applied, error, of));
+    return first.then(undefined, (error: unknown) => this.rewrite(attempt, applied, error, of));
   }
 
   /**
@@ -193,12 +193,12 @@ export class Executor {
    * outcome this is) keeps the last error as the reason the outcome is unknown.
    */
   async rewrite(
-    id: string,
     attempt: () => Promise<boolean>,
     applied: (job: JobRecord | null, again: boolean) => boolean,
     error: unknown,
     of: Attempt,
   ): Promise<boolean | null> {
+    const { id } = of;
     const mark = { again: false };
     this.rewriting.set(id, mark);
     try {
@@ -298,7 +298,7 @@ class CompletionWrite implements OutcomeReceiver {
       if (now === null) return !!sent.remove;
       return now.state === 'completed' && (now.workerId ?? mine) === mine && JSON.stringify(now.result) === sent.result;
     };
-    executor.rewrite(sent.id, again, applied, error, this.attempt).then(
+    executor.rewrite(again, applied, error, this.attempt).then(
       (accepted) => this.written(accepted),
       (thrown: unknown) => this.attempt.unwritten(thrown),
     );

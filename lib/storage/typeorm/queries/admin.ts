@@ -3,7 +3,7 @@ import { emptyCounts, FINAL_STATES, priorityLevel, type JobCounts, type JobFilte
 import { MAX_LOG_LINES, PAYLOAD_SEARCH_SCAN, searchWindow, type Lease, type ProgressUpdate } from '../../../contract/job-storage.js';
 import { seqCursor } from '../../../contract/cursor.js';
 import { list, type Dialect, type Op, type Stmt } from '../dialect.js';
-import { toRecord, type JobRow } from '../rows.js';
+import { CLEAR_LEASE, toRecord, type JobRow } from '../rows.js';
 import { JOB_COLUMNS, type TableNames } from '../schema.js';
 import { CLAIM_INDEX_PREDICATE } from '../migrations/1765050000000-groups.js';
 import { TASK_INDEX_PREDICATE } from '../migrations/1765200000000-lean-indexes.js';
@@ -162,7 +162,7 @@ export function* cancelOp(d: Dialect, t: TableNames, id: string, notify: string 
   if (FINAL_STATES.includes(String(row.state) as JobState)) return { job: toRecord(row), woken: [], dueAt: [] };
   const now = Number(row.now_ms);
   yield {
-    sql: `UPDATE ${t.jobs} SET state = 'cancelled', finished_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    sql: `UPDATE ${t.jobs} SET state = 'cancelled', finished_at = ?, ${CLEAR_LEASE} WHERE id = ?`,
     params: [now, id],
   };
   if (notify !== null && row.state === 'active') yield { sql: 'SELECT pg_notify(?, ?)', params: [notify, id] };
@@ -192,7 +192,7 @@ export function* retryOp(d: Dialect, t: TableNames, id: string): Op<JobRecord | 
   if (!row) return null;
   if (row.state !== 'failed' && row.state !== 'cancelled') return toRecord(row);
   yield {
-    sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, stalls = 0, finished_at = NULL, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    sql: `UPDATE ${t.jobs} SET state = 'waiting', attempt = 0, stalls = 0, finished_at = NULL, run_at = ?, ${CLEAR_LEASE} WHERE id = ?`,
     params: [Number(row.now_ms), id],
   };
   if (row.parent_id !== null && row.parent_id !== undefined) {

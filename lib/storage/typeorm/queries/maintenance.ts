@@ -1,7 +1,7 @@
 import { messages } from '../../../contract/errors.js';
 import { DEFAULT_ERROR_HISTORY, type Lease } from '../../../contract/job-storage.js';
 import { list, type Dialect, type Op, type Rows } from '../dialect.js';
-import { appendBounded, caseSet, chunks } from '../rows.js';
+import { appendBounded, caseSet, chunks, CLEAR_LEASE } from '../rows.js';
 import type { TableNames } from '../schema.js';
 
 /** Most rows one promote or recovery round touches: bounded transactions keep locks short. */
@@ -54,7 +54,7 @@ export function* recoverExpiredOp(
     const entry = { attempt: Number(row.attempt), name: 'JobStalledError', message: messages.leaseExpired(String(row.worker_id ?? 'unknown')), at };
     stalled.set(String(row.id), appendBounded(String(row.errors), JSON.stringify(entry), errorHistory));
   }
-  const back = `state = 'waiting', attempt = attempt - 1, run_at = ?, token = NULL, worker_id = NULL, lease_expires_at = NULL`;
+  const back = `state = 'waiting', attempt = attempt - 1, run_at = ?, ${CLEAR_LEASE}`;
   for (const batch of chunks([...stalled], 200)) {
     const set = caseSet('errors', new Map(batch));
     yield {
