@@ -22,7 +22,7 @@ export type AlertRule = RuleBase & (
   | { type: 'backlog'; queue?: string; above: number }
   /** The longest-waiting ready job of the queue has waited more than `aboveMs`. */
   | { type: 'oldest-wait'; queue?: string; aboveMs: number }
-  /** More than `above` (0..1) of the jobs finished in `window` (default `'5m'`) failed, once `minFinished` (default 20) finished. */
+  /** More than `above` (at least 0, below 1) of the jobs finished in `window` (default `'5m'`) failed, once `minFinished` (default 20) finished. */
   | { type: 'failure-rate'; queue?: string; task?: string; above: number; window?: '1m' | '5m' | '15m'; minFinished?: number }
   /** An error pattern first seen since alerts started, for `forgetAfterMs` (default 1 h) after it appeared. */
   | { type: 'new-error-pattern'; task?: string; queue?: string; forgetAfterMs?: number }
@@ -359,7 +359,7 @@ function validateRules(rules: unknown): (AlertRule & { name: string })[] {
     if (rule.type === 'backlog') whole('above', 0, true);
     if (rule.type === 'oldest-wait') whole('aboveMs', 0, true);
     if (rule.type === 'failure-rate') {
-      if (typeof rule.above !== 'number' || !(rule.above >= 0 && rule.above < 1)) throw bad('above must be a failure rate from 0 to 1 (0.05 for 5 %)');
+      if (typeof rule.above !== 'number' || !(rule.above >= 0 && rule.above < 1)) throw bad('above must be a failure rate of at least 0 and below 1 (0.05 for 5 %)');
       if (rule.window !== undefined && !['1m', '5m', '15m'].includes(rule.window)) throw bad("window must be '1m', '5m' or '15m'");
     }
     const name = rule.name ?? rule.type;

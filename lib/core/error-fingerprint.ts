@@ -6,7 +6,7 @@ export interface ErrorFingerprint {
   id: string;
   /** Error class name, e.g. `TypeError`. */
   name: string;
-  /** The message with its variable parts replaced: `User <n> not found in "<str>"`. */
+  /** The message with its variable parts replaced: `User 7 not found in "eu"` becomes `User <n> not found in <str>` (quotes go with the value). */
   pattern: string;
   /** The top stack frame of application code (`function (path)`, no line or column), or null when none is known. */
   frame: string | null;

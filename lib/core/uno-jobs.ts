@@ -516,9 +516,11 @@ export class UnoJobs {
       const q = this.options.queues?.[queue] ?? {};
       const autoscale = resolveAutoscale(queue, q.autoscale === false ? undefined : { ...worker.autoscale, ...q.autoscale });
       const configured = q.concurrency ?? worker.concurrency ?? autoscale?.min ?? 10;
+      // Checked before an autoscaled queue clamps it to its bounds: a bad value is an error, not the minimum. (A bad
+      // worker.concurrency already failed when the engine was built.)
+      validateConcurrency(q.concurrency !== undefined ? `queue "${queue}" (queues.${queue}.concurrency)` : `queue "${queue}"`, configured);
       const concurrency = autoscale ? Math.min(autoscale.max, Math.max(autoscale.min, configured)) : configured;
       const criticalSlots = q.criticalSlots ?? worker.criticalSlots ?? 1;
-      validateConcurrency(`queue "${queue}"`, concurrency);
       wholeNumber(`queues.${queue}.criticalSlots`, criticalSlots, 'a whole number >= 0');
       const taskConcurrency = new Map<string, number>();
       for (const task of this.registry.all()) {

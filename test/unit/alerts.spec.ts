@@ -195,7 +195,7 @@ describe('alerts (fake clock, memory store)', () => {
     expect(make({ rules: [{ type: 'nope' }] })).toThrow(ConfigurationError);
     expect(make({ rules: [{ type: 'nope' }] })).toThrow(/Alert rule 0 \{"type":"nope"\} is invalid: type must be one of 'backlog'/);
     expect(make({ rules: [{ type: 'backlog' }] })).toThrow(/above must be a whole number >= 0/);
-    expect(make({ rules: [{ type: 'failure-rate', above: 5 }] })).toThrow(/above must be a failure rate from 0 to 1/);
+    expect(make({ rules: [{ type: 'failure-rate', above: 5 }] })).toThrow(/above must be a failure rate of at least 0 and below 1/);
     expect(make({ rules: [{ type: 'no-worker' }, { type: 'no-worker' }] })).toThrow('Two alert rules are named "no-worker".');
     expect(make({ rules: [], intervalMs: 0 })).toThrow(/alerts\.intervalMs/);
     expect(make({ rules: [], webhooks: [{ url: 'ftp://x' }] })).toThrow(/alerts\.webhooks\[0\]\.url/);
