@@ -2,8 +2,10 @@ import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { DataSource } from 'typeorm';
-import type { JobStorage } from '../../lib/contract/job-storage.js';
+import { DataSource, type Logger as TypeormLogger, type QueryRunner } from 'typeorm';
+import { ConfigurationError, StorageError, messages } from '../../lib/contract/errors.js';
+import { JobStorage, type ClaimReply, type RetentionPolicy } from '../../lib/contract/job-storage.js';
+import { UnoJobs } from '../../lib/core/uno-jobs.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { RedisJobStorage } from '../../lib/redis.js';
 import { loadScripts } from '../../lib/storage/redis/scripts.js';
@@ -15,7 +17,9 @@ import { dropTables } from '../support/sql-tables.js';
 
 // Claims of docs/storage.md, docs/storage-redis.md and docs/storage-typeorm.md that no other test pins: retention
 // counted across queues, dedupe keys left by removeOnComplete, the NOTIFY channels, the SQL index layout, the
-// maxmemory-policy warning, script reloading after a server lost its script cache, the store's clock. Real Redis,
+// maxmemory-policy warning, script reloading after a server lost its script cache, the store's clock, the Redis prune
+// lock, prune steps and pacing, bulk insert calls (docs/queue.md), drained marks, stores without documents, the
+// memory store's capabilities. Real Redis,
 // PostgreSQL, MariaDB and SQLite; every key and table of this file's prefixes is deleted afterwards.
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -449,6 +453,470 @@ describe.each([
       jest.useRealTimers();
       if (name === 'mariadb') await dropTables((s as TypeormJobStorage).dataSource, `${tablePrefix}clk_`);
       await s.close();
+    }
+  });
+});
+
+/** Insert `n` jobs on `queue` and complete them all, 250 a call. */
+async function finishMany(s: JobStorage, queue: string, n: number): Promise<void> {
+  for (let done = 0; done < n; ) {
+    const k = Math.min(250, n - done);
+    await s.insert(Array.from({ length: k }, () => newJob({ queue })));
+    const claimed = await s.claim({ queue, limit: k, leaseMs: 60_000, workerId: 'w' });
+    expect(claimed).toHaveLength(k);
+    expect(await s.complete(claimed.map((c) => ({ id: c.job.id, token: c.token, result: 'null' })))).toEqual(claimed.map(() => true));
+    done += k;
+  }
+}
+const keepCompleted = (maxCount: number): RetentionPolicy => ({ completed: { maxAgeMs: Infinity, maxCount }, failed: keepAll });
+
+describe('Redis prune lock, prune steps and bulk inserts, watched on a server of the test\'s own (MONITOR)', () => {
+  let server: TestRedisServer;
+  let probe: Redis; // reads keys while the store works, and sends the markers
+  let watcher: Redis; // in MONITOR mode
+  const seen: { args: string[]; source: string }[] = [];
+  let marks = 0;
+  let names: Map<string, string>; // script sha -> name
+  const opened: { storage: RedisJobStorage; client: Redis }[] = [];
+
+  beforeAll(async () => {
+    server = await TestRedisServer.start([]);
+    probe = new Redis({ host: '127.0.0.1', port: server.port });
+    watcher = await probe.monitor();
+    watcher.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args: args.map(String), source: String(source) }));
+    names = new Map([...(await loadScripts())].map(([name, script]) => [script.sha, name]));
+  }, 30_000);
+  afterAll(async () => {
+    for (const { storage, client } of opened) {
+      await storage.close();
+      client.disconnect();
+    }
+    watcher.disconnect();
+    probe.disconnect();
+    await server.stop();
+  });
+
+  /**
+   * A store on a client of the test's own, whose EVALSHA calls go through `around` (by script name): the test may
+   * act before a script is sent, or note when it is sent and when its reply comes.
+   */
+  const open = async () => {
+    const client = new Redis({ host: '127.0.0.1', port: server.port });
+    const prefix = `own-${randomUUID().slice(0, 8)}`;
+    const hook = { around: (_name: string, _args: unknown[], go: () => Promise<unknown>): Promise<unknown> => go() };
+    const evalsha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    client.evalsha = ((...args: unknown[]) => hook.around(names.get(String(args[0])) ?? '?', args, () => evalsha(...args))) as typeof client.evalsha;
+    const storage = new RedisJobStorage({ connection: client, prefix, logger: quiet });
+    opened.push({ storage, client });
+    await storage.init();
+    return { storage, prefix, hook };
+  };
+
+  const marker = async () => {
+    const mark = `claims-storage-mark-${++marks}`;
+    await probe.echo(mark);
+    await waitFor(() => seen.some((c) => c.args[0]!.toLowerCase() === 'echo' && c.args[1] === mark), 5000, `MONITOR to show ${mark}`);
+    return seen.findIndex((c) => c.args[0]!.toLowerCase() === 'echo' && c.args[1] === mark);
+  };
+  /** What `op` resolves to, and every command the server ran meanwhile (MONITOR has shown a marker sent after it). */
+  const watch = async <T>(op: () => Promise<T>) => {
+    const from = await marker();
+    const result = await op();
+    const to = await marker();
+    return { result, commands: seen.slice(from + 1, to) };
+  };
+  const is = (c: { args: string[] }, command: string) => c.args[0]!.toLowerCase() === command;
+  const scriptOf = (c: { args: string[] }) => (is(c, 'evalsha') ? names.get(c.args[1]!) : undefined);
+  /** The ARGV of an EVALSHA line: after the sha, the key count and the keys. */
+  const argvOf = (c: { args: string[] }) => c.args.slice(3 + Number(c.args[2]));
+
+  it('a prune takes {<prefix>}:prune-lock by SET NX with a random token and PX 60000, holds it through its steps and releases it with the token; two prunes use different tokens', async () => {
+    // docs/storage.md, Retention: "On Redis one process prunes at a time (a lock key `{<prefix>}:prune-lock` with a
+    // random token and a 60 s expiry; the others' calls return 0 at once)".
+    const { storage: s, prefix, hook } = await open();
+    const lock = `{${prefix}}:prune-lock`;
+    await finishMany(s, 'q', 300);
+    const during: { value: string | null; pttl: number }[] = [];
+    hook.around = async (name, _args, go) => {
+      if (name === 'prune') during.push({ value: await probe.get(lock), pttl: await probe.pttl(lock) });
+      return go();
+    };
+    const tokens: string[] = [];
+    for (const maxCount of [250, 200]) {
+      during.length = 0;
+      const { result, commands } = await watch(() => s.prune(keepCompleted(maxCount), 10_000));
+      expect(result).toBe(50);
+      const sets = commands.filter((c) => is(c, 'set') && c.args[1] === lock);
+      expect(sets).toHaveLength(1);
+      const [, , token, px, ms, nx] = sets[0]!.args;
+      expect([px!.toUpperCase(), ms, nx!.toUpperCase()]).toEqual(['PX', '60000', 'NX']);
+      expect(token).toMatch(/^[A-Za-z0-9_-]{12,}$/); // 9 random bytes, base64url
+      // The step ran while the key held this token, with an expiry of at most 60 s.
+      expect(during).toHaveLength(1);
+      expect(during[0]!.value).toBe(token);
+      expect(during[0]!.pttl).toBeGreaterThan(0);
+      expect(during[0]!.pttl).toBeLessThanOrEqual(60_000);
+      // SET before the first step; the unlock script, given the token, after the last; the key is gone then.
+      const at = (pred: (c: { args: string[] }) => boolean) => commands.findIndex(pred);
+      const unlock = at((c) => scriptOf(c) === 'unlock');
+      expect(argvOf(commands[unlock]!)).toEqual([token]);
+      expect(at((c) => c === sets[0])).toBeLessThan(at((c) => scriptOf(c) === 'prune'));
+      expect(at((c) => scriptOf(c) === 'prune')).toBeLessThan(unlock);
+      expect(await probe.exists(lock)).toBe(0);
+      tokens.push(token!);
+    }
+    expect(tokens[0]).not.toBe(tokens[1]);
+
+    // Held by another process: the call returns 0 at once (no size read, no script) and leaves that process's lock.
+    await probe.set(lock, 'another-process', 'PX', 60_000);
+    const { result, commands } = await watch(() => s.prune(keepCompleted(0), 10_000));
+    expect(result).toBe(0);
+    // (The list of queues may be read first.) The refused SET is the last command: no size read, no script, no unlock.
+    expect(commands.filter((c) => !is(c, 'smembers')).map((c) => c.args[0]!.toLowerCase())).toEqual(['set']);
+    expect(is(commands[commands.length - 1]!, 'set')).toBe(true);
+    expect(await probe.get(lock)).toBe('another-process');
+    expect((await s.counts()).completed).toBe(200);
+    await probe.del(lock);
+  });
+
+  it('prune steps are scripts of at most 250 jobs: 1,000 over the limit take 4 prune scripts; sizes come from ZCARD, and no read goes past the oldest 250', async () => {
+    // docs/storage.md, Retention: "One prune call is many small store steps: ... a script deleting at most 250 jobs on
+    // Redis, each on its own"; "Redis reads sizes with `ZCARD` (O(1)) and the oldest entries of each queue's finished
+    // set". docs/storage-redis.md: "each step reads the oldest 250 entries of every queue's finished set".
+    const { storage: s, prefix } = await open();
+    await finishMany(s, 'q', 1050);
+    const one = await watch(() => s.prune(keepCompleted(50), 10_000));
+    expect(one.result).toBe(1000);
+    const scripts = (commands: typeof one.commands) => commands.filter((c) => scriptOf(c) === 'prune');
+    // ARGV: the kind, then the ids.
+    expect(scripts(one.commands).map((c) => argvOf(c).length - 1)).toEqual([250, 250, 250, 250]);
+    const set = `{${prefix}:q}:completed`;
+    const client = (commands: typeof one.commands) => commands.filter((c) => c.source !== 'lua');
+    expect(client(one.commands).filter((c) => is(c, 'zcard')).map((c) => c.args[1])).toEqual([set]);
+    // Every range read by the client is of the oldest 250 at most (indexes 0..249); no count over the set.
+    const ranges = client(one.commands).filter((c) => is(c, 'zrange'));
+    expect(ranges).toHaveLength(4);
+    for (const r of ranges) expect([r.args[2], Number(r.args[3])]).toEqual(['0', expect.any(Number)]);
+    expect(Math.max(...ranges.map((r) => Number(r.args[3])))).toBeLessThanOrEqual(249);
+    expect(Math.min(...ranges.map((r) => Number(r.args[3])))).toBeGreaterThanOrEqual(0);
+    expect(client(one.commands).filter((c) => ['zcount', 'zrangebyscore', 'scan', 'keys', 'zscan'].includes(c.args[0]!.toLowerCase()))).toEqual([]);
+    expect((await s.counts()).completed).toBe(50);
+
+    // Two queues, 1,000 over the limit together: each script still holds at most 250 ids.
+    await finishMany(s, 'qa', 600);
+    await finishMany(s, 'qb', 600);
+    const two = await watch(() => s.prune(keepCompleted(250), 10_000));
+    expect(two.result).toBe(1000);
+    const sizes = scripts(two.commands).map((c) => argvOf(c).length - 1);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(250);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(client(two.commands).filter((c) => is(c, 'zcard')).map((c) => c.args[1]).sort()).toEqual(
+      ['q', 'qa', 'qb'].map((queue) => `{${prefix}:${queue}}:completed`).sort(),
+    );
+    for (const r of client(two.commands).filter((c) => is(c, 'zrange'))) {
+      expect(r.args[2]).toBe('0');
+      expect(Number(r.args[3])).toBeLessThanOrEqual(249);
+    }
+    expect((await s.counts()).completed).toBe(250);
+  });
+
+  it('enqueueMany of 700 jobs is one store call of 3 insert scripts (250, 250, 200 jobs), all sent before the first reply', async () => {
+    // docs/queue.md: "`enqueueMany` ... inserts all in one store call (on Redis: script calls of up to 250 jobs sent
+    // back to back, without waiting between them". docs/storage-redis.md: "a batch ... goes to `insert.lua` in calls of
+    // at most 250 jobs per queue, sent back to back".
+    const { storage: s, hook } = await open();
+    const uno = new UnoJobs({ storage: s, worker: { enabled: false } });
+    uno.register('bulk', () => null);
+    const timeline: string[] = [];
+    hook.around = (name, args, go) => {
+      if (name !== 'insert') return go();
+      timeline.push(`send ${args[5 + Number(args[1])]}`); // ARGV[4] (after the sha, the key count and the keys): the jobs in this call
+      return go().then((reply) => (timeline.push('reply'), reply));
+    };
+    let storeCalls = 0;
+    const insert = s.insert.bind(s);
+    s.insert = (...args: Parameters<typeof insert>) => (storeCalls++, insert(...args));
+    const { result, commands } = await watch(() => uno.queue.enqueueMany(Array.from({ length: 700 }, (_, i) => ({ task: 'bulk', payload: { i } }))));
+    expect(result).toHaveLength(700);
+    expect(storeCalls).toBe(1);
+    expect(timeline).toEqual(['send 250', 'send 250', 'send 200', 'reply', 'reply', 'reply']);
+    // The server ran those three calls, and no other insert.
+    const inserts = commands.filter((c) => scriptOf(c) === 'insert' || scriptOf(c) === 'insert-plain');
+    expect(inserts.map((c) => [scriptOf(c), Number(argvOf(c)[3])])).toEqual([['insert', 250], ['insert', 250], ['insert', 200]]);
+    expect((await s.counts()).waiting).toBe(700);
+  });
+});
+
+describe('claim replies of memory and SQL stores carry no drained mark (docs/storage.md, "The Redis store marks its replies; the others do not")', () => {
+  const cases: { name: string; open: () => JobStorage; marks: boolean; cleanup?: (s: JobStorage) => Promise<void> }[] = [
+    { name: 'memory', open: () => new MemoryJobStorage({ clock: new ManualClock(Date.now()) }), marks: false },
+    { name: 'sqlite', open: () => new TypeormJobStorage({ dataSource: { type: 'better-sqlite3', database: ':memory:' }, tablePrefix }), marks: false },
+    { name: 'postgres', open: () => new TypeormJobStorage({ dataSource: PG, tablePrefix: `${tablePrefix}dr_` }), marks: false },
+    {
+      name: 'mariadb',
+      open: () => new TypeormJobStorage({ dataSource: MARIADB, tablePrefix: `${tablePrefix}dr_` }),
+      marks: false,
+      cleanup: (s) => dropTables((s as TypeormJobStorage).dataSource, `${tablePrefix}dr_`),
+    },
+    // The control: the same claims on Redis are marked.
+    { name: 'redis', open: () => new RedisJobStorage({ connection: REDIS, prefix: `${redisTag}-${randomUUID().slice(0, 8)}`, logger: quiet }), marks: true },
+  ];
+  it.each(cases)('$name: a claim that took the last job, and one that found none, with a listener subscribed', async ({ open, marks, cleanup }) => {
+    const s = open();
+    await s.init();
+    const off = s.subscribe?.(() => {});
+    try {
+      await s.insert([newJob({ queue: 'drain' })]);
+      const replies: ClaimReply[] = [];
+      for (let i = 0; i < 2; i++) replies.push(await s.claim({ queue: 'drain', limit: 5, leaseMs: 60_000, workerId: 'w' }));
+      expect(replies.map((r) => r.length)).toEqual([1, 0]);
+      for (const reply of replies) {
+        if (marks) expect(reply.drained).toBe(true);
+        else {
+          expect(reply.drained).toBeUndefined();
+          expect(Object.getOwnPropertyNames(reply)).not.toContain('drained');
+        }
+      }
+    } finally {
+      off?.();
+      if (cleanup) await cleanup(s);
+      await s.close();
+    }
+  });
+});
+
+describe('versioned documents on a store without them (docs/storage.md, "A store without them refuses both with a `StorageError`, and alerts say so at start")', () => {
+  /** The memory store with the contract's defaults of readDocument and writeDocument. */
+  class NoDocuments extends MemoryJobStorage {
+    override readDocument(key: string) {
+      return JobStorage.prototype.readDocument.call(this, key);
+    }
+    override writeDocument(key: string, expectedVersion: number | null, data: string) {
+      return JobStorage.prototype.writeDocument.call(this, key, expectedVersion, data);
+    }
+  }
+
+  it('readDocument and writeDocument reject with a StorageError (documentsUnsupported); an engine with alert rules fails at start', async () => {
+    const s = new NoDocuments();
+    const read = s.readDocument('alerts');
+    await expect(read).rejects.toBeInstanceOf(StorageError);
+    await expect(read).rejects.toThrow(messages.documentsUnsupported());
+    const write = s.writeDocument('alerts', null, '{}');
+    await expect(write).rejects.toBeInstanceOf(StorageError);
+    await expect(write).rejects.toThrow(messages.documentsUnsupported());
+
+    const clock = new ManualClock();
+    const alerts = { rules: [{ type: 'backlog' as const, queue: 'q', above: 5 }], intervalMs: 1000 };
+    const uno = new UnoJobs({ storage: new NoDocuments({ clock }), clock, worker: { enabled: false }, alerts });
+    const started = uno.start();
+    await expect(started).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(started).rejects.toThrow(messages.documentsUnsupported());
+    await uno.stop().catch(() => undefined);
+    // The control: the memory store keeps documents, and the same engine starts.
+    const ok = new UnoJobs({ storage: new MemoryJobStorage({ clock }), clock, worker: { enabled: false }, alerts });
+    await ok.start();
+    await ok.stop();
+  });
+});
+
+describe('the memory store\'s row of the capability table (docs/storage.md)', () => {
+  // "| memory | this page | no | yes | at once | no | yes | yes (substring) |": shared by processes, push wake-ups, cancel
+  // notices, transactional enqueue, flows, payload search.
+  it('not shared by processes, push wake-ups, no transactional enqueue, flows, payload search; a cancel notice arrives at once', async () => {
+    const s = new MemoryJobStorage({ clock: new ManualClock() });
+    expect(s.capabilities).toEqual({ push: true, distributed: false, transactions: false, flows: true, groups: true, payloadSearch: true });
+    const cancelled: string[] = [];
+    const off = s.subscribeCancels!((id) => cancelled.push(id));
+    await s.insert([newJob({ id: 'active-one' })]);
+    await s.claim({ queue: 'q', limit: 1, leaseMs: 60_000, workerId: 'w' });
+    await s.cancel('active-one');
+    expect(cancelled).toEqual(['active-one']); // by the time cancel returned, nothing awaited in between
+    off?.();
+    const woken: string[] = [];
+    s.subscribe!((queue) => woken.push(queue));
+    await s.insert([newJob({ queue: 'pushed' })]);
+    await waitFor(() => woken.includes('pushed'), 5000, 'the wake-up of queue pushed');
+    expect((await s.list({ payloadContains: 'needle' }, { limit: 10 })).jobs).toEqual([]);
+  });
+});
+
+describe('prune pacing caps at 1,000 finished jobs (docs/storage.md, "a tenth of that kind\'s `maxCount` (between 100 and 1,000 jobs)")', () => {
+  class CountingStorage extends MemoryJobStorage {
+    readonly calls: RetentionPolicy[] = [];
+    override prune(policy: RetentionPolicy, limit: number) {
+      this.calls.push(policy);
+      return super.prune(policy, limit);
+    }
+  }
+
+  it('with maxCount 50,000 a round of the kind starts at the 1,000th job finished here, and again at the 2,000th (not every 5,000)', async () => {
+    const clock = new ManualClock();
+    const storage = new CountingStorage({ clock });
+    const uno = new UnoJobs({ storage, clock, retention: { completed: { maxCount: 50_000 }, failed: { maxCount: 50_000 } }, worker: { concurrency: 50 } });
+    uno.register('ok', () => null);
+    uno.register('bad', () => {
+      throw new Error('no');
+    });
+    /** Rounds started by finished jobs of one kind: the other kind's rule keeps everything in them. */
+    const paced = (kind: 'completed' | 'failed') =>
+      storage.calls.filter((p) => p[kind].maxCount === 50_000 && p[kind === 'completed' ? 'failed' : 'completed'].maxCount === Infinity).length;
+    const run = async (task: 'ok' | 'bad', n: number, kind: 'completed' | 'failed', total: number) => {
+      await uno.queue.enqueueMany(Array.from({ length: n }, (_, i) => ({ task, payload: { i }, options: { attempts: 1 } })));
+      // 10 ms steps of the engine's clock, 5 s at most: far from the 60 s periodic round.
+      for (let i = 0; i < 500 && (await uno.queue.counts())[kind] < total; i++) await clock.advance(10);
+      expect((await uno.queue.counts())[kind]).toBe(total);
+      await clock.advance(10);
+    };
+    await uno.start();
+    try {
+      await clock.advance(1); // the first periodic round: both kinds
+      expect(storage.calls.length).toBeGreaterThanOrEqual(1);
+      expect(storage.calls.every((p) => p.completed.maxCount === 50_000 && p.failed.maxCount === 50_000)).toBe(true);
+      const periodic = storage.calls.length;
+
+      await run('ok', 999, 'completed', 999);
+      expect(paced('completed')).toBe(0);
+      await run('ok', 1, 'completed', 1000);
+      expect(paced('completed')).toBe(1);
+      await run('ok', 999, 'completed', 1999);
+      expect(paced('completed')).toBe(1);
+      await run('ok', 1, 'completed', 2000);
+      expect(paced('completed')).toBe(2);
+
+      await run('bad', 999, 'failed', 999);
+      expect(paced('failed')).toBe(0);
+      await run('bad', 1, 'failed', 1000);
+      expect(paced('failed')).toBe(1);
+      // No periodic round came meanwhile: every other call was a paced one.
+      expect(storage.calls.length).toBe(periodic + 3);
+    } finally {
+      await uno.stop(0);
+    }
+  });
+});
+
+describe('SQL prune steps: one transaction per step, at most 500 rows each (docs/storage.md, "a transaction deleting at most 500 rows on SQL")', () => {
+  // "One prune call is many small store steps: a transaction deleting at most 500 rows on SQL, ... each on its own".
+  // Each case opens a store on a DataSource it can watch and reports every DELETE of the jobs table with the
+  // transaction it ran in and the rows it deleted.
+  type Deletion = { tx: number; rows: number };
+  const own = `${tablePrefix}ps_`;
+  const isJobsDelete = (sql: string) => new RegExp(`^(WITH gone AS \\()?DELETE FROM\\W*${own}jobs\\W`).test(sql.trim());
+  const cases: { name: string; open: () => Promise<{ storage: TypeormJobStorage; deletions: Deletion[]; close: () => Promise<void> }> }[] = [
+    {
+      name: 'sqlite',
+      open: async () => {
+        const ds = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+        await ds.initialize();
+        type Statement = { run: (...params: unknown[]) => { changes: number } };
+        const db = (ds.driver as unknown as { databaseConnection: { prepare: (sql: string) => Statement; transaction: (fn: (...a: unknown[]) => unknown) => unknown } }).databaseConnection;
+        const deletions: Deletion[] = [];
+        let tx = 0;
+        const transaction = db.transaction.bind(db);
+        db.transaction = (fn) => transaction((...a: unknown[]) => (tx++, fn(...a)));
+        const prepare = db.prepare.bind(db);
+        db.prepare = (sql) => {
+          const statement = prepare(sql);
+          if (isJobsDelete(sql)) {
+            const run = statement.run.bind(statement);
+            statement.run = (...params) => {
+              const result = run(...params);
+              deletions.push({ tx, rows: result.changes });
+              return result;
+            };
+          }
+          return statement;
+        };
+        const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: own, runMigrations: true });
+        return { storage, deletions, close: async () => {
+          await storage.close();
+          await ds.destroy();
+        } };
+      },
+    },
+    {
+      name: 'postgres',
+      open: async () => {
+        const ds = new DataSource({ ...PG });
+        await ds.initialize();
+        type Result = { rows: Record<string, unknown>[] };
+        type Client = { query: (...args: unknown[]) => unknown };
+        const pool = (ds.driver as unknown as { master: { connect: (...args: unknown[]) => unknown } }).master;
+        const deletions: Deletion[] = [];
+        let txs = 0;
+        const watched = new WeakMap<Client, { tx: number }>();
+        const watch = (client: Client) => {
+          if (watched.has(client)) return client;
+          const state = { tx: 0 };
+          watched.set(client, state);
+          const query = client.query.bind(client);
+          client.query = (...args: unknown[]) => {
+            const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text ?? '';
+            if (text === 'BEGIN') state.tx = ++txs;
+            const out = query(...args);
+            if (isJobsDelete(text) && out instanceof Promise) {
+              const tx = state.tx;
+              void out.then((r: Result) => deletions.push({ tx, rows: Number(r.rows[0]!.n) }), () => undefined);
+            }
+            return out;
+          };
+          return client;
+        };
+        const connect = pool.connect.bind(pool);
+        pool.connect = (...args: unknown[]) => {
+          const callback = args[0] as ((error: unknown, client: Client, release: unknown) => void) | undefined;
+          if (typeof callback === 'function') return connect((error: unknown, client: Client, release: unknown) => callback(error, client && watch(client), release));
+          return (connect() as Promise<Client>).then(watch);
+        };
+        const storage = new TypeormJobStorage({ dataSource: ds, tablePrefix: own, runMigrations: true, listen: false });
+        return { storage, deletions, close: async () => {
+          await storage.close();
+          await ds.destroy();
+        } };
+      },
+    },
+    {
+      name: 'mariadb',
+      open: async () => {
+        const deletions: Deletion[] = [];
+        let txs = 0;
+        const txOf = new WeakMap<object, number>();
+        const logger: TypeormLogger = {
+          logQuery: (query: string, parameters?: unknown, runner?: QueryRunner) => {
+            if (!runner) return;
+            if (/^START TRANSACTION/i.test(query)) txOf.set(runner, ++txs);
+            // The DELETE names its rows by id: one parameter a row.
+            if (isJobsDelete(query)) deletions.push({ tx: txOf.get(runner) ?? 0, rows: (parameters as unknown[]).length });
+          },
+          logQueryError: () => undefined,
+          logQuerySlow: () => undefined,
+          logSchemaBuild: () => undefined,
+          logMigration: () => undefined,
+          log: () => undefined,
+        };
+        const storage = new TypeormJobStorage({ dataSource: { ...MARIADB, logger }, tablePrefix: own });
+        return { storage, deletions, close: async () => {
+          await dropTables(storage.dataSource, own);
+          await storage.close();
+        } };
+      },
+    },
+  ];
+
+  it.each(cases)('$name: 1,200 completed jobs over the limit go in 3 transactions of 500, 500 and 200 rows', async ({ open }) => {
+    const { storage: s, deletions, close } = await open();
+    await s.init();
+    try {
+      await finishMany(s, 'q', 1250);
+      deletions.length = 0;
+      expect(await s.prune(keepCompleted(50), 10_000)).toBe(1200);
+      expect(deletions.map((d) => d.rows)).toEqual([500, 500, 200]);
+      // Each DELETE in a transaction of its own.
+      expect(deletions.every((d) => d.tx > 0)).toBe(true);
+      expect(new Set(deletions.map((d) => d.tx)).size).toBe(3);
+      expect((await s.counts()).completed).toBe(50);
+    } finally {
+      await close();
     }
   });
 });

@@ -1,10 +1,14 @@
 import 'reflect-metadata';
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { InvalidJobError, JobQueue, MemoryJobStorage, Scheduler } from '../../lib/index.js';
+import { ConfigurationError, InvalidJobError, JobQueue, MemoryJobStorage, Scheduler, UnoJobs, type BatchItem } from '../../lib/index.js';
+import { Registry } from 'prom-client';
+import { UnoJobsMetrics } from '../../lib/prometheus.js';
+import { MAX_DELAY_MS } from '../../lib/core/limits.js';
+import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
 import type { NewJob } from '../../lib/contract/job.js';
 import type { ClaimFlow, ClaimRequest, JobStorage } from '../../lib/contract/job-storage.js';
 import { messages } from '../../lib/contract/errors.js';
-import { ManualClock, newJob } from '../../lib/testing/index.js';
+import { ManualClock, flushMicrotasks, newJob } from '../../lib/testing/index.js';
 import { ADMIN, VIEWER, authorizeByRole, bootAdmin, TokenGuard, type AdminClient } from '../support/admin-app.js';
 import { storeCases, type StoreCase } from '../support/store-cases.js';
 
@@ -219,5 +223,355 @@ describe.each(storeCases('claims'))('on $name', (store: StoreCase) => {
     expect((await st.changePriority('moved', 'low'))!.priority).toBe('low');
     const order = ids(await st.claim(claimOf(3)));
     expect(order).toEqual(store.name === 'postgres' ? ['low-1', 'moved', 'low-2'] : ['low-1', 'low-2', 'moved']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Further claims of docs/flow-control.md and docs/admin.md (engine on the memory store with a manual clock; the admin
+// API on a real Express app).
+
+const engines: UnoJobs[] = [];
+const openGates: (() => void)[] = [];
+afterEach(async () => {
+  for (const open of openGates.splice(0)) open();
+  for (const uno of engines.splice(0)) await uno.stop(0);
+});
+
+/** An engine on a fresh memory store and manual clock, stopped after the test. */
+function engineOf(options: Parameters<typeof createEngine>[0] = {}) {
+  const e = createEngine(options);
+  engines.push(e.uno);
+  return e;
+}
+
+/** A promise the test opens; opened after the test whatever happens. */
+function gateOf() {
+  const d = deferred();
+  openGates.push(d.resolve);
+  return d;
+}
+
+describe('docs/flow-control.md: "jobId and the dedupe modes are refused in a flow"', () => {
+  const modes: [string, object][] = [
+    ['dedupe', { dedupe: { key: 'k', ttlMs: 60_000 } }],
+    ['debounce', { debounce: { key: 'k', delay: 1000 } }],
+    ['replace', { replace: { key: 'k' } }],
+  ];
+  it.each(modes)('refuses %s on the root and on a child with an InvalidJobError naming it, and writes nothing', async (name, options) => {
+    const { uno, queue } = engineOf();
+    uno.register('t', () => null);
+    const root = { task: 't', payload: 1, options, children: [{ task: 't', payload: 2 }] };
+    const child = { task: 't', payload: 1, children: [{ task: 't', payload: 2 }, { task: 't', payload: 3, options }] };
+    for (const [flow, path] of [[root, 'root'], [child, 'root.children[1]']] as const) {
+      const error = await queue.enqueueFlow(flow as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidJobError);
+      expect((error as Error).message).toBe(`The flow job at ${path} is invalid: ${name} cannot be used in a flow, whose jobs get fresh ids.`);
+    }
+    expect(Object.values(await queue.counts()).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+});
+
+describe('docs/flow-control.md: a held claim waits "that long (at most its poll interval)"', () => {
+  it('with heldMs longer than pollIntervalMs the worker claims again every poll interval, then takes the job when the limit lets it', async () => {
+    const e = engineOf({ worker: { concurrency: 10, pollIntervalMs: 1000 } });
+    const claims: { at: number; got: number; heldMs: number | undefined }[] = [];
+    const claim = e.storage.claim.bind(e.storage);
+    const t0 = e.clock.now();
+    e.storage.claim = async (request: ClaimRequest) => {
+      const reply = await claim(request);
+      claims.push({ at: e.clock.now() - t0, got: reply.length, heldMs: reply.heldMs });
+      return reply;
+    };
+    const started: number[] = [];
+    e.uno.register('limited', () => void started.push(e.clock.now() - t0), { rateLimit: { max: 1, per: 5000 } });
+    await e.uno.start();
+    await e.queue.enqueueMany([{ task: 'limited', payload: 1 }, { task: 'limited', payload: 2 }]);
+    await runUntil(async () => (await e.queue.counts()).completed === 1);
+    await runUntil(async () => false);
+    // The held claims at 0 were told 5000 ms: five times the poll interval.
+    const heldAtStart = claims.filter((c) => c.at === 0 && c.heldMs !== undefined).map((c) => c.heldMs);
+    expect(heldAtStart.length).toBeGreaterThan(0);
+    expect(heldAtStart.every((ms) => ms === 5000)).toBe(true);
+    for (let ms = 250; ms <= 5000; ms += 250) {
+      await e.clock.advance(250);
+      await runUntil(async () => false);
+    }
+    await runUntil(async () => (await e.queue.counts()).completed === 2);
+    // One claim per poll interval while held (each told the rest of the window), then the job at 5000.
+    expect(claims.filter((c) => c.at > 0 && c.got === 0 && c.at < 5000).map((c) => [c.at, c.heldMs])).toEqual([[1000, 4000], [2000, 3000], [3000, 2000], [4000, 1000]]);
+    expect(claims.filter((c) => c.got > 0).map((c) => [c.at, c.got])).toEqual([[0, 1], [5000, 1]]);
+    expect(started).toEqual([0, 5000]);
+  });
+});
+
+describe('docs/flow-control.md: a task with groupConcurrency', () => {
+  const timer = prefetchTimer();
+
+  it('"is claimed only for free slots": none of its jobs waits in a prefetch buffer (a task without one does)', async () => {
+    for (const [what, taskOptions] of [['groupConcurrency', { groupConcurrency: 100 }], ['none', {}]] as const) {
+      const e = engineOf({ worker: { concurrency: 3, criticalSlots: 0, prefetch: 50 } });
+      const requests = timer.remote(e.storage);
+      const gate = gateOf();
+      e.uno.register('warm', () => 1);
+      e.uno.register('work', () => gate.promise, taskOptions);
+      await e.uno.start();
+      // Quick jobs first: with claims measured as remote and handlers as instant, the buffer's target is its maximum.
+      await e.queue.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ task: 'warm', payload: i })));
+      await runUntil(async () => (await e.queue.counts()).completed === 6);
+      requests.length = 0;
+      await e.queue.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ task: 'work', payload: i, options: { group: `g${i % 2}` } })));
+      await runUntil(async () => (await e.queue.counts()).active >= 3);
+      for (let i = 0; i < 20; i++) await flushMicrotasks(5);
+      const active = (await e.queue.counts()).active; // a buffered job is active in the store
+      expect([what, what === 'none' ? active > 3 : active]).toEqual([what, what === 'none' ? true : 3]);
+      if (what === 'groupConcurrency') {
+        expect(requests.length).toBeGreaterThan(0);
+        expect(requests.every((r) => r.flow?.tasks?.work?.groupConcurrency === 100 && (r.taskLimits?.work ?? Infinity) <= 3)).toBe(true);
+      }
+      gate.resolve();
+      await runUntil(async () => (await e.queue.counts()).completed === 16);
+      expect((await e.queue.counts()).completed).toBe(16);
+    }
+  });
+
+  it('on a store without groups, a task-level groupConcurrency fails the start with a ConfigurationError saying what to do', async () => {
+    class NoGroups extends MemoryJobStorage {
+      override readonly capabilities = { push: true, distributed: false, transactions: false, flows: true };
+    }
+    const { uno } = engineOf({ storage: new NoGroups() });
+    uno.register('plain', () => null);
+    uno.register('capped', () => null, { groupConcurrency: 2 });
+    const error = await uno.start().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toBe(messages.groupsUnsupported());
+    // The same tasks without the option start on that store.
+    const { uno: fine } = engineOf({ storage: new NoGroups() });
+    fine.register('plain', () => null);
+    fine.register('capped', () => null);
+    await fine.start();
+    expect(fine.workerStatus().concurrency).toHaveProperty('default');
+  });
+});
+
+describe('docs/flow-control.md: the waiting-children state', () => {
+  it('appears in list({ state: "waiting-children" }), in counts() and in the uno_queue_jobs gauge', async () => {
+    const e = engineOf({ worker: { enabled: false } });
+    const registry = new Registry();
+    const metrics = new UnoJobsMetrics(e.uno, { registry }).attach();
+    e.uno.register('render', () => null);
+    e.uno.register('part', () => null);
+    await e.uno.start();
+    const flow = await e.queue.enqueueFlow({
+      task: 'render', payload: null,
+      children: [{ task: 'part', payload: 1, children: [{ task: 'part', payload: 2 }] }, { task: 'part', payload: 3 }],
+    });
+    const parents = [flow.job.id, flow.children[0]!.job.id].sort();
+    expect((await e.queue.list({ state: 'waiting-children' })).jobs.map((j) => j.id).sort()).toEqual(parents);
+    expect((await e.queue.list({ state: 'waiting' })).jobs.map((j) => j.id)).not.toEqual(expect.arrayContaining([parents[0]]));
+    expect((await e.queue.counts())).toMatchObject({ 'waiting-children': 2, waiting: 2 });
+    const gauge = await registry.getSingleMetric('uno_queue_jobs')!.get();
+    const series = (state: string) => gauge.values.find((v) => v.labels.queue === 'default' && v.labels.state === state)?.value;
+    expect([series('waiting-children'), series('waiting')]).toEqual([2, 2]);
+    metrics.detach();
+  });
+});
+
+describe('docs/flow-control.md: batch handlers', () => {
+  /** Settle the engine in a few steps of the manual clock. */
+  const settle = async (e: ReturnType<typeof createEngine>, ms = 10, rounds = 10) => {
+    for (let i = 0; i < rounds; i++) {
+      await e.clock.advance(ms);
+      await flushMicrotasks();
+    }
+  };
+
+  it('"a batch fills only as far as the queue\'s free slots allow": 2 slots, size 5, gives batches of at most 2', async () => {
+    const e = engineOf({ worker: { concurrency: 2, criticalSlots: 0 } });
+    const calls: number[][] = [];
+    e.uno.register('index', (items: BatchItem<number>[]) => void calls.push(items.map((i) => i.payload)), { batch: { size: 5, waitMs: 50 } });
+    await e.uno.start();
+    await e.queue.enqueueMany([1, 2, 3, 4, 5].map((payload) => ({ task: 'index', payload })));
+    await flushMicrotasks();
+    expect(calls).toEqual([]); // 2 jobs gathered, the batch waits for its waitMs: no slot is left for a third
+    await runUntil(async () => (await e.queue.counts()).active === 2);
+    expect((await e.queue.counts()).waiting).toBe(3);
+    await settle(e, 50);
+    await runUntil(async () => (await e.queue.counts()).completed === 5);
+    expect(calls.map((c) => c.length)).toEqual([2, 2, 1]);
+    expect(calls.flat().sort()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('waitMs is a whole number of ms from 0 to 60 000: 0 and 60 000 register, 60 001 fails with a ConfigurationError naming the task', () => {
+    const { uno } = engineOf();
+    uno.register('zero', () => undefined, { batch: { size: 2, waitMs: 0 } });
+    uno.register('most', () => undefined, { batch: { size: 2, waitMs: 60_000 } });
+    const error = (() => {
+      try {
+        uno.register('too.long', () => undefined, { batch: { size: 2, waitMs: 60_001 } });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(/^Task "too\.long": batch \{"size":2,"waitMs":60001\} is invalid: pass .*waitMs: a whole number of ms from 0 to 60000/);
+  });
+
+  it('a reply of another length fails every job of the batch with an InvalidJobError, not retried', async () => {
+    const e = engineOf({ worker: { concurrency: 4, criticalSlots: 0 } });
+    let calls = 0;
+    e.uno.register('short', (items: BatchItem[]) => (calls++, items.slice(1).map(() => 'x')), { batch: { size: 3, waitMs: 5 }, attempts: 3 });
+    await e.uno.start();
+    const jobs = await e.queue.enqueueMany([1, 2, 3].map((payload) => ({ task: 'short', payload })));
+    await settle(e, 1000);
+    expect(calls).toBe(1);
+    for (const job of jobs) {
+      const stored = (await e.queue.getJob(job.id))!;
+      expect([stored.state, stored.attempt, stored.errors.map((x) => x.name)]).toEqual(['failed', 1, ['InvalidJobError']]);
+    }
+  });
+});
+
+describe('docs/flow-control.md: dedupe modes', () => {
+  it('"A job that has started (active) is never changed": a replace enqueue then creates the next job, which holds the key', async () => {
+    const e = engineOf({ worker: { concurrency: 1, criticalSlots: 0 } });
+    const gate = gateOf();
+    const seen: unknown[] = [];
+    e.uno.register('sync', async (payload: unknown) => {
+      seen.push(payload);
+      await gate.promise;
+    });
+    await e.uno.start();
+    const first = await e.queue.enqueue('sync', { v: 1 }, { replace: { key: 'entity-7' } });
+    await runUntil(async () => (await e.queue.getJob(first.id))!.state === 'active');
+    const second = await e.queue.enqueue('sync', { v: 2 }, { replace: { key: 'entity-7' } });
+    expect(second.id).not.toBe(first.id);
+    expect(second.state).toBe('waiting');
+    expect((await e.queue.getJob(first.id))!.payload).toEqual({ v: 1 });
+    // The next job holds the key: a third enqueue replaces its payload, not a new job.
+    const third = await e.queue.enqueue('sync', { v: 3 }, { replace: { key: 'entity-7' } });
+    expect([third.id, third.payload]).toEqual([second.id, { v: 3 }]);
+    expect((await e.queue.counts())).toMatchObject({ active: 1, waiting: 1 });
+    gate.resolve();
+    await runUntil(async () => (await e.queue.counts()).completed === 2);
+    expect(seen).toEqual([{ v: 1 }, { v: 3 }]);
+  });
+
+  it('delay and ttlMs go up to 100 years each (one ms more is refused); runAt beside debounce is refused', async () => {
+    const e = engineOf();
+    e.uno.register('t', () => null);
+    const day = 24 * 3600 * 1000;
+    expect(MAX_DELAY_MS).toBeGreaterThanOrEqual(100 * 365 * day);
+    expect(MAX_DELAY_MS).toBeLessThanOrEqual(100 * 366 * day);
+    const debounced = await e.queue.enqueue('t', null, { debounce: { key: 'far', delay: MAX_DELAY_MS } });
+    expect(debounced.runAt.getTime() - e.clock.now()).toBe(MAX_DELAY_MS);
+    await e.queue.enqueue('t', null, { dedupe: { key: 'long', ttlMs: MAX_DELAY_MS } });
+    const refusals: [object, string][] = [
+      [{ debounce: { key: 'k', delay: MAX_DELAY_MS + 1 } }, `debounce.delay ${MAX_DELAY_MS + 1} is invalid: pass a whole number of ms from 0 to 100 years.`],
+      [{ dedupe: { key: 'k', ttlMs: MAX_DELAY_MS + 1 } }, `dedupe.ttlMs ${MAX_DELAY_MS + 1} is invalid: pass a whole number of ms from 1 to 100 years.`],
+      [{ debounce: { key: 'k', delay: 10 }, runAt: new Date(e.clock.now() + 60_000) }, messages.debounceAndDelay()],
+    ];
+    for (const [options, message] of refusals) {
+      const error = await e.queue.enqueue('t', null, options as never).catch((x: unknown) => x);
+      expect(error).toBeInstanceOf(InvalidJobError);
+      expect((error as Error).message).toBe(message);
+    }
+    expect(Object.values(await e.queue.counts()).reduce((a, b) => a + b, 0)).toBe(2);
+  });
+});
+
+describe('docs/flow-control.md: a child retried by hand on the memory store', () => {
+  it('is waited for again: its parent stays waiting-children until the retried child ends', async () => {
+    const s = new MemoryJobStorage();
+    const parent = newJob({ queue: 'q1', awaitChildren: true });
+    const kids = [newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'ignore' } }), newJob({ queue: 'q2', parent: { id: parent.id, onFailure: 'fail' } })];
+    await s.insert([parent, ...kids]);
+    const error = { attempt: 1, name: 'E', message: 'm', at: new Date(0).toISOString() };
+    const [a, b] = await s.claim({ queue: 'q2', limit: 2, leaseMs: 60_000, workerId: 'w' });
+    await s.fail([{ id: a!.job.id, token: a!.token, error, retryDelayMs: null }]); // ended (ignored), b still runs
+    expect((await s.get(parent.id))!.state).toBe('waiting-children');
+    expect((await s.retry(a!.job.id))!.state).toBe('waiting');
+    // b, the other child, ends: the retried child has not, so the parent keeps waiting.
+    await s.complete([{ id: b!.job.id, token: b!.token, result: '1' }]);
+    expect((await s.get(parent.id))!.state).toBe('waiting-children');
+    const [again] = await s.claim({ queue: 'q2', limit: 1, leaseMs: 60_000, workerId: 'w' });
+    expect(again!.job.id).toBe(a!.job.id);
+    await s.complete([{ id: again!.job.id, token: again!.token, result: '2' }]);
+    expect((await s.get(parent.id))!.state).toBe('waiting');
+  });
+});
+
+describe('docs/admin.md: workers, error patterns, bulk delete and the timeline', () => {
+  it('GET workers answers { workers: null } and GET error-patterns { patterns: null } on a store that keeps neither', async () => {
+    class NoRegistry extends MemoryJobStorage {
+      override async listWorkers() {
+        return null as never;
+      }
+      override async listErrorPatterns() {
+        return null as never;
+      }
+    }
+    const c = await boot({}, new NoRegistry());
+    const workers = await c.call('GET', 'workers', { headers: VIEWER });
+    expect([workers.status, workers.body]).toEqual([200, { workers: null }]);
+    const patterns = await c.call('GET', 'error-patterns', { headers: VIEWER });
+    expect([patterns.status, patterns.body]).toEqual([200, { patterns: null }]);
+    // The control: the memory store keeps both (this app's own worker is registered).
+    await client!.app.close();
+    const d = await boot({});
+    const kept = await d.call('GET', 'workers', { headers: VIEWER });
+    expect(Array.isArray(kept.body.workers)).toBe(true);
+    expect(Array.isArray((await d.call('GET', 'error-patterns', { headers: VIEWER })).body.patterns)).toBe(true);
+  });
+
+  it('"delete applies to every state but active": a bulk delete dry run counts every other state and leaves out the active job', async () => {
+    const storage = new MemoryJobStorage();
+    const c = await boot({}, storage);
+    const on = (extra: Partial<NewJob> = {}) => newJob({ queue: 'elsewhere', ...extra });
+    const parent = on({ awaitChildren: true });
+    await storage.insert([on({ id: 'x-active' }), on({ id: 'x-completed' }), on({ id: 'x-failed' })]);
+    const claim = () => storage.claim({ queue: 'elsewhere', limit: 1, leaseMs: 600_000, workerId: 'elsewhere-worker' });
+    const [active] = await claim();
+    const [completed] = await claim();
+    const [failed] = await claim();
+    await storage.complete([{ id: completed!.job.id, token: completed!.token, result: '1' }]);
+    await storage.fail([{ id: failed!.job.id, token: failed!.token, error: { attempt: 1, name: 'E', message: 'm', at: new Date().toISOString() }, retryDelayMs: null }]);
+    await storage.insert([on({ id: 'x-waiting' }), on({ id: 'x-scheduled', delayMs: 3_600_000 }), on({ id: 'x-cancelled', delayMs: 3_600_000 }), parent]);
+    await storage.cancel('x-cancelled');
+    await storage.insert([on({ id: 'x-child', delayMs: 3_600_000, parent: { id: parent.id, onFailure: 'fail' } })]);
+    const states = Object.fromEntries(await Promise.all((await storage.list({ queue: 'elsewhere' }, { limit: 100 })).jobs.map(async (j) => [j.id, j.state])));
+    expect(Object.values(states).sort()).toEqual(['active', 'cancelled', 'completed', 'failed', 'scheduled', 'scheduled', 'waiting', 'waiting-children']);
+    expect(active!.job.id).toBe('x-active');
+
+    const filter = { queue: 'elsewhere' };
+    const dry = await c.call('POST', 'jobs/bulk', { headers: ADMIN, body: { action: 'delete', filter, dryRun: true } });
+    expect([dry.status, dry.body]).toEqual([200, { action: 'delete', matched: 7, capped: false }]);
+    const done = await c.call('POST', 'jobs/bulk', { headers: ADMIN, body: { action: 'delete', filter, confirm: 7 } });
+    expect([done.status, done.body.changed, done.body.ids.includes('x-active')]).toEqual([200, 7, false]);
+    expect((await storage.list({ queue: 'elsewhere' }, { limit: 100 })).jobs.map((j) => [j.id, j.state])).toEqual([['x-active', 'active']]);
+  });
+
+  it('the timeline of a plain delayed job shows due at its runAt, and cancelled at its finishedAt', async () => {
+    const c = await boot({});
+    const jobs = c.app.get(JobQueue);
+    const job = await jobs.enqueue('report.build', { n: 1 }, { delay: 3_600_000 });
+    const before = await c.call('GET', `jobs/${job.id}`, { headers: VIEWER });
+    expect(before.body.timeline).toEqual([
+      { at: job.createdAt.toISOString(), event: 'created' },
+      { at: job.runAt.toISOString(), event: 'due' },
+    ]);
+    const cancelled = await c.call('POST', `jobs/${job.id}/cancel`, { headers: ADMIN });
+    expect(cancelled.status).toBe(200);
+    const after = await c.call('GET', `jobs/${job.id}`, { headers: VIEWER });
+    expect(after.body.finishedAt).not.toBeNull();
+    expect(after.body.timeline).toEqual([
+      { at: job.createdAt.toISOString(), event: 'created' },
+      { at: after.body.finishedAt, event: 'cancelled' },
+      { at: job.runAt.toISOString(), event: 'due' },
+    ]);
+    // A job enqueued without a delay shows no due entry.
+    const now = await jobs.enqueue('report.build', { n: 2 }, { priority: 'low' });
+    await jobs.cancel(now.id).catch(() => null);
+    const plain = await c.call('GET', `jobs/${now.id}`, { headers: VIEWER });
+    expect(plain.body.timeline.map((x: { event: string }) => x.event)).not.toContain('due');
   });
 });

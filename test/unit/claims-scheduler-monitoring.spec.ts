@@ -7,7 +7,10 @@ import { Test } from '@nestjs/testing';
 import { Cron, Interval, SchedulerRegistry, Timeout } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { MemoryJobStorage, UnoJobs, UnoJobsModule, UNO_JOBS, type AlertNotice, type UnoJobsOptions } from '../../lib/index.js';
+import {
+  Cron as UnoCron, Interval as UnoInterval, MemoryJobStorage, UnoJobs, UnoJobsModule, UNO_JOBS, type AlertNotice, type JobContext, type UnoJobsOptions,
+} from '../../lib/index.js';
+import { LoopDelay } from '../../lib/core/loop-delay.js';
 import { ManualClock, flushMicrotasks } from '../../lib/testing/index.js';
 import { METRIC_NAMES, UnoJobsMetrics } from '../../lib/prometheus.js';
 import { runUntil } from '../support/engine.js';
@@ -296,5 +299,138 @@ describe('docs/monitoring.md', () => {
     const gauge = Object.fromEntries((await values(METRIC_NAMES.queueJobs)).filter((v) => v.labels.queue === 'q').map((v) => [v.labels.state, v.value]));
     expect(gauge).toMatchObject({ cancelled: 2, waiting: 1 });
     expect(await values(METRIC_NAMES.processed)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+describe('docs/monitoring.md, worker health: heartbeatLagMs is also how late the last heartbeat ran', () => {
+  const realHistogram = LoopDelay.histogram;
+  afterEach(() => {
+    LoopDelay.histogram = realHistogram;
+  });
+
+  it('a registry save held 1500 ms makes the next heartbeat run 1500 ms late: heartbeatLagMs 1500 on an entry just saved, unhealthy over maxHeartbeatLagMs (default heartbeatMs)', async () => {
+    // A quiet event loop (p99 and max 5 ms): only the heartbeat lag can make the instance unhealthy.
+    LoopDelay.histogram = () => ({ enable: () => true, disable: () => true, reset: () => {}, percentile: () => 5e6, get max() { return 5e6; } });
+    const clock = new ManualClock(M0);
+    let hold = false;
+    const saves: number[] = [];
+    class SlowSaves extends MemoryJobStorage {
+      override async saveWorker(id: string, data: string): Promise<void> {
+        if (id === 'w') saves.push(clock.now() - M0);
+        if (id === 'w' && hold) {
+          hold = false;
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, 1500));
+        }
+        return super.saveWorker(id, data);
+      }
+    }
+    const storage = new SlowSaves({ clock });
+    const uno = plain(storage, clock, { worker: { enabled: false, id: 'w' }, monitoring: { heartbeatMs: 1000 } });
+    // A reader that allows 1500 ms: "more than", so the same entry is healthy to it.
+    const lenient = plain(storage, clock, { worker: { enabled: false, id: 'lenient' }, monitoring: { heartbeatMs: 1000, maxHeartbeatLagMs: 1500 } });
+    await uno.start(); // heartbeats at M0, M0 + 1 s, ...
+    const health = async (reader = uno) => (await reader.metrics.workers())!.find((w) => w.id === 'w')!.health;
+    await clock.advance(1000);
+    hold = true;
+    await clock.advance(1000); // the heartbeat of M0 + 2 s (due then, so 0 late) is saved at M0 + 3.5 s
+    await clock.advance(1500);
+    expect(saves).toEqual([0, 1000, 2000]);
+    expect(await health()).toMatchObject({ heartbeatLagMs: 0, healthy: true });
+    await clock.advance(999);
+    expect(saves).toEqual([0, 1000, 2000]);
+    expect(await health()).toMatchObject({ heartbeatLagMs: 0, healthy: true }); // saved 999 ms ago: not late by age
+    // Due at M0 + 3 s (1 s after the previous one ran), it runs at M0 + 4.5 s, one second after that save ended.
+    await clock.advance(1);
+    expect(saves).toEqual([0, 1000, 2000, 4500]);
+    // Saved just now (age 0): the 1500 ms is how late the heartbeat ran, not how old the entry is.
+    expect(await health()).toEqual({
+      loopDelayP99Ms: 5,
+      loopDelayMaxMs: 5,
+      heartbeatLagMs: 1500,
+      healthy: false,
+      problems: [
+        'its registry heartbeats are 1500 ms late (threshold 1000 ms): its event loop is held or the store is slow to ' +
+          'answer it. Check its CPU and the store, or raise monitoring.maxHeartbeatLagMs.',
+      ],
+    });
+    expect((await uno.metrics.unhealthyWorkers()).map((w) => w.id)).toEqual(['w']);
+    expect(await health(lenient)).toMatchObject({ heartbeatLagMs: 1500, healthy: true, problems: [] });
+    // The next heartbeat runs on time: healthy again.
+    await clock.advance(1000);
+    expect(saves).toEqual([0, 1000, 2000, 4500, 5500]);
+    expect(await health()).toMatchObject({ heartbeatLagMs: 0, healthy: true, problems: [] });
+    expect(await uno.metrics.unhealthyWorkers()).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+describe('docs/scheduler.md, options: backoff, timeout, queue and concurrency on @Cron / @Interval are task options', () => {
+  it('the decorators hand them to the task the method becomes, and a firing runs with them', async () => {
+    @Injectable()
+    class Reports {
+      readonly signals: AbortSignal[] = [];
+      running = 0;
+      most = 0;
+      release = () => {};
+      private readonly held = new Promise<void>((resolve) => (this.release = resolve));
+      @UnoCron('*/10 * * * * *', { name: 'reports.nightly', backoff: { type: 'fixed', delay: 7000 }, timeout: 3000, queue: 'reports', concurrency: 2, attempts: 2 })
+      nightly(_payload: unknown, ctx: JobContext) {
+        this.signals.push(ctx.signal);
+        return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      }
+      @UnoInterval(3_600_000, { name: 'reports.sweep', backoff: { type: 'exponential', delay: 100, maxDelay: 800 }, timeout: 60_000, queue: 'sweeps', concurrency: 3 })
+      async sweep() {
+        this.most = Math.max(this.most, ++this.running);
+        await this.held;
+        this.running--;
+      }
+    }
+    const clock = new ManualClock(T0 + 100);
+    const ref = await Test.createTestingModule({
+      imports: [UnoJobsModule.forRoot({ clock, worker: { pollIntervalMs: 100 } })],
+      providers: [Reports],
+    }).compile();
+    apps.push(ref);
+    await ref.init();
+    const uno = ref.get<UnoJobs>(UNO_JOBS);
+    expect((await uno.scheduler.list()).map((s) => [s.name, s.task, s.source])).toEqual([
+      ['reports.nightly', 'reports.nightly', 'decorator'],
+      ['reports.sweep', 'reports.sweep', 'decorator'],
+    ]);
+    expect(uno.task('reports.nightly')).toMatchObject({
+      queue: 'reports', concurrency: 2, timeout: 3000, backoff: { type: 'fixed', delay: 7000 }, attempts: 2, owner: 'Reports.nightly',
+    });
+    expect(uno.task('reports.sweep')).toMatchObject({
+      queue: 'sweeps', concurrency: 3, timeout: 60_000, backoff: { type: 'exponential', delay: 100, maxDelay: 800 }, owner: 'Reports.sweep',
+    });
+
+    const service = ref.get(Reports);
+    // concurrency 3 caps the task, not its queue (10 slots by default): five firings of the interval, three at a time.
+    expect(uno.workers.concurrency()).toMatchObject({ sweeps: 10 });
+    const sweeps = await Promise.all([1, 2, 3, 4, 5].map(() => uno.scheduler.trigger('reports.sweep')));
+    expect(sweeps.map((j) => j.queue)).toEqual(['sweeps', 'sweeps', 'sweeps', 'sweeps', 'sweeps']);
+    for (let i = 0; i < 20; i++) await clock.advance(100);
+    expect([service.running, service.most]).toEqual([3, 3]);
+    service.release();
+    for (let i = 0; i < 50 && (await uno.queue.counts('sweeps')).completed < 5; i++) await clock.advance(100);
+    expect((await uno.queue.counts('sweeps')).completed).toBe(5);
+    expect(service.most).toBe(3);
+
+    // The tick of T0 + 10 s: a job of queue "reports", aborted after 3 s, retried 7 s after its failure.
+    await clock.setTime(T0 + 10_000);
+    for (let i = 0; i < 50 && service.signals.length === 0; i++) await clock.advance(10);
+    expect(service.signals).toHaveLength(1);
+    const id = `sched:reports.nightly:${T0 + 10_000}`;
+    const startedAt = (await uno.queue.getJob(id))!.startedAt!.getTime();
+    await clock.setTime(startedAt + 2999);
+    expect(service.signals[0]!.aborted).toBe(false);
+    await clock.advance(1);
+    expect(service.signals[0]!.aborted).toBe(true);
+    for (let i = 0; i < 50 && (await uno.queue.getJob(id))!.state === 'active'; i++) await flushMicrotasks(5);
+    const retrying = (await uno.queue.getJob(id))!;
+    expect(retrying).toMatchObject({ queue: 'reports', state: 'scheduled', attempt: 1 });
+    expect(retrying.errors.map((e) => [e.name, e.message])).toEqual([['JobTimeoutError', 'The attempt exceeded its timeout of 3000 ms and was aborted.']]);
+    expect(retrying.runAt.getTime() - Date.parse(retrying.errors[0]!.at)).toBe(7000); // nothing left running
   });
 });

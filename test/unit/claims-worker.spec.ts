@@ -5,7 +5,7 @@
  * instances' slots averaged over the live instances. Memory store and manual clock.
  */
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { ConfigurationError, UnoJobs, type JobContext } from '../../lib/index.js';
+import { ConfigurationError, UnoJobs, type JobContext, type JobError } from '../../lib/index.js';
 import type { ClaimRequest, Lease } from '../../lib/contract/job-storage.js';
 import { ManualClock } from '../../lib/contract/clock.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
@@ -223,5 +223,101 @@ describe('docs/scaling.md', () => {
     // (1 + 3) slots / 2 live instances = 2 slots each, over a mean run time of 1 s.
     expect(s.capacityPerInstance).toBe(2);
     expect(await large.uno.metrics.suggestedInstances('q')).toEqual(s);
+  });
+});
+
+describe('docs/scaling.md, suggested instances: the 5-minute enqueue rate and the mean run time of the last 15 minutes', () => {
+  const MIN = 60_000;
+  /** The figures' rounding (4 decimals). */
+  const r = (x: number) => Math.round(x * 10_000) / 10_000;
+
+  it('arrivals are the enqueue rate of the current minute bucket and the four before it: an enqueue leaves it once its minute is five buckets old', async () => {
+    const e = engine({ worker: { enabled: false }, monitoring: { flushIntervalMs: 1000 } });
+    e.uno.register('t', () => null, { queue: 'q' });
+    await e.uno.start();
+    // Due in a day: scheduled, not waiting, so the backlog adds nothing to the demand.
+    const enqueue = (n: number) => e.queue.enqueueMany(Array.from({ length: n }, () => ({ task: 't', payload: {}, options: { delay: 24 * 60 * MIN } })));
+    await enqueue(3); // T0: the first instant of the minute bucket T0
+    await e.clock.setTime(T0 + MIN - 1);
+    await enqueue(3); // its last instant
+    await e.clock.setTime(T0 + MIN);
+    await enqueue(6); // the bucket T0 + 1 min
+    const read = async (at: number) => {
+      await e.clock.setTime(at);
+      const [summary, s] = [await e.uno.metrics.summary({ queue: 'q' }), await e.uno.metrics.suggestedInstances('q')];
+      expect(summary.counts!.waiting).toBe(0);
+      return [summary.totals['5m'].enqueued, s.demandPerSecond];
+    };
+    expect(await read(T0 + 4 * MIN)).toEqual([12, r(12 / 240)]); // window T0 .. now: 240 s
+    expect(await read(T0 + 5 * MIN - 1)).toEqual([12, r(12 / 299.999)]); // the first three, 5 min less 1 ms old: in
+    // The window starts at T0 + 1 min: the whole bucket T0 left it (the first three 5 min old, the next three 4 min).
+    expect(await read(T0 + 5 * MIN)).toEqual([6, r(6 / 240)]);
+    expect(await read(T0 + 6 * MIN - 1)).toEqual([6, r(6 / 299.999)]);
+    expect(await read(T0 + 6 * MIN)).toEqual([0, 0]);
+  });
+
+  it('capacity uses the mean run time of the current minute bucket and the fourteen before it: a run leaves it once its minute is fifteen buckets old', async () => {
+    const e = engine({ worker: { concurrency: 1, pollIntervalMs: 10_000 }, monitoring: { flushIntervalMs: 1000 } });
+    e.uno.register('sleep', (ms: number) => new Promise<void>((resolve) => e.clock.setTimeout(resolve, ms)), { queue: 'q' });
+    await e.uno.start();
+    await e.queue.enqueue('sleep', 10_000); // runs T0 .. T0 + 10 s: minute bucket T0
+    await e.clock.setTime(T0 + MIN);
+    await e.queue.enqueue('sleep', 2000); // runs T0 + 1 min .. + 2 s: bucket T0 + 1 min
+    await e.clock.advance(5000);
+    expect((await e.queue.counts('q')).completed).toBe(2);
+    const read = async (at: number) => {
+      await e.clock.setTime(at);
+      const [summary, s] = [await e.uno.metrics.summary({ queue: 'q' }), await e.uno.metrics.suggestedInstances('q')];
+      expect(s.live).toBe(1);
+      const p = summary.processingMs;
+      return [p && [p.count, p.mean], s.capacityPerInstance];
+    };
+    // One slot over the mean run time.
+    expect(await read(T0 + 14 * MIN)).toEqual([[2, 6000], r(1000 / 6000)]);
+    expect(await read(T0 + 15 * MIN - 1)).toEqual([[2, 6000], r(1000 / 6000)]); // the 10 s run, 14 min 50 s old: in
+    expect(await read(T0 + 15 * MIN)).toEqual([[1, 2000], r(1000 / 2000)]); // its bucket T0 left the window
+    expect(await read(T0 + 16 * MIN - 1)).toEqual([[1, 2000], r(1000 / 2000)]);
+    expect(await read(T0 + 16 * MIN)).toEqual([null, null]); // no run left: capacity unknown
+  });
+});
+
+describe('docs/worker.md, maxStalls: the message of a job given up for stalling', () => {
+  it('JobStalledError says the handler probably crashes the process (out of memory, a native crash, process.exit) or blocks the event loop past the lease', async () => {
+    const e = engine({ worker: { pollIntervalMs: 100 }, monitoring: { enabled: false } });
+    const ran: string[] = [];
+    e.uno.register('poison', () => void ran.push('poison'));
+    e.uno.register('strict', () => void ran.push('strict'), { maxStalls: 0 });
+    /** A job whose worker died `stalls` times while running it: claimed as started, lease expired, put back. */
+    const stalled = async (task: string, stalls: number) => {
+      const job = await e.queue.enqueue(task, null);
+      for (let i = 0; i < stalls; i++) {
+        await e.storage.claim({ queue: 'default', limit: 1, leaseMs: 100, workerId: `dead-${task}-${i}`, startNow: 1, taskLimits: { poison: task === 'poison' ? 1 : 0, strict: task === 'strict' ? 1 : 0 } });
+        await e.clock.advance(200);
+        expect(await e.storage.recoverExpired()).toEqual({ recovered: 1, stalled: 1 });
+      }
+      return job;
+    };
+    const poison = await stalled('poison', 2); // default maxStalls 1
+    const strict = await stalled('strict', 1); // maxStalls 0
+    const failed: JobError[] = [];
+    e.uno.events.on('job:failed', ({ error }) => void failed.push(error));
+    await e.uno.start();
+    await runUntil(async () => (await e.queue.counts()).failed === 2);
+    const message = (id: string, stalls: string, maxStalls: number) =>
+      `Job "${id}" was given up: its worker died ${stalls} while running it (maxStalls ${maxStalls}). Its handler probably ` +
+      'crashes the process (out of memory, a native crash, process.exit) or blocks the event loop past the lease. Fix the ' +
+      'handler, or raise maxStalls / worker.leaseMs, then retry the job.';
+    expect(ran).toEqual([]);
+    expect(failed.map((f) => [f.name, f.message]).sort()).toEqual([
+      ['JobStalledError', message(poison.id, '2 times', 1)],
+      ['JobStalledError', message(strict.id, '1 time', 0)],
+    ].sort());
+    // Stored after one record per stall: the job's last error.
+    for (const [job, deaths, stalls, maxStalls] of [[poison, 2, '2 times', 1], [strict, 1, '1 time', 0]] as const) {
+      const stored = (await e.queue.getJob(job.id))!;
+      expect(stored.state).toBe('failed');
+      expect(stored.errors).toHaveLength(deaths + 1);
+      expect(stored.errors.at(-1)).toMatchObject({ name: 'JobStalledError', message: message(job.id, stalls, maxStalls) });
+    }
   });
 });
