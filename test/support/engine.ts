@@ -14,6 +14,38 @@ export function createEngine(options: Partial<UnoJobsOptions> = {}) {
   return { uno, clock, storage, queue: uno.queue };
 }
 
+/**
+ * Engines and gates of one test file, cleaned up after each test: call at the file's top level. `engine(options)` is
+ * {@link createEngine} on a manual clock starting at `start` (unless the options bring one); after each test every gate
+ * handed out by `gate()` is opened, then every engine is stopped, its manual clock moved on meanwhile so a shutdown
+ * grace on it passes.
+ */
+export function enginesOfTest(start?: number) {
+  const engines: ReturnType<typeof createEngine>[] = [];
+  const gates: (() => void)[] = [];
+  afterEach(async () => {
+    for (const open of gates.splice(0)) open();
+    let stopped = false;
+    const clocks = [...new Set(engines.map((e) => e.clock))];
+    const stopping = Promise.all(engines.splice(0).map(({ uno }) => uno.stop(0))).then(() => (stopped = true));
+    for (let i = 0; i < 100 && !stopped; i++) await Promise.all([flushMicrotasks(5), ...clocks.map((c) => c.advance(1000))]);
+    await stopping;
+  });
+  return {
+    engine(options: Partial<UnoJobsOptions> = {}) {
+      const e = createEngine({ ...(start === undefined ? {} : { clock: new ManualClock(start) }), ...options });
+      engines.push(e);
+      return e;
+    },
+    /** A promise a handler waits on, opened after the test at the latest. */
+    gate() {
+      const d = deferred();
+      gates.push(d.resolve);
+      return d;
+    },
+  };
+}
+
 /** A promise with its resolve function exposed: lets a test decide when a handler finishes. */
 export function deferred<T = void>() {
   let resolve!: (value: T) => void;

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { ConfigurationError, InvalidJobError, JobQueue, MemoryJobStorage, Scheduler, UnoJobs, type BatchItem } from '../../lib/index.js';
+import { ConfigurationError, InvalidJobError, JobQueue, MemoryJobStorage, Scheduler, type BatchItem } from '../../lib/index.js';
 import { Registry } from 'prom-client';
 import { UnoJobsMetrics } from '../../lib/prometheus.js';
 import { MAX_DELAY_MS } from '../../lib/core/limits.js';
-import { createEngine, deferred, prefetchTimer, runUntil } from '../support/engine.js';
+import { createEngine, enginesOfTest, prefetchTimer, runUntil } from '../support/engine.js';
 import type { NewJob } from '../../lib/contract/job.js';
 import type { ClaimFlow, ClaimRequest, JobStorage } from '../../lib/contract/job-storage.js';
 import { messages } from '../../lib/contract/errors.js';
@@ -230,26 +230,8 @@ describe.each(storeCases('claims'))('on $name', (store: StoreCase) => {
 // Further claims of docs/flow-control.md and docs/admin.md (engine on the memory store with a manual clock; the admin
 // API on a real Express app).
 
-const engines: UnoJobs[] = [];
-const openGates: (() => void)[] = [];
-afterEach(async () => {
-  for (const open of openGates.splice(0)) open();
-  for (const uno of engines.splice(0)) await uno.stop(0);
-});
+const { engine: engineOf, gate: gateOf } = enginesOfTest();
 
-/** An engine on a fresh memory store and manual clock, stopped after the test. */
-function engineOf(options: Parameters<typeof createEngine>[0] = {}) {
-  const e = createEngine(options);
-  engines.push(e.uno);
-  return e;
-}
-
-/** A promise the test opens; opened after the test whatever happens. */
-function gateOf() {
-  const d = deferred();
-  openGates.push(d.resolve);
-  return d;
-}
 
 describe('docs/flow-control.md: "jobId and the dedupe modes are refused in a flow"', () => {
   const modes: [string, object][] = [

@@ -4,7 +4,7 @@
  * their process, what a stored subscription leaves to the worker, enqueueMany's single store call, and a queue no
  * worker serves. Memory store, manual clock.
  */
-import { describe, it, expect, afterEach } from '@jest/globals';
+import { describe, it, expect } from '@jest/globals';
 import {
   defineTask,
   JobFailedError,
@@ -13,20 +13,11 @@ import {
   type JobContext,
   type JobEventMap,
   type Subscription,
-  type UnoJobsOptions,
 } from '../../lib/index.js';
 import { flushMicrotasks, ManualClock } from '../../lib/testing/index.js';
-import { createEngine, deferred, runUntil } from '../support/engine.js';
+import { enginesOfTest, deferred, runUntil } from '../support/engine.js';
 
-const engines: ReturnType<typeof createEngine>[] = [];
-function engine(options: Partial<UnoJobsOptions> = {}) {
-  const env = createEngine(options);
-  engines.push(env);
-  return env;
-}
-afterEach(async () => {
-  for (const env of engines.splice(0)) await env.uno.stop(0);
-});
+const { engine } = enginesOfTest();
 
 /** A handler that waits for its signal and fails with its reason (it honours cancel and timeout). */
 const untilAborted = (_p: unknown, ctx: JobContext) =>

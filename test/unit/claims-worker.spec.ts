@@ -11,36 +11,14 @@ import { ManualClock } from '../../lib/contract/clock.js';
 import { MemoryJobStorage } from '../../lib/storage/memory/memory.storage.js';
 import { flushMicrotasks } from '../../lib/testing/index.js';
 import { LoopDelay } from '../../lib/core/loop-delay.js';
-import { createEngine, deferred, runUntil } from '../support/engine.js';
+import { enginesOfTest, runUntil } from '../support/engine.js';
 
 const T0 = Date.UTC(2026, 10, 30, 0, 0, 0);
-const engines: { uno: UnoJobs; clock: ManualClock }[] = [];
-const gates: (() => void)[] = [];
 const realHistogram = LoopDelay.histogram;
-afterEach(async () => {
+afterEach(() => {
   LoopDelay.histogram = realHistogram;
-  for (const open of gates.splice(0)) open();
-  // The shutdown grace runs on the manual clock: move it until every engine has stopped.
-  let stopped = false;
-  const clocks = [...new Set(engines.map((e) => e.clock))];
-  const stopping = Promise.all(engines.splice(0).map(({ uno }) => uno.stop(0))).then(() => (stopped = true));
-  for (let i = 0; i < 100 && !stopped; i++) await Promise.all([flushMicrotasks(5), ...clocks.map((c) => c.advance(1000))]);
-  await stopping;
 });
-
-/** An engine on a fresh memory store and manual clock (unless given), stopped after the test. */
-function engine(options: Parameters<typeof createEngine>[0] = {}) {
-  const e = createEngine({ clock: new ManualClock(T0), ...options });
-  engines.push({ uno: e.uno, clock: e.clock });
-  return e;
-}
-
-/** A gate a handler waits on, opened after the test at the latest. */
-function gate() {
-  const d = deferred();
-  gates.push(d.resolve);
-  return d;
-}
+const { engine, gate } = enginesOfTest(T0);
 
 describe('docs/worker.md, Concurrency: with prefetch 0 the worker never holds a job it cannot start', () => {
   it('a task at its cap is left waiting in the store: each claim caps it at its limit less its running jobs, and other tasks still run', async () => {
