@@ -1,10 +1,10 @@
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { describe, it, expect } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { UnoJobs } from '../../lib/index.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { newJob, waitFor } from '../../lib/testing/index.js';
-import { dropTables } from '../support/sql-tables.js';
+import { migratedTables } from '../support/sql-tables.js';
 
 // Connections killed under the store (pg_terminate_backend): no job is lost, no lease outlives its expiry, and the
 // store keeps working on fresh connections (the pool replaces dead ones, LISTEN reconnects).
@@ -18,17 +18,7 @@ const admin = new DataSource(PG);
 const terminateAll = async (): Promise<number> =>
   ((await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [app])) as unknown[]).length;
 
-beforeAll(async () => {
-  await admin.initialize();
-  const setup = new TypeormJobStorage({ dataSource: admin, tablePrefix: prefix, runMigrations: true });
-  await setup.init();
-  await setup.close();
-});
-
-afterAll(async () => {
-  await dropTables(admin, prefix);
-  await admin.destroy();
-});
+migratedTables(admin, prefix);
 
 /** A store of its own connections (named `app`, so terminateAll reaches them) on an emptied table, closed after `fn`. */
 async function withStore(fn: (store: TypeormJobStorage) => Promise<void>): Promise<void> {

@@ -110,6 +110,26 @@ export class FaultProxy {
   }
 
   /**
+   * Reset the connection of the next request whose bytes contain `marker`, `afterMs` after forwarding it, whether or
+   * not the server has answered (anything it answers meanwhile is discarded): the client's connection dies while the
+   * server may still be running the request. Resolves once the connection was reset.
+   */
+  resetAfterRequest(marker: string | Buffer, afterMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.disarmed = () => resolve();
+      this.onRequest = (link, chunk) => {
+        if (!chunk.includes(marker)) return;
+        this.onRequest = this.disarmed = null;
+        link.dropping = true;
+        setTimeout(() => {
+          this.drop(link);
+          resolve();
+        }, afterMs);
+      };
+    });
+  }
+
+  /**
    * Redis only: forward requests one at a time until one contains `marker`, then forward nothing more from that
    * connection (the server answers the requests it got; the ones after wait here until {@link cut} throws them away).
    * A client that pipelines several commands is thereby cut off between two of them. Once: other connections, and

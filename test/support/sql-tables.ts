@@ -1,3 +1,7 @@
+import { beforeAll, afterAll } from '@jest/globals';
+import type { DataSource } from 'typeorm';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+
 /** What runs SQL for {@link dropTables}: a TypeORM DataSource (any of the three databases) or a node-postgres client. */
 export interface SqlHandle {
   query(sql: string, params?: unknown[]): Promise<unknown>;
@@ -27,4 +31,21 @@ export async function dropTables(db: SqlHandle, prefix: string): Promise<void> {
   for (const { name } of await rows(FIND[dialect], [`${prefix.replace(/[\\%_]/g, '\\$&')}%`])) {
     await db.query(`DROP TABLE IF EXISTS ${quote}${name}${quote}`);
   }
+}
+
+/**
+ * A spec file's tables under `prefix`, through `admin` (a DataSource not yet initialised): before the file's tests,
+ * connect and run the store's migrations; after them, drop the tables and disconnect. Call at the top level of a spec.
+ */
+export function migratedTables(admin: DataSource, prefix: string): void {
+  beforeAll(async () => {
+    await admin.initialize();
+    const setup = new TypeormJobStorage({ dataSource: admin, tablePrefix: prefix, runMigrations: true });
+    await setup.init();
+    await setup.close();
+  });
+  afterAll(async () => {
+    await dropTables(admin, prefix);
+    await admin.destroy();
+  });
 }

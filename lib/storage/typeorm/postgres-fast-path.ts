@@ -101,15 +101,21 @@ export class PgFastPath {
     if (priorities) params.push(req.priorities!.map(priorityLevel));
     // Tried again on a lost connection, like any statement. A claim may have committed before its connection died,
     // and every try uses the same token: a retry first looks up what an earlier try took, and returns those jobs rather
-    // than orphaning them; it claims again only when it finds none.
+    // than orphaning them; it claims again only when it finds none. The connection may also have died while the server
+    // still ran the claim (waiting for a lock, or committing): its process would commit the batch after the look-up
+    // found nothing, and the batch would wait for its lease. So the retry first ends that process, if it still runs
+    // the claim, and waits for it to exit (docs/reliability.md).
     let retried = false;
+    let backend: number | null = null;
     const got = await onLostConnection(async (): Promise<{ mine: Rows } | { rows: Rows }> => {
       if (retried) {
+        // Failing to end it (a pooler's made-up process id, no privilege) leaves the look-up as it was before.
+        if (backend !== null) await this.runner.endBackend(backend, q.text).catch(() => false);
         const mine = await this.runner.raw(claimedBySql(this.t, '$1', '$2'), tokenRange(token), undefined, false);
         if (mine.length) return { mine };
       }
       retried = true;
-      return { rows: await this.runner.raw(q.text, params, q.name, false, NUMBERS) };
+      return { rows: await this.runner.rawOnBackend(q.text, params, q.name, NUMBERS, (pid) => (backend = pid)) };
     });
     if ('mine' in got) return claimedRows(got.mine);
     const { rows } = got;

@@ -14,9 +14,11 @@ export interface PgPool {
   connect(callback: (error: Error | undefined, client: PgPoolClient) => void): void;
 }
 interface PgPoolClient {
+  /** The server process of this connection (node-postgres reads it from the server's BackendKeyData). */
+  readonly processID?: number | null;
   on(event: 'error', fn: (error: Error) => void): unknown;
   removeListener(event: 'error', fn: (error: Error) => void): unknown;
-  query(config: { text: string; values?: unknown[]; name?: string } | string): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  query(config: { text: string; values?: unknown[]; name?: string; types?: PgTypes } | string): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   release(destroy?: boolean | Error): void;
 }
 
@@ -190,21 +192,66 @@ export class PgRunner implements SqlRunner {
     return this.raw(toDollar(sql), params);
   }
 
+  /**
+   * {@link raw} once (no retry), on a connection checked out for it, first telling `backend` which server process
+   * runs it. When the connection dies under the statement, that process may still be running it; the caller can end
+   * it with {@link endBackend} before it looks at what the statement did.
+   */
+  async rawOnBackend(text: string, values: unknown[], name: string, types: PgTypes, backend: (pid: number | null) => void): Promise<Rows> {
+    let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    const client = await this.checkout(onError);
+    backend(client.processID ?? null);
+    try {
+      const result = await client.query({ name, text, values, types });
+      return rows(result.rows, result.rowCount);
+    } catch (error) {
+      // As the pool's own query() does: a connection whose statement failed is not reused.
+      broken ??= error as Error;
+      throw error;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken ?? false);
+    }
+  }
+
+  /**
+   * End server process `pid` if it still runs `statement` for this role, and wait for it to exit (up to 2 s): what
+   * it ran has then committed or rolled back, and nothing more of it can land. True when it ended it. A process that
+   * has exited already, runs something else or belongs to another role is left alone (false), as are the made-up
+   * ids of a connection pooler. The comparison allows for `pg_stat_activity` cutting long statements short.
+   */
+  async endBackend(pid: number, statement: string): Promise<boolean> {
+    const [row] = await this.raw(
+      `SELECT pg_terminate_backend(pid, 2000) AS ended FROM pg_stat_activity
+       WHERE pid = $1 AND usename = current_user AND pid <> pg_backend_pid() AND query <> '' AND left($2::text, length(query)) = query`,
+      [pid, statement],
+    );
+    return row?.ended === true;
+  }
+
+  /**
+   * A pooled connection with `onError` listening (remove it before release). A checked-out client has no
+   * error listener of the pool's: without ours, a connection dying between two statements would be an unhandled
+   * 'error' event and crash the process. It is attached inside the pool's callback, synchronously: a backend killed
+   * right after connecting can deliver its error in the same socket read that completed the connection, before any
+   * promise continuation would run.
+   */
+  private checkout(onError: (error: Error) => void): Promise<PgPoolClient> {
+    return new Promise((resolve, reject) =>
+      this.pool.connect((error, c) => {
+        if (error) return reject(error);
+        c.on('error', onError);
+        resolve(c);
+      }),
+    );
+  }
+
   tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {
       let broken: Error | undefined;
       const onError = (error: Error) => (broken = error);
-      // A checked-out client has no error listener of the pool's: without ours, a connection dying between two
-      // statements would be an unhandled 'error' event and crash the process. It is attached inside the pool's
-      // callback, synchronously: a backend killed right after connecting can deliver its error in the same socket
-      // read that completed the connection, before any promise continuation would run.
-      const client = await new Promise<PgPoolClient>((resolve, reject) =>
-        this.pool.connect((error, c) => {
-          if (error) return reject(error);
-          c.on('error', onError);
-          resolve(c);
-        }),
-      );
+      const client = await this.checkout(onError);
       try {
         await client.query('BEGIN');
         const result = await drive(make(), async (s) => {
