@@ -17,6 +17,11 @@
  * With `UNO_CALLGRIND_KEEP=1` the dumps are kept and their folder printed, for `callgrind_annotate <dump>`.
  * `UNO_REDIS_ARGS` adds settings to the server's command line, e.g. `"--hash-max-listpack-entries 128"` (the server
  * here otherwise runs with Redis' defaults).
+ * `UNO_CACHE_SIM=1` also simulates the caches (callgrind's `--cache-sim=yes`, a model of this machine's first and last
+ * level caches): each line then adds the data reads and writes per job and their misses in each level
+ * (`D1mr`, `D1mw`, `DLmr`, `DLmw`), and the instruction fetch misses (`I1mr`, `ILmr`); `UNO_CACHE_LL=2097152,16,64`
+ * models a last-level cache of that size, associativity and line instead. `UNO_STEPS=insert,bee-queue-bulk`
+ * counts only the steps named (the others do not run).
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -38,7 +43,9 @@ const batch = Number(b);
 
 const dir = await mkdtemp(join(tmpdir(), 'uno-callgrind-'));
 const port = await sparePort();
-const valgrind = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`,
+const cacheSim = process.env.UNO_CACHE_SIM ? ['--cache-sim=yes', ...(process.env.UNO_CACHE_LL ? [`--LL=${process.env.UNO_CACHE_LL}`] : [])] : [];
+const steps = process.env.UNO_STEPS ? new Set(process.env.UNO_STEPS.split(',')) : null;
+const valgrind = spawn('valgrind', ['--tool=callgrind', ...cacheSim, '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`,
   'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no', ...(process.env.UNO_REDIS_ARGS ?? '').split(' ').filter(Boolean)],
   { stdio: 'ignore' });
 const control = (...args: string[]) => run('callgrind_control', [...args, String(valgrind.pid)]);
@@ -57,6 +64,7 @@ try {
   let dumps = 0;
   /** Count Redis' instructions while `step` runs, then dump and reset the counters. */
   const counted = async (name: string, count: number, step: () => Promise<void>) => {
+    if (steps && !steps.has(name)) return;
     await control('-i', 'on');
     await step();
     await control('-i', 'off');
@@ -64,8 +72,12 @@ try {
     dumps++;
     const file = (await readdir(dir)).find((f) => f.endsWith(`.${dumps}`));
     const text = await readFile(join(dir, file!), 'utf8');
-    const total = Number(/^totals: (\d+)/m.exec(text)![1]);
-    console.log(JSON.stringify({ step: name, jobs: count, instructions_per_job: Math.round(total / count) }));
+    // `events: Ir ...` names the columns of `totals:` (Ir alone without the cache simulation).
+    const events = /^events: (.*)$/m.exec(text)![1]!.trim().split(/\s+/);
+    const totals = /^totals: (.*)$/m.exec(text)![1]!.trim().split(/\s+/).map(Number);
+    const perJob = (k: number) => Math.round((totals[k] ?? 0) / count);
+    const extra = Object.fromEntries(events.slice(1).map((event, k) => [event, perJob(k + 1)]));
+    console.log(JSON.stringify({ step: name, jobs: count, instructions_per_job: perJob(0), ...extra }));
   };
   // A few jobs through every step first, uncounted: scripts loaded and compiled, keys created.
   const none = { maxAgeMs: 1e12, maxCount: 0 };
