@@ -124,6 +124,7 @@ export async function lostClaimReply(
 ): Promise<FaultFigures & { orphaned: number }> {
   const { proxy, workers, storage, leaseMs } = rig;
   const recoveredBefore = workers.of('recovered').length;
+  const errorsBefore = workers.of('error').length;
   let ids: string[] = [];
   let cut = 0;
   // The reply lost may be an idle worker's poll that claimed nothing, and the batch's claim may then slip through
@@ -147,8 +148,15 @@ export async function lostClaimReply(
   // Recovery would have needed the lease to run out, and then a maintenance round: give it that long to show up.
   await sleep(leaseMs + 1000);
 
-  const orphaned = workers.of('recovered').slice(recoveredBefore).reduce((sum, r) => sum + r.count!, 0);
-  expect(orphaned).toBe(0);
+  const recovered = workers.of('recovered').slice(recoveredBefore);
+  const orphaned = recovered.reduce((sum, r) => sum + r.count!, 0);
+  // When jobs were orphaned, the failure shows the recoveries and what the workers reported as errors (a claim retry
+  // that threw, say), with times relative to the lost reply.
+  expect(orphaned === 0 ? 0 : {
+    orphaned,
+    recovered: recovered.map(({ from, at, count, stalled }) => ({ from, at: at - cut, count, stalled })),
+    errors: workers.of('error').slice(errorsBefore).map(({ from, at, message }) => ({ from, at: at - cut, message })),
+  }).toBe(0);
   const runs = workers.runs();
   for (const id of ids) {
     const job = (await storage.get(id))!;
