@@ -1,11 +1,11 @@
-import { describe, it, beforeEach, afterEach, beforeAll, afterAll, expect } from '@jest/globals';
+import { describe, it, beforeEach, afterEach, expect } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { describeJobStorage, newJob } from '../../lib/testing/conformance.js';
 import { ConfigurationError } from '../../lib/contract/errors.js';
 import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
 import { tableNames } from '../../lib/storage/typeorm/schema.js';
-import { dropTables } from './sql-tables.js';
+import { migratedTables } from './sql-tables.js';
 
 /**
  * Runs the shared conformance suite on a SQL server with one table prefix for the file (the `test` database is shared
@@ -15,19 +15,8 @@ import { dropTables } from './sql-tables.js';
 export function sqlConformance(name: string, options: DataSourceOptions, tag: string) {
   const prefix = `c4${tag}_${randomBytes(4).toString('hex')}_`;
   const { migrations: _ledger, ...tables } = tableNames(prefix);
-  let ds: DataSource;
-
-  beforeAll(async () => {
-    ds = await new DataSource(options).initialize();
-    const setup = new TypeormJobStorage({ dataSource: ds, tablePrefix: prefix, runMigrations: true });
-    await setup.init();
-    await setup.close();
-  });
-
-  afterAll(async () => {
-    await dropTables(ds, prefix);
-    await ds.destroy();
-  });
+  const ds = new DataSource(options);
+  migratedTables(ds, prefix);
 
   describeJobStorage(
     name,
