@@ -8,7 +8,7 @@
  *
  * Prints one JSON line per phase (`idle`, `noisy`): `{ backend, phase, backlog, quiet, concurrency, groupConcurrency,
  * handlerMs, p50_ms, p99_ms, max_ms, noisy_done }`, then `{ ratio_p99 }` (noisy p99 / idle p99). Used for
- * docs/benchmarks.md. Throughput with groups unused is measured by the usual suites (`run.js`), before and after.
+ * docs/benchmark-log.md. Throughput with groups unused is measured by the usual suites (`run.js`), before and after.
  */
 import { UnoJobs } from '../lib/index.js';
 import { openStore, removeStore } from './stores.js';

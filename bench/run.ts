@@ -363,7 +363,7 @@ async function processMulti(adapter: BenchAdapter, name: string, n: number, conc
     // Children report the epoch time (timeOrigin + now, sub-millisecond) of their first job's start, then how many
     // jobs they have started. The store is polled only once they have started every job, as in processLocal: a count
     // every 10 ms all through the run taxed the database that the workers share, and not alike for every library
-    // (a count took Uno's wider table of kept rows 20 ms, graphile-worker's 3 ms; docs/benchmarks.md).
+    // (a count took Uno's wider table of kept rows 20 ms, graphile-worker's 3 ms; docs/benchmark-log.md).
     const firsts: number[] = [];
     const started = children.map(() => 0);
     children.forEach((child, k) =>

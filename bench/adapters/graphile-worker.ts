@@ -12,7 +12,7 @@ const quiet = new Logger(() => (level, message) => {
  * graphile-worker in its own schema, a fresh one for each scenario (`reset`), as Uno's tables and pg-boss's queue
  * are: a table that earlier scenarios filled and emptied runs at a speed of its own (graphile-worker-batched
  * processed 39,000 jobs/s at c=1 in its first repetition on one schema and 11,500 in its fifth, and took bulk inserts
- * faster there; docs/benchmarks.md). `batched: false` runs its defaults; `batched: true`
+ * faster there; docs/benchmark-log.md). `batched: false` runs its defaults; `batched: true`
  * uses the batching options of its performance page (https://worker.graphile.org/docs/performance):
  * `localQueue: { size: 500 }`, `completeJobBatchDelay: 0`, `failJobBatchDelay: 0`.
  */

@@ -6,7 +6,7 @@ import { randomFillSync } from 'node:crypto';
  * Why not a random (version 4) UUID: every SQL store keeps jobs in a unique index on `id`, and every insert, claim
  * and completion writes an entry there. Random ids land on random pages of that index; ids that start with the time
  * land on its newest pages, which stay in cache. On PostgreSQL a batch of 1,000 inserts cost the server 8.6 ms
- * instead of 10.2 (docs/benchmarks.md). The random rest (74 bits, from the CSPRNG) keeps ids unguessable and unique
+ * instead of 10.2 (docs/benchmark-log.md). The random rest (74 bits, from the CSPRNG) keeps ids unguessable and unique
  * across processes.
  *
  * Why written byte by byte into one buffer: `randomUUID()` builds its string from twenty concatenations, about 600

@@ -32,7 +32,7 @@ export interface Markable {
  *
  * Why the sweep walks the attempts the pool holds instead of a list of its own: an entry per started job (set at
  * start, deleted at return) was most of what a short job left for the collector to copy at 20,000 jobs a second
- * (docs/benchmarks.md), for a sweep that at most looks at the attempts held, every {@link START_MARK_DELAY_MS}.
+ * (docs/benchmark-log.md), for a sweep that at most looks at the attempts held, every {@link START_MARK_DELAY_MS}.
  */
 export class StartMarks {
   private timer: TimerHandle | null = null;

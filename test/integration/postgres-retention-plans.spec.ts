@@ -87,7 +87,7 @@ describe('PostgreSQL retention and list plans read indexes, never the whole tabl
 
   it('without statistics the count walk still reads the index in order: the cut and step transactions turn sorting off', async () => {
     // As the bench and CI servers leave a table (autovacuum off, never analysed): the planner guesses a dozen
-    // completed jobs and, left alone, sorts all of them after a bitmap scan, 3.5x the index walk (docs/benchmarks.md).
+    // completed jobs and, left alone, sorts all of them after a bitmap scan, 3.5x the index walk (docs/benchmark-log.md).
     const p2 = `${prefix}nostats_`;
     const t2 = tableNames(p2);
     const store = new TypeormJobStorage({ dataSource: ds, tablePrefix: p2, runMigrations: true, listen: false });

@@ -45,7 +45,7 @@ export function patchClaimed(f: RawJob, worker: string, lease: string, started: 
  * A field of the id index (`RedisKeys.ids`) that is no job's id: longer than any (ids have at most 200 characters),
  * and longer than Redis' `hash-max-listpack-value` (64 by default), so a hash holding it is a hash table from the
  * start. Without it the index of a young prefix is a listpack until it holds `hash-max-listpack-entries` ids (512 by
- * default), and every insert scans it (docs/benchmarks.md). Written when a store starts and again after Redis lost
+ * default), and every insert scans it (docs/benchmark-log.md). Written when a store starts and again after Redis lost
  * the prefix's data (DataEpoch); nothing reads it.
  */
 export const ID_INDEX_TABLE_FIELD = '(not a job: this field, longer than any job id, keeps the id index a hash table)'.padEnd(201, '.');

@@ -104,7 +104,7 @@ const PREFIX = /^[A-Za-z0-9._-]{1,100}$/;
  * Jobs per insert script call. It bounds how long one call holds the server, and the calls of a larger batch are sent
  * back to back: Redis runs one while this process builds the next and reads the last one's reply. 250 rather than
  * 1,000 made a bulk enqueue of 1,000 jobs 2–21 % faster for 2.5 % more Redis instructions per job
- * (docs/benchmarks.md, *Bulk inserts in calls of 250 jobs*).
+ * (docs/benchmark-log.md, *Bulk inserts in calls of 250 jobs*).
  */
 const INSERT_CHUNK = 250;
 /** Jobs moved per promote / recover call and queue. */

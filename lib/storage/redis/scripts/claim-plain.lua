@@ -6,7 +6,7 @@
   client sends claim.lua instead, and goes on doing so for that queue.
   Why two scripts: an idle worker runs each claim with Redis' caches cold, and a cold script's time follows the code
   and data it touches more than its instruction count. claim.lua's aging, limits, flows, groups and hints made a
-  one-job claim at light load take about 1.5 times as long in Redis as the claim before them (docs/benchmarks.md).
+  one-job claim at light load take about 1.5 times as long in Redis as the claim before them (docs/benchmark-log.md).
 
   KEYS[1]  queue base "{<prefix>:<queue>}"
   ARGV[1]  limit; ARGV[2] leaseMs; ARGV[3] workerId; ARGV[4] wake-up channel; ARGV[5] queue name; ARGV[6] startNow;

@@ -103,7 +103,7 @@ if stride == 2 then
 end
 -- The common batch first: jobs due now, of one task and priority, none with a rare option (stride 2), on a standalone
 -- server, each id new. It makes the writes the loop below makes for such a job, without that loop's per-job choices
--- (rare options, states, runs of tasks): 7.7 % of Redis' instructions per job (docs/benchmarks.md). The first
+-- (rare options, states, runs of tasks): 7.7 % of Redis' instructions per job (docs/benchmark-log.md). The first
 -- id that exists stops it, and the loop below goes on from that job (its HSETNX answers 0 again).
 local first = 1
 if stride == 2 and idsKey and listed and sharedRunAt == now then

@@ -23,7 +23,7 @@ function indexes(type: string, t: TableNames): { name: string; sql: string }[] {
       ix('done', '(finished_at, seq)', `state = 'completed'`),
       dead,
       // Listing pages newest first (and the idle poll's MAX(seq)). Every row version enters it, which costs each
-      // claim and completion one index entry: measured in docs/benchmarks.md. Migration 1764700000000 replaces it
+      // claim and completion one index entry: measured in docs/benchmark-log.md. Migration 1764700000000 replaces it
       // with a partial index that claims do not write.
       ix('seq', '(seq)', ''),
     ];

@@ -9,7 +9,7 @@ export const SCHEMA_LISTING_INDEX = 1764700000000;
 /**
  * The listing index without active jobs. A claim writes a new row version of every job it takes, and PostgreSQL adds
  * an entry for it to every index whose predicate the version matches: the plain `(seq)` index of the retention
- * migration took one per claim as well as one per insert and completion (measured in docs/benchmarks.md). Active
+ * migration took one per claim as well as one per insert and completion (measured in docs/benchmark-log.md). Active
  * jobs are few (at most the workers' slots and prefetch buffers), and `list` reads them through the lease index
  * `(lease_expires_at) WHERE state = 'active'` and merges them in (see `listOp`), so this index leaves them out and
  * costs a claim nothing.

@@ -59,7 +59,7 @@ async function rebuild(t: TableNames, exec: Exec, name: string, shape: string): 
  *
  * Why: every insert wrote one entry to the task index, and every completion and failure another, on top of the
  * primary key, the listing index and the claim or retention index: about 3.5 µs of server CPU each
- * (docs/benchmarks.md). The claim and retention indexes already hold exactly those jobs, so carrying the task in them
+ * (docs/benchmark-log.md). The claim and retention indexes already hold exactly those jobs, so carrying the task in them
  * keeps per-task counts a read of indexes, with one index entry less per insert, completion and failure. The price:
  * a count of one task's waiting jobs reads every claimable job of its scope (one queue, or all), not only that task's,
  * as a count of all states already reads the table.

@@ -28,7 +28,7 @@ export function asyncCommitCte(on: boolean): { with: string; from: string } {
  * against a sequential scan of the whole table. On a table without statistics (autovacuum off, or never analysed)
  * it guesses a tenth of the rows, and each connection's first five runs of the statement (custom plans, which know
  * the batch size) took that plan for batches of a few hundred: all 24,000 rows read to complete 300, 6.7-10.6 against
- * 3.5-5.5 ms, and 14 of 53-65 completions of a bench run at c=10 (docs/benchmarks.md). Both terms need the form: a
+ * 3.5-5.5 ms, and 14 of 53-65 completions of a bench run at c=10 (docs/benchmark-log.md). Both terms need the form: a
  * hash on the token alone is as bad. The generic plan the statement settles on after five runs is the same nested
  * loop either way, so with statistics nothing changes.
  */

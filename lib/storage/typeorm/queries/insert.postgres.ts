@@ -26,7 +26,7 @@ import { textArray } from './text-array.js';
  * come whole. Parsing and sending ten arrays of 1,000 equal values cost about 1 µs per job on each side. The payloads
  * come as one JSON array of their texts, read by `json_array_elements_text` beside the arrays (`ROWS FROM` zips them
  * by position, as a many-array `unnest` does): node-postgres' `text[]` literal cost the client 1-2 µs per job more
- * (docs/benchmarks.md).
+ * (docs/benchmark-log.md).
  */
 export function insertSql(t: TableNames): string {
   // A batch here has two jobs or more (one job takes insertOneSql), so one element means "the same for all".

@@ -111,7 +111,7 @@ export function* pruneCutOp(d: Dialect, t: TableNames, kind: PruneKind, rule: { 
   if (!byAge && !byCount) return null;
   // PostgreSQL: the walk below must read the index in order. Without statistics (autovacuum off, or a table that
   // grew since its last ANALYZE) the planner guesses a dozen completed jobs and picks a bitmap scan of all of them
-  // and a sort: 5.8 ms for 11,000 completed jobs against 1.6 ms for the index walk (docs/benchmarks.md, issue 17).
+  // and a sort: 5.8 ms for 11,000 completed jobs against 1.6 ms for the index walk (docs/benchmark-log.md, issue 17).
   // Sorting off for the rest of this transaction only (it holds nothing but the walk) leaves the walk no other plan.
   const noSort = d.name === 'postgres' && byCount ? `, set_config('enable_sort', 'off', true) AS no_sort` : '';
   const [head] = yield { sql: `SELECT ${d.nowMs} AS now, (${seqSpanSql(d, t)}) AS span, (${oldestSql(d, t, kind)}) AS oldest${noSort}`, params: [] };
@@ -179,7 +179,7 @@ export function* pruneStepOp(d: Dialect, t: TableNames, cut: PruneCut, limit: nu
     // the planner would otherwise read them all through the kind's index and test each ctid against the picked ones
     // (18 ms for a step of 500 among 6,000 completed jobs, 1.4 ms by TID).
     // The dedupe keys go in the same statement; while the keys table holds none (apps that dedupe nothing), a one-time
-    // test skips looking the step's ids up there: 2.2 to 1.8 ms a step of 500 (docs/benchmarks.md, 2 December).
+    // test skips looking the step's ids up there: 2.2 to 1.8 ms a step of 500 (docs/benchmark-log.md, 2 December).
     const recheck = STATES[cut.kind].replace(/^state /, `(state || '') `);
     const [row] = yield {
       sql: `WITH gone AS (DELETE FROM ${t.jobs} WHERE ctid = ANY(ARRAY(${pick('ctid')} ${d.skipLocked})) AND ${recheck} RETURNING id), ` +
