@@ -11,11 +11,17 @@ import { migratedTables } from '../support/sql-tables.js';
 // claim its batch once the lock goes, after the store's retry had looked for the batch and found nothing: the batch
 // would be orphaned until its lease ran out. The retry ends that process first (pg_terminate_backend, waiting for it
 // to exit), so only the retry's own claim takes jobs.
+//
+// The same with a transaction whose connection dies while PostgreSQL still runs its COMMIT: the general claim path
+// (task limits that bind), which claims in a transaction. A deferred trigger on the jobs table makes the first commit
+// wait for an advisory lock the test holds; the proxy then resets that connection. Every PostgreSQL transaction ends
+// its server process before it runs again, so that commit rolls back instead of landing behind the retry's look-up.
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const tag = randomBytes(4).toString('hex');
 const prefix = `t4ccut_${tag}_`;
 const app = `uno-ccut-${tag}`;
+const LOCK_KEY = 0x4b435554; // the advisory lock the first commit waits for
 const admin = new DataSource(PG);
 
 migratedTables(admin, prefix);
@@ -27,12 +33,19 @@ async function pidsOf(waitingBesides?: number[]): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
+/**
+ * A store behind a fault proxy with one connection in its pool, so the retry's is a new server process the test can
+ * tell apart, and a connection of the test's own to hold locks with.
+ */
+async function rig() {
+  const proxy = await FaultProxy.start({ host: PG.host, port: PG.port });
+  const store = new TypeormJobStorage({ dataSource: { ...PG, port: proxy.port, applicationName: app, extra: { max: 1 } }, tablePrefix: prefix, listen: false });
+  return { proxy, store, lock: admin.createQueryRunner() };
+}
+
 describe('PostgreSQL store: a claim whose connection dies while the server still runs it', () => {
   it('orphans no job: the retry ends the old server process before it looks for the batch, then claims once', async () => {
-    const proxy = await FaultProxy.start({ host: PG.host, port: PG.port });
-    // One connection in the store's pool, so the retry's is a new server process the test can tell apart.
-    const store = new TypeormJobStorage({ dataSource: { ...PG, port: proxy.port, applicationName: app, extra: { max: 1 } }, tablePrefix: prefix, listen: false });
-    const lock = admin.createQueryRunner();
+    const { proxy, store, lock } = await rig();
     try {
       await store.init();
       await store.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `j${i}` })));
@@ -51,10 +64,10 @@ describe('PostgreSQL store: a claim whose connection dies while the server still
       const claimed = await claiming;
 
       expect(claimed).toHaveLength(4);
-      const active = (await admin.query(`SELECT id, token FROM ${prefix}jobs WHERE state = 'active' ORDER BY id`)) as { id: string; token: string }[];
+      const active = (await admin.query(`SELECT id, token FROM ${prefix}jobs WHERE queue = 'q' AND state = 'active' ORDER BY id`)) as { id: string; token: string }[];
       // Exactly the retry's batch is active, with the tokens the worker holds: the first try claimed nothing.
       expect(active.map((r) => [r.id, r.token])).toEqual(claimed.map((c) => [c.job.id, c.token]).sort());
-      expect((await admin.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE state = 'waiting'`))[0].n).toBe(6);
+      expect((await admin.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE queue = 'q' AND state = 'waiting'`))[0].n).toBe(6);
       // The first try's process is gone (the store's connections now are the retry's and its look-ups').
       expect((await pidsOf()).filter((pid) => before.includes(pid))).toEqual([]);
     } finally {
@@ -62,6 +75,51 @@ describe('PostgreSQL store: a claim whose connection dies while the server still
       await lock.release();
       await store.close();
       await proxy.close();
+    }
+  }, 60_000);
+
+  it('orphans no job when the COMMIT of a general-path claim was still running: the old server process is ended first', async () => {
+    const { proxy, store, lock } = await rig();
+    const gate = `${prefix}gate`;
+    try {
+      await store.init();
+      await store.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `k${i}`, queue: 'commit' })));
+      // Only the first commit that updated jobs waits (a sequence: not rolled back with the transaction that drew it).
+      await admin.query(`CREATE SEQUENCE ${gate}_seq`);
+      await admin.query(`CREATE FUNCTION ${gate}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF nextval('${gate}_seq') = 1 THEN PERFORM pg_advisory_xact_lock(${LOCK_KEY}); END IF;
+          RETURN NULL;
+        END $$`);
+      await admin.query(`CREATE CONSTRAINT TRIGGER ${gate} AFTER UPDATE ON ${prefix}jobs DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION ${gate}()`);
+      const before = await pidsOf();
+      await lock.connect();
+      await lock.query(`SELECT pg_advisory_lock(${LOCK_KEY})`);
+
+      const reset = proxy.resetAfterRequest('COMMIT', 300);
+      // The task's limit (3) is below the claim's (4): the general path, a transaction.
+      const claiming = store.claim({ queue: 'commit', limit: 4, leaseMs: 30_000, workerId: 'w1', taskLimits: { 'test.task': 3 } });
+      await reset;
+      const claimed = await claiming;
+      // Let the first try's commit go, if its process still waits, and wait until that process is gone.
+      await lock.query(`SELECT pg_advisory_unlock(${LOCK_KEY})`);
+      await waitFor(async () => (await pidsOf()).every((pid) => !before.includes(pid)), 10_000, "the first try's server process to exit");
+
+      expect(claimed).toHaveLength(3);
+      const active = (await admin.query(`SELECT id, token FROM ${prefix}jobs WHERE queue = 'commit' AND state = 'active' ORDER BY id`)) as { id: string; token: string }[];
+      // Exactly the retry's batch is active, with the tokens the worker holds: the first try committed nothing.
+      expect(active.map((r) => [r.id, r.token])).toEqual(claimed.map((c) => [c.job.id, c.token]).sort());
+      expect((await admin.query(`SELECT count(*)::int AS n FROM ${prefix}jobs WHERE queue = 'commit' AND state = 'waiting'`))[0].n).toBe(7);
+      // The first commit did wait at the gate (the test made the case it means to).
+      expect(Number((await admin.query(`SELECT last_value FROM ${gate}_seq`))[0].last_value)).toBeGreaterThan(1);
+    } finally {
+      await lock.release();
+      await store.close();
+      await proxy.close();
+      await admin.query(`DROP TRIGGER IF EXISTS ${gate} ON ${prefix}jobs`);
+      await admin.query(`DROP FUNCTION IF EXISTS ${gate}()`);
+      await admin.query(`DROP SEQUENCE IF EXISTS ${gate}_seq`);
     }
   }, 60_000);
 });

@@ -247,26 +247,40 @@ export class PgRunner implements SqlRunner {
     );
   }
 
+  /**
+   * When the connection dies under the transaction, its server process may still be running the last statement sent
+   * (a `COMMIT` included) or sit in the transaction holding its row locks, until it notices. Before the transaction
+   * runs again, or the error reaches the caller, that process is ended ({@link endBackend}): what it did has then
+   * committed or rolled back, so a claim run again finds its batch by the token or claims anew, and an outcome's
+   * caller reads the job back as it stays (test/integration/postgres-claim-cut.spec.ts).
+   */
   tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {
       let broken: Error | undefined;
       const onError = (error: Error) => (broken = error);
       const client = await this.checkout(onError);
+      let sent = 'BEGIN';
+      let lost = false;
       try {
-        await client.query('BEGIN');
+        await client.query(sent);
         const result = await drive(make(), async (s) => {
-          const r = await client.query({ text: toDollar(s.sql), values: s.params });
+          sent = toDollar(s.sql);
+          const r = await client.query({ text: sent, values: s.params });
           return rows(r.rows, r.rowCount);
         });
-        await client.query('COMMIT');
+        sent = 'COMMIT';
+        await client.query(sent);
         return result;
       } catch (error) {
+        lost = connectionLost(error);
         // A killed connection cannot roll back; destroy it instead of returning it to the pool.
         await client.query('ROLLBACK').catch(() => (broken = error as Error));
         throw error;
       } finally {
         client.removeListener('error', onError);
         client.release(broken ?? false);
+        // After the release: with a pool of one, the look-up needs that slot. A server that is down answers nothing.
+        if (lost && client.processID) await this.endBackend(client.processID, sent).catch(() => false);
       }
     }, rerunOnLostConnection);
   }
