@@ -11,6 +11,8 @@ interface Link {
   framed: Buffer | null;
   /** The request {@link FaultProxy.holdAfter} waits for went through: nothing more is forwarded. */
   holding: boolean;
+  /** When dropped, only the client's side is reset; the server's stays open and hears nothing (a half-open link). */
+  halfOpen?: boolean;
 }
 
 /**
@@ -21,6 +23,8 @@ interface Link {
  */
 export class FaultProxy {
   private readonly links = new Set<Link>();
+  /** Server sides of half-open links (see {@link resetAfterRequest}), closed by {@link close}. */
+  private readonly silent = new Set<Socket>();
   private held = false;
   private refusing = false;
   private readonly server: Server;
@@ -112,15 +116,18 @@ export class FaultProxy {
   /**
    * Reset the connection of the next request whose bytes contain `marker`, `afterMs` after forwarding it, whether or
    * not the server has answered (anything it answers meanwhile is discarded): the client's connection dies while the
-   * server may still be running the request. Resolves once the connection was reset.
+   * server may still be running the request. Resolves once the connection was reset. `halfOpen`: only the client's
+   * side is reset; the server's stays open and silent until {@link close}, as when a network dies without a reset
+   * reaching the server (the server learns nothing until it next writes, or its keepalive gives up).
    */
-  resetAfterRequest(marker: string | Buffer, afterMs: number): Promise<void> {
+  resetAfterRequest(marker: string | Buffer, afterMs: number, { halfOpen = false } = {}): Promise<void> {
     return new Promise((resolve) => {
       this.disarmed = () => resolve();
       this.onRequest = (link, chunk) => {
         if (!chunk.includes(marker)) return;
         this.onRequest = this.disarmed = null;
         link.dropping = true;
+        link.halfOpen = halfOpen;
         setTimeout(() => {
           this.drop(link);
           resolve();
@@ -151,6 +158,8 @@ export class FaultProxy {
   /** Close the listener and every connection. */
   async close(): Promise<void> {
     for (const link of [...this.links]) this.drop(link);
+    for (const socket of this.silent) if (!socket.destroyed) reset(socket);
+    this.silent.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -222,7 +231,10 @@ export class FaultProxy {
   private drop(link: Link): void {
     if (!this.links.delete(link)) return;
     reset(link.client);
-    if (link.server) reset(link.server);
+    if (link.server && link.halfOpen) {
+      link.server.removeAllListeners('data').on('data', () => undefined);
+      this.silent.add(link.server);
+    } else if (link.server) reset(link.server);
   }
 }
 

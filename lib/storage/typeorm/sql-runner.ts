@@ -310,25 +310,60 @@ export class MysqlRunner implements SqlRunner {
     });
   }
 
+  /**
+   * As on PostgreSQL ({@link PgRunner.tx}), a transaction whose connection died ends its server thread before it runs
+   * again or reports the error ({@link endThread}): a `COMMIT` still waiting on the server (for a lock or a backup
+   * stage) then fails, so it cannot land a claim behind the run again's look-up by the claim token
+   * (test/integration/mariadb-commit-cut.spec.ts).
+   */
   tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {
       const qr: QueryRunner = this.dataSource.createQueryRunner();
+      let thread: number | undefined;
+      let sent = 'START TRANSACTION';
+      let lost = false;
       try {
+        thread = ((await qr.connect()) as { threadId?: number }).threadId;
         // READ COMMITTED: no gap locks, so concurrent claims and inserts do not block each other.
         await qr.startTransaction('READ COMMITTED');
         const result = await drive(make(), async (s) => {
+          sent = s.sql;
           const r = await qr.query(s.sql, s.params, true);
           return rows(r.records ?? [], r.affected);
         });
+        sent = 'COMMIT';
         await qr.commitTransaction();
         return result;
       } catch (error) {
+        lost = connectionLost(error);
         if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
         throw error;
       } finally {
         await qr.release();
+        // After the release: with a pool of one, the look-up needs that slot. A server that is down answers nothing.
+        if (lost && thread) await this.endThread(thread, sent).catch(() => undefined);
       }
     }, rerunOnLostConnection);
+  }
+
+  /**
+   * End connection thread `id` if it is still on the server, under this user and database, running `statement` or
+   * idle (inside its transaction), and wait until it is gone (up to 2 s): a thread whose client vanished runs its
+   * statement or `COMMIT` to the end, or keeps its transaction's row locks, until it next talks to the socket. `KILL`
+   * interrupts a wait for a lock; the transaction then rolls back. The statement test leaves alone a thread that is
+   * not ours (behind a proxy that hands out thread ids of its own).
+   */
+  private async endThread(id: number, statement: string): Promise<void> {
+    const find = `SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?`;
+    // The driver sends a statement with its parameters written in: the text up to the first `?` is what shows.
+    const head = statement.split('?')[0]!;
+    const mine = `${find} AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND DB = DATABASE() AND (INFO IS NULL OR LEFT(INFO, ?) = ?)`;
+    if ((await this.query(mine, [id, head.length, head])).length === 0) return;
+    await this.query(`KILL CONNECTION ${Math.trunc(id)}`).catch(() => undefined);
+    for (let waited = 0; waited < 2_000; waited += 50) {
+      if ((await this.query(find, [id])).length === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   onManager<T>(manager: ManagerLike, op: Op<T>): Promise<T> {

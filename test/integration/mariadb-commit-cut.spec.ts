@@ -1,0 +1,90 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { TypeormJobStorage } from '../../lib/storage/typeorm/typeorm.storage.js';
+import { newJob, waitFor } from '../../lib/testing/index.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { TestMariadbServer } from '../support/mariadb-server.js';
+
+// A MariaDB claim (always a transaction) whose connection dies while the server still runs its COMMIT. The test holds
+// every commit of its own server (`BACKUP STAGE BLOCK_COMMIT`: the claim's statements run, its COMMIT waits), and the
+// proxy resets the claim's connection on the client's side only, as a network that dies silently does (MariaDB ends a
+// waiting COMMIT by itself when the reset reaches it; a server that hears nothing cannot). Left alone, the old server thread would commit its batch once the stage ends,
+// after the store's retry had looked for the batch by its token and found nothing: the batch would be orphaned until
+// its lease ran out. The transaction ends that thread first (KILL, then waits until it is gone), so only the retry's
+// own claim takes jobs. A server of the test's own: the backup stage would stall every other test's commits.
+
+const prefix = 'uno_kcut_';
+let server: TestMariadbServer;
+let admin: DataSource;
+let db: { type: 'mariadb'; host: string; port: number; username: string; password: string; database: string };
+
+/** The store's connection threads (it connects as `uno`), those of them that match `where` when given. */
+async function storeThreads(where = ''): Promise<number[]> {
+  const rows = (await admin.query(`SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'uno'${where ? ` AND ${where}` : ''}`)) as { ID: number }[];
+  return rows.map((r) => Number(r.ID));
+}
+
+/** Threads whose statement has waited a second or more (a COMMIT held by the backup stage, or a lock wait). */
+const BLOCKED = `COMMAND = 'Query' AND TIME >= 1`;
+/** Threads whose COMMIT waits for the backup stage. */
+const COMMITTING = `STATE = 'Waiting for backup lock' AND INFO = 'COMMIT'`;
+
+beforeAll(async () => {
+  server = await TestMariadbServer.start();
+  db = { type: 'mariadb', host: '127.0.0.1', port: server.port, username: 'root', password: '', database: 'test' };
+  admin = new DataSource(db);
+  await admin.initialize();
+  await admin.query(`CREATE USER 'uno'@'%' IDENTIFIED BY ''`);
+  await admin.query(`GRANT ALL ON test.* TO 'uno'@'%'`);
+  const setup = new TypeormJobStorage({ dataSource: admin, tablePrefix: prefix, runMigrations: true });
+  await setup.init();
+  await setup.close();
+}, 60_000);
+
+afterAll(async () => {
+  await admin?.destroy();
+  await server?.stop();
+});
+
+describe('MariaDB store: a claim whose connection dies while the server runs its COMMIT', () => {
+  it('orphans no job: the old server thread is ended before the retry looks for the batch, then the retry claims once', async () => {
+    const proxy = await FaultProxy.start({ host: db.host, port: db.port });
+    // One connection in the store's pool, so the retry's is a new thread the test can tell apart.
+    const store = new TypeormJobStorage({ dataSource: { ...db, port: proxy.port, username: 'uno', extra: { connectionLimit: 1 } }, tablePrefix: prefix });
+    const backup = admin.createQueryRunner();
+    try {
+      await store.init();
+      await store.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `j${i}` })));
+      const before = await storeThreads();
+      await backup.connect();
+      await backup.query('BACKUP STAGE START');
+      await backup.query('BACKUP STAGE BLOCK_COMMIT');
+
+      // The COMMIT itself, as one packet (length 7, sequence 0, COM_QUERY): the isolation level sent at the start of
+      // the transaction ('READ COMMITTED') holds the word too.
+      const reset = proxy.resetAfterRequest(Buffer.from([7, 0, 0, 0, 3, ...Buffer.from('COMMIT')]), 300, { halfOpen: true });
+      const claiming = store.claim({ queue: 'q', limit: 4, leaseMs: 30_000, workerId: 'w1' });
+      await reset;
+      // The retry runs on a new connection: wait until it is held too, then let the commits go. It waits at its own
+      // COMMIT, or, while the first try's transaction lives, for rows that transaction locked.
+      await waitFor(async () => (await storeThreads(BLOCKED)).some((id) => !before.includes(id)), 10_000, 'the retry to be held');
+      await backup.query('BACKUP STAGE END');
+      const claimed = await claiming;
+      // Left alone, the first try's COMMIT now goes through: wait until no thread of before waits at COMMIT.
+      await waitFor(async () => (await storeThreads(COMMITTING)).every((id) => !before.includes(id)), 10_000, "the first try's COMMIT to end");
+
+      expect(claimed).toHaveLength(4);
+      const active = (await admin.query(`SELECT id, token FROM ${prefix}jobs WHERE state = 'active' ORDER BY id`)) as { id: string; token: string }[];
+      // Exactly the retry's batch is active, with the tokens the worker holds: the first try committed nothing.
+      expect(active.map((r) => [r.id, r.token])).toEqual(claimed.map((c) => [c.job.id, c.token]).sort());
+      expect(Number((await admin.query(`SELECT count(*) AS n FROM ${prefix}jobs WHERE state = 'waiting'`))[0].n)).toBe(6);
+      // The first try's thread is gone: its client vanished without a word, so only the store's KILL could end it.
+      expect((await storeThreads()).filter((id) => before.includes(id))).toEqual([]);
+    } finally {
+      await backup.query('BACKUP STAGE END').catch(() => undefined);
+      await backup.release();
+      await store.close();
+      await proxy.close();
+    }
+  }, 60_000);
+});
