@@ -122,4 +122,28 @@ describe('PostgreSQL store: a claim whose connection dies while the server still
       await admin.query(`DROP SEQUENCE IF EXISTS ${gate}_seq`);
     }
   }, 60_000);
+  it('leaves no row locked by a claim whose connection died half-open inside its transaction', async () => {
+    const { proxy, store, lock } = await rig();
+    try {
+      await store.init();
+      await store.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `h${i}`, queue: 'open' })));
+      const before = await pidsOf();
+      // The general path's claim statement runs and locks its rows; its reply never arrives, and only the client's
+      // side is reset: the server's process sits in the transaction with the locks, and hears nothing.
+      const reset = proxy.resetAfterRequest('SKIP LOCKED', 300, { halfOpen: true });
+      const claimed = await store.claim({ queue: 'open', limit: 4, leaseMs: 30_000, workerId: 'w1', taskLimits: { 'test.task': 3 } });
+      await reset;
+      expect(claimed).toHaveLength(3);
+      // No row is held any more: a second claim takes every job left.
+      const rest = await store.claim({ queue: 'open', limit: 10, leaseMs: 30_000, workerId: 'w2' });
+      expect(rest.map((c) => c.job.id).sort()).toEqual(
+        Array.from({ length: 10 }, (_, i) => `h${i}`).filter((id) => !claimed.some((c) => c.job.id === id)),
+      );
+      expect((await pidsOf()).filter((pid) => before.includes(pid))).toEqual([]);
+    } finally {
+      await lock.release();
+      await store.close();
+      await proxy.close();
+    }
+  }, 60_000);
 });

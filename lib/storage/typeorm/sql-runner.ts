@@ -314,7 +314,7 @@ export class MysqlRunner implements SqlRunner {
    * As on PostgreSQL ({@link PgRunner.tx}), a transaction whose connection died ends its server thread before it runs
    * again or reports the error ({@link endThread}): a `COMMIT` still waiting on the server (for a lock or a backup
    * stage) then fails, so it cannot land a claim behind the run again's look-up by the claim token
-   * (test/integration/mariadb-commit-cut.spec.ts).
+   * (test/integration/mariadb-claim-cut.spec.ts).
    */
   tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {

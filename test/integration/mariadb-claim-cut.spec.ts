@@ -29,6 +29,13 @@ const BLOCKED = `COMMAND = 'Query' AND TIME >= 1`;
 /** Threads whose COMMIT waits for the backup stage. */
 const COMMITTING = `STATE = 'Waiting for backup lock' AND INFO = 'COMMIT'`;
 
+/** A store behind a fault proxy, connected as `uno`, with one connection in its pool: the retry's is a new thread. */
+async function rig() {
+  const proxy = await FaultProxy.start({ host: db.host, port: db.port });
+  const store = new TypeormJobStorage({ dataSource: { ...db, port: proxy.port, username: 'uno', extra: { connectionLimit: 1 } }, tablePrefix: prefix });
+  return { proxy, store };
+}
+
 beforeAll(async () => {
   server = await TestMariadbServer.start();
   db = { type: 'mariadb', host: '127.0.0.1', port: server.port, username: 'root', password: '', database: 'test' };
@@ -46,11 +53,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('MariaDB store: a claim whose connection dies while the server runs its COMMIT', () => {
-  it('orphans no job: the old server thread is ended before the retry looks for the batch, then the retry claims once', async () => {
-    const proxy = await FaultProxy.start({ host: db.host, port: db.port });
-    // One connection in the store's pool, so the retry's is a new thread the test can tell apart.
-    const store = new TypeormJobStorage({ dataSource: { ...db, port: proxy.port, username: 'uno', extra: { connectionLimit: 1 } }, tablePrefix: prefix });
+describe('MariaDB store: a claim whose connection dies while the server still has its transaction', () => {
+  it('orphans no job when its COMMIT was still waiting: the old thread is ended before the retry looks for the batch', async () => {
+    const { proxy, store } = await rig();
     const backup = admin.createQueryRunner();
     try {
       await store.init();
@@ -74,15 +79,38 @@ describe('MariaDB store: a claim whose connection dies while the server runs its
       await waitFor(async () => (await storeThreads(COMMITTING)).every((id) => !before.includes(id)), 10_000, "the first try's COMMIT to end");
 
       expect(claimed).toHaveLength(4);
-      const active = (await admin.query(`SELECT id, token FROM ${prefix}jobs WHERE state = 'active' ORDER BY id`)) as { id: string; token: string }[];
+      const active = (await admin.query(`SELECT id, token FROM ${prefix}jobs WHERE queue = 'q' AND state = 'active' ORDER BY id`)) as { id: string; token: string }[];
       // Exactly the retry's batch is active, with the tokens the worker holds: the first try committed nothing.
       expect(active.map((r) => [r.id, r.token])).toEqual(claimed.map((c) => [c.job.id, c.token]).sort());
-      expect(Number((await admin.query(`SELECT count(*) AS n FROM ${prefix}jobs WHERE state = 'waiting'`))[0].n)).toBe(6);
+      expect(Number((await admin.query(`SELECT count(*) AS n FROM ${prefix}jobs WHERE queue = 'q' AND state = 'waiting'`))[0].n)).toBe(6);
       // The first try's thread is gone: its client vanished without a word, so only the store's KILL could end it.
       expect((await storeThreads()).filter((id) => before.includes(id))).toEqual([]);
     } finally {
       await backup.query('BACKUP STAGE END').catch(() => undefined);
       await backup.release();
+      await store.close();
+      await proxy.close();
+    }
+  }, 60_000);
+  it('leaves no row locked by a claim whose connection died half-open inside its transaction', async () => {
+    const { proxy, store } = await rig();
+    try {
+      await store.init();
+      await store.insert(Array.from({ length: 10 }, (_, i) => newJob({ id: `h${i}`, queue: 'open' })));
+      const before = await storeThreads();
+      // The claim's locking read runs and locks its rows; its reply never arrives, and only the client's side is
+      // reset: the server's thread sits in the transaction with the locks, and hears nothing.
+      const reset = proxy.resetAfterRequest('SKIP LOCKED', 300, { halfOpen: true });
+      const claimed = await store.claim({ queue: 'open', limit: 4, leaseMs: 30_000, workerId: 'w1' });
+      await reset;
+      expect(claimed).toHaveLength(4);
+      // No row is held any more: a second claim takes every job left.
+      const rest = await store.claim({ queue: 'open', limit: 10, leaseMs: 30_000, workerId: 'w2' });
+      expect(rest.map((c) => c.job.id).sort()).toEqual(
+        Array.from({ length: 10 }, (_, i) => `h${i}`).filter((id) => !claimed.some((c) => c.job.id === id)),
+      );
+      expect((await storeThreads()).filter((id) => before.includes(id))).toEqual([]);
+    } finally {
       await store.close();
       await proxy.close();
     }
