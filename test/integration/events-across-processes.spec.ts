@@ -128,7 +128,10 @@ describe.each(backends)('events across processes on $name', (backend) => {
       const results = await Promise.all(ids.map((id) => admin.queue.waitForResult<{ welcomed: string; by: number }>(id, { timeoutMs: WAIT_MS })));
       const subscriberPid = subscriber.messages.find((m) => m.type === 'ready')!.pid;
       expect(results).toEqual([{ welcomed: 'u1', by: subscriberPid }, { welcomed: 'u2', by: subscriberPid }]);
-      expect(subscriber.messages.filter((m) => m.type === 'ran').map((m) => m.user!.id)).toEqual(['u1', 'u2']);
+      // A child reports each run over IPC, which may arrive after the result reached the store: wait for the reports.
+      const ran = (s: { messages: Message[] }) => s.messages.filter((m) => m.type === 'ran').map((m) => m.user!.id);
+      await waitFor(() => ran(subscriber).length >= 2, WAIT_MS, 'the subscriber to report its two runs');
+      expect(ran(subscriber)).toEqual(['u1', 'u2']);
       await producer.stop();
       await subscriber.stop();
 
@@ -142,7 +145,8 @@ describe.each(backends)('events across processes on $name', (backend) => {
       started.push(back);
       const result = await admin.queue.waitForResult<{ welcomed: string; by: number }>(third.jobs![0]!.id, { timeoutMs: WAIT_MS });
       expect(result).toEqual({ welcomed: 'u3', by: back.messages.find((m) => m.type === 'ready')!.pid });
-      expect(back.messages.filter((m) => m.type === 'ran').map((m) => m.user!.id)).toEqual(['u3']);
+      await waitFor(() => ran(back).length >= 1, WAIT_MS, 'the restarted subscriber to report its run');
+      expect(ran(back)).toEqual(['u3']);
       // Restarts saved the same subscription again: still one.
       expect((await admin.queue.subscriptions('user.created')).map((s) => s.task)).toEqual(['welcome.send']);
       for (const s of started) expect(s.messages.filter((m) => m.type === 'error')).toEqual([]);
