@@ -5,13 +5,17 @@ import { newJob, waitFor } from '../../lib/testing/index.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { TestMariadbServer } from '../support/mariadb-server.js';
 
-// A MariaDB claim (always a transaction) whose connection dies while the server still runs its COMMIT. The test holds
-// every commit of its own server (`BACKUP STAGE BLOCK_COMMIT`: the claim's statements run, its COMMIT waits), and the
-// proxy resets the claim's connection on the client's side only, as a network that dies silently does (MariaDB ends a
-// waiting COMMIT by itself when the reset reaches it; a server that hears nothing cannot). Left alone, the old server thread would commit its batch once the stage ends,
-// after the store's retry had looked for the batch by its token and found nothing: the batch would be orphaned until
-// its lease ran out. The transaction ends that thread first (KILL, then waits until it is gone), so only the retry's
-// own claim takes jobs. A server of the test's own: the backup stage would stall every other test's commits.
+// A MariaDB claim (always a transaction) whose connection dies while the server still has its transaction, and the
+// server hears nothing: the proxy resets the claim's connection on the client's side only, as a network that dies
+// silently does. The server's thread then runs on: its COMMIT lands, or it keeps its row locks, until it next talks to
+// the socket. The store's transaction ends that thread (KILL, then waits until it is gone) before its retry looks for
+// the batch by its token.
+// - The COMMIT case: the test holds every commit of its own server (`BACKUP STAGE BLOCK_COMMIT`: the claim's
+//   statements run, its COMMIT waits). Left alone, the old thread commits its batch once the stage ends, after the
+//   retry found nothing: that batch is orphaned until its lease runs out.
+// - Inside the transaction: the claim's locking read ran and its reply was lost. Left alone, the old thread keeps
+//   those rows locked.
+// A server of the test's own: the backup stage would stall every other test's commits on the shared one.
 
 const prefix = 'uno_kcut_';
 let server: TestMariadbServer;

@@ -16,6 +16,10 @@ import { migratedTables } from '../support/sql-tables.js';
 // (task limits that bind), which claims in a transaction. A deferred trigger on the jobs table makes the first commit
 // wait for an advisory lock the test holds; the proxy then resets that connection. Every PostgreSQL transaction ends
 // its server process before it runs again, so that commit rolls back instead of landing behind the retry's look-up.
+//
+// And a general-path claim whose statement ran and whose reply was lost, with only the client's side of the connection
+// reset (a network that dies silently): its server process sits in the transaction with the rows locked until it
+// hears of the loss. Ended the same way, it leaves every job it had locked claimable at once.
 
 const PG = { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const tag = randomBytes(4).toString('hex');
