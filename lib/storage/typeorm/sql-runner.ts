@@ -319,11 +319,9 @@ export class MysqlRunner implements SqlRunner {
   tx<T>(make: () => Op<T>, rerunOnLostConnection = true): Promise<T> {
     return withRetry(async () => {
       const qr: QueryRunner = this.dataSource.createQueryRunner();
-      let thread: number | undefined;
       let sent = 'START TRANSACTION';
       let lost = false;
       try {
-        thread = ((await qr.connect()) as { threadId?: number }).threadId;
         // READ COMMITTED: no gap locks, so concurrent claims and inserts do not block each other.
         await qr.startTransaction('READ COMMITTED');
         const result = await drive(make(), async (s) => {
@@ -339,9 +337,11 @@ export class MysqlRunner implements SqlRunner {
         if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
         throw error;
       } finally {
+        // The connection's server thread, read only when it is needed (TypeORM keeps the connection after release).
+        const thread = lost ? (qr as { databaseConnection?: { threadId?: number } }).databaseConnection?.threadId : undefined;
         await qr.release();
         // After the release: with a pool of one, the look-up needs that slot. A server that is down answers nothing.
-        if (lost && thread) await this.endThread(thread, sent).catch(() => undefined);
+        if (thread) await this.endThread(thread, sent).catch(() => undefined);
       }
     }, rerunOnLostConnection);
   }
