@@ -48,13 +48,14 @@ async function main() {
 
   const vipResult = await jobs.waitForResult(vip, { timeoutMs: 10_000 }); // typed { url, pages }
   log.log(`critical report result: ${vipResult.url} (${vipResult.pages} pages)`);
+  // Ids start with their creation time (UUID v7), so jobs made together share a prefix: their last 8 digits tell them apart.
   for (const job of [...low, ...mails, ...welcomes, delayed]) {
     try {
       const result = await jobs.waitForResult(job.id, { timeoutMs: 15_000 });
-      log.log(`${job.task} ${job.id.slice(0, 8)} → ${JSON.stringify(result)}`);
+      log.log(`${job.task} ${job.id.slice(-8)} → ${JSON.stringify(result)}`);
     } catch (error) {
       if (!(error instanceof JobFailedError)) throw error;
-      log.warn(`${job.task} ${job.id.slice(0, 8)} → ${error.message}`);
+      log.warn(`${job.task} ${job.id.slice(-8)} → ${error.message}`);
     }
   }
   log.log(`counts: ${JSON.stringify(await jobs.counts())}`);
