@@ -2,13 +2,9 @@ import { describe, it, expect, afterAll } from '@jest/globals';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { UnoJobs, type JobStorage } from '../../lib/index.js';
-import { RedisJobStorage } from '../../lib/redis.js';
-import { TypeormJobStorage } from '../../lib/typeorm.js';
+import { UnoJobs } from '../../lib/index.js';
 import { waitFor } from '../../lib/testing/index.js';
-import { dropTables } from '../support/sql-tables.js';
+import { clusterBackends } from '../support/cluster-backends.js';
 
 /**
  * @nestjs/schedule's decorators, unchanged, made cluster-safe: three processes run the same NestJS app (its
@@ -29,34 +25,7 @@ interface Message {
   message?: string;
 }
 
-const backends: { name: string; prefix: string; open: (prefix: string) => JobStorage; cleanup: (prefix: string) => Promise<void> }[] = [
-  {
-    name: 'redis',
-    prefix: `uno-nestsched-${randomBytes(4).toString('hex')}`,
-    open: (prefix) => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379, db: 15 }, prefix }),
-    cleanup: async (prefix) => {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379, db: 15 });
-      const keys = await redis.keys(`*${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
-    },
-  },
-  {
-    name: 'postgres',
-    prefix: `uno_nestsched_${randomBytes(4).toString('hex')}_`,
-    open: (prefix) =>
-      new TypeormJobStorage({
-        dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
-        tablePrefix: prefix,
-      }),
-    cleanup: async (prefix) => {
-      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
-      await client.connect();
-      await dropTables(client, prefix);
-      await client.end();
-    },
-  },
-];
+const backends = clusterBackends('nestsched', randomBytes(4).toString('hex'));
 
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -65,11 +34,11 @@ afterAll(() => {
 
 const tickOf = (id: string) => Number(id.slice(id.lastIndexOf(':') + 1));
 
-/** Start the instances, let them run RUN_MS, stop them; returns what they reported. */
-async function runInstances(args: string[]): Promise<Message[]> {
+/** Start the instances (`env`: the store's, see clusterStorage), let them run RUN_MS, stop them; returns what they reported. */
+async function runInstances(args: string[], env: Record<string, string> = {}): Promise<Message[]> {
   const messages: Message[] = [];
   const procs = Array.from({ length: INSTANCES }, () => {
-    const child = fork(FIXTURE, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(FIXTURE, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
     children.push(child);
     child.on('message', (m) => messages.push(m as Message));
     return child;
@@ -103,12 +72,12 @@ describe('baseline: the same app on ScheduleModule.forRoot()', () => {
 
 describe.each(backends)('@nestjs/schedule decorators adopted by Uno Jobs, $name', ({ name, prefix, open, cleanup }) => {
   it(`${INSTANCES} instances: one job per cron and interval tick in total, the @Timeout once per instance`, async () => {
-    const storage = open(prefix);
+    const storage = open();
     // Creates the tables once before the instances start, as a deploy's migration step would.
     const admin = new UnoJobs({ storage, worker: { enabled: false } });
     await admin.init();
     try {
-      const messages = await runInstances([name, prefix]);
+      const messages = await runInstances([name], { UNO_BACKEND: name, UNO_PREFIX: prefix });
       expect(messages.filter((m) => m.type === 'error')).toEqual([]);
       const schedules = await admin.scheduler.list();
       expect(schedules.map((s) => [s.name, s.cron, s.every, s.source])).toEqual([
@@ -148,7 +117,7 @@ describe.each(backends)('@nestjs/schedule decorators adopted by Uno Jobs, $name'
       if (process.env.UNO_FIGURES) process.stdout.write(`FIGURES nest-schedule ${name} ${JSON.stringify({ ...figures, timeouts: timeouts.length })}\n`);
     } finally {
       await storage.close();
-      await cleanup(prefix);
+      await cleanup();
     }
   }, 240_000);
 });

@@ -2,13 +2,9 @@ import { describe, it, expect, afterAll } from '@jest/globals';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { UnoJobs, type JobStorage } from '../../lib/index.js';
-import { RedisJobStorage } from '../../lib/redis.js';
-import { TypeormJobStorage } from '../../lib/typeorm.js';
+import { UnoJobs } from '../../lib/index.js';
 import { waitFor } from '../../lib/testing/index.js';
-import { dropTables } from '../support/sql-tables.js';
+import { clusterBackends } from '../support/cluster-backends.js';
 
 /**
  * The once-per-cluster guarantee with real processes: three instances of an app (the compiled package, run by
@@ -28,34 +24,7 @@ interface Message {
   message?: string;
 }
 
-const backends: { name: string; prefix: string; open: (prefix: string) => JobStorage; cleanup: (prefix: string) => Promise<void> }[] = [
-  {
-    name: 'redis',
-    prefix: `uno-sched-${randomBytes(4).toString('hex')}`,
-    open: (prefix) => new RedisJobStorage({ connection: { host: '127.0.0.1', port: 6379, db: 15 }, prefix }),
-    cleanup: async (prefix) => {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379, db: 15 });
-      const keys = await redis.keys(`*${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
-    },
-  },
-  {
-    name: 'postgres',
-    prefix: `uno_sched_${randomBytes(4).toString('hex')}_`,
-    open: (prefix) =>
-      new TypeormJobStorage({
-        dataSource: { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' },
-        tablePrefix: prefix,
-      }),
-    cleanup: async (prefix) => {
-      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
-      await client.connect();
-      await dropTables(client, prefix);
-      await client.end();
-    },
-  },
-];
+const backends = clusterBackends('sched', randomBytes(4).toString('hex'));
 
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -66,7 +35,7 @@ const tickOf = (id: string) => Number(id.slice(id.lastIndexOf(':') + 1));
 
 describe.each(backends)('once per tick across $name instances', ({ name, prefix, open, cleanup }) => {
   it(`${INSTANCES} processes firing per-second schedules produce exactly one job per tick`, async () => {
-    const storage = open(prefix);
+    const storage = open();
     // An admin instance (no worker, no loop) creates the tables once before the app instances start, as a deploy's
     // migration step would, and adds a dynamic schedule that the instances must pick up from the store.
     const admin = new UnoJobs({ storage, worker: { enabled: false } });
@@ -76,7 +45,7 @@ describe.each(backends)('once per tick across $name instances', ({ name, prefix,
     const messages: Message[] = [];
     try {
       const procs = Array.from({ length: INSTANCES }, () => {
-        const child = fork(FIXTURE, [name, prefix], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const child = fork(FIXTURE, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, UNO_BACKEND: name, UNO_PREFIX: prefix } });
         children.push(child);
         child.on('message', (m) => messages.push(m as Message));
         return child;
@@ -121,7 +90,7 @@ describe.each(backends)('once per tick across $name instances', ({ name, prefix,
       expect(messages.filter((m) => m.type === 'enqueued' && !m.created).length).toBeGreaterThan(0);
     } finally {
       await storage.close();
-      await cleanup(prefix);
+      await cleanup();
     }
   }, 60_000);
 });
